@@ -1,0 +1,182 @@
+/*
+ * arena.c - per-message bump allocator and growable byte buffer.
+ */
+#include "arena.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define ARENA_MIN_CHUNK 16384u
+#define ARENA_ALIGN 16u
+
+void arena_init(arena_t *a, struct omadm *dm)
+{
+    a->dm = dm;
+    a->head = NULL;
+    a->total = 0;
+}
+
+void arena_free(arena_t *a)
+{
+    arena_chunk_t *c = a->head;
+    while (c) {
+        arena_chunk_t *next = c->next;
+        om_free(a->dm, c);
+        c = next;
+    }
+    a->head = NULL;
+    a->total = 0;
+}
+
+static size_t header_size(void)
+{
+    return (sizeof(arena_chunk_t) + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+}
+
+void *arena_alloc(arena_t *a, size_t n)
+{
+    size_t need = (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+    if (need < n)
+        return NULL;
+    arena_chunk_t *c = a->head;
+    if (!c || c->size - c->used < need) {
+        size_t size = need > ARENA_MIN_CHUNK ? need : ARENA_MIN_CHUNK;
+        if (a->head && size < a->head->size * 2 && a->head->size < (1u << 20))
+            size = a->head->size * 2 > need ? a->head->size * 2 : need;
+        if (size > SIZE_MAX - header_size())
+            return NULL;
+        c = om_alloc(a->dm, header_size() + size);
+        if (!c)
+            return NULL;
+        c->size = size;
+        c->used = 0;
+        c->next = a->head;
+        a->head = c;
+        a->total += size;
+    }
+    uint8_t *p = (uint8_t *)c + header_size() + c->used;
+    c->used += need;
+    memset(p, 0, n);
+    return p;
+}
+
+void *arena_memdup(arena_t *a, const void *p, size_t n)
+{
+    if (n == SIZE_MAX)
+        return NULL;
+    uint8_t *d = arena_alloc(a, n + 1);
+    if (!d)
+        return NULL;
+    if (n)
+        memcpy(d, p, n);
+    d[n] = 0;
+    return d;
+}
+
+char *arena_strndup(arena_t *a, const char *s, size_t n)
+{
+    return arena_memdup(a, s, n);
+}
+
+char *arena_strdup(arena_t *a, const char *s)
+{
+    return s ? arena_memdup(a, s, strlen(s)) : NULL;
+}
+
+void buf_init(buf_t *b, struct omadm *dm)
+{
+    b->dm = dm;
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+    b->failed = 0;
+}
+
+void buf_free(buf_t *b)
+{
+    om_free(b->dm, b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+int buf_reserve(buf_t *b, size_t extra)
+{
+    if (b->failed)
+        return -1;
+    if (extra > SIZE_MAX - b->len - 1) {
+        b->failed = 1;
+        return -1;
+    }
+    size_t need = b->len + extra + 1;
+    if (need <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < need)
+        cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+    uint8_t *d = om_realloc(b->dm, b->data, cap);
+    if (!d) {
+        b->failed = 1;
+        return -1;
+    }
+    b->data = d;
+    b->cap = cap;
+    return 0;
+}
+
+int buf_append(buf_t *b, const void *p, size_t n)
+{
+    if (buf_reserve(b, n))
+        return -1;
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = 0;
+    return 0;
+}
+
+int buf_puts(buf_t *b, const char *s)
+{
+    return buf_append(b, s, strlen(s));
+}
+
+int buf_putc(buf_t *b, uint8_t c)
+{
+    return buf_append(b, &c, 1);
+}
+
+int buf_printf(buf_t *b, const char *fmt, ...)
+{
+    char small[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        b->failed = 1;
+        return -1;
+    }
+    if ((size_t)n < sizeof small)
+        return buf_append(b, small, (size_t)n);
+    if (buf_reserve(b, (size_t)n))
+        return -1;
+    va_start(ap, fmt);
+    vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+    return 0;
+}
+
+uint8_t *buf_steal(buf_t *b, size_t *len)
+{
+    if (buf_reserve(b, 0))
+        return NULL;
+    uint8_t *d = b->data;
+    if (len)
+        *len = b->len;
+    b->data = NULL;
+    b->len = b->cap = 0;
+    return d;
+}

@@ -1,0 +1,51 @@
+/*
+ * arena.h - bump allocator for one message's lifetime, and a growable
+ * byte buffer.  Both draw on the engine's platform allocator.
+ */
+#ifndef OMADM_ARENA_H
+#define OMADM_ARENA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct omadm;
+
+typedef struct arena_chunk {
+    struct arena_chunk *next;
+    size_t size;
+    size_t used;
+    /* data follows, max_align_t aligned */
+} arena_chunk_t;
+
+typedef struct arena {
+    struct omadm *dm;
+    arena_chunk_t *head;
+    size_t total;           /* bytes obtained from the platform */
+} arena_t;
+
+void arena_init(arena_t *a, struct omadm *dm);
+void arena_free(arena_t *a);                       /* safe after init */
+void *arena_alloc(arena_t *a, size_t n);           /* zeroed; NULL on failure */
+char *arena_strndup(arena_t *a, const char *s, size_t n);
+char *arena_strdup(arena_t *a, const char *s);
+void *arena_memdup(arena_t *a, const void *p, size_t n); /* adds a NUL after */
+
+typedef struct buf {
+    struct omadm *dm;
+    uint8_t *data;
+    size_t len;
+    size_t cap;
+    int failed;             /* sticky: an append failed for lack of memory */
+} buf_t;
+
+void buf_init(buf_t *b, struct omadm *dm);
+void buf_free(buf_t *b);                           /* safe after init */
+int buf_reserve(buf_t *b, size_t extra);           /* 0 or -1 */
+int buf_append(buf_t *b, const void *p, size_t n);
+int buf_puts(buf_t *b, const char *s);
+int buf_putc(buf_t *b, uint8_t c);
+int buf_printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Hand the bytes to the caller (NUL-terminated); the buffer becomes empty. */
+uint8_t *buf_steal(buf_t *b, size_t *len);
+
+#endif

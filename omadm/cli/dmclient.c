@@ -1,0 +1,193 @@
+/*
+ * dmclient.c - the command-line host of the omadm library.
+ *
+ *   dmclient [--state-dir DIR] process [FILE]
+ *   dmclient [--state-dir DIR] get URI
+ *
+ * The host owns all I/O: it reads the server message, persists engine
+ * state in the state directory (state_store.c) and writes the reply.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "omadm.h"
+
+static const char usage_main[] =
+    "usage: dmclient [--state-dir DIR] COMMAND [ARGS]\n"
+    "\n"
+    "An OMA DM 1.2 device client.\n"
+    "\n"
+    "commands:\n"
+    "  process [FILE]   process one server message (XML or WBXML) from FILE or\n"
+    "                   stdin; the reply goes to stdout in the same encoding\n"
+    "  get URI          print a node's value, or an interior node's children\n"
+    "\n"
+    "options:\n"
+    "  --state-dir DIR  where the tree and session state live\n"
+    "                   (default: $DMCLIENT_STATE_DIR, else /var/lib/dmclient)\n"
+    "  -h, --help       show this help; 'dmclient COMMAND --help' for a command\n"
+    "\n"
+    "Device settings are read from DIR/dmclient.conf (see docs/cli.md).\n";
+
+static const char usage_process[] =
+    "usage: dmclient [--state-dir DIR] process [FILE]\n"
+    "\n"
+    "Read one SyncML DM message from the server (FILE, or stdin when FILE is\n"
+    "absent or '-'), run its commands against the management tree, and write\n"
+    "the device's reply to stdout in the encoding of the request (XML or\n"
+    "WBXML, detected from the bytes).  Nothing is written when no reply is due\n"
+    "(a message without commands, or Alert 1223); an empty message ends the\n"
+    "session.  Exit status: 0 on success, 1 when the input is not a SyncML\n"
+    "message or cannot be processed, 2 on usage errors.\n";
+
+static const char usage_get[] =
+    "usage: dmclient [--state-dir DIR] get URI\n"
+    "\n"
+    "Print the value of the leaf node URI, or the '/'-separated child names of\n"
+    "an interior node, followed by a newline.  Exit status 1 when the node does\n"
+    "not exist.\n";
+
+static int wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+            return 1;
+    return 0;
+}
+
+static int cmd_process(cli_t *cli, int argc, char **argv)
+{
+    if (wants_help(argc, argv)) {
+        fputs(usage_process, stdout);
+        return 0;
+    }
+    if (argc > 2) {
+        fprintf(stderr, "dmclient: process: too many arguments\n%s", usage_process);
+        return 2;
+    }
+    const char *file = argc == 2 ? argv[1] : "-";
+    const char *name = strcmp(file, "-") ? file : "stdin";
+    uint8_t *msg = NULL;
+    size_t len = 0;
+    int rc = cli_read_input(file, cli->cfg.max_msg_size, &msg, &len);
+    if (rc) {
+        fprintf(stderr, "dmclient: %s: %s\n", name,
+                rc == EFBIG ? "larger than the maximum message size" : strerror(rc));
+        return 1;
+    }
+    int status = 0;
+    if (cli_is_blank(msg, len)) {
+        /* an empty body from the server ends the session */
+        omadm_error_t err = omadm_end_session(cli->dm);
+        if (err) {
+            fprintf(stderr, "dmclient: %s: %s\n", name, omadm_strerror(err));
+            status = 1;
+        }
+        free(msg);
+        return status;
+    }
+    uint8_t *reply = NULL;
+    size_t reply_len = 0;
+    omadm_error_t err = omadm_process(cli->dm, msg, len, &reply, &reply_len);
+    free(msg);
+    if (err) {
+        const char *detail = omadm_last_error_detail(cli->dm);
+        fprintf(stderr, "dmclient: %s: %s%s%s\n", name, omadm_strerror(err),
+                detail ? ": " : "", detail ? detail : "");
+        return 1;
+    }
+    if (reply && fwrite(reply, 1, reply_len, stdout) != reply_len) {
+        fprintf(stderr, "dmclient: writing the reply: %s\n", strerror(errno));
+        status = 1;
+    }
+    omadm_buffer_free(cli->dm, reply);
+    if (fflush(stdout)) {
+        fprintf(stderr, "dmclient: writing the reply: %s\n", strerror(errno));
+        status = 1;
+    }
+    return status;
+}
+
+static int cmd_get(cli_t *cli, int argc, char **argv)
+{
+    if (wants_help(argc, argv)) {
+        fputs(usage_get, stdout);
+        return 0;
+    }
+    if (argc != 2) {
+        fprintf(stderr, "dmclient: get: expected one URI\n%s", usage_get);
+        return 2;
+    }
+    char *value = NULL;
+    size_t len = 0;
+    int interior = 0;
+    omadm_error_t err = omadm_tree_read(cli->dm, argv[1], &value, &len, &interior);
+    if (err == OMADM_E_INVALID_ARG) {
+        fprintf(stderr, "dmclient: get: %s: not a valid node URI\n", argv[1]);
+        return 1;
+    }
+    if (err) {
+        fprintf(stderr, "dmclient: get: %s: %s\n", argv[1], omadm_strerror(err));
+        return 1;
+    }
+    fwrite(value, 1, len, stdout);
+    fputc('\n', stdout);
+    omadm_buffer_free(cli->dm, value);
+    return 0;
+}
+
+static const struct {
+    const char *name;
+    int (*fn)(cli_t *cli, int argc, char **argv);
+} commands[] = {
+    {"process", cmd_process},
+    {"get", cmd_get},
+};
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"state-dir", required_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *state_dir = getenv("DMCLIENT_STATE_DIR");
+    int c;
+    while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            state_dir = optarg;
+            break;
+        case 'h':
+            fputs(usage_main, stdout);
+            return 0;
+        default:
+            fputs(usage_main, stderr);
+            return 2;
+        }
+    }
+    if (optind >= argc) {
+        fputs(usage_main, stderr);
+        return 2;
+    }
+    const char *cmd = argv[optind];
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(commands[i].name, cmd))
+            continue;
+        if (wants_help(argc - optind, argv + optind))
+            return commands[i].fn(NULL, argc - optind, argv + optind);
+        cli_t cli;
+        if (cli_open(&cli, state_dir ? state_dir : "/var/lib/dmclient"))
+            return 1;
+        int rc = commands[i].fn(&cli, argc - optind, argv + optind);
+        cli_close(&cli);
+        return rc;
+    }
+    fprintf(stderr, "dmclient: unknown command '%s'\n%s", cmd, usage_main);
+    return 2;
+}

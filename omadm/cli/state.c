@@ -1,0 +1,288 @@
+/*
+ * state.c - the dmclient state directory: configuration file, storage
+ * hooks for the engine (one file per key, replaced atomically), input.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+int cli_read_input(const char *path, size_t max, uint8_t **data, size_t *len)
+{
+    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+    if (!f)
+        return errno;
+    size_t cap = 65536, n = 0;
+    uint8_t *buf = malloc(cap);
+    int err = 0;
+    if (!buf) {
+        err = ENOMEM;
+        goto out;
+    }
+    for (;;) {
+        if (n == cap) {
+            if (cap > max) {
+                err = EFBIG;
+                goto out;
+            }
+            uint8_t *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                err = ENOMEM;
+                goto out;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0) {
+            if (ferror(f))
+                err = errno ? errno : EIO;
+            break;
+        }
+    }
+    if (!err && n > max)
+        err = EFBIG;
+out:
+    if (f != stdin)
+        fclose(f);
+    if (err) {
+        free(buf);
+        return err;
+    }
+    *data = buf;
+    *len = n;
+    return 0;
+}
+
+int cli_is_blank(const uint8_t *data, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (!isspace(data[i]))
+            return 0;
+    return 1;
+}
+
+static int fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+int cli_write_atomic(const char *dir, const char *name, const uint8_t *data, size_t len)
+{
+    char tmp[4096], dst[4096];
+    if (snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name) >= (int)sizeof tmp ||
+        snprintf(dst, sizeof dst, "%s/%s", dir, name) >= (int)sizeof dst)
+        return -1;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -1;
+    size_t off = 0;
+    while (off < len) {
+        ssize_t w = write(fd, data + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            close(fd);
+            unlink(tmp);
+            return -1;
+        }
+        off += (size_t)w;
+    }
+    if (fsync(fd) || close(fd) || rename(tmp, dst) || fsync_dir(dir)) {
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- storage hooks ---- */
+
+static int st_load(void *ctx, const char *key, uint8_t **data, size_t *len)
+{
+    cli_t *cli = ctx;
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s/%s", cli->state_dir, key) >= (int)sizeof path)
+        return -1;
+    if (access(path, F_OK) && errno == ENOENT)
+        return 1;
+    return cli_read_input(path, (size_t)1 << 30, data, len) ? -1 : 0;
+}
+
+static void st_release(void *ctx, uint8_t *data)
+{
+    (void)ctx;
+    free(data);
+}
+
+static int st_save(void *ctx, const char *key, const uint8_t *data, size_t len)
+{
+    cli_t *cli = ctx;
+    return cli_write_atomic(cli->state_dir, key, data, len);
+}
+
+/* ---- configuration file ---- */
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    size_t n = strlen(s);
+    while (n && isspace((unsigned char)s[n - 1]))
+        s[--n] = 0;
+    return s;
+}
+
+static int set_option(omadm_config_t *cfg, const char *key, char *val)
+{
+    static const struct {
+        const char *key;
+        size_t off;
+    } strings[] = {
+        {"dev_id", offsetof(omadm_config_t, dev_id)},
+        {"man", offsetof(omadm_config_t, man)},
+        {"mod", offsetof(omadm_config_t, mod)},
+        {"dmv", offsetof(omadm_config_t, dmv)},
+        {"lang", offsetof(omadm_config_t, lang)},
+        {"dev_typ", offsetof(omadm_config_t, dev_typ)},
+        {"oem", offsetof(omadm_config_t, oem)},
+        {"fwv", offsetof(omadm_config_t, fwv)},
+        {"swv", offsetof(omadm_config_t, swv)},
+        {"hwv", offsetof(omadm_config_t, hwv)},
+        {"server_id", offsetof(omadm_config_t, server_id)},
+        {"root_acl", offsetof(omadm_config_t, root_acl)},
+    };
+    for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) {
+        if (!strcmp(strings[i].key, key)) {
+            *(const char **)((char *)cfg + strings[i].off) = val;
+            return 0;
+        }
+    }
+    char *end = NULL;
+    unsigned long long v = strtoull(val, &end, 10);
+    if (!*val || *end)
+        return -1;
+    if (!strcmp(key, "max_msg_size"))
+        cfg->max_msg_size = (size_t)v;
+    else if (!strcmp(key, "max_obj_size"))
+        cfg->max_obj_size = (size_t)v;
+    else if (!strcmp(key, "max_depth"))
+        cfg->max_depth = (unsigned)v;
+    else if (!strcmp(key, "max_commands"))
+        cfg->max_commands = (unsigned)v;
+    else if (!strcmp(key, "max_items"))
+        cfg->max_items = (unsigned)v;
+    else if (!strcmp(key, "max_nodes"))
+        cfg->max_nodes = (unsigned)v;
+    else
+        return -1;
+    return 0;
+}
+
+static int read_config(cli_t *cli)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/dmclient.conf", cli->state_dir);
+    uint8_t *data = NULL;
+    size_t len = 0;
+    int rc = cli_read_input(path, 1 << 20, &data, &len);
+    if (rc == ENOENT)
+        return 0;
+    if (rc) {
+        fprintf(stderr, "dmclient: %s: %s\n", path, strerror(rc));
+        return -1;
+    }
+    cli->conf_text = realloc(data, len + 1);
+    if (!cli->conf_text) {
+        free(data);
+        return -1;
+    }
+    cli->conf_text[len] = 0;
+    int lineno = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(cli->conf_text, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        lineno++;
+        char *l = trim(line);
+        if (!*l || *l == '#')
+            continue;
+        char *eq = strchr(l, '=');
+        if (!eq) {
+            fprintf(stderr, "dmclient: %s:%d: expected 'key = value'\n", path, lineno);
+            return -1;
+        }
+        *eq = 0;
+        char *key = trim(l), *val = trim(eq + 1);
+        if (set_option(&cli->cfg, key, val)) {
+            fprintf(stderr, "dmclient: %s:%d: unknown key or bad value '%s'\n", path, lineno,
+                    key);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int make_dirs(const char *dir)
+{
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path)
+        return -1;
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        if (mkdir(path, 0700) && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return mkdir(path, 0700) && errno != EEXIST ? -1 : 0;
+}
+
+int cli_open(cli_t *cli, const char *state_dir)
+{
+    memset(cli, 0, sizeof *cli);
+    cli->state_dir = strdup(state_dir);
+    if (!cli->state_dir)
+        return -1;
+    if (make_dirs(state_dir)) {
+        fprintf(stderr, "dmclient: state directory %s: %s\n", state_dir, strerror(errno));
+        cli_close(cli);
+        return -1;
+    }
+    omadm_config_init(&cli->cfg);
+    if (read_config(cli)) {
+        cli_close(cli);
+        return -1;
+    }
+    cli->storage.ctx = cli;
+    cli->storage.load = st_load;
+    cli->storage.release = st_release;
+    cli->storage.save = st_save;
+    omadm_error_t err = omadm_new(&cli->cfg, NULL, &cli->storage, &cli->dm);
+    if (err) {
+        fprintf(stderr, "dmclient: state directory %s: %s\n", state_dir, omadm_strerror(err));
+        cli_close(cli);
+        return -1;
+    }
+    return 0;
+}
+
+void cli_close(cli_t *cli)
+{
+    omadm_free(cli->dm);
+    free(cli->conf_text);
+    free(cli->state_dir);
+    memset(cli, 0, sizeof *cli);
+}

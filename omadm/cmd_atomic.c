@@ -1,0 +1,126 @@
+/*
+ * cmd_atomic.c - Atomic (all-or-nothing across the engine tree and every
+ * plugin it touches) and Sequence (in order; a UI No/cancel skips the rest).
+ */
+#include "dispatch.h"
+
+typedef struct child_run {
+    syncml_cmd_t *first;     /* first reply object the child produced */
+    syncml_cmd_t *last;
+    uint64_t touched;
+    bool failed;
+} child_run_t;
+
+/* Rewrite every Status a child produced. */
+static void restatus(dm_exec_t *x, const child_run_t *c, int code)
+{
+    for (syncml_cmd_t *s = c->first; s; s = s->next) {
+        if (s->type == SYNCML_CMD_STATUS)
+            status_set_code(x, s, code);
+        if (s == c->last)
+            break;
+    }
+}
+
+static bool allowed_in_atomic(syncml_cmd_type_t t)
+{
+    return t == SYNCML_CMD_ADD || t == SYNCML_CMD_REPLACE || t == SYNCML_CMD_DELETE ||
+           t == SYNCML_CMD_COPY || t == SYNCML_CMD_EXEC || t == SYNCML_CMD_ALERT;
+}
+
+static void skip_children(dm_exec_t *x, const syncml_cmd_t *cmd)
+{
+    for (const syncml_cmd_t *c = cmd->children; c; c = c->next)
+        status_add(x, c, 215);
+}
+
+static void run_child(dm_exec_t *x, const syncml_cmd_t *c, child_run_t *run)
+{
+    syncml_cmd_t *before = x->reply->cmds_tail;
+    uint64_t outer = x->touched;
+    x->touched = 0;
+    int code;
+    if (!allowed_in_atomic(c->type) && !c->decode_status) {
+        /* Get, nested Atomic, Sequence: not allowed inside an Atomic */
+        code = status_code(status_add(x, c, 500));
+    } else {
+        code = dispatch_command(x, c);
+    }
+    run->first = before ? before->next : x->reply->cmds;
+    run->last = x->reply->cmds_tail;
+    run->touched = x->touched;
+    run->failed = code >= 300 || code == 214 || x->atomic_ui_fail;
+    x->touched = outer | run->touched;
+}
+
+void cmd_atomic(dm_exec_t *x, const syncml_cmd_t *cmd)
+{
+    syncml_cmd_t *st = status_add(x, cmd, 200);
+    size_t n = 0;
+    for (const syncml_cmd_t *c = cmd->children; c; c = c->next)
+        n++;
+    child_run_t *runs = n ? arena_alloc(x->scratch, n * sizeof *runs) : NULL;
+    if (!st || (n && !runs)) {
+        if (st)
+            status_set_code(x, st, 500);
+        return;
+    }
+    run_mode_t outer_mode = x->mode;
+    size_t sp = dmtree_savepoint(x->dm);
+    x->mode = RUN_ATOMIC;
+    x->atomic_ui_fail = false;
+    bool failed = false;
+    size_t ran = 0;
+    for (const syncml_cmd_t *c = cmd->children; c; c = c->next) {
+        if (failed) {
+            status_add(x, c, 215);
+            continue;
+        }
+        run_child(x, c, &runs[ran]);
+        failed = runs[ran++].failed;
+    }
+    x->mode = outer_mode;
+    uint64_t rb_failed = 0;
+    int rc = csp_tx_finish(x->dm, !failed, &rb_failed);
+    if (!failed && rc) {
+        /* a plugin refused to validate/commit: the whole Atomic fails */
+        failed = true;
+        if (ran)
+            restatus(x, &runs[ran - 1], rc);
+        ran = ran ? ran - 1 : 0;
+    }
+    if (!failed)
+        return;
+    dmtree_rollback_to(x->dm, sp);
+    for (size_t i = 0; i < ran; i++)
+        if (!runs[i].failed)
+            restatus(x, &runs[i], runs[i].touched & rb_failed ? 516 : 216);
+    status_set_code(x, st, 507);
+    x->atomic_ui_fail = false;
+}
+
+void cmd_sequence(dm_exec_t *x, const syncml_cmd_t *cmd)
+{
+    run_mode_t outer_mode = x->mode;
+    if (outer_mode == RUN_ATOMIC) {
+        status_add(x, cmd, 500);
+        return;
+    }
+    status_add(x, cmd, 200);
+    x->mode = RUN_SEQUENCE;
+    x->ui_stop = false;
+    for (const syncml_cmd_t *c = cmd->children; c; c = c->next) {
+        if (x->ui_stop)
+            status_add(x, c, 215);
+        else
+            dispatch_command(x, c);
+    }
+    x->ui_stop = false;
+    x->mode = outer_mode;
+}
+
+void atomic_reject(dm_exec_t *x, const syncml_cmd_t *cmd, int code)
+{
+    status_add(x, cmd, code);
+    skip_children(x, cmd);
+}

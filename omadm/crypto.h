@@ -1,0 +1,23 @@
+/*
+ * crypto.h - the engine's small crypto layer; crypto.c is the only omadm/
+ * file that touches OpenSSL.
+ */
+#ifndef OMADM_CRYPTO_H
+#define OMADM_CRYPTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct omadm;
+
+/* Base64 (standard alphabet, padded, no line breaks).  Returns a
+ * NUL-terminated string from om_alloc, or NULL on allocation failure. */
+char *crypto_b64_encode(struct omadm *dm, const uint8_t *data, size_t len);
+
+/* Decode base64, ignoring whitespace.  Returns om_alloc'ed bytes (with a
+ * NUL after them) and *out_len, or NULL when the text is not base64 or on
+ * allocation failure (*bad set to 1 for the former). */
+uint8_t *crypto_b64_decode(struct omadm *dm, const uint8_t *text, size_t len, size_t *out_len,
+                           int *bad);
+
+#endif

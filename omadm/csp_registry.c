@@ -1,0 +1,210 @@
+/*
+ * csp_registry.c - plugin registration and cross-plugin transactions.
+ */
+#include "csp_registry.h"
+
+#include <string.h>
+
+#include "acl.h"
+#include "dmtree.h"
+#include "uri.h"
+
+void csp_out_init(omadm_csp_out_t *out, arena_t *arena)
+{
+    memset(out, 0, sizeof *out);
+    out->arena = arena;
+}
+
+omadm_error_t omadm_csp_out_leaf(omadm_csp_out_t *out, const omadm_value_t *value)
+{
+    if (!out || !value || (value->len && !value->data))
+        return OMADM_E_INVALID_ARG;
+    out->data = arena_memdup(out->arena, value->data ? value->data : (const uint8_t *)"",
+                             value->len);
+    out->format = arena_strdup(out->arena, value->format ? value->format : "chr");
+    out->type = value->type ? arena_strdup(out->arena, value->type) : NULL;
+    if (!out->data || !out->format || (value->type && !out->type)) {
+        out->failed = true;
+        return OMADM_E_NOMEM;
+    }
+    out->len = value->len;
+    out->is_leaf = true;
+    out->is_interior = false;
+    return OMADM_OK;
+}
+
+omadm_error_t omadm_csp_out_interior(omadm_csp_out_t *out, const char *type)
+{
+    if (!out)
+        return OMADM_E_INVALID_ARG;
+    out->is_interior = true;
+    out->is_leaf = false;
+    out->format = "node";
+    out->type = type ? arena_strdup(out->arena, type) : NULL;
+    if (type && !out->type) {
+        out->failed = true;
+        return OMADM_E_NOMEM;
+    }
+    return OMADM_OK;
+}
+
+omadm_error_t omadm_csp_out_child(omadm_csp_out_t *out, const char *name)
+{
+    if (!out || !name || !*name || strchr(name, '/'))
+        return OMADM_E_INVALID_ARG;
+    syncml_strlist_t *n = arena_alloc(out->arena, sizeof *n);
+    if (!n || !(n->s = arena_strdup(out->arena, name))) {
+        out->failed = true;
+        return OMADM_E_NOMEM;
+    }
+    if (out->children_tail)
+        out->children_tail->next = n;
+    else
+        out->children = n;
+    out->children_tail = n;
+    out->n_children++;
+    return OMADM_OK;
+}
+
+int csp_status(int rc)
+{
+    if (rc == 0)
+        return 200;
+    if (rc < 0 && rc >= -599 && rc <= -100)
+        return -rc;
+    return 500;
+}
+
+static omadm_error_t mount(omadm_t *dm, dm_csp_reg_t *reg, const char *base)
+{
+    arena_t a;
+    arena_init(&a, dm);
+    dm_uri_t u;
+    uri_limits_t lim = {0, 0, 0};
+    omadm_error_t err = OMADM_OK;
+    if (uri_parse(&a, base, &lim, &u) || u.query || u.n_segs == 0) {
+        err = OMADM_E_INVALID_ARG;
+        goto out;
+    }
+    dmnode_t *n = dmtree_root(dm);
+    for (size_t i = 0; i < u.n_segs; i++) {
+        if (n->csp) {
+            err = OMADM_E_EXISTS;
+            goto out;
+        }
+        dmnode_t *c = dmtree_child(dm, n, u.segs[i]);
+        if (!c) {
+            c = dmtree_add(dm, n, u.segs[i], true, NULL);
+            if (!c) {
+                err = OMADM_E_NOMEM;
+                goto out;
+            }
+            c->builtin = true;
+            c->permanent = true;
+            c->access = ACL_GET;
+        } else if (!c->interior) {
+            err = OMADM_E_EXISTS;
+            goto out;
+        }
+        n = c;
+    }
+    if (n->csp || n->first) {
+        err = OMADM_E_EXISTS;
+        goto out;
+    }
+    n->csp = reg;
+    n->builtin = true;
+    n->permanent = true;
+    n->access = ACL_ALL;
+out:
+    arena_free(&a);
+    return err;
+}
+
+omadm_error_t omadm_register_csp(omadm_t *dm, const omadm_csp_t *csp, void *csp_ctx)
+{
+    if (!dm || !csp || !csp->bases || !csp->bases[0])
+        return OMADM_E_INVALID_ARG;
+    if (dm->n_csps >= 64)
+        return OMADM_E_INVALID_ARG;
+    dm_csp_reg_t **arr = om_realloc(dm, dm->csps, (dm->n_csps + 1) * sizeof *arr);
+    if (!arr)
+        return OMADM_E_NOMEM;
+    dm->csps = arr;
+    dm_csp_reg_t *reg = om_calloc(dm, sizeof *reg);
+    if (!reg)
+        return OMADM_E_NOMEM;
+    reg->csp = csp;
+    reg->ctx = csp_ctx;
+    reg->index = (unsigned)dm->n_csps;
+    for (size_t i = 0; csp->bases[i]; i++) {
+        omadm_error_t err = mount(dm, reg, csp->bases[i]);
+        if (err) {
+            om_free(dm, reg);
+            return err;
+        }
+    }
+    dm->csps[dm->n_csps++] = reg;
+    return OMADM_OK;
+}
+
+void csp_registry_free(omadm_t *dm)
+{
+    for (size_t i = 0; i < dm->n_csps; i++)
+        om_free(dm, dm->csps[i]);
+    om_free(dm, dm->csps);
+    dm->csps = NULL;
+    dm->n_csps = 0;
+}
+
+int csp_tx_touch(omadm_t *dm, dm_csp_reg_t *reg)
+{
+    (void)dm;
+    if (reg->in_tx)
+        return 0;
+    int rc = reg->csp->begin ? reg->csp->begin(reg->ctx) : 0;
+    if (rc)
+        return csp_status(rc);
+    reg->in_tx = true;
+    return 0;
+}
+
+int csp_tx_finish(omadm_t *dm, bool ok, uint64_t *rollback_failed_mask)
+{
+    int status = 0;
+    *rollback_failed_mask = 0;
+    for (size_t i = 0; ok && i < dm->n_csps; i++) {
+        dm_csp_reg_t *r = dm->csps[i];
+        if (r->in_tx && r->csp->validate) {
+            int rc = r->csp->validate(r->ctx);
+            if (rc) {
+                status = csp_status(rc);
+                ok = false;
+            }
+        }
+    }
+    for (size_t i = 0; i < dm->n_csps; i++) {
+        dm_csp_reg_t *r = dm->csps[i];
+        if (!r->in_tx)
+            continue;
+        r->in_tx = false;
+        if (ok) {
+            int rc = r->csp->commit ? r->csp->commit(r->ctx) : 0;
+            if (rc && !status)
+                status = csp_status(rc);
+        } else if (r->csp->rollback && r->csp->rollback(r->ctx)) {
+            *rollback_failed_mask |= 1ull << r->index;
+            status = status ? status : 516;
+        }
+    }
+    return status;
+}
+
+void csp_end_message(omadm_t *dm)
+{
+    for (size_t i = 0; i < dm->n_csps; i++) {
+        dm_csp_reg_t *r = dm->csps[i];
+        if (r->csp->end_message)
+            r->csp->end_message(r->ctx);
+    }
+}

@@ -1,0 +1,287 @@
+/*
+ * dispatch.c - omadm_process(): bytes -> decode -> run every command in
+ * order -> reply model -> encode, plus persistence of the results.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "codec.h"
+#include "dispatch.h"
+#include "session.h"
+
+static int worst_code(dm_exec_t *x, syncml_cmd_t *before)
+{
+    int worst = 0;
+    for (syncml_cmd_t *s = before ? before->next : x->reply->cmds; s; s = s->next) {
+        if (s->type != SYNCML_CMD_STATUS)
+            continue;
+        int c = status_code(s);
+        if (!worst || (c >= 300 && worst < 300))
+            worst = c;
+    }
+    return worst;
+}
+
+/* Outside an Atomic every command commits its plugin changes by itself. */
+static void finish_plugins(dm_exec_t *x, syncml_cmd_t *before)
+{
+    if (x->mode == RUN_ATOMIC)
+        return;
+    uint64_t rb = 0;
+    int rc = csp_tx_finish(x->dm, true, &rb);
+    if (!rc)
+        return;
+    for (syncml_cmd_t *s = before ? before->next : x->reply->cmds; s; s = s->next)
+        if (s->type == SYNCML_CMD_STATUS && status_code(s) < 300)
+            status_set_code(x, s, rc);
+}
+
+static void run(dm_exec_t *x, const syncml_cmd_t *cmd)
+{
+    bool group = cmd->type == SYNCML_CMD_ATOMIC || cmd->type == SYNCML_CMD_SEQUENCE;
+    if (cmd->decode_status || !cmd->cmd_id) {
+        int code = cmd->decode_status ? cmd->decode_status : 400;
+        if (group)
+            atomic_reject(x, cmd, code);
+        else
+            status_add(x, cmd, code);
+        return;
+    }
+    switch (cmd->type) {
+    case SYNCML_CMD_ADD: cmd_add(x, cmd); break;
+    case SYNCML_CMD_REPLACE: cmd_replace(x, cmd); break;
+    case SYNCML_CMD_DELETE: cmd_delete(x, cmd); break;
+    case SYNCML_CMD_COPY: cmd_copy(x, cmd); break;
+    case SYNCML_CMD_GET: cmd_get(x, cmd); break;
+    case SYNCML_CMD_EXEC: cmd_exec(x, cmd); break;
+    case SYNCML_CMD_ALERT: cmd_alert(x, cmd); break;
+    case SYNCML_CMD_ATOMIC: cmd_atomic(x, cmd); break;
+    case SYNCML_CMD_SEQUENCE: cmd_sequence(x, cmd); break;
+    default: status_add(x, cmd, 400); break;
+    }
+}
+
+int dispatch_command(dm_exec_t *x, const syncml_cmd_t *cmd)
+{
+    if (cmd->type == SYNCML_CMD_STATUS || cmd->type == SYNCML_CMD_RESULTS) {
+        /* the server's answers to our earlier messages: nothing to reply */
+        if (x->mode != RUN_TOP)
+            return status_code(status_add(x, cmd, 400));
+        return 200;
+    }
+    x->needs_reply = true;
+    syncml_cmd_t *before = x->reply->cmds_tail;
+    run(x, cmd);
+    if (cmd->type != SYNCML_CMD_ATOMIC)
+        finish_plugins(x, before);
+    return worst_code(x, before);
+}
+
+/* ---- the message ---- */
+
+static omadm_error_t decode(omadm_t *dm, const uint8_t *msg, size_t len, syncml_msg_t *req)
+{
+    const char *detail = NULL;
+    omadm_error_t err = codec_detect(msg, len) == SYNCML_ENC_WBXML
+                            ? codec_wbxml_decode(dm, msg, len, req, &detail)
+                            : codec_xml_decode(dm, msg, len, req, &detail);
+    dm->last_detail = detail;
+    if (err)
+        om_log(dm, OMADM_LOG_WARN, "message refused: %s (%s)", omadm_strerror(err),
+               detail ? detail : "");
+    return err;
+}
+
+static omadm_error_t init_reply(dm_exec_t *x, syncml_msg_t *out)
+{
+    omadm_t *dm = x->dm;
+    const syncml_hdr_t *in = &x->req->hdr;
+    syncml_hdr_t *h = &out->hdr;
+    unsigned long id = session_next_msg_id(dm, in->session_id, in->source);
+    char num[24];
+    snprintf(num, sizeof num, "%lu", id);
+    out->enc = x->req->enc;
+    h->ver_dtd = "1.2";
+    h->ver_proto = "DM/1.2";
+    h->session_id = arena_strdup(&out->arena, in->session_id);
+    h->msg_id = arena_strdup(&out->arena, num);
+    h->target = arena_strdup(&out->arena, in->source);
+    h->source = arena_strdup(&out->arena, dm->cfg.dev_id);
+    if (!id || !h->session_id || !h->msg_id || !h->target || !h->source)
+        return OMADM_E_NOMEM;
+    return status_add(x, NULL, 200) ? OMADM_OK : OMADM_E_NOMEM;
+}
+
+/* A server package spread over several messages: ask for the next one. */
+static omadm_error_t ask_next_message(dm_exec_t *x)
+{
+    syncml_cmd_t *a = syncml_cmd_new(x->reply, SYNCML_CMD_ALERT);
+    char num[24];
+    if (!a)
+        return OMADM_E_NOMEM;
+    snprintf(num, sizeof num, "%lu", x->next_cmd_id++);
+    a->cmd_id = arena_strdup(&x->reply->arena, num);
+    a->data = (const uint8_t *)"1222";
+    a->data_len = 4;
+    a->has_data = true;
+    if (!a->cmd_id)
+        return OMADM_E_NOMEM;
+    syncml_cmd_append(&x->reply->cmds, &x->reply->cmds_tail, a);
+    return OMADM_OK;
+}
+
+static omadm_error_t encode(omadm_t *dm, const syncml_msg_t *out, uint8_t **reply,
+                            size_t *reply_len)
+{
+    buf_t b;
+    buf_init(&b, dm);
+    omadm_error_t err = out->enc == SYNCML_ENC_WBXML ? codec_wbxml_encode(dm, out, &b)
+                                                     : codec_xml_encode(dm, out, &b);
+    if (!err) {
+        *reply = buf_steal(&b, reply_len);
+        if (!*reply)
+            err = OMADM_E_NOMEM;
+    }
+    buf_free(&b);
+    return err;
+}
+
+static omadm_error_t remember_server(omadm_t *dm, const char *server)
+{
+    char *s = om_strdup(dm, server);
+    if (!s)
+        return OMADM_E_NOMEM;
+    om_free(dm, dm->last_server);
+    dm->last_server = s;
+    return OMADM_OK;
+}
+
+static omadm_error_t execute(omadm_t *dm, const syncml_msg_t *req, syncml_msg_t *out,
+                             arena_t *scratch, bool *reply_due)
+{
+    dm_exec_t x = {.dm = dm, .req = req, .reply = out, .scratch = scratch, .next_cmd_id = 1};
+    x.server_id = dm->cfg.server_id ? dm->cfg.server_id : req->hdr.source;
+    omadm_error_t err = init_reply(&x, out);
+    if (err)
+        return err;
+    dmtree_tx_begin(dm);
+    for (const syncml_cmd_t *c = req->cmds; c; c = c->next)
+        dispatch_command(&x, c);
+    if (dmtree_savepoint(dm) > 0)
+        dm->tree_dirty = true;
+    dmtree_tx_commit(dm);
+    csp_end_message(dm);
+    *reply_due = x.needs_reply && !x.abort_session;
+    if (*reply_due && !req->final)
+        err = ask_next_message(&x);
+    out->final = req->final;
+    return err;
+}
+
+static omadm_error_t persist(omadm_t *dm)
+{
+    omadm_error_t err = OMADM_OK;
+    if (dm->tree_dirty) {
+        err = dmtree_save(dm);
+        if (!err)
+            dm->tree_dirty = false;
+    }
+    omadm_error_t serr = session_save(dm);
+    return err ? err : serr;
+}
+
+omadm_error_t omadm_process(omadm_t *dm, const uint8_t *msg, size_t msg_len, uint8_t **reply,
+                            size_t *reply_len)
+{
+    if (!dm || (!msg && msg_len) || !reply || !reply_len)
+        return OMADM_E_INVALID_ARG;
+    *reply = NULL;
+    *reply_len = 0;
+    syncml_msg_t req, out;
+    arena_t scratch;
+    syncml_msg_init(&req, dm);
+    syncml_msg_init(&out, dm);
+    arena_init(&scratch, dm);
+    bool reply_due = false;
+    omadm_error_t err = decode(dm, msg ? msg : (const uint8_t *)"", msg_len, &req);
+    if (!err)
+        err = remember_server(dm, req.hdr.source);
+    if (!err)
+        err = execute(dm, &req, &out, &scratch, &reply_due);
+    if (!err && !reply_due)
+        session_end(dm);
+    if (!err && reply_due)
+        err = encode(dm, &out, reply, reply_len);
+    if (!err)
+        err = persist(dm);
+    if (err) {
+        om_free(dm, *reply);
+        *reply = NULL;
+        *reply_len = 0;
+    }
+    arena_free(&scratch);
+    syncml_msg_free(&out);
+    syncml_msg_free(&req);
+    return err;
+}
+
+omadm_error_t omadm_end_session(omadm_t *dm)
+{
+    if (!dm)
+        return OMADM_E_INVALID_ARG;
+    session_end(dm);
+    return session_save(dm);
+}
+
+const char *omadm_last_error_detail(const omadm_t *dm)
+{
+    return dm ? dm->last_detail : NULL;
+}
+
+omadm_error_t omadm_tree_read(omadm_t *dm, const char *uri, char **value, size_t *len,
+                              int *is_interior)
+{
+    if (!dm || !uri || !value || !len || !is_interior)
+        return OMADM_E_INVALID_ARG;
+    syncml_msg_t dummy;
+    arena_t scratch;
+    syncml_msg_init(&dummy, dm);
+    arena_init(&scratch, dm);
+    dummy.hdr.msg_id = "0";
+    dm_exec_t x = {.dm = dm, .req = &dummy, .reply = &dummy, .scratch = &scratch,
+                   .server_id = ""};
+    dm_target_t t;
+    dm_read_t r;
+    omadm_error_t err = OMADM_OK;
+    *value = NULL;
+    int rc = target_resolve(&x, uri, &t);
+    if (rc || t.uri.query) {
+        err = OMADM_E_INVALID_ARG;
+        goto out;
+    }
+    rc = target_read(&x, &t, &r);
+    if (rc) {
+        err = rc == 404 ? OMADM_E_NOT_FOUND : OMADM_E_INTERNAL;
+        goto out;
+    }
+    buf_t b;
+    buf_init(&b, dm);
+    if (r.interior) {
+        for (const syncml_strlist_t *c = r.children; c; c = c->next) {
+            if (c != r.children)
+                buf_putc(&b, '/');
+            uri_append_escaped(&b, c->s);
+        }
+    } else {
+        buf_append(&b, r.data, r.len);
+    }
+    *value = (char *)buf_steal(&b, len);
+    buf_free(&b);
+    *is_interior = r.interior;
+    if (!*value)
+        err = OMADM_E_NOMEM;
+out:
+    arena_free(&scratch);
+    syncml_msg_free(&dummy);
+    return err;
+}

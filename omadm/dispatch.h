@@ -1,0 +1,130 @@
+/*
+ * dispatch.h - executing a decoded server message: the per-message
+ * context, command handlers (one file per command family), target
+ * resolution shared by them, and reply building (status.c).
+ */
+#ifndef OMADM_DISPATCH_H
+#define OMADM_DISPATCH_H
+
+#include <stdbool.h>
+
+#include "csp_registry.h"
+#include "dmtree.h"
+#include "internal.h"
+#include "model.h"
+#include "uri.h"
+
+/* Where a command is running: plain, inside an Atomic, inside a Sequence. */
+typedef enum { RUN_TOP, RUN_ATOMIC, RUN_SEQUENCE } run_mode_t;
+
+typedef struct dm_exec {
+    omadm_t *dm;
+    const syncml_msg_t *req;
+    syncml_msg_t *reply;
+    arena_t *scratch;          /* per-message temporary strings */
+    unsigned long next_cmd_id;
+    const char *server_id;
+    run_mode_t mode;
+    uint64_t touched;          /* plugins touched by the current command (bits) */
+    bool ui_stop;              /* a UI alert answered No/cancel inside a Sequence */
+    bool atomic_ui_fail;       /* ... inside an Atomic */
+    bool abort_session;        /* Alert 1223 received */
+    bool needs_reply;          /* the message carried a command */
+} dm_exec_t;
+
+/* ---- status.c: reply building ---- */
+
+/* Append a Status for cmd with code (cmd may be NULL for SyncHdr).  The
+ * returned object may be updated later (status_set_code). */
+syncml_cmd_t *status_add(dm_exec_t *x, const syncml_cmd_t *cmd, int code);
+void status_set_code(dm_exec_t *x, syncml_cmd_t *status, int code);
+int status_code(const syncml_cmd_t *status);
+int status_add_target_ref(dm_exec_t *x, syncml_cmd_t *status, const char *ref);
+int status_add_source_ref(dm_exec_t *x, syncml_cmd_t *status, const char *ref);
+/* Append a Results for cmd (Get); items are added by the caller. */
+syncml_cmd_t *results_add(dm_exec_t *x, const syncml_cmd_t *cmd);
+/* Per-item codes of one command -> one Status (all equal) or one per item
+ * with TargetRef. */
+void status_for_items(dm_exec_t *x, const syncml_cmd_t *cmd, const int *codes);
+
+/* ---- target.c: resolving URIs to engine nodes or plugins ---- */
+
+typedef struct dm_target {
+    dm_uri_t uri;
+    dmnode_t *node;            /* the engine node, when it exists and is not inside a plugin */
+    dmnode_t *deepest;         /* deepest existing engine node on the path */
+    size_t n_found;            /* segments resolved in the engine tree */
+    dm_csp_reg_t *csp;         /* plugin owning the URI (mount point or below) */
+    const char *csp_path;      /* path below the mount ("" = mount itself) */
+    const char *csp_base;      /* mount URI */
+} dm_target_t;
+
+/* Parse and resolve a LocURI; returns 0 or a status (400, 414). */
+int target_resolve(dm_exec_t *x, const char *locuri, dm_target_t *t);
+/* ACL check of right on the target (the node, or the deepest ancestor for
+ * a node that does not exist yet); 0 or 425. */
+int target_acl(dm_exec_t *x, const dm_target_t *t, unsigned right);
+/* Fill a plugin request for t. */
+void target_csp_req(dm_exec_t *x, const dm_target_t *t, omadm_csp_req_t *req);
+/* Open the plugin transaction for t and note the plugin as touched. */
+int target_csp_touch(dm_exec_t *x, const dm_target_t *t);
+
+/* A leaf value read through the engine or a plugin. */
+typedef struct dm_read {
+    bool interior;
+    const uint8_t *data;
+    size_t len;
+    const char *format;
+    const char *type;
+    syncml_strlist_t *children;   /* interior: child names */
+    size_t n_children;
+} dm_read_t;
+
+/* Read a node (leaf value or child list); 0 or a status (404 ...).  No ACL
+ * check here. */
+int target_read(dm_exec_t *x, const dm_target_t *t, dm_read_t *out);
+
+/* Item value after Meta defaults and format decoding: the bytes to store. */
+typedef struct dm_value {
+    const uint8_t *data;
+    size_t len;
+    const char *format;       /* stored format: b64 from the wire becomes bin */
+    const char *type;
+    const char *wire_format;  /* format as the server sent it */
+    const uint8_t *wire_data; /* bytes as the server sent them */
+    size_t wire_len;
+} dm_value_t;
+
+/* Meta of the item overrides the command's; defaults chr/text-plain. */
+const char *item_format(const syncml_cmd_t *cmd, const syncml_item_t *it);
+const char *item_type(const syncml_cmd_t *cmd, const syncml_item_t *it);
+/* Validate an item's value against its format; 0 or a status (400/413/415). */
+int value_from_item(dm_exec_t *x, const syncml_cmd_t *cmd, const syncml_item_t *it,
+                    dm_value_t *v);
+/* Write a value (add or replace) to a target; 0 or a status. */
+int target_add_value(dm_exec_t *x, dm_target_t *t, const dm_value_t *v, bool interior);
+int target_replace_value(dm_exec_t *x, dm_target_t *t, const dm_value_t *v);
+
+/* ---- command handlers (cmd_*.c) ---- */
+
+void cmd_add(dm_exec_t *x, const syncml_cmd_t *cmd);
+void cmd_replace(dm_exec_t *x, const syncml_cmd_t *cmd);
+void cmd_delete(dm_exec_t *x, const syncml_cmd_t *cmd);
+void cmd_copy(dm_exec_t *x, const syncml_cmd_t *cmd);
+void cmd_get(dm_exec_t *x, const syncml_cmd_t *cmd);
+void cmd_exec(dm_exec_t *x, const syncml_cmd_t *cmd);
+void cmd_alert(dm_exec_t *x, const syncml_cmd_t *cmd);
+void cmd_atomic(dm_exec_t *x, const syncml_cmd_t *cmd);
+void cmd_sequence(dm_exec_t *x, const syncml_cmd_t *cmd);
+/* An Atomic/Sequence that cannot run: its own code, 215 for each child. */
+void atomic_reject(dm_exec_t *x, const syncml_cmd_t *cmd, int code);
+
+/* Properties (props.c): Get/Replace of "?prop=". */
+int prop_get(dm_exec_t *x, const dm_target_t *t, const char *prop, dm_read_t *out);
+int prop_replace(dm_exec_t *x, dm_target_t *t, const char *prop, const syncml_item_t *it);
+
+/* Run one command of any kind (dispatch.c); returns its status code (the
+ * first status it appended), used by Atomic/Sequence. */
+int dispatch_command(dm_exec_t *x, const syncml_cmd_t *cmd);
+
+#endif

@@ -1,0 +1,762 @@
+/*
+ * dmtree.c - the engine-owned management tree.
+ */
+#include "dmtree.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "acl.h"
+#include "crypto.h"
+#include "uri.h"
+
+typedef enum { J_ADDED, J_REMOVED, J_VALUE, J_STR, J_NAME } jkind_t;
+
+typedef struct jentry {
+    jkind_t kind;
+    dmnode_t *node;
+    dmnode_t *parent;         /* J_REMOVED */
+    dmnode_t *prev;           /* J_REMOVED: sibling it followed */
+    char **field;             /* J_STR / J_NAME */
+    char *old_str;
+    uint8_t *old_value;       /* J_VALUE */
+    size_t old_len;
+    char *old_format, *old_type;
+    int64_t old_tstamp;
+    uint16_t old_verno;
+} jentry_t;
+
+struct dmtree {
+    dmnode_t *root;
+    dmnode_t **buckets;
+    size_t n_buckets;
+    size_t n_nodes;
+    bool tx;
+    jentry_t *journal;
+    size_t n_journal, cap_journal;
+};
+
+static void free_subtree(omadm_t *dm, dmnode_t *n);
+
+/* ---- name index ---- */
+
+static uint32_t name_hash(const dmnode_t *parent, const char *name)
+{
+    uint64_t h = 1469598103934665603ull ^ (uint64_t)(uintptr_t)parent;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+        unsigned char c = *p;
+        if (c >= 'A' && c <= 'Z')
+            c += 32;
+        h = (h ^ c) * 1099511628211ull;
+    }
+    return (uint32_t)(h ^ (h >> 32));
+}
+
+static int index_grow(omadm_t *dm, dmtree_t *t)
+{
+    size_t nb = t->n_buckets ? t->n_buckets * 2 : 256;
+    dmnode_t **b = om_calloc(dm, nb * sizeof *b);
+    if (!b)
+        return -1;
+    for (size_t i = 0; i < t->n_buckets; i++) {
+        dmnode_t *n = t->buckets[i];
+        while (n) {
+            dmnode_t *next = n->hnext;
+            size_t j = n->hash & (nb - 1);
+            n->hnext = b[j];
+            b[j] = n;
+            n = next;
+        }
+    }
+    om_free(dm, t->buckets);
+    t->buckets = b;
+    t->n_buckets = nb;
+    return 0;
+}
+
+static void index_insert(dmtree_t *t, dmnode_t *n)
+{
+    n->hash = name_hash(n->parent, n->name);
+    size_t j = n->hash & (t->n_buckets - 1);
+    n->hnext = t->buckets[j];
+    t->buckets[j] = n;
+}
+
+static void index_remove(dmtree_t *t, dmnode_t *n)
+{
+    dmnode_t **pp = &t->buckets[n->hash & (t->n_buckets - 1)];
+    while (*pp && *pp != n)
+        pp = &(*pp)->hnext;
+    if (*pp)
+        *pp = n->hnext;
+    n->hnext = NULL;
+}
+
+static void index_subtree(dmtree_t *t, dmnode_t *n, bool insert)
+{
+    if (insert)
+        index_insert(t, n);
+    else
+        index_remove(t, n);
+    for (dmnode_t *c = n->first; c; c = c->next)
+        index_subtree(t, c, insert);
+}
+
+static size_t count_subtree(const dmnode_t *n)
+{
+    size_t k = 1;
+    for (const dmnode_t *c = n->first; c; c = c->next)
+        k += count_subtree(c);
+    return k;
+}
+
+dmnode_t *dmtree_child(const omadm_t *dm, const dmnode_t *parent, const char *name)
+{
+    const dmtree_t *t = dm->tree;
+    uint32_t h = name_hash(parent, name);
+    for (dmnode_t *n = t->buckets[h & (t->n_buckets - 1)]; n; n = n->hnext)
+        if (n->hash == h && n->parent == parent && om_strcaseeq(n->name, name))
+            return n;
+    return NULL;
+}
+
+dmnode_t *dmtree_root(const omadm_t *dm)
+{
+    return dm->tree->root;
+}
+
+size_t dmtree_node_count(const omadm_t *dm)
+{
+    return dm->tree->n_nodes;
+}
+
+/* ---- journal ---- */
+
+static jentry_t *journal_push(omadm_t *dm, jkind_t kind, dmnode_t *node)
+{
+    dmtree_t *t = dm->tree;
+    if (!t->tx)
+        return NULL;
+    if (t->n_journal == t->cap_journal) {
+        size_t cap = t->cap_journal ? t->cap_journal * 2 : 32;
+        jentry_t *j = om_realloc(dm, t->journal, cap * sizeof *j);
+        if (!j)
+            return NULL;
+        t->journal = j;
+        t->cap_journal = cap;
+    }
+    jentry_t *e = &t->journal[t->n_journal++];
+    memset(e, 0, sizeof *e);
+    e->kind = kind;
+    e->node = node;
+    return e;
+}
+
+/* A change that must be journaled but cannot be (no memory) fails. */
+static bool journal_needed(omadm_t *dm)
+{
+    return dm->tree->tx;
+}
+
+void dmtree_tx_begin(omadm_t *dm)
+{
+    dm->tree->tx = true;
+    dm->tree->n_journal = 0;
+}
+
+static void release_entry(omadm_t *dm, jentry_t *e)
+{
+    switch (e->kind) {
+    case J_VALUE:
+        om_free(dm, e->old_value);
+        om_free(dm, e->old_format);
+        om_free(dm, e->old_type);
+        break;
+    case J_STR:
+    case J_NAME:
+        om_free(dm, e->old_str);
+        break;
+    default:
+        break;
+    }
+}
+
+void dmtree_tx_commit(omadm_t *dm)
+{
+    dmtree_t *t = dm->tree;
+    for (size_t i = 0; i < t->n_journal; i++)
+        release_entry(dm, &t->journal[i]);
+    for (size_t i = 0; i < t->n_journal; i++)
+        if (t->journal[i].kind == J_REMOVED)
+            free_subtree(dm, t->journal[i].node);
+    t->n_journal = 0;
+    t->tx = false;
+}
+
+static void link_child(dmnode_t *parent, dmnode_t *n, dmnode_t *after)
+{
+    n->parent = parent;
+    n->prev = after;
+    n->next = after ? after->next : parent->first;
+    if (n->next)
+        n->next->prev = n;
+    else
+        parent->last = n;
+    if (after)
+        after->next = n;
+    else
+        parent->first = n;
+    parent->n_children++;
+}
+
+static void unlink_child(dmnode_t *n)
+{
+    dmnode_t *p = n->parent;
+    if (n->prev)
+        n->prev->next = n->next;
+    else
+        p->first = n->next;
+    if (n->next)
+        n->next->prev = n->prev;
+    else
+        p->last = n->prev;
+    p->n_children--;
+    n->prev = n->next = NULL;
+}
+
+static void undo_entry(omadm_t *dm, jentry_t *e)
+{
+    dmtree_t *t = dm->tree;
+    dmnode_t *n = e->node;
+    switch (e->kind) {
+    case J_ADDED:
+        index_subtree(t, n, false);
+        t->n_nodes -= count_subtree(n);
+        unlink_child(n);
+        free_subtree(dm, n);
+        break;
+    case J_REMOVED:
+        link_child(e->parent, n, e->prev);
+        index_subtree(t, n, true);
+        t->n_nodes += count_subtree(n);
+        break;
+    case J_VALUE:
+        om_free(dm, n->value);
+        om_free(dm, n->format);
+        om_free(dm, n->type);
+        n->value = e->old_value;
+        n->len = e->old_len;
+        n->format = e->old_format;
+        n->type = e->old_type;
+        n->tstamp = e->old_tstamp;
+        n->verno = e->old_verno;
+        break;
+    case J_NAME:
+        index_remove(t, n);
+        /* fall through */
+    case J_STR:
+        om_free(dm, *e->field);
+        *e->field = e->old_str;
+        if (e->kind == J_NAME)
+            index_insert(t, n);
+        break;
+    }
+}
+
+void dmtree_tx_rollback(omadm_t *dm)
+{
+    dmtree_rollback_to(dm, 0);
+    dm->tree->tx = false;
+}
+
+size_t dmtree_savepoint(const omadm_t *dm)
+{
+    return dm->tree->n_journal;
+}
+
+void dmtree_rollback_to(omadm_t *dm, size_t savepoint)
+{
+    dmtree_t *t = dm->tree;
+    while (t->n_journal > savepoint)
+        undo_entry(dm, &t->journal[--t->n_journal]);
+}
+
+/* ---- nodes ---- */
+
+static void free_node(omadm_t *dm, dmnode_t *n)
+{
+    om_free(dm, n->name);
+    om_free(dm, n->format);
+    om_free(dm, n->type);
+    om_free(dm, n->value);
+    om_free(dm, n->acl);
+    om_free(dm, n->title);
+    om_free(dm, n);
+}
+
+static void free_subtree(omadm_t *dm, dmnode_t *n)
+{
+    dmnode_t *c = n->first;
+    while (c) {
+        dmnode_t *next = c->next;
+        free_subtree(dm, c);
+        c = next;
+    }
+    free_node(dm, n);
+}
+
+static dmnode_t *new_node(omadm_t *dm, const char *name, bool interior)
+{
+    dmnode_t *n = om_calloc(dm, sizeof *n);
+    if (!n)
+        return NULL;
+    n->name = om_strdup(dm, name);
+    n->interior = interior;
+    n->access = ACL_ALL;
+    if (!interior) {
+        n->value = om_calloc(dm, 1);
+        n->format = om_strdup(dm, "chr");
+    }
+    if (!n->name || (!interior && (!n->value || !n->format))) {
+        free_node(dm, n);
+        return NULL;
+    }
+    n->tstamp = om_now(dm);
+    return n;
+}
+
+dmnode_t *dmtree_add(omadm_t *dm, dmnode_t *parent, const char *name, bool interior, bool *full)
+{
+    dmtree_t *t = dm->tree;
+    if (full)
+        *full = false;
+    if (t->n_nodes >= dm->cfg.max_nodes) {
+        if (full)
+            *full = true;
+        return NULL;
+    }
+    if (t->n_nodes + 1 > t->n_buckets && index_grow(dm, t))
+        return NULL;
+    dmnode_t *n = new_node(dm, name, interior);
+    if (!n)
+        return NULL;
+    if (journal_needed(dm) && !journal_push(dm, J_ADDED, n)) {
+        free_node(dm, n);
+        return NULL;
+    }
+    link_child(parent, n, parent->last);
+    index_insert(t, n);
+    t->n_nodes++;
+    return n;
+}
+
+void dmtree_remove(omadm_t *dm, dmnode_t *node)
+{
+    dmtree_t *t = dm->tree;
+    dmnode_t *parent = node->parent, *prev = node->prev;
+    index_subtree(t, node, false);
+    t->n_nodes -= count_subtree(node);
+    unlink_child(node);
+    jentry_t *e = journal_needed(dm) ? journal_push(dm, J_REMOVED, node) : NULL;
+    if (e) {
+        e->parent = parent;
+        e->prev = prev;
+        return;
+    }
+    if (journal_needed(dm)) {
+        /* cannot journal: keep the tree unchanged rather than lose the undo */
+        link_child(parent, node, prev);
+        index_subtree(t, node, true);
+        t->n_nodes += count_subtree(node);
+        return;
+    }
+    free_subtree(dm, node);
+}
+
+int dmtree_set_value(omadm_t *dm, dmnode_t *node, const uint8_t *data, size_t len,
+                     const char *format, const char *type)
+{
+    uint8_t *v = om_alloc(dm, len + 1);
+    char *f = om_strdup(dm, format ? format : "chr");
+    char *ty = type ? om_strdup(dm, type) : NULL;
+    if (!v || !f || (type && !ty))
+        goto fail;
+    if (len)
+        memcpy(v, data, len);
+    v[len] = 0;
+    jentry_t *e = NULL;
+    if (journal_needed(dm)) {
+        e = journal_push(dm, J_VALUE, node);
+        if (!e)
+            goto fail;
+        e->old_value = node->value;
+        e->old_len = node->len;
+        e->old_format = node->format;
+        e->old_type = node->type;
+        e->old_tstamp = node->tstamp;
+        e->old_verno = node->verno;
+    } else {
+        om_free(dm, node->value);
+        om_free(dm, node->format);
+        om_free(dm, node->type);
+    }
+    node->value = v;
+    node->len = len;
+    node->format = f;
+    node->type = ty;
+    node->tstamp = om_now(dm);
+    node->verno++;
+    return 0;
+fail:
+    om_free(dm, v);
+    om_free(dm, f);
+    om_free(dm, ty);
+    return -1;
+}
+
+static int set_str(omadm_t *dm, dmnode_t *node, char **field, const char *val, jkind_t kind)
+{
+    char *s = val ? om_strdup(dm, val) : NULL;
+    if (val && !s)
+        return -1;
+    if (journal_needed(dm)) {
+        jentry_t *e = journal_push(dm, kind, node);
+        if (!e) {
+            om_free(dm, s);
+            return -1;
+        }
+        e->field = field;
+        e->old_str = *field;
+    } else {
+        om_free(dm, *field);
+    }
+    if (kind == J_NAME)
+        index_remove(dm->tree, node);
+    *field = s;
+    if (kind == J_NAME)
+        index_insert(dm->tree, node);
+    return 0;
+}
+
+int dmtree_set_acl(omadm_t *dm, dmnode_t *node, const char *acl)
+{
+    return set_str(dm, node, &node->acl, acl && *acl ? acl : NULL, J_STR);
+}
+
+int dmtree_set_title(omadm_t *dm, dmnode_t *node, const char *title)
+{
+    return set_str(dm, node, &node->title, title, J_STR);
+}
+
+int dmtree_set_type(omadm_t *dm, dmnode_t *node, const char *type)
+{
+    return set_str(dm, node, &node->type, type, J_STR);
+}
+
+int dmtree_rename(omadm_t *dm, dmnode_t *node, const char *name)
+{
+    return set_str(dm, node, &node->name, name, J_NAME);
+}
+
+const char *dmtree_effective_acl(const dmnode_t *node)
+{
+    for (; node; node = node->parent)
+        if (node->acl)
+            return node->acl;
+    return "";
+}
+
+int dmtree_uri(const dmnode_t *node, buf_t *b)
+{
+    if (!node->parent)
+        return buf_putc(b, '.');
+    if (dmtree_uri(node->parent, b))
+        return -1;
+    buf_putc(b, '/');
+    return uri_append_escaped(b, node->name);
+}
+
+/* ---- built-in objects ---- */
+
+static dmnode_t *builtin(omadm_t *dm, dmnode_t *parent, const char *name, const char *value,
+                         const char *format)
+{
+    dmnode_t *n = dmtree_add(dm, parent, name, value == NULL, NULL);
+    if (!n)
+        return NULL;
+    n->builtin = true;
+    n->permanent = true;
+    n->access = ACL_GET;
+    if (value && dmtree_set_value(dm, n, (const uint8_t *)value, strlen(value), format, NULL))
+        return NULL;
+    if (value)
+        n->verno = 0;
+    return n;
+}
+
+static omadm_error_t build_std_objects(omadm_t *dm)
+{
+    const omadm_config_t *c = &dm->cfg;
+    dmnode_t *root = dm->tree->root;
+    char num[3][16];
+    snprintf(num[0], sizeof num[0], "%u", c->max_uri_depth);
+    snprintf(num[1], sizeof num[1], "%u", c->max_uri_len);
+    snprintf(num[2], sizeof num[2], "%u", c->max_seg_len);
+
+    dmnode_t *di = builtin(dm, root, "DevInfo", NULL, NULL);
+    if (!di || !builtin(dm, di, "DevId", c->dev_id, "chr") ||
+        !builtin(dm, di, "Man", c->man, "chr") || !builtin(dm, di, "Mod", c->mod, "chr") ||
+        !builtin(dm, di, "DmV", c->dmv, "chr") || !builtin(dm, di, "Lang", c->lang, "chr"))
+        return OMADM_E_NOMEM;
+    dmnode_t *dd = builtin(dm, root, "DevDetail", NULL, NULL);
+    dmnode_t *u = dd ? builtin(dm, dd, "URI", NULL, NULL) : NULL;
+    if (!u || !builtin(dm, u, "MaxDepth", num[0], "int") ||
+        !builtin(dm, u, "MaxTotLen", num[1], "int") || !builtin(dm, u, "MaxSegLen", num[2], "int") ||
+        !builtin(dm, dd, "DevTyp", c->dev_typ, "chr") || !builtin(dm, dd, "OEM", c->oem, "chr") ||
+        !builtin(dm, dd, "FwV", c->fwv, "chr") || !builtin(dm, dd, "SwV", c->swv, "chr") ||
+        !builtin(dm, dd, "HwV", c->hwv, "chr") || !builtin(dm, dd, "LrgObj", "false", "bool"))
+        return OMADM_E_NOMEM;
+    if (dmtree_set_type(dm, di, "org.openmobilealliance/1.0/DevInfo") ||
+        dmtree_set_type(dm, dd, "org.openmobilealliance/1.0/DevDetail"))
+        return OMADM_E_NOMEM;
+    return OMADM_OK;
+}
+
+/* ---- persistence ---- */
+
+static void put_field(buf_t *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    if (!s) {
+        buf_putc(b, '-');
+        return;
+    }
+    if (n == 0) {
+        buf_putc(b, '=');  /* empty string */
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x21 || c == '%' || c == 0x7f || (i == 0 && (c == '-' || c == '='))) {
+            char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
+            buf_append(b, esc, 3);
+        } else {
+            buf_putc(b, c);
+        }
+    }
+}
+
+static void put_str(buf_t *b, const char *s)
+{
+    put_field(b, s, s ? strlen(s) : 0);
+    buf_putc(b, '\t');
+}
+
+static void save_node(omadm_t *dm, const dmnode_t *n, buf_t *b)
+{
+    bool record = n->parent && !n->csp && (!n->builtin || n->acl || n->title);
+    if (!n->parent && n->acl)
+        record = true;
+    if (record) {
+        buf_t uri;
+        buf_init(&uri, dm);
+        dmtree_uri(n, &uri);
+        put_field(b, (const char *)uri.data, uri.len);
+        buf_free(&uri);
+        buf_putc(b, '\t');
+        buf_puts(b, n->interior ? "I\t" : "L\t");
+        put_str(b, n->format);
+        put_str(b, n->type);
+        put_str(b, n->acl);
+        put_str(b, n->title);
+        buf_printf(b, "%lld\t%u\t", (long long)n->tstamp, (unsigned)n->verno);
+        if (!n->interior && !n->builtin) {
+            char *v = crypto_b64_encode(dm, n->value, n->len);
+            if (!v)
+                b->failed = 1;
+            else
+                buf_puts(b, *v ? v : "=");
+            om_free(dm, v);
+        } else {
+            buf_putc(b, '-');
+        }
+        buf_putc(b, '\n');
+    }
+    for (const dmnode_t *c = n->first; c; c = c->next)
+        save_node(dm, c, b);
+}
+
+omadm_error_t dmtree_save(omadm_t *dm)
+{
+    if (!dm->has_storage)
+        return OMADM_OK;
+    buf_t b;
+    buf_init(&b, dm);
+    buf_puts(&b, "omadm-tree 1\n");
+    save_node(dm, dm->tree->root, &b);
+    omadm_error_t err = OMADM_OK;
+    if (b.failed)
+        err = OMADM_E_NOMEM;
+    else if (dm->storage.save(dm->storage.ctx, "tree", b.data, b.len))
+        err = OMADM_E_STORAGE;
+    buf_free(&b);
+    return err;
+}
+
+/* Decode one field in place; returns NULL for '-', "" for '='. */
+static char *get_field(char *s)
+{
+    if (!strcmp(s, "-"))
+        return NULL;
+    if (!strcmp(s, "="))
+        return s + 1;
+    char *w = s;
+    for (char *r = s; *r; r++) {
+        if (*r == '%' && r[1] && r[2]) {
+            char hx[3] = {r[1], r[2], 0};
+            *w++ = (char)strtol(hx, NULL, 16);
+            r += 2;
+        } else {
+            *w++ = *r;
+        }
+    }
+    *w = 0;
+    return s;
+}
+
+static dmnode_t *walk_create(omadm_t *dm, const char *uri, bool interior, bool *created)
+{
+    arena_t a;
+    arena_init(&a, dm);
+    dm_uri_t u;
+    uri_limits_t lim = {0, 0, 0};
+    dmnode_t *n = NULL;
+    *created = false;
+    if (uri_parse(&a, uri, &lim, &u) || u.query)
+        goto out;
+    n = dm->tree->root;
+    for (size_t i = 0; i < u.n_segs && n; i++) {
+        dmnode_t *c = dmtree_child(dm, n, u.segs[i]);
+        if (!c) {
+            bool last = i + 1 == u.n_segs;
+            c = dmtree_add(dm, n, u.segs[i], last ? interior : true, NULL);
+            *created = last;
+        }
+        n = c;
+    }
+out:
+    arena_free(&a);
+    return n;
+}
+
+static int load_line(omadm_t *dm, char *line)
+{
+    char *f[9];
+    int k = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(line, "\t", &save); tok && k < 9; tok = strtok_r(NULL, "\t", &save))
+        f[k++] = tok;
+    if (k != 9 || (strcmp(f[1], "I") && strcmp(f[1], "L")))
+        return -1;
+    char *uri = get_field(f[0]);
+    if (!uri)
+        return -1;
+    bool interior = f[1][0] == 'I', created;
+    dmnode_t *n = !strcmp(uri, ".") ? dm->tree->root : walk_create(dm, uri, interior, &created);
+    if (!n || n->interior != interior)
+        return -1;
+    char *format = get_field(f[2]), *type = get_field(f[3]);
+    if (dmtree_set_acl(dm, n, get_field(f[4])) || dmtree_set_title(dm, n, get_field(f[5])))
+        return -1;
+    if (!n->builtin) {
+        if (interior && dmtree_set_type(dm, n, type))
+            return -1;
+        if (!interior) {
+            char *v = get_field(f[8]);
+            size_t len = 0;
+            int bad = 0;
+            uint8_t *bytes = v && *v ? crypto_b64_decode(dm, (uint8_t *)v, strlen(v), &len, &bad)
+                                     : NULL;
+            if (bad || (v && *v && !bytes) ||
+                dmtree_set_value(dm, n, bytes ? bytes : (const uint8_t *)"", len, format, type)) {
+                om_free(dm, bytes);
+                return -1;
+            }
+            om_free(dm, bytes);
+        }
+        n->tstamp = strtoll(f[6], NULL, 10);
+        n->verno = (uint16_t)strtoul(f[7], NULL, 10);
+    }
+    return 0;
+}
+
+static omadm_error_t load_tree(omadm_t *dm)
+{
+    if (!dm->has_storage)
+        return OMADM_OK;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    int rc = dm->storage.load(dm->storage.ctx, "tree", &data, &len);
+    if (rc == 1)
+        return OMADM_OK;
+    if (rc < 0)
+        return OMADM_E_STORAGE;
+    omadm_error_t err = OMADM_OK;
+    char *text = om_strndup(dm, (const char *)data, len);
+    if (dm->storage.release)
+        dm->storage.release(dm->storage.ctx, data);
+    if (!text)
+        return OMADM_E_NOMEM;
+    char *save = NULL;
+    char *line = strtok_r(text, "\n", &save);
+    if (!line || strcmp(line, "omadm-tree 1") != 0) {
+        err = OMADM_E_CORRUPT;
+        goto out;
+    }
+    while ((line = strtok_r(NULL, "\n", &save)))
+        if (load_line(dm, line)) {
+            err = OMADM_E_CORRUPT;
+            break;
+        }
+out:
+    om_free(dm, text);
+    return err;
+}
+
+omadm_error_t dmtree_create(omadm_t *dm)
+{
+    dmtree_t *t = om_calloc(dm, sizeof *t);
+    if (!t)
+        return OMADM_E_NOMEM;
+    dm->tree = t;
+    if (index_grow(dm, t))
+        return OMADM_E_NOMEM;
+    t->root = new_node(dm, ".", true);
+    if (!t->root)
+        return OMADM_E_NOMEM;
+    t->root->builtin = t->root->permanent = true;
+    t->root->access = ACL_ADD | ACL_GET | ACL_REPLACE | ACL_EXEC;
+    t->n_nodes = 1;
+    if (dmtree_set_acl(dm, t->root, dm->cfg.root_acl))
+        return OMADM_E_NOMEM;
+    omadm_error_t err = build_std_objects(dm);
+    if (err)
+        return err;
+    return load_tree(dm);
+}
+
+void dmtree_destroy(omadm_t *dm)
+{
+    dmtree_t *t = dm->tree;
+    if (!t)
+        return;
+    if (t->tx)
+        dmtree_tx_commit(dm);
+    if (t->root)
+        free_subtree(dm, t->root);
+    om_free(dm, t->buckets);
+    om_free(dm, t->journal);
+    om_free(dm, t);
+    dm->tree = NULL;
+}

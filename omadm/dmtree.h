@@ -1,0 +1,91 @@
+/*
+ * dmtree.h - the engine-owned management tree: nodes, properties, a
+ * case-insensitive name index, an undo journal for Atomic, persistence.
+ *
+ * Subtrees registered by CSP plugins are mount points here (node->csp);
+ * what lies below a mount point belongs to the plugin, not to this tree.
+ */
+#ifndef OMADM_DMTREE_H
+#define OMADM_DMTREE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "arena.h"
+#include "internal.h"
+
+struct dm_csp_reg;
+
+typedef struct dmnode {
+    char *name;                 /* as first spelled (by us or the server) */
+    struct dmnode *parent;
+    struct dmnode *first, *last;/* children in insertion order */
+    struct dmnode *prev, *next; /* siblings */
+    struct dmnode *hnext;       /* name index chain */
+    uint32_t hash;
+    size_t n_children;
+    bool interior;
+    bool builtin;               /* created by the engine (not persisted as such) */
+    bool permanent;             /* cannot be deleted or renamed */
+    unsigned access;            /* acl_right_t bits the node's AccessType allows */
+    char *format;               /* leaves: chr, int, bin ...; interior: NULL ("node") */
+    char *type;                 /* MIME type (leaf) or MO identifier (interior); NULL = default */
+    uint8_t *value;             /* leaves; always followed by a NUL byte */
+    size_t len;
+    char *acl;                  /* NULL = empty (inherit) */
+    char *title;
+    int64_t tstamp;             /* seconds since epoch, 0 = never set */
+    uint16_t verno;
+    const struct dm_csp_reg *csp; /* mount point of a plugin */
+} dmnode_t;
+
+typedef struct dmtree dmtree_t;
+
+/* Create root, ./DevInfo, ./DevDetail from dm->cfg, then load the
+ * persisted tree through the storage hook.  Sets dm->tree. */
+omadm_error_t dmtree_create(omadm_t *dm);
+void dmtree_destroy(omadm_t *dm);
+
+dmnode_t *dmtree_root(const omadm_t *dm);
+size_t dmtree_node_count(const omadm_t *dm);
+
+/* Case-insensitive child lookup. */
+dmnode_t *dmtree_child(const omadm_t *dm, const dmnode_t *parent, const char *name);
+
+/* Create a child (must not exist).  Leaves start with an empty chr value.
+ * NULL on allocation failure or when max_nodes is reached (*full set). */
+dmnode_t *dmtree_add(omadm_t *dm, dmnode_t *parent, const char *name, bool interior, bool *full);
+
+/* Remove a node and its subtree (journaled when a transaction is open). */
+void dmtree_remove(omadm_t *dm, dmnode_t *node);
+
+/* Set a leaf value; format/type NULL keep defaults ("chr", NULL).
+ * Returns 0 or -1 (no memory). */
+int dmtree_set_value(omadm_t *dm, dmnode_t *node, const uint8_t *data, size_t len,
+                     const char *format, const char *type);
+/* Set a string property (acl / title / name).  0 or -1. */
+int dmtree_set_acl(omadm_t *dm, dmnode_t *node, const char *acl);
+int dmtree_set_title(omadm_t *dm, dmnode_t *node, const char *title);
+int dmtree_rename(omadm_t *dm, dmnode_t *node, const char *name);
+int dmtree_set_type(omadm_t *dm, dmnode_t *node, const char *type);
+
+/* The ACL that applies to node: its own, or the nearest ancestor's. */
+const char *dmtree_effective_acl(const dmnode_t *node);
+
+/* Full URI of a node ("./A/B"), names percent-escaped; appended to b. */
+int dmtree_uri(const dmnode_t *node, buf_t *b);
+
+/* Transactions (Atomic): every change after begin() is undone by
+ * rollback(); commit() forgets the journal.  Not nested. */
+void dmtree_tx_begin(omadm_t *dm);
+void dmtree_tx_commit(omadm_t *dm);
+void dmtree_tx_rollback(omadm_t *dm);
+/* Savepoints inside an open transaction: undo what came after one. */
+size_t dmtree_savepoint(const omadm_t *dm);
+void dmtree_rollback_to(omadm_t *dm, size_t savepoint);
+
+/* Persistence through dm->storage (key "tree"); no-op without storage. */
+omadm_error_t dmtree_save(omadm_t *dm);
+
+#endif

@@ -1,0 +1,261 @@
+/*
+ * omadm.h - public API of the OMA DM 1.2 device-side engine.
+ *
+ * The engine takes one server message as bytes (SyncML XML or WBXML) and
+ * returns the device's reply as bytes in the same encoding.  It does no
+ * network or file I/O of its own: clocks, randomness, logging, allocation
+ * and persistence come from the host through the tables below.
+ *
+ * Ownership: every pointer passed in is borrowed for the duration of the
+ * call unless the comment says otherwise.  Buffers handed out are owned by
+ * the caller and released with omadm_buffer_free().
+ */
+#ifndef OMADM_H
+#define OMADM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- errors (API level; SyncML status codes are separate) ---------------- */
+
+typedef enum {
+    OMADM_OK = 0,
+    OMADM_E_NOMEM = 1,        /* an allocation failed */
+    OMADM_E_INVALID_ARG = 2,  /* NULL or inconsistent argument */
+    OMADM_E_NOT_SYNCML = 3,   /* input is not a SyncML message at all */
+    OMADM_E_TOO_LARGE = 4,    /* input exceeds a configured limit */
+    OMADM_E_MALFORMED = 5,    /* SyncML, but the header is unusable */
+    OMADM_E_STORAGE = 6,      /* the host storage hook failed */
+    OMADM_E_NOT_FOUND = 7,    /* no such node */
+    OMADM_E_EXISTS = 8,       /* already registered / already exists */
+    OMADM_E_ENCODE = 9,       /* the reply could not be encoded */
+    OMADM_E_CORRUPT = 10,     /* persisted state could not be read back */
+    OMADM_E_INTERNAL = 11,    /* a bug: please report */
+    OMADM_E_DENIED = 12,      /* not permitted */
+    OMADM_E__COUNT
+} omadm_error_t;
+
+/* Never NULL; "unknown error" for values outside the enum. */
+const char *omadm_strerror(omadm_error_t err);
+
+/* ---- platform table ------------------------------------------------------- */
+
+typedef enum {
+    OMADM_LOG_ERROR = 0,
+    OMADM_LOG_WARN = 1,
+    OMADM_LOG_INFO = 2,
+    OMADM_LOG_DEBUG = 3
+} omadm_log_level_t;
+
+/*
+ * Host services.  Any NULL member falls back to the C library (time(),
+ * a getrandom()-free xorshift seeded from the clock, no logging, malloc).
+ * The engine never calls anything else that touches the outside world.
+ */
+typedef struct omadm_platform {
+    void *ctx;                                            /* passed back to every hook */
+    int64_t (*now)(void *ctx);                            /* seconds since 1970-01-01 UTC */
+    int (*random)(void *ctx, uint8_t *buf, size_t len);   /* 0 on success */
+    void (*log)(void *ctx, omadm_log_level_t level, const char *msg);
+    void *(*alloc)(void *ctx, size_t size);               /* may return NULL */
+    void *(*realloc)(void *ctx, void *ptr, size_t size);  /* may return NULL */
+    void (*free)(void *ctx, void *ptr);                   /* NULL-safe */
+} omadm_platform_t;
+
+/* ---- storage interface ---------------------------------------------------- */
+
+/*
+ * Persistence goes through this table.  Keys are short ASCII names
+ * ("tree", "session").  load() returns 0 and a buffer the engine releases
+ * with release(), 1 when the key does not exist, negative on error.
+ * save() must replace the whole value atomically (old or new, never half).
+ */
+typedef struct omadm_storage {
+    void *ctx;
+    int (*load)(void *ctx, const char *key, uint8_t **data, size_t *len);
+    void (*release)(void *ctx, uint8_t *data);
+    int (*save)(void *ctx, const char *key, const uint8_t *data, size_t len);
+} omadm_storage_t;
+
+/* ---- UI alerts (1100..1104) ----------------------------------------------- */
+
+typedef struct omadm_ui_alert {
+    int code;                  /* 1100 display .. 1104 multiple choice */
+    int min_dt, max_dt;        /* seconds; -1 when absent */
+    const char *default_resp;  /* DR option or NULL */
+    int max_len;               /* MAXLEN or -1 */
+    char input_type;           /* IT option: 'A','N','D','T','P','I' or 0 */
+    char echo_type;            /* ET option: 'T','P' or 0 */
+    const char *text;          /* item 2 */
+    const char *const *choices;/* items 3..; n_choices entries */
+    size_t n_choices;
+} omadm_ui_alert_t;
+
+typedef enum {
+    OMADM_UI_OK = 0,        /* displayed / yes / answer given -> 200 */
+    OMADM_UI_NO = 1,        /* confirm rejected -> 304 */
+    OMADM_UI_CANCEL = 2,    /* user cancelled -> 214 */
+    OMADM_UI_TIMEOUT = 3,   /* no answer within MAXDT -> 408 */
+    OMADM_UI_TOO_BIG = 4    /* cannot be shown -> 416 */
+} omadm_ui_result_t;
+
+/*
+ * Answer a UI alert.  For 1102 write the text, for 1103/1104 the chosen
+ * 1-based indices separated by '-', into answer (NUL-terminated, at most
+ * answer_size bytes).
+ */
+typedef omadm_ui_result_t (*omadm_ui_fn)(void *ctx, const omadm_ui_alert_t *alert,
+                                         char *answer, size_t answer_size);
+
+/* ---- configuration -------------------------------------------------------- */
+
+typedef struct omadm_config {
+    /* ./DevInfo values (read-only in the tree). */
+    const char *dev_id;        /* default "omadm-device" */
+    const char *man;           /* default "omadm" */
+    const char *mod;           /* default "omadm-client" */
+    const char *dmv;           /* default "1.2" */
+    const char *lang;          /* default "en-US" */
+    /* ./DevDetail values. */
+    const char *dev_typ;       /* default "device" */
+    const char *oem;           /* default "omadm" */
+    const char *fwv, *swv, *hwv; /* default "unknown" */
+
+    /* Server identity used for ACL checks.  NULL (default): the SyncHdr
+     * Source LocURI of each message. */
+    const char *server_id;
+    /* ACL of the root node when the tree is created.  Default
+     * "Add=*&Delete=*&Exec=*&Get=*&Replace=*" (see docs/tree.md). */
+    const char *root_acl;
+
+    /* Limits.  0 selects the default. */
+    size_t max_msg_size;       /* input bytes; default 4 MiB */
+    size_t max_obj_size;       /* one node value; default 1 MiB */
+    unsigned max_depth;        /* element nesting; default 32 */
+    unsigned max_commands;     /* commands per message incl. nested; default 20000 */
+    unsigned max_items;        /* items per command; default 1000 */
+    unsigned max_uri_len;      /* DevDetail/URI/MaxTotLen; default 1024 */
+    unsigned max_seg_len;      /* DevDetail/URI/MaxSegLen; default 255 */
+    unsigned max_uri_depth;    /* DevDetail/URI/MaxDepth; default 32 */
+    unsigned max_nodes;        /* engine-owned tree nodes; default 100000 */
+
+    /* UI alerts; NULL: no UI, every UI alert is answered 406. */
+    omadm_ui_fn ui_alert;
+    void *ui_ctx;
+} omadm_config_t;
+
+/* Fill cfg with the defaults above.  Cannot fail. */
+void omadm_config_init(omadm_config_t *cfg);
+
+/* ---- CSP plugins ---------------------------------------------------------- */
+
+/* A value as bytes.  format NULL means "chr", type NULL means "text/plain". */
+typedef struct omadm_value {
+    const uint8_t *data;
+    size_t len;
+    const char *format;
+    const char *type;
+} omadm_value_t;
+
+/* One request to a plugin.  All strings are borrowed for the call. */
+typedef struct omadm_csp_req {
+    const char *uri;        /* the full URI, normalised, server's spelling */
+    const char *path;       /* part below the plugin's base ("" = the base) */
+    const char *base;       /* the registered base the URI fell under */
+    const char *server_id;  /* authenticated server id, never NULL */
+} omadm_csp_req_t;
+
+/* Output context filled by get/list handlers. */
+typedef struct omadm_csp_out omadm_csp_out_t;
+
+/* get: describe a leaf (value copied). */
+omadm_error_t omadm_csp_out_leaf(omadm_csp_out_t *out, const omadm_value_t *value);
+/* get: describe an interior node; type is an MO identifier or NULL. */
+omadm_error_t omadm_csp_out_interior(omadm_csp_out_t *out, const char *type);
+/* list: one child name (copied). */
+omadm_error_t omadm_csp_out_child(omadm_csp_out_t *out, const char *name);
+
+/*
+ * A CSP.  Every handler returns 0 on success or a negative SyncML status
+ * (-404, -405, -418 ...) that becomes the command's Status; any other
+ * value becomes 500, except that exec may return a positive 2xx code
+ * (202: accepted, finishing in the background).  Unset handlers answer
+ * 405 (406 for list).
+ *
+ * Transactions: before the first change a command (or a whole Atomic)
+ * makes in this plugin the engine calls begin(); after the command or
+ * Atomic it calls validate() and then commit(), or rollback() if anything
+ * failed.  A failing validate() fails the command (or the Atomic).  Every
+ * plugin touched by an Atomic is rolled back together.  end_message() runs
+ * once per server message after all commands (a place to fsync in batch).
+ */
+typedef struct omadm_csp {
+    const char *name;
+    const char *const *bases;    /* NULL-terminated, e.g. "./Vendor/MSFT/CertificateStore" */
+    int (*get)(void *csp, const omadm_csp_req_t *req, omadm_csp_out_t *out);
+    int (*list)(void *csp, const omadm_csp_req_t *req, omadm_csp_out_t *out);
+    int (*add)(void *csp, const omadm_csp_req_t *req, const omadm_value_t *value);
+    int (*replace)(void *csp, const omadm_csp_req_t *req, const omadm_value_t *value);
+    int (*del)(void *csp, const omadm_csp_req_t *req);
+    int (*exec)(void *csp, const omadm_csp_req_t *req, const omadm_value_t *arg,
+                const char *correlator);
+    int (*begin)(void *csp);
+    int (*validate)(void *csp);
+    int (*commit)(void *csp);
+    int (*rollback)(void *csp);
+    int (*end_message)(void *csp);
+} omadm_csp_t;
+
+/* ---- the engine ----------------------------------------------------------- */
+
+typedef struct omadm omadm_t;
+
+/*
+ * Create an engine.  cfg is copied (strings too); platform and storage may
+ * be NULL (libc; no persistence).  Persisted tree and session state are
+ * loaded from storage here.  On success *out owns the engine.
+ */
+omadm_error_t omadm_new(const omadm_config_t *cfg, const omadm_platform_t *platform,
+                        const omadm_storage_t *storage, omadm_t **out);
+void omadm_free(omadm_t *dm);  /* NULL-safe */
+
+/* Register a plugin.  csp must outlive the engine; csp_ctx is passed back. */
+omadm_error_t omadm_register_csp(omadm_t *dm, const omadm_csp_t *csp, void *csp_ctx);
+
+/*
+ * Process one server message.  On OMADM_OK *reply is the reply (same
+ * encoding as the request) owned by the caller, or NULL with *reply_len 0
+ * when no reply is due (the session is over).  State is persisted through
+ * the storage hook before returning.
+ */
+omadm_error_t omadm_process(omadm_t *dm, const uint8_t *msg, size_t msg_len,
+                            uint8_t **reply, size_t *reply_len);
+
+void omadm_buffer_free(omadm_t *dm, void *buf);
+
+/* The server ended the session without a message (an empty HTTP body):
+ * forget the session counters and persist that. */
+omadm_error_t omadm_end_session(omadm_t *dm);
+
+/* Local read of a node, as a Get from the device itself (no ACL check).
+ * Leaf: *value is its bytes, *is_interior 0.  Interior: *value is the
+ * '/'-joined child list, *is_interior 1.  *value is NUL-terminated and
+ * freed with omadm_buffer_free.  OMADM_E_NOT_FOUND when absent. */
+omadm_error_t omadm_tree_read(omadm_t *dm, const char *uri, char **value, size_t *len,
+                              int *is_interior);
+
+/* A short static description of why the last omadm_process() refused its
+ * input (e.g. "XML is not well-formed"), or NULL. */
+const char *omadm_last_error_detail(const omadm_t *dm);
+
+/* Bytes the last omadm_process() saw as the Source LocURI (server), or NULL. */
+const char *omadm_last_server(const omadm_t *dm);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* OMADM_H */

@@ -1,0 +1,58 @@
+/*
+ * internal.h - the engine context and helpers shared by omadm/ files.
+ */
+#ifndef OMADM_INTERNAL_H
+#define OMADM_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "omadm.h"
+
+struct dmtree;
+struct dm_csp_reg;
+
+typedef struct dm_session {
+    char *session_id;        /* server's SessionID of the current session */
+    char *server;            /* server's Source LocURI */
+    unsigned long our_msg_id;/* last MsgID we used in this session */
+} dm_session_t;
+
+struct omadm {
+    omadm_config_t cfg;          /* strings point into cfg_strings */
+    char *cfg_strings;
+    omadm_platform_t plat;
+    omadm_storage_t storage;
+    bool has_storage;
+    uint64_t rng_state;
+    struct dmtree *tree;
+    struct dm_csp_reg **csps;    /* array of registrations */
+    size_t n_csps;
+    dm_session_t session;
+    char *last_server;
+    const char *last_detail;     /* static text about the last refused message */
+    bool tree_dirty;
+    bool session_dirty;
+};
+
+/* Allocation through the platform table. */
+void *om_alloc(omadm_t *dm, size_t n);            /* not zeroed */
+void *om_calloc(omadm_t *dm, size_t n);           /* zeroed */
+void *om_realloc(omadm_t *dm, void *p, size_t n);
+void om_free(omadm_t *dm, void *p);               /* NULL-safe */
+char *om_strdup(omadm_t *dm, const char *s);      /* NULL -> NULL */
+char *om_strndup(omadm_t *dm, const char *s, size_t n);
+
+void om_log(omadm_t *dm, omadm_log_level_t level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int64_t om_now(omadm_t *dm);
+
+/* Secure wipe for secrets. */
+void om_wipe(void *p, size_t n);
+
+/* ASCII case-insensitive compare helpers. */
+int om_strcaseeq(const char *a, const char *b);
+int om_strncaseeq(const char *a, const char *b, size_t n);
+
+#endif

@@ -1,0 +1,107 @@
+/*
+ * session.c - session counters and their persistence (key "session":
+ * "omadm-session 1\n<session id>\n<server>\n<our last MsgID>\n").
+ */
+#include "session.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void session_clear(omadm_t *dm)
+{
+    om_free(dm, dm->session.session_id);
+    om_free(dm, dm->session.server);
+    dm->session.session_id = NULL;
+    dm->session.server = NULL;
+    dm->session.our_msg_id = 0;
+}
+
+static omadm_error_t parse(omadm_t *dm, char *text)
+{
+    char *save = NULL;
+    char *magic = strtok_r(text, "\n", &save);
+    char *sid = strtok_r(NULL, "\n", &save);
+    char *srv = strtok_r(NULL, "\n", &save);
+    char *num = strtok_r(NULL, "\n", &save);
+    if (!magic || strcmp(magic, "omadm-session 1") || !sid || !srv || !num)
+        return OMADM_E_CORRUPT;
+    char *end = NULL;
+    unsigned long n = strtoul(num, &end, 10);
+    if (*end)
+        return OMADM_E_CORRUPT;
+    dm->session.session_id = om_strdup(dm, sid);
+    dm->session.server = om_strdup(dm, srv);
+    dm->session.our_msg_id = n;
+    if (!dm->session.session_id || !dm->session.server)
+        return OMADM_E_NOMEM;
+    return OMADM_OK;
+}
+
+omadm_error_t session_load(omadm_t *dm)
+{
+    if (!dm->has_storage)
+        return OMADM_OK;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    int rc = dm->storage.load(dm->storage.ctx, "session", &data, &len);
+    if (rc == 1)
+        return OMADM_OK;
+    if (rc < 0)
+        return OMADM_E_STORAGE;
+    char *text = om_strndup(dm, (const char *)data, len);
+    if (dm->storage.release)
+        dm->storage.release(dm->storage.ctx, data);
+    if (!text)
+        return OMADM_E_NOMEM;
+    omadm_error_t err = len ? parse(dm, text) : OMADM_OK;
+    om_free(dm, text);
+    if (err)
+        session_clear(dm);
+    return err;
+}
+
+unsigned long session_next_msg_id(omadm_t *dm, const char *session_id, const char *server)
+{
+    dm_session_t *s = &dm->session;
+    if (!s->session_id || strcmp(s->session_id, session_id) || !s->server ||
+        strcmp(s->server, server)) {
+        session_clear(dm);
+        s->session_id = om_strdup(dm, session_id);
+        s->server = om_strdup(dm, server);
+        if (!s->session_id || !s->server) {
+            session_clear(dm);
+            return 0;
+        }
+        s->our_msg_id = 1; /* our package 1 opened the session */
+    }
+    dm->session_dirty = true;
+    return ++s->our_msg_id;
+}
+
+void session_end(omadm_t *dm)
+{
+    session_clear(dm);
+    dm->session_dirty = true;
+}
+
+omadm_error_t session_save(omadm_t *dm)
+{
+    if (!dm->has_storage || !dm->session_dirty)
+        return OMADM_OK;
+    char *text = NULL;
+    int n;
+    if (dm->session.session_id)
+        n = asprintf(&text, "omadm-session 1\n%s\n%s\n%lu\n", dm->session.session_id,
+                     dm->session.server, dm->session.our_msg_id);
+    else
+        n = asprintf(&text, "%s", "");
+    if (n < 0)
+        return OMADM_E_NOMEM;
+    int rc = dm->storage.save(dm->storage.ctx, "session", (const uint8_t *)text, (size_t)n);
+    free(text);
+    if (rc)
+        return OMADM_E_STORAGE;
+    dm->session_dirty = false;
+    return OMADM_OK;
+}
