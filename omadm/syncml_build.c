@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "codec.h"
+#include "crypto.h"
 #include "internal.h"
 
 typedef enum {
@@ -33,7 +34,8 @@ typedef enum {
     L_STR,        /* trimmed string */
     L_BYTES,      /* exact bytes (Item Data) */
     L_INT,        /* trimmed decimal into int64 */
-    L_CMDID       /* trimmed string, must be non-empty */
+    L_CMDID,      /* trimmed string, must be non-empty */
+    L_NONCE       /* NextNonce: text as is, WBXML opaque bytes as base64 */
 } leaf_kind_t;
 
 typedef struct frame {
@@ -202,7 +204,7 @@ static int start_in_meta(syncml_builder_t *b, frame_t *f, const char *name)
     if (!strcmp(name, "Mark"))
         return push_leaf_str(b, L_STR, &m->mark);
     if (!strcmp(name, "NextNonce"))
-        return push_leaf_str(b, L_STR, &m->next_nonce);
+        return push_leaf_str(b, L_NONCE, &m->next_nonce);
     if (!strcmp(name, "Size"))
         return push_leaf_int(b, &m->size);
     if (!strcmp(name, "MaxMsgSize"))
@@ -520,6 +522,13 @@ static int end_leaf(syncml_builder_t *b, frame_t *f, frame_t *parent)
         if (f->dst_opaque)
             *f->dst_opaque = b->text_opaque;
         return 0;
+    }
+    if (f->leaf == L_NONCE && b->text_opaque) {
+        char *enc = crypto_b64_encode(b->dm, b->text.data ? b->text.data : (uint8_t *)"",
+                                      b->text.len);
+        *f->dst_str = enc ? arena_strdup(&b->msg->arena, enc) : NULL;
+        om_free(b->dm, enc);
+        return *f->dst_str ? 0 : fail(b, OMADM_E_NOMEM, "out of memory");
     }
     const char *s = trimmed_copy(b);
     if (!s) {
