@@ -4,6 +4,8 @@
  */
 #include "session.h"
 
+#include "arena.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,17 +91,18 @@ omadm_error_t session_save(omadm_t *dm)
 {
     if (!dm->has_storage || !dm->session_dirty)
         return OMADM_OK;
-    char *text = NULL;
-    int n;
+    buf_t b;
+    buf_init(&b, dm);
     if (dm->session.session_id)
-        n = asprintf(&text, "omadm-session 1\n%s\n%s\n%lu\n", dm->session.session_id,
-                     dm->session.server, dm->session.our_msg_id);
-    else
-        n = asprintf(&text, "%s", "");
-    if (n < 0)
+        buf_printf(&b, "omadm-session 1\n%s\n%s\n%lu\n", dm->session.session_id,
+                   dm->session.server, dm->session.our_msg_id);
+    if (b.failed) {
+        buf_free(&b);
         return OMADM_E_NOMEM;
-    int rc = dm->storage.save(dm->storage.ctx, "session", (const uint8_t *)text, (size_t)n);
-    free(text);
+    }
+    int rc = dm->storage.save(dm->storage.ctx, "session", b.data ? b.data : (const uint8_t *)"",
+                              b.len);
+    buf_free(&b);
     if (rc)
         return OMADM_E_STORAGE;
     dm->session_dirty = false;

@@ -109,14 +109,15 @@ static void emit_item_data(emit_t *e, const syncml_item_t *it, bool as_b64)
 
 static void emit_item(emit_t *e, const syncml_item_t *it)
 {
-    bool as_b64 = e->msg->enc == SYNCML_ENC_XML && it->has_data && it->meta.format &&
+    /* over XML a bin value travels (and is described) as b64 */
+    bool as_b64 = e->msg->enc == SYNCML_ENC_XML && it->meta.format &&
                   !strcmp(it->meta.format, "bin");
     open_el(e, "Item", SYNCML_NS_SYNCML);
     emit_loc(e, "Target", it->target, it->target_name);
     emit_loc(e, "Source", it->source, it->source_name);
     emit_meta(e, &it->meta, as_b64 ? "b64" : NULL);
     if (it->has_data)
-        emit_item_data(e, it, as_b64);
+        emit_item_data(e, it, as_b64 && it->has_data);
     if (it->more_data)
         empty_el(e, "MoreData");
     close_el(e, "Item", SYNCML_NS_SYNCML);
