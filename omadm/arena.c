@@ -43,9 +43,13 @@ void *arena_alloc(arena_t *a, size_t n)
         return NULL;
     arena_chunk_t *c = a->head;
     if (!c || c->size - c->used < need) {
-        size_t size = need > ARENA_MIN_CHUNK ? need : ARENA_MIN_CHUNK;
-        if (a->head && size < a->head->size * 2 && a->head->size < (1u << 20))
-            size = a->head->size * 2 > need ? a->head->size * 2 : need;
+        /* chunks double up to 1 MiB, then stay at 1 MiB (or what one
+         * allocation needs) */
+        size_t size = ARENA_MIN_CHUNK;
+        if (a->head)
+            size = a->head->size >= (1u << 20) ? (1u << 20) : a->head->size * 2;
+        if (size < need)
+            size = need;
         if (size > SIZE_MAX - header_size())
             return NULL;
         c = om_alloc(a->dm, header_size() + size);
@@ -61,6 +65,24 @@ void *arena_alloc(arena_t *a, size_t n)
     c->used += need;
     memset(p, 0, n);
     return p;
+}
+
+arena_mark_t arena_mark(const arena_t *a)
+{
+    arena_mark_t m = {a->head, a->head ? a->head->used : 0};
+    return m;
+}
+
+void arena_release(arena_t *a, arena_mark_t mark)
+{
+    while (a->head && a->head != mark.chunk) {
+        arena_chunk_t *c = a->head;
+        a->head = c->next;
+        a->total -= c->size;
+        om_free(a->dm, c);
+    }
+    if (a->head)
+        a->head->used = mark.used;
 }
 
 void *arena_memdup(arena_t *a, const void *p, size_t n)

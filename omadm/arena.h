@@ -30,6 +30,14 @@ char *arena_strndup(arena_t *a, const char *s, size_t n);
 char *arena_strdup(arena_t *a, const char *s);
 void *arena_memdup(arena_t *a, const void *p, size_t n); /* adds a NUL after */
 
+/* Free everything allocated after a mark (scratch memory per command). */
+typedef struct arena_mark {
+    arena_chunk_t *chunk;
+    size_t used;
+} arena_mark_t;
+arena_mark_t arena_mark(const arena_t *a);
+void arena_release(arena_t *a, arena_mark_t mark);
+
 typedef struct buf {
     struct omadm *dm;
     uint8_t *data;

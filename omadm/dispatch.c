@@ -165,8 +165,12 @@ static omadm_error_t execute(omadm_t *dm, const syncml_msg_t *req, syncml_msg_t 
     if (err)
         return err;
     dmtree_tx_begin(dm);
-    for (const syncml_cmd_t *c = req->cmds; c; c = c->next)
+    for (const syncml_cmd_t *c = req->cmds; c; c = c->next) {
+        /* nothing a command leaves in scratch outlives it */
+        arena_mark_t mark = arena_mark(scratch);
         dispatch_command(&x, c);
+        arena_release(scratch, mark);
+    }
     if (dmtree_savepoint(dm) > 0)
         dm->tree_dirty = true;
     dmtree_tx_commit(dm);
@@ -210,6 +214,9 @@ omadm_error_t omadm_process(omadm_t *dm, const uint8_t *msg, size_t msg_len, uin
         err = execute(dm, &req, &out, &scratch, &reply_due);
     if (!err && !reply_due)
         session_end(dm);
+    /* the reply owns copies of all it needs: free the request first */
+    arena_free(&scratch);
+    syncml_msg_free(&req);
     if (!err && reply_due)
         err = encode(dm, &out, reply, reply_len);
     if (!err)

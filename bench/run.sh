@@ -1,0 +1,81 @@
+#!/bin/sh
+# bench/run.sh - build the optimised benchmark and run it (docs/performance.md).
+#
+#   bench/run.sh [--batches N] [--batch-ms MS] [--no-rss]
+#       wall-clock messages/second and peak RSS of omadm_process() on the
+#       CertificateStore, 1,000- and 5,000-command messages in XML and WBXML,
+#       interleaved with libxml2 alone on the same XML; targets MET / NOT MET.
+#   bench/run.sh --callgrind
+#       the same comparisons as instruction counts under valgrind's callgrind
+#       (one run after a warm-up each; repeatable on a noisy machine).  The
+#       profiles stay in build/release/bench/callgrind/ for callgrind_annotate.
+#
+# A measurement, not a test: the exit status is 0 whatever the figures are,
+# non-zero only when the build fails or something could not be measured.
+set -eu
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+scons -Q variant=release bench >&2
+bin=build/release/bench/dmbench
+
+if [ "${1:-}" != --callgrind ]; then
+    exec "$bin" "$@"
+fi
+
+command -v valgrind >/dev/null || { echo "run.sh: valgrind is not installed" >&2; exit 1; }
+cgdir=build/release/bench/callgrind
+mkdir -p "$cgdir"
+
+# count WHAT SIZE ENC: instructions of one measured_once() call.
+count() {
+    out="$cgdir/callgrind.$1.$2.$3.out"
+    if ! valgrind --tool=callgrind --collect-atstart=no --toggle-collect=measured_once \
+        --callgrind-out-file="$out" "$bin" --once "$1" "$2" "$3" >/dev/null 2>"$out.log"; then
+        echo "run.sh: callgrind run '$1 $2 $3' failed, see $out.log" >&2
+        exit 1
+    fi
+    awk '/^totals:/ { print $2 }' "$out"
+}
+
+printf 'machine: %s CPUs, %s; %s\n' "$(nproc)" \
+    "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)" \
+    "$(valgrind --version)"
+echo "instruction counts (callgrind, Ir), one run after a warm-up, setup excluded:"
+printf '%-26s %14s %14s %14s %14s %10s\n' message "engine XML" "engine WBXML" \
+    "libxml2 parse" "libxml2 serial." "engine/lx"
+results=""
+for size in cert 1000 5000; do
+    echo "  running $size ..." >&2
+    ex=$(count engine "$size" xml)
+    ew=$(count engine "$size" wbxml)
+    lp=$(count parse "$size" xml)
+    ls=$(count serialise "$size" xml)
+    case $size in
+    cert) label="CertificateStore (3 cmds)" ;;
+    1000) label="1,000 commands" ;;
+    5000) label="5,000 commands" ;;
+    esac
+    awk -v l="$label" -v ex="$ex" -v ew="$ew" -v lp="$lp" -v ls="$ls" 'BEGIN {
+        printf "%-26s %14d %14d %14d %14d %9.2fx\n", l, ex, ew, lp, ls, ex / (lp + ls) }'
+    results="$results $size:$ex:$ew:$lp:$ls"
+done
+echo "libxml2 parse: xmlReadMemory + xmlFreeDoc of the message; serial.: build a copy of the"
+echo "engine's XML reply with xmlNewChild and xmlDocDumpMemory it.  engine/lx: engine XML /"
+echo "(parse + serial.)."
+echo
+echo "targets (instruction counts):"
+echo "$results" | tr ' ' '\n' | awk -F: '
+    $1 == "1000" { mx = $2; mw = $3 }
+    $1 == "5000" { bx = $2; bw = $3; lp = $4; ls = $5 }
+    function verdict(ok) { return ok ? "MET" : "NOT MET" }
+    END {
+        printf "  linearity XML   5,000 / 1,000 commands: %5.2fx  (target <= 5.5x)  %s\n",
+            bx / mx, verdict(bx / mx <= 5.5)
+        printf "  linearity WBXML 5,000 / 1,000 commands: %5.2fx  (target <= 5.5x)  %s\n",
+            bw / mw, verdict(bw / mw <= 5.5)
+        r = bx / (lp + ls)
+        printf "  1 MB XML process+reply / libxml2 parse+serialise: %5.2fx  (target <= 3.0x)  %s\n",
+            r, verdict(r <= 3.0)
+    }'
+echo "(peak RSS is measured by the wall-clock run: bench/run.sh without --callgrind)"
+echo "profiles: $cgdir/callgrind.WHAT.SIZE.ENC.out  (callgrind_annotate --inclusive=yes FILE)"
