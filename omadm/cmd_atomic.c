@@ -41,8 +41,13 @@ static void run_child(dm_exec_t *x, const syncml_cmd_t *c, child_run_t *run)
     x->touched = 0;
     int code;
     if (!allowed_in_atomic(c->type) && !c->decode_status) {
-        /* Get, nested Atomic, Sequence: not allowed inside an Atomic */
-        code = status_code(status_add(x, c, 500));
+        /* Get, nested Atomic, Sequence: not allowed inside an Atomic; the
+         * children of a refused Atomic/Sequence are not executed (215) */
+        if (c->type == SYNCML_CMD_ATOMIC || c->type == SYNCML_CMD_SEQUENCE)
+            atomic_reject(x, c, 500);
+        else
+            status_add(x, c, 500);
+        code = 500;
     } else {
         code = dispatch_command(x, c);
     }

@@ -99,9 +99,7 @@ static omadm_error_t mount(omadm_t *dm, dm_csp_reg_t *reg, const char *base)
                 err = OMADM_E_NOMEM;
                 goto out;
             }
-            c->builtin = true;
-            c->permanent = true;
-            c->access = ACL_GET;
+            dmtree_make_builtin(dm, c, ACL_GET);
         } else if (!c->interior) {
             err = OMADM_E_EXISTS;
             goto out;
@@ -113,9 +111,7 @@ static omadm_error_t mount(omadm_t *dm, dm_csp_reg_t *reg, const char *base)
         goto out;
     }
     n->csp = reg;
-    n->builtin = true;
-    n->permanent = true;
-    n->access = ACL_ALL;
+    dmtree_make_builtin(dm, n, ACL_ALL);
 out:
     arena_free(&a);
     return err;

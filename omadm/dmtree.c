@@ -32,6 +32,7 @@ struct dmtree {
     dmnode_t **buckets;
     size_t n_buckets;
     size_t n_nodes;
+    size_t n_builtin;          /* not counted against max_nodes */
     bool tx;
     jentry_t *journal;
     size_t n_journal, cap_journal;
@@ -331,7 +332,7 @@ dmnode_t *dmtree_add(omadm_t *dm, dmnode_t *parent, const char *name, bool inter
     dmtree_t *t = dm->tree;
     if (full)
         *full = false;
-    if (t->n_nodes >= dm->cfg.max_nodes) {
+    if (t->n_nodes - t->n_builtin >= dm->cfg.max_nodes) {
         if (full)
             *full = true;
         return NULL;
@@ -349,6 +350,15 @@ dmnode_t *dmtree_add(omadm_t *dm, dmnode_t *parent, const char *name, bool inter
     index_insert(t, n);
     t->n_nodes++;
     return n;
+}
+
+void dmtree_make_builtin(omadm_t *dm, dmnode_t *node, unsigned access)
+{
+    if (!node->builtin)
+        dm->tree->n_builtin++;
+    node->builtin = true;
+    node->permanent = true;
+    node->access = access;
 }
 
 void dmtree_remove(omadm_t *dm, dmnode_t *node)
@@ -485,9 +495,7 @@ static dmnode_t *builtin(omadm_t *dm, dmnode_t *parent, const char *name, const 
     dmnode_t *n = dmtree_add(dm, parent, name, value == NULL, NULL);
     if (!n)
         return NULL;
-    n->builtin = true;
-    n->permanent = true;
-    n->access = ACL_GET;
+    dmtree_make_builtin(dm, n, ACL_GET);
     if (value && dmtree_set_value(dm, n, (const uint8_t *)value, strlen(value), format, NULL))
         return NULL;
     if (value)
@@ -735,9 +743,8 @@ omadm_error_t dmtree_create(omadm_t *dm)
     t->root = new_node(dm, ".", true);
     if (!t->root)
         return OMADM_E_NOMEM;
-    t->root->builtin = t->root->permanent = true;
-    t->root->access = ACL_ADD | ACL_GET | ACL_REPLACE | ACL_EXEC;
     t->n_nodes = 1;
+    dmtree_make_builtin(dm, t->root, ACL_ADD | ACL_GET | ACL_REPLACE | ACL_EXEC);
     if (dmtree_set_acl(dm, t->root, dm->cfg.root_acl))
         return OMADM_E_NOMEM;
     omadm_error_t err = build_std_objects(dm);

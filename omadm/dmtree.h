@@ -57,6 +57,11 @@ dmnode_t *dmtree_child(const omadm_t *dm, const dmnode_t *parent, const char *na
  * NULL on allocation failure or when max_nodes is reached (*full set). */
 dmnode_t *dmtree_add(omadm_t *dm, dmnode_t *parent, const char *name, bool interior, bool *full);
 
+/* Make a node a permanent part of the device's own tree (built-in objects,
+ * CSP mount points): not deletable, not persisted, not counted against
+ * max_nodes; access is what the node's AccessType allows. */
+void dmtree_make_builtin(omadm_t *dm, dmnode_t *node, unsigned access);
+
 /* Remove a node and its subtree (journaled when a transaction is open). */
 void dmtree_remove(omadm_t *dm, dmnode_t *node);
 

@@ -200,22 +200,42 @@ static bool valid_float(const char *s)
     return !*end;
 }
 
-/* ISO 8601 date with century: YYYY-MM-DD or YYYYMMDD. */
+static int two_digits(const char *s)
+{
+    return (s[0] - '0') * 10 + (s[1] - '0');
+}
+
+static bool valid_ymd(int y, int m, int d)
+{
+    static const int days[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (m < 1 || m > 12 || d < 1 || d > days[m - 1])
+        return false;
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return m != 2 || d <= 28 || leap;
+}
+
+/* ISO 8601 date with century: YYYY-MM-DD or YYYYMMDD, a real calendar day. */
 static bool valid_date(const char *s)
 {
     size_t n = strlen(s);
-    if (n == 8)
-        return all_digits(s, 8);
-    return n == 10 && all_digits(s, 4) && s[4] == '-' && all_digits(s + 5, 2) && s[7] == '-' &&
-           all_digits(s + 8, 2);
+    bool basic = n == 8 && all_digits(s, 8);
+    bool ext = n == 10 && all_digits(s, 4) && s[4] == '-' && all_digits(s + 5, 2) &&
+               s[7] == '-' && all_digits(s + 8, 2);
+    if (!basic && !ext)
+        return false;
+    int y = two_digits(s) * 100 + two_digits(s + 2);
+    return valid_ymd(y, two_digits(s + (ext ? 5 : 4)), two_digits(s + (ext ? 8 : 6)));
 }
 
-/* ISO 8601 time: hh:mm[:ss[.f]] or hhmm[ss], then Z or +hh[:mm] / -hh[:mm]. */
+/* ISO 8601 time: hh:mm[:ss[.f]] or hhmm[ss], then Z or +hh[:mm] / -hh[:mm];
+ * hours 00-24 (24 only as 24:00:00), minutes 00-59, seconds 00-60. */
 static bool valid_time(const char *s)
 {
     const char *p = s;
+    int field[3] = {0, 0, 0};
     if (!all_digits(p, 2))
         return false;
+    field[0] = two_digits(p);
     p += 2;
     bool ext = *p == ':';
     for (int part = 0; part < 2; part++) {
@@ -228,8 +248,12 @@ static bool valid_time(const char *s)
                 break;
             return false;
         }
+        field[part + 1] = two_digits(p);
         p += 2;
     }
+    if (field[0] > 24 || field[1] > 59 || field[2] > 60 ||
+        (field[0] == 24 && (field[1] || field[2])))
+        return false;
     if (*p == '.' || *p == ',') {
         p++;
         if (!all_digits(p, 1))

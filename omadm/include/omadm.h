@@ -141,7 +141,8 @@ typedef struct omadm_config {
     unsigned max_uri_len;      /* DevDetail/URI/MaxTotLen; default 1024 */
     unsigned max_seg_len;      /* DevDetail/URI/MaxSegLen; default 255 */
     unsigned max_uri_depth;    /* DevDetail/URI/MaxDepth; default 32 */
-    unsigned max_nodes;        /* engine-owned tree nodes; default 100000 */
+    unsigned max_nodes;        /* nodes servers may create in the engine tree
+                                  (built-in ones do not count); default 100000 */
 
     /* UI alerts; NULL: no UI, every UI alert is answered 406. */
     omadm_ui_fn ui_alert;

@@ -1,0 +1,1 @@
+s|<Data>[0-9]\{8\}T[0-9]\{6\}Z</Data>|<Data>YYYYMMDDThhmmssZ</Data>|
