@@ -263,8 +263,12 @@ omadm_error_t codec_xml_decode(struct omadm *dm, const uint8_t *in, size_t len,
         detail = "XML is not well-formed";
     }
 out:
-    if (d.ctxt)
+    if (d.ctxt) {
+        /* libxml2 makes a document of its own for a DOCTYPE's subset */
+        if (d.ctxt->myDoc)
+            xmlFreeDoc(d.ctxt->myDoc);
         xmlFreeParserCtxt(d.ctxt);
+    }
     buf_free(&d.raw);
     {
         const char *bdetail = NULL;
