@@ -51,6 +51,6 @@ void cmd_exec(dm_exec_t *x, const syncml_cmd_t *cmd)
     }
     size_t i = 0;
     for (const syncml_item_t *it = cmd->items; it; it = it->next, i++)
-        codes[i] = exec_item(x, cmd, it);
+        codes[i] = item_finish(x, exec_item(x, cmd, it), dmtree_savepoint(x->dm));
     status_for_items(x, cmd, codes);
 }

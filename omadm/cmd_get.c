@@ -99,8 +99,13 @@ static int child_target(dm_exec_t *x, const dm_target_t *t, const char *name, co
         }
         buf_puts(&b, name);
         c->csp_path = b.failed ? NULL : arena_strndup(x->scratch, (char *)b.data, b.len);
+        b.len = 0;
+        buf_puts(&b, t->uri.norm);
+        buf_putc(&b, '/');
+        buf_puts(&b, name);
+        c->uri.norm = b.failed ? NULL : arena_strndup(x->scratch, (char *)b.data, b.len);
         buf_free(&b);
-        return c->csp_path ? 0 : 500;
+        return c->csp_path && c->uri.norm ? 0 : 500;
     }
     return target_resolve(x, uri, c);
 }

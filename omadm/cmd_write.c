@@ -28,7 +28,7 @@ static void for_each_item(dm_exec_t *x, const syncml_cmd_t *cmd, item_fn fn)
     size_t i = 0;
     for (const syncml_item_t *it = cmd->items; it; it = it->next, i++) {
         size_t sp = dmtree_savepoint(x->dm);
-        codes[i] = fn(x, cmd, it);
+        codes[i] = item_finish(x, fn(x, cmd, it), sp);
         if (codes[i] >= 300)
             dmtree_rollback_to(x->dm, sp);
     }

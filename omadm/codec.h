@@ -62,6 +62,8 @@ typedef struct syncml_sink {
      * base64-encodes bin values for XML). */
     int (*text)(void *ctx, const uint8_t *data, size_t len, bool binary);
     int (*end)(void *ctx, const char *name, syncml_ns_t ns);
+    bool binary_ok;   /* the encoding carries raw bytes (WBXML opaque); when
+                         false the emitter sends bin values as base64 */
 } syncml_sink_t;
 
 /* Walk msg and feed sink; returns 0 or the first non-zero sink result. */

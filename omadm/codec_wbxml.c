@@ -661,7 +661,8 @@ static int sink_end(void *ctx, const char *name, syncml_ns_t ns)
 omadm_error_t codec_wbxml_encode(struct omadm *dm, const syncml_msg_t *msg, buf_t *out)
 {
     encoder_t e = {.out = out};
-    syncml_sink_t sink = {.ctx = &e, .start = sink_start, .text = sink_text, .end = sink_end};
+    syncml_sink_t sink = {.ctx = &e, .start = sink_start, .text = sink_text, .end = sink_end,
+                          .binary_ok = true};
     (void)dm;
     if (!msg || !out)
         return OMADM_E_INVALID_ARG;

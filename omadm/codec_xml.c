@@ -8,6 +8,7 @@
  */
 #include <libxml/parser.h>
 #include <libxml/parserInternals.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "codec.h"
@@ -43,11 +44,61 @@ static void stop(xml_dec_t *d, int err, const char *detail)
     xmlStopParser(d->ctxt);
 }
 
+static void raw_escape(buf_t *out, const uint8_t *s, size_t n, bool attr);
+
+static size_t utf8_put(uint8_t *d, unsigned long cp)
+{
+    if (cp < 0x80) {
+        d[0] = (uint8_t)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        d[0] = (uint8_t)(0xC0 | (cp >> 6));
+        d[1] = (uint8_t)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        d[0] = (uint8_t)(0xE0 | (cp >> 12));
+        d[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
+        d[2] = (uint8_t)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    d[0] = (uint8_t)(0xF0 | (cp >> 18));
+    d[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3F));
+    d[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
+    d[3] = (uint8_t)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* Attribute values come from libxml2 with character references still in
+ * them ("&#38;"): resolve those, then escape the value as usual. */
+static void attr_escape(buf_t *out, const uint8_t *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        const uint8_t *semi = s[i] == '&' && i + 2 < n && s[i + 1] == '#'
+                                  ? memchr(s + i, ';', n - i) : NULL;
+        if (!semi) {
+            raw_escape(out, s + i, 1, true);
+            i++;
+            continue;
+        }
+        bool hex = s[i + 2] == 'x';
+        unsigned long cp = strtoul((const char *)s + i + 2 + hex, NULL, hex ? 16 : 10);
+        uint8_t u[4];
+        raw_escape(out, u, utf8_put(u, cp > 0x10FFFF ? 0xFFFD : cp), true);
+        i = (size_t)(semi - s) + 1;
+    }
+}
+
+/* Escape text for re-serialisation. */
 static void raw_escape(buf_t *out, const uint8_t *s, size_t n, bool attr)
 {
     for (size_t i = 0; i < n; i++) {
         switch (s[i]) {
-        case '&': buf_puts(out, "&amp;"); break;
+        case '&':
+            buf_puts(out, "&amp;");
+            break;
         case '<': buf_puts(out, "&lt;"); break;
         case '>': buf_puts(out, "&gt;"); break;
         case '"':
@@ -77,7 +128,7 @@ static void raw_start(xml_dec_t *d, const xmlChar *local, const xmlChar *prefix,
         if (ns[2 * i])
             buf_puts(r, (const char *)ns[2 * i]);
         buf_puts(r, "=\"");
-        raw_escape(r, ns[2 * i + 1], strlen((const char *)ns[2 * i + 1]), true);
+        attr_escape(r, ns[2 * i + 1], strlen((const char *)ns[2 * i + 1]));
         buf_putc(r, '"');
     }
     for (int i = 0; i < nb_attr; i++) {
@@ -89,7 +140,7 @@ static void raw_start(xml_dec_t *d, const xmlChar *local, const xmlChar *prefix,
         }
         buf_puts(r, (const char *)a[0]);
         buf_puts(r, "=\"");
-        raw_escape(r, a[3], (size_t)(a[4] - a[3]), true);
+        attr_escape(r, a[3], (size_t)(a[4] - a[3]));
         buf_putc(r, '"');
     }
     buf_putc(r, '>');
@@ -203,6 +254,14 @@ static xmlEntityPtr on_get_entity(void *ctx, const xmlChar *name)
     return xmlGetPredefinedEntity(name);
 }
 
+/* An entity nobody declared (possible once a DOCTYPE is present) would
+ * silently vanish from the value: refuse the message instead. */
+static void on_reference(void *ctx, const xmlChar *name)
+{
+    (void)name;
+    stop(ctx, OMADM_E_NOT_SYNCML, "XML with an undeclared entity is refused");
+}
+
 static void on_serror(void *ctx, xmlErrorPtr error)
 {
     (void)ctx, (void)error; /* reported through wellFormed; never printed */
@@ -244,6 +303,7 @@ omadm_error_t codec_xml_decode(struct omadm *dm, const uint8_t *in, size_t len,
     sax.externalSubset = on_subset;
     sax.entityDecl = on_entity_decl;
     sax.getEntity = on_get_entity;
+    sax.reference = on_reference;
     sax.processingInstruction = on_pi;
     sax.serror = on_serror;
 
@@ -331,9 +391,11 @@ static int enc_text(void *ctx, const uint8_t *s, size_t n, bool binary)
             rep = "&lt;";
         else if (c == '>')
             rep = "&gt;";
-        else if (c == '\r' || (c < 0x20 && c != '\n' && c != '\t')) {
+        else if (c == '\r') {
             snprintf(num, sizeof num, "&#%u;", c);
             rep = num;
+        } else if (c < 0x20 && c != '\n' && c != '\t') {
+            rep = "\xEF\xBF\xBD"; /* not representable in XML 1.0: U+FFFD */
         }
         if (rep) {
             buf_append(x->out, s + run, i - run);

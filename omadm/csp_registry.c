@@ -75,15 +75,18 @@ int csp_status(int rc)
     return 500;
 }
 
-static omadm_error_t mount(omadm_t *dm, dm_csp_reg_t *reg, const char *base)
+/* Check (dry_run) or make the mount point for base.  A dry run finds every
+ * conflict, so the real run can only fail for lack of memory. */
+static omadm_error_t mount(omadm_t *dm, dm_csp_reg_t *reg, const char *base, bool dry_run)
 {
     arena_t a;
     arena_init(&a, dm);
     dm_uri_t u;
     uri_limits_t lim = {0, 0, 0};
     omadm_error_t err = OMADM_OK;
-    if (uri_parse(&a, base, &lim, &u) || u.query || u.n_segs == 0) {
-        err = OMADM_E_INVALID_ARG;
+    int rc = uri_parse(&a, base, &lim, &u);
+    if (rc || u.query || u.n_segs == 0) {
+        err = rc == 500 ? OMADM_E_NOMEM : OMADM_E_INVALID_ARG;
         goto out;
     }
     dmnode_t *n = dmtree_root(dm);
@@ -93,6 +96,8 @@ static omadm_error_t mount(omadm_t *dm, dm_csp_reg_t *reg, const char *base)
             goto out;
         }
         dmnode_t *c = dmtree_child(dm, n, u.segs[i]);
+        if (!c && dry_run)
+            goto out; /* the rest of the path is free */
         if (!c) {
             c = dmtree_add(dm, n, u.segs[i], true, NULL);
             if (!c) {
@@ -110,11 +115,22 @@ static omadm_error_t mount(omadm_t *dm, dm_csp_reg_t *reg, const char *base)
         err = OMADM_E_EXISTS;
         goto out;
     }
+    if (dry_run)
+        goto out;
     n->csp = reg;
     dmtree_make_builtin(dm, n, ACL_ALL);
 out:
     arena_free(&a);
     return err;
+}
+
+/* Forget every mount point of reg (after a failed registration). */
+static void unmount(dmnode_t *n, const dm_csp_reg_t *reg)
+{
+    if (n->csp == reg)
+        n->csp = NULL;
+    for (dmnode_t *c = n->first; c; c = c->next)
+        unmount(c, reg);
 }
 
 omadm_error_t omadm_register_csp(omadm_t *dm, const omadm_csp_t *csp, void *csp_ctx)
@@ -133,12 +149,19 @@ omadm_error_t omadm_register_csp(omadm_t *dm, const omadm_csp_t *csp, void *csp_
     reg->csp = csp;
     reg->ctx = csp_ctx;
     reg->index = (unsigned)dm->n_csps;
-    for (size_t i = 0; csp->bases[i]; i++) {
-        omadm_error_t err = mount(dm, reg, csp->bases[i]);
-        if (err) {
-            om_free(dm, reg);
-            return err;
-        }
+    omadm_error_t err = OMADM_OK;
+    for (size_t i = 0; !err && csp->bases[i]; i++)
+        err = mount(dm, reg, csp->bases[i], true);
+    for (size_t i = 0; csp->bases[i]; i++)
+        for (size_t j = 0; !err && j < i; j++)
+            if (om_strcaseeq(csp->bases[i], csp->bases[j]))
+                err = OMADM_E_EXISTS;
+    for (size_t i = 0; !err && csp->bases[i]; i++)
+        err = mount(dm, reg, csp->bases[i], false);
+    if (err) {
+        unmount(dmtree_root(dm), reg);
+        om_free(dm, reg);
+        return err;
     }
     dm->csps[dm->n_csps++] = reg;
     return OMADM_OK;

@@ -22,13 +22,14 @@ static int worst_code(dm_exec_t *x, syncml_cmd_t *before)
     return worst;
 }
 
-/* Outside an Atomic every command commits its plugin changes by itself. */
+/* Outside an Atomic every item commits or rolls back its plugin changes
+ * itself (item_finish); this only closes what a command left open. */
 static void finish_plugins(dm_exec_t *x, syncml_cmd_t *before)
 {
     if (x->mode == RUN_ATOMIC)
         return;
     uint64_t rb = 0;
-    int rc = csp_tx_finish(x->dm, true, &rb);
+    int rc = csp_tx_finish(x->dm, worst_code(x, before) < 300, &rb);
     if (!rc)
         return;
     for (syncml_cmd_t *s = before ? before->next : x->reply->cmds; s; s = s->next)
@@ -175,7 +176,9 @@ static omadm_error_t execute(omadm_t *dm, const syncml_msg_t *req, syncml_msg_t 
         dm->tree_dirty = true;
     dmtree_tx_commit(dm);
     csp_end_message(dm);
-    *reply_due = x.needs_reply && !x.abort_session;
+    /* a package that is not finished (no Final) needs our Alert 1222 even
+     * when this message carried only Status */
+    *reply_due = (x.needs_reply || !req->final) && !x.abort_session;
     if (*reply_due && !req->final)
         err = ask_next_message(&x);
     out->final = req->final;

@@ -68,6 +68,11 @@ int target_acl(dm_exec_t *x, const dm_target_t *t, unsigned right);
 void target_csp_req(dm_exec_t *x, const dm_target_t *t, omadm_csp_req_t *req);
 /* Open the plugin transaction for t and note the plugin as touched. */
 int target_csp_touch(dm_exec_t *x, const dm_target_t *t);
+/* End of one item outside an Atomic: commit the plugins it touched when
+ * code is a success (their validate/commit may still turn it into a
+ * failure), else roll them and the engine tree (to savepoint) back.
+ * Returns the item's final code.  Inside an Atomic: returns code. */
+int item_finish(dm_exec_t *x, int code, size_t savepoint);
 
 /* A leaf value read through the engine or a plugin. */
 typedef struct dm_read {

@@ -79,9 +79,13 @@ int status_add_source_ref(dm_exec_t *x, syncml_cmd_t *status, const char *ref)
     return s ? syncml_strlist_add(x->reply, &status->source_refs, s) : -1;
 }
 
+/* Results carry no Cmd: the SyncML 1.2 DTD has none (CmdRef says it). */
 syncml_cmd_t *results_add(dm_exec_t *x, const syncml_cmd_t *cmd)
 {
-    return reply_cmd(x, SYNCML_CMD_RESULTS, cmd);
+    syncml_cmd_t *r = reply_cmd(x, SYNCML_CMD_RESULTS, cmd);
+    if (r)
+        r->cmd = NULL;
+    return r;
 }
 
 void status_for_items(dm_exec_t *x, const syncml_cmd_t *cmd, const int *codes)

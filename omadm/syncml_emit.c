@@ -90,6 +90,26 @@ static void emit_loc(emit_t *e, const char *el, const char *uri, const char *nam
     close_el(e, el, SYNCML_NS_SYNCML);
 }
 
+/* True when the bytes are text XML 1.0 can carry: valid UTF-8 without
+ * control characters other than tab, newline and carriage return. */
+static bool xml_text_ok(const uint8_t *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        uint8_t c = s[i];
+        size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3
+                               : (c & 0xF8) == 0xF0 ? 4 : 0;
+        if (!len || i + len > n || (c < 0x20 && c != '\t' && c != '\n' && c != '\r') ||
+            c == 0xC0 || c == 0xC1 || c > 0xF4)
+            return false;
+        for (size_t k = 1; k < len; k++)
+            if ((s[i + k] & 0xC0) != 0x80)
+                return false;
+        i += len;
+    }
+    return true;
+}
+
 /* A bin value cannot travel as XML text: send it base64 with Format b64. */
 static void emit_item_data(emit_t *e, const syncml_item_t *it, bool as_b64)
 {
@@ -109,9 +129,11 @@ static void emit_item_data(emit_t *e, const syncml_item_t *it, bool as_b64)
 
 static void emit_item(emit_t *e, const syncml_item_t *it)
 {
-    /* over XML a bin value travels (and is described) as b64 */
-    bool as_b64 = e->msg->enc == SYNCML_ENC_XML && it->meta.format &&
-                  !strcmp(it->meta.format, "bin");
+    /* over XML a bin value, or any value XML cannot carry as text,
+     * travels (and is described) as b64 */
+    bool as_b64 = !e->sink->binary_ok &&
+                  ((it->meta.format && !strcmp(it->meta.format, "bin")) ||
+                   (it->has_data && !xml_text_ok(it->data, it->data_len)));
     open_el(e, "Item", SYNCML_NS_SYNCML);
     emit_loc(e, "Target", it->target, it->target_name);
     emit_loc(e, "Source", it->source, it->source_name);

@@ -39,7 +39,7 @@ int target_resolve(dm_exec_t *x, const char *locuri, dm_target_t *t)
     uri_limits_t lim = {x->dm->cfg.max_uri_len, x->dm->cfg.max_seg_len, x->dm->cfg.max_uri_depth};
     int rc = uri_parse(x->scratch, locuri, &lim, &t->uri);
     if (rc)
-        return rc == 500 ? 500 : rc;
+        return rc;
     dmnode_t *n = dmtree_root(x->dm);
     size_t i = 0;
     for (;;) {
@@ -74,7 +74,7 @@ int target_acl(dm_exec_t *x, const dm_target_t *t, unsigned right)
 
 void target_csp_req(dm_exec_t *x, const dm_target_t *t, omadm_csp_req_t *req)
 {
-    req->uri = t->uri.text;
+    req->uri = t->uri.norm;
     req->path = t->csp_path;
     req->base = t->csp_base;
     req->server_id = x->server_id;
@@ -84,6 +84,19 @@ int target_csp_touch(dm_exec_t *x, const dm_target_t *t)
 {
     x->touched |= 1ull << t->csp->index;
     return csp_tx_touch(x->dm, t->csp);
+}
+
+int item_finish(dm_exec_t *x, int code, size_t savepoint)
+{
+    if (x->mode == RUN_ATOMIC)
+        return code;
+    uint64_t rb_failed = 0;
+    int rc = csp_tx_finish(x->dm, code < 300, &rb_failed);
+    if (code < 300 && rc)
+        code = rc;
+    if (code >= 300)
+        dmtree_rollback_to(x->dm, savepoint);
+    return code;
 }
 
 static int read_csp(dm_exec_t *x, const dm_target_t *t, dm_read_t *out)

@@ -104,6 +104,7 @@ int uri_parse(arena_t *a, const char *text, const uri_limits_t *lim, dm_uri_t *o
         return 400;
     if (path_len == 1 && *p == '.') {
         out->path = "";
+        out->norm = ".";
         return 0;
     }
     if (path_len >= 2 && p[0] == '.' && p[1] == '/') {
@@ -111,8 +112,11 @@ int uri_parse(arena_t *a, const char *text, const uri_limits_t *lim, dm_uri_t *o
         path_len -= 2;
         if (path_len == 0) {
             out->path = "";
+            out->norm = ".";
             return 0;
         }
+        if (*p == '/')
+            return 400;
     }
     if (p[path_len - 1] == '/' || memmem(p, path_len, "//", 2))
         return 400;
@@ -125,12 +129,14 @@ int uri_parse(arena_t *a, const char *text, const uri_limits_t *lim, dm_uri_t *o
     /* the normalised path keeps the server's spelling, decoded */
     buf_t b;
     buf_init(&b, a->dm);
+    buf_puts(&b, "./");
     for (size_t i = 0; i < out->n_segs; i++) {
         if (i)
             buf_putc(&b, '/');
         buf_puts(&b, out->segs[i]);
     }
-    out->path = b.failed ? NULL : arena_strndup(a, b.data ? (char *)b.data : "", b.len);
+    out->norm = b.failed ? NULL : arena_strndup(a, (char *)b.data, b.len);
+    out->path = out->norm ? out->norm + 2 : NULL;
     buf_free(&b);
     return out->path ? 0 : 500;
 }

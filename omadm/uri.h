@@ -17,6 +17,7 @@ typedef enum {
 typedef struct dm_uri {
     const char *text;       /* as received, trimmed */
     const char *path;       /* normalised: "" for the root, else "A/B/C" (no "./") */
+    const char *norm;       /* "." or "./" + path, decoded, server's spelling */
     char **segs;            /* percent-decoded segment names */
     size_t n_segs;
     uri_query_t query;

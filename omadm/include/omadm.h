@@ -164,7 +164,8 @@ typedef struct omadm_value {
 
 /* One request to a plugin.  All strings are borrowed for the call. */
 typedef struct omadm_csp_req {
-    const char *uri;        /* the full URI, normalised, server's spelling */
+    const char *uri;        /* the full URI, normalised ("./A/B", percent-decoded),
+                               in the server's spelling */
     const char *path;       /* part below the plugin's base ("" = the base) */
     const char *base;       /* the registered base the URI fell under */
     const char *server_id;  /* authenticated server id, never NULL */
@@ -187,8 +188,8 @@ omadm_error_t omadm_csp_out_child(omadm_csp_out_t *out, const char *name);
  * (202: accepted, finishing in the background).  Unset handlers answer
  * 405 (406 for list).
  *
- * Transactions: before the first change a command (or a whole Atomic)
- * makes in this plugin the engine calls begin(); after the command or
+ * Transactions: before the first change an item of a command (or a whole
+ * Atomic) makes in this plugin the engine calls begin(); after the item or
  * Atomic it calls validate() and then commit(), or rollback() if anything
  * failed.  A failing validate() fails the command (or the Atomic).  Every
  * plugin touched by an Atomic is rolled back together.  end_message() runs

@@ -1,0 +1,515 @@
+/*
+ * test_alloc.c - allocation failure injection in the style of SQLite's
+ * test_malloc.c: the platform allocator fails its N-th call (once, or
+ * every call from the N-th on) for N = 1, 2, ... until a run completes
+ * without a failure.  Every run of omadm_new() + omadm_register_csp() +
+ * omadm_process() must return an error or a correct reply, never crash,
+ * never leak (outstanding engine allocations are counted here; ASan/LSan
+ * check the rest in the sanitize build), and leave an engine that still
+ * works: after each run a probe message is processed without failures and
+ * checked (Atomic all-or-nothing, persisted tree equal to the live one).
+ *
+ * libxml2 allocates on its own; only the engine's allocations go through
+ * the platform table.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "support_csp.h"
+#include "support_dm.h"
+#include "support_store.h"
+
+typedef struct scenario {
+    const char *name;
+    const char *body;        /* the message under failure injection */
+    const char *seed_body;   /* run first (no failures) to fill the store; NULL: no storage */
+    bool plugin;
+    const char *probe;       /* run after each failure, without failures */
+    void (*check_probe)(const t_reply_t *r);
+} scenario_t;
+
+typedef struct stats {
+    unsigned runs, new_failed, register_failed, process_failed, replies, degraded;
+    unsigned problems;       /* runs that went wrong; the first few are kept */
+    char first[6][768];
+} stats_t;
+
+static stats_t *g_stats;
+static long g_fail_at;
+
+/* Note a wrong outcome and go on with the sweep (all of them get reported
+ * at the end instead of only the first). */
+static void problem(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void problem(const char *fmt, ...)
+{
+    stats_t *st = g_stats;
+    char text[sizeof st->first[0] - 32];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    st->problems++;
+    /* keep the first run of each kind (the text up to the first digit) */
+    size_t kind = strcspn(text, "0123456789\n");
+    size_t kept = 0;
+    for (; kept < sizeof st->first / sizeof st->first[0] && st->first[kept][0]; kept++) {
+        const char *old = strchr(st->first[kept], ' ') + 1;
+        if (!strncmp(old, text, kind))
+            return;
+    }
+    if (kept < sizeof st->first / sizeof st->first[0])
+        snprintf(st->first[kept], sizeof st->first[0], "N=%ld: %s", g_fail_at, text);
+}
+
+/* ---- messages ------------------------------------------------------------ */
+
+#define M1                                                                                   \
+    T_ADD_NODE("2", "./A")                                                                   \
+    T_ADD("3", "./A/b", "b64", "AAEC/w==")                                                   \
+    T_ADD("4", "./A/c", "chr", "hello &amp; bye")                                            \
+    T_GET("5", "./A/c")                                                                      \
+    T_GET("6", "./A?list=StructData")                                                        \
+    "<Atomic><CmdID>7</CmdID>" T_ADD("8", "./T/At1", "chr", "1") T_ADD("9", "./T/At2", "int", "2") \
+    T_REPLACE("10", "./A/c", "chr", "world") "</Atomic>"                                     \
+    T_REPLACE_PROP("11", "./A?prop=ACL", "Get=*&amp;Replace=*&amp;Add=*&amp;Delete=*")       \
+    T_REPLACE_PROP("12", "./A/c?prop=Title", "the title")                                    \
+    "<Sequence><CmdID>13</CmdID>" T_DELETE("14", "./A/b") T_COPY("15", "./A/c", "./A/d")     \
+    T_ALERT("16", "1201") "</Sequence>"                                                      \
+    T_GET("17", "./A/d?prop=TStamp")                                                         \
+    "<Atomic><CmdID>18</CmdID>" T_ADD("19", "./U", "chr", "u") T_GET("20", "./U") "</Atomic>" \
+    T_REPLACE_PROP("21", "./A/c?prop=Name", "renamed")
+
+#define M2                                                                                   \
+    T_DELETE("2", "./A")                                                                     \
+    T_ADD("3", "./A/x/y", "chr", "xy")                                                       \
+    T_REPLACE("4", "./T/At1", "int", "11")                                                   \
+    "<Atomic><CmdID>5</CmdID>" T_DELETE("6", "./T") T_ADD("7", "./T/New", "chr", "n")         \
+    T_ADD("8", "./DevInfo/X", "chr", "x") "</Atomic>"                                        \
+    T_GET("9", "./T?list=StructData")                                                        \
+    T_REPLACE_PROP("10", "./T?prop=Title", "tt")
+
+#define M3                                                                                   \
+    T_ADD("2", "./Vendor/Test/New", "chr", "n")                                              \
+    T_GET("3", "./Vendor/Test?list=StructData")                                              \
+    "<Atomic><CmdID>4</CmdID>" T_ADD("5", "./E/At", "chr", "e")                               \
+    T_REPLACE("6", "./Vendor/Test/Top", "chr", "t2") T_DELETE("7", "./Vendor/Test/Dir")       \
+    "</Atomic>"                                                                              \
+    "<Exec><CmdID>8</CmdID><Correlator>c</Correlator><Item>" T_TARGET("./Vendor/Test/Top")   \
+    "<Data>arg</Data></Item></Exec>"                                                         \
+    T_GET("9", "./Vendor/Test/Top")                                                          \
+    T_COPY("10", "./Vendor/Test/Top", "./E/Copy")
+
+/* ---- probes -------------------------------------------------------------- */
+
+static bool has_source(const t_cmd_t *r, const char *src)
+{
+    for (size_t i = 0; r && i < r->n_items; i++)
+        if (r->items[i].source && !strcmp(r->items[i].source, src))
+            return true;
+    return false;
+}
+
+/* After M1: the successful Atomic is all there or all gone, the failed
+ * one left nothing. */
+static void check_probe_m1(const t_reply_t *r)
+{
+    const t_cmd_t *t = t_results(r, "2");
+    int code = t_code(r, "2");
+    if (code == 200) {
+        assert_true(has_source(t, "./T/At1"));
+        assert_true(has_source(t, "./T/At2"));
+    } else {
+        assert_int_equal(code, 404);
+    }
+    assert_int_equal(t_code(r, "3"), 404); /* ./U */
+}
+
+/* After M2 (on the M1 tree): the Atomic always fails, so ./T keeps At1
+ * and has no New. */
+static void check_probe_m2(const t_reply_t *r)
+{
+    const t_cmd_t *t = t_results(r, "2");
+    assert_int_equal(t_code(r, "2"), 200);
+    assert_true(has_source(t, "./T/At1"));
+    assert_false(has_source(t, "./T/New"));
+    assert_int_equal(t_code(r, "3"), 404); /* ./DevInfo/X */
+}
+
+/* After M3: ./E/At and the plugin's Top change go together. */
+static void check_probe_m3(const t_reply_t *r)
+{
+    bool at = t_code(r, "2") == 200;
+    const t_cmd_t *top = t_results(r, "3");
+    assert_non_null(top);
+    bool changed = !strcmp(top->items[0].data, "t2");
+    if (at != changed)
+        fail_msg("Atomic half applied: ./E/At %s, Top = %s", at ? "present" : "absent",
+                 top->items[0].data);
+}
+
+#define PROBE_M1 T_GET("2", "./T?list=Struct") T_GET("3", "./U")
+#define PROBE_M2 T_GET("2", "./T?list=Struct") T_GET("3", "./DevInfo/X")
+#define PROBE_M3 T_GET("2", "./E/At") T_GET("3", "./Vendor/Test/Top")
+
+/* ---- running ------------------------------------------------------------- */
+
+/* Every node below "." as "source=data" lines (through Get ?list). */
+static char *listing(t_env_t *e)
+{
+    assert_int_equal(t_send(e, true, T_GET("1", ".?list=StructData")), OMADM_OK);
+    const t_cmd_t *r = t_results(&e->reply, "1");
+    assert_non_null(r);
+    size_t cap = 64, len = 0;
+    char *s = calloc(1, cap);
+    for (size_t i = 0; i < r->n_items; i++) {
+        const t_item_t *it = &r->items[i];
+        char *line = t_strf("%s|%s|%s\n", it->source, it->format ? it->format : "-",
+                            it->data ? it->data : "-");
+        size_t k = strlen(line);
+        if (len + k + 1 > cap) {
+            cap = (len + k + 1) * 2;
+            s = realloc(s, cap);
+        }
+        memcpy(s + len, line, k + 1);
+        len += k;
+        free(line);
+    }
+    return s;
+}
+
+static bool status_code_allowed(int got, int want)
+{
+    return got == want || got == 500 || got == 507 || got == 216 || got == 215;
+}
+
+/* A reply produced under failure: the same statuses in the same order.
+ * Up to the first command that failed for lack of memory (500, or the
+ * Atomic codes 507/216/215) codes and Results are those of the reference;
+ * after it, later commands may see its consequences (a Delete of a node
+ * whose Add failed is 404), so only the structure is compared.  Returns
+ * true when the reply is byte-identical to the reference. */
+static bool check_reply(const t_reply_t *got, const t_reply_t *ref)
+{
+    size_t gi = 0;
+    bool identical = got->raw_len == ref->raw_len && !memcmp(got->raw, ref->raw, ref->raw_len);
+    bool deviated = false;
+    if (identical)
+        return true;
+    if (!got->n_cmds || strcmp(got->cmds[0].cmd ? got->cmds[0].cmd : "", "SyncHdr") ||
+        strcmp(got->cmds[0].data ? got->cmds[0].data : "", "200")) {
+        problem("no SyncHdr status 200 first");
+        return false;
+    }
+    for (size_t ri = 0; ri < ref->n_cmds; ri++) {
+        const t_cmd_t *want = &ref->cmds[ri];
+        if (strcmp(want->name, "Status"))
+            continue;
+        while (gi < got->n_cmds && strcmp(got->cmds[gi].name, "Status"))
+            gi++;
+        if (gi >= got->n_cmds) {
+            problem("status for CmdRef %s (%s) missing from an OK reply", want->cmd_ref, want->cmd);
+            return false;
+        }
+        const t_cmd_t *s = &got->cmds[gi++];
+        if (strcmp(s->cmd_ref, want->cmd_ref) || strcmp(s->cmd, want->cmd)) {
+            problem("status missing or out of order in an OK reply: got CmdRef %s (%s) where "
+                    "CmdRef %s (%s) was due", s->cmd_ref, s->cmd, want->cmd_ref, want->cmd);
+            return false;
+        }
+        int code = atoi(s->data), want_code = atoi(want->data);
+        if (code != want_code) {
+            if (!deviated && !status_code_allowed(code, want_code))
+                problem("CmdRef %s (%s): %d under failure, %d without", s->cmd_ref, s->cmd, code,
+                        want_code);
+            deviated = true;
+            continue;
+        }
+        if (!deviated && !strcmp(s->cmd, "Get") && code == 200 && s->n_target_refs == 0) {
+            const t_cmd_t *gr = t_results(got, s->cmd_ref), *wr = t_results(ref, s->cmd_ref);
+            if (!gr || !wr || gr->n_items != wr->n_items) {
+                problem("Get %s answered 200 but its Results differ", s->cmd_ref);
+                continue;
+            }
+            for (size_t k = 0; k < wr->n_items; k++) {
+                bool same_data = !wr->items[k].data || !strcmp(s->cmd_ref, "17") || /* TStamp */
+                                 (gr->items[k].data && !strcmp(gr->items[k].data, wr->items[k].data));
+                if (strcmp(gr->items[k].source, wr->items[k].source) || !same_data)
+                    problem("Get %s item %zu differs", s->cmd_ref, k);
+            }
+        }
+    }
+    while (gi < got->n_cmds && strcmp(got->cmds[gi].name, "Status"))
+        gi++;
+    if (gi != got->n_cmds)
+        problem("extra status in the reply");
+    return false;
+}
+
+static void seed_store(const scenario_t *sc, tstore_t *st)
+{
+    tstore_init(st);
+    if (!sc->seed_body)
+        return;
+    t_env_t e;
+    t_env_init(&e);
+    e.storage = &st->api;
+    t_env_start(&e);
+    assert_int_equal(t_send(&e, true, sc->seed_body), OMADM_OK);
+    t_env_done(&e);
+}
+
+static void make_plugin(tcsp_t *c)
+{
+    tcsp_init(c, "test", "./Vendor/Test", NULL);
+    tcsp_mkdir(c, "Dir");
+    tcsp_put(c, "Dir/Leaf", "v1");
+    tcsp_put(c, "Top", "t");
+}
+
+/* The reply without any failure. */
+static void reference(const scenario_t *sc, t_reply_t *ref)
+{
+    tstore_t st;
+    tcsp_t c;
+    seed_store(sc, &st);
+    make_plugin(&c);
+    t_env_t e;
+    t_env_init(&e);
+    if (sc->seed_body)
+        e.storage = &st.api;
+    e.msg_id = 10;
+    t_env_start(&e);
+    if (sc->plugin)
+        assert_int_equal(omadm_register_csp(e.dm, &c.table, &c), OMADM_OK);
+    assert_int_equal(t_send(&e, true, sc->body), OMADM_OK);
+    assert_true(e.reply.present);
+    *ref = e.reply;
+    memset(&e.reply, 0, sizeof e.reply);
+    t_env_done(&e);
+    tcsp_free(&c);
+    tstore_free(&st);
+}
+
+/* One run with the N-th allocation failing; returns the failures injected. */
+static long run_one(const scenario_t *sc, long fail_at, bool persistent, const t_reply_t *ref,
+                    stats_t *stats)
+{
+    tstore_t st;
+    tcsp_t c;
+    seed_store(sc, &st);
+    make_plugin(&c);
+    t_env_t e;
+    t_env_init(&e);
+    if (sc->seed_body)
+        e.storage = &st.api;
+    e.msg_id = 10;
+    e.alloc.fail_at = fail_at;
+    e.alloc.persistent = persistent;
+    g_stats = stats;
+    g_fail_at = fail_at;
+    stats->runs++;
+
+    omadm_error_t err = omadm_new(&e.cfg, &e.plat, e.storage, &e.dm);
+    if (err) {
+        if (err != OMADM_E_NOMEM)
+            problem("omadm_new: %s instead of \"%s\"", omadm_strerror(err),
+                    omadm_strerror(OMADM_E_NOMEM));
+        if (e.dm)
+            problem("omadm_new failed but set *out");
+        e.dm = NULL;
+        stats->new_failed++;
+        goto done;
+    }
+    if (sc->plugin) {
+        err = omadm_register_csp(e.dm, &c.table, &c);
+        if (err) {
+            if (err != OMADM_E_NOMEM)
+                problem("omadm_register_csp: %s instead of \"%s\"", omadm_strerror(err),
+                        omadm_strerror(OMADM_E_NOMEM));
+            stats->register_failed++;
+            goto done;
+        }
+    }
+    unsigned saves_before = st.saves;
+    err = t_send(&e, true, sc->body);
+    if (err) {
+        if (err != OMADM_E_NOMEM && err != OMADM_E_ENCODE)
+            problem("omadm_process: %s (%s) instead of \"%s\"", omadm_strerror(err),
+                    omadm_last_error_detail(e.dm) ? omadm_last_error_detail(e.dm) : "",
+                    omadm_strerror(OMADM_E_NOMEM));
+        assert_false(e.reply.present);
+        stats->process_failed++;
+    } else if (!e.reply.present) {
+        problem("omadm_process: OK without a reply");
+    } else {
+        stats->replies++;
+        if (!check_reply(&e.reply, ref))
+            stats->degraded++;
+    }
+    /* the engine keeps working */
+    e.alloc.fail_at = 0;
+    e.alloc.persistent = false;
+    assert_int_equal(t_send(&e, true, sc->probe), OMADM_OK);
+    assert_string_equal(e.reply.cmds[0].data, "200");
+    sc->check_probe(&e.reply);
+    assert_int_equal(c.writes_outside_tx, 0);
+    assert_false(c.in_tx);
+    /* what was stored is what the engine holds */
+    if (sc->seed_body && st.saves > saves_before) {
+        char *live = listing(&e);
+        t_env_t e2;
+        t_env_init(&e2);
+        e2.storage = &st.api;
+        omadm_error_t lerr = omadm_new(&e2.cfg, &e2.plat, e2.storage, &e2.dm);
+        if (lerr) {
+            size_t len = 0;
+            const uint8_t *tree = tstore_get(&st, "tree", &len);
+            problem("the tree stored by an OK omadm_process does not load: %s\n%.*s",
+                    omadm_strerror(lerr), (int)len, tree ? (const char *)tree : "");
+        } else {
+            char *stored = listing(&e2);
+            if (strcmp(live, stored))
+                problem("stored tree differs from the live one:\n%s---\n%s", live, stored);
+            free(stored);
+        }
+        free(live);
+        t_env_done(&e2);
+    }
+done:
+    omadm_free(e.dm);
+    e.dm = NULL;
+    t_reply_free(&e.reply);
+    if (e.alloc.outstanding != 0)
+        problem("%ld engine allocations leaked%s", e.alloc.outstanding,
+                persistent ? " (all allocations from N on failing)" : "");
+    tcsp_free(&c);
+    tstore_free(&st);
+    return e.alloc.failures;
+}
+
+static void sweep(const scenario_t *sc, bool persistent)
+{
+    t_reply_t ref;
+    reference(sc, &ref);
+    stats_t stats;
+    memset(&stats, 0, sizeof stats);
+    long n;
+    for (n = 1; n < 100000; n++)
+        if (run_one(sc, n, persistent, &ref, &stats) == 0)
+            break; /* the N-th call was never made: everything ran */
+    assert_true(n < 100000);
+    print_message("%s%s: %u runs (%ld allocation calls), new failed %u, register failed %u, "
+                  "process failed %u, replies %u (%u degraded), problems %u\n",
+                  sc->name, persistent ? " persistent" : "", stats.runs, n - 1, stats.new_failed,
+                  stats.register_failed, stats.process_failed, stats.replies, stats.degraded,
+                  stats.problems);
+    t_reply_free(&ref);
+    for (unsigned i = 0; i < sizeof stats.first / sizeof stats.first[0] && stats.first[i][0]; i++)
+        print_error("  %s\n", stats.first[i]);
+    assert_int_equal(stats.problems, 0);
+    assert_true(stats.replies > 0);
+    assert_true(stats.process_failed + stats.new_failed > 0);
+}
+
+static const scenario_t s_basic = {"basic", M1, NULL, false, PROBE_M1, check_probe_m1};
+static const scenario_t s_stored = {"stored", M2, M1, false, PROBE_M2, check_probe_m2};
+static const scenario_t s_plugin = {"plugin", M3, NULL, true, PROBE_M3, check_probe_m3};
+
+static void test_basic_once(void **state)
+{
+    (void)state;
+    sweep(&s_basic, false);
+}
+
+static void test_basic_persistent(void **state)
+{
+    (void)state;
+    sweep(&s_basic, true);
+}
+
+static void test_stored_tree_once(void **state)
+{
+    (void)state;
+    sweep(&s_stored, false);
+}
+
+static void test_stored_tree_persistent(void **state)
+{
+    (void)state;
+    sweep(&s_stored, true);
+}
+
+static void test_plugin_once(void **state)
+{
+    (void)state;
+    sweep(&s_plugin, false);
+}
+
+static void test_plugin_persistent(void **state)
+{
+    (void)state;
+    sweep(&s_plugin, true);
+}
+
+/* A reply large enough that the reply arena needs a second chunk, then a
+ * Sequence holding a server Status (answered 400 from inside) and an
+ * Atomic holding a Get (answered 500 from inside): with every allocation
+ * from some point on failing, those inner statuses cannot be allocated. */
+static char *big_body(void)
+{
+    size_t cap = 200 * 80 + 1024;
+    char *s = malloc(cap);
+    s[0] = 0;
+    for (int i = 0; i < 200; i++)
+        snprintf(s + strlen(s), cap - strlen(s), "<Alert><CmdID>%d</CmdID><Data>1201</Data></Alert>",
+                 i + 100);
+    strcat(s, "<Sequence><CmdID>2</CmdID>" T_STATUS("3", "1", "200") T_ADD("4", "./S", "chr", "s")
+              "</Sequence>"
+              "<Atomic><CmdID>5</CmdID>" T_ADD("6", "./U", "chr", "u") T_GET("7", "./U") "</Atomic>");
+    return s;
+}
+
+static void check_probe_big(const t_reply_t *r)
+{
+    assert_int_equal(t_code(r, "3"), 404); /* ./U: the Atomic always fails */
+}
+
+static void test_big_reply_persistent(void **state)
+{
+    (void)state;
+    char *body = big_body();
+    scenario_t sc = {"big reply", body, NULL, false, T_GET("3", "./U"), check_probe_big};
+    sweep(&sc, true);
+    free(body);
+}
+
+static void test_big_reply_once(void **state)
+{
+    (void)state;
+    char *body = big_body();
+    scenario_t sc = {"big reply", body, NULL, false, T_GET("3", "./U"), check_probe_big};
+    sweep(&sc, false);
+    free(body);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_basic_once),
+        cmocka_unit_test(test_basic_persistent),
+        cmocka_unit_test(test_stored_tree_once),
+        cmocka_unit_test(test_stored_tree_persistent),
+        cmocka_unit_test(test_plugin_once),
+        cmocka_unit_test(test_plugin_persistent),
+        cmocka_unit_test(test_big_reply_once),
+        cmocka_unit_test(test_big_reply_persistent),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
