@@ -100,11 +100,14 @@ static int answer_status(omadm_ui_result_t r)
 static void add_answer_item(dm_exec_t *x, syncml_cmd_t *st, const char *text, size_t n)
 {
     syncml_item_t *it = syncml_item_add(x->reply, st);
-    if (!it)
+    if (it)
+        it->data = arena_memdup(&x->reply->arena, text, n);
+    if (!it || !it->data) {
+        x->oom = true;
         return;
-    it->data = arena_memdup(&x->reply->arena, text, n);
+    }
     it->data_len = n;
-    it->has_data = it->data != NULL;
+    it->has_data = true;
 }
 
 /* 1102 answers with the text, 1103/1104 with one Item per chosen index. */

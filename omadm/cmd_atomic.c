@@ -43,10 +43,7 @@ static void run_child(dm_exec_t *x, const syncml_cmd_t *c, child_run_t *run)
     if (!allowed_in_atomic(c->type) && !c->decode_status) {
         /* Get, nested Atomic, Sequence: not allowed inside an Atomic; the
          * children of a refused Atomic/Sequence are not executed (215) */
-        if (c->type == SYNCML_CMD_ATOMIC || c->type == SYNCML_CMD_SEQUENCE)
-            atomic_reject(x, c, 500);
-        else
-            status_add(x, c, 500);
+        atomic_reject(x, c, 500);
         code = 500;
     } else {
         code = dispatch_command(x, c);
@@ -66,8 +63,7 @@ void cmd_atomic(dm_exec_t *x, const syncml_cmd_t *cmd)
         n++;
     child_run_t *runs = n ? arena_alloc(x->scratch, n * sizeof *runs) : NULL;
     if (!st || (n && !runs)) {
-        if (st)
-            status_set_code(x, st, 500);
+        x->oom = true;
         return;
     }
     run_mode_t outer_mode = x->mode;

@@ -66,8 +66,10 @@ int dispatch_command(dm_exec_t *x, const syncml_cmd_t *cmd)
 {
     if (cmd->type == SYNCML_CMD_STATUS || cmd->type == SYNCML_CMD_RESULTS) {
         /* the server's answers to our earlier messages: nothing to reply */
-        if (x->mode != RUN_TOP)
-            return status_code(status_add(x, cmd, 400));
+        if (x->mode != RUN_TOP) {
+            status_add(x, cmd, 400);
+            return 400;
+        }
         return 200;
     }
     x->needs_reply = true;
@@ -119,7 +121,7 @@ static omadm_error_t ask_next_message(dm_exec_t *x)
     syncml_cmd_t *a = syncml_cmd_new(x->reply, SYNCML_CMD_ALERT);
     char num[24];
     if (!a)
-        return OMADM_E_NOMEM;
+        return OMADM_E_NOMEM; /* nothing is committed yet: the message fails */ /* nothing is committed yet: the message fails */
     snprintf(num, sizeof num, "%lu", x->next_cmd_id++);
     a->cmd_id = arena_strdup(&x->reply->arena, num);
     a->data = (const uint8_t *)"1222";
@@ -172,17 +174,24 @@ static omadm_error_t execute(omadm_t *dm, const syncml_msg_t *req, syncml_msg_t 
         dispatch_command(&x, c);
         arena_release(scratch, mark);
     }
-    if (dmtree_savepoint(dm) > 0)
-        dm->tree_dirty = true;
-    dmtree_tx_commit(dm);
-    csp_end_message(dm);
     /* a package that is not finished (no Final) needs our Alert 1222 even
      * when this message carried only Status */
     *reply_due = (x.needs_reply || !req->final) && !x.abort_session;
     if (*reply_due && !req->final)
         err = ask_next_message(&x);
+    if (x.oom || err) {
+        /* no complete reply can be sent: leave the engine tree as it was
+         * (plugin changes already committed stay; they report themselves) */
+        dmtree_tx_rollback(dm);
+        csp_end_message(dm);
+        return OMADM_E_NOMEM;
+    }
+    if (dmtree_savepoint(dm) > 0)
+        dm->tree_dirty = true;
+    dmtree_tx_commit(dm);
+    csp_end_message(dm);
     out->final = req->final;
-    return err;
+    return OMADM_OK;
 }
 
 static omadm_error_t persist(omadm_t *dm)

@@ -30,6 +30,7 @@ typedef struct dm_exec {
     bool atomic_ui_fail;       /* ... inside an Atomic */
     bool abort_session;        /* Alert 1223 received */
     bool needs_reply;          /* the message carried a command */
+    bool oom;                  /* a reply allocation failed: the message fails */
 } dm_exec_t;
 
 /* ---- status.c: reply building ---- */

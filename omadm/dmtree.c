@@ -570,7 +570,10 @@ static void save_node(omadm_t *dm, const dmnode_t *n, buf_t *b)
         buf_t uri;
         buf_init(&uri, dm);
         dmtree_uri(n, &uri);
-        put_field(b, (const char *)uri.data, uri.len);
+        if (uri.failed)
+            b->failed = 1;
+        else
+            put_field(b, (const char *)uri.data, uri.len);
         buf_free(&uri);
         buf_putc(b, '\t');
         buf_puts(b, n->interior ? "I\t" : "L\t");
@@ -633,23 +636,28 @@ static char *get_field(char *s)
     return s;
 }
 
-static dmnode_t *walk_create(omadm_t *dm, const char *uri, bool interior, bool *created)
+/* Find or create the node a stored record names.  NULL with *err set. */
+static dmnode_t *walk_create(omadm_t *dm, const char *uri, bool interior, omadm_error_t *err)
 {
     arena_t a;
     arena_init(&a, dm);
     dm_uri_t u;
     uri_limits_t lim = {0, 0, 0};
     dmnode_t *n = NULL;
-    *created = false;
-    if (uri_parse(&a, uri, &lim, &u) || u.query)
+    int rc = uri_parse(&a, uri, &lim, &u);
+    *err = OMADM_E_CORRUPT;
+    if (rc == 500)
+        *err = OMADM_E_NOMEM;
+    if (rc || u.query)
         goto out;
     n = dm->tree->root;
     for (size_t i = 0; i < u.n_segs && n; i++) {
         dmnode_t *c = dmtree_child(dm, n, u.segs[i]);
         if (!c) {
-            bool last = i + 1 == u.n_segs;
-            c = dmtree_add(dm, n, u.segs[i], last ? interior : true, NULL);
-            *created = last;
+            bool full = false;
+            c = dmtree_add(dm, n, u.segs[i], i + 1 == u.n_segs ? interior : true, &full);
+            if (!c)
+                *err = full ? OMADM_E_CORRUPT : OMADM_E_NOMEM;
         }
         n = c;
     }
@@ -658,7 +666,22 @@ out:
     return n;
 }
 
-static int load_line(omadm_t *dm, char *line)
+static omadm_error_t load_value(omadm_t *dm, dmnode_t *n, char *v, const char *format,
+                               const char *type)
+{
+    size_t len = 0;
+    int bad = 0;
+    uint8_t *bytes = v && *v ? crypto_b64_decode(dm, (uint8_t *)v, strlen(v), &len, &bad) : NULL;
+    if (bad)
+        return OMADM_E_CORRUPT;
+    if (v && *v && !bytes)
+        return OMADM_E_NOMEM;
+    int rc = dmtree_set_value(dm, n, bytes ? bytes : (const uint8_t *)"", len, format, type);
+    om_free(dm, bytes);
+    return rc ? OMADM_E_NOMEM : OMADM_OK;
+}
+
+static omadm_error_t load_line(omadm_t *dm, char *line)
 {
     char *f[9];
     int k = 0;
@@ -666,37 +689,29 @@ static int load_line(omadm_t *dm, char *line)
     for (char *tok = strtok_r(line, "\t", &save); tok && k < 9; tok = strtok_r(NULL, "\t", &save))
         f[k++] = tok;
     if (k != 9 || (strcmp(f[1], "I") && strcmp(f[1], "L")))
-        return -1;
+        return OMADM_E_CORRUPT;
     char *uri = get_field(f[0]);
     if (!uri)
-        return -1;
-    bool interior = f[1][0] == 'I', created;
-    dmnode_t *n = !strcmp(uri, ".") ? dm->tree->root : walk_create(dm, uri, interior, &created);
-    if (!n || n->interior != interior)
-        return -1;
+        return OMADM_E_CORRUPT;
+    bool interior = f[1][0] == 'I';
+    omadm_error_t err = OMADM_OK;
+    dmnode_t *n = !strcmp(uri, ".") ? dm->tree->root : walk_create(dm, uri, interior, &err);
+    if (!n)
+        return err;
+    if (n->interior != interior)
+        return OMADM_E_CORRUPT;
     char *format = get_field(f[2]), *type = get_field(f[3]);
     if (dmtree_set_acl(dm, n, get_field(f[4])) || dmtree_set_title(dm, n, get_field(f[5])))
-        return -1;
+        return OMADM_E_NOMEM;
     if (!n->builtin) {
         if (interior && dmtree_set_type(dm, n, type))
-            return -1;
-        if (!interior) {
-            char *v = get_field(f[8]);
-            size_t len = 0;
-            int bad = 0;
-            uint8_t *bytes = v && *v ? crypto_b64_decode(dm, (uint8_t *)v, strlen(v), &len, &bad)
-                                     : NULL;
-            if (bad || (v && *v && !bytes) ||
-                dmtree_set_value(dm, n, bytes ? bytes : (const uint8_t *)"", len, format, type)) {
-                om_free(dm, bytes);
-                return -1;
-            }
-            om_free(dm, bytes);
-        }
+            return OMADM_E_NOMEM;
+        if (!interior && (err = load_value(dm, n, get_field(f[8]), format, type)))
+            return err;
         n->tstamp = strtoll(f[6], NULL, 10);
         n->verno = (uint16_t)strtoul(f[7], NULL, 10);
     }
-    return 0;
+    return OMADM_OK;
 }
 
 static omadm_error_t load_tree(omadm_t *dm)
@@ -722,11 +737,8 @@ static omadm_error_t load_tree(omadm_t *dm)
         err = OMADM_E_CORRUPT;
         goto out;
     }
-    while ((line = strtok_r(NULL, "\n", &save)))
-        if (load_line(dm, line)) {
-            err = OMADM_E_CORRUPT;
-            break;
-        }
+    while (!err && (line = strtok_r(NULL, "\n", &save)))
+        err = load_line(dm, line);
 out:
     om_free(dm, text);
     return err;

@@ -25,8 +25,10 @@ static syncml_cmd_t *reply_cmd(dm_exec_t *x, syncml_cmd_type_t type, const syncm
 {
     syncml_msg_t *r = x->reply;
     syncml_cmd_t *s = syncml_cmd_new(r, type);
-    if (!s)
+    if (!s) {
+        x->oom = true;
         return NULL;
+    }
     s->cmd_id = id_string(x, x->next_cmd_id++);
     s->msg_ref = arena_strdup(&r->arena, x->req->hdr.msg_id);
     if (cmd) {
@@ -36,8 +38,10 @@ static syncml_cmd_t *reply_cmd(dm_exec_t *x, syncml_cmd_type_t type, const syncm
         s->cmd_ref = "0";
         s->cmd = "SyncHdr";
     }
-    if (!s->cmd_id || !s->msg_ref || (cmd && !s->cmd))
+    if (!s->cmd_id || !s->msg_ref || (cmd && cmd->cmd_id && !s->cmd_ref) || (cmd && !s->cmd)) {
+        x->oom = true;
         return NULL;
+    }
     syncml_cmd_append(&r->cmds, &r->cmds_tail, s);
     return s;
 }
@@ -54,6 +58,8 @@ syncml_cmd_t *status_add(dm_exec_t *x, const syncml_cmd_t *cmd, int code)
 void status_set_code(dm_exec_t *x, syncml_cmd_t *status, int code)
 {
     const char *c = code_string(x, code);
+    if (!c)
+        x->oom = true;
     status->data = (const uint8_t *)(c ? c : "500");
     status->data_len = strlen((const char *)status->data);
     status->has_data = true;
@@ -67,16 +73,23 @@ int status_code(const syncml_cmd_t *status)
     return code;
 }
 
-int status_add_target_ref(dm_exec_t *x, syncml_cmd_t *status, const char *ref)
+static int add_ref(dm_exec_t *x, syncml_strlist_t **list, const char *ref)
 {
     const char *s = arena_strdup(&x->reply->arena, ref);
-    return s ? syncml_strlist_add(x->reply, &status->target_refs, s) : -1;
+    if (s && !syncml_strlist_add(x->reply, list, s))
+        return 0;
+    x->oom = true;
+    return -1;
+}
+
+int status_add_target_ref(dm_exec_t *x, syncml_cmd_t *status, const char *ref)
+{
+    return add_ref(x, &status->target_refs, ref);
 }
 
 int status_add_source_ref(dm_exec_t *x, syncml_cmd_t *status, const char *ref)
 {
-    const char *s = arena_strdup(&x->reply->arena, ref);
-    return s ? syncml_strlist_add(x->reply, &status->source_refs, s) : -1;
+    return add_ref(x, &status->source_refs, ref);
 }
 
 /* Results carry no Cmd: the SyncML 1.2 DTD has none (CmdRef says it). */

@@ -495,16 +495,21 @@ static bool is_space(uint8_t c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-static const char *trimmed_copy(syncml_builder_t *b)
+/* The collected text without surrounding whitespace; NULL with *bad set
+ * when it holds a NUL byte (not a string), NULL alone when out of memory. */
+static const char *trimmed_copy(syncml_builder_t *b, bool *bad)
 {
     const uint8_t *p = b->text.data ? b->text.data : (const uint8_t *)"";
     size_t n = b->text.len;
+    *bad = false;
     while (n && is_space(*p))
         p++, n--;
     while (n && is_space(p[n - 1]))
         n--;
-    if (memchr(p, 0, n))
-        return NULL; /* embedded NUL in a string field */
+    if (memchr(p, 0, n)) {
+        *bad = true;
+        return NULL;
+    }
     return arena_strndup(&b->msg->arena, (const char *)p, n);
 }
 
@@ -530,7 +535,10 @@ static int end_leaf(syncml_builder_t *b, frame_t *f, frame_t *parent)
         om_free(b->dm, enc);
         return *f->dst_str ? 0 : fail(b, OMADM_E_NOMEM, "out of memory");
     }
-    const char *s = trimmed_copy(b);
+    bool bad;
+    const char *s = trimmed_copy(b, &bad);
+    if (!s && !bad)
+        return fail(b, OMADM_E_NOMEM, "out of memory");
     if (!s) {
         mark_cmd(f, 400);
         return 0;
