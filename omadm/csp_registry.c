@@ -219,11 +219,14 @@ int csp_tx_finish(omadm_t *dm, bool ok, uint64_t *rollback_failed_mask)
     return status;
 }
 
-void csp_end_message(omadm_t *dm)
+int csp_end_message(omadm_t *dm)
 {
+    int status = 0;
     for (size_t i = 0; i < dm->n_csps; i++) {
         dm_csp_reg_t *r = dm->csps[i];
-        if (r->csp->end_message)
-            r->csp->end_message(r->ctx);
+        int rc = r->csp->end_message ? r->csp->end_message(r->ctx) : 0;
+        if (rc && !status)
+            status = csp_status(rc);
     }
+    return status;
 }

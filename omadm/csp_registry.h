@@ -46,7 +46,7 @@ int csp_tx_touch(omadm_t *dm, dm_csp_reg_t *reg);
  * rollback.  Returns 0, the failing validate/commit status, or 516 when a
  * rollback failed (*rollback_failed_mask gets the plugin bits). */
 int csp_tx_finish(omadm_t *dm, bool ok, uint64_t *rollback_failed_mask);
-/* end_message() on every plugin. */
-void csp_end_message(omadm_t *dm);
+/* end_message() on every plugin; 0, or the first failure's status. */
+int csp_end_message(omadm_t *dm);
 
 #endif

@@ -179,17 +179,18 @@ static omadm_error_t execute(omadm_t *dm, const syncml_msg_t *req, syncml_msg_t 
     *reply_due = (x.needs_reply || !req->final) && !x.abort_session;
     if (*reply_due && !req->final)
         err = ask_next_message(&x);
+    /* plugins make the message's changes durable now (a store batches its
+     * syncs per message); if that fails, nothing of the message counts */
+    if (csp_end_message(dm) && !x.oom && !err)
+        err = OMADM_E_STORAGE;
     if (x.oom || err) {
-        /* no complete reply can be sent: leave the engine tree as it was
-         * (plugin changes already committed stay; they report themselves) */
+        /* no complete reply can be sent: leave the engine tree as it was */
         dmtree_tx_rollback(dm);
-        csp_end_message(dm);
-        return OMADM_E_NOMEM;
+        return x.oom ? OMADM_E_NOMEM : err;
     }
     if (dmtree_savepoint(dm) > 0)
         dm->tree_dirty = true;
     dmtree_tx_commit(dm);
-    csp_end_message(dm);
     out->final = req->final;
     return OMADM_OK;
 }

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "omadm.h"
+#include "omadm_certstore.h"
 
 typedef struct cli {
     char *state_dir;
@@ -15,6 +16,7 @@ typedef struct cli {
     char *conf_text;          /* backing store of cfg strings */
     omadm_storage_t storage;
     omadm_t *dm;
+    omadm_certstore_t *certs; /* DIR/store, registered as the certificate CSPs */
 } cli_t;
 
 /* Create the state directory if needed, read DIR/dmclient.conf, start the
@@ -22,6 +24,10 @@ typedef struct cli {
  * on failure. */
 int cli_open(cli_t *cli, const char *state_dir);
 void cli_close(cli_t *cli);
+
+/* dmclient store ... (store_cmd.c) */
+int cli_store_main(cli_t *cli, int argc, char **argv);
+extern const char cli_store_usage[];
 
 /* Read a whole file ("-" = stdin) of at most max bytes.  0, or an errno
  * value (EFBIG when larger than max).  *data is malloc'ed. */

@@ -26,6 +26,7 @@ static const char usage_main[] =
     "  process [FILE]   process one server message (XML or WBXML) from FILE or\n"
     "                   stdin; the reply goes to stdout in the same encoding\n"
     "  get URI          print a node's value, or an interior node's children\n"
+    "  store ...        list, show, export and check the certificate store\n"
     "\n"
     "options:\n"
     "  --state-dir DIR  where the tree and session state live\n"
@@ -141,12 +142,22 @@ static int cmd_get(cli_t *cli, int argc, char **argv)
     return 0;
 }
 
+static int cmd_store(cli_t *cli, int argc, char **argv)
+{
+    if (wants_help(argc, argv)) {
+        fputs(cli_store_usage, stdout);
+        return 0;
+    }
+    return cli_store_main(cli, argc, argv);
+}
+
 static const struct {
     const char *name;
     int (*fn)(cli_t *cli, int argc, char **argv);
 } commands[] = {
     {"process", cmd_process},
     {"get", cmd_get},
+    {"store", cmd_store},
 };
 
 int main(int argc, char **argv)

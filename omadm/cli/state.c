@@ -276,12 +276,25 @@ int cli_open(cli_t *cli, const char *state_dir)
         cli_close(cli);
         return -1;
     }
+    char store_dir[4096];
+    const char *why = NULL;
+    snprintf(store_dir, sizeof store_dir, "%s/store", state_dir);
+    err = omadm_certstore_open(store_dir, &cli->certs, &why);
+    if (!err)
+        err = omadm_certstore_register(cli->dm, cli->certs);
+    if (err) {
+        fprintf(stderr, "dmclient: certificate store %s: %s\n", store_dir,
+                why ? why : omadm_strerror(err));
+        cli_close(cli);
+        return -1;
+    }
     return 0;
 }
 
 void cli_close(cli_t *cli)
 {
     omadm_free(cli->dm);
+    omadm_certstore_close(cli->certs);
     free(cli->conf_text);
     free(cli->state_dir);
     memset(cli, 0, sizeof *cli);

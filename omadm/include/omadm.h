@@ -193,7 +193,9 @@ omadm_error_t omadm_csp_out_child(omadm_csp_out_t *out, const char *name);
  * Atomic it calls validate() and then commit(), or rollback() if anything
  * failed.  A failing validate() fails the command (or the Atomic).  Every
  * plugin touched by an Atomic is rolled back together.  end_message() runs
- * once per server message after all commands (a place to fsync in batch).
+ * once per server message after all commands (a place to fsync in batch);
+ * when it fails, omadm_process() fails with OMADM_E_STORAGE and sends no
+ * reply.
  */
 typedef struct omadm_csp {
     const char *name;

@@ -1,0 +1,499 @@
+/*
+ * certificatestore.c - the CertificateStore and RootCATrustedCertificates
+ * CSPs: node paths to store records.
+ *
+ *   CertificateStore/{Root|CA}/{CertHash}/...        same store as .../System
+ *   CertificateStore/{Root|CA}/System/{CertHash}/...
+ *   CertificateStore/My/{User|System}/{CertHash}/...
+ *   RootCATrustedCertificates/{Root|CA|TrustedPublisher|TrustedPeople|
+ *                              UntrustedCertificates}/{CertHash}/...
+ *   {CertHash}/EncodedCertificate  Add, Get, Replace (b64 DER)
+ *   {CertHash}/IssuedBy|IssuedTo|ValidFrom|ValidTo|TemplateName  Get
+ * Names match case-insensitively; a certificate keeps the node name the
+ * server gave it.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "store/cert.h"
+#include "store/store.h"
+#include "omadm_certstore.h"
+
+struct omadm_certstore {
+    store_t *store;
+};
+
+typedef enum {
+    N_NONE,    /* no such node */
+    N_ROOT,    /* the CSP root */
+    N_GROUP,   /* CertificateStore Root/CA (System + certificates), My (User/System) */
+    N_STORE,   /* a store: children are certificates */
+    N_CERT,    /* {CertHash} */
+    N_LEAF     /* a leaf of a certificate */
+} node_kind_t;
+
+typedef enum { L_ENCODED, L_ISSUED_BY, L_ISSUED_TO, L_VALID_FROM, L_VALID_TO, L_TEMPLATE } leaf_t;
+
+static const char *const leaf_names[] = {"EncodedCertificate", "IssuedBy", "IssuedTo",
+                                         "ValidFrom", "ValidTo", "TemplateName"};
+
+typedef struct node {
+    node_kind_t kind;
+    const char *store;        /* store id for GROUP (Root/CA), STORE, CERT, LEAF */
+    bool my_group;            /* the My group */
+    const char *name;         /* CERT/LEAF: the {CertHash} segment as sent */
+    leaf_t leaf;
+} node_t;
+
+typedef struct flavour {
+    bool rca;                 /* RootCATrustedCertificates */
+    bool user;                /* ./User/... scope */
+} flavour_t;
+
+#define MAX_SEGS 6
+
+static size_t split(char *path, char **segs)
+{
+    size_t n = 0;
+    char *save = NULL;
+    for (char *s = strtok_r(path, "/", &save); s && n < MAX_SEGS; s = strtok_r(NULL, "/", &save))
+        segs[n++] = s;
+    return strtok_r(NULL, "/", &save) ? MAX_SEGS + 1 : n;
+}
+
+static flavour_t flavour_of(const omadm_csp_req_t *req)
+{
+    flavour_t f = {false, false};
+    f.rca = strcasestr(req->base, "RootCATrustedCertificates") != NULL;
+    f.user = !strncasecmp(req->base, "./User/", 7);
+    return f;
+}
+
+/* {CertHash} or {CertHash}/<leaf> below a store. */
+static void cert_part(node_t *n, const char *store, char **segs, size_t n_segs)
+{
+    n->store = store;
+    n->name = segs[0];
+    if (n_segs == 1) {
+        n->kind = N_CERT;
+        return;
+    }
+    for (int i = 0; n_segs == 2 && i < 6; i++) {
+        if (!strcasecmp(segs[1], leaf_names[i])) {
+            n->kind = N_LEAF;
+            n->leaf = (leaf_t)i;
+            return;
+        }
+    }
+    n->kind = N_NONE;
+}
+
+static void resolve_rca(const flavour_t *f, char **segs, size_t n, node_t *out)
+{
+    static const struct {
+        const char *name;
+        const char *device, *user;
+    } stores[] = {
+        {"Root", "root", NULL},
+        {"CA", "ca", "user-ca"},
+        {"TrustedPublisher", "trustedpublisher", "user-trustedpublisher"},
+        {"TrustedPeople", "trustedpeople", "user-trustedpeople"},
+        {"UntrustedCertificates", "untrusted", "user-untrusted"},
+    };
+    if (n == 0) {
+        out->kind = N_ROOT;
+        return;
+    }
+    for (size_t i = 0; i < sizeof stores / sizeof stores[0]; i++) {
+        const char *id = f->user ? stores[i].user : stores[i].device;
+        if (strcasecmp(segs[0], stores[i].name) || !id)
+            continue;
+        if (n == 1) {
+            out->kind = N_STORE;
+            out->store = id;
+        } else {
+            cert_part(out, id, segs + 1, n - 1);
+        }
+        return;
+    }
+}
+
+static void resolve_cs(char **segs, size_t n, node_t *out)
+{
+    if (n == 0) {
+        out->kind = N_ROOT;
+        return;
+    }
+    const char *store = !strcasecmp(segs[0], "Root") ? "root"
+                        : !strcasecmp(segs[0], "CA") ? "ca"
+                                                     : NULL;
+    if (store) {
+        if (n == 1) {
+            out->kind = N_GROUP;
+            out->store = store;
+        } else if (!strcasecmp(segs[1], "System") && n == 2) {
+            out->kind = N_STORE;
+            out->store = store;
+        } else if (!strcasecmp(segs[1], "System")) {
+            cert_part(out, store, segs + 2, n - 2);
+        } else {
+            cert_part(out, store, segs + 1, n - 1);
+        }
+        return;
+    }
+    if (strcasecmp(segs[0], "My"))
+        return;
+    if (n == 1) {
+        out->kind = N_GROUP;
+        out->my_group = true;
+        return;
+    }
+    store = !strcasecmp(segs[1], "User") ? "my-user" : !strcasecmp(segs[1], "System") ? "my-system"
+                                                                                       : NULL;
+    if (!store)
+        return;
+    if (n == 2) {
+        out->kind = N_STORE;
+        out->store = store;
+    } else {
+        cert_part(out, store, segs + 2, n - 2);
+    }
+}
+
+/* Resolve req->path; buf holds the split path for out's strings. */
+static void resolve(const omadm_csp_req_t *req, char *buf, size_t size, node_t *out)
+{
+    char *segs[MAX_SEGS];
+    memset(out, 0, sizeof *out);
+    if (strlen(req->path) >= size)
+        return;
+    strcpy(buf, req->path);
+    size_t n = split(buf, segs);
+    if (n > MAX_SEGS)
+        return;
+    flavour_t f = flavour_of(req);
+    if (f.rca)
+        resolve_rca(&f, segs, n, out);
+    else if (!f.user)
+        resolve_cs(segs, n, out);
+}
+
+/* 0 found, -404 absent, -500 error. */
+static int lookup(struct omadm_certstore *cs, const node_t *n, store_rec_t *rec)
+{
+    int rc = store_get(cs->store, n->store, n->name, rec);
+    return rc == 0 ? 0 : rc == 1 ? -404 : -500;
+}
+
+/* ---- get / list ---- */
+
+static int leaf_value(const store_rec_t *rec, leaf_t leaf, omadm_csp_out_t *out)
+{
+    cert_info_t info;
+    char *b64 = NULL;
+    const char *text = NULL;
+    if (leaf == L_ENCODED) {
+        b64 = cert_b64(rec->der, rec->der_len);
+        text = b64;
+    } else if (cert_info_from_der(rec->der, rec->der_len, &info)) {
+        return -500;
+    } else {
+        text = leaf == L_ISSUED_BY    ? info.issued_by
+               : leaf == L_ISSUED_TO  ? info.issued_to
+               : leaf == L_VALID_FROM ? info.valid_from
+               : leaf == L_VALID_TO   ? info.valid_to
+                                      : info.template_name;
+    }
+    int rc = -500;
+    if (text) {
+        omadm_value_t v = {(const uint8_t *)text, strlen(text), leaf == L_ENCODED ? "b64" : "chr",
+                           NULL};
+        rc = omadm_csp_out_leaf(out, &v) ? -500 : 0;
+    }
+    if (leaf == L_ENCODED)
+        free(b64);
+    else
+        cert_info_free(&info);
+    return rc;
+}
+
+static int cs_get(void *ctx, const omadm_csp_req_t *req, omadm_csp_out_t *out)
+{
+    struct omadm_certstore *cs = ctx;
+    char buf[1024];
+    node_t n;
+    store_rec_t rec;
+    resolve(req, buf, sizeof buf, &n);
+    switch (n.kind) {
+    case N_NONE:
+        return -404;
+    case N_ROOT:
+    case N_GROUP:
+    case N_STORE:
+        return omadm_csp_out_interior(out, NULL) ? -500 : 0;
+    default:
+        break;
+    }
+    int rc = lookup(cs, &n, &rec);
+    if (rc)
+        return rc;
+    if (n.kind == N_CERT)
+        rc = omadm_csp_out_interior(out, NULL) ? -500 : 0;
+    else
+        rc = leaf_value(&rec, n.leaf, out);
+    store_rec_free(&rec);
+    return rc;
+}
+
+static int add_name(void *ctx, const store_rec_t *rec)
+{
+    return omadm_csp_out_child(ctx, rec->name) ? -1 : 0;
+}
+
+static int list_names(omadm_csp_out_t *out, const char *const *names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (omadm_csp_out_child(out, names[i]))
+            return -500;
+    return 0;
+}
+
+static int cs_list(void *ctx, const omadm_csp_req_t *req, omadm_csp_out_t *out)
+{
+    static const char *const cs_root[] = {"Root", "CA", "My"};
+    static const char *const my[] = {"User", "System"};
+    static const char *const rca_device[] = {"Root", "CA", "TrustedPublisher", "TrustedPeople",
+                                             "UntrustedCertificates"};
+    struct omadm_certstore *cs = ctx;
+    char buf[1024];
+    node_t n;
+    resolve(req, buf, sizeof buf, &n);
+    flavour_t f = flavour_of(req);
+    switch (n.kind) {
+    case N_ROOT:
+        if (f.rca)
+            return f.user ? list_names(out, rca_device + 1, 4) : list_names(out, rca_device, 5);
+        return list_names(out, cs_root, 3);
+    case N_GROUP:
+        if (n.my_group)
+            return list_names(out, my, 2);
+        if (omadm_csp_out_child(out, "System"))
+            return -500;
+        /* the certificates sit beside System */
+        return store_each(cs->store, n.store, add_name, out) ? -500 : 0;
+    case N_STORE:
+        return store_each(cs->store, n.store, add_name, out) ? -500 : 0;
+    case N_CERT: {
+        store_rec_t rec;
+        int rc = lookup(cs, &n, &rec);
+        store_rec_free(&rec);
+        return rc ? rc : list_names(out, leaf_names, 6);
+    }
+    default:
+        return -404;
+    }
+}
+
+/* ---- changes ---- */
+
+/* The DER the value carries, checked against the {CertHash} name. */
+static int value_der(const node_t *n, const omadm_value_t *v, uint8_t **der, size_t *len,
+                     char thumb[CERT_THUMB_HEX + 1])
+{
+    const char *why = NULL;
+    char want[CERT_THUMB_HEX + 1];
+    bool raw = v->format && !strcmp(v->format, "bin");
+    if (!v->data || cert_decode(v->data, v->len, raw, der, len, &why))
+        return -400;
+    if (cert_thumbprint(*der, *len, thumb) || !cert_thumb_normalise(n->name, want) ||
+        strcmp(want, thumb)) {
+        free(*der);
+        *der = NULL;
+        return -400; /* the node name must be the certificate's SHA-1 thumbprint */
+    }
+    return 0;
+}
+
+static int write_cert(struct omadm_certstore *cs, const omadm_csp_req_t *req, const node_t *n,
+                      const omadm_value_t *v, bool add)
+{
+    store_rec_t old;
+    int rc = lookup(cs, n, &old);
+    store_rec_free(&old);
+    if (rc == -500)
+        return rc;
+    if (add && rc == 0)
+        return -418;
+    if (!add && rc == -404)
+        return -404;
+    store_rec_t rec = {0};
+    rc = value_der(n, v, &rec.der, &rec.der_len, rec.thumb);
+    if (rc)
+        return rc;
+    rec.name = (char *)n->name;
+    rec.server = (char *)req->server_id;
+    rec.added = (int64_t)time(NULL);
+    rc = store_put(cs->store, n->store, &rec) ? -500 : 0;
+    free(rec.der);
+    return rc;
+}
+
+static int cs_add(void *ctx, const omadm_csp_req_t *req, const omadm_value_t *value)
+{
+    char buf[1024];
+    node_t n;
+    resolve(req, buf, sizeof buf, &n);
+    switch (n.kind) {
+    case N_NONE:
+        return -404;
+    case N_ROOT:
+    case N_GROUP:
+    case N_STORE:
+        return -418;
+    case N_CERT:
+        return -405; /* {CertHash} comes into being with its EncodedCertificate */
+    default:
+        break;
+    }
+    if (n.leaf != L_ENCODED)
+        return -405;
+    return write_cert(ctx, req, &n, value, true);
+}
+
+static int cs_replace(void *ctx, const omadm_csp_req_t *req, const omadm_value_t *value)
+{
+    char buf[1024];
+    node_t n;
+    resolve(req, buf, sizeof buf, &n);
+    if (n.kind == N_NONE)
+        return -404;
+    if (n.kind != N_LEAF || n.leaf != L_ENCODED)
+        return -405;
+    return write_cert(ctx, req, &n, value, false);
+}
+
+static int cs_del(void *ctx, const omadm_csp_req_t *req)
+{
+    struct omadm_certstore *cs = ctx;
+    char buf[1024];
+    node_t n;
+    store_rec_t rec;
+    resolve(req, buf, sizeof buf, &n);
+    if (n.kind == N_NONE)
+        return -404;
+    if (n.kind != N_CERT)
+        return n.kind == N_LEAF && lookup(cs, &n, &rec) == -404 ? -404 : -405;
+    int rc = lookup(cs, &n, &rec);
+    store_rec_free(&rec);
+    if (rc)
+        return rc;
+    return store_del(cs->store, n.store, n.name) ? -500 : 0;
+}
+
+/* ---- transactions ---- */
+
+/* Both CSPs share one store: whichever is touched first in a transaction
+ * opens the store's transaction, the first to commit commits it. */
+static int cs_begin(void *ctx)
+{
+    store_t *s = ((struct omadm_certstore *)ctx)->store;
+    return store_in_tx(s) ? 0 : store_begin(s) ? -500 : 0;
+}
+
+static int cs_commit(void *ctx)
+{
+    store_t *s = ((struct omadm_certstore *)ctx)->store;
+    return !store_in_tx(s) ? 0 : store_commit(s) ? -500 : 0;
+}
+
+static int cs_rollback(void *ctx)
+{
+    store_rollback(((struct omadm_certstore *)ctx)->store);
+    return 0;
+}
+
+static int cs_end_message(void *ctx)
+{
+    return store_flush(((struct omadm_certstore *)ctx)->store) ? -500 : 0;
+}
+
+static const char *const cs_bases[] = {"./Vendor/MSFT/CertificateStore",
+                                       "./Device/Vendor/MSFT/CertificateStore", NULL};
+static const char *const rca_bases[] = {"./Device/Vendor/MSFT/RootCATrustedCertificates",
+                                        "./Vendor/MSFT/RootCATrustedCertificates",
+                                        "./User/Vendor/MSFT/RootCATrustedCertificates", NULL};
+
+static const omadm_csp_t certificatestore_csp = {
+    .name = "CertificateStore",
+    .bases = cs_bases,
+    .get = cs_get,
+    .list = cs_list,
+    .add = cs_add,
+    .replace = cs_replace,
+    .del = cs_del,
+    .begin = cs_begin,
+    .commit = cs_commit,
+    .rollback = cs_rollback,
+    .end_message = cs_end_message,
+};
+
+/* The same handlers under a second registration; the shared store is
+ * flushed once per message, by the CertificateStore registration. */
+static int rca_end_message(void *ctx)
+{
+    (void)ctx;
+    return 0; /* the CertificateStore registration flushes the shared store */
+}
+
+static const omadm_csp_t rootca_csp = {
+    .name = "RootCATrustedCertificates",
+    .bases = rca_bases,
+    .get = cs_get,
+    .list = cs_list,
+    .add = cs_add,
+    .replace = cs_replace,
+    .del = cs_del,
+    .begin = cs_begin,
+    .commit = cs_commit,
+    .rollback = cs_rollback,
+    .end_message = rca_end_message,
+};
+
+omadm_error_t omadm_certstore_open(const char *dir, omadm_certstore_t **out, const char **why)
+{
+    const char *reason = NULL;
+    if (!dir || !out)
+        return OMADM_E_INVALID_ARG;
+    *out = calloc(1, sizeof **out);
+    if (!*out)
+        return OMADM_E_NOMEM;
+    if (store_open(dir, &(*out)->store, &reason)) {
+        free(*out);
+        *out = NULL;
+        if (why)
+            *why = reason;
+        return OMADM_E_STORAGE;
+    }
+    return OMADM_OK;
+}
+
+void omadm_certstore_close(omadm_certstore_t *cs)
+{
+    if (!cs)
+        return;
+    store_close(cs->store);
+    free(cs);
+}
+
+omadm_error_t omadm_certstore_register(omadm_t *dm, omadm_certstore_t *cs)
+{
+    omadm_error_t err = omadm_register_csp(dm, &certificatestore_csp, cs);
+    return err ? err : omadm_register_csp(dm, &rootca_csp, cs);
+}
+
+struct store *omadm_certstore_store(omadm_certstore_t *cs)
+{
+    return cs ? cs->store : NULL;
+}

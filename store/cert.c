@@ -1,0 +1,319 @@
+/*
+ * cert.c - certificate parsing and rendering on OpenSSL.
+ */
+#include "cert.h"
+
+#include <ctype.h>
+#include <openssl/asn1.h>
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+bool cert_thumb_normalise(const char *name, char upper[CERT_THUMB_HEX + 1])
+{
+    size_t i = 0;
+    for (; name[i] && i < CERT_THUMB_HEX; i++) {
+        if (!isxdigit((unsigned char)name[i]))
+            return false;
+        upper[i] = (char)toupper((unsigned char)name[i]);
+    }
+    upper[i] = 0;
+    return i == CERT_THUMB_HEX && !name[i];
+}
+
+int cert_thumbprint(const uint8_t *der, size_t len, char out[CERT_THUMB_HEX + 1])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    static const char hex[] = "0123456789ABCDEF";
+    if (!EVP_Digest(der, len, md, &mdlen, EVP_sha1(), NULL) || mdlen != 20)
+        return -1;
+    for (unsigned i = 0; i < 20; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
+    }
+    out[CERT_THUMB_HEX] = 0;
+    return 0;
+}
+
+/* Strip whitespace; base64-decode; NULL when not base64. */
+static uint8_t *b64_decode(const uint8_t *data, size_t len, size_t *out_len)
+{
+    char *clean = malloc(len + 1);
+    uint8_t *out = NULL;
+    size_t n = 0, pad = 0;
+    if (!clean)
+        return NULL;
+    for (size_t i = 0; i < len; i++) {
+        uint8_t c = data[i];
+        if (isspace(c))
+            continue;
+        if (c == '=')
+            pad++;
+        else if (!(isalnum(c) || c == '+' || c == '/') || pad)
+            goto out;
+        clean[n++] = (char)c;
+    }
+    if (n == 0 || n % 4 || pad > 2 || n > INT32_MAX)
+        goto out;
+    out = malloc(n / 4 * 3 + 1);
+    if (!out)
+        goto out;
+    int got = EVP_DecodeBlock(out, (unsigned char *)clean, (int)n);
+    if (got < 0) {
+        free(out);
+        out = NULL;
+        goto out;
+    }
+    *out_len = (size_t)got - pad;
+out:
+    free(clean);
+    return out;
+}
+
+/* DER must be exactly one certificate. */
+static int check_der(const uint8_t *der, size_t len)
+{
+    const unsigned char *p = der;
+    X509 *x = d2i_X509(NULL, &p, (long)len);
+    if (!x)
+        return -1;
+    X509_free(x);
+    return p == der + len ? 0 : -1;
+}
+
+static bool has_text(const uint8_t *data, size_t len, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (size_t i = 0; i + n <= len; i++)
+        if (!memcmp(data + i, needle, n))
+            return true;
+    return false;
+}
+
+static int from_pem(const uint8_t *data, size_t len, uint8_t **der, size_t *der_len,
+                    const char **why)
+{
+    BIO *bio = BIO_new_mem_buf(data, (int)len);
+    X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+    X509 *second = x ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+    int rc = -1;
+    *why = "PEM text is not one X.509 certificate";
+    if (x && !second) {
+        unsigned char *out = NULL;
+        int n = i2d_X509(x, &out);
+        if (n > 0) {
+            *der = malloc((size_t)n);
+            if (*der) {
+                memcpy(*der, out, (size_t)n);
+                *der_len = (size_t)n;
+                rc = 0;
+            }
+        }
+        OPENSSL_free(out);
+    }
+    X509_free(x);
+    X509_free(second);
+    BIO_free(bio);
+    return rc;
+}
+
+int cert_decode(const uint8_t *data, size_t len, bool raw_ok, uint8_t **der, size_t *der_len,
+                const char **why)
+{
+    *der = NULL;
+    if (len > 16u << 20) {
+        *why = "certificate too large";
+        return -1;
+    }
+    if (has_text(data, len, "-----BEGIN"))
+        return from_pem(data, len, der, der_len, why);
+    if (raw_ok && len && data[0] == 0x30 && check_der(data, len) == 0) {
+        *der = malloc(len);
+        if (!*der) {
+            *why = "out of memory";
+            return -1;
+        }
+        memcpy(*der, data, len);
+        *der_len = len;
+        return 0;
+    }
+    size_t n = 0;
+    uint8_t *bytes = b64_decode(data, len, &n);
+    if (!bytes) {
+        *why = "not base64";
+        return -1;
+    }
+    if (check_der(bytes, n)) {
+        free(bytes);
+        *why = "not an X.509 certificate";
+        return -1;
+    }
+    *der = bytes;
+    *der_len = n;
+    return 0;
+}
+
+static char *name_text(const X509_NAME *name)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    char *out = NULL;
+    if (!bio)
+        return NULL;
+    /* as Windows' CertNameToStr(CERT_X500_NAME_STR) shows it: encoded
+     * order, "CN=Root, O=Example", RFC 4514 escaping, UTF-8 kept */
+    unsigned long flags = (ASN1_STRFLGS_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) | XN_FLAG_SEP_CPLUS_SPC |
+                          XN_FLAG_FN_SN;
+    if (X509_NAME_print_ex(bio, name, 0, flags) >= 0) {
+        char *p = NULL;
+        long n = BIO_get_mem_data(bio, &p);
+        out = malloc((size_t)n + 1);
+        if (out) {
+            memcpy(out, p, (size_t)n);
+            out[n] = 0;
+        }
+    }
+    BIO_free(bio);
+    return out;
+}
+
+static void time_text(const ASN1_TIME *t, char out[24])
+{
+    struct tm tm;
+    out[0] = 0;
+    if (t && ASN1_TIME_to_tm(t, &tm))
+        strftime(out, 24, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* Microsoft template extensions: v1 (1.3.6.1.4.1.311.20.2) carries the
+ * name as a BMPString; v2 (1.3.6.1.4.1.311.21.7) a SEQUENCE starting with
+ * the template OID. */
+static char *template_name(const X509 *x)
+{
+    static const char *const oids[] = {"1.3.6.1.4.1.311.20.2", "1.3.6.1.4.1.311.21.7"};
+    for (size_t k = 0; k < 2; k++) {
+        ASN1_OBJECT *obj = OBJ_txt2obj(oids[k], 1);
+        int idx = obj ? X509_get_ext_by_OBJ(x, obj, -1) : -1;
+        ASN1_OBJECT_free(obj);
+        if (idx < 0)
+            continue;
+        X509_EXTENSION *ext = X509_get_ext(x, idx);
+        const ASN1_OCTET_STRING *os = X509_EXTENSION_get_data(ext);
+        const unsigned char *p = ASN1_STRING_get0_data(os);
+        long len = ASN1_STRING_length(os);
+        char *out = NULL;
+        if (k == 0) {
+            ASN1_TYPE *t = d2i_ASN1_TYPE(NULL, &p, len);
+            int type = t ? ASN1_TYPE_get(t) : -1;
+            bool text = type == V_ASN1_BMPSTRING || type == V_ASN1_UTF8STRING ||
+                        type == V_ASN1_PRINTABLESTRING || type == V_ASN1_IA5STRING;
+            unsigned char *utf8 = NULL;
+            int n = text ? ASN1_STRING_to_UTF8(&utf8, t->value.asn1_string) : -1;
+            if (n >= 0) {
+                out = malloc((size_t)n + 1);
+                if (out) {
+                    memcpy(out, utf8, (size_t)n);
+                    out[n] = 0;
+                }
+            }
+            OPENSSL_free(utf8);
+            ASN1_TYPE_free(t);
+        } else {
+            long l;
+            int tag, cls;
+            if (ASN1_get_object(&p, &l, &tag, &cls, len) & 0x80 || tag != V_ASN1_SEQUENCE)
+                return strdup("");
+            ASN1_OBJECT *tmpl = d2i_ASN1_OBJECT(NULL, &p, l);
+            char buf[128];
+            if (tmpl && OBJ_obj2txt(buf, sizeof buf, tmpl, 1) > 0)
+                out = strdup(buf);
+            ASN1_OBJECT_free(tmpl);
+        }
+        return out ? out : strdup("");
+    }
+    return strdup("");
+}
+
+int cert_info_from_der(const uint8_t *der, size_t len, cert_info_t *info)
+{
+    memset(info, 0, sizeof *info);
+    const unsigned char *p = der;
+    X509 *x = d2i_X509(NULL, &p, (long)len);
+    if (!x || cert_thumbprint(der, len, info->thumb)) {
+        X509_free(x);
+        return -1;
+    }
+    info->issued_by = name_text(X509_get_issuer_name(x));
+    info->issued_to = name_text(X509_get_subject_name(x));
+    time_text(X509_get0_notBefore(x), info->valid_from);
+    time_text(X509_get0_notAfter(x), info->valid_to);
+    info->template_name = template_name(x);
+    info->subject_hash = X509_subject_name_hash(x);
+    X509_free(x);
+    if (!info->issued_by || !info->issued_to || !info->template_name) {
+        cert_info_free(info);
+        return -1;
+    }
+    return 0;
+}
+
+int cert_subject_hash(const uint8_t *der, size_t len, unsigned long *hash)
+{
+    const unsigned char *p = der;
+    X509 *x = d2i_X509(NULL, &p, (long)len);
+    if (!x)
+        return -1;
+    *hash = X509_subject_name_hash(x);
+    X509_free(x);
+    return 0;
+}
+
+void cert_info_free(cert_info_t *info)
+{
+    free(info->issued_by);
+    free(info->issued_to);
+    free(info->template_name);
+    memset(info, 0, sizeof *info);
+}
+
+char *cert_b64(const uint8_t *der, size_t len)
+{
+    if (len > INT32_MAX / 2)
+        return NULL;
+    char *out = malloc(4 * ((len + 2) / 3) + 1);
+    if (out)
+        EVP_EncodeBlock((unsigned char *)out, der, (int)len);
+    return out;
+}
+
+char *cert_pem(const uint8_t *der, size_t len, size_t *pem_len)
+{
+    char *b64 = cert_b64(der, len);
+    if (!b64)
+        return NULL;
+    size_t n = strlen(b64);
+    size_t cap = n + n / 64 + 80;
+    char *out = malloc(cap);
+    if (!out) {
+        free(b64);
+        return NULL;
+    }
+    size_t w = (size_t)snprintf(out, cap, "-----BEGIN CERTIFICATE-----\n");
+    for (size_t i = 0; i < n; i += 64) {
+        size_t k = n - i < 64 ? n - i : 64;
+        memcpy(out + w, b64 + i, k);
+        w += k;
+        out[w++] = '\n';
+    }
+    w += (size_t)snprintf(out + w, cap - w, "-----END CERTIFICATE-----\n");
+    free(b64);
+    if (pem_len)
+        *pem_len = w;
+    return out;
+}

@@ -1,0 +1,55 @@
+/*
+ * cert.h - the certificate store's small OpenSSL layer: parse what a
+ * server sends (base64 DER, with or without line breaks, PEM armour, raw
+ * DER), thumbprints, and the text renderings the CSP reports.
+ */
+#ifndef OMADM_STORE_CERT_H
+#define OMADM_STORE_CERT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CERT_THUMB_HEX 40
+
+typedef struct cert_info {
+    char thumb[CERT_THUMB_HEX + 1];   /* SHA-1 of the DER, uppercase hex */
+    char *issued_by;                  /* issuer DN, RFC 4514 order and escaping, UTF-8 */
+    char *issued_to;                  /* subject DN */
+    char valid_from[24];              /* ISO 8601 UTC: 2024-01-31T12:00:00Z */
+    char valid_to[24];
+    char *template_name;              /* MS certificate template name or OID, "" if none */
+    unsigned long subject_hash;       /* X509_subject_name_hash, for CApath names */
+} cert_info_t;
+
+/*
+ * Decode a value as sent for EncodedCertificate into DER: base64 (line
+ * breaks and spaces allowed), PEM armour around base64, or raw DER when
+ * raw_ok (a WBXML bin value).  Exactly one certificate: anything else
+ * fails.  Returns 0 and a malloc'ed DER, or -1 with *why set to a short
+ * static reason ("not base64", "not an X.509 certificate", ...).
+ */
+int cert_decode(const uint8_t *data, size_t len, bool raw_ok, uint8_t **der, size_t *der_len,
+                const char **why);
+
+/* Fill info from DER (0), or -1 when it is not a certificate.  Free with
+ * cert_info_free. */
+int cert_info_from_der(const uint8_t *der, size_t len, cert_info_t *info);
+void cert_info_free(cert_info_t *info);
+
+/* SHA-1 thumbprint of DER as 40 uppercase hex digits (0, or -1). */
+int cert_thumbprint(const uint8_t *der, size_t len, char out[CERT_THUMB_HEX + 1]);
+
+/* X509_subject_name_hash of a DER certificate (0, or -1). */
+int cert_subject_hash(const uint8_t *der, size_t len, unsigned long *hash);
+
+/* PEM text of a DER certificate (malloc'ed, NUL-terminated) or NULL. */
+char *cert_pem(const uint8_t *der, size_t len, size_t *pem_len);
+
+/* Base64 of DER without line breaks (malloc'ed) or NULL. */
+char *cert_b64(const uint8_t *der, size_t len);
+
+/* True when name is 40 hex digits (any case); upper gets the uppercase. */
+bool cert_thumb_normalise(const char *name, char upper[CERT_THUMB_HEX + 1]);
+
+#endif

@@ -1,0 +1,362 @@
+/*
+ * journal.c - the store's redo journal.
+ *
+ * File format:
+ *   "omadm-journal 1\n"
+ *   then records:  "W <mode> <len> <path>\n" <len bytes> "\n"   replace file
+ *                  "A <off> <len> <path>\n" <len bytes> "\n"    write at off, cut at off+len
+ *                  "O <off> <len> <path>\n" <len bytes> "\n"    overwrite in place
+ *                  "U <path>\n"                                  unlink
+ *   then "E <sha256 of everything before, hex>\n".
+ * Paths are relative to the store directory and contain no spaces.
+ */
+#include "journal.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct journal {
+    char *buf;
+    size_t len, cap;
+    int failed;
+    int n_ops;
+};
+
+journal_t *journal_new(void)
+{
+    journal_t *j = calloc(1, sizeof *j);
+    return j;
+}
+
+void journal_free(journal_t *j)
+{
+    if (!j)
+        return;
+    if (j->buf)
+        explicit_bzero(j->buf, j->len); /* may hold private keys */
+    free(j->buf);
+    free(j);
+}
+
+static void put(journal_t *j, const void *p, size_t n)
+{
+    if (j->failed)
+        return;
+    if (j->len + n + 1 > j->cap) {
+        size_t cap = j->cap ? j->cap : 4096;
+        while (cap < j->len + n + 1)
+            cap *= 2;
+        char *b = malloc(cap);
+        if (!b) {
+            j->failed = 1;
+            return;
+        }
+        if (j->buf) {
+            memcpy(b, j->buf, j->len);
+            explicit_bzero(j->buf, j->len);
+            free(j->buf);
+        }
+        j->buf = b;
+        j->cap = cap;
+    }
+    memcpy(j->buf + j->len, p, n);
+    j->len += n;
+}
+
+static void putf(journal_t *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void putf(journal_t *j, const char *fmt, ...)
+{
+    char line[4200];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof line) {
+        j->failed = 1;
+        return;
+    }
+    put(j, line, (size_t)n);
+}
+
+static int record(journal_t *j, char op, long long a, const char *rel, const void *data,
+                  size_t len)
+{
+    if (!j->len)
+        put(j, "omadm-journal 1\n", 16);
+    if (strpbrk(rel, " \n"))
+        j->failed = 1;
+    if (op == 'U') {
+        putf(j, "U %s\n", rel);
+    } else {
+        putf(j, op == 'W' ? "%c %llo %zu %s\n" : "%c %lld %zu %s\n", op, a, len, rel);
+        put(j, data, len);
+        put(j, "\n", 1);
+    }
+    j->n_ops++;
+    return j->failed ? -1 : 0;
+}
+
+int journal_write_file(journal_t *j, const char *rel, const void *data, size_t len, mode_t mode)
+{
+    return record(j, 'W', (long long)mode, rel, data, len);
+}
+
+int journal_append_at(journal_t *j, const char *rel, off_t off, const void *data, size_t len)
+{
+    return record(j, 'A', (long long)off, rel, data, len);
+}
+
+int journal_overwrite(journal_t *j, const char *rel, off_t off, const void *data, size_t len)
+{
+    return record(j, 'O', (long long)off, rel, data, len);
+}
+
+int journal_unlink(journal_t *j, const char *rel)
+{
+    return record(j, 'U', 0, rel, NULL, 0);
+}
+
+int journal_empty(const journal_t *j)
+{
+    return j->n_ops == 0;
+}
+
+static int sha256_hex(const void *p, size_t n, char out[65])
+{
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    static const char hex[] = "0123456789abcdef";
+    if (!EVP_Digest(p, n, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
+        return -1;
+    for (int i = 0; i < 32; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
+    }
+    out[64] = 0;
+    return 0;
+}
+
+/* ---- file primitives ---- */
+
+static int write_all(int fd, const void *p, size_t n, off_t off, int positioned)
+{
+    const char *c = p;
+    while (n) {
+        ssize_t w = positioned ? pwrite(fd, c, n, off) : write(fd, c, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        c += w;
+        n -= (size_t)w;
+        off += w;
+    }
+    return 0;
+}
+
+static int fsync_path(const char *p, int dir)
+{
+    int fd = open(p, (dir ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+static int replace_file(const char *dir, const char *rel, const void *data, size_t len,
+                        mode_t mode)
+{
+    char p[4096], tmp[4200];
+    if (snprintf(p, sizeof p, "%s/%s", dir, rel) >= (int)sizeof p)
+        return -1;
+    snprintf(tmp, sizeof tmp, "%s.tmp", p);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0)
+        return -1;
+    int rc = fchmod(fd, mode) || write_all(fd, data, len, 0, 0);
+    rc = close(fd) || rc;
+    if (rc || rename(tmp, p)) {
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+static int write_at(const char *dir, const char *rel, off_t off, const void *data, size_t len,
+                    int cut)
+{
+    char p[4096];
+    if (snprintf(p, sizeof p, "%s/%s", dir, rel) >= (int)sizeof p)
+        return -1;
+    int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -1;
+    int rc = write_all(fd, data, len, off, 1);
+    if (!rc && cut)
+        rc = ftruncate(fd, off + (off_t)len);
+    return close(fd) || rc ? -1 : 0;
+}
+
+static int remove_file(const char *dir, const char *rel)
+{
+    char p[4096];
+    if (snprintf(p, sizeof p, "%s/%s", dir, rel) >= (int)sizeof p)
+        return -1;
+    return unlink(p) && errno != ENOENT ? -1 : 0;
+}
+
+/* ---- apply ---- */
+
+static int apply(const char *dir, const char *buf, size_t len)
+{
+    const char *p = buf + 16, *end = buf + len;
+    while (p < end && *p != 'E') {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl)
+            return -1;
+        char head[4200];
+        size_t hl = (size_t)(nl - p);
+        if (hl >= sizeof head)
+            return -1;
+        memcpy(head, p, hl);
+        head[hl] = 0;
+        p = nl + 1;
+        char op = head[0], rel[4097];
+        long long a = 0;
+        size_t n = 0;
+        if (op == 'U') {
+            if (sscanf(head, "U %4096s", rel) != 1 || remove_file(dir, rel))
+                return -1;
+            continue;
+        }
+        int ok = op == 'W' ? sscanf(head, "W %llo %zu %4096s", &a, &n, rel)
+                           : sscanf(head + 1, " %lld %zu %4096s", &a, &n, rel);
+        if (ok != 3 || n > (size_t)(end - p) - 1)
+            return -1;
+        int rc = op == 'W'   ? replace_file(dir, rel, p, n, (mode_t)a)
+                 : op == 'A' ? write_at(dir, rel, (off_t)a, p, n, 1)
+                 : op == 'O' ? write_at(dir, rel, (off_t)a, p, n, 0)
+                             : -1;
+        if (rc)
+            return -1;
+        p += n + 1;
+    }
+    return 0;
+}
+
+/* Sync everything applied, then drop the journal. */
+static int finish(const char *dir, const char **why)
+{
+    char p[4096];
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || syncfs(fd)) {
+        if (fd >= 0)
+            close(fd);
+        *why = "cannot sync the store";
+        return -1;
+    }
+    close(fd);
+    snprintf(p, sizeof p, "%s/journal", dir);
+    if (unlink(p) || fsync_path(dir, 1)) {
+        *why = "cannot remove the store journal";
+        return -1;
+    }
+    return 0;
+}
+
+int journal_commit(journal_t *j, const char *dir, const char **why)
+{
+    char hex[65], p[4096], tmp[4200];
+    if (j->failed || !j->n_ops) {
+        *why = j->failed ? "out of memory" : NULL;
+        return j->failed ? -1 : 0;
+    }
+    if (sha256_hex(j->buf, j->len, hex)) {
+        *why = "cannot checksum the journal";
+        return -1;
+    }
+    putf(j, "E %s\n", hex);
+    snprintf(p, sizeof p, "%s/journal", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", p);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int rc = fd < 0 || j->failed || write_all(fd, j->buf, j->len, 0, 0) || fsync(fd);
+    if (fd >= 0)
+        rc = close(fd) || rc;
+    if (rc || rename(tmp, p) || fsync_path(dir, 1)) {
+        unlink(tmp);
+        *why = "cannot write the store journal";
+        return -1;
+    }
+    if (apply(dir, j->buf, j->len)) {
+        *why = "cannot apply the store journal";
+        return -1; /* the journal stays: the next open applies it again */
+    }
+    return finish(dir, why);
+}
+
+/* A journal is valid when its trailer matches the checksum of the rest. */
+static int valid(const char *buf, size_t len)
+{
+    if (len < 16 + 67 || memcmp(buf, "omadm-journal 1\n", 16) || buf[len - 1] != '\n')
+        return 0;
+    const char *trailer = buf + len - 67;
+    char hex[65];
+    if (memcmp(trailer, "E ", 2) || sha256_hex(buf, (size_t)(trailer - buf), hex))
+        return 0;
+    return !memcmp(trailer + 2, hex, 64);
+}
+
+int journal_recover(const char *dir, const char **why)
+{
+    char p[4096], tmp[4200];
+    snprintf(p, sizeof p, "%s/journal", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", p);
+    unlink(tmp); /* never renamed: never applied */
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return 0;
+        *why = "cannot read the store journal";
+        return -1;
+    }
+    struct stat st;
+    char *buf = NULL;
+    size_t got = 0;
+    if (fstat(fd, &st) == 0 && (buf = malloc((size_t)st.st_size + 1)))
+        while (got < (size_t)st.st_size) {
+            ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+            if (n <= 0)
+                break;
+            got += (size_t)n;
+        }
+    close(fd);
+    int rc = 0;
+    if (!buf || got != (size_t)st.st_size) {
+        *why = "cannot read the store journal";
+        rc = -1;
+    } else if (!valid(buf, got)) {
+        /* incomplete: its batch was never applied */
+        if (unlink(p) || fsync_path(dir, 1)) {
+            *why = "cannot remove an incomplete store journal";
+            rc = -1;
+        }
+    } else if (apply(dir, buf, got)) {
+        *why = "cannot apply the store journal";
+        rc = -1;
+    } else {
+        rc = finish(dir, why);
+    }
+    if (buf) {
+        explicit_bzero(buf, got);
+        free(buf);
+    }
+    return rc;
+}

@@ -1,0 +1,34 @@
+/*
+ * journal.h - redo journal for store batches.
+ *
+ * A batch of file operations is written to <dir>/journal (via a temp file
+ * and rename, with a SHA-256 trailer), made durable, then applied; after a
+ * filesystem sync the journal is removed.  Every operation is idempotent,
+ * so a journal found at open is simply applied again; a journal without a
+ * valid trailer was never applied and is dropped.
+ */
+#ifndef OMADM_STORE_JOURNAL_H
+#define OMADM_STORE_JOURNAL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+typedef struct journal journal_t;
+
+journal_t *journal_new(void);
+void journal_free(journal_t *j);
+/* Replace a whole file (written to a temp name, then renamed). */
+int journal_write_file(journal_t *j, const char *rel, const void *data, size_t len, mode_t mode);
+/* Write data at off and cut the file there (appending to a bundle). */
+int journal_append_at(journal_t *j, const char *rel, off_t off, const void *data, size_t len);
+/* Overwrite bytes in place (blanking a bundle block). */
+int journal_overwrite(journal_t *j, const char *rel, off_t off, const void *data, size_t len);
+int journal_unlink(journal_t *j, const char *rel);
+/* Nothing was recorded. */
+int journal_empty(const journal_t *j);
+/* Write, sync, apply, sync, remove.  0, or -1 with *why. */
+int journal_commit(journal_t *j, const char *dir, const char **why);
+/* At open: apply a complete journal, drop an incomplete one. */
+int journal_recover(const char *dir, const char **why);
+
+#endif

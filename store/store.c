@@ -1,0 +1,557 @@
+/*
+ * store.c - the crash-safe certificate and key store (see store.h).
+ */
+#include "store.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cert.h"
+#include "journal.h"
+#include "store_internal.h"
+
+static const store_kind_t kinds[] = {
+    {"root", "Root/System", true},
+    {"ca", "CA/System", true},
+    {"my-user", "My/User", false},
+    {"my-system", "My/System", false},
+    {"trustedpublisher", "TrustedPublisher", true},
+    {"trustedpeople", "TrustedPeople", true},
+    {"untrusted", "UntrustedCertificates", true},
+    {"user-ca", "User/CA", true},
+    {"user-trustedpublisher", "User/TrustedPublisher", true},
+    {"user-trustedpeople", "User/TrustedPeople", true},
+    {"user-untrusted", "User/UntrustedCertificates", true},
+};
+
+const store_kind_t *store_kinds(size_t *n)
+{
+    *n = sizeof kinds / sizeof kinds[0];
+    return kinds;
+}
+
+const store_kind_t *store_kind_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (!strcasecmp(kinds[i].id, name) || !strcasecmp(kinds[i].label, name))
+            return &kinds[i];
+    return NULL;
+}
+
+/* ---- staged changes ---- */
+
+const char *store_dir(const store_t *s)
+{
+    return s->dir;
+}
+
+bool store_in_tx(const store_t *s)
+{
+    return s->in_tx;
+}
+
+void rec_clear(store_rec_t *r)
+{
+    free(r->name);
+    free(r->server);
+    free(r->der);
+    memset(r, 0, sizeof *r);
+}
+
+void store_rec_free(store_rec_t *rec)
+{
+    rec_clear(rec);
+}
+
+void free_ops(op_t *o)
+{
+    while (o) {
+        op_t *next = o->next;
+        rec_clear(&o->rec);
+        if (o->key_pem) {
+            explicit_bzero(o->key_pem, strlen(o->key_pem));
+            free(o->key_pem);
+        }
+        free(o);
+        o = next;
+    }
+}
+
+static int rec_copy(store_rec_t *dst, const store_rec_t *src)
+{
+    memset(dst, 0, sizeof *dst);
+    memcpy(dst->thumb, src->thumb, sizeof dst->thumb);
+    dst->name = strdup(src->name ? src->name : src->thumb);
+    dst->server = strdup(src->server ? src->server : "");
+    dst->added = src->added;
+    dst->der = malloc(src->der_len ? src->der_len : 1);
+    if (!dst->name || !dst->server || !dst->der) {
+        rec_clear(dst);
+        return -1;
+    }
+    memcpy(dst->der, src->der, src->der_len);
+    dst->der_len = src->der_len;
+    return 0;
+}
+
+/* ---- paths and record files ---- */
+
+int path(const store_t *s, char *buf, size_t size, const char *fmt, ...)
+{
+    int n = snprintf(buf, size, "%s/", s->dir);
+    va_list ap;
+    va_start(ap, fmt);
+    int m = n < 0 || (size_t)n >= size ? -1 : vsnprintf(buf + n, size - (size_t)n, fmt, ap);
+    va_end(ap);
+    return m < 0 || (size_t)(n + m) >= size ? -1 : 0;
+}
+
+int store_capath(const store_t *s, const char *store, char *buf, size_t size)
+{
+    return path(s, buf, size, "trust/%s", store);
+}
+
+int store_bundle(const store_t *s, const char *store, char *buf, size_t size)
+{
+    return path(s, buf, size, "trust/%s.pem", store);
+}
+
+static void put_escaped(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c < 0x21 || c == '%' || c == 0x7f)
+            fprintf(f, "%%%02X", c);
+        else
+            fputc(c, f);
+    }
+}
+
+static char *unescape(const char *s)
+{
+    char *out = malloc(strlen(s) + 1), *w = out;
+    if (!out)
+        return NULL;
+    for (; *s; s++) {
+        if (*s == '%' && isxdigit((unsigned char)s[1]) && isxdigit((unsigned char)s[2])) {
+            char hx[3] = {s[1], s[2], 0};
+            *w++ = (char)strtol(hx, NULL, 16);
+            s += 2;
+        } else {
+            *w++ = *s;
+        }
+    }
+    *w = 0;
+    return out;
+}
+
+/* The bytes of a record file; bundle offset/length for trust stores. */
+char *rec_serialise(const store_rec_t *r, long long boff, long long blen, size_t *len)
+{
+    char *b64 = cert_b64(r->der, r->der_len);
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *f = b64 ? open_memstream(&buf, &size) : NULL;
+    if (!f) {
+        free(b64);
+        return NULL;
+    }
+    fprintf(f, "omadm-cert 1\nthumb %s\nname ", r->thumb);
+    put_escaped(f, r->name);
+    fputs("\nserver ", f);
+    put_escaped(f, *r->server ? r->server : "-");
+    fprintf(f, "\nadded %lld\nbundle %lld %lld\nder %s\n", (long long)r->added, boff, blen, b64);
+    fclose(f);
+    free(b64);
+    *len = size;
+    return buf;
+}
+
+static int b64_to_der(const char *b64, store_rec_t *r)
+{
+    const char *why = NULL;
+    return cert_decode((const uint8_t *)b64, strlen(b64), false, &r->der, &r->der_len, &why);
+}
+
+/* Parse a record file; boff/blen may be NULL. */
+int rec_parse(char *text, store_rec_t *r, long long *boff, long long *blen)
+{
+    memset(r, 0, sizeof *r);
+    char *save = NULL;
+    char *line = strtok_r(text, "\n", &save);
+    if (!line || strcmp(line, "omadm-cert 1"))
+        return -1;
+    long long off = -1, len = -1;
+    int seen = 0;
+    while ((line = strtok_r(NULL, "\n", &save))) {
+        char *sp = strchr(line, ' ');
+        if (!sp)
+            goto bad;
+        *sp = 0;
+        char *v = sp + 1;
+        if (!strcmp(line, "thumb") && strlen(v) == STORE_THUMB_LEN) {
+            memcpy(r->thumb, v, STORE_THUMB_LEN + 1);
+            seen |= 1;
+        } else if (!strcmp(line, "name")) {
+            r->name = unescape(v);
+            seen |= 2;
+        } else if (!strcmp(line, "server")) {
+            r->server = unescape(strcmp(v, "-") ? v : "");
+            seen |= 4;
+        } else if (!strcmp(line, "added")) {
+            r->added = strtoll(v, NULL, 10);
+            seen |= 8;
+        } else if (!strcmp(line, "bundle")) {
+            if (sscanf(v, "%lld %lld", &off, &len) != 2)
+                goto bad;
+            seen |= 16;
+        } else if (!strcmp(line, "der")) {
+            if (b64_to_der(v, r))
+                goto bad;
+            seen |= 32;
+        }
+    }
+    if (seen != 63 || !r->name || !r->server)
+        goto bad;
+    if (boff)
+        *boff = off;
+    if (blen)
+        *blen = len;
+    return 0;
+bad:
+    rec_clear(r);
+    return -1;
+}
+
+char *read_file(const char *p, size_t *len)
+{
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    struct stat st;
+    char *buf = NULL;
+    if (fstat(fd, &st) == 0 && st.st_size < (1 << 26)) {
+        buf = malloc((size_t)st.st_size + 1);
+        size_t got = 0;
+        while (buf && got < (size_t)st.st_size) {
+            ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+            if (n <= 0)
+                break;
+            got += (size_t)n;
+        }
+        if (buf && got == (size_t)st.st_size) {
+            buf[got] = 0;
+            if (len)
+                *len = got;
+        } else {
+            free(buf);
+            buf = NULL;
+        }
+    }
+    close(fd);
+    return buf;
+}
+
+/* 0 found, 1 absent, -1 error/corrupt. */
+int disk_get(const store_t *s, const char *store, const char *thumb, store_rec_t *r,
+                    long long *boff, long long *blen)
+{
+    char p[4096];
+    if (path(s, p, sizeof p, "certs/%s/%s", store, thumb))
+        return -1;
+    char *text = read_file(p, NULL);
+    if (!text)
+        return errno == ENOENT ? 1 : -1;
+    int rc = rec_parse(text, r, boff, blen);
+    free(text);
+    return rc;
+}
+
+/* The newest staged op for (store, thumb) in a list, or NULL. */
+const op_t *find_op(const op_t *list, const store_kind_t *k, const char *thumb,
+                           bool want_key)
+{
+    const op_t *found = NULL;
+    for (const op_t *o = list; o; o = o->next)
+        if (o->store == k && !strcmp(o->thumb, thumb) && (o->kind == OP_KEY) == want_key)
+            found = o;
+    return found;
+}
+
+int store_get(store_t *s, const char *store, const char *thumb, store_rec_t *rec)
+{
+    const store_kind_t *k = store_kind_find(store);
+    char up[STORE_THUMB_LEN + 1];
+    memset(rec, 0, sizeof *rec);
+    if (!k || !cert_thumb_normalise(thumb, up))
+        return 1;
+    const op_t *o = find_op(s->tx, k, up, false);
+    if (!o)
+        o = find_op(s->pending, k, up, false);
+    if (o)
+        return o->kind == OP_DEL ? 1 : rec_copy(rec, &o->rec) ? -1 : 0;
+    return disk_get(s, k->id, up, rec, NULL, NULL);
+}
+
+/* ---- transactions ---- */
+
+int store_begin(store_t *s)
+{
+    if (s->in_tx)
+        return -1;
+    s->in_tx = true;
+    return 0;
+}
+
+static op_t *stage(store_t *s, op_kind_t kind, const char *store, const char *thumb)
+{
+    const store_kind_t *k = store_kind_find(store);
+    char up[STORE_THUMB_LEN + 1];
+    if (!s->in_tx || !k || !cert_thumb_normalise(thumb, up))
+        return NULL;
+    op_t *o = calloc(1, sizeof *o);
+    if (!o)
+        return NULL;
+    o->kind = kind;
+    o->store = k;
+    memcpy(o->thumb, up, sizeof up);
+    if (s->tx_tail)
+        s->tx_tail->next = o;
+    else
+        s->tx = o;
+    s->tx_tail = o;
+    return o;
+}
+
+int store_put(store_t *s, const char *store, const store_rec_t *rec)
+{
+    char check[STORE_THUMB_LEN + 1];
+    if (cert_thumbprint(rec->der, rec->der_len, check) || strcasecmp(check, rec->thumb))
+        return -1;
+    store_rec_t copy;
+    if (rec_copy(&copy, rec))
+        return -1;
+    memcpy(copy.thumb, check, sizeof check);
+    op_t *o = stage(s, OP_PUT, store, check);
+    if (!o) {
+        rec_clear(&copy);
+        return -1;
+    }
+    o->rec = copy;
+    return 0;
+}
+
+int store_del(store_t *s, const char *store, const char *thumb)
+{
+    return stage(s, OP_DEL, store, thumb) ? 0 : -1;
+}
+
+int store_put_key(store_t *s, const char *store, const char *thumb, const char *pem)
+{
+    char *copy = strdup(pem);
+    op_t *o = copy ? stage(s, OP_KEY, store, thumb) : NULL;
+    if (!o) {
+        free(copy);
+        return -1;
+    }
+    o->key_pem = copy;
+    return 0;
+}
+
+int store_commit(store_t *s)
+{
+    if (!s->in_tx)
+        return -1;
+    if (s->tx) {
+        if (s->pending_tail)
+            s->pending_tail->next = s->tx;
+        else
+            s->pending = s->tx;
+        s->pending_tail = s->tx_tail;
+    }
+    s->tx = s->tx_tail = NULL;
+    s->in_tx = false;
+    return 0;
+}
+
+void store_rollback(store_t *s)
+{
+    free_ops(s->tx);
+    s->tx = s->tx_tail = NULL;
+    s->in_tx = false;
+}
+
+char *store_get_key(store_t *s, const char *store, const char *thumb)
+{
+    const store_kind_t *k = store_kind_find(store);
+    char up[STORE_THUMB_LEN + 1], p[4096];
+    if (!k || !cert_thumb_normalise(thumb, up))
+        return NULL;
+    const op_t *lists[2] = {s->tx, s->pending};
+    for (int i = 0; i < 2; i++) {
+        const op_t *del = find_op(lists[i], k, up, false);
+        const op_t *key = find_op(lists[i], k, up, true);
+        if (key)
+            return strdup(key->key_pem);
+        if (del && del->kind == OP_DEL)
+            return NULL;
+    }
+    if (path(s, p, sizeof p, "keys/%s-%s", k->id, up))
+        return NULL;
+    return read_file(p, NULL);
+}
+
+/* ---- listing ---- */
+
+typedef struct seen {
+    char **thumbs;
+    size_t n, cap;
+} seen_t;
+
+static int seen_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int store_each(store_t *s, const char *store, int (*cb)(void *ctx, const store_rec_t *rec),
+               void *ctx)
+{
+    const store_kind_t *k = store_kind_find(store);
+    char p[4096];
+    if (!k || path(s, p, sizeof p, "certs/%s", k->id))
+        return -1;
+    int rc = 0;
+    /* staged records first (newest op per thumbprint wins) */
+    seen_t staged = {0};
+    const op_t *lists[2] = {s->tx, s->pending};
+    for (int li = 0; li < 2 && !rc; li++) {
+        for (const op_t *o = lists[li]; o && !rc; o = o->next) {
+            if (o->store != k || o->kind == OP_KEY)
+                continue;
+            const op_t *newest = find_op(s->tx, k, o->thumb, false);
+            if (!newest)
+                newest = find_op(s->pending, k, o->thumb, false);
+            if (newest != o)
+                continue;
+            if (staged.n == staged.cap) {
+                size_t cap = staged.cap ? staged.cap * 2 : 16;
+                char **t = realloc(staged.thumbs, cap * sizeof *t);
+                if (!t) {
+                    rc = -1;
+                    break;
+                }
+                staged.thumbs = t;
+                staged.cap = cap;
+            }
+            staged.thumbs[staged.n++] = (char *)o->thumb;
+            if (o->kind == OP_PUT)
+                rc = cb(ctx, &o->rec);
+        }
+    }
+    if (staged.n)
+        qsort(staged.thumbs, staged.n, sizeof *staged.thumbs, seen_cmp);
+    DIR *d = rc ? NULL : opendir(p);
+    struct dirent *e;
+    while (d && !rc && (e = readdir(d))) {
+        if (e->d_name[0] == '.' || strlen(e->d_name) != STORE_THUMB_LEN)
+            continue;
+        char *key = e->d_name;
+        if (staged.n && bsearch(&key, staged.thumbs, staged.n, sizeof *staged.thumbs, seen_cmp))
+            continue;
+        store_rec_t r;
+        if (disk_get(s, k->id, e->d_name, &r, NULL, NULL) != 0)
+            continue; /* store_check reports it */
+        rc = cb(ctx, &r);
+        rec_clear(&r);
+    }
+    if (d)
+        closedir(d);
+    free(staged.thumbs);
+    return rc;
+}
+
+/* ---- opening ---- */
+
+static int mkdir_p(const char *dir, mode_t mode)
+{
+    char p[4096];
+    if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p)
+        return -1;
+    for (char *c = p + 1; *c; c++) {
+        if (*c != '/')
+            continue;
+        *c = 0;
+        if (mkdir(p, 0700) && errno != EEXIST)
+            return -1;
+        *c = '/';
+    }
+    if (mkdir(p, mode) && errno != EEXIST)
+        return -1;
+    return chmod(p, mode);
+}
+
+static int make_layout(const store_t *s)
+{
+    char p[4096];
+    if (mkdir_p(s->dir, 0700))
+        return -1;
+    if (path(s, p, sizeof p, "keys") || mkdir_p(p, 0700))
+        return -1;
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        if (path(s, p, sizeof p, "certs/%s", kinds[i].id) || mkdir_p(p, 0755))
+            return -1;
+        if (!kinds[i].trust)
+            continue;
+        if (path(s, p, sizeof p, "trust/%s", kinds[i].id) || mkdir_p(p, 0755))
+            return -1;
+        if (path(s, p, sizeof p, "trust/%s.pem", kinds[i].id))
+            return -1;
+        int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0)
+            return -1;
+        close(fd);
+    }
+    return 0;
+}
+
+int store_open(const char *dir, store_t **out, const char **why)
+{
+    *out = NULL;
+    store_t *s = calloc(1, sizeof *s);
+    if (!s || !(s->dir = strdup(dir))) {
+        free(s);
+        *why = "out of memory";
+        return -1;
+    }
+    if (make_layout(s)) {
+        *why = strerror(errno);
+        store_close(s);
+        return -1;
+    }
+    if (journal_recover(s->dir, why)) {
+        store_close(s);
+        return -1;
+    }
+    *out = s;
+    return 0;
+}
+
+void store_close(store_t *s)
+{
+    if (!s)
+        return;
+    free_ops(s->tx);
+    free_ops(s->pending);
+    free(s->dir);
+    free(s);
+}

@@ -1,0 +1,90 @@
+/*
+ * store.h - the crash-safe certificate and key store.
+ *
+ * Layout under the store directory:
+ *   certs/<store>/<THUMBPRINT>   one record per certificate (text, DER in base64)
+ *   keys/<store>-<THUMBPRINT>    private keys, PEM, directory 0700, files 0600
+ *   trust/<store>/<hash>.<n>     OpenSSL CApath (as `openssl rehash` names them)
+ *   trust/<store>.pem            PEM bundle of the same certificates
+ *   journal                      present only while a batch is being applied
+ *
+ * Changes are staged in a transaction (begin .. commit/rollback), committed
+ * transactions collect in memory and are made durable together by
+ * store_flush(): the batch is written to the journal and fsync'ed, then
+ * applied (each file replaced by rename), then synced, then the journal is
+ * removed.  Opening the store replays a complete journal and drops an
+ * incomplete one, so after a crash the store holds every flushed batch and
+ * nothing of a batch that was not flushed.  Lookups by thumbprint open one
+ * file: no scan.
+ */
+#ifndef OMADM_STORE_H
+#define OMADM_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define STORE_THUMB_LEN 40
+
+typedef struct store store_t;
+
+typedef struct store_rec {
+    char thumb[STORE_THUMB_LEN + 1]; /* uppercase SHA-1 */
+    char *name;                      /* node name as the server spelled it */
+    char *server;                    /* server id that installed it */
+    int64_t added;                   /* seconds since the epoch */
+    uint8_t *der;
+    size_t der_len;
+} store_rec_t;
+
+/* The stores, by id.  Trust stores also get a CApath and a bundle. */
+typedef struct store_kind {
+    const char *id;        /* "root", "ca", "my-user", ... */
+    const char *label;     /* "Root/System" ... for people */
+    bool trust;
+} store_kind_t;
+
+const store_kind_t *store_kinds(size_t *n);
+/* By id or label, case-insensitively ("root", "Root/System"); NULL if none. */
+const store_kind_t *store_kind_find(const char *name);
+
+/* Open (creating directories as needed) and recover.  On failure returns
+ * -1 and *why says what went wrong. */
+int store_open(const char *dir, store_t **out, const char **why);
+void store_close(store_t *s);
+const char *store_dir(const store_t *s);
+
+/* Lookups see the open transaction and committed-but-unflushed changes.
+ * store_get: 0 found (rec filled, free with store_rec_free), 1 absent,
+ * -1 error. */
+int store_get(store_t *s, const char *store, const char *thumb, store_rec_t *rec);
+void store_rec_free(store_rec_t *rec);
+
+/* Every record of a store, in no particular order.  cb returns 0 to go on. */
+int store_each(store_t *s, const char *store, int (*cb)(void *ctx, const store_rec_t *rec),
+               void *ctx);
+
+/* Transactions: put/del outside begin..commit fail. */
+int store_begin(store_t *s);
+int store_put(store_t *s, const char *store, const store_rec_t *rec);   /* copies rec */
+int store_del(store_t *s, const char *store, const char *thumb);        /* also its key */
+int store_put_key(store_t *s, const char *store, const char *thumb, const char *pem);
+int store_commit(store_t *s);
+void store_rollback(store_t *s);
+bool store_in_tx(const store_t *s);
+
+/* Make every committed change durable (journal, apply, sync).  0 / -1. */
+int store_flush(store_t *s);
+
+/* Private key PEM of a certificate, malloc'ed; NULL when none. */
+char *store_get_key(store_t *s, const char *store, const char *thumb);
+
+/* Verify records, CApath directories and bundles agree; report each
+ * problem through cb.  Returns the number of problems (0 = consistent). */
+int store_check(store_t *s, void (*cb)(void *ctx, const char *problem), void *ctx);
+
+/* Paths for device software. */
+int store_capath(const store_t *s, const char *store, char *buf, size_t size);
+int store_bundle(const store_t *s, const char *store, char *buf, size_t size);
+
+#endif

@@ -1,0 +1,228 @@
+/*
+ * store_check.c - verify that records, keys, CApath directories and PEM
+ * bundles agree with each other.
+ */
+#include <dirent.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cert.h"
+#include "store_internal.h"
+
+typedef struct checker {
+    store_t *s;
+    void (*cb)(void *ctx, const char *problem);
+    void *ctx;
+    int problems;
+} checker_t;
+
+static void problem(checker_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void problem(checker_t *c, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    c->problems++;
+    if (c->cb)
+        c->cb(c->ctx, msg);
+}
+
+static bool is_thumb_name(const char *n)
+{
+    char up[STORE_THUMB_LEN + 1];
+    return cert_thumb_normalise(n, up) && !strcmp(up, n);
+}
+
+/* One record: parses, names its own thumbprint, its bundle block holds
+ * its PEM.  Returns 1 when the record is usable. */
+static int check_record(checker_t *c, const store_kind_t *k, const char *name, FILE *bundle,
+                        unsigned long *hash)
+{
+    store_rec_t r;
+    long long boff = -1, blen = -1;
+    char thumb[STORE_THUMB_LEN + 1];
+    if (disk_get(c->s, k->id, name, &r, &boff, &blen)) {
+        problem(c, "%s: record %s cannot be read", k->label, name);
+        return 0;
+    }
+    int ok = 1;
+    if (strcmp(r.thumb, name) || cert_thumbprint(r.der, r.der_len, thumb) || strcmp(thumb, name)) {
+        problem(c, "%s: record %s holds another certificate", k->label, name);
+        ok = 0;
+    }
+    if (ok && cert_subject_hash(r.der, r.der_len, hash))
+        ok = 0;
+    if (ok && k->trust) {
+        size_t pem_len = 0;
+        char *pem = cert_pem(r.der, r.der_len, &pem_len);
+        char *got = pem && blen == (long long)pem_len ? malloc(pem_len) : NULL;
+        if (!got || fseeko(bundle, boff, SEEK_SET) || fread(got, 1, pem_len, bundle) != pem_len ||
+            memcmp(got, pem, pem_len))
+            problem(c, "%s: bundle does not hold %s at its recorded place", k->label, name);
+        free(got);
+        free(pem);
+    }
+    rec_clear(&r);
+    return ok;
+}
+
+static long count_pem_blocks(FILE *f)
+{
+    char line[256];
+    long n = 0;
+    rewind(f);
+    while (fgets(line, sizeof line, f))
+        n += !strncmp(line, "-----BEGIN CERTIFICATE-----", 27);
+    return n;
+}
+
+typedef struct capath_entry {
+    unsigned long hash;
+    unsigned idx;
+} capath_entry_t;
+
+/* Every CApath file is <hash>.<n>, holds a certificate of this store with
+ * that subject hash, and the indices of each hash run 0..k-1. */
+static long check_capath(checker_t *c, const store_kind_t *k)
+{
+    char dir[4096];
+    long files = 0;
+    store_capath(c->s, k->id, dir, sizeof dir);
+    DIR *d = opendir(dir);
+    if (!d) {
+        problem(c, "%s: CApath directory %s is missing", k->label, dir);
+        return -1;
+    }
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        unsigned long hash;
+        unsigned idx;
+        char tail;
+        if (sscanf(e->d_name, "%8lx.%u%c", &hash, &idx, &tail) != 2 || strlen(e->d_name) < 10) {
+            problem(c, "%s: unexpected file %s in the CApath directory", k->label, e->d_name);
+            continue;
+        }
+        files++;
+        char p[4352], thumb[STORE_THUMB_LEN + 1];
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        size_t len = 0;
+        char *text = read_file(p, &len);
+        uint8_t *der = NULL;
+        size_t der_len = 0;
+        const char *why;
+        unsigned long h2 = 0;
+        store_rec_t r;
+        if (!text || cert_decode((uint8_t *)text, len, false, &der, &der_len, &why) ||
+            cert_thumbprint(der, der_len, thumb) || cert_subject_hash(der, der_len, &h2) ||
+            h2 != hash)
+            problem(c, "%s: CApath file %s is not a certificate with that subject hash", k->label,
+                    e->d_name);
+        else if (disk_get(c->s, k->id, thumb, &r, NULL, NULL))
+            problem(c, "%s: CApath file %s holds %s, which the store does not", k->label,
+                    e->d_name, thumb);
+        else
+            rec_clear(&r);
+        if (idx > 0) {
+            snprintf(p, sizeof p, "%s/%08lx.%u", dir, hash, idx - 1);
+            if (access(p, F_OK))
+                problem(c, "%s: CApath file %s has no predecessor", k->label, e->d_name);
+        }
+        free(der);
+        free(text);
+    }
+    closedir(d);
+    return files;
+}
+
+static void check_store(checker_t *c, const store_kind_t *k)
+{
+    char dir[4096], bpath[4096];
+    path(c->s, dir, sizeof dir, "certs/%s", k->id);
+    FILE *bundle = NULL;
+    if (k->trust) {
+        store_bundle(c->s, k->id, bpath, sizeof bpath);
+        bundle = fopen(bpath, "rb");
+        if (!bundle) {
+            problem(c, "%s: bundle %s is missing", k->label, bpath);
+            return;
+        }
+    }
+    DIR *d = opendir(dir);
+    long records = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        if (!is_thumb_name(e->d_name)) {
+            problem(c, "%s: unexpected file %s among the records", k->label, e->d_name);
+            continue;
+        }
+        unsigned long hash;
+        records += check_record(c, k, e->d_name, bundle, &hash);
+    }
+    if (d)
+        closedir(d);
+    else
+        problem(c, "%s: record directory %s is missing", k->label, dir);
+    if (!k->trust)
+        return;
+    long blocks = count_pem_blocks(bundle);
+    fclose(bundle);
+    if (blocks != records)
+        problem(c, "%s: bundle holds %ld certificates, the store %ld", k->label, blocks, records);
+    long files = check_capath(c, k);
+    if (files >= 0 && files != records)
+        problem(c, "%s: CApath holds %ld certificates, the store %ld", k->label, files, records);
+}
+
+static void check_keys(checker_t *c)
+{
+    char dir[4096];
+    struct stat st;
+    path(c->s, dir, sizeof dir, "keys");
+    if (stat(dir, &st) || (st.st_mode & 0777) != 0700)
+        problem(c, "key directory %s is not mode 0700", dir);
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char p[4352], store[64];
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        const char *dash = strrchr(e->d_name, '-');
+        store_rec_t r;
+        if (stat(p, &st) || (st.st_mode & 0777) != 0600)
+            problem(c, "key file %s is not mode 0600", e->d_name);
+        if (!dash || (size_t)(dash - e->d_name) >= sizeof store || !is_thumb_name(dash + 1)) {
+            problem(c, "unexpected file %s in the key directory", e->d_name);
+            continue;
+        }
+        memcpy(store, e->d_name, (size_t)(dash - e->d_name));
+        store[dash - e->d_name] = 0;
+        if (!store_kind_find(store) || disk_get(c->s, store, dash + 1, &r, NULL, NULL))
+            problem(c, "key %s has no certificate", e->d_name);
+        else
+            rec_clear(&r);
+    }
+    if (d)
+        closedir(d);
+}
+
+int store_check(store_t *s, void (*cb)(void *ctx, const char *problem), void *ctx)
+{
+    checker_t c = {.s = s, .cb = cb, .ctx = ctx};
+    size_t n;
+    const store_kind_t *k = store_kinds(&n);
+    for (size_t i = 0; i < n; i++)
+        check_store(&c, &k[i]);
+    check_keys(&c);
+    return c.problems;
+}

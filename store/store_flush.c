@@ -1,0 +1,349 @@
+/*
+ * store_flush.c - turn the committed changes of a batch into one journal:
+ * record files, keys, bundle blocks (appended; a removed certificate's
+ * block is blanked in place, so each change costs the same however big
+ * the bundle is) and the CApath names of every subject hash touched.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cert.h"
+#include "journal.h"
+#include "store_internal.h"
+
+typedef struct touched {
+    const store_kind_t *store;
+    unsigned long hash;
+} touched_t;
+
+typedef struct flush {
+    store_t *s;
+    journal_t *j;
+    long long cursor[16];        /* bundle size per store kind, -1 = not read yet */
+    touched_t *touched;
+    size_t n_touched, cap_touched;
+} flush_t;
+
+static size_t kind_index(const store_kind_t *k)
+{
+    size_t n;
+    return (size_t)(k - store_kinds(&n));
+}
+
+/* State of a certificate just before op: an earlier op of this batch, or
+ * the disk.  Returns 1 when it exists (rec/boff/blen filled; rec owned by
+ * the caller only when *owned). */
+static int before(flush_t *f, const op_t *op, store_rec_t *rec, bool *owned, long long *boff,
+                  long long *blen)
+{
+    const op_t *prior = NULL;
+    for (const op_t *o = f->s->pending; o && o != op; o = o->next)
+        if (o->store == op->store && o->kind != OP_KEY && !strcmp(o->thumb, op->thumb))
+            prior = o;
+    *owned = false;
+    if (prior) {
+        if (prior->kind == OP_DEL)
+            return 0;
+        *rec = prior->rec;
+        *boff = prior->boff;
+        *blen = prior->blen;
+        return 1;
+    }
+    int rc = disk_get(f->s, op->store->id, op->thumb, rec, boff, blen);
+    if (rc == 0)
+        *owned = true;
+    return rc == 0 ? 1 : rc == 1 ? 0 : -1;
+}
+
+static int touch(flush_t *f, const store_kind_t *k, const uint8_t *der, size_t len)
+{
+    unsigned long h;
+    if (!k->trust)
+        return 0;
+    if (cert_subject_hash(der, len, &h))
+        return -1;
+    for (size_t i = 0; i < f->n_touched; i++)
+        if (f->touched[i].store == k && f->touched[i].hash == h)
+            return 0;
+    if (f->n_touched == f->cap_touched) {
+        size_t cap = f->cap_touched ? f->cap_touched * 2 : 16;
+        touched_t *t = realloc(f->touched, cap * sizeof *t);
+        if (!t)
+            return -1;
+        f->touched = t;
+        f->cap_touched = cap;
+    }
+    f->touched[f->n_touched++] = (touched_t){k, h};
+    return 0;
+}
+
+static long long *cursor(flush_t *f, const store_kind_t *k)
+{
+    long long *c = &f->cursor[kind_index(k)];
+    if (*c < 0) {
+        char p[4096];
+        struct stat st;
+        if (store_bundle(f->s, k->id, p, sizeof p))
+            return NULL;
+        *c = stat(p, &st) == 0 ? (long long)st.st_size : errno == ENOENT ? 0 : -1;
+        if (*c < 0)
+            return NULL;
+    }
+    return c;
+}
+
+/* Blank a certificate's block: same length, newlines kept, so the bundle
+ * stays line-structured and no reader sees a partial certificate. */
+static int blank_block(flush_t *f, const store_kind_t *k, const store_rec_t *old, long long off,
+                       long long len)
+{
+    size_t pem_len = 0;
+    char *pem = cert_pem(old->der, old->der_len, &pem_len);
+    char rel[128];
+    if (!pem)
+        return -1;
+    int rc = -1;
+    if ((long long)pem_len == len) {
+        for (size_t i = 0; i < pem_len; i++)
+            if (pem[i] != '\n')
+                pem[i] = ' ';
+        snprintf(rel, sizeof rel, "trust/%s.pem", k->id);
+        rc = journal_overwrite(f->j, rel, (off_t)off, pem, pem_len);
+    }
+    free(pem);
+    return rc;
+}
+
+static int append_block(flush_t *f, op_t *op)
+{
+    size_t pem_len = 0;
+    char *pem = cert_pem(op->rec.der, op->rec.der_len, &pem_len);
+    long long *c = cursor(f, op->store);
+    char rel[128];
+    int rc = -1;
+    if (pem && c) {
+        snprintf(rel, sizeof rel, "trust/%s.pem", op->store->id);
+        rc = journal_append_at(f->j, rel, (off_t)*c, pem, pem_len);
+        op->boff = *c;
+        op->blen = (long long)pem_len;
+        *c += (long long)pem_len;
+    }
+    free(pem);
+    return rc;
+}
+
+/* What op replaces: blank its bundle block and note its subject hash. */
+static int retire_old(flush_t *f, const op_t *op)
+{
+    store_rec_t old;
+    bool owned;
+    long long boff = -1, blen = -1;
+    int ex = before(f, op, &old, &owned, &boff, &blen);
+    if (ex <= 0)
+        return ex;
+    int rc = touch(f, op->store, old.der, old.der_len);
+    if (!rc && op->store->trust && blen > 0)
+        rc = blank_block(f, op->store, &old, boff, blen);
+    if (owned)
+        rec_clear(&old);
+    return rc;
+}
+
+static int flush_put(flush_t *f, op_t *op)
+{
+    char rel[128];
+    size_t len = 0;
+    op->boff = op->blen = -1;
+    if (retire_old(f, op))
+        return -1;
+    if (op->store->trust && (append_block(f, op) || touch(f, op->store, op->rec.der, op->rec.der_len)))
+        return -1;
+    char *text = rec_serialise(&op->rec, op->boff, op->blen, &len);
+    if (!text)
+        return -1;
+    snprintf(rel, sizeof rel, "certs/%s/%s", op->store->id, op->thumb);
+    int rc = journal_write_file(f->j, rel, text, len, 0644);
+    free(text);
+    return rc;
+}
+
+static int flush_del(flush_t *f, const op_t *op)
+{
+    char rel[128];
+    if (retire_old(f, op))
+        return -1;
+    snprintf(rel, sizeof rel, "certs/%s/%s", op->store->id, op->thumb);
+    if (journal_unlink(f->j, rel))
+        return -1;
+    snprintf(rel, sizeof rel, "keys/%s-%s", op->store->id, op->thumb);
+    return journal_unlink(f->j, rel);
+}
+
+static int flush_key(flush_t *f, const op_t *op)
+{
+    char rel[128];
+    snprintf(rel, sizeof rel, "keys/%s-%s", op->store->id, op->thumb);
+    return journal_write_file(f->j, rel, op->key_pem, strlen(op->key_pem), 0600);
+}
+
+/* ---- CApath ---- */
+
+typedef struct member {
+    char thumb[STORE_THUMB_LEN + 1];
+} member_t;
+
+/* Final state of (store, thumb) after the batch: 1 exists, 0 not, -1 error.
+ * der/len point at the record's DER (an op's, or *disk filled). */
+static int final_state(flush_t *f, const store_kind_t *k, const char *thumb, store_rec_t *disk,
+                       const uint8_t **der, size_t *len)
+{
+    const op_t *o = find_op(f->s->pending, k, thumb, false);
+    if (o) {
+        if (o->kind == OP_DEL)
+            return 0;
+        *der = o->rec.der;
+        *len = o->rec.der_len;
+        return 1;
+    }
+    int rc = disk_get(f->s, k->id, thumb, disk, NULL, NULL);
+    if (rc)
+        return rc == 1 ? 0 : -1;
+    *der = disk->der;
+    *len = disk->der_len;
+    return 1;
+}
+
+static int thumb_of_file(const char *p, char thumb[STORE_THUMB_LEN + 1])
+{
+    size_t len = 0;
+    char *text = read_file(p, &len);
+    uint8_t *der = NULL;
+    size_t der_len = 0;
+    const char *why;
+    int rc = text ? cert_decode((uint8_t *)text, len, false, &der, &der_len, &why) : -1;
+    if (!rc)
+        rc = cert_thumbprint(der, der_len, thumb);
+    free(der);
+    free(text);
+    return rc;
+}
+
+static int add_member(member_t **m, size_t *n, const char *thumb)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (!strcmp((*m)[i].thumb, thumb))
+            return 0;
+    member_t *nm = realloc(*m, (*n + 1) * sizeof *nm);
+    if (!nm)
+        return -1;
+    *m = nm;
+    memcpy(nm[*n].thumb, thumb, STORE_THUMB_LEN + 1);
+    (*n)++;
+    return 0;
+}
+
+/* The files <hash>.0, .1 ... as they are now. */
+static int capath_existing(flush_t *f, const touched_t *t, member_t **m, size_t *n)
+{
+    for (unsigned i = 0;; i++) {
+        char p[4096], thumb[STORE_THUMB_LEN + 1];
+        if (path(f->s, p, sizeof p, "trust/%s/%08lx.%u", t->store->id, t->hash, i))
+            return -1;
+        if (access(p, F_OK))
+            return 0;
+        if (thumb_of_file(p, thumb))
+            memset(thumb, '-', STORE_THUMB_LEN), thumb[STORE_THUMB_LEN] = 0;
+        member_t *nm = realloc(*m, (*n + 1) * sizeof *nm);
+        if (!nm)
+            return -1;
+        *m = nm;
+        memcpy(nm[*n].thumb, thumb, sizeof thumb);
+        (*n)++;
+    }
+}
+
+static int capath_write(flush_t *f, const touched_t *t, size_t i, const char *thumb)
+{
+    store_rec_t disk = {0};
+    const uint8_t *der = NULL;
+    size_t len = 0, pem_len = 0;
+    char rel[128];
+    int rc = -1;
+    if (final_state(f, t->store, thumb, &disk, &der, &len) == 1) {
+        char *pem = cert_pem(der, len, &pem_len);
+        snprintf(rel, sizeof rel, "trust/%s/%08lx.%zu", t->store->id, t->hash, i);
+        rc = pem ? journal_write_file(f->j, rel, pem, pem_len, 0644) : -1;
+        free(pem);
+    }
+    rec_clear(&disk);
+    return rc;
+}
+
+static int capath_update(flush_t *f, const touched_t *t)
+{
+    member_t *now = NULL, *want = NULL;
+    size_t n_now = 0, n_want = 0;
+    int rc = capath_existing(f, t, &now, &n_now);
+    /* keep the members that stay, in their order, then the new ones */
+    for (size_t i = 0; !rc && i < n_now; i++) {
+        store_rec_t disk = {0};
+        const uint8_t *der;
+        size_t len;
+        int st = final_state(f, t->store, now[i].thumb, &disk, &der, &len);
+        rec_clear(&disk);
+        if (st < 0)
+            rc = -1;
+        else if (st == 1)
+            rc = add_member(&want, &n_want, now[i].thumb);
+    }
+    for (const op_t *o = f->s->pending; !rc && o; o = o->next) {
+        unsigned long h;
+        if (o->store != t->store || o->kind != OP_PUT || find_op(f->s->pending, o->store, o->thumb, false) != o)
+            continue;
+        if (cert_subject_hash(o->rec.der, o->rec.der_len, &h))
+            rc = -1;
+        else if (h == t->hash)
+            rc = add_member(&want, &n_want, o->thumb);
+    }
+    for (size_t i = 0; !rc && i < n_want; i++)
+        if (i >= n_now || strcmp(now[i].thumb, want[i].thumb))
+            rc = capath_write(f, t, i, want[i].thumb);
+    for (size_t i = n_want; !rc && i < n_now; i++) {
+        char rel[128];
+        snprintf(rel, sizeof rel, "trust/%s/%08lx.%zu", t->store->id, t->hash, i);
+        rc = journal_unlink(f->j, rel);
+    }
+    free(now);
+    free(want);
+    return rc;
+}
+
+int store_flush(store_t *s)
+{
+    if (!s->pending)
+        return 0;
+    flush_t f = {.s = s, .j = journal_new()};
+    for (size_t i = 0; i < sizeof f.cursor / sizeof f.cursor[0]; i++)
+        f.cursor[i] = -1;
+    int rc = f.j ? 0 : -1;
+    for (op_t *o = s->pending; !rc && o; o = o->next)
+        rc = o->kind == OP_PUT ? flush_put(&f, o) : o->kind == OP_DEL ? flush_del(&f, o)
+                                                                      : flush_key(&f, o);
+    for (size_t i = 0; !rc && i < f.n_touched; i++)
+        rc = capath_update(&f, &f.touched[i]);
+    const char *why = NULL;
+    if (!rc)
+        rc = journal_commit(f.j, s->dir, &why);
+    /* Done, or failed: either way the batch leaves memory.  A failure
+     * before the journal was durable loses the batch (the caller reports
+     * it); one after is applied again when the store is next opened. */
+    free_ops(s->pending);
+    s->pending = s->pending_tail = NULL;
+    journal_free(f.j);
+    free(f.touched);
+    return rc;
+}

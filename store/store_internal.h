@@ -1,0 +1,45 @@
+/*
+ * store_internal.h - what store.c shares with store_flush.c and
+ * store_check.c.
+ */
+#ifndef OMADM_STORE_INTERNAL_H
+#define OMADM_STORE_INTERNAL_H
+
+#include "store.h"
+
+typedef enum { OP_PUT, OP_DEL, OP_KEY } op_kind_t;
+
+typedef struct op {
+    op_kind_t kind;
+    const store_kind_t *store;
+    char thumb[STORE_THUMB_LEN + 1];
+    store_rec_t rec;         /* OP_PUT */
+    char *key_pem;           /* OP_KEY */
+    long long boff, blen;    /* OP_PUT: its block in the bundle, set by flush */
+    struct op *next;
+} op_t;
+
+struct store {
+    char *dir;
+    bool in_tx;
+    op_t *tx, *tx_tail;           /* the open transaction */
+    op_t *pending, *pending_tail; /* committed, not yet flushed */
+};
+
+void rec_clear(store_rec_t *r);
+void free_ops(op_t *o);
+/* snprintf of "<store dir>/<fmt>" into buf; -1 when it does not fit. */
+int path(const store_t *s, char *buf, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Record file bytes (malloc'ed); boff/blen: its block in the bundle or -1. */
+char *rec_serialise(const store_rec_t *r, long long boff, long long blen, size_t *len);
+int rec_parse(char *text, store_rec_t *r, long long *boff, long long *blen);
+/* Whole file, NUL-terminated, malloc'ed; NULL with errno set. */
+char *read_file(const char *p, size_t *len);
+/* 0 found, 1 absent, -1 error/corrupt. */
+int disk_get(const store_t *s, const char *store, const char *thumb, store_rec_t *r,
+             long long *boff, long long *blen);
+/* Newest staged op for (store, thumb) in list (key ops when want_key). */
+const op_t *find_op(const op_t *list, const store_kind_t *k, const char *thumb, bool want_key);
+
+#endif
