@@ -104,7 +104,7 @@ static omadm_error_t mount(omadm_t *dm, dm_csp_reg_t *reg, const char *base, boo
                 err = OMADM_E_NOMEM;
                 goto out;
             }
-            dmtree_make_builtin(dm, c, ACL_GET);
+            dmtree_make_builtin(dm, c, ACL_GET | ACL_ADD); /* servers may add beside a CSP */
         } else if (!c->interior) {
             err = OMADM_E_EXISTS;
             goto out;
