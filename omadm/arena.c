@@ -202,3 +202,41 @@ uint8_t *buf_steal(buf_t *b, size_t *len)
     b->len = b->cap = 0;
     return d;
 }
+
+int dm_escape(buf_t *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p < 0x21 || *p == '%' || *p == 0x7f) {
+            char esc[3] = {'%', hex[*p >> 4], hex[*p & 15]};
+            buf_append(b, esc, 3);
+        } else {
+            buf_putc(b, *p);
+        }
+    }
+    return b->failed ? -1 : 0;
+}
+
+static int hex_digit(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                          : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+int dm_unescape(char *s)
+{
+    char *w = s;
+    for (char *r = s; *r; r++) {
+        if (*r != '%') {
+            *w++ = *r;
+            continue;
+        }
+        int hi = hex_digit(r[1]), lo = hi < 0 ? -1 : hex_digit(r[2]);
+        if (lo < 0 || (hi == 0 && lo == 0))
+            return -1;
+        *w++ = (char)(hi * 16 + lo);
+        r += 2;
+    }
+    *w = 0;
+    return 0;
+}

@@ -53,6 +53,11 @@ int buf_append(buf_t *b, const void *p, size_t n);
 int buf_puts(buf_t *b, const char *s);
 int buf_putc(buf_t *b, uint8_t c);
 int buf_printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Persistence text fields: bytes below 0x21, '%' and 0x7f become %XX. */
+int dm_escape(buf_t *b, const char *s);
+/* Undo dm_escape in place; -1 on a bad escape or a NUL. */
+int dm_unescape(char *s);
+
 /* Hand the bytes to the caller (NUL-terminated); the buffer becomes empty. */
 uint8_t *buf_steal(buf_t *b, size_t *len);
 

@@ -11,11 +11,18 @@ typedef struct child_run {
     bool failed;
 } child_run_t;
 
-/* Rewrite every Status a child produced. */
-static void restatus(dm_exec_t *x, const child_run_t *c, int code)
+/* A status saying the command (or item) was carried out. */
+static bool carried_out(int code)
+{
+    return code == 200 || code == 202 || code == 213;
+}
+
+/* Rewrite the Statuses a child produced: all of them, or (only_ok) those
+ * of its items that had been carried out. */
+static void restatus(dm_exec_t *x, const child_run_t *c, int code, bool only_ok)
 {
     for (syncml_cmd_t *s = c->first; s; s = s->next) {
-        if (s->type == SYNCML_CMD_STATUS)
+        if (s->type == SYNCML_CMD_STATUS && (!only_ok || carried_out(status_code(s))))
             status_set_code(x, s, code);
         if (s == c->last)
             break;
@@ -87,15 +94,16 @@ void cmd_atomic(dm_exec_t *x, const syncml_cmd_t *cmd)
         /* a plugin refused to validate/commit: the whole Atomic fails */
         failed = true;
         if (ran)
-            restatus(x, &runs[ran - 1], rc);
+            restatus(x, &runs[ran - 1], rc, false);
         ran = ran ? ran - 1 : 0;
     }
     if (!failed)
         return;
     dmtree_rollback_to(x->dm, sp);
+    /* undone: 216 (516 where a plugin could not roll back), including the
+     * items that had succeeded within the command that failed */
     for (size_t i = 0; i < ran; i++)
-        if (!runs[i].failed)
-            restatus(x, &runs[i], runs[i].touched & rb_failed ? 516 : 216);
+        restatus(x, &runs[i], runs[i].touched & rb_failed ? 516 : 216, runs[i].failed);
     status_set_code(x, st, 507);
     x->atomic_ui_fail = false;
 }

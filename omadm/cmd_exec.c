@@ -33,7 +33,7 @@ static int exec_item(dm_exec_t *x, const syncml_cmd_t *cmd, const syncml_item_t 
         .type = item_type(cmd, it),
     };
     rc = t.csp->csp->exec(t.csp->ctx, &req, it->has_data ? &arg : NULL, cmd->correlator);
-    if (rc > 0 && rc >= 200 && rc < 300)
+    if (rc >= 200 && rc < 300)
         return rc; /* e.g. 202: accepted, finishing later */
     return csp_status(rc);
 }
@@ -50,7 +50,9 @@ void cmd_exec(dm_exec_t *x, const syncml_cmd_t *cmd)
         return;
     }
     size_t i = 0;
-    for (const syncml_item_t *it = cmd->items; it; it = it->next, i++)
-        codes[i] = item_finish(x, exec_item(x, cmd, it), dmtree_savepoint(x->dm));
+    for (const syncml_item_t *it = cmd->items; it; it = it->next, i++) {
+        size_t sp = dmtree_savepoint(x->dm);
+        codes[i] = item_finish(x, exec_item(x, cmd, it), sp);
+    }
     status_for_items(x, cmd, codes);
 }

@@ -39,6 +39,9 @@ static syncml_item_t *result_item(results_t *r, const char *source, const char *
 
 static int set_item_data(results_t *r, syncml_item_t *it, const uint8_t *data, size_t len)
 {
+    r->x->reply_bytes += len;
+    if (r->x->reply_bytes > r->x->dm->cfg.max_reply_size)
+        return 413; /* the reply would grow past its limit */
     it->data = arena_memdup(&r->x->reply->arena, data ? data : (const uint8_t *)"", len);
     it->data_len = len;
     it->has_data = true;
@@ -65,6 +68,7 @@ static int add_node_item(results_t *r, const char *source, const dm_read_t *rd, 
     syncml_item_t *it = result_item(r, source, rd->interior ? "node" : rd->format, rd->type);
     if (!it)
         return 500;
+    r->x->reply_bytes += strlen(source) + 64;
     if (!data)
         return 0;
     if (rd->interior)
@@ -132,8 +136,8 @@ static int walk(results_t *r, const dm_target_t *t, const char *uri, bool data, 
         rc = child_target(x, t, c->s, cu, &ct);
         if (!rc)
             rc = walk(r, &ct, cu, data, depth + 1);
-        if (rc && rc != 404)
-            return rc;
+        if (rc && rc != 404 && rc != 414)
+            return rc; /* a child gone meanwhile or beyond the URI limits is left out */
     }
     return 0;
 }
@@ -166,7 +170,10 @@ static int get_item(results_t *r, const syncml_item_t *it)
         if (rc)
             return rc;
         syncml_item_t *ri = result_item(r, t.uri.text, "chr", NULL);
-        return !ri ? 500 : set_item_data(r, ri, rd.data, rd.len) ? 500 : 200;
+        if (!ri)
+            return 500;
+        rc = set_item_data(r, ri, rd.data, rd.len);
+        return rc ? rc : 200;
     }
     if (t.uri.query == URI_Q_LIST) {
         const char *kind = t.uri.query_value;
@@ -204,7 +211,9 @@ void cmd_get(dm_exec_t *x, const syncml_cmd_t *cmd)
     for (const syncml_item_t *it = cmd->items; it; it = it->next, i++) {
         syncml_item_t *tail = r.tail;
         size_t n = r.n;
+        arena_mark_t mark = arena_mark(x->scratch); /* scratch lives per item */
         codes[i] = get_item(&r, it);
+        arena_release(x->scratch, mark);
         if (codes[i] >= 300) {
             /* drop any partial items of a failed target */
             r.tail = tail;

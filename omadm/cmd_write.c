@@ -28,9 +28,9 @@ static void for_each_item(dm_exec_t *x, const syncml_cmd_t *cmd, item_fn fn)
     size_t i = 0;
     for (const syncml_item_t *it = cmd->items; it; it = it->next, i++) {
         size_t sp = dmtree_savepoint(x->dm);
-        codes[i] = item_finish(x, fn(x, cmd, it), sp);
-        if (codes[i] >= 300)
-            dmtree_rollback_to(x->dm, sp);
+        /* large objects (MoreData) are not reassembled yet: refuse the
+         * chunk rather than store part of a value as the whole */
+        codes[i] = it->more_data ? 406 : item_finish(x, fn(x, cmd, it), sp);
     }
     status_for_items(x, cmd, codes);
 }
@@ -112,8 +112,7 @@ static int delete_item(dm_exec_t *x, const syncml_cmd_t *cmd, const syncml_item_
     rc = target_acl(x, &t, ACL_DELETE);
     if (rc)
         return rc;
-    dmtree_remove(x->dm, t.node);
-    return 200;
+    return dmtree_remove(x->dm, t.node) ? 500 : 200;
 }
 
 /* Copy (1.2): leaf to leaf; an existing target is replaced, a missing one

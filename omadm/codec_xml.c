@@ -267,9 +267,50 @@ static void on_serror(void *ctx, xmlErrorPtr error)
     (void)ctx, (void)error; /* reported through wellFormed; never printed */
 }
 
+/* Diagnostics are reported through wellFormed, never printed: the library
+ * does no I/O of its own. */
+static void on_message(void *ctx, const char *msg, ...)
+{
+    (void)ctx, (void)msg;
+}
+
 static void on_pi(void *ctx, const xmlChar *target, const xmlChar *data)
 {
     (void)ctx, (void)target, (void)data;
+}
+
+/* SyncML DM travels in UTF-8.  Other declared encodings are refused up
+ * front: converting them would go through libxml2's global error channel. */
+static bool encoding_ok(const uint8_t *in, size_t len)
+{
+    if (len >= 2 && ((in[0] == 0xFE && in[1] == 0xFF) || (in[0] == 0xFF && in[1] == 0xFE)))
+        return false; /* UTF-16 */
+    if (len >= 3 && in[0] == 0xEF && in[1] == 0xBB && in[2] == 0xBF)
+        in += 3, len -= 3;
+    if (len < 5 || memcmp(in, "<?xml", 5))
+        return true;
+    size_t end = 5;
+    while (end + 1 < len && end < 256 && !(in[end] == '?' && in[end + 1] == '>'))
+        end++;
+    const char *decl = (const char *)in;
+    for (size_t i = 5; i + 8 < end; i++) {
+        if (memcmp(decl + i, "encoding", 8))
+            continue;
+        size_t j = i + 8;
+        while (j < end && (decl[j] == ' ' || decl[j] == '=' || decl[j] == '\t'))
+            j++;
+        if (j >= end || (decl[j] != '"' && decl[j] != '\''))
+            return false;
+        char q = decl[j++];
+        size_t k = j;
+        while (k < end && decl[k] != q)
+            k++;
+        size_t n = k - j;
+        return (n == 5 && om_strncaseeq(decl + j, "UTF-8", 5)) ||
+               (n == 4 && om_strncaseeq(decl + j, "UTF8", 4)) ||
+               (n == 8 && om_strncaseeq(decl + j, "US-ASCII", 8));
+    }
+    return true;
 }
 
 omadm_error_t codec_xml_decode(struct omadm *dm, const uint8_t *in, size_t len,
@@ -288,6 +329,11 @@ omadm_error_t codec_xml_decode(struct omadm *dm, const uint8_t *in, size_t len,
     }
     if (len > INT32_MAX)
         return OMADM_E_TOO_LARGE;
+    if (!encoding_ok(in, len)) {
+        if (err_detail)
+            *err_detail = "XML in an encoding other than UTF-8";
+        return OMADM_E_NOT_SYNCML;
+    }
     buf_init(&d.raw, dm);
     d.b = syncml_build_begin(dm, msg);
     if (!d.b)
@@ -306,6 +352,9 @@ omadm_error_t codec_xml_decode(struct omadm *dm, const uint8_t *in, size_t len,
     sax.reference = on_reference;
     sax.processingInstruction = on_pi;
     sax.serror = on_serror;
+    sax.error = on_message;
+    sax.warning = on_message;
+    sax.fatalError = on_message;
 
     d.ctxt = xmlCreatePushParserCtxt(&sax, &d, NULL, 0, NULL);
     if (!d.ctxt) {

@@ -59,6 +59,7 @@ void omadm_config_init(omadm_config_t *cfg)
     cfg->max_seg_len = 255;
     cfg->max_uri_depth = 32;
     cfg->max_nodes = 100000;
+    cfg->max_reply_size = 8u << 20;
 }
 
 /* ---- platform fallbacks ---- */
@@ -215,12 +216,17 @@ static omadm_error_t copy_config(omadm_t *dm, const omadm_config_t *in)
     }
     CFG_STRINGS(COPY_ONE)
 #undef COPY_ONE
-#define LIMIT(f)                                                                        \
+    /* 0 selects the default; anything beyond a sane ceiling is clamped so
+     * no size computation can overflow */
+#define LIMIT(f, ceiling)                                                               \
     if (!dm->cfg.f)                                                                     \
-        dm->cfg.f = def.f;
-    LIMIT(max_msg_size) LIMIT(max_obj_size) LIMIT(max_depth) LIMIT(max_commands)
-    LIMIT(max_items) LIMIT(max_uri_len) LIMIT(max_seg_len) LIMIT(max_uri_depth)
-    LIMIT(max_nodes)
+        dm->cfg.f = def.f;                                                              \
+    if (dm->cfg.f > (ceiling))                                                          \
+        dm->cfg.f = (ceiling);
+    LIMIT(max_msg_size, (size_t)1 << 30) LIMIT(max_obj_size, (size_t)1 << 30)
+    LIMIT(max_depth, 1000u) LIMIT(max_commands, 1000000u) LIMIT(max_items, 1000000u)
+    LIMIT(max_uri_len, 65536u) LIMIT(max_seg_len, 65536u) LIMIT(max_uri_depth, 1000u)
+    LIMIT(max_nodes, 100000000u) LIMIT(max_reply_size, (size_t)1 << 30)
 #undef LIMIT
     return OMADM_OK;
 }

@@ -108,6 +108,10 @@ static omadm_error_t mount(omadm_t *dm, dm_csp_reg_t *reg, const char *base, boo
         } else if (!c->interior) {
             err = OMADM_E_EXISTS;
             goto out;
+        } else if (!dry_run && !c->builtin && i + 1 < u.n_segs) {
+            /* a node on the way (made by a server, or restored from the
+             * persisted tree) becomes part of the device's own tree */
+            dmtree_make_builtin(dm, c, ACL_GET | ACL_ADD);
         }
         n = c;
     }

@@ -160,7 +160,7 @@ static omadm_error_t remember_server(omadm_t *dm, const char *server)
 }
 
 static omadm_error_t execute(omadm_t *dm, const syncml_msg_t *req, syncml_msg_t *out,
-                             arena_t *scratch, bool *reply_due)
+                             arena_t *scratch, bool *reply_due, bool *plugins_changed)
 {
     dm_exec_t x = {.dm = dm, .req = req, .reply = out, .scratch = scratch, .next_cmd_id = 1};
     x.server_id = dm->cfg.server_id ? dm->cfg.server_id : req->hdr.source;
@@ -183,28 +183,32 @@ static omadm_error_t execute(omadm_t *dm, const syncml_msg_t *req, syncml_msg_t 
      * syncs per message); if that fails, nothing of the message counts */
     if (csp_end_message(dm) && !x.oom && !err)
         err = OMADM_E_STORAGE;
+    *plugins_changed = x.plugins_changed;
     if (x.oom || err) {
         /* no complete reply can be sent: leave the engine tree as it was */
         dmtree_tx_rollback(dm);
         return x.oom ? OMADM_E_NOMEM : err;
     }
-    if (dmtree_savepoint(dm) > 0)
-        dm->tree_dirty = true;
-    dmtree_tx_commit(dm);
+    /* the tree's transaction stays open until the state is persisted */
     out->final = req->final;
     return OMADM_OK;
 }
 
-static omadm_error_t persist(omadm_t *dm)
+/* Session counters first, then the tree: if the tree cannot be saved the
+ * counters go back as they were, so a refused message changes nothing. */
+static omadm_error_t persist(omadm_t *dm, const session_snap_t *before)
 {
-    omadm_error_t err = OMADM_OK;
-    if (dm->tree_dirty) {
-        err = dmtree_save(dm);
-        if (!err)
-            dm->tree_dirty = false;
+    omadm_error_t err = session_save(dm);
+    if (err || !dm->tree_dirty)
+        return err;
+    err = dmtree_save(dm);
+    if (err) {
+        session_restore(dm, before);
+        session_save(dm);
+        return err;
     }
-    omadm_error_t serr = session_save(dm);
-    return err ? err : serr;
+    dm->tree_dirty = false;
+    return OMADM_OK;
 }
 
 omadm_error_t omadm_process(omadm_t *dm, const uint8_t *msg, size_t msg_len, uint8_t **reply,
@@ -219,21 +223,40 @@ omadm_error_t omadm_process(omadm_t *dm, const uint8_t *msg, size_t msg_len, uin
     syncml_msg_init(&req, dm);
     syncml_msg_init(&out, dm);
     arena_init(&scratch, dm);
-    bool reply_due = false;
+    bool reply_due = false, executed = false, snapped = false, plugins_changed = false;
+    session_snap_t before;
     omadm_error_t err = decode(dm, msg ? msg : (const uint8_t *)"", msg_len, &req);
     if (!err)
         err = remember_server(dm, req.hdr.source);
-    if (!err)
-        err = execute(dm, &req, &out, &scratch, &reply_due);
+    if (!err && !(err = session_snapshot(dm, &before)))
+        snapped = true;
+    if (!err && !(err = execute(dm, &req, &out, &scratch, &reply_due, &plugins_changed)))
+        executed = true;
     if (!err && !reply_due)
         session_end(dm);
     /* the reply owns copies of all it needs: free the request first */
     arena_free(&scratch);
     syncml_msg_free(&req);
+    bool was_dirty = dm->tree_dirty;
+    if (executed && dmtree_savepoint(dm) > 0)
+        dm->tree_dirty = true;
     if (!err && reply_due)
         err = encode(dm, &out, reply, reply_len);
     if (!err)
-        err = persist(dm);
+        err = persist(dm, &before);
+    /* A failure after the commands ran leaves the engine tree as it was,
+     * unless plugins already committed their part: then the tree keeps its
+     * part too, so an Atomic across both is never half applied. */
+    if (executed && err && !plugins_changed) {
+        dmtree_tx_rollback(dm);
+        dm->tree_dirty = was_dirty;
+    } else if (executed) {
+        dmtree_tx_commit(dm);
+    }
+    if (err && snapped)
+        session_restore(dm, &before);
+    if (snapped)
+        session_snap_free(dm, &before);
     if (err) {
         om_free(dm, *reply);
         *reply = NULL;

@@ -26,11 +26,13 @@ typedef struct dm_exec {
     const char *server_id;
     run_mode_t mode;
     uint64_t touched;          /* plugins touched by the current command (bits) */
+    bool plugins_changed;      /* some plugin was touched in this message */
     bool ui_stop;              /* a UI alert answered No/cancel inside a Sequence */
     bool atomic_ui_fail;       /* ... inside an Atomic */
     bool abort_session;        /* Alert 1223 received */
     bool needs_reply;          /* the message carried a command */
     bool oom;                  /* a reply allocation failed: the message fails */
+    size_t reply_bytes;        /* Results data so far (max_reply_size) */
 } dm_exec_t;
 
 /* ---- status.c: reply building ---- */

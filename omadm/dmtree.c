@@ -361,27 +361,23 @@ void dmtree_make_builtin(omadm_t *dm, dmnode_t *node, unsigned access)
     node->access = access;
 }
 
-void dmtree_remove(omadm_t *dm, dmnode_t *node)
+int dmtree_remove(omadm_t *dm, dmnode_t *node)
 {
     dmtree_t *t = dm->tree;
     dmnode_t *parent = node->parent, *prev = node->prev;
+    jentry_t *e = NULL;
+    if (journal_needed(dm) && !(e = journal_push(dm, J_REMOVED, node)))
+        return -1; /* cannot journal: keep the tree unchanged */
     index_subtree(t, node, false);
     t->n_nodes -= count_subtree(node);
     unlink_child(node);
-    jentry_t *e = journal_needed(dm) ? journal_push(dm, J_REMOVED, node) : NULL;
     if (e) {
         e->parent = parent;
         e->prev = prev;
-        return;
-    }
-    if (journal_needed(dm)) {
-        /* cannot journal: keep the tree unchanged rather than lose the undo */
-        link_child(parent, node, prev);
-        index_subtree(t, node, true);
-        t->n_nodes += count_subtree(node);
-        return;
+        return 0;
     }
     free_subtree(dm, node);
+    return 0;
 }
 
 int dmtree_set_value(omadm_t *dm, dmnode_t *node, const uint8_t *data, size_t len,
@@ -563,7 +559,7 @@ static void put_str(buf_t *b, const char *s)
 
 static void save_node(omadm_t *dm, const dmnode_t *n, buf_t *b)
 {
-    bool record = n->parent && !n->csp && (!n->builtin || n->acl || n->title);
+    bool record = n->parent && (!n->builtin || n->acl || n->title);
     if (!n->parent && n->acl)
         record = true;
     if (record) {
@@ -642,7 +638,9 @@ static dmnode_t *walk_create(omadm_t *dm, const char *uri, bool interior, omadm_
     arena_t a;
     arena_init(&a, dm);
     dm_uri_t u;
-    uri_limits_t lim = {0, 0, 0};
+    /* the same limits as a server's URIs: a tampered file cannot build a
+     * tree deeper than the engine walks safely */
+    uri_limits_t lim = {dm->cfg.max_uri_len * 3, dm->cfg.max_seg_len * 3, dm->cfg.max_uri_depth};
     dmnode_t *n = NULL;
     int rc = uri_parse(&a, uri, &lim, &u);
     *err = OMADM_E_CORRUPT;

@@ -62,8 +62,9 @@ dmnode_t *dmtree_add(omadm_t *dm, dmnode_t *parent, const char *name, bool inter
  * max_nodes; access is what the node's AccessType allows. */
 void dmtree_make_builtin(omadm_t *dm, dmnode_t *node, unsigned access);
 
-/* Remove a node and its subtree (journaled when a transaction is open). */
-void dmtree_remove(omadm_t *dm, dmnode_t *node);
+/* Remove a node and its subtree (journaled when a transaction is open);
+ * -1, with nothing changed, when the journal cannot grow. */
+int dmtree_remove(omadm_t *dm, dmnode_t *node);
 
 /* Set a leaf value; format/type NULL keep defaults ("chr", NULL).
  * Returns 0 or -1 (no memory). */

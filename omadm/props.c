@@ -147,7 +147,16 @@ static int replace_name(dm_exec_t *x, dmnode_t *n, const syncml_item_t *it)
     const char *name = item_text(x, it, true);
     if (!name || !*name || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
         return 400;
-    if (strlen(name) > x->dm->cfg.max_seg_len)
+    /* the name must stay addressable: its escaped form within MaxSegLen */
+    buf_t esc;
+    buf_init(&esc, x->dm);
+    uri_append_escaped(&esc, name);
+    size_t esc_len = esc.len;
+    bool failed = esc.failed;
+    buf_free(&esc);
+    if (failed)
+        return 500;
+    if (esc_len > x->dm->cfg.max_seg_len)
         return 414;
     const dmnode_t *other = dmtree_child(x->dm, n->parent, name);
     if (other && other != n)

@@ -1,6 +1,7 @@
 /*
  * session.c - session counters and their persistence (key "session":
- * "omadm-session 1\n<session id>\n<server>\n<our last MsgID>\n").
+ * "omadm-session 2\n<session id>\n<server>\n<our last MsgID>\n", the two
+ * strings escaped with dm_escape).
  */
 #include "session.h"
 
@@ -26,7 +27,8 @@ static omadm_error_t parse(omadm_t *dm, char *text)
     char *sid = strtok_r(NULL, "\n", &save);
     char *srv = strtok_r(NULL, "\n", &save);
     char *num = strtok_r(NULL, "\n", &save);
-    if (!magic || strcmp(magic, "omadm-session 1") || !sid || !srv || !num)
+    if (!magic || strcmp(magic, "omadm-session 2") || !sid || !srv || !num ||
+        dm_unescape(sid) || dm_unescape(srv))
         return OMADM_E_CORRUPT;
     char *end = NULL;
     unsigned long n = strtoul(num, &end, 10);
@@ -60,6 +62,11 @@ omadm_error_t session_load(omadm_t *dm)
     om_free(dm, text);
     if (err)
         session_clear(dm);
+    if (err == OMADM_E_CORRUPT) {
+        /* the counters only matter within one session: start afresh */
+        om_log(dm, OMADM_LOG_WARN, "session state unreadable; starting a new session");
+        err = OMADM_OK;
+    }
     return err;
 }
 
@@ -93,9 +100,13 @@ omadm_error_t session_save(omadm_t *dm)
         return OMADM_OK;
     buf_t b;
     buf_init(&b, dm);
-    if (dm->session.session_id)
-        buf_printf(&b, "omadm-session 1\n%s\n%s\n%lu\n", dm->session.session_id,
-                   dm->session.server, dm->session.our_msg_id);
+    if (dm->session.session_id) {
+        buf_puts(&b, "omadm-session 2\n");
+        dm_escape(&b, dm->session.session_id);
+        buf_putc(&b, '\n');
+        dm_escape(&b, dm->session.server);
+        buf_printf(&b, "\n%lu\n", dm->session.our_msg_id);
+    }
     if (b.failed) {
         buf_free(&b);
         return OMADM_E_NOMEM;
@@ -107,4 +118,42 @@ omadm_error_t session_save(omadm_t *dm)
         return OMADM_E_STORAGE;
     dm->session_dirty = false;
     return OMADM_OK;
+}
+
+omadm_error_t session_snapshot(omadm_t *dm, session_snap_t *snap)
+{
+    snap->session_id = om_strdup(dm, dm->session.session_id);
+    snap->server = om_strdup(dm, dm->session.server);
+    snap->our_msg_id = dm->session.our_msg_id;
+    snap->dirty = dm->session_dirty;
+    if ((dm->session.session_id && !snap->session_id) || (dm->session.server && !snap->server)) {
+        session_snap_free(dm, snap);
+        return OMADM_E_NOMEM;
+    }
+    return OMADM_OK;
+}
+
+void session_restore(omadm_t *dm, const session_snap_t *snap)
+{
+    char *sid = om_strdup(dm, snap->session_id), *srv = om_strdup(dm, snap->server);
+    if ((snap->session_id && !sid) || (snap->server && !srv)) {
+        /* cannot copy: forget the session, which is always safe */
+        om_free(dm, sid);
+        om_free(dm, srv);
+        session_clear(dm);
+        dm->session_dirty = true;
+        return;
+    }
+    session_clear(dm);
+    dm->session.session_id = sid;
+    dm->session.server = srv;
+    dm->session.our_msg_id = snap->our_msg_id;
+    dm->session_dirty = true;
+}
+
+void session_snap_free(omadm_t *dm, session_snap_t *snap)
+{
+    om_free(dm, snap->session_id);
+    om_free(dm, snap->server);
+    snap->session_id = snap->server = NULL;
 }

@@ -18,4 +18,14 @@ unsigned long session_next_msg_id(omadm_t *dm, const char *session_id, const cha
 void session_end(omadm_t *dm);
 omadm_error_t session_save(omadm_t *dm);
 
+/* A copy of the counters, to put back when a message fails. */
+typedef struct session_snap {
+    char *session_id, *server;
+    unsigned long our_msg_id;
+    bool dirty;
+} session_snap_t;
+omadm_error_t session_snapshot(omadm_t *dm, session_snap_t *snap);
+void session_restore(omadm_t *dm, const session_snap_t *snap);  /* keeps snap */
+void session_snap_free(omadm_t *dm, session_snap_t *snap);
+
 #endif

@@ -55,6 +55,7 @@ typedef struct frame {
     bool *dst_opaque;
     int64_t *dst_int;
     bool ref_target;         /* TargetRef (else SourceRef) when dst_str is NULL */
+    syncml_strlist_t **tref_next, **sref_next; /* F_CMD: where the next ref goes */
 } frame_t;
 
 struct syncml_builder {
@@ -68,6 +69,7 @@ struct syncml_builder {
     bool text_opaque;
     bool seen_root;
     bool seen_hdr;
+    bool hdr_bad;            /* a SyncHdr scalar was too long */
     int error;
     const char *detail;
 };
@@ -287,6 +289,8 @@ static int start_command(syncml_builder_t *b, frame_t *parent, syncml_ns_t ns, c
         return b->error;
     f->cmd = cmd;
     f->item = NULL;
+    f->tref_next = &cmd->target_refs;
+    f->sref_next = &cmd->source_refs;
     (void)parent;
     return 0;
 }
@@ -480,6 +484,8 @@ int syncml_build_text(syncml_builder_t *b, const uint8_t *data, size_t len, bool
         }
         if (f->leaf == L_BYTES)
             return 0;
+        if (!f->cmd)
+            b->hdr_bad = true; /* a header value cut short would change meaning */
         mark_cmd(f, 414);
         return 0;
     }
@@ -560,11 +566,14 @@ static int end_leaf(syncml_builder_t *b, frame_t *f, frame_t *parent)
         *f->dst_str = s;
         return 0;
     }
-    /* TargetRef / SourceRef of a Status or Results */
-    syncml_cmd_t *c = parent->cmd;
-    syncml_strlist_t **list = f->ref_target ? &c->target_refs : &c->source_refs;
-    if (syncml_strlist_add(b->msg, list, s))
+    /* TargetRef / SourceRef of a Status or Results, appended in O(1) */
+    syncml_strlist_t *n = arena_alloc(&b->msg->arena, sizeof *n);
+    if (!n)
         return fail(b, OMADM_E_NOMEM, "out of memory");
+    n->s = s;
+    syncml_strlist_t ***next = f->ref_target ? &parent->tref_next : &parent->sref_next;
+    **next = n;
+    *next = &n->next;
     return 0;
 }
 
@@ -581,6 +590,17 @@ int syncml_build_end(syncml_builder_t *b)
         rc = end_leaf(b, f, parent);
     b->depth--;
     return rc;
+}
+
+/* A header value we store and echo: not empty, no control characters. */
+static bool scalar_ok(const char *s)
+{
+    if (!s || !*s)
+        return false;
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return false;
+    return true;
 }
 
 omadm_error_t syncml_build_finish(syncml_builder_t *b, const char **err_detail)
@@ -607,6 +627,11 @@ omadm_error_t syncml_build_finish(syncml_builder_t *b, const char **err_detail)
         } else if (!h->source || !*h->source) {
             err = OMADM_E_MALFORMED;
             detail = "SyncHdr lacks Source/LocURI";
+        } else if (b->hdr_bad || !scalar_ok(h->session_id) || !scalar_ok(h->msg_id) ||
+                   !scalar_ok(h->source) || (h->target && *h->target && !scalar_ok(h->target)) ||
+                   (h->resp_uri && !scalar_ok(h->resp_uri))) {
+            err = OMADM_E_MALFORMED;
+            detail = "SyncHdr value empty, too long or with control characters";
         }
     }
     if (err_detail)

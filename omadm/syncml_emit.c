@@ -90,21 +90,41 @@ static void emit_loc(emit_t *e, const char *el, const char *uri, const char *nam
     close_el(e, el, SYNCML_NS_SYNCML);
 }
 
-/* True when the bytes are text XML 1.0 can carry: valid UTF-8 without
- * control characters other than tab, newline and carriage return. */
+/* True when the bytes are text XML 1.0 can carry: well-formed UTF-8
+ * (no overlong forms, surrogates or code points past U+10FFFF) of XML
+ * Chars (no controls but tab, newline and carriage return; no U+FFFE or
+ * U+FFFF). */
 static bool xml_text_ok(const uint8_t *s, size_t n)
 {
     size_t i = 0;
     while (i < n) {
         uint8_t c = s[i];
-        size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3
-                               : (c & 0xF8) == 0xF0 ? 4 : 0;
-        if (!len || i + len > n || (c < 0x20 && c != '\t' && c != '\n' && c != '\r') ||
-            c == 0xC0 || c == 0xC1 || c > 0xF4)
+        unsigned long cp;
+        size_t len;
+        if (c < 0x80) {
+            if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
+                return false;
+            i++;
+            continue;
+        }
+        if (c >= 0xC2 && c <= 0xDF)
+            len = 2, cp = c & 0x1F;
+        else if (c >= 0xE0 && c <= 0xEF)
+            len = 3, cp = c & 0x0F;
+        else if (c >= 0xF0 && c <= 0xF4)
+            len = 4, cp = c & 0x07;
+        else
             return false;
-        for (size_t k = 1; k < len; k++)
+        if (i + len > n)
+            return false;
+        for (size_t k = 1; k < len; k++) {
             if ((s[i + k] & 0xC0) != 0x80)
                 return false;
+            cp = (cp << 6) | (s[i + k] & 0x3F);
+        }
+        if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+            (cp >= 0xD800 && cp <= 0xDFFF) || cp == 0xFFFE || cp == 0xFFFF)
+            return false;
         i += len;
     }
     return true;
@@ -165,7 +185,7 @@ static void emit_cmd_body(emit_t *e, const syncml_cmd_t *c)
     }
     if (c->no_resp)
         empty_el(e, "NoResp");
-    if (c->type == SYNCML_CMD_RESULTS || c->type != SYNCML_CMD_STATUS)
+    if (c->type != SYNCML_CMD_STATUS)
         emit_meta(e, &c->meta, NULL);
     emit_refs(e, "TargetRef", c->target_refs);
     emit_refs(e, "SourceRef", c->source_refs);

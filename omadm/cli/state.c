@@ -3,6 +3,7 @@
  * hooks for the engine (one file per key, replaced atomically), input.
  */
 #include <ctype.h>
+#include <limits.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
@@ -171,8 +172,11 @@ static int set_option(omadm_config_t *cfg, const char *key, char *val)
         }
     }
     char *end = NULL;
+    if (*val < '0' || *val > '9')
+        return -1;
+    errno = 0;
     unsigned long long v = strtoull(val, &end, 10);
-    if (!*val || *end)
+    if (*end || errno || v > UINT_MAX)
         return -1;
     if (!strcmp(key, "max_msg_size"))
         cfg->max_msg_size = (size_t)v;
@@ -186,6 +190,8 @@ static int set_option(omadm_config_t *cfg, const char *key, char *val)
         cfg->max_items = (unsigned)v;
     else if (!strcmp(key, "max_nodes"))
         cfg->max_nodes = (unsigned)v;
+    else if (!strcmp(key, "max_reply_size"))
+        cfg->max_reply_size = (size_t)v;
     else
         return -1;
     return 0;

@@ -132,7 +132,8 @@ typedef struct omadm_config {
      * "Add=*&Delete=*&Exec=*&Get=*&Replace=*" (see docs/tree.md). */
     const char *root_acl;
 
-    /* Limits.  0 selects the default. */
+    /* Limits.  0 selects the default; values above a ceiling (1 GiB for
+     * sizes, 1000 for depths, 10^6 for counts) are clamped to it. */
     size_t max_msg_size;       /* input bytes; default 4 MiB */
     size_t max_obj_size;       /* one node value; default 1 MiB */
     unsigned max_depth;        /* element nesting; default 32 */
@@ -143,6 +144,8 @@ typedef struct omadm_config {
     unsigned max_uri_depth;    /* DevDetail/URI/MaxDepth; default 32 */
     unsigned max_nodes;        /* nodes servers may create in the engine tree
                                   (built-in ones do not count); default 100000 */
+    size_t max_reply_size;     /* Results bytes one reply may carry; items
+                                  beyond it answer 413; default 8 MiB */
 
     /* UI alerts; NULL: no UI, every UI alert is answered 406. */
     omadm_ui_fn ui_alert;

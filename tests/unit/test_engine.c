@@ -288,12 +288,15 @@ static void test_session_survives_restart(void **state)
     assert_string_equal(e.reply.msg_id, "2");
     t_env_done(&e);
 
+    /* unreadable session counters only matter within a session: the
+     * engine starts a new one rather than refusing to start */
     tstore_set(&st, "session", "garbage", 7);
     t_env_init(&e);
-    omadm_t *dm = NULL;
-    assert_int_equal(omadm_new(&e.cfg, &e.plat, &st.api, &dm), OMADM_E_CORRUPT);
-    assert_null(dm);
-    assert_int_equal(e.alloc.outstanding, 0);
+    e.storage = &st.api;
+    t_env_start(&e);
+    SEND(&e, T_ALERT("1", "1201"));
+    assert_string_equal(e.reply.msg_id, "2");
+    t_env_done(&e);
     tstore_free(&st);
 }
 
