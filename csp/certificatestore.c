@@ -316,27 +316,31 @@ static int value_der(const node_t *n, const omadm_value_t *v, uint8_t **der, siz
     return 0;
 }
 
+/* Add (new certificate) or Replace (existing one: it keeps its node name,
+ * installer and date; only the encoding can differ). */
 static int write_cert(struct omadm_certstore *cs, const omadm_csp_req_t *req, const node_t *n,
                       const omadm_value_t *v, bool add)
 {
     store_rec_t old;
     int rc = lookup(cs, n, &old);
-    store_rec_free(&old);
     if (rc == -500)
         return rc;
-    if (add && rc == 0)
-        return -418;
-    if (!add && rc == -404)
-        return -404;
+    if ((add && rc == 0) || (!add && rc == -404)) {
+        if (rc == 0)
+            store_rec_free(&old);
+        return add ? -418 : -404;
+    }
     store_rec_t rec = {0};
     rc = value_der(n, v, &rec.der, &rec.der_len, rec.thumb);
-    if (rc)
-        return rc;
-    rec.name = (char *)n->name;
-    rec.server = (char *)req->server_id;
-    rec.added = (int64_t)time(NULL);
-    rc = store_put(cs->store, n->store, &rec) ? -500 : 0;
+    if (!rc) {
+        rec.name = add ? (char *)n->name : old.name;
+        rec.server = add ? (char *)req->server_id : old.server;
+        rec.added = add ? (int64_t)time(NULL) : old.added;
+        rc = store_put(cs->store, n->store, &rec) ? -500 : 0;
+    }
     free(rec.der);
+    if (!add)
+        store_rec_free(&old);
     return rc;
 }
 
@@ -383,8 +387,12 @@ static int cs_del(void *ctx, const omadm_csp_req_t *req)
     resolve(req, buf, sizeof buf, &n);
     if (n.kind == N_NONE)
         return -404;
-    if (n.kind != N_CERT)
-        return n.kind == N_LEAF && lookup(cs, &n, &rec) == -404 ? -404 : -405;
+    if (n.kind != N_CERT) {
+        int rc = n.kind == N_LEAF ? lookup(cs, &n, &rec) : -405;
+        if (rc == 0)
+            store_rec_free(&rec);
+        return rc == -404 ? -404 : -405;
+    }
     int rc = lookup(cs, &n, &rec);
     store_rec_free(&rec);
     if (rc)

@@ -44,7 +44,7 @@ static int add_item(dm_exec_t *x, const syncml_cmd_t *cmd, const syncml_item_t *
         return rc;
     if (t.uri.query)
         return 405;
-    rc = value_from_item(x, cmd, it, &v);
+    rc = value_from_item(x, cmd, it, t.csp != NULL, &v);
     if (rc)
         return rc;
     if (!t.csp && t.node)
@@ -74,7 +74,7 @@ static int replace_item(dm_exec_t *x, const syncml_cmd_t *cmd, const syncml_item
     rc = target_acl(x, &t, ACL_REPLACE);
     if (rc)
         return rc;
-    rc = value_from_item(x, cmd, it, &v);
+    rc = value_from_item(x, cmd, it, t.csp != NULL, &v);
     if (rc)
         return rc;
     rc = target_replace_value(x, &t, &v);

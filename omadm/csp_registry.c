@@ -75,6 +75,16 @@ int csp_status(int rc)
     return 500;
 }
 
+/* A node on the way to a mount point is the device's own.  Servers may add
+ * their nodes beside a CSP (./Vendor/Demo), except in a CSP namespace
+ * (…/MSFT), which holds only CSPs: there an Add finds no such CSP (404). */
+static void mark_path_node(omadm_t *dm, dmnode_t *n, const char *name)
+{
+    bool ns = om_strcaseeq(name, "MSFT");
+    dmtree_make_builtin(dm, n, ns ? ACL_GET : ACL_GET | ACL_ADD);
+    n->csp_namespace = ns;
+}
+
 /* Check (dry_run) or make the mount point for base.  A dry run finds every
  * conflict, so the real run can only fail for lack of memory. */
 static omadm_error_t mount(omadm_t *dm, dm_csp_reg_t *reg, const char *base, bool dry_run)
@@ -104,14 +114,14 @@ static omadm_error_t mount(omadm_t *dm, dm_csp_reg_t *reg, const char *base, boo
                 err = OMADM_E_NOMEM;
                 goto out;
             }
-            dmtree_make_builtin(dm, c, ACL_GET | ACL_ADD); /* servers may add beside a CSP */
+            mark_path_node(dm, c, u.segs[i]);
         } else if (!c->interior) {
             err = OMADM_E_EXISTS;
             goto out;
         } else if (!dry_run && !c->builtin && i + 1 < u.n_segs) {
             /* a node on the way (made by a server, or restored from the
              * persisted tree) becomes part of the device's own tree */
-            dmtree_make_builtin(dm, c, ACL_GET | ACL_ADD);
+            mark_path_node(dm, c, u.segs[i]);
         }
         n = c;
     }

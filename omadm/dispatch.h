@@ -106,9 +106,11 @@ typedef struct dm_value {
 /* Meta of the item overrides the command's; defaults chr/text-plain. */
 const char *item_format(const syncml_cmd_t *cmd, const syncml_item_t *it);
 const char *item_type(const syncml_cmd_t *cmd, const syncml_item_t *it);
-/* Validate an item's value against its format; 0 or a status (400/413/415). */
+/* Validate an item's value against its format; 0 or a status (400/413/415).
+ * For a plugin target only the format name and size are checked: the
+ * plugin gets the value as sent. */
 int value_from_item(dm_exec_t *x, const syncml_cmd_t *cmd, const syncml_item_t *it,
-                    dm_value_t *v);
+                    bool for_plugin, dm_value_t *v);
 /* Write a value (add or replace) to a target; 0 or a status. */
 int target_add_value(dm_exec_t *x, dm_target_t *t, const dm_value_t *v, bool interior);
 int target_replace_value(dm_exec_t *x, dm_target_t *t, const dm_value_t *v);

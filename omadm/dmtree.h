@@ -28,6 +28,7 @@ typedef struct dmnode {
     bool interior;
     bool builtin;               /* created by the engine (not persisted as such) */
     bool permanent;             /* cannot be deleted or renamed */
+    bool csp_namespace;         /* holds only CSPs (…/MSFT): Add below finds no such CSP, 404 */
     unsigned access;            /* acl_right_t bits the node's AccessType allows */
     char *format;               /* leaves: chr, int, bin ...; interior: NULL ("node") */
     char *type;                 /* MIME type (leaf) or MO identifier (interior); NULL = default */

@@ -316,7 +316,7 @@ static int check_text_format(const char *f, const char *s)
 }
 
 int value_from_item(dm_exec_t *x, const syncml_cmd_t *cmd, const syncml_item_t *it,
-                    dm_value_t *v)
+                    bool for_plugin, dm_value_t *v)
 {
     memset(v, 0, sizeof *v);
     v->wire_format = item_format(cmd, it);
@@ -330,6 +330,8 @@ int value_from_item(dm_exec_t *x, const syncml_cmd_t *cmd, const syncml_item_t *
         return 415;
     if (v->len > x->dm->cfg.max_obj_size)
         return 413;
+    if (for_plugin)
+        return 0; /* a plugin reads its values itself (e.g. PEM sent as b64) */
     if (!strcmp(v->format, "b64")) {
         int bad = 0;
         size_t n = 0;
@@ -421,7 +423,7 @@ int target_add_value(dm_exec_t *x, dm_target_t *t, const dm_value_t *v, bool int
     if (!n->interior)
         return 404;
     if (!(n->access & ACL_ADD))
-        return 405;
+        return n->csp_namespace ? 404 : 405;
     for (size_t i = t->n_found; i < t->uri.n_segs; i++) {
         bool last = i + 1 == t->uri.n_segs;
         bool full = false;

@@ -14,7 +14,7 @@
 
 typedef struct cert_info {
     char thumb[CERT_THUMB_HEX + 1];   /* SHA-1 of the DER, uppercase hex */
-    char *issued_by;                  /* issuer DN, RFC 4514 order and escaping, UTF-8 */
+    char *issued_by;                  /* issuer DN: encoded order, ", ", RFC 4514 escaping */
     char *issued_to;                  /* subject DN */
     char valid_from[24];              /* ISO 8601 UTC: 2024-01-31T12:00:00Z */
     char valid_to[24];
