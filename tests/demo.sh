@@ -1,6 +1,8 @@
 #!/bin/sh
 # tests/demo.sh BUILD_DIR - the README's main job: run dmclient on a bundled
-# server message in a fresh state directory and show what happened.
+# server message in a fresh state directory and show what happened: the
+# device's reply, the certificate store it leaves behind, and other
+# software (openssl) trusting a certificate chain through the store.
 set -eu
 build=${1:?usage: tests/demo.sh BUILD_DIR}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -10,15 +12,28 @@ msg="$here/data/sample-server-message.xml"
 
 echo "== dmclient demo (state directory: $state)"
 echo "== server message: $msg"
-echo "   Get DevInfo, Add two settings (parents created implicitly),"
-echo "   an Atomic that fails half-way (rolled back), Get ?list=StructData"
+echo "   Get DevInfo; Add a root CA (CertificateStore) and an intermediate"
+echo "   (RootCATrustedCertificates); an Atomic that fails on its last Add"
+echo "   (rolled back); Get Root/System?list=StructData"
 echo
-echo "== device reply (dmclient process):"
-"$dmclient" --state-dir "$state" process "$msg" | xmllint --format -
+echo "== device reply (dmclient process), statuses:"
+"$dmclient" --state-dir "$state" process "$msg" > "$state/reply.xml"
+xmllint --xpath '//*[local-name()="Status"]' "$state/reply.xml" 2>/dev/null |
+    sed 's#</Status>#</Status>\n#g' |
+    sed -n 's#.*<CmdRef>\([^<]*\)</CmdRef><Cmd>\([^<]*\)</Cmd>.*<Data>\([^<]*\)</Data>.*#   command \1 (\2): \3#p'
 echo
-echo "== the tree afterwards, read back by a new dmclient process:"
-for uri in ./Vendor/Demo/Settings ./Vendor/Demo/Settings/Greeting ./Vendor/Demo/Settings/Interval; do
-    printf '   dmclient get %-34s -> %s\n' "$uri" "$("$dmclient" --state-dir "$state" get "$uri")"
-done
-printf '   dmclient get %-34s -> ' ./Vendor/Demo/Settings/Mode
-"$dmclient" --state-dir "$state" get ./Vendor/Demo/Settings/Mode 2>&1 || true
+echo "== the whole reply:"
+xmllint --format "$state/reply.xml" | cut -c1-150
+echo
+echo "== the certificate store afterwards (dmclient store list):"
+"$dmclient" --state-dir "$state" store list
+echo
+echo "== for other software on the device (dmclient store paths):"
+"$dmclient" --state-dir "$state" store paths | head -4
+echo
+echo "== openssl trusts the leaf through the installed root and intermediate:"
+openssl verify -attime 1767225600 -CApath "$state/store/trust/root" \
+    -untrusted "$state/store/trust/ca.pem" "$here/data/pki/leaf.pem"
+echo
+echo "== dmclient store check:"
+"$dmclient" --state-dir "$state" store check
