@@ -1,0 +1,854 @@
+#!/usr/bin/env python3
+"""crash_consistency.py - kill -9 test of the certificate store.
+
+Run by tests/scripts/test-crash-consistency.sh (see docs/testing.md, "Crash
+consistency").  Python 3 standard library only; needs the openssl CLI.
+
+1. Makes certificates with the openssl CLI (one EC key; some share a subject,
+   so CApath names get .1, .2 ...) and notes each one's SHA-1 thumbprint and
+   subject hash.
+2. Builds a deterministic session (from --seed) of server messages of
+   Add/Delete/Replace commands and Atomics (some meant to roll back) on
+   Root/System, CA/System, TrustedPeople and My/User, through several of the
+   URIs that reach each store, and a model of the store after every message.
+3. Reference run: every message once, uninterrupted.  Each reply's Status codes
+   must be the model's, and after each message `store check` passes and
+   `store list --json` equals the model (so model and real run cross-check).
+4. Chains: from an empty state directory, walk the session to the end; most
+   messages are first sent to a `dmclient process` that gets SIGKILL at a
+   random point (a random delay around the message's measured run time, or
+   the moment store/journal.tmp or store/journal appears plus a random delay).
+   After each attempt `store check` must pass (opening the store recovers),
+   no journal or *.tmp file may be left in the store, and the store (records,
+   names, bundles, CApath, checked again here independently of store_check.c)
+   must equal the model after the previous message (not applied: the message
+   is sent again) or after this one (applied: go on).  Messages sent without a
+   kill must get the reference run's Status codes.  At the end the store must
+   equal the model's final state.  Chains run until --kills processes were
+   really killed (exit by SIGKILL).
+"""
+import argparse
+import base64
+import hashlib
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+
+SYNCML_NS = '{SYNCML:SYNCML1.2}'
+SERVER = 'https://dm.example.com/crash-test'
+SESSION_ID = '4711'
+
+# store id -> node bases (without /EncodedCertificate) that reach it
+STORE_URIS = {
+    'root': ['./Vendor/MSFT/CertificateStore/Root/System/{n}',
+             './Vendor/MSFT/CertificateStore/Root/{n}',
+             './Device/Vendor/MSFT/RootCATrustedCertificates/Root/{n}'],
+    'ca': ['./Vendor/MSFT/CertificateStore/CA/System/{n}',
+           './Device/Vendor/MSFT/RootCATrustedCertificates/CA/{n}'],
+    'trustedpeople': ['./Device/Vendor/MSFT/RootCATrustedCertificates/TrustedPeople/{n}'],
+    'my-user': ['./Vendor/MSFT/CertificateStore/My/User/{n}'],
+}
+STORES = sorted(STORE_URIS)
+
+
+class Failure(Exception):
+    pass
+
+
+def log(*a):
+    print('crash-consistency:', *a, flush=True)
+
+
+# ---------------------------------------------------------------- certificates
+
+class Cert:
+    def __init__(self, idx, der, thumb, subject, subject_hash):
+        self.idx = idx
+        self.der = der
+        self.thumb = thumb
+        self.b64 = base64.b64encode(der).decode()
+        self.subject = subject
+        self.subject_hash = subject_hash
+
+
+def make_certs(work, count):
+    d = os.path.join(work, 'certs')
+    os.makedirs(d, exist_ok=True)
+    key = os.path.join(d, 'key.pem')
+    subprocess.run(['openssl', 'genpkey', '-algorithm', 'EC', '-pkeyopt',
+                    'ec_paramgen_curve:P-256', '-out', key],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    certs = []
+    for i in range(count):
+        # certificates 0-3 share one subject, 4-5 another: same subject hash
+        cn = 'Crash Shared A' if i < 4 else 'Crash Shared B' if i < 6 else 'Crash Test %02d' % i
+        subject = '/CN=%s/O=omadm crash test' % cn
+        path = os.path.join(d, 'c%02d.der' % i)
+        subprocess.run(['openssl', 'req', '-x509', '-new', '-key', key, '-subj', subject,
+                        '-set_serial', str(1000 + i), '-days', '3650', '-sha256',
+                        '-outform', 'DER', '-out', path],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        out = subprocess.run(['openssl', 'x509', '-inform', 'DER', '-in', path, '-noout',
+                              '-fingerprint', '-sha1', '-subject_hash'],
+                             check=True, capture_output=True, text=True).stdout
+        fp = re.search(r'Fingerprint=([0-9A-Fa-f:]+)', out)
+        sh = re.search(r'^([0-9a-f]{8})$', out, re.M)
+        if not fp or not sh:
+            raise Failure('cannot read thumbprint/subject hash of %s: %r' % (path, out))
+        with open(path, 'rb') as f:
+            der = f.read()
+        thumb = fp.group(1).replace(':', '').upper()
+        if hashlib.sha1(der).hexdigest().upper() != thumb:
+            raise Failure('openssl thumbprint of %s disagrees with SHA-1 of its DER' % path)
+        certs.append(Cert(i, der, thumb, cn, sh.group(1)))
+    if len({c.thumb for c in certs}) != count:
+        raise Failure('certificates with equal thumbprints')
+    return certs
+
+
+# ------------------------------------------------------------- session + model
+#
+# A command: {'op': 'Add'|'Delete'|'Replace', 'items': [item, ...]} or
+# {'op': 'Atomic', 'children': [single-item command, ...]}.
+# An item: {'store', 'uri' (node base), 'name' (node name as sent),
+#           'cert' (Cert whose DER is the Data; Add/Replace)}.
+# The model state: {(store, THUMB): name}.
+
+def norm_thumb(name):
+    return name.upper() if re.fullmatch(r'[0-9A-Fa-f]{40}', name) else None
+
+
+def item_code(state, op, it):
+    """What the CSP answers for one item; updates state (a dict) on success."""
+    key = norm_thumb(it['name'])
+    present = key is not None and (it['store'], key) in state
+    if op == 'Delete':
+        if not present:
+            return 404
+        del state[(it['store'], key)]
+        return 200
+    if op == 'Add' and present:
+        return 418
+    if op == 'Replace' and not present:
+        return 404
+    if it['cert'].thumb != key:
+        return 400  # the node name must be the certificate's thumbprint
+    if op == 'Add':
+        state[(it['store'], key)] = it['name']  # Replace keeps the name the Add gave
+    return 200
+
+
+def run_message(state, cmds):
+    """Model one message: (new state, expected [(CmdRef, Cmd, code)])."""
+    state = dict(state)
+    st = [('0', 'SyncHdr', 200)]
+    for c in cmds:
+        if c['op'] != 'Atomic':
+            codes = [item_code(state, c['op'], it) for it in c['items']]
+            if len(set(codes)) == 1:
+                st.append((c['id'], c['op'], codes[0]))
+            else:
+                st += [(c['id'], c['op'], code) for code in codes]
+            continue
+        tent = dict(state)
+        child_st, failed = [], False
+        for ch in c['children']:
+            if failed:
+                child_st.append([ch['id'], ch['op'], 215])
+                continue
+            code = item_code(tent, ch['op'], ch['items'][0])
+            failed = code >= 300
+            child_st.append([ch['id'], ch['op'], code])
+        if failed:
+            for s in child_st:
+                if s[2] == 200:  # ran and succeeded: rolled back
+                    s[2] = 216
+        else:
+            state = tent
+        st.append((c['id'], 'Atomic', 507 if failed else 200))
+        st += [tuple(s) for s in child_st]
+    return state, st
+
+
+class SessionGen:
+    def __init__(self, rng, certs):
+        self.rng = rng
+        self.certs = certs
+        self.by_thumb = {c.thumb: c for c in certs}
+
+    def pairs(self, state):
+        """(store, Cert) in the state, in an order that does not depend on
+        the thumbprints (new keys every run): a seed gives one session."""
+        return sorted(((s, self.by_thumb[t]) for (s, t) in state), key=lambda p: (p[0], p[1].idx))
+
+    def item(self, store, cert, name=None, data=None):
+        r = self.rng
+        if name is None:
+            name = cert.thumb.lower() if r.random() < 0.2 else cert.thumb
+        return {'store': store, 'uri': r.choice(STORE_URIS[store]).format(n=name),
+                'name': name, 'cert': data or cert}
+
+    def add(self, state, ok=True):
+        r = self.rng
+        store = r.choice(STORES)
+        absent = [c for c in self.certs if (store, c.thumb) not in state]
+        present = [c for c in self.certs if (store, c.thumb) in state]
+        if ok and absent:
+            return {'op': 'Add', 'items': [self.item(store, r.choice(absent))]}
+        if present and r.random() < 0.4:
+            return {'op': 'Add', 'items': [self.item(store, r.choice(present))]}  # 418
+        # 400: the node is named after another (absent) certificate
+        c, other = r.sample(absent if len(absent) >= 2 else self.certs, 2)
+        return {'op': 'Add', 'items': [self.item(store, other, data=c)]}
+
+    def delete(self, state, ok=True):
+        r = self.rng
+        pairs = self.pairs(state)
+        if ok and pairs:
+            store, cert = r.choice(pairs)
+            return {'op': 'Delete', 'items': [self.item(store, cert)]}
+        store = r.choice(STORES)
+        absent = [c for c in self.certs if (store, c.thumb) not in state]
+        if not absent:
+            return self.add(state, ok=False)
+        return {'op': 'Delete', 'items': [self.item(store, r.choice(absent))]}  # 404
+
+    def replace(self, state):
+        pairs = self.pairs(state)
+        if not pairs:
+            return self.add(state)
+        store, cert = self.rng.choice(pairs)
+        return {'op': 'Replace', 'items': [self.item(store, cert)]}
+
+    def multi_add(self, state):
+        r = self.rng
+        store = r.choice(STORES)
+        absent = [c for c in self.certs if (store, c.thumb) not in state]
+        if len(absent) < 2:
+            return self.add(state)
+        picked = r.sample(absent, min(len(absent), r.randint(2, 3)))
+        return {'op': 'Add', 'items': [self.item(store, c) for c in picked]}
+
+    def simple(self, state):
+        r = self.rng
+        fill = len(state)
+        x = r.random()
+        if x < 0.05:
+            return self.replace(state)
+        if x < 0.10:
+            return self.multi_add(state)
+        if x < 0.18:
+            return self.add(state, ok=False) if r.random() < 0.5 else self.delete(state, ok=False)
+        p_add = 0.7 if fill < 30 else 0.45 if fill < 60 else 0.25
+        return self.add(state) if r.random() < p_add else self.delete(state)
+
+    def atomic(self, state, succeed):
+        r = self.rng
+        tent = dict(state)
+        children = []
+        for _ in range(r.randint(2, 4)):
+            c = self.add(tent) if r.random() < 0.6 else self.delete(tent)
+            if len(c['items']) != 1:
+                continue
+            if item_code(tent, c['op'], c['items'][0]) >= 300:
+                continue  # a child that fails by accident: leave it out
+            children.append(c)
+        if not succeed:
+            # the last child fails: a bad thumbprint (400), an existing
+            # certificate (418) or an absent one to delete (404)
+            x = r.random()
+            children.append(self.add(tent, ok=False) if x < 0.75 else self.delete(tent, ok=False))
+            if r.random() < 0.3:  # and one more after it, skipped (215)
+                children.append(self.add(tent))
+        return {'op': 'Atomic', 'children': children}
+
+    def message(self, i, state):
+        r = self.rng
+        cmds = []
+        tent = dict(state)
+
+        def push(c):
+            cmds.append(c)
+            renumber(cmds)
+            tent.clear()
+            tent.update(run_message(tent_before, cmds)[0])
+
+        tent_before = dict(state)
+        if i == 0:
+            for _ in range(10):
+                push(self.add(tent))
+        for _ in range(r.randint(2, 5)):
+            push(self.simple(tent))
+        kind = i % 8
+        if kind in (1, 5):
+            push(self.atomic(tent, succeed=True))
+        if kind in (3, 6):
+            push(self.atomic(tent, succeed=False))
+        if kind == 4:
+            # a certificate added and deleted in the same message
+            c = self.add(tent)
+            if len(c['items']) == 1 and item_code(dict(tent), 'Add', c['items'][0]) == 200:
+                it = c['items'][0]
+                push(c)
+                push({'op': 'Delete', 'items': [self.item(it['store'], it['cert'])]})
+        if kind == 7 and tent:
+            # deleted and added again in the same message
+            d = self.delete(tent)
+            push(d)
+            it = d['items'][0]
+            push({'op': 'Add', 'items': [self.item(it['store'], it['cert'])]})
+        return cmds
+
+
+def renumber(cmds):
+    """CmdIDs 1, 2 ... in document order (an Atomic before its children)."""
+    n = 0
+
+    def number(c):
+        nonlocal n
+        n += 1
+        c['id'] = str(n)
+        for ch in c.get('children', []):
+            number(ch)
+    for c in cmds:
+        number(c)
+
+
+def build_session(rng, certs, n_messages):
+    gen = SessionGen(rng, certs)
+    msgs, states, expected = [], [{}], []
+    for i in range(n_messages):
+        cmds = gen.message(i, states[-1])
+        renumber(cmds)
+        st, exp = run_message(states[-1], cmds)
+        msgs.append(cmds)
+        states.append(st)
+        expected.append(exp)
+    return msgs, states, expected
+
+
+def xml_escape(s):
+    return s.replace('&', '&amp;').replace('<', '&lt;').replace('>', '&gt;')
+
+
+def render_cmd(c):
+    if c['op'] == 'Atomic':
+        return '<Atomic><CmdID>%s</CmdID>%s</Atomic>' % (
+            c['id'], ''.join(render_cmd(ch) for ch in c['children']))
+    items = []
+    for it in c['items']:
+        if c['op'] == 'Delete':
+            items.append('<Item><Target><LocURI>%s</LocURI></Target></Item>' % xml_escape(it['uri']))
+        else:
+            items.append('<Item><Target><LocURI>%s/EncodedCertificate</LocURI></Target>'
+                         '<Meta><Format xmlns="syncml:metinf">b64</Format></Meta>'
+                         '<Data>%s</Data></Item>' % (xml_escape(it['uri']), it['cert'].b64))
+    return '<%s><CmdID>%s</CmdID>%s</%s>' % (c['op'], c['id'], ''.join(items), c['op'])
+
+
+def render_message(msg_id, cmds):
+    return ('<SyncML xmlns="SYNCML:SYNCML1.2"><SyncHdr><VerDTD>1.2</VerDTD>'
+            '<VerProto>DM/1.2</VerProto><SessionID>%s</SessionID><MsgID>%d</MsgID>'
+            '<Target><LocURI>omadm-device</LocURI></Target>'
+            '<Source><LocURI>%s</LocURI></Source></SyncHdr><SyncBody>\n%s\n<Final/>'
+            '</SyncBody></SyncML>\n' % (SESSION_ID, msg_id, SERVER,
+                                         '\n'.join(render_cmd(c) for c in cmds)))
+
+
+def session_stats(msgs):
+    n_add_del = n_atomic = n_cmds = 0
+    for cmds in msgs:
+        for c in cmds:
+            n_cmds += 1
+            if c['op'] == 'Atomic':
+                n_atomic += 1
+                n_add_del += sum(ch['op'] in ('Add', 'Delete') for ch in c['children'])
+            elif c['op'] in ('Add', 'Delete'):
+                n_add_del += 1
+    return n_cmds, n_add_del, n_atomic
+
+
+# ------------------------------------------------------------------- dmclient
+
+class Dm:
+    def __init__(self, path):
+        self.path = path
+        self.env = dict(os.environ)
+        # a process killed by SIGKILL never reaches LeakSanitizer, but one
+        # that finished just before the kill would: killed runs only
+        self.kill_env = dict(os.environ)
+        opts = self.kill_env.get('ASAN_OPTIONS', '')
+        self.kill_env['ASAN_OPTIONS'] = (opts + ':' if opts else '') + 'detect_leaks=0'
+        self.runs = 0
+
+    def run(self, sd, *args, ok=(0,)):
+        self.runs += 1
+        p = subprocess.run([self.path, '--state-dir', sd] + list(args), env=self.env,
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
+        sanitizer_check(p.stderr, ' '.join(args))
+        if p.returncode not in ok:
+            raise Failure('dmclient %s exited %d\nstdout: %s\nstderr: %s' % (
+                ' '.join(args), p.returncode, p.stdout.decode(errors='replace')[-2000:],
+                p.stderr.decode(errors='replace')[-2000:]))
+        return p
+
+
+def sanitizer_check(stderr, what):
+    text = stderr.decode(errors='replace') if isinstance(stderr, bytes) else stderr
+    if re.search(r'Sanitizer|runtime error:', text):
+        raise Failure('sanitizer report from dmclient %s:\n%s' % (what, text[-4000:]))
+
+
+def parse_statuses(reply):
+    root = ET.fromstring(reply)
+    body = root.find(SYNCML_NS + 'SyncBody')
+    out = []
+    for s in body.findall(SYNCML_NS + 'Status'):
+        out.append((s.findtext(SYNCML_NS + 'CmdRef'), s.findtext(SYNCML_NS + 'Cmd'),
+                    int(s.findtext(SYNCML_NS + 'Data'))))
+    return out
+
+
+def list_store(dm, sd):
+    p = dm.run(sd, 'store', 'list', '--json')
+    got = {}
+    for r in json.loads(p.stdout.decode()):
+        got[(r['store'], r['thumbprint'])] = r['name']
+    return got
+
+
+def check_store(dm, sd):
+    p = dm.run(sd, 'store', 'check', ok=(0, 1))
+    if p.returncode != 0 or b'is consistent' not in p.stdout:
+        raise Failure('store check failed:\n%s%s' % (p.stdout.decode(errors='replace'),
+                                                    p.stderr.decode(errors='replace')))
+
+
+def leftovers(sd):
+    """journal, journal.tmp and other *.tmp files in the store."""
+    found = []
+    top = os.path.join(sd, 'store')
+    for root, _dirs, files in os.walk(top):
+        for f in files:
+            if f == 'journal' or f.endswith('.tmp'):
+                found.append(os.path.relpath(os.path.join(root, f), top))
+    return sorted(found)
+
+
+PEM_RE = re.compile(rb'-----BEGIN CERTIFICATE-----\n([A-Za-z0-9+/=\n]+?)-----END CERTIFICATE-----')
+
+
+def pem_thumbs(data):
+    return [hashlib.sha1(base64.b64decode(b''.join(m.group(1).split()))).hexdigest().upper()
+            for m in PEM_RE.finditer(data)]
+
+
+def independent_check(sd, got, certs):
+    """The files on disk agree with the listed state, checked here without
+    store_check.c: records, bundles, CApath names and contents, no keys."""
+    by_thumb = {c.thumb: c for c in certs}
+    top = os.path.join(sd, 'store')
+    problems = []
+    kinds = sorted(os.listdir(os.path.join(top, 'certs')))
+    for k in kinds:
+        want = sorted(t for (s, t) in got if s == k)
+        recs = sorted(os.listdir(os.path.join(top, 'certs', k)))
+        if recs != want:
+            problems.append('%s: record files %s, listed %s' % (k, recs, want))
+        bundle = os.path.join(top, 'trust', k + '.pem')
+        if not os.path.exists(bundle):
+            continue
+        with open(bundle, 'rb') as f:
+            in_bundle = sorted(pem_thumbs(f.read()))
+        if in_bundle != want:
+            problems.append('%s: bundle holds %s, listed %s' % (k, in_bundle, want))
+        capath = os.path.join(top, 'trust', k)
+        groups, in_capath = {}, []
+        for name in os.listdir(capath):
+            m = re.fullmatch(r'([0-9a-f]{8})\.(\d+)', name)
+            if not m:
+                problems.append('%s: CApath file %s' % (k, name))
+                continue
+            with open(os.path.join(capath, name), 'rb') as f:
+                ts = pem_thumbs(f.read())
+            if len(ts) != 1:
+                problems.append('%s: CApath file %s holds %d certificates' % (k, name, len(ts)))
+                continue
+            in_capath.append(ts[0])
+            groups.setdefault(m.group(1), []).append(int(m.group(2)))
+            c = by_thumb.get(ts[0])
+            if not c or c.subject_hash != m.group(1):
+                problems.append('%s: CApath file %s holds %s, whose subject hash is %s' % (
+                    k, name, ts[0], c.subject_hash if c else '?'))
+        for h, idx in groups.items():
+            if sorted(idx) != list(range(len(idx))):
+                problems.append('%s: CApath %s.* indices %s' % (k, h, sorted(idx)))
+        if sorted(in_capath) != want:
+            problems.append('%s: CApath holds %s, listed %s' % (k, sorted(in_capath), want))
+    keys = os.listdir(os.path.join(top, 'keys'))
+    if keys:
+        problems.append('unexpected key files %s' % keys)
+    return problems
+
+
+def fmt_state(state):
+    return ['%s %s %s' % (s, t, n) for (s, t), n in sorted(state.items())]
+
+
+def state_diff(got, want):
+    g, w = set(fmt_state(got)), set(fmt_state(want))
+    return ['  missing  ' + x for x in sorted(w - g)] + ['  extra    ' + x for x in sorted(g - w)]
+
+
+# ------------------------------------------------------------------ the test
+
+class Test:
+    def __init__(self, args):
+        self.args = args
+        self.seed = args.seed
+        self.dm = Dm(args.dmclient)
+        self.work = args.work
+        self.krng = random.Random('kills-%d' % args.seed)
+        self.stats = {'attempts': 0, 'kills': 0, 'finished': 0, 'applied': 0,
+                      'not-applied': 0, 'no-change': 0, 'at-journal-write': 0,
+                      'at-journal-apply': 0, 'tmp-files': 0, 'recovery-kills': 0,
+                      'chains': 0, 'resent': 0}
+        self.by_strategy = {}
+
+    def msg_path(self, k):
+        return os.path.join(self.work, 'msg', '%03d.xml' % k)
+
+    def fail(self, what, k, ctx, detail):
+        raise Failure('%s at message %d (seed %d%s)\n%s' % (what, k, self.seed, ctx, detail))
+
+    def verify(self, sd, k, ctx):
+        """store check, no leftovers, state == model after k-1 or k.
+        Returns True when message k is in the store."""
+        try:
+            check_store(self.dm, sd)
+        except Failure as e:
+            self.fail('store check failed', k, ctx, str(e))
+        left = leftovers(sd)
+        if left:
+            self.fail('files left after recovery', k, ctx, '  ' + '\n  '.join(left))
+        got = list_store(self.dm, sd)
+        problems = independent_check(sd, got, self.certs)
+        if problems:
+            self.fail('store files disagree with the listing', k, ctx, '\n'.join(problems))
+        if got == self.states[k]:
+            return True
+        if got == self.states[k - 1]:
+            return False
+        self.fail('the store is neither the state before nor the state after the message', k, ctx,
+                  'against the state after message %d:\n%s\nagainst the state after message %d:\n%s'
+                  % (k - 1, '\n'.join(state_diff(got, self.states[k - 1])), k,
+                     '\n'.join(state_diff(got, self.states[k]))))
+
+    def process(self, sd, k, ctx):
+        p = self.dm.run(sd, 'process', self.msg_path(k))
+        got = parse_statuses(p.stdout)
+        if got != self.expected[k - 1]:
+            self.fail('unexpected Status codes', k, ctx, self.status_diff(got, self.expected[k - 1]))
+
+    @staticmethod
+    def status_diff(got, want):
+        lines = []
+        for i in range(max(len(got), len(want))):
+            g = got[i] if i < len(got) else None
+            w = want[i] if i < len(want) else None
+            lines.append('  %s %-28s model %s' % ('  ' if g == w else '!!', g, w))
+        return '\n'.join(lines)
+
+    # -- reference run
+
+    def reference(self):
+        sd = os.path.join(self.work, 'reference')
+        self.durations = []
+        for k in range(1, len(self.msgs) + 1):
+            t = time.perf_counter()
+            self.process(sd, k, ', reference run')
+            self.durations.append(time.perf_counter() - t)
+            if not self.verify(sd, k, ', reference run') and self.states[k] != self.states[k - 1]:
+                self.fail('reference run: store is the state before the message', k, '', '')
+        t = time.perf_counter()
+        for _ in range(5):
+            self.dm.run(sd, 'store', 'list')
+        self.open_time = (time.perf_counter() - t) / 5
+        self.reference_dir = sd
+
+    def self_test(self):
+        """store check and the independent check catch a broken bundle or
+        CApath; a torn journal is dropped, a stale journal.tmp removed."""
+        src = self.reference_dir
+        final = self.states[-1]
+        store = max(('root', 'ca', 'trustedpeople'),
+                    key=lambda s: sum(1 for (st, _t) in final if st == s))
+        if sum(1 for (st, _t) in final if st == store) < 2:
+            raise Failure('self-test needs a trust store with two certificates (seed %d)' % self.seed)
+
+        def broken(name, mutate):
+            sd = os.path.join(self.work, 'selftest-' + name)
+            shutil.copytree(src, sd)
+            mutate(os.path.join(sd, 'store'))
+            p = self.dm.run(sd, 'store', 'check', ok=(0, 1))
+            got = list_store(self.dm, sd)
+            if p.returncode == 0 or not independent_check(sd, got, self.certs):
+                raise Failure('self-test: %s is not detected (store check exit %d)' % (name, p.returncode))
+            shutil.rmtree(sd)
+
+        def drop_capath(top):
+            d = os.path.join(top, 'trust', store)
+            os.unlink(os.path.join(d, sorted(os.listdir(d))[0]))
+
+        def blank_bundle(top):
+            # as a Delete blanks a block, but with the record left in place
+            p = os.path.join(top, 'trust', store + '.pem')
+            with open(p, 'rb') as f:
+                data = f.read()
+            m = list(PEM_RE.finditer(data))[-1]
+            blank = re.sub(rb'[^\n]', b' ', m.group(0))
+            with open(p, 'wb') as f:
+                f.write(data[:m.start()] + blank + data[m.end():])
+
+        def drop_record(top):
+            d = os.path.join(top, 'certs', store)
+            os.unlink(os.path.join(d, sorted(os.listdir(d))[0]))
+
+        broken('missing-capath-file', drop_capath)
+        broken('blanked-bundle', blank_bundle)
+        broken('missing-record', drop_record)
+
+        sd = os.path.join(self.work, 'selftest-torn-journal')
+        shutil.copytree(src, sd)
+        rec = 'certs/%s/%s' % (store, 'A' * 40)
+        with open(os.path.join(sd, 'store', 'journal'), 'wb') as f:
+            f.write(b'omadm-journal 1\nW 644 5 %s\nhello\nU certs/%s\n' % (
+                rec.encode(), sorted(t for (s, t) in final if s == store)[0].encode()))
+        with open(os.path.join(sd, 'store', 'journal.tmp'), 'wb') as f:
+            f.write(b'omadm-journal 1\n')
+        if not self.verify(sd, len(self.msgs), ', self-test torn journal'):
+            raise Failure('self-test: a torn journal changed the store')
+        shutil.rmtree(sd)
+
+    # -- kill attempts
+
+    def spin_until(self, t):
+        while True:
+            now = time.perf_counter()
+            if now >= t:
+                return
+            if t - now > 0.002:
+                time.sleep(t - now - 0.0015)
+
+    def kill_attempt(self, sd, k, chain):
+        r = self.krng
+        dur = self.durations[k - 1]
+        strategy = r.choices(['early', 'uniform', 'late', 'journal.tmp', 'journal'],
+                             weights=[5, 25, 15, 25, 30])[0]
+        out = os.path.join(self.work, 'killed.out')
+        with open(out, 'wb') as fo, open(out + '.err', 'wb') as fe:
+            proc = subprocess.Popen([self.dm.path, '--state-dir', sd, 'process', self.msg_path(k)],
+                                    env=self.dm.kill_env, stdin=subprocess.DEVNULL,
+                                    stdout=fo, stderr=fe)
+            t0 = time.perf_counter()
+            if strategy in ('early', 'uniform', 'late'):
+                if strategy == 'early':
+                    delay = 10 ** r.uniform(-5, -2.5)  # 10 us .. 3 ms
+                else:
+                    lo, hi = (0.0, 1.25 * dur) if strategy == 'uniform' else (0.5 * dur, 1.1 * dur)
+                    delay = r.uniform(lo, hi)
+                self.spin_until(t0 + delay)
+                detail = 'SIGKILL %.3f ms after start' % (delay * 1e3)
+            else:
+                watch = os.path.join(sd, 'store', strategy)
+                extra = r.uniform(0, 0.0003 if strategy == 'journal.tmp' else 0.0015)
+                seen, i = False, 0
+                while True:
+                    if os.path.exists(watch):
+                        seen = True
+                        break
+                    i += 1
+                    if (i & 15) == 0 and (proc.poll() is not None or time.perf_counter() - t0 > 30):
+                        break
+                if seen:
+                    self.spin_until(time.perf_counter() + extra)
+                detail = 'SIGKILL %.3f ms after %s appeared' % (extra * 1e3, strategy) if seen \
+                    else '%s never seen' % strategy
+            proc.send_signal(signal.SIGKILL)  # nothing when it already ended
+            rc = proc.wait(timeout=120)
+        with open(out + '.err', 'rb') as f:
+            sanitizer_check(f.read(), 'process (killed run)')
+        self.dm.runs += 1
+        self.stats['attempts'] += 1
+        killed = rc == -signal.SIGKILL
+        ctx = ', chain %d, %s, %s' % (chain, strategy, detail)
+        if not killed and rc != 0:
+            self.fail('dmclient process exited %d' % rc, k, ctx, open(out + '.err').read())
+        left = leftovers(sd)
+        journal = 'journal' in left
+        writing = 'journal.tmp' in left and not journal
+        changes = self.states[k] != self.states[k - 1]
+        if killed:
+            self.stats['kills'] += 1
+            st = self.by_strategy.setdefault(strategy, [0, 0])
+            st[0] += 1
+            self.stats['at-journal-apply'] += journal
+            self.stats['at-journal-write'] += writing
+            self.stats['tmp-files'] += any(f.endswith('.tmp') and f != 'journal.tmp' for f in left)
+            if journal and r.random() < 0.3:
+                self.recovery_kill(sd)
+        else:
+            self.stats['finished'] += 1
+            with open(out, 'rb') as f:
+                got = parse_statuses(f.read())
+            if got != self.expected[k - 1]:
+                self.fail('unexpected Status codes', k, ctx, self.status_diff(got, self.expected[k - 1]))
+        applied = self.verify(sd, k, ctx + ', files in the store after the kill: %s' % (
+            ' '.join(left) or 'none'))
+        if journal and changes and not applied:
+            self.fail('a complete journal was found but its message is not in the store', k, ctx,
+                      'files in the store after the kill: %s' % ' '.join(left))
+        if writing and changes and applied:
+            self.fail('the journal was still being written but the message is in the store', k,
+                      ctx, 'files in the store after the kill: %s' % ' '.join(left))
+        if not killed and changes and not applied:
+            self.fail('process finished but its message is not in the store', k, ctx, '')
+        if killed:
+            if not changes:
+                self.stats['no-change'] += 1
+            elif applied:
+                self.stats['applied'] += 1
+                self.by_strategy[strategy][1] += 1
+            else:
+                self.stats['not-applied'] += 1
+        return applied or not changes
+
+    def recovery_kill(self, sd):
+        """Kill the next opener while it replays the journal."""
+        proc = subprocess.Popen([self.dm.path, '--state-dir', sd, 'store', 'list'],
+                                env=self.dm.kill_env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.spin_until(time.perf_counter() + self.krng.uniform(0, 1.2 * self.open_time))
+        proc.send_signal(signal.SIGKILL)
+        _out, err = proc.communicate(timeout=120)
+        sanitizer_check(err, 'store list (killed run)')
+        self.dm.runs += 1
+        if proc.returncode == -signal.SIGKILL:
+            self.stats['recovery-kills'] += 1
+        elif proc.returncode != 0:
+            raise Failure('dmclient store list exited %d during recovery: %s' % (proc.returncode, err))
+
+    def chain(self, ci):
+        sd = os.path.join(self.work, 'chain')
+        shutil.rmtree(sd, ignore_errors=True)
+        r = self.krng
+        n = len(self.msgs)
+        for k in range(1, n + 1):
+            tries = 0
+            while True:
+                if tries >= 6 or r.random() > self.args.kill_ratio:
+                    self.process(sd, k, ', chain %d, sent without a kill%s' % (
+                        ci, ' (again)' if tries else ''))
+                    if tries:
+                        self.stats['resent'] += 1
+                    break
+                tries += 1
+                if self.kill_attempt(sd, k, ci):
+                    break
+            if r.random() < 0.05 and not self.verify(sd, k, ', chain %d' % ci) \
+                    and self.states[k] != self.states[k - 1]:
+                self.fail('message sent without a kill is not in the store', k, ', chain %d' % ci, '')
+        if not self.verify(sd, n, ', chain %d, end of the session' % ci):
+            self.fail('end of the session: the last message is missing', n, ', chain %d' % ci,
+                      '\n'.join(state_diff(list_store(self.dm, sd), self.states[n])))
+        self.stats['chains'] += 1
+
+    def main(self):
+        t_start = time.perf_counter()
+        log('seed %d (CRASH_SEED=%d repeats the session and the kill schedule; kill timing is '
+            'real time, so not the exact kill points)' % (self.seed, self.seed))
+        self.certs = make_certs(self.work, self.args.certs)
+        srng = random.Random('session-%d' % self.seed)
+        self.msgs, self.states, self.expected = build_session(srng, self.certs, self.args.messages)
+        os.makedirs(os.path.join(self.work, 'msg'), exist_ok=True)
+        for k, cmds in enumerate(self.msgs, 1):
+            with open(self.msg_path(k), 'w') as f:
+                f.write(render_message(k, cmds))
+        n_cmds, n_add_del, n_atomic = session_stats(self.msgs)
+        atomic_codes = [s[2] for exp in self.expected for s in exp if s[1] == 'Atomic']
+        log('session: %d messages, %d commands, %d Add/Delete, %d Atomics (%d commit, %d roll '
+            'back), %d certificates at the end' % (
+                len(self.msgs), n_cmds, n_add_del, n_atomic, atomic_codes.count(200),
+                atomic_codes.count(507), len(self.states[-1])))
+        if n_add_del < 200 or atomic_codes.count(200) < 3 or atomic_codes.count(507) < 3:
+            raise Failure('the session is too small (seed %d)' % self.seed)
+        self.reference()
+        log('reference run: replies and store states agree with the model; median process '
+            '%.1f ms, store open %.1f ms' % (sorted(self.durations)[len(self.durations) // 2] * 1e3,
+                                             self.open_time * 1e3))
+        self.self_test()
+        log('self-test: store check and the independent check catch a missing CApath file, a '
+            'blanked bundle block and a missing record; a torn journal is dropped')
+        ci = 0
+        while self.stats['kills'] < self.args.kills:
+            ci += 1
+            if ci > self.args.max_chains:
+                raise Failure('only %d real kills after %d chains (seed %d)' % (
+                    self.stats['kills'], ci - 1, self.seed))
+            self.chain(ci)
+            log('chain %d done: %d kills so far' % (ci, self.stats['kills']))
+        s = self.stats
+        need = max(1, self.args.kills // 10)
+        if s['at-journal-apply'] < need or s['at-journal-write'] < need:
+            raise Failure('too few kills inside the journal windows (write %d, apply %d; want %d '
+                          'each; seed %d): is the scratch directory on tmpfs, where fsync is '
+                          'free and the windows last microseconds?' % (
+                              s['at-journal-write'], s['at-journal-apply'], need, self.seed))
+        log('kills by strategy (killed, of which applied): %s' % ', '.join(
+            '%s %d/%d' % (k, v[0], v[1]) for k, v in sorted(self.by_strategy.items())))
+        log('PASS seed %d: %d chains, %d kill attempts, %d real kills (SIGKILL) + %d during '
+            'recovery; %d applied, %d not applied, %d on messages without changes; killed while '
+            'writing the journal %d, with a complete journal (replayed) %d, with *.tmp files %d; '
+            '%d dmclient runs; %.1f s' % (
+                self.seed, s['chains'], s['attempts'], s['kills'], s['recovery-kills'],
+                s['applied'], s['not-applied'], s['no-change'], s['at-journal-write'],
+                s['at-journal-apply'], s['tmp-files'], self.dm.runs,
+                time.perf_counter() - t_start))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--dmclient', required=True)
+    ap.add_argument('--work', required=True, help='an empty scratch directory')
+    ap.add_argument('--seed', type=int, default=1)
+    ap.add_argument('--kills', type=int, default=200, help='real kills to reach (at least 200)')
+    ap.add_argument('--messages', type=int, default=64)
+    ap.add_argument('--certs', type=int, default=40)
+    ap.add_argument('--kill-ratio', type=float, default=0.8,
+                    help='share of messages first sent to a process that gets killed')
+    ap.add_argument('--max-chains', type=int, default=40)
+    args = ap.parse_args()
+    if args.kills < 200 or args.messages < 60:
+        ap.error('--kills must be at least 200 and --messages at least 60')
+    try:
+        Test(args).main()
+    except Failure as e:
+        log('FAIL: %s' % e)
+        return 1
+    except Exception:  # a bug here, or a dmclient that hangs: still name the seed
+        import traceback
+        traceback.print_exc()
+        log('FAIL: unexpected error (seed %d)' % args.seed)
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
