@@ -1,14 +1,17 @@
 /*
  * fuzz_message.c - libFuzzer harness: any bytes as a server message
  * (XML or WBXML, detected as dmclient does), processed by a fresh engine
- * with in-memory storage, so decoding, every command and encoding are
- * exercised.  A second pass replays the input on the state the first
+ * with in-memory storage and an in-memory CSP plugin (the unit tests'
+ * support_csp.c) on ./Vendor/Test and ./Device/Vendor/Test, so decoding,
+ * every command, plugin routing and transactions, and encoding are
+ * exercised.  Whatever state a message leaves must load again.  A second pass replays the input on the state the first
  * pass left, covering persistence.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "omadm.h"
+#include "support_csp.h"
 
 typedef struct mem_store {
     uint8_t *tree, *session;
@@ -66,8 +69,17 @@ static void run_once(mem_store_t *m, const uint8_t *data, size_t size)
     cfg.max_nodes = 2000;
     omadm_storage_t st = {.ctx = m, .load = st_load, .release = st_release, .save = st_save};
     omadm_t *dm = NULL;
-    if (omadm_new(&cfg, NULL, &st, &dm))
+    omadm_error_t err = omadm_new(&cfg, NULL, &st, &dm);
+    if (err == OMADM_E_NOMEM)
         return;
+    if (err)
+        abort(); /* a state the engine saved must load again */
+    tcsp_t csp;
+    tcsp_init(&csp, "fuzz", "./Vendor/Test", "./Device/Vendor/Test");
+    tcsp_put(&csp, "Top", "t");
+    tcsp_put(&csp, "Dir/Leaf", "l");
+    if (omadm_register_csp(dm, &csp.table, &csp))
+        abort();
     uint8_t *reply = NULL;
     size_t reply_len = 0;
     if (omadm_process(dm, data, size, &reply, &reply_len) == OMADM_OK && reply) {
@@ -79,6 +91,7 @@ static void run_once(mem_store_t *m, const uint8_t *data, size_t size)
     }
     omadm_buffer_free(dm, reply);
     omadm_free(dm);
+    tcsp_free(&csp);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -11,8 +11,9 @@ out=$top/build/fuzz
 mkdir -p "$out/corpus"
 flags="-g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
 # shellcheck disable=SC2046,SC2086
-clang $flags -I"$top/omadm/include" -I"$top/omadm" $(pkg-config --cflags libxml-2.0 openssl) \
-    "$here/fuzz_message.c" "$top"/omadm/*.c -o "$out/fuzz_message" \
+clang $flags -I"$top/omadm/include" -I"$top/omadm" -I"$top" -I"$top/tests/unit" \
+    $(pkg-config --cflags libxml-2.0 openssl) \
+    "$here/fuzz_message.c" "$top/tests/unit/support_csp.c" "$top"/omadm/*.c -o "$out/fuzz_message" \
     $(pkg-config --libs libxml-2.0 openssl)
 # seeds: every conformance message and the bundled samples
 for f in "$top"/tests/conformance/*/*.xml "$top"/tests/conformance/*/*.wbxml "$top"/tests/data/*.xml \
