@@ -529,31 +529,26 @@ static omadm_error_t build_std_objects(omadm_t *dm)
 
 /* ---- persistence ---- */
 
-static void put_field(buf_t *b, const char *s, size_t n)
+/* A persisted field: '-' for NULL, '=' for "", else dm_escape'd text (a
+ * leading '-' or '=' escaped too). */
+static void put_field(buf_t *b, const char *s)
 {
-    static const char hex[] = "0123456789ABCDEF";
     if (!s) {
         buf_putc(b, '-');
         return;
     }
-    if (n == 0) {
-        buf_putc(b, '=');  /* empty string */
+    if (!*s) {
+        buf_putc(b, '=');
         return;
     }
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x21 || c == '%' || c == 0x7f || (i == 0 && (c == '-' || c == '='))) {
-            char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
-            buf_append(b, esc, 3);
-        } else {
-            buf_putc(b, c);
-        }
-    }
+    if (*s == '-' || *s == '=')
+        buf_printf(b, "%%%02X", (unsigned char)*s++);
+    dm_escape(b, s);
 }
 
 static void put_str(buf_t *b, const char *s)
 {
-    put_field(b, s, s ? strlen(s) : 0);
+    put_field(b, s);
     buf_putc(b, '\t');
 }
 
@@ -569,7 +564,7 @@ static void save_node(omadm_t *dm, const dmnode_t *n, buf_t *b)
         if (uri.failed)
             b->failed = 1;
         else
-            put_field(b, (const char *)uri.data, uri.len);
+            put_field(b, (const char *)uri.data);
         buf_free(&uri);
         buf_putc(b, '\t');
         buf_puts(b, n->interior ? "I\t" : "L\t");
@@ -611,25 +606,19 @@ omadm_error_t dmtree_save(omadm_t *dm)
     return err;
 }
 
-/* Decode one field in place; returns NULL for '-', "" for '='. */
-static char *get_field(char *s)
+/* Decode one field in place into *out (NULL for '-'); -1 when corrupt. */
+static int get_field(char *s, char **out)
 {
-    if (!strcmp(s, "-"))
-        return NULL;
-    if (!strcmp(s, "="))
-        return s + 1;
-    char *w = s;
-    for (char *r = s; *r; r++) {
-        if (*r == '%' && r[1] && r[2]) {
-            char hx[3] = {r[1], r[2], 0};
-            *w++ = (char)strtol(hx, NULL, 16);
-            r += 2;
-        } else {
-            *w++ = *r;
-        }
+    if (!strcmp(s, "-")) {
+        *out = NULL;
+        return 0;
     }
-    *w = 0;
-    return s;
+    if (!strcmp(s, "=")) {
+        *out = s + 1;
+        return 0;
+    }
+    *out = s;
+    return dm_unescape(s);
 }
 
 /* Find or create the node a stored record names.  NULL with *err set. */
@@ -681,14 +670,17 @@ static omadm_error_t load_value(omadm_t *dm, dmnode_t *n, char *v, const char *f
 
 static omadm_error_t load_line(omadm_t *dm, char *line)
 {
-    char *f[9];
+    char *f[9], *v[9];
     int k = 0;
     char *save = NULL;
     for (char *tok = strtok_r(line, "\t", &save); tok && k < 9; tok = strtok_r(NULL, "\t", &save))
         f[k++] = tok;
     if (k != 9 || (strcmp(f[1], "I") && strcmp(f[1], "L")))
         return OMADM_E_CORRUPT;
-    char *uri = get_field(f[0]);
+    for (int i = 0; i < 9; i++)
+        if (i != 1 && i != 6 && i != 7 && get_field(f[i], &v[i]))
+            return OMADM_E_CORRUPT;
+    char *uri = v[0];
     if (!uri)
         return OMADM_E_CORRUPT;
     bool interior = f[1][0] == 'I';
@@ -698,13 +690,12 @@ static omadm_error_t load_line(omadm_t *dm, char *line)
         return err;
     if (n->interior != interior)
         return OMADM_E_CORRUPT;
-    char *format = get_field(f[2]), *type = get_field(f[3]);
-    if (dmtree_set_acl(dm, n, get_field(f[4])) || dmtree_set_title(dm, n, get_field(f[5])))
+    if (dmtree_set_acl(dm, n, v[4]) || dmtree_set_title(dm, n, v[5]))
         return OMADM_E_NOMEM;
     if (!n->builtin) {
-        if (interior && dmtree_set_type(dm, n, type))
+        if (interior && dmtree_set_type(dm, n, v[3]))
             return OMADM_E_NOMEM;
-        if (!interior && (err = load_value(dm, n, get_field(f[8]), format, type)))
+        if (!interior && (err = load_value(dm, n, v[8], v[2], v[3])))
             return err;
         n->tstamp = strtoll(f[6], NULL, 10);
         n->verno = (uint16_t)strtoul(f[7], NULL, 10);
