@@ -88,22 +88,21 @@ void cmd_atomic(dm_exec_t *x, const syncml_cmd_t *cmd)
         failed = runs[ran++].failed;
     }
     x->mode = outer_mode;
-    uint64_t rb_failed = 0;
-    int rc = csp_tx_finish(x->dm, !failed, &rb_failed);
-    if (!failed && rc) {
-        /* a plugin refused to validate/commit: the whole Atomic fails */
-        failed = true;
-        if (ran)
-            restatus(x, &runs[ran - 1], rc, false);
-        ran = ran ? ran - 1 : 0;
-    }
-    if (!failed)
+    csp_tx_result_t res;
+    int rc = csp_tx_finish(x->dm, !failed, &res);
+    int refused = !failed && rc ? rc : 0; /* a plugin refused to validate or commit */
+    if (!failed && !refused)
         return;
     dmtree_rollback_to(x->dm, sp);
     /* undone: 216 (516 where a plugin could not roll back), including the
-     * items that had succeeded within the command that failed */
-    for (size_t i = 0; i < ran; i++)
-        restatus(x, &runs[i], runs[i].touched & rb_failed ? 516 : 216, runs[i].failed);
+     * items that had succeeded within the command that failed; the
+     * commands in a plugin that refused the whole carry its code */
+    for (size_t i = 0; i < ran; i++) {
+        int code = runs[i].touched & res.rollback_failed ? 516 : 216;
+        if (refused && (runs[i].touched & res.refused))
+            code = refused;
+        restatus(x, &runs[i], code, runs[i].failed);
+    }
     status_set_code(x, st, 507);
     x->atomic_ui_fail = false;
 }

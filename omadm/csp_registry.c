@@ -202,16 +202,20 @@ int csp_tx_touch(omadm_t *dm, dm_csp_reg_t *reg)
     return 0;
 }
 
-int csp_tx_finish(omadm_t *dm, bool ok, uint64_t *rollback_failed_mask)
+int csp_tx_finish(omadm_t *dm, bool ok, csp_tx_result_t *res)
 {
     int status = 0;
-    *rollback_failed_mask = 0;
+    csp_tx_result_t local;
+    if (!res)
+        res = &local;
+    res->refused = res->rollback_failed = 0;
     for (size_t i = 0; ok && i < dm->n_csps; i++) {
         dm_csp_reg_t *r = dm->csps[i];
         if (r->in_tx && r->csp->validate) {
             int rc = r->csp->validate(r->ctx);
             if (rc) {
                 status = csp_status(rc);
+                res->refused |= 1ull << r->index;
                 ok = false;
             }
         }
@@ -226,7 +230,7 @@ int csp_tx_finish(omadm_t *dm, bool ok, uint64_t *rollback_failed_mask)
             if (rc && !status)
                 status = csp_status(rc);
         } else if (r->csp->rollback && r->csp->rollback(r->ctx)) {
-            *rollback_failed_mask |= 1ull << r->index;
+            res->rollback_failed |= 1ull << r->index;
             status = status ? status : 516;
         }
     }

@@ -42,10 +42,17 @@ int csp_status(int rc);
 
 /* Open a plugin transaction if none is open; returns 0 or a status. */
 int csp_tx_touch(omadm_t *dm, dm_csp_reg_t *reg);
+/* Which plugins (bits by index) refused to validate, or failed to roll
+ * back, in csp_tx_finish. */
+typedef struct csp_tx_result {
+    uint64_t refused;
+    uint64_t rollback_failed;
+} csp_tx_result_t;
+
 /* Finish every open plugin transaction: validate+commit when ok, else
  * rollback.  Returns 0, the failing validate/commit status, or 516 when a
- * rollback failed (*rollback_failed_mask gets the plugin bits). */
-int csp_tx_finish(omadm_t *dm, bool ok, uint64_t *rollback_failed_mask);
+ * rollback failed; res (may be NULL) says which plugins. */
+int csp_tx_finish(omadm_t *dm, bool ok, csp_tx_result_t *res);
 /* end_message() on every plugin; 0, or the first failure's status. */
 int csp_end_message(omadm_t *dm);
 

@@ -28,8 +28,7 @@ static void finish_plugins(dm_exec_t *x, syncml_cmd_t *before)
 {
     if (x->mode == RUN_ATOMIC)
         return;
-    uint64_t rb = 0;
-    int rc = csp_tx_finish(x->dm, worst_code(x, before) < 300, &rb);
+    int rc = csp_tx_finish(x->dm, worst_code(x, before) < 300, NULL);
     if (!rc)
         return;
     for (syncml_cmd_t *s = before ? before->next : x->reply->cmds; s; s = s->next)

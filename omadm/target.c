@@ -91,8 +91,7 @@ int item_finish(dm_exec_t *x, int code, size_t savepoint)
 {
     if (x->mode == RUN_ATOMIC)
         return code;
-    uint64_t rb_failed = 0;
-    int rc = csp_tx_finish(x->dm, code < 300, &rb_failed);
+    int rc = csp_tx_finish(x->dm, code < 300, NULL);
     if (code < 300 && rc)
         code = rc;
     if (code >= 300)
