@@ -169,7 +169,12 @@ char *rec_serialise(const store_rec_t *r, long long boff, long long blen, size_t
     fprintf(f, "omadm-cert 1\nthumb %s\nname ", r->thumb);
     put_escaped(f, r->name);
     fputs("\nserver ", f);
-    put_escaped(f, *r->server ? r->server : "-");
+    if (!*r->server)
+        fputs("-", f); /* no server */
+    else if (!strcmp(r->server, "-"))
+        fputs("%2D", f);
+    else
+        put_escaped(f, r->server);
     fprintf(f, "\nadded %lld\nbundle %lld %lld\nder %s\n", (long long)r->added, boff, blen, b64);
     fclose(f);
     free(b64);
@@ -336,8 +341,10 @@ static op_t *stage(store_t *s, op_kind_t kind, const char *store, const char *th
 int store_put(store_t *s, const char *store, const store_rec_t *rec)
 {
     char check[STORE_THUMB_LEN + 1];
-    if (cert_thumbprint(rec->der, rec->der_len, check) || strcasecmp(check, rec->thumb))
-        return -1;
+    unsigned long hash;
+    if (cert_subject_hash(rec->der, rec->der_len, &hash) ||
+        cert_thumbprint(rec->der, rec->der_len, check) || strcasecmp(check, rec->thumb))
+        return -1; /* only certificates, named by their thumbprint */
     store_rec_t copy;
     if (rec_copy(&copy, rec))
         return -1;
@@ -397,14 +404,15 @@ char *store_get_key(store_t *s, const char *store, const char *thumb)
     char up[STORE_THUMB_LEN + 1], p[4096];
     if (!k || !cert_thumb_normalise(thumb, up))
         return NULL;
+    /* the newest key or delete op wins: the open transaction first */
     const op_t *lists[2] = {s->tx, s->pending};
     for (int i = 0; i < 2; i++) {
-        const op_t *del = find_op(lists[i], k, up, false);
-        const op_t *key = find_op(lists[i], k, up, true);
-        if (key)
-            return strdup(key->key_pem);
-        if (del && del->kind == OP_DEL)
-            return NULL;
+        const op_t *last = NULL;
+        for (const op_t *o = lists[i]; o; o = o->next)
+            if (o->store == k && !strcmp(o->thumb, up) && (o->kind == OP_KEY || o->kind == OP_DEL))
+                last = o;
+        if (last)
+            return last->kind == OP_KEY ? strdup(last->key_pem) : NULL;
     }
     if (path(s, p, sizeof p, "keys/%s-%s", k->id, up))
         return NULL;
@@ -497,13 +505,21 @@ static int mkdir_p(const char *dir, mode_t mode)
     }
     if (mkdir(p, mode) && errno != EEXIST)
         return -1;
+    struct stat st;
+    if (stat(p, &st))
+        return -1;
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return -1;
+    }
     return chmod(p, mode);
 }
 
 static int make_layout(const store_t *s)
 {
     char p[4096];
-    if (mkdir_p(s->dir, 0700))
+    errno = ENAMETOOLONG; /* what a path() failure means */
+    if (strlen(s->dir) > 3000 || mkdir_p(s->dir, 0700))
         return -1;
     if (path(s, p, sizeof p, "keys") || mkdir_p(p, 0700))
         return -1;

@@ -56,7 +56,9 @@ static int before(flush_t *f, const op_t *op, store_rec_t *rec, bool *owned, lon
     int rc = disk_get(f->s, op->store->id, op->thumb, rec, boff, blen);
     if (rc == 0)
         *owned = true;
-    return rc == 0 ? 1 : rc == 1 ? 0 : -1;
+    /* a damaged record counts as absent, so it can still be deleted or
+     * replaced (store check reports what it left behind) */
+    return rc == 0 ? 1 : 0;
 }
 
 static int touch(flush_t *f, const store_kind_t *k, const uint8_t *der, size_t len)
@@ -211,7 +213,7 @@ static int final_state(flush_t *f, const store_kind_t *k, const char *thumb, sto
     }
     int rc = disk_get(f->s, k->id, thumb, disk, NULL, NULL);
     if (rc)
-        return rc == 1 ? 0 : -1;
+        return 0; /* absent, or damaged (counted as absent, see before()) */
     *der = disk->der;
     *len = disk->der_len;
     return 1;

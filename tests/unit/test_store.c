@@ -1,0 +1,2173 @@
+/*
+ * test_store.c - store/, the crash-safe certificate and key store, on a
+ * real filesystem: every test gets a fresh directory under /tmp (removed
+ * afterwards) and opens a store in <tmp>/store.
+ *
+ * Covered: the layout store_open creates; put/commit/flush/get (the name
+ * as sent, server, added); lookups through the open transaction and
+ * committed-but-unflushed changes; rollback; del (record and key);
+ * refusals (outside a transaction, thumbprint mismatch); store_each
+ * (staged and flushed records once each, newest op wins); private keys
+ * (0600, get, del); the CApath directory (<hash>.0 holds the PEM, two
+ * certificates with one subject get .0 and .1, deleting .0 moves .1
+ * down); the PEM bundle (appended, deleted blocks blanked in place);
+ * store_check on a good store and after tampering; journal recovery (a
+ * complete journal is applied at open, an incomplete one dropped, a
+ * journal.tmp removed, replay idempotent); store_open failures.
+ *
+ * Journals are written by hand in the format documented in
+ * store/journal.c ("omadm-journal 1\n", W/A/O/U records, "E <sha256>\n"),
+ * with file contents taken from a reference store that made the same
+ * change through store_flush().
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "store/cert.h"
+#include "store/store.h"
+#include "support_pki.h"
+
+/* ---- certificates ---- */
+
+typedef struct tcert {
+    const char *name;
+    uint8_t *der;
+    size_t der_len;
+    char thumb[41];   /* uppercase */
+    char lower[41];   /* lowercase spelling */
+    char *pem;        /* as cert_pem / `openssl x509` write it */
+    size_t pem_len;
+    unsigned long hash;
+} tcert_t;
+
+enum { ROOT, INTER, LEAF, ROOT2, TEMPLATE, SAME_A, SAME_B, N_TCERTS };
+static tcert_t certs[N_TCERTS];
+
+static int load_cert(tcert_t *c, const char *name, uint8_t *der, size_t len)
+{
+    c->name = name;
+    c->der = der;
+    c->der_len = len;
+    if (!der || cert_thumbprint(der, len, c->thumb) || cert_subject_hash(der, len, &c->hash))
+        return -1;
+    for (int i = 0; i < 41; i++)
+        c->lower[i] = (char)(c->thumb[i] >= 'A' && c->thumb[i] <= 'F' ? c->thumb[i] + 32 : c->thumb[i]);
+    c->pem = cert_pem(der, len, &c->pem_len);
+    return c->pem ? 0 : -1;
+}
+
+static int group_setup_certs(void);
+static int group_setup(void **state)
+{
+    (void)state;
+    if (group_setup_certs()) {
+        fprintf(stderr, "test_store: cannot load the test PKI (tests/data/pki)\n");
+        return -1;
+    }
+    return 0;
+}
+
+static int group_setup_certs(void)
+{
+    static const char *const names[] = {"root", "inter", "leaf", "root2", "template"};
+    for (int i = 0; i < 5; i++) {
+        char file[32], sha1[41];
+        size_t len = 0;
+        snprintf(file, sizeof file, "%s.der", names[i]);
+        uint8_t *der = tpki_read(file, &len);
+        if (load_cert(&certs[i], names[i], der, len) || tpki_thumb(names[i], sha1) ||
+            strcmp(sha1, certs[i].thumb))
+            return -1;
+        /* the PEM the store writes is what openssl wrote */
+        snprintf(file, sizeof file, "%s.pem", names[i]);
+        uint8_t *pem = tpki_read(file, &len);
+        int same = pem && len == certs[i].pem_len && !memcmp(pem, certs[i].pem, len);
+        free(pem);
+        if (!same)
+            return -1;
+    }
+    /* two self-signed certificates with one subject (none of the fixed
+     * PKI share one), made here */
+    for (int i = SAME_A; i <= SAME_B; i++) {
+        uint8_t *der = NULL;
+        size_t len = 0;
+        if (tpki_make_cert("Unit Test", "Same Subject", 100 + i, &der, &len) ||
+            load_cert(&certs[i], i == SAME_A ? "same-a" : "same-b", der, len))
+            return -1;
+    }
+    if (certs[SAME_A].hash != certs[SAME_B].hash || !strcmp(certs[SAME_A].thumb, certs[SAME_B].thumb))
+        return -1;
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    for (int i = 0; i < N_TCERTS; i++) {
+        free(certs[i].der);
+        free(certs[i].pem);
+    }
+    memset(certs, 0, sizeof certs);
+    return 0;
+}
+
+/* ---- files ---- */
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    return flag == FTW_DP ? rmdir(p) : unlink(p);
+}
+
+static void rm_rf(const char *p)
+{
+    nftw(p, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static bool exists(const char *p)
+{
+    struct stat st;
+    return lstat(p, &st) == 0;
+}
+
+static bool is_dir(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int mode_of(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) ? -1 : (int)(st.st_mode & 07777);
+}
+
+static long size_of(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) ? -1 : (long)st.st_size;
+}
+
+static char *slurp(const char *p, size_t *len)
+{
+    size_t n = 0;
+    char *data = (char *)tpki_slurp(p, &n);
+    if (len)
+        *len = n;
+    return data;
+}
+
+static void spew(const char *p, const void *data, size_t len)
+{
+    FILE *f = fopen(p, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* Entries of a directory (no . and ..), sorted, joined by spaces. */
+static char *listing(const char *dir)
+{
+    struct dirent **v = NULL;
+    int n = scandir(dir, &v, NULL, alphasort);
+    char *out = calloc(1, 1);
+    size_t len = 0;
+    for (int i = 0; i < n; i++) {
+        if (strcmp(v[i]->d_name, ".") && strcmp(v[i]->d_name, "..")) {
+            size_t k = strlen(v[i]->d_name);
+            out = realloc(out, len + k + 2);
+            if (len)
+                out[len++] = ' ';
+            memcpy(out + len, v[i]->d_name, k + 1);
+            len += k;
+        }
+        free(v[i]);
+    }
+    free(v);
+    return out;
+}
+
+/* ---- fixture ---- */
+
+typedef struct fixture {
+    char tmp[64];
+    char dir[128]; /* <tmp>/store */
+    store_t *s;
+    /* freed by teardown, so that a failing assertion leaks nothing */
+    store_rec_t rec;
+    void *owned[4];
+} fixture_t;
+
+static void *own(fixture_t *f, void *p)
+{
+    for (int i = 0; i < 4; i++)
+        if (!f->owned[i]) {
+            f->owned[i] = p;
+            return p;
+        }
+    fail_msg("own: no room");
+    return p;
+}
+
+/* A path below the store directory (8 rotating buffers). */
+static const char *at(const fixture_t *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static const char *at(const fixture_t *f, const char *fmt, ...)
+{
+    static char bufs[8][PATH_MAX];
+    static int next;
+    char *b = bufs[next++ % 8];
+    int n = snprintf(b, PATH_MAX, "%s/", f->dir);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(b + n, PATH_MAX - (size_t)n, fmt, ap);
+    va_end(ap);
+    return b;
+}
+
+static int setup(void **state)
+{
+    fixture_t *f = calloc(1, sizeof *f);
+    snprintf(f->tmp, sizeof f->tmp, "/tmp/omadm-test-store.XXXXXX");
+    if (!mkdtemp(f->tmp)) {
+        free(f);
+        return -1;
+    }
+    snprintf(f->dir, sizeof f->dir, "%s/store", f->tmp);
+    const char *why = NULL;
+    if (store_open(f->dir, &f->s, &why)) {
+        fprintf(stderr, "store_open: %s\n", why);
+        rm_rf(f->tmp);
+        free(f);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture_t *f = *state;
+    store_close(f->s);
+    store_rec_free(&f->rec);
+    for (int i = 0; i < 4; i++)
+        free(f->owned[i]);
+    rm_rf(f->tmp);
+    free(f);
+    return 0;
+}
+
+static void reopen(fixture_t *f)
+{
+    const char *why = NULL;
+    store_close(f->s);
+    f->s = NULL;
+    if (store_open(f->dir, &f->s, &why))
+        fail_msg("store_open: %s", why ? why : "?");
+}
+
+/* Copy a path out of at()'s rotating buffers. */
+static void keep(char buf[PATH_MAX], const char *p)
+{
+    snprintf(buf, PATH_MAX, "%s", p);
+}
+
+/* ---- store helpers ---- */
+
+static store_rec_t rec_of(const tcert_t *c, const char *thumb, const char *name,
+                          const char *server, int64_t added)
+{
+    store_rec_t r;
+    memset(&r, 0, sizeof r);
+    snprintf(r.thumb, sizeof r.thumb, "%s", thumb ? thumb : c->thumb);
+    r.name = (char *)name;
+    r.server = (char *)server;
+    r.added = added;
+    r.der = c->der;
+    r.der_len = c->der_len;
+    return r;
+}
+
+static int put(fixture_t *f, const char *store, const tcert_t *c)
+{
+    store_rec_t r = rec_of(c, NULL, c->thumb, "srv", 1700000000);
+    return store_put(f->s, store, &r);
+}
+
+/* begin, put, commit, flush */
+static void put1(fixture_t *f, const char *store, const tcert_t *c)
+{
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(put(f, store, c), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_flush(f->s), 0);
+}
+
+static void del1(fixture_t *f, const char *store, const tcert_t *c)
+{
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_del(f->s, store, c->thumb), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_flush(f->s), 0);
+}
+
+static bool present(fixture_t *f, const char *store, const tcert_t *c)
+{
+    store_rec_t r;
+    int rc = store_get(f->s, store, c->thumb, &r);
+    assert_in_range(rc, 0, 1);
+    if (rc == 0) {
+        assert_string_equal(r.thumb, c->thumb);
+        assert_int_equal(r.der_len, c->der_len);
+        assert_memory_equal(r.der, c->der, c->der_len);
+        store_rec_free(&r);
+    }
+    return rc == 0;
+}
+
+static void print_problem(void *ctx, const char *problem)
+{
+    (void)ctx;
+    fprintf(stderr, "  store_check: %s\n", problem);
+}
+
+static int problems(fixture_t *f)
+{
+    return store_check(f->s, print_problem, NULL);
+}
+
+/* store_check finds nothing, and no journal is left behind. */
+static void assert_clean(fixture_t *f)
+{
+    assert_int_equal(problems(f), 0);
+    assert_false(exists(at(f, "journal")));
+    assert_false(exists(at(f, "journal.tmp")));
+}
+
+static long count_begin_lines(const char *p)
+{
+    FILE *fp = fopen(p, "r");
+    char line[512];
+    long n = 0;
+    assert_non_null(fp);
+    while (fgets(line, sizeof line, fp))
+        n += !strncmp(line, "-----BEGIN CERTIFICATE-----", 27);
+    fclose(fp);
+    return n;
+}
+
+typedef struct seen {
+    int n;
+    char thumb[16][41];
+    char name[16][128];
+    char server[16][64];
+    int64_t added[16];
+    int stop_after; /* return 1 from the callback after this many (0: never) */
+} seen_t;
+
+static int collect(void *ctx, const store_rec_t *rec)
+{
+    seen_t *s = ctx;
+    if (s->n < 16) {
+        snprintf(s->thumb[s->n], 41, "%s", rec->thumb);
+        snprintf(s->name[s->n], 128, "%s", rec->name);
+        snprintf(s->server[s->n], 64, "%s", rec->server);
+        s->added[s->n] = rec->added;
+        char check[41];
+        assert_int_equal(cert_thumbprint(rec->der, rec->der_len, check), 0);
+        assert_string_equal(check, rec->thumb);
+    }
+    s->n++;
+    return s->stop_after && s->n >= s->stop_after ? 1 : 0;
+}
+
+/* How many times store_each reported c. */
+static int times_seen(const seen_t *s, const tcert_t *c)
+{
+    int n = 0;
+    for (int i = 0; i < s->n && i < 16; i++)
+        n += !strcmp(s->thumb[i], c->thumb);
+    return n;
+}
+
+static seen_t each(fixture_t *f, const char *store)
+{
+    seen_t s;
+    memset(&s, 0, sizeof s);
+    assert_int_equal(store_each(f->s, store, collect, &s), 0);
+    return s;
+}
+
+/* The PEM with every byte but the newlines replaced by spaces. */
+static char *blanked(const tcert_t *c)
+{
+    char *b = malloc(c->pem_len + 1);
+    for (size_t i = 0; i < c->pem_len; i++)
+        b[i] = c->pem[i] == '\n' ? '\n' : ' ';
+    b[c->pem_len] = 0;
+    return b;
+}
+
+static const char *capath_file(fixture_t *f, const char *store, const tcert_t *c, int idx)
+{
+    return at(f, "trust/%s/%08lx.%d", store, c->hash, idx);
+}
+
+static void assert_file_is(const char *p, const char *want, size_t want_len)
+{
+    size_t len = 0;
+    char *got = slurp(p, &len);
+    if (!got)
+        fail_msg("%s: cannot read", p);
+    assert_int_equal(len, want_len);
+    assert_memory_equal(got, want, want_len);
+    free(got);
+}
+
+/* ======== layout ======== */
+
+static void test_open_creates_layout(void **state)
+{
+    fixture_t *f = *state;
+    size_t n = 0;
+    const store_kind_t *k = store_kinds(&n);
+    assert_int_equal(n, 11);
+    assert_true(is_dir(f->dir));
+    assert_true(is_dir(at(f, "keys")));
+    assert_int_equal(mode_of(at(f, "keys")), 0700);
+    int trust = 0;
+    for (size_t i = 0; i < n; i++) {
+        assert_true(is_dir(at(f, "certs/%s", k[i].id)));
+        if (k[i].trust) {
+            trust++;
+            assert_true(is_dir(at(f, "trust/%s", k[i].id)));
+            assert_int_equal(size_of(at(f, "trust/%s.pem", k[i].id)), 0);
+            char *l = listing(at(f, "trust/%s", k[i].id));
+            assert_string_equal(l, "");
+            free(l);
+        } else {
+            assert_false(exists(at(f, "trust/%s", k[i].id)));
+            assert_false(exists(at(f, "trust/%s.pem", k[i].id)));
+        }
+        char buf[PATH_MAX];
+        assert_int_equal(store_capath(f->s, k[i].id, buf, sizeof buf), 0);
+        assert_string_equal(buf, at(f, "trust/%s", k[i].id));
+        assert_int_equal(store_bundle(f->s, k[i].id, buf, sizeof buf), 0);
+        assert_string_equal(buf, at(f, "trust/%s.pem", k[i].id));
+    }
+    assert_int_equal(trust, 9);
+    assert_false(exists(at(f, "certs/my-user.pem")));
+    assert_false(exists(at(f, "journal")));
+    assert_string_equal(store_dir(f->s), f->dir);
+    assert_false(store_in_tx(f->s));
+    assert_clean(f);
+
+    /* every store is empty */
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(each(f, k[i].id).n, 0);
+
+    /* opening again keeps it as it is, and puts a loosened key directory
+     * back to 0700 */
+    assert_int_equal(chmod(at(f, "keys"), 0755), 0);
+    reopen(f);
+    assert_int_equal(mode_of(at(f, "keys")), 0700);
+    assert_clean(f);
+
+    /* the store kinds, by id and label */
+    assert_string_equal(store_kind_find("root")->id, "root");
+    assert_string_equal(store_kind_find("Root/System")->id, "root");
+    assert_string_equal(store_kind_find("ROOT/SYSTEM")->id, "root");
+    assert_string_equal(store_kind_find("my/user")->id, "my-user");
+    assert_false(store_kind_find("my-user")->trust);
+    assert_false(store_kind_find("my-system")->trust);
+    assert_true(store_kind_find("CA")->trust);
+    assert_null(store_kind_find("nosuch"));
+    assert_null(store_kind_find(""));
+}
+
+static void test_open_fails_on_uncreatable_path(void **state)
+{
+    fixture_t *f = *state;
+    char file[PATH_MAX], p[PATH_MAX + 16];
+    snprintf(file, sizeof file, "%s/plain-file", f->tmp);
+    spew(file, "x", 1);
+    /* below a regular file */
+    snprintf(p, sizeof p, "%s/store", file);
+    store_t *s = (store_t *)1;
+    const char *why = NULL;
+    assert_int_equal(store_open(p, &s, &why), -1);
+    assert_null(s);
+    assert_non_null(why);
+    assert_true(*why);
+    /* a regular file itself */
+    s = (store_t *)1;
+    why = NULL;
+    assert_int_equal(store_open(file, &s, &why), -1);
+    assert_null(s);
+    assert_non_null(why);
+    assert_true(*why);
+    /* deeper below a regular file */
+    snprintf(p, sizeof p, "%s/a/b/c", file);
+    why = NULL;
+    assert_int_equal(store_open(p, &s, &why), -1);
+    assert_null(s);
+    assert_non_null(why);
+}
+
+static void test_open_on_regular_file_leaves_it_alone(void **state)
+{
+    fixture_t *f = *state;
+    /* a failed open changes nothing: the file keeps its mode */
+    char file[PATH_MAX];
+    snprintf(file, sizeof file, "%s/plain-file", f->tmp);
+    spew(file, "x", 1);
+    assert_int_equal(chmod(file, 0644), 0);
+    store_t *s = (store_t *)1;
+    const char *why = NULL;
+    assert_int_equal(store_open(file, &s, &why), -1);
+    assert_null(s);
+    assert_non_null(why);
+    assert_int_equal(mode_of(file), 0644);
+}
+
+static void test_open_fails_on_too_long_path(void **state)
+{
+    fixture_t *f = *state;
+    /* a path no buffer holds: refused, with a reason that is not "Success" */
+    size_t n = 5000;
+    char *p = own(f, malloc(n + 1));
+    int w = snprintf(p, n + 1, "%s/", f->tmp);
+    memset(p + w, 'a', n - (size_t)w);
+    p[n] = 0;
+    for (size_t i = (size_t)w + 200; i < n; i += 200)
+        p[i] = '/';
+    store_t *s = (store_t *)1;
+    const char *why = NULL;
+    errno = 0;
+    assert_int_equal(store_open(p, &s, &why), -1);
+    assert_null(s);
+    assert_non_null(why);
+    assert_true(*why);
+    assert_string_not_equal(why, strerror(0));
+}
+
+/* ======== put / get / del ======== */
+
+static void test_put_commit_flush_get(void **state)
+{
+    fixture_t *f = *state;
+    const tcert_t *c = &certs[ROOT];
+    /* the server spelled the node name in lowercase */
+    store_rec_t in = rec_of(c, c->lower, c->lower, "server-1", 1767225600);
+    assert_int_equal(store_begin(f->s), 0);
+    assert_true(store_in_tx(f->s));
+    assert_int_equal(store_put(f->s, "root", &in), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_false(store_in_tx(f->s));
+    assert_int_equal(store_flush(f->s), 0);
+
+    /* one record file, named by the uppercase thumbprint */
+    char *l = listing(at(f, "certs/root"));
+    assert_string_equal(l, c->thumb);
+    free(l);
+    assert_clean(f);
+
+    for (int pass = 0; pass < 2; pass++) {
+        /* any spelling of the thumbprint, the store by id or label */
+        const char *spellings[] = {c->thumb, c->lower};
+        const char *stores[] = {"root", "Root/System"};
+        for (int i = 0; i < 2; i++) {
+            store_rec_t r;
+            assert_int_equal(store_get(f->s, stores[i], spellings[i], &r), 0);
+            assert_string_equal(r.thumb, c->thumb);
+            assert_string_equal(r.name, c->lower);
+            assert_string_equal(r.server, "server-1");
+            assert_int_equal(r.added, 1767225600);
+            assert_int_equal(r.der_len, c->der_len);
+            assert_memory_equal(r.der, c->der, c->der_len);
+            store_rec_free(&r);
+            assert_null(r.name);
+            assert_null(r.der);
+        }
+        /* not in the other stores */
+        store_rec_t r;
+        assert_int_equal(store_get(f->s, "ca", c->thumb, &r), 1);
+        assert_int_equal(store_get(f->s, "my-user", c->thumb, &r), 1);
+        assert_int_equal(store_get(f->s, "nosuch", c->thumb, &r), 1);
+        assert_int_equal(store_get(f->s, "root", certs[INTER].thumb, &r), 1);
+        assert_int_equal(store_get(f->s, "root", "not-a-thumbprint", &r), 1);
+        /* and after reopening */
+        reopen(f);
+    }
+
+    /* a name left NULL is the thumbprint, a NULL server is "" */
+    store_rec_t in2 = rec_of(&certs[INTER], NULL, NULL, NULL, 5);
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_put(f->s, "ca", &in2), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    reopen(f);
+    store_rec_t r;
+    assert_int_equal(store_get(f->s, "ca", certs[INTER].lower, &r), 0);
+    assert_string_equal(r.name, certs[INTER].thumb);
+    assert_string_equal(r.server, "");
+    assert_int_equal(r.added, 5);
+    store_rec_free(&r);
+    assert_clean(f);
+}
+
+static void test_record_fields_round_trip(void **state)
+{
+    fixture_t *f = *state;
+    /* node names and server ids with what the record file must escape */
+    static const struct {
+        const char *name, *server;
+        int64_t added;
+    } cases[] = {
+        {"name with spaces", "server with spaces", 0},
+        {"100%", "%41%", -1},
+        {"line\nbreak\r\ttab", "a\nb", 4102444800LL},
+        {"Pr\xc3\xbc" "fung \xe2\x82\xac", "\xc3\xa9t\xc3\xa9", 1},
+        {"", "", 2},
+        {"%", "%%", 9223372036854775807LL},
+    };
+    const int n = (int)(sizeof cases / sizeof cases[0]);
+    const tcert_t *c = &certs[ROOT];
+    for (int i = 0; i < n; i++) {
+        store_rec_t in = rec_of(c, NULL, cases[i].name, cases[i].server, cases[i].added);
+        assert_int_equal(store_begin(f->s), 0);
+        assert_int_equal(store_put(f->s, "my-system", &in), 0);
+        assert_int_equal(store_commit(f->s), 0);
+        assert_int_equal(store_flush(f->s), 0);
+        reopen(f);
+        store_rec_t r;
+        assert_int_equal(store_get(f->s, "my-system", c->thumb, &r), 0);
+        assert_string_equal(r.name, cases[i].name);
+        assert_string_equal(r.server, cases[i].server);
+        assert_int_equal(r.added, cases[i].added);
+        store_rec_free(&r);
+        assert_clean(f);
+    }
+}
+
+static void test_record_server_dash_round_trip(void **state)
+{
+    fixture_t *f = *state;
+    /* the record file writes an empty server as "-": a server id that is
+     * "-" itself must still come back as "-" (and a name "-" as "-") */
+    const tcert_t *c = &certs[ROOT];
+    store_rec_t in = rec_of(c, NULL, "-", "-", 3);
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_put(f->s, "my-system", &in), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    reopen(f);
+    assert_int_equal(store_get(f->s, "my-system", c->thumb, &f->rec), 0);
+    assert_string_equal(f->rec.name, "-");
+    assert_string_equal(f->rec.server, "-");
+}
+
+static void test_get_sees_transaction_and_pending(void **state)
+{
+    fixture_t *f = *state;
+    const tcert_t *a = &certs[ROOT], *b = &certs[ROOT2];
+    char rec_a[PATH_MAX];
+    keep(rec_a, at(f, "certs/root/%s", a->thumb));
+
+    /* staged in the open transaction */
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(put(f, "root", a), 0);
+    assert_true(present(f, "root", a));
+    assert_false(exists(rec_a));
+    /* committed, not flushed */
+    assert_int_equal(store_commit(f->s), 0);
+    assert_true(present(f, "root", a));
+    assert_false(exists(rec_a));
+    assert_int_equal(size_of(at(f, "trust/root.pem")), 0);
+    /* a second transaction on top of the pending one */
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(put(f, "root", b), 0);
+    assert_true(present(f, "root", a));
+    assert_true(present(f, "root", b));
+    assert_int_equal(store_del(f->s, "root", a->thumb), 0);
+    assert_false(present(f, "root", a)); /* the transaction's delete hides the pending put */
+    store_rollback(f->s);
+    assert_true(present(f, "root", a));
+    assert_false(present(f, "root", b));
+    assert_int_equal(store_flush(f->s), 0);
+    assert_true(exists(rec_a));
+    assert_true(present(f, "root", a));
+
+    /* a delete: in the transaction, pending, flushed */
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_del(f->s, "root", a->lower), 0);
+    assert_false(present(f, "root", a));
+    assert_int_equal(store_commit(f->s), 0);
+    assert_false(present(f, "root", a));
+    assert_true(exists(rec_a));
+    assert_int_equal(store_flush(f->s), 0);
+    assert_false(present(f, "root", a));
+    assert_false(exists(rec_a));
+
+    /* a re-put in the transaction over a pending delete */
+    put1(f, "root", a);
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_del(f->s, "root", a->thumb), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_begin(f->s), 0);
+    store_rec_t in = rec_of(a, NULL, "renamed", "srv2", 7);
+    assert_int_equal(store_put(f->s, "root", &in), 0);
+    store_rec_t r;
+    assert_int_equal(store_get(f->s, "root", a->thumb, &r), 0);
+    assert_string_equal(r.name, "renamed");
+    store_rec_free(&r);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    reopen(f);
+    assert_int_equal(store_get(f->s, "root", a->thumb, &r), 0);
+    assert_string_equal(r.name, "renamed");
+    assert_string_equal(r.server, "srv2");
+    store_rec_free(&r);
+    assert_clean(f);
+}
+
+static void test_rollback_discards(void **state)
+{
+    fixture_t *f = *state;
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(put(f, "root", &certs[ROOT]), 0);
+    assert_int_equal(store_put_key(f->s, "root", certs[ROOT].thumb, "KEY"), 0);
+    assert_int_equal(put(f, "my-user", &certs[LEAF]), 0);
+    store_rollback(f->s);
+    assert_false(store_in_tx(f->s));
+    assert_false(present(f, "root", &certs[ROOT]));
+    assert_false(present(f, "my-user", &certs[LEAF]));
+    assert_null(store_get_key(f->s, "root", certs[ROOT].thumb));
+    assert_int_equal(each(f, "root").n, 0);
+    assert_int_equal(store_flush(f->s), 0);
+    assert_int_equal(size_of(at(f, "trust/root.pem")), 0);
+    char *l = listing(at(f, "certs/root"));
+    assert_string_equal(l, "");
+    free(l);
+    l = listing(at(f, "keys"));
+    assert_string_equal(l, "");
+    free(l);
+
+    /* a rollback keeps what earlier transactions committed */
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(put(f, "root", &certs[ROOT]), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(put(f, "root", &certs[ROOT2]), 0);
+    assert_int_equal(store_del(f->s, "root", certs[ROOT].thumb), 0);
+    store_rollback(f->s);
+    assert_int_equal(store_flush(f->s), 0);
+    assert_true(present(f, "root", &certs[ROOT]));
+    assert_false(present(f, "root", &certs[ROOT2]));
+    l = listing(at(f, "certs/root"));
+    assert_string_equal(l, certs[ROOT].thumb);
+    free(l);
+    /* rollback with no transaction is harmless */
+    store_rollback(f->s);
+    assert_clean(f);
+}
+
+static void test_del_removes_record_and_key(void **state)
+{
+    fixture_t *f = *state;
+    const tcert_t *c = &certs[ROOT];
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(put(f, "root", c), 0);
+    assert_int_equal(store_put_key(f->s, "root", c->thumb, "-----BEGIN PRIVATE KEY-----\n"), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    assert_true(exists(at(f, "certs/root/%s", c->thumb)));
+    assert_true(exists(at(f, "keys/root-%s", c->thumb)));
+    assert_true(exists(capath_file(f, "root", c, 0)));
+    assert_clean(f);
+
+    del1(f, "root", c);
+    assert_false(present(f, "root", c));
+    assert_null(store_get_key(f->s, "root", c->thumb));
+    assert_false(exists(at(f, "certs/root/%s", c->thumb)));
+    assert_false(exists(at(f, "keys/root-%s", c->thumb)));
+    assert_false(exists(capath_file(f, "root", c, 0)));
+    assert_int_equal(count_begin_lines(at(f, "trust/root.pem")), 0);
+    assert_clean(f);
+
+    /* deleting what is not there is not an error and changes nothing */
+    del1(f, "root", c);
+    del1(f, "my-user", &certs[LEAF]);
+    assert_clean(f);
+}
+
+static void test_refused_outside_transaction(void **state)
+{
+    fixture_t *f = *state;
+    const tcert_t *c = &certs[ROOT];
+    assert_int_equal(put(f, "root", c), -1);
+    assert_int_equal(store_del(f->s, "root", c->thumb), -1);
+    assert_int_equal(store_put_key(f->s, "root", c->thumb, "KEY"), -1);
+    assert_int_equal(store_commit(f->s), -1);
+    assert_false(present(f, "root", c));
+    assert_null(store_get_key(f->s, "root", c->thumb));
+    /* a transaction does not nest */
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_begin(f->s), -1);
+    assert_true(store_in_tx(f->s));
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_commit(f->s), -1);
+    /* after a commit, writes are refused again */
+    assert_int_equal(put(f, "root", c), -1);
+    assert_int_equal(store_flush(f->s), 0);
+    char *l = listing(at(f, "certs/root"));
+    assert_string_equal(l, "");
+    free(l);
+    assert_clean(f);
+}
+
+static void test_put_thumbprint_mismatch_fails(void **state)
+{
+    fixture_t *f = *state;
+    const tcert_t *c = &certs[ROOT];
+    assert_int_equal(store_begin(f->s), 0);
+    /* another certificate's thumbprint */
+    store_rec_t r = rec_of(c, certs[INTER].thumb, "x", "s", 1);
+    assert_int_equal(store_put(f->s, "root", &r), -1);
+    /* off by one digit */
+    char near[41];
+    memcpy(near, c->thumb, 41);
+    near[39] = near[39] == '0' ? '1' : '0';
+    r = rec_of(c, near, "x", "s", 1);
+    assert_int_equal(store_put(f->s, "root", &r), -1);
+    /* not a thumbprint */
+    r = rec_of(c, "xyz", "x", "s", 1);
+    assert_int_equal(store_put(f->s, "root", &r), -1);
+    r = rec_of(c, "", "x", "s", 1);
+    assert_int_equal(store_put(f->s, "root", &r), -1);
+    /* an unknown store, keys and deletes with a bad thumbprint */
+    assert_int_equal(put(f, "nosuch", c), -1);
+    assert_int_equal(store_del(f->s, "root", "xyz"), -1);
+    assert_int_equal(store_del(f->s, "nosuch", c->thumb), -1);
+    assert_int_equal(store_put_key(f->s, "root", "xyz", "KEY"), -1);
+    assert_int_equal(store_put_key(f->s, "nosuch", c->thumb, "KEY"), -1);
+    /* nothing was staged; the transaction is still usable */
+    assert_true(store_in_tx(f->s));
+    assert_false(present(f, "root", c));
+    assert_false(present(f, "root", &certs[INTER]));
+    assert_int_equal(each(f, "root").n, 0);
+    /* the right thumbprint in lowercase is fine */
+    r = rec_of(c, c->lower, "x", "s", 1);
+    assert_int_equal(store_put(f->s, "root", &r), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    char *l = listing(at(f, "certs/root"));
+    assert_string_equal(l, c->thumb);
+    free(l);
+    assert_clean(f);
+}
+
+static void test_put_copies_the_record(void **state)
+{
+    fixture_t *f = *state;
+    const tcert_t *c = &certs[LEAF];
+    uint8_t *der = malloc(c->der_len);
+    memcpy(der, c->der, c->der_len);
+    char name[] = "my name", server[] = "my server";
+    store_rec_t r = rec_of(c, NULL, name, server, 1);
+    r.der = der;
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_put(f->s, "my-user", &r), 0);
+    /* the caller's buffers change afterwards */
+    memset(der, 0, c->der_len);
+    free(der);
+    name[0] = 'X';
+    server[0] = 'X';
+    assert_int_equal(store_commit(f->s), 0);
+    store_rec_t got;
+    assert_int_equal(store_get(f->s, "my-user", c->thumb, &got), 0);
+    assert_string_equal(got.name, "my name");
+    assert_string_equal(got.server, "my server");
+    assert_memory_equal(got.der, c->der, c->der_len);
+    store_rec_free(&got);
+    assert_int_equal(store_flush(f->s), 0);
+    assert_true(present(f, "my-user", c));
+    assert_clean(f);
+}
+
+/* ======== store_each ======== */
+
+static void test_each_lists_staged_and_flushed_once(void **state)
+{
+    fixture_t *f = *state;
+    const tcert_t *root = &certs[ROOT], *root2 = &certs[ROOT2], *inter = &certs[INTER],
+                  *tmpl = &certs[TEMPLATE], *leaf = &certs[LEAF];
+    /* on disk: root, root2, inter */
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(put(f, "root", root), 0);
+    assert_int_equal(put(f, "root", root2), 0);
+    assert_int_equal(put(f, "root", inter), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    seen_t s = each(f, "root");
+    assert_int_equal(s.n, 3);
+    assert_int_equal(times_seen(&s, root), 1);
+    assert_int_equal(times_seen(&s, root2), 1);
+    assert_int_equal(times_seen(&s, inter), 1);
+
+    /* pending: root renamed, template added, root2 deleted */
+    assert_int_equal(store_begin(f->s), 0);
+    store_rec_t r = rec_of(root, NULL, "pending-name", "srv", 1);
+    assert_int_equal(store_put(f->s, "root", &r), 0);
+    assert_int_equal(put(f, "root", tmpl), 0);
+    assert_int_equal(store_del(f->s, "root", root2->thumb), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    /* open transaction: root renamed again, leaf added, inter deleted,
+     * root2 put back */
+    assert_int_equal(store_begin(f->s), 0);
+    r = rec_of(root, NULL, "tx-name", "srv", 1);
+    assert_int_equal(store_put(f->s, "root", &r), 0);
+    assert_int_equal(put(f, "root", leaf), 0);
+    assert_int_equal(store_del(f->s, "root", inter->thumb), 0);
+    assert_int_equal(put(f, "root", root2), 0);
+    /* something in another store does not show */
+    assert_int_equal(put(f, "ca", &certs[SAME_A]), 0);
+
+    s = each(f, "root");
+    assert_int_equal(s.n, 4);
+    assert_int_equal(times_seen(&s, root), 1);
+    assert_int_equal(times_seen(&s, root2), 1);
+    assert_int_equal(times_seen(&s, tmpl), 1);
+    assert_int_equal(times_seen(&s, leaf), 1);
+    assert_int_equal(times_seen(&s, inter), 0);
+    for (int i = 0; i < s.n; i++)
+        if (!strcmp(s.thumb[i], root->thumb))
+            assert_string_equal(s.name[i], "tx-name");
+
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    s = each(f, "root");
+    assert_int_equal(s.n, 4);
+    assert_int_equal(times_seen(&s, root), 1);
+    assert_int_equal(times_seen(&s, root2), 1);
+    assert_int_equal(times_seen(&s, tmpl), 1);
+    assert_int_equal(times_seen(&s, leaf), 1);
+    for (int i = 0; i < s.n; i++)
+        if (!strcmp(s.thumb[i], root->thumb))
+            assert_string_equal(s.name[i], "tx-name");
+    s = each(f, "ca");
+    assert_int_equal(s.n, 1);
+    assert_int_equal(times_seen(&s, &certs[SAME_A]), 1);
+    assert_int_equal(store_each(f->s, "nosuch", collect, &s), -1);
+    assert_clean(f);
+}
+
+static void test_each_add_then_delete_in_one_batch(void **state)
+{
+    fixture_t *f = *state;
+    const tcert_t *c = &certs[ROOT];
+    /* in one transaction */
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(put(f, "root", c), 0);
+    assert_int_equal(store_put_key(f->s, "root", c->thumb, "KEY"), 0);
+    assert_int_equal(store_del(f->s, "root", c->thumb), 0);
+    assert_int_equal(each(f, "root").n, 0);
+    assert_false(present(f, "root", c));
+    assert_int_equal(store_commit(f->s), 0);
+    /* and across two transactions of one batch */
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(put(f, "root", &certs[ROOT2]), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_del(f->s, "root", certs[ROOT2].thumb), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(each(f, "root").n, 0);
+
+    assert_int_equal(store_flush(f->s), 0);
+    assert_int_equal(each(f, "root").n, 0);
+    assert_false(present(f, "root", c));
+    assert_false(present(f, "root", &certs[ROOT2]));
+    char *l = listing(at(f, "certs/root"));
+    assert_string_equal(l, "");
+    free(l);
+    l = listing(at(f, "trust/root"));
+    assert_string_equal(l, "");
+    free(l);
+    l = listing(at(f, "keys"));
+    assert_string_equal(l, "");
+    free(l);
+    assert_int_equal(count_begin_lines(at(f, "trust/root.pem")), 0);
+    assert_clean(f);
+}
+
+static void test_each_delete_then_readd_in_one_batch(void **state)
+{
+    fixture_t *f = *state;
+    const tcert_t *c = &certs[ROOT];
+    put1(f, "root", c);
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_del(f->s, "root", c->thumb), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_begin(f->s), 0);
+    store_rec_t r = rec_of(c, NULL, "back", "srv", 2);
+    assert_int_equal(store_put(f->s, "root", &r), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    seen_t s = each(f, "root");
+    assert_int_equal(s.n, 1);
+    assert_string_equal(s.name[0], "back");
+    assert_int_equal(store_flush(f->s), 0);
+    s = each(f, "root");
+    assert_int_equal(s.n, 1);
+    assert_string_equal(s.name[0], "back");
+    assert_true(present(f, "root", c));
+    assert_true(exists(capath_file(f, "root", c, 0)));
+    assert_false(exists(capath_file(f, "root", c, 1)));
+    assert_int_equal(count_begin_lines(at(f, "trust/root.pem")), 1);
+    assert_clean(f);
+
+    /* the same in one transaction, on a flushed certificate */
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_del(f->s, "root", c->thumb), 0);
+    r = rec_of(c, NULL, "again", "srv", 3);
+    assert_int_equal(store_put(f->s, "root", &r), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    s = each(f, "root");
+    assert_int_equal(s.n, 1);
+    assert_string_equal(s.name[0], "again");
+    assert_int_equal(count_begin_lines(at(f, "trust/root.pem")), 1);
+    assert_clean(f);
+}
+
+static void test_each_stops_when_callback_says_so(void **state)
+{
+    fixture_t *f = *state;
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(put(f, "root", &certs[ROOT]), 0);
+    assert_int_equal(put(f, "root", &certs[ROOT2]), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(put(f, "root", &certs[INTER]), 0);
+    /* stops in the staged part and in the on-disk part */
+    for (int stop = 1; stop <= 3; stop++) {
+        seen_t s;
+        memset(&s, 0, sizeof s);
+        s.stop_after = stop;
+        assert_int_equal(store_each(f->s, "root", collect, &s), 1);
+        assert_int_equal(s.n, stop);
+    }
+    store_rollback(f->s);
+}
+
+/* ======== private keys ======== */
+
+static void test_keys(void **state)
+{
+    fixture_t *f = *state;
+    static const char pem[] = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49\n"
+                              "-----END PRIVATE KEY-----\n";
+    const char *stores[] = {"my-user", "root"};
+    const tcert_t *cs[] = {&certs[LEAF], &certs[ROOT]};
+    for (int i = 0; i < 2; i++) {
+        const char *st = stores[i];
+        const tcert_t *c = cs[i];
+        char kp[PATH_MAX];
+    keep(kp, at(f, "keys/%s-%s", st, c->thumb));
+        assert_int_equal(store_begin(f->s), 0);
+        assert_int_equal(put(f, st, c), 0);
+        assert_int_equal(store_put_key(f->s, st, c->lower, pem), 0);
+        /* visible in the transaction */
+        char *k = store_get_key(f->s, st, c->thumb);
+        assert_non_null(k);
+        assert_string_equal(k, pem);
+        free(k);
+        assert_int_equal(store_commit(f->s), 0);
+        k = store_get_key(f->s, st, c->lower);
+        assert_non_null(k);
+        assert_string_equal(k, pem);
+        free(k);
+        assert_false(exists(kp));
+        assert_int_equal(store_flush(f->s), 0);
+        assert_int_equal(mode_of(kp), 0600);
+        assert_int_equal(mode_of(at(f, "keys")), 0700);
+        assert_file_is(kp, pem, strlen(pem));
+        reopen(f);
+        k = store_get_key(f->s, st, c->thumb);
+        assert_non_null(k);
+        assert_string_equal(k, pem);
+        free(k);
+        assert_null(store_get_key(f->s, st == stores[0] ? "my-system" : "ca", c->thumb));
+        assert_clean(f);
+
+        /* replacing the key */
+        assert_int_equal(store_begin(f->s), 0);
+        assert_int_equal(store_put_key(f->s, st, c->thumb, "second key\n"), 0);
+        assert_int_equal(store_commit(f->s), 0);
+        assert_int_equal(store_flush(f->s), 0);
+        assert_file_is(kp, "second key\n", 11);
+        assert_int_equal(mode_of(kp), 0600);
+
+        /* deleting the certificate hides the key at once and removes it
+         * at the flush */
+        assert_int_equal(store_begin(f->s), 0);
+        assert_int_equal(store_del(f->s, st, c->thumb), 0);
+        assert_null(store_get_key(f->s, st, c->thumb));
+        assert_int_equal(store_commit(f->s), 0);
+        assert_null(store_get_key(f->s, st, c->thumb));
+        assert_true(exists(kp));
+        assert_int_equal(store_flush(f->s), 0);
+        assert_false(exists(kp));
+        assert_null(store_get_key(f->s, st, c->thumb));
+        assert_clean(f);
+    }
+    /* no key at all */
+    assert_null(store_get_key(f->s, "root", certs[ROOT2].thumb));
+    assert_null(store_get_key(f->s, "nosuch", certs[ROOT2].thumb));
+    assert_null(store_get_key(f->s, "root", "xyz"));
+}
+
+static void test_key_put_then_delete_in_one_transaction(void **state)
+{
+    fixture_t *f = *state;
+    const tcert_t *c = &certs[LEAF];
+    /* put, key, delete: the delete removes the key too, so no lookup
+     * may return it - not in the transaction, not pending, not on disk */
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(put(f, "my-user", c), 0);
+    assert_int_equal(store_put_key(f->s, "my-user", c->thumb, "KEY"), 0);
+    assert_int_equal(store_del(f->s, "my-user", c->thumb), 0);
+    assert_false(present(f, "my-user", c));
+    assert_null(own(f, store_get_key(f->s, "my-user", c->thumb)));
+    assert_int_equal(store_commit(f->s), 0);
+    assert_null(own(f, store_get_key(f->s, "my-user", c->thumb)));
+    assert_int_equal(store_flush(f->s), 0);
+    assert_null(store_get_key(f->s, "my-user", c->thumb));
+    assert_false(exists(at(f, "keys/my-user-%s", c->thumb)));
+    assert_clean(f);
+}
+
+static void test_key_delete_then_put_in_one_transaction(void **state)
+{
+    fixture_t *f = *state;
+    const tcert_t *c = &certs[LEAF];
+    char *k;
+    /* delete, then put and key again: present */
+    put1(f, "my-user", c);
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_del(f->s, "my-user", c->thumb), 0);
+    assert_int_equal(put(f, "my-user", c), 0);
+    assert_int_equal(store_put_key(f->s, "my-user", c->thumb, "KEY2"), 0);
+    k = store_get_key(f->s, "my-user", c->thumb);
+    assert_non_null(k);
+    assert_string_equal(k, "KEY2");
+    free(k);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    k = store_get_key(f->s, "my-user", c->thumb);
+    assert_non_null(k);
+    assert_string_equal(k, "KEY2");
+    free(k);
+    assert_clean(f);
+}
+
+/* ======== CApath ======== */
+
+static void test_capath_holds_pem(void **state)
+{
+    fixture_t *f = *state;
+    put1(f, "root", &certs[ROOT]);
+    /* fc50d93f.0, as `openssl x509 -hash` names it */
+    assert_int_equal(certs[ROOT].hash, 0xfc50d93fUL);
+    assert_file_is(at(f, "trust/root/fc50d93f.0"), certs[ROOT].pem, certs[ROOT].pem_len);
+    char *l = listing(at(f, "trust/root"));
+    assert_string_equal(l, "fc50d93f.0");
+    free(l);
+    /* a non-trust store has no CApath */
+    put1(f, "my-user", &certs[LEAF]);
+    assert_false(exists(at(f, "trust/my-user")));
+    /* several stores, several hashes */
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(put(f, "ca", &certs[INTER]), 0);
+    assert_int_equal(put(f, "root", &certs[ROOT2]), 0);
+    assert_int_equal(put(f, "user-ca", &certs[ROOT]), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    l = listing(at(f, "trust/root"));
+    assert_string_equal(l, "38b8e255.0 fc50d93f.0");
+    free(l);
+    l = listing(at(f, "trust/ca"));
+    assert_string_equal(l, "956e0405.0");
+    free(l);
+    assert_file_is(at(f, "trust/ca/956e0405.0"), certs[INTER].pem, certs[INTER].pem_len);
+    assert_file_is(at(f, "trust/user-ca/fc50d93f.0"), certs[ROOT].pem, certs[ROOT].pem_len);
+    assert_clean(f);
+
+    /* OpenSSL finds the chain through the CApath */
+    X509_STORE *xs = X509_STORE_new();
+    X509_LOOKUP *lu = X509_STORE_add_lookup(xs, X509_LOOKUP_hash_dir());
+    char root_dir[PATH_MAX];
+    assert_int_equal(store_capath(f->s, "root", root_dir, sizeof root_dir), 0);
+    assert_int_equal(X509_LOOKUP_add_dir(lu, root_dir, X509_FILETYPE_PEM), 1);
+    const unsigned char *p = certs[INTER].der;
+    X509 *inter = d2i_X509(NULL, &p, (long)certs[INTER].der_len);
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    assert_int_equal(X509_STORE_CTX_init(ctx, xs, inter, NULL), 1);
+    X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(ctx), 1767225600); /* 2026 */
+    int ok = X509_verify_cert(ctx);
+    if (ok != 1)
+        fail_msg("verify: %s", X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+    X509_STORE_CTX_free(ctx);
+    X509_free(inter);
+    X509_STORE_free(xs);
+}
+
+static void test_capath_same_subject(void **state)
+{
+    fixture_t *f = *state;
+    const tcert_t *a = &certs[SAME_A], *b = &certs[SAME_B];
+    put1(f, "root", a);
+    assert_file_is(capath_file(f, "root", a, 0), a->pem, a->pem_len);
+    assert_false(exists(capath_file(f, "root", a, 1)));
+    assert_clean(f);
+    put1(f, "root", b);
+    assert_file_is(capath_file(f, "root", a, 0), a->pem, a->pem_len);
+    assert_file_is(capath_file(f, "root", b, 1), b->pem, b->pem_len);
+    assert_false(exists(capath_file(f, "root", a, 2)));
+    assert_clean(f);
+    /* putting a again changes nothing in the CApath */
+    put1(f, "root", a);
+    assert_file_is(capath_file(f, "root", a, 0), a->pem, a->pem_len);
+    assert_file_is(capath_file(f, "root", b, 1), b->pem, b->pem_len);
+    assert_clean(f);
+    /* deleting the .0 one moves the other down */
+    del1(f, "root", a);
+    assert_file_is(capath_file(f, "root", b, 0), b->pem, b->pem_len);
+    assert_false(exists(capath_file(f, "root", b, 1)));
+    char *l = listing(at(f, "trust/root"));
+    char want[32];
+    snprintf(want, sizeof want, "%08lx.0", b->hash);
+    assert_string_equal(l, want);
+    free(l);
+    assert_clean(f);
+    del1(f, "root", b);
+    l = listing(at(f, "trust/root"));
+    assert_string_equal(l, "");
+    free(l);
+    assert_clean(f);
+}
+
+static void test_capath_same_subject_one_batch(void **state)
+{
+    fixture_t *f = *state;
+    const tcert_t *a = &certs[SAME_A], *b = &certs[SAME_B];
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(put(f, "ca", a), 0);
+    assert_int_equal(put(f, "ca", b), 0);
+    assert_int_equal(put(f, "ca", &certs[INTER]), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    assert_file_is(capath_file(f, "ca", a, 0), a->pem, a->pem_len);
+    assert_file_is(capath_file(f, "ca", b, 1), b->pem, b->pem_len);
+    assert_clean(f);
+    /* deleting the .1 one leaves .0 alone */
+    del1(f, "ca", b);
+    assert_file_is(capath_file(f, "ca", a, 0), a->pem, a->pem_len);
+    assert_false(exists(capath_file(f, "ca", a, 1)));
+    assert_clean(f);
+    /* b back, then a deleted and b re-put in one batch: b at .0 only */
+    put1(f, "ca", b);
+    assert_file_is(capath_file(f, "ca", b, 1), b->pem, b->pem_len);
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_del(f->s, "ca", a->thumb), 0);
+    assert_int_equal(put(f, "ca", b), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    assert_file_is(capath_file(f, "ca", b, 0), b->pem, b->pem_len);
+    assert_false(exists(capath_file(f, "ca", b, 1)));
+    assert_clean(f);
+    /* both deleted and a added again in one batch */
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_del(f->s, "ca", b->thumb), 0);
+    assert_int_equal(put(f, "ca", a), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    assert_file_is(capath_file(f, "ca", a, 0), a->pem, a->pem_len);
+    assert_false(exists(capath_file(f, "ca", a, 1)));
+    assert_clean(f);
+}
+
+/* ======== bundle ======== */
+
+static void test_bundle_append_and_blank(void **state)
+{
+    fixture_t *f = *state;
+    const tcert_t *a = &certs[ROOT], *b = &certs[ROOT2], *c = &certs[INTER];
+    char bp[PATH_MAX];
+    keep(bp, at(f, "trust/root.pem"));
+    put1(f, "root", a);
+    assert_file_is(bp, a->pem, a->pem_len);
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(put(f, "root", b), 0);
+    assert_int_equal(put(f, "root", c), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    size_t total = a->pem_len + b->pem_len + c->pem_len;
+    char *want = malloc(total + a->pem_len + b->pem_len + 1);
+    memcpy(want, a->pem, a->pem_len);
+    memcpy(want + a->pem_len, b->pem, b->pem_len);
+    memcpy(want + a->pem_len + b->pem_len, c->pem, c->pem_len);
+    assert_file_is(bp, want, total);
+    assert_int_equal(count_begin_lines(bp), 3);
+    assert_clean(f);
+
+    /* deleting b blanks its block: same length, newlines kept */
+    del1(f, "root", b);
+    char *blank = blanked(b);
+    memcpy(want + a->pem_len, blank, b->pem_len);
+    assert_file_is(bp, want, total);
+    assert_int_equal(count_begin_lines(bp), 2);
+    assert_int_equal(each(f, "root").n, 2);
+    assert_clean(f);
+
+    /* adding b again appends it */
+    put1(f, "root", b);
+    memcpy(want + total, b->pem, b->pem_len);
+    total += b->pem_len;
+    assert_file_is(bp, want, total);
+    assert_int_equal(count_begin_lines(bp), 3);
+    assert_clean(f);
+
+    /* putting a again (new name) blanks the old block and appends */
+    store_rec_t r = rec_of(a, NULL, "renamed", "srv", 1);
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_put(f->s, "root", &r), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    char *blank_a = blanked(a);
+    memcpy(want, blank_a, a->pem_len);
+    memcpy(want + total, a->pem, a->pem_len);
+    total += a->pem_len;
+    assert_file_is(bp, want, total);
+    assert_int_equal(count_begin_lines(bp), 3);
+    assert_clean(f);
+
+    /* delete everything: only spaces and newlines remain */
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_del(f->s, "root", a->thumb), 0);
+    assert_int_equal(store_del(f->s, "root", b->thumb), 0);
+    assert_int_equal(store_del(f->s, "root", c->thumb), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    size_t len = 0;
+    char *got = slurp(bp, &len);
+    assert_int_equal(len, total);
+    for (size_t i = 0; i < len; i++)
+        assert_true(got[i] == ' ' || got[i] == '\n');
+    assert_int_equal(count_begin_lines(bp), 0);
+    assert_clean(f);
+    free(got);
+    free(blank_a);
+    free(blank);
+    free(want);
+}
+
+static void test_bundle_add_then_delete_in_one_batch(void **state)
+{
+    fixture_t *f = *state;
+    const tcert_t *a = &certs[ROOT], *b = &certs[ROOT2];
+    char bp[PATH_MAX];
+    keep(bp, at(f, "trust/root.pem"));
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(put(f, "root", a), 0);
+    assert_int_equal(put(f, "root", b), 0);
+    assert_int_equal(store_del(f->s, "root", a->thumb), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    char *blank = blanked(a);
+    char *want = malloc(a->pem_len + b->pem_len);
+    memcpy(want, blank, a->pem_len);
+    memcpy(want + a->pem_len, b->pem, b->pem_len);
+    assert_file_is(bp, want, a->pem_len + b->pem_len);
+    assert_int_equal(count_begin_lines(bp), 1);
+    assert_clean(f);
+    free(want);
+    free(blank);
+}
+
+static void test_bundle_put_twice_in_one_batch(void **state)
+{
+    fixture_t *f = *state;
+    const tcert_t *a = &certs[INTER];
+    char bp[PATH_MAX];
+    keep(bp, at(f, "trust/ca.pem"));
+    /* the second put replaces the first: its block is blanked at once */
+    assert_int_equal(store_begin(f->s), 0);
+    store_rec_t r = rec_of(a, NULL, "first", "srv", 1);
+    assert_int_equal(store_put(f->s, "ca", &r), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_begin(f->s), 0);
+    r = rec_of(a, NULL, "second", "srv", 2);
+    assert_int_equal(store_put(f->s, "ca", &r), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    char *blank = blanked(a);
+    char *want = malloc(2 * a->pem_len);
+    memcpy(want, blank, a->pem_len);
+    memcpy(want + a->pem_len, a->pem, a->pem_len);
+    assert_file_is(bp, want, 2 * a->pem_len);
+    assert_int_equal(count_begin_lines(bp), 1);
+    assert_file_is(capath_file(f, "ca", a, 0), a->pem, a->pem_len);
+    assert_false(exists(capath_file(f, "ca", a, 1)));
+    store_rec_t got;
+    assert_int_equal(store_get(f->s, "ca", a->thumb, &got), 0);
+    assert_string_equal(got.name, "second");
+    store_rec_free(&got);
+    assert_clean(f);
+    free(want);
+    free(blank);
+}
+
+static void test_non_trust_store_has_no_bundle(void **state)
+{
+    fixture_t *f = *state;
+    put1(f, "my-user", &certs[LEAF]);
+    put1(f, "my-system", &certs[TEMPLATE]);
+    assert_true(exists(at(f, "certs/my-user/%s", certs[LEAF].thumb)));
+    assert_false(exists(at(f, "trust/my-user.pem")));
+    assert_false(exists(at(f, "trust/my-user")));
+    assert_false(exists(at(f, "trust/my-system.pem")));
+    /* no trust store changed */
+    size_t n = 0;
+    const store_kind_t *k = store_kinds(&n);
+    for (size_t i = 0; i < n; i++)
+        if (k[i].trust)
+            assert_int_equal(size_of(at(f, "trust/%s.pem", k[i].id)), 0);
+    assert_clean(f);
+    del1(f, "my-user", &certs[LEAF]);
+    assert_false(exists(at(f, "certs/my-user/%s", certs[LEAF].thumb)));
+    assert_clean(f);
+}
+
+/* Certificates a PEM reader finds in a file. */
+static int pem_certs_in(const char *p)
+{
+    BIO *bio = BIO_new_file(p, "r");
+    int n = 0;
+    X509 *x;
+    assert_non_null(bio);
+    while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
+        n++;
+        X509_free(x);
+    }
+    BIO_free(bio);
+    return n;
+}
+
+static void test_bundle_readable_by_openssl(void **state)
+{
+    fixture_t *f = *state;
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(put(f, "ca", &certs[ROOT]), 0);
+    assert_int_equal(put(f, "ca", &certs[INTER]), 0);
+    assert_int_equal(put(f, "ca", &certs[ROOT2]), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    del1(f, "ca", &certs[ROOT]);
+    del1(f, "ca", &certs[ROOT2]);
+    put1(f, "ca", &certs[TEMPLATE]);
+    char bp[PATH_MAX];
+    assert_int_equal(store_bundle(f->s, "ca", bp, sizeof bp), 0);
+    /* blanked blocks are skipped */
+    assert_int_equal(pem_certs_in(bp), 2);
+    assert_int_equal(count_begin_lines(bp), 2);
+    assert_clean(f);
+}
+
+/* ======== store_check ======== */
+
+/* A store with something in several stores, keys, a deleted block and
+ * two certificates with one subject. */
+static void populate(fixture_t *f)
+{
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(put(f, "root", &certs[ROOT]), 0);
+    assert_int_equal(put(f, "root", &certs[ROOT2]), 0);
+    assert_int_equal(put(f, "root", &certs[SAME_A]), 0);
+    assert_int_equal(put(f, "root", &certs[SAME_B]), 0);
+    assert_int_equal(put(f, "ca", &certs[INTER]), 0);
+    assert_int_equal(put(f, "my-user", &certs[LEAF]), 0);
+    assert_int_equal(store_put_key(f->s, "my-user", certs[LEAF].thumb, "LEAF KEY\n"), 0);
+    assert_int_equal(put(f, "my-system", &certs[TEMPLATE]), 0);
+    assert_int_equal(store_put_key(f->s, "my-system", certs[TEMPLATE].thumb, "TEMPLATE KEY\n"), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    del1(f, "root", &certs[ROOT2]);
+    assert_clean(f);
+}
+
+static void test_check_good_store(void **state)
+{
+    fixture_t *f = *state;
+    assert_clean(f);
+    populate(f);
+    assert_clean(f);
+    reopen(f);
+    assert_clean(f);
+    /* store_check without a callback */
+    assert_int_equal(store_check(f->s, NULL, NULL), 0);
+}
+
+static void test_check_capath_file_deleted(void **state)
+{
+    fixture_t *f = *state;
+    populate(f);
+    assert_int_equal(unlink(at(f, "trust/root/%08lx.0", certs[ROOT].hash)), 0);
+    assert_true(store_check(f->s, NULL, NULL) > 0);
+}
+
+static void test_check_capath_gap(void **state)
+{
+    fixture_t *f = *state;
+    populate(f);
+    /* .0 of the shared subject gone, .1 left: a gap (and a missing file) */
+    assert_int_equal(unlink(capath_file(f, "root", &certs[SAME_A], 0)), 0);
+    assert_true(store_check(f->s, NULL, NULL) > 0);
+}
+
+static void test_check_record_byte_flipped(void **state)
+{
+    fixture_t *f = *state;
+    populate(f);
+    /* one base64 character in the middle of the DER line */
+    char rp[PATH_MAX];
+    keep(rp, at(f, "certs/ca/%s", certs[INTER].thumb));
+    size_t len = 0;
+    char *text = slurp(rp, &len);
+    char *der = strstr(text, "\nder ");
+    assert_non_null(der);
+    char *victim = der + 5 + 200;
+    *victim = *victim == 'A' ? 'B' : 'A';
+    spew(rp, text, len);
+    free(text);
+    assert_true(store_check(f->s, NULL, NULL) > 0);
+}
+
+static void test_check_record_thumb_line_changed(void **state)
+{
+    fixture_t *f = *state;
+    populate(f);
+    char rp[PATH_MAX];
+    keep(rp, at(f, "certs/my-user/%s", certs[LEAF].thumb));
+    size_t len = 0;
+    char *text = slurp(rp, &len);
+    char *t = strstr(text, "\nthumb ");
+    assert_non_null(t);
+    t[7] = t[7] == '0' ? '1' : '0';
+    spew(rp, text, len);
+    free(text);
+    assert_true(store_check(f->s, NULL, NULL) > 0);
+}
+
+static void test_check_bundle_block_blanked(void **state)
+{
+    fixture_t *f = *state;
+    populate(f);
+    /* blank root's block (the first) by hand */
+    char bp[PATH_MAX];
+    keep(bp, at(f, "trust/root.pem"));
+    size_t len = 0;
+    char *text = slurp(bp, &len);
+    assert_true(len >= certs[ROOT].pem_len);
+    assert_memory_equal(text, certs[ROOT].pem, certs[ROOT].pem_len);
+    for (size_t i = 0; i < certs[ROOT].pem_len; i++)
+        if (text[i] != '\n')
+            text[i] = ' ';
+    spew(bp, text, len);
+    free(text);
+    assert_true(store_check(f->s, NULL, NULL) > 0);
+}
+
+static void test_check_stray_file(void **state)
+{
+    fixture_t *f = *state;
+    populate(f);
+    spew(at(f, "certs/root/stray"), "x", 1);
+    assert_true(store_check(f->s, NULL, NULL) > 0);
+    /* store_each does not list it */
+    assert_int_equal(each(f, "root").n, 3);
+}
+
+static void test_check_stray_files_elsewhere(void **state)
+{
+    fixture_t *f = *state;
+    populate(f);
+    /* a lowercase record name (the store writes uppercase) */
+    spew(at(f, "certs/root/%s", certs[ROOT2].lower), "x", 1);
+    assert_true(store_check(f->s, NULL, NULL) > 0);
+    assert_int_equal(unlink(at(f, "certs/root/%s", certs[ROOT2].lower)), 0);
+    assert_int_equal(store_check(f->s, NULL, NULL), 0);
+    /* a CApath file that is not a certificate */
+    spew(at(f, "trust/root/00000000.0"), "x", 1);
+    assert_true(store_check(f->s, NULL, NULL) > 0);
+    assert_int_equal(unlink(at(f, "trust/root/00000000.0")), 0);
+    /* a key without a certificate */
+    spew(at(f, "keys/root-%s", certs[ROOT2].thumb), "k", 1);
+    assert_int_equal(chmod(at(f, "keys/root-%s", certs[ROOT2].thumb), 0600), 0);
+    assert_true(store_check(f->s, NULL, NULL) > 0);
+    assert_int_equal(unlink(at(f, "keys/root-%s", certs[ROOT2].thumb)), 0);
+    assert_int_equal(store_check(f->s, NULL, NULL), 0);
+}
+
+static void test_check_key_mode(void **state)
+{
+    fixture_t *f = *state;
+    populate(f);
+    assert_int_equal(chmod(at(f, "keys/my-user-%s", certs[LEAF].thumb), 0644), 0);
+    assert_true(store_check(f->s, NULL, NULL) > 0);
+    assert_int_equal(chmod(at(f, "keys/my-user-%s", certs[LEAF].thumb), 0600), 0);
+    assert_int_equal(store_check(f->s, NULL, NULL), 0);
+    /* the key directory too */
+    assert_int_equal(chmod(at(f, "keys"), 0755), 0);
+    assert_true(store_check(f->s, NULL, NULL) > 0);
+}
+
+static void count_problem(void *ctx, const char *problem)
+{
+    assert_non_null(problem);
+    assert_true(*problem);
+    ++*(int *)ctx;
+}
+
+static void test_check_reports_through_callback(void **state)
+{
+    fixture_t *f = *state;
+    populate(f);
+    assert_int_equal(unlink(at(f, "trust/ca/%08lx.0", certs[INTER].hash)), 0);
+    spew(at(f, "certs/root/stray"), "x", 1);
+    int calls = 0;
+    int n = store_check(f->s, count_problem, &calls);
+    assert_true(n >= 2);
+    assert_int_equal(calls, n);
+}
+
+/* ======== journal recovery ======== */
+
+/* A journal in the format of store/journal.c, built by hand. */
+typedef struct jbuf {
+    char *p;
+    size_t len;
+} jbuf_t;
+
+static void jb_raw(jbuf_t *j, const void *data, size_t n)
+{
+    j->p = realloc(j->p, j->len + n + 1);
+    memcpy(j->p + j->len, data, n);
+    j->len += n;
+    j->p[j->len] = 0;
+}
+
+static void jb_fmt(jbuf_t *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void jb_fmt(jbuf_t *j, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    assert_in_range(n, 1, (int)sizeof line - 1);
+    jb_raw(j, line, (size_t)n);
+}
+
+static void jb_start(jbuf_t *j)
+{
+    memset(j, 0, sizeof *j);
+    jb_raw(j, "omadm-journal 1\n", 16);
+}
+
+static void jb_write(jbuf_t *j, unsigned mode, const char *rel, const void *data, size_t n)
+{
+    jb_fmt(j, "W %o %zu %s\n", mode, n, rel);
+    jb_raw(j, data, n);
+    jb_raw(j, "\n", 1);
+}
+
+static void jb_at(jbuf_t *j, char op, long long off, const char *rel, const void *data, size_t n)
+{
+    jb_fmt(j, "%c %lld %zu %s\n", op, off, n, rel);
+    jb_raw(j, data, n);
+    jb_raw(j, "\n", 1);
+}
+
+static void jb_unlink(jbuf_t *j, const char *rel)
+{
+    jb_fmt(j, "U %s\n", rel);
+}
+
+/* "E <sha256 of everything before, lowercase hex>\n" */
+static void jb_seal(jbuf_t *j)
+{
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    char hex[65];
+    assert_int_equal(EVP_Digest(j->p, j->len, md, &mdlen, EVP_sha256(), NULL), 1);
+    assert_int_equal(mdlen, 32);
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    jb_fmt(j, "E %s\n", hex);
+}
+
+/* What a store holds after root (with a key) was put, and after it was
+ * deleted again, as store_flush made it in a reference store. */
+typedef struct reference {
+    char *rec, *bundle, *capath, *key, *bundle_after_del;
+    size_t rec_len, bundle_len, capath_len, key_len, bundle_after_del_len;
+    char rec_rel[80], key_rel[80], capath_rel[80];
+} reference_t;
+
+static const char ref_key[] = "-----BEGIN PRIVATE KEY-----\nref\n-----END PRIVATE KEY-----\n";
+
+static void make_reference(fixture_t *f, reference_t *ref)
+{
+    fixture_t r;
+    const tcert_t *c = &certs[ROOT];
+    memset(&r, 0, sizeof r);
+    memset(ref, 0, sizeof *ref);
+    snprintf(r.dir, sizeof r.dir, "%s/ref", f->tmp);
+    const char *why = NULL;
+    assert_int_equal(store_open(r.dir, &r.s, &why), 0);
+    assert_int_equal(store_begin(r.s), 0);
+    store_rec_t in = rec_of(c, NULL, "ref", "srv", 1767225600);
+    assert_int_equal(store_put(r.s, "root", &in), 0);
+    assert_int_equal(store_put_key(r.s, "root", c->thumb, ref_key), 0);
+    assert_int_equal(store_commit(r.s), 0);
+    assert_int_equal(store_flush(r.s), 0);
+    snprintf(ref->rec_rel, sizeof ref->rec_rel, "certs/root/%s", c->thumb);
+    snprintf(ref->key_rel, sizeof ref->key_rel, "keys/root-%s", c->thumb);
+    snprintf(ref->capath_rel, sizeof ref->capath_rel, "trust/root/%08lx.0", c->hash);
+    ref->rec = slurp(at(&r, "%s", ref->rec_rel), &ref->rec_len);
+    ref->key = slurp(at(&r, "%s", ref->key_rel), &ref->key_len);
+    ref->capath = slurp(at(&r, "%s", ref->capath_rel), &ref->capath_len);
+    ref->bundle = slurp(at(&r, "trust/root.pem"), &ref->bundle_len);
+    assert_non_null(ref->rec);
+    assert_non_null(ref->key);
+    assert_non_null(ref->capath);
+    assert_non_null(ref->bundle);
+    assert_int_equal(ref->bundle_len, c->pem_len);
+    del1(&r, "root", c);
+    ref->bundle_after_del = slurp(at(&r, "trust/root.pem"), &ref->bundle_after_del_len);
+    assert_non_null(ref->bundle_after_del);
+    store_close(r.s);
+}
+
+static void free_reference(reference_t *ref)
+{
+    free(ref->rec);
+    free(ref->bundle);
+    free(ref->capath);
+    free(ref->key);
+    free(ref->bundle_after_del);
+}
+
+/* The batch "put root with its key", as store_flush journals it. */
+static void journal_add(const reference_t *ref, jbuf_t *j)
+{
+    jb_start(j);
+    jb_at(j, 'A', 0, "trust/root.pem", ref->bundle, ref->bundle_len);
+    jb_write(j, 0644, ref->rec_rel, ref->rec, ref->rec_len);
+    jb_write(j, 0600, ref->key_rel, ref->key, ref->key_len);
+    jb_write(j, 0644, ref->capath_rel, ref->capath, ref->capath_len);
+    jb_seal(j);
+}
+
+/* The batch "delete root". */
+static void journal_del(const reference_t *ref, jbuf_t *j)
+{
+    char *blank = blanked(&certs[ROOT]);
+    jb_start(j);
+    jb_at(j, 'O', 0, "trust/root.pem", blank, certs[ROOT].pem_len);
+    jb_unlink(j, ref->rec_rel);
+    jb_unlink(j, ref->key_rel);
+    jb_unlink(j, ref->capath_rel);
+    jb_seal(j);
+    free(blank);
+}
+
+/* Close the store, leave a journal as a crash would, open again. */
+static void crash_with(fixture_t *f, const char *name, const void *data, size_t len)
+{
+    store_close(f->s);
+    f->s = NULL;
+    spew(at(f, "%s", name), data, len);
+    reopen(f);
+}
+
+static void assert_added_state(fixture_t *f, const reference_t *ref)
+{
+    assert_false(exists(at(f, "journal")));
+    assert_file_is(at(f, "%s", ref->rec_rel), ref->rec, ref->rec_len);
+    assert_file_is(at(f, "%s", ref->key_rel), ref->key, ref->key_len);
+    assert_file_is(at(f, "%s", ref->capath_rel), ref->capath, ref->capath_len);
+    assert_file_is(at(f, "trust/root.pem"), ref->bundle, ref->bundle_len);
+    assert_int_equal(mode_of(at(f, "%s", ref->key_rel)), 0600);
+    assert_int_equal(mode_of(at(f, "%s", ref->rec_rel)), 0644);
+    char *l = listing(at(f, "trust/root"));
+    assert_string_equal(l, "fc50d93f.0");
+    free(l);
+    store_rec_t r;
+    assert_int_equal(store_get(f->s, "root", certs[ROOT].thumb, &r), 0);
+    assert_string_equal(r.name, "ref");
+    assert_string_equal(r.server, "srv");
+    assert_int_equal(r.added, 1767225600);
+    store_rec_free(&r);
+    char *k = store_get_key(f->s, "root", certs[ROOT].thumb);
+    assert_non_null(k);
+    assert_string_equal(k, ref_key);
+    free(k);
+    assert_int_equal(each(f, "root").n, 1);
+    assert_clean(f);
+}
+
+static void assert_deleted_state(fixture_t *f, const reference_t *ref)
+{
+    assert_false(exists(at(f, "journal")));
+    assert_false(exists(at(f, "%s", ref->rec_rel)));
+    assert_false(exists(at(f, "%s", ref->key_rel)));
+    assert_false(exists(at(f, "%s", ref->capath_rel)));
+    assert_file_is(at(f, "trust/root.pem"), ref->bundle_after_del, ref->bundle_after_del_len);
+    assert_false(present(f, "root", &certs[ROOT]));
+    assert_int_equal(each(f, "root").n, 0);
+    assert_clean(f);
+}
+
+/* Nothing of the batch: the store as setup() left it plus root2 in ca. */
+static void assert_untouched(fixture_t *f)
+{
+    assert_false(exists(at(f, "journal")));
+    assert_false(exists(at(f, "journal.tmp")));
+    assert_false(present(f, "root", &certs[ROOT]));
+    assert_null(store_get_key(f->s, "root", certs[ROOT].thumb));
+    assert_int_equal(size_of(at(f, "trust/root.pem")), 0);
+    char *l = listing(at(f, "trust/root"));
+    assert_string_equal(l, "");
+    free(l);
+    l = listing(at(f, "certs/root"));
+    assert_string_equal(l, "");
+    free(l);
+    l = listing(at(f, "keys"));
+    assert_string_equal(l, "");
+    free(l);
+    assert_true(present(f, "ca", &certs[ROOT2]));
+    assert_file_is(at(f, "trust/ca.pem"), certs[ROOT2].pem, certs[ROOT2].pem_len);
+    assert_clean(f);
+}
+
+static void test_journal_complete_is_applied(void **state)
+{
+    fixture_t *f = *state;
+    reference_t ref;
+    jbuf_t j;
+    make_reference(f, &ref);
+    assert_false(present(f, "root", &certs[ROOT]));
+
+    journal_add(&ref, &j);
+    crash_with(f, "journal", j.p, j.len);
+    assert_added_state(f, &ref);
+    free(j.p);
+
+    journal_del(&ref, &j);
+    crash_with(f, "journal", j.p, j.len);
+    assert_deleted_state(f, &ref);
+    free(j.p);
+    free_reference(&ref);
+}
+
+static void test_journal_replay_is_idempotent(void **state)
+{
+    fixture_t *f = *state;
+    reference_t ref;
+    jbuf_t add, del;
+    make_reference(f, &ref);
+    journal_add(&ref, &add);
+    journal_del(&ref, &del);
+
+    /* applied, then found again (a crash after applying, before the
+     * journal was removed): twice, three times */
+    for (int i = 0; i < 3; i++) {
+        crash_with(f, "journal", add.p, add.len);
+        assert_added_state(f, &ref);
+    }
+    for (int i = 0; i < 3; i++) {
+        crash_with(f, "journal", del.p, del.len);
+        assert_deleted_state(f, &ref);
+    }
+
+    /* a crash half way through applying: some operations done, the
+     * journal left - replaying it from the start gives the same result */
+    store_close(f->s);
+    f->s = NULL;
+    rm_rf(f->dir);
+    reopen(f);
+    crash_with(f, "journal", add.p, add.len);
+    assert_added_state(f, &ref);
+    /* first two of the delete's operations done by hand */
+    size_t blen = 0;
+    char *bundle = slurp(at(f, "trust/root.pem"), &blen);
+    char *blank = blanked(&certs[ROOT]);
+    memcpy(bundle, blank, certs[ROOT].pem_len);
+    spew(at(f, "trust/root.pem"), bundle, blen);
+    assert_int_equal(unlink(at(f, "%s", ref.rec_rel)), 0);
+    crash_with(f, "journal", del.p, del.len);
+    assert_deleted_state(f, &ref);
+    free(blank);
+    free(bundle);
+
+    /* an append after which the bundle grew further (a crash after a
+     * later append of the same batch): the replay cuts and rewrites */
+    store_close(f->s);
+    f->s = NULL;
+    rm_rf(f->dir);
+    reopen(f);
+    spew(at(f, "trust/root.pem"), "partial garbage beyond the block\n", 33);
+    crash_with(f, "journal", add.p, add.len);
+    assert_added_state(f, &ref);
+
+    free(add.p);
+    free(del.p);
+    free_reference(&ref);
+}
+
+static void test_journal_add_and_delete_in_one_batch_replayed(void **state)
+{
+    fixture_t *f = *state;
+    reference_t ref;
+    jbuf_t j;
+    make_reference(f, &ref);
+    /* what store_flush journals for put + put_key + del of root in one
+     * batch: append, record, key, blank, unlink record and key */
+    char *blank = blanked(&certs[ROOT]);
+    jb_start(&j);
+    jb_at(&j, 'A', 0, "trust/root.pem", ref.bundle, ref.bundle_len);
+    jb_write(&j, 0644, ref.rec_rel, ref.rec, ref.rec_len);
+    jb_write(&j, 0600, ref.key_rel, ref.key, ref.key_len);
+    jb_at(&j, 'O', 0, "trust/root.pem", blank, certs[ROOT].pem_len);
+    jb_unlink(&j, ref.rec_rel);
+    jb_unlink(&j, ref.key_rel);
+    jb_seal(&j);
+    for (int i = 0; i < 2; i++) {
+        crash_with(f, "journal", j.p, j.len);
+        assert_false(exists(at(f, "journal")));
+        assert_file_is(at(f, "trust/root.pem"), blank, certs[ROOT].pem_len);
+        assert_false(present(f, "root", &certs[ROOT]));
+        assert_false(exists(at(f, "%s", ref.key_rel)));
+        assert_clean(f);
+    }
+    free(j.p);
+    free(blank);
+    free_reference(&ref);
+}
+
+static void test_journal_incomplete_is_dropped(void **state)
+{
+    fixture_t *f = *state;
+    reference_t ref;
+    jbuf_t good, other;
+    make_reference(f, &ref);
+    journal_add(&ref, &good);
+    journal_del(&ref, &other);
+    put1(f, "ca", &certs[ROOT2]); /* something that must survive */
+    assert_untouched(f);
+
+    enum { N_VARIANTS = 10 };
+    for (int v = 0; v < N_VARIANTS; v++) {
+        jbuf_t j;
+        memset(&j, 0, sizeof j);
+        jb_raw(&j, good.p, good.len);
+        switch (v) {
+        case 0: /* a digit of the trailer changed */
+            j.p[j.len - 2] = j.p[j.len - 2] == '0' ? '1' : '0';
+            break;
+        case 1: /* a byte of the data changed */
+            j.p[200] ^= 0x01;
+            break;
+        case 2: /* cut before the final newline */
+            j.len -= 1;
+            break;
+        case 3: /* cut in the trailer */
+            j.len -= 30;
+            break;
+        case 4: /* no trailer */
+            j.len -= 67;
+            break;
+        case 5: /* cut in the middle of an operation */
+            j.len /= 2;
+            break;
+        case 6: /* the header only */
+            j.len = 16;
+            break;
+        case 7: /* empty */
+            j.len = 0;
+            break;
+        case 8: { /* another journal's trailer */
+            j.len -= 67;
+            jb_raw(&j, other.p + other.len - 67, 67);
+            break;
+        }
+        case 9: { /* another format version, checksum matching */
+            jbuf_t k;
+            memset(&k, 0, sizeof k);
+            jb_raw(&k, "omadm-journal 2\n", 16);
+            jb_raw(&k, good.p + 16, good.len - 16 - 67);
+            jb_seal(&k);
+            free(j.p);
+            j = k;
+            break;
+        }
+        }
+        crash_with(f, "journal", j.p, j.len);
+        if (exists(at(f, "journal")) || present(f, "root", &certs[ROOT]))
+            fail_msg("variant %d of the incomplete journal was not dropped", v);
+        assert_untouched(f);
+        free(j.p);
+    }
+    free(good.p);
+    free(other.p);
+    free_reference(&ref);
+}
+
+static void test_journal_tmp_is_removed(void **state)
+{
+    fixture_t *f = *state;
+    reference_t ref;
+    jbuf_t j;
+    make_reference(f, &ref);
+    journal_add(&ref, &j);
+    put1(f, "ca", &certs[ROOT2]);
+    /* a journal.tmp was never renamed, so never applied: even a complete
+     * one is removed and nothing of it applied */
+    crash_with(f, "journal.tmp", j.p, j.len);
+    assert_false(exists(at(f, "journal.tmp")));
+    assert_untouched(f);
+    crash_with(f, "journal.tmp", j.p, j.len / 2);
+    assert_untouched(f);
+    /* next to a complete journal: the journal is applied, the tmp removed */
+    store_close(f->s);
+    f->s = NULL;
+    spew(at(f, "journal.tmp"), "omadm-journal 1\nU certs/ca/x\n", 29);
+    crash_with(f, "journal", j.p, j.len);
+    assert_false(exists(at(f, "journal.tmp")));
+    assert_added_state(f, &ref);
+    assert_true(present(f, "ca", &certs[ROOT2]));
+    free(j.p);
+    free_reference(&ref);
+}
+
+static void test_journal_that_cannot_be_applied(void **state)
+{
+    fixture_t *f = *state;
+    /* complete, but an operation fails (its directory does not exist):
+     * the store does not open, and the journal stays for the next try */
+    jbuf_t j;
+    jb_start(&j);
+    jb_write(&j, 0644, "no/such/dir/file", "x", 1);
+    jb_seal(&j);
+    store_close(f->s);
+    f->s = NULL;
+    spew(at(f, "journal"), j.p, j.len);
+    store_t *s = (store_t *)1;
+    const char *why = NULL;
+    assert_int_equal(store_open(f->dir, &s, &why), -1);
+    assert_null(s);
+    assert_non_null(why);
+    assert_true(*why);
+    assert_true(exists(at(f, "journal")));
+    free(j.p);
+
+    /* an unknown operation */
+    jb_start(&j);
+    jb_fmt(&j, "X 1 1 certs/root/x\nx\n");
+    jb_seal(&j);
+    spew(at(f, "journal"), j.p, j.len);
+    why = NULL;
+    assert_int_equal(store_open(f->dir, &s, &why), -1);
+    assert_null(s);
+    assert_non_null(why);
+    free(j.p);
+
+    /* once the journal is gone the store opens */
+    assert_int_equal(unlink(at(f, "journal")), 0);
+    reopen(f);
+    assert_clean(f);
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_open_creates_layout),
+        T(test_open_fails_on_uncreatable_path),
+        T(test_open_on_regular_file_leaves_it_alone),
+        T(test_open_fails_on_too_long_path),
+        T(test_put_commit_flush_get),
+        T(test_record_fields_round_trip),
+        T(test_record_server_dash_round_trip),
+        T(test_get_sees_transaction_and_pending),
+        T(test_rollback_discards),
+        T(test_del_removes_record_and_key),
+        T(test_refused_outside_transaction),
+        T(test_put_thumbprint_mismatch_fails),
+        T(test_put_copies_the_record),
+        T(test_each_lists_staged_and_flushed_once),
+        T(test_each_add_then_delete_in_one_batch),
+        T(test_each_delete_then_readd_in_one_batch),
+        T(test_each_stops_when_callback_says_so),
+        T(test_keys),
+        T(test_key_put_then_delete_in_one_transaction),
+        T(test_key_delete_then_put_in_one_transaction),
+        T(test_capath_holds_pem),
+        T(test_capath_same_subject),
+        T(test_capath_same_subject_one_batch),
+        T(test_bundle_append_and_blank),
+        T(test_bundle_add_then_delete_in_one_batch),
+        T(test_bundle_put_twice_in_one_batch),
+        T(test_bundle_readable_by_openssl),
+        T(test_non_trust_store_has_no_bundle),
+        T(test_check_good_store),
+        T(test_check_capath_file_deleted),
+        T(test_check_capath_gap),
+        T(test_check_record_byte_flipped),
+        T(test_check_record_thumb_line_changed),
+        T(test_check_bundle_block_blanked),
+        T(test_check_stray_file),
+        T(test_check_stray_files_elsewhere),
+        T(test_check_key_mode),
+        T(test_check_reports_through_callback),
+        T(test_journal_complete_is_applied),
+        T(test_journal_replay_is_idempotent),
+        T(test_journal_add_and_delete_in_one_batch_replayed),
+        T(test_journal_incomplete_is_dropped),
+        T(test_journal_tmp_is_removed),
+        T(test_journal_that_cannot_be_applied),
+    };
+#undef T
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
