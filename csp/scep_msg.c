@@ -1,0 +1,2164 @@
+/*
+ * scep_msg.c - SCEP (RFC 8894) messages with OpenSSL 3: GetCACaps choice,
+ * GetCACert sets, CSR / self-signed signer / pkiMessage building, CertRep
+ * checking, GET URLs.  Choices are explained in docs/scep.md.
+ *
+ * The SCEP attribute OIDs (2.16.840.1.113733.1.9.x) are made with
+ * OBJ_txt2obj(..., 1) per use and freed again: nothing is registered in
+ * OpenSSL's global object table (no OBJ_create).
+ */
+#include "scep_msg.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <openssl/bio.h>
+#include <openssl/cms.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/pkcs7.h>
+#include <openssl/provider.h>
+#include <openssl/rand.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+struct scep_key {
+    EVP_PKEY *pkey;
+};
+
+struct scep_cert {
+    X509 *x;
+};
+
+struct scep_certset {
+    size_t n;
+    scep_cert_t *certs;          /* n entries */
+    size_t recipient, verifier, issuer;
+};
+
+#define OID_MESSAGE_TYPE "2.16.840.1.113733.1.9.2"
+#define OID_PKI_STATUS "2.16.840.1.113733.1.9.3"
+#define OID_FAIL_INFO "2.16.840.1.113733.1.9.4"
+#define OID_SENDER_NONCE "2.16.840.1.113733.1.9.5"
+#define OID_RECIPIENT_NONCE "2.16.840.1.113733.1.9.6"
+#define OID_TRANSACTION_ID "2.16.840.1.113733.1.9.7"
+#define OID_FAIL_INFO_TEXT "1.3.6.1.5.5.7.24.1"
+#define OID_UPN "1.3.6.1.4.1.311.20.2.3"
+#define OID_ENROLL_NAME_VALUE "1.3.6.1.4.1.311.13.2.1"
+
+#define MSG_CERTREP "3"
+#define MSG_RENEWALREQ "17"
+#define MSG_PKCSREQ "19"
+#define MSG_CERTPOLL "20"
+
+#define MAX_TXID 128
+#define MAX_SET_CERTS 64
+
+/* ---- errors and buffers ------------------------------------------------------ */
+
+static const char *const err_text[SCEP_E__COUNT] = {
+    [SCEP_OK] = "success",
+    [SCEP_E_NOMEM] = "out of memory",
+    [SCEP_E_INVALID_ARG] = "invalid argument",
+    [SCEP_E_MALFORMED] = "malformed SCEP data",
+    [SCEP_E_TOO_LARGE] = "input too large",
+    [SCEP_E_UNSUPPORTED] = "unsupported algorithm or value",
+    [SCEP_E_NO_ALGORITHM] = "no acceptable algorithm",
+    [SCEP_E_NOT_FOUND] = "no suitable certificate",
+    [SCEP_E_UNTRUSTED] = "CA certificate not trusted",
+    [SCEP_E_SIGNATURE] = "response signature invalid",
+    [SCEP_E_MISMATCH] = "response does not match the request",
+    [SCEP_E_DECRYPT] = "cannot decrypt response",
+    [SCEP_E_CRYPTO] = "cryptographic operation failed",
+};
+
+const char *scep_strerror(scep_err_t err)
+{
+    if ((int)err < 0 || err >= SCEP_E__COUNT || !err_text[err])
+        return "unknown error";
+    return err_text[err];
+}
+
+static scep_err_t fail(const char **why, scep_err_t err, const char *reason)
+{
+    if (why)
+        *why = reason;
+    return err;
+}
+
+/* An OpenSSL call failed: drop its error queue (we report our own reason). */
+static scep_err_t ossl_fail(const char **why, scep_err_t err, const char *reason)
+{
+    ERR_clear_error();
+    return fail(why, err, reason);
+}
+
+void scep_buf_free(scep_buf_t *b)
+{
+    if (!b)
+        return;
+    if (b->data) {
+        OPENSSL_cleanse(b->data, b->len);
+        free(b->data);
+    }
+    b->data = NULL;
+    b->len = 0;
+}
+
+static scep_err_t buf_set(scep_buf_t *out, const void *data, size_t len, const char **why)
+{
+    uint8_t *d = malloc(len + 1);
+    if (!d)
+        return fail(why, SCEP_E_NOMEM, "out of memory");
+    if (len)
+        memcpy(d, data, len);
+    d[len] = 0;
+    out->data = d;
+    out->len = len;
+    return SCEP_OK;
+}
+
+/* Copy the contents of a memory BIO into *out. */
+static scep_err_t buf_from_bio(BIO *bio, scep_buf_t *out, const char **why)
+{
+    char *p = NULL;
+    long n = BIO_get_mem_data(bio, &p);
+    if (n < 0)
+        return ossl_fail(why, SCEP_E_CRYPTO, "memory BIO");
+    return buf_set(out, p, (size_t)n, why);
+}
+
+/* i2d output (OpenSSL-allocated) into *out; the OpenSSL copy is wiped. */
+static scep_err_t buf_take_der(unsigned char *der, int n, scep_buf_t *out, const char **why)
+{
+    if (n <= 0 || !der)
+        return ossl_fail(why, SCEP_E_CRYPTO, "DER encoding failed");
+    scep_err_t err = buf_set(out, der, (size_t)n, why);
+    OPENSSL_clear_free(der, (size_t)n);
+    return err;
+}
+
+static bool der_len_ok(const uint8_t *der, size_t len, scep_err_t *err, const char **why)
+{
+    if (!der || len == 0) {
+        *err = fail(why, SCEP_E_MALFORMED, "empty input");
+        return false;
+    }
+    if (len > SCEP_MAX_DER) {
+        *err = fail(why, SCEP_E_TOO_LARGE, "input larger than SCEP_MAX_DER");
+        return false;
+    }
+    return true;
+}
+
+static const EVP_MD *digest_md(scep_digest_t d)
+{
+    switch (d) {
+    case SCEP_DIGEST_SHA1: return EVP_sha1();
+    case SCEP_DIGEST_SHA256: return EVP_sha256();
+    case SCEP_DIGEST_SHA512: return EVP_sha512();
+    }
+    return NULL;
+}
+
+static const EVP_CIPHER *cipher_evp(scep_cipher_t c)
+{
+    switch (c) {
+    case SCEP_CIPHER_AES128_CBC: return EVP_aes_128_cbc();
+    case SCEP_CIPHER_DES3_CBC: return EVP_des_ede3_cbc();
+    }
+    return NULL;
+}
+
+const char *scep_cipher_name(scep_cipher_t c)
+{
+    switch (c) {
+    case SCEP_CIPHER_AES128_CBC: return "AES-128-CBC";
+    case SCEP_CIPHER_DES3_CBC: return "DES-EDE3-CBC";
+    }
+    return "?";
+}
+
+const char *scep_digest_name(scep_digest_t d)
+{
+    switch (d) {
+    case SCEP_DIGEST_SHA1: return "SHA-1";
+    case SCEP_DIGEST_SHA256: return "SHA-256";
+    case SCEP_DIGEST_SHA512: return "SHA-512";
+    }
+    return "?";
+}
+
+static void hex_upper(const uint8_t *d, size_t n, char *out)
+{
+    static const char hx[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hx[d[i] >> 4];
+        out[2 * i + 1] = hx[d[i] & 15];
+    }
+    out[2 * n] = 0;
+}
+
+static bool is_alnum(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+}
+
+/* The PrintableString alphabet. */
+static bool is_printable_char(unsigned char c)
+{
+    return is_alnum(c) || (c && strchr(" '()+,-./:=?", c));
+}
+
+static bool is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
+}
+
+/* Trim white space from both ends of [*s, *e). */
+static void trim(const char **s, const char **e)
+{
+    while (*s < *e && is_space(**s))
+        (*s)++;
+    while (*e > *s && is_space((*e)[-1]))
+        (*e)--;
+}
+
+/* "1.2.840.113549": digits and single dots, at least two arcs, no empty arc. */
+static bool dotted_oid(const char *s, size_t n)
+{
+    if (n == 0 || n > 100 || s[0] == '.' || s[n - 1] == '.')
+        return false;
+    size_t dots = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '.') {
+            if (i + 1 < n && s[i + 1] == '.')
+                return false;
+            dots++;
+        } else if (s[i] < '0' || s[i] > '9') {
+            return false;
+        }
+    }
+    return dots > 0;
+}
+
+/* A new ASN1_OBJECT from a dotted OID (never from a name), or NULL. */
+static ASN1_OBJECT *oid_obj(const char *s, size_t n)
+{
+    char buf[128];
+    if (!dotted_oid(s, n))
+        return NULL;
+    memcpy(buf, s, n);
+    buf[n] = 0;
+    return OBJ_txt2obj(buf, 1);
+}
+
+/* ---- keys and certificates ----------------------------------------------------- */
+
+scep_err_t scep_keygen_rsa(unsigned bits, scep_key_t **out, const char **why)
+{
+    if (!out)
+        return fail(why, SCEP_E_INVALID_ARG, "no output");
+    *out = NULL;
+    if (bits != 1024 && bits != 2048 && bits != 4096)
+        return fail(why, SCEP_E_INVALID_ARG, "KeyLength must be 1024, 2048 or 4096");
+    scep_key_t *k = calloc(1, sizeof *k);
+    if (!k)
+        return fail(why, SCEP_E_NOMEM, "out of memory");
+    k->pkey = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)bits);
+    if (!k->pkey) {
+        free(k);
+        return ossl_fail(why, SCEP_E_CRYPTO, "RSA key generation failed");
+    }
+    *out = k;
+    return SCEP_OK;
+}
+
+scep_err_t scep_key_from_der(const uint8_t *der, size_t len, scep_key_t **out, const char **why)
+{
+    scep_err_t err;
+    if (!out)
+        return fail(why, SCEP_E_INVALID_ARG, "no output");
+    *out = NULL;
+    if (!der_len_ok(der, len, &err, why))
+        return err;
+    const unsigned char *p = der;
+    EVP_PKEY *pk = d2i_AutoPrivateKey(NULL, &p, (long)len);
+    if (!pk)
+        return ossl_fail(why, SCEP_E_MALFORMED, "not a DER private key");
+    if (p != der + len || EVP_PKEY_get_base_id(pk) != EVP_PKEY_RSA) {
+        EVP_PKEY_free(pk);
+        return fail(why, SCEP_E_UNSUPPORTED, "not a single RSA private key");
+    }
+    scep_key_t *k = calloc(1, sizeof *k);
+    if (!k) {
+        EVP_PKEY_free(pk);
+        return fail(why, SCEP_E_NOMEM, "out of memory");
+    }
+    k->pkey = pk;
+    *out = k;
+    return SCEP_OK;
+}
+
+scep_err_t scep_key_to_der(const scep_key_t *key, scep_buf_t *out, const char **why)
+{
+    if (!key || !out)
+        return fail(why, SCEP_E_INVALID_ARG, "no key or output");
+    *out = (scep_buf_t){0};
+    unsigned char *der = NULL;
+    PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(key->pkey);
+    if (!p8)
+        return ossl_fail(why, SCEP_E_CRYPTO, "PKCS#8 encoding failed");
+    int n = i2d_PKCS8_PRIV_KEY_INFO(p8, &der);
+    PKCS8_PRIV_KEY_INFO_free(p8);
+    return buf_take_der(der, n, out, why);
+}
+
+void scep_key_free(scep_key_t *key)
+{
+    if (!key)
+        return;
+    EVP_PKEY_free(key->pkey);
+    free(key);
+}
+
+static scep_cert_t *cert_wrap(X509 *x)
+{
+    scep_cert_t *c = calloc(1, sizeof *c);
+    if (c)
+        c->x = x;
+    return c;
+}
+
+scep_err_t scep_cert_from_der(const uint8_t *der, size_t len, scep_cert_t **out, const char **why)
+{
+    scep_err_t err;
+    if (!out)
+        return fail(why, SCEP_E_INVALID_ARG, "no output");
+    *out = NULL;
+    if (!der_len_ok(der, len, &err, why))
+        return err;
+    const unsigned char *p = der;
+    X509 *x = d2i_X509(NULL, &p, (long)len);
+    if (!x || p != der + len) {
+        X509_free(x);
+        return ossl_fail(why, SCEP_E_MALFORMED, "not one DER certificate");
+    }
+    *out = cert_wrap(x);
+    if (!*out) {
+        X509_free(x);
+        return fail(why, SCEP_E_NOMEM, "out of memory");
+    }
+    return SCEP_OK;
+}
+
+scep_err_t scep_cert_to_der(const scep_cert_t *cert, scep_buf_t *out, const char **why)
+{
+    if (!cert || !out)
+        return fail(why, SCEP_E_INVALID_ARG, "no certificate or output");
+    *out = (scep_buf_t){0};
+    unsigned char *der = NULL;
+    int n = i2d_X509(cert->x, &der);
+    return buf_take_der(der, n, out, why);
+}
+
+void scep_cert_free(scep_cert_t *cert)
+{
+    if (!cert)
+        return;
+    X509_free(cert->x);
+    free(cert);
+}
+
+static bool x509_sha1(X509 *x, uint8_t md[20])
+{
+    unsigned int n = 0;
+    return X509_digest(x, EVP_sha1(), md, &n) == 1 && n == 20;
+}
+
+scep_err_t scep_cert_thumbprint(const scep_cert_t *cert, char out[SCEP_THUMB_LEN + 1])
+{
+    uint8_t md[20];
+    if (!cert || !out)
+        return SCEP_E_INVALID_ARG;
+    if (!x509_sha1(cert->x, md))
+        return ossl_fail(NULL, SCEP_E_CRYPTO, NULL);
+    hex_upper(md, sizeof md, out);
+    return SCEP_OK;
+}
+
+char *scep_cert_subject(const scep_cert_t *cert, char *buf, size_t size)
+{
+    if (!buf || size == 0)
+        return buf;
+    buf[0] = 0;
+    if (!cert)
+        return buf;
+    BIO *b = BIO_new(BIO_s_mem());
+    if (!b)
+        return buf;
+    if (X509_NAME_print_ex(b, X509_get_subject_name(cert->x), 0, XN_FLAG_RFC2253) >= 0) {
+        char *p = NULL;
+        long n = BIO_get_mem_data(b, &p);
+        size_t k = n > 0 ? (size_t)n : 0;
+        if (k >= size)
+            k = size - 1;
+        memcpy(buf, p, k);
+        buf[k] = 0;
+    }
+    BIO_free(b);
+    ERR_clear_error();
+    return buf;
+}
+
+/* ---- GetCACaps ----------------------------------------------------------------- */
+
+static const struct {
+    const char *word;
+    unsigned bit;
+} cap_words[] = {
+    {"AES", SCEP_CAP_AES},         {"DES3", SCEP_CAP_DES3},
+    {"SHA-1", SCEP_CAP_SHA1},      {"SHA-256", SCEP_CAP_SHA256},
+    {"SHA-512", SCEP_CAP_SHA512},  {"POSTPKIOperation", SCEP_CAP_POST},
+    {"SCEPStandard", SCEP_CAP_STANDARD}, {"Renewal", SCEP_CAP_RENEWAL},
+    {"GetNextCACert", SCEP_CAP_NEXT_CA},
+};
+
+unsigned scep_caps_parse(const char *text, size_t len)
+{
+    unsigned caps = 0;
+    if (!text)
+        return 0;
+    if (len > SCEP_MAX_TEXT)
+        len = SCEP_MAX_TEXT;
+    size_t i = 0;
+    while (i < len) {
+        while (i < len && (is_space(text[i]) || text[i] == 0))
+            i++;
+        size_t start = i;
+        while (i < len && !is_space(text[i]) && text[i] != 0)
+            i++;
+        size_t n = i - start;
+        for (size_t w = 0; n && w < sizeof cap_words / sizeof cap_words[0]; w++) {
+            if (strlen(cap_words[w].word) == n && strncasecmp(text + start, cap_words[w].word, n) == 0)
+                caps |= cap_words[w].bit;
+        }
+    }
+    return caps;
+}
+
+bool scep_caps_post(unsigned caps)
+{
+    return (caps & (SCEP_CAP_POST | SCEP_CAP_STANDARD)) != 0;
+}
+
+enum { FAM_SHA1 = 1, FAM_SHA2 = 2, FAM_SHA3 = 4 };
+
+/* HashAlgorithm "SHA-1+SHA-2" -> family bits; -1 if a token is unknown. */
+static int hash_families(const char *s)
+{
+    if (!s)
+        return FAM_SHA1 | FAM_SHA2 | FAM_SHA3;
+    size_t len = strnlen(s, SCEP_MAX_TEXT + 1);
+    if (len > SCEP_MAX_TEXT)
+        return -1;
+    const char *p = s, *end = s + len;
+    trim(&p, &end);
+    if (p == end)
+        return FAM_SHA1 | FAM_SHA2 | FAM_SHA3;   /* not given: every family */
+    int fam = 0;
+    while (p <= end) {
+        const char *q = memchr(p, '+', (size_t)(end - p));
+        const char *e = q ? q : end, *b = p;
+        trim(&b, &e);
+        size_t n = (size_t)(e - b);
+        char tok[16];
+        if (n && n < sizeof tok) {
+            size_t k = 0;
+            for (size_t i = 0; i < n; i++)   /* "SHA-256", "sha256", "SHA 2" alike */
+                if (b[i] != '-' && b[i] != '_' && b[i] != ' ')
+                    tok[k++] = (char)toupper((unsigned char)b[i]);
+            tok[k] = 0;
+            if (!strcmp(tok, "SHA1"))
+                fam |= FAM_SHA1;
+            else if (!strcmp(tok, "SHA2") || !strcmp(tok, "SHA256") || !strcmp(tok, "SHA384") ||
+                     !strcmp(tok, "SHA512") || !strcmp(tok, "SHA224"))
+                fam |= FAM_SHA2;
+            else if (!strncmp(tok, "SHA3", 4))
+                fam |= FAM_SHA3;
+            else
+                return -1;
+        } else if (n) {
+            return -1;
+        }
+        if (!q)
+            break;
+        p = q + 1;
+    }
+    return fam ? fam : -1;
+}
+
+scep_err_t scep_caps_choose(unsigned caps, const char *families, scep_cipher_t *cipher,
+                            scep_digest_t *digest, const char **why)
+{
+    if (!cipher || !digest)
+        return fail(why, SCEP_E_INVALID_ARG, "no output");
+    int fam = hash_families(families);
+    if (fam < 0)
+        return fail(why, SCEP_E_INVALID_ARG, "HashAlgorithm names no known hash family");
+    if (caps & (SCEP_CAP_AES | SCEP_CAP_STANDARD))
+        *cipher = SCEP_CIPHER_AES128_CBC;
+    else if (caps & SCEP_CAP_DES3)
+        *cipher = SCEP_CIPHER_DES3_CBC;
+    else
+        return fail(why, SCEP_E_NO_ALGORITHM, "server offers neither AES nor DES3");
+    bool sha256 = (caps & (SCEP_CAP_SHA256 | SCEP_CAP_STANDARD)) != 0;
+    if ((fam & FAM_SHA2) && sha256)
+        *digest = SCEP_DIGEST_SHA256;
+    else if ((fam & FAM_SHA2) && (caps & SCEP_CAP_SHA512))
+        *digest = SCEP_DIGEST_SHA512;
+    else if ((fam & FAM_SHA1) && (caps & SCEP_CAP_SHA1))
+        *digest = SCEP_DIGEST_SHA1;
+    else if (!(caps & (SCEP_CAP_SHA1 | SCEP_CAP_SHA512)) && !sha256)
+        return fail(why, SCEP_E_NO_ALGORITHM, "server offers no SHA digest");
+    else
+        return fail(why, SCEP_E_NO_ALGORITHM,
+                    "no digest both offered by the server and allowed by HashAlgorithm");
+    return SCEP_OK;
+}
+
+/* ---- X.500 names (CertStrToName form) ---------------------------------------------- */
+
+static const struct {
+    const char *key;
+    const char *oid;
+} name_keys[] = {
+    {"CN", "2.5.4.3"},           {"SN", "2.5.4.4"},          {"SERIALNUMBER", "2.5.4.5"},
+    {"C", "2.5.4.6"},            {"L", "2.5.4.7"},           {"S", "2.5.4.8"},
+    {"ST", "2.5.4.8"},           {"STREET", "2.5.4.9"},      {"O", "2.5.4.10"},
+    {"OU", "2.5.4.11"},          {"T", "2.5.4.12"},          {"TITLE", "2.5.4.12"},
+    {"DESCRIPTION", "2.5.4.13"}, {"POSTALCODE", "2.5.4.17"}, {"POBOX", "2.5.4.18"},
+    {"PHONE", "2.5.4.20"},       {"G", "2.5.4.42"},          {"GN", "2.5.4.42"},
+    {"GIVENNAME", "2.5.4.42"},   {"I", "2.5.4.43"},          {"INITIALS", "2.5.4.43"},
+    {"DNQUALIFIER", "2.5.4.46"}, {"E", "1.2.840.113549.1.9.1"},
+    {"EMAIL", "1.2.840.113549.1.9.1"}, {"DC", "0.9.2342.19200300.100.1.25"},
+    {"UID", "0.9.2342.19200300.100.1.1"},
+};
+
+/* An attribute key ("CN", "OID.2.5.4.3", "2.5.4.3") to a new ASN1_OBJECT. */
+static ASN1_OBJECT *name_key_obj(const char *b, const char *e)
+{
+    char key[64];
+    size_t n = (size_t)(e - b);
+    if (n == 0 || n >= sizeof key)
+        return NULL;
+    memcpy(key, b, n);
+    key[n] = 0;
+    const char *k = key;
+    if (n > 4 && strncasecmp(k, "OID.", 4) == 0)
+        k += 4;
+    if (isdigit((unsigned char)k[0]))
+        return oid_obj(k, strlen(k));
+    for (size_t i = 0; i < sizeof name_keys / sizeof name_keys[0]; i++)
+        if (strcasecmp(k, name_keys[i].key) == 0)
+            return OBJ_txt2obj(name_keys[i].oid, 1);
+    return NULL;
+}
+
+/* Value at *pp: "quoted ""with"" doubled quotes" or up to , ; + (trimmed).
+ * Writes it to val (room for the whole input), advances *pp. */
+static bool name_value(const char **pp, const char *end, char *val, size_t *vlen)
+{
+    const char *p = *pp;
+    size_t n = 0;
+    while (p < end && is_space(*p))
+        p++;
+    if (p < end && *p == '"') {
+        p++;
+        for (;;) {
+            if (p >= end)
+                return false;            /* unterminated quote */
+            if (*p == '"') {
+                if (p + 1 < end && p[1] == '"') {
+                    val[n++] = '"';
+                    p += 2;
+                    continue;
+                }
+                p++;
+                break;
+            }
+            val[n++] = *p++;
+        }
+        while (p < end && is_space(*p))
+            p++;
+    } else {
+        const char *b = p;
+        while (p < end && *p != ',' && *p != ';' && *p != '+')
+            p++;
+        const char *e = p;
+        trim(&b, &e);
+        memcpy(val, b, (size_t)(e - b));
+        n = (size_t)(e - b);
+    }
+    val[n] = 0;
+    *vlen = n;
+    *pp = p;
+    return true;
+}
+
+static scep_err_t name_add(X509_NAME *name, const char *kb, const char *ke, const char *val,
+                           size_t vlen, int set, const char **why)
+{
+    ASN1_OBJECT *obj = name_key_obj(kb, ke);
+    if (!obj)
+        return ossl_fail(why, SCEP_E_INVALID_ARG, "unknown attribute key in X.500 name");
+    int ok = X509_NAME_add_entry_by_OBJ(name, obj, MBSTRING_UTF8, (const unsigned char *)val,
+                                        (int)vlen, -1, set);
+    ASN1_OBJECT_free(obj);
+    if (!ok)
+        return ossl_fail(why, SCEP_E_INVALID_ARG, "X.500 name value not valid for its attribute");
+    return SCEP_OK;
+}
+
+/*
+ * Parse "CN=x, O=\"a, b\"; OU=y+CN=z" (CertStrToName: ',' or ';' between
+ * RDNs, '+' inside a multi-valued RDN, "..." quoting with "" for a quote).
+ * RDNs are encoded in string order.
+ */
+static scep_err_t name_parse(const char *s, X509_NAME **out, const char **why)
+{
+    scep_err_t err = SCEP_OK;
+    *out = NULL;
+    if (!s)
+        return fail(why, SCEP_E_INVALID_ARG, "no X.500 name");
+    size_t len = strnlen(s, SCEP_MAX_TEXT + 1);
+    if (len > SCEP_MAX_TEXT)
+        return fail(why, SCEP_E_TOO_LARGE, "X.500 name too long");
+    X509_NAME *name = X509_NAME_new();
+    char *val = malloc(len + 1);
+    if (!name || !val) {
+        err = fail(why, SCEP_E_NOMEM, "out of memory");
+        goto out;
+    }
+    const char *p = s, *end = s + len;
+    int set = 0;
+    for (;;) {
+        while (p < end && is_space(*p))
+            p++;
+        const char *eq = p;
+        while (eq < end && *eq != '=' && *eq != ',' && *eq != ';' && *eq != '+')
+            eq++;
+        if (eq >= end || *eq != '=') {
+            err = fail(why, SCEP_E_INVALID_ARG, "X.500 name: expected KEY=value");
+            goto out;
+        }
+        const char *kb = p, *ke = eq;
+        trim(&kb, &ke);
+        p = eq + 1;
+        size_t vlen = 0;
+        if (!name_value(&p, end, val, &vlen)) {
+            err = fail(why, SCEP_E_INVALID_ARG, "X.500 name: unterminated quote");
+            goto out;
+        }
+        if ((err = name_add(name, kb, ke, val, vlen, set, why)) != SCEP_OK)
+            goto out;
+        if (p >= end)
+            break;
+        if (*p != ',' && *p != ';' && *p != '+') {
+            err = fail(why, SCEP_E_INVALID_ARG, "X.500 name: text after a quoted value");
+            goto out;
+        }
+        set = *p == '+' ? -1 : 0;
+        p++;
+    }
+    *out = name;
+    name = NULL;
+out:
+    if (val) {
+        OPENSSL_cleanse(val, len + 1);
+        free(val);
+    }
+    X509_NAME_free(name);
+    return err;
+}
+
+/* ---- CSR extensions and attributes ----------------------------------------------- */
+
+static ASN1_IA5STRING *ia5(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] >= 0x80 || s[i] == 0)
+            return NULL;
+    ASN1_IA5STRING *a = ASN1_IA5STRING_new();
+    if (a && !ASN1_STRING_set(a, s, (int)n)) {
+        ASN1_IA5STRING_free(a);
+        a = NULL;
+    }
+    return a;
+}
+
+/* UPN otherName: { 1.3.6.1.4.1.311.20.2.3, [0] UTF8String } */
+static GENERAL_NAME *gn_upn(const char *v, size_t n)
+{
+    GENERAL_NAME *gn = GENERAL_NAME_new();
+    ASN1_OBJECT *oid = OBJ_txt2obj(OID_UPN, 1);
+    ASN1_TYPE *val = ASN1_TYPE_new();
+    ASN1_UTF8STRING *s = ASN1_UTF8STRING_new();
+    if (!gn || !oid || !val || !s || !ASN1_STRING_set(s, v, (int)n))
+        goto err;
+    ASN1_TYPE_set(val, V_ASN1_UTF8STRING, s);
+    s = NULL;
+    if (!GENERAL_NAME_set0_othername(gn, oid, val))
+        goto err;
+    return gn;
+err:
+    GENERAL_NAME_free(gn);
+    ASN1_OBJECT_free(oid);
+    ASN1_TYPE_free(val);
+    ASN1_UTF8STRING_free(s);
+    return NULL;
+}
+
+/* The value of one SubjectAlternativeNames entry; NULL if it does not parse. */
+static void *gn_value(long type, const char *v, size_t n, int *gtype)
+{
+    char tmp[1024];
+    memcpy(tmp, v, n);
+    tmp[n] = 0;
+    switch (type) {
+    case 2: *gtype = GEN_EMAIL; return ia5(v, n);
+    case 3: *gtype = GEN_DNS; return ia5(v, n);
+    case 7: *gtype = GEN_URI; return ia5(v, n);
+    case 8: *gtype = GEN_IPADD; return a2i_IPADDRESS(tmp);
+    case 9: *gtype = GEN_RID; return oid_obj(v, n);
+    case 5: {
+        X509_NAME *dn = NULL;
+        *gtype = GEN_DIRNAME;
+        return name_parse(tmp, &dn, NULL) == SCEP_OK ? dn : NULL;
+    }
+    }
+    return NULL;
+}
+
+/* One SubjectAlternativeNames entry (certenroll AlternativeNameType). */
+static scep_err_t gn_make(long type, const char *v, size_t n, GENERAL_NAME **out, const char **why)
+{
+    *out = NULL;
+    if (n == 0 || n >= 1024)
+        return fail(why, SCEP_E_INVALID_ARG, "SubjectAlternativeNames: empty or too long value");
+    if (type == 11) {
+        *out = gn_upn(v, n);
+        return *out ? SCEP_OK : ossl_fail(why, SCEP_E_INVALID_ARG, "SubjectAlternativeNames: bad UPN");
+    }
+    if (type != 2 && type != 3 && type != 5 && type != 7 && type != 8 && type != 9)
+        return fail(why, SCEP_E_UNSUPPORTED,
+                    "SubjectAlternativeNames: only types 2, 3, 5, 7, 8, 9 and 11 are supported");
+    GENERAL_NAME *gn = GENERAL_NAME_new();
+    if (!gn)
+        return fail(why, SCEP_E_NOMEM, "out of memory");
+    int gtype = 0;
+    void *val = gn_value(type, v, n, &gtype);
+    if (!val) {
+        GENERAL_NAME_free(gn);
+        return ossl_fail(why, SCEP_E_INVALID_ARG, "SubjectAlternativeNames: value does not parse");
+    }
+    GENERAL_NAME_set0_value(gn, gtype, val);
+    *out = gn;
+    return SCEP_OK;
+}
+
+/* "11+upn@x;3+host" -> GENERAL_NAMES (NULL when the list is empty). */
+static scep_err_t san_parse(const char *s, GENERAL_NAMES **out, const char **why)
+{
+    scep_err_t err = SCEP_OK;
+    *out = NULL;
+    size_t len = strnlen(s, SCEP_MAX_TEXT + 1);
+    if (len > SCEP_MAX_TEXT)
+        return fail(why, SCEP_E_TOO_LARGE, "SubjectAlternativeNames too long");
+    GENERAL_NAMES *gens = sk_GENERAL_NAME_new_null();
+    if (!gens)
+        return fail(why, SCEP_E_NOMEM, "out of memory");
+    const char *p = s, *end = s + len;
+    while (p < end) {
+        const char *semi = memchr(p, ';', (size_t)(end - p));
+        const char *ie = semi ? semi : end, *ib = p;
+        p = semi ? semi + 1 : end;
+        trim(&ib, &ie);
+        if (ib == ie)
+            continue;
+        const char *plus = memchr(ib, '+', (size_t)(ie - ib));
+        const char *tb = ib, *te = plus ? plus : ib;
+        trim(&tb, &te);
+        char *num_end = NULL;
+        long type = (tb < te && isdigit((unsigned char)*tb)) ? strtol(tb, &num_end, 10) : -1;
+        if (!plus || type < 0 || num_end != te) {
+            err = fail(why, SCEP_E_INVALID_ARG, "SubjectAlternativeNames: expected type+value");
+            goto out;
+        }
+        const char *vb = plus + 1, *ve = ie;
+        trim(&vb, &ve);
+        GENERAL_NAME *gn = NULL;
+        if ((err = gn_make(type, vb, (size_t)(ve - vb), &gn, why)) != SCEP_OK)
+            goto out;
+        if (!sk_GENERAL_NAME_push(gens, gn)) {
+            GENERAL_NAME_free(gn);
+            err = fail(why, SCEP_E_NOMEM, "out of memory");
+            goto out;
+        }
+    }
+    if (sk_GENERAL_NAME_num(gens) > 0) {
+        *out = gens;
+        gens = NULL;
+    }
+out:
+    GENERAL_NAMES_free(gens);
+    return err;
+}
+
+/* Windows KeyUsage bits: first octet of the DER BIT STRING (0x80 = bit 0),
+ * 0x8000 = decipherOnly (bit 8). */
+static scep_err_t ku_make(unsigned ku, ASN1_BIT_STRING **out, const char **why)
+{
+    *out = NULL;
+    if (ku & ~0x80FFu)
+        return fail(why, SCEP_E_INVALID_ARG, "KeyUsage has bits outside 0x80FF");
+    ASN1_BIT_STRING *bs = ASN1_BIT_STRING_new();
+    if (!bs)
+        return fail(why, SCEP_E_NOMEM, "out of memory");
+    for (int i = 0; i < 8; i++)
+        if ((ku & (0x80u >> i)) && !ASN1_BIT_STRING_set_bit(bs, i, 1))
+            goto nomem;
+    if ((ku & 0x8000u) && !ASN1_BIT_STRING_set_bit(bs, 8, 1))
+        goto nomem;
+    *out = bs;
+    return SCEP_OK;
+nomem:
+    ASN1_BIT_STRING_free(bs);
+    return fail(why, SCEP_E_NOMEM, "out of memory");
+}
+
+/* "1.3.6.1.5.5.7.3.2+1.3.6.1.4.1.311.20.2.2" -> EXTENDED_KEY_USAGE (NULL if empty). */
+static scep_err_t eku_parse(const char *s, EXTENDED_KEY_USAGE **out, const char **why)
+{
+    scep_err_t err = SCEP_OK;
+    *out = NULL;
+    size_t len = strnlen(s, SCEP_MAX_TEXT + 1);
+    if (len > SCEP_MAX_TEXT)
+        return fail(why, SCEP_E_TOO_LARGE, "EKUMapping too long");
+    EXTENDED_KEY_USAGE *eku = sk_ASN1_OBJECT_new_null();
+    if (!eku)
+        return fail(why, SCEP_E_NOMEM, "out of memory");
+    const char *p = s, *end = s + len;
+    while (p < end) {
+        const char *plus = memchr(p, '+', (size_t)(end - p));
+        const char *b = p, *e = plus ? plus : end;
+        p = plus ? plus + 1 : end;
+        trim(&b, &e);
+        if (b == e)
+            continue;
+        ASN1_OBJECT *obj = oid_obj(b, (size_t)(e - b));
+        if (!obj) {
+            err = ossl_fail(why, SCEP_E_INVALID_ARG, "EKUMapping: not a dotted OID");
+            goto out;
+        }
+        if (!sk_ASN1_OBJECT_push(eku, obj)) {
+            ASN1_OBJECT_free(obj);
+            err = fail(why, SCEP_E_NOMEM, "out of memory");
+            goto out;
+        }
+    }
+    if (sk_ASN1_OBJECT_num(eku) > 0) {
+        *out = eku;
+        eku = NULL;
+    }
+out:
+    sk_ASN1_OBJECT_pop_free(eku, ASN1_OBJECT_free);
+    return err;
+}
+
+static scep_err_t ext_push(STACK_OF(X509_EXTENSION) *exts, int nid, int crit, void *value,
+                           const char **why)
+{
+    X509_EXTENSION *ext = X509V3_EXT_i2d(nid, crit, value);
+    if (!ext)
+        return ossl_fail(why, SCEP_E_CRYPTO, "extension encoding failed");
+    if (!sk_X509_EXTENSION_push(exts, ext)) {
+        X509_EXTENSION_free(ext);
+        return fail(why, SCEP_E_NOMEM, "out of memory");
+    }
+    return SCEP_OK;
+}
+
+/* extensionRequest: SAN, KeyUsage (critical), EKU. */
+static scep_err_t csr_extensions(X509_REQ *req, const scep_csr_params_t *p, const char **why)
+{
+    GENERAL_NAMES *san = NULL;
+    ASN1_BIT_STRING *ku = NULL;
+    EXTENDED_KEY_USAGE *eku = NULL;
+    STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
+    scep_err_t err = exts ? SCEP_OK : fail(why, SCEP_E_NOMEM, "out of memory");
+    if (err == SCEP_OK && p->san && (err = san_parse(p->san, &san, why)) == SCEP_OK && san)
+        err = ext_push(exts, NID_subject_alt_name, 0, san, why);
+    if (err == SCEP_OK && p->key_usage && (err = ku_make(p->key_usage, &ku, why)) == SCEP_OK)
+        err = ext_push(exts, NID_key_usage, 1, ku, why);
+    if (err == SCEP_OK && p->eku && (err = eku_parse(p->eku, &eku, why)) == SCEP_OK && eku)
+        err = ext_push(exts, NID_ext_key_usage, 0, eku, why);
+    if (err == SCEP_OK && sk_X509_EXTENSION_num(exts) > 0 && !X509_REQ_add_extensions(req, exts))
+        err = ossl_fail(why, SCEP_E_CRYPTO, "cannot add extensionRequest");
+    GENERAL_NAMES_free(san);
+    ASN1_BIT_STRING_free(ku);
+    sk_ASN1_OBJECT_pop_free(eku, ASN1_OBJECT_free);
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    return err;
+}
+
+/* challengePassword, DirectoryString: PrintableString when the text allows, else UTF8String. */
+static scep_err_t csr_challenge(X509_REQ *req, const char *pw, const char **why)
+{
+    size_t n = strnlen(pw, SCEP_MAX_TEXT + 1);
+    if (n > 255)
+        return fail(why, SCEP_E_INVALID_ARG, "challenge longer than 255 characters");
+    int type = V_ASN1_PRINTABLESTRING;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)pw[i];
+        if (!is_printable_char(c))
+            type = V_ASN1_UTF8STRING;
+    }
+    if (type == V_ASN1_UTF8STRING) {
+        ASN1_UTF8STRING *chk = NULL;   /* must be valid UTF-8 */
+        if (ASN1_mbstring_copy(&chk, (const unsigned char *)pw, (int)n, MBSTRING_UTF8,
+                               B_ASN1_UTF8STRING) < 0)
+            return ossl_fail(why, SCEP_E_INVALID_ARG, "challenge is not valid UTF-8");
+        ASN1_STRING_clear_free(chk);
+    }
+    if (!X509_REQ_add1_attr_by_NID(req, NID_pkcs9_challengePassword, type,
+                                   (const unsigned char *)pw, (int)n))
+        return ossl_fail(why, SCEP_E_CRYPTO, "cannot add challengePassword");
+    return SCEP_OK;
+}
+
+/* EnrollmentNameValuePair ::= SEQUENCE { name BMPString, value BMPString }, ASCII only. */
+static size_t name_value_pair(const char *name, const char *value, uint8_t *out)
+{
+    size_t nl = strlen(name), vl = strlen(value), k = 0;
+    out[k++] = 0x30;
+    out[k++] = (uint8_t)(4 + 2 * nl + 2 * vl);
+    out[k++] = 0x1e;
+    out[k++] = (uint8_t)(2 * nl);
+    for (size_t i = 0; i < nl; i++) {
+        out[k++] = 0;
+        out[k++] = (uint8_t)name[i];
+    }
+    out[k++] = 0x1e;
+    out[k++] = (uint8_t)(2 * vl);
+    for (size_t i = 0; i < vl; i++) {
+        out[k++] = 0;
+        out[k++] = (uint8_t)value[i];
+    }
+    return k;
+}
+
+/* Requested validity as MS-WCCE szENROLLMENT_NAME_VALUE_PAIR attribute
+ * (1.3.6.1.4.1.311.13.2.1) with ValidityPeriod / ValidityPeriodUnits. */
+static scep_err_t csr_validity(X509_REQ *req, const char *period, unsigned units, const char **why)
+{
+    static const char *const periods[] = {"Days", "Months", "Years"};
+    const char *canon = NULL;
+    for (size_t i = 0; i < 3; i++)
+        if (!period || strcasecmp(period, periods[i]) == 0) {
+            canon = periods[i];
+            break;
+        }
+    if (!canon)
+        return fail(why, SCEP_E_INVALID_ARG, "ValidPeriod must be Days, Months or Years");
+    if (units == 0)
+        return SCEP_OK;
+    char num[16];
+    snprintf(num, sizeof num, "%u", units);
+    uint8_t p1[96], p2[96];
+    size_t n1 = name_value_pair("ValidityPeriod", canon, p1);
+    size_t n2 = name_value_pair("ValidityPeriodUnits", num, p2);
+    ASN1_OBJECT *obj = OBJ_txt2obj(OID_ENROLL_NAME_VALUE, 1);
+    X509_ATTRIBUTE *attr = obj ? X509_ATTRIBUTE_create_by_OBJ(NULL, obj, V_ASN1_SEQUENCE, p1, (int)n1)
+                               : NULL;
+    bool ok = attr && X509_ATTRIBUTE_set1_data(attr, V_ASN1_SEQUENCE, p2, (int)n2) &&
+              X509_REQ_add1_attr(req, attr);
+    X509_ATTRIBUTE_free(attr);
+    ASN1_OBJECT_free(obj);
+    return ok ? SCEP_OK : ossl_fail(why, SCEP_E_CRYPTO, "cannot add the validity request");
+}
+
+/* ---- CSR, signer certificate, transaction ID ---------------------------------------- */
+
+scep_err_t scep_csr(const scep_key_t *key, const scep_csr_params_t *p, scep_buf_t *out,
+                    const char **why)
+{
+    scep_err_t err = SCEP_OK;
+    X509_NAME *name = NULL;
+    unsigned char *der = NULL;
+    if (!key || !p || !out)
+        return fail(why, SCEP_E_INVALID_ARG, "no key, parameters or output");
+    *out = (scep_buf_t){0};
+    const EVP_MD *md = digest_md(p->digest);
+    if (!md)
+        return fail(why, SCEP_E_INVALID_ARG, "unknown digest");
+    X509_REQ *req = X509_REQ_new();
+    if (!req)
+        return fail(why, SCEP_E_NOMEM, "out of memory");
+    if ((err = name_parse(p->subject, &name, why)) != SCEP_OK)
+        goto out;
+    if (X509_NAME_entry_count(name) == 0) {
+        err = fail(why, SCEP_E_INVALID_ARG, "empty SubjectName");
+        goto out;
+    }
+    if (!X509_REQ_set_version(req, 0) || !X509_REQ_set_subject_name(req, name) ||
+        !X509_REQ_set_pubkey(req, key->pkey)) {
+        err = ossl_fail(why, SCEP_E_CRYPTO, "cannot fill the CSR");
+        goto out;
+    }
+    if ((err = csr_extensions(req, p, why)) != SCEP_OK)
+        goto out;
+    if (p->challenge && (err = csr_challenge(req, p->challenge, why)) != SCEP_OK)
+        goto out;
+    if ((err = csr_validity(req, p->valid_period, p->valid_units, why)) != SCEP_OK)
+        goto out;
+    if (X509_REQ_sign(req, key->pkey, md) <= 0) {
+        err = ossl_fail(why, SCEP_E_CRYPTO, "CSR signing failed");
+        goto out;
+    }
+    int n = i2d_X509_REQ(req, &der);
+    err = buf_take_der(der, n, out, why);
+out:
+    X509_NAME_free(name);
+    X509_REQ_free(req);
+    return err;
+}
+
+static bool random_serial(X509 *x)
+{
+    uint8_t r[8];
+    if (RAND_bytes(r, sizeof r) != 1)
+        return false;
+    r[0] &= 0x7f;   /* positive */
+    r[0] |= 0x40;   /* and 8 bytes long */
+    BIGNUM *bn = BN_bin2bn(r, sizeof r, NULL);
+    bool ok = bn && BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x));
+    BN_free(bn);
+    return ok;
+}
+
+static bool signer_extensions(X509 *x)
+{
+    X509V3_CTX v3;
+    X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+    static const char *const exts[][2] = {
+        {"keyUsage", "critical,digitalSignature,keyEncipherment"},
+        {"subjectKeyIdentifier", "hash"},
+    };
+    for (size_t i = 0; i < 2; i++) {
+        X509_EXTENSION *e = X509V3_EXT_nconf(NULL, &v3, exts[i][0], exts[i][1]);
+        bool ok = e && X509_add_ext(x, e, -1);
+        X509_EXTENSION_free(e);
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+scep_err_t scep_self_signed(const scep_key_t *key, const char *subject, scep_digest_t digest,
+                            int64_t now, scep_cert_t **out, const char **why)
+{
+    scep_err_t err = SCEP_OK;
+    X509_NAME *name = NULL;
+    if (!key || !out || now <= 0)
+        return fail(why, SCEP_E_INVALID_ARG, "no key, output or time");
+    *out = NULL;
+    const EVP_MD *md = digest_md(digest);
+    if (!md)
+        return fail(why, SCEP_E_INVALID_ARG, "unknown digest");
+    X509 *x = X509_new();
+    if (!x)
+        return fail(why, SCEP_E_NOMEM, "out of memory");
+    if ((err = name_parse(subject, &name, why)) != SCEP_OK)
+        goto out;
+    time_t t = (time_t)now;
+    if (!X509_set_version(x, 2) || !random_serial(x) || !X509_set_subject_name(x, name) ||
+        !X509_set_issuer_name(x, name) || !X509_set_pubkey(x, key->pkey) ||
+        !X509_time_adj_ex(X509_getm_notBefore(x), 0, -3600, &t) ||
+        !X509_time_adj_ex(X509_getm_notAfter(x), 30, 0, &t) || !signer_extensions(x) ||
+        X509_sign(x, key->pkey, md) <= 0) {
+        err = ossl_fail(why, SCEP_E_CRYPTO, "cannot make the self-signed certificate");
+        goto out;
+    }
+    *out = cert_wrap(x);
+    if (!*out) {
+        err = fail(why, SCEP_E_NOMEM, "out of memory");
+        goto out;
+    }
+    x = NULL;
+out:
+    X509_NAME_free(name);
+    X509_free(x);
+    return err;
+}
+
+scep_err_t scep_transaction_id(const scep_key_t *key, char out[SCEP_TXID_LEN + 1], const char **why)
+{
+    if (!key || !out)
+        return fail(why, SCEP_E_INVALID_ARG, "no key or output");
+    unsigned char *spki = NULL;
+    int n = i2d_PUBKEY(key->pkey, &spki);
+    uint8_t md[32];
+    unsigned int mdlen = 0;
+    bool ok = n > 0 && EVP_Digest(spki, (size_t)n, md, &mdlen, EVP_sha256(), NULL) && mdlen == 32;
+    OPENSSL_free(spki);
+    if (!ok)
+        return ossl_fail(why, SCEP_E_CRYPTO, "cannot hash the public key");
+    hex_upper(md, 32, out);
+    return SCEP_OK;
+}
+
+/* ---- pkiMessage building -------------------------------------------------------------- */
+
+static scep_err_t envelope(const scep_cert_t *rcpt, scep_cipher_t c, const uint8_t *data,
+                           size_t len, scep_buf_t *out, const char **why)
+{
+    scep_err_t err;
+    unsigned char *der = NULL;
+    STACK_OF(X509) *to = sk_X509_new_null();
+    BIO *in = BIO_new_mem_buf(data, (int)len);
+    CMS_ContentInfo *cms = NULL;
+    if (!to || !in || !sk_X509_push(to, rcpt->x)) {
+        err = fail(why, SCEP_E_NOMEM, "out of memory");
+        goto out;
+    }
+    cms = CMS_encrypt(to, in, cipher_evp(c), CMS_BINARY);
+    if (!cms) {
+        err = ossl_fail(why, SCEP_E_CRYPTO, "cannot encrypt to the CA certificate");
+        goto out;
+    }
+    int n = i2d_CMS_ContentInfo(cms, &der);
+    err = buf_take_der(der, n, out, why);
+out:
+    CMS_ContentInfo_free(cms);
+    BIO_free(in);
+    sk_X509_free(to);   /* the certificate stays the caller's */
+    return err;
+}
+
+static bool add_attr(CMS_SignerInfo *si, const char *oid, int type, const void *data, int len)
+{
+    ASN1_OBJECT *obj = OBJ_txt2obj(oid, 1);
+    bool ok = obj && CMS_signed_add1_attr_by_OBJ(si, obj, type, data, len);
+    ASN1_OBJECT_free(obj);
+    return ok;
+}
+
+static bool printable(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!is_printable_char(c))
+            return false;
+    }
+    return true;
+}
+
+static scep_err_t check_msg_params(const scep_msg_params_t *mp, const char **why)
+{
+    if (!mp || !mp->signer_cert || !mp->signer_key || !mp->recipient || !mp->transaction_id)
+        return fail(why, SCEP_E_INVALID_ARG, "incomplete message parameters");
+    size_t n = strnlen(mp->transaction_id, MAX_TXID + 1);
+    if (n == 0 || n > MAX_TXID || !printable(mp->transaction_id, n))
+        return fail(why, SCEP_E_INVALID_ARG, "transactionID must be 1..128 printable characters");
+    if (!digest_md(mp->digest) || !cipher_evp(mp->cipher))
+        return fail(why, SCEP_E_INVALID_ARG, "unknown cipher or digest");
+    if (EVP_PKEY_get_base_id(X509_get0_pubkey(mp->recipient->x)) != EVP_PKEY_RSA)
+        return fail(why, SCEP_E_UNSUPPORTED, "the recipient certificate has no RSA key");
+    if (X509_check_private_key(mp->signer_cert->x, mp->signer_key->pkey) != 1)
+        return ossl_fail(why, SCEP_E_INVALID_ARG, "signer certificate and key do not match");
+    return SCEP_OK;
+}
+
+/* SignedData(data = EnvelopedData(inner)) with the SCEP signed attributes. */
+static scep_err_t pki_message(const scep_msg_params_t *mp, const char *msg_type,
+                              const uint8_t *inner, size_t inner_len,
+                              uint8_t nonce[SCEP_NONCE_LEN], scep_buf_t *out, const char **why)
+{
+    scep_err_t err;
+    scep_buf_t env = {0};
+    CMS_ContentInfo *cms = NULL;
+    BIO *in = NULL;
+    unsigned char *der = NULL;
+    if (!out || !nonce)
+        return fail(why, SCEP_E_INVALID_ARG, "no output");
+    *out = (scep_buf_t){0};
+    if ((err = check_msg_params(mp, why)) != SCEP_OK)
+        return err;
+    if ((err = envelope(mp->recipient, mp->cipher, inner, inner_len, &env, why)) != SCEP_OK)
+        return err;
+    if (RAND_bytes(nonce, SCEP_NONCE_LEN) != 1) {
+        err = ossl_fail(why, SCEP_E_CRYPTO, "no random bytes for the nonce");
+        goto out;
+    }
+    unsigned flags = CMS_PARTIAL | CMS_BINARY | CMS_NOSMIMECAP;
+    cms = CMS_sign(NULL, NULL, NULL, NULL, flags);
+    CMS_SignerInfo *si = cms ? CMS_add1_signer(cms, mp->signer_cert->x, mp->signer_key->pkey,
+                                               digest_md(mp->digest), flags)
+                             : NULL;
+    const char *txid = mp->transaction_id;
+    if (!si || !add_attr(si, OID_MESSAGE_TYPE, V_ASN1_PRINTABLESTRING, msg_type, (int)strlen(msg_type)) ||
+        !add_attr(si, OID_TRANSACTION_ID, V_ASN1_PRINTABLESTRING, txid, (int)strlen(txid)) ||
+        !add_attr(si, OID_SENDER_NONCE, V_ASN1_OCTET_STRING, nonce, SCEP_NONCE_LEN)) {
+        err = ossl_fail(why, SCEP_E_CRYPTO, "cannot set up the SignedData");
+        goto out;
+    }
+    in = BIO_new_mem_buf(env.data, (int)env.len);
+    if (!in || !CMS_final(cms, in, NULL, CMS_BINARY)) {
+        err = ossl_fail(why, SCEP_E_CRYPTO, "signing the pkiMessage failed");
+        goto out;
+    }
+    int n = i2d_CMS_ContentInfo(cms, &der);
+    err = buf_take_der(der, n, out, why);
+out:
+    BIO_free(in);
+    CMS_ContentInfo_free(cms);
+    scep_buf_free(&env);
+    return err;
+}
+
+static scep_err_t request(const scep_msg_params_t *mp, const char *type, const uint8_t *csr,
+                          size_t csr_len, uint8_t nonce[SCEP_NONCE_LEN], scep_buf_t *out,
+                          const char **why)
+{
+    scep_err_t err;
+    if (out)
+        *out = (scep_buf_t){0};
+    if (!der_len_ok(csr, csr_len, &err, why))
+        return err;
+    const unsigned char *p = csr;
+    X509_REQ *req = d2i_X509_REQ(NULL, &p, (long)csr_len);   /* only a sanity check */
+    bool ok = req && p == csr + csr_len;
+    X509_REQ_free(req);
+    if (!ok)
+        return ossl_fail(why, SCEP_E_INVALID_ARG, "the CSR is not one DER PKCS#10 request");
+    return pki_message(mp, type, csr, csr_len, nonce, out, why);
+}
+
+scep_err_t scep_pkcsreq(const scep_msg_params_t *mp, const uint8_t *csr, size_t csr_len,
+                        uint8_t nonce[SCEP_NONCE_LEN], scep_buf_t *out, const char **why)
+{
+    return request(mp, MSG_PKCSREQ, csr, csr_len, nonce, out, why);
+}
+
+scep_err_t scep_renewalreq(const scep_msg_params_t *mp, const uint8_t *csr, size_t csr_len,
+                           uint8_t nonce[SCEP_NONCE_LEN], scep_buf_t *out, const char **why)
+{
+    return request(mp, MSG_RENEWALREQ, csr, csr_len, nonce, out, why);
+}
+
+/* IssuerAndSubject ::= SEQUENCE { issuer Name, subject Name } */
+static scep_err_t issuer_and_subject(const X509_NAME *issuer, const X509_NAME *subject,
+                                     scep_buf_t *out, const char **why)
+{
+    int ni = i2d_X509_NAME(issuer, NULL), ns = i2d_X509_NAME(subject, NULL);
+    if (ni <= 0 || ns <= 0)
+        return ossl_fail(why, SCEP_E_CRYPTO, "cannot encode the names");
+    int body = ni + ns, total = ASN1_object_size(1, body, V_ASN1_SEQUENCE);
+    if (total <= 0)
+        return fail(why, SCEP_E_CRYPTO, "names too large");
+    uint8_t *buf = malloc((size_t)total + 1);
+    if (!buf)
+        return fail(why, SCEP_E_NOMEM, "out of memory");
+    unsigned char *p = buf;
+    ASN1_put_object(&p, 1, body, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL);
+    i2d_X509_NAME(issuer, &p);
+    i2d_X509_NAME(subject, &p);
+    buf[total] = 0;
+    out->data = buf;
+    out->len = (size_t)total;
+    return SCEP_OK;
+}
+
+scep_err_t scep_certpoll(const scep_msg_params_t *mp, const scep_cert_t *issuer,
+                         const uint8_t *csr, size_t csr_len, uint8_t nonce[SCEP_NONCE_LEN],
+                         scep_buf_t *out, const char **why)
+{
+    scep_err_t err;
+    scep_buf_t ias = {0};
+    if (out)
+        *out = (scep_buf_t){0};
+    if (!issuer)
+        return fail(why, SCEP_E_INVALID_ARG, "no issuer certificate");
+    if (!der_len_ok(csr, csr_len, &err, why))
+        return err;
+    const unsigned char *p = csr;
+    X509_REQ *req = d2i_X509_REQ(NULL, &p, (long)csr_len);
+    if (!req || p != csr + csr_len) {
+        X509_REQ_free(req);
+        return ossl_fail(why, SCEP_E_INVALID_ARG, "the CSR is not one DER PKCS#10 request");
+    }
+    err = issuer_and_subject(X509_get_subject_name(issuer->x), X509_REQ_get_subject_name(req),
+                             &ias, why);
+    X509_REQ_free(req);
+    if (err == SCEP_OK)
+        err = pki_message(mp, MSG_CERTPOLL, ias.data, ias.len, nonce, out, why);
+    scep_buf_free(&ias);
+    return err;
+}
+
+/* ---- GetCACert sets --------------------------------------------------------------------- */
+
+static bool is_ca_cert(X509 *x)
+{
+    return X509_check_ca(x) != 0;
+}
+
+static bool has_ku(X509 *x, uint32_t bit)
+{
+    return (X509_get_extension_flags(x) & EXFLAG_KUSAGE) && (X509_get_key_usage(x) & bit);
+}
+
+static bool has_no_ku(X509 *x)
+{
+    return !(X509_get_extension_flags(x) & EXFLAG_KUSAGE);
+}
+
+static bool is_rsa(X509 *x)
+{
+    return EVP_PKEY_get_base_id(X509_get0_pubkey(x)) == EVP_PKEY_RSA;
+}
+
+/* A cert that issued no other certificate of the set. */
+static bool is_leaf(const scep_certset_t *s, size_t i)
+{
+    for (size_t j = 0; j < s->n; j++)
+        if (j != i && X509_check_issued(s->certs[i].x, s->certs[j].x) == X509_V_OK)
+            return false;
+    return true;
+}
+
+/* Role choice (docs/scep.md): non-CA with the usage, non-CA without any KU,
+ * any cert with the usage, a leaf, the first.  SIZE_MAX if none is RSA when
+ * need_rsa. */
+static size_t pick_role(const scep_certset_t *s, uint32_t ku_bit, bool need_rsa)
+{
+    for (int pass = 0; pass < 5; pass++) {
+        for (size_t i = 0; i < s->n; i++) {
+            X509 *x = s->certs[i].x;
+            if (need_rsa && !is_rsa(x))
+                continue;
+            bool hit = false;
+            switch (pass) {
+            case 0: hit = !is_ca_cert(x) && has_ku(x, ku_bit); break;
+            case 1: hit = !is_ca_cert(x) && has_no_ku(x); break;
+            case 2: hit = has_ku(x, ku_bit); break;
+            case 3: hit = is_leaf(s, i); break;
+            default: hit = true; break;
+            }
+            if (hit)
+                return i;
+        }
+    }
+    return SIZE_MAX;
+}
+
+static void pick_issuer(scep_certset_t *s)
+{
+    X509 *r = s->certs[s->recipient].x;
+    s->issuer = s->recipient;
+    for (size_t i = 0; i < s->n; i++)
+        if (i != s->recipient && X509_check_issued(s->certs[i].x, r) == X509_V_OK) {
+            s->issuer = i;
+            return;
+        }
+}
+
+/* The certificates of a DER (degenerate) SignedData, or NULL. */
+static STACK_OF(X509) *signeddata_certs(const uint8_t *der, size_t len)
+{
+    const unsigned char *p = der;
+    CMS_ContentInfo *ci = d2i_CMS_ContentInfo(NULL, &p, (long)len);
+    STACK_OF(X509) *certs = NULL;
+    if (ci && p == der + len && OBJ_obj2nid(CMS_get0_type(ci)) == NID_pkcs7_signed)
+        certs = CMS_get1_certs(ci);
+    CMS_ContentInfo_free(ci);
+    if (certs && sk_X509_num(certs) == 0) {
+        sk_X509_free(certs);
+        certs = NULL;
+    }
+    return certs;
+}
+
+/* Takes the certificates out of *certs (left empty). */
+static scep_err_t certset_from_stack(STACK_OF(X509) *certs, scep_certset_t **out, const char **why)
+{
+    int n = sk_X509_num(certs);
+    if (n > MAX_SET_CERTS)
+        return fail(why, SCEP_E_TOO_LARGE, "more than 64 CA certificates");
+    scep_certset_t *s = calloc(1, sizeof *s);
+    scep_cert_t *arr = calloc((size_t)n, sizeof *arr);
+    if (!s || !arr) {
+        free(s);
+        free(arr);
+        return fail(why, SCEP_E_NOMEM, "out of memory");
+    }
+    for (int i = 0; i < n; i++)
+        arr[i].x = sk_X509_value(certs, i);
+    sk_X509_zero(certs);
+    s->n = (size_t)n;
+    s->certs = arr;
+    s->recipient = pick_role(s, KU_KEY_ENCIPHERMENT, true);
+    s->verifier = pick_role(s, KU_DIGITAL_SIGNATURE, false);
+    if (s->recipient == SIZE_MAX) {
+        scep_certset_free(s);
+        return fail(why, SCEP_E_UNSUPPORTED, "no RSA certificate to encrypt requests to");
+    }
+    pick_issuer(s);
+    *out = s;
+    return SCEP_OK;
+}
+
+scep_err_t scep_cacert_parse(const uint8_t *der, size_t len, scep_certset_t **out, const char **why)
+{
+    scep_err_t err;
+    if (!out)
+        return fail(why, SCEP_E_INVALID_ARG, "no output");
+    *out = NULL;
+    if (!der_len_ok(der, len, &err, why))
+        return err;
+    STACK_OF(X509) *certs = NULL;
+    const unsigned char *p = der;
+    X509 *one = d2i_X509(NULL, &p, (long)len);
+    if (one && p == der + len) {
+        certs = sk_X509_new_null();
+        if (!certs || !sk_X509_push(certs, one)) {
+            X509_free(one);
+            sk_X509_free(certs);
+            return fail(why, SCEP_E_NOMEM, "out of memory");
+        }
+    } else {
+        X509_free(one);
+        certs = signeddata_certs(der, len);
+    }
+    ERR_clear_error();
+    if (!certs)
+        return fail(why, SCEP_E_MALFORMED,
+                    "neither a DER certificate nor a PKCS#7 with certificates");
+    err = certset_from_stack(certs, out, why);
+    sk_X509_pop_free(certs, X509_free);
+    return err;
+}
+
+void scep_certset_free(scep_certset_t *set)
+{
+    if (!set)
+        return;
+    for (size_t i = 0; i < set->n; i++)
+        X509_free(set->certs[i].x);
+    free(set->certs);
+    free(set);
+}
+
+size_t scep_certset_count(const scep_certset_t *set)
+{
+    return set ? set->n : 0;
+}
+
+const scep_cert_t *scep_certset_get(const scep_certset_t *set, size_t i)
+{
+    return set && i < set->n ? &set->certs[i] : NULL;
+}
+
+const scep_cert_t *scep_certset_recipient(const scep_certset_t *set)
+{
+    return set ? &set->certs[set->recipient] : NULL;
+}
+
+const scep_cert_t *scep_certset_verifier(const scep_certset_t *set)
+{
+    return set ? &set->certs[set->verifier] : NULL;
+}
+
+const scep_cert_t *scep_certset_issuer(const scep_certset_t *set)
+{
+    return set ? &set->certs[set->issuer] : NULL;
+}
+
+/* ---- chains and thumbprints ----------------------------------------------------------------- */
+
+/* leaf chains to one of trusted (intermediates may be trust anchors), helped
+ * by untrusted; no purpose checks.  Reason: OpenSSL's static text. */
+static scep_err_t chain_check(X509 *leaf, STACK_OF(X509) *trusted, STACK_OF(X509) *untrusted,
+                              int64_t now, const char **why)
+{
+    scep_err_t err = SCEP_OK;
+    X509_STORE *store = X509_STORE_new();
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    if (!store || !ctx) {
+        err = fail(why, SCEP_E_NOMEM, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < sk_X509_num(trusted); i++)
+        if (!X509_STORE_add_cert(store, sk_X509_value(trusted, i))) {
+            err = ossl_fail(why, SCEP_E_CRYPTO, "cannot build the trust store");
+            goto out;
+        }
+    if (!X509_STORE_CTX_init(ctx, store, leaf, untrusted)) {
+        err = ossl_fail(why, SCEP_E_CRYPTO, "cannot set up chain verification");
+        goto out;
+    }
+    X509_VERIFY_PARAM *param = X509_STORE_CTX_get0_param(ctx);
+    X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_PARTIAL_CHAIN);
+    if (now > 0)
+        X509_VERIFY_PARAM_set_time(param, (time_t)now);
+    else
+        X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_NO_CHECK_TIME);
+    if (X509_verify_cert(ctx) != 1)
+        err = ossl_fail(why, SCEP_E_UNTRUSTED,
+                        X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+out:
+    X509_STORE_CTX_free(ctx);
+    X509_STORE_free(store);
+    return err;
+}
+
+/* "AB:cd 12..." -> 20 bytes; false unless exactly 40 hex digits. */
+static bool thumb_parse(const char *s, uint8_t out[20])
+{
+    size_t k = 0;
+    for (size_t i = 0; s[i] && i < 256; i++) {
+        char c = s[i];
+        if (c == ' ' || c == ':' || c == '\t' || c == '-')
+            continue;
+        int v = isdigit((unsigned char)c) ? c - '0'
+                : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+                : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
+        if (v < 0 || k >= 40)
+            return false;
+        out[k / 2] = (uint8_t)(k % 2 ? (out[k / 2] | v) : v << 4);
+        k++;
+    }
+    return k == 40 && strnlen(s, 257) <= 256;
+}
+
+static X509 *find_by_sha1(STACK_OF(X509) *certs, const uint8_t want[20])
+{
+    uint8_t md[20];
+    for (int i = 0; i < sk_X509_num(certs); i++) {
+        X509 *x = sk_X509_value(certs, i);
+        if (x509_sha1(x, md) && memcmp(md, want, 20) == 0)
+            return x;
+    }
+    return NULL;
+}
+
+/* The set's certs (borrowed) followed by the parsable extra roots (owned). */
+static STACK_OF(X509) *pool_make(const scep_certset_t *set, const scep_blob_t *roots, size_t n,
+                                 int *n_owned_from)
+{
+    STACK_OF(X509) *pool = sk_X509_new_null();
+    if (!pool)
+        return NULL;
+    for (size_t i = 0; i < set->n; i++)
+        if (!sk_X509_push(pool, set->certs[i].x))
+            goto err;
+    *n_owned_from = sk_X509_num(pool);
+    for (size_t i = 0; roots && i < n && i < 4096; i++) {
+        if (!roots[i].data || roots[i].len == 0 || roots[i].len > SCEP_MAX_DER)
+            continue;
+        const unsigned char *p = roots[i].data;
+        X509 *x = d2i_X509(NULL, &p, (long)roots[i].len);
+        if (!x || p != roots[i].data + roots[i].len) {
+            X509_free(x);
+            continue;
+        }
+        if (!sk_X509_push(pool, x)) {
+            X509_free(x);
+            goto err;
+        }
+    }
+    ERR_clear_error();
+    return pool;
+err:
+    for (int i = *n_owned_from; i < sk_X509_num(pool); i++)
+        X509_free(sk_X509_value(pool, i));
+    sk_X509_free(pool);
+    return NULL;
+}
+
+static void pool_free(STACK_OF(X509) *pool, int owned_from)
+{
+    for (int i = owned_from; i < sk_X509_num(pool); i++)
+        X509_free(sk_X509_value(pool, i));
+    sk_X509_free(pool);
+}
+
+/* cert is the pin or chains to it through the pool. */
+static scep_err_t chains_to_pin(X509 *cert, X509 *pin, STACK_OF(X509) *pool, int64_t now,
+                                const char **why)
+{
+    if (X509_cmp(cert, pin) == 0)
+        return SCEP_OK;
+    STACK_OF(X509) *trusted = sk_X509_new_null();
+    if (!trusted || !sk_X509_push(trusted, pin)) {
+        sk_X509_free(trusted);
+        return fail(why, SCEP_E_NOMEM, "out of memory");
+    }
+    scep_err_t err = chain_check(cert, trusted, pool, now, why);
+    sk_X509_free(trusted);
+    return err;
+}
+
+scep_err_t scep_cacert_match_thumbprint(const scep_certset_t *set, const char *sha1_hex,
+                                        const scep_blob_t *extra_roots, size_t n_extra,
+                                        int64_t now, const char **why)
+{
+    uint8_t want[20];
+    int owned_from = 0;
+    if (!set || !sha1_hex)
+        return fail(why, SCEP_E_INVALID_ARG, "no certificate set or thumbprint");
+    if (!thumb_parse(sha1_hex, want))
+        return fail(why, SCEP_E_INVALID_ARG, "CAThumbprint is not 40 hex digits");
+    STACK_OF(X509) *pool = pool_make(set, extra_roots, n_extra, &owned_from);
+    if (!pool)
+        return fail(why, SCEP_E_NOMEM, "out of memory");
+    scep_err_t err = SCEP_OK;
+    X509 *pin = find_by_sha1(pool, want);
+    if (!pin) {
+        err = fail(why, SCEP_E_UNTRUSTED,
+                   "no returned or device root certificate has the CAThumbprint");
+        goto out;
+    }
+    err = chains_to_pin(set->certs[set->recipient].x, pin, pool, now, why);
+    if (err == SCEP_OK)
+        err = chains_to_pin(set->certs[set->verifier].x, pin, pool, now, why);
+out:
+    pool_free(pool, owned_from);
+    return err;
+}
+
+/* ---- CertRep ------------------------------------------------------------------------------ */
+
+void scep_certrep_init(scep_certrep_t *rep)
+{
+    if (!rep)
+        return;
+    memset(rep, 0, sizeof *rep);
+    rep->status = SCEP_STATUS_FAILURE;
+    rep->fail_info = -1;
+}
+
+void scep_certrep_clear(scep_certrep_t *rep)
+{
+    if (!rep)
+        return;
+    scep_buf_free(&rep->cert);
+    scep_certrep_init(rep);
+}
+
+const char *scep_failinfo_name(int fi)
+{
+    static const char *const names[] = {"badAlg", "badMessageCheck", "badRequest", "badTime",
+                                        "badCertId"};
+    return fi >= 0 && fi < 5 ? names[fi] : NULL;
+}
+
+/* A single-valued string attribute: 1 copied (NUL-terminated, must fit),
+ * 0 absent, -1 malformed (duplicate, several values, wrong type, too long). */
+static int attr_string(CMS_SignerInfo *si, const char *oid, char *buf, size_t size)
+{
+    static const int types[] = {V_ASN1_PRINTABLESTRING, V_ASN1_UTF8STRING, V_ASN1_IA5STRING};
+    ASN1_OBJECT *obj = OBJ_txt2obj(oid, 1);
+    if (!obj)
+        return -1;
+    int rc = -1;
+    if (CMS_signed_get_attr_by_OBJ(si, obj, -1) < 0) {
+        rc = 0;
+        goto out;
+    }
+    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
+        ASN1_STRING *s = CMS_signed_get0_data_by_OBJ(si, obj, -3, types[t]);
+        if (!s)
+            continue;
+        int n = ASN1_STRING_length(s);
+        const unsigned char *d = ASN1_STRING_get0_data(s);
+        if (n >= 0 && (size_t)n < size && !memchr(d, 0, (size_t)n)) {
+            memcpy(buf, d, (size_t)n);
+            buf[n] = 0;
+            rc = 1;
+        }
+        break;
+    }
+out:
+    ASN1_OBJECT_free(obj);
+    return rc;
+}
+
+/* 1 if the OCTET STRING attribute is exactly want[len], 0 absent/different, -1 malformed. */
+static int attr_octets_equal(CMS_SignerInfo *si, const char *oid, const uint8_t *want, size_t len)
+{
+    ASN1_OBJECT *obj = OBJ_txt2obj(oid, 1);
+    if (!obj)
+        return -1;
+    int rc = 0;
+    if (CMS_signed_get_attr_by_OBJ(si, obj, -1) >= 0) {
+        ASN1_OCTET_STRING *s = CMS_signed_get0_data_by_OBJ(si, obj, -3, V_ASN1_OCTET_STRING);
+        if (!s)
+            rc = -1;
+        else
+            rc = (size_t)ASN1_STRING_length(s) == len && !memcmp(ASN1_STRING_get0_data(s), want, len);
+    }
+    ASN1_OBJECT_free(obj);
+    return rc;
+}
+
+static const char *digest_label(int nid)
+{
+    switch (nid) {
+    case NID_sha1: return "SHA-1";
+    case NID_sha224: return "SHA-224";
+    case NID_sha256: return "SHA-256";
+    case NID_sha384: return "SHA-384";
+    case NID_sha512: return "SHA-512";
+    }
+    return NULL;
+}
+
+static bool rsa_sig_alg(int nid)
+{
+    switch (nid) {
+    case NID_rsaEncryption:
+    case NID_sha1WithRSAEncryption:
+    case NID_sha224WithRSAEncryption:
+    case NID_sha256WithRSAEncryption:
+    case NID_sha384WithRSAEncryption:
+    case NID_sha512WithRSAEncryption:
+        return true;
+    }
+    return false;
+}
+
+/* Outer structure, one SignerInfo, algorithms. */
+static scep_err_t certrep_shape(CMS_ContentInfo *cms, CMS_SignerInfo **psi, scep_certrep_t *rep,
+                                const char **why)
+{
+    if (OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_signed)
+        return fail(why, SCEP_E_MALFORMED, "CertRep is not a SignedData");
+    if (OBJ_obj2nid(CMS_get0_eContentType(cms)) != NID_pkcs7_data)
+        return fail(why, SCEP_E_MALFORMED, "CertRep content type is not data");
+    STACK_OF(CMS_SignerInfo) *sis = CMS_get0_SignerInfos(cms);
+    if (sk_CMS_SignerInfo_num(sis) != 1)
+        return fail(why, SCEP_E_MALFORMED, "CertRep must have exactly one SignerInfo");
+    CMS_SignerInfo *si = sk_CMS_SignerInfo_value(sis, 0);
+    X509_ALGOR *dig = NULL, *sig = NULL;
+    CMS_SignerInfo_get0_algs(si, NULL, NULL, &dig, &sig);
+    const ASN1_OBJECT *dobj = NULL, *sobj = NULL;
+    X509_ALGOR_get0(&dobj, NULL, NULL, dig);
+    X509_ALGOR_get0(&sobj, NULL, NULL, sig);
+    rep->digest = digest_label(OBJ_obj2nid(dobj));
+    if (!rep->digest)
+        return fail(why, SCEP_E_UNSUPPORTED, "CertRep digest is not SHA-1/224/256/384/512");
+    if (!rsa_sig_alg(OBJ_obj2nid(sobj)))
+        return fail(why, SCEP_E_UNSUPPORTED,
+                    "CertRep signature algorithm is not rsaEncryption or shaNWithRSAEncryption");
+    *psi = si;
+    return SCEP_OK;
+}
+
+/* Signature by exp->verifier only; the signed content (envelope DER) into *content. */
+static scep_err_t certrep_verify(CMS_ContentInfo *cms, CMS_SignerInfo *si, const scep_cert_t *verifier,
+                                 scep_buf_t *content, const char **why)
+{
+    scep_err_t err = SCEP_OK;
+    if (CMS_SignerInfo_cert_cmp(si, verifier->x) != 0)
+        return fail(why, SCEP_E_SIGNATURE, "CertRep is not signed by the CA's signing certificate");
+    STACK_OF(X509) *certs = sk_X509_new_null();
+    BIO *out = BIO_new(BIO_s_mem());
+    BIO *dcont = NULL;
+    ASN1_OCTET_STRING **pos = CMS_get0_content(cms);
+    if (!pos || !*pos)
+        dcont = BIO_new_mem_buf("", 0);   /* PENDING / FAILURE: content omitted */
+    if (!certs || !out || !sk_X509_push(certs, verifier->x) || (!(pos && *pos) && !dcont)) {
+        err = fail(why, SCEP_E_NOMEM, "out of memory");
+        goto out;
+    }
+    unsigned flags = CMS_NOINTERN | CMS_NO_SIGNER_CERT_VERIFY | CMS_BINARY;
+    if (CMS_verify(cms, certs, NULL, dcont, out, flags) != 1) {
+        err = ossl_fail(why, SCEP_E_SIGNATURE, "CertRep signature check failed");
+        goto out;
+    }
+    err = buf_from_bio(out, content, why);
+out:
+    BIO_free(dcont);
+    BIO_free(out);
+    sk_X509_free(certs);
+    return err;
+}
+
+/* messageType, transactionID, recipientNonce, pkiStatus, failInfo(+Text). */
+static scep_err_t certrep_attrs(CMS_SignerInfo *si, const scep_expect_t *exp, scep_certrep_t *rep,
+                                const char **why)
+{
+    char buf[MAX_TXID + 1];
+    if (attr_string(si, OID_MESSAGE_TYPE, buf, sizeof buf) != 1)
+        return fail(why, SCEP_E_MALFORMED, "CertRep messageType missing or malformed");
+    if (strcmp(buf, MSG_CERTREP) != 0)
+        return fail(why, SCEP_E_MISMATCH, "messageType is not CertRep (3)");
+    if (attr_string(si, OID_TRANSACTION_ID, buf, sizeof buf) != 1)
+        return fail(why, SCEP_E_MALFORMED, "CertRep transactionID missing or malformed");
+    if (strcmp(buf, exp->transaction_id) != 0)
+        return fail(why, SCEP_E_MISMATCH, "transactionID differs from ours");
+    int nonce = attr_octets_equal(si, OID_RECIPIENT_NONCE, exp->nonce, SCEP_NONCE_LEN);
+    if (nonce != 1)
+        return fail(why, nonce < 0 ? SCEP_E_MALFORMED : SCEP_E_MISMATCH,
+                    "recipientNonce is not the senderNonce we sent");
+    if (attr_string(si, OID_PKI_STATUS, buf, sizeof buf) != 1)
+        return fail(why, SCEP_E_MALFORMED, "CertRep pkiStatus missing or malformed");
+    if (!strcmp(buf, "0"))
+        rep->status = SCEP_STATUS_SUCCESS;
+    else if (!strcmp(buf, "2"))
+        rep->status = SCEP_STATUS_FAILURE;
+    else if (!strcmp(buf, "3"))
+        rep->status = SCEP_STATUS_PENDING;
+    else
+        return fail(why, SCEP_E_MALFORMED, "pkiStatus is not 0, 2 or 3");
+    if (rep->status != SCEP_STATUS_FAILURE)
+        return SCEP_OK;
+    size_t n = 0;
+    if (attr_string(si, OID_FAIL_INFO, buf, sizeof buf) != 1 || !(n = strlen(buf)) || n > 6 ||
+        strspn(buf, "0123456789") != n)
+        return fail(why, SCEP_E_MALFORMED, "FAILURE without a numeric failInfo");
+    rep->fail_info = atoi(buf);
+    char text[sizeof rep->fail_text + 512];
+    if (attr_string(si, OID_FAIL_INFO_TEXT, text, sizeof text) == 1) {
+        size_t tn = strnlen(text, sizeof rep->fail_text - 1);
+        memcpy(rep->fail_text, text, tn);
+        rep->fail_text[tn] = 0;
+        for (char *c = rep->fail_text; *c; c++)
+            if ((unsigned char)*c < 0x20 || *c == 0x7f)
+                *c = '?';
+    }
+    return SCEP_OK;
+}
+
+/* ---- opening the envelope --------------------------------------------------------------------- */
+
+typedef struct legacy {
+    OSSL_LIB_CTX *ctx;
+    OSSL_PROVIDER *def, *leg;
+} legacy_t;
+
+static void legacy_free(legacy_t *l)
+{
+    if (l->leg)
+        OSSL_PROVIDER_unload(l->leg);
+    if (l->def)
+        OSSL_PROVIDER_unload(l->def);
+    OSSL_LIB_CTX_free(l->ctx);
+    *l = (legacy_t){0};
+}
+
+/* A private library context with default + legacy providers (for DES-CBC only). */
+static scep_err_t legacy_open(legacy_t *l, const char **why)
+{
+    *l = (legacy_t){0};
+    l->ctx = OSSL_LIB_CTX_new();
+    if (l->ctx)
+        l->def = OSSL_PROVIDER_load(l->ctx, "default");
+    if (l->def)
+        l->leg = OSSL_PROVIDER_load(l->ctx, "legacy");
+    if (!l->leg) {
+        legacy_free(l);
+        return ossl_fail(why, SCEP_E_UNSUPPORTED,
+                         "single DES envelope, but the OpenSSL legacy provider is not available");
+    }
+    return SCEP_OK;
+}
+
+/* The content-encryption algorithm of an EnvelopedData (looked at through
+ * the PKCS7 structures, which are public), or NID_undef. */
+static int envelope_cipher_nid(const scep_buf_t *env)
+{
+    const unsigned char *p = env->data;
+    PKCS7 *p7 = d2i_PKCS7(NULL, &p, (long)env->len);
+    int nid = NID_undef;
+    if (p7 && p == env->data + env->len && PKCS7_type_is_enveloped(p7) && p7->d.enveloped &&
+        p7->d.enveloped->enc_data && p7->d.enveloped->enc_data->algorithm)
+        nid = OBJ_obj2nid(p7->d.enveloped->enc_data->algorithm->algorithm);
+    PKCS7_free(p7);
+    return nid;
+}
+
+static scep_err_t envelope_decrypt(const scep_buf_t *env, OSSL_LIB_CTX *libctx,
+                                   const scep_expect_t *exp, scep_buf_t *plain, const char **why)
+{
+    scep_err_t err = SCEP_OK;
+    CMS_ContentInfo *cms = CMS_ContentInfo_new_ex(libctx, NULL);
+    BIO *out = BIO_new(BIO_s_mem());
+    if (!cms || !out) {
+        err = fail(why, SCEP_E_NOMEM, "out of memory");
+        goto out;
+    }
+    const unsigned char *p = env->data;
+    if (!d2i_CMS_ContentInfo(&cms, &p, (long)env->len) || p != env->data + env->len ||
+        OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_enveloped) {
+        err = ossl_fail(why, SCEP_E_MALFORMED, "CertRep content is not an EnvelopedData");
+        goto out;
+    }
+    if (!CMS_decrypt(cms, exp->signer_key->pkey, exp->signer_cert->x, NULL, out, CMS_BINARY)) {
+        err = ossl_fail(why, SCEP_E_DECRYPT, "cannot decrypt the CertRep envelope with our key");
+        goto out;
+    }
+    err = buf_from_bio(out, plain, why);
+out:
+    BIO_free(out);
+    CMS_ContentInfo_free(cms);
+    return err;
+}
+
+/* AES and 3DES in the default context; single DES in a private legacy one. */
+static scep_err_t envelope_open(const scep_buf_t *env, const scep_expect_t *exp, scep_buf_t *plain,
+                                scep_certrep_t *rep, const char **why)
+{
+    legacy_t legacy = {0};
+    OSSL_LIB_CTX *libctx = NULL;
+    switch (envelope_cipher_nid(env)) {
+    case NID_aes_128_cbc: rep->cipher = "AES-128-CBC"; break;
+    case NID_aes_192_cbc: rep->cipher = "AES-192-CBC"; break;
+    case NID_aes_256_cbc: rep->cipher = "AES-256-CBC"; break;
+    case NID_des_ede3_cbc: rep->cipher = "DES-EDE3-CBC"; break;
+    case NID_des_cbc: {
+        scep_err_t err = legacy_open(&legacy, why);
+        if (err != SCEP_OK)
+            return err;
+        libctx = legacy.ctx;
+        rep->cipher = "DES-CBC";
+        break;
+    }
+    case NID_undef:
+        return ossl_fail(why, SCEP_E_MALFORMED, "CertRep content is not an EnvelopedData");
+    default:
+        return ossl_fail(why, SCEP_E_UNSUPPORTED, "CertRep envelope cipher is not AES, 3DES or DES");
+    }
+    scep_err_t err = envelope_decrypt(env, libctx, exp, plain, why);
+    if (err == SCEP_OK && libctx)
+        rep->warning = "the CA encrypted its reply with single DES (RFC 8894: MUST NOT); "
+                       "opened with the OpenSSL legacy provider in a private library context";
+    legacy_free(&legacy);
+    return err;
+}
+
+/* ---- the issued certificate ------------------------------------------------------------------------ */
+
+static STACK_OF(X509) *certset_stack(const scep_certset_t *set)
+{
+    STACK_OF(X509) *s = sk_X509_new_null();
+    for (size_t i = 0; s && set && i < set->n; i++)
+        if (!sk_X509_push(s, set->certs[i].x)) {
+            sk_X509_free(s);
+            return NULL;
+        }
+    return s;
+}
+
+static scep_err_t issued_cert(const scep_buf_t *plain, const scep_expect_t *exp, scep_certrep_t *rep,
+                              const char **why)
+{
+    scep_err_t err = SCEP_OK;
+    STACK_OF(X509) *certs = plain->len ? signeddata_certs(plain->data, plain->len) : NULL;
+    STACK_OF(X509) *trusted = NULL;
+    if (!certs) {
+        err = ossl_fail(why, SCEP_E_NOT_FOUND, "SUCCESS, but the envelope holds no certificates");
+        goto out;
+    }
+    X509 *mine = NULL;
+    for (int i = 0; i < sk_X509_num(certs) && !mine; i++)
+        if (EVP_PKEY_eq(X509_get0_pubkey(sk_X509_value(certs, i)), exp->csr_key->pkey) == 1)
+            mine = sk_X509_value(certs, i);
+    ERR_clear_error();
+    if (!mine) {
+        err = fail(why, SCEP_E_NOT_FOUND, "SUCCESS, but no certificate carries our public key");
+        goto out;
+    }
+    trusted = certset_stack(exp->ca_certs);
+    if (!trusted) {
+        err = fail(why, SCEP_E_NOMEM, "out of memory");
+        goto out;
+    }
+    if ((err = chain_check(mine, trusted, certs, exp->now, why)) != SCEP_OK)
+        goto out;
+    unsigned char *der = NULL;
+    int n = i2d_X509(mine, &der);
+    err = buf_take_der(der, n, &rep->cert, why);
+out:
+    sk_X509_free(trusted);
+    sk_X509_pop_free(certs, X509_free);
+    return err;
+}
+
+static scep_err_t check_expect(const scep_expect_t *exp, const char **why)
+{
+    if (!exp || !exp->verifier || !exp->ca_certs || !exp->transaction_id || !exp->nonce ||
+        !exp->signer_cert || !exp->signer_key || !exp->csr_key)
+        return fail(why, SCEP_E_INVALID_ARG, "incomplete expectations");
+    return SCEP_OK;
+}
+
+scep_err_t scep_certrep_parse(const uint8_t *der, size_t len, const scep_expect_t *exp,
+                              scep_certrep_t *rep, const char **why)
+{
+    scep_err_t err;
+    scep_buf_t env = {0}, plain = {0};
+    CMS_ContentInfo *cms = NULL;
+    CMS_SignerInfo *si = NULL;
+    if (!rep)
+        return fail(why, SCEP_E_INVALID_ARG, "no output");
+    scep_certrep_init(rep);
+    if ((err = check_expect(exp, why)) != SCEP_OK || !der_len_ok(der, len, &err, why))
+        return err;
+    const unsigned char *p = der;
+    cms = d2i_CMS_ContentInfo(NULL, &p, (long)len);
+    if (!cms || p != der + len) {
+        err = ossl_fail(why, SCEP_E_MALFORMED, "CertRep is not one DER CMS ContentInfo");
+        goto out;
+    }
+    if ((err = certrep_shape(cms, &si, rep, why)) != SCEP_OK ||
+        (err = certrep_verify(cms, si, exp->verifier, &env, why)) != SCEP_OK ||
+        (err = certrep_attrs(si, exp, rep, why)) != SCEP_OK)
+        goto out;
+    if (rep->status != SCEP_STATUS_SUCCESS)
+        goto out;
+    if (env.len == 0) {
+        err = fail(why, SCEP_E_NOT_FOUND, "SUCCESS without an envelope");
+        goto out;
+    }
+    if ((err = envelope_open(&env, exp, &plain, rep, why)) != SCEP_OK)
+        goto out;
+    err = issued_cert(&plain, exp, rep, why);
+out:
+    if (err != SCEP_OK) {
+        const char *d = rep->digest, *c = rep->cipher;
+        scep_certrep_clear(rep);
+        rep->digest = d;   /* still useful in a report */
+        rep->cipher = c;
+    }
+    scep_buf_free(&plain);
+    scep_buf_free(&env);
+    CMS_ContentInfo_free(cms);
+    ERR_clear_error();
+    return err;
+}
+
+/* ---- URLs ------------------------------------------------------------------------------------------- */
+
+static bool unreserved(unsigned char c)
+{
+    return is_alnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+/* Percent-encode s[0..n) after out[*k] (room checked by the caller). */
+static void pct_append(char *out, size_t *k, const unsigned char *s, size_t n)
+{
+    static const char hx[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < n; i++) {
+        if (unreserved(s[i])) {
+            out[(*k)++] = (char)s[i];
+        } else {
+            out[(*k)++] = '%';
+            out[(*k)++] = hx[s[i] >> 4];
+            out[(*k)++] = hx[s[i] & 15];
+        }
+    }
+}
+
+static scep_err_t base64(const uint8_t *msg, size_t len, char **out, size_t *out_len,
+                         const char **why)
+{
+    size_t n = 4 * ((len + 2) / 3);
+    char *b = malloc(n + 1);
+    if (!b)
+        return fail(why, SCEP_E_NOMEM, "out of memory");
+    b[0] = 0;
+    if (len)
+        EVP_EncodeBlock((unsigned char *)b, msg, (int)len);
+    *out = b;
+    *out_len = n;
+    return SCEP_OK;
+}
+
+scep_err_t scep_url_get(const char *base, const char *op, const uint8_t *msg, size_t msg_len,
+                        char **out, const char **why)
+{
+    if (!base || !op || !out || (!msg && msg_len))
+        return fail(why, SCEP_E_INVALID_ARG, "no base URL, operation or output");
+    *out = NULL;
+    size_t blen = strnlen(base, SCEP_MAX_TEXT + 1), olen = strnlen(op, 65);
+    if (blen == 0 || blen > SCEP_MAX_TEXT || olen == 0 || olen > 64 || msg_len > SCEP_MAX_DER)
+        return fail(why, SCEP_E_INVALID_ARG, "base URL or operation empty or too long");
+    for (size_t i = 0; i < olen; i++)
+        if (!isalpha((unsigned char)op[i]))
+            return fail(why, SCEP_E_INVALID_ARG, "operation must be letters only");
+    char *b64 = NULL;
+    size_t mlen = msg ? msg_len : 0;
+    const unsigned char *m = msg;
+    if (msg && strcmp(op, "PKIOperation") == 0) {
+        scep_err_t err = base64(msg, msg_len, &b64, &mlen, why);
+        if (err != SCEP_OK)
+            return err;
+        m = (const unsigned char *)b64;
+    }
+    size_t cap = blen + 1 + 10 + olen + (msg ? 9 + 3 * mlen : 0) + 1;
+    char *url = malloc(cap);
+    if (!url) {
+        free(b64);
+        return fail(why, SCEP_E_NOMEM, "out of memory");
+    }
+    size_t k = 0;
+    memcpy(url, base, blen);
+    k = blen;
+    url[k++] = memchr(base, '?', blen) ? '&' : '?';
+    memcpy(url + k, "operation=", 10);
+    k += 10;
+    memcpy(url + k, op, olen);
+    k += olen;
+    if (msg) {
+        memcpy(url + k, "&message=", 9);
+        k += 9;
+        pct_append(url, &k, m, mlen);
+    }
+    url[k] = 0;
+    free(b64);
+    *out = url;
+    return SCEP_OK;
+}
+
+scep_err_t scep_url_windows_base(const char *base, char **out, const char **why)
+{
+    static const char suffix[] = "/pkiclient.exe";
+    if (!base || !out)
+        return fail(why, SCEP_E_INVALID_ARG, "no base URL or output");
+    *out = NULL;
+    size_t n = strnlen(base, SCEP_MAX_TEXT + 1), sl = sizeof suffix - 1;
+    if (n == 0 || n > SCEP_MAX_TEXT || memchr(base, '?', n))
+        return fail(why, SCEP_E_INVALID_ARG, "base URL empty, too long or with a query");
+    bool has = n >= sl && strcasecmp(base + n - sl, suffix) == 0;
+    while (!has && n > 0 && base[n - 1] == '/')
+        n--;   /* "…/mscep.dll/" + "/pkiclient.exe" would double the slash */
+    char *u = malloc(n + (has ? 0 : sl) + 1);
+    if (!u)
+        return fail(why, SCEP_E_NOMEM, "out of memory");
+    memcpy(u, base, n);
+    if (!has)
+        memcpy(u + n, suffix, sl);
+    u[n + (has ? 0 : sl)] = 0;
+    *out = u;
+    return SCEP_OK;
+}
