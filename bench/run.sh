@@ -1,10 +1,21 @@
 #!/bin/sh
-# bench/run.sh - build the optimised benchmark and run it (docs/performance.md).
+# bench/run.sh - build the optimised benchmarks and run them (docs/performance.md).
 #
 #   bench/run.sh [--batches N] [--batch-ms MS] [--no-rss]
-#       wall-clock messages/second and peak RSS of omadm_process() on the
-#       CertificateStore, 1,000- and 5,000-command messages in XML and WBXML,
-#       interleaved with libxml2 alone on the same XML; targets MET / NOT MET.
+#       the engine benchmark (dmbench, ~10 s), then the certificate store
+#       benchmark (storebench with its defaults, ~6 min).
+#   bench/run.sh --engine-only [--batches N] [--batch-ms MS] [--no-rss]
+#       dmbench alone: wall-clock messages/second and peak RSS of
+#       omadm_process() on the CertificateStore, 1,000- and 5,000-command
+#       messages in XML and WBXML, interleaved with libxml2 alone on the same
+#       XML; targets MET / NOT MET.
+#   bench/run.sh --store-only [storebench options]
+#       storebench alone: per-operation time of Add / Get / Delete through
+#       omadm_process() and through the store API on stores of 100, 10,000 and
+#       100,000 certificates (Root/System and My/User), the listings, targets.
+#       Options, e.g. --sizes 100,10000 (quicker), --struct-max 10000 (skip the
+#       ~2.5 min ?list=Struct of 100,000), --no-engine, --ops K, --dir DIR
+#       --keep / --reuse (keep the filled stores for another run).
 #   bench/run.sh --callgrind
 #       the same comparisons as instruction counts under valgrind's callgrind
 #       (one run after a warm-up each; repeatable on a noisy machine).  The
@@ -18,9 +29,22 @@ cd "$root"
 scons -Q variant=release bench >&2
 bin=build/release/bench/dmbench
 
-if [ "${1:-}" != --callgrind ]; then
+case "${1:-}" in
+--store-only)
+    shift
+    exec build/release/bench/storebench "$@"
+    ;;
+--engine-only)
+    shift
     exec "$bin" "$@"
-fi
+    ;;
+--callgrind) ;;
+*)
+    "$bin" "$@"
+    echo
+    exec build/release/bench/storebench
+    ;;
+esac
 
 command -v valgrind >/dev/null || { echo "run.sh: valgrind is not installed" >&2; exit 1; }
 cgdir=build/release/bench/callgrind

@@ -124,6 +124,12 @@ static int from_pem(const uint8_t *data, size_t len, uint8_t **der, size_t *der_
     return rc;
 }
 
+int cert_b64_decode(const char *b64, uint8_t **out, size_t *len)
+{
+    *out = b64_decode((const uint8_t *)b64, strlen(b64), len);
+    return *out ? 0 : -1;
+}
+
 int cert_decode(const uint8_t *data, size_t len, bool raw_ok, uint8_t **der, size_t *der_len,
                 const char **why)
 {

@@ -32,6 +32,10 @@ typedef struct cert_info {
 int cert_decode(const uint8_t *data, size_t len, bool raw_ok, uint8_t **der, size_t *der_len,
                 const char **why);
 
+/* Plain base64 to bytes (no certificate check: for data the store wrote
+ * itself; store_check verifies thumbprints).  0 and malloc'ed bytes, or -1. */
+int cert_b64_decode(const char *b64, uint8_t **out, size_t *len);
+
 /* Fill info from DER (0), or -1 when it is not a certificate.  Free with
  * cert_info_free. */
 int cert_info_from_der(const uint8_t *der, size_t len, cert_info_t *info);

@@ -56,8 +56,10 @@ static int check_record(checker_t *c, const store_kind_t *k, const char *name, F
         problem(c, "%s: record %s holds another certificate", k->label, name);
         ok = 0;
     }
-    if (ok && cert_subject_hash(r.der, r.der_len, hash))
+    if (ok && cert_subject_hash(r.der, r.der_len, hash)) {
+        problem(c, "%s: record %s does not hold a certificate", k->label, name);
         ok = 0;
+    }
     if (ok && k->trust) {
         size_t pem_len = 0;
         char *pem = cert_pem(r.der, r.der_len, &pem_len);

@@ -162,7 +162,8 @@ static int flush_put(flush_t *f, op_t *op)
     op->boff = op->blen = -1;
     if (retire_old(f, op))
         return -1;
-    if (op->store->trust && (append_block(f, op) || touch(f, op->store, op->rec.der, op->rec.der_len)))
+    if (op->store->trust && (append_block(f, op) || touch(f, op->store, op->rec.der, op->rec.der_len) ||
+                             cert_subject_hash(op->rec.der, op->rec.der_len, &op->hash)))
         return -1;
     char *text = rec_serialise(&op->rec, op->boff, op->blen, &len);
     if (!text)
@@ -303,13 +304,11 @@ static int capath_update(flush_t *f, const touched_t *t)
             rc = add_member(&want, &n_want, now[i].thumb);
     }
     for (const op_t *o = f->s->pending; !rc && o; o = o->next) {
-        unsigned long h;
-        if (o->store != t->store || o->kind != OP_PUT || find_op(f->s->pending, o->store, o->thumb, false) != o)
+        /* o->hash was set by flush_put, so no certificate is parsed here */
+        if (o->store != t->store || o->kind != OP_PUT || o->hash != t->hash ||
+            find_op(f->s->pending, o->store, o->thumb, false) != o)
             continue;
-        if (cert_subject_hash(o->rec.der, o->rec.der_len, &h))
-            rc = -1;
-        else if (h == t->hash)
-            rc = add_member(&want, &n_want, o->thumb);
+        rc = add_member(&want, &n_want, o->thumb);
     }
     for (size_t i = 0; !rc && i < n_want; i++)
         if (i >= n_now || strcmp(now[i].thumb, want[i].thumb))

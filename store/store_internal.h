@@ -16,6 +16,7 @@ typedef struct op {
     store_rec_t rec;         /* OP_PUT */
     char *key_pem;           /* OP_KEY */
     long long boff, blen;    /* OP_PUT: its block in the bundle, set by flush */
+    unsigned long hash;      /* OP_PUT in a trust store: subject hash, set by flush */
     struct op *next;
 } op_t;
 
