@@ -331,7 +331,12 @@ static int write_cert(struct omadm_certstore *cs, const omadm_csp_req_t *req, co
         return add ? -418 : -404;
     }
     store_rec_t rec = {0};
-    rc = value_der(n, v, &rec.der, &rec.der_len, rec.thumb);
+    /* base64 (b64, or chr carrying base64/PEM text) or raw DER (bin) */
+    if (v->format && strcmp(v->format, "b64") && strcmp(v->format, "chr") &&
+        strcmp(v->format, "bin"))
+        rc = -415;
+    else
+        rc = value_der(n, v, &rec.der, &rec.der_len, rec.thumb);
     if (!rc) {
         rec.name = add ? (char *)n->name : old.name;
         rec.server = add ? (char *)req->server_id : old.server;
@@ -342,6 +347,17 @@ static int write_cert(struct omadm_certstore *cs, const omadm_csp_req_t *req, co
     if (!add)
         store_rec_free(&old);
     return rc;
+}
+
+/* A leaf other than EncodedCertificate, or {CertHash} itself, cannot be
+ * written: 405, or 404 when the certificate does not exist. */
+static int read_only(struct omadm_certstore *cs, const node_t *n)
+{
+    store_rec_t rec;
+    int rc = lookup(cs, n, &rec);
+    if (rc == 0)
+        store_rec_free(&rec);
+    return rc == -404 ? -404 : -405;
 }
 
 static int cs_add(void *ctx, const omadm_csp_req_t *req, const omadm_value_t *value)
@@ -362,7 +378,7 @@ static int cs_add(void *ctx, const omadm_csp_req_t *req, const omadm_value_t *va
         break;
     }
     if (n.leaf != L_ENCODED)
-        return -405;
+        return read_only(ctx, &n);
     return write_cert(ctx, req, &n, value, true);
 }
 
@@ -373,7 +389,9 @@ static int cs_replace(void *ctx, const omadm_csp_req_t *req, const omadm_value_t
     resolve(req, buf, sizeof buf, &n);
     if (n.kind == N_NONE)
         return -404;
-    if (n.kind != N_LEAF || n.leaf != L_ENCODED)
+    if (n.kind == N_CERT || (n.kind == N_LEAF && n.leaf != L_ENCODED))
+        return read_only(ctx, &n);
+    if (n.kind != N_LEAF)
         return -405;
     return write_cert(ctx, req, &n, value, false);
 }
@@ -387,12 +405,10 @@ static int cs_del(void *ctx, const omadm_csp_req_t *req)
     resolve(req, buf, sizeof buf, &n);
     if (n.kind == N_NONE)
         return -404;
-    if (n.kind != N_CERT) {
-        int rc = n.kind == N_LEAF ? lookup(cs, &n, &rec) : -405;
-        if (rc == 0)
-            store_rec_free(&rec);
-        return rc == -404 ? -404 : -405;
-    }
+    if (n.kind == N_LEAF)
+        return read_only(cs, &n);
+    if (n.kind != N_CERT)
+        return -405;
     int rc = lookup(cs, &n, &rec);
     store_rec_free(&rec);
     if (rc)
@@ -402,18 +418,14 @@ static int cs_del(void *ctx, const omadm_csp_req_t *req)
 
 /* ---- transactions ---- */
 
-/* Both CSPs share one store: whichever is touched first in a transaction
- * opens the store's transaction, the first to commit commits it. */
 static int cs_begin(void *ctx)
 {
-    store_t *s = ((struct omadm_certstore *)ctx)->store;
-    return store_in_tx(s) ? 0 : store_begin(s) ? -500 : 0;
+    return store_begin(((struct omadm_certstore *)ctx)->store) ? -500 : 0;
 }
 
 static int cs_commit(void *ctx)
 {
-    store_t *s = ((struct omadm_certstore *)ctx)->store;
-    return !store_in_tx(s) ? 0 : store_commit(s) ? -500 : 0;
+    return store_commit(((struct omadm_certstore *)ctx)->store) ? -500 : 0;
 }
 
 static int cs_rollback(void *ctx)
@@ -427,15 +439,17 @@ static int cs_end_message(void *ctx)
     return store_flush(((struct omadm_certstore *)ctx)->store) ? -500 : 0;
 }
 
-static const char *const cs_bases[] = {"./Vendor/MSFT/CertificateStore",
-                                       "./Device/Vendor/MSFT/CertificateStore", NULL};
-static const char *const rca_bases[] = {"./Device/Vendor/MSFT/RootCATrustedCertificates",
-                                        "./Vendor/MSFT/RootCATrustedCertificates",
-                                        "./User/Vendor/MSFT/RootCATrustedCertificates", NULL};
+/* One registration for both CSPs: the handlers tell them apart by the base
+ * (flavour_of), and one store transaction covers both. */
+static const char *const bases[] = {"./Vendor/MSFT/CertificateStore",
+                                    "./Device/Vendor/MSFT/CertificateStore",
+                                    "./Device/Vendor/MSFT/RootCATrustedCertificates",
+                                    "./Vendor/MSFT/RootCATrustedCertificates",
+                                    "./User/Vendor/MSFT/RootCATrustedCertificates", NULL};
 
-static const omadm_csp_t certificatestore_csp = {
-    .name = "CertificateStore",
-    .bases = cs_bases,
+static const omadm_csp_t certificate_csps = {
+    .name = "CertificateStore+RootCATrustedCertificates",
+    .bases = bases,
     .get = cs_get,
     .list = cs_list,
     .add = cs_add,
@@ -445,28 +459,6 @@ static const omadm_csp_t certificatestore_csp = {
     .commit = cs_commit,
     .rollback = cs_rollback,
     .end_message = cs_end_message,
-};
-
-/* The same handlers under a second registration; the shared store is
- * flushed once per message, by the CertificateStore registration. */
-static int rca_end_message(void *ctx)
-{
-    (void)ctx;
-    return 0; /* the CertificateStore registration flushes the shared store */
-}
-
-static const omadm_csp_t rootca_csp = {
-    .name = "RootCATrustedCertificates",
-    .bases = rca_bases,
-    .get = cs_get,
-    .list = cs_list,
-    .add = cs_add,
-    .replace = cs_replace,
-    .del = cs_del,
-    .begin = cs_begin,
-    .commit = cs_commit,
-    .rollback = cs_rollback,
-    .end_message = rca_end_message,
 };
 
 omadm_error_t omadm_certstore_open(const char *dir, omadm_certstore_t **out, const char **why)
@@ -497,8 +489,7 @@ void omadm_certstore_close(omadm_certstore_t *cs)
 
 omadm_error_t omadm_certstore_register(omadm_t *dm, omadm_certstore_t *cs)
 {
-    omadm_error_t err = omadm_register_csp(dm, &certificatestore_csp, cs);
-    return err ? err : omadm_register_csp(dm, &rootca_csp, cs);
+    return omadm_register_csp(dm, &certificate_csps, cs);
 }
 
 struct store *omadm_certstore_store(omadm_certstore_t *cs)

@@ -279,6 +279,9 @@ int journal_commit(journal_t *j, const char *dir, const char **why)
         *why = j->failed ? "out of memory" : NULL;
         return j->failed ? -1 : 0;
     }
+    /* a batch committed earlier but not applied goes first */
+    if (journal_recover(dir, why))
+        return -1;
     if (sha256_hex(j->buf, j->len, hex)) {
         *why = "cannot checksum the journal";
         return -1;
@@ -290,16 +293,19 @@ int journal_commit(journal_t *j, const char *dir, const char **why)
     int rc = fd < 0 || j->failed || write_all(fd, j->buf, j->len, 0, 0) || fsync(fd);
     if (fd >= 0)
         rc = close(fd) || rc;
-    if (rc || rename(tmp, p) || fsync_path(dir, 1)) {
+    if (rc || rename(tmp, p)) {
         unlink(tmp);
         *why = "cannot write the store journal";
         return -1;
     }
-    if (apply(dir, j->buf, j->len)) {
-        *why = "cannot apply the store journal";
-        return -1; /* the journal stays: the next open applies it again */
+    /* The commit point: once the journal is durable the batch happens,
+     * now or at the next recovery.  Failures from here on are reported as
+     * "committed, not applied yet" (1), never as a lost batch. */
+    if (fsync_path(dir, 1) || apply(dir, j->buf, j->len) || finish(dir, why)) {
+        *why = "store journal committed but not applied yet";
+        return 1;
     }
-    return finish(dir, why);
+    return 0;
 }
 
 /* A journal is valid when its trailer matches the checksum of the rest. */

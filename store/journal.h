@@ -26,7 +26,8 @@ int journal_overwrite(journal_t *j, const char *rel, off_t off, const void *data
 int journal_unlink(journal_t *j, const char *rel);
 /* Nothing was recorded. */
 int journal_empty(const journal_t *j);
-/* Write, sync, apply, sync, remove.  0, or -1 with *why. */
+/* Write, sync, apply, sync, remove.  0 done; 1 committed (durable) but not
+ * applied yet: journal_recover() finishes it; -1 nothing happened (*why). */
 int journal_commit(journal_t *j, const char *dir, const char **why);
 /* At open: apply a complete journal, drop an incomplete one. */
 int journal_recover(const char *dir, const char **why);

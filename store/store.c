@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -205,6 +206,10 @@ int rec_parse(char *text, store_rec_t *r, long long *boff, long long *blen)
             goto bad;
         *sp = 0;
         char *v = sp + 1;
+        int bit = !strcmp(line, "thumb") ? 1 : !strcmp(line, "name") ? 2 : !strcmp(line, "server") ? 4
+                  : !strcmp(line, "added") ? 8 : !strcmp(line, "bundle") ? 16 : !strcmp(line, "der") ? 32 : 0;
+        if (seen & bit)
+            goto bad; /* each field once */
         if (!strcmp(line, "thumb") && strlen(v) == STORE_THUMB_LEN) {
             memcpy(r->thumb, v, STORE_THUMB_LEN + 1);
             seen |= 1;
@@ -241,12 +246,13 @@ bad:
 
 char *read_file(const char *p, size_t *len)
 {
-    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    int fd = open(p, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return NULL;
     struct stat st;
     char *buf = NULL;
-    if (fstat(fd, &st) == 0 && st.st_size < (1 << 26)) {
+    errno = EFBIG;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size < (1 << 26)) {
         buf = malloc((size_t)st.st_size + 1);
         size_t got = 0;
         while (buf && got < (size_t)st.st_size) {
@@ -294,6 +300,17 @@ const op_t *find_op(const op_t *list, const store_kind_t *k, const char *thumb,
     return found;
 }
 
+int store_recover_if_needed(store_t *s)
+{
+    const char *why = NULL;
+    if (!s->needs_recovery)
+        return 0;
+    if (journal_recover(s->dir, &why))
+        return -1;
+    s->needs_recovery = false;
+    return 0;
+}
+
 int store_get(store_t *s, const char *store, const char *thumb, store_rec_t *rec)
 {
     const store_kind_t *k = store_kind_find(store);
@@ -301,6 +318,8 @@ int store_get(store_t *s, const char *store, const char *thumb, store_rec_t *rec
     memset(rec, 0, sizeof *rec);
     if (!k || !cert_thumb_normalise(thumb, up))
         return 1;
+    if (store_recover_if_needed(s))
+        return -1;
     const op_t *o = find_op(s->tx, k, up, false);
     if (!o)
         o = find_op(s->pending, k, up, false);
@@ -437,7 +456,7 @@ int store_each(store_t *s, const char *store, int (*cb)(void *ctx, const store_r
 {
     const store_kind_t *k = store_kind_find(store);
     char p[4096];
-    if (!k || path(s, p, sizeof p, "certs/%s", k->id))
+    if (!k || path(s, p, sizeof p, "certs/%s", k->id) || store_recover_if_needed(s))
         return -1;
     int rc = 0;
     /* staged records first (newest op per thumbprint wins) */
@@ -491,7 +510,9 @@ int store_each(store_t *s, const char *store, int (*cb)(void *ctx, const store_r
 
 /* ---- opening ---- */
 
-static int mkdir_p(const char *dir, mode_t mode)
+/* Create dir (and parents).  force: also set the mode of an existing
+ * directory (the key directory must be 0700 whatever it was). */
+static int mkdir_p(const char *dir, mode_t mode, bool force)
 {
     char p[4096];
     if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p)
@@ -504,7 +525,8 @@ static int mkdir_p(const char *dir, mode_t mode)
             return -1;
         *c = '/';
     }
-    if (mkdir(p, mode) && errno != EEXIST)
+    bool created = mkdir(p, mode) == 0;
+    if (!created && errno != EEXIST)
         return -1;
     struct stat st;
     if (stat(p, &st))
@@ -513,23 +535,25 @@ static int mkdir_p(const char *dir, mode_t mode)
         errno = ENOTDIR;
         return -1;
     }
-    return chmod(p, mode);
+    return created || force ? chmod(p, mode) : 0;
 }
 
 static int make_layout(const store_t *s)
 {
     char p[4096];
     errno = ENAMETOOLONG; /* what a path() failure means */
-    if (strlen(s->dir) > 3000 || mkdir_p(s->dir, 0700))
+    /* the CApath directories and bundles are for other software on the
+     * device: the store is world-readable, only keys/ is private */
+    if (strlen(s->dir) > 3000 || mkdir_p(s->dir, 0755, false))
         return -1;
-    if (path(s, p, sizeof p, "keys") || mkdir_p(p, 0700))
+    if (path(s, p, sizeof p, "keys") || mkdir_p(p, 0700, true))
         return -1;
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
-        if (path(s, p, sizeof p, "certs/%s", kinds[i].id) || mkdir_p(p, 0755))
+        if (path(s, p, sizeof p, "certs/%s", kinds[i].id) || mkdir_p(p, 0755, false))
             return -1;
         if (!kinds[i].trust)
             continue;
-        if (path(s, p, sizeof p, "trust/%s", kinds[i].id) || mkdir_p(p, 0755))
+        if (path(s, p, sizeof p, "trust/%s", kinds[i].id) || mkdir_p(p, 0755, false))
             return -1;
         if (path(s, p, sizeof p, "trust/%s.pem", kinds[i].id))
             return -1;
@@ -550,15 +574,26 @@ int store_open(const char *dir, store_t **out, const char **why)
         *why = "out of memory";
         return -1;
     }
+    s->lock_fd = -1;
     if (make_layout(s)) {
         *why = strerror(errno);
         store_close(s);
         return -1;
     }
-    if (journal_recover(s->dir, why)) {
+    /* one process at a time changes or recovers the store: the lock is
+     * held until store_close (a second dmclient waits) */
+    char lp[4096];
+    s->lock_fd = path(s, lp, sizeof lp, "lock") ? -1 : open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (s->lock_fd < 0 || flock(s->lock_fd, LOCK_EX)) {
+        *why = "cannot lock the store";
         store_close(s);
         return -1;
     }
+    /* A batch committed before a crash is applied now.  If that fails
+     * (disk full, say) the journal is kept and every later store operation
+     * tries again; the rest of the device stays manageable meanwhile. */
+    if (journal_recover(s->dir, why))
+        s->needs_recovery = true;
     *out = s;
     return 0;
 }
@@ -567,6 +602,8 @@ void store_close(store_t *s)
 {
     if (!s)
         return;
+    if (s->lock_fd >= 0)
+        close(s->lock_fd); /* releases the lock */
     free_ops(s->tx);
     free_ops(s->pending);
     free(s->dir);

@@ -221,6 +221,8 @@ static void check_keys(checker_t *c)
 int store_check(store_t *s, void (*cb)(void *ctx, const char *problem), void *ctx)
 {
     checker_t c = {.s = s, .cb = cb, .ctx = ctx};
+    if (store_recover_if_needed(s))
+        problem(&c, "a committed batch (the journal) cannot be applied yet");
     size_t n;
     const store_kind_t *k = store_kinds(&n);
     for (size_t i = 0; i < n; i++)

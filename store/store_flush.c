@@ -40,6 +40,7 @@ static size_t kind_index(const store_kind_t *k)
 static int before(flush_t *f, const op_t *op, store_rec_t *rec, bool *owned, long long *boff,
                   long long *blen)
 {
+    /* *owned also says the state came from the disk (not from this batch) */
     const op_t *prior = NULL;
     for (const op_t *o = f->s->pending; o && o != op; o = o->next)
         if (o->store == op->store && o->kind != OP_KEY && !strcmp(o->thumb, op->thumb))
@@ -100,16 +101,40 @@ static long long *cursor(flush_t *f, const store_kind_t *k)
 
 /* Blank a certificate's block: same length, newlines kept, so the bundle
  * stays line-structured and no reader sees a partial certificate. */
+/* True when the bundle holds exactly pem at [off, off+len) on disk. */
+static bool block_on_disk(flush_t *f, const store_kind_t *k, const char *pem, long long off,
+                          long long len)
+{
+    char p[4096];
+    bool same = false;
+    if (store_bundle(f->s, k->id, p, sizeof p))
+        return false;
+    FILE *b = fopen(p, "rb");
+    char *got = b ? malloc((size_t)len) : NULL;
+    if (got && !fseeko(b, (off_t)off, SEEK_SET) && fread(got, 1, (size_t)len, b) == (size_t)len)
+        same = !memcmp(got, pem, (size_t)len);
+    free(got);
+    if (b)
+        fclose(b);
+    return same;
+}
+
+/* Blank a certificate's block: same length, newlines kept, so the bundle
+ * stays line-structured.  Offsets come from a record file: a block that is
+ * not where the record says (a damaged record) is left alone for store
+ * check to report, never written over blindly. */
 static int blank_block(flush_t *f, const store_kind_t *k, const store_rec_t *old, long long off,
-                       long long len)
+                       long long len, bool on_disk)
 {
     size_t pem_len = 0;
     char *pem = cert_pem(old->der, old->der_len, &pem_len);
     char rel[128];
     if (!pem)
         return -1;
-    int rc = -1;
-    if ((long long)pem_len == len) {
+    long long *end = cursor(f, k);
+    int rc = 0;
+    if (end && off >= 0 && (long long)pem_len == len && off + len <= *end &&
+        (!on_disk || block_on_disk(f, k, pem, off, len))) {
         for (size_t i = 0; i < pem_len; i++)
             if (pem[i] != '\n')
                 pem[i] = ' ';
@@ -139,17 +164,31 @@ static int append_block(flush_t *f, op_t *op)
 }
 
 /* What op replaces: blank its bundle block and note its subject hash. */
-static int retire_old(flush_t *f, const op_t *op)
+/* What op replaces: blank its bundle block and note its subject hash.  A
+ * damaged old record (not a certificate) counts as absent.  *same is set
+ * when op puts back exactly the certificate already there. */
+static int retire_old(flush_t *f, const op_t *op, bool *same, long long *keep_off,
+                      long long *keep_len)
 {
     store_rec_t old;
     bool owned;
     long long boff = -1, blen = -1;
+    unsigned long hash;
+    *same = false;
     int ex = before(f, op, &old, &owned, &boff, &blen);
     if (ex <= 0)
         return ex;
-    int rc = touch(f, op->store, old.der, old.der_len);
-    if (!rc && op->store->trust && blen > 0)
-        rc = blank_block(f, op->store, &old, boff, blen);
+    int rc = 0;
+    if (op->kind == OP_PUT && old.der_len == op->rec.der_len &&
+        !memcmp(old.der, op->rec.der, old.der_len)) {
+        *same = true; /* nothing changes in the bundle or the CApath */
+        *keep_off = boff;
+        *keep_len = blen;
+    } else if (!cert_subject_hash(old.der, old.der_len, &hash)) {
+        rc = touch(f, op->store, old.der, old.der_len);
+        if (!rc && op->store->trust && blen > 0)
+            rc = blank_block(f, op->store, &old, boff, blen, owned);
+    }
     if (owned)
         rec_clear(&old);
     return rc;
@@ -159,11 +198,14 @@ static int flush_put(flush_t *f, op_t *op)
 {
     char rel[128];
     size_t len = 0;
+    bool same = false;
     op->boff = op->blen = -1;
-    if (retire_old(f, op))
+    if (retire_old(f, op, &same, &op->boff, &op->blen))
         return -1;
-    if (op->store->trust && (append_block(f, op) || touch(f, op->store, op->rec.der, op->rec.der_len) ||
-                             cert_subject_hash(op->rec.der, op->rec.der_len, &op->hash)))
+    if (op->store->trust && cert_subject_hash(op->rec.der, op->rec.der_len, &op->hash))
+        return -1;
+    if (op->store->trust && !same &&
+        (append_block(f, op) || touch(f, op->store, op->rec.der, op->rec.der_len)))
         return -1;
     char *text = rec_serialise(&op->rec, op->boff, op->blen, &len);
     if (!text)
@@ -177,7 +219,9 @@ static int flush_put(flush_t *f, op_t *op)
 static int flush_del(flush_t *f, const op_t *op)
 {
     char rel[128];
-    if (retire_old(f, op))
+    bool same;
+    long long off, len;
+    if (retire_old(f, op, &same, &off, &len))
         return -1;
     snprintf(rel, sizeof rel, "certs/%s/%s", op->store->id, op->thumb);
     if (journal_unlink(f->j, rel))
@@ -325,6 +369,8 @@ static int capath_update(flush_t *f, const touched_t *t)
 
 int store_flush(store_t *s)
 {
+    if (store_recover_if_needed(s))
+        return -1;
     if (!s->pending)
         return 0;
     flush_t f = {.s = s, .j = journal_new()};
@@ -339,6 +385,11 @@ int store_flush(store_t *s)
     const char *why = NULL;
     if (!rc)
         rc = journal_commit(f.j, s->dir, &why);
+    if (rc == 1) {
+        /* durable: it counts; reads recover it before they look */
+        s->needs_recovery = true;
+        rc = 0;
+    }
     /* Done, or failed: either way the batch leaves memory.  A failure
      * before the journal was durable loses the batch (the caller reports
      * it); one after is applied again when the store is next opened. */

@@ -22,12 +22,16 @@ typedef struct op {
 
 struct store {
     char *dir;
+    int lock_fd;                  /* flock'ed for the life of the store */
+    bool needs_recovery;          /* a durable batch is not applied yet */
     bool in_tx;
     op_t *tx, *tx_tail;           /* the open transaction */
     op_t *pending, *pending_tail; /* committed, not yet flushed */
 };
 
 void rec_clear(store_rec_t *r);
+/* Apply a batch that was committed but not applied (needs_recovery). */
+int store_recover_if_needed(store_t *s);
 void free_ops(op_t *o);
 /* snprintf of "<store dir>/<fmt>" into buf; -1 when it does not fit. */
 int path(const store_t *s, char *buf, size_t size, const char *fmt, ...)

@@ -249,11 +249,11 @@ static int make_dirs(const char *dir)
         if (*p != '/')
             continue;
         *p = 0;
-        if (mkdir(path, 0700) && errno != EEXIST)
+        if (mkdir(path, 0755) && errno != EEXIST)
             return -1;
         *p = '/';
     }
-    return mkdir(path, 0700) && errno != EEXIST ? -1 : 0;
+    return mkdir(path, 0755) && errno != EEXIST ? -1 : 0;
 }
 
 int cli_open(cli_t *cli, const char *state_dir)
