@@ -102,10 +102,13 @@ int cli_write_atomic(const char *dir, const char *name, const uint8_t *data, siz
         }
         off += (size_t)w;
     }
-    if (fsync(fd) || close(fd) || rename(tmp, dst) || fsync_dir(dir)) {
+    if (fsync(fd) || close(fd) || rename(tmp, dst)) {
         unlink(tmp);
         return -1;
     }
+    /* replaced; if the directory cannot be synced the new file may not
+     * survive a power loss, but it is what every reader sees now */
+    fsync_dir(dir);
     return 0;
 }
 

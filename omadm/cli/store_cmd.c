@@ -58,7 +58,9 @@ static int print_cert(void *ctx, const store_rec_t *rec)
     if (l->json) {
         printf("%s\n  {\"store\": ", l->first ? "" : ",");
         json_str(l->kind->id);
-        printf(", \"thumbprint\": \"%s\", \"name\": ", rec->thumb);
+        printf(", \"thumbprint\": ");
+        json_str(rec->thumb);
+        printf(", \"name\": ");
         json_str(rec->name);
         printf(", \"subject\": ");
         json_str(info.issued_to);
