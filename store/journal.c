@@ -177,7 +177,11 @@ static int replace_file(const char *dir, const char *rel, const void *data, size
     char p[4096], tmp[4200];
     if (snprintf(p, sizeof p, "%s/%s", dir, rel) >= (int)sizeof p)
         return -1;
-    snprintf(tmp, sizeof tmp, "%s.tmp", p);
+    /* The temp file is hidden, ".<name>.tmp": a state record may itself be
+     * named "<name>.tmp" and must not be written over by the one named
+     * <name>, and no reader of a directory takes a temp file for a record. */
+    const char *base = strrchr(p, '/') + 1;
+    snprintf(tmp, sizeof tmp, "%.*s.%s.tmp", (int)(base - p), p, base);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     if (fd < 0)
         return -1;

@@ -83,6 +83,11 @@ void free_ops(op_t *o)
             explicit_bzero(o->key_pem, strlen(o->key_pem));
             free(o->key_pem);
         }
+        if (o->state_data) {
+            explicit_bzero(o->state_data, o->state_len); /* may hold a private key */
+            free(o->state_data);
+        }
+        free(o->state_name);
         free(o);
         o = next;
     }
@@ -265,7 +270,8 @@ char *read_file(const char *p, size_t *len)
             buf[got] = 0;
             if (len)
                 *len = got;
-        } else {
+        } else if (buf) {
+            explicit_bzero(buf, got); /* a key or state record, part read */
             free(buf);
             buf = NULL;
         }
@@ -295,7 +301,18 @@ const op_t *find_op(const op_t *list, const store_kind_t *k, const char *thumb,
 {
     const op_t *found = NULL;
     for (const op_t *o = list; o; o = o->next)
-        if (o->store == k && !strcmp(o->thumb, thumb) && (o->kind == OP_KEY) == want_key)
+        if (!op_is_state(o) && o->store == k && !strcmp(o->thumb, thumb) &&
+            (o->kind == OP_KEY) == want_key)
+            found = o;
+    return found;
+}
+
+/* The newest staged state op for name in a list, or NULL. */
+static const op_t *find_state_op(const op_t *list, const char *name)
+{
+    const op_t *found = NULL;
+    for (const op_t *o = list; o; o = o->next)
+        if (op_is_state(o) && !strcmp(o->state_name, name))
             found = o;
     return found;
 }
@@ -338,6 +355,15 @@ int store_begin(store_t *s)
     return 0;
 }
 
+static void tx_append(store_t *s, op_t *o)
+{
+    if (s->tx_tail)
+        s->tx_tail->next = o;
+    else
+        s->tx = o;
+    s->tx_tail = o;
+}
+
 static op_t *stage(store_t *s, op_kind_t kind, const char *store, const char *thumb)
 {
     const store_kind_t *k = store_kind_find(store);
@@ -350,11 +376,7 @@ static op_t *stage(store_t *s, op_kind_t kind, const char *store, const char *th
     o->kind = kind;
     o->store = k;
     memcpy(o->thumb, up, sizeof up);
-    if (s->tx_tail)
-        s->tx_tail->next = o;
-    else
-        s->tx = o;
-    s->tx_tail = o;
+    tx_append(s, o);
     return o;
 }
 
@@ -418,6 +440,193 @@ void store_rollback(store_t *s)
     s->in_tx = false;
 }
 
+/* ---- state records ---- */
+
+bool state_name_ok(const char *name)
+{
+    /* the name is a file name in state/ and a journal path: no '/', no
+     * spaces, no "." or "..", and nothing a temp file could be mistaken
+     * for (the journal's are hidden, see journal.c:replace_file) */
+    size_t n = strlen(name);
+    if (n < 1 || n > 200 || name[0] == '.')
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i]; /* by hand: isalnum() would follow the locale */
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+static op_t *stage_state(store_t *s, op_kind_t kind, const char *name)
+{
+    if (!s->in_tx || !name || !state_name_ok(name))
+        return NULL;
+    op_t *o = calloc(1, sizeof *o);
+    if (!o || !(o->state_name = strdup(name))) {
+        free(o);
+        return NULL;
+    }
+    o->kind = kind;
+    tx_append(s, o);
+    return o;
+}
+
+int store_put_state(store_t *s, const char *name, const void *data, size_t len)
+{
+    /* read_file refuses files of 64 MiB and more: never write a record
+     * that could not be read back */
+    if ((!data && len) || len >= (1u << 26))
+        return -1;
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return -1;
+    if (len)
+        memcpy(copy, data, len);
+    copy[len] = 0; /* so store_get_state can hand out a string as it is */
+    op_t *o = stage_state(s, OP_STATE_PUT, name);
+    if (!o) {
+        explicit_bzero(copy, len);
+        free(copy);
+        return -1;
+    }
+    o->state_data = copy;
+    o->state_len = len;
+    return 0;
+}
+
+int store_del_state(store_t *s, const char *name)
+{
+    return stage_state(s, OP_STATE_DEL, name) ? 0 : -1;
+}
+
+int store_get_state(store_t *s, const char *name, char **data, size_t *len)
+{
+    char p[4096];
+    *data = NULL;
+    if (len)
+        *len = 0;
+    if (!name || !state_name_ok(name))
+        return 1; /* no such record can exist (as store_get with a bad thumbprint) */
+    if (store_recover_if_needed(s))
+        return -1;
+    /* the newest op wins: the open transaction first */
+    const op_t *o = find_state_op(s->tx, name);
+    if (!o)
+        o = find_state_op(s->pending, name);
+    if (o) {
+        if (o->kind == OP_STATE_DEL)
+            return 1;
+        char *copy = malloc(o->state_len + 1);
+        if (!copy)
+            return -1;
+        memcpy(copy, o->state_data, o->state_len + 1); /* with its NUL */
+        *data = copy;
+        if (len)
+            *len = o->state_len;
+        return 0;
+    }
+    if (path(s, p, sizeof p, "state/%s", name))
+        return -1;
+    size_t n = 0;
+    char *buf = read_file(p, &n);
+    if (!buf)
+        return errno == ENOENT ? 1 : -1;
+    *data = buf;
+    if (len)
+        *len = n;
+    return 0;
+}
+
+typedef struct staged_name {
+    char *name;
+    bool put; /* the newest op puts it (else deletes it) */
+} staged_name_t;
+
+static int staged_name_cmp(const void *a, const void *b)
+{
+    return strcmp(((const staged_name_t *)a)->name, ((const staged_name_t *)b)->name);
+}
+
+int store_each_state(store_t *s, const char *prefix, int (*cb)(void *ctx, const char *name),
+                     void *ctx)
+{
+    char p[4096];
+    if (!prefix)
+        prefix = "";
+    size_t plen = strlen(prefix);
+    if (path(s, p, sizeof p, "state") || store_recover_if_needed(s))
+        return -1;
+    /* The staged names are copied (and sorted) before cb first runs: cb may
+     * stage, commit, roll back or flush, and the last two free ops. */
+    staged_name_t *staged = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0;
+    const op_t *lists[2] = {s->tx, s->pending};
+    for (int li = 0; li < 2 && !rc; li++) {
+        for (const op_t *o = lists[li]; o && !rc; o = o->next) {
+            if (!op_is_state(o) || strncmp(o->state_name, prefix, plen))
+                continue;
+            const op_t *newest = find_state_op(s->tx, o->state_name);
+            if (!newest)
+                newest = find_state_op(s->pending, o->state_name);
+            if (newest != o)
+                continue; /* so each name is taken once */
+            if (n == cap) {
+                size_t ncap = cap ? cap * 2 : 16;
+                staged_name_t *v = realloc(staged, ncap * sizeof *v);
+                if (!v) {
+                    rc = -1;
+                    break;
+                }
+                staged = v;
+                cap = ncap;
+            }
+            if (!(staged[n].name = strdup(o->state_name))) {
+                rc = -1;
+                break;
+            }
+            staged[n++].put = o->kind == OP_STATE_PUT;
+        }
+    }
+    if (n)
+        qsort(staged, n, sizeof *staged, staged_name_cmp);
+    for (size_t i = 0; i < n && !rc; i++)
+        if (staged[i].put)
+            rc = cb(ctx, staged[i].name);
+    /* then the disk, less what a staged op shadows */
+    DIR *d = rc ? NULL : opendir(p);
+    if (!rc && !d && errno != ENOENT)
+        rc = -1;
+    struct dirent *e;
+    while (d && !rc) {
+        errno = 0;
+        if (!(e = readdir(d))) {
+            rc = errno ? -1 : 0;
+            break;
+        }
+        /* a temp file or anything else no record is named */
+        if (!state_name_ok(e->d_name) || strncmp(e->d_name, prefix, plen))
+            continue;
+        staged_name_t key = {.name = e->d_name};
+        if (n && bsearch(&key, staged, n, sizeof *staged, staged_name_cmp))
+            continue;
+        struct stat st;
+        if (fstatat(dirfd(d), e->d_name, &st, 0) || !S_ISREG(st.st_mode))
+            continue; /* store_get_state could not read it */
+        rc = cb(ctx, e->d_name);
+    }
+    if (d)
+        closedir(d);
+    for (size_t i = 0; i < n; i++)
+        free(staged[i].name);
+    free(staged);
+    return rc;
+}
+
+/* ---- keys ---- */
+
 char *store_get_key(store_t *s, const char *store, const char *thumb)
 {
     const store_kind_t *k = store_kind_find(store);
@@ -429,7 +638,8 @@ char *store_get_key(store_t *s, const char *store, const char *thumb)
     for (int i = 0; i < 2; i++) {
         const op_t *last = NULL;
         for (const op_t *o = lists[i]; o; o = o->next)
-            if (o->store == k && !strcmp(o->thumb, up) && (o->kind == OP_KEY || o->kind == OP_DEL))
+            if (!op_is_state(o) && o->store == k && !strcmp(o->thumb, up) &&
+                (o->kind == OP_KEY || o->kind == OP_DEL))
                 last = o;
         if (last)
             return last->kind == OP_KEY ? strdup(last->key_pem) : NULL;
@@ -464,7 +674,7 @@ int store_each(store_t *s, const char *store, int (*cb)(void *ctx, const store_r
     const op_t *lists[2] = {s->tx, s->pending};
     for (int li = 0; li < 2 && !rc; li++) {
         for (const op_t *o = lists[li]; o && !rc; o = o->next) {
-            if (o->store != k || o->kind == OP_KEY)
+            if (op_is_state(o) || o->store != k || o->kind == OP_KEY)
                 continue;
             const op_t *newest = find_op(s->tx, k, o->thumb, false);
             if (!newest)
@@ -547,6 +757,9 @@ static int make_layout(const store_t *s)
     if (strlen(s->dir) > 3000 || mkdir_p(s->dir, 0755, false))
         return -1;
     if (path(s, p, sizeof p, "keys") || mkdir_p(p, 0700, true))
+        return -1;
+    /* state records may hold private keys too (SCEP enrollments) */
+    if (path(s, p, sizeof p, "state") || mkdir_p(p, 0700, true))
         return -1;
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
         if (path(s, p, sizeof p, "certs/%s", kinds[i].id) || mkdir_p(p, 0755, false))

@@ -6,6 +6,7 @@
  *   keys/<store>-<THUMBPRINT>    private keys, PEM, directory 0700, files 0600
  *   trust/<store>/<hash>.<n>     OpenSSL CApath (as `openssl rehash` names them)
  *   trust/<store>.pem            PEM bundle of the same certificates
+ *   state/<name>                 state records of other modules (0700/0600)
  *   journal                      present only while a batch is being applied
  *
  * Changes are staged in a transaction (begin .. commit/rollback), committed
@@ -72,6 +73,23 @@ int store_put_key(store_t *s, const char *store, const char *thumb, const char *
 int store_commit(store_t *s);
 void store_rollback(store_t *s);
 bool store_in_tx(const store_t *s);
+
+/*
+ * State records: small named blobs other modules keep beside the
+ * certificates (SCEP enrollments), in the same transactions and batches,
+ * so a certificate and the state that owns it change together.  Files
+ * state/<name>, directory 0700, files 0600 (they may hold private keys).
+ * name: 1..200 characters of [A-Za-z0-9._-], not starting with '.'.
+ */
+int store_put_state(store_t *s, const char *name, const void *data, size_t len); /* copies */
+int store_del_state(store_t *s, const char *name);   /* absent is not an error */
+/* 0 found (*data malloc'ed, NUL-terminated, *len without the NUL; free()
+ * it, wiping secrets first), 1 absent, -1 error.  len may be NULL. */
+int store_get_state(store_t *s, const char *name, char **data, size_t *len);
+/* Names of every state record starting with prefix, staged changes
+ * included, in no particular order.  cb returns 0 to go on. */
+int store_each_state(store_t *s, const char *prefix,
+                     int (*cb)(void *ctx, const char *name), void *ctx);
 
 /* Make every committed change durable (journal, apply, sync).  0 / -1. */
 int store_flush(store_t *s);

@@ -1,6 +1,6 @@
 /*
  * store_check.c - verify that records, keys, CApath directories and PEM
- * bundles agree with each other.
+ * bundles agree with each other (and that state records stay private).
  */
 #include <dirent.h>
 #include <stdarg.h>
@@ -218,6 +218,31 @@ static void check_keys(checker_t *c)
         closedir(d);
 }
 
+/* State records are other modules' blobs: only their privacy (they may
+ * hold private keys) and their names are the store's to check. */
+static void check_state(checker_t *c)
+{
+    char dir[4096];
+    struct stat st;
+    path(c->s, dir, sizeof dir, "state");
+    if (stat(dir, &st) || (st.st_mode & 0777) != 0700)
+        problem(c, "state directory %s is not mode 0700", dir);
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char p[4352];
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        if (!state_name_ok(e->d_name) || stat(p, &st) || !S_ISREG(st.st_mode))
+            problem(c, "unexpected file %s in the state directory", e->d_name);
+        else if ((st.st_mode & 0777) != 0600)
+            problem(c, "state file %s is not mode 0600", e->d_name);
+    }
+    if (d)
+        closedir(d);
+}
+
 int store_check(store_t *s, void (*cb)(void *ctx, const char *problem), void *ctx)
 {
     checker_t c = {.s = s, .cb = cb, .ctx = ctx};
@@ -228,5 +253,6 @@ int store_check(store_t *s, void (*cb)(void *ctx, const char *problem), void *ct
     for (size_t i = 0; i < n; i++)
         check_store(&c, &k[i]);
     check_keys(&c);
+    check_state(&c);
     return c.problems;
 }

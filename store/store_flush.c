@@ -43,7 +43,8 @@ static int before(flush_t *f, const op_t *op, store_rec_t *rec, bool *owned, lon
     /* *owned also says the state came from the disk (not from this batch) */
     const op_t *prior = NULL;
     for (const op_t *o = f->s->pending; o && o != op; o = o->next)
-        if (o->store == op->store && o->kind != OP_KEY && !strcmp(o->thumb, op->thumb))
+        if (!op_is_state(o) && o->store == op->store && o->kind != OP_KEY &&
+            !strcmp(o->thumb, op->thumb))
             prior = o;
     *owned = false;
     if (prior) {
@@ -237,6 +238,18 @@ static int flush_key(flush_t *f, const op_t *op)
     return journal_write_file(f->j, rel, op->key_pem, strlen(op->key_pem), 0600);
 }
 
+/* A state record is one file: no bundle, no CApath, no key.  Deleting an
+ * absent one is fine (the journal's unlink ignores ENOENT). */
+static int flush_state(flush_t *f, const op_t *op)
+{
+    char rel[256]; /* names are at most 200 characters */
+    if (snprintf(rel, sizeof rel, "state/%s", op->state_name) >= (int)sizeof rel)
+        return -1;
+    if (op->kind == OP_STATE_DEL)
+        return journal_unlink(f->j, rel);
+    return journal_write_file(f->j, rel, op->state_data, op->state_len, 0600);
+}
+
 /* ---- CApath ---- */
 
 typedef struct member {
@@ -349,7 +362,7 @@ static int capath_update(flush_t *f, const touched_t *t)
     }
     for (const op_t *o = f->s->pending; !rc && o; o = o->next) {
         /* o->hash was set by flush_put, so no certificate is parsed here */
-        if (o->store != t->store || o->kind != OP_PUT || o->hash != t->hash ||
+        if (o->kind != OP_PUT || o->store != t->store || o->hash != t->hash ||
             find_op(f->s->pending, o->store, o->thumb, false) != o)
             continue;
         rc = add_member(&want, &n_want, o->thumb);
@@ -377,9 +390,25 @@ int store_flush(store_t *s)
     for (size_t i = 0; i < sizeof f.cursor / sizeof f.cursor[0]; i++)
         f.cursor[i] = -1;
     int rc = f.j ? 0 : -1;
-    for (op_t *o = s->pending; !rc && o; o = o->next)
-        rc = o->kind == OP_PUT ? flush_put(&f, o) : o->kind == OP_DEL ? flush_del(&f, o)
-                                                                      : flush_key(&f, o);
+    for (op_t *o = s->pending; !rc && o; o = o->next) {
+        switch (o->kind) {
+        case OP_PUT:
+            rc = flush_put(&f, o);
+            break;
+        case OP_DEL:
+            rc = flush_del(&f, o);
+            break;
+        case OP_KEY:
+            rc = flush_key(&f, o);
+            break;
+        case OP_STATE_PUT:
+        case OP_STATE_DEL:
+            rc = flush_state(&f, o);
+            break;
+        default:
+            rc = -1;
+        }
+    }
     for (size_t i = 0; !rc && i < f.n_touched; i++)
         rc = capath_update(&f, &f.touched[i]);
     const char *why = NULL;

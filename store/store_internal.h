@@ -7,14 +7,20 @@
 
 #include "store.h"
 
-typedef enum { OP_PUT, OP_DEL, OP_KEY } op_kind_t;
+typedef enum { OP_PUT, OP_DEL, OP_KEY, OP_STATE_PUT, OP_STATE_DEL } op_kind_t;
 
+/* Certificate ops (OP_PUT, OP_DEL, OP_KEY) name (store, thumb).  State ops
+ * name a state record instead and have store == NULL: every walk over an
+ * op list that matches o->store against a store kind skips them. */
 typedef struct op {
     op_kind_t kind;
     const store_kind_t *store;
     char thumb[STORE_THUMB_LEN + 1];
     store_rec_t rec;         /* OP_PUT */
     char *key_pem;           /* OP_KEY */
+    char *state_name;        /* OP_STATE_PUT, OP_STATE_DEL */
+    char *state_data;        /* OP_STATE_PUT: len bytes (+ a NUL), wiped when freed */
+    size_t state_len;
     long long boff, blen;    /* OP_PUT: its block in the bundle, set by flush */
     unsigned long hash;      /* OP_PUT in a trust store: subject hash, set by flush */
     struct op *next;
@@ -46,5 +52,12 @@ int disk_get(const store_t *s, const char *store, const char *thumb, store_rec_t
              long long *boff, long long *blen);
 /* Newest staged op for (store, thumb) in list (key ops when want_key). */
 const op_t *find_op(const op_t *list, const store_kind_t *k, const char *thumb, bool want_key);
+
+static inline bool op_is_state(const op_t *o)
+{
+    return o->kind == OP_STATE_PUT || o->kind == OP_STATE_DEL;
+}
+/* A name store_put_state accepts (also: which files in state/ are records). */
+bool state_name_ok(const char *name);
 
 #endif

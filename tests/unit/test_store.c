@@ -13,7 +13,10 @@
  * down); the PEM bundle (appended, deleted blocks blanked in place);
  * store_check on a good store and after tampering; journal recovery (a
  * complete journal is applied at open, an incomplete one dropped, a
- * journal.tmp removed, replay idempotent); store_open failures.
+ * journal.tmp removed, replay idempotent); store_open failures; state
+ * records (staged, pending, flushed, rolled back, deleted, listed by
+ * prefix, name rules, 0600/0700, in one batch with certificates, check,
+ * journal replay).
  *
  * Journals are written by hand in the format documented in
  * store/journal.c ("omadm-journal 1\n", W/A/O/U records, "E <sha256>\n"),
@@ -216,6 +219,7 @@ typedef struct fixture {
     /* freed by teardown, so that a failing assertion leaks nothing */
     store_rec_t rec;
     void *owned[4];
+    char *state_buf, *names_buf; /* the last state record / name list read */
 } fixture_t;
 
 static void *own(fixture_t *f, void *p)
@@ -271,6 +275,8 @@ static int teardown(void **state)
     store_rec_free(&f->rec);
     for (int i = 0; i < 4; i++)
         free(f->owned[i]);
+    free(f->state_buf);
+    free(f->names_buf);
     rm_rf(f->tmp);
     free(f);
     return 0;
@@ -2130,6 +2136,634 @@ static void test_journal_that_cannot_be_applied(void **state)
     assert_clean(f);
 }
 
+/* ======== state records ======== */
+
+/* store_get_state finds name holding exactly want (want_len bytes), and
+ * hands it out NUL-terminated. */
+static void assert_state_is(fixture_t *f, const char *name, const void *want, size_t want_len)
+{
+    char *data = (char *)1;
+    size_t len = 12345;
+    assert_int_equal(store_get_state(f->s, name, &data, &len), 0);
+    assert_non_null(data);
+    free(f->state_buf);
+    f->state_buf = data;
+    assert_int_equal(len, want_len);
+    assert_memory_equal(data, want, want_len);
+    assert_int_equal(data[len], 0);
+    /* len may be NULL */
+    char *again = NULL;
+    assert_int_equal(store_get_state(f->s, name, &again, NULL), 0);
+    assert_non_null(again);
+    assert_memory_equal(again, want, want_len);
+    free(again);
+    free(f->state_buf);
+    f->state_buf = NULL;
+}
+
+static void assert_state_absent(fixture_t *f, const char *name)
+{
+    char *data = (char *)1;
+    size_t len = 12345;
+    assert_int_equal(store_get_state(f->s, name, &data, &len), 1);
+    assert_null(data);
+    assert_int_equal(len, 0);
+}
+
+/* begin, put_state, commit, flush */
+static void put_state1(fixture_t *f, const char *name, const char *text)
+{
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_put_state(f->s, name, text, strlen(text)), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_flush(f->s), 0);
+}
+
+typedef struct names {
+    int n;
+    char name[16][256];
+    int stop_after; /* return 7 from the callback after this many (0: never) */
+} names_t;
+
+static int collect_name(void *ctx, const char *name)
+{
+    names_t *s = ctx;
+    if (s->n < 16)
+        snprintf(s->name[s->n], sizeof s->name[s->n], "%s", name);
+    s->n++;
+    return s->stop_after && s->n >= s->stop_after ? 7 : 0;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+/* The names store_each_state reports, sorted, joined by spaces (valid
+ * until the next call); each name must come once. */
+static char *each_state(fixture_t *f, const char *prefix)
+{
+    names_t s;
+    memset(&s, 0, sizeof s);
+    assert_int_equal(store_each_state(f->s, prefix, collect_name, &s), 0);
+    assert_in_range(s.n, 0, 16);
+    qsort(s.name, (size_t)s.n, sizeof s.name[0], name_cmp);
+    char *out = calloc(1, (size_t)s.n * 257 + 1);
+    for (int i = 0; i < s.n; i++) {
+        if (i) {
+            assert_string_not_equal(s.name[i - 1], s.name[i]);
+            strcat(out, " ");
+        }
+        strcat(out, s.name[i]);
+    }
+    free(f->names_buf);
+    f->names_buf = out;
+    return out;
+}
+
+static void test_state_put_get_flush_reopen(void **state)
+{
+    fixture_t *f = *state;
+    /* binary, with NUL bytes: the length is explicit */
+    static const char bin[] = "a\0b\0\0\xff\n-----BEGIN PRIVATE KEY-----\n";
+    const size_t bin_len = sizeof bin - 1;
+    char sp[PATH_MAX];
+    keep(sp, at(f, "state/scep-1"));
+    assert_true(is_dir(at(f, "state")));
+    assert_int_equal(mode_of(at(f, "state")), 0700);
+    assert_state_absent(f, "scep-1");
+
+    /* staged in the open transaction */
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_put_state(f->s, "scep-1", bin, bin_len), 0);
+    assert_state_is(f, "scep-1", bin, bin_len);
+    assert_false(exists(sp));
+    /* committed, not flushed */
+    assert_int_equal(store_commit(f->s), 0);
+    assert_state_is(f, "scep-1", bin, bin_len);
+    assert_false(exists(sp));
+    /* flushed: one private file holding exactly the bytes */
+    assert_int_equal(store_flush(f->s), 0);
+    assert_file_is(sp, bin, bin_len);
+    assert_int_equal(mode_of(sp), 0600);
+    assert_int_equal(mode_of(at(f, "state")), 0700);
+    char *l = listing(at(f, "state"));
+    assert_string_equal(l, "scep-1");
+    free(l);
+    assert_state_is(f, "scep-1", bin, bin_len);
+    assert_clean(f);
+    /* durable */
+    reopen(f);
+    assert_state_is(f, "scep-1", bin, bin_len);
+    assert_clean(f);
+
+    /* replaced, and an empty record (both stay 0600) */
+    put_state1(f, "scep-1", "second");
+    assert_state_is(f, "scep-1", "second", 6);
+    assert_int_equal(mode_of(sp), 0600);
+    put_state1(f, "empty", "");
+    assert_int_equal(size_of(at(f, "state/empty")), 0);
+    assert_int_equal(mode_of(at(f, "state/empty")), 0600);
+    reopen(f);
+    assert_state_is(f, "empty", "", 0);
+    assert_state_is(f, "scep-1", "second", 6);
+    assert_clean(f);
+
+    /* the store copied the data: changing the caller's buffer changes nothing */
+    char buf[] = "original";
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_put_state(f->s, "copied", buf, strlen(buf)), 0);
+    memset(buf, 'x', strlen(buf));
+    assert_state_is(f, "copied", "original", 8);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    assert_file_is(at(f, "state/copied"), "original", 8);
+
+    /* opening again puts a loosened state directory back to 0700, and
+     * creates it in a store made before there were state records */
+    assert_int_equal(chmod(at(f, "state"), 0755), 0);
+    reopen(f);
+    assert_int_equal(mode_of(at(f, "state")), 0700);
+    rm_rf(at(f, "state"));
+    assert_false(exists(at(f, "state")));
+    reopen(f);
+    assert_int_equal(mode_of(at(f, "state")), 0700);
+    assert_state_absent(f, "scep-1");
+    assert_clean(f);
+}
+
+static void test_state_rollback_discards(void **state)
+{
+    fixture_t *f = *state;
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_put_state(f->s, "scep-1", "x", 1), 0);
+    store_rollback(f->s);
+    assert_state_absent(f, "scep-1");
+    assert_string_equal(each_state(f, ""), "");
+    assert_int_equal(store_flush(f->s), 0);
+    char *l = listing(at(f, "state"));
+    assert_string_equal(l, "");
+    free(l);
+
+    /* a rollback keeps what earlier transactions committed, and a
+     * rolled-back delete leaves the record */
+    put_state1(f, "kept", "on disk");
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_put_state(f->s, "scep-1", "pending", 7), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_put_state(f->s, "scep-1", "tx", 2), 0);
+    assert_int_equal(store_put_state(f->s, "scep-2", "tx", 2), 0);
+    assert_int_equal(store_del_state(f->s, "kept"), 0);
+    assert_state_is(f, "scep-1", "tx", 2);
+    assert_state_absent(f, "kept");
+    store_rollback(f->s);
+    assert_state_is(f, "scep-1", "pending", 7);
+    assert_state_absent(f, "scep-2");
+    assert_state_is(f, "kept", "on disk", 7);
+    assert_int_equal(store_flush(f->s), 0);
+    reopen(f);
+    assert_state_is(f, "scep-1", "pending", 7);
+    assert_state_absent(f, "scep-2");
+    assert_state_is(f, "kept", "on disk", 7);
+    l = listing(at(f, "state"));
+    assert_string_equal(l, "kept scep-1");
+    free(l);
+    assert_clean(f);
+}
+
+static void test_state_delete(void **state)
+{
+    fixture_t *f = *state;
+    char sp[PATH_MAX];
+    keep(sp, at(f, "state/scep-1"));
+    put_state1(f, "scep-1", "data");
+
+    /* staged: hidden at once, removed at the flush */
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_del_state(f->s, "scep-1"), 0);
+    assert_state_absent(f, "scep-1");
+    assert_int_equal(store_commit(f->s), 0);
+    assert_state_absent(f, "scep-1");
+    assert_true(exists(sp));
+    assert_int_equal(store_flush(f->s), 0);
+    assert_false(exists(sp));
+    assert_state_absent(f, "scep-1");
+    reopen(f);
+    assert_state_absent(f, "scep-1");
+    assert_clean(f);
+
+    /* deleting what is not there is not an error and changes nothing */
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_del_state(f->s, "scep-1"), 0);
+    assert_int_equal(store_del_state(f->s, "never-was"), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    char *l = listing(at(f, "state"));
+    assert_string_equal(l, "");
+    free(l);
+    assert_clean(f);
+
+    /* put then delete in one transaction: nothing lands */
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_put_state(f->s, "scep-1", "a", 1), 0);
+    assert_int_equal(store_del_state(f->s, "scep-1"), 0);
+    assert_state_absent(f, "scep-1");
+    assert_int_equal(store_commit(f->s), 0);
+    assert_state_absent(f, "scep-1");
+    assert_int_equal(store_flush(f->s), 0);
+    assert_false(exists(sp));
+
+    /* delete then put, the delete pending and the put in the next
+     * transaction: the put wins */
+    put_state1(f, "scep-1", "old");
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_del_state(f->s, "scep-1"), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_state_absent(f, "scep-1");
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_put_state(f->s, "scep-1", "new", 3), 0);
+    assert_state_is(f, "scep-1", "new", 3);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_state_is(f, "scep-1", "new", 3);
+    assert_int_equal(store_flush(f->s), 0);
+    reopen(f);
+    assert_state_is(f, "scep-1", "new", 3);
+    assert_int_equal(mode_of(sp), 0600);
+    assert_clean(f);
+
+    /* a pending put, deleted in the open transaction */
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_put_state(f->s, "scep-2", "p", 1), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_del_state(f->s, "scep-2"), 0);
+    assert_state_absent(f, "scep-2");
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    assert_false(exists(at(f, "state/scep-2")));
+    assert_clean(f);
+}
+
+static void test_state_each(void **state)
+{
+    fixture_t *f = *state;
+    assert_string_equal(each_state(f, ""), "");
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_put_state(f->s, "scep-a", "1", 1), 0);
+    assert_int_equal(store_put_state(f->s, "scep-b", "1", 1), 0);
+    assert_int_equal(store_put_state(f->s, "other", "1", 1), 0);
+    assert_int_equal(store_put_state(f->s, "scep-gone", "1", 1), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    assert_string_equal(each_state(f, "scep-"), "scep-a scep-b scep-gone");
+    assert_string_equal(each_state(f, ""), "other scep-a scep-b scep-gone");
+    assert_string_equal(each_state(f, NULL), "other scep-a scep-b scep-gone");
+    assert_string_equal(each_state(f, "scep-b"), "scep-b");
+    assert_string_equal(each_state(f, "nothing"), "");
+
+    /* what is in state/ but no record is not listed: hidden and temp
+     * files, names no record has, directories */
+    spew(at(f, "state/.scep-c.tmp"), "t", 1);
+    spew(at(f, "state/scep- x"), "t", 1);
+    spew(at(f, "state/scep-~"), "t", 1);
+    assert_int_equal(mkdir(at(f, "state/scep-dir"), 0700), 0);
+    assert_string_equal(each_state(f, "scep-"), "scep-a scep-b scep-gone");
+    assert_int_equal(unlink(at(f, "state/.scep-c.tmp")), 0);
+    assert_int_equal(unlink(at(f, "state/scep- x")), 0);
+    assert_int_equal(unlink(at(f, "state/scep-~")), 0);
+    assert_int_equal(rmdir(at(f, "state/scep-dir")), 0);
+
+    /* staged changes: a pending put of a new name, a pending re-put of a
+     * flushed one, a pending delete put back in the transaction, a
+     * delete in the transaction; each name once, deleted ones not */
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_put_state(f->s, "scep-c", "2", 1), 0);
+    assert_int_equal(store_put_state(f->s, "scep-b", "2", 1), 0);
+    assert_int_equal(store_del_state(f->s, "scep-a"), 0);
+    assert_int_equal(store_put_state(f->s, "scep-c", "3", 1), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_put_state(f->s, "scep-a", "4", 1), 0);
+    assert_int_equal(store_del_state(f->s, "scep-gone"), 0);
+    assert_int_equal(store_put_state(f->s, "scep-d", "5", 1), 0);
+    assert_int_equal(store_del_state(f->s, "scep-d"), 0);
+    assert_int_equal(store_put_state(f->s, "scep-b", "6", 1), 0);
+    assert_string_equal(each_state(f, "scep-"), "scep-a scep-b scep-c");
+    assert_string_equal(each_state(f, ""), "other scep-a scep-b scep-c");
+    assert_string_equal(each_state(f, "scep-g"), "");
+    assert_int_equal(store_commit(f->s), 0);
+    assert_string_equal(each_state(f, "scep-"), "scep-a scep-b scep-c");
+    assert_int_equal(store_flush(f->s), 0);
+    assert_string_equal(each_state(f, "scep-"), "scep-a scep-b scep-c");
+    reopen(f);
+    assert_string_equal(each_state(f, ""), "other scep-a scep-b scep-c");
+    assert_state_is(f, "scep-a", "4", 1);
+    assert_state_is(f, "scep-b", "6", 1);
+    assert_state_is(f, "scep-c", "3", 1);
+
+    /* the callback stops it, and its value comes back */
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_put_state(f->s, "scep-e", "7", 1), 0);
+    names_t s;
+    for (int stop = 1; stop <= 4; stop++) {
+        memset(&s, 0, sizeof s);
+        s.stop_after = stop;
+        assert_int_equal(store_each_state(f->s, "scep-", collect_name, &s), 7);
+        assert_int_equal(s.n, stop);
+    }
+    store_rollback(f->s);
+    assert_clean(f);
+}
+
+/* A callback that flushes (freeing every staged op) while
+ * store_each_state runs, then stages a delete of what it is shown. */
+typedef struct midway {
+    store_t *s;
+    names_t seen;
+} midway_t;
+
+static int flush_midway(void *ctx, const char *name)
+{
+    midway_t *m = ctx;
+    collect_name(&m->seen, name);
+    if (!strcmp(name, "a")) {
+        assert_int_equal(store_commit(m->s), 0);
+        assert_int_equal(store_flush(m->s), 0);
+        assert_int_equal(store_begin(m->s), 0);
+    } else if (!strcmp(name, "b")) {
+        assert_int_equal(store_del_state(m->s, "b"), 0);
+    }
+    return 0;
+}
+
+static void test_state_each_callback_may_change_the_store(void **state)
+{
+    fixture_t *f = *state;
+    put_state1(f, "z", "disk");
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_put_state(f->s, "a", "1", 1), 0);
+    assert_int_equal(store_put_state(f->s, "b", "1", 1), 0);
+    midway_t m;
+    memset(&m, 0, sizeof m);
+    m.s = f->s;
+    assert_int_equal(store_each_state(f->s, "", flush_midway, &m), 0);
+    /* each name once: a and b as staged when the walk began, z from the
+     * disk (a and b, flushed meanwhile, not twice) */
+    assert_int_equal(m.seen.n, 3);
+    assert_string_equal(m.seen.name[0], "a");
+    assert_string_equal(m.seen.name[1], "b");
+    assert_string_equal(m.seen.name[2], "z");
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    assert_string_equal(each_state(f, ""), "a z");
+    assert_clean(f);
+}
+
+static void test_state_names(void **state)
+{
+    fixture_t *f = *state;
+    char longest[201], too_long[202];
+    memset(longest, 'n', 200);
+    longest[200] = 0;
+    memset(too_long, 'n', 201);
+    too_long[201] = 0;
+    static const char *const bad[] = {
+        "", ".", "..", ".hidden", "a/b", "../x", "/abs", "a b", "a\nb", "a~", "a*",
+        "caf\xc3\xa9", "tab\t", "semi;colon", "back\\slash",
+    };
+    assert_int_equal(store_begin(f->s), 0);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(store_put_state(f->s, bad[i], "x", 1), -1);
+        assert_int_equal(store_del_state(f->s, bad[i]), -1);
+        /* no record can have such a name: absent */
+        assert_state_absent(f, bad[i]);
+    }
+    assert_int_equal(store_put_state(f->s, too_long, "x", 1), -1);
+    assert_int_equal(store_del_state(f->s, too_long), -1);
+    /* no data but a length */
+    assert_int_equal(store_put_state(f->s, "scep-1", NULL, 1), -1);
+    assert_string_equal(each_state(f, ""), "");
+
+    /* the whole alphabet, the longest name, NULL data of length 0 */
+    static const char *const good[] = {
+        "a", "Z", "0", "a.b", "a..", "-", "_x", "x-", "A-Za-z0-9._-", "scep-1.state",
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        assert_int_equal(store_put_state(f->s, good[i], good[i], strlen(good[i])), 0);
+    assert_int_equal(store_put_state(f->s, longest, "long", 4), 0);
+    assert_int_equal(store_put_state(f->s, "nothing", NULL, 0), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    reopen(f);
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        assert_state_is(f, good[i], good[i], strlen(good[i]));
+        assert_int_equal(mode_of(at(f, "state/%s", good[i])), 0600);
+    }
+    assert_state_is(f, longest, "long", 4);
+    assert_state_is(f, "nothing", "", 0);
+    assert_clean(f);
+}
+
+static void test_state_name_like_a_temp_file(void **state)
+{
+    fixture_t *f = *state;
+    /* "x.tmp" is a valid name: writing x (which the journal does through a
+     * temp file) must leave the record x.tmp alone, in one batch or two */
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_put_state(f->s, "x.tmp", "tmp record", 10), 0);
+    assert_int_equal(store_put_state(f->s, "x", "x record", 8), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    put_state1(f, "x", "x again");
+    reopen(f);
+    assert_state_is(f, "x.tmp", "tmp record", 10);
+    assert_state_is(f, "x", "x again", 7);
+    assert_string_equal(each_state(f, "x"), "x x.tmp");
+    char *l = listing(at(f, "state"));
+    assert_string_equal(l, "x x.tmp");
+    free(l);
+    assert_clean(f);
+}
+
+static void test_state_refused_outside_transaction(void **state)
+{
+    fixture_t *f = *state;
+    assert_int_equal(store_put_state(f->s, "scep-1", "x", 1), -1);
+    assert_int_equal(store_del_state(f->s, "scep-1"), -1);
+    assert_state_absent(f, "scep-1");
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    /* after a commit, writes are refused again */
+    assert_int_equal(store_put_state(f->s, "scep-1", "x", 1), -1);
+    assert_int_equal(store_del_state(f->s, "scep-1"), -1);
+    assert_int_equal(store_flush(f->s), 0);
+    assert_state_absent(f, "scep-1");
+    assert_string_equal(each_state(f, ""), "");
+    char *l = listing(at(f, "state"));
+    assert_string_equal(l, "");
+    free(l);
+    assert_clean(f);
+}
+
+static void test_state_and_certificates_in_one_batch(void **state)
+{
+    fixture_t *f = *state;
+    const tcert_t *c = &certs[LEAF], *r = &certs[ROOT];
+    /* an enrollment: the certificate, its key and the state that owns
+     * them, in one transaction; a root and a state delete in another of
+     * the same batch */
+    put_state1(f, "scep-old", "old");
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_put_state(f->s, "scep-1", "enrolled", 8), 0);
+    assert_int_equal(put(f, "my-user", c), 0);
+    assert_int_equal(store_put_key(f->s, "my-user", c->thumb, "LEAF KEY\n"), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_del_state(f->s, "scep-old"), 0);
+    assert_int_equal(put(f, "root", r), 0);
+    assert_int_equal(store_put_state(f->s, "scep-2", "root", 4), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    /* the certificate paths see only certificates */
+    assert_true(present(f, "my-user", c));
+    assert_true(present(f, "root", r));
+    seen_t seen = each(f, "my-user");
+    assert_int_equal(seen.n, 1);
+    assert_int_equal(times_seen(&seen, c), 1);
+    assert_int_equal(each(f, "root").n, 1);
+    char *k = own(f, store_get_key(f->s, "my-user", c->thumb));
+    assert_non_null(k);
+    assert_string_equal(k, "LEAF KEY\n");
+    assert_int_equal(store_flush(f->s), 0);
+    reopen(f);
+    assert_true(present(f, "my-user", c));
+    assert_true(present(f, "root", r));
+    assert_file_is(at(f, "keys/my-user-%s", c->thumb), "LEAF KEY\n", 9);
+    assert_file_is(capath_file(f, "root", r, 0), r->pem, r->pem_len);
+    assert_file_is(at(f, "trust/root.pem"), r->pem, r->pem_len);
+    assert_state_is(f, "scep-1", "enrolled", 8);
+    assert_state_is(f, "scep-2", "root", 4);
+    assert_state_absent(f, "scep-old");
+    assert_string_equal(each_state(f, ""), "scep-1 scep-2");
+    assert_clean(f);
+
+    /* and out again together: a state op between certificate ops */
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_del(f->s, "my-user", c->thumb), 0);
+    assert_int_equal(store_del_state(f->s, "scep-1"), 0);
+    assert_int_equal(store_del(f->s, "root", r->thumb), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    reopen(f);
+    assert_false(present(f, "my-user", c));
+    assert_false(present(f, "root", r));
+    assert_false(exists(at(f, "keys/my-user-%s", c->thumb)));
+    assert_false(exists(capath_file(f, "root", r, 0)));
+    assert_int_equal(count_begin_lines(at(f, "trust/root.pem")), 0);
+    assert_state_absent(f, "scep-1");
+    assert_string_equal(each_state(f, ""), "scep-2");
+    assert_clean(f);
+}
+
+static void test_state_only_batch(void **state)
+{
+    fixture_t *f = *state;
+    populate(f);
+    char *bundle = own(f, slurp(at(f, "trust/root.pem"), NULL));
+    assert_non_null(bundle);
+    long bundle_len = size_of(at(f, "trust/root.pem"));
+    /* two transactions of state ops only: one batch, and the certificate
+     * files are left as they were */
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_put_state(f->s, "s1", "one", 3), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_put_state(f->s, "s2", "two", 3), 0);
+    assert_int_equal(store_del_state(f->s, "absent"), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    assert_false(exists(at(f, "journal")));
+    assert_file_is(at(f, "trust/root.pem"), bundle, (size_t)bundle_len);
+    assert_state_is(f, "s1", "one", 3);
+    assert_state_is(f, "s2", "two", 3);
+    /* nothing pending: a second flush is a no-op */
+    assert_int_equal(store_flush(f->s), 0);
+    reopen(f);
+    assert_state_is(f, "s1", "one", 3);
+    assert_state_is(f, "s2", "two", 3);
+    assert_file_is(at(f, "trust/root.pem"), bundle, (size_t)bundle_len);
+    /* a batch of only a delete */
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_del_state(f->s, "s1"), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    assert_false(exists(at(f, "state/s1")));
+    assert_state_is(f, "s2", "two", 3);
+    assert_clean(f);
+}
+
+static void test_state_check(void **state)
+{
+    fixture_t *f = *state;
+    populate(f);
+    put_state1(f, "scep-1", "one");
+    put_state1(f, "x.tmp", "a record");
+    /* state records are not problems */
+    assert_clean(f);
+    /* but a readable one is (it may hold a private key) */
+    assert_int_equal(chmod(at(f, "state/scep-1"), 0644), 0);
+    assert_true(store_check(f->s, NULL, NULL) > 0);
+    assert_int_equal(chmod(at(f, "state/scep-1"), 0600), 0);
+    assert_int_equal(store_check(f->s, NULL, NULL), 0);
+    /* and so is the directory */
+    assert_int_equal(chmod(at(f, "state"), 0750), 0);
+    assert_true(store_check(f->s, NULL, NULL) > 0);
+    assert_int_equal(chmod(at(f, "state"), 0700), 0);
+    assert_int_equal(store_check(f->s, NULL, NULL), 0);
+    /* a file no record is named, a directory */
+    spew(at(f, "state/bad name"), "x", 1);
+    assert_int_equal(chmod(at(f, "state/bad name"), 0600), 0);
+    assert_true(store_check(f->s, NULL, NULL) > 0);
+    assert_int_equal(unlink(at(f, "state/bad name")), 0);
+    assert_int_equal(mkdir(at(f, "state/sub"), 0700), 0);
+    assert_true(store_check(f->s, NULL, NULL) > 0);
+    assert_int_equal(rmdir(at(f, "state/sub")), 0);
+    assert_clean(f);
+}
+
+static void test_state_journal_replayed(void **state)
+{
+    fixture_t *f = *state;
+    /* a complete journal of state ops, as store_flush writes it, is
+     * applied at open (twice over is the same) */
+    static const char bin[] = "k\0e\0y";
+    put_state1(f, "gone", "x");
+    jbuf_t j;
+    jb_start(&j);
+    jb_write(&j, 0600, "state/scep-1", bin, sizeof bin - 1);
+    jb_unlink(&j, "state/gone");
+    jb_unlink(&j, "state/never-was");
+    jb_seal(&j);
+    own(f, j.p);
+    for (int pass = 0; pass < 2; pass++) {
+        crash_with(f, "journal", j.p, j.len);
+        assert_false(exists(at(f, "journal")));
+        assert_state_is(f, "scep-1", bin, sizeof bin - 1);
+        assert_int_equal(mode_of(at(f, "state/scep-1")), 0600);
+        assert_state_absent(f, "gone");
+        assert_clean(f);
+    }
+    /* an incomplete one is dropped */
+    jbuf_t k;
+    jb_start(&k);
+    jb_write(&k, 0600, "state/scep-1", "torn", 4);
+    own(f, k.p);
+    crash_with(f, "journal", k.p, k.len);
+    assert_false(exists(at(f, "journal")));
+    assert_state_is(f, "scep-1", bin, sizeof bin - 1);
+    assert_clean(f);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -2178,6 +2812,18 @@ int main(void)
         T(test_journal_incomplete_is_dropped),
         T(test_journal_tmp_is_removed),
         T(test_journal_that_cannot_be_applied),
+        T(test_state_put_get_flush_reopen),
+        T(test_state_rollback_discards),
+        T(test_state_delete),
+        T(test_state_each),
+        T(test_state_each_callback_may_change_the_store),
+        T(test_state_names),
+        T(test_state_name_like_a_temp_file),
+        T(test_state_refused_outside_transaction),
+        T(test_state_and_certificates_in_one_batch),
+        T(test_state_only_batch),
+        T(test_state_check),
+        T(test_state_journal_replayed),
     };
 #undef T
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
