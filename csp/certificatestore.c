@@ -9,21 +9,20 @@
  *                              UntrustedCertificates}/{CertHash}/...
  *   {CertHash}/EncodedCertificate  Add, Get, Replace (b64 DER)
  *   {CertHash}/IssuedBy|IssuedTo|ValidFrom|ValidTo|TemplateName  Get
+ *   CertificateStore/My/SCEP/..., ClientCertificateInstall/SCEP/...  enroll.c
  * Names match case-insensitively; a certificate keeps the node name the
  * server gave it.
  */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
+#include "certstore_internal.h"
 #include "store/cert.h"
 #include "store/store.h"
-#include "omadm_certstore.h"
-
-struct omadm_certstore {
-    store_t *store;
-};
 
 typedef enum {
     N_NONE,    /* no such node */
@@ -31,7 +30,8 @@ typedef enum {
     N_GROUP,   /* CertificateStore Root/CA (System + certificates), My (User/System) */
     N_STORE,   /* a store: children are certificates */
     N_CERT,    /* {CertHash} */
-    N_LEAF     /* a leaf of a certificate */
+    N_LEAF,    /* a leaf of a certificate */
+    N_SCEP     /* at or below a SCEP node: enroll.c */
 } node_kind_t;
 
 typedef enum { L_ENCODED, L_ISSUED_BY, L_ISSUED_TO, L_VALID_FROM, L_VALID_TO, L_TEMPLATE } leaf_t;
@@ -45,10 +45,14 @@ typedef struct node {
     bool my_group;            /* the My group */
     const char *name;         /* CERT/LEAF: the {CertHash} segment as sent */
     leaf_t leaf;
+    enr_ns_t ns;              /* SCEP: which enrollments */
+    char **segs;              /* SCEP: the segments below the SCEP node */
+    size_t n_segs;
 } node_t;
 
 typedef struct flavour {
     bool rca;                 /* RootCATrustedCertificates */
+    bool cci;                 /* ClientCertificateInstall */
     bool user;                /* ./User/... scope */
 } flavour_t;
 
@@ -65,8 +69,9 @@ static size_t split(char *path, char **segs)
 
 static flavour_t flavour_of(const omadm_csp_req_t *req)
 {
-    flavour_t f = {false, false};
+    flavour_t f = {false, false, false};
     f.rca = strcasestr(req->base, "RootCATrustedCertificates") != NULL;
+    f.cci = strcasestr(req->base, "ClientCertificateInstall") != NULL;
     f.user = !strncasecmp(req->base, "./User/", 7);
     return f;
 }
@@ -120,6 +125,22 @@ static void resolve_rca(const flavour_t *f, char **segs, size_t n, node_t *out)
     }
 }
 
+static void scep_part(node_t *out, enr_ns_t ns, char **segs, size_t n)
+{
+    out->kind = N_SCEP;
+    out->ns = ns;
+    out->segs = segs;
+    out->n_segs = n;
+}
+
+static void resolve_cci(const flavour_t *f, char **segs, size_t n, node_t *out)
+{
+    if (n == 0)
+        out->kind = N_ROOT;
+    else if (!strcasecmp(segs[0], "SCEP"))
+        scep_part(out, f->user ? ENR_CCI_USER : ENR_CCI_DEVICE, segs + 1, n - 1);
+}
+
 static void resolve_cs(char **segs, size_t n, node_t *out)
 {
     if (n == 0) {
@@ -150,6 +171,10 @@ static void resolve_cs(char **segs, size_t n, node_t *out)
         out->my_group = true;
         return;
     }
+    if (!strcasecmp(segs[1], "SCEP")) {
+        scep_part(out, ENR_CS, segs + 2, n - 2);
+        return;
+    }
     store = !strcasecmp(segs[1], "User") ? "my-user" : !strcasecmp(segs[1], "System") ? "my-system"
                                                                                        : NULL;
     if (!store)
@@ -163,9 +188,9 @@ static void resolve_cs(char **segs, size_t n, node_t *out)
 }
 
 /* Resolve req->path; buf holds the split path for out's strings. */
-static void resolve(const omadm_csp_req_t *req, char *buf, size_t size, node_t *out)
+static void resolve(const omadm_csp_req_t *req, char *buf, size_t size, char **segs,
+                    node_t *out)
 {
-    char *segs[MAX_SEGS];
     memset(out, 0, sizeof *out);
     if (strlen(req->path) >= size)
         return;
@@ -176,6 +201,8 @@ static void resolve(const omadm_csp_req_t *req, char *buf, size_t size, node_t *
     flavour_t f = flavour_of(req);
     if (f.rca)
         resolve_rca(&f, segs, n, out);
+    else if (f.cci)
+        resolve_cci(&f, segs, n, out);
     else if (!f.user)
         resolve_cs(segs, n, out);
 }
@@ -222,13 +249,15 @@ static int leaf_value(const store_rec_t *rec, leaf_t leaf, omadm_csp_out_t *out)
 static int cs_get(void *ctx, const omadm_csp_req_t *req, omadm_csp_out_t *out)
 {
     struct omadm_certstore *cs = ctx;
-    char buf[1024];
+    char buf[1024], *segs[MAX_SEGS];
     node_t n;
     store_rec_t rec;
-    resolve(req, buf, sizeof buf, &n);
+    resolve(req, buf, sizeof buf, segs, &n);
     switch (n.kind) {
     case N_NONE:
         return -404;
+    case N_SCEP:
+        return enroll_get(cs, n.ns, n.segs, n.n_segs, out);
     case N_ROOT:
     case N_GROUP:
     case N_STORE:
@@ -263,22 +292,27 @@ static int list_names(omadm_csp_out_t *out, const char *const *names, size_t n)
 static int cs_list(void *ctx, const omadm_csp_req_t *req, omadm_csp_out_t *out)
 {
     static const char *const cs_root[] = {"Root", "CA", "My"};
-    static const char *const my[] = {"User", "System"};
+    static const char *const my[] = {"User", "System", "SCEP"};
+    static const char *const cci[] = {"SCEP"};
     static const char *const rca_device[] = {"Root", "CA", "TrustedPublisher", "TrustedPeople",
                                              "UntrustedCertificates"};
     struct omadm_certstore *cs = ctx;
-    char buf[1024];
+    char buf[1024], *segs[MAX_SEGS];
     node_t n;
-    resolve(req, buf, sizeof buf, &n);
+    resolve(req, buf, sizeof buf, segs, &n);
     flavour_t f = flavour_of(req);
     switch (n.kind) {
+    case N_SCEP:
+        return enroll_list(cs, n.ns, n.segs, n.n_segs, out);
     case N_ROOT:
+        if (f.cci)
+            return list_names(out, cci, 1);
         if (f.rca)
             return f.user ? list_names(out, rca_device + 1, 4) : list_names(out, rca_device, 5);
         return list_names(out, cs_root, 3);
     case N_GROUP:
         if (n.my_group)
-            return list_names(out, my, 2);
+            return list_names(out, my, 3);
         if (omadm_csp_out_child(out, "System"))
             return -500;
         /* the certificates sit beside System */
@@ -362,12 +396,14 @@ static int read_only(struct omadm_certstore *cs, const node_t *n)
 
 static int cs_add(void *ctx, const omadm_csp_req_t *req, const omadm_value_t *value)
 {
-    char buf[1024];
+    char buf[1024], *segs[MAX_SEGS];
     node_t n;
-    resolve(req, buf, sizeof buf, &n);
+    resolve(req, buf, sizeof buf, segs, &n);
     switch (n.kind) {
     case N_NONE:
         return -404;
+    case N_SCEP:
+        return enroll_add(ctx, n.ns, n.segs, n.n_segs, value);
     case N_ROOT:
     case N_GROUP:
     case N_STORE:
@@ -384,11 +420,13 @@ static int cs_add(void *ctx, const omadm_csp_req_t *req, const omadm_value_t *va
 
 static int cs_replace(void *ctx, const omadm_csp_req_t *req, const omadm_value_t *value)
 {
-    char buf[1024];
+    char buf[1024], *segs[MAX_SEGS];
     node_t n;
-    resolve(req, buf, sizeof buf, &n);
+    resolve(req, buf, sizeof buf, segs, &n);
     if (n.kind == N_NONE)
         return -404;
+    if (n.kind == N_SCEP)
+        return enroll_replace(ctx, n.ns, n.segs, n.n_segs, value);
     if (n.kind == N_CERT || (n.kind == N_LEAF && n.leaf != L_ENCODED))
         return read_only(ctx, &n);
     if (n.kind != N_LEAF)
@@ -399,12 +437,14 @@ static int cs_replace(void *ctx, const omadm_csp_req_t *req, const omadm_value_t
 static int cs_del(void *ctx, const omadm_csp_req_t *req)
 {
     struct omadm_certstore *cs = ctx;
-    char buf[1024];
+    char buf[1024], *segs[MAX_SEGS];
     node_t n;
     store_rec_t rec;
-    resolve(req, buf, sizeof buf, &n);
+    resolve(req, buf, sizeof buf, segs, &n);
     if (n.kind == N_NONE)
         return -404;
+    if (n.kind == N_SCEP)
+        return enroll_del(cs, n.ns, n.segs, n.n_segs);
     if (n.kind == N_LEAF)
         return read_only(cs, &n);
     if (n.kind != N_CERT)
@@ -414,6 +454,19 @@ static int cs_del(void *ctx, const omadm_csp_req_t *req)
     if (rc)
         return rc;
     return store_del(cs->store, n.store, n.name) ? -500 : 0;
+}
+
+static int cs_exec(void *ctx, const omadm_csp_req_t *req, const omadm_value_t *arg,
+                   const char *correlator)
+{
+    char buf[1024], *segs[MAX_SEGS];
+    node_t n;
+    (void)arg;
+    (void)correlator;
+    resolve(req, buf, sizeof buf, segs, &n);
+    if (n.kind == N_SCEP)
+        return enroll_exec(ctx, n.ns, n.segs, n.n_segs, req);
+    return n.kind == N_NONE ? -404 : -405;
 }
 
 /* ---- transactions ---- */
@@ -439,26 +492,48 @@ static int cs_end_message(void *ctx)
     return store_flush(((struct omadm_certstore *)ctx)->store) ? -500 : 0;
 }
 
+static int cs_step(void *ctx, int64_t now, int64_t *next_due)
+{
+    return enroll_step(ctx, now, next_due);
+}
+
+static int cs_alerts(void *ctx, omadm_alert_fn fn, void *fn_ctx)
+{
+    return enroll_alerts(ctx, fn, fn_ctx);
+}
+
+static int cs_alert_delivered(void *ctx, const char *id)
+{
+    return enroll_alert_delivered(ctx, id);
+}
+
 /* One registration for both CSPs: the handlers tell them apart by the base
  * (flavour_of), and one store transaction covers both. */
 static const char *const bases[] = {"./Vendor/MSFT/CertificateStore",
                                     "./Device/Vendor/MSFT/CertificateStore",
                                     "./Device/Vendor/MSFT/RootCATrustedCertificates",
                                     "./Vendor/MSFT/RootCATrustedCertificates",
-                                    "./User/Vendor/MSFT/RootCATrustedCertificates", NULL};
+                                    "./User/Vendor/MSFT/RootCATrustedCertificates",
+                                    "./Device/Vendor/MSFT/ClientCertificateInstall",
+                                    "./Vendor/MSFT/ClientCertificateInstall",
+                                    "./User/Vendor/MSFT/ClientCertificateInstall", NULL};
 
 static const omadm_csp_t certificate_csps = {
-    .name = "CertificateStore+RootCATrustedCertificates",
+    .name = "CertificateStore+RootCATrustedCertificates+ClientCertificateInstall",
     .bases = bases,
     .get = cs_get,
     .list = cs_list,
     .add = cs_add,
     .replace = cs_replace,
     .del = cs_del,
+    .exec = cs_exec,
     .begin = cs_begin,
     .commit = cs_commit,
     .rollback = cs_rollback,
     .end_message = cs_end_message,
+    .step = cs_step,
+    .alerts = cs_alerts,
+    .alert_delivered = cs_alert_delivered,
 };
 
 omadm_error_t omadm_certstore_open(const char *dir, omadm_certstore_t **out, const char **why)
@@ -490,6 +565,34 @@ void omadm_certstore_close(omadm_certstore_t *cs)
 omadm_error_t omadm_certstore_register(omadm_t *dm, omadm_certstore_t *cs)
 {
     return omadm_register_csp(dm, &certificate_csps, cs);
+}
+
+void omadm_certstore_set_host(omadm_certstore_t *cs, const omadm_certstore_host_t *host)
+{
+    if (!cs)
+        return;
+    memset(&cs->host, 0, sizeof cs->host);
+    cs->has_http = false;
+    if (!host)
+        return;
+    cs->host = *host;
+    if (host->http && host->http->request && host->http->release) {
+        cs->http = *host->http;
+        cs->has_http = true;
+    }
+    cs->host.http = cs->has_http ? &cs->http : NULL;
+}
+
+void cs_log(const struct omadm_certstore *cs, omadm_log_level_t level, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    if (!cs->host.log)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    cs->host.log(cs->host.log_ctx, level, msg);
 }
 
 struct store *omadm_certstore_store(omadm_certstore_t *cs)

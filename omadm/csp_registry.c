@@ -248,3 +248,57 @@ int csp_end_message(omadm_t *dm)
     }
     return status;
 }
+
+/* ---- background work and generic alerts ---- */
+
+omadm_error_t omadm_step(omadm_t *dm, int64_t *next_due)
+{
+    if (!dm || !next_due)
+        return OMADM_E_INVALID_ARG;
+    int64_t now = om_now(dm), earliest = OMADM_NEVER;
+    omadm_error_t err = OMADM_OK;
+    for (size_t i = 0; i < dm->n_csps; i++) {
+        dm_csp_reg_t *r = dm->csps[i];
+        if (!r->csp->step)
+            continue;
+        int64_t due = OMADM_NEVER;
+        if (r->csp->step(r->ctx, now, &due)) {
+            om_log(dm, OMADM_LOG_WARN, "background work of %s failed; it stays due",
+                   r->csp->name ? r->csp->name : "a plugin");
+            err = OMADM_E_STORAGE;
+        }
+        if (due < earliest)
+            earliest = due;
+    }
+    *next_due = earliest;
+    return err;
+}
+
+omadm_error_t omadm_alerts(omadm_t *dm, omadm_alert_fn fn, void *ctx)
+{
+    if (!dm || !fn)
+        return OMADM_E_INVALID_ARG;
+    for (size_t i = 0; i < dm->n_csps; i++) {
+        dm_csp_reg_t *r = dm->csps[i];
+        if (r->csp->alerts && r->csp->alerts(r->ctx, fn, ctx))
+            return OMADM_E_STORAGE;
+    }
+    return OMADM_OK;
+}
+
+omadm_error_t omadm_alert_delivered(omadm_t *dm, const char *id)
+{
+    if (!dm || !id)
+        return OMADM_E_INVALID_ARG;
+    for (size_t i = 0; i < dm->n_csps; i++) {
+        dm_csp_reg_t *r = dm->csps[i];
+        if (!r->csp->alert_delivered)
+            continue;
+        int rc = r->csp->alert_delivered(r->ctx, id);
+        if (rc == 0)
+            return OMADM_OK;
+        if (rc < 0)
+            return OMADM_E_STORAGE;
+    }
+    return OMADM_E_NOT_FOUND;
+}

@@ -157,6 +157,22 @@ void omadm_config_init(omadm_config_t *cfg);
 
 /* ---- CSP plugins ---------------------------------------------------------- */
 
+/* A generic alert (1226) a plugin wants delivered in the next session. */
+typedef struct omadm_generic_alert {
+    const char *id;        /* chosen by the plugin; stable until delivered */
+    const char *source;    /* Item Source LocURI, e.g. the node that was Exec'd */
+    const char *type;      /* Item Meta Type */
+    const char *format;    /* Item Meta Format ("int", "chr") */
+    const char *mark;      /* Item Meta Mark ("informational", "critical") or NULL */
+    const char *data;      /* Item Data */
+} omadm_generic_alert_t;
+
+/* Receives alerts one by one; return 0 to go on. */
+typedef int (*omadm_alert_fn)(void *ctx, const omadm_generic_alert_t *alert);
+
+/* "No background work is scheduled" in omadm_step()'s *next_due. */
+#define OMADM_NEVER INT64_MAX
+
 /* A value as bytes.  format NULL means "chr", type NULL means "text/plain". */
 typedef struct omadm_value {
     const uint8_t *data;
@@ -215,6 +231,19 @@ typedef struct omadm_csp {
     int (*commit)(void *csp);
     int (*rollback)(void *csp);
     int (*end_message)(void *csp);
+
+    /* Background work (e.g. certificate enrollment), outside any message:
+     * do what is due at now (seconds since the epoch) and set *next_due to
+     * when the next work falls due (OMADM_NEVER: none; a time <= now: more
+     * is due at once).  May block on the network for a bounded time.  The
+     * plugin makes its own changes durable before returning.  0, or a
+     * negative value when the work could not be done (it stays due). */
+    int (*step)(void *csp, int64_t now, int64_t *next_due);
+    /* Generic alerts waiting for the next session, oldest first. */
+    int (*alerts)(void *csp, omadm_alert_fn fn, void *fn_ctx);
+    /* The server acknowledged alert id: forget it (0), or 1 when the id is
+     * not this plugin's; negative on error. */
+    int (*alert_delivered)(void *csp, const char *id);
 } omadm_csp_t;
 
 /* ---- the engine ----------------------------------------------------------- */
@@ -247,6 +276,21 @@ void omadm_buffer_free(omadm_t *dm, void *buf);
 /* The server ended the session without a message (an empty HTTP body):
  * forget the session counters and persist that. */
 omadm_error_t omadm_end_session(omadm_t *dm);
+
+/*
+ * Run the plugins' due background work (see omadm_csp_t.step) at the
+ * platform's now().  *next_due: the earliest time more work falls due, or
+ * OMADM_NEVER.  OMADM_E_STORAGE when a plugin failed (its work stays due;
+ * the others still ran).  Never call it from inside omadm_process().
+ */
+omadm_error_t omadm_step(omadm_t *dm, int64_t *next_due);
+
+/* Every queued generic alert of every plugin, through fn (oldest first per
+ * plugin).  A host sends them in the next session's first package and calls
+ * omadm_alert_delivered() for each one the server answered with 200. */
+omadm_error_t omadm_alerts(omadm_t *dm, omadm_alert_fn fn, void *ctx);
+/* Forget a delivered alert.  OMADM_E_NOT_FOUND when no plugin has it. */
+omadm_error_t omadm_alert_delivered(omadm_t *dm, const char *id);
 
 /* Local read of a node, as a Get from the device itself (no ACL check).
  * Leaf: *value is its bytes, *is_interior 0.  Interior: *value is the

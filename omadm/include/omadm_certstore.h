@@ -17,6 +17,9 @@
 
 #include "omadm.h"
 
+#include <stddef.h>
+#include <stdint.h>
+
 typedef struct omadm_certstore omadm_certstore_t;
 
 /* Open the store in dir (created if missing; a journal left by a crash is
@@ -26,6 +29,55 @@ void omadm_certstore_close(omadm_certstore_t *cs);  /* NULL-safe; after omadm_fr
 
 /* Register the CSPs on an engine.  cs must outlive the engine. */
 omadm_error_t omadm_certstore_register(omadm_t *dm, omadm_certstore_t *cs);
+
+/* ---- what SCEP enrollment needs from the host ---- */
+
+/* One HTTP exchange.  The library builds requests; the host moves bytes. */
+typedef struct omadm_http_req {
+    const char *method;        /* "GET" or "POST" */
+    const char *url;
+    const char *content_type;  /* POST body type, or NULL */
+    const uint8_t *body;       /* POST body */
+    size_t body_len;
+    size_t max_response;       /* larger responses are an error */
+    unsigned timeout_s;        /* whole exchange, connect included */
+} omadm_http_req_t;
+
+typedef struct omadm_http_resp {
+    int status;                /* HTTP status code */
+    uint8_t *body;             /* owned by the host until release() */
+    size_t len;
+    char content_type[128];    /* "" when absent */
+} omadm_http_resp_t;
+
+typedef enum {
+    OMADM_HTTP_OK = 0,         /* a response arrived (any status) */
+    OMADM_HTTP_CONNECT = 1,    /* could not connect / resolve */
+    OMADM_HTTP_TIMEOUT = 2,    /* no complete answer in time */
+    OMADM_HTTP_TOO_LARGE = 3,  /* response above max_response */
+    OMADM_HTTP_FAILED = 4      /* anything else (TLS, protocol, memory) */
+} omadm_http_result_t;
+
+typedef struct omadm_http {
+    void *ctx;
+    /* Perform req; on OMADM_HTTP_OK fill resp (released with release()).
+     * On failure write a one-line reason into err (err_size bytes). */
+    omadm_http_result_t (*request)(void *ctx, const omadm_http_req_t *req,
+                                   omadm_http_resp_t *resp, char *err, size_t err_size);
+    void (*release)(void *ctx, omadm_http_resp_t *resp);
+} omadm_http_t;
+
+typedef struct omadm_certstore_host {
+    const omadm_http_t *http;      /* NULL: enrollments wait until a host has one */
+    unsigned minute_seconds;       /* length of one RetryDelay minute; 0 = 60 */
+    /* Progress and warnings of background work; NULL = silent. */
+    void (*log)(void *ctx, omadm_log_level_t level, const char *msg);
+    void *log_ctx;
+} omadm_certstore_host_t;
+
+/* Give the store's background work (SCEP enrollment) its host services.
+ * host is copied; host->http must outlive the store. */
+void omadm_certstore_set_host(omadm_certstore_t *cs, const omadm_certstore_host_t *host);
 
 /* The underlying store, for hosts that list, export or check it. */
 struct store;

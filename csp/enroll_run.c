@@ -1,0 +1,812 @@
+/*
+ * enroll_run.c - the background half of SCEP enrollment: talk to the CA
+ * through the host's HTTP hook, wait out PENDING by polling, install the
+ * issued certificate with its key, and queue the result alert.
+ *
+ * Every transition is one store transaction made durable before the next
+ * network exchange: the key (and so the transaction ID) before the first
+ * request, the pending transaction before the first poll, the certificate
+ * together with the "installed" state.  A process killed anywhere resumes
+ * from the last transition; a request may be sent twice, never lost.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/crypto.h>
+
+#include "enroll.h"
+#include "scep_msg.h"
+#include "store/cert.h"
+
+#define HTTP_TIMEOUT_S 30
+#define ALERT_TYPE "com.microsoft:mdm.SCEPcertinstall.result"
+
+/* How one attempt ended. */
+typedef enum {
+    A_ISSUED,      /* certificate installed */
+    A_PENDING,     /* the CA holds the request */
+    A_TRANSIENT,   /* try again later (network, server error) */
+    A_FAILED       /* final failure */
+} outcome_t;
+
+typedef struct attempt {
+    struct omadm_certstore *cs;
+    enrollment_t *e;
+    const enr_job_t *job;
+    int64_t now;
+    int32_t ec;            /* A_TRANSIENT / A_FAILED */
+    bool url_problem;      /* this URL cannot serve us: the next one may */
+    char why[256];
+    /* working objects */
+    scep_key_t *key;
+    scep_cert_t *signer;
+    scep_certset_t *cas;
+    scep_buf_t csr;
+} attempt_t;
+
+static outcome_t fail(attempt_t *a, outcome_t kind, int32_t ec, const char *fmt, const char *arg)
+{
+    a->ec = ec;
+    snprintf(a->why, sizeof a->why, fmt, arg ? arg : "");
+    return kind;
+}
+
+/* ---- base64 of what the record keeps ---- */
+
+static int b64_set(char **dst, const uint8_t *data, size_t len)
+{
+    char *b = cert_b64(data, len);
+    if (!b)
+        return -1;
+    int rc = enr_set(dst, b);
+    OPENSSL_cleanse(b, strlen(b));
+    free(b);
+    return rc;
+}
+
+static int b64_get(const char *b64, scep_buf_t *out)
+{
+    uint8_t *d = NULL;
+    size_t len = 0;
+    if (!b64 || cert_b64_decode(b64, &d, &len))
+        return -1;
+    out->data = d;
+    out->len = len;
+    return 0;
+}
+
+/* ---- HTTP ---- */
+
+/* 0: a response (caller releases it); otherwise the outcome to report. */
+static int http(attempt_t *a, const char *method, const char *url, const scep_buf_t *body,
+                omadm_http_resp_t *resp, outcome_t *outcome)
+{
+    const omadm_http_t *h = &a->cs->http;
+    omadm_http_req_t req = {
+        .method = method,
+        .url = url,
+        .content_type = body ? "application/x-pki-message" : NULL,
+        .body = body ? body->data : NULL,
+        .body_len = body ? body->len : 0,
+        .max_response = SCEP_MAX_DER,
+        .timeout_s = HTTP_TIMEOUT_S,
+    };
+    char err[200] = "";
+    memset(resp, 0, sizeof *resp);
+    omadm_http_result_t r = h->request(h->ctx, &req, resp, err, sizeof err);
+    if (r == OMADM_HTTP_OK)
+        return 0;
+    char msg[256];
+    snprintf(msg, sizeof msg, "%.60s: %.180s", url, err[0] ? err : "no response");
+    *outcome = fail(a, A_TRANSIENT,
+                    r == OMADM_HTTP_CONNECT   ? EC_CONNECT
+                    : r == OMADM_HTTP_TIMEOUT ? EC_TIMEOUT
+                    : r == OMADM_HTTP_TOO_LARGE ? EC_BAD_DATA
+                                                : EC_FAIL,
+                    "%s", msg);
+    return -1;
+}
+
+static outcome_t http_status_outcome(attempt_t *a, int status, const char *url)
+{
+    char msg[200];
+    snprintf(msg, sizeof msg, "%.150s answered HTTP %d", url, status);
+    /* server-side trouble may pass; anything else will not */
+    return fail(a, status >= 500 || status == 408 || status == 429 ? A_TRANSIENT : A_FAILED,
+                EC_HTTP_BASE + (status > 0 && status < 1000 ? status : 0), "%s", msg);
+}
+
+/* GET base?operation=op.  0 and resp on HTTP 200; 1 for another HTTP
+ * status (*status; resp already released); -1 without an answer. */
+static int get_op(attempt_t *a, const char *base, const char *op, omadm_http_resp_t *resp,
+                  outcome_t *outcome, int *status)
+{
+    char *url = NULL;
+    const char *why = NULL;
+    if (scep_url_get(base, op, NULL, 0, &url, &why)) {
+        *outcome = fail(a, A_FAILED, EC_INVALID_ARG, "ServerURL: %s", why);
+        return -1;
+    }
+    int rc = http(a, "GET", url, NULL, resp, outcome);
+    *status = rc ? 0 : resp->status;
+    if (!rc && resp->status != 200) {
+        *outcome = http_status_outcome(a, resp->status, url);
+        a->cs->http.release(a->cs->http.ctx, resp);
+        rc = 1; /* an HTTP answer that is not 200: resp->status kept */
+    }
+    free(url);
+    return rc;
+}
+
+/* ---- one attempt at a URL ---- */
+
+/* The pinned CA, if the device already trusts it: Root/System by thumbprint. */
+static int pinned_root(attempt_t *a, store_rec_t *rec)
+{
+    char up[CERT_THUMB_HEX + 1];
+    char clean[64];
+    size_t n = 0;
+    for (const char *p = a->job->ca_thumb; *p && n + 1 < sizeof clean; p++)
+        if (isxdigit((unsigned char)*p))
+            clean[n++] = *p;
+    clean[n] = 0;
+    if (!cert_thumb_normalise(clean, up))
+        return 1;
+    return store_get(a->cs->store, "root", up, rec);
+}
+
+/* GetCACert at base, then base + /pkiclient.exe when the first answers 404.
+ * 0: a->cas set, *used the base that answered (malloc'ed). */
+static int fetch_ca(attempt_t *a, const char *base, char **used, outcome_t *outcome)
+{
+    omadm_http_resp_t resp;
+    char *alt = NULL;
+    const char *why = NULL;
+    int status = 0;
+    int rc = get_op(a, base, "GetCACert", &resp, outcome, &status);
+    *used = strdup(base);
+    if (rc == 1 && status == 404 && !scep_url_windows_base(base, &alt, &why) &&
+        strcmp(alt, base)) {
+        /* the Windows habit: NDES-style servers live at .../pkiclient.exe */
+        cs_log(a->cs, OMADM_LOG_INFO, "%s answered 404; trying %s", base, alt);
+        rc = get_op(a, alt, "GetCACert", &resp, outcome, &status);
+        free(*used);
+        *used = alt;
+        alt = NULL;
+    }
+    free(alt);
+    if (rc || !*used) {
+        if (!rc)
+            a->cs->http.release(a->cs->http.ctx, &resp);
+        return -1;
+    }
+    scep_err_t err = scep_cacert_parse(resp.body, resp.len, &a->cas, &why);
+    if (!err && b64_set(&a->e->cacerts, resp.body, resp.len))
+        err = SCEP_E_NOMEM;
+    a->cs->http.release(a->cs->http.ctx, &resp);
+    if (err) {
+        *outcome = fail(a, A_FAILED, EC_BAD_DATA, "GetCACert answer unusable: %s", why);
+        return -1;
+    }
+    return 0;
+}
+
+static void algs_from_caps(attempt_t *a, const char *base, outcome_t *outcome, int *ok)
+{
+    omadm_http_resp_t resp;
+    unsigned caps = 0;
+    const char *why = NULL;
+    int status = 0;
+    int rc = get_op(a, base, "GetCACaps", &resp, outcome, &status);
+    *ok = 0;
+    if (rc < 0)
+        return; /* no answer at all */
+    if (rc == 0) {
+        caps = scep_caps_parse((const char *)resp.body, resp.len);
+        a->cs->http.release(a->cs->http.ctx, &resp);
+    }
+    if (caps == 0) /* no GetCACaps: RFC 8894 says assume the old defaults */
+        caps = SCEP_CAP_DES3 | SCEP_CAP_SHA1;
+    scep_cipher_t c;
+    scep_digest_t d;
+    if (scep_caps_choose(caps, a->job->hash, &c, &d, &why)) {
+        *outcome = fail(a, A_FAILED, EC_NOT_SUPPORTED, "no common algorithm: %s", why);
+        return;
+    }
+    a->e->cipher = (int)c;
+    a->e->digest = (int)d;
+    a->e->post = scep_caps_post(caps);
+    *ok = 1;
+}
+
+/* Build the CSR and request signer for the chosen digest. */
+static int build_request(attempt_t *a, outcome_t *outcome)
+{
+    const char *why = NULL;
+    scep_csr_params_t p = {
+        .subject = a->job->subject,
+        .san = a->job->san,
+        .key_usage = a->job->key_usage,
+        .eku = a->job->eku,
+        .challenge = *a->job->challenge ? a->job->challenge : NULL,
+        .valid_period = a->job->valid_period,
+        .valid_units = a->job->valid_units,
+        .digest = (scep_digest_t)a->e->digest,
+    };
+    scep_buf_t signer = {0};
+    scep_err_t err = scep_csr(a->key, &p, &a->csr, &why);
+    if (!err)
+        err = scep_self_signed(a->key, a->job->subject, (scep_digest_t)a->e->digest, a->now,
+                               &a->signer, &why);
+    if (!err)
+        err = scep_cert_to_der(a->signer, &signer, &why);
+    if (!err && (b64_set(&a->e->csr, a->csr.data, a->csr.len) ||
+                 b64_set(&a->e->signer, signer.data, signer.len)))
+        err = SCEP_E_NOMEM;
+    scep_buf_free(&signer);
+    if (err) {
+        *outcome = fail(a, A_FAILED, err == SCEP_E_INVALID_ARG ? EC_INVALID_ARG : EC_FAIL,
+                        "cannot build the request: %s", why);
+        return -1;
+    }
+    return 0;
+}
+
+static int32_t certrep_error(scep_err_t err)
+{
+    switch (err) {
+    case SCEP_E_SIGNATURE:
+    case SCEP_E_MISMATCH:
+        return EC_BAD_SIGNATURE;
+    case SCEP_E_NOT_FOUND:
+        return EC_NO_CERT;
+    case SCEP_E_UNTRUSTED:
+        return EC_CHAINING;
+    case SCEP_E_NOMEM:
+        return EC_NO_MEMORY;
+    default:
+        return EC_BAD_DATA;
+    }
+}
+
+/* Send a pkiMessage, check the CertRep.  On SUCCESS rep->cert is ours. */
+static outcome_t exchange(attempt_t *a, const char *base, const scep_buf_t *msg,
+                          const uint8_t nonce[SCEP_NONCE_LEN], scep_certrep_t *rep)
+{
+    const char *why = NULL;
+    char *url = NULL;
+    outcome_t outcome = A_FAILED;
+    omadm_http_resp_t resp;
+    if (scep_url_get(base, "PKIOperation", a->e->post ? NULL : msg->data,
+                     a->e->post ? 0 : msg->len, &url, &why))
+        return fail(a, A_FAILED, EC_INVALID_ARG, "ServerURL: %s", why);
+    int rc = http(a, a->e->post ? "POST" : "GET", url, a->e->post ? msg : NULL, &resp, &outcome);
+    if (rc) {
+        free(url);
+        return outcome;
+    }
+    if (resp.status != 200) {
+        outcome = http_status_outcome(a, resp.status, base);
+        a->cs->http.release(a->cs->http.ctx, &resp);
+        free(url);
+        return outcome;
+    }
+    free(url);
+    scep_expect_t exp = {
+        .verifier = scep_certset_verifier(a->cas),
+        .ca_certs = a->cas,
+        .transaction_id = a->e->txid,
+        .nonce = nonce,
+        .signer_cert = a->signer,
+        .signer_key = a->key,
+        .csr_key = a->key,
+        .now = a->now,
+    };
+    scep_err_t err = scep_certrep_parse(resp.body, resp.len, &exp, rep, &why);
+    a->cs->http.release(a->cs->http.ctx, &resp);
+    if (rep->warning)
+        cs_log(a->cs, OMADM_LOG_WARN, "enrollment %s: %s", a->e->id, rep->warning);
+    if (err)
+        return fail(a, A_FAILED, certrep_error(err), "CA answer refused: %s", why);
+    switch (rep->status) {
+    case SCEP_STATUS_SUCCESS:
+        return A_ISSUED;
+    case SCEP_STATUS_PENDING:
+        return A_PENDING;
+    default: {
+        const char *name = scep_failinfo_name(rep->fail_info);
+        char num[16];
+        snprintf(num, sizeof num, "%d", rep->fail_info);
+        a->ec = EC_SCEP_FAILURE + (rep->fail_info >= 0 && rep->fail_info < 0xFF ? rep->fail_info
+                                                                                 : 0xFF);
+        snprintf(a->why, sizeof a->why, "the CA refused the request (failInfo %s%s%.100s)",
+                 name ? name : rep->fail_info < 0 ? "none" : num, rep->fail_text[0] ? ": " : "",
+                 rep->fail_text);
+        return A_FAILED;
+    }
+    }
+}
+
+/* PKCSReq to one URL from the list. */
+static outcome_t try_url(attempt_t *a, const char *url, scep_certrep_t *rep)
+{
+    outcome_t outcome = A_FAILED;
+    char *base = NULL;
+    const char *why = NULL;
+    scep_certset_free(a->cas);
+    a->cas = NULL;
+    a->url_problem = false;
+    if (fetch_ca(a, url, &base, &outcome)) {
+        a->url_problem = true;
+        free(base);
+        return outcome;
+    }
+    /* the pin is checked before anything about us is sent */
+    store_rec_t root;
+    int have_root = pinned_root(a, &root);
+    scep_blob_t extra = {have_root == 0 ? root.der : NULL, have_root == 0 ? root.der_len : 0};
+    scep_err_t err = scep_cacert_match_thumbprint(a->cas, a->job->ca_thumb, &extra,
+                                                  have_root == 0 ? 1 : 0, a->now, &why);
+    if (have_root == 0)
+        store_rec_free(&root);
+    if (err) {
+        free(base);
+        a->url_problem = true;
+        return fail(a, A_FAILED, EC_UNTRUSTED_CA, "the CA does not match CAThumbprint: %s", why);
+    }
+    int ok = 0;
+    algs_from_caps(a, base, &outcome, &ok);
+    a->url_problem = !ok;
+    if (!ok || build_request(a, &outcome)) {
+        free(base);
+        return outcome;
+    }
+    scep_msg_params_t mp = {
+        .signer_cert = a->signer,
+        .signer_key = a->key,
+        .recipient = scep_certset_recipient(a->cas),
+        .cipher = (scep_cipher_t)a->e->cipher,
+        .digest = (scep_digest_t)a->e->digest,
+        .transaction_id = a->e->txid,
+    };
+    uint8_t nonce[SCEP_NONCE_LEN];
+    scep_buf_t msg = {0};
+    if (scep_pkcsreq(&mp, a->csr.data, a->csr.len, nonce, &msg, &why)) {
+        free(base);
+        return fail(a, A_FAILED, EC_FAIL, "cannot build PKCSReq: %s", why);
+    }
+    cs_log(a->cs, OMADM_LOG_INFO, "enrollment %s: PKCSReq to %s (%s, %s, %s)", a->e->id, base,
+           scep_cipher_name(mp.cipher), scep_digest_name(mp.digest), a->e->post ? "POST" : "GET");
+    outcome = exchange(a, base, &msg, nonce, rep);
+    scep_buf_free(&msg);
+    if (outcome == A_ISSUED || outcome == A_PENDING) {
+        if (enr_set(&a->e->base_url, base) || enr_set(&a->e->respondent, base))
+            outcome = fail(a, A_TRANSIENT, EC_NO_MEMORY, "%s", "out of memory");
+    }
+    free(base);
+    return outcome;
+}
+
+/* ---- transitions ---- */
+
+/* Make e (and the certificate, when issued) durable in one batch. */
+static int persist(struct omadm_certstore *cs, enrollment_t *e, const scep_buf_t *cert,
+                   const char *key_pem, int64_t now)
+{
+    store_t *s = cs->store;
+    if (store_in_tx(s) || store_begin(s))
+        return -1;
+    int rc = 0;
+    if (cert) {
+        store_rec_t rec = {0};
+        const char *my = enr_my_store(e->ns);
+        rc = cert_thumbprint(cert->data, cert->len, rec.thumb);
+        if (!rc && e->thumb && strcmp(e->thumb, rec.thumb)) {
+            /* a new enrollment of the same {UniqueID} replaces its certificate */
+            store_rec_t old;
+            int got = store_get(s, my, e->thumb, &old);
+            if (got == 0) {
+                store_rec_free(&old);
+                rc = store_del(s, my, e->thumb);
+            }
+            rc = rc || got < 0 ? -1 : 0;
+        }
+        if (!rc) {
+            rec.name = rec.thumb;
+            rec.server = e->server ? e->server : "";
+            rec.added = now;
+            rec.der = cert->data;
+            rec.der_len = cert->len;
+            rc = store_put(s, my, &rec) || store_put_key(s, my, rec.thumb, key_pem) ||
+                 enr_set(&e->thumb, rec.thumb);
+        }
+    }
+    if (!rc)
+        rc = enr_save(s, e);
+    if (rc) {
+        store_rollback(s);
+        return -1;
+    }
+    if (store_commit(s) || store_flush(s))
+        return -1;
+    return 0;
+}
+
+static void finish(enrollment_t *e, int status, int32_t ec)
+{
+    e->phase = PH_DONE;
+    e->status = status;
+    e->error = ec;
+    e->alert = true;
+    e->alert_data = ec;
+    e->alert_gen = e->gen;
+    enr_drop_work(e);
+}
+
+/* PEM of the private key (PKCS#8), malloc'ed. */
+static char *key_pem(const scep_key_t *key)
+{
+    scep_buf_t der = {0};
+    const char *why;
+    if (scep_key_to_der(key, &der, &why))
+        return NULL;
+    char *b64 = cert_b64(der.data, der.len);
+    scep_buf_free(&der);
+    if (!b64)
+        return NULL;
+    size_t n = strlen(b64), cap = n + n / 64 + 80, w = 0;
+    char *pem = malloc(cap);
+    if (pem) {
+        w += (size_t)snprintf(pem, cap, "-----BEGIN PRIVATE KEY-----\n");
+        for (size_t i = 0; i < n; i += 64) {
+            size_t len = n - i < 64 ? n - i : 64;
+            memcpy(pem + w, b64 + i, len);
+            w += len;
+            pem[w++] = '\n';
+        }
+        snprintf(pem + w, cap - w, "-----END PRIVATE KEY-----\n");
+    }
+    OPENSSL_cleanse(b64, n);
+    free(b64);
+    return pem;
+}
+
+static int install(attempt_t *a, scep_certrep_t *rep)
+{
+    char *pem = key_pem(a->key);
+    if (!pem)
+        return -1;
+    finish(a->e, ST_INSTALLED, 0);
+    int rc = persist(a->cs, a->e, &rep->cert, pem, a->now);
+    OPENSSL_cleanse(pem, strlen(pem));
+    free(pem);
+    if (!rc)
+        cs_log(a->cs, OMADM_LOG_INFO, "enrollment %s: certificate %s installed in %s", a->e->id,
+               a->e->thumb, enr_my_store(a->e->ns));
+    return rc;
+}
+
+/* Load the key, signer and CA certificates the record keeps. */
+static int load_work(attempt_t *a, bool need_pending)
+{
+    scep_buf_t der = {0};
+    const char *why = NULL;
+    int rc = b64_get(a->e->key, &der) || scep_key_from_der(der.data, der.len, &a->key, &why);
+    scep_buf_free(&der);
+    if (rc || !need_pending)
+        return rc ? -1 : 0;
+    rc = b64_get(a->e->signer, &der) || scep_cert_from_der(der.data, der.len, &a->signer, &why);
+    scep_buf_free(&der);
+    if (!rc)
+        rc = b64_get(a->e->cacerts, &der) || scep_cacert_parse(der.data, der.len, &a->cas, &why);
+    scep_buf_free(&der);
+    if (!rc)
+        rc = b64_get(a->e->csr, &a->csr);
+    return rc || !a->e->txid || !a->e->base_url ? -1 : 0;
+}
+
+/* A new key for a started enrollment, durable before any request. */
+static int make_key(attempt_t *a)
+{
+    const char *why = NULL;
+    scep_buf_t der = {0};
+    char txid[SCEP_TXID_LEN + 1];
+    if (scep_keygen_rsa(a->job->key_length, &a->key, &why) ||
+        scep_key_to_der(a->key, &der, &why) || scep_transaction_id(a->key, txid, &why))
+        return -1;
+    int rc = b64_set(&a->e->key, der.data, der.len) || enr_set(&a->e->txid, txid);
+    scep_buf_free(&der);
+    return rc ? -1 : persist(a->cs, a->e, NULL, NULL, a->now);
+}
+
+static int64_t delay(const attempt_t *a)
+{
+    uint64_t minute = a->cs->host.minute_seconds ? a->cs->host.minute_seconds : 60;
+    uint64_t d = a->job->retry_delay * minute;
+    return d > (uint64_t)INT32_MAX ? INT32_MAX : (int64_t)d;
+}
+
+/* The PKCSReq round: the URLs of the list in order, until one gets an
+ * answer from its CA (issued, pending or refused).  When none does, the
+ * round is retried later if any failure may pass, else it failed. */
+static outcome_t start(attempt_t *a, scep_certrep_t *rep)
+{
+    outcome_t last = A_TRANSIENT;
+    bool transient = false;
+    int32_t transient_ec = 0;
+    char transient_why[sizeof a->why] = "";
+    char *list = strdup(a->job->urls);
+    if (!list)
+        return fail(a, A_TRANSIENT, EC_NO_MEMORY, "%s", "out of memory");
+    char *save = NULL;
+    for (char *u = strtok_r(list, ";", &save); u; u = strtok_r(NULL, ";", &save)) {
+        while (isspace((unsigned char)*u))
+            u++;
+        char *end = u + strlen(u);
+        while (end > u && isspace((unsigned char)end[-1]))
+            *--end = 0;
+        if (!*u)
+            continue;
+        scep_certrep_clear(rep);
+        scep_certrep_init(rep);
+        last = try_url(a, u, rep);
+        if (last != A_TRANSIENT && !(last == A_FAILED && a->url_problem))
+            break;
+        cs_log(a->cs, OMADM_LOG_WARN, "enrollment %s: %s", a->e->id, a->why);
+        if (last == A_TRANSIENT && !transient) {
+            transient = true;
+            transient_ec = a->ec;
+            memcpy(transient_why, a->why, sizeof transient_why);
+        }
+        scep_cert_free(a->signer);
+        a->signer = NULL;
+        scep_buf_free(&a->csr);
+    }
+    free(list);
+    if (last == A_FAILED && a->url_problem && transient) {
+        /* another URL may come back: that failure is the one to retry */
+        a->ec = transient_ec;
+        memcpy(a->why, transient_why, sizeof a->why);
+        return A_TRANSIENT;
+    }
+    return last;
+}
+
+static outcome_t poll(attempt_t *a, scep_certrep_t *rep)
+{
+    const char *why = NULL;
+    scep_msg_params_t mp = {
+        .signer_cert = a->signer,
+        .signer_key = a->key,
+        .recipient = scep_certset_recipient(a->cas),
+        .cipher = (scep_cipher_t)a->e->cipher,
+        .digest = (scep_digest_t)a->e->digest,
+        .transaction_id = a->e->txid,
+    };
+    uint8_t nonce[SCEP_NONCE_LEN];
+    scep_buf_t msg = {0};
+    if (scep_certpoll(&mp, scep_certset_issuer(a->cas), a->csr.data, a->csr.len, nonce, &msg,
+                      &why))
+        return fail(a, A_FAILED, EC_FAIL, "cannot build CertPoll: %s", why);
+    cs_log(a->cs, OMADM_LOG_INFO, "enrollment %s: CertPoll %u of %u to %s", a->e->id,
+           a->e->tries + 1, a->job->retry_count, a->e->base_url);
+    outcome_t o = exchange(a, a->e->base_url, &msg, nonce, rep);
+    scep_buf_free(&msg);
+    return o;
+}
+
+/* One due action of one enrollment; the result is durable on return 0. */
+static int act(struct omadm_certstore *cs, enrollment_t *e, int64_t now)
+{
+    enr_job_t job;
+    const char *why = NULL;
+    attempt_t a = {.cs = cs, .e = e, .job = &job, .now = now};
+    scep_certrep_t rep;
+    scep_certrep_init(&rep);
+    int32_t ec = enr_check(e, &job, &why);
+    int rc = 0;
+    outcome_t o;
+    bool pending = e->phase == PH_PENDING;
+    if (ec) {
+        o = fail(&a, A_FAILED, ec, "%s", why);
+    } else if (pending) {
+        o = load_work(&a, true) ? fail(&a, A_FAILED, EC_FAIL, "%s", "the saved transaction is damaged")
+                                : poll(&a, &rep);
+    } else if (e->key ? load_work(&a, false) : make_key(&a)) {
+        o = fail(&a, A_TRANSIENT, EC_FAIL, "%s", "cannot make or keep the key");
+    } else {
+        o = start(&a, &rep);
+    }
+    switch (o) {
+    case A_ISSUED:
+        rc = install(&a, &rep);
+        break;
+    case A_PENDING:
+        if (pending)
+            e->tries++;
+        else
+            e->tries = 0;
+        if (e->tries >= job.retry_count) {
+            snprintf(a.why, sizeof a.why, "still PENDING after %u polls", e->tries);
+            cs_log(cs, OMADM_LOG_WARN, "enrollment %s: %s", e->id, a.why);
+            finish(e, ST_FAILED, EC_POLL_TIMEOUT);
+        } else {
+            e->phase = PH_PENDING;
+            e->status = ST_PENDING;
+            e->next_due = now + delay(&a);
+            cs_log(cs, OMADM_LOG_INFO, "enrollment %s: PENDING; poll %u of %u in %lld s", e->id,
+                   e->tries + 1, job.retry_count, (long long)delay(&a));
+        }
+        rc = persist(cs, e, NULL, NULL, now);
+        break;
+    case A_TRANSIENT:
+        e->tries++;
+        cs_log(cs, OMADM_LOG_WARN, "enrollment %s: %s", e->id, a.why);
+        if (e->tries > job.retry_count || (pending && e->tries >= job.retry_count)) {
+            finish(e, ST_FAILED, a.ec);
+        } else {
+            e->next_due = now + delay(&a);
+        }
+        rc = persist(cs, e, NULL, NULL, now);
+        break;
+    case A_FAILED:
+        cs_log(cs, OMADM_LOG_WARN, "enrollment %s failed: %s", e->id, a.why);
+        finish(e, ST_FAILED, a.ec);
+        rc = persist(cs, e, NULL, NULL, now);
+        break;
+    }
+    scep_certrep_clear(&rep);
+    scep_key_free(a.key);
+    scep_cert_free(a.signer);
+    scep_certset_free(a.cas);
+    scep_buf_free(&a.csr);
+    return rc;
+}
+
+/* ---- step, alerts ---- */
+
+typedef struct names {
+    char **v;
+    size_t n, cap;
+} names_t;
+
+static int collect(void *ctx, const char *name)
+{
+    names_t *l = ctx;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        char **v = realloc(l->v, cap * sizeof *v);
+        if (!v)
+            return -1;
+        l->v = v;
+        l->cap = cap;
+    }
+    if (!(l->v[l->n] = strdup(name)))
+        return -1;
+    l->n++;
+    return 0;
+}
+
+static void names_free(names_t *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
+}
+
+static int by_name(const void *x, const void *y)
+{
+    return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+static int all_records(struct omadm_certstore *cs, names_t *l)
+{
+    memset(l, 0, sizeof *l);
+    if (store_each_state(cs->store, "scep-", collect, l)) {
+        names_free(l);
+        return -1;
+    }
+    if (l->n)
+        qsort(l->v, l->n, sizeof *l->v, by_name);
+    return 0;
+}
+
+int enroll_step(struct omadm_certstore *cs, int64_t now, int64_t *next_due)
+{
+    names_t l;
+    int rc = 0;
+    *next_due = OMADM_NEVER;
+    if (all_records(cs, &l))
+        return -1;
+    for (size_t i = 0; i < l.n; i++) {
+        enrollment_t e;
+        if (enr_load_named(cs->store, l.v[i], &e))
+            continue; /* store check reports a damaged record */
+        if (e.phase == PH_START || e.phase == PH_PENDING) {
+            if (e.next_due <= now) {
+                if (!cs->has_http) {
+                    cs_log(cs, OMADM_LOG_WARN, "enrollment %s waits: no HTTP client", e.id);
+                    rc = -1;
+                } else if (act(cs, &e, now)) {
+                    cs_log(cs, OMADM_LOG_ERROR, "enrollment %s: cannot save its state", e.id);
+                    rc = -1;
+                }
+            }
+            if ((e.phase == PH_START || e.phase == PH_PENDING) && e.next_due < *next_due)
+                *next_due = e.next_due;
+        }
+        enr_free(&e);
+    }
+    names_free(&l);
+    return rc;
+}
+
+typedef struct pending_alert {
+    char id[128];
+    char *source;
+    char data[16];
+    unsigned gen;
+} pending_alert_t;
+
+int enroll_alerts(struct omadm_certstore *cs, omadm_alert_fn fn, void *ctx)
+{
+    names_t l;
+    int rc = 0;
+    if (all_records(cs, &l))
+        return -1;
+    for (size_t i = 0; !rc && i < l.n; i++) {
+        enrollment_t e;
+        if (enr_load_named(cs->store, l.v[i], &e))
+            continue;
+        if (e.alert) {
+            char id[128], data[16];
+            snprintf(id, sizeof id, "%s:%u", l.v[i], e.alert_gen);
+            snprintf(data, sizeof data, "%ld", (long)e.alert_data);
+            omadm_generic_alert_t al = {
+                .id = id,
+                .source = e.exec_uri ? e.exec_uri : "",
+                .type = ALERT_TYPE,
+                .format = "int",
+                .mark = NULL,
+                .data = data,
+            };
+            rc = fn(ctx, &al) ? 1 : 0;
+        }
+        enr_free(&e);
+    }
+    names_free(&l);
+    return rc < 0 ? -1 : 0;
+}
+
+int enroll_alert_delivered(struct omadm_certstore *cs, const char *id)
+{
+    char name[128];
+    const char *colon = strrchr(id, ':');
+    if (!colon || (size_t)(colon - id) >= sizeof name || strncmp(id, "scep-", 5))
+        return 1;
+    memcpy(name, id, (size_t)(colon - id));
+    name[colon - id] = 0;
+    char *end;
+    unsigned long gen = strtoul(colon + 1, &end, 10);
+    if (*end || end == colon + 1)
+        return 1;
+    enrollment_t e;
+    int rc = enr_load_named(cs->store, name, &e);
+    if (rc)
+        return rc < 0 ? -1 : 1;
+    if (!e.alert || e.alert_gen != gen) {
+        enr_free(&e);
+        return 1;
+    }
+    e.alert = false;
+    /* inside a message the engine's transaction carries it; alone, our own */
+    if (store_in_tx(cs->store))
+        rc = enr_save(cs->store, &e);
+    else
+        rc = persist(cs, &e, NULL, NULL, 0);
+    enr_free(&e);
+    return rc ? -1 : 0;
+}
