@@ -3,7 +3,7 @@
 # (only those missing).  Run as root on Debian 12.
 set -eu
 pkgs="gcc libc6-dev pkg-config scons libxml2-dev libxml2-utils libwbxml2-dev libwbxml2-utils
-      libssl-dev openssl libcmocka-dev python3 valgrind
+      libssl-dev openssl libcurl4-openssl-dev libcmocka-dev python3 valgrind
       scep golang-go golang-github-micromdm-scep-dev iproute2 curl procps"
 missing=""
 for p in $pkgs; do

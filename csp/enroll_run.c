@@ -99,8 +99,8 @@ static int http(attempt_t *a, const char *method, const char *url, const scep_bu
     omadm_http_result_t r = h->request(h->ctx, &req, resp, err, sizeof err);
     if (r == OMADM_HTTP_OK)
         return 0;
-    char msg[256];
-    snprintf(msg, sizeof msg, "%.60s: %.180s", url, err[0] ? err : "no response");
+    char msg[sizeof a->why];
+    snprintf(msg, sizeof msg, "%.120s: %.120s", url, err[0] ? err : "no response");
     *outcome = fail(a, A_TRANSIENT,
                     r == OMADM_HTTP_CONNECT   ? EC_CONNECT
                     : r == OMADM_HTTP_TIMEOUT ? EC_TIMEOUT
@@ -555,7 +555,7 @@ static outcome_t start(attempt_t *a, scep_certrep_t *rep)
         last = try_url(a, u, rep);
         if (last != A_TRANSIENT && !(last == A_FAILED && a->url_problem))
             break;
-        cs_log(a->cs, OMADM_LOG_WARN, "enrollment %s: %s", a->e->id, a->why);
+        cs_log(a->cs, OMADM_LOG_INFO, "enrollment %s: %s", a->e->id, a->why);
         if (last == A_TRANSIENT && !transient) {
             transient = true;
             transient_ec = a->ec;

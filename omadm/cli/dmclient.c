@@ -3,9 +3,13 @@
  *
  *   dmclient [--state-dir DIR] process [FILE]
  *   dmclient [--state-dir DIR] get URI
+ *   dmclient [--state-dir DIR] store ...
+ *   dmclient [--state-dir DIR] alerts [--json] | --ack ID
+ *   dmclient [--state-dir DIR] run [--once | --until-idle] [-v]
  *
  * The host owns all I/O: it reads the server message, persists engine
- * state in the state directory (state_store.c) and writes the reply.
+ * state in the state directory (state.c) and writes the reply; HTTP for
+ * the plugins' background work goes through libcurl (http.c).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -15,6 +19,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "http.h"
 #include "omadm.h"
 
 static const char usage_main[] =
@@ -27,13 +32,17 @@ static const char usage_main[] =
     "                   stdin; the reply goes to stdout in the same encoding\n"
     "  get URI          print a node's value, or an interior node's children\n"
     "  store ...        list, show, export and check the certificate store\n"
+    "  alerts           list (or --ack) the generic alerts queued for the server\n"
+    "  run              do background work (certificate enrollment) as it falls\n"
+    "                   due: --once, --until-idle, or until SIGTERM/SIGINT\n"
     "\n"
     "options:\n"
     "  --state-dir DIR  where the tree and session state live\n"
     "                   (default: $DMCLIENT_STATE_DIR, else /var/lib/dmclient)\n"
     "  -h, --help       show this help; 'dmclient COMMAND --help' for a command\n"
     "\n"
-    "Device settings are read from DIR/dmclient.conf (see docs/cli.md).\n";
+    "Device settings are read from DIR/dmclient.conf (see docs/cli.md).  One\n"
+    "dmclient at a time uses a state directory (DIR/lock); others wait.\n";
 
 static const char usage_process[] =
     "usage: dmclient [--state-dir DIR] process [FILE]\n"
@@ -151,13 +160,28 @@ static int cmd_store(cli_t *cli, int argc, char **argv)
     return cli_store_main(cli, argc, argv);
 }
 
+static int cmd_alerts(cli_t *cli, int argc, char **argv)
+{
+    if (wants_help(argc, argv)) {
+        fputs(cli_alerts_usage, stdout);
+        return 0;
+    }
+    return cli_alerts_main(cli, argc, argv);
+}
+
 static const struct {
     const char *name;
     int (*fn)(cli_t *cli, int argc, char **argv);
+    /* instead of fn, for commands that open the state themselves; they
+     * may use HTTP */
+    int (*own_fn)(const char *state_dir, int argc, char **argv);
+    const char *own_usage;
 } commands[] = {
-    {"process", cmd_process},
-    {"get", cmd_get},
-    {"store", cmd_store},
+    {"process", cmd_process, NULL, NULL},
+    {"get", cmd_get, NULL, NULL},
+    {"store", cmd_store, NULL, NULL},
+    {"alerts", cmd_alerts, NULL, NULL},
+    {"run", NULL, cli_run_main, cli_run_usage},
 };
 
 int main(int argc, char **argv)
@@ -190,10 +214,23 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(commands[i].name, cmd))
             continue;
+        if (!state_dir)
+            state_dir = "/var/lib/dmclient";
+        if (commands[i].own_fn) {
+            if (wants_help(argc - optind, argv + optind)) {
+                fputs(commands[i].own_usage, stdout);
+                return 0;
+            }
+            if (cli_http_global_init())
+                return 1;
+            int rc = commands[i].own_fn(state_dir, argc - optind, argv + optind);
+            cli_http_global_cleanup();
+            return rc;
+        }
         if (wants_help(argc - optind, argv + optind))
             return commands[i].fn(NULL, argc - optind, argv + optind);
         cli_t cli;
-        if (cli_open(&cli, state_dir ? state_dir : "/var/lib/dmclient"))
+        if (cli_open(&cli, state_dir, NULL))
             return 1;
         int rc = commands[i].fn(&cli, argc - optind, argv + optind);
         cli_close(&cli);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -259,14 +260,47 @@ static int make_dirs(const char *dir)
     return mkdir(path, 0755) && errno != EEXIST ? -1 : 0;
 }
 
-int cli_open(cli_t *cli, const char *state_dir)
+/* The state lock: one dmclient at a time reads and changes the state
+ * directory (tree, session, store), so no update is lost between two
+ * processes.  Taken before anything is read; waits for the holder. */
+static int lock_state(cli_t *cli)
+{
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s/lock", cli->state_dir) >= (int)sizeof path) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return -1;
+    int rc;
+    while ((rc = flock(fd, LOCK_EX)) && errno == EINTR)
+        ;
+    if (rc) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    cli->lock_fd = fd;
+    return 0;
+}
+
+int cli_open(cli_t *cli, const char *state_dir, const omadm_platform_t *platform)
 {
     memset(cli, 0, sizeof *cli);
+    cli->lock_fd = -1;
     cli->state_dir = strdup(state_dir);
     if (!cli->state_dir)
         return -1;
     if (make_dirs(state_dir)) {
         fprintf(stderr, "dmclient: state directory %s: %s\n", state_dir, strerror(errno));
+        cli_close(cli);
+        return -1;
+    }
+    if (lock_state(cli)) {
+        fprintf(stderr, "dmclient: state directory %s: cannot lock: %s\n", state_dir,
+                strerror(errno));
         cli_close(cli);
         return -1;
     }
@@ -279,7 +313,7 @@ int cli_open(cli_t *cli, const char *state_dir)
     cli->storage.load = st_load;
     cli->storage.release = st_release;
     cli->storage.save = st_save;
-    omadm_error_t err = omadm_new(&cli->cfg, NULL, &cli->storage, &cli->dm);
+    omadm_error_t err = omadm_new(&cli->cfg, platform, &cli->storage, &cli->dm);
     if (err) {
         fprintf(stderr, "dmclient: state directory %s: %s\n", state_dir, omadm_strerror(err));
         cli_close(cli);
@@ -306,5 +340,10 @@ void cli_close(cli_t *cli)
     omadm_certstore_close(cli->certs);
     free(cli->conf_text);
     free(cli->state_dir);
+    /* last: everything above is written and closed before another
+     * dmclient may start reading */
+    if (cli->lock_fd >= 0)
+        close(cli->lock_fd);
     memset(cli, 0, sizeof *cli);
+    cli->lock_fd = -1;
 }

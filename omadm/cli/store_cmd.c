@@ -35,20 +35,6 @@ typedef struct list_ctx {
     unsigned long count;
 } list_ctx_t;
 
-static void json_str(const char *s)
-{
-    putchar('"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            printf("\\%c", *p);
-        else if (*p < 0x20)
-            printf("\\u%04x", *p);
-        else
-            putchar(*p);
-    }
-    putchar('"');
-}
-
 static int print_cert(void *ctx, const store_rec_t *rec)
 {
     list_ctx_t *l = ctx;
@@ -57,20 +43,20 @@ static int print_cert(void *ctx, const store_rec_t *rec)
         return 0;
     if (l->json) {
         printf("%s\n  {\"store\": ", l->first ? "" : ",");
-        json_str(l->kind->id);
+        cli_json_str(stdout, l->kind->id);
         printf(", \"thumbprint\": ");
-        json_str(rec->thumb);
+        cli_json_str(stdout, rec->thumb);
         printf(", \"name\": ");
-        json_str(rec->name);
+        cli_json_str(stdout, rec->name);
         printf(", \"subject\": ");
-        json_str(info.issued_to);
+        cli_json_str(stdout, info.issued_to);
         printf(", \"issuer\": ");
-        json_str(info.issued_by);
+        cli_json_str(stdout, info.issued_by);
         printf(", \"valid_from\": \"%s\", \"valid_to\": \"%s\", \"template\": ", info.valid_from,
                info.valid_to);
-        json_str(info.template_name);
+        cli_json_str(stdout, info.template_name);
         printf(", \"installed_by\": ");
-        json_str(rec->server);
+        cli_json_str(stdout, rec->server);
         printf(", \"added\": %lld}", (long long)rec->added);
     } else {
         printf("%-16s %s  %s  %s\n", l->kind->id, rec->thumb, info.valid_to, info.issued_to);

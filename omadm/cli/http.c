@@ -1,0 +1,262 @@
+/*
+ * http.c - omadm_http_t on libcurl's easy interface (see http.h).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "http.h"
+
+#define DEFAULT_TIMEOUT_S 60u
+#define MAX_TIMEOUT_S 86400u
+#define CONNECT_TIMEOUT_S 10u
+#define DEFAULT_MAX_RESPONSE ((size_t)64 << 20)
+#define USER_AGENT "dmclient"
+
+int cli_http_global_init(void)
+{
+    CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (rc != CURLE_OK) {
+        fprintf(stderr, "dmclient: cannot initialise libcurl: %s\n", curl_easy_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+void cli_http_global_cleanup(void)
+{
+    curl_global_cleanup();
+}
+
+/* The response body as it arrives. */
+typedef struct sink {
+    uint8_t *buf;
+    size_t len, cap, max;
+    int too_large, nomem;
+} sink_t;
+
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    sink_t *s = ud;
+    if (size && nmemb > SIZE_MAX / size) {
+        s->too_large = 1;
+        return 0;
+    }
+    size_t n = size * nmemb;
+    if (n > s->max - s->len) {
+        s->too_large = 1;
+        return 0; /* != n: libcurl aborts with CURLE_WRITE_ERROR */
+    }
+    if (s->len + n + 1 > s->cap) {
+        size_t cap = s->cap ? s->cap : 16384;
+        while (cap < s->len + n + 1)
+            cap = cap > SIZE_MAX / 2 ? SIZE_MAX : cap * 2;
+        if (cap > s->max + 1)
+            cap = s->max + 1; /* max <= SIZE_MAX - 1, see request() */
+        uint8_t *nb = realloc(s->buf, cap);
+        if (!nb) {
+            s->nomem = 1;
+            return 0;
+        }
+        s->buf = nb;
+        s->cap = cap;
+    }
+    memcpy(s->buf + s->len, ptr, n);
+    s->len += n;
+    return n;
+}
+
+/* err = text, as one line. */
+static void set_err(char *err, size_t err_size, const char *text)
+{
+    if (!err || !err_size)
+        return;
+    snprintf(err, err_size, "%s", text);
+    for (char *p = err; *p; p++)
+        if (*p == '\n' || *p == '\r' || *p == '\t')
+            *p = ' ';
+    size_t n = strlen(err);
+    while (n && err[n - 1] == ' ')
+        err[--n] = 0;
+}
+
+static int header_safe(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return 0;
+    return 1;
+}
+
+static omadm_http_result_t map_error(CURLcode rc, const sink_t *sink)
+{
+    switch (rc) {
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+        return OMADM_HTTP_CONNECT;
+    case CURLE_OPERATION_TIMEDOUT:
+        return OMADM_HTTP_TIMEOUT;
+    case CURLE_FILESIZE_EXCEEDED: /* Content-Length above the limit */
+        return OMADM_HTTP_TOO_LARGE;
+    case CURLE_WRITE_ERROR:
+        return sink->too_large ? OMADM_HTTP_TOO_LARGE : OMADM_HTTP_FAILED;
+    default:
+        return OMADM_HTTP_FAILED;
+    }
+}
+
+static omadm_http_result_t request(void *ctx, const omadm_http_req_t *req,
+                                   omadm_http_resp_t *resp, char *err, size_t err_size)
+{
+    (void)ctx;
+    if (err && err_size)
+        *err = 0;
+    if (!req || !resp || !req->url || !req->method) {
+        set_err(err, err_size, "invalid HTTP request");
+        return OMADM_HTTP_FAILED;
+    }
+    memset(resp, 0, sizeof *resp);
+    int post = !strcmp(req->method, "POST");
+    if (!post && strcmp(req->method, "GET")) {
+        set_err(err, err_size, "unsupported HTTP method");
+        return OMADM_HTTP_FAILED;
+    }
+    if (post && req->content_type && !header_safe(req->content_type)) {
+        set_err(err, err_size, "invalid content type");
+        return OMADM_HTTP_FAILED;
+    }
+
+    sink_t sink = {.max = req->max_response ? req->max_response : DEFAULT_MAX_RESPONSE};
+    if (sink.max > SIZE_MAX - 1)
+        sink.max = SIZE_MAX - 1;
+    unsigned timeout = req->timeout_s ? req->timeout_s : DEFAULT_TIMEOUT_S;
+    if (timeout > MAX_TIMEOUT_S)
+        timeout = MAX_TIMEOUT_S;
+    unsigned connect = timeout < CONNECT_TIMEOUT_S ? timeout : CONNECT_TIMEOUT_S;
+
+    char errbuf[CURL_ERROR_SIZE];
+    errbuf[0] = 0;
+    struct curl_slist *headers = NULL;
+    omadm_http_result_t result = OMADM_HTTP_FAILED;
+    CURL *h = curl_easy_init();
+    if (!h) {
+        set_err(err, err_size, "cannot start an HTTP transfer");
+        return OMADM_HTTP_FAILED;
+    }
+
+    CURLcode rc = CURLE_OK;
+#define SET(opt, val)                                   \
+    do {                                                \
+        if (rc == CURLE_OK)                             \
+            rc = curl_easy_setopt(h, opt, val);         \
+    } while (0)
+    SET(CURLOPT_ERRORBUFFER, errbuf);
+    SET(CURLOPT_NOSIGNAL, 1L); /* no SIGALRM; the host ignores SIGPIPE */
+    SET(CURLOPT_URL, req->url);
+#if LIBCURL_VERSION_NUM >= 0x075500
+    SET(CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+    SET(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    SET(CURLOPT_FOLLOWLOCATION, 0L);
+    SET(CURLOPT_SSL_VERIFYPEER, 1L);
+    SET(CURLOPT_SSL_VERIFYHOST, 2L);
+    SET(CURLOPT_USERAGENT, USER_AGENT);
+    SET(CURLOPT_TIMEOUT, (long)timeout);
+    SET(CURLOPT_CONNECTTIMEOUT, (long)connect);
+    SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)(sink.max > (size_t)INT64_MAX ? INT64_MAX
+                                                                             : (int64_t)sink.max));
+    SET(CURLOPT_WRITEFUNCTION, on_body);
+    SET(CURLOPT_WRITEDATA, &sink);
+    if (post) {
+        static const char empty[1];
+        char ct[512];
+        /* no "Expect: 100-continue" round trip before large bodies */
+        headers = curl_slist_append(NULL, "Expect:");
+        if (headers && req->content_type) {
+            snprintf(ct, sizeof ct, "Content-Type: %s", req->content_type);
+            struct curl_slist *more = curl_slist_append(headers, ct);
+            if (!more) {
+                curl_slist_free_all(headers);
+                headers = NULL;
+            } else {
+                headers = more;
+            }
+        }
+        if (!headers) {
+            set_err(err, err_size, "out of memory");
+            goto out;
+        }
+        SET(CURLOPT_POST, 1L);
+        SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+        SET(CURLOPT_POSTFIELDS, req->body ? (const char *)req->body : empty);
+        SET(CURLOPT_HTTPHEADER, headers);
+    } else {
+        SET(CURLOPT_HTTPGET, 1L);
+    }
+#undef SET
+    if (rc != CURLE_OK) {
+        set_err(err, err_size, errbuf[0] ? errbuf : curl_easy_strerror(rc));
+        goto out;
+    }
+
+    rc = curl_easy_perform(h);
+    if (rc != CURLE_OK) {
+        result = map_error(rc, &sink);
+        if (result == OMADM_HTTP_TOO_LARGE) {
+            char msg[96];
+            snprintf(msg, sizeof msg, "response larger than %zu bytes", sink.max);
+            set_err(err, err_size, msg);
+        } else if (sink.nomem) {
+            set_err(err, err_size, "out of memory for the response");
+        } else {
+            set_err(err, err_size, errbuf[0] ? errbuf : curl_easy_strerror(rc));
+        }
+        goto out;
+    }
+
+    long status = 0;
+    char *ct = NULL;
+    if (curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK)
+        status = 0;
+    if (curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ct) != CURLE_OK)
+        ct = NULL;
+    if (!sink.buf && !(sink.buf = malloc(1))) {
+        set_err(err, err_size, "out of memory for the response");
+        goto out;
+    }
+    sink.buf[sink.len] = 0;
+    resp->status = (int)status;
+    resp->body = sink.buf;
+    resp->len = sink.len;
+    snprintf(resp->content_type, sizeof resp->content_type, "%s", ct ? ct : "");
+    for (char *p = resp->content_type; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = ' ';
+    sink.buf = NULL;
+    result = OMADM_HTTP_OK;
+out:
+    curl_easy_cleanup(h);
+    curl_slist_free_all(headers);
+    free(sink.buf);
+    return result;
+}
+
+static void release(void *ctx, omadm_http_resp_t *resp)
+{
+    (void)ctx;
+    if (!resp)
+        return;
+    free(resp->body);
+    resp->body = NULL;
+    resp->len = 0;
+}
+
+const omadm_http_t *cli_http_curl(void)
+{
+    static const omadm_http_t hook = {.ctx = NULL, .request = request, .release = release};
+    return &hook;
+}
