@@ -629,7 +629,8 @@ static int check_value(int param, const omadm_value_t *v)
         return -413;
     if (v->len && (!v->data || memchr(v->data, 0, v->len)))
         return -400;
-    if (enr_params[param].is_int) {
+    /* an int parameter, or any value labelled int, must be a decimal */
+    if (enr_params[param].is_int || (v->format && !strcmp(v->format, "int"))) {
         char buf[32];
         long long n;
         size_t len = v->len;
@@ -686,8 +687,17 @@ int enroll_add(struct omadm_certstore *cs, enr_ns_t ns, char **segs, size_t n,
         return rc;
     bool exists = rc == 0;
     switch (sn.kind) {
-    case SN_ID:
     case SN_INSTALL:
+        /* Install always exists with its {UniqueID}; ClientCertificateInstall
+         * documents Add for it and servers send it after the {UniqueID}:
+         * accepted, creating the {UniqueID} when missing (as Add does) */
+        if (exists)
+            break;
+        rc = create(cs, ns, sn.id, &e);
+        if (!rc)
+            rc = save(cs, &e);
+        break;
+    case SN_ID:
         if (exists) {
             rc = -418;
             break;

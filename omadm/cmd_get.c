@@ -136,8 +136,10 @@ static int walk(results_t *r, const dm_target_t *t, const char *uri, bool data, 
         rc = child_target(x, t, c->s, cu, &ct);
         if (!rc)
             rc = walk(r, &ct, cu, data, depth + 1);
-        if (rc && rc != 404 && rc != 414)
-            return rc; /* a child gone meanwhile or beyond the URI limits is left out */
+        /* a child gone meanwhile, beyond the URI limits, or that cannot be
+         * read at all (an Exec-only node answers Get with 405) is left out */
+        if (rc && rc != 404 && rc != 414 && rc != 405)
+            return rc;
     }
     return 0;
 }

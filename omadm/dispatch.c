@@ -120,7 +120,7 @@ static omadm_error_t ask_next_message(dm_exec_t *x)
     syncml_cmd_t *a = syncml_cmd_new(x->reply, SYNCML_CMD_ALERT);
     char num[24];
     if (!a)
-        return OMADM_E_NOMEM; /* nothing is committed yet: the message fails */ /* nothing is committed yet: the message fails */
+        return OMADM_E_NOMEM; /* nothing is committed yet: the message fails */
     snprintf(num, sizeof num, "%lu", x->next_cmd_id++);
     a->cmd_id = arena_strdup(&x->reply->arena, num);
     a->data = (const uint8_t *)"1222";
@@ -303,7 +303,7 @@ omadm_error_t omadm_tree_read(omadm_t *dm, const char *uri, char **value, size_t
     }
     rc = target_read(&x, &t, &r);
     if (rc) {
-        err = rc == 404 ? OMADM_E_NOT_FOUND : OMADM_E_INTERNAL;
+        err = rc == 404 ? OMADM_E_NOT_FOUND : rc == 405 ? OMADM_E_DENIED : OMADM_E_INTERNAL;
         goto out;
     }
     buf_t b;

@@ -141,6 +141,11 @@ static int cmd_get(cli_t *cli, int argc, char **argv)
         fprintf(stderr, "dmclient: get: %s: not a valid node URI\n", argv[1]);
         return 1;
     }
+    if (err == OMADM_E_DENIED) {
+        fprintf(stderr, "dmclient: get: %s: the node cannot be read (Get is not allowed)\n",
+                argv[1]);
+        return 1;
+    }
     if (err) {
         fprintf(stderr, "dmclient: get: %s: %s\n", argv[1], omadm_strerror(err));
         return 1;

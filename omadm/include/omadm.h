@@ -295,7 +295,8 @@ omadm_error_t omadm_alert_delivered(omadm_t *dm, const char *id);
 /* Local read of a node, as a Get from the device itself (no ACL check).
  * Leaf: *value is its bytes, *is_interior 0.  Interior: *value is the
  * '/'-joined child list, *is_interior 1.  *value is NUL-terminated and
- * freed with omadm_buffer_free.  OMADM_E_NOT_FOUND when absent. */
+ * freed with omadm_buffer_free.  OMADM_E_NOT_FOUND when absent,
+ * OMADM_E_DENIED when the node cannot be read (an Exec-only node). */
 omadm_error_t omadm_tree_read(omadm_t *dm, const char *uri, char **value, size_t *len,
                               int *is_interior);
 
