@@ -11,6 +11,7 @@
 #include "csp_registry.h"
 #include "dmtree.h"
 #include "internal.h"
+#include "client.h"
 #include "session.h"
 
 static const char *const error_strings[OMADM_E__COUNT] = {
@@ -279,6 +280,7 @@ void omadm_free(omadm_t *dm)
     if (!dm)
         return;
     dmtree_destroy(dm);
+    client_free(dm);
     csp_registry_free(dm);
     session_clear(dm);
     om_free(dm, dm->last_server);

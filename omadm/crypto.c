@@ -73,3 +73,9 @@ out:
     om_free(dm, clean);
     return out;
 }
+
+int crypto_md5(const void *data, size_t len, uint8_t out[16])
+{
+    unsigned int n = 0;
+    return EVP_Digest(data, len, out, &n, EVP_md5(), NULL) && n == 16 ? 0 : -1;
+}

@@ -20,4 +20,7 @@ char *crypto_b64_encode(struct omadm *dm, const uint8_t *data, size_t len);
 uint8_t *crypto_b64_decode(struct omadm *dm, const uint8_t *text, size_t len, size_t *out_len,
                            int *bad);
 
+/* MD5 of data (the SyncML auth-md5 / HMAC digest); 0 or -1. */
+int crypto_md5(const void *data, size_t len, uint8_t out[16]);
+
 #endif

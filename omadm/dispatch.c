@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "client.h"
 #include "codec.h"
 #include "dispatch.h"
 #include "session.h"
@@ -69,9 +70,19 @@ int dispatch_command(dm_exec_t *x, const syncml_cmd_t *cmd)
             status_add(x, cmd, 400);
             return 400;
         }
+        if (cmd->type == SYNCML_CMD_STATUS)
+            client_on_status(x, cmd);
         return 200;
     }
     x->needs_reply = true;
+    if (x->deny) {
+        /* an unauthenticated server: answered, not executed */
+        if (cmd->type == SYNCML_CMD_ATOMIC || cmd->type == SYNCML_CMD_SEQUENCE)
+            atomic_reject(x, cmd, x->deny);
+        else
+            status_add(x, cmd, x->deny);
+        return x->deny;
+    }
     syncml_cmd_t *before = x->reply->cmds_tail;
     run(x, cmd);
     if (cmd->type != SYNCML_CMD_ATOMIC)
@@ -94,7 +105,7 @@ static omadm_error_t decode(omadm_t *dm, const uint8_t *msg, size_t len, syncml_
     return err;
 }
 
-static omadm_error_t init_reply(dm_exec_t *x, syncml_msg_t *out)
+static omadm_error_t init_reply(dm_exec_t *x, syncml_msg_t *out, syncml_cmd_t **hdr_status)
 {
     omadm_t *dm = x->dm;
     const syncml_hdr_t *in = &x->req->hdr;
@@ -111,7 +122,8 @@ static omadm_error_t init_reply(dm_exec_t *x, syncml_msg_t *out)
     h->source = arena_strdup(&out->arena, dm->cfg.dev_id);
     if (!id || !h->session_id || !h->msg_id || !h->target || !h->source)
         return OMADM_E_NOMEM;
-    return status_add(x, NULL, 200) ? OMADM_OK : OMADM_E_NOMEM;
+    *hdr_status = status_add(x, NULL, 200);
+    return *hdr_status ? OMADM_OK : OMADM_E_NOMEM;
 }
 
 /* A server package spread over several messages: ask for the next one. */
@@ -163,9 +175,11 @@ static omadm_error_t execute(omadm_t *dm, const syncml_msg_t *req, syncml_msg_t 
 {
     dm_exec_t x = {.dm = dm, .req = req, .reply = out, .scratch = scratch, .next_cmd_id = 1};
     x.server_id = dm->cfg.server_id ? dm->cfg.server_id : req->hdr.source;
-    omadm_error_t err = init_reply(&x, out);
+    syncml_cmd_t *hdr_status = NULL;
+    omadm_error_t err = init_reply(&x, out, &hdr_status);
     if (err)
         return err;
+    x.deny = client_on_header(&x, hdr_status);
     dmtree_tx_begin(dm);
     for (const syncml_cmd_t *c = req->cmds; c; c = c->next) {
         /* nothing a command leaves in scratch outlives it */
@@ -176,7 +190,9 @@ static omadm_error_t execute(omadm_t *dm, const syncml_msg_t *req, syncml_msg_t 
     /* a package that is not finished (no Final) needs our Alert 1222 even
      * when this message carried only Status */
     *reply_due = (x.needs_reply || !req->final) && !x.abort_session;
-    if (*reply_due && !req->final)
+    if (!x.oom)
+        err = client_on_reply(&x, reply_due);
+    if (!err && *reply_due && !req->final)
         err = ask_next_message(&x);
     /* plugins make the message's changes durable now (a store batches its
      * syncs per message); if that fails, nothing of the message counts */
@@ -224,9 +240,12 @@ omadm_error_t omadm_process(omadm_t *dm, const uint8_t *msg, size_t msg_len, uin
     arena_init(&scratch, dm);
     bool reply_due = false, executed = false, snapped = false, plugins_changed = false;
     session_snap_t before;
+    char *resp_uri = NULL;
     omadm_error_t err = decode(dm, msg ? msg : (const uint8_t *)"", msg_len, &req);
     if (!err)
         err = remember_server(dm, req.hdr.source);
+    if (!err && req.hdr.resp_uri && !(resp_uri = om_strdup(dm, req.hdr.resp_uri)))
+        err = OMADM_E_NOMEM;
     if (!err && !(err = session_snapshot(dm, &before)))
         snapped = true;
     if (!err && !(err = execute(dm, &req, &out, &scratch, &reply_due, &plugins_changed)))
@@ -261,6 +280,8 @@ omadm_error_t omadm_process(omadm_t *dm, const uint8_t *msg, size_t msg_len, uin
         *reply = NULL;
         *reply_len = 0;
     }
+    client_after_message(dm, resp_uri, reply_due, err);
+    om_free(dm, resp_uri);
     arena_free(&scratch);
     syncml_msg_free(&out);
     syncml_msg_free(&req);

@@ -33,6 +33,8 @@ typedef struct dm_exec {
     bool needs_reply;          /* the message carried a command */
     bool oom;                  /* a reply allocation failed: the message fails */
     size_t reply_bytes;        /* Results data so far (max_reply_size) */
+    int deny;                  /* the server is not authenticated: every command
+                                  is answered with this code, none runs */
 } dm_exec_t;
 
 /* ---- status.c: reply building ---- */

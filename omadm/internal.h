@@ -34,6 +34,8 @@ struct omadm {
     const char *last_detail;     /* static text about the last refused message */
     bool tree_dirty;
     bool session_dirty;
+    void *client;                /* client.c: the session we opened, or NULL */
+    const char *client_error;    /* static text: why our last session failed */
 };
 
 /* Allocation through the platform table. */

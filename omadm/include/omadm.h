@@ -292,6 +292,58 @@ omadm_error_t omadm_alerts(omadm_t *dm, omadm_alert_fn fn, void *ctx);
 /* Forget a delivered alert.  OMADM_E_NOT_FOUND when no plugin has it. */
 omadm_error_t omadm_alert_delivered(omadm_t *dm, const char *id);
 
+/* ---- client sessions (the device calls the server) -------------------------- */
+
+typedef enum {
+    OMADM_AUTH_NONE = 0,
+    OMADM_AUTH_BASIC = 1,     /* syncml:auth-basic: B64(user:secret) in Cred */
+    OMADM_AUTH_MD5 = 2,       /* syncml:auth-md5: digest over the peer's nonce */
+    OMADM_AUTH_HMAC = 3       /* syncml:auth-MAC: x-syncml-hmac transport header */
+} omadm_auth_t;
+
+/* What a DMAcc holds for one server.  Strings are copied by
+ * omadm_session_begin(). */
+typedef struct omadm_account {
+    const char *server_url;     /* where package 1 goes (its Target LocURI) */
+    const char *server_id;      /* the server's identity: its user name for its
+                                   credentials; NULL = not checked */
+    omadm_auth_t client_auth;   /* how we prove who we are */
+    const char *client_user;    /* our name (default: the DevId) */
+    const char *client_secret;
+    omadm_auth_t server_auth;   /* what we require of the server (NONE: nothing) */
+    const char *server_secret;
+    int wbxml;                  /* nonzero: our messages are WBXML */
+} omadm_account_t;
+
+/*
+ * Start a session: package 1 (SyncHdr with a new SessionID, MsgID 1,
+ * Target = server_url, Source = DevId, credentials as configured, our
+ * MaxMsgSize/MaxObjSize; Alert 1201, or 1200 with server_initiated; the
+ * ./DevInfo leaves; every queued generic alert; Final).  session_id:
+ * the one a notification asked for, or NULL for a new one.  Then hand
+ * each server message to omadm_process(); it answers within the session
+ * (credentials, challenges, acknowledged alerts) until it returns no
+ * reply.  Nonces persist through the storage hook ("auth").
+ */
+omadm_error_t omadm_session_begin(omadm_t *dm, const omadm_account_t *acc, int server_initiated,
+                                  const char *session_id, uint8_t **msg, size_t *msg_len);
+
+/* True while a session started by omadm_session_begin() is open. */
+int omadm_session_active(const omadm_t *dm);
+/* The URL for the next message: the server's last RespURI, else
+ * server_url.  NULL without a session. */
+const char *omadm_session_url(const omadm_t *dm);
+/* Why the last session ended badly, e.g. "the server refused our
+ * credentials" (static text), or NULL. */
+const char *omadm_session_error(const omadm_t *dm);
+
+/* HMAC (syncml:auth-MAC): the x-syncml-hmac header value for a message we
+ * send (written into buf), and the check of one we received (0 good). */
+omadm_error_t omadm_session_hmac_sign(omadm_t *dm, const uint8_t *body, size_t len, char *buf,
+                                      size_t size);
+omadm_error_t omadm_session_hmac_verify(omadm_t *dm, const char *header, const uint8_t *body,
+                                        size_t len);
+
 /* Local read of a node, as a Get from the device itself (no ACL check).
  * Leaf: *value is its bytes, *is_interior 0.  Interior: *value is the
  * '/'-joined child list, *is_interior 1.  *value is NUL-terminated and

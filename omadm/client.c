@@ -1,0 +1,764 @@
+/*
+ * client.c - sessions the device opens (docs/session.md): package 1, our
+ * credentials (basic, md5) and the server's challenges, the server's
+ * credentials checked before its commands run, HMAC header values, the
+ * delivery of generic alerts, RespURI.
+ *
+ * Persisted (storage key "auth"): the session counter, the nonce the
+ * server gave us, the nonce we gave the server.  Both nonces change only
+ * through a Chal, so they survive between sessions as the protocol wants.
+ */
+#include "client.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec.h"
+#include "crypto.h"
+#include "session.h"
+
+#define MAX_NONCE 64
+#define MAX_CHALLENGES 3
+
+typedef struct sent_alert {
+    char *msg_id;
+    char *cmd_id;
+    char *id;               /* the plugin's alert id */
+} sent_alert_t;
+
+typedef enum { CRED_SEND, CRED_ACCEPTED } cred_state_t;
+
+typedef struct dm_client {
+    /* the account (owned copies) */
+    char *server_url, *server_id, *client_user, *client_secret, *server_secret;
+    omadm_auth_t client_auth, server_auth;
+    bool wbxml;
+    bool server_initiated;
+
+    char *session_id;
+    char *resp_uri;
+    const char *error;
+    cred_state_t cred;
+    bool resend_pkg1;          /* a challenge asks for package 1 again */
+    unsigned challenges;
+    bool server_ok;            /* the server authenticated itself this session */
+    bool hmac_verified;        /* the host checked this message's x-syncml-hmac */
+    sent_alert_t *alerts;
+    size_t n_alerts;
+
+    /* persisted */
+    unsigned long counter;
+    uint8_t client_nonce[MAX_NONCE];
+    size_t client_nonce_len;
+    uint8_t server_nonce[MAX_NONCE];
+    size_t server_nonce_len;
+} dm_client_t;
+
+static dm_client_t *cl(const omadm_t *dm)
+{
+    return dm ? (dm_client_t *)dm->client : NULL;
+}
+
+static void wipe_str(omadm_t *dm, char *s)
+{
+    if (s) {
+        om_wipe(s, strlen(s));
+        om_free(dm, s);
+    }
+}
+
+static void free_alerts(omadm_t *dm, dm_client_t *c)
+{
+    for (size_t i = 0; i < c->n_alerts; i++) {
+        om_free(dm, c->alerts[i].msg_id);
+        om_free(dm, c->alerts[i].cmd_id);
+        om_free(dm, c->alerts[i].id);
+    }
+    om_free(dm, c->alerts);
+    c->alerts = NULL;
+    c->n_alerts = 0;
+}
+
+void client_free(omadm_t *dm)
+{
+    dm_client_t *c = cl(dm);
+    if (!c)
+        return;
+    free_alerts(dm, c);
+    om_free(dm, c->server_url);
+    om_free(dm, c->server_id);
+    om_free(dm, c->client_user);
+    wipe_str(dm, c->client_secret);
+    wipe_str(dm, c->server_secret);
+    om_free(dm, c->session_id);
+    om_free(dm, c->resp_uri);
+    om_wipe(c, sizeof *c);
+    om_free(dm, c);
+    dm->client = NULL;
+}
+
+/* ---- persistence ("auth") ---- */
+
+static void load_auth(omadm_t *dm, dm_client_t *c)
+{
+    uint8_t *data = NULL;
+    size_t len = 0;
+    if (!dm->has_storage || dm->storage.load(dm->storage.ctx, "auth", &data, &len) != 0)
+        return;
+    char *text = om_strndup(dm, (const char *)data, len);
+    if (dm->storage.release)
+        dm->storage.release(dm->storage.ctx, data);
+    if (!text)
+        return;
+    char *save = NULL;
+    char *line = strtok_r(text, "\n", &save);
+    if (!line || strcmp(line, "omadm-auth 1")) {
+        om_log(dm, OMADM_LOG_WARN, "authentication state unreadable; starting without nonces");
+        om_free(dm, text);
+        return;
+    }
+    while ((line = strtok_r(NULL, "\n", &save))) {
+        char *sp = strchr(line, ' ');
+        if (!sp)
+            continue;
+        *sp++ = 0;
+        if (!strcmp(line, "counter")) {
+            c->counter = strtoul(sp, NULL, 10);
+            continue;
+        }
+        uint8_t *dst = !strcmp(line, "client-nonce")   ? c->client_nonce
+                       : !strcmp(line, "server-nonce") ? c->server_nonce
+                                                       : NULL;
+        size_t *dlen = dst == c->client_nonce ? &c->client_nonce_len : &c->server_nonce_len;
+        int bad = 0;
+        size_t n = 0;
+        uint8_t *raw = dst ? crypto_b64_decode(dm, (const uint8_t *)sp, strlen(sp), &n, &bad) : NULL;
+        if (raw && n <= MAX_NONCE) {
+            memcpy(dst, raw, n);
+            *dlen = n;
+        }
+        om_free(dm, raw);
+    }
+    om_wipe(text, strlen(text));
+    om_free(dm, text);
+}
+
+static omadm_error_t save_auth(omadm_t *dm, const dm_client_t *c)
+{
+    if (!dm->has_storage)
+        return OMADM_OK;
+    char *cn = crypto_b64_encode(dm, c->client_nonce, c->client_nonce_len);
+    char *sn = crypto_b64_encode(dm, c->server_nonce, c->server_nonce_len);
+    buf_t b;
+    buf_init(&b, dm);
+    buf_printf(&b, "omadm-auth 1\ncounter %lu\nclient-nonce %s\nserver-nonce %s\n", c->counter,
+               cn ? cn : "", sn ? sn : "");
+    omadm_error_t err = b.failed || !cn || !sn ? OMADM_E_NOMEM : OMADM_OK;
+    if (!err && dm->storage.save(dm->storage.ctx, "auth", b.data, b.len))
+        err = OMADM_E_STORAGE;
+    buf_free(&b);
+    om_free(dm, cn);
+    om_free(dm, sn);
+    return err;
+}
+
+/* ---- credentials ---- */
+
+/* B64(MD5(B64(MD5(user:secret)) ":" nonce [":" tail])) into the arena. */
+static char *md5_digest(omadm_t *dm, arena_t *arena, const char *user, const char *secret,
+                        const uint8_t *nonce, size_t nonce_len, const char *tail)
+{
+    uint8_t h[16];
+    buf_t b;
+    char *out = NULL;
+    buf_init(&b, dm);
+    buf_printf(&b, "%s:%s", user, secret ? secret : "");
+    if (b.failed || crypto_md5(b.data, b.len, h)) {
+        buf_free(&b);
+        return NULL;
+    }
+    om_wipe(b.data, b.len);
+    buf_free(&b);
+    char *inner = crypto_b64_encode(dm, h, 16);
+    buf_init(&b, dm);
+    if (inner) {
+        buf_puts(&b, inner);
+        buf_putc(&b, ':');
+        buf_append(&b, nonce, nonce_len);
+        if (tail) {
+            buf_putc(&b, ':');
+            buf_puts(&b, tail);
+        }
+    }
+    if (inner && !b.failed && !crypto_md5(b.data, b.len, h)) {
+        char *d = crypto_b64_encode(dm, h, 16);
+        out = d ? arena_strdup(arena, d) : NULL;
+        om_free(dm, d);
+    }
+    om_free(dm, inner);
+    buf_free(&b);
+    return out;
+}
+
+static const char *user_name(const omadm_t *dm, const dm_client_t *c)
+{
+    return c->client_user && *c->client_user ? c->client_user : dm->cfg.dev_id;
+}
+
+static const char *auth_type(omadm_auth_t a)
+{
+    return a == OMADM_AUTH_BASIC ? "syncml:auth-basic" : a == OMADM_AUTH_MD5 ? "syncml:auth-md5"
+           : a == OMADM_AUTH_HMAC                    ? "syncml:auth-MAC"
+                                                     : NULL;
+}
+
+/* Our Cred (basic or md5) into the header of msg. */
+static omadm_error_t put_cred(omadm_t *dm, dm_client_t *c, syncml_msg_t *msg)
+{
+    if (c->client_auth != OMADM_AUTH_BASIC && c->client_auth != OMADM_AUTH_MD5)
+        return OMADM_OK;
+    syncml_cred_t *cred = arena_alloc(&msg->arena, sizeof *cred);
+    if (!cred)
+        return OMADM_E_NOMEM;
+    memset(cred, 0, sizeof *cred);
+    syncml_meta_init(&cred->meta);
+    cred->meta.type = auth_type(c->client_auth);
+    cred->meta.format = "b64";
+    const char *data = NULL;
+    if (c->client_auth == OMADM_AUTH_BASIC) {
+        buf_t b;
+        buf_init(&b, dm);
+        buf_printf(&b, "%s:%s", user_name(dm, c), c->client_secret ? c->client_secret : "");
+        char *enc = b.failed ? NULL : crypto_b64_encode(dm, b.data, b.len);
+        data = enc ? arena_strdup(&msg->arena, enc) : NULL;
+        if (b.data)
+            om_wipe(b.data, b.len);
+        buf_free(&b);
+        if (enc)
+            om_wipe(enc, strlen(enc));
+        om_free(dm, enc);
+    } else {
+        data = md5_digest(dm, &msg->arena, user_name(dm, c), c->client_secret, c->client_nonce,
+                          c->client_nonce_len, NULL);
+    }
+    if (!data)
+        return OMADM_E_NOMEM;
+    cred->data = (const uint8_t *)data;
+    cred->data_len = strlen(data);
+    msg->hdr.cred = cred;
+    msg->hdr.source_name = arena_strdup(&msg->arena, user_name(dm, c));
+    return msg->hdr.source_name ? OMADM_OK : OMADM_E_NOMEM;
+}
+
+/* The server's Cred against what we require: 0 good, 407 missing, 401 wrong. */
+static int check_server_cred(omadm_t *dm, dm_client_t *c, const syncml_hdr_t *h, arena_t *arena)
+{
+    const syncml_cred_t *cr = h->cred;
+    if (!cr || !cr->data_len)
+        return 407;
+    const char *type = cr->meta.type ? cr->meta.type : "syncml:auth-basic";
+    if (strcmp(type, auth_type(c->server_auth)))
+        return 401;
+    size_t len = cr->data_len;
+    while (len && (cr->data[len - 1] == ' ' || cr->data[len - 1] == '\n' ||
+                   cr->data[len - 1] == '\r' || cr->data[len - 1] == '\t'))
+        len--;
+    const char *name = c->server_id ? c->server_id : (h->source ? h->source : "");
+    if (c->server_auth == OMADM_AUTH_BASIC) {
+        int bad = 0;
+        size_t n = 0;
+        uint8_t *raw = crypto_b64_decode(dm, cr->data, len, &n, &bad);
+        if (!raw)
+            return bad ? 401 : 500;
+        buf_t want;
+        buf_init(&want, dm);
+        buf_printf(&want, "%s:%s", name, c->server_secret ? c->server_secret : "");
+        int ok = !want.failed && want.len == n && !memcmp(want.data, raw, n);
+        if (want.data)
+            om_wipe(want.data, want.len);
+        buf_free(&want);
+        om_wipe(raw, n);
+        om_free(dm, raw);
+        return ok ? 0 : 401;
+    }
+    const char *want = md5_digest(dm, arena, name, c->server_secret, c->server_nonce,
+                                  c->server_nonce_len, NULL);
+    if (!want)
+        return 500;
+    return strlen(want) == len && !memcmp(want, cr->data, len) ? 0 : 401;
+}
+
+static int new_server_nonce(omadm_t *dm, dm_client_t *c)
+{
+    if (dm->plat.random(dm->plat.ctx, c->server_nonce, 16))
+        return -1;
+    c->server_nonce_len = 16;
+    return save_auth(dm, c) ? -1 : 0;
+}
+
+/* A Chal with a fresh nonce for the server, on our SyncHdr Status. */
+static int add_chal(dm_exec_t *x, dm_client_t *c, syncml_cmd_t *st)
+{
+    syncml_chal_t *ch = arena_alloc(&x->reply->arena, sizeof *ch);
+    if (!ch || new_server_nonce(x->dm, c))
+        return -1;
+    syncml_meta_init(&ch->meta);
+    ch->meta.type = auth_type(c->server_auth);
+    ch->meta.format = "b64";
+    char *n = crypto_b64_encode(x->dm, c->server_nonce, c->server_nonce_len);
+    ch->meta.next_nonce = n ? arena_strdup(&x->reply->arena, n) : NULL;
+    om_free(x->dm, n);
+    if (!ch->meta.next_nonce)
+        return -1;
+    st->chal = ch;
+    return 0;
+}
+
+/* ---- package 1 ---- */
+
+typedef struct pkg_ctx {
+    omadm_t *dm;
+    dm_client_t *c;
+    syncml_msg_t *msg;
+    const char *msg_id;
+    unsigned long *next_cmd;
+    omadm_error_t err;
+} pkg_ctx_t;
+
+static const char *num(arena_t *a, unsigned long n)
+{
+    char s[24];
+    snprintf(s, sizeof s, "%lu", n);
+    return arena_strdup(a, s);
+}
+
+static int add_alert(void *ctx, const omadm_generic_alert_t *al)
+{
+    pkg_ctx_t *p = ctx;
+    syncml_msg_t *m = p->msg;
+    syncml_cmd_t *a = syncml_cmd_new(m, SYNCML_CMD_ALERT);
+    syncml_item_t *it = a ? syncml_item_add(m, a) : NULL;
+    if (!it) {
+        p->err = OMADM_E_NOMEM;
+        return -1;
+    }
+    a->cmd_id = num(&m->arena, (*p->next_cmd)++);
+    a->data = (const uint8_t *)"1226";
+    a->data_len = 4;
+    a->has_data = true;
+    it->source = arena_strdup(&m->arena, al->source ? al->source : "");
+    it->has_meta = true;
+    it->meta.type = al->type ? arena_strdup(&m->arena, al->type) : NULL;
+    it->meta.format = al->format ? arena_strdup(&m->arena, al->format) : NULL;
+    it->meta.mark = al->mark ? arena_strdup(&m->arena, al->mark) : NULL;
+    if (al->data) {
+        it->data = (const uint8_t *)arena_strdup(&m->arena, al->data);
+        it->data_len = strlen(al->data);
+        it->has_data = true;
+    }
+    syncml_cmd_append(&m->cmds, &m->cmds_tail, a);
+    /* remember which of our commands carried it, to mark it delivered */
+    sent_alert_t *arr = om_realloc(p->dm, p->c->alerts, (p->c->n_alerts + 1) * sizeof *arr);
+    if (!arr) {
+        p->err = OMADM_E_NOMEM;
+        return -1;
+    }
+    p->c->alerts = arr;
+    sent_alert_t *s = &arr[p->c->n_alerts];
+    s->msg_id = om_strdup(p->dm, p->msg_id);
+    s->cmd_id = om_strdup(p->dm, a->cmd_id);
+    s->id = om_strdup(p->dm, al->id);
+    p->c->n_alerts++;
+    if (!a->cmd_id || !it->source || !s->msg_id || !s->cmd_id || !s->id ||
+        (al->data && !it->data)) {
+        p->err = OMADM_E_NOMEM;
+        return -1;
+    }
+    return 0;
+}
+
+/* Alert 1200/1201, the DevInfo Replace and the generic alerts into msg. */
+static omadm_error_t package1_body(omadm_t *dm, dm_client_t *c, syncml_msg_t *m,
+                                   const char *msg_id, unsigned long *next_cmd)
+{
+    syncml_cmd_t *a = syncml_cmd_new(m, SYNCML_CMD_ALERT);
+    syncml_cmd_t *r = syncml_cmd_new(m, SYNCML_CMD_REPLACE);
+    if (!a || !r)
+        return OMADM_E_NOMEM;
+    a->cmd_id = num(&m->arena, (*next_cmd)++);
+    a->data = (const uint8_t *)(c->server_initiated ? "1200" : "1201");
+    a->data_len = 4;
+    a->has_data = true;
+    syncml_cmd_append(&m->cmds, &m->cmds_tail, a);
+    r->cmd_id = num(&m->arena, (*next_cmd)++);
+    const struct {
+        const char *uri, *value;
+    } leaves[] = {
+        {"./DevInfo/DevId", dm->cfg.dev_id}, {"./DevInfo/Man", dm->cfg.man},
+        {"./DevInfo/Mod", dm->cfg.mod},      {"./DevInfo/DmV", dm->cfg.dmv},
+        {"./DevInfo/Lang", dm->cfg.lang},
+    };
+    for (size_t i = 0; i < sizeof leaves / sizeof leaves[0]; i++) {
+        syncml_item_t *it = syncml_item_add(m, r);
+        if (!it)
+            return OMADM_E_NOMEM;
+        it->source = leaves[i].uri;
+        it->has_meta = true;
+        it->meta.format = "chr";
+        it->data = (const uint8_t *)leaves[i].value;
+        it->data_len = strlen(leaves[i].value);
+        it->has_data = true;
+    }
+    syncml_cmd_append(&m->cmds, &m->cmds_tail, r);
+    if (!a->cmd_id || !r->cmd_id)
+        return OMADM_E_NOMEM;
+    free_alerts(dm, c);
+    pkg_ctx_t p = {dm, c, m, msg_id, next_cmd, OMADM_OK};
+    omadm_error_t err = omadm_alerts(dm, add_alert, &p);
+    return p.err ? p.err : err;
+}
+
+static omadm_error_t copy_account(omadm_t *dm, dm_client_t *c, const omadm_account_t *acc)
+{
+    struct {
+        char **dst;
+        const char *src;
+    } s[] = {{&c->server_url, acc->server_url},     {&c->server_id, acc->server_id},
+             {&c->client_user, acc->client_user},   {&c->client_secret, acc->client_secret},
+             {&c->server_secret, acc->server_secret}};
+    for (size_t i = 0; i < sizeof s / sizeof s[0]; i++)
+        if (s[i].src && !(*s[i].dst = om_strdup(dm, s[i].src)))
+            return OMADM_E_NOMEM;
+    c->client_auth = acc->client_auth;
+    c->server_auth = acc->server_auth;
+    c->wbxml = acc->wbxml != 0;
+    return OMADM_OK;
+}
+
+omadm_error_t omadm_session_begin(omadm_t *dm, const omadm_account_t *acc, int server_initiated,
+                                  const char *session_id, uint8_t **msg, size_t *msg_len)
+{
+    if (!dm || !acc || !acc->server_url || !*acc->server_url || !msg || !msg_len ||
+        acc->client_auth > OMADM_AUTH_HMAC || acc->server_auth > OMADM_AUTH_HMAC ||
+        (session_id && (!*session_id || strlen(session_id) > 16)))
+        return OMADM_E_INVALID_ARG;
+    *msg = NULL;
+    *msg_len = 0;
+    client_free(dm);
+    dm_client_t *c = om_calloc(dm, sizeof *c);
+    if (!c)
+        return OMADM_E_NOMEM;
+    dm->client = c;
+    dm->client_error = NULL;
+    c->server_initiated = server_initiated != 0;
+    omadm_error_t err = copy_account(dm, c, acc);
+    load_auth(dm, c);
+    char sid[24];
+    if (session_id) {
+        snprintf(sid, sizeof sid, "%s", session_id);
+    } else {
+        c->counter = c->counter % 65535 + 1;
+        snprintf(sid, sizeof sid, "%lu", c->counter);
+    }
+    if (!err && !(c->session_id = om_strdup(dm, sid)))
+        err = OMADM_E_NOMEM;
+    if (!err)
+        err = save_auth(dm, c);
+
+    syncml_msg_t m;
+    syncml_msg_init(&m, dm);
+    m.enc = c->wbxml ? SYNCML_ENC_WBXML : SYNCML_ENC_XML;
+    m.hdr.ver_dtd = "1.2";
+    m.hdr.ver_proto = "DM/1.2";
+    m.hdr.session_id = c->session_id;
+    m.hdr.msg_id = "1";
+    m.hdr.target = c->server_url;
+    m.hdr.source = dm->cfg.dev_id;
+    m.hdr.has_meta = true;
+    syncml_meta_init(&m.hdr.meta);
+    m.hdr.meta.max_msg_size = (int64_t)dm->cfg.max_msg_size;
+    m.hdr.meta.max_obj_size = (int64_t)dm->cfg.max_obj_size;
+    m.final = true;
+    unsigned long next_cmd = 1;
+    if (!err)
+        err = put_cred(dm, c, &m);
+    if (!err)
+        err = package1_body(dm, c, &m, "1", &next_cmd);
+    buf_t b;
+    buf_init(&b, dm);
+    if (!err)
+        err = c->wbxml ? codec_wbxml_encode(dm, &m, &b) : codec_xml_encode(dm, &m, &b);
+    if (!err && !(*msg = buf_steal(&b, msg_len)))
+        err = OMADM_E_NOMEM;
+    buf_free(&b);
+    syncml_msg_free(&m);
+    if (!err) {
+        /* the counters start with our package 1 as MsgID 1; the server's
+         * first message (its Source is not known yet) continues them */
+        session_end(dm);
+        err = session_save(dm);
+    }
+    if (err) {
+        om_free(dm, *msg);
+        *msg = NULL;
+        *msg_len = 0;
+        client_free(dm);
+    }
+    return err;
+}
+
+int omadm_session_active(const omadm_t *dm)
+{
+    return cl(dm) != NULL;
+}
+
+const char *omadm_session_url(const omadm_t *dm)
+{
+    const dm_client_t *c = cl(dm);
+    return !c ? NULL : c->resp_uri ? c->resp_uri : c->server_url;
+}
+
+const char *omadm_session_error(const omadm_t *dm)
+{
+    return dm ? dm->client_error : NULL;
+}
+
+/* ---- HMAC ---- */
+
+static char *body_digest(omadm_t *dm, const uint8_t *body, size_t len)
+{
+    uint8_t h[16];
+    return crypto_md5(body, len, h) ? NULL : crypto_b64_encode(dm, h, 16);
+}
+
+omadm_error_t omadm_session_hmac_sign(omadm_t *dm, const uint8_t *body, size_t len, char *buf,
+                                      size_t size)
+{
+    dm_client_t *c = cl(dm);
+    if (!c || (!body && len) || !buf || !size)
+        return OMADM_E_INVALID_ARG;
+    char *bd = body_digest(dm, body ? body : (const uint8_t *)"", len);
+    arena_t a;
+    arena_init(&a, dm);
+    char *mac = bd ? md5_digest(dm, &a, user_name(dm, c), c->client_secret, c->client_nonce,
+                                c->client_nonce_len, bd)
+                   : NULL;
+    omadm_error_t err = OMADM_E_NOMEM;
+    if (mac) {
+        int n = snprintf(buf, size, "algorithm=MD5, username=\"%s\", mac=%s", user_name(dm, c), mac);
+        err = n < 0 || (size_t)n >= size ? OMADM_E_TOO_LARGE : OMADM_OK;
+    }
+    arena_free(&a);
+    om_free(dm, bd);
+    return err;
+}
+
+/* The value of key in "k=v, k="v", ..." (quotes removed) into out. */
+static int header_field(const char *h, const char *key, char *out, size_t size)
+{
+    size_t klen = strlen(key);
+    for (const char *p = h; p && *p;) {
+        while (*p == ' ' || *p == ',' || *p == '\t')
+            p++;
+        if (!strncasecmp(p, key, klen) && p[klen] == '=') {
+            p += klen + 1;
+            bool q = *p == '"';
+            if (q)
+                p++;
+            size_t n = q ? strcspn(p, "\"") : strcspn(p, ", \t");
+            if (n >= size)
+                return -1;
+            memcpy(out, p, n);
+            out[n] = 0;
+            return 0;
+        }
+        p = strchr(p, ',');
+    }
+    return -1;
+}
+
+omadm_error_t omadm_session_hmac_verify(omadm_t *dm, const char *header, const uint8_t *body,
+                                        size_t len)
+{
+    dm_client_t *c = cl(dm);
+    if (!c || (!body && len))
+        return OMADM_E_INVALID_ARG;
+    char alg[16], user[256], mac[64];
+    if (!header || header_field(header, "algorithm", alg, sizeof alg) ||
+        header_field(header, "username", user, sizeof user) ||
+        header_field(header, "mac", mac, sizeof mac) || strcasecmp(alg, "MD5") ||
+        (c->server_id && strcmp(user, c->server_id)))
+        return OMADM_E_DENIED;
+    char *bd = body_digest(dm, body ? body : (const uint8_t *)"", len);
+    arena_t a;
+    arena_init(&a, dm);
+    char *want = bd ? md5_digest(dm, &a, user, c->server_secret, c->server_nonce,
+                                 c->server_nonce_len, bd)
+                    : NULL;
+    omadm_error_t err = !want ? OMADM_E_NOMEM : strcmp(want, mac) ? OMADM_E_DENIED : OMADM_OK;
+    arena_free(&a);
+    om_free(dm, bd);
+    if (!err)
+        c->hmac_verified = true;
+    return err;
+}
+
+/* ---- the exchange ---- */
+
+static bool is_status_for(const syncml_cmd_t *st, const char *msg_ref, const char *cmd_ref)
+{
+    return st->cmd_ref && !strcmp(st->cmd_ref, cmd_ref) &&
+           (!st->msg_ref || !msg_ref || !strcmp(st->msg_ref, msg_ref));
+}
+
+int client_on_header(dm_exec_t *x, syncml_cmd_t *hdr_status)
+{
+    omadm_t *dm = x->dm;
+    dm_client_t *c = cl(dm);
+    if (!c || !hdr_status)
+        return 0;
+    if (c->server_auth == OMADM_AUTH_NONE)
+        return 0;
+    if (c->server_auth == OMADM_AUTH_HMAC) {
+        /* the host checked the header; every SyncHdr Status is 200 and
+         * gives the server its next nonce */
+        if (!c->hmac_verified) {
+            status_set_code(x, hdr_status, 401);
+            return 401;
+        }
+        c->hmac_verified = false;
+        if (add_chal(x, c, hdr_status))
+            x->oom = true;
+        return 0;
+    }
+    if (c->server_ok)
+        return 0;
+    int rc = check_server_cred(dm, c, &x->req->hdr, x->scratch);
+    if (rc == 0) {
+        c->server_ok = true;
+        status_set_code(x, hdr_status, 212);
+        return 0;
+    }
+    status_set_code(x, hdr_status, rc);
+    if (rc != 500 && add_chal(x, c, hdr_status))
+        x->oom = true;
+    om_log(dm, OMADM_LOG_WARN, "server credentials %s: its commands are not executed",
+           rc == 407 ? "missing" : "refused");
+    return rc;
+}
+
+/* The nonce a Chal carries, stored for our next credentials. */
+static void take_nonce(omadm_t *dm, dm_client_t *c, const syncml_chal_t *ch)
+{
+    if (!ch || !ch->meta.next_nonce)
+        return;
+    const char *nn = ch->meta.next_nonce;
+    int bad = 0;
+    size_t n = 0;
+    uint8_t *raw = crypto_b64_decode(dm, (const uint8_t *)nn, strlen(nn), &n, &bad);
+    if (!raw && bad) {
+        /* some servers send the nonce as plain text */
+        n = strlen(nn);
+        if (n <= MAX_NONCE) {
+            memcpy(c->client_nonce, nn, n);
+            c->client_nonce_len = n;
+        }
+    } else if (raw && n <= MAX_NONCE) {
+        memcpy(c->client_nonce, raw, n);
+        c->client_nonce_len = n;
+    }
+    om_free(dm, raw);
+    if (save_auth(dm, c))
+        om_log(dm, OMADM_LOG_WARN, "cannot save the server's nonce");
+}
+
+static omadm_auth_t chal_type(const syncml_chal_t *ch)
+{
+    const char *t = ch && ch->meta.type ? ch->meta.type : "";
+    return !strcmp(t, "syncml:auth-basic") ? OMADM_AUTH_BASIC
+           : !strcmp(t, "syncml:auth-md5") ? OMADM_AUTH_MD5
+           : !strcmp(t, "syncml:auth-MAC") ? OMADM_AUTH_HMAC
+                                           : OMADM_AUTH_NONE;
+}
+
+void client_on_status(dm_exec_t *x, const syncml_cmd_t *st)
+{
+    omadm_t *dm = x->dm;
+    dm_client_t *c = cl(dm);
+    if (!c || !st->cmd_ref)
+        return;
+    int code = status_code(st);
+    if (!strcmp(st->cmd_ref, "0")) {
+        /* the server's answer to our SyncHdr: our credentials */
+        take_nonce(dm, c, st->chal);
+        if (code == 212) {
+            c->cred = CRED_ACCEPTED;
+            c->challenges = 0;
+        } else if (code == 401 || code == 407) {
+            omadm_auth_t want = chal_type(st->chal);
+            if (!st->chal || (want != c->client_auth && c->client_auth != OMADM_AUTH_NONE) ||
+                want == OMADM_AUTH_NONE || want == OMADM_AUTH_HMAC) {
+                dm->client_error = "the server refused our credentials and asks for another "
+                                   "kind than configured";
+                x->abort_session = true;
+            } else if (c->client_auth == OMADM_AUTH_NONE) {
+                dm->client_error = "the server requires credentials and none are configured";
+                x->abort_session = true;
+            } else if (++c->challenges >= MAX_CHALLENGES) {
+                dm->client_error = "the server refused our credentials";
+                x->abort_session = true;
+            } else {
+                c->resend_pkg1 = true;
+                c->cred = CRED_SEND;
+            }
+        }
+        return;
+    }
+    for (size_t i = 0; i < c->n_alerts; i++) {
+        sent_alert_t *s = &c->alerts[i];
+        if (!s->id || !is_status_for(st, s->msg_id, s->cmd_id))
+            continue;
+        if (code == 200 || code == 202) {
+            if (omadm_alert_delivered(dm, s->id) && code)
+                om_log(dm, OMADM_LOG_WARN, "a delivered alert could not be marked");
+        } else {
+            om_log(dm, OMADM_LOG_WARN, "the server answered a generic alert with %d; kept", code);
+        }
+        om_free(dm, s->id);
+        s->id = NULL;
+    }
+}
+
+omadm_error_t client_on_reply(dm_exec_t *x, bool *reply_due)
+{
+    omadm_t *dm = x->dm;
+    dm_client_t *c = cl(dm);
+    if (!c)
+        return OMADM_OK;
+    omadm_error_t err = OMADM_OK;
+    if (c->resend_pkg1 && !x->abort_session) {
+        c->resend_pkg1 = false;
+        err = package1_body(dm, c, x->reply, x->reply->hdr.msg_id, &x->next_cmd_id);
+        *reply_due = true;
+    }
+    if (!err && c->cred == CRED_SEND && *reply_due)
+        err = put_cred(dm, c, x->reply);
+    return err;
+}
+
+void client_after_message(omadm_t *dm, const char *resp_uri, bool reply_due, omadm_error_t err)
+{
+    dm_client_t *c = cl(dm);
+    if (!c)
+        return;
+    if (!err && resp_uri && *resp_uri) {
+        char *u = om_strdup(dm, resp_uri);
+        if (u) {
+            om_free(dm, c->resp_uri);
+            c->resp_uri = u;
+        }
+    }
+    if (err || !reply_due)
+        client_free(dm); /* the session is over */
+}

@@ -1,0 +1,29 @@
+/*
+ * client.h - the client side of a session the device opened
+ * (omadm_session_begin): package 1, credentials both ways, challenges,
+ * acknowledged generic alerts, RespURI.  dispatch.c calls in at the
+ * points below; without an open session every hook does nothing.
+ */
+#ifndef OMADM_CLIENT_H
+#define OMADM_CLIENT_H
+
+#include <stdbool.h>
+
+#include "dispatch.h"
+
+/* Before any command runs: check the server's credentials and settle the
+ * SyncHdr Status (200/212, or 401/407 with a Chal).  Returns 0 when the
+ * commands may run, else the code every command is answered with. */
+int client_on_header(dm_exec_t *x, syncml_cmd_t *hdr_status);
+/* A Status from the server (answers to our earlier commands). */
+void client_on_status(dm_exec_t *x, const syncml_cmd_t *status);
+/* After the commands: add what the session needs to the reply (package 1
+ * again after a challenge, our credentials).  Sets *reply_due when the
+ * reply must go out even without commands from the server. */
+omadm_error_t client_on_reply(dm_exec_t *x, bool *reply_due);
+/* The message was handled: remember its RespURI (may be NULL); end the
+ * session when no reply is due.  err: the outcome of omadm_process. */
+void client_after_message(omadm_t *dm, const char *resp_uri, bool reply_due, omadm_error_t err);
+void client_free(omadm_t *dm);
+
+#endif

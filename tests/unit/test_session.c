@@ -1,0 +1,609 @@
+/*
+ * test_session.c - sessions the device opens (omadm/client.c,
+ * docs/session.md), message by message without a network:
+ *
+ *   package 1 (header, Alert 1201/1200, DevInfo Replace, Final, MaxMsgSize),
+ *   the SessionID counter and a notification's SessionID, the exchange and
+ *   its end, RespURI, basic and md5 client credentials (digest recomputed
+ *   here with OpenSSL), challenges (package 1 again, nonce stored across
+ *   sessions, too many challenges, a Chal of another type), server
+ *   credentials (407/401 with a Chal, nothing executed, then 212), HMAC
+ *   header values both ways, generic alerts in package 1 and marked
+ *   delivered only on 200/202.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <openssl/evp.h>
+
+#include "support_dm.h"
+#include "support_store.h"
+
+#define URL "https://dm.example/omadm"
+#define SRV "dmserver"
+
+typedef struct fx {
+    t_env_t e;
+    tstore_t store;
+    omadm_account_t acc;
+    t_reply_t p1;              /* the last package 1 */
+    char *p1_raw;
+} fx_t;
+
+/* ---- a plugin with generic alerts ---- */
+
+typedef struct alerts_csp {
+    int queued;                /* alerts waiting */
+    int delivered;             /* alert_delivered calls that matched */
+} alerts_csp_t;
+
+static int ac_get(void *c, const omadm_csp_req_t *r, omadm_csp_out_t *o)
+{
+    (void)c;
+    (void)r;
+    return omadm_csp_out_interior(o, NULL) ? -500 : 0;
+}
+
+static int ac_alerts(void *c, omadm_alert_fn fn, void *ctx)
+{
+    alerts_csp_t *a = c;
+    if (a->queued) {
+        omadm_generic_alert_t al = {"al-1", "./Vendor/Test/Job/Exec", "org.example.result", "int",
+                                    "critical", "-5"};
+        return fn(ctx, &al) ? -1 : 0;
+    }
+    return 0;
+}
+
+static int ac_delivered(void *c, const char *id)
+{
+    alerts_csp_t *a = c;
+    if (strcmp(id, "al-1") || !a->queued)
+        return 1;
+    a->queued = 0;
+    a->delivered++;
+    return 0;
+}
+
+static const char *const ac_bases[] = {"./Vendor/Test", NULL};
+static const omadm_csp_t alerts_plugin = {
+    .name = "alerts", .bases = ac_bases, .get = ac_get, .alerts = ac_alerts,
+    .alert_delivered = ac_delivered,
+};
+
+/* ---- fixture ---- */
+
+static int setup(void **state)
+{
+    fx_t *f = calloc(1, sizeof *f);
+    t_env_init(&f->e);
+    tstore_init(&f->store);
+    f->e.storage = &f->store.api;
+    f->e.cfg.dev_id = "dev-1";
+    snprintf(f->e.server, sizeof f->e.server, SRV);
+    t_env_start(&f->e);
+    f->acc.server_url = URL;
+    t_reply_init(&f->p1);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx_t *f = *state;
+    t_reply_free(&f->p1);
+    free(f->p1_raw);
+    t_env_done(&f->e);
+    tstore_free(&f->store);
+    free(f);
+    return 0;
+}
+
+/* Restart the engine on the same storage (a new process). */
+static void restart(fx_t *f)
+{
+    t_reply_free(&f->e.reply);
+    omadm_free(f->e.dm);
+    f->e.dm = NULL;
+    assert_int_equal(omadm_new(&f->e.cfg, &f->e.plat, f->e.storage, &f->e.dm), OMADM_OK);
+}
+
+static void begin(fx_t *f, int notified, const char *sid)
+{
+    uint8_t *msg = NULL;
+    size_t len = 0;
+    assert_int_equal(omadm_session_begin(f->e.dm, &f->acc, notified, sid, &msg, &len), OMADM_OK);
+    t_reply_free(&f->p1);
+    free(f->p1_raw);
+    f->p1_raw = strndup((const char *)msg, len);
+    assert_int_equal(t_reply_parse(&f->p1, msg, len), 0);
+    omadm_buffer_free(f->e.dm, msg);
+    assert_true(omadm_session_active(f->e.dm));
+    snprintf(f->e.session_id, sizeof f->e.session_id, "%s", f->p1.session_id);
+    f->e.msg_id = 1;
+}
+
+/* A server message with extra SyncHdr content (Cred, RespURI). */
+static omadm_error_t send_hdr(fx_t *f, const char *hdr_extra, const char *body)
+{
+    char *m = t_strf("<SyncML xmlns=\"SYNCML:SYNCML1.2\"><SyncHdr><VerDTD>1.2</VerDTD>"
+                     "<VerProto>DM/1.2</VerProto><SessionID>%s</SessionID><MsgID>%d</MsgID>"
+                     "<Target><LocURI>dev-1</LocURI></Target>"
+                     "<Source><LocURI>" SRV "</LocURI></Source>%s</SyncHdr>"
+                     "<SyncBody>%s<Final/></SyncBody></SyncML>",
+                     f->e.session_id, f->e.msg_id++, hdr_extra, body);
+    omadm_error_t err = t_send_raw(&f->e, m, strlen(m));
+    free(m);
+    return err;
+}
+
+#define HDR_STATUS(msgref, code, chal)                                                   \
+    "<Status><CmdID>1</CmdID><MsgRef>" msgref "</MsgRef><CmdRef>0</CmdRef><Cmd>SyncHdr</Cmd>" \
+    "<TargetRef>" URL "</TargetRef><SourceRef>dev-1</SourceRef>" chal "<Data>" code        \
+    "</Data></Status>"
+#define CHAL(type, nonce)                                                                \
+    "<Chal><Meta><Type xmlns=\"syncml:metinf\">" type "</Type>"                             \
+    "<Format xmlns=\"syncml:metinf\">b64</Format>"                                         \
+    "<NextNonce xmlns=\"syncml:metinf\">" nonce "</NextNonce></Meta></Chal>"
+
+/* <Cred><Data> of raw XML, or NULL. */
+static char *cred_data(const char *raw)
+{
+    const char *c = raw ? strstr(raw, "<Cred>") : NULL;
+    const char *d = c ? strstr(c, "<Data>") : NULL;
+    const char *e = d ? strstr(d, "</Data>") : NULL;
+    return e ? strndup(d + 6, (size_t)(e - d - 6)) : NULL;
+}
+
+static char *b64(const uint8_t *d, size_t n)
+{
+    char *out = calloc(1, 4 * ((n + 2) / 3) + 1);
+    EVP_EncodeBlock((unsigned char *)out, d, (int)n);
+    return out;
+}
+
+static void md5(const void *d, size_t n, uint8_t out[16])
+{
+    unsigned len = 0;
+    assert_true(EVP_Digest(d, n, out, &len, EVP_md5(), NULL));
+}
+
+/* B64(MD5(B64(MD5(user:pw)):nonce)) computed independently. */
+static char *digest(const char *user, const char *pw, const uint8_t *nonce, size_t nlen)
+{
+    uint8_t h[16];
+    char *up = t_strf("%s:%s", user, pw);
+    md5(up, strlen(up), h);
+    char *inner = b64(h, 16);
+    size_t il = strlen(inner);
+    uint8_t *buf = malloc(il + 1 + nlen);
+    memcpy(buf, inner, il);
+    buf[il] = ':';
+    memcpy(buf + il + 1, nonce, nlen);
+    md5(buf, il + 1 + nlen, h);
+    free(buf);
+    free(inner);
+    free(up);
+    return b64(h, 16);
+}
+
+/* ---- tests ---- */
+
+static void test_package1(void **state)
+{
+    fx_t *f = *state;
+    begin(f, 0, NULL);
+    t_reply_t *p = &f->p1;
+    assert_string_equal(p->msg_id, "1");
+    assert_string_equal(p->session_id, "1");
+    assert_string_equal(p->target, URL);
+    assert_string_equal(p->source, "dev-1");
+    assert_non_null(strstr(p->hdr_elems, "Meta"));
+    assert_non_null(strstr(f->p1_raw, "<MaxMsgSize xmlns=\"syncml:metinf\">4194304</MaxMsgSize>"));
+    assert_null(strstr(f->p1_raw, "<Cred>"));
+    assert_true(p->final);
+    assert_int_equal(p->n_cmds, 2);
+    assert_string_equal(p->cmds[0].name, "Alert");
+    assert_string_equal(p->cmds[0].cmd_id, "1");
+    assert_string_equal(p->cmds[0].data, "1201");
+    assert_string_equal(p->cmds[1].name, "Replace");
+    assert_string_equal(p->cmds[1].cmd_id, "2");
+    static const char *const leaves[] = {"DevId", "Man", "Mod", "DmV", "Lang"};
+    static const char *const values[] = {"dev-1", "omadm", "omadm-client", "1.2", "en-US"};
+    assert_int_equal(p->cmds[1].n_items, 5);
+    for (int i = 0; i < 5; i++) {
+        char *u = t_strf("./DevInfo/%s", leaves[i]);
+        assert_string_equal(p->cmds[1].items[i].source, u);
+        assert_string_equal(p->cmds[1].items[i].format, "chr");
+        assert_string_equal(p->cmds[1].items[i].data, values[i]);
+        free(u);
+    }
+    /* the server's package 2: Status for our header and commands, a Get */
+    assert_int_equal(send_hdr(f, "", HDR_STATUS("1", "200", "")
+                             "<Status><CmdID>2</CmdID><MsgRef>1</MsgRef><CmdRef>1</CmdRef>"
+                             "<Cmd>Alert</Cmd><Data>200</Data></Status>" T_GET("3", "./DevInfo/Mod")),
+                     OMADM_OK);
+    assert_true(f->e.reply.present);
+    assert_string_equal(f->e.reply.msg_id, "2");
+    assert_string_equal(f->e.reply.session_id, "1");
+    assert_string_equal(f->e.reply.target, SRV);
+    assert_int_equal(t_code(&f->e.reply, "0"), 200);
+    assert_int_equal(t_code(&f->e.reply, "3"), 200);
+    assert_string_equal(t_results(&f->e.reply, "3")->items[0].data, "omadm-client");
+    assert_null(strstr(f->e.reply.raw, "<Cred>"));
+    assert_true(omadm_session_active(f->e.dm));
+    assert_string_equal(omadm_session_url(f->e.dm), URL);
+    /* a message without commands ends it: no reply */
+    assert_int_equal(send_hdr(f, "", HDR_STATUS("2", "200", "")), OMADM_OK);
+    assert_false(f->e.reply.present);
+    assert_false(omadm_session_active(f->e.dm));
+    assert_null(omadm_session_error(f->e.dm));
+}
+
+static void test_session_ids(void **state)
+{
+    fx_t *f = *state;
+    begin(f, 0, NULL);
+    assert_string_equal(f->p1.session_id, "1");
+    begin(f, 1, NULL);
+    assert_string_equal(f->p1.session_id, "2");
+    assert_string_equal(f->p1.cmds[0].data, "1200");
+    begin(f, 1, "4711");
+    assert_string_equal(f->p1.session_id, "4711");
+    /* the counter persists */
+    restart(f);
+    begin(f, 0, NULL);
+    assert_string_equal(f->p1.session_id, "3");
+    /* bad arguments */
+    uint8_t *m = NULL;
+    size_t n = 0;
+    omadm_account_t bad = {0};
+    assert_int_equal(omadm_session_begin(f->e.dm, &bad, 0, NULL, &m, &n), OMADM_E_INVALID_ARG);
+    assert_int_equal(omadm_session_begin(f->e.dm, &f->acc, 0, "", &m, &n), OMADM_E_INVALID_ARG);
+}
+
+static void test_resp_uri(void **state)
+{
+    fx_t *f = *state;
+    begin(f, 0, NULL);
+    assert_int_equal(send_hdr(f, "<RespURI>https://dm.example/next?s=1</RespURI>",
+                              HDR_STATUS("1", "200", "") T_GET("2", "./DevInfo/DevId")),
+                     OMADM_OK);
+    assert_string_equal(omadm_session_url(f->e.dm), "https://dm.example/next?s=1");
+}
+
+static void test_basic_auth_challenge(void **state)
+{
+    fx_t *f = *state;
+    f->acc.client_auth = OMADM_AUTH_BASIC;
+    f->acc.client_user = "alice";
+    f->acc.client_secret = "pa:ss";
+    begin(f, 0, NULL);
+    char *cd = cred_data(f->p1_raw);
+    assert_string_equal(cd, "YWxpY2U6cGE6c3M="); /* base64("alice:pa:ss") */
+    free(cd);
+    assert_non_null(strstr(f->p1_raw, "<LocName>alice</LocName>"));
+    assert_non_null(strstr(f->p1_raw, "syncml:auth-basic"));
+    /* 407 + Chal, no commands: package 1 again, MsgID 2 */
+    assert_int_equal(send_hdr(f, "", HDR_STATUS("1", "407", CHAL("syncml:auth-basic", "AAAA"))),
+                     OMADM_OK);
+    assert_true(f->e.reply.present);
+    assert_string_equal(f->e.reply.msg_id, "2");
+    assert_int_equal(t_code(&f->e.reply, "0"), 200);
+    assert_int_equal(f->e.reply.n_cmds, 3); /* Status, Alert, Replace */
+    assert_string_equal(f->e.reply.cmds[1].name, "Alert");
+    assert_string_equal(f->e.reply.cmds[1].data, "1201");
+    assert_string_equal(f->e.reply.cmds[2].name, "Replace");
+    cd = cred_data(f->e.reply.raw);
+    assert_string_equal(cd, "YWxpY2U6cGE6c3M=");
+    free(cd);
+    /* 212: no more credentials */
+    assert_int_equal(send_hdr(f, "", HDR_STATUS("2", "212", "") T_GET("3", "./DevInfo/DevId")),
+                     OMADM_OK);
+    assert_null(strstr(f->e.reply.raw, "<Cred>"));
+    assert_int_equal(t_code(&f->e.reply, "3"), 200);
+}
+
+static void test_200_means_send_again(void **state)
+{
+    fx_t *f = *state;
+    f->acc.client_auth = OMADM_AUTH_BASIC;
+    f->acc.client_secret = "s";
+    begin(f, 0, NULL);
+    assert_int_equal(send_hdr(f, "", HDR_STATUS("1", "200", "") T_GET("2", "./DevInfo/DevId")),
+                     OMADM_OK);
+    char *cd = cred_data(f->e.reply.raw);
+    assert_string_equal(cd, "ZGV2LTE6cw=="); /* base64("dev-1:s"): the user defaults to the DevId */
+    free(cd);
+}
+
+static void test_md5_nonce_across_sessions(void **state)
+{
+    fx_t *f = *state;
+    f->acc.client_auth = OMADM_AUTH_MD5;
+    f->acc.client_user = "bob";
+    f->acc.client_secret = "secret";
+    begin(f, 0, NULL);
+    char *cd = cred_data(f->p1_raw), *want = digest("bob", "secret", (const uint8_t *)"", 0);
+    assert_string_equal(cd, want); /* no nonce yet: the empty nonce */
+    free(cd);
+    free(want);
+    assert_non_null(strstr(f->p1_raw, "syncml:auth-md5"));
+    /* 401 with nonce N1 = "nonce-1" (b64 bm9uY2UtMQ==) */
+    assert_int_equal(send_hdr(f, "", HDR_STATUS("1", "401", CHAL("syncml:auth-md5", "bm9uY2UtMQ=="))),
+                     OMADM_OK);
+    cd = cred_data(f->e.reply.raw);
+    want = digest("bob", "secret", (const uint8_t *)"nonce-1", 7);
+    assert_string_equal(cd, want);
+    free(cd);
+    free(want);
+    /* 212 with N2 for the next session; the server ends */
+    assert_int_equal(send_hdr(f, "", HDR_STATUS("2", "212", CHAL("syncml:auth-md5", "bm9uY2UtMg=="))),
+                     OMADM_OK);
+    assert_false(f->e.reply.present);
+    /* a new process, a new session: N2 is used at once */
+    restart(f);
+    begin(f, 0, NULL);
+    cd = cred_data(f->p1_raw);
+    want = digest("bob", "secret", (const uint8_t *)"nonce-2", 7);
+    assert_string_equal(cd, want);
+    free(cd);
+    free(want);
+}
+
+static void test_too_many_challenges(void **state)
+{
+    fx_t *f = *state;
+    f->acc.client_auth = OMADM_AUTH_MD5;
+    f->acc.client_secret = "wrong";
+    begin(f, 0, NULL);
+    assert_int_equal(send_hdr(f, "", HDR_STATUS("1", "401", CHAL("syncml:auth-md5", "QQ=="))), OMADM_OK);
+    assert_true(f->e.reply.present);
+    assert_int_equal(send_hdr(f, "", HDR_STATUS("2", "401", CHAL("syncml:auth-md5", "Qg=="))), OMADM_OK);
+    assert_true(f->e.reply.present);
+    assert_int_equal(send_hdr(f, "", HDR_STATUS("3", "401", CHAL("syncml:auth-md5", "Qw=="))), OMADM_OK);
+    assert_false(f->e.reply.present);
+    assert_false(omadm_session_active(f->e.dm));
+    assert_non_null(omadm_session_error(f->e.dm));
+}
+
+static void test_challenge_of_another_type(void **state)
+{
+    fx_t *f = *state;
+    f->acc.client_auth = OMADM_AUTH_BASIC;
+    f->acc.client_secret = "s";
+    begin(f, 0, NULL);
+    assert_int_equal(send_hdr(f, "", HDR_STATUS("1", "401", CHAL("syncml:auth-md5", "QQ=="))), OMADM_OK);
+    assert_false(f->e.reply.present);
+    assert_non_null(omadm_session_error(f->e.dm));
+    /* no credentials configured at all */
+    f->acc.client_auth = OMADM_AUTH_NONE;
+    begin(f, 0, NULL);
+    assert_null(omadm_session_error(f->e.dm));
+    assert_int_equal(send_hdr(f, "", HDR_STATUS("1", "407", CHAL("syncml:auth-basic", "QQ=="))), OMADM_OK);
+    assert_false(f->e.reply.present);
+    assert_non_null(omadm_session_error(f->e.dm));
+}
+
+static void test_server_basic(void **state)
+{
+    fx_t *f = *state;
+    f->acc.server_auth = OMADM_AUTH_BASIC;
+    f->acc.server_id = SRV;
+    f->acc.server_secret = "srvpw";
+    begin(f, 0, NULL);
+    /* no Cred: 407 with a Chal, the Add answered 407 and not run */
+    assert_int_equal(send_hdr(f, "", T_ADD("5", "./Vendor/Extra", "chr", "x")
+                             T_GET("6", "./DevInfo/DevId")),
+                     OMADM_OK);
+    assert_int_equal(t_code(&f->e.reply, "0"), 407);
+    assert_non_null(strstr(f->e.reply.raw, "<Chal>"));
+    assert_non_null(strstr(f->e.reply.raw, "syncml:auth-basic"));
+    assert_int_equal(t_code(&f->e.reply, "5"), 407);
+    assert_int_equal(t_code(&f->e.reply, "6"), 407);
+    assert_null(t_results(&f->e.reply, "6"));
+    assert_null(t_read(&f->e, "./Vendor/Extra", NULL, NULL));
+    /* wrong Cred: 401 */
+    assert_int_equal(send_hdr(f,
+                              "<Cred><Meta><Type xmlns=\"syncml:metinf\">syncml:auth-basic</Type>"
+                              "</Meta><Data>ZG1zZXJ2ZXI6bm8=</Data></Cred>",
+                              T_ADD("7", "./Vendor/Extra", "chr", "x")),
+                     OMADM_OK);
+    assert_int_equal(t_code(&f->e.reply, "0"), 401);
+    assert_int_equal(t_code(&f->e.reply, "7"), 401);
+    /* right Cred (base64 "dmserver:srvpw"): 212, commands run */
+    assert_int_equal(send_hdr(f,
+                              "<Cred><Meta><Type xmlns=\"syncml:metinf\">syncml:auth-basic</Type>"
+                              "</Meta><Data>ZG1zZXJ2ZXI6c3J2cHc=</Data></Cred>",
+                              T_ADD("8", "./Vendor/Extra", "chr", "x")),
+                     OMADM_OK);
+    assert_int_equal(t_code(&f->e.reply, "0"), 212);
+    assert_int_equal(t_code(&f->e.reply, "8"), 200);
+    char *v = t_read(&f->e, "./Vendor/Extra", NULL, NULL);
+    assert_string_equal(v, "x");
+    free(v);
+    /* authenticated for the rest of the session */
+    assert_int_equal(send_hdr(f, "", T_GET("9", "./Vendor/Extra")), OMADM_OK);
+    assert_int_equal(t_code(&f->e.reply, "0"), 200);
+    assert_int_equal(t_code(&f->e.reply, "9"), 200);
+}
+
+/* The NextNonce in the reply's SyncHdr Status Chal, decoded. */
+static size_t reply_nonce(const char *raw, uint8_t *out)
+{
+    const char *n = strstr(raw, "<NextNonce");
+    assert_non_null(n);
+    n = strchr(n, '>') + 1;
+    const char *e = strstr(n, "</NextNonce>");
+    char *text = strndup(n, (size_t)(e - n));
+    int len = EVP_DecodeBlock(out, (const unsigned char *)text, (int)strlen(text));
+    size_t pad = strlen(text) >= 2 ? (text[strlen(text) - 1] == '=') + (text[strlen(text) - 2] == '=') : 0;
+    free(text);
+    return (size_t)len - pad;
+}
+
+static void test_server_md5(void **state)
+{
+    fx_t *f = *state;
+    f->acc.server_auth = OMADM_AUTH_MD5;
+    f->acc.server_id = SRV;
+    f->acc.server_secret = "srvpw";
+    begin(f, 0, NULL);
+    assert_int_equal(send_hdr(f, "", T_GET("2", "./DevInfo/DevId")), OMADM_OK);
+    assert_int_equal(t_code(&f->e.reply, "0"), 407);
+    assert_non_null(strstr(f->e.reply.raw, "syncml:auth-md5"));
+    uint8_t nonce[64];
+    size_t nlen = reply_nonce(f->e.reply.raw, nonce);
+    assert_int_equal(nlen, 16);
+    char *d = digest(SRV, "srvpw", nonce, nlen);
+    char *hdr = t_strf("<Cred><Meta><Type xmlns=\"syncml:metinf\">syncml:auth-md5</Type>"
+                       "<Format xmlns=\"syncml:metinf\">b64</Format></Meta><Data>%s</Data></Cred>",
+                       d);
+    assert_int_equal(send_hdr(f, hdr, T_GET("3", "./DevInfo/DevId")), OMADM_OK);
+    assert_int_equal(t_code(&f->e.reply, "0"), 212);
+    assert_int_equal(t_code(&f->e.reply, "3"), 200);
+    free(hdr);
+    free(d);
+}
+
+static void test_hmac(void **state)
+{
+    fx_t *f = *state;
+    f->acc.client_auth = OMADM_AUTH_HMAC;
+    f->acc.client_user = "carol";
+    f->acc.client_secret = "pw";
+    f->acc.server_auth = OMADM_AUTH_HMAC;
+    f->acc.server_id = SRV;
+    f->acc.server_secret = "spw";
+    begin(f, 0, NULL);
+    assert_null(strstr(f->p1_raw, "<Cred>")); /* HMAC never goes in Cred */
+    char hv[256];
+    const char *body = "<SyncML>x</SyncML>";
+    assert_int_equal(omadm_session_hmac_sign(f->e.dm, (const uint8_t *)body, strlen(body), hv,
+                                             sizeof hv),
+                     OMADM_OK);
+    /* mac = B64(MD5(B64(MD5(carol:pw)):nonce:B64(MD5(body)))), nonce empty so far */
+    uint8_t h[16];
+    md5(body, strlen(body), h);
+    char *bd = b64(h, 16);
+    char *tail = t_strf(":%s", bd);
+    /* the digest helper appends ":" nonce; pass ":"+B64(MD5(body)) as a nonce after an empty one */
+    char *mac = digest("carol", "pw", (const uint8_t *)tail, strlen(tail));
+    char *want = t_strf("algorithm=MD5, username=\"carol\", mac=%s", mac);
+    assert_string_equal(hv, want);
+    free(want);
+    free(mac);
+    free(tail);
+    /* verify the server's: username dmserver, secret spw, our nonce (none yet) */
+    tail = t_strf(":%s", bd);
+    mac = digest(SRV, "spw", (const uint8_t *)tail, strlen(tail));
+    char *good = t_strf("algorithm=MD5, username=\"" SRV "\", mac=%s", mac);
+    assert_int_equal(omadm_session_hmac_verify(f->e.dm, good, (const uint8_t *)body, strlen(body)),
+                     OMADM_OK);
+    assert_int_equal(omadm_session_hmac_verify(f->e.dm, good, (const uint8_t *)"other", 5),
+                     OMADM_E_DENIED);
+    assert_int_equal(omadm_session_hmac_verify(f->e.dm, "algorithm=MD5, username=\"x\", mac=AAAA",
+                                               (const uint8_t *)body, strlen(body)),
+                     OMADM_E_DENIED);
+    assert_int_equal(omadm_session_hmac_verify(f->e.dm, NULL, (const uint8_t *)body, strlen(body)),
+                     OMADM_E_DENIED);
+    /* a verified message gets 200 and a Chal with the server's next nonce */
+    assert_int_equal(omadm_session_hmac_verify(f->e.dm, good, (const uint8_t *)body, strlen(body)),
+                     OMADM_OK);
+    assert_int_equal(send_hdr(f, "", T_GET("2", "./DevInfo/DevId")), OMADM_OK);
+    assert_int_equal(t_code(&f->e.reply, "0"), 200);
+    assert_int_equal(t_code(&f->e.reply, "2"), 200);
+    assert_non_null(strstr(f->e.reply.raw, "syncml:auth-MAC"));
+    /* an unverified one: 401, nothing runs */
+    assert_int_equal(send_hdr(f, "", T_GET("3", "./DevInfo/DevId")), OMADM_OK);
+    assert_int_equal(t_code(&f->e.reply, "0"), 401);
+    assert_int_equal(t_code(&f->e.reply, "3"), 401);
+    free(good);
+    free(mac);
+    free(tail);
+    free(bd);
+}
+
+static void test_generic_alerts(void **state)
+{
+    fx_t *f = *state;
+    alerts_csp_t ac = {.queued = 1};
+    assert_int_equal(omadm_register_csp(f->e.dm, &alerts_plugin, &ac), OMADM_OK);
+    begin(f, 0, NULL);
+    assert_int_equal(f->p1.n_cmds, 3);
+    const t_cmd_t *a = &f->p1.cmds[2];
+    assert_string_equal(a->name, "Alert");
+    assert_string_equal(a->cmd_id, "3");
+    assert_string_equal(a->data, "1226");
+    assert_int_equal(a->n_items, 1);
+    assert_string_equal(a->items[0].source, "./Vendor/Test/Job/Exec");
+    assert_string_equal(a->items[0].type, "org.example.result");
+    assert_string_equal(a->items[0].format, "int");
+    assert_string_equal(a->items[0].data, "-5");
+    assert_non_null(strstr(f->p1_raw, "<Mark xmlns=\"syncml:metinf\">critical</Mark>"));
+    /* 500 for it: kept */
+    assert_int_equal(send_hdr(f, "", HDR_STATUS("1", "200", "")
+                             "<Status><CmdID>2</CmdID><MsgRef>1</MsgRef><CmdRef>3</CmdRef>"
+                             "<Cmd>Alert</Cmd><Data>500</Data></Status>"),
+                     OMADM_OK);
+    assert_false(f->e.reply.present);
+    assert_int_equal(ac.queued, 1);
+    assert_int_equal(ac.delivered, 0);
+    /* next session: 200 for it (a Status for another MsgRef does not count) */
+    begin(f, 0, NULL);
+    assert_int_equal(send_hdr(f, "", HDR_STATUS("1", "200", "")
+                             "<Status><CmdID>2</CmdID><MsgRef>7</MsgRef><CmdRef>3</CmdRef>"
+                             "<Cmd>Alert</Cmd><Data>200</Data></Status>" T_GET("3", "./DevInfo/DevId")),
+                     OMADM_OK);
+    assert_int_equal(ac.delivered, 0);
+    assert_int_equal(send_hdr(f, "", HDR_STATUS("2", "200", "")), OMADM_OK);
+    begin(f, 0, NULL);
+    assert_int_equal(send_hdr(f, "", HDR_STATUS("1", "200", "")
+                             "<Status><CmdID>2</CmdID><MsgRef>1</MsgRef><CmdRef>3</CmdRef>"
+                             "<Cmd>Alert</Cmd><Data>202</Data></Status>"),
+                     OMADM_OK);
+    assert_int_equal(ac.delivered, 1);
+    assert_int_equal(ac.queued, 0);
+    begin(f, 0, NULL);
+    assert_int_equal(f->p1.n_cmds, 2); /* nothing queued any more */
+}
+
+static void test_no_session_no_change(void **state)
+{
+    fx_t *f = *state;
+    /* without omadm_session_begin the engine answers as before */
+    assert_false(omadm_session_active(f->e.dm));
+    assert_null(omadm_session_url(f->e.dm));
+    char buf[64];
+    assert_int_equal(omadm_session_hmac_sign(f->e.dm, (const uint8_t *)"x", 1, buf, sizeof buf),
+                     OMADM_E_INVALID_ARG);
+    assert_int_equal(t_send(&f->e, true, T_GET("1", "./DevInfo/DevId")), OMADM_OK);
+    assert_int_equal(t_code(&f->e.reply, "1"), 200);
+    assert_int_equal(t_code(&f->e.reply, "0"), 200);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_package1, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_session_ids, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resp_uri, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_basic_auth_challenge, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_200_means_send_again, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_md5_nonce_across_sessions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_too_many_challenges, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_challenge_of_another_type, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_server_basic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_server_md5, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hmac, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_generic_alerts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_session_no_change, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
