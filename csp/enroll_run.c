@@ -303,7 +303,10 @@ static outcome_t exchange(attempt_t *a, const char *base, const scep_buf_t *msg,
         .signer_cert = a->signer,
         .signer_key = a->key,
         .csr_key = a->key,
-        .now = a->now,
+        /* no time checks on what the CA just issued: CAs stamp notBefore
+         * with the moment of issue, which may be ahead of the time this
+         * step began (or of a drifting device clock) */
+        .now = 0,
     };
     scep_err_t err = scep_certrep_parse(resp.body, resp.len, &exp, rep, &why);
     a->cs->http.release(a->cs->http.ctx, &resp);
@@ -435,8 +438,16 @@ static int persist(struct omadm_certstore *cs, enrollment_t *e, const scep_buf_t
     return 0;
 }
 
+/* The Challenge is needed until the CA has answered the request. */
+static void forget_challenge(enrollment_t *e)
+{
+    if (e->snap[P_CHALLENGE])
+        enr_set(&e->snap[P_CHALLENGE], "");
+}
+
 static void finish(enrollment_t *e, int status, int32_t ec)
 {
+    forget_challenge(e);
     e->phase = PH_DONE;
     e->status = status;
     e->error = ec;
@@ -634,6 +645,7 @@ static int act(struct omadm_certstore *cs, enrollment_t *e, int64_t now)
             cs_log(cs, OMADM_LOG_WARN, "enrollment %s: %s", e->id, a.why);
             finish(e, ST_FAILED, EC_POLL_TIMEOUT);
         } else {
+            forget_challenge(e);
             e->phase = PH_PENDING;
             e->status = ST_PENDING;
             e->next_due = now + delay(&a);

@@ -371,6 +371,7 @@ static void test_step_retries_then_fails(void **state)
     assert_int_equal(enr_load(st(f), ENR_CS, "down", &got), 0);
     assert_string_equal(got.key, key1);
     assert_int_equal(got.tries, 2);
+    assert_string_equal(got.snap[P_CHALLENGE], "s3cr3t"); /* not answered yet: still needed */
     enr_free(&got);
     /* round 3 is the last retry: failed */
     assert_int_equal(enroll_step(cs, 1060, &next), 0);
@@ -381,6 +382,7 @@ static void test_step_retries_then_fails(void **state)
     assert_int_equal(got.status, ST_FAILED);
     assert_int_equal(got.error, EC_CONNECT);
     assert_null(got.key); /* the transaction material is gone */
+    assert_string_equal(got.snap[P_CHALLENGE], ""); /* and the Challenge with it */
     assert_true(got.alert);
     assert_int_equal(got.alert_data, EC_CONNECT);
     enr_free(&got);

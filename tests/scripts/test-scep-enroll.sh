@@ -1,0 +1,658 @@
+#!/bin/sh
+# tests/scripts/test-scep-enroll.sh BUILD_DIR
+#
+# SCEP enrollment end to end (docs/enrollment.md): BUILD_DIR/bin/dmclient gets a
+# DM message (an Atomic of Adds + Exec of .../Install/Enroll), `dmclient run`
+# does the enrollment against real SCEP servers of the test bed (tests/scep/,
+# docs/testing.md "SCEP test bed"), and Status, ErrorCode, CertThumbprint,
+# RespondentServerUrl, the store, the keys, the alerts and the servers' logs
+# are checked.  Each case has its own state directory:
+#   micromdm scepserver (port 8080, private network namespace only):
+#    1 success: Status 1, the certificate (subject, SANs, chains to the CA),
+#      its key (0600, matches), the result alert, store check, DES warning
+#    2 wrong challenge: Status 16, ErrorCode 0xA0D00002 (FAILURE badRequest)
+#    3 wrong CAThumbprint: Status 16, 0x800B0109, no PKIOperation sent
+#   pending peer (127.0.0.1, a fresh one per case where its log is counted):
+#    4 server down, RetryCount 2: Status 32 while retrying, then 16 and
+#      0x80072EFD after 3 attempts
+#    5 -pending 1: Status 2 after one step, then 1; chains to the peer's CA
+#    6 -pending 5, RetryCount 2: Status 16, 0x800705B4, exactly 2 CertPolls
+#    7 dmclient run killed (SIGKILL) while pending: Status 2 survives, the
+#      next run finishes the same transaction (one PKCSReq, one transactionID)
+#    8 Delete while pending: no further poll, nothing left behind
+#    9 Delete after success: certificate and key removed
+#   10 ServerURL list with a dead URL first: the second answers
+#   11 base URL answers 404: /pkiclient.exe appended
+#   12 ./User/.../ClientCertificateInstall: the certificate goes to My/User
+#   13 Exec again after success: new certificate, the old one removed
+#   14 Exec while pending: 405, the pending enrollment goes on
+#   15 KeyLength 4096, the step started late in a second: the certificate
+#      (notBefore = time of issue) arrives in a later second than the step began
+#      (all other steps are started in the first half of a second)
+# The outer part (on the host) builds the bed's Go programs into
+# BUILD_DIR/scep and re-runs this script inside new network + PID namespaces
+# (bed_run_in_netns): nothing outside can reach the servers and nothing
+# survives the test.  Without namespaces (no CAP_SYS_ADMIN) the test fails;
+# SCEP_BED_REQUIRE_NETNS=0 instead skips cases 1-3 with a SKIP line and runs
+# the rest on the host's 127.0.0.1.  Scratch directory
+# BUILD_DIR/test-scep-enroll.XXXXXX, removed on success unless SCEP_BED_KEEP=1.  Every dmclient runs under
+# timeout(1) (the one killed on purpose is killed by its pid); anything a
+# sanitizer prints fails the test.  DMCLIENT_MINUTE_SECONDS=1, RetryDelay 1.
+# Needs what test-scep-bed.sh needs (./setup.sh) and timeout (coreutils).
+# shellcheck disable=SC2015  # "check && ok ... || fail ...": ok always succeeds
+set -u
+
+build=${1:?usage: test-scep-enroll.sh BUILD_DIR}
+here=$(cd "$(dirname "$0")" && pwd)
+SCEP_BED_SRC=$(cd "$here/../scep" && pwd)
+. "$SCEP_BED_SRC/bed.sh"
+
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+ok() { echo "ok: $*"; }
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
+
+# ============================================================ outer part (host)
+if [ -z "${SCEP_ENROLL_INNER:-}" ]; then
+    for c in scepserver go curl openssl ip unshare pgrep awk timeout; do
+        command -v "$c" >/dev/null 2>&1 || { echo "FAIL: $c not found (run ./setup.sh)"; exit 1; }
+    done
+    [ -x "$build/bin/dmclient" ] || { echo "FAIL: $build/bin/dmclient missing (build first)"; exit 1; }
+    t0=$(now)
+    build=$(cd "$build" && pwd) || exit 1
+    bed_build "$build/scep" || { echo "FAIL: building the SCEP test bed programs"; exit 1; }
+    work=$(mktemp -d "$build/test-scep-enroll.XXXXXX") || exit 1
+    export SCEP_ENROLL_INNER=1 SCEP_BED_BIN SCEP_ENROLL_WORK="$work"
+    if unshare --net --pid --mount-proc --fork --kill-child true 2>/dev/null; then
+        # in the background, so that a signal to this shell is handled at once: SIGKILL to
+        # unshare (it ignores INT and TERM) kills the namespace's init, and with it everything
+        bed_run_in_netns sh "$0" "$build" &
+        nspid=$!
+        trap 'echo "interrupted: killing the namespace"; pkill -KILL -P $nspid -x unshare
+              kill -KILL $nspid 2>/dev/null' INT TERM HUP
+        wait $nspid
+        rc=$?
+        trap - INT TERM HUP
+    elif [ "${SCEP_BED_REQUIRE_NETNS:-1}" != 0 ]; then
+        echo "FAIL: cannot create network/PID namespaces (unshare needs CAP_SYS_ADMIN)"
+        rc=1
+    else
+        echo "SKIP: no network/PID namespaces here (unshare needs CAP_SYS_ADMIN):" \
+            "cases 1-3 (scepserver) skipped"
+        SCEP_BED_NO_NETNS=1 sh "$0" "$build"
+        rc=$?
+    fi
+    # nothing may survive: every server and dmclient was started with a path in $work
+    i=0
+    while pgrep -f "$work/" >/dev/null 2>&1 && [ $i -lt 20 ]; do sleep 0.1; i=$((i + 1)); done
+    if pgrep -f "$work/" >/dev/null 2>&1; then
+        echo "FAIL: processes survived the test:"; pgrep -a -f "$work/"
+        for p in $(pgrep -f "$work/"); do kill -KILL "$p" 2>/dev/null; done
+        rc=1
+    else
+        echo "ok: no server or dmclient process left"
+    fi
+    echo "total $(since "$t0") s"
+    if [ "$rc" -eq 0 ] && [ -z "${SCEP_BED_KEEP:-}" ]; then
+        rm -rf "$work"
+    else
+        echo "scratch directory kept: $work"
+    fi
+    exit "$rc"
+fi
+
+# ============================================================ inner part (namespace)
+t0=$(now)
+bed_init "$SCEP_ENROLL_WORK" || exit 1
+W=$SCEP_BED_DIR
+DM=$build/bin/dmclient
+CH=s3cr3t
+SUBJ=CN=AnnaLee,O=Test
+SAN='11+tom@contoso.com;3+dev.contoso.com;2+tom@contoso.com'
+EKU=1.3.6.1.5.5.7.3.2
+ALERT_TYPE=com.microsoft:mdm.SCEPcertinstall.result
+CS=./Vendor/MSFT/CertificateStore/My/SCEP
+keylen=2048
+export DMCLIENT_MINUTE_SECONDS=1
+netns=yes
+if [ -n "${SCEP_BED_NO_NETNS:-}" ]; then
+    netns=
+elif ! bed_in_private_netns; then
+    fail "not in a loopback-only network namespace:"; ip -o link show
+    exit 1
+fi
+
+# ---- dmclient -------------------------------------------------------------------------------
+# Every dmclient's stderr goes to a file under $W (*.err, *.log); all are searched for
+# sanitizer reports at the end.
+dm() { # dm STATE ARGS...: dmclient, at most 60 s
+    _st=$1; shift
+    timeout -s KILL 60 "$DM" --state-dir "$_st" "$@"
+}
+get() { # get STATE URI: the value on stdout ("" and exit 1 when the Get fails)
+    dm "$1" get "$2" 2>>"$W/get.err"
+}
+# Steps are started in the first half of a second (unless align=0): a CA that stamps notBefore
+# with the time of issue (micromdm's signer, also the peer's) then issues in the second the step
+# began, which is the time the certificate is checked at; case 15 covers the other case.
+align=1
+first_half() {
+    [ "$align" = 1 ] || return 0
+    case $(date +%N) in [5-9]*) ;; *) return 0 ;; esac
+    _i=0
+    while [ $_i -lt 100 ]; do
+        case $(date +%N) in 0*) return 0 ;; esac
+        sleep 0.01
+        _i=$((_i + 1))
+    done
+}
+run() { # run STATE LOG ARGS...: dmclient run ARGS -v, stderr appended to LOG; exit 0 expected
+    _st=$1 _log=$2; shift 2
+    _nyv0=$(count "$_log" 'not yet valid')
+    first_half
+    dm "$_st" run "$@" -v 2>>"$_log"
+    _rc=$?
+    [ "$_rc" -eq 0 ] || fail "dmclient run $* in $_st: exit $_rc (log $_log)"
+    [ "$(count "$_log" 'not yet valid')" -gt "$_nyv0" ] &&
+        echo "note: $(grep 'not yet valid' "$_log" | tail -n 1)"
+    return "$_rc"
+}
+expect_get() { # expect_get STATE URI WANT: Get must answer exactly WANT
+    _v=$(get "$1" "$2")
+    [ "$_v" = "$3" ] && ok "$2 = $3" || fail "$2 = '$_v', expected '$3'"
+}
+expect_missing() { # expect_missing STATE URI: Get must fail with "node not found"
+    if _v=$(dm "$1" get "$2" 2>"$W/missing.err"); then
+        fail "Get $2 answered '$_v', expected not found"
+    elif grep -q 'node not found' "$W/missing.err"; then
+        ok "Get $2: not found"
+    else
+        fail "Get $2: $(cat "$W/missing.err")"
+    fi
+    cat "$W/missing.err" >>"$W/get.err"
+}
+thumbs() { # thumbs STATE STORE: the thumbprints in STORE, sorted, space-separated
+    dm "$1" store list "$2" 2>>"$W/get.err" | awk '{print $2}' | sort | tr '\n' ' ' | sed 's/ $//'
+}
+expect_store() { # expect_store STATE STORE WANT...: exactly these thumbprints (none: no WANT)
+    _st=$1 _sn=$2; shift 2
+    _want=$(for _t in "$@"; do echo "$_t"; done | sort | tr '\n' ' ' | sed 's/ $//')
+    _got=$(thumbs "$_st" "$_sn")
+    [ "$_got" = "$_want" ] && ok "store $_sn: ${_want:-empty}" ||
+        fail "store $_sn: '$_got', expected '${_want:-}'"
+}
+names_in() { # names_in DIR: the names of the files in DIR, space-separated
+    for _f in "$1"/*; do [ -e "$_f" ] && echo "${_f##*/}"; done | tr '\n' ' ' | sed 's/ $//'
+}
+keys_in() { names_in "$1/store/keys"; }
+state_records() { names_in "$1/store/state"; }
+
+# ---- DM messages ----------------------------------------------------------------------------
+sess=0
+msg_begin() { # msg_begin FILE: a new server message (a new session) into FILE
+    _mf=$1 _cid=0 sess=$((sess + 1))
+    printf '%s%s%s%s\n' '<SyncML xmlns="SYNCML:SYNCML1.2"><SyncHdr><VerDTD>1.2</VerDTD>' \
+        "<VerProto>DM/1.2</VerProto><SessionID>$sess</SessionID><MsgID>1</MsgID>" \
+        '<Target><LocURI>omadm-device</LocURI></Target>' \
+        '<Source><LocURI>https://dm.example.com/omadm</LocURI></Source></SyncHdr><SyncBody>' >"$_mf"
+}
+msg_end() { echo '<Final/></SyncBody></SyncML>' >>"$_mf"; }
+next_cid() { _cid=$((_cid + 1)); cid=$_cid; }
+m_item() { # m_item URI [FORMAT [DATA]]
+    printf '<Item><Target><LocURI>%s</LocURI></Target>' "$1"
+    [ -n "${2:-}" ] && printf '<Meta><Format xmlns="syncml:metinf">%s</Format></Meta>' "$2"
+    [ $# -ge 3 ] && printf '<Data>%s</Data>' "$3"
+    printf '</Item>'
+}
+m_cmd() { # m_cmd VERB URI [FORMAT [DATA]]: sets cid
+    next_cid
+    _verb=$1; shift
+    { printf '<%s><CmdID>%s</CmdID>' "$_verb" "$cid"; m_item "$@"; printf '</%s>\n' "$_verb"; } >>"$_mf"
+}
+m_atomic() { next_cid; printf '<Atomic><CmdID>%s</CmdID>\n' "$cid" >>"$_mf"; }
+m_atomic_end() { echo '</Atomic>' >>"$_mf"; }
+m_params() { # m_params BASE/ID URLS THUMB CHALLENGE RETRYCOUNT: the Adds of the parameters
+    m_cmd Add "$1/Install/RetryCount" int "$5"
+    m_cmd Add "$1/Install/RetryDelay" int 1
+    m_cmd Add "$1/Install/KeyUsage" int 160
+    m_cmd Add "$1/Install/KeyLength" int "$keylen"
+    m_cmd Add "$1/Install/HashAlgorithm" chr SHA-2
+    m_cmd Add "$1/Install/SubjectName" chr "$SUBJ"
+    m_cmd Add "$1/Install/SubjectAlternativeNames" chr "$SAN"
+    m_cmd Add "$1/Install/EKUMapping" chr "$EKU"
+    m_cmd Add "$1/Install/ServerURL" chr "$2"
+    m_cmd Add "$1/Install/Challenge" chr "$4"
+    m_cmd Add "$1/Install/CAThumbprint" chr "$3"
+}
+enroll_msg() { # enroll_msg FILE BASE/ID URLS THUMB CHALLENGE RETRYCOUNT: Atomic(Add ID, params, Exec)
+    msg_begin "$1"
+    m_atomic
+    m_cmd Add "$2" node
+    m_params "$2" "$3" "$4" "$5" "$6"
+    m_cmd Exec "$2/Install/Enroll"
+    m_atomic_end
+    msg_end
+}
+statuses() { # statuses REPLY: "Cmd CmdRef Data" per Status
+    awk '{ gsub(/</, "\n<"); print }' "$1" | awk '
+        /^<Status>/ { in_st = 1; cmd = ref = data = "" }
+        in_st && /^<Cmd>/ { sub(/^<Cmd>/, ""); cmd = $0 }
+        in_st && /^<CmdRef>/ { sub(/^<CmdRef>/, ""); ref = $0 }
+        in_st && /^<Data>/ { sub(/^<Data>/, ""); data = $0 }
+        /^<\/Status>/ { if (in_st) print cmd, ref, data; in_st = 0 }'
+}
+process() { # process STATE MSG: dmclient process; the reply in MSG.reply; every Status 200
+    dm "$1" process "$2" >"$2.reply" 2>"$2.err"
+    _rc=$?
+    [ "$_rc" -eq 0 ] || { fail "dmclient process $2: exit $_rc ($(cat "$2.err"))"; return 1; }
+    _bad=$(statuses "$2.reply" | awk '$3 != 200' | tr '\n' ';')
+    _n=$(statuses "$2.reply" | wc -l)
+    if [ -n "$_bad" ] || [ "$_n" -lt 2 ]; then
+        fail "reply to $2: $_n statuses, not 200: $_bad"; return 1
+    fi
+}
+status_of() { # status_of REPLY CMDID: the Status code answering CmdID
+    statuses "$1" | awk -v r="$2" '$2 == r { print $3 }'
+}
+# enroll STATE BASE/ID URLS THUMB CHALLENGE RETRYCOUNT: process an enrollment message
+enroll() {
+    _ef=$1.msg$((sess + 1)).xml
+    enroll_msg "$_ef" "$2" "$3" "$4" "$5" "$6"
+    process "$1" "$_ef"
+}
+
+# ---- checks on certificates and logs ---------------------------------------------------------
+pubkey_of_cert() { openssl x509 -in "$1" -noout -pubkey; }
+export_cert() { # export_cert STATE STORE OUT.pem: the store's certificates as PEM
+    dm "$1" store export "$2" >"$3" 2>>"$W/get.err"
+}
+verify() { # verify LABEL CA CERT
+    if _o=$(openssl verify -CAfile "$2" "$3" 2>&1); then ok "$1: $_o"; else fail "$1: $_o"; fi
+}
+count() { # count FILE PATTERN: lines matching (0 when FILE is missing)
+    _c=$(grep -c -e "$2" "$1" 2>/dev/null)
+    echo "${_c:-0}"
+}
+peer_ops() { # peer_ops LOG: "Type:ANSWER" of each PKIOperation, space-separated
+    grep 'op=PKIOperation' "$1" | sed 's/.* type=\([A-Za-z]*\) .* answer=\([A-Z]*\).*/\1:\2/' |
+        tr '\n' ' ' | sed 's/ $//'
+}
+peer_tids() { sed -n 's/.*op=PKIOperation .* tid=\([^ ]*\) .*/\1/p' "$1" | sort -u; }
+expect_alert() { # expect_alert STATE SOURCE DATA: exactly one alert, this one
+    _a=$(dm "$1" alerts 2>>"$W/get.err")
+    _n=$(printf '%s\n' "$_a" | grep -c .)
+    _rest=$(printf '%s\n' "$_a" | cut -f2-)
+    _want=$(printf '%s\t%s\tint\t%s' "$2" "$ALERT_TYPE" "$3")
+    [ "$_n" -eq 1 ] && [ "$_rest" = "$_want" ] && ok "one alert: $(printf '%s' "$_rest" | tr '\t' ' ')" ||
+        fail "alerts: expected one '$_want', got: $_a"
+}
+expect_status() { # expect_status STATE BASE/ID STATUS ERRORCODE
+    expect_get "$1" "$2/Status" "$3"
+    expect_get "$1" "$2/ErrorCode" "$4"
+}
+# wait_status STATE URI WANT SECONDS: poll the Status node until it reads WANT
+wait_status() {
+    _t=$(($4 * 20))
+    while [ "$_t" -gt 0 ]; do
+        [ "$(get "$1" "$2")" = "$3" ] && return 0
+        sleep 0.05
+        _t=$((_t - 1))
+    done
+    return 1
+}
+
+# peer NAME ARGS...: start a pending peer (challenge $CH, its own CA in $W/NAME-depot, log
+# $W/NAME.log); its URL in $purl, the CA's thumbprint in $pthumb
+peer() {
+    _pn=$1; shift
+    purl=$(bed_start_peer "$_pn" "$W/$_pn-depot" -challenge "$CH" "$@") ||
+        { fail "start peer $_pn"; return 1; }
+    pthumb=$(bed_thumbprint "$W/$_pn-depot/ca.pem")
+}
+
+# ============================================================ cases 1-3: micromdm scepserver
+if [ -n "$netns" ]; then
+    bed_micromdm_depot "$W/micromdm-depot" 2048 || fail "scepserver ca -init"
+    murl=$(bed_start_scepserver scepserver "$W/micromdm-depot" 8080 "$CH") ||
+        { fail "start scepserver"; exit 1; }
+    mca=$W/micromdm-depot/ca.pem
+    mthumb=$(bed_thumbprint "$mca")
+    mlog=$W/scepserver.log
+
+    # ---- 1. success
+    t=$(now)
+    S=$W/s1 B=$CS/Anna
+    enroll "$S" "$B" "$murl" "$mthumb" "$CH" 3
+    run "$S" "$S.log" --until-idle
+    echo "case 1: enrolled at scepserver in $(since "$t") s"
+    expect_status "$S" "$B" 1 0
+    th=$(thumbs "$S" my-system)
+    if echo "$th" | grep -Eqx '[0-9A-F]{40}'; then
+        expect_get "$S" "$B/CertThumbPrint" "$th"
+        expect_get "$S" "$B/RespondentServerUrl" "$murl"
+        export_cert "$S" my-system "$S.pem"
+        [ "$(grep -c 'BEGIN CERTIFICATE' "$S.pem")" -eq 1 ] && ! grep -q 'PRIVATE KEY' "$S.pem" &&
+            ok "store export my-system: one certificate, no private key" ||
+            fail "store export my-system: $(grep -- '-----BEGIN' "$S.pem" | tr '\n' ' ')"
+        [ "$(bed_thumbprint "$S.pem")" = "$th" ] && ok "exported certificate has SHA-1 $th" ||
+            fail "exported certificate SHA-1 $(bed_thumbprint "$S.pem"), listed $th"
+        subj=$(openssl x509 -in "$S.pem" -noout -subject -nameopt RFC2253)
+        [ "$subj" = "subject=CN=AnnaLee,O=Test" ] && ok "certificate $subj" || fail "certificate $subj"
+        # micromdm copies DNS names and e-mail addresses from the CSR, not the UPN (otherName)
+        san=$(openssl x509 -in "$S.pem" -noout -ext subjectAltName | sed -n '2,$p' | sed 's/^ *//')
+        [ "$san" = "DNS:dev.contoso.com, email:tom@contoso.com" ] &&
+            ok "certificate SAN: $san (micromdm drops the UPN)" || fail "certificate SAN: '$san'"
+        verify "certificate chains to the scepserver CA" "$mca" "$S.pem"
+        key=$S/store/keys/my-system-$th
+        if [ -f "$key" ]; then
+            [ -n "$(find "$key" -prune -type f -perm 600)" ] &&
+                ok "key file store/keys/${key##*/}: mode 0600" ||
+                fail "key file $key: mode $(find "$key" -prune -printf %m)"
+            if [ "$(openssl pkey -in "$key" -pubout 2>&1)" = "$(pubkey_of_cert "$S.pem")" ]; then
+                ok "the key file holds the certificate's key" \
+                    "($(openssl pkey -in "$key" -noout -text 2>/dev/null | head -n 1))"
+            else
+                fail "the key file does not match the certificate's public key"
+            fi
+        else
+            fail "no key file $key"
+        fi
+        [ "$(keys_in "$S")" = "my-system-$th" ] && ok "no other key file" || fail "key files: $(keys_in "$S")"
+    else
+        fail "my-system should hold one certificate: '$th'"
+    fi
+    expect_alert "$S" "$B/Install/Enroll" 0
+    dm "$S" store check >"$S.check" 2>&1 && ok "store check" || fail "store check: $(cat "$S.check")"
+    grep -q 'single DES' "$S.log" && ok "run log: $(grep 'single DES' "$S.log" | head -n 1)" ||
+        fail "run log does not mention single DES"
+    expect_missing "$S" "$B/Install/Challenge"
+
+    # ---- 2. wrong challenge
+    S=$W/s2 B=$CS/Wrong
+    enroll "$S" "$B" "$murl" "$mthumb" wrong 3
+    run "$S" "$S.log" --until-idle
+    expect_status "$S" "$B" 16 -1596981246
+    expect_store "$S" my-system
+    expect_alert "$S" "$B/Install/Enroll" -1596981246
+    grep -q 'invalid challenge' "$mlog" && ok "scepserver logged: invalid challenge" ||
+        fail "scepserver did not log 'invalid challenge'"
+
+    # ---- 3. wrong CAThumbprint: no PKIOperation may reach the server
+    S=$W/s3 B=$CS/OtherCA
+    n0=$(count "$mlog" 'op=PKIOperation')
+    enroll "$S" "$B" "$murl" 0123456789ABCDEF0123456789ABCDEF01234567 "$CH" 3
+    run "$S" "$S.log" --until-idle
+    expect_status "$S" "$B" 16 -2146762487
+    expect_store "$S" my-system
+    grep -q PKCSReq "$S.log" && fail "run log: $(grep PKCSReq "$S.log")"
+    n1=$(count "$mlog" 'op=PKIOperation')
+    [ "$n0" -eq 2 ] && [ "$n1" -eq 2 ] &&
+        ok "scepserver log: still $n1 PKIOperation requests (cases 1 and 2), none from case 3" ||
+        fail "scepserver PKIOperation requests: $n0 before case 3, $n1 after"
+else
+    echo "SKIP: cases 1-3 (micromdm scepserver needs a private network namespace)"
+fi
+
+# ============================================================ cases 4-15: pending peer
+# a port nobody listens on
+dead=1
+curl -s --max-time 2 -o /dev/null "http://127.0.0.1:$dead/" 2>/dev/null
+[ $? -eq 7 ] || fail "something answers at 127.0.0.1:$dead"
+deadurl=http://127.0.0.1:$dead/scep
+
+# ---- 4. server down: RetryCount 2 -> 3 attempts, Status 32 meanwhile
+# (an attempt logs the failure once or twice: the URL's, then the step's; today twice)
+S=$W/s4 B=$CS/Down
+enroll "$S" "$B" "$deadurl" 0123456789ABCDEF0123456789ABCDEF01234567 "$CH" 2
+t=$(now)
+run "$S" "$S.log" --once
+expect_status "$S" "$B" 32 0
+n1=$(count "$S.log" "enrollment Down: $deadurl?operation=GetCACert: .*Couldn't connect")
+run "$S" "$S.log" --until-idle
+took=$(since "$t")
+expect_status "$S" "$B" 16 -2147012867
+n3=$(count "$S.log" "enrollment Down: $deadurl?operation=GetCACert: .*Couldn't connect")
+[ "$n1" -ge 1 ] && [ "$n1" -le 2 ] && [ "$n3" -eq $((3 * n1)) ] &&
+    ok "3 attempts (connection failures logged: $n1 after run --once, $n3 in all)" ||
+    fail "attempts: connection failures logged $n1 after run --once, $n3 in all (expected 3 times as many)"
+# RetryDelay 1 "minute" = 1 s on a whole-second clock: attempt 2 >= 0 s after attempt 1, attempt 3
+# > 1 s after attempt 1
+awk -v t="$took" 'BEGIN { exit !(t >= 1) }' && ok "3 attempts took $took s (>= 1 s)" ||
+    fail "3 attempts took $took s, expected >= 1 s"
+expect_alert "$S" "$B/Install/Enroll" -2147012867
+
+# ---- 5. -pending 1: Status 2, then 1
+S=$W/s5 B=$CS/Pend1
+peer p5 -pending 1
+enroll "$S" "$B" "$purl" "$pthumb" "$CH" 3
+run "$S" "$S.log" --once
+expect_status "$S" "$B" 2 0
+run "$S" "$S.log" --until-idle
+expect_status "$S" "$B" 1 0
+expect_get "$S" "$B/RespondentServerUrl" "$purl"
+export_cert "$S" my-system "$S.pem"
+th=$(bed_thumbprint "$S.pem")
+expect_get "$S" "$B/CertThumbPrint" "$th"
+expect_store "$S" my-system "$th"
+verify "case 5 certificate chains to the peer CA" "$W/p5-depot/ca.pem" "$S.pem"
+ops=$(peer_ops "$W/p5.log")
+[ "$ops" = "PKCSReq:PENDING CertPoll:SUCCESS" ] && ok "peer log: $ops" || fail "peer log: '$ops'"
+expect_alert "$S" "$B/Install/Enroll" 0
+# docs/enrollment.md: the Challenge is erased at Exec (Get -> 404); the snapshot keeps it only
+# until the request has been built and answered
+expect_missing "$S" "$B/Install/Challenge"
+left=$(grep -rl -e "$CH" "$S" 2>/dev/null | sed "s|^$S/||" | tr '\n' ' ')
+[ -z "$left" ] && ok "the challenge is nowhere in the state directory once the enrollment is over" ||
+    fail "the challenge is still stored after the enrollment finished, in: $left"
+
+# ---- 6. still pending after RetryCount polls
+S=$W/s6 B=$CS/Pend5
+peer p6 -pending 5
+enroll "$S" "$B" "$purl" "$pthumb" "$CH" 2
+run "$S" "$S.log" --until-idle
+expect_status "$S" "$B" 16 -2147023436
+expect_store "$S" my-system
+ops=$(peer_ops "$W/p6.log")
+[ "$ops" = "PKCSReq:PENDING CertPoll:PENDING CertPoll:PENDING" ] &&
+    ok "exactly 2 CertPolls: $ops" || fail "peer log: '$ops'"
+[ "$(count "$S.log" 'CertPoll [0-9]* of 2')" -eq 2 ] && ok "run log: 2 CertPolls sent" ||
+    fail "run log: $(grep CertPoll "$S.log" | tr '\n' ';')"
+expect_alert "$S" "$B/Install/Enroll" -2147023436
+
+# ---- 7. dmclient run killed while pending: the transaction survives
+S=$W/s7 B=$CS/Killed
+peer p7 -pending 2
+enroll "$S" "$B" "$purl" "$pthumb" "$CH" 3
+first_half
+DMCLIENT_MINUTE_SECONDS=2 "$DM" --state-dir "$S" run -v 2>>"$S.log" &
+bg=$!
+echo "$bg dmclient-run" >>"$W/pids"
+if wait_status "$S" "$B/Status" 2 20; then
+    kill -KILL "$bg"
+    wait "$bg" 2>/dev/null
+    ok "Status 2 while dmclient run waits to poll; killed it (SIGKILL)"
+else
+    kill -KILL "$bg" 2>/dev/null
+    fail "Status did not become 2: $(get "$S" "$B/Status")"
+fi
+expect_status "$S" "$B" 2 0
+before=$(peer_ops "$W/p7.log")
+DMCLIENT_MINUTE_SECONDS=2
+run "$S" "$S.log" --until-idle
+DMCLIENT_MINUTE_SECONDS=1
+expect_status "$S" "$B" 1 0
+export_cert "$S" my-system "$S.pem"
+expect_get "$S" "$B/CertThumbPrint" "$(bed_thumbprint "$S.pem")"
+verify "case 7 certificate chains to the peer CA" "$W/p7-depot/ca.pem" "$S.pem"
+ops=$(peer_ops "$W/p7.log")
+tids=$(peer_tids "$W/p7.log")
+spki=$(openssl x509 -in "$S.pem" -noout -pubkey | openssl pkey -pubin -outform DER |
+    openssl dgst -sha256 -r | cut -c1-64 | tr abcdef ABCDEF)
+[ "$before" = "PKCSReq:PENDING" ] && [ "$ops" = "PKCSReq:PENDING CertPoll:PENDING CertPoll:SUCCESS" ] &&
+    ok "peer log: $ops (before the kill: $before): no new PKCSReq after the kill" ||
+    fail "peer log: '$ops' (before the kill: '$before')"
+[ "$tids" = "$spki" ] && ok "one transactionID, the SHA-256 of the certificate's public key" ||
+    fail "transactionIDs '$tids', SHA-256 of the certificate's SPKI $spki"
+dm "$S" store check >"$S.check" 2>&1 && ok "store check after the kill and the resumed run" ||
+    fail "store check: $(cat "$S.check")"
+
+# ---- 8. Delete while pending
+S=$W/s8 B=$CS/DelPend
+peer p8 -pending 5
+enroll "$S" "$B" "$purl" "$pthumb" "$CH" 3
+run "$S" "$S.log" --once
+expect_status "$S" "$B" 2 0
+msg_begin "$S.del.xml"; m_cmd Delete "$B"; msg_end
+process "$S" "$S.del.xml" && ok "Delete $B: 200"
+n0=$(count "$W/p8.log" 'op=PKIOperation')
+t=$(now)
+run "$S" "$S.log" --until-idle
+took=$(since "$t")
+awk -v t="$took" 'BEGIN { exit !(t < 1) }' && ok "run --until-idle returned after $took s" ||
+    fail "run --until-idle took $took s after the Delete"
+n1=$(count "$W/p8.log" 'op=PKIOperation')
+[ "$n0" -eq 1 ] && [ "$n1" -eq 1 ] && ok "peer log: the PKCSReq only, no poll after the Delete" ||
+    fail "peer PKIOperations: $n0 after the first step, $n1 at the end"
+expect_missing "$S" "$B"
+expect_missing "$S" "$B/Status"
+expect_store "$S" my-system
+[ -z "$(state_records "$S")" ] && [ -z "$(keys_in "$S")" ] && ok "no state record and no key left" ||
+    fail "left: state records '$(state_records "$S")', keys '$(keys_in "$S")'"
+[ -z "$(dm "$S" alerts 2>>"$W/get.err")" ] && ok "no alert queued" || fail "alerts: $(dm "$S" alerts)"
+
+# one peer that issues at once, for the cases that do not count its log
+peer p0
+url0=$purl thumb0=$pthumb
+
+# ---- 9. Delete after success
+S=$W/s9 B=$CS/DelDone
+enroll "$S" "$B" "$url0" "$thumb0" "$CH" 3
+run "$S" "$S.log" --until-idle
+expect_status "$S" "$B" 1 0
+th=$(get "$S" "$B/CertThumbPrint")
+[ "$(keys_in "$S")" = "my-system-$th" ] && [ "$(thumbs "$S" my-system)" = "$th" ] &&
+    ok "installed $th with its key" ||
+    fail "before the Delete: my-system '$(thumbs "$S" my-system)', keys '$(keys_in "$S")'"
+msg_begin "$S.del.xml"; m_cmd Delete "$B"; msg_end
+process "$S" "$S.del.xml" && ok "Delete $B: 200"
+expect_missing "$S" "$B"
+expect_store "$S" my-system
+[ -z "$(keys_in "$S")" ] && ok "key file removed" || fail "key files left: $(keys_in "$S")"
+[ -z "$(state_records "$S")" ] && ok "no state record left" || fail "state records: $(state_records "$S")"
+dm "$S" store check >"$S.check" 2>&1 && ok "store check" || fail "store check: $(cat "$S.check")"
+
+# ---- 10. ServerURL list: the dead one first
+S=$W/s10 B=$CS/List
+enroll "$S" "$B" "$deadurl;$url0" "$thumb0" "$CH" 3
+run "$S" "$S.log" --until-idle
+expect_status "$S" "$B" 1 0
+expect_get "$S" "$B/RespondentServerUrl" "$url0"
+n=$(count "$S.log" "enrollment List: $deadurl?operation=GetCACert: .*Couldn't connect")
+[ "$n" -eq 1 ] && ok "run log: $deadurl tried first, once" || fail "run log: $n failures at $deadurl"
+
+# ---- 11. the base URL answers 404: .../pkiclient.exe
+S=$W/s11 B=$CS/Ndes
+peer p11 -alias /certsrv/mscep/pkiclient.exe
+base=${purl%/scep}/certsrv/mscep
+code=$(curl -s -o /dev/null -w '%{http_code}' "$base?operation=GetCACaps")
+[ "$code" = 404 ] && ok "peer -alias: $base answers 404, $base/pkiclient.exe serves SCEP" ||
+    fail "peer: $base answers $code"
+enroll "$S" "$B" "$base" "$pthumb" "$CH" 3
+run "$S" "$S.log" --until-idle
+expect_status "$S" "$B" 1 0
+expect_get "$S" "$B/RespondentServerUrl" "$base/pkiclient.exe"
+grep -q "op=GetCACert http=GET /certsrv/mscep answer=HTTP-404" "$W/p11.log" &&
+    [ "$(peer_ops "$W/p11.log")" = "PKCSReq:SUCCESS" ] &&
+    ok "peer log: GetCACert at the base URL answered 404, then PKCSReq:SUCCESS" ||
+    fail "peer log p11: $(grep 'op=' "$W/p11.log" | tr '\n' ';')"
+
+# ---- 12. user scope
+S=$W/s12 B=./User/Vendor/MSFT/ClientCertificateInstall/SCEP/UserCert
+enroll "$S" "$B" "$url0" "$thumb0" "$CH" 3
+run "$S" "$S.log" --until-idle
+expect_status "$S" "$B" 1 0
+th=$(get "$S" "$B/CertThumbprint")
+expect_store "$S" my-user "$th"
+expect_store "$S" my-system
+[ "$(keys_in "$S")" = "my-user-$th" ] && ok "key file my-user-$th" || fail "key files: $(keys_in "$S")"
+expect_alert "$S" "$B/Install/Enroll" 0
+
+# ---- 13. Exec again after success
+S=$W/s13 B=$CS/Again
+enroll "$S" "$B" "$url0" "$thumb0" "$CH" 3
+run "$S" "$S.log" --until-idle
+expect_status "$S" "$B" 1 0
+old=$(get "$S" "$B/CertThumbPrint")
+msg_begin "$S.again.xml"
+m_atomic
+m_cmd Add "$B/Install/Challenge" chr "$CH"
+m_cmd Exec "$B/Install/Enroll"
+m_atomic_end
+msg_end
+process "$S" "$S.again.xml" && ok "Add Challenge + Exec again: 200"
+run "$S" "$S.log" --until-idle
+expect_status "$S" "$B" 1 0
+new=$(get "$S" "$B/CertThumbPrint")
+if [ -n "$old" ] && [ -n "$new" ] && [ "$new" != "$old" ]; then
+    ok "new certificate $new (was $old)"
+    expect_store "$S" my-system "$new"
+    [ "$(keys_in "$S")" = "my-system-$new" ] && ok "the old key removed, the new one kept" ||
+        fail "key files: $(keys_in "$S")"
+else
+    fail "CertThumbPrint '$new' after the second Exec, was '$old'"
+fi
+expect_alert "$S" "$B/Install/Enroll" 0
+
+# ---- 14. Exec while pending: 405
+S=$W/s14 B=$CS/Busy
+peer p14 -pending 5
+enroll "$S" "$B" "$purl" "$pthumb" "$CH" 3
+run "$S" "$S.log" --once
+expect_status "$S" "$B" 2 0
+msg_begin "$S.exec.xml"
+m_cmd Add "$B/Install/Challenge" chr "$CH"
+add_cid=$cid
+m_cmd Exec "$B/Install/Enroll"
+exec_cid=$cid
+msg_end
+dm "$S" process "$S.exec.xml" >"$S.exec.xml.reply" 2>"$S.exec.xml.err" || fail "process $S.exec.xml"
+st_add=$(status_of "$S.exec.xml.reply" "$add_cid")
+st_exec=$(status_of "$S.exec.xml.reply" "$exec_cid")
+[ "$st_add" = 200 ] && [ "$st_exec" = 405 ] && ok "Exec while pending: 405 (Add Challenge 200)" ||
+    fail "Exec while pending: Exec $st_exec, Add $st_add"
+expect_status "$S" "$B" 2 0
+[ "$(peer_ops "$W/p14.log")" = "PKCSReq:PENDING" ] && ok "peer log: the first PKCSReq only" ||
+    fail "peer log: $(peer_ops "$W/p14.log")"
+
+# ---- 15. the certificate is issued in a later second than the step began: the CA (micromdm's
+# signer, in the peer too) sets notBefore to the time of issue; the step starts late in a second
+# and makes a 4096-bit key (0.3-3 s), so the second has changed when the certificate arrives
+S=$W/s15 B=$CS/Slow
+keylen=4096
+enroll "$S" "$B" "$url0" "$thumb0" "$CH" 3
+keylen=2048
+i=0
+until case $(date +%N) in 8[0-4]*) true ;; *) false ;; esac || [ $i -ge 200 ]; do
+    sleep 0.01
+    i=$((i + 1))
+done
+t=$(now)
+align=0
+run "$S" "$S.log" --until-idle
+align=1
+echo "case 15: the step began 0.$(echo "$t" | cut -d. -f2 | cut -c1-3) s into a second," \
+    "took $(since "$t") s"
+expect_status "$S" "$B" 1 0
+th=$(get "$S" "$B/CertThumbPrint")
+[ -n "$th" ] && expect_store "$S" my-system "$th"
+
+# ============================================================ sanitizers, cleanup
+bed_stop_all
+san='ERROR: (Address|Leak)Sanitizer|runtime error:|SUMMARY: (Address|Undefined|Leak)Sanitizer'
+san="$san|==[0-9]+==ERROR"
+reports=$(grep -l -E "$san" "$W"/*.log "$W"/*.err "$W"/*.check 2>/dev/null | tr '\n' ' ')
+[ -z "$reports" ] && ok "no sanitizer report in any dmclient output" ||
+    fail "sanitizer reports in: $reports"
+echo "inner part took $(since "$t0") s; failures: $failures"
+[ "$failures" -eq 0 ]
