@@ -8,6 +8,7 @@
  * OpenSSL's global object table (no OBJ_create).
  */
 #include "scep_msg.h"
+#include "rsa_keygen.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -272,7 +273,7 @@ scep_err_t scep_keygen_rsa(unsigned bits, scep_key_t **out, const char **why)
     scep_key_t *k = calloc(1, sizeof *k);
     if (!k)
         return fail(why, SCEP_E_NOMEM, "out of memory");
-    k->pkey = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)bits);
+    k->pkey = rsa_keygen(bits);
     if (!k->pkey) {
         free(k);
         return ossl_fail(why, SCEP_E_CRYPTO, "RSA key generation failed");

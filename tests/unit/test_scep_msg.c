@@ -394,10 +394,45 @@ static void test_keys(void **state)
     assert_int_equal(scep_keygen_rsa(512, &k, &why), SCEP_E_INVALID_ARG);
     assert_null(k);
     assert_int_equal(scep_keygen_rsa(3072, &k, &why), SCEP_E_INVALID_ARG);
+    /* keys from the parallel prime search: exact size, e = 65537, and a
+     * full OpenSSL check (primality of p and q, d, the CRT values), a
+     * signature and a decryption work; no two keys alike */
+    EVP_PKEY *seen[4] = {0};
+    for (int i = 0; i < 4; i++) {
+        unsigned bits = i < 2 ? 1024 : i == 2 ? 2048 : 4096;
+        scep_key_t *kk = NULL;
+        assert_int_equal(scep_keygen_rsa(bits, &kk, &why), SCEP_OK);
+        EVP_PKEY *pk = pkey_of(kk);
+        assert_int_equal(EVP_PKEY_get_bits(pk), (int)bits);
+        BIGNUM *e = NULL;
+        assert_true(EVP_PKEY_get_bn_param(pk, "e", &e));
+        assert_true(BN_is_word(e, 65537));
+        BN_free(e);
+        EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_pkey(NULL, pk, NULL);
+        assert_int_equal(EVP_PKEY_check(c), 1);
+        EVP_PKEY_CTX_free(c);
+        unsigned char sig[512], msg[32] = "to be signed", pt[512], ct[512];
+        size_t sl = sizeof sig, cl = sizeof ct, pl = sizeof pt;
+        c = EVP_PKEY_CTX_new_from_pkey(NULL, pk, NULL);
+        assert_int_equal(EVP_PKEY_sign_init(c), 1);
+        assert_int_equal(EVP_PKEY_sign(c, sig, &sl, msg, sizeof msg), 1);
+        assert_int_equal(EVP_PKEY_verify_init(c), 1);
+        assert_int_equal(EVP_PKEY_verify(c, sig, sl, msg, sizeof msg), 1);
+        assert_int_equal(EVP_PKEY_encrypt_init(c), 1);
+        assert_int_equal(EVP_PKEY_encrypt(c, ct, &cl, msg, sizeof msg), 1);
+        assert_int_equal(EVP_PKEY_decrypt_init(c), 1);
+        assert_int_equal(EVP_PKEY_decrypt(c, pt, &pl, ct, cl), 1);
+        assert_int_equal(pl, sizeof msg);
+        assert_memory_equal(pt, msg, sizeof msg);
+        EVP_PKEY_CTX_free(c);
+        for (int j = 0; j < i; j++)
+            assert_int_not_equal(EVP_PKEY_eq(seen[j], pk), 1);
+        seen[i] = pk;
+        scep_key_free(kk);
+    }
+    for (int i = 0; i < 4; i++)
+        EVP_PKEY_free(seen[i]);
     assert_int_equal(scep_keygen_rsa(2048, &k, &why), SCEP_OK);
-    EVP_PKEY *pk = pkey_of(k);
-    assert_int_equal(EVP_PKEY_get_bits(pk), 2048);
-    EVP_PKEY_free(pk);
     /* DER round trip keeps the key (and so the transaction ID) */
     scep_buf_t der = {0};
     assert_int_equal(scep_key_to_der(k, &der, &why), SCEP_OK);
