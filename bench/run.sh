@@ -2,8 +2,10 @@
 # bench/run.sh - build the optimised benchmarks and run them (docs/performance.md).
 #
 #   bench/run.sh [--batches N] [--batch-ms MS] [--no-rss]
-#       the engine benchmark (dmbench, ~10 s), then the certificate store
-#       benchmark (storebench with its defaults, ~6 min).
+#       the engine benchmark (dmbench, ~10 s), then the SCEP enrollment
+#       benchmark (~30 s; skipped with a note when this machine cannot run
+#       it), then the certificate store benchmark (storebench with its
+#       defaults, ~6 min).
 #   bench/run.sh --engine-only [--batches N] [--batch-ms MS] [--no-rss]
 #       dmbench alone: wall-clock messages/second and peak RSS of
 #       omadm_process() on the CertificateStore, 1,000- and 5,000-command
@@ -16,6 +18,13 @@
 #       Options, e.g. --sizes 100,10000 (quicker), --struct-max 10000 (skip the
 #       ~2.5 min ?list=Struct of 100,000), --no-engine, --ops K, --dir DIR
 #       --keep / --reuse (keep the filled stores for another run).
+#   bench/run.sh --scep-only [RUNS]
+#       bench/scep-enroll.sh: SCEP enrollment wall time (2048-bit RSA) of
+#       `dmclient run --until-idle` against Debian's scepclient, alternating,
+#       RUNS (default 7) runs each, against one scepserver in a private
+#       network namespace; the ratio of medians (target <= 1.0) and the RSA
+#       key generation floor (31 keys, SCEP_BENCH_KEYGENS).  Needs the scep
+#       package and unshare with CAP_SYS_ADMIN (exit 77 when missing).
 #   bench/run.sh --callgrind
 #       the same comparisons as instruction counts under valgrind's callgrind
 #       (one run after a warm-up each; repeatable on a noisy machine).  The
@@ -38,9 +47,21 @@ case "${1:-}" in
     shift
     exec "$bin" "$@"
     ;;
+--scep-only)
+    shift
+    exec sh bench/scep-enroll.sh build/release "$@"
+    ;;
 --callgrind) ;;
 *)
     "$bin" "$@"
+    echo
+    rc=0
+    sh bench/scep-enroll.sh build/release || rc=$?
+    case $rc in
+    0) ;;
+    77) echo "(SCEP enrollment benchmark not run: see the line above; bench/run.sh --scep-only)" ;;
+    *) exit "$rc" ;;
+    esac
     echo
     exec build/release/bench/storebench
     ;;

@@ -10,6 +10,7 @@
  * from the last transition; a request may be sent twice, never lost.
  */
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,12 +41,20 @@ typedef struct attempt {
     int32_t ec;            /* A_TRANSIENT / A_FAILED */
     bool url_problem;      /* this URL cannot serve us: the next one may */
     char why[256];
+    /* the key being made while GetCACert/GetCACaps run (they send
+     * nothing about the device, so the key need not exist yet) */
+    pthread_t keygen;
+    bool keygen_running;
+    scep_key_t *new_key;
+    bool key_unsaved;          /* a->key is new and not yet durable */
     /* working objects */
     scep_key_t *key;
     scep_cert_t *signer;
     scep_certset_t *cas;
     scep_buf_t csr;
 } attempt_t;
+
+static int key_ready(attempt_t *a);
 
 static outcome_t fail(attempt_t *a, outcome_t kind, int32_t ec, const char *fmt, const char *arg)
 {
@@ -363,6 +372,10 @@ static outcome_t try_url(attempt_t *a, const char *url, scep_certrep_t *rep)
     int ok = 0;
     algs_from_caps(a, base, &outcome, &ok);
     a->url_problem = !ok;
+    if (ok && key_ready(a)) {
+        free(base);
+        return fail(a, A_TRANSIENT, EC_FAIL, "%s", "cannot make or keep the key");
+    }
     if (!ok || build_request(a, &outcome)) {
         free(base);
         return outcome;
@@ -519,18 +532,56 @@ static int load_work(attempt_t *a, bool need_pending)
     return rc || !a->e->txid || !a->e->base_url ? -1 : 0;
 }
 
-/* A new key for a started enrollment, durable before any request. */
-static int make_key(attempt_t *a)
+static void *keygen_thread(void *arg)
+{
+    attempt_t *a = arg;
+    const char *why = NULL;
+    if (scep_keygen_rsa(a->job->key_length, &a->new_key, &why))
+        a->new_key = NULL;
+    return NULL;
+}
+
+/* Start making the key of a started enrollment in the background. */
+static void keygen_start(attempt_t *a)
+{
+    a->keygen_running = pthread_create(&a->keygen, NULL, keygen_thread, a) == 0;
+}
+
+/* The key made in the background (or now, without a thread), recorded in
+ * the enrollment with its transaction ID; not yet durable. */
+static int keygen_take(attempt_t *a)
 {
     const char *why = NULL;
     scep_buf_t der = {0};
     char txid[SCEP_TXID_LEN + 1];
-    if (scep_keygen_rsa(a->job->key_length, &a->key, &why) ||
-        scep_key_to_der(a->key, &der, &why) || scep_transaction_id(a->key, txid, &why))
+    if (a->key)
+        return 0;
+    if (a->keygen_running) {
+        pthread_join(a->keygen, NULL);
+        a->keygen_running = false;
+    } else {
+        keygen_thread(a);
+    }
+    a->key = a->new_key;
+    a->new_key = NULL;
+    if (!a->key || scep_key_to_der(a->key, &der, &why) ||
+        scep_transaction_id(a->key, txid, &why))
         return -1;
     int rc = b64_set(&a->e->key, der.data, der.len) || enr_set(&a->e->txid, txid);
     scep_buf_free(&der);
-    return rc ? -1 : persist(a->cs, a->e, NULL, NULL, a->now);
+    a->key_unsaved = true;
+    return rc ? -1 : 0;
+}
+
+/* The key, durable before the first request that carries it. */
+static int key_ready(attempt_t *a)
+{
+    if (keygen_take(a))
+        return -1;
+    if (!a->key_unsaved)
+        return 0;
+    a->key_unsaved = false;
+    return persist(a->cs, a->e, NULL, NULL, a->now);
 }
 
 static int64_t delay(const attempt_t *a)
@@ -626,11 +677,22 @@ static int act(struct omadm_certstore *cs, enrollment_t *e, int64_t now)
     } else if (pending) {
         o = load_work(&a, true) ? fail(&a, A_FAILED, EC_FAIL, "%s", "the saved transaction is damaged")
                                 : poll(&a, &rep);
-    } else if (e->key ? load_work(&a, false) : make_key(&a)) {
-        o = fail(&a, A_TRANSIENT, EC_FAIL, "%s", "cannot make or keep the key");
+    } else if (e->key && load_work(&a, false)) {
+        o = fail(&a, A_TRANSIENT, EC_FAIL, "%s", "the saved key is damaged");
     } else {
+        if (!e->key)
+            keygen_start(&a);
         o = start(&a, &rep);
+        /* a round that ended before it needed the key keeps it for the next */
+        if (o == A_TRANSIENT && !e->key && keygen_take(&a))
+            o = fail(&a, A_TRANSIENT, EC_FAIL, "%s", "cannot make the key");
     }
+    if (a.keygen_running) {
+        pthread_join(a.keygen, NULL);
+        a.keygen_running = false;
+    }
+    scep_key_free(a.new_key);
+    a.new_key = NULL;
     switch (o) {
     case A_ISSUED:
         rc = install(&a, &rep);

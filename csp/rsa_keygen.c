@@ -5,12 +5,11 @@
  * An RSA-2048 key costs two independent searches for a 1024-bit prime
  * (OpenSSL 3 tests each candidate with 64 Miller-Rabin rounds), and the
  * search is almost all of the time.  OpenSSL runs them one after the
- * other; here each runs in its own thread with OpenSSL's own prime
- * generator (BN_generate_prime_ex2, top two bits set so that n has exactly
- * `bits` bits), and the key is assembled from p and q with the standard
- * CRT values and checked (pairwise consistency) before it is used.  On a
- * machine with two cores the key comes in about the time of the slower
- * search.  Any failure falls back to EVP_PKEY_Q_keygen.
+ * other; here two threads search with OpenSSL's own prime generator
+ * (BN_generate_prime_ex2, top two bits set so that n has exactly `bits`
+ * bits), and the key is assembled from p and q with the standard CRT
+ * values and checked (pairwise consistency) before it is used.  Any
+ * failure falls back to EVP_PKEY_Q_keygen.
  */
 #include "rsa_keygen.h"
 
@@ -23,32 +22,92 @@
 #include <openssl/param_build.h>
 #include <openssl/rsa.h>
 
-typedef struct search {
-    int bits;
+/* Both threads search; each starts on its own prime and, once that is
+ * found, helps with the other, and a search whose prime another thread
+ * found meanwhile gives up at once (the BN_GENCB callback).  With prime
+ * search times that are close to memoryless this brings the expected time
+ * from 1.5 to 1 search. */
+typedef struct shared {
+    pthread_mutex_t mu;
+    BIGNUM *slot[2];           /* p and q once found */
     const BIGNUM *e;
-    BIGNUM *p;
-    int ok;
-} search_t;
+    int bits;                  /* of each prime */
+    bool failed;
+} shared_t;
 
-/* A prime p of `bits` bits with gcd(p - 1, e) = 1. */
-static void *find_prime(void *arg)
+typedef struct worker {
+    shared_t *sh;
+    int want;                  /* the slot this worker searches for now */
+} worker_t;
+
+static int far_apart(const BIGNUM *p, const BIGNUM *q, int half);
+
+static bool done_with(shared_t *sh, int slot)
 {
-    search_t *s = arg;
+    pthread_mutex_lock(&sh->mu);
+    bool done = sh->slot[slot] != NULL || sh->failed;
+    pthread_mutex_unlock(&sh->mu);
+    return done;
+}
+
+static int keep_going(int a, int b, BN_GENCB *cb)
+{
+    (void)a;
+    (void)b;
+    worker_t *w = BN_GENCB_get_arg(cb);
+    return !done_with(w->sh, w->want);
+}
+
+static void *search(void *arg)
+{
+    worker_t *w = arg;
+    shared_t *sh = w->sh;
     BN_CTX *ctx = BN_CTX_secure_new();
-    BIGNUM *pm1 = BN_new(), *g = BN_new();
-    s->p = BN_secure_new();
-    s->ok = 0;
-    for (int tries = 0; ctx && pm1 && g && s->p && tries < 100; tries++) {
-        if (!BN_generate_prime_ex2(s->p, s->bits, 0, NULL, NULL, NULL, ctx) ||
-            !BN_sub(pm1, s->p, BN_value_one()) || !BN_gcd(g, pm1, s->e, ctx))
+    BN_GENCB *cb = BN_GENCB_new();
+    BIGNUM *cand = BN_secure_new(), *pm1 = BN_new(), *g = BN_new();
+    bool ok = ctx && cb && cand && pm1 && g;
+    if (ok)
+        BN_GENCB_set(cb, keep_going, w);
+    for (int tries = 0; ok && tries < 200; tries++) {
+        pthread_mutex_lock(&sh->mu);
+        if (sh->slot[w->want])
+            w->want = 1 - w->want;
+        bool finished = sh->failed || (sh->slot[0] && sh->slot[1]);
+        pthread_mutex_unlock(&sh->mu);
+        if (finished)
             break;
-        if (BN_is_one(g)) {
-            s->ok = 1;
+        if (!BN_generate_prime_ex2(cand, sh->bits, 0, NULL, NULL, cb, ctx)) {
+            if (done_with(sh, w->want))
+                continue; /* given up: another thread found it */
+            ok = false;
             break;
         }
+        /* gcd(p - 1, e) = 1, as RSA needs */
+        if (!BN_sub(pm1, cand, BN_value_one()) || !BN_gcd(g, pm1, sh->e, ctx)) {
+            ok = false;
+            break;
+        }
+        if (!BN_is_one(g))
+            continue;
+        pthread_mutex_lock(&sh->mu);
+        const BIGNUM *other = sh->slot[1 - w->want];
+        if (!sh->slot[w->want] &&
+            (!other || (BN_cmp(cand, other) && far_apart(cand, other, sh->bits)))) {
+            sh->slot[w->want] = cand;
+            cand = BN_secure_new();
+            ok = cand != NULL;
+        }
+        pthread_mutex_unlock(&sh->mu);
     }
+    if (!ok) {
+        pthread_mutex_lock(&sh->mu);
+        sh->failed = true;
+        pthread_mutex_unlock(&sh->mu);
+    }
+    BN_clear_free(cand);
     BN_free(pm1);
     BN_free(g);
+    BN_GENCB_free(cb);
     BN_CTX_free(ctx);
     return NULL;
 }
@@ -125,19 +184,20 @@ EVP_PKEY *rsa_keygen(unsigned bits)
     BIGNUM *e = BN_new();
     if (e && BN_set_word(e, RSA_F4)) {
         for (int round = 0; !pkey && round < 4; round++) {
-            search_t s[2] = {{(int)bits / 2, e, NULL, 0}, {(int)bits / 2, e, NULL, 0}};
+            shared_t sh = {.e = e, .bits = (int)bits / 2};
+            if (pthread_mutex_init(&sh.mu, NULL))
+                break;
+            worker_t w[2] = {{&sh, 0}, {&sh, 1}};
             pthread_t t;
-            bool threaded = pthread_create(&t, NULL, find_prime, &s[1]) == 0;
-            find_prime(&s[0]);
+            bool threaded = pthread_create(&t, NULL, search, &w[1]) == 0;
+            search(&w[0]); /* without a thread this one finds both */
             if (threaded)
                 pthread_join(t, NULL);
-            else
-                find_prime(&s[1]);
-            if (s[0].ok && s[1].ok && BN_cmp(s[0].p, s[1].p) &&
-                far_apart(s[0].p, s[1].p, (int)bits / 2))
-                pkey = assemble(s[0].p, s[1].p, e, (int)bits);
-            BN_clear_free(s[0].p);
-            BN_clear_free(s[1].p);
+            pthread_mutex_destroy(&sh.mu);
+            if (!sh.failed && sh.slot[0] && sh.slot[1])
+                pkey = assemble(sh.slot[0], sh.slot[1], e, (int)bits);
+            BN_clear_free(sh.slot[0]);
+            BN_clear_free(sh.slot[1]);
         }
     }
     BN_free(e);

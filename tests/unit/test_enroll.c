@@ -358,7 +358,7 @@ static void test_step_retries_then_fails(void **state)
     assert_int_equal(enr_load(st(f), ENR_CS, "down", &got), 0);
     assert_int_equal(got.status, ST_UNKNOWN);
     assert_int_equal(got.tries, 1);
-    assert_non_null(got.key); /* the key was made (and kept) before anything was sent */
+    assert_non_null(got.key); /* the key made meanwhile is kept for the next round */
     char *key1 = strdup(got.key);
     enr_free(&got);
     /* not due yet: nothing happens */
