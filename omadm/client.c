@@ -53,6 +53,11 @@ typedef struct dm_client {
     size_t client_nonce_len;
     uint8_t server_nonce[MAX_NONCE];
     size_t server_nonce_len;
+    /* the nonce before this message offered a new one: kept until the
+     * reply carrying the new one is known to go out */
+    uint8_t prev_nonce[MAX_NONCE];
+    size_t prev_nonce_len;
+    bool nonce_offered;
 } dm_client_t;
 
 static dm_client_t *cl(const omadm_t *dm)
@@ -289,12 +294,19 @@ static int check_server_cred(omadm_t *dm, dm_client_t *c, const syncml_hdr_t *h,
     return strlen(want) == len && !memcmp(want, cr->data, len) ? 0 : 401;
 }
 
+/* A fresh nonce for the server; it counts (and is saved) only once the
+ * reply that offers it goes out (client_after_message). */
 static int new_server_nonce(omadm_t *dm, dm_client_t *c)
 {
+    if (!c->nonce_offered) {
+        memcpy(c->prev_nonce, c->server_nonce, c->server_nonce_len);
+        c->prev_nonce_len = c->server_nonce_len;
+        c->nonce_offered = true;
+    }
     if (dm->plat.random(dm->plat.ctx, c->server_nonce, 16))
         return -1;
     c->server_nonce_len = 16;
-    return save_auth(dm, c) ? -1 : 0;
+    return 0;
 }
 
 /* A Chal with a fresh nonce for the server, on our SyncHdr Status. */
@@ -752,6 +764,16 @@ void client_after_message(omadm_t *dm, const char *resp_uri, bool reply_due, oma
     dm_client_t *c = cl(dm);
     if (!c)
         return;
+    if (c->nonce_offered) {
+        c->nonce_offered = false;
+        if (err || !reply_due) {
+            /* the server never sees that nonce: keep the one it has */
+            memcpy(c->server_nonce, c->prev_nonce, c->prev_nonce_len);
+            c->server_nonce_len = c->prev_nonce_len;
+        } else if (save_auth(dm, c)) {
+            om_log(dm, OMADM_LOG_WARN, "cannot save the nonce given to the server");
+        }
+    }
     if (!err && resp_uri && *resp_uri) {
         char *u = om_strdup(dm, resp_uri);
         if (u) {

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "crypto.h"
 #include "csp_registry.h"
 #include "dmtree.h"
 #include "internal.h"
@@ -248,6 +249,8 @@ omadm_error_t omadm_new(const omadm_config_t *cfg, const omadm_platform_t *platf
     }
     if (!plat.now)
         plat.now = libc_now;
+    if (!plat.random)
+        plat.random = crypto_random;
     omadm_t *dm = plat.alloc(plat.ctx, sizeof *dm);
     if (!dm)
         return OMADM_E_NOMEM;

@@ -4,6 +4,7 @@
 #include "crypto.h"
 
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <string.h>
 
 #include "internal.h"
@@ -78,4 +79,10 @@ int crypto_md5(const void *data, size_t len, uint8_t out[16])
 {
     unsigned int n = 0;
     return EVP_Digest(data, len, out, &n, EVP_md5(), NULL) && n == 16 ? 0 : -1;
+}
+
+int crypto_random(void *ctx, uint8_t *buf, size_t len)
+{
+    (void)ctx;
+    return len > INT32_MAX || RAND_bytes(buf, (int)len) != 1 ? -1 : 0;
 }

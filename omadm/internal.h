@@ -25,7 +25,6 @@ struct omadm {
     omadm_platform_t plat;
     omadm_storage_t storage;
     bool has_storage;
-    uint64_t rng_state;
     struct dmtree *tree;
     struct dm_csp_reg **csps;    /* array of registrations */
     size_t n_csps;

@@ -52,8 +52,9 @@ typedef enum {
 } omadm_log_level_t;
 
 /*
- * Host services.  Any NULL member falls back to the C library (time(),
- * a getrandom()-free xorshift seeded from the clock, no logging, malloc).
+ * Host services.  Any NULL member falls back to a default: time(),
+ * OpenSSL's RAND_bytes (random bytes are session nonces: they must be
+ * unpredictable), no logging, malloc.
  * The engine never calls anything else that touches the outside world.
  */
 typedef struct omadm_platform {

@@ -530,6 +530,53 @@ static void test_hmac(void **state)
     free(bd);
 }
 
+/* x-syncml-hmac value a server would send for body with nonce. */
+static char *server_mac(const char *body, const uint8_t *nonce, size_t nlen)
+{
+    uint8_t h[16];
+    md5(body, strlen(body), h);
+    char *bd = b64(h, 16);
+    size_t bl = strlen(bd);
+    uint8_t *n2 = malloc(nlen + 1 + bl);
+    memcpy(n2, nonce, nlen);
+    n2[nlen] = ':';
+    memcpy(n2 + nlen + 1, bd, bl);
+    char *mac = digest(SRV, "spw", n2, nlen + 1 + bl);
+    char *hv = t_strf("algorithm=MD5, username=\"" SRV "\", mac=%s", mac);
+    free(mac);
+    free(n2);
+    free(bd);
+    return hv;
+}
+
+static void test_hmac_nonce_only_when_sent(void **state)
+{
+    fx_t *f = *state;
+    f->acc.server_auth = OMADM_AUTH_HMAC;
+    f->acc.server_id = SRV;
+    f->acc.server_secret = "spw";
+    begin(f, 0, NULL);
+    const char *body = "b";
+    char *hv = server_mac(body, (const uint8_t *)"", 0);
+    assert_int_equal(omadm_session_hmac_verify(f->e.dm, hv, (const uint8_t *)body, 1), OMADM_OK);
+    free(hv);
+    assert_int_equal(send_hdr(f, "", T_GET("2", "./DevInfo/DevId")), OMADM_OK);
+    uint8_t n1[64];
+    size_t n1len = reply_nonce(f->e.reply.raw, n1);
+    /* the last message needs no reply: the nonce it would offer never
+     * reaches the server, so n1 stays */
+    hv = server_mac(body, n1, n1len);
+    assert_int_equal(omadm_session_hmac_verify(f->e.dm, hv, (const uint8_t *)body, 1), OMADM_OK);
+    free(hv);
+    assert_int_equal(send_hdr(f, "", HDR_STATUS("2", "200", "")), OMADM_OK);
+    assert_false(f->e.reply.present);
+    restart(f);
+    begin(f, 0, NULL);
+    hv = server_mac(body, n1, n1len);
+    assert_int_equal(omadm_session_hmac_verify(f->e.dm, hv, (const uint8_t *)body, 1), OMADM_OK);
+    free(hv);
+}
+
 static void test_generic_alerts(void **state)
 {
     fx_t *f = *state;
@@ -602,6 +649,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_server_basic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server_md5, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hmac, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hmac_nonce_only_when_sent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_generic_alerts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_session_no_change, setup, teardown),
     };
