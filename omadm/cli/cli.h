@@ -11,10 +11,26 @@
 #include "omadm.h"
 #include "omadm_certstore.h"
 
+/* The server account of dmclient session as dmclient.conf gives it (what a
+ * DMAcc holds; docs/cli.md).  Values point into conf_text; NULL when the
+ * key is absent or empty.  The server's id is cfg.server_id. */
+typedef struct cli_account_conf {
+    const char *server_url;
+    const char *encoding;
+    const char *cacert;
+    const char *client_cert;          /* thumbprint in My/System */
+    const char *client_cert_file, *client_key_file;
+    const char *client_auth, *client_user, *client_secret, *client_secret_file;
+    const char *server_auth, *server_secret, *server_secret_file;
+    const char *max_messages;
+} cli_account_conf_t;
+
 typedef struct cli {
     char *state_dir;
     omadm_config_t cfg;
-    char *conf_text;          /* backing store of cfg strings */
+    cli_account_conf_t acct;
+    char *conf_text;          /* backing store of cfg and acct strings (wiped on close) */
+    size_t conf_len;
     omadm_storage_t storage;
     omadm_t *dm;
     omadm_certstore_t *certs; /* DIR/store, registered as the certificate CSPs */
@@ -27,7 +43,19 @@ typedef struct cli {
  * may be NULL (libc).  Prints a one-line error and returns -1 on failure
  * (nothing held then).  The lock is held until cli_close(). */
 int cli_open(cli_t *cli, const char *state_dir, const omadm_platform_t *platform);
+/* cli_open, with adjust(ctx, cli) called after dmclient.conf is read and
+ * before the engine starts (it may change cli->cfg); a nonzero return
+ * fails the open (adjust prints its own error). */
+int cli_open_ex(cli_t *cli, const char *state_dir, const omadm_platform_t *platform,
+                int (*adjust)(void *ctx, cli_t *cli), void *ctx);
 void cli_close(cli_t *cli);
+
+/* dmclient session ... (session_cmd.c); opens and closes the state itself. */
+int cli_session_main(const char *state_dir, int argc, char **argv);
+extern const char cli_session_usage[];
+/* Whether val is a valid dmclient.conf value for the session key (0 yes,
+ * -1 no). */
+int cli_session_conf_check(const char *key, const char *val);
 
 /* dmclient run ... (run_cmd.c); opens and closes the state itself. */
 int cli_run_main(const char *state_dir, int argc, char **argv);

@@ -6,10 +6,12 @@
  *   dmclient [--state-dir DIR] store ...
  *   dmclient [--state-dir DIR] alerts [--json] | --ack ID
  *   dmclient [--state-dir DIR] run [--once | --until-idle] [-v]
+ *   dmclient [--state-dir DIR] session [--server URL] [options]
  *
  * The host owns all I/O: it reads the server message, persists engine
  * state in the state directory (state.c) and writes the reply; HTTP for
- * the plugins' background work goes through libcurl (http.c).
+ * the plugins' background work and for DM sessions (session_cmd.c) goes
+ * through libcurl (http.c).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -35,6 +37,7 @@ static const char usage_main[] =
     "  alerts           list (or --ack) the generic alerts queued for the server\n"
     "  run              do background work (certificate enrollment) as it falls\n"
     "                   due: --once, --until-idle, or until SIGTERM/SIGINT\n"
+    "  session          run one DM session with the server over HTTP(S)\n"
     "\n"
     "options:\n"
     "  --state-dir DIR  where the tree and session state live\n"
@@ -187,6 +190,7 @@ static const struct {
     {"store", cmd_store, NULL, NULL},
     {"alerts", cmd_alerts, NULL, NULL},
     {"run", NULL, cli_run_main, cli_run_usage},
+    {"session", NULL, cli_session_main, cli_session_usage},
 };
 
 int main(int argc, char **argv)

@@ -1,9 +1,11 @@
 /*
- * http.c - omadm_http_t on libcurl's easy interface (see http.h).
+ * http.c - omadm_http_t on libcurl's easy interface, and the DM session
+ * client of dmclient session (see http.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <curl/curl.h>
 
@@ -108,6 +110,32 @@ static omadm_http_result_t map_error(CURLcode rc, const sink_t *sink)
     }
 }
 
+/* What every transfer of dmclient shares: no signals, http(s) only, no
+ * redirects, peers verified, our user agent, the body into a sink_t. */
+static CURLcode set_common(CURL *h, char *errbuf)
+{
+    CURLcode rc = CURLE_OK;
+#define SET(opt, val)                                   \
+    do {                                                \
+        if (rc == CURLE_OK)                             \
+            rc = curl_easy_setopt(h, opt, val);         \
+    } while (0)
+    SET(CURLOPT_ERRORBUFFER, errbuf);
+    SET(CURLOPT_NOSIGNAL, 1L); /* no SIGALRM; the host ignores SIGPIPE */
+#if LIBCURL_VERSION_NUM >= 0x075500
+    SET(CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+    SET(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    SET(CURLOPT_FOLLOWLOCATION, 0L);
+    SET(CURLOPT_SSL_VERIFYPEER, 1L);
+    SET(CURLOPT_SSL_VERIFYHOST, 2L);
+    SET(CURLOPT_USERAGENT, USER_AGENT);
+    SET(CURLOPT_WRITEFUNCTION, on_body);
+#undef SET
+    return rc;
+}
+
 static omadm_http_result_t request(void *ctx, const omadm_http_req_t *req,
                                    omadm_http_resp_t *resp, char *err, size_t err_size)
 {
@@ -147,29 +175,17 @@ static omadm_http_result_t request(void *ctx, const omadm_http_req_t *req,
         return OMADM_HTTP_FAILED;
     }
 
-    CURLcode rc = CURLE_OK;
+    CURLcode rc = set_common(h, errbuf);
 #define SET(opt, val)                                   \
     do {                                                \
         if (rc == CURLE_OK)                             \
             rc = curl_easy_setopt(h, opt, val);         \
     } while (0)
-    SET(CURLOPT_ERRORBUFFER, errbuf);
-    SET(CURLOPT_NOSIGNAL, 1L); /* no SIGALRM; the host ignores SIGPIPE */
     SET(CURLOPT_URL, req->url);
-#if LIBCURL_VERSION_NUM >= 0x075500
-    SET(CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-    SET(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
-    SET(CURLOPT_FOLLOWLOCATION, 0L);
-    SET(CURLOPT_SSL_VERIFYPEER, 1L);
-    SET(CURLOPT_SSL_VERIFYHOST, 2L);
-    SET(CURLOPT_USERAGENT, USER_AGENT);
     SET(CURLOPT_TIMEOUT, (long)timeout);
     SET(CURLOPT_CONNECTTIMEOUT, (long)connect);
     SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)(sink.max > (size_t)INT64_MAX ? INT64_MAX
                                                                              : (int64_t)sink.max));
-    SET(CURLOPT_WRITEFUNCTION, on_body);
     SET(CURLOPT_WRITEDATA, &sink);
     if (post) {
         static const char empty[1];
@@ -259,4 +275,265 @@ const omadm_http_t *cli_http_curl(void)
 {
     static const omadm_http_t hook = {.ctx = NULL, .request = request, .release = release};
     return &hook;
+}
+
+/* ---- the DM session client ---- */
+
+struct cli_http_client {
+    CURL *h;
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+#define MIN_TLS_VERSION CURL_SSLVERSION_TLSv1_2
+
+int cli_http_client_new(const cli_tls_t *tls, cli_http_client_t **out, char *err,
+                        size_t err_size)
+{
+    static const cli_tls_t no_tls;
+    if (err && err_size)
+        *err = 0;
+    *out = NULL;
+    if (!tls)
+        tls = &no_tls;
+    cli_http_client_t *c = calloc(1, sizeof *c);
+    if (!c || !(c->h = curl_easy_init())) {
+        free(c);
+        set_err(err, err_size, "cannot start an HTTP transfer");
+        return -1;
+    }
+    CURL *h = c->h;
+    CURLcode rc = set_common(h, c->errbuf);
+#define SET(opt, val)                                   \
+    do {                                                \
+        if (rc == CURLE_OK)                             \
+            rc = curl_easy_setopt(h, opt, val);         \
+    } while (0)
+    SET(CURLOPT_SSLVERSION, (long)MIN_TLS_VERSION);
+    if (tls->cacert)
+        SET(CURLOPT_CAINFO, tls->cacert);
+    if (tls->capath)
+        SET(CURLOPT_CAPATH, tls->capath);
+    if (tls->cert_pem) {
+        struct curl_blob cert = {.data = (void *)tls->cert_pem,
+                                 .len = tls->cert_pem_len,
+                                 .flags = CURL_BLOB_COPY};
+        SET(CURLOPT_SSLCERT_BLOB, &cert);
+        SET(CURLOPT_SSLCERTTYPE, "PEM");
+    } else if (tls->cert_file) {
+        SET(CURLOPT_SSLCERT, tls->cert_file);
+        SET(CURLOPT_SSLCERTTYPE, "PEM");
+    }
+    if (tls->key_pem) {
+        /* not copied: the owner wipes it when the session is over */
+        struct curl_blob key = {.data = (void *)tls->key_pem,
+                                .len = tls->key_pem_len,
+                                .flags = CURL_BLOB_NOCOPY};
+        SET(CURLOPT_SSLKEY_BLOB, &key);
+        SET(CURLOPT_SSLKEYTYPE, "PEM");
+    } else if (tls->key_file) {
+        SET(CURLOPT_SSLKEY, tls->key_file);
+        SET(CURLOPT_SSLKEYTYPE, "PEM");
+    }
+    SET(CURLOPT_POST, 1L);
+#undef SET
+    if (rc != CURLE_OK) {
+        set_err(err, err_size, c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
+        cli_http_client_free(c);
+        return -1;
+    }
+    *out = c;
+    return 0;
+}
+
+void cli_http_client_free(cli_http_client_t *c)
+{
+    if (!c)
+        return;
+    curl_easy_cleanup(c->h);
+    free(c);
+}
+
+/* "HTTP/..." starts a response (there may be several: 1xx); a header we
+ * want is kept, trimmed; a value too long for its field is dropped. */
+static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    cli_http_reply_t *r = ud;
+    size_t n = size * nmemb;
+    if (n >= 5 && !memcmp(ptr, "HTTP/", 5)) {
+        r->hmac[0] = 0;
+        r->n_hmac = 0;
+        r->retry_after[0] = 0;
+        return n;
+    }
+    const char *colon = memchr(ptr, ':', n);
+    if (!colon)
+        return n;
+    size_t klen = (size_t)(colon - ptr);
+    const char *v = colon + 1, *end = ptr + n;
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    size_t vlen = (size_t)(end - v);
+    char *dst = NULL;
+    size_t cap = 0;
+    if (klen == 13 && !strncasecmp(ptr, "x-syncml-hmac", 13)) {
+        r->n_hmac++;
+        dst = r->hmac;
+        cap = sizeof r->hmac;
+    } else if (klen == 11 && !strncasecmp(ptr, "retry-after", 11)) {
+        dst = r->retry_after;
+        cap = sizeof r->retry_after;
+    }
+    if (!dst)
+        return n;
+    if (vlen >= cap || memchr(v, 0, vlen)) {
+        dst[0] = 0;
+        return n;
+    }
+    memcpy(dst, v, vlen);
+    dst[vlen] = 0;
+    return n;
+}
+
+/* list + "name: value"; NULL (list freed) when out of memory. */
+static struct curl_slist *add_header(struct curl_slist *list, const char *name,
+                                     const char *value)
+{
+    size_t n = strlen(name) + strlen(value) + 3;
+    char *line = malloc(n);
+    struct curl_slist *more = NULL;
+    if (line) {
+        snprintf(line, n, "%s: %s", name, value);
+        more = curl_slist_append(list, line);
+        free(line);
+    }
+    if (!more)
+        curl_slist_free_all(list);
+    return more;
+}
+
+omadm_http_result_t cli_http_client_post(cli_http_client_t *c, const cli_http_post_t *req,
+                                         cli_http_reply_t *resp, char *err, size_t err_size)
+{
+    if (err && err_size)
+        *err = 0;
+    if (!c || !req || !resp || !req->url || !req->content_type || (!req->body && req->body_len)) {
+        set_err(err, err_size, "invalid HTTP request");
+        return OMADM_HTTP_FAILED;
+    }
+    memset(resp, 0, sizeof *resp);
+    if (!header_safe(req->content_type) || (req->accept && !header_safe(req->accept)) ||
+        (req->hmac && !header_safe(req->hmac))) {
+        set_err(err, err_size, "a request header holds a control character");
+        return OMADM_HTTP_FAILED;
+    }
+    sink_t sink = {.max = req->max_response ? req->max_response : DEFAULT_MAX_RESPONSE};
+    if (sink.max > SIZE_MAX - 1)
+        sink.max = SIZE_MAX - 1;
+    unsigned timeout = req->timeout_s ? req->timeout_s : DEFAULT_TIMEOUT_S;
+    if (timeout > MAX_TIMEOUT_S)
+        timeout = MAX_TIMEOUT_S;
+    unsigned connect = req->connect_timeout_s ? req->connect_timeout_s : CONNECT_TIMEOUT_S;
+    if (connect > timeout)
+        connect = timeout;
+
+    /* no "Expect: 100-continue" round trip before large bodies */
+    struct curl_slist *headers = curl_slist_append(NULL, "Expect:");
+    if (headers)
+        headers = add_header(headers, "Content-Type", req->content_type);
+    if (headers && req->accept)
+        headers = add_header(headers, "Accept", req->accept);
+    if (headers)
+        headers = add_header(headers, "Cache-Control", "no-store");
+    if (headers && req->hmac)
+        headers = add_header(headers, "x-syncml-hmac", req->hmac);
+    if (!headers) {
+        set_err(err, err_size, "out of memory");
+        return OMADM_HTTP_FAILED;
+    }
+
+    static const char empty[1];
+    CURL *h = c->h;
+    c->errbuf[0] = 0;
+    omadm_http_result_t result = OMADM_HTTP_FAILED;
+    CURLcode rc = CURLE_OK;
+#define SET(opt, val)                                   \
+    do {                                                \
+        if (rc == CURLE_OK)                             \
+            rc = curl_easy_setopt(h, opt, val);         \
+    } while (0)
+    SET(CURLOPT_URL, req->url);
+    SET(CURLOPT_TIMEOUT, (long)timeout);
+    SET(CURLOPT_CONNECTTIMEOUT, (long)connect);
+    SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)(sink.max > (size_t)INT64_MAX ? INT64_MAX
+                                                                             : (int64_t)sink.max));
+    SET(CURLOPT_WRITEDATA, &sink);
+    SET(CURLOPT_HEADERFUNCTION, on_header);
+    SET(CURLOPT_HEADERDATA, resp);
+    SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+    SET(CURLOPT_POSTFIELDS, req->body ? (const char *)req->body : empty);
+    SET(CURLOPT_HTTPHEADER, headers);
+#undef SET
+    if (rc != CURLE_OK) {
+        set_err(err, err_size, c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
+        goto out;
+    }
+    rc = curl_easy_perform(h);
+    if (rc != CURLE_OK) {
+        result = map_error(rc, &sink);
+        if (result == OMADM_HTTP_TOO_LARGE) {
+            char msg[96];
+            snprintf(msg, sizeof msg, "response larger than %zu bytes", sink.max);
+            set_err(err, err_size, msg);
+        } else if (sink.nomem) {
+            set_err(err, err_size, "out of memory for the response");
+        } else {
+            set_err(err, err_size, c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
+        }
+        goto out;
+    }
+    long status = 0;
+    char *ct = NULL;
+    if (curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK)
+        status = 0;
+    if (curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ct) != CURLE_OK)
+        ct = NULL;
+    if (!sink.buf && !(sink.buf = malloc(1))) {
+        set_err(err, err_size, "out of memory for the response");
+        goto out;
+    }
+    sink.buf[sink.len] = 0;
+    resp->status = (int)status;
+    resp->body = sink.buf;
+    resp->len = sink.len;
+    snprintf(resp->content_type, sizeof resp->content_type, "%s", ct ? ct : "");
+    for (char *p = resp->content_type; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = ' ';
+    sink.buf = NULL;
+    result = OMADM_HTTP_OK;
+out:
+    /* nothing of this request stays behind in the handle */
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, NULL);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, NULL);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL);
+    curl_slist_free_all(headers);
+    free(sink.buf);
+    if (result != OMADM_HTTP_OK) {
+        resp->hmac[0] = 0;
+        resp->retry_after[0] = 0;
+        resp->n_hmac = 0;
+    }
+    return result;
+}
+
+void cli_http_reply_free(cli_http_reply_t *resp)
+{
+    if (!resp)
+        return;
+    free(resp->body);
+    resp->body = NULL;
+    resp->len = 0;
 }

@@ -4,6 +4,9 @@
 #ifndef DMCLIENT_HTTP_H
 #define DMCLIENT_HTTP_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include "omadm_certstore.h"
 
 /* curl_global_init(); call once from main before any other thread exists.
@@ -27,5 +30,65 @@ void cli_http_global_cleanup(void);
  *   - nothing is logged (request bodies may carry secrets).
  */
 const omadm_http_t *cli_http_curl(void);
+
+
+/* ---- the DM session client (dmclient session) ---------------------------- */
+
+/* TLS settings of one session; strings and blobs are borrowed and must
+ * outlive the client (the key is never copied, so the owner can wipe it). */
+typedef struct cli_tls {
+    const char *cacert;          /* PEM file of extra trust anchors, or NULL */
+    const char *capath;          /* system CA directory, or NULL (libcurl's default) */
+    const char *cert_file;       /* client certificate (PEM file), or NULL */
+    const char *key_file;        /* its private key (PEM file); NULL: in cert_file */
+    const uint8_t *cert_pem;     /* client certificate as PEM bytes, or NULL */
+    size_t cert_pem_len;
+    const uint8_t *key_pem;      /* its private key as PEM bytes */
+    size_t key_pem_len;
+} cli_tls_t;
+
+/* One POST of a session. */
+typedef struct cli_http_post {
+    const char *url;
+    const char *content_type;
+    const char *accept;          /* Accept header value, or NULL */
+    const char *hmac;            /* x-syncml-hmac value, or NULL */
+    const uint8_t *body;
+    size_t body_len;
+    size_t max_response;         /* larger bodies fail with OMADM_HTTP_TOO_LARGE */
+    unsigned timeout_s;          /* whole exchange */
+    unsigned connect_timeout_s;
+} cli_http_post_t;
+
+#define CLI_HTTP_HMAC_MAX 1024
+
+typedef struct cli_http_reply {
+    int status;                  /* HTTP status code */
+    uint8_t *body;               /* malloc'ed, NUL after len; never NULL on OMADM_HTTP_OK */
+    size_t len;
+    char content_type[128];      /* "" when absent; control characters replaced */
+    char hmac[CLI_HTTP_HMAC_MAX];/* the x-syncml-hmac value, "" when absent */
+    int n_hmac;                  /* how many x-syncml-hmac headers came (too long: counted, not kept) */
+    char retry_after[64];        /* the Retry-After value, "" when absent */
+} cli_http_reply_t;
+
+typedef struct cli_http_client cli_http_client_t;
+
+/* A client whose connection (and TLS session) is kept between POSTs.
+ * Behaviour as for cli_http_curl(), plus: TLS 1.2 or later, peer and host
+ * always verified against capath and cacert; a client certificate when
+ * given; the request headers Content-Type, Accept, Cache-Control: no-store,
+ * User-Agent dmclient and x-syncml-hmac.  0, or -1 with a one-line reason
+ * in err. */
+int cli_http_client_new(const cli_tls_t *tls, cli_http_client_t **out, char *err,
+                        size_t err_size);
+void cli_http_client_free(cli_http_client_t *c); /* NULL-safe */
+
+/* POST req.  OMADM_HTTP_OK: a response arrived (any status; redirects are
+ * not followed); free it with cli_http_reply_free().  Otherwise a one-line
+ * reason in err (never the request body or headers). */
+omadm_http_result_t cli_http_client_post(cli_http_client_t *c, const cli_http_post_t *req,
+                                         cli_http_reply_t *resp, char *err, size_t err_size);
+void cli_http_reply_free(cli_http_reply_t *resp);
 
 #endif

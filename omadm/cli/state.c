@@ -150,8 +150,36 @@ static char *trim(char *s)
     return s;
 }
 
-static int set_option(omadm_config_t *cfg, const char *key, char *val)
+static int set_option(cli_t *cli, const char *key, char *val)
 {
+    omadm_config_t *cfg = &cli->cfg;
+    static const struct {
+        const char *key;
+        size_t off;
+    } account[] = {
+        {"server_url", offsetof(cli_account_conf_t, server_url)},
+        {"encoding", offsetof(cli_account_conf_t, encoding)},
+        {"cacert", offsetof(cli_account_conf_t, cacert)},
+        {"client_cert", offsetof(cli_account_conf_t, client_cert)},
+        {"client_cert_file", offsetof(cli_account_conf_t, client_cert_file)},
+        {"client_key_file", offsetof(cli_account_conf_t, client_key_file)},
+        {"client_auth", offsetof(cli_account_conf_t, client_auth)},
+        {"client_user", offsetof(cli_account_conf_t, client_user)},
+        {"client_secret", offsetof(cli_account_conf_t, client_secret)},
+        {"client_secret_file", offsetof(cli_account_conf_t, client_secret_file)},
+        {"server_auth", offsetof(cli_account_conf_t, server_auth)},
+        {"server_secret", offsetof(cli_account_conf_t, server_secret)},
+        {"server_secret_file", offsetof(cli_account_conf_t, server_secret_file)},
+        {"max_messages", offsetof(cli_account_conf_t, max_messages)},
+    };
+    for (size_t i = 0; i < sizeof account / sizeof account[0]; i++) {
+        if (!strcmp(account[i].key, key)) {
+            if (*val && cli_session_conf_check(key, val))
+                return -1;
+            *(const char **)((char *)&cli->acct + account[i].off) = *val ? val : NULL;
+            return 0;
+        }
+    }
     static const struct {
         const char *key;
         size_t off;
@@ -214,12 +242,17 @@ static int read_config(cli_t *cli)
         fprintf(stderr, "dmclient: %s: %s\n", path, strerror(rc));
         return -1;
     }
-    cli->conf_text = realloc(data, len + 1);
-    if (!cli->conf_text) {
-        free(data);
+    /* a copy, not realloc: the file may hold secrets, and realloc could
+     * leave them behind in freed memory */
+    cli->conf_text = malloc(len + 1);
+    if (cli->conf_text)
+        memcpy(cli->conf_text, data, len);
+    explicit_bzero(data, len);
+    free(data);
+    if (!cli->conf_text)
         return -1;
-    }
     cli->conf_text[len] = 0;
+    cli->conf_len = len;
     int lineno = 0;
     char *save = NULL;
     for (char *line = strtok_r(cli->conf_text, "\n", &save); line;
@@ -235,7 +268,7 @@ static int read_config(cli_t *cli)
         }
         *eq = 0;
         char *key = trim(l), *val = trim(eq + 1);
-        if (set_option(&cli->cfg, key, val)) {
+        if (set_option(cli, key, val)) {
             fprintf(stderr, "dmclient: %s:%d: unknown key or bad value '%s'\n", path, lineno,
                     key);
             return -1;
@@ -288,6 +321,12 @@ static int lock_state(cli_t *cli)
 
 int cli_open(cli_t *cli, const char *state_dir, const omadm_platform_t *platform)
 {
+    return cli_open_ex(cli, state_dir, platform, NULL, NULL);
+}
+
+int cli_open_ex(cli_t *cli, const char *state_dir, const omadm_platform_t *platform,
+                int (*adjust)(void *ctx, cli_t *cli), void *ctx)
+{
     memset(cli, 0, sizeof *cli);
     cli->lock_fd = -1;
     cli->state_dir = strdup(state_dir);
@@ -306,6 +345,10 @@ int cli_open(cli_t *cli, const char *state_dir, const omadm_platform_t *platform
     }
     omadm_config_init(&cli->cfg);
     if (read_config(cli)) {
+        cli_close(cli);
+        return -1;
+    }
+    if (adjust && adjust(ctx, cli)) {
         cli_close(cli);
         return -1;
     }
@@ -338,6 +381,8 @@ void cli_close(cli_t *cli)
 {
     omadm_free(cli->dm);
     omadm_certstore_close(cli->certs);
+    if (cli->conf_text) /* may hold secrets (client_secret, server_secret) */
+        explicit_bzero(cli->conf_text, cli->conf_len);
     free(cli->conf_text);
     free(cli->state_dir);
     /* last: everything above is written and closed before another
