@@ -154,7 +154,10 @@ static omadm_error_t save_auth(omadm_t *dm, const dm_client_t *c)
     if (!dm->has_storage)
         return OMADM_OK;
     char *cn = crypto_b64_encode(dm, c->client_nonce, c->client_nonce_len);
-    char *sn = crypto_b64_encode(dm, c->server_nonce, c->server_nonce_len);
+    /* while a new nonce is only offered (its reply not yet out), the
+     * server still has the previous one */
+    char *sn = c->nonce_offered ? crypto_b64_encode(dm, c->prev_nonce, c->prev_nonce_len)
+                                : crypto_b64_encode(dm, c->server_nonce, c->server_nonce_len);
     buf_t b;
     buf_init(&b, dm);
     buf_printf(&b, "omadm-auth 1\ncounter %lu\nclient-nonce %s\nserver-nonce %s\n", c->counter,
