@@ -58,6 +58,13 @@ typedef struct dm_client {
     uint8_t prev_nonce[MAX_NONCE];
     size_t prev_nonce_len;
     bool nonce_offered;
+
+    /* replies larger than the server takes: what is still to be sent */
+    int64_t peer_max_msg;      /* the server's MaxMsgSize, 0 = unknown */
+    syncml_msg_t **carry;      /* messages whose commands are still queued */
+    size_t n_carry;
+    syncml_cmd_t *queued;      /* the queued commands, in order */
+    bool queued_final;         /* the package they belong to ends with them */
 } dm_client_t;
 
 static dm_client_t *cl(const omadm_t *dm)
@@ -85,11 +92,24 @@ static void free_alerts(omadm_t *dm, dm_client_t *c)
     c->n_alerts = 0;
 }
 
+static void drop_queue(omadm_t *dm, dm_client_t *c)
+{
+    for (size_t i = 0; i < c->n_carry; i++) {
+        syncml_msg_free(c->carry[i]);
+        om_free(dm, c->carry[i]);
+    }
+    om_free(dm, c->carry);
+    c->carry = NULL;
+    c->n_carry = 0;
+    c->queued = NULL;
+}
+
 void client_free(omadm_t *dm)
 {
     dm_client_t *c = cl(dm);
     if (!c)
         return;
+    drop_queue(dm, c);
     free_alerts(dm, c);
     om_free(dm, c->server_url);
     om_free(dm, c->server_id);
@@ -757,6 +777,9 @@ omadm_error_t client_on_reply(dm_exec_t *x, bool *reply_due)
         err = package1_body(dm, c, x->reply, x->reply->hdr.msg_id, &x->next_cmd_id);
         *reply_due = true;
     }
+    /* the rest of our package waits: the server must get it */
+    if (c->queued && !x->abort_session)
+        *reply_due = true;
     if (!err && c->cred == CRED_SEND && *reply_due)
         err = put_cred(dm, c, x->reply);
     return err;
@@ -786,4 +809,136 @@ void client_after_message(omadm_t *dm, const char *resp_uri, bool reply_due, oma
     }
     if (err || !reply_due)
         client_free(dm); /* the session is over */
+}
+
+/* ---- replies larger than the server's MaxMsgSize ---- */
+
+void client_peer_limits(omadm_t *dm, const syncml_hdr_t *h)
+{
+    dm_client_t *c = cl(dm);
+    if (c && h->has_meta && h->meta.max_msg_size > 0)
+        c->peer_max_msg = h->meta.max_msg_size;
+}
+
+int client_pending(const omadm_t *dm)
+{
+    const dm_client_t *c = cl(dm);
+    return c && c->queued;
+}
+
+static omadm_error_t encode_msg(omadm_t *dm, const syncml_msg_t *m, uint8_t **out, size_t *len)
+{
+    buf_t b;
+    buf_init(&b, dm);
+    omadm_error_t err = m->enc == SYNCML_ENC_WBXML ? codec_wbxml_encode(dm, m, &b)
+                                                   : codec_xml_encode(dm, m, &b);
+    if (!err && !(*out = buf_steal(&b, len)))
+        err = OMADM_E_NOMEM;
+    buf_free(&b);
+    return err;
+}
+
+/* The first k commands of list as a message with out's header. */
+static omadm_error_t encode_prefix(omadm_t *dm, const syncml_msg_t *out, syncml_cmd_t *list,
+                                   size_t k, bool final, uint8_t **bytes, size_t *len)
+{
+    syncml_cmd_t *cut = list, *prev = NULL;
+    for (size_t i = 0; i < k && cut; i++) {
+        prev = cut;
+        cut = cut->next;
+    }
+    if (prev)
+        prev->next = NULL;
+    syncml_msg_t m = *out;     /* shares out's arena: never freed here */
+    m.cmds = k ? list : NULL;
+    m.final = final;
+    omadm_error_t err = encode_msg(dm, &m, bytes, len);
+    if (prev)
+        prev->next = cut;
+    return err;
+}
+
+omadm_error_t client_encode(omadm_t *dm, syncml_msg_t *out, uint8_t **reply, size_t *reply_len)
+{
+    dm_client_t *c = cl(dm);
+    if (!c)
+        return encode_msg(dm, out, reply, reply_len);
+    /* commands queued from earlier replies go after this message's own */
+    bool final = out->final;
+    if (c->queued) {
+        unsigned long id = 1;
+        for (syncml_cmd_t *k = out->cmds; k; k = k->next)
+            id++;
+        for (syncml_cmd_t *k = c->queued; k; k = k->next) {
+            char num[24];
+            snprintf(num, sizeof num, "%lu", id++);
+            if (!(k->cmd_id = arena_strdup(&out->arena, num)))
+                return OMADM_E_NOMEM;
+        }
+        if (out->cmds_tail)
+            out->cmds_tail->next = c->queued;
+        else
+            out->cmds = c->queued;
+        final = c->queued_final;
+        c->queued = NULL;
+    }
+    size_t n = 0;
+    for (syncml_cmd_t *k = out->cmds; k; k = k->next)
+        n++;
+    omadm_error_t err = encode_prefix(dm, out, out->cmds, n, final, reply, reply_len);
+    if (err || !c->peer_max_msg || (int64_t)*reply_len <= c->peer_max_msg) {
+        if (!err) {
+            drop_queue(dm, c); /* everything went out */
+            out->cmds_tail = NULL;
+        }
+        return err;
+    }
+    /* too big: the most commands that fit (at least the SyncHdr Status and
+     * one more, so the session moves on), the rest waits for Alert 1222 */
+    om_free(dm, *reply);
+    *reply = NULL;
+    size_t lo = n > 1 ? 2 : n, hi = n - 1;
+    while (lo < hi) {
+        size_t mid = (lo + hi + 1) / 2;
+        uint8_t *b = NULL;
+        size_t len = 0;
+        err = encode_prefix(dm, out, out->cmds, mid, false, &b, &len);
+        om_free(dm, b);
+        if (err)
+            return err;
+        if ((int64_t)len <= c->peer_max_msg)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    err = encode_prefix(dm, out, out->cmds, lo, false, reply, reply_len);
+    if (err)
+        return err;
+    if ((int64_t)*reply_len > c->peer_max_msg)
+        om_log(dm, OMADM_LOG_WARN, "one command of %zu bytes exceeds the server's MaxMsgSize",
+               *reply_len);
+    /* keep the rest, and the arena it lives in */
+    syncml_cmd_t *rest = out->cmds;
+    for (size_t i = 1; i < lo; i++)
+        rest = rest->next;
+    syncml_cmd_t *tail = rest;
+    rest = rest->next;
+    tail->next = NULL;
+    syncml_msg_t **arr = om_realloc(dm, c->carry, (c->n_carry + 1) * sizeof *arr);
+    syncml_msg_t *keep = om_alloc(dm, sizeof *keep);
+    if (!arr || !keep) {
+        om_free(dm, keep);
+        if (arr)
+            c->carry = arr;
+        om_free(dm, *reply);
+        *reply = NULL;
+        return OMADM_E_NOMEM;
+    }
+    c->carry = arr;
+    *keep = *out;              /* the arena moves to keep */
+    syncml_msg_init(out, dm);
+    c->carry[c->n_carry++] = keep;
+    c->queued = rest;
+    c->queued_final = final;
+    return OMADM_OK;
 }

@@ -26,4 +26,14 @@ omadm_error_t client_on_reply(dm_exec_t *x, bool *reply_due);
 void client_after_message(omadm_t *dm, const char *resp_uri, bool reply_due, omadm_error_t err);
 void client_free(omadm_t *dm);
 
+/* The server's MaxMsgSize from its SyncHdr Meta. */
+void client_peer_limits(omadm_t *dm, const syncml_hdr_t *h);
+/* Encode the reply.  In a session whose server gave a MaxMsgSize, a reply
+ * that does not fit goes out in parts: the commands that fit, without
+ * Final; the rest is queued (out gives up its arena to the queue) and
+ * follows the server's next message (normally Alert 1222). */
+omadm_error_t client_encode(omadm_t *dm, syncml_msg_t *out, uint8_t **reply, size_t *reply_len);
+/* Commands are queued for the next message. */
+int client_pending(const omadm_t *dm);
+
 #endif

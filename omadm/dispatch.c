@@ -144,22 +144,6 @@ static omadm_error_t ask_next_message(dm_exec_t *x)
     return OMADM_OK;
 }
 
-static omadm_error_t encode(omadm_t *dm, const syncml_msg_t *out, uint8_t **reply,
-                            size_t *reply_len)
-{
-    buf_t b;
-    buf_init(&b, dm);
-    omadm_error_t err = out->enc == SYNCML_ENC_WBXML ? codec_wbxml_encode(dm, out, &b)
-                                                     : codec_xml_encode(dm, out, &b);
-    if (!err) {
-        *reply = buf_steal(&b, reply_len);
-        if (!*reply)
-            err = OMADM_E_NOMEM;
-    }
-    buf_free(&b);
-    return err;
-}
-
 static omadm_error_t remember_server(omadm_t *dm, const char *server)
 {
     char *s = om_strdup(dm, server);
@@ -246,6 +230,8 @@ omadm_error_t omadm_process(omadm_t *dm, const uint8_t *msg, size_t msg_len, uin
         err = remember_server(dm, req.hdr.source);
     if (!err && req.hdr.resp_uri && !(resp_uri = om_strdup(dm, req.hdr.resp_uri)))
         err = OMADM_E_NOMEM;
+    if (!err)
+        client_peer_limits(dm, &req.hdr);
     if (!err && !(err = session_snapshot(dm, &before)))
         snapped = true;
     if (!err && !(err = execute(dm, &req, &out, &scratch, &reply_due, &plugins_changed)))
@@ -259,7 +245,7 @@ omadm_error_t omadm_process(omadm_t *dm, const uint8_t *msg, size_t msg_len, uin
     if (executed && dmtree_savepoint(dm) > 0)
         dm->tree_dirty = true;
     if (!err && reply_due)
-        err = encode(dm, &out, reply, reply_len);
+        err = client_encode(dm, &out, reply, reply_len);
     if (!err)
         err = persist(dm, &before);
     /* A failure after the commands ran leaves the engine tree as it was,

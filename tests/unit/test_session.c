@@ -583,6 +583,69 @@ static void test_hmac_nonce_only_when_sent(void **state)
     free(hv);
 }
 
+/* A reply bigger than the server's MaxMsgSize goes out in parts: each
+ * within the limit, Final only on the last, the rest after Alert 1222. */
+static void test_split_by_max_msg_size(void **state)
+{
+    fx_t *f = *state;
+    begin(f, 0, NULL);
+    char *body = t_strf("%s", HDR_STATUS("1", "200", ""));
+    for (int i = 0; i < 12; i++) {
+        char *more = t_strf("%s<Get><CmdID>%d</CmdID><Item><Target><LocURI>./DevInfo/%s</LocURI>"
+                            "</Target></Item></Get>",
+                            body, 10 + i, i % 2 ? "Man" : "DevId");
+        free(body);
+        body = more;
+    }
+    assert_int_equal(send_hdr(f, "<Meta><MaxMsgSize xmlns=\"syncml:metinf\">1500</MaxMsgSize></Meta>",
+                              body),
+                     OMADM_OK);
+    free(body);
+    int seen_status[12] = {0}, seen_results[12] = {0};
+    int parts = 0;
+    for (;;) {
+        t_reply_t *r = &f->e.reply;
+        assert_true(r->present);
+        parts++;
+        assert_true(r->raw_len <= 1500);
+        /* CmdIDs unique within the message */
+        for (size_t i = 0; i < r->n_cmds; i++)
+            for (size_t j = i + 1; j < r->n_cmds; j++)
+                assert_string_not_equal(r->cmds[i].cmd_id, r->cmds[j].cmd_id);
+        assert_string_equal(r->cmds[0].name, "Status");
+        assert_string_equal(r->cmds[0].cmd_ref, "0");
+        for (size_t i = 0; i < r->n_cmds; i++) {
+            const t_cmd_t *c = &r->cmds[i];
+            int ref = c->cmd_ref ? atoi(c->cmd_ref) - 10 : -1;
+            if (ref < 0 || ref >= 12)
+                continue;
+            if (!strcmp(c->name, "Status"))
+                seen_status[ref]++;
+            else if (!strcmp(c->name, "Results"))
+                seen_results[ref]++;
+        }
+        if (r->final)
+            break;
+        assert_true(parts < 20);
+        char *msgref = t_strf("%s", r->msg_id);
+        char *next = t_strf("<Status><CmdID>1</CmdID><MsgRef>%s</MsgRef><CmdRef>0</CmdRef>"
+                            "<Cmd>SyncHdr</Cmd><Data>200</Data></Status>"
+                            "<Alert><CmdID>2</CmdID><Data>1222</Data></Alert>", msgref);
+        assert_int_equal(send_hdr(f, "", next), OMADM_OK);
+        free(next);
+        free(msgref);
+    }
+    assert_true(parts >= 3);
+    for (int i = 0; i < 12; i++) {
+        assert_int_equal(seen_status[i], 1);
+        assert_int_equal(seen_results[i], 1);
+    }
+    /* the package is complete: the server's empty answer ends the session */
+    assert_int_equal(send_hdr(f, "", ""), OMADM_OK);
+    assert_false(f->e.reply.present);
+    assert_false(omadm_session_active(f->e.dm));
+}
+
 static void test_generic_alerts(void **state)
 {
     fx_t *f = *state;
@@ -656,6 +719,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_server_md5, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hmac, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hmac_nonce_only_when_sent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_split_by_max_msg_size, setup, teardown),
         cmocka_unit_test_setup_teardown(test_generic_alerts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_session_no_change, setup, teardown),
     };
