@@ -942,3 +942,21 @@ omadm_error_t client_encode(omadm_t *dm, syncml_msg_t *out, uint8_t **reply, siz
     c->queued_final = final;
     return OMADM_OK;
 }
+
+size_t client_stored_server_nonce(omadm_t *dm, uint8_t *out, size_t size)
+{
+    dm_client_t tmp;
+    memset(&tmp, 0, sizeof tmp);
+    const dm_client_t *c = cl(dm);
+    if (!c) {
+        load_auth(dm, &tmp);
+        c = &tmp;
+    }
+    size_t n = c->nonce_offered ? c->prev_nonce_len : c->server_nonce_len;
+    const uint8_t *src = c->nonce_offered ? c->prev_nonce : c->server_nonce;
+    if (n > size)
+        n = size;
+    memcpy(out, src, n);
+    om_wipe(&tmp, sizeof tmp);
+    return n;
+}

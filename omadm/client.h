@@ -33,6 +33,9 @@ void client_peer_limits(omadm_t *dm, const syncml_hdr_t *h);
  * Final; the rest is queued (out gives up its arena to the queue) and
  * follows the server's next message (normally Alert 1222). */
 omadm_error_t client_encode(omadm_t *dm, syncml_msg_t *out, uint8_t **reply, size_t *reply_len);
+/* The nonce this device gave the server last (persisted, "auth"): what a
+ * package 0 digest is computed with.  Returns its length (<= size). */
+size_t client_stored_server_nonce(omadm_t *dm, uint8_t *out, size_t size);
 /* Commands are queued for the next message. */
 int client_pending(const omadm_t *dm);
 

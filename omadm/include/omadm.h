@@ -345,6 +345,28 @@ omadm_error_t omadm_session_hmac_sign(omadm_t *dm, const uint8_t *body, size_t l
 omadm_error_t omadm_session_hmac_verify(omadm_t *dm, const char *header, const uint8_t *body,
                                         size_t len);
 
+/* ---- package 0: server notifications (implemented in omadm/notify.c) ---- */
+
+typedef struct omadm_notification {
+    unsigned version;          /* 10 bits, e.g. 12 for DM 1.2 */
+    unsigned ui_mode;          /* 0 not specified, 1 background, 2 informative, 3 user interaction */
+    unsigned initiator;        /* 0 client, 1 server */
+    unsigned session_id;       /* 16 bits: the SessionID the session must use */
+    char server_id[256];       /* NUL-terminated */
+    const uint8_t *vendor;     /* vendor-specific body, borrowed from the input */
+    size_t vendor_len;
+} omadm_notification_t;
+
+/* Parse a package 0 message (no digest check).  OMADM_E_MALFORMED when
+ * it is not one. */
+omadm_error_t omadm_notification_parse(const uint8_t *msg, size_t len,
+                                       omadm_notification_t *out);
+/* Check its digest with the server's name and secret and the nonce this
+ * device keeps for that server (docs/session.md, "Notifications"):
+ * OMADM_OK, OMADM_E_DENIED on a mismatch, OMADM_E_MALFORMED. */
+omadm_error_t omadm_notification_verify(omadm_t *dm, const uint8_t *msg, size_t len,
+                                        const char *server_id, const char *server_secret);
+
 /* Local read of a node, as a Get from the device itself (no ACL check).
  * Leaf: *value is its bytes, *is_interior 0.  Interior: *value is the
  * '/'-joined child list, *is_interior 1.  *value is NUL-terminated and
