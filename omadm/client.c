@@ -16,6 +16,7 @@
 
 #include "codec.h"
 #include "crypto.h"
+#include "large_obj.h"
 #include "session.h"
 
 #define MAX_NONCE 64
@@ -481,6 +482,7 @@ omadm_error_t omadm_session_begin(omadm_t *dm, const omadm_account_t *acc, int s
     *msg = NULL;
     *msg_len = 0;
     client_free(dm);
+    lo_drop(dm);
     dm_client_t *c = om_calloc(dm, sizeof *c);
     if (!c)
         return OMADM_E_NOMEM;

@@ -13,6 +13,7 @@
 #include "dmtree.h"
 #include "internal.h"
 #include "client.h"
+#include "large_obj.h"
 #include "session.h"
 
 static const char *const error_strings[OMADM_E__COUNT] = {
@@ -284,6 +285,7 @@ void omadm_free(omadm_t *dm)
         return;
     dmtree_destroy(dm);
     client_free(dm);
+    lo_drop(dm);
     csp_registry_free(dm);
     session_clear(dm);
     om_free(dm, dm->last_server);

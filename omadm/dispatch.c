@@ -8,6 +8,7 @@
 #include "client.h"
 #include "codec.h"
 #include "dispatch.h"
+#include "large_obj.h"
 #include "session.h"
 
 static int worst_code(dm_exec_t *x, syncml_cmd_t *before)
@@ -83,6 +84,10 @@ int dispatch_command(dm_exec_t *x, const syncml_cmd_t *cmd)
             status_add(x, cmd, x->deny);
         return x->deny;
     }
+    bool handled = false;
+    cmd = lo_intercept(x, cmd, &handled);
+    if (handled)
+        return 213;
     syncml_cmd_t *before = x->reply->cmds_tail;
     run(x, cmd);
     if (cmd->type != SYNCML_CMD_ATOMIC)
@@ -236,8 +241,10 @@ omadm_error_t omadm_process(omadm_t *dm, const uint8_t *msg, size_t msg_len, uin
         snapped = true;
     if (!err && !(err = execute(dm, &req, &out, &scratch, &reply_due, &plugins_changed)))
         executed = true;
-    if (!err && !reply_due)
+    if (!err && !reply_due) {
         session_end(dm);
+        lo_drop(dm);
+    }
     /* the reply owns copies of all it needs: free the request first */
     arena_free(&scratch);
     syncml_msg_free(&req);

@@ -17,6 +17,8 @@
 /* Where a command is running: plain, inside an Atomic, inside a Sequence. */
 typedef enum { RUN_TOP, RUN_ATOMIC, RUN_SEQUENCE } run_mode_t;
 
+typedef struct dm_lo dm_lo_t;
+
 typedef struct dm_exec {
     omadm_t *dm;
     const syncml_msg_t *req;

@@ -34,6 +34,7 @@ struct omadm {
     bool tree_dirty;
     bool session_dirty;
     void *client;                /* client.c: the session we opened, or NULL */
+    struct dm_lo *lo;            /* large_obj.c: a large object being received */
     const char *client_error;    /* static text: why our last session failed */
 };
 

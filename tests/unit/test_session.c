@@ -143,6 +143,27 @@ static omadm_error_t send_hdr(fx_t *f, const char *hdr_extra, const char *body)
     return err;
 }
 
+/* The same without Final (a package that goes on). */
+static omadm_error_t send_open(fx_t *f, const char *body)
+{
+    char *m = t_strf("<SyncML xmlns=\"SYNCML:SYNCML1.2\"><SyncHdr><VerDTD>1.2</VerDTD>"
+                     "<VerProto>DM/1.2</VerProto><SessionID>%s</SessionID><MsgID>%d</MsgID>"
+                     "<Target><LocURI>dev-1</LocURI></Target>"
+                     "<Source><LocURI>" SRV "</LocURI></Source></SyncHdr>"
+                     "<SyncBody>%s</SyncBody></SyncML>",
+                     f->e.session_id, f->e.msg_id++, body);
+    omadm_error_t err = t_send_raw(&f->e, m, strlen(m));
+    free(m);
+    return err;
+}
+
+#define CHUNK(id, uri, meta, data, more)                                                  \
+    "<Add><CmdID>" id "</CmdID><Item><Target><LocURI>" uri "</LocURI></Target>" meta       \
+    "<Data>" data "</Data>" more "</Item></Add>"
+#define SIZE_META(n)                                                                      \
+    "<Meta><Format xmlns=\"syncml:metinf\">chr</Format><Size xmlns=\"syncml:metinf\">" n  \
+    "</Size></Meta>"
+
 #define HDR_STATUS(msgref, code, chal)                                                   \
     "<Status><CmdID>1</CmdID><MsgRef>" msgref "</MsgRef><CmdRef>0</CmdRef><Cmd>SyncHdr</Cmd>" \
     "<TargetRef>" URL "</TargetRef><SourceRef>dev-1</SourceRef>" chal "<Data>" code        \
@@ -646,6 +667,76 @@ static void test_split_by_max_msg_size(void **state)
     assert_false(omadm_session_active(f->e.dm));
 }
 
+static void test_large_object_in(void **state)
+{
+    fx_t *f = *state;
+    begin(f, 0, NULL);
+    /* three chunks, Size 12 on the first */
+    assert_int_equal(send_open(f, HDR_STATUS("1", "200", "")
+                                 CHUNK("2", "./Vendor/Big", SIZE_META("12"), "abcd", "<MoreData/>")),
+                     OMADM_OK);
+    assert_int_equal(t_code(&f->e.reply, "2"), 213);
+    assert_false(f->e.reply.final);
+    bool asked = false;
+    for (size_t i = 0; i < f->e.reply.n_cmds; i++)
+        if (!strcmp(f->e.reply.cmds[i].name, "Alert") && !strcmp(f->e.reply.cmds[i].data, "1222"))
+            asked = true;
+    assert_true(asked); /* the rest of the package, please */
+    assert_null(t_read(&f->e, "./Vendor/Big", NULL, NULL));
+    assert_int_equal(send_open(f, CHUNK("1", "./Vendor/Big", "", "efgh", "<MoreData/>")), OMADM_OK);
+    assert_int_equal(t_code(&f->e.reply, "1"), 213);
+    assert_int_equal(send_hdr(f, "", CHUNK("1", "./Vendor/Big", "", "ijkl", "")), OMADM_OK);
+    assert_int_equal(t_code(&f->e.reply, "1"), 200);
+    char *v = t_read(&f->e, "./Vendor/Big", NULL, NULL);
+    assert_string_equal(v, "abcdefghijkl");
+    free(v);
+
+    /* Size mismatch: 424, nothing written */
+    assert_int_equal(send_open(f, CHUNK("2", "./Vendor/Short", SIZE_META("10"), "abcd", "<MoreData/>")),
+                     OMADM_OK);
+    assert_int_equal(t_code(&f->e.reply, "2"), 213);
+    assert_int_equal(send_hdr(f, "", CHUNK("1", "./Vendor/Short", "", "ef", "")), OMADM_OK);
+    assert_int_equal(t_code(&f->e.reply, "1"), 424);
+    assert_null(t_read(&f->e, "./Vendor/Short", NULL, NULL));
+    /* more than announced: 424 at once */
+    assert_int_equal(send_open(f, CHUNK("2", "./Vendor/Long", SIZE_META("5"), "abcd", "<MoreData/>")),
+                     OMADM_OK);
+    assert_int_equal(send_hdr(f, "", CHUNK("1", "./Vendor/Long", "", "efgh", "<MoreData/>")), OMADM_OK);
+    assert_int_equal(t_code(&f->e.reply, "1"), 424);
+
+    /* broken off by another command: Alert 1225 naming it, the Get runs */
+    assert_int_equal(send_open(f, CHUNK("2", "./Vendor/Broken", SIZE_META("8"), "abcd", "<MoreData/>")),
+                     OMADM_OK);
+    assert_int_equal(send_hdr(f, "", T_GET("1", "./DevInfo/DevId")), OMADM_OK);
+    const t_cmd_t *al = NULL;
+    for (size_t i = 0; i < f->e.reply.n_cmds; i++)
+        if (!strcmp(f->e.reply.cmds[i].name, "Alert"))
+            al = &f->e.reply.cmds[i];
+    assert_non_null(al);
+    assert_string_equal(al->data, "1225");
+    assert_string_equal(al->items[0].target, "./Vendor/Broken");
+    assert_int_equal(t_code(&f->e.reply, "1"), 200);
+    assert_null(t_read(&f->e, "./Vendor/Broken", NULL, NULL));
+
+    /* the first chunk must give Size, within MaxObjSize */
+    assert_int_equal(send_open(f, CHUNK("2", "./Vendor/NoSize", "", "abcd", "<MoreData/>")), OMADM_OK);
+    assert_int_equal(t_code(&f->e.reply, "2"), 400);
+    assert_int_equal(send_open(f, CHUNK("2", "./Vendor/Huge", SIZE_META("99999999"), "abcd",
+                                        "<MoreData/>")),
+                     OMADM_OK);
+    assert_int_equal(t_code(&f->e.reply, "2"), 413);
+}
+
+static void test_large_object_needs_session(void **state)
+{
+    fx_t *f = *state;
+    /* one process per message would lose the chunks: refused */
+    assert_int_equal(t_send(&f->e, false, CHUNK("2", "./Vendor/Big", SIZE_META("8"), "abcd",
+                                                "<MoreData/>")),
+                     OMADM_OK);
+    assert_int_equal(t_code(&f->e.reply, "2"), 406);
+}
+
 static void test_generic_alerts(void **state)
 {
     fx_t *f = *state;
@@ -720,6 +811,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hmac, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hmac_nonce_only_when_sent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_split_by_max_msg_size, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_large_object_in, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_large_object_needs_session, setup, teardown),
         cmocka_unit_test_setup_teardown(test_generic_alerts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_session_no_change, setup, teardown),
     };
