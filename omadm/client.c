@@ -65,6 +65,7 @@ typedef struct dm_client {
     syncml_msg_t **carry;      /* messages whose commands are still queued */
     size_t n_carry;
     syncml_cmd_t *queued;      /* the queued commands, in order */
+    const syncml_cmd_t *chunk_rest; /* the rest of a Results being sent in chunks */
     bool queued_final;         /* the package they belong to ends with them */
 } dm_client_t;
 
@@ -103,6 +104,7 @@ static void drop_queue(omadm_t *dm, dm_client_t *c)
     c->carry = NULL;
     c->n_carry = 0;
     c->queued = NULL;
+    c->chunk_rest = NULL;
 }
 
 void client_free(omadm_t *dm)
@@ -860,6 +862,75 @@ static omadm_error_t encode_prefix(omadm_t *dm, const syncml_msg_t *out, syncml_
     return err;
 }
 
+/* A Results whose one text value can go out in chunks (MoreData). */
+static bool chunkable(const syncml_cmd_t *r)
+{
+    const syncml_item_t *it = r ? r->items : NULL;
+    return r && r->type == SYNCML_CMD_RESULTS && it && !it->next && it->has_data &&
+           it->data_len > 1 && !it->data_opaque &&
+           !(it->meta.format && !strcmp(it->meta.format, "bin"));
+}
+
+/* Replace a Results by its largest first chunk that fits after the `keep`
+ * commands before it, followed by a Results with the rest (queued by the
+ * caller).
+ * The first chunk of a value gives Meta Size (the whole length). */
+static omadm_error_t split_results(omadm_t *dm, dm_client_t *c, syncml_msg_t *out, size_t keep)
+{
+    /* the Results is the command after the first `keep` ones */
+    syncml_cmd_t *hdr = out->cmds;
+    for (size_t i = 1; i < keep; i++)
+        hdr = hdr->next;
+    syncml_cmd_t *res = hdr->next;
+    const syncml_item_t *it = res->items;
+    bool first = res != c->chunk_rest;
+    syncml_cmd_t *chunk = arena_alloc(&out->arena, sizeof *chunk);
+    syncml_cmd_t *rest = arena_alloc(&out->arena, sizeof *rest);
+    syncml_item_t *ci = arena_alloc(&out->arena, sizeof *ci);
+    syncml_item_t *ri = arena_alloc(&out->arena, sizeof *ri);
+    if (!chunk || !rest || !ci || !ri)
+        return OMADM_E_NOMEM;
+    *chunk = *res;
+    *rest = *res;
+    *ci = *it;
+    *ri = *it;
+    chunk->items = chunk->items_tail = ci;
+    rest->items = rest->items_tail = ri;
+    ci->more_data = true;
+    ci->has_meta = true;
+    ci->meta.size = first ? (int64_t)it->data_len : -1;
+    ri->meta.size = -1;
+    chunk->next = NULL;
+    hdr->next = chunk;
+    size_t lo = 1, hi = it->data_len - 1;
+    while (lo < hi) {
+        size_t mid = (lo + hi + 1) / 2;
+        ci->data_len = mid;
+        uint8_t *b = NULL;
+        size_t len = 0;
+        omadm_error_t err = encode_prefix(dm, out, out->cmds, keep + 1, false, &b, &len);
+        om_free(dm, b);
+        if (err) {
+            hdr->next = res;
+            return err;
+        }
+        if ((int64_t)len <= c->peer_max_msg)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    /* never cut inside a UTF-8 sequence */
+    while (lo > 1 && (it->data[lo] & 0xC0) == 0x80)
+        lo--;
+    ci->data_len = lo;
+    ri->data = it->data + lo;
+    ri->data_len = it->data_len - lo;
+    chunk->next = rest;
+    rest->next = res->next;
+    c->chunk_rest = rest;
+    return OMADM_OK;
+}
+
 omadm_error_t client_encode(omadm_t *dm, syncml_msg_t *out, uint8_t **reply, size_t *reply_len)
 {
     dm_client_t *c = cl(dm);
@@ -916,6 +987,40 @@ omadm_error_t client_encode(omadm_t *dm, syncml_msg_t *out, uint8_t **reply, siz
     err = encode_prefix(dm, out, out->cmds, lo, false, reply, reply_len);
     if (err)
         return err;
+    /* A Results that does not fit goes in chunks (MoreData): the one
+     * that had to go alone, or else the first left out, if its first
+     * chunk fits in the room that is left */
+    bool forced = (int64_t)*reply_len > c->peer_max_msg;
+    size_t before = forced ? lo - 1 : lo;
+    syncml_cmd_t *cand = out->cmds;
+    for (size_t i = 0; cand && i < before; i++)
+        cand = cand->next;
+    if (before >= 1 && chunkable(cand)) {
+        uint8_t *b = NULL;
+        size_t len = 0;
+        syncml_cmd_t *after = cand->next;
+        syncml_item_t *it = cand->items;
+        size_t full = it->data_len;
+        /* is there room for at least a one-byte chunk? */
+        it->data_len = 1;
+        cand->next = NULL;
+        err = encode_prefix(dm, out, out->cmds, before + 1, false, &b, &len);
+        it->data_len = full;
+        cand->next = after;
+        om_free(dm, b);
+        if (err)
+            return err;
+        if ((int64_t)len <= c->peer_max_msg) {
+            om_free(dm, *reply);
+            *reply = NULL;
+            err = split_results(dm, c, out, before);
+            lo = before + 1;
+            if (!err)
+                err = encode_prefix(dm, out, out->cmds, lo, false, reply, reply_len);
+            if (err)
+                return err;
+        }
+    }
     if ((int64_t)*reply_len > c->peer_max_msg)
         om_log(dm, OMADM_LOG_WARN, "one command of %zu bytes exceeds the server's MaxMsgSize",
                *reply_len);

@@ -737,6 +737,60 @@ static void test_large_object_needs_session(void **state)
     assert_int_equal(t_code(&f->e.reply, "2"), 406);
 }
 
+/* Our Results bigger than the server's MaxMsgSize goes out in chunks:
+ * MoreData on all but the last, Size (the whole length) on the first. */
+static void test_large_results_out(void **state)
+{
+    fx_t *f = *state;
+    begin(f, 0, NULL);
+    char big[3001];
+    for (int i = 0; i < 3000; i++)
+        big[i] = (char)('a' + i % 26);
+    big[3000] = 0;
+    char *body = t_strf(HDR_STATUS("1", "200", "") T_ADD("2", "./Vendor/Big", "chr", "%s"), big);
+    assert_int_equal(send_hdr(f, "", body), OMADM_OK);
+    free(body);
+    assert_int_equal(t_code(&f->e.reply, "2"), 200);
+    assert_int_equal(send_hdr(f, "<Meta><MaxMsgSize xmlns=\"syncml:metinf\">1000</MaxMsgSize></Meta>",
+                              HDR_STATUS("2", "200", "") T_GET("3", "./Vendor/Big")),
+                     OMADM_OK);
+    char got[4000] = "";
+    int parts = 0;
+    bool sized = false;
+    for (;;) {
+        t_reply_t *r = &f->e.reply;
+        assert_true(r->present);
+        assert_true(r->raw_len <= 1000);
+        parts++;
+        const t_cmd_t *res = t_results(r, "3");
+        assert_non_null(res);
+        assert_int_equal(res->n_items, 1);
+        strcat(got, res->items[0].data);
+        if (parts == 1) {
+            assert_non_null(res->items[0].size);
+            assert_string_equal(res->items[0].size, "3000");
+            sized = true;
+        } else {
+            assert_null(res->items[0].size);
+        }
+        assert_int_equal(res->items[0].more_data, !r->final);
+        if (r->final)
+            break;
+        assert_true(parts < 10);
+        char *next = t_strf("<Status><CmdID>1</CmdID><MsgRef>%s</MsgRef><CmdRef>0</CmdRef>"
+                            "<Cmd>SyncHdr</Cmd><Data>200</Data></Status>"
+                            "<Status><CmdID>2</CmdID><MsgRef>%s</MsgRef><CmdRef>%s</CmdRef>"
+                            "<Cmd>Results</Cmd><Data>213</Data></Status>"
+                            "<Alert><CmdID>3</CmdID><Data>1222</Data></Alert>",
+                            r->msg_id, r->msg_id, res->cmd_id);
+        assert_int_equal(send_hdr(f, "", next), OMADM_OK);
+        free(next);
+    }
+    assert_true(sized);
+    assert_true(parts >= 4);
+    assert_string_equal(got, big);
+}
+
 static void test_generic_alerts(void **state)
 {
     fx_t *f = *state;
@@ -813,6 +867,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_split_by_max_msg_size, setup, teardown),
         cmocka_unit_test_setup_teardown(test_large_object_in, setup, teardown),
         cmocka_unit_test_setup_teardown(test_large_object_needs_session, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_large_results_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_generic_alerts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_session_no_change, setup, teardown),
     };
