@@ -729,17 +729,25 @@ int enroll_add(struct omadm_certstore *cs, enr_ns_t ns, char **segs, size_t n,
     return rc;
 }
 
+/* A change to an existing node below the SCEP node (Replace, Delete,
+ * Exec): resolve it and load its enrollment.  0, or the status. */
+static int existing(struct omadm_certstore *cs, enr_ns_t ns, char **segs, size_t n, snode_t *sn,
+                    enrollment_t *e)
+{
+    resolve(ns, segs, n, sn);
+    if (sn->kind == SN_NONE)
+        return -404;
+    if (sn->kind == SN_SCEP)
+        return -405;
+    return load(cs, ns, sn, e);
+}
+
 int enroll_replace(struct omadm_certstore *cs, enr_ns_t ns, char **segs, size_t n,
                    const omadm_value_t *v)
 {
     snode_t sn;
     enrollment_t e;
-    resolve(ns, segs, n, &sn);
-    if (sn.kind == SN_NONE)
-        return -404;
-    if (sn.kind == SN_SCEP)
-        return -405;
-    int rc = load(cs, ns, &sn, &e);
+    int rc = existing(cs, ns, segs, n, &sn, &e);
     if (rc)
         return rc;
     if (sn.kind != SN_PARAM) {
@@ -779,12 +787,7 @@ int enroll_del(struct omadm_certstore *cs, enr_ns_t ns, char **segs, size_t n)
 {
     snode_t sn;
     enrollment_t e;
-    resolve(ns, segs, n, &sn);
-    if (sn.kind == SN_NONE)
-        return -404;
-    if (sn.kind == SN_SCEP)
-        return -405;
-    int rc = load(cs, ns, &sn, &e);
+    int rc = existing(cs, ns, segs, n, &sn, &e);
     if (rc)
         return rc;
     switch (sn.kind) {
@@ -818,12 +821,7 @@ int enroll_exec(struct omadm_certstore *cs, enr_ns_t ns, char **segs, size_t n,
 {
     snode_t sn;
     enrollment_t e;
-    resolve(ns, segs, n, &sn);
-    if (sn.kind == SN_NONE)
-        return -404;
-    if (sn.kind == SN_SCEP)
-        return -405;
-    int rc = load(cs, ns, &sn, &e);
+    int rc = existing(cs, ns, segs, n, &sn, &e);
     if (rc)
         return rc;
     if (sn.kind != SN_ENROLL) {
