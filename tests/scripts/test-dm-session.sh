@@ -9,7 +9,7 @@
 # verdict (the server asserts the client's exact messages).  Cases:
 #   package1 (XML; again with DevInfo from dmclient.conf; --notified: Alert 1200;
 #   the SessionID counter wrapping from 65535 to 1), certs, windows-replay,
-#   wbxml, maxmsg (replies split by MaxMsgSize, XML and WBXML), large-in (MoreData), respuri, respuri-downgrade (https -> http refused: exit 1), alert-1223,
+#   wbxml, maxmsg (replies split by MaxMsgSize, XML and WBXML), large-in, large-out (MoreData both ways), respuri, respuri-downgrade (https -> http refused: exit 1), alert-1223,
 #   empty-body, basic-auth, basic-auth-refused (exit 1), auth-wrong-chal and
 #   auth-none-chal (a Chal the client cannot answer: exit 1), md5-auth-200,
 #   md5-auth (two sessions), server-auth, server-auth-md5 (two sessions), hmac
@@ -189,6 +189,9 @@ one wbxml wbxml 0 --encoding wbxml
 one respuri respuri 0
 one maxmsg maxmsg 0
 one large-in large-in 0
+one large-out large-out 0
+sargs="--param encoding=wbxml --param limit=700"
+one large-out-wbxml large-out 0 --encoding wbxml
 sargs="--param encoding=wbxml"
 one large-in-wbxml large-in 0 --encoding wbxml
 sargs="--param encoding=wbxml --param limit=500"
