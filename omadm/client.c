@@ -128,24 +128,28 @@ void client_free(omadm_t *dm)
 
 /* ---- persistence ("auth") ---- */
 
-static void load_auth(omadm_t *dm, dm_client_t *c)
+/* 0 loaded or absent, -1 when it could not be read (storage, memory). */
+static int load_auth(omadm_t *dm, dm_client_t *c)
 {
     uint8_t *data = NULL;
     size_t len = 0;
-    if (!dm->has_storage || dm->storage.load(dm->storage.ctx, "auth", &data, &len) != 0)
-        return;
+    if (!dm->has_storage)
+        return 0;
+    int rc = dm->storage.load(dm->storage.ctx, "auth", &data, &len);
+    if (rc)
+        return rc == 1 ? 0 : -1;
     char *text = om_strndup(dm, (const char *)data, len);
     if (dm->storage.release)
         dm->storage.release(dm->storage.ctx, data);
     if (!text)
-        return;
+        return -1;
     char *save = NULL;
     char *line = strtok_r(text, "\n", &save);
     if (!line || strcmp(line, "omadm-auth 1")) {
-        om_log(dm, OMADM_LOG_WARN, "authentication state unreadable; starting without nonces");
         om_free(dm, text);
-        return;
+        return -1;
     }
+    int rc_out = 0;
     while ((line = strtok_r(NULL, "\n", &save))) {
         char *sp = strchr(line, ' ');
         if (!sp)
@@ -165,11 +169,14 @@ static void load_auth(omadm_t *dm, dm_client_t *c)
         if (raw && n <= MAX_NONCE) {
             memcpy(dst, raw, n);
             *dlen = n;
+        } else if (dst) {
+            rc_out = -1; /* unreadable, or no memory to read it */
         }
         om_free(dm, raw);
     }
     om_wipe(text, strlen(text));
     om_free(dm, text);
+    return rc_out;
 }
 
 static omadm_error_t save_auth(omadm_t *dm, const dm_client_t *c)
@@ -305,7 +312,7 @@ static int check_server_cred(omadm_t *dm, dm_client_t *c, const syncml_hdr_t *h,
         buf_t want;
         buf_init(&want, dm);
         buf_printf(&want, "%s:%s", name, c->server_secret ? c->server_secret : "");
-        int ok = !want.failed && want.len == n && !memcmp(want.data, raw, n);
+        int ok = !want.failed && want.len == n && crypto_memeq(want.data, raw, n);
         if (want.data)
             om_wipe(want.data, want.len);
         buf_free(&want);
@@ -317,7 +324,7 @@ static int check_server_cred(omadm_t *dm, dm_client_t *c, const syncml_hdr_t *h,
                                   c->server_nonce_len, NULL);
     if (!want)
         return 500;
-    return strlen(want) == len && !memcmp(want, cr->data, len) ? 0 : 401;
+    return strlen(want) == len && crypto_memeq(want, cr->data, len) ? 0 : 401;
 }
 
 /* A fresh nonce for the server; it counts (and is saved) only once the
@@ -492,7 +499,8 @@ omadm_error_t omadm_session_begin(omadm_t *dm, const omadm_account_t *acc, int s
     dm->client_error = NULL;
     c->server_initiated = server_initiated != 0;
     omadm_error_t err = copy_account(dm, c, acc);
-    load_auth(dm, c);
+    if (load_auth(dm, c))
+        om_log(dm, OMADM_LOG_WARN, "authentication state cannot be read; starting without nonces");
     char sid[24];
     if (session_id) {
         snprintf(sid, sizeof sid, "%s", session_id);
@@ -1050,13 +1058,16 @@ omadm_error_t client_encode(omadm_t *dm, syncml_msg_t *out, uint8_t **reply, siz
     return OMADM_OK;
 }
 
-size_t client_stored_server_nonce(omadm_t *dm, uint8_t *out, size_t size)
+int client_stored_server_nonce(omadm_t *dm, uint8_t *out, size_t size, size_t *len)
 {
     dm_client_t tmp;
     memset(&tmp, 0, sizeof tmp);
     const dm_client_t *c = cl(dm);
     if (!c) {
-        load_auth(dm, &tmp);
+        if (load_auth(dm, &tmp)) {
+            om_wipe(&tmp, sizeof tmp);
+            return -1; /* never check against an empty nonce by mistake */
+        }
         c = &tmp;
     }
     size_t n = c->nonce_offered ? c->prev_nonce_len : c->server_nonce_len;
@@ -1065,5 +1076,6 @@ size_t client_stored_server_nonce(omadm_t *dm, uint8_t *out, size_t size)
         n = size;
     memcpy(out, src, n);
     om_wipe(&tmp, sizeof tmp);
-    return n;
+    *len = n;
+    return 0;
 }

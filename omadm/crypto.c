@@ -3,6 +3,7 @@
  */
 #include "crypto.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <string.h>
@@ -79,6 +80,11 @@ int crypto_md5(const void *data, size_t len, uint8_t out[16])
 {
     unsigned int n = 0;
     return EVP_Digest(data, len, out, &n, EVP_md5(), NULL) && n == 16 ? 0 : -1;
+}
+
+int crypto_memeq(const void *a, const void *b, size_t len)
+{
+    return CRYPTO_memcmp(a, b, len) == 0;
 }
 
 int crypto_random(void *ctx, uint8_t *buf, size_t len)

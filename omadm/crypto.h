@@ -23,6 +23,9 @@ uint8_t *crypto_b64_decode(struct omadm *dm, const uint8_t *text, size_t len, si
 /* MD5 of data (the SyncML auth-md5 / HMAC digest); 0 or -1. */
 int crypto_md5(const void *data, size_t len, uint8_t out[16]);
 
+/* Equal bytes, compared in constant time (secrets, digests). */
+int crypto_memeq(const void *a, const void *b, size_t len);
+
 /* Unpredictable bytes from OpenSSL's DRBG: the platform random() hook's
  * fallback (nonces must not be guessable).  0 or -1. */
 int crypto_random(void *ctx, uint8_t *buf, size_t len);

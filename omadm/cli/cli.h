@@ -53,6 +53,17 @@ void cli_close(cli_t *cli);
 /* dmclient session ... (session_cmd.c); opens and closes the state itself. */
 int cli_session_main(const char *state_dir, int argc, char **argv);
 extern const char cli_session_usage[];
+/* The session with a check that runs once the settings are merged and the
+ * state is open, before anything is sent (dmclient notify): 0 to go on,
+ * with *session_id (when set) as the SessionID, or the exit status. */
+typedef int (*cli_session_check_fn)(void *ctx, omadm_t *dm, const char *server_id,
+                                    const char *server_secret, int verbose,
+                                    const char **session_id);
+int cli_session_run(const char *state_dir, int argc, char **argv, cli_session_check_fn check,
+                    void *ctx);
+/* dmclient notify ... (notify_cmd.c) */
+int cli_notify_main(const char *state_dir, int argc, char **argv);
+extern const char cli_notify_usage[];
 /* Whether val is a valid dmclient.conf value for the session key (0 yes,
  * -1 no). */
 int cli_session_conf_check(const char *key, const char *val);

@@ -7,6 +7,7 @@
  *   dmclient [--state-dir DIR] alerts [--json] | --ack ID
  *   dmclient [--state-dir DIR] run [--once | --until-idle] [-v]
  *   dmclient [--state-dir DIR] session [--server URL] [options]
+ *   dmclient [--state-dir DIR] notify [FILE|-] [session options]
  *
  * The host owns all I/O: it reads the server message, persists engine
  * state in the state directory (state.c) and writes the reply; HTTP for
@@ -38,6 +39,8 @@ static const char usage_main[] =
     "  run              do background work (certificate enrollment) as it falls\n"
     "                   due: --once, --until-idle, or until SIGTERM/SIGINT\n"
     "  session          run one DM session with the server over HTTP(S)\n"
+    "  notify [FILE]    check a server's notification (package 0) and run the\n"
+    "                   session it asks for\n"
     "\n"
     "options:\n"
     "  --state-dir DIR  where the tree and session state live\n"
@@ -177,6 +180,8 @@ static int cmd_alerts(cli_t *cli, int argc, char **argv)
     return cli_alerts_main(cli, argc, argv);
 }
 
+/* dmclient notify (notify_cmd.c) */
+
 static const struct {
     const char *name;
     int (*fn)(cli_t *cli, int argc, char **argv);
@@ -191,6 +196,7 @@ static const struct {
     {"alerts", cmd_alerts, NULL, NULL},
     {"run", NULL, cli_run_main, cli_run_usage},
     {"session", NULL, cli_session_main, cli_session_usage},
+    {"notify", NULL, cli_notify_main, cli_notify_usage},
 };
 
 int main(int argc, char **argv)

@@ -352,6 +352,7 @@ struct session {
     char *cert_pem;
     size_t cert_pem_len;
     char *key_pem;                       /* wiped */
+    const char *session_id;              /* a notification's SessionID, or NULL */
 };
 
 static void wipe_free(char *s)
@@ -800,7 +801,8 @@ static int run_session(session_t *s)
 
     uint8_t *msg = NULL;
     size_t len = 0;
-    omadm_error_t e = omadm_session_begin(cli->dm, &acc, s->o->notified, NULL, &msg, &len);
+    omadm_error_t e =
+        omadm_session_begin(cli->dm, &acc, s->o->notified, s->session_id, &msg, &len);
     if (e) {
         errorf("cannot start the session: %s", omadm_strerror(e));
         cli_http_client_free(http);
@@ -1053,7 +1055,19 @@ static int parse_args(opts_t *o, int argc, char **argv)
     return 0;
 }
 
+/* dmclient notify (notify_cmd.c, which declares it too: keep the two
+ * alike): the session of cli_session_main, same options and settings, with
+ * Alert 1200; check() runs once the settings are merged and the state is
+ * open, before anything is sent, and returns 0 to go on (with *session_id,
+ * when it sets one, as the SessionID) or the exit status. */
+
 int cli_session_main(const char *state_dir, int argc, char **argv)
+{
+    return cli_session_run(state_dir, argc, argv, NULL, NULL);
+}
+
+int cli_session_run(const char *state_dir, int argc, char **argv, cli_session_check_fn check,
+                    void *ctx)
 {
     opts_t o = {0};
     int rc = parse_args(&o, argc, argv);
@@ -1062,6 +1076,8 @@ int cli_session_main(const char *state_dir, int argc, char **argv)
         wipe_free(o.server_secret);
         return rc;
     }
+    if (check)
+        o.notified = 1;
     session_t s = {.o = &o, .verbose = o.verbose};
     /* random: the engine makes the server's nonces with it (there is no
      * fallback for a NULL random hook) */
@@ -1077,11 +1093,15 @@ int cli_session_main(const char *state_dir, int argc, char **argv)
         rc = s.exit_code ? s.exit_code : 1;
         goto out;
     }
-    if ((!s.thumb[0] || !load_store_cert(&s)) &&
-        (!s.cacert || !readable("--cacert/cacert", s.cacert)) &&
-        (!s.cert_file || !readable("client certificate file", s.cert_file)) &&
-        (!s.key_file || !readable("client key file", s.key_file)))
-        rc = run_session(&s);
+    rc = check ? check(ctx, s.cli.dm, s.server_id, s.server_secret, s.verbose, &s.session_id) : 0;
+    if (!rc) {
+        rc = 1;
+        if ((!s.thumb[0] || !load_store_cert(&s)) &&
+            (!s.cacert || !readable("--cacert/cacert", s.cacert)) &&
+            (!s.cert_file || !readable("client certificate file", s.cert_file)) &&
+            (!s.key_file || !readable("client key file", s.key_file)))
+            rc = run_session(&s);
+    }
     cli_close(&s.cli); /* unlocks the state */
 out:
     sigaction(SIGPIPE, &old_pipe, NULL);

@@ -335,6 +335,110 @@ else
     cat "$tmp/scep-build.log"
 fi
 
+# ---- package 0: dmclient notify FILE (docs/session.md "Notifications (package 0)")
+# notify (file, empty nonce: package 1 with Alert 1200 and the notification's SessionID),
+# notify-nonce (stdin, -v, the nonce stored in DIR/auth, SessionID 65535), notify-conf
+# (server id and secret file from dmclient.conf); refused with exit 1 and no request at
+# all: notify-bad-secret, notify-stale-nonce (signed with the empty nonce, a nonce is
+# stored), notify-default-nonce (0x00000000), notify-other-server, notify-malformed.
+
+# notification FILE SESSION_ID SERVER_ID SECRET [NONCE_B64]: a package 0 message signed
+# here, independently of dmclient: digest H(B64(H(id:secret)):nonce:B64(H(trigger)))
+notification() {
+    python3 - "$@" <<'EOF'
+import base64, hashlib, sys
+out, sid, srv, secret = sys.argv[1], int(sys.argv[2]), sys.argv[3].encode(), sys.argv[4].encode()
+nonce = base64.b64decode(sys.argv[5]) if len(sys.argv) > 5 else b""
+def h(b):
+    return hashlib.md5(b).digest()
+# version 12, UI mode 1 (background), initiator 1 (server), future use 0
+hdr = (12 << 54 | 1 << 52 | 1 << 51 | sid << 8 | len(srv)).to_bytes(8, "big")
+trigger = hdr + srv + b"\x00vendor\xff"
+digest = h(base64.b64encode(h(srv + b":" + secret)) + b":" + nonce + b":" +
+           base64.b64encode(h(trigger)))
+with open(out, "wb") as f:
+    f.write(digest + trigger)
+EOF
+}
+
+# notify_client NAME WANT_RC STATE INPUT ARGS...: dmclient notify INPUT ("-": stdin from
+# $tmp/NAME.bin) against the server of NAME, with that server's URL and CA
+notify_client() {
+    name=$1 want=$2 st=$3 input=$4
+    shift 4
+    mkdir -p "$st"
+    stdin=/dev/null
+    [ "$input" = - ] && stdin=$tmp/$name.bin
+    timeout -s KILL 120 "$dmclient" --state-dir "$st" notify "$input" \
+        --server "https://127.0.0.1:$port/omadm" --cacert "$pki/ca.pem" "$@" \
+        <"$stdin" >>"$tmp/$name.client" 2>&1
+    rc=$?
+    if grep -q -E 'Sanitizer|runtime error:' "$tmp/$name.client"; then
+        fail "$name: sanitizer report in dmclient's output"
+        cat "$tmp/$name.client"
+    fi
+    [ "$rc" -eq "$want" ] && return 0
+    echo "$name: dmclient notify exit $rc, expected $want" >>"$tmp/$name.problems"
+    return 1
+}
+
+# client_says NAME TEXT: dmclient's output of NAME holds TEXT
+client_says() {
+    grep -q -F -e "$2" "$tmp/$1.client" ||
+        echo "dmclient's output lacks: $2" >>"$tmp/$1.problems"
+}
+
+NONCE=$(printf 'nonce:\000\377 given to the server' | openssl base64 -A)
+notification "$tmp/notify.bin" 4242 dmserver server-secret
+if start notify package1 --param alert=1200 --param session_id=4242; then
+    # shellcheck disable=SC2086
+    notify_client notify 0 "$tmp/s-notify" "$tmp/notify.bin" $SAUTH
+    verdict notify
+fi
+mkdir -p "$tmp/s-notify-nonce"
+printf 'omadm-auth 1\ncounter 9\nclient-nonce \nserver-nonce %s\n' "$NONCE" >"$tmp/s-notify-nonce/auth"
+chmod 600 "$tmp/s-notify-nonce/auth"
+notification "$tmp/notify-nonce.bin" 65535 dmserver server-secret "$NONCE"
+if start notify-nonce package1 --param alert=1200 --param session_id=65535; then
+    # shellcheck disable=SC2086
+    notify_client notify-nonce 0 "$tmp/s-notify-nonce" - $SAUTH -v
+    client_says notify-nonce "version 12, UI mode 1 (background), initiator 1 (server), session ID 65535, server ID 'dmserver'"
+    verdict notify-nonce
+fi
+mkdir -p "$tmp/s-notify-conf"
+cp "$tmp/server.secret" "$tmp/s-notify-conf/srv.secret"
+printf 'server_id = dmserver\nserver_secret_file = srv.secret\n' >"$tmp/s-notify-conf/dmclient.conf"
+notification "$tmp/notify-conf.bin" 1 dmserver server-secret
+if start notify-conf package1 --param alert=1200 --param session_id=1; then
+    notify_client notify-conf 0 "$tmp/s-notify-conf" "$tmp/notify-conf.bin"
+    verdict notify-conf
+fi
+
+# refused: nothing reaches the server
+notify_refused() {
+    name=$1 text=$2
+    shift 2
+    if start "$name" no-request --param seconds=2; then
+        # shellcheck disable=SC2086
+        notify_client "$name" 1 "$tmp/s-$name" "$tmp/$name.bin" $SAUTH "$@"
+        client_says "$name" "$text"
+        verdict "$name"
+    fi
+}
+DIGEST_BAD="dmclient: notify: the notification's digest does not verify for server ID dmserver"
+notification "$tmp/notify-bad-secret.bin" 4242 dmserver wrong-secret
+notify_refused notify-bad-secret "$DIGEST_BAD"
+mkdir -p "$tmp/s-notify-stale-nonce"
+printf 'omadm-auth 1\ncounter 9\nclient-nonce \nserver-nonce %s\n' "$NONCE" >"$tmp/s-notify-stale-nonce/auth"
+notification "$tmp/notify-stale-nonce.bin" 4242 dmserver server-secret
+notify_refused notify-stale-nonce "$DIGEST_BAD"
+notification "$tmp/notify-default-nonce.bin" 4242 dmserver server-secret "$(printf '0x00000000' | openssl base64 -A)"
+notify_refused notify-default-nonce "$DIGEST_BAD"
+notification "$tmp/notify-other-server.bin" 4242 other server-secret
+notify_refused notify-other-server "dmclient: notify: the notification is for server ID 'other', not dmserver"
+printf 'too short' >"$tmp/notify-malformed.bin"
+notify_refused notify-malformed "not a notification (package 0)"
+
 echo
 if [ "$failures" -eq 0 ]; then
     echo "PASS: test-dm-session.sh"

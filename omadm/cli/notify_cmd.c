@@ -1,0 +1,176 @@
+/*
+ * notify_cmd.c - dmclient notify: a server's notification (package 0) from
+ * a file or stdin; its digest is checked with the server id and secret of
+ * dmclient session's settings, then the session it asks for runs as
+ * dmclient session --notified would, with its SessionID
+ * (docs/session.md "Notifications (package 0)", docs/cli.md).
+ *
+ * The notification is read and parsed before the state is opened; the
+ * digest is checked with the state locked (it needs the stored nonce),
+ * before anything is sent.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* WAP push / SMS carry far less; anything bigger is not a notification */
+#define NOTIFY_MAX ((size_t)64 << 10)
+
+const char cli_notify_usage[] =
+    "usage: dmclient [--state-dir DIR] notify [FILE|-] [session options]\n"
+    "\n"
+    "Read a server's notification (OMA DM package 0, binary) from FILE, or\n"
+    "stdin when FILE is absent or '-', check its digest with the server's id\n"
+    "and secret and the nonce this device keeps for the server, then run the\n"
+    "session it asks for: as 'dmclient session --notified' (Alert 1200), with\n"
+    "the notification's session ID as SessionID.  FILE comes first; the\n"
+    "options and dmclient.conf keys are those of 'dmclient session --help';\n"
+    "the server id (--server-id, server_id) and the server's secret\n"
+    "(--server-secret-file, --server-secret, server_secret_file,\n"
+    "server_secret) are required.  -v also shows what the notification asks\n"
+    "for (version, UI mode, initiator, session ID, server ID).\n"
+    "\n"
+    "Refused (exit 1, nothing sent): input that is not a notification or is\n"
+    "larger than 64 KiB, a notification for another server ID, a digest that\n"
+    "does not verify.\n"
+    "\n"
+    "Exit status: 0 the session ended normally; 1 the notification was\n"
+    "refused or the session failed; 2 usage errors and incomplete settings.\n";
+
+typedef struct notify {
+    const char *name;          /* the input, for messages */
+    const uint8_t *msg;
+    size_t len;
+    omadm_notification_t n;
+    char session_id[8];        /* decimal, 0..65535 */
+} notify_t;
+
+/* s for a message line: control bytes and bytes above 0x7e as '?'. */
+static void printable(const char *s, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s", s);
+    for (char *p = buf; *p; p++)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+            *p = '?';
+}
+
+static const char *ui_mode_name(unsigned m)
+{
+    static const char *const names[] = {"not specified", "background", "informative",
+                                        "user interaction"};
+    return m < 4 ? names[m] : "?";
+}
+
+static void show(const notify_t *nt)
+{
+    char id[sizeof nt->n.server_id];
+    printable(nt->n.server_id, id, sizeof id);
+    fprintf(stderr,
+            "dmclient: notify: %s: version %u, UI mode %u (%s), initiator %u (%s), session ID %u, "
+            "server ID '%s', %zu bytes vendor-specific\n",
+            nt->name, nt->n.version, nt->n.ui_mode, ui_mode_name(nt->n.ui_mode), nt->n.initiator,
+            nt->n.initiator ? "server" : "client", nt->n.session_id, id, nt->n.vendor_len);
+}
+
+/* Called by cli_session_run with the state open: 0 to start the session. */
+static int check(void *ctx, omadm_t *dm, const char *server_id, const char *server_secret,
+                 int verbose, const char **session_id)
+{
+    notify_t *nt = ctx;
+    if (verbose)
+        show(nt);
+    if (!server_id) {
+        fprintf(stderr, "dmclient: notify: no server id to check the notification with: give "
+                        "--server-id or set server_id in dmclient.conf\n");
+        return 2;
+    }
+    if (!server_secret) {
+        fprintf(stderr, "dmclient: notify: no server secret to check the notification with: "
+                        "give --server-secret-file, --server-secret, or server_secret_file in "
+                        "dmclient.conf\n");
+        return 2;
+    }
+    char want[256], got[sizeof nt->n.server_id];
+    printable(server_id, want, sizeof want);
+    if (strcmp(nt->n.server_id, server_id)) {
+        printable(nt->n.server_id, got, sizeof got);
+        fprintf(stderr, "dmclient: notify: the notification is for server ID '%s', not %s "
+                        "(the configured server ID)\n",
+                got, want);
+        return 1;
+    }
+    omadm_error_t e = omadm_notification_verify(dm, nt->msg, nt->len, server_id, server_secret);
+    if (e == OMADM_E_DENIED) {
+        fprintf(stderr,
+                "dmclient: notify: the notification's digest does not verify for server ID %s\n",
+                want);
+        return 1;
+    }
+    if (e) {
+        fprintf(stderr, "dmclient: notify: checking the notification: %s\n", omadm_strerror(e));
+        return 1;
+    }
+    snprintf(nt->session_id, sizeof nt->session_id, "%u", nt->n.session_id);
+    *session_id = nt->session_id;
+    if (verbose)
+        fprintf(stderr, "dmclient: notify: the digest verifies; session %s with %s\n",
+                nt->session_id, want);
+    return 0;
+}
+
+/* The notification from path into nt.  0, or the exit status after a
+ * one-line error. */
+static int load(notify_t *nt, const char *path, uint8_t **data)
+{
+    size_t len = 0;
+    int rc = cli_read_input(path, NOTIFY_MAX, data, &len);
+    if (rc) {
+        fprintf(stderr, "dmclient: notify: %s: %s\n", nt->name,
+                rc == EFBIG ? "larger than 64 KiB: not a notification" : strerror(rc));
+        return 1;
+    }
+    nt->msg = *data;
+    nt->len = len;
+    if (omadm_notification_parse(nt->msg, nt->len, &nt->n)) {
+        fprintf(stderr, "dmclient: notify: %s: not a notification (package 0): %s\n", nt->name,
+                len < 24 ? "shorter than its digest and header (24 bytes)"
+                         : "the server ID does not fit in it or holds a NUL byte");
+        return 1;
+    }
+    return 0;
+}
+
+int cli_notify_main(const char *state_dir, int argc, char **argv)
+{
+    /* argv[0] is "notify"; FILE, when given, comes first */
+    int first = 1;
+    const char *path = "-";
+    if (argc > 1 && (!strcmp(argv[1], "-") || argv[1][0] != '-')) {
+        path = argv[1];
+        first = 2;
+    }
+    notify_t nt = {.name = strcmp(path, "-") ? path : "stdin"};
+    uint8_t *data = NULL;
+    int rc = load(&nt, path, &data);
+    if (rc) {
+        free(data);
+        return rc;
+    }
+    /* the session's own arguments: argv without FILE */
+    char **sargv = calloc((size_t)(argc - first) + 2, sizeof *sargv);
+    if (!sargv) {
+        fprintf(stderr, "dmclient: notify: out of memory\n");
+        free(data);
+        return 1;
+    }
+    sargv[0] = argv[0];
+    for (int i = first; i < argc; i++)
+        sargv[i - first + 1] = argv[i];
+    rc = cli_session_run(state_dir, argc - first + 1, sargv, check, &nt);
+    free(sargv);
+    free(data);
+    return rc;
+}
