@@ -939,6 +939,58 @@ static omadm_error_t split_results(omadm_t *dm, dm_client_t *c, syncml_msg_t *ou
     return OMADM_OK;
 }
 
+/* Split the Results cand (after `before` commands) into one with the most
+ * leading items that fit and one with the others, linked after it.
+ * Returns the number of items kept (at least 1). */
+static size_t split_items(omadm_t *dm, dm_client_t *c, syncml_msg_t *out, size_t before,
+                          syncml_cmd_t *cand, omadm_error_t *err)
+{
+    syncml_cmd_t *rest = arena_alloc(&out->arena, sizeof *rest);
+    *err = OMADM_OK;
+    if (!rest) {
+        *err = OMADM_E_NOMEM;
+        return 0;
+    }
+    size_t n = cand->n_items, lo = 1, hi = n - 1;
+    syncml_item_t *all = cand->items, *all_tail = cand->items_tail;
+    syncml_cmd_t *after = cand->next;
+    cand->next = NULL;
+    while (lo < hi) {
+        size_t mid = (lo + hi + 1) / 2;
+        syncml_item_t *cut = all;
+        for (size_t i = 1; i < mid; i++)
+            cut = cut->next;
+        syncml_item_t *nx = cut->next;
+        cut->next = NULL;
+        uint8_t *b = NULL;
+        size_t len = 0;
+        *err = encode_prefix(dm, out, out->cmds, before + 1, false, &b, &len);
+        cut->next = nx;
+        om_free(dm, b);
+        if (*err) {
+            cand->next = after;
+            return 0;
+        }
+        if ((int64_t)len <= c->peer_max_msg)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    syncml_item_t *cut = all;
+    for (size_t i = 1; i < lo; i++)
+        cut = cut->next;
+    *rest = *cand;
+    rest->items = cut->next;
+    rest->items_tail = all_tail;
+    rest->n_items = n - lo;
+    cut->next = NULL;
+    cand->items_tail = cut;
+    cand->n_items = lo;
+    cand->next = rest;
+    rest->next = after;
+    return lo;
+}
+
 omadm_error_t client_encode(omadm_t *dm, syncml_msg_t *out, uint8_t **reply, size_t *reply_len)
 {
     dm_client_t *c = cl(dm);
@@ -1003,17 +1055,37 @@ omadm_error_t client_encode(omadm_t *dm, syncml_msg_t *out, uint8_t **reply, siz
     syncml_cmd_t *cand = out->cmds;
     for (size_t i = 0; cand && i < before; i++)
         cand = cand->next;
+    if (before >= 1 && cand && cand->type == SYNCML_CMD_RESULTS && cand->n_items > 1) {
+        /* a Results with several items: as many as fit, the rest in a
+         * second Results for the same Get (one item always goes, and a
+         * single item that is too big is chunked below next time) */
+        size_t k = split_items(dm, c, out, before, cand, &err);
+        if (err)
+            return err;
+        om_free(dm, *reply);
+        *reply = NULL;
+        lo = before + 1;
+        err = encode_prefix(dm, out, out->cmds, lo, false, reply, reply_len);
+        if (err)
+            return err;
+        if (k > 1 || (int64_t)*reply_len <= c->peer_max_msg)
+            cand = NULL; /* done; else the lone item, too big, goes in chunks */
+    }
     if (before >= 1 && chunkable(cand)) {
         uint8_t *b = NULL;
         size_t len = 0;
         syncml_cmd_t *after = cand->next;
         syncml_item_t *it = cand->items;
-        size_t full = it->data_len;
-        /* is there room for at least a one-byte chunk? */
+        syncml_item_t keep_item = *it;
+        /* is there room for at least a one-byte chunk (with its Size and
+         * MoreData)? */
         it->data_len = 1;
+        it->more_data = true;
+        it->has_meta = true;
+        it->meta.size = (int64_t)keep_item.data_len;
         cand->next = NULL;
         err = encode_prefix(dm, out, out->cmds, before + 1, false, &b, &len);
-        it->data_len = full;
+        *it = keep_item;
         cand->next = after;
         om_free(dm, b);
         if (err)
@@ -1025,6 +1097,14 @@ omadm_error_t client_encode(omadm_t *dm, syncml_msg_t *out, uint8_t **reply, siz
             lo = before + 1;
             if (!err)
                 err = encode_prefix(dm, out, out->cmds, lo, false, reply, reply_len);
+            if (err)
+                return err;
+        } else if (lo > before && before >= 2) {
+            /* no room left here: it starts the next message */
+            om_free(dm, *reply);
+            *reply = NULL;
+            lo = before;
+            err = encode_prefix(dm, out, out->cmds, lo, false, reply, reply_len);
             if (err)
                 return err;
         }

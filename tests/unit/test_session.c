@@ -791,6 +791,85 @@ static void test_large_results_out(void **state)
     assert_string_equal(got, big);
 }
 
+/* A Results with many items (a ?list=StructData walk) spread over several
+ * Results within the server's MaxMsgSize; one item too big is chunked. */
+static void test_many_items_split(void **state)
+{
+    fx_t *f = *state;
+    begin(f, 0, NULL);
+    char val[201];
+    memset(val, 'v', 200);
+    val[200] = 0;
+    char *body = t_strf("%s", HDR_STATUS("1", "200", ""));
+    for (int i = 0; i < 10; i++) {
+        char *more = t_strf("%s<Add><CmdID>%d</CmdID><Item><Target><LocURI>./Vendor/T/n%d</LocURI>"
+                            "</Target><Data>%s%s</Data></Item></Add>",
+                            body, 10 + i, i, val, i == 7 ? val : "");
+        free(body);
+        body = more;
+    }
+    char big[1601];
+    memset(big, 'b', 1600);
+    big[1600] = 0;
+    char *more = t_strf("%s<Add><CmdID>30</CmdID><Item><Target><LocURI>./Vendor/T/zbig</LocURI>"
+                        "</Target><Data>%s</Data></Item></Add>", body, big);
+    free(body);
+    assert_int_equal(send_hdr(f, "", more), OMADM_OK);
+    free(more);
+    assert_int_equal(send_hdr(f, "<Meta><MaxMsgSize xmlns=\"syncml:metinf\">1000</MaxMsgSize></Meta>",
+                              HDR_STATUS("2", "200", "") T_GET("3", "./Vendor/T?list=StructData")),
+                     OMADM_OK);
+    char *joined = calloc(1, 20000);
+    char last[64] = "";
+    int parts = 0, results = 0;
+    for (;;) {
+        t_reply_t *r = &f->e.reply;
+        assert_true(r->present);
+        if (r->raw_len > 1000)
+            fail_msg("part %d is %zu bytes:\n%s", parts + 1, r->raw_len, r->raw);
+        parts++;
+        for (size_t i = 0; i < r->n_cmds; i++) {
+            const t_cmd_t *c = &r->cmds[i];
+            if (strcmp(c->name, "Results") || strcmp(c->cmd_ref, "3"))
+                continue;
+            results++;
+            for (size_t j = 0; j < c->n_items; j++) {
+                const t_item_t *it = &c->items[j];
+                /* chunks of one value repeat its Source: join them */
+                if (it->source && strcmp(it->source, last)) {
+                    snprintf(last, sizeof last, "%s", it->source);
+                    strcat(joined, "|");
+                    strcat(joined, it->source);
+                    strcat(joined, "=");
+                }
+                if (it->data)
+                    strcat(joined, it->data);
+            }
+        }
+        if (r->final)
+            break;
+        assert_true(parts < 40);
+        char *next = t_strf("<Status><CmdID>1</CmdID><MsgRef>%s</MsgRef><CmdRef>0</CmdRef>"
+                            "<Cmd>SyncHdr</Cmd><Data>200</Data></Status>"
+                            "<Alert><CmdID>2</CmdID><Data>1222</Data></Alert>", r->msg_id);
+        assert_int_equal(send_hdr(f, "", next), OMADM_OK);
+        free(next);
+    }
+    assert_true(results >= 3);
+    /* every node once, in walk order, values whole */
+    char *want = t_strf("|./Vendor/T=");
+    for (int i = 0; i < 10; i++) {
+        char *w = t_strf("%s|./Vendor/T/n%d=%s%s", want, i, val, i == 7 ? val : "");
+        free(want);
+        want = w;
+    }
+    char *w = t_strf("%s|./Vendor/T/zbig=%s", want, big);
+    free(want);
+    assert_string_equal(joined, w);
+    free(w);
+    free(joined);
+}
+
 static void test_generic_alerts(void **state)
 {
     fx_t *f = *state;
@@ -868,6 +947,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_large_object_in, setup, teardown),
         cmocka_unit_test_setup_teardown(test_large_object_needs_session, setup, teardown),
         cmocka_unit_test_setup_teardown(test_large_results_out, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_many_items_split, setup, teardown),
         cmocka_unit_test_setup_teardown(test_generic_alerts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_session_no_change, setup, teardown),
     };
