@@ -870,13 +870,12 @@ static omadm_error_t encode_prefix(omadm_t *dm, const syncml_msg_t *out, syncml_
     return err;
 }
 
-/* A Results whose one text value can go out in chunks (MoreData). */
+/* A Results whose one value can go out in chunks (MoreData). */
 static bool chunkable(const syncml_cmd_t *r)
 {
     const syncml_item_t *it = r ? r->items : NULL;
     return r && r->type == SYNCML_CMD_RESULTS && it && !it->next && it->has_data &&
-           it->data_len > 1 && !it->data_opaque &&
-           !(it->meta.format && !strcmp(it->meta.format, "bin"));
+           it->data_len > 3;
 }
 
 /* Replace a Results by its largest first chunk that fits after the `keep`
@@ -904,10 +903,19 @@ static omadm_error_t split_results(omadm_t *dm, dm_client_t *c, syncml_msg_t *ou
     *ri = *it;
     chunk->items = chunk->items_tail = ci;
     rest->items = rest->items_tail = ri;
+    /* a value that travels as base64 (over XML: bin, or not XML text) is
+     * cut at multiples of 3 bytes, so the chunks' base64 texts join into
+     * the whole one, and every chunk is sent so (as bin); Size counts what
+     * travels: the base64 characters */
+    bool b64 = syncml_item_as_b64(it, out->enc == SYNCML_ENC_WBXML);
+    bool binary = b64 || it->data_opaque || (it->meta.format && !strcmp(it->meta.format, "bin"));
     ci->more_data = true;
     ci->has_meta = true;
-    ci->meta.size = first ? (int64_t)it->data_len : -1;
+    ci->meta.size = !first ? -1 : b64 ? (int64_t)(4 * ((it->data_len + 2) / 3))
+                                      : (int64_t)it->data_len;
     ri->meta.size = -1;
+    if (b64)
+        ci->meta.format = ri->meta.format = "bin";
     chunk->next = NULL;
     hdr->next = chunk;
     size_t lo = 1, hi = it->data_len - 1;
@@ -927,8 +935,10 @@ static omadm_error_t split_results(omadm_t *dm, dm_client_t *c, syncml_msg_t *ou
         else
             hi = mid - 1;
     }
-    /* never cut inside a UTF-8 sequence */
-    while (lo > 1 && (it->data[lo] & 0xC0) == 0x80)
+    if (b64)
+        lo = lo >= 3 ? lo - lo % 3 : 3;
+    /* text: never cut inside a UTF-8 sequence */
+    while (!binary && lo > 1 && (it->data[lo] & 0xC0) == 0x80)
         lo--;
     ci->data_len = lo;
     ri->data = it->data + lo;

@@ -68,6 +68,10 @@ typedef struct syncml_sink {
 
 /* Walk msg and feed sink; returns 0 or the first non-zero sink result. */
 int syncml_emit(const syncml_msg_t *msg, const syncml_sink_t *sink);
+/* Whether the emitter sends the item's Data as base64 (Format b64): a bin
+ * value, or one XML cannot carry as text, when the encoding has no raw
+ * bytes (binary_ok false: XML). */
+bool syncml_item_as_b64(const syncml_item_t *it, bool binary_ok);
 
 /* ---- codecs --------------------------------------------------------------- */
 

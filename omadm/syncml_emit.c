@@ -147,13 +147,17 @@ static void emit_item_data(emit_t *e, const syncml_item_t *it, bool as_b64)
     om_free(e->msg->arena.dm, b64);
 }
 
+bool syncml_item_as_b64(const syncml_item_t *it, bool binary_ok)
+{
+    return !binary_ok && ((it->meta.format && !strcmp(it->meta.format, "bin")) ||
+                          (it->has_data && !xml_text_ok(it->data, it->data_len)));
+}
+
 static void emit_item(emit_t *e, const syncml_item_t *it)
 {
     /* over XML a bin value, or any value XML cannot carry as text,
      * travels (and is described) as b64 */
-    bool as_b64 = !e->sink->binary_ok &&
-                  ((it->meta.format && !strcmp(it->meta.format, "bin")) ||
-                   (it->has_data && !xml_text_ok(it->data, it->data_len)));
+    bool as_b64 = syncml_item_as_b64(it, e->sink->binary_ok);
     open_el(e, "Item", SYNCML_NS_SYNCML);
     emit_loc(e, "Target", it->target, it->target_name);
     emit_loc(e, "Source", it->source, it->source_name);

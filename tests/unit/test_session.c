@@ -870,6 +870,51 @@ static void test_many_items_split(void **state)
     free(joined);
 }
 
+/* A binary value too big for a message: base64 chunks that join into the
+ * whole base64 text; Size counts the base64 characters. */
+static void test_large_binary_results_out(void **state)
+{
+    fx_t *f = *state;
+    begin(f, 0, NULL);
+    uint8_t raw[3000];
+    for (int i = 0; i < 3000; i++)
+        raw[i] = (uint8_t)(i * 7 + 3);
+    char *enc = b64(raw, sizeof raw);
+    char *body = t_strf(HDR_STATUS("1", "200", "") T_ADD("2", "./Vendor/Bin", "b64", "%s"), enc);
+    assert_int_equal(send_hdr(f, "", body), OMADM_OK);
+    free(body);
+    assert_int_equal(t_code(&f->e.reply, "2"), 200);
+    assert_int_equal(send_hdr(f, "<Meta><MaxMsgSize xmlns=\"syncml:metinf\">1000</MaxMsgSize></Meta>",
+                              HDR_STATUS("2", "200", "") T_GET("3", "./Vendor/Bin")),
+                     OMADM_OK);
+    char *got = calloc(1, 8000);
+    int parts = 0;
+    for (;;) {
+        t_reply_t *r = &f->e.reply;
+        assert_true(r->present);
+        assert_true(r->raw_len <= 1000);
+        parts++;
+        const t_cmd_t *res = t_results(r, "3");
+        assert_non_null(res);
+        assert_string_equal(res->items[0].format, "b64");
+        if (parts == 1)
+            assert_string_equal(res->items[0].size, "4000");
+        strcat(got, res->items[0].data);
+        if (r->final)
+            break;
+        assert_true(parts < 40);
+        char *next = t_strf("<Status><CmdID>1</CmdID><MsgRef>%s</MsgRef><CmdRef>0</CmdRef>"
+                            "<Cmd>SyncHdr</Cmd><Data>200</Data></Status>"
+                            "<Alert><CmdID>2</CmdID><Data>1222</Data></Alert>", r->msg_id);
+        assert_int_equal(send_hdr(f, "", next), OMADM_OK);
+        free(next);
+    }
+    assert_true(parts >= 4);
+    assert_string_equal(got, enc); /* the joined base64 is the value's */
+    free(got);
+    free(enc);
+}
+
 static void test_generic_alerts(void **state)
 {
     fx_t *f = *state;
@@ -948,6 +993,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_large_object_needs_session, setup, teardown),
         cmocka_unit_test_setup_teardown(test_large_results_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_items_split, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_large_binary_results_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_generic_alerts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_session_no_change, setup, teardown),
     };
