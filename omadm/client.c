@@ -492,6 +492,7 @@ omadm_error_t omadm_session_begin(omadm_t *dm, const omadm_account_t *acc, int s
     *msg_len = 0;
     client_free(dm);
     lo_drop(dm);
+    dm->peer_max_obj = 0;
     dm_client_t *c = om_calloc(dm, sizeof *c);
     if (!c)
         return OMADM_E_NOMEM;
@@ -819,8 +820,10 @@ void client_after_message(omadm_t *dm, const char *resp_uri, bool reply_due, oma
             c->resp_uri = u;
         }
     }
-    if (err || !reply_due)
+    if (err || !reply_due) {
         client_free(dm); /* the session is over */
+        dm->peer_max_obj = 0;
+    }
 }
 
 /* ---- replies larger than the server's MaxMsgSize ---- */
@@ -830,6 +833,8 @@ void client_peer_limits(omadm_t *dm, const syncml_hdr_t *h)
     dm_client_t *c = cl(dm);
     if (c && h->has_meta && h->meta.max_msg_size > 0)
         c->peer_max_msg = h->meta.max_msg_size;
+    if (c && h->has_meta && h->meta.max_obj_size > 0)
+        dm->peer_max_obj = h->meta.max_obj_size; /* in force until changed */
 }
 
 int client_pending(const omadm_t *dm)

@@ -42,6 +42,8 @@ static int set_item_data(results_t *r, syncml_item_t *it, const uint8_t *data, s
     r->x->reply_bytes += len;
     if (r->x->reply_bytes > r->x->dm->cfg.max_reply_size)
         return 413; /* the reply would grow past its limit */
+    if (r->x->dm->peer_max_obj > 0 && (int64_t)len > r->x->dm->peer_max_obj)
+        return 413; /* more than the server said it can take as one object */
     it->data = arena_memdup(&r->x->reply->arena, data ? data : (const uint8_t *)"", len);
     it->data_len = len;
     it->has_data = true;

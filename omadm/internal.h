@@ -35,6 +35,7 @@ struct omadm {
     bool session_dirty;
     void *client;                /* client.c: the session we opened, or NULL */
     struct dm_lo *lo;            /* large_obj.c: a large object being received */
+    int64_t peer_max_obj;        /* the server's MaxObjSize in our session, 0 = none */
     const char *client_error;    /* static text: why our last session failed */
 };
 

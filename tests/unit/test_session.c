@@ -915,6 +915,29 @@ static void test_large_binary_results_out(void **state)
     free(enc);
 }
 
+/* The server's MaxObjSize: a value bigger than it is not sent (413). */
+static void test_server_max_obj_size(void **state)
+{
+    fx_t *f = *state;
+    begin(f, 0, NULL);
+    char val[201];
+    memset(val, 'x', 200);
+    val[200] = 0;
+    char *body = t_strf(HDR_STATUS("1", "200", "") T_ADD("2", "./Vendor/V", "chr", "%s"), val);
+    assert_int_equal(send_hdr(f, "", body), OMADM_OK);
+    free(body);
+    assert_int_equal(send_hdr(f, "<Meta><MaxObjSize xmlns=\"syncml:metinf\">100</MaxObjSize></Meta>",
+                              HDR_STATUS("2", "200", "") T_GET("3", "./Vendor/V")
+                              T_GET("4", "./DevInfo/DevId")),
+                     OMADM_OK);
+    assert_int_equal(t_code(&f->e.reply, "3"), 413);
+    assert_null(t_results(&f->e.reply, "3"));
+    assert_int_equal(t_code(&f->e.reply, "4"), 200);
+    /* it stays in force in the next message of the session */
+    assert_int_equal(send_hdr(f, "", HDR_STATUS("3", "200", "") T_GET("5", "./Vendor/V")), OMADM_OK);
+    assert_int_equal(t_code(&f->e.reply, "5"), 413);
+}
+
 static void test_generic_alerts(void **state)
 {
     fx_t *f = *state;
@@ -994,6 +1017,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_large_results_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_items_split, setup, teardown),
         cmocka_unit_test_setup_teardown(test_large_binary_results_out, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_server_max_obj_size, setup, teardown),
         cmocka_unit_test_setup_teardown(test_generic_alerts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_session_no_change, setup, teardown),
     };
