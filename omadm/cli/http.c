@@ -110,6 +110,57 @@ static omadm_http_result_t map_error(CURLcode rc, const sink_t *sink)
     }
 }
 
+/* What a transfer gives back, whichever reply type holds it. */
+typedef struct got {
+    int *status;
+    uint8_t **body;
+    size_t *len;
+    char *content_type;
+    size_t content_type_size;
+} got_t;
+
+/* Run the transfer and fill out from it (the body moves out of sink):
+ * OMADM_HTTP_OK, or the failure with a one-line reason in err. */
+static omadm_http_result_t perform(CURL *h, sink_t *sink, const char *errbuf, const got_t *out,
+                                   char *err, size_t err_size)
+{
+    CURLcode rc = curl_easy_perform(h);
+    if (rc != CURLE_OK) {
+        omadm_http_result_t result = map_error(rc, sink);
+        if (result == OMADM_HTTP_TOO_LARGE) {
+            char msg[96];
+            snprintf(msg, sizeof msg, "response larger than %zu bytes", sink->max);
+            set_err(err, err_size, msg);
+        } else if (sink->nomem) {
+            set_err(err, err_size, "out of memory for the response");
+        } else {
+            set_err(err, err_size, errbuf[0] ? errbuf : curl_easy_strerror(rc));
+        }
+        return result;
+    }
+    long status = 0;
+    char *ct = NULL;
+    if (curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK)
+        status = 0;
+    if (curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ct) != CURLE_OK)
+        ct = NULL;
+    if (!sink->buf && !(sink->buf = malloc(1))) {
+        set_err(err, err_size, "out of memory for the response");
+        return OMADM_HTTP_FAILED;
+    }
+    sink->buf[sink->len] = 0;
+    *out->status = (int)status;
+    *out->body = (uint8_t *)sink->buf;
+    *out->len = sink->len;
+    snprintf(out->content_type, out->content_type_size, "%s", ct ? ct : "");
+    for (char *p = out->content_type; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = ' ';
+    sink->buf = NULL;
+    return OMADM_HTTP_OK;
+}
+
+
 /* What every transfer of dmclient shares: no signals, http(s) only, no
  * redirects, peers verified, our user agent, the body into a sink_t. */
 static CURLcode set_common(CURL *h, char *errbuf)
@@ -219,41 +270,9 @@ static omadm_http_result_t request(void *ctx, const omadm_http_req_t *req,
         goto out;
     }
 
-    rc = curl_easy_perform(h);
-    if (rc != CURLE_OK) {
-        result = map_error(rc, &sink);
-        if (result == OMADM_HTTP_TOO_LARGE) {
-            char msg[96];
-            snprintf(msg, sizeof msg, "response larger than %zu bytes", sink.max);
-            set_err(err, err_size, msg);
-        } else if (sink.nomem) {
-            set_err(err, err_size, "out of memory for the response");
-        } else {
-            set_err(err, err_size, errbuf[0] ? errbuf : curl_easy_strerror(rc));
-        }
-        goto out;
-    }
-
-    long status = 0;
-    char *ct = NULL;
-    if (curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK)
-        status = 0;
-    if (curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ct) != CURLE_OK)
-        ct = NULL;
-    if (!sink.buf && !(sink.buf = malloc(1))) {
-        set_err(err, err_size, "out of memory for the response");
-        goto out;
-    }
-    sink.buf[sink.len] = 0;
-    resp->status = (int)status;
-    resp->body = sink.buf;
-    resp->len = sink.len;
-    snprintf(resp->content_type, sizeof resp->content_type, "%s", ct ? ct : "");
-    for (char *p = resp->content_type; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            *p = ' ';
-    sink.buf = NULL;
-    result = OMADM_HTTP_OK;
+    got_t got = {&resp->status, &resp->body, &resp->len, resp->content_type,
+                 sizeof resp->content_type};
+    result = perform(h, &sink, errbuf, &got, err, err_size);
 out:
     curl_easy_cleanup(h);
     curl_slist_free_all(headers);
@@ -479,40 +498,9 @@ omadm_http_result_t cli_http_client_post(cli_http_client_t *c, const cli_http_po
         set_err(err, err_size, c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
         goto out;
     }
-    rc = curl_easy_perform(h);
-    if (rc != CURLE_OK) {
-        result = map_error(rc, &sink);
-        if (result == OMADM_HTTP_TOO_LARGE) {
-            char msg[96];
-            snprintf(msg, sizeof msg, "response larger than %zu bytes", sink.max);
-            set_err(err, err_size, msg);
-        } else if (sink.nomem) {
-            set_err(err, err_size, "out of memory for the response");
-        } else {
-            set_err(err, err_size, c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
-        }
-        goto out;
-    }
-    long status = 0;
-    char *ct = NULL;
-    if (curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK)
-        status = 0;
-    if (curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ct) != CURLE_OK)
-        ct = NULL;
-    if (!sink.buf && !(sink.buf = malloc(1))) {
-        set_err(err, err_size, "out of memory for the response");
-        goto out;
-    }
-    sink.buf[sink.len] = 0;
-    resp->status = (int)status;
-    resp->body = sink.buf;
-    resp->len = sink.len;
-    snprintf(resp->content_type, sizeof resp->content_type, "%s", ct ? ct : "");
-    for (char *p = resp->content_type; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            *p = ' ';
-    sink.buf = NULL;
-    result = OMADM_HTTP_OK;
+    got_t got = {&resp->status, &resp->body, &resp->len, resp->content_type,
+                 sizeof resp->content_type};
+    result = perform(h, &sink, c->errbuf, &got, err, err_size);
 out:
     /* nothing of this request stays behind in the handle */
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
