@@ -604,6 +604,17 @@ static void test_hmac_nonce_only_when_sent(void **state)
     free(hv);
 }
 
+/* The server's "next message" answer to our message msg_id: its SyncHdr
+ * Status and Alert 1222, nothing else. */
+static void next_please(fx_t *f, const char *msg_id)
+{
+    char *next = t_strf("<Status><CmdID>1</CmdID><MsgRef>%s</MsgRef><CmdRef>0</CmdRef>"
+                        "<Cmd>SyncHdr</Cmd><Data>200</Data></Status>"
+                        "<Alert><CmdID>2</CmdID><Data>1222</Data></Alert>", msg_id);
+    assert_int_equal(send_hdr(f, "", next), OMADM_OK);
+    free(next);
+}
+
 /* A reply bigger than the server's MaxMsgSize goes out in parts: each
  * within the limit, Final only on the last, the rest after Alert 1222. */
 static void test_split_by_max_msg_size(void **state)
@@ -648,13 +659,7 @@ static void test_split_by_max_msg_size(void **state)
         if (r->final)
             break;
         assert_true(parts < 20);
-        char *msgref = t_strf("%s", r->msg_id);
-        char *next = t_strf("<Status><CmdID>1</CmdID><MsgRef>%s</MsgRef><CmdRef>0</CmdRef>"
-                            "<Cmd>SyncHdr</Cmd><Data>200</Data></Status>"
-                            "<Alert><CmdID>2</CmdID><Data>1222</Data></Alert>", msgref);
-        assert_int_equal(send_hdr(f, "", next), OMADM_OK);
-        free(next);
-        free(msgref);
+        next_please(f, r->msg_id); /* formatted before the reply is replaced */
     }
     assert_true(parts >= 3);
     for (int i = 0; i < 12; i++) {
@@ -849,11 +854,7 @@ static void test_many_items_split(void **state)
         if (r->final)
             break;
         assert_true(parts < 40);
-        char *next = t_strf("<Status><CmdID>1</CmdID><MsgRef>%s</MsgRef><CmdRef>0</CmdRef>"
-                            "<Cmd>SyncHdr</Cmd><Data>200</Data></Status>"
-                            "<Alert><CmdID>2</CmdID><Data>1222</Data></Alert>", r->msg_id);
-        assert_int_equal(send_hdr(f, "", next), OMADM_OK);
-        free(next);
+        next_please(f, r->msg_id);
     }
     assert_true(results >= 3);
     /* every node once, in walk order, values whole */
@@ -903,11 +904,7 @@ static void test_large_binary_results_out(void **state)
         if (r->final)
             break;
         assert_true(parts < 40);
-        char *next = t_strf("<Status><CmdID>1</CmdID><MsgRef>%s</MsgRef><CmdRef>0</CmdRef>"
-                            "<Cmd>SyncHdr</Cmd><Data>200</Data></Status>"
-                            "<Alert><CmdID>2</CmdID><Data>1222</Data></Alert>", r->msg_id);
-        assert_int_equal(send_hdr(f, "", next), OMADM_OK);
-        free(next);
+        next_please(f, r->msg_id);
     }
     assert_true(parts >= 4);
     assert_string_equal(got, enc); /* the joined base64 is the value's */
