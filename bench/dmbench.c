@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dmbench.c - throughput and peak memory of omadm_process(), side by side
  * with libxml2 alone doing the XML work a reply needs.

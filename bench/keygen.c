@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* bench/keygen.c - the RSA key generation floor of an enrollment (docs/performance.md,
  * "SCEP enrollment").
  *

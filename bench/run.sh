@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # bench/run.sh - build the optimised benchmarks and run them (docs/performance.md).
 #
 #   bench/run.sh [--batches N] [--batch-ms MS] [--no-rss]

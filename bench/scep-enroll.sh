@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # bench/scep-enroll.sh [BUILD_DIR] [RUNS] - SCEP enrollment wall time, our client against Debian's
 # scepclient, side by side against one local server (docs/performance.md, "SCEP enrollment").
 #

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * storebench.c - per-operation cost of the certificate store at 100, 10,000
  * and 100,000 certificates, through the path a DM server uses and through
@@ -503,7 +504,7 @@ static void engine_open(bstore_t *b)
     omadm_config_init(&cfg);
     omadm_error_t err = omadm_new(&cfg, NULL, NULL, &b->dm);
     if (!err)
-        err = omadm_certstore_open(b->dir, &b->cs, &why);
+        err = omadm_certstore_open(b->dir, NULL, &b->cs, &why);
     if (!err)
         err = omadm_certstore_register(b->dm, b->cs);
     if (err)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * certificatestore.c - the CertificateStore and RootCATrustedCertificates
  * CSPs: node paths to store records.
@@ -21,6 +22,7 @@
 #include <time.h>
 
 #include "certstore_internal.h"
+#include "platform.h"
 #include "store/cert.h"
 #include "store/store.h"
 
@@ -536,7 +538,8 @@ static const omadm_csp_t certificate_csps = {
     .alert_delivered = cs_alert_delivered,
 };
 
-omadm_error_t omadm_certstore_open(const char *dir, omadm_certstore_t **out, const char **why)
+omadm_error_t omadm_certstore_open(const char *dir, const omadm_platform_t *platform,
+                                   omadm_certstore_t **out, const char **why)
 {
     const char *reason = NULL;
     if (!dir || !out)
@@ -544,7 +547,8 @@ omadm_error_t omadm_certstore_open(const char *dir, omadm_certstore_t **out, con
     *out = calloc(1, sizeof **out);
     if (!*out)
         return OMADM_E_NOMEM;
-    if (store_open(dir, &(*out)->store, &reason)) {
+    plat_init(&(*out)->plat, platform);
+    if (store_open(dir, &(*out)->plat, &(*out)->store, &reason)) {
         free(*out);
         *out = NULL;
         if (why)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * certstore_internal.h - what the certificate CSP files share: the store
  * object, and the SCEP enrollment nodes (enroll.c) and their background
@@ -14,6 +15,7 @@
 #include "store/store.h"
 
 struct omadm_certstore {
+    omadm_platform_t plat;      /* the host's table, defaults filled in */
     store_t *store;
     omadm_certstore_host_t host;
     omadm_http_t http;          /* copy of *host.http */

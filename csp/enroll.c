@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * enroll.c - the SCEP enrollment nodes, shared by CertificateStore
  * My/SCEP and ClientCertificateInstall SCEP:

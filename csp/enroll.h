@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * enroll.h - one SCEP enrollment ({UniqueID}) as a record in the store.
  *

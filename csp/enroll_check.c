@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * enroll_check.c - judge an Exec'd enrollment's parameters: required ones
  * present, values in range, defaults and clamps applied (docs/scep.md,

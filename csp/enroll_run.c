@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * enroll_run.c - the background half of SCEP enrollment: talk to the CA
  * through the host's HTTP hook, wait out PENDING by polling, install the

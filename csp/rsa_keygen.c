@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * rsa_keygen.c - RSA key generation with the two prime searches running
  * at once.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * rsa_keygen.h - RSA key generation with the two prime searches in
  * parallel (rsa_keygen.c explains why).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * scep_msg.c - SCEP (RFC 8894) messages with OpenSSL 3: GetCACaps choice,
  * GetCACert sets, CSR / self-signed signer / pkiMessage building, CertRep

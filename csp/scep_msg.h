@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * scep_msg.h - the SCEP (RFC 8894) message layer: builds request bytes and
  * checks response bytes.  It does no network I/O and keeps no state between

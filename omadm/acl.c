@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * acl.c - parse and check OMA DM ACL strings without allocating.
  */

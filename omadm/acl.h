@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * acl.h - OMA DM ACLs: "Add=*&Get=srv1+srv2&Replace=srv1".
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * arena.h - bump allocator for one message's lifetime, and a growable
  * byte buffer.  Both draw on the engine's platform allocator.

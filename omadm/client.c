@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * client.c - sessions the device opens (docs/session.md): package 1, our
  * credentials (basic, md5) and the server's challenges, the server's

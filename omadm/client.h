@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * client.h - the client side of a session the device opened
  * (omadm_session_begin): package 1, credentials both ways, challenges,

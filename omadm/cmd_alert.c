@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cmd_alert.c - Alert from the server: session alerts (1200/1201/1222/
  * 1223) and user-interaction alerts 1100..1104 answered through the host's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cmd_atomic.c - Atomic (all-or-nothing across the engine tree and every
  * plugin it touches) and Sequence (in order; a UI No/cancel skips the rest).

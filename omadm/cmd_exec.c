@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cmd_exec.c - Exec: hands the target (and its optional Data argument and
  * Correlator) to the plugin that owns it.  Engine-owned nodes have nothing

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cmd_get.c - Get: leaf values, child lists, properties, and the
  * "?list=Struct" / "?list=StructData" subtree walks.  Status first, then

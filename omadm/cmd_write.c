@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cmd_write.c - Add, Replace, Delete and Copy.
  *

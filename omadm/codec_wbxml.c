@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * codec_wbxml.c - SyncML DM in WBXML (WBXML 1.1-1.3; SyncML 1.2, also 1.1).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * codec_xml.c - SyncML XML: libxml2 SAX2 events into the builder, and an
  * XML writer sink for the emitter.  The only file that touches libxml2.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * core.c - engine lifetime, configuration defaults, platform fallbacks,
  * error strings.
@@ -12,6 +13,7 @@
 #include "csp_registry.h"
 #include "dmtree.h"
 #include "internal.h"
+#include "platform.h"
 #include "client.h"
 #include "large_obj.h"
 #include "session.h"
@@ -30,7 +32,13 @@ static const char *const error_strings[OMADM_E__COUNT] = {
     [OMADM_E_CORRUPT] = "persisted state is corrupt",
     [OMADM_E_INTERNAL] = "internal error",
     [OMADM_E_DENIED] = "permission denied",
+    [OMADM_E_BUSY] = "already in use",
 };
+
+const char *omadm_version(void)
+{
+    return OMADM_VERSION_STRING;
+}
 
 const char *omadm_strerror(omadm_error_t err)
 {
@@ -65,31 +73,7 @@ void omadm_config_init(omadm_config_t *cfg)
     cfg->max_reply_size = 8u << 20;
 }
 
-/* ---- platform fallbacks ---- */
-
-static int64_t libc_now(void *ctx)
-{
-    (void)ctx;
-    return (int64_t)time(NULL);
-}
-
-static void *libc_alloc(void *ctx, size_t n)
-{
-    (void)ctx;
-    return malloc(n ? n : 1);
-}
-
-static void *libc_realloc(void *ctx, void *p, size_t n)
-{
-    (void)ctx;
-    return realloc(p, n ? n : 1);
-}
-
-static void libc_free(void *ctx, void *p)
-{
-    (void)ctx;
-    free(p);
-}
+/* ---- allocation, logging and time through the platform table ---- */
 
 void *om_alloc(omadm_t *dm, size_t n)
 {
@@ -240,18 +224,8 @@ omadm_error_t omadm_new(const omadm_config_t *cfg, const omadm_platform_t *platf
     if (!out)
         return OMADM_E_INVALID_ARG;
     *out = NULL;
-    omadm_platform_t plat = {0};
-    if (platform)
-        plat = *platform;
-    if (!plat.alloc || !plat.realloc || !plat.free) {
-        plat.alloc = libc_alloc;
-        plat.realloc = libc_realloc;
-        plat.free = libc_free;
-    }
-    if (!plat.now)
-        plat.now = libc_now;
-    if (!plat.random)
-        plat.random = crypto_random;
+    omadm_platform_t plat;
+    plat_init(&plat, platform);
     omadm_t *dm = plat.alloc(plat.ctx, sizeof *dm);
     if (!dm)
         return OMADM_E_NOMEM;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * crypto.c - base64 through OpenSSL's EVP encoder.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * crypto.h - the engine's small crypto layer; crypto.c is the only omadm/
  * file that touches OpenSSL.

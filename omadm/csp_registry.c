@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * csp_registry.c - plugin registration and cross-plugin transactions.
  */

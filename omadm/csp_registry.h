@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * csp_registry.h - registered CSP plugins, their mount points in the tree,
  * the output context handed to their get/list handlers, and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dispatch.c - omadm_process(): bytes -> decode -> run every command in
  * order -> reply model -> encode, plus persistence of the results.

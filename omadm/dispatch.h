@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dispatch.h - executing a decoded server message: the per-message
  * context, command handlers (one file per command family), target

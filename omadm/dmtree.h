@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dmtree.h - the engine-owned management tree: nodes, properties, a
  * case-insensitive name index, an undo journal for Atomic, persistence.

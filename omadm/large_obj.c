@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * large_obj.c - large objects from the server (docs/session.md, "Large
  * objects"): an Add or Replace whose one Item carries <MoreData/> starts

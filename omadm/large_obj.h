@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * large_obj.h - reassembly of large objects (MoreData) from the server.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * notify.c - package 0: a server's notification (OMA DM Notification
  * Initiated Session 1.2) read, and its digest checked with the server's

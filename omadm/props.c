@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * props.c - node properties through "?prop=": ACL, Format, Type, Size,
  * Name, Title, TStamp, VerNo.  Nodes inside a plugin report what the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * session.c - session counters and their persistence (key "session":
  * "omadm-session 2\n<session id>\n<server>\n<our last MsgID>\n", the two

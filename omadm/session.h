@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * session.h - per-session counters that survive between messages (and
  * processes, through the storage hook): the server's SessionID and our

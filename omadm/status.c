@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * status.c - building the reply: Status (one per command, or one per item
  * with TargetRef when codes differ) and Results, in command order.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * syncml_build.c - the SyncML DM grammar on the decode side: element
  * events from a codec become the message model.

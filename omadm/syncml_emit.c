@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * syncml_emit.c - the SyncML grammar on the encode side: a message model
  * becomes element events for a codec's sink, in the element order the

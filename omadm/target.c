@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * target.c - resolve a LocURI to an engine node or a plugin, check ACLs,
  * and read/write values the same way whichever of the two owns the node.

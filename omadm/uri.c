@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * uri.c - LocURI parsing: "./" prefix, segments, percent-decoding,
  * ?prop= and ?list= queries, DevDetail/URI limits.

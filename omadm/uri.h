@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * uri.h - management-tree URIs: validation, normalisation, queries.
  */

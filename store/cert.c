@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cert.c - certificate parsing and rendering on OpenSSL.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cert.h - the certificate store's small OpenSSL layer: parse what a
  * server sends (base64 DER, with or without line breaks, PEM armour, raw

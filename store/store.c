@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store.c - the crash-safe certificate and key store (see store.h).
  */
@@ -19,6 +20,7 @@
 
 #include "cert.h"
 #include "journal.h"
+#include "platform.h"
 #include "store_internal.h"
 
 static const store_kind_t kinds[] = {
@@ -778,7 +780,7 @@ static int make_layout(const store_t *s)
     return 0;
 }
 
-int store_open(const char *dir, store_t **out, const char **why)
+int store_open(const char *dir, const omadm_platform_t *plat, store_t **out, const char **why)
 {
     *out = NULL;
     store_t *s = calloc(1, sizeof *s);
@@ -787,6 +789,7 @@ int store_open(const char *dir, store_t **out, const char **why)
         *why = "out of memory";
         return -1;
     }
+    plat_init(&s->plat, plat);
     s->lock_fd = -1;
     if (make_layout(s)) {
         *why = strerror(errno);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store.h - the crash-safe certificate and key store.
  *
@@ -25,6 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "omadm.h"
+
 #define STORE_THUMB_LEN 40
 
 typedef struct store store_t;
@@ -49,9 +52,10 @@ const store_kind_t *store_kinds(size_t *n);
 /* By id or label, case-insensitively ("root", "Root/System"); NULL if none. */
 const store_kind_t *store_kind_find(const char *name);
 
-/* Open (creating directories as needed) and recover.  On failure returns
- * -1 and *why says what went wrong. */
-int store_open(const char *dir, store_t **out, const char **why);
+/* Open (creating directories as needed) and recover.  plat (copied; NULL:
+ * the defaults) gives memory, time and randomness.  On failure returns -1
+ * and *why says what went wrong. */
+int store_open(const char *dir, const omadm_platform_t *plat, store_t **out, const char **why);
 void store_close(store_t *s);
 const char *store_dir(const store_t *s);
 
@@ -97,9 +101,13 @@ int store_flush(store_t *s);
 /* Private key PEM of a certificate, malloc'ed; NULL when none. */
 char *store_get_key(store_t *s, const char *store, const char *thumb);
 
-/* Verify records, CApath directories and bundles agree; report each
- * problem through cb.  Returns the number of problems (0 = consistent). */
-int store_check(store_t *s, void (*cb)(void *ctx, const char *problem), void *ctx);
+/* Verify records, CApath directories and bundles agree and that files and
+ * directories have the modes docs/certificatestore.md gives; report each
+ * problem through cb.  With STORE_CHECK_REPAIR, fix what can be fixed
+ * (modes) and report only what is left.  Returns the number of problems
+ * (0 = consistent). */
+#define STORE_CHECK_REPAIR 1u
+int store_check(store_t *s, unsigned flags, void (*cb)(void *ctx, const char *problem), void *ctx);
 
 /* Paths for device software. */
 int store_capath(const store_t *s, const char *store, char *buf, size_t size);

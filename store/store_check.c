@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store_check.c - verify that records, keys, CApath directories and PEM
  * bundles agree with each other (and that state records stay private).
@@ -243,7 +244,7 @@ static void check_state(checker_t *c)
         closedir(d);
 }
 
-int store_check(store_t *s, void (*cb)(void *ctx, const char *problem), void *ctx)
+int store_check(store_t *s, unsigned flags, void (*cb)(void *ctx, const char *problem), void *ctx)
 {
     checker_t c = {.s = s, .cb = cb, .ctx = ctx};
     if (store_recover_if_needed(s))

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store_flush.c - turn the committed changes of a batch into one journal:
  * record files, keys, bundle blocks (appended; a removed certificate's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store_internal.h - what store.c shares with store_flush.c and
  * store_check.c.
@@ -27,6 +28,7 @@ typedef struct op {
 } op_t;
 
 struct store {
+    omadm_platform_t plat;        /* the host's table, defaults filled in */
     char *dir;
     int lock_fd;                  /* flock'ed for the life of the store */
     bool needs_recovery;          /* a durable batch is not applied yet */

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # tests/demo.sh BUILD_DIR - the README's first command (`scons -Q demo`): the whole mission on
 # this machine, everything on 127.0.0.1.
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """dmserver.py - a scripted OMA DM 1.2 test server (Python 3 standard library only).
 
     dmserver.py --script NAME [--port-file F] [--cert C --key K] [--client-ca CA]

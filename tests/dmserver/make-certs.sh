@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # make-certs.sh OUTDIR - throwaway TLS certificates for the scripted DM test server
 # (tests/dmserver/dmserver.py).  EC P-256 keys, ECDSA-SHA256, 2 days validity from now;
 # about 0.2 s.  Nothing here is secret.  Writes into OUTDIR (created):

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_message.c - libFuzzer harness: any bytes as a server message
  * (XML or WBXML, detected as dmclient does), processed by a fresh engine

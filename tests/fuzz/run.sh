@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # tests/fuzz/run.sh [SECONDS] - build the libFuzzer harness with clang
 # (ASan+UBSan) and fuzz dmclient's message processing, seeded from the
 # conformance cases.  SECONDS=0 only replays the corpus (regression mode,
@@ -11,7 +12,7 @@ out=$top/build/fuzz
 mkdir -p "$out/corpus"
 flags="-g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
 # shellcheck disable=SC2046,SC2086
-clang $flags -I"$top/omadm/include" -I"$top/omadm" -I"$top" -I"$top/tests/unit" \
+clang $flags -I"$top/include/omadm" -I"$top/include" -I"$top/omadm" -I"$top" -I"$top/tests/unit" \
     $(pkg-config --cflags libxml-2.0 openssl) \
     "$here/fuzz_message.c" "$top/tests/unit/support_csp.c" "$top"/omadm/*.c -o "$out/fuzz_message" \
     $(pkg-config --libs libxml-2.0 openssl)

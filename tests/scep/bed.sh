@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # tests/scep/bed.sh - the SCEP test bed harness (POSIX sh).  See docs/testing.md, "SCEP test bed".
 #
 # Two servers, reachable on loopback only:

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # tests/scep/build.sh OUTDIR - build the SCEP test bed's Go programs into OUTDIR:
 #   OUTDIR/scep-pending-peer   PENDING-capable SCEP server (tests/scep/pending-peer)
 #   OUTDIR/scep-test-client    SCEP client that polls with CertPoll (tests/scep/test-client)

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """crash_consistency.py - kill -9 test of the certificate store.
 
 Run by tests/scripts/test-crash-consistency.sh (see docs/testing.md, "Crash

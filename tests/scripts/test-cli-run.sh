@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # tests/scripts/test-cli-run.sh BUILD_DIR
 #
 # dmclient run, dmclient alerts and the state lock (docs/cli.md), on a fresh

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # tests/scripts/test-cli-session.sh BUILD_DIR
 #
 # dmclient session (docs/cli.md, docs/session.md) against a small scripted

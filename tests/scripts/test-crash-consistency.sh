@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # tests/scripts/test-crash-consistency.sh BUILD_DIR - kill -9 dmclient at
 # random points of a certificate-store session (at least 200 real kills) and
 # check after each kill that `dmclient store check` passes and the store holds

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # tests/scripts/test-dm-session.sh BUILD_DIR
 #
 # dmclient session (docs/session.md, docs/cli.md) against the scripted DM test

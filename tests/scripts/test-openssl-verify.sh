@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # tests/scripts/test-openssl-verify.sh BUILD_DIR
 #
 # The certificate store as other software on the device sees it: certificates

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # tests/scripts/test-scep-bed.sh BUILD_DIR
 #
 # Self-test of the SCEP test bed (tests/scep/, docs/testing.md "SCEP test bed"),

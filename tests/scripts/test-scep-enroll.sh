@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # tests/scripts/test-scep-enroll.sh BUILD_DIR
 #
 # SCEP enrollment end to end (docs/enrollment.md): BUILD_DIR/bin/dmclient gets a

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # tests/scripts/test-scep-msg-live.sh BUILD_DIR [--capture DIR]
 #
 # The SCEP message layer (csp/scep_msg.c) against a real server: Debian's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * scep_drive.c - a file-based driver for csp/scep_msg.c, used by
  * tests/scripts/test-scep-msg-live.sh against a real SCEP server.  It only

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * syncmlconv.c - convert one SyncML message between XML and WBXML with the
  * engine's own codecs (decode into the message model, encode it again).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * support_csp.c - the in-memory test CSP (see support_csp.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * support_csp.h - an in-memory test CSP plugin: a flat list of nodes keyed
  * by their path below the base ("" is the base itself), with real undo

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * support_dm.c - counting platform, engine fixture and reply parser shared
  * by the unit suites (see support_dm.h).

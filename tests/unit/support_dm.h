@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * support_dm.h - shared helpers for the unit suites: a counting (and
  * failure-injecting) platform table, an engine fixture that wraps body

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * support_pki.c - the test PKI and run-time certificates (see support_pki.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * support_pki.h - the test PKI of tests/data/pki for the unit suites, and
  * certificates made at run time.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * support_store.c - in-memory storage hooks (see support_store.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * support_store.h - an in-memory omadm_storage_t for the unit suites, with
  * switches to make load or save fail.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_acl.c - the ACL grammar (acl_valid) and rights checks (acl_allows),
  * spec section 5: "cmd=ids&cmd=ids", cmd in Add/Delete/Exec/Get/Replace,

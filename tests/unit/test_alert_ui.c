@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_alert_ui.c - user-interaction alerts 1100..1104 through the
  * config's ui_alert callback (spec section 4): what the callback is told

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_alloc.c - allocation failure injection in the style of SQLite's
  * test_malloc.c: the platform allocator fails its N-th call (once, or

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_cert.c - store/cert.c, the certificate store's OpenSSL layer:
  * cert_decode() (base64 on one line, with line breaks and spaces, PEM

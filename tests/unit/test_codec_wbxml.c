@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_codec_wbxml.c - the WBXML codec: decoding libwbxml-made and
  * hand-made WBXML into the model, byte-exact values (opaque, NUL, 0xFF,

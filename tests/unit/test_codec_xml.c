@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_codec_xml.c - the XML codec: codec_xml_decode() into the message
  * model (header, commands, nesting, items, Meta leniency, exact Data

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_csp.c - the CSP plugin API through omadm_process(): routing by
  * base (case-insensitive, two bases sharing one plugin's data), what the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_engine.c - commands end to end: XML messages built here go through
  * omadm_process() and the replies are read back with an independent

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_enroll.c - csp/enroll*.c below the SyncML level, on a real store in
  * a fresh /tmp directory:
@@ -49,7 +50,7 @@ static int setup(void **state)
     snprintf(f->dir, sizeof f->dir, "/tmp/test-enroll.XXXXXX");
     assert_non_null(mkdtemp(f->dir));
     const char *why = NULL;
-    assert_int_equal(omadm_certstore_open(f->dir, &f->cs, &why), OMADM_OK);
+    assert_int_equal(omadm_certstore_open(f->dir, NULL, &f->cs, &why), OMADM_OK);
     *state = f;
     return 0;
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_notify.c - package 0 (omadm/notify.c, docs/session.md
  * "Notifications (package 0)"): notifications built here bit by bit and

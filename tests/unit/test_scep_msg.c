@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_scep_msg.c - csp/scep_msg.c, the SCEP message layer, offline:
  *   - GetCACaps parsing and the cipher/digest choice against HashAlgorithm;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_session.c - sessions the device opens (omadm/client.c,
  * docs/session.md), message by message without a network:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_store.c - store/, the crash-safe certificate and key store, on a
  * real filesystem: every test gets a fresh directory under /tmp (removed
@@ -258,7 +259,7 @@ static int setup(void **state)
     }
     snprintf(f->dir, sizeof f->dir, "%s/store", f->tmp);
     const char *why = NULL;
-    if (store_open(f->dir, &f->s, &why)) {
+    if (store_open(f->dir, NULL, &f->s, &why)) {
         fprintf(stderr, "store_open: %s\n", why);
         rm_rf(f->tmp);
         free(f);
@@ -287,7 +288,7 @@ static void reopen(fixture_t *f)
     const char *why = NULL;
     store_close(f->s);
     f->s = NULL;
-    if (store_open(f->dir, &f->s, &why))
+    if (store_open(f->dir, NULL, &f->s, &why))
         fail_msg("store_open: %s", why ? why : "?");
 }
 
@@ -358,7 +359,7 @@ static void print_problem(void *ctx, const char *problem)
 
 static int problems(fixture_t *f)
 {
-    return store_check(f->s, print_problem, NULL);
+    return store_check(f->s, 0, print_problem, NULL);
 }
 
 /* store_check finds nothing, and no journal is left behind. */
@@ -520,21 +521,21 @@ static void test_open_fails_on_uncreatable_path(void **state)
     snprintf(p, sizeof p, "%s/store", file);
     store_t *s = (store_t *)1;
     const char *why = NULL;
-    assert_int_equal(store_open(p, &s, &why), -1);
+    assert_int_equal(store_open(p, NULL, &s, &why), -1);
     assert_null(s);
     assert_non_null(why);
     assert_true(*why);
     /* a regular file itself */
     s = (store_t *)1;
     why = NULL;
-    assert_int_equal(store_open(file, &s, &why), -1);
+    assert_int_equal(store_open(file, NULL, &s, &why), -1);
     assert_null(s);
     assert_non_null(why);
     assert_true(*why);
     /* deeper below a regular file */
     snprintf(p, sizeof p, "%s/a/b/c", file);
     why = NULL;
-    assert_int_equal(store_open(p, &s, &why), -1);
+    assert_int_equal(store_open(p, NULL, &s, &why), -1);
     assert_null(s);
     assert_non_null(why);
 }
@@ -549,7 +550,7 @@ static void test_open_on_regular_file_leaves_it_alone(void **state)
     assert_int_equal(chmod(file, 0644), 0);
     store_t *s = (store_t *)1;
     const char *why = NULL;
-    assert_int_equal(store_open(file, &s, &why), -1);
+    assert_int_equal(store_open(file, NULL, &s, &why), -1);
     assert_null(s);
     assert_non_null(why);
     assert_int_equal(mode_of(file), 0644);
@@ -569,7 +570,7 @@ static void test_open_fails_on_too_long_path(void **state)
     store_t *s = (store_t *)1;
     const char *why = NULL;
     errno = 0;
-    assert_int_equal(store_open(p, &s, &why), -1);
+    assert_int_equal(store_open(p, NULL, &s, &why), -1);
     assert_null(s);
     assert_non_null(why);
     assert_true(*why);
@@ -1541,7 +1542,7 @@ static void test_check_good_store(void **state)
     reopen(f);
     assert_clean(f);
     /* store_check without a callback */
-    assert_int_equal(store_check(f->s, NULL, NULL), 0);
+    assert_int_equal(store_check(f->s, 0, NULL, NULL), 0);
 }
 
 static void test_check_capath_file_deleted(void **state)
@@ -1549,7 +1550,7 @@ static void test_check_capath_file_deleted(void **state)
     fixture_t *f = *state;
     populate(f);
     assert_int_equal(unlink(at(f, "trust/root/%08lx.0", certs[ROOT].hash)), 0);
-    assert_true(store_check(f->s, NULL, NULL) > 0);
+    assert_true(store_check(f->s, 0, NULL, NULL) > 0);
 }
 
 static void test_check_capath_gap(void **state)
@@ -1558,7 +1559,7 @@ static void test_check_capath_gap(void **state)
     populate(f);
     /* .0 of the shared subject gone, .1 left: a gap (and a missing file) */
     assert_int_equal(unlink(capath_file(f, "root", &certs[SAME_A], 0)), 0);
-    assert_true(store_check(f->s, NULL, NULL) > 0);
+    assert_true(store_check(f->s, 0, NULL, NULL) > 0);
 }
 
 static void test_check_record_byte_flipped(void **state)
@@ -1576,7 +1577,7 @@ static void test_check_record_byte_flipped(void **state)
     *victim = *victim == 'A' ? 'B' : 'A';
     spew(rp, text, len);
     free(text);
-    assert_true(store_check(f->s, NULL, NULL) > 0);
+    assert_true(store_check(f->s, 0, NULL, NULL) > 0);
 }
 
 static void test_check_record_thumb_line_changed(void **state)
@@ -1592,7 +1593,7 @@ static void test_check_record_thumb_line_changed(void **state)
     t[7] = t[7] == '0' ? '1' : '0';
     spew(rp, text, len);
     free(text);
-    assert_true(store_check(f->s, NULL, NULL) > 0);
+    assert_true(store_check(f->s, 0, NULL, NULL) > 0);
 }
 
 static void test_check_bundle_block_blanked(void **state)
@@ -1611,7 +1612,7 @@ static void test_check_bundle_block_blanked(void **state)
             text[i] = ' ';
     spew(bp, text, len);
     free(text);
-    assert_true(store_check(f->s, NULL, NULL) > 0);
+    assert_true(store_check(f->s, 0, NULL, NULL) > 0);
 }
 
 static void test_check_stray_file(void **state)
@@ -1619,7 +1620,7 @@ static void test_check_stray_file(void **state)
     fixture_t *f = *state;
     populate(f);
     spew(at(f, "certs/root/stray"), "x", 1);
-    assert_true(store_check(f->s, NULL, NULL) > 0);
+    assert_true(store_check(f->s, 0, NULL, NULL) > 0);
     /* store_each does not list it */
     assert_int_equal(each(f, "root").n, 3);
 }
@@ -1630,19 +1631,19 @@ static void test_check_stray_files_elsewhere(void **state)
     populate(f);
     /* a lowercase record name (the store writes uppercase) */
     spew(at(f, "certs/root/%s", certs[ROOT2].lower), "x", 1);
-    assert_true(store_check(f->s, NULL, NULL) > 0);
+    assert_true(store_check(f->s, 0, NULL, NULL) > 0);
     assert_int_equal(unlink(at(f, "certs/root/%s", certs[ROOT2].lower)), 0);
-    assert_int_equal(store_check(f->s, NULL, NULL), 0);
+    assert_int_equal(store_check(f->s, 0, NULL, NULL), 0);
     /* a CApath file that is not a certificate */
     spew(at(f, "trust/root/00000000.0"), "x", 1);
-    assert_true(store_check(f->s, NULL, NULL) > 0);
+    assert_true(store_check(f->s, 0, NULL, NULL) > 0);
     assert_int_equal(unlink(at(f, "trust/root/00000000.0")), 0);
     /* a key without a certificate */
     spew(at(f, "keys/root-%s", certs[ROOT2].thumb), "k", 1);
     assert_int_equal(chmod(at(f, "keys/root-%s", certs[ROOT2].thumb), 0600), 0);
-    assert_true(store_check(f->s, NULL, NULL) > 0);
+    assert_true(store_check(f->s, 0, NULL, NULL) > 0);
     assert_int_equal(unlink(at(f, "keys/root-%s", certs[ROOT2].thumb)), 0);
-    assert_int_equal(store_check(f->s, NULL, NULL), 0);
+    assert_int_equal(store_check(f->s, 0, NULL, NULL), 0);
 }
 
 static void test_check_key_mode(void **state)
@@ -1650,12 +1651,12 @@ static void test_check_key_mode(void **state)
     fixture_t *f = *state;
     populate(f);
     assert_int_equal(chmod(at(f, "keys/my-user-%s", certs[LEAF].thumb), 0644), 0);
-    assert_true(store_check(f->s, NULL, NULL) > 0);
+    assert_true(store_check(f->s, 0, NULL, NULL) > 0);
     assert_int_equal(chmod(at(f, "keys/my-user-%s", certs[LEAF].thumb), 0600), 0);
-    assert_int_equal(store_check(f->s, NULL, NULL), 0);
+    assert_int_equal(store_check(f->s, 0, NULL, NULL), 0);
     /* the key directory too */
     assert_int_equal(chmod(at(f, "keys"), 0755), 0);
-    assert_true(store_check(f->s, NULL, NULL) > 0);
+    assert_true(store_check(f->s, 0, NULL, NULL) > 0);
 }
 
 static void count_problem(void *ctx, const char *problem)
@@ -1672,7 +1673,7 @@ static void test_check_reports_through_callback(void **state)
     assert_int_equal(unlink(at(f, "trust/ca/%08lx.0", certs[INTER].hash)), 0);
     spew(at(f, "certs/root/stray"), "x", 1);
     int calls = 0;
-    int n = store_check(f->s, count_problem, &calls);
+    int n = store_check(f->s, 0, count_problem, &calls);
     assert_true(n >= 2);
     assert_int_equal(calls, n);
 }
@@ -1761,7 +1762,7 @@ static void make_reference(fixture_t *f, reference_t *ref)
     memset(ref, 0, sizeof *ref);
     snprintf(r.dir, sizeof r.dir, "%s/ref", f->tmp);
     const char *why = NULL;
-    assert_int_equal(store_open(r.dir, &r.s, &why), 0);
+    assert_int_equal(store_open(r.dir, NULL, &r.s, &why), 0);
     assert_int_equal(store_begin(r.s), 0);
     store_rec_t in = rec_of(c, NULL, "ref", "srv", 1767225600);
     assert_int_equal(store_put(r.s, "root", &in), 0);
@@ -2103,7 +2104,7 @@ static void test_journal_that_cannot_be_applied(void **state)
     spew(at(f, "journal"), j.p, j.len);
     store_t *s = NULL;
     const char *why = NULL;
-    assert_int_equal(store_open(f->dir, &s, &why), 0);
+    assert_int_equal(store_open(f->dir, NULL, &s, &why), 0);
     assert_non_null(s);
     assert_true(exists(at(f, "journal")));
     store_rec_t r;
@@ -2125,7 +2126,7 @@ static void test_journal_that_cannot_be_applied(void **state)
     jb_seal(&j);
     spew(at(f, "journal"), j.p, j.len);
     why = NULL;
-    assert_int_equal(store_open(f->dir, &s, &why), 0);
+    assert_int_equal(store_open(f->dir, NULL, &s, &why), 0);
     assert_int_equal(store_get(s, "root", certs[ROOT].thumb, &r), -1);
     store_close(s);
     free(j.p);
@@ -2712,21 +2713,21 @@ static void test_state_check(void **state)
     assert_clean(f);
     /* but a readable one is (it may hold a private key) */
     assert_int_equal(chmod(at(f, "state/scep-1"), 0644), 0);
-    assert_true(store_check(f->s, NULL, NULL) > 0);
+    assert_true(store_check(f->s, 0, NULL, NULL) > 0);
     assert_int_equal(chmod(at(f, "state/scep-1"), 0600), 0);
-    assert_int_equal(store_check(f->s, NULL, NULL), 0);
+    assert_int_equal(store_check(f->s, 0, NULL, NULL), 0);
     /* and so is the directory */
     assert_int_equal(chmod(at(f, "state"), 0750), 0);
-    assert_true(store_check(f->s, NULL, NULL) > 0);
+    assert_true(store_check(f->s, 0, NULL, NULL) > 0);
     assert_int_equal(chmod(at(f, "state"), 0700), 0);
-    assert_int_equal(store_check(f->s, NULL, NULL), 0);
+    assert_int_equal(store_check(f->s, 0, NULL, NULL), 0);
     /* a file no record is named, a directory */
     spew(at(f, "state/bad name"), "x", 1);
     assert_int_equal(chmod(at(f, "state/bad name"), 0600), 0);
-    assert_true(store_check(f->s, NULL, NULL) > 0);
+    assert_true(store_check(f->s, 0, NULL, NULL) > 0);
     assert_int_equal(unlink(at(f, "state/bad name")), 0);
     assert_int_equal(mkdir(at(f, "state/sub"), 0700), 0);
-    assert_true(store_check(f->s, NULL, NULL) > 0);
+    assert_true(store_check(f->s, 0, NULL, NULL) > 0);
     assert_int_equal(rmdir(at(f, "state/sub")), 0);
     assert_clean(f);
 }

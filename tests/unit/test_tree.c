@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_tree.c - the engine-owned management tree (dmtree.c) inside a real
  * engine: built-in objects, case-insensitive lookup, add/remove, the node

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_uri.c - uri_parse(): "./" forms, percent-decoding, refused forms,
  * ?prop= / ?list= queries, the DevDetail/URI limits (414); and

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # make-pki.sh - how the test PKI in this directory was made (run once, by
 # hand, with the openssl CLI; the results are committed and the tests never
 # run this).  Running it again makes NEW keys and certificates (ECDSA

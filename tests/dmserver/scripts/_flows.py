@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Flows shared by several scripts (not a script itself: names starting with _ are refused)."""
 
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The server-auth flow shared by server-auth (basic) and server-auth-md5."""
 
 from dmserver import ANY, AUTH_BASIC, AUTH_MD5, R, cred_xml, basic_cred_data, md5_cred_data

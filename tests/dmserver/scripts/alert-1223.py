@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """alert-1223: the server ends the session with Alert 1223 (session abort) in a message that
 also carries Statuses (docs/session.md: the session ends when a server message carries Alert
 1223; spec §4: the receiving client should not reply).

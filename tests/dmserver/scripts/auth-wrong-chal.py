@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """auth-wrong-chal: the server challenges for another kind of credentials than the client has
 (docs/session.md: "A Chal of another type than configured ... ends the session with an error";
 with no client credentials configured, a 407 ends it too).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """basic-auth-refused: the server refuses the client's basic credentials three times.
 
 Client side: --auth basic (params client_user, client_secret as for basic-auth).

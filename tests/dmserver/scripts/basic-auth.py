@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """basic-auth: the server requires client credentials syncml:auth-basic and challenges first.
 
 Client side: --auth basic --client-user U --client-secret S (params client_user, default the

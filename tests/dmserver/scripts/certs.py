@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """certs: certificates through RootCATrustedCertificates (certificatestore-csp.md §7-8,
 docs/certificatestore.md), with the test PKI of tests/data/pki (param pki: another directory).
 

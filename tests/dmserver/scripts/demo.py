@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """demo: the README's demonstration (tests/demo.sh) - the whole mission in two sessions.
 
 Parameters (--param KEY=VALUE or the environment DMSERVER_KEY): scep_url (required: the SCEP

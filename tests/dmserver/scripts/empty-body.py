@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """empty-body: the server ends the session with an HTTP 200 and an empty body (docs/session.md:
 `dmclient session` treats an empty HTTP body as the end of the session; the fleet POC server
 does this, tests/dmserver/data/SOURCE.md).

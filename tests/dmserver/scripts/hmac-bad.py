@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """hmac-bad: the server's x-syncml-hmac is wrong (or missing): the client must end the session.
 
 Client side as for the hmac script.  --param bad=mac (default: signed with a wrong secret),

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """hmac: x-syncml-hmac integrity in both directions (syncml:auth-MAC).
 
 Client side: --auth hmac --client-user U --client-secret S --server-auth hmac --server-id ID

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """http-500: every POST answered HTTP 500: the client retries, then gives up.
 
 dmclient session --help: 500 is retried up to 3 times after 1, 2 and 4 s (no Retry-After);

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """http-errors: HTTP 503 and 429 with Retry-After before the session gets going.
 
 The CLI retries 401, 429, 500, 502, 503 and 504 up to 3 times, after the server's

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """large-in: a large object from the server, chunked over three messages (docs/session.md
 "Large objects from the server"; spec §4).
 

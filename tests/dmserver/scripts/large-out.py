@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """large-out: our Results larger than the server's MaxMsgSize arrive in chunks (docs/session.md
 "Our large Results"; spec §4 large objects).
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """maxmsg: our replies split by the server's MaxMsgSize (docs/session.md "Replies larger than the
 server's MaxMsgSize"; spec §4 multi-message packages).
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """md5-auth-200: SyncHdr Status 200 (not 212) keeps the client sending credentials, with a new
 digest when a new nonce came (docs/session.md "Authentication": "200 - the same credentials
 again in the next message (with a new digest when a new nonce came)"; spec §7).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """md5-auth: client credentials syncml:auth-md5 with server-chosen nonces, over two sessions.
 
 Client side: --auth digest --client-user U --client-secret S (params client_user, default the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """no-request: the client must not get a message through at all (TLS refused).
 
 For the TLS cases: a server certificate the client does not trust (the client gets --cacert of

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """package1: the client's package 1, one Get exchange, and the end of the session.
 
 Checks (docs/session.md "Package 1", "The exchange"; spec §2, §4):

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """respuri-downgrade: a RespURI that would move an https:// session to plain http:// ends the
 session with an error (docs/cli.md "HTTP"; the client must not send the next message).
 

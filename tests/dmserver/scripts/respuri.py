@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """respuri: the server moves the session with RespURI (docs/session.md "The exchange": the
 next message goes to the server's RespURI when its last message gave one; spec §2).
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """scep-session: a SCEP enrollment ordered in one session, its result reported in the next.
 
 Parameters (--param KEY=VALUE or the environment DMSERVER_KEY): scep_url (required: the SCEP

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """server-auth-md5: the client requires the server's credentials, syncml:auth-md5.
 
 Client side: --server-id ID --server-secret S --server-auth digest (params server_id, default

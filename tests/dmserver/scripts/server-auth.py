@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """server-auth: the client requires the server's credentials, syncml:auth-basic.
 
 Client side: --server-id ID --server-secret S --server-auth basic (params server_id, default

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """wbxml: the package1 and certs flows with WBXML messages both ways.
 
 Client side: --encoding wbxml.  The server converts with syncmlconv (--syncmlconv; the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """windows-replay: server messages of real and documented Windows sessions, replayed.
 
 Data: tests/dmserver/data/ (see its SOURCE.md), the [MS-MDM] §4 example from

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // pending-peer: a SCEP (RFC 8894) test server that can answer PENDING.
 //
 // Debian's scepserver (micromdm 2.1.0) only ever answers SUCCESS or FAILURE,

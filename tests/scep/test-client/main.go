@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // scep-test-client: a small SCEP client for the test bed's self-test.
 //
 // Debian's scepclient never sends CertPoll (it re-sends the PKCSReq every

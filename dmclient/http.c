@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * http.c - omadm_http_t on libcurl's easy interface, and the DM session
  * client of dmclient session (see http.h).

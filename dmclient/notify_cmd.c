@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * notify_cmd.c - dmclient notify: a server's notification (package 0) from
  * a file or stdin; its digest is checked with the server id and secret of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * omadm.h - public API of the OMA DM 1.2 device-side engine.
  *
@@ -20,6 +21,24 @@
 extern "C" {
 #endif
 
+/* ---- version ---------------------------------------------------------------
+ * Semantic versioning (docs/abi.md).  The macros give the version a host was
+ * compiled against, omadm_version() the one it runs with. */
+#define OMADM_VERSION_MAJOR 0
+#define OMADM_VERSION_MINOR 1
+#define OMADM_VERSION_PATCH 0
+#define OMADM_VERSION_STRING "0.1.0"
+/* 0xMMmmpp, for #if comparisons. */
+#define OMADM_VERSION_NUM \
+    ((OMADM_VERSION_MAJOR << 16) | (OMADM_VERSION_MINOR << 8) | OMADM_VERSION_PATCH)
+
+/* Marks the functions the library exports; everything else stays inside it. */
+#if defined(__GNUC__) && __GNUC__ >= 4
+#define OMADM_API __attribute__((visibility("default")))
+#else
+#define OMADM_API
+#endif
+
 /* ---- errors (API level; SyncML status codes are separate) ---------------- */
 
 typedef enum {
@@ -36,11 +55,16 @@ typedef enum {
     OMADM_E_CORRUPT = 10,     /* persisted state could not be read back */
     OMADM_E_INTERNAL = 11,    /* a bug: please report */
     OMADM_E_DENIED = 12,      /* not permitted */
+    OMADM_E_BUSY = 13,        /* already in use (a store open twice in one process) */
     OMADM_E__COUNT
 } omadm_error_t;
 
+/* The library's version as "MAJOR.MINOR.PATCH" (static, never NULL).
+ * Any thread, any time. */
+OMADM_API const char *omadm_version(void);
+
 /* Never NULL; "unknown error" for values outside the enum. */
-const char *omadm_strerror(omadm_error_t err);
+OMADM_API const char *omadm_strerror(omadm_error_t err);
 
 /* ---- platform table ------------------------------------------------------- */
 
@@ -154,7 +178,7 @@ typedef struct omadm_config {
 } omadm_config_t;
 
 /* Fill cfg with the defaults above.  Cannot fail. */
-void omadm_config_init(omadm_config_t *cfg);
+OMADM_API void omadm_config_init(omadm_config_t *cfg);
 
 /* ---- CSP plugins ---------------------------------------------------------- */
 
@@ -195,11 +219,11 @@ typedef struct omadm_csp_req {
 typedef struct omadm_csp_out omadm_csp_out_t;
 
 /* get: describe a leaf (value copied). */
-omadm_error_t omadm_csp_out_leaf(omadm_csp_out_t *out, const omadm_value_t *value);
+OMADM_API omadm_error_t omadm_csp_out_leaf(omadm_csp_out_t *out, const omadm_value_t *value);
 /* get: describe an interior node; type is an MO identifier or NULL. */
-omadm_error_t omadm_csp_out_interior(omadm_csp_out_t *out, const char *type);
+OMADM_API omadm_error_t omadm_csp_out_interior(omadm_csp_out_t *out, const char *type);
 /* list: one child name (copied). */
-omadm_error_t omadm_csp_out_child(omadm_csp_out_t *out, const char *name);
+OMADM_API omadm_error_t omadm_csp_out_child(omadm_csp_out_t *out, const char *name);
 
 /*
  * A CSP.  Every handler returns 0 on success or a negative SyncML status
@@ -256,12 +280,12 @@ typedef struct omadm omadm_t;
  * be NULL (libc; no persistence).  Persisted tree and session state are
  * loaded from storage here.  On success *out owns the engine.
  */
-omadm_error_t omadm_new(const omadm_config_t *cfg, const omadm_platform_t *platform,
+OMADM_API omadm_error_t omadm_new(const omadm_config_t *cfg, const omadm_platform_t *platform,
                         const omadm_storage_t *storage, omadm_t **out);
-void omadm_free(omadm_t *dm);  /* NULL-safe */
+OMADM_API void omadm_free(omadm_t *dm);  /* NULL-safe */
 
 /* Register a plugin.  csp must outlive the engine; csp_ctx is passed back. */
-omadm_error_t omadm_register_csp(omadm_t *dm, const omadm_csp_t *csp, void *csp_ctx);
+OMADM_API omadm_error_t omadm_register_csp(omadm_t *dm, const omadm_csp_t *csp, void *csp_ctx);
 
 /*
  * Process one server message.  On OMADM_OK *reply is the reply (same
@@ -269,14 +293,14 @@ omadm_error_t omadm_register_csp(omadm_t *dm, const omadm_csp_t *csp, void *csp_
  * when no reply is due (the session is over).  State is persisted through
  * the storage hook before returning.
  */
-omadm_error_t omadm_process(omadm_t *dm, const uint8_t *msg, size_t msg_len,
+OMADM_API omadm_error_t omadm_process(omadm_t *dm, const uint8_t *msg, size_t msg_len,
                             uint8_t **reply, size_t *reply_len);
 
-void omadm_buffer_free(omadm_t *dm, void *buf);
+OMADM_API void omadm_buffer_free(omadm_t *dm, void *buf);
 
 /* The server ended the session without a message (an empty HTTP body):
  * forget the session counters and persist that. */
-omadm_error_t omadm_end_session(omadm_t *dm);
+OMADM_API omadm_error_t omadm_end_session(omadm_t *dm);
 
 /*
  * Run the plugins' due background work (see omadm_csp_t.step) at the
@@ -284,14 +308,14 @@ omadm_error_t omadm_end_session(omadm_t *dm);
  * OMADM_NEVER.  OMADM_E_STORAGE when a plugin failed (its work stays due;
  * the others still ran).  Never call it from inside omadm_process().
  */
-omadm_error_t omadm_step(omadm_t *dm, int64_t *next_due);
+OMADM_API omadm_error_t omadm_step(omadm_t *dm, int64_t *next_due);
 
 /* Every queued generic alert of every plugin, through fn (oldest first per
  * plugin).  A host sends them in the next session's first package and calls
  * omadm_alert_delivered() for each one the server answered with 200. */
-omadm_error_t omadm_alerts(omadm_t *dm, omadm_alert_fn fn, void *ctx);
+OMADM_API omadm_error_t omadm_alerts(omadm_t *dm, omadm_alert_fn fn, void *ctx);
 /* Forget a delivered alert.  OMADM_E_NOT_FOUND when no plugin has it. */
-omadm_error_t omadm_alert_delivered(omadm_t *dm, const char *id);
+OMADM_API omadm_error_t omadm_alert_delivered(omadm_t *dm, const char *id);
 
 /* ---- client sessions (the device calls the server) -------------------------- */
 
@@ -326,23 +350,23 @@ typedef struct omadm_account {
  * (credentials, challenges, acknowledged alerts) until it returns no
  * reply.  Nonces persist through the storage hook ("auth").
  */
-omadm_error_t omadm_session_begin(omadm_t *dm, const omadm_account_t *acc, int server_initiated,
+OMADM_API omadm_error_t omadm_session_begin(omadm_t *dm, const omadm_account_t *acc, int server_initiated,
                                   const char *session_id, uint8_t **msg, size_t *msg_len);
 
 /* True while a session started by omadm_session_begin() is open. */
-int omadm_session_active(const omadm_t *dm);
+OMADM_API int omadm_session_active(const omadm_t *dm);
 /* The URL for the next message: the server's last RespURI, else
  * server_url.  NULL without a session. */
-const char *omadm_session_url(const omadm_t *dm);
+OMADM_API const char *omadm_session_url(const omadm_t *dm);
 /* Why the last session ended badly, e.g. "the server refused our
  * credentials" (static text), or NULL. */
-const char *omadm_session_error(const omadm_t *dm);
+OMADM_API const char *omadm_session_error(const omadm_t *dm);
 
 /* HMAC (syncml:auth-MAC): the x-syncml-hmac header value for a message we
  * send (written into buf), and the check of one we received (0 good). */
-omadm_error_t omadm_session_hmac_sign(omadm_t *dm, const uint8_t *body, size_t len, char *buf,
+OMADM_API omadm_error_t omadm_session_hmac_sign(omadm_t *dm, const uint8_t *body, size_t len, char *buf,
                                       size_t size);
-omadm_error_t omadm_session_hmac_verify(omadm_t *dm, const char *header, const uint8_t *body,
+OMADM_API omadm_error_t omadm_session_hmac_verify(omadm_t *dm, const char *header, const uint8_t *body,
                                         size_t len);
 
 /* ---- package 0: server notifications (implemented in omadm/notify.c) ---- */
@@ -359,12 +383,12 @@ typedef struct omadm_notification {
 
 /* Parse a package 0 message (no digest check).  OMADM_E_MALFORMED when
  * it is not one. */
-omadm_error_t omadm_notification_parse(const uint8_t *msg, size_t len,
+OMADM_API omadm_error_t omadm_notification_parse(const uint8_t *msg, size_t len,
                                        omadm_notification_t *out);
 /* Check its digest with the server's name and secret and the nonce this
  * device keeps for that server (docs/session.md, "Notifications"):
  * OMADM_OK, OMADM_E_DENIED on a mismatch, OMADM_E_MALFORMED. */
-omadm_error_t omadm_notification_verify(omadm_t *dm, const uint8_t *msg, size_t len,
+OMADM_API omadm_error_t omadm_notification_verify(omadm_t *dm, const uint8_t *msg, size_t len,
                                         const char *server_id, const char *server_secret);
 
 /* Local read of a node, as a Get from the device itself (no ACL check).
@@ -372,15 +396,15 @@ omadm_error_t omadm_notification_verify(omadm_t *dm, const uint8_t *msg, size_t 
  * '/'-joined child list, *is_interior 1.  *value is NUL-terminated and
  * freed with omadm_buffer_free.  OMADM_E_NOT_FOUND when absent,
  * OMADM_E_DENIED when the node cannot be read (an Exec-only node). */
-omadm_error_t omadm_tree_read(omadm_t *dm, const char *uri, char **value, size_t *len,
+OMADM_API omadm_error_t omadm_tree_read(omadm_t *dm, const char *uri, char **value, size_t *len,
                               int *is_interior);
 
 /* A short static description of why the last omadm_process() refused its
  * input (e.g. "XML is not well-formed"), or NULL. */
-const char *omadm_last_error_detail(const omadm_t *dm);
+OMADM_API const char *omadm_last_error_detail(const omadm_t *dm);
 
 /* Bytes the last omadm_process() saw as the Source LocURI (server), or NULL. */
-const char *omadm_last_server(const omadm_t *dm);
+OMADM_API const char *omadm_last_server(const omadm_t *dm);
 
 #ifdef __cplusplus
 }

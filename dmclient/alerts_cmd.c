@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * alerts_cmd.c - dmclient alerts [--json] | --ack ID.
  */

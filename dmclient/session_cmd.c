@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * session_cmd.c - dmclient session: one DM session with the server over
  * HTTP(S) (docs/session.md, docs/cli.md).

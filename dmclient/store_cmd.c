@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store_cmd.c - dmclient store list|show|export|paths|check.
  */
@@ -182,7 +183,7 @@ static void print_problem(void *ctx, const char *problem)
 
 static int store_check_cmd(store_t *s)
 {
-    int problems = store_check(s, print_problem, NULL);
+    int problems = store_check(s, 0, print_problem, NULL);
     if (problems) {
         fprintf(stderr, "dmclient: store check: %d problem%s in %s\n", problems,
                 problems == 1 ? "" : "s", store_dir(s));

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * run_cmd.c - dmclient run: the plugins' background work (SCEP enrollment)
  * through omadm_step(), with the state lock held only while stepping.

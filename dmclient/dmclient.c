@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dmclient.c - the command-line host of the omadm library.
  *
@@ -46,6 +47,7 @@ static const char usage_main[] =
     "  --state-dir DIR  where the tree and session state live\n"
     "                   (default: $DMCLIENT_STATE_DIR, else /var/lib/dmclient)\n"
     "  -h, --help       show this help; 'dmclient COMMAND --help' for a command\n"
+    "  -V, --version    print the version and exit\n"
     "\n"
     "Device settings are read from DIR/dmclient.conf (see docs/cli.md).  One\n"
     "dmclient at a time uses a state directory (DIR/lock); others wait.\n";
@@ -204,17 +206,25 @@ int main(int argc, char **argv)
     static const struct option opts[] = {
         {"state-dir", required_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     const char *state_dir = getenv("DMCLIENT_STATE_DIR");
     int c;
-    while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+hV", opts, NULL)) != -1) {
         switch (c) {
         case 's':
             state_dir = optarg;
             break;
         case 'h':
             fputs(usage_main, stdout);
+            return 0;
+        case 'V':
+            /* the library's own version when it differs (a shared libomadm) */
+            if (strcmp(omadm_version(), OMADM_VERSION_STRING))
+                printf("dmclient %s (libomadm %s)\n", OMADM_VERSION_STRING, omadm_version());
+            else
+                printf("dmclient %s\n", OMADM_VERSION_STRING);
             return 0;
         default:
             fputs(usage_main, stderr);

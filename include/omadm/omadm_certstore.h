@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * omadm_certstore.h - the certificate CSPs on the crash-safe store.
  *
@@ -20,15 +21,26 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#ifdef __cplusplus
+}
+#endif
+
+#endif
+
 typedef struct omadm_certstore omadm_certstore_t;
 
 /* Open the store in dir (created if missing; a journal left by a crash is
- * replayed).  On failure *why (may be NULL) gets a short static reason. */
-omadm_error_t omadm_certstore_open(const char *dir, omadm_certstore_t **out, const char **why);
-void omadm_certstore_close(omadm_certstore_t *cs);  /* NULL-safe; after omadm_free */
+ * replayed).  platform (copied; NULL: the defaults, as for omadm_new) gives
+ * the store and the CSPs their memory, clock and randomness.  On failure
+ * *why (may be NULL) gets a short static reason. */
+OMADM_API omadm_error_t omadm_certstore_open(const char *dir, const omadm_platform_t *platform,
+                                             omadm_certstore_t **out, const char **why);
+OMADM_API void omadm_certstore_close(omadm_certstore_t *cs);  /* NULL-safe; after omadm_free */
 
 /* Register the CSPs on an engine.  cs must outlive the engine. */
-omadm_error_t omadm_certstore_register(omadm_t *dm, omadm_certstore_t *cs);
+OMADM_API omadm_error_t omadm_certstore_register(omadm_t *dm, omadm_certstore_t *cs);
 
 /* ---- what SCEP enrollment needs from the host ---- */
 
@@ -77,10 +89,14 @@ typedef struct omadm_certstore_host {
 
 /* Give the store's background work (SCEP enrollment) its host services.
  * host is copied; host->http must outlive the store. */
-void omadm_certstore_set_host(omadm_certstore_t *cs, const omadm_certstore_host_t *host);
+OMADM_API void omadm_certstore_set_host(omadm_certstore_t *cs, const omadm_certstore_host_t *host);
 
 /* The underlying store, for hosts that list, export or check it. */
 struct store;
-struct store *omadm_certstore_store(omadm_certstore_t *cs);
+OMADM_API struct store *omadm_certstore_store(omadm_certstore_t *cs);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

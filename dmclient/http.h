@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * http.h - the omadm_http_t hook of dmclient, on libcurl.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * state.c - the dmclient state directory: configuration file, storage
  * hooks for the engine (one file per key, replaced atomically), input.
@@ -365,7 +366,7 @@ int cli_open_ex(cli_t *cli, const char *state_dir, const omadm_platform_t *platf
     char store_dir[4096];
     const char *why = NULL;
     snprintf(store_dir, sizeof store_dir, "%s/store", state_dir);
-    err = omadm_certstore_open(store_dir, &cli->certs, &why);
+    err = omadm_certstore_open(store_dir, platform, &cli->certs, &why);
     if (!err)
         err = omadm_certstore_register(cli->dm, cli->certs);
     if (err) {
