@@ -23,10 +23,6 @@
 
 #ifdef __cplusplus
 extern "C" {
-#ifdef __cplusplus
-}
-#endif
-
 #endif
 
 typedef struct omadm_certstore omadm_certstore_t;
