@@ -6,7 +6,8 @@
 # RootCATrustedCertificates and reads back its IssuedTo: an Add of
 # ./Vendor/MSFT/RootCATrustedCertificates/Root/<SHA-1 thumbprint>/EncodedCertificate
 # (the DER in base64, Format b64) and a Get of .../IssuedTo.  add-root.xml is
-# this script's output for tests/data/pki/root.pem.  Needs the openssl CLI.
+# this script's output for tests/data/pki/root.pem (below its licence line).
+# Needs the openssl CLI.
 set -eu
 cert=${1:?usage: make-message.sh CERT.pem [DEVICE_ID]}
 device=${2:-example-device-0001}

@@ -244,11 +244,13 @@ run_host() {
     check_capath "$label" "$state" "$dmc"
 }
 
+# add-root.xml: a licence line, then what make-message.sh writes for root.pem
 check_sample_message() {
-    if sh "$example/make-message.sh" "$pki/root.pem" | cmp -s - "$msg"; then
+    sed 1d "$msg" >"$tmp/sample"
+    if sh "$example/make-message.sh" "$pki/root.pem" | cmp -s - "$tmp/sample"; then
         pass "examples/host/add-root.xml is make-message.sh's output for tests/data/pki/root.pem"
     else
-        fail "examples/host/add-root.xml differs from: sh examples/host/make-message.sh tests/data/pki/root.pem"
+        fail "examples/host/add-root.xml (below its first line) differs from: sh examples/host/make-message.sh tests/data/pki/root.pem"
     fi
 }
 
