@@ -515,6 +515,29 @@ OMADM_API const char *omadm_last_error_detail(const omadm_t *dm);
  * omadm_free), or NULL.  Threads: engine. */
 OMADM_API const char *omadm_last_server(const omadm_t *dm);
 
+/* ---- messages for people ---------------------------------------------------- */
+
+/* omadm_message_to_xml(): replace the Data of the SyncHdr's Cred by "***". */
+#define OMADM_XML_MASK_CRED 1u
+
+/*
+ * A SyncML message (XML or WBXML, msg borrowed) as SyncML XML, for logs
+ * and debugging: decoded with the engine's codecs and limits and encoded
+ * again as XML (so XML comes out normalised).  Values that arrived as
+ * WBXML opaque bytes are shown as text when they are text.  flags: 0 or
+ * OMADM_XML_MASK_CRED.  The engine's state does not change.
+ * *xml is NUL-terminated (*xml_len without the NUL), owned by the caller
+ * and freed with omadm_buffer_free.  *detail (may be NULL) gets a short
+ * static reason when the input is refused, else NULL.
+ * Returns OMADM_OK; OMADM_E_INVALID_ARG (dm, xml or xml_len NULL, msg NULL
+ * with len > 0, unknown flags); OMADM_E_NOT_SYNCML, OMADM_E_TOO_LARGE,
+ * OMADM_E_MALFORMED (as omadm_process would refuse it); OMADM_E_NOMEM;
+ * OMADM_E_ENCODE.  On failure *xml is NULL.  Threads: engine.
+ */
+OMADM_API omadm_error_t omadm_message_to_xml(omadm_t *dm, const uint8_t *msg, size_t len,
+                                             unsigned flags, char **xml, size_t *xml_len,
+                                             const char **detail);
+
 #ifdef __cplusplus
 }
 #endif
