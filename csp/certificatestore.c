@@ -568,6 +568,8 @@ void omadm_certstore_close(omadm_certstore_t *cs)
 
 omadm_error_t omadm_certstore_register(omadm_t *dm, omadm_certstore_t *cs)
 {
+    if (!cs)
+        return OMADM_E_INVALID_ARG;
     return omadm_register_csp(dm, &certificate_csps, cs);
 }
 

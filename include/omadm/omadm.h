@@ -75,6 +75,7 @@ typedef enum {
     OMADM_E_INTERNAL = 11,    /* a bug: please report */
     OMADM_E_DENIED = 12,      /* not permitted */
     OMADM_E_BUSY = 13,        /* already in use (a store open twice in one process) */
+    OMADM_E_NO_KEY = 14,      /* the certificate has no private key in the store */
     OMADM_E__COUNT
 } omadm_error_t;
 
