@@ -600,8 +600,3 @@ void cs_log(const struct omadm_certstore *cs, omadm_log_level_t level, const cha
     va_end(ap);
     cs->host.log(cs->host.log_ctx, level, msg);
 }
-
-struct store *omadm_certstore_store(omadm_certstore_t *cs)
-{
-    return cs ? cs->store : NULL;
-}

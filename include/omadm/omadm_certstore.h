@@ -306,10 +306,6 @@ OMADM_API omadm_error_t omadm_certstore_check(omadm_certstore_t *cs, unsigned fl
  * must then be thread-safe). */
 OMADM_API void omadm_certstore_buffer_free(void *buf);
 
-/* The underlying store, for hosts that list, export or check it. */
-struct store;
-OMADM_API struct store *omadm_certstore_store(omadm_certstore_t *cs);
-
 #ifdef __cplusplus
 }
 #endif
