@@ -29,8 +29,9 @@
  * A store name argument is a store's id or label, case-insensitively
  * ("my-system", "My/System"; see omadm_certstore_kind).  A thumbprint
  * argument is the SHA-1 of the certificate's DER as 40 hex digits in any
- * case, with ':' or ' ' allowed between them (as `openssl x509
- * -fingerprint` prints it).
+ * case, with ':' or ' ' allowed between them, so what `openssl x509 -noout
+ * -fingerprint -sha1` prints works, with or without its
+ * "sha1 Fingerprint=" prefix.
  */
 #ifndef OMADM_CERTSTORE_H
 #define OMADM_CERTSTORE_H
@@ -46,9 +47,11 @@ extern "C" {
 
 typedef struct omadm_certstore omadm_certstore_t;
 
-/* Open the store in dir (created if missing; a journal left by a crash is
- * replayed).  platform (copied; NULL: the defaults, as for omadm_new) gives
- * the store and the CSPs their memory, clock and randomness.
+/* Open the store in dir (copied; created if missing; a journal left by a
+ * crash is replayed).  platform (copied; NULL: the defaults, as for
+ * omadm_new) gives the store and the CSPs their memory, clock and
+ * randomness; its ctx must stay valid while the store or a buffer it
+ * handed out lives.
  * Returns OMADM_OK and *out, owned by the caller (omadm_certstore_close);
  * OMADM_E_INVALID_ARG (dir or out NULL); OMADM_E_NOMEM; OMADM_E_STORAGE
  * (the directory cannot be created, locked or read; *why says why);
