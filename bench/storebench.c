@@ -80,6 +80,7 @@
 #include <unistd.h>
 
 #include "codec.h"
+#include "csp/certstore_internal.h"
 #include "model.h"
 #include "omadm.h"
 #include "omadm_certstore.h"
@@ -509,7 +510,7 @@ static void engine_open(bstore_t *b)
         err = omadm_certstore_register(b->dm, b->cs);
     if (err)
         die("engine on %s: %s (%s)", b->dir, omadm_strerror(err), why ? why : "");
-    b->st = omadm_certstore_store(b->cs);
+    b->st = b->cs->store; /* the internal store of the handle (certstore_internal.h) */
 }
 
 static void engine_close(bstore_t *b)

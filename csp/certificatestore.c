@@ -568,6 +568,8 @@ void omadm_certstore_close(omadm_certstore_t *cs)
 
 omadm_error_t omadm_certstore_register(omadm_t *dm, omadm_certstore_t *cs)
 {
+    if (!cs)
+        return OMADM_E_INVALID_ARG;
     return omadm_register_csp(dm, &certificate_csps, cs);
 }
 
@@ -597,9 +599,4 @@ void cs_log(const struct omadm_certstore *cs, omadm_log_level_t level, const cha
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     cs->host.log(cs->host.log_ctx, level, msg);
-}
-
-struct store *omadm_certstore_store(omadm_certstore_t *cs)
-{
-    return cs ? cs->store : NULL;
 }

@@ -9,8 +9,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "omadm.h"
-#include "omadm_certstore.h"
+#include <omadm/omadm.h>
+#include <omadm/omadm_certstore.h>
 
 /* The server account of dmclient session as dmclient.conf gives it (what a
  * DMAcc holds; docs/cli.md).  Values point into conf_text; NULL when the

@@ -22,9 +22,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <omadm/omadm.h>
+
 #include "cli.h"
 #include "http.h"
-#include "omadm.h"
 
 static const char usage_main[] =
     "usage: dmclient [--state-dir DIR] COMMAND [ARGS]\n"

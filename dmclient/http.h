@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "omadm_certstore.h"
+#include <omadm/omadm_certstore.h>
 
 /* curl_global_init(); call once from main before any other thread exists.
  * 0, or -1 after printing a one-line error. */

@@ -31,11 +31,7 @@
 #include <curl/curl.h>
 
 #include "cli.h"
-#include "codec.h"
 #include "http.h"
-#include "model.h"
-#include "store/cert.h"
-#include "store/store.h"
 
 #define DEFAULT_MAX_MESSAGES 100ul
 #define MAX_MAX_MESSAGES 1000000ul
@@ -155,19 +151,9 @@ static int parse_count(const char *s, unsigned long *out)
 }
 
 /* 40 hex digits; spaces and colons between them are allowed. */
-static int parse_thumb(const char *s, char out[CERT_THUMB_HEX + 1])
+static int parse_thumb(const char *s, char out[OMADM_THUMBPRINT_LEN + 1])
 {
-    char hex[CERT_THUMB_HEX + 1];
-    size_t n = 0;
-    for (; *s; s++) {
-        if (*s == ' ' || *s == ':')
-            continue;
-        if (n == CERT_THUMB_HEX)
-            return -1;
-        hex[n++] = *s;
-    }
-    hex[n] = 0;
-    return cert_thumb_normalise(hex, out) ? 0 : -1;
+    return omadm_certstore_thumbprint_parse(s, out) ? -1 : 0;
 }
 
 /* A name that goes into a header or a SyncML text: printable, no '"'. */
@@ -189,7 +175,7 @@ int cli_session_conf_check(const char *key, const char *val)
     omadm_auth_t a;
     int w;
     unsigned long n;
-    char thumb[CERT_THUMB_HEX + 1];
+    char thumb[OMADM_THUMBPRINT_LEN + 1];
     if (!strcmp(key, "encoding"))
         return parse_encoding(val, &w);
     if (!strcmp(key, "client_auth") || !strcmp(key, "server_auth"))
@@ -343,16 +329,14 @@ struct session {
     const char *server_url;
     int wbxml;
     char *cacert, *cert_file, *key_file; /* resolved paths (malloc'ed) */
-    char thumb[CERT_THUMB_HEX + 1];
+    char thumb[OMADM_THUMBPRINT_LEN + 1];
     omadm_auth_t client_auth, server_auth;
     const char *client_user, *server_id;
     char *client_secret, *server_secret; /* malloc'ed, wiped */
     unsigned long max_messages;
     size_t max_msg_size;
-    /* TLS material from the store */
-    char *cert_pem;
-    size_t cert_pem_len;
-    char *key_pem;                       /* wiped */
+    /* TLS material from the store (omadm_certstore_buffer_free wipes it) */
+    omadm_cert_identity_t id;
     const char *session_id;              /* a notification's SessionID, or NULL */
 };
 
@@ -542,26 +526,15 @@ static int adjust(void *ctx, cli_t *cli)
  * one-line error. */
 static int load_store_cert(session_t *s)
 {
-    store_t *st = omadm_certstore_store(s->cli.certs);
-    store_rec_t rec;
-    int rc = st ? store_get(st, CLIENT_CERT_STORE, s->thumb, &rec) : -1;
-    if (rc) {
-        errorf("client certificate %s: %s", s->thumb,
-               rc == 1 ? "not in the My/System store" : "cannot read the store");
-        return -1;
-    }
-    s->cert_pem = cert_pem(rec.der, rec.der_len, &s->cert_pem_len);
-    store_rec_free(&rec);
-    if (!s->cert_pem) {
-        errorf("client certificate %s: cannot be converted to PEM", s->thumb);
-        return -1;
-    }
-    s->key_pem = store_get_key(st, CLIENT_CERT_STORE, s->thumb);
-    if (!s->key_pem) {
-        errorf("client certificate %s: the store has no private key for it", s->thumb);
-        return -1;
-    }
-    return 0;
+    omadm_error_t e = omadm_certstore_identity(s->cli.certs, CLIENT_CERT_STORE, s->thumb, &s->id);
+    if (e == OMADM_OK)
+        return 0;
+    errorf("client certificate %s: %s", s->thumb,
+           e == OMADM_E_NOT_FOUND ? "not in the My/System store"
+           : e == OMADM_E_NO_KEY  ? "the store has no private key for it"
+           : e == OMADM_E_NOMEM   ? "out of memory"
+                                  : "cannot read the store");
+    return -1;
 }
 
 static int readable(const char *what, const char *path)
@@ -605,49 +578,30 @@ static int random_bytes(void *ctx, uint8_t *buf, size_t len)
 
 /* ---- -vv ---- */
 
-static void strip_opaque(syncml_cmd_t *c)
-{
-    for (; c; c = c->next) {
-        for (syncml_item_t *it = c->items; it; it = it->next)
-            it->data_opaque = false;
-        strip_opaque(c->children);
-    }
-}
-
-/* A message on stderr with Cred Data masked; WBXML as XML through the
- * engine's own codecs (the same decoder omadm_process uses). */
+/* A message on stderr with Cred Data masked: XML as it is, WBXML as XML
+ * through the engine's own codecs (omadm_message_to_xml).  WBXML starts
+ * with its version byte (1..3), XML with text. */
 static void dump_message(session_t *s, const uint8_t *msg, size_t len)
 {
     if (!len)
         return;
-    if (codec_detect(msg, len) != SYNCML_ENC_WBXML) {
+    if (msg[0] < 0x01 || msg[0] > 0x03) {
         dump_masked_xml((const char *)msg, len);
         return;
     }
-    syncml_msg_t m;
-    buf_t out;
+    char *xml = NULL;
+    size_t xml_len = 0;
     const char *detail = NULL;
-    syncml_msg_init(&m, s->cli.dm);
-    buf_init(&out, s->cli.dm);
-    omadm_error_t err = codec_wbxml_decode(s->cli.dm, msg, len, &m, &detail);
-    if (!err) {
-        if (m.hdr.cred) {
-            m.hdr.cred->data = (const uint8_t *)"***";
-            m.hdr.cred->data_len = 3;
-        }
-        strip_opaque(m.cmds);
-        m.enc = SYNCML_ENC_XML;
-        err = codec_xml_encode(s->cli.dm, &m, &out);
-    }
+    omadm_error_t err = omadm_message_to_xml(s->cli.dm, msg, len, OMADM_XML_MASK_CRED, &xml,
+                                             &xml_len, &detail);
     if (err) {
         fprintf(stderr, "(%zu bytes of WBXML that cannot be shown as XML: %s)\n", len,
                 detail ? detail : omadm_strerror(err));
     } else {
         fprintf(stderr, "(WBXML, shown as XML)\n");
-        dump_text((const char *)out.data, out.len);
+        dump_text(xml, xml_len);
     }
-    buf_free(&out);
-    syncml_msg_free(&m);
+    omadm_buffer_free(s->cli.dm, xml);
 }
 
 static void dump_hmac(const char *value)
@@ -785,10 +739,10 @@ static int run_session(session_t *s)
         .cacert = s->cacert,
         .cert_file = s->cert_file,
         .key_file = s->key_file,
-        .cert_pem = (const uint8_t *)s->cert_pem,
-        .cert_pem_len = s->cert_pem_len,
-        .key_pem = (const uint8_t *)s->key_pem,
-        .key_pem_len = s->key_pem ? strlen(s->key_pem) : 0,
+        .cert_pem = (const uint8_t *)s->id.cert_pem,
+        .cert_pem_len = s->id.cert_pem_len,
+        .key_pem = (const uint8_t *)s->id.key_pem,
+        .key_pem_len = s->id.key_pem_len,
     };
     struct stat st;
     if (!stat(SYSTEM_CAPATH, &st) && S_ISDIR(st.st_mode))
@@ -949,7 +903,7 @@ static int parse_args(opts_t *o, int argc, char **argv)
     omadm_auth_t a;
     int w;
     unsigned long n;
-    char thumb[CERT_THUMB_HEX + 1];
+    char thumb[OMADM_THUMBPRINT_LEN + 1];
     int c;
     optind = 0; /* glibc: start over (main parsed the global options) */
     opterr = 0;
@@ -1108,8 +1062,8 @@ out:
     sigaction(SIGPIPE, &old_pipe, NULL);
     wipe_free(s.client_secret);
     wipe_free(s.server_secret);
-    wipe_free(s.key_pem);
-    free(s.cert_pem);
+    omadm_certstore_buffer_free(s.id.key_pem);
+    omadm_certstore_buffer_free(s.id.cert_pem);
     free(s.cacert);
     free(s.cert_file);
     free(s.key_file);

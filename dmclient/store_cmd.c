@@ -1,216 +1,339 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * store_cmd.c - dmclient store list|show|export|paths|check.
+ * store_cmd.c - dmclient store list|show|export|paths|check, through the
+ * public certificate store API (omadm_certstore.h).
  */
+#include <stdbool.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <strings.h>
+#include <time.h>
 
 #include "cli.h"
-#include "store/cert.h"
-#include "store/store.h"
 
 const char cli_store_usage[] =
     "usage: dmclient [--state-dir DIR] store COMMAND\n"
     "\n"
-    "The certificate store that the CertificateStore and RootCATrustedCertificates\n"
-    "CSPs manage.\n"
+    "The certificate store that the CertificateStore, RootCATrustedCertificates\n"
+    "and ClientCertificateInstall CSPs manage.\n"
     "\n"
     "commands:\n"
-    "  list [STORE] [--json]  certificates of one store, or of all\n"
-    "  show THUMBPRINT        one certificate: stores, names, dates, installer\n"
-    "  export STORE           the store's certificates as PEM on stdout\n"
-    "  paths                  CApath directories and PEM bundles for other software\n"
-    "  check                  verify records, CApath and bundles agree (exit 1 if not)\n"
+    "  list [STORE] [--json]      certificates of one store, or of all\n"
+    "  show THUMBPRINT [--json]   one certificate: stores, names, dates, who installed\n"
+    "                             it and when, whether its private key is stored\n"
+    "  export STORE               the store's certificates as PEM on stdout\n"
+    "  paths [--json]             CApath directories and PEM bundles for other software\n"
+    "  check [--repair] [--json]  verify records, keys, CApath directories, bundles and\n"
+    "                             file modes agree (exit 1 if not); --repair first\n"
+    "                             fixes what it can (modes)\n"
     "\n"
     "STORE: root (Root/System), ca (CA/System), my-user (My/User), my-system\n"
     "(My/System), trustedpublisher, trustedpeople, untrusted, user-ca,\n"
     "user-trustedpublisher, user-trustedpeople, user-untrusted; the labels in\n"
-    "parentheses work too.\n";
+    "parentheses work too.\n"
+    "THUMBPRINT: the SHA-1 fingerprint, 40 hex digits in any case; ':' or spaces\n"
+    "between them are allowed, as `openssl x509 -noout -fingerprint -sha1` prints it.\n"
+    "\n"
+    "Exit status: 0 done; 1 failed (a certificate that is not there, a store that\n"
+    "cannot be read, problems found by check); 2 usage errors.\n";
 
-typedef struct list_ctx {
-    const store_kind_t *kind;
+/* ---- arguments ---- */
+
+typedef struct args {
+    const char *sub;       /* the subcommand, for messages */
+    bool json, repair;
+    const char *pos[1];    /* positional arguments */
+    int n_pos;
+} args_t;
+
+/* The arguments of a subcommand: --json (when json_ok), --repair (when
+ * repair_ok) and at most max_pos positional ones.  0, or 2 after a
+ * one-line error. */
+static int parse_args(args_t *a, int argc, char **argv, bool json_ok, bool repair_ok, int max_pos)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+        if (json_ok && !strcmp(s, "--json")) {
+            a->json = true;
+        } else if (repair_ok && !strcmp(s, "--repair")) {
+            a->repair = true;
+        } else if (s[0] == '-' && s[1]) {
+            fprintf(stderr, "dmclient: store %s: unknown option '%s'\n", a->sub, s);
+            return 2;
+        } else if (a->n_pos == max_pos) {
+            fprintf(stderr, "dmclient: store %s: unexpected argument '%s'\n", a->sub, s);
+            return 2;
+        } else {
+            a->pos[a->n_pos++] = s;
+        }
+    }
+    return 0;
+}
+
+/* A store named on the command line: 0, or 2 after a one-line error. */
+static int store_arg(const args_t *a, const char *name)
+{
+    if (omadm_certstore_kind_find(name, NULL) == OMADM_OK)
+        return 0;
+    fprintf(stderr, "dmclient: store %s: unknown store '%s'\n", a->sub, name);
+    return 2;
+}
+
+/* t as ISO 8601 UTC; "unknown" for 0. */
+static const char *iso_time(int64_t t, char *buf, size_t size)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if (!t || !gmtime_r(&tt, &tm) || !strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm))
+        snprintf(buf, size, "%s", t ? "?" : "unknown");
+    return buf;
+}
+
+/* ---- list, show ---- */
+
+typedef struct out {
     bool json;
     bool first;
-    unsigned long count;
-} list_ctx_t;
+} out_t;
 
-static int print_cert(void *ctx, const store_rec_t *rec)
+/* One certificate as a JSON array element; the array opens with the
+ * first. */
+static void json_cert(const omadm_cert_info_t *c, bool first)
 {
-    list_ctx_t *l = ctx;
-    cert_info_t info;
-    if (cert_info_from_der(rec->der, rec->der_len, &info))
-        return 0;
-    if (l->json) {
-        printf("%s\n  {\"store\": ", l->first ? "" : ",");
-        cli_json_str(stdout, l->kind->id);
-        printf(", \"thumbprint\": ");
-        cli_json_str(stdout, rec->thumb);
-        printf(", \"name\": ");
-        cli_json_str(stdout, rec->name);
-        printf(", \"subject\": ");
-        cli_json_str(stdout, info.issued_to);
-        printf(", \"issuer\": ");
-        cli_json_str(stdout, info.issued_by);
-        printf(", \"valid_from\": \"%s\", \"valid_to\": \"%s\", \"template\": ", info.valid_from,
-               info.valid_to);
-        cli_json_str(stdout, info.template_name);
-        printf(", \"installed_by\": ");
-        cli_json_str(stdout, rec->server);
-        printf(", \"added\": %lld}", (long long)rec->added);
-    } else {
-        printf("%-16s %s  %s  %s\n", l->kind->id, rec->thumb, info.valid_to, info.issued_to);
-    }
-    l->first = false;
-    l->count++;
-    cert_info_free(&info);
+    printf("%s\n  {\"store\": ", first ? "[" : ",");
+    cli_json_str(stdout, c->store);
+    printf(", \"thumbprint\": ");
+    cli_json_str(stdout, c->thumbprint);
+    printf(", \"name\": ");
+    cli_json_str(stdout, c->name);
+    printf(", \"subject\": ");
+    cli_json_str(stdout, c->subject);
+    printf(", \"issuer\": ");
+    cli_json_str(stdout, c->issuer);
+    printf(", \"valid_from\": ");
+    cli_json_str(stdout, c->valid_from);
+    printf(", \"valid_to\": ");
+    cli_json_str(stdout, c->valid_to);
+    printf(", \"template\": ");
+    cli_json_str(stdout, c->template_name);
+    printf(", \"installed_by\": ");
+    cli_json_str(stdout, c->installed_by);
+    printf(", \"added\": %lld, \"private_key\": %s}", (long long)c->installed_at,
+           c->has_key ? "true" : "false");
+}
+
+static int list_one(void *ctx, const omadm_cert_info_t *c)
+{
+    out_t *o = ctx;
+    if (o->json)
+        json_cert(c, o->first);
+    else
+        printf("%-16s %s  %s  %s\n", c->store, c->thumbprint, c->valid_to, c->subject);
+    o->first = false;
     return 0;
 }
 
-static int store_list(store_t *s, int argc, char **argv)
+static int cmd_list(omadm_certstore_t *cs, int argc, char **argv)
 {
-    list_ctx_t l = {.first = true};
-    const store_kind_t *only = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--json")) {
-            l.json = true;
-        } else if (!only && (only = store_kind_find(argv[i]))) {
-            continue;
-        } else {
-            fprintf(stderr, "dmclient: store list: unknown store '%s'\n", argv[i]);
-            return 2;
-        }
-    }
-    size_t n;
-    const store_kind_t *k = store_kinds(&n);
-    if (l.json)
-        fputs("[", stdout);
-    for (size_t i = 0; i < n; i++) {
-        if (only && only != &k[i])
-            continue;
-        l.kind = &k[i];
-        if (store_each(s, k[i].id, print_cert, &l)) {
-            fprintf(stderr, "dmclient: store list: cannot read %s\n", k[i].label);
-            return 1;
-        }
-    }
-    if (l.json)
-        puts(l.first ? "]" : "\n]");
-    return 0;
-}
-
-static int store_show(store_t *s, int argc, char **argv)
-{
-    char thumb[CERT_THUMB_HEX + 1];
-    if (argc != 2 || !cert_thumb_normalise(argv[1], thumb)) {
-        fprintf(stderr, "dmclient: store show: expected a 40-digit hex thumbprint\n");
-        return 2;
-    }
-    size_t n;
-    const store_kind_t *k = store_kinds(&n);
-    int found = 0;
-    for (size_t i = 0; i < n; i++) {
-        store_rec_t rec;
-        cert_info_t info;
-        if (store_get(s, k[i].id, thumb, &rec) != 0)
-            continue;
-        if (!found++ && !cert_info_from_der(rec.der, rec.der_len, &info)) {
-            printf("thumbprint:   %s\nsubject:      %s\nissuer:       %s\n"
-                   "valid from:   %s\nvalid to:     %s\ntemplate:     %s\n",
-                   thumb, info.issued_to, info.issued_by, info.valid_from, info.valid_to,
-                   info.template_name);
-            cert_info_free(&info);
-        }
-        printf("store:        %s (%s), node name %s, installed by %s\n", k[i].label, k[i].id,
-               rec.name, *rec.server ? rec.server : "(unknown)");
-        char *key = store_get_key(s, k[i].id, thumb);
-        if (key) {
-            printf("private key:  present (not shown)\n");
-            free(key);
-        }
-        store_rec_free(&rec);
-    }
-    if (!found) {
-        fprintf(stderr, "dmclient: store show: %s: no such certificate\n", thumb);
+    args_t a = {.sub = "list"};
+    int rc = parse_args(&a, argc, argv, true, false, 1);
+    if (rc || (a.n_pos && (rc = store_arg(&a, a.pos[0]))))
+        return rc;
+    out_t o = {.json = a.json, .first = true};
+    omadm_error_t e = omadm_certstore_list(cs, a.n_pos ? a.pos[0] : NULL, list_one, &o);
+    if (o.json)
+        puts(o.first ? "[]" : "\n]");
+    if (e) {
+        fprintf(stderr, "dmclient: store list: %s\n", omadm_strerror(e));
         return 1;
     }
     return 0;
 }
 
-static int print_pem(void *ctx, const store_rec_t *rec)
+static int show_one(void *ctx, const omadm_cert_info_t *c)
 {
-    size_t len = 0;
-    char *pem = cert_pem(rec->der, rec->der_len, &len);
-    (void)ctx;
-    if (!pem)
-        return -1;
-    fwrite(pem, 1, len, stdout);
-    free(pem);
+    out_t *o = ctx;
+    char when[32];
+    if (o->json)
+        return list_one(ctx, c);
+    if (o->first)
+        printf("thumbprint:   %s\nsubject:      %s\nissuer:       %s\n"
+               "valid from:   %s\nvalid to:     %s\ntemplate:     %s\n",
+               c->thumbprint, c->subject, c->issuer, c->valid_from, c->valid_to,
+               c->template_name);
+    printf("store:        %s (%s), node name %s, installed by %s\n"
+           "installed at: %s\n",
+           c->store_label, c->store, c->name, *c->installed_by ? c->installed_by : "(unknown)",
+           iso_time(c->installed_at, when, sizeof when));
+    if (c->has_key)
+        printf("private key:  present (not shown)\n");
+    o->first = false;
     return 0;
 }
 
-static int store_export(store_t *s, int argc, char **argv)
+static int cmd_show(omadm_certstore_t *cs, int argc, char **argv)
 {
-    const store_kind_t *k = argc == 2 ? store_kind_find(argv[1]) : NULL;
-    if (!k) {
+    args_t a = {.sub = "show"};
+    char thumb[OMADM_THUMBPRINT_LEN + 1];
+    int rc = parse_args(&a, argc, argv, true, false, 1);
+    if (rc)
+        return rc;
+    if (!a.n_pos) {
+        fprintf(stderr, "dmclient: store show: expected a thumbprint (40 hex digits)\n");
+        return 2;
+    }
+    if (omadm_certstore_thumbprint_parse(a.pos[0], thumb)) {
+        fprintf(stderr, "dmclient: store show: '%s' is not a thumbprint (40 hex digits, ':' or "
+                        "spaces allowed)\n", a.pos[0]);
+        return 2;
+    }
+    out_t o = {.json = a.json, .first = true};
+    omadm_error_t e = omadm_certstore_show(cs, NULL, thumb, show_one, &o);
+    if (o.json && !o.first)
+        puts("\n]");
+    if (e == OMADM_E_NOT_FOUND) {
+        fprintf(stderr, "dmclient: store show: %s: no such certificate\n", thumb);
+        return 1;
+    }
+    if (e) {
+        fprintf(stderr, "dmclient: store show: %s\n", omadm_strerror(e));
+        return 1;
+    }
+    return 0;
+}
+
+/* ---- export ---- */
+
+static int cmd_export(omadm_certstore_t *cs, int argc, char **argv)
+{
+    args_t a = {.sub = "export"};
+    int rc = parse_args(&a, argc, argv, false, false, 1);
+    if (rc)
+        return rc;
+    if (!a.n_pos) {
         fprintf(stderr, "dmclient: store export: expected one store name\n");
         return 2;
     }
-    return store_each(s, k->id, print_pem, NULL) ? 1 : 0;
-}
-
-static int store_paths(store_t *s)
-{
-    size_t n;
-    const store_kind_t *k = store_kinds(&n);
-    for (size_t i = 0; i < n; i++) {
-        char capath[4096], bundle[4096];
-        if (!k[i].trust)
-            continue;
-        store_capath(s, k[i].id, capath, sizeof capath);
-        store_bundle(s, k[i].id, bundle, sizeof bundle);
-        printf("%-24s CApath %s\n%-24s bundle %s\n", k[i].label, capath, "", bundle);
+    if ((rc = store_arg(&a, a.pos[0])))
+        return rc;
+    char *pem = NULL;
+    size_t len = 0;
+    omadm_error_t e = omadm_certstore_export_store(cs, a.pos[0], &pem, &len);
+    if (e) {
+        fprintf(stderr, "dmclient: store export: %s\n", omadm_strerror(e));
+        return 1;
     }
+    fwrite(pem, 1, len, stdout);
+    omadm_certstore_buffer_free(pem);
     return 0;
 }
 
-static void print_problem(void *ctx, const char *problem)
+/* ---- paths ---- */
+
+static int cmd_paths(omadm_certstore_t *cs, int argc, char **argv)
+{
+    args_t a = {.sub = "paths"};
+    int rc = parse_args(&a, argc, argv, true, false, 0);
+    if (rc)
+        return rc;
+    omadm_certstore_kind_t k;
+    bool first = true;
+    if (a.json)
+        fputs("[", stdout);
+    for (size_t i = 0; omadm_certstore_kind(i, &k) == OMADM_OK; i++) {
+        char capath[4096], bundle[4096];
+        if (!k.trust)
+            continue;
+        omadm_error_t e = omadm_certstore_capath(cs, k.id, capath, sizeof capath);
+        if (!e)
+            e = omadm_certstore_bundle(cs, k.id, bundle, sizeof bundle);
+        if (e) {
+            if (a.json)
+                puts(first ? "]" : "\n]");
+            fprintf(stderr, "dmclient: store paths: %s: %s\n", k.label, omadm_strerror(e));
+            return 1;
+        }
+        if (a.json) {
+            printf("%s\n  {\"store\": ", first ? "" : ",");
+            cli_json_str(stdout, k.id);
+            printf(", \"label\": ");
+            cli_json_str(stdout, k.label);
+            printf(", \"capath\": ");
+            cli_json_str(stdout, capath);
+            printf(", \"bundle\": ");
+            cli_json_str(stdout, bundle);
+            putchar('}');
+        } else {
+            printf("%-24s CApath %s\n%-24s bundle %s\n", k.label, capath, "", bundle);
+        }
+        first = false;
+    }
+    if (a.json)
+        puts(first ? "]" : "\n]");
+    return 0;
+}
+
+/* ---- check ---- */
+
+static void problem_line(void *ctx, const char *problem)
 {
     (void)ctx;
     fprintf(stderr, "dmclient: store check: %s\n", problem);
 }
 
-static int store_check_cmd(store_t *s)
+static void problem_json(void *ctx, const char *problem)
 {
-    int problems = store_check(s, 0, print_problem, NULL);
-    if (problems) {
-        fprintf(stderr, "dmclient: store check: %d problem%s in %s\n", problems,
-                problems == 1 ? "" : "s", store_dir(s));
-        return 1;
+    bool *first = ctx;
+    printf("%s\n    ", *first ? "" : ",");
+    cli_json_str(stdout, problem);
+    *first = false;
+}
+
+static int cmd_check(omadm_certstore_t *cs, int argc, char **argv)
+{
+    args_t a = {.sub = "check"};
+    int rc = parse_args(&a, argc, argv, true, true, 0);
+    if (rc)
+        return rc;
+    const char *dir = omadm_certstore_dir(cs);
+    unsigned flags = a.repair ? OMADM_CERTSTORE_CHECK_REPAIR : 0, problems = 0;
+    omadm_error_t e;
+    if (a.json) {
+        bool first = true;
+        fputs("{\"store\": ", stdout);
+        cli_json_str(stdout, dir);
+        fputs(", \"problems\": [", stdout);
+        e = omadm_certstore_check(cs, flags, problem_json, &first, &problems);
+        printf("%s], \"consistent\": %s}\n", first ? "" : "\n  ",
+               e == OMADM_OK ? "true" : "false");
+    } else {
+        e = omadm_certstore_check(cs, flags, problem_line, NULL, &problems);
+        if (e == OMADM_OK)
+            printf("store %s is consistent\n", dir);
+        else if (e == OMADM_E_CORRUPT)
+            fprintf(stderr, "dmclient: store check: %u problem%s in %s\n", problems,
+                    problems == 1 ? "" : "s", dir);
     }
-    printf("store %s is consistent\n", store_dir(s));
-    return 0;
+    if (e && e != OMADM_E_CORRUPT)
+        fprintf(stderr, "dmclient: store check: %s\n", omadm_strerror(e));
+    return e ? 1 : 0;
 }
 
 int cli_store_main(cli_t *cli, int argc, char **argv)
 {
-    store_t *s = omadm_certstore_store(cli->certs);
+    static const struct {
+        const char *name;
+        int (*run)(omadm_certstore_t *cs, int argc, char **argv);
+    } cmds[] = {
+        {"list", cmd_list},   {"show", cmd_show},   {"export", cmd_export},
+        {"paths", cmd_paths}, {"check", cmd_check},
+    };
     if (argc < 2) {
         fputs(cli_store_usage, stderr);
         return 2;
     }
-    const char *sub = argv[1];
-    if (!strcmp(sub, "list"))
-        return store_list(s, argc - 1, argv + 1);
-    if (!strcmp(sub, "show"))
-        return store_show(s, argc - 1, argv + 1);
-    if (!strcmp(sub, "export"))
-        return store_export(s, argc - 1, argv + 1);
-    if (!strcmp(sub, "paths") && argc == 2)
-        return store_paths(s);
-    if (!strcmp(sub, "check") && argc == 2)
-        return store_check_cmd(s);
-    fprintf(stderr, "dmclient: store: unknown command '%s'\n%s", sub, cli_store_usage);
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+        if (!strcmp(argv[1], cmds[i].name))
+            return cmds[i].run(cli->certs, argc - 1, argv + 1);
+    fprintf(stderr, "dmclient: store: unknown command '%s'\n%s", argv[1], cli_store_usage);
     return 2;
 }

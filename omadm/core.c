@@ -33,6 +33,7 @@ static const char *const error_strings[OMADM_E__COUNT] = {
     [OMADM_E_INTERNAL] = "internal error",
     [OMADM_E_DENIED] = "permission denied",
     [OMADM_E_BUSY] = "already in use",
+    [OMADM_E_NO_KEY] = "no private key for the certificate",
 };
 
 const char *omadm_version(void)

@@ -7,9 +7,28 @@
  * network or file I/O of its own: clocks, randomness, logging, allocation
  * and persistence come from the host through the tables below.
  *
+ * Each function's comment says what it returns (every error code it can
+ * give), who owns what it takes and hands out, and from which threads it
+ * may be called, in these terms:
+ *
  * Ownership: every pointer passed in is borrowed for the duration of the
- * call unless the comment says otherwise.  Buffers handed out are owned by
- * the caller and released with omadm_buffer_free().
+ * call unless the comment says otherwise.  Buffers the engine hands out are
+ * owned by the caller and released with omadm_buffer_free() on the same
+ * engine.  Strings a function returns as const char * are the library's:
+ * static text, or valid until the next call on the same engine.
+ *
+ * Threads: the library keeps no global mutable state and needs no
+ * initialisation call.
+ *   "any thread"   the function may run in several threads at once.
+ *   "engine"       any thread, but never at the same time as another call
+ *                  on the same omadm_t; a certificate store registered on
+ *                  the engine (omadm_certstore_register) counts as part of
+ *                  it.  One engine per thread is fine; two threads sharing
+ *                  one engine must serialise their calls.
+ * Hooks (platform, storage, CSP handlers, callbacks) run in the thread
+ * that called the function that calls them.  The library starts threads of
+ * its own only inside omadm_step(), for the certificate enrollment's RSA
+ * key generation, and joins them before it returns.
  */
 #ifndef OMADM_H
 #define OMADM_H
@@ -56,14 +75,17 @@ typedef enum {
     OMADM_E_INTERNAL = 11,    /* a bug: please report */
     OMADM_E_DENIED = 12,      /* not permitted */
     OMADM_E_BUSY = 13,        /* already in use (a store open twice in one process) */
+    OMADM_E_NO_KEY = 14,      /* the certificate has no private key in the store */
     OMADM_E__COUNT
 } omadm_error_t;
 
-/* The library's version as "MAJOR.MINOR.PATCH" (static, never NULL).
- * Any thread, any time. */
+/* The library's version as "MAJOR.MINOR.PATCH".
+ * Returns: static text, never NULL.  Threads: any thread. */
 OMADM_API const char *omadm_version(void);
 
-/* Never NULL; "unknown error" for values outside the enum. */
+/* A short description of err.
+ * Returns: static text, never NULL; "unknown error" for values outside the
+ * enum.  Threads: any thread. */
 OMADM_API const char *omadm_strerror(omadm_error_t err);
 
 /* ---- platform table ------------------------------------------------------- */
@@ -78,8 +100,12 @@ typedef enum {
 /*
  * Host services.  Any NULL member falls back to a default: time(),
  * OpenSSL's RAND_bytes (random bytes are session nonces: they must be
- * unpredictable), no logging, malloc.
+ * unpredictable), no logging, malloc/realloc/free (give all three
+ * allocation hooks or none).
  * The engine never calls anything else that touches the outside world.
+ * Hooks are called from the thread that called into the library; one
+ * table may serve several engines in several threads only if its hooks
+ * are thread-safe themselves.
  */
 typedef struct omadm_platform {
     void *ctx;                                            /* passed back to every hook */
@@ -94,10 +120,12 @@ typedef struct omadm_platform {
 /* ---- storage interface ---------------------------------------------------- */
 
 /*
- * Persistence goes through this table.  Keys are short ASCII names
- * ("tree", "session").  load() returns 0 and a buffer the engine releases
- * with release(), 1 when the key does not exist, negative on error.
- * save() must replace the whole value atomically (old or new, never half).
+ * Persistence goes through this table.  Keys are short ASCII names: "tree"
+ * (the management tree), "session" (session counters) and "auth" (client
+ * session counter and authentication nonces).  load() returns 0 and a
+ * buffer the engine releases with release(), 1 when the key does not
+ * exist, negative on error.  save() must replace the whole value
+ * atomically (old or new, never half).
  */
 typedef struct omadm_storage {
     void *ctx;
@@ -131,7 +159,8 @@ typedef enum {
 /*
  * Answer a UI alert.  For 1102 write the text, for 1103/1104 the chosen
  * 1-based indices separated by '-', into answer (NUL-terminated, at most
- * answer_size bytes).
+ * answer_size bytes).  alert and its strings are borrowed for the call.
+ * Called from omadm_process(), in its thread.
  */
 typedef omadm_ui_result_t (*omadm_ui_fn)(void *ctx, const omadm_ui_alert_t *alert,
                                          char *answer, size_t answer_size);
@@ -154,7 +183,8 @@ typedef struct omadm_config {
      * Source LocURI of each message. */
     const char *server_id;
     /* ACL of the root node when the tree is created.  Default
-     * "Add=*&Delete=*&Exec=*&Get=*&Replace=*" (see docs/tree.md). */
+     * "Add=*&Delete=*&Exec=*&Get=*&Replace=*" (see docs/protocol.md,
+     * "Tree, URIs, properties, ACLs"). */
     const char *root_acl;
 
     /* Limits.  0 selects the default; values above a ceiling (1 GiB for
@@ -177,7 +207,8 @@ typedef struct omadm_config {
     void *ui_ctx;
 } omadm_config_t;
 
-/* Fill cfg with the defaults above.  Cannot fail. */
+/* Fill cfg with the defaults above (static strings).  Cannot fail; cfg
+ * must not be NULL.  Threads: any thread. */
 OMADM_API void omadm_config_init(omadm_config_t *cfg);
 
 /* ---- CSP plugins ---------------------------------------------------------- */
@@ -192,7 +223,8 @@ typedef struct omadm_generic_alert {
     const char *data;      /* Item Data */
 } omadm_generic_alert_t;
 
-/* Receives alerts one by one; return 0 to go on. */
+/* Receives alerts one by one (alert and its strings borrowed for the
+ * call); return 0 to go on. */
 typedef int (*omadm_alert_fn)(void *ctx, const omadm_generic_alert_t *alert);
 
 /* "No background work is scheduled" in omadm_step()'s *next_due. */
@@ -218,11 +250,18 @@ typedef struct omadm_csp_req {
 /* Output context filled by get/list handlers. */
 typedef struct omadm_csp_out omadm_csp_out_t;
 
-/* get: describe a leaf (value copied). */
+/*
+ * For CSP handlers, inside a get or list call, on the out they were given:
+ * omadm_csp_out_leaf   get: describe a leaf (value and its strings copied).
+ * omadm_csp_out_interior  get: an interior node; type (copied) is an MO
+ *                      identifier or NULL.
+ * omadm_csp_out_child  list: one child name (copied; no '/', not empty).
+ * Returns OMADM_OK; OMADM_E_INVALID_ARG (out or value/name NULL, a value
+ * with len but no data, a bad child name); OMADM_E_NOMEM.
+ * Threads: the handler's thread (the engine's), during the handler call.
+ */
 OMADM_API omadm_error_t omadm_csp_out_leaf(omadm_csp_out_t *out, const omadm_value_t *value);
-/* get: describe an interior node; type is an MO identifier or NULL. */
 OMADM_API omadm_error_t omadm_csp_out_interior(omadm_csp_out_t *out, const char *type);
-/* list: one child name (copied). */
 OMADM_API omadm_error_t omadm_csp_out_child(omadm_csp_out_t *out, const char *name);
 
 /*
@@ -240,6 +279,9 @@ OMADM_API omadm_error_t omadm_csp_out_child(omadm_csp_out_t *out, const char *na
  * once per server message after all commands (a place to fsync in batch);
  * when it fails, omadm_process() fails with OMADM_E_STORAGE and sends no
  * reply.
+ * Handlers run in the thread of the engine call that reaches them
+ * (omadm_process, omadm_step, omadm_alerts, omadm_alert_delivered,
+ * omadm_tree_read); req, value and arg are borrowed for the call.
  */
 typedef struct omadm_csp {
     const char *name;
@@ -276,45 +318,81 @@ typedef struct omadm_csp {
 typedef struct omadm omadm_t;
 
 /*
- * Create an engine.  cfg is copied (strings too); platform and storage may
- * be NULL (libc; no persistence).  Persisted tree and session state are
- * loaded from storage here.  On success *out owns the engine.
+ * Create an engine.  cfg is copied (strings too; NULL: the defaults);
+ * platform and storage are copied and may be NULL (libc; no persistence);
+ * the hooks' ctx pointers must stay valid for the engine's life.
+ * Persisted tree, session and auth state are loaded from storage here.
+ * Returns OMADM_OK and *out, owned by the caller (omadm_free);
+ * OMADM_E_INVALID_ARG (out NULL); OMADM_E_NOMEM; OMADM_E_STORAGE (load()
+ * failed); OMADM_E_CORRUPT (a persisted value cannot be read back).  On
+ * failure *out is NULL.
+ * Threads: any thread (the new engine is not shared yet).
  */
 OMADM_API omadm_error_t omadm_new(const omadm_config_t *cfg, const omadm_platform_t *platform,
                         const omadm_storage_t *storage, omadm_t **out);
-OMADM_API void omadm_free(omadm_t *dm);  /* NULL-safe */
+/* Free an engine and everything it owns (NULL-safe).  Buffers it handed
+ * out must be released before.  Free the engine before the certificate
+ * store registered on it.  Threads: engine. */
+OMADM_API void omadm_free(omadm_t *dm);
 
-/* Register a plugin.  csp must outlive the engine; csp_ctx is passed back. */
+/* Register a plugin.  csp (borrowed) must outlive the engine; csp_ctx is
+ * passed back to every handler.
+ * Returns OMADM_OK; OMADM_E_INVALID_ARG (dm or csp NULL, no bases, a base
+ * that is not a valid URI, 64 plugins already); OMADM_E_EXISTS (a base, or
+ * a node on its way, belongs to a plugin or a leaf already, or a base is
+ * listed twice); OMADM_E_NOMEM.  Threads: engine. */
 OMADM_API omadm_error_t omadm_register_csp(omadm_t *dm, const omadm_csp_t *csp, void *csp_ctx);
 
 /*
- * Process one server message.  On OMADM_OK *reply is the reply (same
- * encoding as the request) owned by the caller, or NULL with *reply_len 0
- * when no reply is due (the session is over).  State is persisted through
- * the storage hook before returning.
+ * Process one server message (msg borrowed).  On OMADM_OK *reply is the
+ * reply (same encoding as the request), owned by the caller (release with
+ * omadm_buffer_free), or NULL with *reply_len 0 when no reply is due (the
+ * session is over).  State is persisted through the storage hook before
+ * returning.
+ * Returns OMADM_OK; OMADM_E_INVALID_ARG (dm, reply or reply_len NULL, msg
+ * NULL with msg_len > 0); input refused, nothing changed
+ * (omadm_last_error_detail says why): OMADM_E_NOT_SYNCML, OMADM_E_TOO_LARGE,
+ * OMADM_E_MALFORMED; OMADM_E_NOMEM; OMADM_E_ENCODE (the reply cannot be
+ * encoded); OMADM_E_STORAGE (a save() or a plugin's end_message failed: no
+ * reply, the engine's state as before).  On failure *reply is NULL.
+ * Threads: engine.
  */
 OMADM_API omadm_error_t omadm_process(omadm_t *dm, const uint8_t *msg, size_t msg_len,
                             uint8_t **reply, size_t *reply_len);
 
+/* Release a buffer this engine handed out (NULL-safe; nothing happens
+ * when dm is NULL).  Threads: engine. */
 OMADM_API void omadm_buffer_free(omadm_t *dm, void *buf);
 
 /* The server ended the session without a message (an empty HTTP body):
- * forget the session counters and persist that. */
+ * forget the session counters and persist that.
+ * Returns OMADM_OK; OMADM_E_INVALID_ARG (dm NULL); OMADM_E_NOMEM;
+ * OMADM_E_STORAGE (save() failed).  Threads: engine. */
 OMADM_API omadm_error_t omadm_end_session(omadm_t *dm);
 
 /*
  * Run the plugins' due background work (see omadm_csp_t.step) at the
  * platform's now().  *next_due: the earliest time more work falls due, or
- * OMADM_NEVER.  OMADM_E_STORAGE when a plugin failed (its work stays due;
- * the others still ran).  Never call it from inside omadm_process().
+ * OMADM_NEVER.  Never call it from inside omadm_process().  May block on
+ * the host's HTTP hook; certificate enrollment generates its RSA keys in
+ * threads it starts and joins here.
+ * Returns OMADM_OK; OMADM_E_INVALID_ARG (dm or next_due NULL);
+ * OMADM_E_STORAGE when a plugin failed (its work stays due; the others
+ * still ran).  Threads: engine.
  */
 OMADM_API omadm_error_t omadm_step(omadm_t *dm, int64_t *next_due);
 
 /* Every queued generic alert of every plugin, through fn (oldest first per
  * plugin).  A host sends them in the next session's first package and calls
- * omadm_alert_delivered() for each one the server answered with 200. */
+ * omadm_alert_delivered() for each one the server answered with 200.
+ * fn returns 0 to go on; non-zero skips the rest of that plugin's alerts.
+ * Returns OMADM_OK; OMADM_E_INVALID_ARG (dm or fn NULL); OMADM_E_STORAGE
+ * (a plugin cannot read its alerts).  Threads: engine. */
 OMADM_API omadm_error_t omadm_alerts(omadm_t *dm, omadm_alert_fn fn, void *ctx);
-/* Forget a delivered alert.  OMADM_E_NOT_FOUND when no plugin has it. */
+/* Forget a delivered alert (id borrowed).
+ * Returns OMADM_OK; OMADM_E_INVALID_ARG (dm or id NULL); OMADM_E_NOT_FOUND
+ * (no plugin has it); OMADM_E_STORAGE (the plugin failed to forget it).
+ * Threads: engine. */
 OMADM_API omadm_error_t omadm_alert_delivered(omadm_t *dm, const char *id);
 
 /* ---- client sessions (the device calls the server) -------------------------- */
@@ -348,22 +426,44 @@ typedef struct omadm_account {
  * the one a notification asked for, or NULL for a new one.  Then hand
  * each server message to omadm_process(); it answers within the session
  * (credentials, challenges, acknowledged alerts) until it returns no
- * reply.  Nonces persist through the storage hook ("auth").
+ * reply.  Nonces persist through the storage hook ("auth").  acc and its
+ * strings are copied.  *msg (owned by the caller, omadm_buffer_free) is
+ * package 1 in the account's encoding.
+ * Returns OMADM_OK; OMADM_E_INVALID_ARG (dm, acc, msg or msg_len NULL, no
+ * server_url, an unknown auth value, a session_id that is empty or longer
+ * than 16 characters); OMADM_E_NOMEM; OMADM_E_ENCODE; OMADM_E_STORAGE (the
+ * session counters or nonces cannot be saved).  On failure *msg is NULL
+ * and no session is open.  Threads: engine.
  */
 OMADM_API omadm_error_t omadm_session_begin(omadm_t *dm, const omadm_account_t *acc, int server_initiated,
                                   const char *session_id, uint8_t **msg, size_t *msg_len);
 
-/* True while a session started by omadm_session_begin() is open. */
+/* Returns non-zero while a session started by omadm_session_begin() is
+ * open, 0 otherwise (also for NULL).  Threads: engine. */
 OMADM_API int omadm_session_active(const omadm_t *dm);
 /* The URL for the next message: the server's last RespURI, else
- * server_url.  NULL without a session. */
+ * server_url.  Returns the engine's copy (valid until the next call on the
+ * engine), or NULL without a session.  Threads: engine. */
 OMADM_API const char *omadm_session_url(const omadm_t *dm);
 /* Why the last session ended badly, e.g. "the server refused our
- * credentials" (static text), or NULL. */
+ * credentials".  Returns static text, or NULL.  Threads: engine. */
 OMADM_API const char *omadm_session_error(const omadm_t *dm);
 
-/* HMAC (syncml:auth-MAC): the x-syncml-hmac header value for a message we
- * send (written into buf), and the check of one we received (0 good). */
+/* Bytes omadm_session_hmac_sign() writes for a user name of user_len bytes
+ * (the account's client_user, else the DevId), NUL included:
+ * 'algorithm=MD5, username="<user>", mac=<24 base64 characters>'. */
+#define OMADM_HMAC_HEADER_SIZE(user_len) ((size_t)(user_len) + 57u)
+
+/* HMAC (syncml:auth-MAC) for the open session.  Sign: the x-syncml-hmac
+ * header value for a message we send, written NUL-terminated into buf,
+ * which needs OMADM_HMAC_HEADER_SIZE(strlen(user name)) bytes.  Verify:
+ * the check of a header we received with a server message (header and
+ * body borrowed).
+ * Returns OMADM_OK; OMADM_E_INVALID_ARG (no open session, body NULL with
+ * len > 0, sign: buf NULL or size 0); OMADM_E_NOMEM; sign:
+ * OMADM_E_TOO_LARGE (buf too small); verify: OMADM_E_DENIED (header
+ * missing, malformed, for another user or with a wrong mac).
+ * Threads: engine. */
 OMADM_API omadm_error_t omadm_session_hmac_sign(omadm_t *dm, const uint8_t *body, size_t len, char *buf,
                                       size_t size);
 OMADM_API omadm_error_t omadm_session_hmac_verify(omadm_t *dm, const char *header, const uint8_t *body,
@@ -381,30 +481,63 @@ typedef struct omadm_notification {
     size_t vendor_len;
 } omadm_notification_t;
 
-/* Parse a package 0 message (no digest check).  OMADM_E_MALFORMED when
- * it is not one. */
+/* Parse a package 0 message (no digest check).  out->vendor points into
+ * msg (borrowed from the caller).
+ * Returns OMADM_OK; OMADM_E_INVALID_ARG (out NULL, msg NULL with len > 0);
+ * OMADM_E_MALFORMED (not a package 0 message).  Threads: any thread. */
 OMADM_API omadm_error_t omadm_notification_parse(const uint8_t *msg, size_t len,
                                        omadm_notification_t *out);
 /* Check its digest with the server's name and secret and the nonce this
- * device keeps for that server (docs/session.md, "Notifications"):
- * OMADM_OK, OMADM_E_DENIED on a mismatch, OMADM_E_MALFORMED. */
+ * device keeps for that server (docs/session.md, "Notifications").
+ * Returns OMADM_OK (genuine); OMADM_E_INVALID_ARG (dm, server_id or
+ * server_secret NULL, msg NULL with len > 0); OMADM_E_MALFORMED;
+ * OMADM_E_DENIED (a digest mismatch, or it names another server);
+ * OMADM_E_NOMEM.  Threads: engine. */
 OMADM_API omadm_error_t omadm_notification_verify(omadm_t *dm, const uint8_t *msg, size_t len,
                                         const char *server_id, const char *server_secret);
 
 /* Local read of a node, as a Get from the device itself (no ACL check).
  * Leaf: *value is its bytes, *is_interior 0.  Interior: *value is the
- * '/'-joined child list, *is_interior 1.  *value is NUL-terminated and
- * freed with omadm_buffer_free.  OMADM_E_NOT_FOUND when absent,
- * OMADM_E_DENIED when the node cannot be read (an Exec-only node). */
+ * '/'-joined child list, *is_interior 1.  *value is NUL-terminated, owned
+ * by the caller and freed with omadm_buffer_free.
+ * Returns OMADM_OK; OMADM_E_INVALID_ARG (a NULL argument, uri not a valid
+ * node URI or with a query); OMADM_E_NOT_FOUND (absent); OMADM_E_DENIED
+ * (the node cannot be read: an Exec-only node); OMADM_E_NOMEM;
+ * OMADM_E_INTERNAL (a plugin failed).  Threads: engine. */
 OMADM_API omadm_error_t omadm_tree_read(omadm_t *dm, const char *uri, char **value, size_t *len,
                               int *is_interior);
 
-/* A short static description of why the last omadm_process() refused its
- * input (e.g. "XML is not well-formed"), or NULL. */
+/* Why the last omadm_process() refused its input (e.g. "XML is not
+ * well-formed").  Returns static text, or NULL.  Threads: engine. */
 OMADM_API const char *omadm_last_error_detail(const omadm_t *dm);
 
-/* Bytes the last omadm_process() saw as the Source LocURI (server), or NULL. */
+/* What the last omadm_process() saw as the Source LocURI (the server).
+ * Returns the engine's copy (valid until the next omadm_process or
+ * omadm_free), or NULL.  Threads: engine. */
 OMADM_API const char *omadm_last_server(const omadm_t *dm);
+
+/* ---- messages for people ---------------------------------------------------- */
+
+/* omadm_message_to_xml(): replace the Data of the SyncHdr's Cred by "***". */
+#define OMADM_XML_MASK_CRED 1u
+
+/*
+ * A SyncML message (XML or WBXML, msg borrowed) as SyncML XML, for logs
+ * and debugging: decoded with the engine's codecs and limits and encoded
+ * again as XML (so XML comes out normalised).  Values that arrived as
+ * WBXML opaque bytes are shown as text when they are text.  flags: 0 or
+ * OMADM_XML_MASK_CRED.  The engine's state does not change.
+ * *xml is NUL-terminated (*xml_len without the NUL), owned by the caller
+ * and freed with omadm_buffer_free.  *detail (may be NULL) gets a short
+ * static reason when the input is refused, else NULL.
+ * Returns OMADM_OK; OMADM_E_INVALID_ARG (dm, xml or xml_len NULL, msg NULL
+ * with len > 0, unknown flags); OMADM_E_NOT_SYNCML, OMADM_E_TOO_LARGE,
+ * OMADM_E_MALFORMED (as omadm_process would refuse it); OMADM_E_NOMEM;
+ * OMADM_E_ENCODE.  On failure *xml is NULL.  Threads: engine.
+ */
+OMADM_API omadm_error_t omadm_message_to_xml(omadm_t *dm, const uint8_t *msg, size_t len,
+                                             unsigned flags, char **xml, size_t *xml_len,
+                                             const char **detail);
 
 #ifdef __cplusplus
 }

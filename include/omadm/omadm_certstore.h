@@ -1,17 +1,37 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * omadm_certstore.h - the certificate CSPs on the crash-safe store.
+ * omadm_certstore.h - the certificate CSPs on the crash-safe store, and
+ * what a host reads from the store.
  *
  * One store serves ./Vendor/MSFT/CertificateStore and
  * ./Device/Vendor/MSFT/CertificateStore (the same tree), and
  * ./Device/Vendor/MSFT/RootCATrustedCertificates (also unprefixed
  * ./Vendor/MSFT/...) and ./User/Vendor/MSFT/RootCATrustedCertificates.
  * RootCATrustedCertificates Root and CA are the same stores as
- * CertificateStore Root/System and CA/System.
+ * CertificateStore Root/System and CA/System.  SCEP enrollments
+ * (CertificateStore My/SCEP, ClientCertificateInstall) install their
+ * certificates and private keys into My/System or My/User.
  *
- * The store does file I/O in the directory it is given (see store/store.h
- * for the layout); changes of one server message become durable together
+ * The store does file I/O in the directory it is given (POSIX files,
+ * flock, fsync, rename; docs/certificatestore.md says which files other
+ * software reads); changes of one server message become durable together
  * at the end of the message.
+ *
+ * Conventions as in omadm.h.  Ownership: arguments are borrowed for the
+ * call.  Memory the store hands out is owned by the caller and released
+ * with omadm_certstore_buffer_free(), which wipes it first (it may hold a
+ * private key).  Threads: "store" means any thread, but never at the same
+ * time as another call on the same omadm_certstore_t, nor as a call on an
+ * engine it is registered on (omadm_process and omadm_step reach the store
+ * through the CSPs).  One store per thread is fine; each directory is open
+ * once per process.
+ *
+ * A store name argument is a store's id or label, case-insensitively
+ * ("my-system", "My/System"; see omadm_certstore_kind).  A thumbprint
+ * argument is the SHA-1 of the certificate's DER as 40 hex digits in any
+ * case, with ':' or ' ' allowed between them, so what `openssl x509 -noout
+ * -fingerprint -sha1` prints works, with or without its
+ * "sha1 Fingerprint=" prefix.
  */
 #ifndef OMADM_CERTSTORE_H
 #define OMADM_CERTSTORE_H
@@ -27,15 +47,27 @@ extern "C" {
 
 typedef struct omadm_certstore omadm_certstore_t;
 
-/* Open the store in dir (created if missing; a journal left by a crash is
- * replayed).  platform (copied; NULL: the defaults, as for omadm_new) gives
- * the store and the CSPs their memory, clock and randomness.  On failure
- * *why (may be NULL) gets a short static reason. */
+/* Open the store in dir (copied; created if missing; a journal left by a
+ * crash is replayed).  platform (copied; NULL: the defaults, as for
+ * omadm_new) gives the store and the CSPs their memory, clock and
+ * randomness; its ctx must stay valid while the store or a buffer it
+ * handed out lives.
+ * Returns OMADM_OK and *out, owned by the caller (omadm_certstore_close);
+ * OMADM_E_INVALID_ARG (dir or out NULL); OMADM_E_NOMEM; OMADM_E_STORAGE
+ * (the directory cannot be created, locked or read; *why says why);
+ * OMADM_E_BUSY (dir is already open in this process).  On failure *out is
+ * NULL and *why (why may be NULL) gets a short static reason.
+ * Threads: any thread. */
 OMADM_API omadm_error_t omadm_certstore_open(const char *dir, const omadm_platform_t *platform,
                                              omadm_certstore_t **out, const char **why);
-OMADM_API void omadm_certstore_close(omadm_certstore_t *cs);  /* NULL-safe; after omadm_free */
+/* Close the store (NULL-safe): after omadm_free of every engine it is
+ * registered on.  Buffers it handed out stay valid.  Threads: store. */
+OMADM_API void omadm_certstore_close(omadm_certstore_t *cs);
 
-/* Register the CSPs on an engine.  cs must outlive the engine. */
+/* Register the CSPs on an engine.  cs must outlive the engine.
+ * Returns OMADM_OK; OMADM_E_INVALID_ARG (dm or cs NULL); OMADM_E_EXISTS
+ * (the engine has these CSPs, or another plugin on their bases, already);
+ * OMADM_E_NOMEM.  Threads: engine (omadm.h) and store. */
 OMADM_API omadm_error_t omadm_certstore_register(omadm_t *dm, omadm_certstore_t *cs);
 
 /* ---- what SCEP enrollment needs from the host ---- */
@@ -66,6 +98,7 @@ typedef enum {
     OMADM_HTTP_FAILED = 4      /* anything else (TLS, protocol, memory) */
 } omadm_http_result_t;
 
+/* Called from omadm_step(), in its thread; req is borrowed for the call. */
 typedef struct omadm_http {
     void *ctx;
     /* Perform req; on OMADM_HTTP_OK fill resp (released with release()).
@@ -84,15 +117,200 @@ typedef struct omadm_certstore_host {
 } omadm_certstore_host_t;
 
 /* Give the store's background work (SCEP enrollment) its host services.
- * host is copied; host->http must outlive the store. */
+ * host is copied (NULL: none); host->http must outlive the store.  Cannot
+ * fail; nothing happens when cs is NULL.  Threads: store. */
 OMADM_API void omadm_certstore_set_host(omadm_certstore_t *cs, const omadm_certstore_host_t *host);
 
-/* The underlying store, for hosts that list, export or check it. */
-struct store;
-OMADM_API struct store *omadm_certstore_store(omadm_certstore_t *cs);
+/* ---- reading the store: for hosts, tools and TLS clients on the device ---- */
+
+/* Hex digits of a thumbprint (SHA-1). */
+#define OMADM_THUMBPRINT_LEN 40
+
+/* One of the stores.  The strings are static. */
+typedef struct omadm_certstore_kind {
+    const char *id;        /* "root", "ca", "my-user", "my-system", "trustedpublisher",
+                              "trustedpeople", "untrusted", "user-ca", ... */
+    const char *label;     /* "Root/System", "CA/System", "My/User" ... for people */
+    int trust;             /* non-zero: a trust store, with a CApath directory and
+                              a PEM bundle for other software (every store but My) */
+} omadm_certstore_kind_t;
+
+/* The index-th store (0, 1, ... in a fixed order) into *out.
+ * Returns OMADM_OK; OMADM_E_INVALID_ARG (out NULL); OMADM_E_NOT_FOUND
+ * (index is past the last store).  Threads: any thread. */
+OMADM_API omadm_error_t omadm_certstore_kind(size_t index, omadm_certstore_kind_t *out);
+/* A store by id or label, case-insensitively, into *out (may be NULL: only
+ * the check).  Returns OMADM_OK; OMADM_E_INVALID_ARG (name NULL);
+ * OMADM_E_NOT_FOUND (no such store).  Threads: any thread. */
+OMADM_API omadm_error_t omadm_certstore_kind_find(const char *name, omadm_certstore_kind_t *out);
+
+/* text as a thumbprint (see above) into out: 40 uppercase hex digits and a
+ * NUL.  Returns OMADM_OK; OMADM_E_INVALID_ARG (text or out NULL, not 40 hex
+ * digits).  Threads: any thread. */
+OMADM_API omadm_error_t omadm_certstore_thumbprint_parse(const char *text,
+                                                         char out[OMADM_THUMBPRINT_LEN + 1]);
+
+/* The directory the store was opened in, as given to omadm_certstore_open.
+ * Returns the store's copy (valid until omadm_certstore_close), or NULL
+ * when cs is NULL.  Threads: store. */
+OMADM_API const char *omadm_certstore_dir(const omadm_certstore_t *cs);
+
+/* One certificate in one store.  Everything is borrowed for the callback. */
+typedef struct omadm_cert_info {
+    const char *store;              /* the store's id ("root", "my-system" ...) */
+    const char *store_label;        /* its label ("Root/System" ...) */
+    char thumbprint[OMADM_THUMBPRINT_LEN + 1]; /* uppercase */
+    const char *name;               /* {CertHash} node name as the server spelled it */
+    const char *subject;            /* distinguished names as IssuedTo / IssuedBy */
+    const char *issuer;             /*   show them: "CN=Test Root, O=Example" */
+    const char *valid_from;         /* ISO 8601 UTC, "2026-01-31T12:00:00Z" */
+    const char *valid_to;
+    const char *template_name;      /* MS template name or OID; "" when none */
+    const char *installed_by;       /* id of the server that installed it; "" unknown */
+    int64_t installed_at;           /* when, in seconds since 1970-01-01 UTC */
+    int has_key;                    /* non-zero: the store holds its private key */
+} omadm_cert_info_t;
+
+/* Receives certificates one by one; return 0 to go on, anything else to
+ * stop. */
+typedef int (*omadm_cert_fn)(void *ctx, const omadm_cert_info_t *cert);
+
+/* Every certificate of store (NULL: of every store, in omadm_certstore_kind
+ * order), through fn; within a store in no particular order.  Staged and
+ * committed changes of an unfinished message count.  Records that cannot
+ * be read are skipped (omadm_certstore_check reports them).
+ * Returns OMADM_OK (also when fn stopped the walk); OMADM_E_INVALID_ARG (cs
+ * or fn NULL); OMADM_E_NOT_FOUND (no such store); OMADM_E_STORAGE (a store
+ * cannot be read); OMADM_E_NOMEM.  Threads: store. */
+OMADM_API omadm_error_t omadm_certstore_list(omadm_certstore_t *cs, const char *store,
+                                             omadm_cert_fn fn, void *ctx);
+
+/* The certificate with this thumbprint in store (NULL: in every store that
+ * holds it, in omadm_certstore_kind order), through fn.
+ * Returns OMADM_OK (also when fn stopped); OMADM_E_INVALID_ARG (cs,
+ * thumbprint or fn NULL, not a thumbprint); OMADM_E_NOT_FOUND (no such
+ * store, or no store asked holds the certificate); OMADM_E_STORAGE;
+ * OMADM_E_NOMEM.  Threads: store. */
+OMADM_API omadm_error_t omadm_certstore_show(omadm_certstore_t *cs, const char *store,
+                                             const char *thumbprint, omadm_cert_fn fn, void *ctx);
+
+typedef enum {
+    OMADM_CERT_PEM = 0,    /* "-----BEGIN CERTIFICATE-----" text, NUL-terminated */
+    OMADM_CERT_DER = 1     /* the DER bytes */
+} omadm_cert_format_t;
+
+/* One certificate, from store (NULL: the first store holding it, in
+ * omadm_certstore_kind order), as PEM or DER into *out (*len bytes; PEM
+ * has a NUL after them), owned by the caller: omadm_certstore_buffer_free.
+ * Returns OMADM_OK; OMADM_E_INVALID_ARG (a NULL cs, thumbprint, out or len,
+ * not a thumbprint, an unknown format); OMADM_E_NOT_FOUND (no such store,
+ * or not in it); OMADM_E_STORAGE; OMADM_E_NOMEM.  On failure *out is NULL.
+ * Threads: store. */
+OMADM_API omadm_error_t omadm_certstore_export_cert(omadm_certstore_t *cs, const char *store,
+                                                    const char *thumbprint,
+                                                    omadm_cert_format_t format, uint8_t **out,
+                                                    size_t *len);
+
+/* Every certificate of one store as concatenated PEM into *pem (*len bytes
+ * and a NUL; "" for an empty store), in the order omadm_certstore_list
+ * gives, owned by the caller: omadm_certstore_buffer_free.  No keys.
+ * Returns OMADM_OK; OMADM_E_INVALID_ARG (a NULL argument);
+ * OMADM_E_NOT_FOUND (no such store); OMADM_E_STORAGE; OMADM_E_NOMEM.  On
+ * failure *pem is NULL.  Threads: store. */
+OMADM_API omadm_error_t omadm_certstore_export_store(omadm_certstore_t *cs, const char *store,
+                                                     char **pem, size_t *len);
+
+/* Paths other software on the device verifies certificates with, for a
+ * trust store: its OpenSSL CApath directory (files <subject hash>.<n>, as
+ * `openssl rehash` names them) and its PEM bundle.  Written NUL-terminated
+ * into buf (size bytes); relative when the store's directory was given
+ * relative.  Both always exist (possibly empty) once the store is open.
+ * Returns OMADM_OK; OMADM_E_INVALID_ARG (cs, store or buf NULL, or a store
+ * that is not a trust store: My/User, My/System); OMADM_E_NOT_FOUND (no
+ * such store); OMADM_E_TOO_LARGE (buf too small).  Threads: store. */
+OMADM_API omadm_error_t omadm_certstore_capath(omadm_certstore_t *cs, const char *store,
+                                               char *buf, size_t size);
+OMADM_API omadm_error_t omadm_certstore_bundle(omadm_certstore_t *cs, const char *store,
+                                               char *buf, size_t size);
+
+/* A client certificate with its private key, as PEM a TLS library loads
+ * (OpenSSL PEM_read_bio_X509 / PEM_read_bio_PrivateKey, libcurl
+ * CURLOPT_SSLCERT_BLOB / CURLOPT_SSLKEY_BLOB, mbed TLS x509_crt_parse /
+ * pk_parse_key).  cert_pem and key_pem are NUL-terminated (the lengths
+ * without the NUL), owned by the caller and released, each, with
+ * omadm_certstore_buffer_free (which wipes the key). */
+typedef struct omadm_cert_identity {
+    const char *store;                          /* static: the store's id */
+    char thumbprint[OMADM_THUMBPRINT_LEN + 1];  /* uppercase */
+    char *cert_pem;                             /* "-----BEGIN CERTIFICATE-----" */
+    size_t cert_pem_len;
+    char *key_pem;                              /* PKCS#8 "-----BEGIN PRIVATE KEY-----" (secret) */
+    size_t key_pem_len;
+} omadm_cert_identity_t;
+
+/* The certificate with this thumbprint and its private key from store
+ * (NULL: My/System, then My/User) into *out.
+ * Returns OMADM_OK; OMADM_E_INVALID_ARG (cs, thumbprint or out NULL, not a
+ * thumbprint); OMADM_E_NOT_FOUND (no such store, or not in it);
+ * OMADM_E_NO_KEY (the certificate is there, its private key is not);
+ * OMADM_E_STORAGE; OMADM_E_NOMEM.  On failure *out holds no buffers.
+ * Threads: store. */
+OMADM_API omadm_error_t omadm_certstore_identity(omadm_certstore_t *cs, const char *store,
+                                                 const char *thumbprint,
+                                                 omadm_cert_identity_t *out);
+
+/* The SCEP enrollment namespaces, each with its own {UniqueID}s. */
+typedef enum {
+    /* ./Vendor/MSFT/CertificateStore/My/SCEP/{UniqueID} (also ./Device/...):
+     * installs into My/System */
+    OMADM_ENROLL_CERTSTORE = 0,
+    /* ./Device/Vendor/MSFT/ClientCertificateInstall/SCEP/{UniqueID} (also
+     * ./Vendor/...): My/System */
+    OMADM_ENROLL_DEVICE = 1,
+    /* ./User/Vendor/MSFT/ClientCertificateInstall/SCEP/{UniqueID}: My/User */
+    OMADM_ENROLL_USER = 2
+} omadm_enroll_ns_t;
+
+/* The certificate enrollment {UniqueID} (case-insensitive) of namespace ns
+ * installed, with its private key, into *out, as omadm_certstore_identity
+ * gives it.
+ * Returns OMADM_OK; OMADM_E_INVALID_ARG (cs, enrollment_id or out NULL, an
+ * unknown ns); OMADM_E_NOT_FOUND (no such enrollment, it has not installed
+ * a certificate (yet), or the certificate was deleted since);
+ * OMADM_E_NO_KEY; OMADM_E_CORRUPT (the enrollment's record cannot be
+ * read); OMADM_E_STORAGE; OMADM_E_NOMEM.  On failure *out holds no
+ * buffers.  Threads: store. */
+OMADM_API omadm_error_t omadm_certstore_enrollment_identity(omadm_certstore_t *cs,
+                                                            omadm_enroll_ns_t ns,
+                                                            const char *enrollment_id,
+                                                            omadm_cert_identity_t *out);
+
+/* omadm_certstore_check flag: also fix what can be fixed (file and
+ * directory modes) and report only what is left. */
+#define OMADM_CERTSTORE_CHECK_REPAIR 1u
+
+/* Receives one problem of omadm_certstore_check (text borrowed for the
+ * call). */
+typedef void (*omadm_problem_fn)(void *ctx, const char *problem);
+
+/* Verify that records, keys, CApath directories and bundles agree and that
+ * files and directories have their modes (docs/certificatestore.md); each
+ * problem through fn (may be NULL), their number into *problems (may be
+ * NULL).  flags: 0 or OMADM_CERTSTORE_CHECK_REPAIR.
+ * Returns OMADM_OK (consistent); OMADM_E_CORRUPT (problems remain);
+ * OMADM_E_INVALID_ARG (cs NULL, unknown flags).  Threads: store. */
+OMADM_API omadm_error_t omadm_certstore_check(omadm_certstore_t *cs, unsigned flags,
+                                              omadm_problem_fn fn, void *ctx,
+                                              unsigned *problems);
+
+/* Release memory the store handed out (NULL-safe): wipes it, then frees it
+ * with the allocator of the store that made it.  It may be called after
+ * omadm_certstore_close.  Threads: any thread (the allocator's free hook
+ * must then be thread-safe). */
+OMADM_API void omadm_certstore_buffer_free(void *buf);
 
 #ifdef __cplusplus
 }
 #endif
 
-#endif
+#endif /* OMADM_CERTSTORE_H */

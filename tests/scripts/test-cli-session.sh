@@ -25,6 +25,10 @@
 #      max_msg_size
 #   10 settings from dmclient.conf (relative paths) and a TLS client
 #      certificate file the server requires (without it: exit 1)
+#  10b the TLS client certificate from the store (--client-cert, in the colon
+#      form): a certificate a server put into My/System and its key where the
+#      store keeps keys (as an enrollment leaves them); without the key, or
+#      for a certificate that is not there: exit 1, nothing sent
 #   11 usage: no server, bad values (exit 2), --help
 # dmclient must write nothing on stderr where it succeeds without -v, and
 # exactly one line where it fails (a sanitizer report fails the test).
@@ -436,6 +440,35 @@ fi
 dm 1 --client-cert-file "$tmp/other.crt" --client-key-file "$tmp/other.key" &&
     ok "a client certificate the server does not accept: exit 1 (the command line wins)" ||
     fail "other client certificate"
+
+# ---- 10b. the TLS client certificate from the store ----
+serve c10b --client-ca "$tmp/cli.crt"
+mkdir -p "$state"
+cli_thumb=$(openssl x509 -in "$tmp/cli.crt" -noout -fingerprint -sha1 | sed 's/.*=//; s/://g')
+cli_colons=$(openssl x509 -in "$tmp/cli.crt" -noout -fingerprint -sha1 | sed 's/.*=//')
+cat >"$tmp/add-cli.xml" <<EOF
+<SyncML xmlns="SYNCML:SYNCML1.2"><SyncHdr><VerDTD>1.2</VerDTD><VerProto>DM/1.2</VerProto>
+<SessionID>1</SessionID><MsgID>1</MsgID><Target><LocURI>omadm-device</LocURI></Target>
+<Source><LocURI>dmserver</LocURI></Source></SyncHdr><SyncBody>
+<Add><CmdID>1</CmdID><Item><Target><LocURI>./Vendor/MSFT/CertificateStore/My/System/$cli_thumb/EncodedCertificate</LocURI></Target>
+<Meta><Format xmlns="syncml:metinf">b64</Format></Meta><Data>$(openssl x509 -in "$tmp/cli.crt" -outform DER | base64 | tr -d '\n')</Data></Item></Add>
+<Final/></SyncBody></SyncML>
+EOF
+timeout -s KILL 30 "$dmclient" --state-dir "$state" process "$tmp/add-cli.xml" >"$tmp/out" 2>"$tmp/err" &&
+    grep -q '<Cmd>Add</Cmd><Data>200</Data>' "$tmp/out" || fail "adding cli.crt to My/System: $(cat "$tmp/err")"
+dm 1 --server "$url" --cacert "$tmp/srv.crt" --client-cert "$cli_colons" &&
+    grep -q "client certificate $cli_thumb: the store has no private key for it" "$tmp/err" &&
+    [ "$(requests)" = 0 ] && ok "--client-cert without its key in the store: exit 1, nothing sent" ||
+    fail "--client-cert without a key: $(cat "$tmp/err")"
+(umask 077 && cp "$tmp/cli.key" "$state/store/keys/my-system-$cli_thumb") || fail "placing the key"
+if dm 0 --server "$url" --cacert "$tmp/srv.crt" --client-cert "$cli_colons"; then
+    [ "$(jq_ "[x['peer'] for x in r]")" = "['device-1', 'device-1']" ] &&
+        ok "--client-cert from the store: the server saw the certificate" ||
+        fail "--client-cert: $(jq_ "[x['peer'] for x in r]")"
+fi
+dm 1 --server "$url" --cacert "$tmp/srv.crt" --client-cert 0123456789ABCDEF0123456789ABCDEF01234567 &&
+    grep -q "not in the My/System store" "$tmp/err" && ok "--client-cert not in the store: exit 1" ||
+    fail "--client-cert not in the store: $(cat "$tmp/err")"
 
 # ---- 11. usage ----
 state=$tmp/usage

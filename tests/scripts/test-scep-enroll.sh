@@ -16,7 +16,9 @@
 #   pending peer (127.0.0.1, a fresh one per case where its log is counted):
 #    4 server down, RetryCount 2: Status 32 while retrying, then 16 and
 #      0x80072EFD after 3 attempts
-#    5 -pending 1: Status 2 after one step, then 1; chains to the peer's CA
+#    5 -pending 1: Status 2 after one step, then 1; chains to the peer's CA;
+#      `store show` (thumbprint in the openssl colon form) reports its key
+#      and install time, `store show --json` "private_key": true
 #    6 -pending 5, RetryCount 2: Status 16, 0x800705B4, exactly 2 CertPolls
 #    7 dmclient run killed (SIGKILL) while pending: Status 2 survives, the
 #      next run finishes the same transaction (one PKCSReq, one transactionID)
@@ -437,6 +439,16 @@ th=$(bed_thumbprint "$S.pem")
 expect_get "$S" "$B/CertThumbPrint" "$th"
 expect_store "$S" my-system "$th"
 verify "case 5 certificate chains to the peer CA" "$W/p5-depot/ca.pem" "$S.pem"
+fp=$(openssl x509 -in "$S.pem" -noout -fingerprint -sha1 | sed 's/.*=//')
+dm "$S" store show "$fp" >"$S.show" 2>>"$W/get.err" && grep -q "^thumbprint:   $th\$" "$S.show" &&
+    grep -q '^store:        My/System (my-system), node name ' "$S.show" &&
+    grep -q '^installed at: [0-9-]*T[0-9:]*Z$' "$S.show" &&
+    grep -q '^private key:  present (not shown)$' "$S.show" &&
+    ok "store show $fp: in My/System, install time, private key present" ||
+    fail "store show $fp: $(cat "$S.show")"
+dm "$S" store show "$th" --json >"$S.show" 2>>"$W/get.err" &&
+    grep -q "\"thumbprint\": \"$th\".*\"private_key\": true" "$S.show" &&
+    ok "store show --json: private_key true" || fail "store show --json: $(cat "$S.show")"
 ops=$(peer_ops "$W/p5.log")
 [ "$ops" = "PKCSReq:PENDING CertPoll:SUCCESS" ] && ok "peer log: $ops" || fail "peer log: '$ops'"
 expect_alert "$S" "$B/Install/Enroll" 0

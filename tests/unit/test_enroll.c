@@ -66,7 +66,7 @@ static int teardown(void **state)
 
 static store_t *st(fx_t *f)
 {
-    return omadm_certstore_store(f->cs);
+    return f->cs->store; /* certstore_internal.h, through csp/enroll.h */
 }
 
 static void set_param(enrollment_t *e, enr_param_t p, const char *value)

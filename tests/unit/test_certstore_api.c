@@ -1,0 +1,944 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * test_certstore_api.c - what a host reads from the certificate store
+ * through omadm_certstore.h (csp/certstore_api.c), on a real store in a
+ * fresh /tmp directory filled through the store's internal API with the
+ * test PKI of tests/data/pki:
+ *
+ *   - the stores (by index, by id or label) and thumbprint parsing (plain,
+ *     lower case, the colon and space forms, a whole `openssl x509
+ *     -fingerprint` line; refusals);
+ *   - list and show: every field, the store filter, a certificate in two
+ *     stores, stopping early, a store with a key and one without;
+ *   - exports: one certificate as PEM and DER, a whole store as PEM (also
+ *     empty);
+ *   - the CApath directory and bundle of trust stores;
+ *   - client identities by thumbprint and by enrollment ID: PEM that
+ *     OpenSSL loads and whose key matches the certificate; a certificate
+ *     without a key; unknown thumbprints and enrollments; an enrollment
+ *     without a certificate, or whose certificate was deleted;
+ *   - the check, with and without the repair flag;
+ *   - host buffers: freed through the store's allocator, wiped first, also
+ *     after the store is closed;
+ *   - NULL arguments and unknown stores everywhere.
+ */
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "csp/enroll.h"
+#include "store/cert.h"
+#include "store/store.h"
+#include "support_pki.h"
+
+/* ---- fixture ---- */
+
+typedef struct tcert {
+    uint8_t *der;
+    size_t der_len;
+    char thumb[41];
+    char *pem;         /* as cert_pem writes it */
+    size_t pem_len;
+} tcert_t;
+
+enum { ROOT, INTER, LEAF, N_CERTS };
+static const char *const cert_names[N_CERTS] = {"root", "inter", "leaf"};
+
+typedef struct fx {
+    char dir[64];
+    omadm_certstore_t *cs;
+    tcert_t c[N_CERTS];
+    char *leaf_key;    /* PEM */
+} fx_t;
+
+static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(p);
+}
+
+static void load_cert(tcert_t *c, const char *name)
+{
+    char file[32];
+    snprintf(file, sizeof file, "%s.der", name);
+    c->der = tpki_read(file, &c->der_len);
+    assert_non_null(c->der);
+    assert_int_equal(tpki_thumb(name, c->thumb), 0);
+    c->pem = cert_pem(c->der, c->der_len, &c->pem_len);
+    assert_non_null(c->pem);
+}
+
+static int setup(void **state)
+{
+    fx_t *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/test-certstore-api.XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    const char *why = NULL;
+    assert_int_equal(omadm_certstore_open(f->dir, NULL, &f->cs, &why), OMADM_OK);
+    for (int i = 0; i < N_CERTS; i++)
+        load_cert(&f->c[i], cert_names[i]);
+    size_t len;
+    f->leaf_key = (char *)tpki_read("leaf.key", &len);
+    assert_non_null(f->leaf_key);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx_t *f = *state;
+    omadm_certstore_close(f->cs);
+    nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    for (int i = 0; i < N_CERTS; i++) {
+        free(f->c[i].der);
+        free(f->c[i].pem);
+    }
+    free(f->leaf_key);
+    free(f);
+    return 0;
+}
+
+static store_t *st(fx_t *f)
+{
+    return f->cs->store;
+}
+
+/* Certificate i into store (name as a server might spell it), with key
+ * when not NULL, made durable. */
+static void put(fx_t *f, const char *store, int i, const char *key)
+{
+    char lower[41];
+    for (int k = 0; k < 41; k++)
+        lower[k] = (char)(f->c[i].thumb[k] >= 'A' && f->c[i].thumb[k] <= 'F'
+                              ? f->c[i].thumb[k] + 32
+                              : f->c[i].thumb[k]);
+    store_rec_t r = {.name = lower, .server = "srv-1", .added = 1700000000,
+                     .der = f->c[i].der, .der_len = f->c[i].der_len};
+    memcpy(r.thumb, f->c[i].thumb, sizeof r.thumb);
+    assert_int_equal(store_begin(st(f)), 0);
+    assert_int_equal(store_put(st(f), store, &r), 0);
+    if (key)
+        assert_int_equal(store_put_key(st(f), store, r.thumb, key), 0);
+    assert_int_equal(store_commit(st(f)), 0);
+    assert_int_equal(store_flush(st(f)), 0);
+}
+
+static void del(fx_t *f, const char *store, int i)
+{
+    assert_int_equal(store_begin(st(f)), 0);
+    assert_int_equal(store_del(st(f), store, f->c[i].thumb), 0);
+    assert_int_equal(store_commit(st(f)), 0);
+    assert_int_equal(store_flush(st(f)), 0);
+}
+
+/* An enrollment record (ns, id) that installed thumb (NULL: nothing yet). */
+static void enrollment(fx_t *f, enr_ns_t ns, const char *id, const char *thumb)
+{
+    enrollment_t e;
+    memset(&e, 0, sizeof e);
+    e.ns = ns;
+    assert_int_equal(enr_set(&e.id, id), 0);
+    e.phase = thumb ? PH_DONE : PH_PENDING;
+    e.status = thumb ? ST_INSTALLED : ST_PENDING;
+    assert_int_equal(enr_set(&e.thumb, thumb), 0);
+    assert_int_equal(store_begin(st(f)), 0);
+    assert_int_equal(enr_save(st(f), &e), 0);
+    assert_int_equal(store_commit(st(f)), 0);
+    assert_int_equal(store_flush(st(f)), 0);
+    enr_free(&e);
+}
+
+/* ---- collecting certificates ---- */
+
+#define MAX_SEEN 8
+
+typedef struct seen {
+    int n;
+    int stop_after;    /* return 1 after this many (0: never) */
+    struct {
+        char store[32], label[32], thumb[41], name[41], subject[128], issuer[128];
+        char valid_from[24], valid_to[24], template_name[64], installed_by[32];
+        int64_t installed_at;
+        int has_key;
+    } c[MAX_SEEN];
+} seen_t;
+
+static int collect(void *ctx, const omadm_cert_info_t *ci)
+{
+    seen_t *s = ctx;
+    assert_true(s->n < MAX_SEEN);
+    snprintf(s->c[s->n].store, sizeof s->c[s->n].store, "%s", ci->store);
+    snprintf(s->c[s->n].label, sizeof s->c[s->n].label, "%s", ci->store_label);
+    snprintf(s->c[s->n].thumb, sizeof s->c[s->n].thumb, "%s", ci->thumbprint);
+    snprintf(s->c[s->n].name, sizeof s->c[s->n].name, "%s", ci->name);
+    snprintf(s->c[s->n].subject, sizeof s->c[s->n].subject, "%s", ci->subject);
+    snprintf(s->c[s->n].issuer, sizeof s->c[s->n].issuer, "%s", ci->issuer);
+    snprintf(s->c[s->n].valid_from, sizeof s->c[s->n].valid_from, "%s", ci->valid_from);
+    snprintf(s->c[s->n].valid_to, sizeof s->c[s->n].valid_to, "%s", ci->valid_to);
+    snprintf(s->c[s->n].template_name, sizeof s->c[s->n].template_name, "%s", ci->template_name);
+    snprintf(s->c[s->n].installed_by, sizeof s->c[s->n].installed_by, "%s", ci->installed_by);
+    s->c[s->n].installed_at = ci->installed_at;
+    s->c[s->n].has_key = ci->has_key;
+    s->n++;
+    return s->stop_after && s->n >= s->stop_after ? 1 : 0;
+}
+
+static int never(void *ctx, const omadm_cert_info_t *ci)
+{
+    (void)ctx;
+    (void)ci;
+    fail_msg("no certificate expected");
+    return 0;
+}
+
+/* Index of thumb in s, or -1. */
+static int find_seen(const seen_t *s, const char *store, const char *thumb)
+{
+    for (int i = 0; i < s->n; i++)
+        if (!strcmp(s->c[i].thumb, thumb) && !strcmp(s->c[i].store, store))
+            return i;
+    return -1;
+}
+
+/* ---- the stores and thumbprints ---- */
+
+static void test_kinds(void **state)
+{
+    (void)state;
+    omadm_certstore_kind_t k;
+    size_t n = 0, trust = 0;
+    while (omadm_certstore_kind(n, &k) == OMADM_OK) {
+        assert_non_null(k.id);
+        assert_non_null(k.label);
+        omadm_certstore_kind_t again;
+        assert_int_equal(omadm_certstore_kind_find(k.label, &again), OMADM_OK);
+        assert_string_equal(again.id, k.id);
+        trust += k.trust != 0;
+        n++;
+    }
+    assert_int_equal(n, 11);
+    assert_int_equal(trust, 9); /* all but My/User and My/System */
+    assert_int_equal(omadm_certstore_kind(n, &k), OMADM_E_NOT_FOUND);
+    assert_int_equal(omadm_certstore_kind(0, NULL), OMADM_E_INVALID_ARG);
+
+    assert_int_equal(omadm_certstore_kind_find("MY/system", &k), OMADM_OK);
+    assert_string_equal(k.id, "my-system");
+    assert_string_equal(k.label, "My/System");
+    assert_int_equal(k.trust, 0);
+    assert_int_equal(omadm_certstore_kind_find("ROOT", &k), OMADM_OK);
+    assert_string_equal(k.label, "Root/System");
+    assert_int_equal(k.trust, 1);
+    assert_int_equal(omadm_certstore_kind_find("root", NULL), OMADM_OK);
+    assert_int_equal(omadm_certstore_kind_find("nosuch", &k), OMADM_E_NOT_FOUND);
+    assert_int_equal(omadm_certstore_kind_find("", &k), OMADM_E_NOT_FOUND);
+    assert_int_equal(omadm_certstore_kind_find(NULL, &k), OMADM_E_INVALID_ARG);
+}
+
+static void test_thumbprint_parse(void **state)
+{
+    (void)state;
+    static const char want[] = "ADC1911E726D0E000C28A1FD4F864417303F3208";
+    static const char *const good[] = {
+        "ADC1911E726D0E000C28A1FD4F864417303F3208",
+        "adc1911e726d0e000c28a1fd4f864417303f3208",
+        "AD:C1:91:1E:72:6D:0E:00:0C:28:A1:FD:4F:86:44:17:30:3F:32:08",
+        "ad c1 91 1e 72 6d 0e 00 0c 28 a1 fd 4f 86 44 17 30 3f 32 08",
+        "sha1 Fingerprint=AD:C1:91:1E:72:6D:0E:00:0C:28:A1:FD:4F:86:44:17:30:3F:32:08",
+        "SHA1 Fingerprint=AD:C1:91:1E:72:6D:0E:00:0C:28:A1:FD:4F:86:44:17:30:3F:32:08",
+    };
+    static const char *const bad[] = {
+        "", "ADC1911E726D0E000C28A1FD4F864417303F320",    /* 39 */
+        "ADC1911E726D0E000C28A1FD4F864417303F32080",      /* 41 */
+        "ADC1911E726D0E000C28A1FD4F864417303F320G",       /* not hex */
+        "ADC1911E726D0E000C28A1FD4F864417303F320-8",
+        "sha256 Fingerprint=AD:C1:91:1E:72:6D:0E:00:0C:28:A1:FD:4F:86:44:17:30:3F:32:08",
+        "::::",
+    };
+    char out[OMADM_THUMBPRINT_LEN + 1];
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        memset(out, 'x', sizeof out);
+        assert_int_equal(omadm_certstore_thumbprint_parse(good[i], out), OMADM_OK);
+        assert_string_equal(out, want);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(omadm_certstore_thumbprint_parse(bad[i], out), OMADM_E_INVALID_ARG);
+    assert_int_equal(omadm_certstore_thumbprint_parse(NULL, out), OMADM_E_INVALID_ARG);
+    assert_int_equal(omadm_certstore_thumbprint_parse(want, NULL), OMADM_E_INVALID_ARG);
+}
+
+static void test_dir(void **state)
+{
+    fx_t *f = *state;
+    assert_string_equal(omadm_certstore_dir(f->cs), f->dir);
+    assert_null(omadm_certstore_dir(NULL));
+}
+
+/* ---- list and show ---- */
+
+static void test_list(void **state)
+{
+    fx_t *f = *state;
+    seen_t s = {0};
+    assert_int_equal(omadm_certstore_list(f->cs, NULL, never, NULL), OMADM_OK);
+    assert_int_equal(omadm_certstore_list(f->cs, "root", never, NULL), OMADM_OK);
+
+    put(f, "root", ROOT, NULL);
+    put(f, "ca", INTER, NULL);
+    put(f, "my-system", LEAF, f->leaf_key);
+    assert_int_equal(omadm_certstore_list(f->cs, NULL, collect, &s), OMADM_OK);
+    assert_int_equal(s.n, 3);
+    /* in omadm_certstore_kind order: root, ca, ..., my-system */
+    assert_string_equal(s.c[0].store, "root");
+    assert_string_equal(s.c[1].store, "ca");
+    assert_string_equal(s.c[2].store, "my-system");
+
+    int r = find_seen(&s, "root", f->c[ROOT].thumb);
+    assert_int_equal(r, 0);
+    assert_string_equal(s.c[r].label, "Root/System");
+    assert_string_equal(s.c[r].subject, "C=DE, O=Conformance Test PKI, CN=Conformance Root");
+    assert_string_equal(s.c[r].issuer, s.c[r].subject);
+    assert_string_equal(s.c[r].valid_from, "2025-01-01T00:00:00Z");
+    assert_string_equal(s.c[r].valid_to, "2045-01-01T00:00:00Z");
+    assert_string_equal(s.c[r].template_name, "");
+    assert_string_equal(s.c[r].installed_by, "srv-1");
+    assert_int_equal(s.c[r].installed_at, 1700000000);
+    assert_int_equal(s.c[r].has_key, 0);
+    char lower[41];
+    for (int k = 0; k < 41; k++)
+        lower[k] = (char)(f->c[ROOT].thumb[k] >= 'A' && f->c[ROOT].thumb[k] <= 'F'
+                              ? f->c[ROOT].thumb[k] + 32
+                              : f->c[ROOT].thumb[k]);
+    assert_string_equal(s.c[r].name, lower); /* the name as the server spelled it */
+
+    int l = find_seen(&s, "my-system", f->c[LEAF].thumb);
+    assert_int_equal(l, 2);
+    assert_string_equal(s.c[l].label, "My/System");
+    assert_string_equal(s.c[l].issuer, "C=DE, O=Conformance Test PKI, CN=Conformance Intermediate");
+    assert_int_equal(s.c[l].has_key, 1);
+
+    /* one store, by id or label */
+    memset(&s, 0, sizeof s);
+    assert_int_equal(omadm_certstore_list(f->cs, "CA/System", collect, &s), OMADM_OK);
+    assert_int_equal(s.n, 1);
+    assert_string_equal(s.c[0].thumb, f->c[INTER].thumb);
+    assert_int_equal(omadm_certstore_list(f->cs, "my-user", never, NULL), OMADM_OK);
+
+    /* the callback stops the walk */
+    memset(&s, 0, sizeof s);
+    s.stop_after = 1;
+    assert_int_equal(omadm_certstore_list(f->cs, NULL, collect, &s), OMADM_OK);
+    assert_int_equal(s.n, 1);
+
+    assert_int_equal(omadm_certstore_list(f->cs, "nosuch", never, NULL), OMADM_E_NOT_FOUND);
+    assert_int_equal(omadm_certstore_list(NULL, NULL, never, NULL), OMADM_E_INVALID_ARG);
+    assert_int_equal(omadm_certstore_list(f->cs, NULL, NULL, NULL), OMADM_E_INVALID_ARG);
+}
+
+static void test_list_sees_staged_changes(void **state)
+{
+    fx_t *f = *state;
+    store_rec_t r = {.name = f->c[ROOT].thumb, .server = "", .added = 5,
+                     .der = f->c[ROOT].der, .der_len = f->c[ROOT].der_len};
+    memcpy(r.thumb, f->c[ROOT].thumb, sizeof r.thumb);
+    assert_int_equal(store_begin(st(f)), 0);
+    assert_int_equal(store_put(st(f), "root", &r), 0);
+    seen_t s = {0};
+    assert_int_equal(omadm_certstore_list(f->cs, "root", collect, &s), OMADM_OK);
+    assert_int_equal(s.n, 1);
+    assert_string_equal(s.c[0].installed_by, "");
+    store_rollback(st(f));
+    assert_int_equal(omadm_certstore_list(f->cs, "root", never, NULL), OMADM_OK);
+}
+
+static void test_show(void **state)
+{
+    fx_t *f = *state;
+    seen_t s = {0};
+    put(f, "root", ROOT, NULL);
+    put(f, "trustedpeople", ROOT, NULL);
+    put(f, "ca", INTER, NULL);
+
+    /* every store holding it, in omadm_certstore_kind order */
+    assert_int_equal(omadm_certstore_show(f->cs, NULL, f->c[ROOT].thumb, collect, &s), OMADM_OK);
+    assert_int_equal(s.n, 2);
+    assert_string_equal(s.c[0].store, "root");
+    assert_string_equal(s.c[1].store, "trustedpeople");
+    assert_string_equal(s.c[1].label, "TrustedPeople");
+    assert_string_equal(s.c[1].subject, "C=DE, O=Conformance Test PKI, CN=Conformance Root");
+
+    /* the openssl fingerprint form, lower case, one store */
+    char colons[64] = "";
+    for (int i = 0; i < 20; i++)
+        snprintf(colons + strlen(colons), sizeof colons - strlen(colons), "%s%c%c", i ? ":" : "",
+                 f->c[INTER].thumb[2 * i] | 0x20, f->c[INTER].thumb[2 * i + 1] | 0x20);
+    memset(&s, 0, sizeof s);
+    assert_int_equal(omadm_certstore_show(f->cs, "ca", colons, collect, &s), OMADM_OK);
+    assert_int_equal(s.n, 1);
+    assert_string_equal(s.c[0].thumb, f->c[INTER].thumb);
+
+    /* stopping after the first */
+    memset(&s, 0, sizeof s);
+    s.stop_after = 1;
+    assert_int_equal(omadm_certstore_show(f->cs, NULL, f->c[ROOT].thumb, collect, &s), OMADM_OK);
+    assert_int_equal(s.n, 1);
+
+    /* not there */
+    assert_int_equal(omadm_certstore_show(f->cs, NULL, f->c[LEAF].thumb, never, NULL),
+                     OMADM_E_NOT_FOUND);
+    assert_int_equal(omadm_certstore_show(f->cs, "ca", f->c[ROOT].thumb, never, NULL),
+                     OMADM_E_NOT_FOUND);
+    assert_int_equal(omadm_certstore_show(f->cs, "nosuch", f->c[ROOT].thumb, never, NULL),
+                     OMADM_E_NOT_FOUND);
+    assert_int_equal(omadm_certstore_show(f->cs, NULL, "1234", never, NULL),
+                     OMADM_E_INVALID_ARG);
+    assert_int_equal(omadm_certstore_show(f->cs, NULL, NULL, never, NULL), OMADM_E_INVALID_ARG);
+    assert_int_equal(omadm_certstore_show(f->cs, NULL, f->c[ROOT].thumb, NULL, NULL),
+                     OMADM_E_INVALID_ARG);
+    assert_int_equal(omadm_certstore_show(NULL, NULL, f->c[ROOT].thumb, never, NULL),
+                     OMADM_E_INVALID_ARG);
+}
+
+/* ---- exports ---- */
+
+static void test_export_cert(void **state)
+{
+    fx_t *f = *state;
+    put(f, "ca", INTER, NULL);
+    uint8_t *out = (uint8_t *)"x";
+    size_t len = 0;
+
+    assert_int_equal(omadm_certstore_export_cert(f->cs, NULL, f->c[INTER].thumb, OMADM_CERT_PEM,
+                                                 &out, &len),
+                     OMADM_OK);
+    assert_int_equal(len, f->c[INTER].pem_len);
+    assert_memory_equal(out, f->c[INTER].pem, len);
+    assert_int_equal(out[len], 0);
+    omadm_certstore_buffer_free(out);
+
+    assert_int_equal(omadm_certstore_export_cert(f->cs, "CA/System", f->c[INTER].thumb,
+                                                 OMADM_CERT_DER, &out, &len),
+                     OMADM_OK);
+    assert_int_equal(len, f->c[INTER].der_len);
+    assert_memory_equal(out, f->c[INTER].der, len);
+    omadm_certstore_buffer_free(out);
+
+    out = (uint8_t *)"x";
+    assert_int_equal(omadm_certstore_export_cert(f->cs, "root", f->c[INTER].thumb,
+                                                 OMADM_CERT_PEM, &out, &len),
+                     OMADM_E_NOT_FOUND);
+    assert_null(out);
+    assert_int_equal(omadm_certstore_export_cert(f->cs, NULL, f->c[ROOT].thumb, OMADM_CERT_PEM,
+                                                 &out, &len),
+                     OMADM_E_NOT_FOUND);
+    assert_int_equal(omadm_certstore_export_cert(f->cs, "nosuch", f->c[INTER].thumb,
+                                                 OMADM_CERT_PEM, &out, &len),
+                     OMADM_E_NOT_FOUND);
+    assert_int_equal(omadm_certstore_export_cert(f->cs, NULL, f->c[INTER].thumb,
+                                                 (omadm_cert_format_t)7, &out, &len),
+                     OMADM_E_INVALID_ARG);
+    assert_null(out);
+    assert_int_equal(omadm_certstore_export_cert(f->cs, NULL, "nothex", OMADM_CERT_PEM, &out,
+                                                 &len),
+                     OMADM_E_INVALID_ARG);
+    assert_int_equal(omadm_certstore_export_cert(f->cs, NULL, f->c[INTER].thumb, OMADM_CERT_PEM,
+                                                 NULL, &len),
+                     OMADM_E_INVALID_ARG);
+    assert_int_equal(omadm_certstore_export_cert(f->cs, NULL, f->c[INTER].thumb, OMADM_CERT_PEM,
+                                                 &out, NULL),
+                     OMADM_E_INVALID_ARG);
+    assert_int_equal(omadm_certstore_export_cert(NULL, NULL, f->c[INTER].thumb, OMADM_CERT_PEM,
+                                                 &out, &len),
+                     OMADM_E_INVALID_ARG);
+}
+
+/* The thumbprints of the certificates in PEM text, in order. */
+static int pem_thumbs(const char *pem, size_t len, char thumbs[][41], int max)
+{
+    BIO *b = BIO_new_mem_buf(pem, (int)len);
+    X509 *x;
+    int n = 0;
+    assert_non_null(b);
+    while (n < max && (x = PEM_read_bio_X509(b, NULL, NULL, NULL))) {
+        unsigned char *der = NULL;
+        int dlen = i2d_X509(x, &der);
+        assert_true(dlen > 0);
+        assert_int_equal(cert_thumbprint(der, (size_t)dlen, thumbs[n]), 0);
+        OPENSSL_free(der);
+        X509_free(x);
+        n++;
+    }
+    BIO_free(b);
+    return n;
+}
+
+static void test_export_store(void **state)
+{
+    fx_t *f = *state;
+    char *pem = (char *)"x";
+    size_t len = 99;
+    assert_int_equal(omadm_certstore_export_store(f->cs, "root", &pem, &len), OMADM_OK);
+    assert_non_null(pem);
+    assert_int_equal(len, 0);
+    assert_string_equal(pem, "");
+    omadm_certstore_buffer_free(pem);
+
+    put(f, "trustedpublisher", ROOT, NULL);
+    put(f, "trustedpublisher", INTER, NULL);
+    put(f, "my-system", LEAF, f->leaf_key);
+    assert_int_equal(omadm_certstore_export_store(f->cs, "TrustedPublisher", &pem, &len),
+                     OMADM_OK);
+    assert_int_equal(strlen(pem), len);
+    char thumbs[4][41];
+    assert_int_equal(pem_thumbs(pem, len, thumbs, 4), 2);
+    assert_true((!strcmp(thumbs[0], f->c[ROOT].thumb) && !strcmp(thumbs[1], f->c[INTER].thumb)) ||
+                (!strcmp(thumbs[1], f->c[ROOT].thumb) && !strcmp(thumbs[0], f->c[INTER].thumb)));
+    omadm_certstore_buffer_free(pem);
+
+    /* a store with a key exports the certificate only */
+    assert_int_equal(omadm_certstore_export_store(f->cs, "my-system", &pem, &len), OMADM_OK);
+    assert_int_equal(len, f->c[LEAF].pem_len);
+    assert_memory_equal(pem, f->c[LEAF].pem, len);
+    assert_null(strstr(pem, "PRIVATE KEY"));
+    omadm_certstore_buffer_free(pem);
+
+    pem = (char *)"x";
+    assert_int_equal(omadm_certstore_export_store(f->cs, "nosuch", &pem, &len), OMADM_E_NOT_FOUND);
+    assert_null(pem);
+    assert_int_equal(omadm_certstore_export_store(f->cs, NULL, &pem, &len), OMADM_E_INVALID_ARG);
+    assert_int_equal(omadm_certstore_export_store(f->cs, "root", NULL, &len), OMADM_E_INVALID_ARG);
+    assert_int_equal(omadm_certstore_export_store(f->cs, "root", &pem, NULL), OMADM_E_INVALID_ARG);
+    assert_int_equal(omadm_certstore_export_store(NULL, "root", &pem, &len), OMADM_E_INVALID_ARG);
+}
+
+/* ---- paths ---- */
+
+static void test_paths(void **state)
+{
+    fx_t *f = *state;
+    char buf[256], want[256];
+    assert_int_equal(omadm_certstore_capath(f->cs, "Root/System", buf, sizeof buf), OMADM_OK);
+    snprintf(want, sizeof want, "%s/trust/root", f->dir);
+    assert_string_equal(buf, want);
+    assert_int_equal(access(buf, R_OK | X_OK), 0);
+    assert_int_equal(omadm_certstore_bundle(f->cs, "user-ca", buf, sizeof buf), OMADM_OK);
+    snprintf(want, sizeof want, "%s/trust/user-ca.pem", f->dir);
+    assert_string_equal(buf, want);
+    assert_int_equal(access(buf, R_OK), 0);
+
+    /* exactly large enough, one byte short */
+    size_t need = strlen(want) + 1;
+    assert_int_equal(omadm_certstore_bundle(f->cs, "user-ca", buf, need), OMADM_OK);
+    assert_int_equal(omadm_certstore_bundle(f->cs, "user-ca", buf, need - 1), OMADM_E_TOO_LARGE);
+    assert_string_equal(buf, "");
+
+    /* My stores have no paths; unknown stores, NULLs */
+    assert_int_equal(omadm_certstore_capath(f->cs, "my-system", buf, sizeof buf),
+                     OMADM_E_INVALID_ARG);
+    assert_int_equal(omadm_certstore_bundle(f->cs, "My/User", buf, sizeof buf),
+                     OMADM_E_INVALID_ARG);
+    assert_int_equal(omadm_certstore_capath(f->cs, "nosuch", buf, sizeof buf), OMADM_E_NOT_FOUND);
+    assert_int_equal(omadm_certstore_capath(f->cs, NULL, buf, sizeof buf), OMADM_E_INVALID_ARG);
+    assert_int_equal(omadm_certstore_capath(f->cs, "root", NULL, sizeof buf), OMADM_E_INVALID_ARG);
+    assert_int_equal(omadm_certstore_capath(f->cs, "root", buf, 0), OMADM_E_INVALID_ARG);
+    assert_int_equal(omadm_certstore_bundle(NULL, "root", buf, sizeof buf), OMADM_E_INVALID_ARG);
+}
+
+/* ---- identities ---- */
+
+/* cert_pem and key_pem load with OpenSSL and belong together. */
+static void assert_identity_loads(const omadm_cert_identity_t *id)
+{
+    assert_int_equal(strlen(id->cert_pem), id->cert_pem_len);
+    assert_int_equal(strlen(id->key_pem), id->key_pem_len);
+    BIO *cb = BIO_new_mem_buf(id->cert_pem, (int)id->cert_pem_len);
+    BIO *kb = BIO_new_mem_buf(id->key_pem, (int)id->key_pem_len);
+    X509 *x = PEM_read_bio_X509(cb, NULL, NULL, NULL);
+    EVP_PKEY *k = PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL);
+    assert_non_null(x);
+    assert_non_null(k);
+    assert_int_equal(X509_check_private_key(x, k), 1);
+    EVP_PKEY_free(k);
+    X509_free(x);
+    BIO_free(kb);
+    BIO_free(cb);
+}
+
+static void identity_free(omadm_cert_identity_t *id)
+{
+    omadm_certstore_buffer_free(id->cert_pem);
+    omadm_certstore_buffer_free(id->key_pem);
+}
+
+static void assert_identity_empty(const omadm_cert_identity_t *id)
+{
+    assert_null(id->cert_pem);
+    assert_null(id->key_pem);
+    assert_int_equal(id->cert_pem_len, 0);
+    assert_int_equal(id->key_pem_len, 0);
+}
+
+static void test_identity(void **state)
+{
+    fx_t *f = *state;
+    omadm_cert_identity_t id;
+    put(f, "my-system", LEAF, f->leaf_key);
+    put(f, "my-system", INTER, NULL); /* a certificate without a key */
+
+    assert_int_equal(omadm_certstore_identity(f->cs, "my-system", f->c[LEAF].thumb, &id),
+                     OMADM_OK);
+    assert_string_equal(id.store, "my-system");
+    assert_string_equal(id.thumbprint, f->c[LEAF].thumb);
+    assert_memory_equal(id.cert_pem, f->c[LEAF].pem, f->c[LEAF].pem_len);
+    assert_string_equal(id.key_pem, f->leaf_key);
+    assert_identity_loads(&id);
+    identity_free(&id);
+
+    /* no store named: My/System, then My/User; the colon form */
+    char colons[64] = "";
+    for (int i = 0; i < 20; i++)
+        snprintf(colons + strlen(colons), sizeof colons - strlen(colons), "%s%.2s", i ? ":" : "",
+                 f->c[LEAF].thumb + 2 * i);
+    assert_int_equal(omadm_certstore_identity(f->cs, NULL, colons, &id), OMADM_OK);
+    assert_string_equal(id.store, "my-system");
+    identity_free(&id);
+    del(f, "my-system", LEAF);
+    assert_int_equal(omadm_certstore_identity(f->cs, NULL, f->c[LEAF].thumb, &id),
+                     OMADM_E_NOT_FOUND);
+    assert_identity_empty(&id);
+    put(f, "my-user", LEAF, f->leaf_key);
+    assert_int_equal(omadm_certstore_identity(f->cs, NULL, f->c[LEAF].thumb, &id), OMADM_OK);
+    assert_string_equal(id.store, "my-user");
+    assert_identity_loads(&id);
+    identity_free(&id);
+    assert_int_equal(omadm_certstore_identity(f->cs, "my-system", f->c[LEAF].thumb, &id),
+                     OMADM_E_NOT_FOUND);
+
+    /* a store with the certificate but without its key */
+    assert_int_equal(omadm_certstore_identity(f->cs, "my-system", f->c[INTER].thumb, &id),
+                     OMADM_E_NO_KEY);
+    assert_identity_empty(&id);
+    assert_int_equal(omadm_certstore_identity(f->cs, NULL, f->c[INTER].thumb, &id),
+                     OMADM_E_NO_KEY);
+    assert_identity_empty(&id);
+
+    /* errors */
+    assert_int_equal(omadm_certstore_identity(f->cs, NULL, f->c[ROOT].thumb, &id),
+                     OMADM_E_NOT_FOUND);
+    assert_int_equal(omadm_certstore_identity(f->cs, "nosuch", f->c[LEAF].thumb, &id),
+                     OMADM_E_NOT_FOUND);
+    assert_int_equal(omadm_certstore_identity(f->cs, NULL, "12:34", &id), OMADM_E_INVALID_ARG);
+    assert_identity_empty(&id);
+    assert_int_equal(omadm_certstore_identity(f->cs, NULL, NULL, &id), OMADM_E_INVALID_ARG);
+    assert_int_equal(omadm_certstore_identity(f->cs, NULL, f->c[LEAF].thumb, NULL),
+                     OMADM_E_INVALID_ARG);
+    assert_int_equal(omadm_certstore_identity(NULL, NULL, f->c[LEAF].thumb, &id),
+                     OMADM_E_INVALID_ARG);
+}
+
+static void test_enrollment_identity(void **state)
+{
+    fx_t *f = *state;
+    omadm_cert_identity_t id;
+    put(f, "my-system", LEAF, f->leaf_key);
+    enrollment(f, ENR_CS, "Wifi-Cert", f->c[LEAF].thumb);
+
+    assert_int_equal(omadm_certstore_enrollment_identity(f->cs, OMADM_ENROLL_CERTSTORE,
+                                                         "wifi-cert", &id),
+                     OMADM_OK);
+    assert_string_equal(id.store, "my-system");
+    assert_string_equal(id.thumbprint, f->c[LEAF].thumb);
+    assert_identity_loads(&id);
+    identity_free(&id);
+
+    /* the same {UniqueID} in the other namespaces is another enrollment */
+    assert_int_equal(omadm_certstore_enrollment_identity(f->cs, OMADM_ENROLL_DEVICE, "Wifi-Cert",
+                                                         &id),
+                     OMADM_E_NOT_FOUND);
+    assert_identity_empty(&id);
+    assert_int_equal(omadm_certstore_enrollment_identity(f->cs, OMADM_ENROLL_USER, "Wifi-Cert",
+                                                         &id),
+                     OMADM_E_NOT_FOUND);
+
+    /* ClientCertificateInstall: device into My/System, user into My/User */
+    enrollment(f, ENR_CCI_DEVICE, "dev", f->c[LEAF].thumb);
+    assert_int_equal(omadm_certstore_enrollment_identity(f->cs, OMADM_ENROLL_DEVICE, "dev", &id),
+                     OMADM_OK);
+    assert_string_equal(id.store, "my-system");
+    identity_free(&id);
+    enrollment(f, ENR_CCI_USER, "usr", f->c[LEAF].thumb);
+    assert_int_equal(omadm_certstore_enrollment_identity(f->cs, OMADM_ENROLL_USER, "usr", &id),
+                     OMADM_E_NOT_FOUND); /* its certificate is not in My/User */
+    put(f, "my-user", LEAF, f->leaf_key);
+    assert_int_equal(omadm_certstore_enrollment_identity(f->cs, OMADM_ENROLL_USER, "usr", &id),
+                     OMADM_OK);
+    assert_string_equal(id.store, "my-user");
+    assert_identity_loads(&id);
+    identity_free(&id);
+
+    /* still pending: no certificate yet */
+    enrollment(f, ENR_CS, "pending", NULL);
+    assert_int_equal(omadm_certstore_enrollment_identity(f->cs, OMADM_ENROLL_CERTSTORE,
+                                                         "pending", &id),
+                     OMADM_E_NOT_FOUND);
+    /* a certificate without its key */
+    put(f, "my-system", INTER, NULL);
+    enrollment(f, ENR_CS, "nokey", f->c[INTER].thumb);
+    assert_int_equal(omadm_certstore_enrollment_identity(f->cs, OMADM_ENROLL_CERTSTORE, "nokey",
+                                                         &id),
+                     OMADM_E_NO_KEY);
+    assert_identity_empty(&id);
+    /* the certificate deleted since (through My/System, say) */
+    del(f, "my-system", LEAF);
+    assert_int_equal(omadm_certstore_enrollment_identity(f->cs, OMADM_ENROLL_CERTSTORE,
+                                                         "Wifi-Cert", &id),
+                     OMADM_E_NOT_FOUND);
+
+    /* errors */
+    assert_int_equal(omadm_certstore_enrollment_identity(f->cs, OMADM_ENROLL_CERTSTORE, "nosuch",
+                                                         &id),
+                     OMADM_E_NOT_FOUND);
+    assert_int_equal(omadm_certstore_enrollment_identity(f->cs, (omadm_enroll_ns_t)3, "dev", &id),
+                     OMADM_E_INVALID_ARG);
+    assert_int_equal(omadm_certstore_enrollment_identity(f->cs, (omadm_enroll_ns_t)-1, "dev",
+                                                         &id),
+                     OMADM_E_INVALID_ARG);
+    assert_int_equal(omadm_certstore_enrollment_identity(f->cs, OMADM_ENROLL_DEVICE, NULL, &id),
+                     OMADM_E_INVALID_ARG);
+    assert_int_equal(omadm_certstore_enrollment_identity(f->cs, OMADM_ENROLL_DEVICE, "dev", NULL),
+                     OMADM_E_INVALID_ARG);
+    assert_int_equal(omadm_certstore_enrollment_identity(NULL, OMADM_ENROLL_DEVICE, "dev", &id),
+                     OMADM_E_INVALID_ARG);
+}
+
+/* ---- the check ---- */
+
+typedef struct problems {
+    unsigned n;
+    char last[512];
+} problems_t;
+
+static void note_problem(void *ctx, const char *problem)
+{
+    problems_t *p = ctx;
+    p->n++;
+    snprintf(p->last, sizeof p->last, "%s", problem);
+}
+
+static void test_check(void **state)
+{
+    fx_t *f = *state;
+    problems_t p = {0};
+    unsigned n = 99;
+    put(f, "root", ROOT, NULL);
+    put(f, "my-system", LEAF, f->leaf_key);
+    assert_int_equal(omadm_certstore_check(f->cs, 0, note_problem, &p, &n), OMADM_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(p.n, 0);
+    assert_int_equal(omadm_certstore_check(f->cs, OMADM_CERTSTORE_CHECK_REPAIR, note_problem, &p,
+                                           &n),
+                     OMADM_OK);
+    assert_int_equal(omadm_certstore_check(f->cs, 0, NULL, NULL, NULL), OMADM_OK);
+
+    /* a damaged record: no repair brings it back */
+    char rec[256];
+    snprintf(rec, sizeof rec, "%s/certs/root/%s", f->dir, f->c[ROOT].thumb);
+    FILE *fp = fopen(rec, "w");
+    assert_non_null(fp);
+    fputs("garbage\n", fp);
+    fclose(fp);
+    assert_int_equal(omadm_certstore_check(f->cs, 0, note_problem, &p, &n), OMADM_E_CORRUPT);
+    assert_true(n >= 1);
+    assert_int_equal(p.n, n);
+    assert_non_null(strstr(p.last, "Root/System"));
+    memset(&p, 0, sizeof p);
+    assert_int_equal(omadm_certstore_check(f->cs, OMADM_CERTSTORE_CHECK_REPAIR, note_problem, &p,
+                                           &n),
+                     OMADM_E_CORRUPT);
+    assert_true(n >= 1);
+    assert_int_equal(p.n, n);
+    n = 99;
+    assert_int_equal(omadm_certstore_check(f->cs, 0, NULL, NULL, &n), OMADM_E_CORRUPT);
+    assert_true(n >= 1);
+
+    /* the unreadable record is skipped by list */
+    seen_t s = {0};
+    assert_int_equal(omadm_certstore_list(f->cs, NULL, collect, &s), OMADM_OK);
+    assert_int_equal(s.n, 1);
+    assert_string_equal(s.c[0].store, "my-system");
+
+    n = 99;
+    assert_int_equal(omadm_certstore_check(f->cs, 2, NULL, NULL, &n), OMADM_E_INVALID_ARG);
+    assert_int_equal(n, 0);
+    assert_int_equal(omadm_certstore_check(NULL, 0, NULL, NULL, &n), OMADM_E_INVALID_ARG);
+}
+
+/* ---- host buffers ---- */
+
+typedef struct counting {
+    unsigned allocs, frees;
+    size_t last_size;
+    bool freed_zeroed;   /* every block freed was all zero */
+} counting_t;
+
+static void *c_alloc(void *ctx, size_t n)
+{
+    counting_t *c = ctx;
+    size_t *p = malloc(n + sizeof(size_t) * 2);
+    if (!p)
+        return NULL;
+    c->allocs++;
+    p[0] = n;
+    return p + 2;
+}
+
+static void *c_realloc(void *ctx, void *ptr, size_t n)
+{
+    (void)ctx;
+    size_t *p = ptr ? (size_t *)ptr - 2 : NULL;
+    size_t *q = realloc(p, n + sizeof(size_t) * 2);
+    if (!q)
+        return NULL;
+    if (!ptr)
+        ((counting_t *)ctx)->allocs++;
+    q[0] = n;
+    return q + 2;
+}
+
+static void c_free(void *ctx, void *ptr)
+{
+    counting_t *c = ctx;
+    if (!ptr)
+        return;
+    size_t *p = (size_t *)ptr - 2;
+    c->frees++;
+    c->last_size = p[0];
+    free(p);
+}
+
+/* Like c_free, and checks the block was wiped. */
+static void c_free_check(void *ctx, void *ptr)
+{
+    counting_t *c = ctx;
+    if (!ptr)
+        return;
+    size_t n = ((size_t *)ptr - 2)[0];
+    const uint8_t *b = ptr;
+    for (size_t i = 0; i < n; i++)
+        if (b[i])
+            c->freed_zeroed = false;
+    c_free(ctx, ptr);
+}
+
+static void test_buffers(void **state)
+{
+    fx_t *f = *state;
+    omadm_certstore_buffer_free(NULL);
+
+    /* a store of its own with a counting allocator */
+    char dir[80];
+    snprintf(dir, sizeof dir, "%s/other", f->dir);
+    counting_t c = {0};
+    omadm_platform_t plat = {.ctx = &c, .alloc = c_alloc, .realloc = c_realloc, .free = c_free};
+    omadm_certstore_t *cs = NULL;
+    const char *why = NULL;
+    assert_int_equal(omadm_certstore_open(dir, &plat, &cs, &why), OMADM_OK);
+    store_rec_t r = {.name = f->c[LEAF].thumb, .server = "s", .added = 1,
+                     .der = f->c[LEAF].der, .der_len = f->c[LEAF].der_len};
+    memcpy(r.thumb, f->c[LEAF].thumb, sizeof r.thumb);
+    store_t *s = cs->store;
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_put(s, "my-system", &r), 0);
+    assert_int_equal(store_put_key(s, "my-system", r.thumb, f->leaf_key), 0);
+    assert_int_equal(store_commit(s), 0);
+    assert_int_equal(store_flush(s), 0);
+
+    omadm_cert_identity_t id;
+    assert_int_equal(omadm_certstore_identity(cs, NULL, r.thumb, &id), OMADM_OK);
+    uint8_t *der = NULL;
+    size_t der_len = 0;
+    assert_int_equal(omadm_certstore_export_cert(cs, NULL, r.thumb, OMADM_CERT_DER, &der,
+                                                 &der_len),
+                     OMADM_OK);
+    assert_true(c.allocs >= 3);
+
+    /* the store goes first: its buffers stay usable and are freed through
+     * its allocator */
+    omadm_certstore_close(cs);
+    assert_memory_equal(der, f->c[LEAF].der, der_len);
+    assert_identity_loads(&id);
+    unsigned frees = c.frees;
+    omadm_certstore_buffer_free(der);
+    assert_int_equal(c.frees, frees + 1);
+    assert_true(c.last_size > der_len); /* the block had a header in front of the bytes */
+    omadm_certstore_buffer_free(id.key_pem);
+    omadm_certstore_buffer_free(id.cert_pem);
+    assert_int_equal(c.frees, frees + 3);
+}
+
+static void test_buffers_wiped(void **state)
+{
+    fx_t *f = *state;
+    char dir[80];
+    snprintf(dir, sizeof dir, "%s/wiped", f->dir);
+    counting_t c = {.freed_zeroed = true};
+    omadm_platform_t plat = {.ctx = &c, .alloc = c_alloc, .realloc = c_realloc,
+                             .free = c_free_check};
+    omadm_certstore_t *cs = NULL;
+    const char *why = NULL;
+    assert_int_equal(omadm_certstore_open(dir, &plat, &cs, &why), OMADM_OK);
+    store_rec_t r = {.name = f->c[LEAF].thumb, .server = "s", .added = 1,
+                     .der = f->c[LEAF].der, .der_len = f->c[LEAF].der_len};
+    memcpy(r.thumb, f->c[LEAF].thumb, sizeof r.thumb);
+    assert_int_equal(store_begin(cs->store), 0);
+    assert_int_equal(store_put(cs->store, "my-system", &r), 0);
+    assert_int_equal(store_put_key(cs->store, "my-system", r.thumb, f->leaf_key), 0);
+    assert_int_equal(store_commit(cs->store), 0);
+    assert_int_equal(store_flush(cs->store), 0);
+    omadm_cert_identity_t id;
+    assert_int_equal(omadm_certstore_identity(cs, NULL, r.thumb, &id), OMADM_OK);
+    omadm_certstore_close(cs);
+    c.freed_zeroed = true;
+    omadm_certstore_buffer_free(id.key_pem);
+    assert_true(c.freed_zeroed);
+    omadm_certstore_buffer_free(id.cert_pem);
+    assert_true(c.freed_zeroed);
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_kinds),
+        T(test_thumbprint_parse),
+        T(test_dir),
+        T(test_list),
+        T(test_list_sees_staged_changes),
+        T(test_show),
+        T(test_export_cert),
+        T(test_export_store),
+        T(test_paths),
+        T(test_identity),
+        T(test_enrollment_identity),
+        T(test_check),
+        T(test_buffers),
+        T(test_buffers_wiped),
+    };
+#undef T
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
