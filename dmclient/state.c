@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -151,6 +152,7 @@ static char *trim(char *s)
     return s;
 }
 
+/* 0 done, -1 a bad value for a known key, -2 an unknown key. */
 static int set_option(cli_t *cli, const char *key, char *val)
 {
     omadm_config_t *cfg = &cli->cfg;
@@ -204,6 +206,14 @@ static int set_option(cli_t *cli, const char *key, char *val)
             return 0;
         }
     }
+    static const char *const numbers[] = {"max_msg_size", "max_obj_size", "max_depth",
+                                          "max_commands", "max_items",    "max_nodes",
+                                          "max_reply_size"};
+    bool known = false;
+    for (size_t i = 0; i < sizeof numbers / sizeof numbers[0]; i++)
+        known = known || !strcmp(numbers[i], key);
+    if (!known)
+        return -2;
     char *end = NULL;
     if (*val < '0' || *val > '9')
         return -1;
@@ -223,11 +233,34 @@ static int set_option(cli_t *cli, const char *key, char *val)
         cfg->max_items = (unsigned)v;
     else if (!strcmp(key, "max_nodes"))
         cfg->max_nodes = (unsigned)v;
-    else if (!strcmp(key, "max_reply_size"))
-        cfg->max_reply_size = (size_t)v;
     else
-        return -1;
+        cfg->max_reply_size = (size_t)v;
     return 0;
+}
+
+/* The value after '=': "quoted" (the quotes go, '#' inside stays), or bare
+ * up to a '#' that follows white space (a comment).  NULL when a quote is
+ * not closed or text follows the closing quote. */
+static char *conf_value(char *v)
+{
+    v = trim(v);
+    if (*v == '"') {
+        char *close = strchr(v + 1, '"');
+        if (!close)
+            return NULL;
+        char *rest = trim(close + 1);
+        if (*rest && *rest != '#')
+            return NULL;
+        *close = 0;
+        return v + 1;
+    }
+    for (char *p = v; *p; p++) {
+        if (*p == '#' && (p == v || isspace((unsigned char)p[-1]))) {
+            *p = 0;
+            break;
+        }
+    }
+    return trim(v);
 }
 
 static int read_config(cli_t *cli)
@@ -255,9 +288,10 @@ static int read_config(cli_t *cli)
     cli->conf_text[len] = 0;
     cli->conf_len = len;
     int lineno = 0;
-    char *save = NULL;
-    for (char *line = strtok_r(cli->conf_text, "\n", &save); line;
-         line = strtok_r(NULL, "\n", &save)) {
+    for (char *line = cli->conf_text, *next; line; line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = 0;
         lineno++;
         char *l = trim(line);
         if (!*l || *l == '#')
@@ -268,10 +302,14 @@ static int read_config(cli_t *cli)
             return -1;
         }
         *eq = 0;
-        char *key = trim(l), *val = trim(eq + 1);
-        if (set_option(cli, key, val)) {
-            fprintf(stderr, "dmclient: %s:%d: unknown key or bad value '%s'\n", path, lineno,
-                    key);
+        char *key = trim(l), *val = conf_value(eq + 1);
+        int set = val ? set_option(cli, key, val) : -1;
+        if (set == -2) {
+            fprintf(stderr, "dmclient: %s:%d: unknown key '%s'\n", path, lineno, key);
+            return -1;
+        }
+        if (set) {
+            fprintf(stderr, "dmclient: %s:%d: bad value for '%s'\n", path, lineno, key);
             return -1;
         }
     }

@@ -1,0 +1,68 @@
+#!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
+# tests/scripts/test-cli-conf.sh BUILD_DIR
+#
+# dmclient.conf as docs/cli.md describes it: '#' after white space starts a
+# comment (also after a value), a "quoted" value keeps '#' and spaces, blank
+# lines count for the line numbers of errors, and an unknown key, a bad value,
+# an unterminated quote or text after a closing quote each stop dmclient with
+# one line naming the file, the line and the key (exit 1).
+set -u
+build=${1:?usage: test-cli-conf.sh BUILD_DIR}
+dmclient=$build/bin/dmclient
+[ -x "$dmclient" ] || { echo "FAIL: $dmclient missing (build first)"; exit 1; }
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/cli-conf.XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' EXIT
+state=$tmp/state
+mkdir -p "$state"
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+
+# get URI WANT: the node's value must be WANT, stderr empty
+get() {
+    out=$(timeout -s KILL 30 "$dmclient" --state-dir "$state" get "$1" 2>"$tmp/err")
+    rc=$?
+    if [ "$rc" -ne 0 ] || [ -s "$tmp/err" ] || [ "$out" != "$2" ]; then
+        fail "get $1: exit $rc, '$out' (want '$2'): $(cat "$tmp/err")"
+    else
+        echo "PASS: get $1 = '$2'"
+    fi
+}
+# refused CONF_TEXT WANT_STDERR: dmclient exits 1 with exactly that line
+refused() {
+    printf '%b' "$1" >"$state/dmclient.conf"
+    timeout -s KILL 30 "$dmclient" --state-dir "$state" get ./DevInfo/DevId >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    want="dmclient: $state/dmclient.conf:$2"
+    if [ "$rc" -ne 1 ] || [ "$(cat "$tmp/err")" != "$want" ] || [ -s "$tmp/out" ]; then
+        fail "conf '$1': exit $rc, stderr '$(cat "$tmp/err")' (want exit 1, '$want')"
+    else
+        echo "PASS: refused: $2"
+    fi
+}
+
+cat >"$state/dmclient.conf" <<'CONF'
+# a whole-line comment
+
+dev_id = "gw 100 # 7"    # a quoted value keeps '#'
+man = Example GmbH   # trailing comment after a bare value
+fwv = 1.0#build7
+max_nodes = 500 # a number with a comment
+server_url = https://dm.example.com/omadm   # production
+CONF
+get ./DevInfo/DevId "gw 100 # 7"
+get ./DevInfo/Man "Example GmbH"
+get ./DevDetail/FwV "1.0#build7"
+
+refused '\n\nbogus_key = 1\n' '3: unknown key '"'"'bogus_key'"'"
+refused 'max_nodes = -1\n' '1: bad value for '"'"'max_nodes'"'"
+refused 'max_nodes = 100 extra\n' '1: bad value for '"'"'max_nodes'"'"
+refused 'dev_id = "abc\n' '1: bad value for '"'"'dev_id'"'"
+refused 'dev_id = "abc" def\n' '1: bad value for '"'"'dev_id'"'"
+refused '# c\nno equals sign\n' "2: expected 'key = value'"
+
+if [ "$failures" -ne 0 ]; then
+    echo "test-cli-conf: $failures failure(s)"
+    exit 1
+fi
+echo "test-cli-conf: all passed"
