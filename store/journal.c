@@ -201,7 +201,16 @@ static int write_at(const char *dir, const char *rel, off_t off, const void *dat
     char p[4096];
     if (snprintf(p, sizeof p, "%s/%s", dir, rel) >= (int)sizeof p)
         return -1;
-    int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    /* a file written at an offset is a bundle: one that is created here
+     * is public (0644, whatever the umask), as the store creates them */
+    int fd = open(p, O_WRONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) {
+        fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd >= 0 && fchmod(fd, 0644)) {
+            close(fd);
+            return -1;
+        }
+    }
     if (fd < 0)
         return -1;
     int rc = write_all(fd, data, len, off, 1);
@@ -294,8 +303,10 @@ int journal_commit(journal_t *j, const char *dir, const char **why)
     putf(j, "E %s\n", hex);
     snprintf(p, sizeof p, "%s/journal", dir);
     snprintf(tmp, sizeof tmp, "%s.tmp", p);
+    /* private: it carries keys and state records */
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    int rc = fd < 0 || j->failed || write_all(fd, j->buf, j->len, 0, 0) || fsync(fd);
+    int rc = fd < 0 || fchmod(fd, 0600) || j->failed || write_all(fd, j->buf, j->len, 0, 0) ||
+             fsync(fd);
     if (fd >= 0)
         rc = close(fd) || rc;
     if (rc || rename(tmp, p)) {

@@ -722,8 +722,10 @@ int store_each(store_t *s, const char *store, int (*cb)(void *ctx, const store_r
 
 /* ---- opening ---- */
 
-/* Create dir (and parents).  force: also set the mode of an existing
- * directory (the key directory must be 0700 whatever it was). */
+/* Create dir and its missing parents with mode (whatever the umask: a
+ * parent of a CApath directory must let every user through).  force:
+ * also set the mode of an existing directory (the private directories
+ * must be 0700 whatever they were). */
 static int mkdir_p(const char *dir, mode_t mode, bool force)
 {
     char p[4096];
@@ -733,12 +735,12 @@ static int mkdir_p(const char *dir, mode_t mode, bool force)
         if (*c != '/')
             continue;
         *c = 0;
-        if (mkdir(p, 0700) && errno != EEXIST)
+        if (store_mkdir(p, 0755) < 0)
             return -1;
         *c = '/';
     }
-    bool created = mkdir(p, mode) == 0;
-    if (!created && errno != EEXIST)
+    int made = store_mkdir(p, mode);
+    if (made < 0)
         return -1;
     struct stat st;
     if (stat(p, &st))
@@ -747,37 +749,72 @@ static int mkdir_p(const char *dir, mode_t mode, bool force)
         errno = ENOTDIR;
         return -1;
     }
-    return created || force ? chmod(p, mode) : 0;
+    return made == 1 && force ? chmod(p, mode) : 0;
 }
 
-static int make_layout(const store_t *s)
+/* An empty file with exactly mode, unless one exists (left as it is). */
+static int create_file(const char *p, mode_t mode)
+{
+    int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (fd < 0)
+        return errno == EEXIST ? 0 : -1;
+    int rc = fchmod(fd, mode);
+    return close(fd) || rc ? -1 : 0;
+}
+
+/* A directory of the layout (rel below the store directory), created
+ * with the mode store_mode_want gives it.  force: an existing one gets
+ * that mode too. */
+static int layout_dir(const store_t *s, const char *rel, bool force)
 {
     char p[4096];
+    if (path(s, p, sizeof p, "%s", rel))
+        return -1;
+    return mkdir_p(p, store_mode_want(rel, true), force);
+}
+
+/* The directories and bundles.  Public ones that exist keep their mode
+ * here (store_check reports a wrong one, the next write into them fixes
+ * it); the private ones are made private at once. */
+static int make_layout(const store_t *s)
+{
+    char rel[128], p[4096];
     errno = ENAMETOOLONG; /* what a path() failure means */
-    /* the CApath directories and bundles are for other software on the
-     * device: the store is world-readable, only keys/ is private */
-    if (strlen(s->dir) > 3000 || mkdir_p(s->dir, 0755, false))
+    if (strlen(s->dir) > 3000 || mkdir_p(s->dir, store_mode_want("", true), false))
         return -1;
-    if (path(s, p, sizeof p, "keys") || mkdir_p(p, 0700, true))
-        return -1;
-    /* state records may hold private keys too (SCEP enrollments) */
-    if (path(s, p, sizeof p, "state") || mkdir_p(p, 0700, true))
+    if (layout_dir(s, "keys", true) || layout_dir(s, "state", true))
         return -1;
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
-        if (path(s, p, sizeof p, "certs/%s", kinds[i].id) || mkdir_p(p, 0755, false))
+        snprintf(rel, sizeof rel, "certs/%s", kinds[i].id);
+        if (layout_dir(s, rel, false))
             return -1;
         if (!kinds[i].trust)
             continue;
-        if (path(s, p, sizeof p, "trust/%s", kinds[i].id) || mkdir_p(p, 0755, false))
+        snprintf(rel, sizeof rel, "trust/%s", kinds[i].id);
+        if (layout_dir(s, rel, false))
             return -1;
-        if (path(s, p, sizeof p, "trust/%s.pem", kinds[i].id))
+        snprintf(rel, sizeof rel, "trust/%s.pem", kinds[i].id);
+        if (path(s, p, sizeof p, "%s", rel) || create_file(p, store_mode_want(rel, false)))
             return -1;
-        int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-        if (fd < 0)
-            return -1;
-        close(fd);
     }
     return 0;
+}
+
+/* The lock file, private (0600) whatever it was; -1 when it cannot be
+ * opened. */
+static int open_lock(const store_t *s)
+{
+    char p[4096];
+    if (path(s, p, sizeof p, "lock"))
+        return -1;
+    mode_t want = store_mode_want("lock", false);
+    int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, want);
+    struct stat st;
+    if (fd >= 0 && (fstat(fd, &st) || ((st.st_mode & 07777) != want && fchmod(fd, want)))) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
 }
 
 int store_open(const char *dir, const omadm_platform_t *plat, store_t **out, const char **why)
@@ -798,8 +835,7 @@ int store_open(const char *dir, const omadm_platform_t *plat, store_t **out, con
     }
     /* one process at a time changes or recovers the store: the lock is
      * held until store_close (a second dmclient waits) */
-    char lp[4096];
-    s->lock_fd = path(s, lp, sizeof lp, "lock") ? -1 : open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    s->lock_fd = open_lock(s);
     if (s->lock_fd < 0 || flock(s->lock_fd, LOCK_EX)) {
         *why = "cannot lock the store";
         store_close(s);

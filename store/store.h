@@ -2,13 +2,15 @@
 /*
  * store.h - the crash-safe certificate and key store.
  *
- * Layout under the store directory:
- *   certs/<store>/<THUMBPRINT>   one record per certificate (text, DER in base64)
+ * Layout under the store directory (modes: store_modes.c and
+ * docs/certificatestore.md; set explicitly, whatever the umask):
+ *   certs/<store>/<THUMBPRINT>   one record per certificate (text, DER in base64), 0755/0644
  *   keys/<store>-<THUMBPRINT>    private keys, PEM, directory 0700, files 0600
- *   trust/<store>/<hash>.<n>     OpenSSL CApath (as `openssl rehash` names them)
- *   trust/<store>.pem            PEM bundle of the same certificates
+ *   trust/<store>/<hash>.<n>     OpenSSL CApath (as `openssl rehash` names them), 0755/0644
+ *   trust/<store>.pem            PEM bundle of the same certificates, 0644
  *   state/<name>                 state records of other modules (0700/0600)
- *   journal                      present only while a batch is being applied
+ *   journal                      present only while a batch is being applied (0600)
+ *   lock                         flock'ed while the store is open (0600)
  *
  * Changes are staged in a transaction (begin .. commit/rollback), committed
  * transactions collect in memory and are made durable together by

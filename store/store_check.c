@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store_check.c - verify that records, keys, CApath directories and PEM
- * bundles agree with each other (and that state records stay private).
+ * bundles agree with each other, and that every part of the store has its
+ * mode (public or private, store_modes.c); a repair restores the modes.
  */
 #include <dirent.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,7 @@
 
 typedef struct checker {
     store_t *s;
+    bool repair;
     void (*cb)(void *ctx, const char *problem);
     void *ctx;
     int problems;
@@ -189,10 +192,7 @@ static void check_store(checker_t *c, const store_kind_t *k)
 static void check_keys(checker_t *c)
 {
     char dir[4096];
-    struct stat st;
     path(c->s, dir, sizeof dir, "keys");
-    if (stat(dir, &st) || (st.st_mode & 0777) != 0700)
-        problem(c, "key directory %s is not mode 0700", dir);
     DIR *d = opendir(dir);
     struct dirent *e;
     while (d && (e = readdir(d))) {
@@ -202,8 +202,6 @@ static void check_keys(checker_t *c)
         snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
         const char *dash = strrchr(e->d_name, '-');
         store_rec_t r;
-        if (stat(p, &st) || (st.st_mode & 0777) != 0600)
-            problem(c, "key file %s is not mode 0600", e->d_name);
         if (!dash || (size_t)(dash - e->d_name) >= sizeof store || !is_thumb_name(dash + 1)) {
             problem(c, "unexpected file %s in the key directory", e->d_name);
             continue;
@@ -219,15 +217,13 @@ static void check_keys(checker_t *c)
         closedir(d);
 }
 
-/* State records are other modules' blobs: only their privacy (they may
- * hold private keys) and their names are the store's to check. */
+/* State records are other modules' blobs: only their names (and, in
+ * check_modes, their privacy) are the store's to check. */
 static void check_state(checker_t *c)
 {
     char dir[4096];
     struct stat st;
     path(c->s, dir, sizeof dir, "state");
-    if (stat(dir, &st) || (st.st_mode & 0777) != 0700)
-        problem(c, "state directory %s is not mode 0700", dir);
     DIR *d = opendir(dir);
     struct dirent *e;
     while (d && (e = readdir(d))) {
@@ -237,16 +233,85 @@ static void check_state(checker_t *c)
         snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
         if (!state_name_ok(e->d_name) || stat(p, &st) || !S_ISREG(st.st_mode))
             problem(c, "unexpected file %s in the state directory", e->d_name);
-        else if ((st.st_mode & 0777) != 0600)
-            problem(c, "state file %s is not mode 0600", e->d_name);
     }
     if (d)
         closedir(d);
 }
 
+/* ---- modes ---- */
+
+/* One path (rel below the store directory; absent: other checks report
+ * it): its mode must be the one store_mode_want gives, and a repair sets
+ * it.  Symbolic links and other odd files are left to the other checks. */
+static void check_mode(checker_t *c, const char *rel)
+{
+    char p[4096];
+    struct stat st;
+    if (path(c->s, p, sizeof p, "%s", rel) || lstat(p, &st) ||
+        (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)))
+        return;
+    if (!*rel)
+        p[strlen(p) - 1] = 0; /* the store directory without the '/' path() added */
+    unsigned got = st.st_mode & 07777, want = store_mode_want(rel, S_ISDIR(st.st_mode));
+    if (got == want)
+        return;
+    if (c->repair && chmod(p, want) == 0)
+        return;
+    if (c->repair)
+        problem(c, "%s: mode %04o, expected %04o (cannot change it: %s)", p, got, want,
+                strerror(errno));
+    else
+        problem(c, "%s: mode %04o, expected %04o", p, got, want);
+}
+
+/* A directory and what is in it (hidden temp files aside). */
+static void check_dir_modes(checker_t *c, const char *rel)
+{
+    char p[4096], sub[4096];
+    check_mode(c, rel);
+    if (path(c->s, p, sizeof p, "%s", rel))
+        return;
+    DIR *d = opendir(p);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        if (snprintf(sub, sizeof sub, "%s/%s", rel, e->d_name) < (int)sizeof sub)
+            check_mode(c, sub);
+    }
+    if (d)
+        closedir(d);
+}
+
+/* Every directory and file of the layout has the mode store_modes.c
+ * gives it: CApath directories, bundles and records readable by every
+ * user, keys, state records, journal and lock private. */
+static void check_modes(checker_t *c)
+{
+    static const char *const top[] = {"", "certs", "trust", "journal", "journal.tmp", "lock"};
+    char rel[128];
+    size_t n;
+    const store_kind_t *k = store_kinds(&n);
+    for (size_t i = 0; i < sizeof top / sizeof top[0]; i++)
+        check_mode(c, top[i]);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(rel, sizeof rel, "certs/%s", k[i].id);
+        check_dir_modes(c, rel);
+        if (!k[i].trust)
+            continue;
+        snprintf(rel, sizeof rel, "trust/%s", k[i].id);
+        check_dir_modes(c, rel);
+        snprintf(rel, sizeof rel, "trust/%s.pem", k[i].id);
+        check_mode(c, rel);
+    }
+    check_dir_modes(c, "keys");
+    check_dir_modes(c, "state");
+}
+
 int store_check(store_t *s, unsigned flags, void (*cb)(void *ctx, const char *problem), void *ctx)
 {
-    checker_t c = {.s = s, .cb = cb, .ctx = ctx};
+    checker_t c = {.s = s, .repair = flags & STORE_CHECK_REPAIR, .cb = cb, .ctx = ctx};
+    check_modes(&c);
     if (store_recover_if_needed(s))
         problem(&c, "a committed batch (the journal) cannot be applied yet");
     size_t n;

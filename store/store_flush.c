@@ -381,12 +381,49 @@ static int capath_update(flush_t *f, const touched_t *t)
     return rc;
 }
 
+/* Each write gives what it writes into (and every directory above it,
+ * up to the store directory) its mode back, so a store whose modes went
+ * wrong heals with its next change.  A chmod that fails does not stop the
+ * batch: store_check reports what is left. */
+static void fix_modes_of_batch(const store_t *s)
+{
+    size_t n;
+    const store_kind_t *k = store_kinds(&n);
+    bool kind[16] = {false}, keys = false, state = false;
+    char rel[128];
+    for (const op_t *o = s->pending; o; o = o->next) {
+        if (op_is_state(o)) {
+            state = true;
+            continue;
+        }
+        kind[kind_index(o->store)] = true;
+        keys = keys || o->kind == OP_KEY;
+    }
+    for (size_t i = 0; i < n && i < sizeof kind / sizeof kind[0]; i++) {
+        if (!kind[i])
+            continue;
+        snprintf(rel, sizeof rel, "certs/%s", k[i].id);
+        store_fix_modes(s, rel);
+        if (!k[i].trust)
+            continue;
+        snprintf(rel, sizeof rel, "trust/%s", k[i].id);
+        store_fix_modes(s, rel);
+        snprintf(rel, sizeof rel, "trust/%s.pem", k[i].id);
+        store_fix_modes(s, rel);
+    }
+    if (keys)
+        store_fix_modes(s, "keys");
+    if (state)
+        store_fix_modes(s, "state");
+}
+
 int store_flush(store_t *s)
 {
     if (store_recover_if_needed(s))
         return -1;
     if (!s->pending)
         return 0;
+    fix_modes_of_batch(s);
     flush_t f = {.s = s, .j = journal_new()};
     for (size_t i = 0; i < sizeof f.cursor / sizeof f.cursor[0]; i++)
         f.cursor[i] = -1;

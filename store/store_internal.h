@@ -6,6 +6,8 @@
 #ifndef OMADM_STORE_INTERNAL_H
 #define OMADM_STORE_INTERNAL_H
 
+#include <sys/types.h>
+
 #include "store.h"
 
 typedef enum { OP_PUT, OP_DEL, OP_KEY, OP_STATE_PUT, OP_STATE_DEL } op_kind_t;
@@ -61,5 +63,18 @@ static inline bool op_is_state(const op_t *o)
 }
 /* A name store_put_state accepts (also: which files in state/ are records). */
 bool state_name_ok(const char *name);
+
+/* ---- modes (store_modes.c) ---- */
+
+/* The mode a path of the store must have; rel is relative to the store
+ * directory ("" for the directory itself). */
+mode_t store_mode_want(const char *rel, bool dir);
+/* Give the store directory and every directory from it down to rel (and
+ * rel itself, when it exists) the mode store_mode_want says.  A symbolic
+ * link is left alone.  0, or -1 (errno) when a chmod failed. */
+int store_fix_modes(const store_t *s, const char *rel);
+/* mkdir with exactly mode, whatever the umask (an existing directory is
+ * left as it is): 0 created, 1 existed, -1 error. */
+int store_mkdir(const char *p, mode_t mode);
 
 #endif

@@ -1678,6 +1678,232 @@ static void test_check_reports_through_callback(void **state)
     assert_int_equal(calls, n);
 }
 
+/* ======== modes ======== */
+
+/* The problems store_check reports, one per line. */
+typedef struct lines {
+    char text[4096];
+    int n;
+} lines_t;
+
+static void add_line(void *ctx, const char *problem)
+{
+    lines_t *l = ctx;
+    size_t len = strlen(l->text);
+    snprintf(l->text + len, sizeof l->text - len, "%s\n", problem);
+    l->n++;
+}
+
+static lines_t check_lines(fixture_t *f, unsigned flags)
+{
+    lines_t l;
+    memset(&l, 0, sizeof l);
+    int n = store_check(f->s, flags, add_line, &l);
+    assert_int_equal(n, l.n);
+    return l;
+}
+
+/* The line store_check gives a path with a wrong mode. */
+static void assert_mode_line(const lines_t *l, const char *p, int got, int want)
+{
+    char line[PATH_MAX + 64];
+    snprintf(line, sizeof line, "%s: mode %04o, expected %04o\n", p, got, want);
+    if (!strstr(l->text, line))
+        fail_msg("expected the line \"%.*s\" among:\n%s", (int)strlen(line) - 1, line, l->text);
+}
+
+/* Every part of the store has its mode: public ones for every user,
+ * private ones for the owner alone. */
+static void assert_modes(fixture_t *f)
+{
+    size_t n = 0;
+    const store_kind_t *k = store_kinds(&n);
+    assert_int_equal(mode_of(f->dir), 0755);
+    assert_int_equal(mode_of(at(f, "certs")), 0755);
+    assert_int_equal(mode_of(at(f, "trust")), 0755);
+    assert_int_equal(mode_of(at(f, "keys")), 0700);
+    assert_int_equal(mode_of(at(f, "state")), 0700);
+    assert_int_equal(mode_of(at(f, "lock")), 0600);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(mode_of(at(f, "certs/%s", k[i].id)), 0755);
+        if (!k[i].trust)
+            continue;
+        assert_int_equal(mode_of(at(f, "trust/%s", k[i].id)), 0755);
+        assert_int_equal(mode_of(at(f, "trust/%s.pem", k[i].id)), 0644);
+    }
+}
+
+static void test_modes_of_a_fresh_store(void **state)
+{
+    fixture_t *f = *state;
+    /* a store two directories below an existing one, created with a umask
+     * that would make everything private: the modes are set, not left to
+     * the umask, and the directories above the CApath directories let
+     * every user through */
+    char deep[sizeof f->dir];
+    assert_true(snprintf(deep, sizeof deep, "%s/a/b/store", f->tmp) < (int)sizeof deep);
+    store_close(f->s);
+    f->s = NULL;
+    mode_t old = umask(077);
+    const char *why = NULL;
+    int rc = store_open(deep, NULL, &f->s, &why);
+    umask(old);
+    assert_int_equal(rc, 0);
+    memcpy(f->dir, deep, sizeof deep);
+    assert_int_equal(mode_of(at(f, "..")), 0755);
+    assert_int_equal(mode_of(at(f, "../..")), 0755);
+    assert_modes(f);
+    assert_clean(f);
+
+    /* what a batch writes, under the same umask */
+    old = umask(077);
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(put(f, "root", &certs[ROOT]), 0);
+    assert_int_equal(put(f, "my-user", &certs[LEAF]), 0);
+    assert_int_equal(store_put_key(f->s, "my-user", certs[LEAF].thumb, "KEY\n"), 0);
+    assert_int_equal(store_put_state(f->s, "scep-1", "x", 1), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    umask(old);
+    assert_modes(f);
+    assert_int_equal(mode_of(at(f, "certs/root/%s", certs[ROOT].thumb)), 0644);
+    assert_int_equal(mode_of(capath_file(f, "root", &certs[ROOT], 0)), 0644);
+    assert_int_equal(mode_of(at(f, "certs/my-user/%s", certs[LEAF].thumb)), 0644);
+    assert_int_equal(mode_of(at(f, "keys/my-user-%s", certs[LEAF].thumb)), 0600);
+    assert_int_equal(mode_of(at(f, "state/scep-1")), 0600);
+    assert_clean(f);
+
+    /* a bundle that is gone comes back public with the next open, and
+     * a private lock stays private */
+    assert_int_equal(unlink(at(f, "trust/ca.pem")), 0);
+    assert_int_equal(chmod(at(f, "lock"), 0644), 0);
+    old = umask(077);
+    reopen(f);
+    umask(old);
+    assert_int_equal(mode_of(at(f, "trust/ca.pem")), 0644);
+    assert_int_equal(mode_of(at(f, "lock")), 0600);
+    assert_clean(f);
+}
+
+/* Every wrong mode is one line naming the path, the mode found and the
+ * mode expected; a repair fixes them all. */
+static void test_check_reports_and_repairs_modes(void **state)
+{
+    fixture_t *f = *state;
+    populate(f);
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_put_state(f->s, "scep-1", "secret", 6), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    assert_clean(f);
+
+    static const struct {
+        const char *rel;
+        int bad, good;
+    } wrong[] = {
+        {"", 0700, 0755},
+        {"certs", 0700, 0755},
+        {"certs/root", 0750, 0755},
+        {"trust", 0700, 0755},
+        {"trust/root", 0700, 0755},
+        {"trust/ca.pem", 0600, 0644},
+        {"lock", 0666, 0600},
+        {"keys", 0755, 0700},
+        {"state", 0711, 0700},
+        {"state/scep-1", 0644, 0600},
+    };
+    size_t n = sizeof wrong / sizeof wrong[0];
+    char rec[PATH_MAX], capath[PATH_MAX], key[PATH_MAX];
+    keep(rec, at(f, "certs/ca/%s", certs[INTER].thumb));
+    keep(capath, capath_file(f, "root", &certs[ROOT], 0));
+    keep(key, at(f, "keys/my-user-%s", certs[LEAF].thumb));
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(chmod(*wrong[i].rel ? at(f, "%s", wrong[i].rel) : f->dir, (mode_t)wrong[i].bad), 0);
+    assert_int_equal(chmod(rec, 0640), 0);
+    assert_int_equal(chmod(capath, 0600), 0);
+    assert_int_equal(chmod(key, 0640), 0);
+
+    lines_t l = check_lines(f, 0);
+    assert_int_equal(l.n, (int)n + 3);
+    for (size_t i = 0; i < n; i++)
+        assert_mode_line(&l, *wrong[i].rel ? at(f, "%s", wrong[i].rel) : f->dir, wrong[i].bad,
+                         wrong[i].good);
+    assert_mode_line(&l, rec, 0640, 0644);
+    assert_mode_line(&l, capath, 0600, 0644);
+    assert_mode_line(&l, key, 0640, 0600);
+    /* checking changes nothing */
+    assert_int_equal(mode_of(at(f, "trust/root")), 0700);
+
+    /* the repair fixes every mode and reports nothing */
+    l = check_lines(f, STORE_CHECK_REPAIR);
+    if (l.n)
+        fail_msg("left after a repair:\n%s", l.text);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(mode_of(*wrong[i].rel ? at(f, "%s", wrong[i].rel) : f->dir), wrong[i].good);
+    assert_int_equal(mode_of(rec), 0644);
+    assert_int_equal(mode_of(capath), 0644);
+    assert_int_equal(mode_of(key), 0600);
+    assert_clean(f);
+    assert_modes(f);
+}
+
+/* A repair reports what it cannot fix: here a CApath file that is gone,
+ * beside a mode it fixes. */
+static void test_check_repair_reports_what_is_left(void **state)
+{
+    fixture_t *f = *state;
+    populate(f);
+    assert_int_equal(chmod(at(f, "trust/ca"), 0700), 0);
+    assert_int_equal(unlink(at(f, "trust/root/%08lx.0", certs[ROOT].hash)), 0);
+    lines_t l = check_lines(f, 0);
+    assert_true(l.n >= 2);
+    assert_mode_line(&l, at(f, "trust/ca"), 0700, 0755);
+    int without_mode = l.n - 1;
+    l = check_lines(f, STORE_CHECK_REPAIR);
+    assert_int_equal(l.n, without_mode);
+    assert_null(strstr(l.text, ": mode "));
+    assert_int_equal(mode_of(at(f, "trust/ca")), 0755);
+}
+
+/* The next write into a part of the store gives it (and the directories
+ * above it) its mode back; parts it does not write into keep theirs until
+ * a repair. */
+static void test_write_fixes_modes(void **state)
+{
+    fixture_t *f = *state;
+    assert_int_equal(chmod(f->dir, 0700), 0);
+    assert_int_equal(chmod(at(f, "trust"), 0700), 0);
+    assert_int_equal(chmod(at(f, "trust/root"), 0700), 0);
+    assert_int_equal(chmod(at(f, "trust/root.pem"), 0600), 0);
+    assert_int_equal(chmod(at(f, "certs/root"), 0700), 0);
+    assert_int_equal(chmod(at(f, "trust/ca"), 0700), 0); /* not written into */
+    put1(f, "root", &certs[ROOT]);
+    assert_int_equal(mode_of(f->dir), 0755);
+    assert_int_equal(mode_of(at(f, "trust")), 0755);
+    assert_int_equal(mode_of(at(f, "trust/root")), 0755);
+    assert_int_equal(mode_of(at(f, "trust/root.pem")), 0644);
+    assert_int_equal(mode_of(at(f, "certs/root")), 0755);
+    assert_int_equal(mode_of(at(f, "trust/ca")), 0700);
+    lines_t l = check_lines(f, 0);
+    assert_int_equal(l.n, 1);
+    assert_mode_line(&l, at(f, "trust/ca"), 0700, 0755);
+
+    /* keys and state records: the same, privately */
+    assert_int_equal(chmod(at(f, "keys"), 0755), 0);
+    assert_int_equal(chmod(at(f, "state"), 0755), 0);
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(put(f, "my-user", &certs[LEAF]), 0);
+    assert_int_equal(store_put_key(f->s, "my-user", certs[LEAF].thumb, "KEY\n"), 0);
+    assert_int_equal(store_put_state(f->s, "scep-1", "x", 1), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    assert_int_equal(mode_of(at(f, "keys")), 0700);
+    assert_int_equal(mode_of(at(f, "state")), 0700);
+    assert_int_equal(mode_of(at(f, "trust/ca")), 0700);
+    assert_int_equal(store_check(f->s, STORE_CHECK_REPAIR, print_problem, NULL), 0);
+    assert_clean(f);
+}
+
 /* ======== journal recovery ======== */
 
 /* A journal in the format of store/journal.c, built by hand. */
@@ -2807,6 +3033,10 @@ int main(void)
         T(test_check_stray_files_elsewhere),
         T(test_check_key_mode),
         T(test_check_reports_through_callback),
+        T(test_modes_of_a_fresh_store),
+        T(test_check_reports_and_repairs_modes),
+        T(test_check_repair_reports_what_is_left),
+        T(test_write_fixes_modes),
         T(test_journal_complete_is_applied),
         T(test_journal_replay_is_idempotent),
         T(test_journal_add_and_delete_in_one_batch_replayed),
