@@ -548,12 +548,15 @@ omadm_error_t omadm_certstore_open(const char *dir, const omadm_platform_t *plat
     if (!*out)
         return OMADM_E_NOMEM;
     plat_init(&(*out)->plat, platform);
-    if (store_open(dir, &(*out)->plat, &(*out)->store, &reason)) {
+    int rc = store_open(dir, &(*out)->plat, &(*out)->store, &reason);
+    if (rc) {
         free(*out);
         *out = NULL;
         if (why)
             *why = reason;
-        return OMADM_E_STORAGE;
+        /* -2: this process has the store open already (a second open
+         * would wait for itself for ever) */
+        return rc == -2 ? OMADM_E_BUSY : OMADM_E_STORAGE;
     }
     return OMADM_OK;
 }

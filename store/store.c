@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -817,6 +818,52 @@ static int open_lock(const store_t *s)
     return fd;
 }
 
+/* The stores this process holds open, by the identity of their lock
+ * file.  flock on a second open file description of a lock this process
+ * holds would wait for the process itself, for ever: a second open is
+ * refused instead.  The list is the library's only state shared between
+ * stores; its mutex is held only to look and to link, never while
+ * waiting for the lock. */
+static pthread_mutex_t open_mu = PTHREAD_MUTEX_INITIALIZER;
+static store_t *open_stores;
+
+/* Add s (its lock file is open) to the list: 0; -2 when this process
+ * holds the same store open already; -1 when the lock file cannot be
+ * told apart. */
+static int register_open(store_t *s)
+{
+    struct stat st;
+    if (fstat(s->lock_fd, &st))
+        return -1;
+    int rc = 0;
+    pthread_mutex_lock(&open_mu);
+    for (const store_t *o = open_stores; o && !rc; o = o->next_open)
+        if (o->lock_dev == st.st_dev && o->lock_ino == st.st_ino)
+            rc = -2;
+    if (!rc) {
+        s->lock_dev = st.st_dev;
+        s->lock_ino = st.st_ino;
+        s->next_open = open_stores;
+        open_stores = s;
+        s->registered = true;
+    }
+    pthread_mutex_unlock(&open_mu);
+    return rc;
+}
+
+static void unregister_open(store_t *s)
+{
+    pthread_mutex_lock(&open_mu);
+    for (store_t **o = &open_stores; *o; o = &(*o)->next_open) {
+        if (*o == s) {
+            *o = s->next_open;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&open_mu);
+    s->registered = false;
+}
+
 int store_open(const char *dir, const omadm_platform_t *plat, store_t **out, const char **why)
 {
     *out = NULL;
@@ -836,7 +883,13 @@ int store_open(const char *dir, const omadm_platform_t *plat, store_t **out, con
     /* one process at a time changes or recovers the store: the lock is
      * held until store_close (a second dmclient waits) */
     s->lock_fd = open_lock(s);
-    if (s->lock_fd < 0 || flock(s->lock_fd, LOCK_EX)) {
+    int reg = s->lock_fd < 0 ? -1 : register_open(s);
+    if (reg == -2) {
+        *why = "store already open in this process";
+        store_close(s);
+        return -2;
+    }
+    if (reg || flock(s->lock_fd, LOCK_EX)) {
         *why = "cannot lock the store";
         store_close(s);
         return -1;
@@ -856,6 +909,8 @@ void store_close(store_t *s)
         return;
     if (s->lock_fd >= 0)
         close(s->lock_fd); /* releases the lock */
+    if (s->registered)
+        unregister_open(s);
     free_ops(s->tx);
     free_ops(s->pending);
     free(s->dir);

@@ -55,8 +55,11 @@ const store_kind_t *store_kinds(size_t *n);
 const store_kind_t *store_kind_find(const char *name);
 
 /* Open (creating directories as needed) and recover.  plat (copied; NULL:
- * the defaults) gives memory, time and randomness.  On failure returns -1
- * and *why says what went wrong. */
+ * the defaults) gives memory, time and randomness.  One process at a time
+ * holds a store open: while another process does, this waits.  On failure
+ * returns -1 and *why says what went wrong, or -2 ("store already open in
+ * this process") when this process holds the same store open already (by
+ * any path to it; store_close it first).  Thread-safe. */
 int store_open(const char *dir, const omadm_platform_t *plat, store_t **out, const char **why);
 void store_close(store_t *s);
 const char *store_dir(const store_t *s);

@@ -33,6 +33,10 @@ struct store {
     omadm_platform_t plat;        /* the host's table, defaults filled in */
     char *dir;
     int lock_fd;                  /* flock'ed for the life of the store */
+    dev_t lock_dev;               /* the lock file's identity, while registered */
+    ino_t lock_ino;
+    bool registered;              /* in the process's list of open stores */
+    struct store *next_open;      /* that list */
     bool needs_recovery;          /* a durable batch is not applied yet */
     bool in_tx;
     op_t *tx, *tx_tail;           /* the open transaction */

@@ -14,10 +14,12 @@
  * down); the PEM bundle (appended, deleted blocks blanked in place);
  * store_check on a good store and after tampering; journal recovery (a
  * complete journal is applied at open, an incomplete one dropped, a
- * journal.tmp removed, replay idempotent); store_open failures; state
- * records (staged, pending, flushed, rolled back, deleted, listed by
- * prefix, name rules, 0600/0700, in one batch with certificates, check,
- * journal replay).
+ * journal.tmp removed, replay idempotent); store_open failures; a second
+ * open in one process refused (-2, OMADM_E_BUSY) while another process
+ * still makes it wait; state records (staged, pending, flushed, rolled
+ * back, deleted, listed by prefix, name rules, 0600/0700, in one batch
+ * with certificates, check, journal replay); modes (set whatever the
+ * umask, reported and repaired by store_check, restored by a write).
  *
  * Journals are written by hand in the format documented in
  * store/journal.c ("omadm-journal 1\n", W/A/O/U records, "E <sha256>\n"),
@@ -38,6 +40,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -46,6 +50,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "omadm_certstore.h"
 #include "store/cert.h"
 #include "store/store.h"
 #include "support_pki.h"
@@ -509,6 +514,109 @@ static void test_open_creates_layout(void **state)
     assert_true(store_kind_find("CA")->trust);
     assert_null(store_kind_find("nosuch"));
     assert_null(store_kind_find(""));
+}
+
+/* A second open of a store this process holds open would wait for the
+ * process itself (flock on another open file description): it is refused
+ * at once, by any path to the store, and works again after the close. */
+static void test_open_twice_in_one_process(void **state)
+{
+    fixture_t *f = *state;
+    char other[PATH_MAX], via_dot[PATH_MAX], link[PATH_MAX];
+    snprintf(via_dot, sizeof via_dot, "%s/./store/", f->tmp);
+    snprintf(link, sizeof link, "%s/link", f->tmp);
+    assert_int_equal(symlink(f->dir, link), 0);
+    const char *spellings[] = {f->dir, via_dot, link};
+    for (size_t i = 0; i < sizeof spellings / sizeof spellings[0]; i++) {
+        store_t *s = (store_t *)1;
+        const char *why = NULL;
+        assert_int_equal(store_open(spellings[i], NULL, &s, &why), -2);
+        assert_null(s);
+        assert_non_null(why);
+        assert_string_equal(why, "store already open in this process");
+    }
+    /* the first handle is unharmed */
+    put1(f, "root", &certs[ROOT]);
+    assert_true(present(f, "root", &certs[ROOT]));
+
+    /* another store opens beside it */
+    snprintf(other, sizeof other, "%s/other", f->tmp);
+    store_t *o = NULL;
+    const char *why = NULL;
+    assert_int_equal(store_open(other, NULL, &o, &why), 0);
+    assert_int_equal(store_open(other, NULL, &(store_t *){NULL}, &why), -2);
+    store_close(o);
+
+    /* closed: it opens again, through any path */
+    store_close(f->s);
+    f->s = NULL;
+    assert_int_equal(store_open(link, NULL, &f->s, &why), 0);
+    assert_true(present(f, "root", &certs[ROOT]));
+    assert_int_equal(store_open(f->dir, NULL, &o, &why), -2);
+    reopen(f);
+    assert_clean(f);
+}
+
+/* Another process holding the store still makes store_open wait (until it
+ * closes), as before. */
+static void test_open_waits_for_another_process(void **state)
+{
+    fixture_t *f = *state;
+    store_close(f->s);
+    f->s = NULL;
+    int ready[2];
+    assert_int_equal(pipe(ready), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        store_t *s = NULL;
+        const char *why = NULL;
+        close(ready[0]);
+        if (store_open(f->dir, NULL, &s, &why))
+            _exit(1);
+        if (write(ready[1], "x", 1) != 1)
+            _exit(1);
+        usleep(300 * 1000);
+        store_close(s);
+        _exit(0);
+    }
+    close(ready[1]);
+    char c;
+    assert_int_equal(read(ready[0], &c, 1), 1);
+    close(ready[0]);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    const char *why = NULL;
+    assert_int_equal(store_open(f->dir, NULL, &f->s, &why), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double waited = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    if (waited < 0.2)
+        fail_msg("store_open returned after %.3f s while another process held the store", waited);
+    assert_clean(f);
+}
+
+/* The public API says the same with OMADM_E_BUSY. */
+static void test_certstore_open_twice_is_busy(void **state)
+{
+    fixture_t *f = *state;
+    omadm_certstore_t *cs = (omadm_certstore_t *)1;
+    const char *why = NULL;
+    assert_int_equal(omadm_certstore_open(f->dir, NULL, &cs, &why), OMADM_E_BUSY);
+    assert_null(cs);
+    assert_string_equal(why, "store already open in this process");
+    store_close(f->s);
+    f->s = NULL;
+    assert_int_equal(omadm_certstore_open(f->dir, NULL, &cs, &why), OMADM_OK);
+    omadm_certstore_t *again = NULL;
+    assert_int_equal(omadm_certstore_open(f->dir, NULL, &again, &why), OMADM_E_BUSY);
+    assert_null(again);
+    omadm_certstore_close(cs);
+    assert_int_equal(omadm_certstore_open(f->dir, NULL, &cs, &why), OMADM_OK);
+    omadm_certstore_close(cs);
+    reopen(f);
 }
 
 static void test_open_fails_on_uncreatable_path(void **state)
@@ -2996,6 +3104,9 @@ int main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_open_creates_layout),
+        T(test_open_twice_in_one_process),
+        T(test_open_waits_for_another_process),
+        T(test_certstore_open_twice_is_busy),
         T(test_open_fails_on_uncreatable_path),
         T(test_open_on_regular_file_leaves_it_alone),
         T(test_open_fails_on_too_long_path),
