@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cert.h"
+#include "platform.h"
 #include "store_internal.h"
 
 typedef struct checker {
@@ -66,15 +67,15 @@ static int check_record(checker_t *c, const store_kind_t *k, const char *name, F
     }
     if (ok && k->trust) {
         size_t pem_len = 0;
-        char *pem = cert_pem(r.der, r.der_len, &pem_len);
-        char *got = pem && blen == (long long)pem_len ? malloc(pem_len) : NULL;
+        char *pem = cert_pem(&c->s->plat, r.der, r.der_len, &pem_len);
+        char *got = pem && blen == (long long)pem_len ? plat_alloc(&c->s->plat, pem_len) : NULL;
         if (!got || fseeko(bundle, boff, SEEK_SET) || fread(got, 1, pem_len, bundle) != pem_len ||
             memcmp(got, pem, pem_len))
             problem(c, "%s: bundle does not hold %s at its recorded place", k->label, name);
-        free(got);
-        free(pem);
+        plat_free(&c->s->plat, got);
+        plat_free(&c->s->plat, pem);
     }
-    rec_clear(&r);
+    rec_clear(&c->s->plat, &r);
     return ok;
 }
 
@@ -120,13 +121,13 @@ static long check_capath(checker_t *c, const store_kind_t *k)
         char p[4352], thumb[STORE_THUMB_LEN + 1];
         snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
         size_t len = 0;
-        char *text = read_file(p, &len);
+        char *text = read_file(&c->s->plat, p, &len);
         uint8_t *der = NULL;
         size_t der_len = 0;
         const char *why;
         unsigned long h2 = 0;
         store_rec_t r;
-        if (!text || cert_decode((uint8_t *)text, len, false, &der, &der_len, &why) ||
+        if (!text || cert_decode(&c->s->plat, (uint8_t *)text, len, false, &der, &der_len, &why) ||
             cert_thumbprint(der, der_len, thumb) || cert_subject_hash(der, der_len, &h2) ||
             h2 != hash)
             problem(c, "%s: CApath file %s is not a certificate with that subject hash", k->label,
@@ -135,14 +136,14 @@ static long check_capath(checker_t *c, const store_kind_t *k)
             problem(c, "%s: CApath file %s holds %s, which the store does not", k->label,
                     e->d_name, thumb);
         else
-            rec_clear(&r);
+            rec_clear(&c->s->plat, &r);
         if (idx > 0) {
             snprintf(p, sizeof p, "%s/%08lx.%u", dir, hash, idx - 1);
             if (access(p, F_OK))
                 problem(c, "%s: CApath file %s has no predecessor", k->label, e->d_name);
         }
-        free(der);
-        free(text);
+        plat_free(&c->s->plat, der);
+        plat_free(&c->s->plat, text);
     }
     closedir(d);
     return files;
@@ -211,7 +212,7 @@ static void check_keys(checker_t *c)
         if (!store_kind_find(store) || disk_get(c->s, store, dash + 1, &r, NULL, NULL))
             problem(c, "key %s has no certificate", e->d_name);
         else
-            rec_clear(&r);
+            rec_clear(&c->s->plat, &r);
     }
     if (d)
         closedir(d);

@@ -14,6 +14,7 @@
 
 #include "cert.h"
 #include "journal.h"
+#include "platform.h"
 #include "store_internal.h"
 
 typedef struct touched {
@@ -76,7 +77,7 @@ static int touch(flush_t *f, const store_kind_t *k, const uint8_t *der, size_t l
             return 0;
     if (f->n_touched == f->cap_touched) {
         size_t cap = f->cap_touched ? f->cap_touched * 2 : 16;
-        touched_t *t = realloc(f->touched, cap * sizeof *t);
+        touched_t *t = plat_realloc(&f->s->plat, f->touched, cap * sizeof *t);
         if (!t)
             return -1;
         f->touched = t;
@@ -112,10 +113,10 @@ static bool block_on_disk(flush_t *f, const store_kind_t *k, const char *pem, lo
     if (store_bundle(f->s, k->id, p, sizeof p))
         return false;
     FILE *b = fopen(p, "rb");
-    char *got = b ? malloc((size_t)len) : NULL;
+    char *got = b ? plat_alloc(&f->s->plat, (size_t)len) : NULL;
     if (got && !fseeko(b, (off_t)off, SEEK_SET) && fread(got, 1, (size_t)len, b) == (size_t)len)
         same = !memcmp(got, pem, (size_t)len);
-    free(got);
+    plat_free(&f->s->plat, got);
     if (b)
         fclose(b);
     return same;
@@ -129,7 +130,7 @@ static int blank_block(flush_t *f, const store_kind_t *k, const store_rec_t *old
                        long long len, bool on_disk)
 {
     size_t pem_len = 0;
-    char *pem = cert_pem(old->der, old->der_len, &pem_len);
+    char *pem = cert_pem(&f->s->plat, old->der, old->der_len, &pem_len);
     char rel[128];
     if (!pem)
         return -1;
@@ -143,14 +144,14 @@ static int blank_block(flush_t *f, const store_kind_t *k, const store_rec_t *old
         snprintf(rel, sizeof rel, "trust/%s.pem", k->id);
         rc = journal_overwrite(f->j, rel, (off_t)off, pem, pem_len);
     }
-    free(pem);
+    plat_free(&f->s->plat, pem);
     return rc;
 }
 
 static int append_block(flush_t *f, op_t *op)
 {
     size_t pem_len = 0;
-    char *pem = cert_pem(op->rec.der, op->rec.der_len, &pem_len);
+    char *pem = cert_pem(&f->s->plat, op->rec.der, op->rec.der_len, &pem_len);
     long long *c = cursor(f, op->store);
     char rel[128];
     int rc = -1;
@@ -161,7 +162,7 @@ static int append_block(flush_t *f, op_t *op)
         op->blen = (long long)pem_len;
         *c += (long long)pem_len;
     }
-    free(pem);
+    plat_free(&f->s->plat, pem);
     return rc;
 }
 
@@ -192,7 +193,7 @@ static int retire_old(flush_t *f, const op_t *op, bool *same, long long *keep_of
             rc = blank_block(f, op->store, &old, boff, blen, owned);
     }
     if (owned)
-        rec_clear(&old);
+        rec_clear(&f->s->plat, &old);
     return rc;
 }
 
@@ -209,12 +210,12 @@ static int flush_put(flush_t *f, op_t *op)
     if (op->store->trust && !same &&
         (append_block(f, op) || touch(f, op->store, op->rec.der, op->rec.der_len)))
         return -1;
-    char *text = rec_serialise(&op->rec, op->boff, op->blen, &len);
+    char *text = rec_serialise(&f->s->plat, &op->rec, op->boff, op->blen, &len);
     if (!text)
         return -1;
     snprintf(rel, sizeof rel, "certs/%s/%s", op->store->id, op->thumb);
     int rc = journal_write_file(f->j, rel, text, len, 0644);
-    free(text);
+    plat_free(&f->s->plat, text);
     return rc;
 }
 
@@ -278,27 +279,28 @@ static int final_state(flush_t *f, const store_kind_t *k, const char *thumb, sto
     return 1;
 }
 
-static int thumb_of_file(const char *p, char thumb[STORE_THUMB_LEN + 1])
+static int thumb_of_file(const omadm_platform_t *plat, const char *p,
+                         char thumb[STORE_THUMB_LEN + 1])
 {
     size_t len = 0;
-    char *text = read_file(p, &len);
+    char *text = read_file(plat, p, &len);
     uint8_t *der = NULL;
     size_t der_len = 0;
     const char *why;
-    int rc = text ? cert_decode((uint8_t *)text, len, false, &der, &der_len, &why) : -1;
+    int rc = text ? cert_decode(plat, (uint8_t *)text, len, false, &der, &der_len, &why) : -1;
     if (!rc)
         rc = cert_thumbprint(der, der_len, thumb);
-    free(der);
-    free(text);
+    plat_free(plat, der);
+    plat_free(plat, text);
     return rc;
 }
 
-static int add_member(member_t **m, size_t *n, const char *thumb)
+static int add_member(const omadm_platform_t *plat, member_t **m, size_t *n, const char *thumb)
 {
     for (size_t i = 0; i < *n; i++)
         if (!strcmp((*m)[i].thumb, thumb))
             return 0;
-    member_t *nm = realloc(*m, (*n + 1) * sizeof *nm);
+    member_t *nm = plat_realloc(plat, *m, (*n + 1) * sizeof *nm);
     if (!nm)
         return -1;
     *m = nm;
@@ -316,9 +318,9 @@ static int capath_existing(flush_t *f, const touched_t *t, member_t **m, size_t 
             return -1;
         if (access(p, F_OK))
             return 0;
-        if (thumb_of_file(p, thumb))
+        if (thumb_of_file(&f->s->plat, p, thumb))
             memset(thumb, '-', STORE_THUMB_LEN), thumb[STORE_THUMB_LEN] = 0;
-        member_t *nm = realloc(*m, (*n + 1) * sizeof *nm);
+        member_t *nm = plat_realloc(&f->s->plat, *m, (*n + 1) * sizeof *nm);
         if (!nm)
             return -1;
         *m = nm;
@@ -335,12 +337,12 @@ static int capath_write(flush_t *f, const touched_t *t, size_t i, const char *th
     char rel[128];
     int rc = -1;
     if (final_state(f, t->store, thumb, &disk, &der, &len) == 1) {
-        char *pem = cert_pem(der, len, &pem_len);
+        char *pem = cert_pem(&f->s->plat, der, len, &pem_len);
         snprintf(rel, sizeof rel, "trust/%s/%08lx.%zu", t->store->id, t->hash, i);
         rc = pem ? journal_write_file(f->j, rel, pem, pem_len, 0644) : -1;
-        free(pem);
+        plat_free(&f->s->plat, pem);
     }
-    rec_clear(&disk);
+    rec_clear(&f->s->plat, &disk);
     return rc;
 }
 
@@ -355,18 +357,18 @@ static int capath_update(flush_t *f, const touched_t *t)
         const uint8_t *der;
         size_t len;
         int st = final_state(f, t->store, now[i].thumb, &disk, &der, &len);
-        rec_clear(&disk);
+        rec_clear(&f->s->plat, &disk);
         if (st < 0)
             rc = -1;
         else if (st == 1)
-            rc = add_member(&want, &n_want, now[i].thumb);
+            rc = add_member(&f->s->plat, &want, &n_want, now[i].thumb);
     }
     for (const op_t *o = f->s->pending; !rc && o; o = o->next) {
         /* o->hash was set by flush_put, so no certificate is parsed here */
         if (o->kind != OP_PUT || o->store != t->store || o->hash != t->hash ||
             find_op(f->s->pending, o->store, o->thumb, false) != o)
             continue;
-        rc = add_member(&want, &n_want, o->thumb);
+        rc = add_member(&f->s->plat, &want, &n_want, o->thumb);
     }
     for (size_t i = 0; !rc && i < n_want; i++)
         if (i >= n_now || strcmp(now[i].thumb, want[i].thumb))
@@ -376,8 +378,8 @@ static int capath_update(flush_t *f, const touched_t *t)
         snprintf(rel, sizeof rel, "trust/%s/%08lx.%zu", t->store->id, t->hash, i);
         rc = journal_unlink(f->j, rel);
     }
-    free(now);
-    free(want);
+    plat_free(&f->s->plat, now);
+    plat_free(&f->s->plat, want);
     return rc;
 }
 
@@ -424,7 +426,7 @@ int store_flush(store_t *s)
     if (!s->pending)
         return 0;
     fix_modes_of_batch(s);
-    flush_t f = {.s = s, .j = journal_new()};
+    flush_t f = {.s = s, .j = journal_new(&s->plat)};
     for (size_t i = 0; i < sizeof f.cursor / sizeof f.cursor[0]; i++)
         f.cursor[i] = -1;
     int rc = f.j ? 0 : -1;
@@ -460,9 +462,9 @@ int store_flush(store_t *s)
     /* Done, or failed: either way the batch leaves memory.  A failure
      * before the journal was durable loses the batch (the caller reports
      * it); one after is applied again when the store is next opened. */
-    free_ops(s->pending);
+    free_ops(&s->plat, s->pending);
     s->pending = s->pending_tail = NULL;
     journal_free(f.j);
-    free(f.touched);
+    plat_free(&s->plat, f.touched);
     return rc;
 }

@@ -43,18 +43,22 @@ struct store {
     op_t *pending, *pending_tail; /* committed, not yet flushed */
 };
 
-void rec_clear(store_rec_t *r);
+/* Memory of a record, an op list, a file read: from the platform table p
+ * (the store's), back to the same table. */
+void rec_clear(const omadm_platform_t *p, store_rec_t *r);
 /* Apply a batch that was committed but not applied (needs_recovery). */
 int store_recover_if_needed(store_t *s);
-void free_ops(op_t *o);
+void free_ops(const omadm_platform_t *p, op_t *o);
 /* snprintf of "<store dir>/<fmt>" into buf; -1 when it does not fit. */
 int path(const store_t *s, char *buf, size_t size, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-/* Record file bytes (malloc'ed); boff/blen: its block in the bundle or -1. */
-char *rec_serialise(const store_rec_t *r, long long boff, long long blen, size_t *len);
-int rec_parse(char *text, store_rec_t *r, long long *boff, long long *blen);
-/* Whole file, NUL-terminated, malloc'ed; NULL with errno set. */
-char *read_file(const char *p, size_t *len);
+/* Record file bytes (from p); boff/blen: its block in the bundle or -1. */
+char *rec_serialise(const omadm_platform_t *p, const store_rec_t *r, long long boff,
+                    long long blen, size_t *len);
+int rec_parse(const omadm_platform_t *p, char *text, store_rec_t *r, long long *boff,
+              long long *blen);
+/* Whole file, NUL-terminated, from plat; NULL with errno set. */
+char *read_file(const omadm_platform_t *plat, const char *p, size_t *len);
 /* 0 found, 1 absent, -1 error/corrupt. */
 int disk_get(const store_t *s, const char *store, const char *thumb, store_rec_t *r,
              long long *boff, long long *blen);

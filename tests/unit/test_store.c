@@ -51,6 +51,7 @@
 #include <openssl/x509.h>
 
 #include "omadm_certstore.h"
+#include "platform.h"
 #include "store/cert.h"
 #include "store/store.h"
 #include "support_pki.h"
@@ -71,6 +72,11 @@ typedef struct tcert {
 enum { ROOT, INTER, LEAF, ROOT2, TEMPLATE, SAME_A, SAME_B, N_TCERTS };
 static tcert_t certs[N_TCERTS];
 
+/* The stores here are opened with the default platform table, whose
+ * memory is libc's: what they hand out (keys, state records) is freed with
+ * free().  The same table for the certificate helpers. */
+static omadm_platform_t libc_plat;
+
 static int load_cert(tcert_t *c, const char *name, uint8_t *der, size_t len)
 {
     c->name = name;
@@ -80,7 +86,7 @@ static int load_cert(tcert_t *c, const char *name, uint8_t *der, size_t len)
         return -1;
     for (int i = 0; i < 41; i++)
         c->lower[i] = (char)(c->thumb[i] >= 'A' && c->thumb[i] <= 'F' ? c->thumb[i] + 32 : c->thumb[i]);
-    c->pem = cert_pem(der, len, &c->pem_len);
+    c->pem = cert_pem(&libc_plat, der, len, &c->pem_len);
     return c->pem ? 0 : -1;
 }
 
@@ -88,6 +94,7 @@ static int group_setup_certs(void);
 static int group_setup(void **state)
 {
     (void)state;
+    plat_init(&libc_plat, NULL);
     if (group_setup_certs()) {
         fprintf(stderr, "test_store: cannot load the test PKI (tests/data/pki)\n");
         return -1;
@@ -277,8 +284,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture_t *f = *state;
+    if (f->s)
+        store_rec_free(f->s, &f->rec);
     store_close(f->s);
-    store_rec_free(&f->rec);
     for (int i = 0; i < 4; i++)
         free(f->owned[i]);
     free(f->state_buf);
@@ -351,7 +359,7 @@ static bool present(fixture_t *f, const char *store, const tcert_t *c)
         assert_string_equal(r.thumb, c->thumb);
         assert_int_equal(r.der_len, c->der_len);
         assert_memory_equal(r.der, c->der, c->der_len);
-        store_rec_free(&r);
+        store_rec_free(f->s, &r);
     }
     return rc == 0;
 }
@@ -719,7 +727,7 @@ static void test_put_commit_flush_get(void **state)
             assert_int_equal(r.added, 1767225600);
             assert_int_equal(r.der_len, c->der_len);
             assert_memory_equal(r.der, c->der, c->der_len);
-            store_rec_free(&r);
+            store_rec_free(f->s, &r);
             assert_null(r.name);
             assert_null(r.der);
         }
@@ -746,7 +754,7 @@ static void test_put_commit_flush_get(void **state)
     assert_string_equal(r.name, certs[INTER].thumb);
     assert_string_equal(r.server, "");
     assert_int_equal(r.added, 5);
-    store_rec_free(&r);
+    store_rec_free(f->s, &r);
     assert_clean(f);
 }
 
@@ -779,7 +787,7 @@ static void test_record_fields_round_trip(void **state)
         assert_string_equal(r.name, cases[i].name);
         assert_string_equal(r.server, cases[i].server);
         assert_int_equal(r.added, cases[i].added);
-        store_rec_free(&r);
+        store_rec_free(f->s, &r);
         assert_clean(f);
     }
 }
@@ -854,14 +862,14 @@ static void test_get_sees_transaction_and_pending(void **state)
     store_rec_t r;
     assert_int_equal(store_get(f->s, "root", a->thumb, &r), 0);
     assert_string_equal(r.name, "renamed");
-    store_rec_free(&r);
+    store_rec_free(f->s, &r);
     assert_int_equal(store_commit(f->s), 0);
     assert_int_equal(store_flush(f->s), 0);
     reopen(f);
     assert_int_equal(store_get(f->s, "root", a->thumb, &r), 0);
     assert_string_equal(r.name, "renamed");
     assert_string_equal(r.server, "srv2");
-    store_rec_free(&r);
+    store_rec_free(f->s, &r);
     assert_clean(f);
 }
 
@@ -1023,7 +1031,7 @@ static void test_put_copies_the_record(void **state)
     assert_string_equal(got.name, "my name");
     assert_string_equal(got.server, "my server");
     assert_memory_equal(got.der, c->der, c->der_len);
-    store_rec_free(&got);
+    store_rec_free(f->s, &got);
     assert_int_equal(store_flush(f->s), 0);
     assert_true(present(f, "my-user", c));
     assert_clean(f);
@@ -1485,7 +1493,7 @@ static void test_bundle_append_and_blank(void **state)
     store_rec_t renamed;
     assert_int_equal(store_get(f->s, "root", a->thumb, &renamed), 0);
     assert_string_equal(renamed.name, "renamed");
-    store_rec_free(&renamed);
+    store_rec_free(f->s, &renamed);
     assert_clean(f);
 
     /* delete everything: only spaces and newlines remain */
@@ -1557,7 +1565,7 @@ static void test_bundle_put_twice_in_one_batch(void **state)
     store_rec_t got;
     assert_int_equal(store_get(f->s, "ca", a->thumb, &got), 0);
     assert_string_equal(got.name, "second");
-    store_rec_free(&got);
+    store_rec_free(f->s, &got);
     assert_clean(f);
     free(want);
     free(blank);
@@ -2180,7 +2188,7 @@ static void assert_added_state(fixture_t *f, const reference_t *ref)
     assert_string_equal(r.name, "ref");
     assert_string_equal(r.server, "srv");
     assert_int_equal(r.added, 1767225600);
-    store_rec_free(&r);
+    store_rec_free(f->s, &r);
     char *k = store_get_key(f->s, "root", certs[ROOT].thumb);
     assert_non_null(k);
     assert_string_equal(k, ref_key);
