@@ -341,8 +341,11 @@ static int value_der(const struct omadm_certstore *cs, const node_t *n, const om
     const char *why = NULL;
     char want[CERT_THUMB_HEX + 1];
     bool raw = v->format && !strcmp(v->format, "bin");
-    if (!v->data || cert_decode(&cs->plat, v->data, v->len, raw, der, len, &why))
+    if (!v->data)
         return -400;
+    int rc = cert_decode(&cs->plat, v->data, v->len, raw, der, len, &why);
+    if (rc)
+        return rc == -2 ? -500 : -400; /* no memory is not the server's fault */
     if (cert_thumbprint(*der, *len, thumb) || !cert_thumb_normalise(n->name, want) ||
         strcmp(want, thumb)) {
         plat_free(&cs->plat, *der);

@@ -45,13 +45,15 @@ int cert_thumbprint(const uint8_t *der, size_t len, char out[CERT_THUMB_HEX + 1]
     return 0;
 }
 
-/* Strip whitespace; base64-decode; NULL when not base64. */
+/* Strip whitespace; base64-decode; NULL when not base64, or (*oom) when
+ * memory ran out. */
 static uint8_t *b64_decode(const omadm_platform_t *plat, const uint8_t *data, size_t len,
-                           size_t *out_len)
+                           size_t *out_len, bool *oom)
 {
     char *clean = plat_alloc(plat, len + 1);
     uint8_t *out = NULL;
     size_t n = 0, pad = 0;
+    *oom = !clean;
     if (!clean)
         return NULL;
     for (size_t i = 0; i < len; i++) {
@@ -67,6 +69,7 @@ static uint8_t *b64_decode(const omadm_platform_t *plat, const uint8_t *data, si
     if (n == 0 || n % 4 || pad > 2 || n > INT32_MAX)
         goto out;
     out = plat_alloc(plat, n / 4 * 3 + 1);
+    *oom = !out;
     if (!out)
         goto out;
     int got = EVP_DecodeBlock(out, (unsigned char *)clean, (int)n);
@@ -118,6 +121,9 @@ static int from_pem(const omadm_platform_t *plat, const uint8_t *data, size_t le
                 memcpy(*der, out, (size_t)n);
                 *der_len = (size_t)n;
                 rc = 0;
+            } else {
+                *why = "out of memory";
+                rc = -2;
             }
         }
         OPENSSL_free(out);
@@ -130,8 +136,9 @@ static int from_pem(const omadm_platform_t *plat, const uint8_t *data, size_t le
 
 int cert_b64_decode(const omadm_platform_t *plat, const char *b64, uint8_t **out, size_t *len)
 {
-    *out = b64_decode(plat, (const uint8_t *)b64, strlen(b64), len);
-    return *out ? 0 : -1;
+    bool oom = false;
+    *out = b64_decode(plat, (const uint8_t *)b64, strlen(b64), len, &oom);
+    return *out ? 0 : oom ? -2 : -1;
 }
 
 int cert_decode(const omadm_platform_t *plat, const uint8_t *data, size_t len, bool raw_ok,
@@ -148,17 +155,18 @@ int cert_decode(const omadm_platform_t *plat, const uint8_t *data, size_t len, b
         *der = plat_alloc(plat, len);
         if (!*der) {
             *why = "out of memory";
-            return -1;
+            return -2;
         }
         memcpy(*der, data, len);
         *der_len = len;
         return 0;
     }
     size_t n = 0;
-    uint8_t *bytes = b64_decode(plat, data, len, &n);
+    bool oom = false;
+    uint8_t *bytes = b64_decode(plat, data, len, &n, &oom);
     if (!bytes) {
-        *why = "not base64";
-        return -1;
+        *why = oom ? "out of memory" : "not base64";
+        return oom ? -2 : -1;
     }
     if (check_der(bytes, n)) {
         plat_free(plat, bytes);

@@ -35,14 +35,15 @@ typedef struct cert_info {
  * breaks and spaces allowed), PEM armour around base64, or raw DER when
  * raw_ok (a WBXML bin value).  Exactly one certificate: anything else
  * fails.  Returns 0 and the DER (from plat), or -1 with *why set to a
- * short static reason ("not base64", "not an X.509 certificate", ...).
+ * short static reason ("not base64", "not an X.509 certificate", ...), or
+ * -2 when plat had no memory (*why "out of memory").
  */
 int cert_decode(const omadm_platform_t *plat, const uint8_t *data, size_t len, bool raw_ok,
                 uint8_t **der, size_t *der_len, const char **why);
 
 /* Plain base64 to bytes (no certificate check: for data the store wrote
  * itself; store_check verifies thumbprints).  0 and the bytes (from plat),
- * or -1. */
+ * -1 (not base64) or -2 (no memory). */
 int cert_b64_decode(const omadm_platform_t *plat, const char *b64, uint8_t **out, size_t *len);
 
 /* Fill info from DER (0), or -1 when it is not a certificate.  Free with

@@ -205,6 +205,7 @@ static int b64_to_der(const omadm_platform_t *p, const char *b64, store_rec_t *r
 int rec_parse(const omadm_platform_t *p, char *text, store_rec_t *r, long long *boff,
               long long *blen)
 {
+    int rc = -1; /* damaged, until it parses; -2 when memory ran out */
     memset(r, 0, sizeof *r);
     char *save = NULL;
     char *line = strtok_r(text, "\n", &save);
@@ -226,10 +227,12 @@ int rec_parse(const omadm_platform_t *p, char *text, store_rec_t *r, long long *
             memcpy(r->thumb, v, STORE_THUMB_LEN + 1);
             seen |= 1;
         } else if (!strcmp(line, "name")) {
-            r->name = unescape(p, v);
+            if (!(r->name = unescape(p, v)))
+                goto oom;
             seen |= 2;
         } else if (!strcmp(line, "server")) {
-            r->server = unescape(p, strcmp(v, "-") ? v : "");
+            if (!(r->server = unescape(p, strcmp(v, "-") ? v : "")))
+                goto oom;
             seen |= 4;
         } else if (!strcmp(line, "added")) {
             r->added = strtoll(v, NULL, 10);
@@ -239,7 +242,10 @@ int rec_parse(const omadm_platform_t *p, char *text, store_rec_t *r, long long *
                 goto bad;
             seen |= 16;
         } else if (!strcmp(line, "der")) {
-            if (b64_to_der(p, v, r))
+            int d = b64_to_der(p, v, r);
+            if (d == -2)
+                goto oom;
+            if (d)
                 goto bad;
             seen |= 32;
         }
@@ -251,9 +257,11 @@ int rec_parse(const omadm_platform_t *p, char *text, store_rec_t *r, long long *
     if (blen)
         *blen = len;
     return 0;
+oom:
+    rc = -2;
 bad:
     rec_clear(p, r);
-    return -1;
+    return rc;
 }
 
 char *read_file(const omadm_platform_t *plat, const char *p, size_t *len)
@@ -266,6 +274,7 @@ char *read_file(const omadm_platform_t *plat, const char *p, size_t *len)
     errno = EFBIG;
     if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size < (1 << 26)) {
         buf = plat_alloc(plat, (size_t)st.st_size + 1);
+        errno = buf ? EIO : ENOMEM;
         size_t got = 0;
         while (buf && got < (size_t)st.st_size) {
             ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
@@ -287,19 +296,21 @@ char *read_file(const omadm_platform_t *plat, const char *p, size_t *len)
     return buf;
 }
 
-/* 0 found, 1 absent, -1 error/corrupt. */
+/* 0 found, 1 absent, -1 error (no memory, I/O: nothing is known), -2
+ * damaged (there is a file, but not a record). */
 int disk_get(const store_t *s, const char *store, const char *thumb, store_rec_t *r,
-                    long long *boff, long long *blen)
+             long long *boff, long long *blen)
 {
     char p[4096];
+    memset(r, 0, sizeof *r);
     if (path(s, p, sizeof p, "certs/%s/%s", store, thumb))
         return -1;
     char *text = read_file(&s->plat, p, NULL);
     if (!text)
-        return errno == ENOENT ? 1 : -1;
+        return errno == ENOENT ? 1 : errno == EFBIG ? -2 : -1; /* EFBIG: not a record */
     int rc = rec_parse(&s->plat, text, r, boff, blen);
     plat_free(&s->plat, text);
-    return rc;
+    return rc == -1 ? -2 : rc == -2 ? -1 : 0;
 }
 
 /* The newest staged op for (store, thumb) in a list, or NULL. */
@@ -349,7 +360,8 @@ int store_get(store_t *s, const char *store, const char *thumb, store_rec_t *rec
         o = find_op(s->pending, k, up, false);
     if (o)
         return o->kind == OP_DEL ? 1 : rec_copy(&s->plat, rec, &o->rec) ? -1 : 0;
-    return disk_get(s, k->id, up, rec, NULL, NULL);
+    int rc = disk_get(s, k->id, up, rec, NULL, NULL);
+    return rc < 0 ? -1 : rc;
 }
 
 /* ---- transactions ---- */
@@ -716,8 +728,13 @@ int store_each(store_t *s, const char *store, int (*cb)(void *ctx, const store_r
         if (staged.n && bsearch(&key, staged.thumbs, staged.n, sizeof *staged.thumbs, seen_cmp))
             continue;
         store_rec_t r;
-        if (disk_get(s, k->id, e->d_name, &r, NULL, NULL) != 0)
-            continue; /* store_check reports it */
+        int got = disk_get(s, k->id, e->d_name, &r, NULL, NULL);
+        if (got == -1) {
+            rc = -1; /* no memory: the listing would be incomplete */
+            break;
+        }
+        if (got)
+            continue; /* gone meanwhile, or damaged: store_check reports it */
         rc = cb(ctx, &r);
         rec_clear(&s->plat, &r);
     }

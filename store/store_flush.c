@@ -6,6 +6,7 @@
  * the bundle is) and the CApath names of every subject hash touched.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +39,8 @@ static size_t kind_index(const store_kind_t *k)
 
 /* State of a certificate just before op: an earlier op of this batch, or
  * the disk.  Returns 1 when it exists (rec/boff/blen filled; rec owned by
- * the caller only when *owned). */
+ * the caller only when *owned), 0 when not, -1 when that cannot be known
+ * (no memory, I/O). */
 static int before(flush_t *f, const op_t *op, store_rec_t *rec, bool *owned, long long *boff,
                   long long *blen)
 {
@@ -61,8 +63,9 @@ static int before(flush_t *f, const op_t *op, store_rec_t *rec, bool *owned, lon
     if (rc == 0)
         *owned = true;
     /* a damaged record counts as absent, so it can still be deleted or
-     * replaced (store check reports what it left behind) */
-    return rc == 0 ? 1 : 0;
+     * replaced (store check reports what it left behind); a record that
+     * could not be read is not known to be absent: the batch fails */
+    return rc == 0 ? 1 : rc == -1 ? -1 : 0;
 }
 
 static int touch(flush_t *f, const store_kind_t *k, const uint8_t *der, size_t len)
@@ -102,23 +105,24 @@ static long long *cursor(flush_t *f, const store_kind_t *k)
     return c;
 }
 
-/* Blank a certificate's block: same length, newlines kept, so the bundle
- * stays line-structured and no reader sees a partial certificate. */
-/* True when the bundle holds exactly pem at [off, off+len) on disk. */
-static bool block_on_disk(flush_t *f, const store_kind_t *k, const char *pem, long long off,
-                          long long len)
+/* 1 when the bundle holds exactly pem at [off, off+len) on disk, 0 when
+ * not (or there is no bundle), -1 when that cannot be told (no memory). */
+static int block_on_disk(flush_t *f, const store_kind_t *k, const char *pem, long long off,
+                         long long len)
 {
     char p[4096];
-    bool same = false;
+    int same = 0;
     if (store_bundle(f->s, k->id, p, sizeof p))
-        return false;
-    FILE *b = fopen(p, "rb");
-    char *got = b ? plat_alloc(&f->s->plat, (size_t)len) : NULL;
-    if (got && !fseeko(b, (off_t)off, SEEK_SET) && fread(got, 1, (size_t)len, b) == (size_t)len)
+        return 0;
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    char *got = fd >= 0 ? plat_alloc(&f->s->plat, (size_t)len) : NULL;
+    if (fd >= 0 && !got)
+        same = -1;
+    else if (got && pread(fd, got, (size_t)len, (off_t)off) == (ssize_t)len)
         same = !memcmp(got, pem, (size_t)len);
     plat_free(&f->s->plat, got);
-    if (b)
-        fclose(b);
+    if (fd >= 0)
+        close(fd);
     return same;
 }
 
@@ -135,9 +139,12 @@ static int blank_block(flush_t *f, const store_kind_t *k, const store_rec_t *old
     if (!pem)
         return -1;
     long long *end = cursor(f, k);
-    int rc = 0;
-    if (end && off >= 0 && (long long)pem_len == len && off + len <= *end &&
-        (!on_disk || block_on_disk(f, k, pem, off, len))) {
+    int there = 0, rc = 0;
+    if (end && off >= 0 && (long long)pem_len == len && off + len <= *end)
+        there = on_disk ? block_on_disk(f, k, pem, off, len) : 1;
+    if (there < 0)
+        rc = -1;
+    if (there > 0) {
         for (size_t i = 0; i < pem_len; i++)
             if (pem[i] != '\n')
                 pem[i] = ' ';
@@ -258,7 +265,8 @@ typedef struct member {
     char thumb[STORE_THUMB_LEN + 1];
 } member_t;
 
-/* Final state of (store, thumb) after the batch: 1 exists, 0 not, -1 error.
+/* Final state of (store, thumb) after the batch: 1 exists, 0 not, -1 error
+ * (not known: no memory, I/O).
  * der/len point at the record's DER (an op's, or *disk filled). */
 static int final_state(flush_t *f, const store_kind_t *k, const char *thumb, store_rec_t *disk,
                        const uint8_t **der, size_t *len)
@@ -272,6 +280,8 @@ static int final_state(flush_t *f, const store_kind_t *k, const char *thumb, sto
         return 1;
     }
     int rc = disk_get(f->s, k->id, thumb, disk, NULL, NULL);
+    if (rc == -1)
+        return -1;
     if (rc)
         return 0; /* absent, or damaged (counted as absent, see before()) */
     *der = disk->der;
@@ -279,6 +289,8 @@ static int final_state(flush_t *f, const store_kind_t *k, const char *thumb, sto
     return 1;
 }
 
+/* The thumbprint of the certificate in a CApath file: 0; 1 when the file
+ * holds none; -1 when it cannot be told (no memory, I/O). */
 static int thumb_of_file(const omadm_platform_t *plat, const char *p,
                          char thumb[STORE_THUMB_LEN + 1])
 {
@@ -287,9 +299,14 @@ static int thumb_of_file(const omadm_platform_t *plat, const char *p,
     uint8_t *der = NULL;
     size_t der_len = 0;
     const char *why;
-    int rc = text ? cert_decode(plat, (uint8_t *)text, len, false, &der, &der_len, &why) : -1;
-    if (!rc)
-        rc = cert_thumbprint(der, der_len, thumb);
+    int rc = !text ? (errno == EFBIG ? 1 : -1)
+                   : cert_decode(plat, (uint8_t *)text, len, false, &der, &der_len, &why);
+    if (rc == -2)
+        rc = -1; /* no memory */
+    else if (rc == -1 && text)
+        rc = 1;  /* not a certificate */
+    if (!rc && cert_thumbprint(der, der_len, thumb))
+        rc = -1;
     plat_free(plat, der);
     plat_free(plat, text);
     return rc;
@@ -318,7 +335,10 @@ static int capath_existing(flush_t *f, const touched_t *t, member_t **m, size_t 
             return -1;
         if (access(p, F_OK))
             return 0;
-        if (thumb_of_file(&f->s->plat, p, thumb))
+        int got = thumb_of_file(&f->s->plat, p, thumb);
+        if (got < 0)
+            return -1;
+        if (got) /* no certificate: no member of the store, written over */
             memset(thumb, '-', STORE_THUMB_LEN), thumb[STORE_THUMB_LEN] = 0;
         member_t *nm = plat_realloc(&f->s->plat, *m, (*n + 1) * sizeof *nm);
         if (!nm)

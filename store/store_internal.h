@@ -55,11 +55,14 @@ int path(const store_t *s, char *buf, size_t size, const char *fmt, ...)
 /* Record file bytes (from p); boff/blen: its block in the bundle or -1. */
 char *rec_serialise(const omadm_platform_t *p, const store_rec_t *r, long long boff,
                     long long blen, size_t *len);
+/* 0, -1 (not a record) or -2 (p had no memory). */
 int rec_parse(const omadm_platform_t *p, char *text, store_rec_t *r, long long *boff,
               long long *blen);
-/* Whole file, NUL-terminated, from plat; NULL with errno set. */
+/* Whole file, NUL-terminated, from plat; NULL with errno set (EFBIG: not a
+ * regular file, or 64 MiB or more; ENOMEM: plat had no memory). */
 char *read_file(const omadm_platform_t *plat, const char *p, size_t *len);
-/* 0 found, 1 absent, -1 error/corrupt. */
+/* 0 found, 1 absent, -1 error (no memory, I/O: nothing is known), -2
+ * damaged (a file that is not a record). */
 int disk_get(const store_t *s, const char *store, const char *thumb, store_rec_t *r,
              long long *boff, long long *blen);
 /* Newest staged op for (store, thumb) in list (key ops when want_key). */

@@ -14,10 +14,22 @@
  * through the table.
  *
  * On that allocator, omadm_certstore_open + omadm_new run one
- * CertificateStore message (Add, Get of a leaf and of a store, Delete), as
- * a sequence and in an Atomic.  The fixed clock of the table is the
- * "added" time of the record an Add writes, and the table's random hook
- * gives the SCEP nonces and the serial number of the request signer.
+ * CertificateStore message (Add of an intermediate, Get of the root's
+ * leaves and of its store, Delete of the root; as a sequence and in an
+ * Atomic) while allocation N fails, for N = 1, 2, ... until a run needs no
+ * failure; once with only the N-th call failing, once with every call from
+ * the N-th on failing.  Every run must end without a crash, with nothing
+ * outstanding once the engine and the store are closed (ASan checks libc's
+ * side in the sanitize build), and with a consistent store (store_check)
+ * that is, byte for byte, in one of the states the message allows: the
+ * seed, the seed plus the Add, minus the Delete, or both (never half a
+ * batch, never half an Atomic).  After a reply it must be the state the
+ * reply's statuses say; after a failure before the message ran, the seed.
+ * A message that fails after its batch became durable (the engine builds
+ * its reply after the plugins' end_message) leaves its whole batch; the
+ * sweep counts those.  The fixed clock of the table is the "added" time
+ * of the record an Add writes, and the table's random hook gives the SCEP
+ * nonces and the serial number of the request signer.
  */
 #include <dirent.h>
 #include <ftw.h>
@@ -379,6 +391,128 @@ static char *fresh_store(const char *dir)
     return store_listing(dir);
 }
 
+/* The four states the test message can leave: the seed, the seed with the
+ * intermediate added, with the root deleted, with both.  A store is in one
+ * of them as a whole or it is half-written. */
+enum { S_SEED, S_ADDED, S_DELETED, S_BOTH, S_N };
+
+typedef struct states {
+    char *listing[S_N];
+} states_t;
+
+static char *state_after(const char *dir, const char *body)
+{
+    free(fresh_store(dir));
+    host_t h;
+    omadm_platform_t p;
+    quiet_host(&h, &p);
+    run_t r;
+    run_message(&r, dir, &p, &p, 2, body);
+    assert_int_equal(r.err, OMADM_OK);
+    run_close(&r);
+    return store_listing(dir);
+}
+
+static void states_make(states_t *st, const char *dir, bool atomic)
+{
+    st->listing[S_SEED] = fresh_store(dir);
+    char *add = t_strf(T_ADD("3", CS "/CA/System/%s/EncodedCertificate", "b64", "%s"),
+                       g_inter.thumb, g_inter.b64);
+    char *del = t_strf(T_DELETE("7", CS "/Root/System/%s"), g_root.thumb);
+    char *both = test_body(atomic);
+    st->listing[S_ADDED] = state_after(dir, add);
+    st->listing[S_DELETED] = state_after(dir, del);
+    st->listing[S_BOTH] = state_after(dir, both);
+    free(add);
+    free(del);
+    free(both);
+    for (int i = 0; i < S_N; i++)
+        for (int j = 0; j < i; j++)
+            assert_string_not_equal(st->listing[i], st->listing[j]);
+}
+
+static void states_free(states_t *st)
+{
+    for (int i = 0; i < S_N; i++)
+        free(st->listing[i]);
+}
+
+static int state_of(const states_t *st, const char *listing)
+{
+    for (int i = 0; i < S_N; i++)
+        if (!strcmp(st->listing[i], listing))
+            return i;
+    return -1;
+}
+
+/* The first line where two listings differ, on stderr. */
+static void diff_lines(const char *a, const char *b)
+{
+    size_t i = 0, line = 0;
+    while (a[i] && a[i] == b[i])
+        i++;
+    size_t start = i;
+    while (start && a[start - 1] != '\n')
+        start--;
+    for (size_t k = 0; k < start; k++)
+        line += a[k] == '\n';
+    fprintf(stderr, "  store differs from the seed at line %zu:\n  seed: %.80s\n  now:  %.80s\n",
+            line + 1, a + start, b + start);
+}
+
+static void print_problem(void *ctx, const char *problem)
+{
+    (void)ctx;
+    fprintf(stderr, "  store_check: %s\n", problem);
+}
+
+typedef struct sweep_stats {
+    long runs, failed_open, failed_new, failed_register, failed_process, replies;
+    long changed, unchanged;
+    long failed_but_durable; /* a message that failed after its batch was durable */
+} sweep_stats_t;
+
+/* What a run under failure left: a consistent store in one of the states
+ * the message allows; after a reply, the one its statuses say. */
+static void check_after(const run_t *r, const char *dir, const states_t *states, bool atomic,
+                        long n, sweep_stats_t *st)
+{
+    store_t *s = NULL;
+    const char *why = NULL;
+    assert_int_equal(store_open(dir, NULL, &s, &why), 0);
+    if (store_check(s, 0, print_problem, NULL))
+        fail_msg("N=%ld: the store is inconsistent", n);
+    store_close(s);
+    char *after = store_listing(dir);
+    int got = state_of(states, after);
+    if (got < 0) {
+        diff_lines(states->listing[S_SEED], after);
+        fail_msg("N=%ld: the store is in none of the states the message allows", n);
+    }
+    free(after);
+    bool replied = !r->stage && r->err == OMADM_OK;
+    if (replied && atomic) {
+        if (got != (r->code[2] == 200 ? S_BOTH : S_SEED))
+            fail_msg("N=%ld: the Atomic answered %d, the store is in state %d", n, r->code[2],
+                     got);
+    } else if (replied) {
+        int want = (r->code[3] == 200 ? 1 : 0) + (r->code[7] == 200 ? 2 : 0);
+        if (got != want)
+            fail_msg("N=%ld: Add %d, Delete %d, but the store is in state %d", n, r->code[3],
+                     r->code[7], got);
+    } else if (r->stage && got != S_SEED) {
+        fail_msg("N=%ld: %s failed, yet the store changed", n, r->stage);
+    } else if (atomic && got != S_SEED && got != S_BOTH) {
+        fail_msg("N=%ld: half of an Atomic in the store (state %d)", n, got);
+    }
+    if (!replied && got != S_SEED)
+        st->failed_but_durable++;
+    if (got == S_SEED)
+        st->unchanged++;
+    else
+        st->changed++;
+}
+
 /* A run on the hooks without failures (every command 200); the number of
  * allocation calls it made through the table.  store_hooked: the store is
  * opened on the table too (else on the defaults). */
@@ -401,28 +535,99 @@ static long reference_calls(const char *dir, bool atomic, host_t *h, const omadm
     return calls;
 }
 
-/* One message on the table, without failures: the store and the CSPs
- * allocate through it (the hook sees more calls than the engine alone
- * makes), every block comes back to it (nothing outstanding, no foreign
- * block: the header check would abort), and the message does what it
- * should. */
-static void test_all_memory_through_the_table(void **state)
+static void sweep(bool atomic, bool persistent)
 {
-    (void)state;
     char dir[128];
     snprintf(dir, sizeof dir, "%s/store", g_tmp);
     host_t h;
     omadm_platform_t p;
     host_init(&h, &p);
-    for (int atomic = 0; atomic < 2; atomic++) {
-        long engine_only = reference_calls(dir, atomic, &h, &p, false);
-        long all = reference_calls(dir, atomic, &h, &p, true);
-        print_message("%s: %ld allocation calls, %ld of them by the store and the CSPs\n",
-                      atomic ? "Atomic" : "sequence", all, all - engine_only);
-        if (all - engine_only < 50)
-            fail_msg("the store and the CSPs made only %ld allocation calls through the table",
-                     all - engine_only);
+
+    /* the store's and the CSPs' allocations go through the hook: with the
+     * store on the same table, the hook sees more calls than the engine
+     * makes alone */
+    long engine_only = reference_calls(dir, atomic, &h, &p, false);
+    long all = reference_calls(dir, atomic, &h, &p, true);
+    if (all - engine_only < 50)
+        fail_msg("the store and the CSPs made only %ld allocation calls through the table",
+                 all - engine_only);
+
+    states_t states;
+    states_make(&states, dir, atomic);
+    sweep_stats_t st = {0};
+    char *body = test_body(atomic);
+    long n;
+    for (n = 1; n < 100000; n++) {
+        free(fresh_store(dir));
+        host_init(&h, &p);
+        h.fail_at = n;
+        h.persistent = persistent;
+        run_t r;
+        run_message(&r, dir, &p, &p, 2, body);
+        h.fail_at = 0;
+        st.runs++;
+        if (r.stage && !strcmp(r.stage, "open"))
+            st.failed_open++;
+        else if (r.stage && !strcmp(r.stage, "new"))
+            st.failed_new++;
+        else if (r.stage)
+            st.failed_register++;
+        else if (r.err != OMADM_OK)
+            st.failed_process++;
+        else
+            st.replies++;
+        if (r.stage && r.err != OMADM_E_NOMEM && r.err != OMADM_E_STORAGE)
+            fail_msg("N=%ld: %s failed with \"%s\"", n, r.stage, omadm_strerror(r.err));
+        if (!r.stage && r.err != OMADM_OK && r.err != OMADM_E_NOMEM &&
+            r.err != OMADM_E_STORAGE && r.err != OMADM_E_ENCODE)
+            fail_msg("N=%ld: omadm_process failed with \"%s\"", n, omadm_strerror(r.err));
+        run_close(&r);
+        if (h.outstanding != 0)
+            fail_msg("N=%ld: %ld blocks of the host allocator outstanding after close", n,
+                     h.outstanding);
+        check_after(&r, dir, &states, atomic, n, &st);
+        if (h.failures == 0)
+            break; /* the N-th call was never made: everything ran */
     }
+    free(body);
+    states_free(&states);
+    assert_true(n < 100000);
+    print_message("%s%s: %ld runs (%ld calls, %ld of them by the store and the CSPs); failed: "
+                  "open %ld, new %ld, register %ld, process %ld; replies %ld; store changed "
+                  "%ld (%ld by a message that failed after its batch was durable), unchanged "
+                  "%ld\n",
+                  atomic ? "Atomic" : "sequence", persistent ? ", persistent" : "", st.runs,
+                  n - 1, all - engine_only, st.failed_open, st.failed_new, st.failed_register,
+                  st.failed_process, st.replies, st.changed, st.failed_but_durable,
+                  st.unchanged);
+    assert_true(st.failed_open > 0);
+    assert_true(st.failed_process > 0);
+    assert_true(st.changed > 0);
+    assert_true(st.unchanged > 0);
+}
+
+static void test_sequence_once(void **state)
+{
+    (void)state;
+    sweep(false, false);
+}
+
+static void test_sequence_persistent(void **state)
+{
+    (void)state;
+    sweep(false, true);
+}
+
+static void test_atomic_once(void **state)
+{
+    (void)state;
+    sweep(true, false);
+}
+
+static void test_atomic_persistent(void **state)
+{
+    (void)state;
+    sweep(true, true);
 }
 
 /* The record an Add writes carries the table's clock, not the machine's. */
@@ -518,7 +723,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_added_is_the_hosts_time),
         cmocka_unit_test(test_scep_randomness_is_the_hosts),
-        cmocka_unit_test(test_all_memory_through_the_table),
+        cmocka_unit_test(test_sequence_once),
+        cmocka_unit_test(test_sequence_persistent),
+        cmocka_unit_test(test_atomic_once),
+        cmocka_unit_test(test_atomic_persistent),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
