@@ -3,7 +3,7 @@
  * "SCEP enrollment").
  *
  *   keygen [N [BITS]]   N (default 31) keys of BITS (default 2048) bits through
- *                       scep_keygen_rsa(), the function the enrollment uses
+ *                       scep_keygen_rsa(&P, ), the function the enrollment uses
  *                       (csp/enroll_run.c:make_key); one line per key:
  *                         keygen BITS MS
  *                       then a summary line on stderr (median, min, max).
@@ -17,6 +17,11 @@
 #include <time.h>
 
 #include "csp/scep_msg.h"
+#include "platform.h"
+
+/* The library's default platform table (libc allocator, time(), OpenSSL's
+ * RNG), for the calls that take one. */
+static omadm_platform_t P;
 
 static double now_ms(void)
 {
@@ -33,6 +38,7 @@ static int by_value(const void *x, const void *y)
 
 int main(int argc, char **argv)
 {
+    plat_init(&P, NULL);
     long n = argc > 1 ? strtol(argv[1], NULL, 10) : 31;
     long bits = argc > 2 ? strtol(argv[2], NULL, 10) : 2048;
     if (argc > 3 || n < 1 || n > 100000 || (bits != 1024 && bits != 2048 && bits != 4096)) {
@@ -41,11 +47,11 @@ int main(int argc, char **argv)
     }
     const char *why = NULL;
     scep_key_t *key = NULL;
-    if (scep_keygen_rsa(1024, &key, &why)) {
+    if (scep_keygen_rsa(&P, 1024, &key, &why)) {
         fprintf(stderr, "keygen: warm-up key failed: %s\n", why ? why : "?");
         return 1;
     }
-    scep_key_free(key);
+    scep_key_free(&P, key);
 
     double *ms = calloc((size_t)n, sizeof *ms);
     if (!ms)
@@ -53,14 +59,14 @@ int main(int argc, char **argv)
     for (long i = 0; i < n; i++) {
         key = NULL;
         double t0 = now_ms();
-        scep_err_t err = scep_keygen_rsa((unsigned)bits, &key, &why);
+        scep_err_t err = scep_keygen_rsa(&P, (unsigned)bits, &key, &why);
         ms[i] = now_ms() - t0;
         if (err || !key) {
             fprintf(stderr, "keygen: key %ld failed: %s\n", i + 1, why ? why : "?");
             free(ms);
             return 1;
         }
-        scep_key_free(key);
+        scep_key_free(&P, key);
         printf("keygen %ld %.3f\n", bits, ms[i]);
         fflush(stdout);
     }

@@ -86,6 +86,11 @@
 #include "omadm_certstore.h"
 #include "store/cert.h"
 #include "store/store.h"
+#include "platform.h"
+
+/* The library's default platform table (libc allocator, time(), OpenSSL's
+ * RNG), for the calls that take one. */
+static omadm_platform_t P;
 
 #define CSP_BASE "./Vendor/MSFT/CertificateStore"
 #define SERVER_URI "https://dm.example.test/omadm"
@@ -242,7 +247,8 @@ static void make_cert(const signer_t *sg, unsigned i, cert_t *c)
 
 static void cert_finish(cert_t *c)
 {
-    if (cert_thumbprint(c->der, c->der_len, c->thumb) || !(c->b64 = cert_b64(c->der, c->der_len)))
+    if (cert_thumbprint(c->der, c->der_len, c->thumb) ||
+        !(c->b64 = cert_b64(&P, c->der, c->der_len)))
         die("cannot fingerprint a certificate");
 }
 
@@ -836,7 +842,7 @@ static void store_op(bstore_t *b, op_t op)
     if (op == OP_ST_GET) {
         if (rec.der_len != c->der_len || memcmp(rec.der, c->der, c->der_len))
             die("store_get on %s: wrong certificate", b->dir);
-        store_rec_free(&rec);
+        store_rec_free(b->st, &rec);
     } else if (op == OP_ST_ADD) {
         live_add(b, i);
     } else {
@@ -1305,6 +1311,7 @@ static void parse_args(int argc, char **argv, opts_t *o)
 
 int main(int argc, char **argv)
 {
+    plat_init(&P, NULL);
     opts_t o;
     char base[4096], poolfile[4200];
     parse_args(argc, argv, &o);

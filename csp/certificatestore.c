@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include "certstore_internal.h"
 #include "platform.h"
@@ -218,15 +217,16 @@ static int lookup(struct omadm_certstore *cs, const node_t *n, store_rec_t *rec)
 
 /* ---- get / list ---- */
 
-static int leaf_value(const store_rec_t *rec, leaf_t leaf, omadm_csp_out_t *out)
+static int leaf_value(const struct omadm_certstore *cs, const store_rec_t *rec, leaf_t leaf,
+                      omadm_csp_out_t *out)
 {
     cert_info_t info;
     char *b64 = NULL;
     const char *text = NULL;
     if (leaf == L_ENCODED) {
-        b64 = cert_b64(rec->der, rec->der_len);
+        b64 = cert_b64(&cs->plat, rec->der, rec->der_len);
         text = b64;
-    } else if (cert_info_from_der(rec->der, rec->der_len, &info)) {
+    } else if (cert_info_from_der(&cs->plat, rec->der, rec->der_len, &info)) {
         return -500;
     } else {
         text = leaf == L_ISSUED_BY    ? info.issued_by
@@ -242,9 +242,9 @@ static int leaf_value(const store_rec_t *rec, leaf_t leaf, omadm_csp_out_t *out)
         rc = omadm_csp_out_leaf(out, &v) ? -500 : 0;
     }
     if (leaf == L_ENCODED)
-        free(b64);
+        plat_free(&cs->plat, b64);
     else
-        cert_info_free(&info);
+        cert_info_free(&cs->plat, &info);
     return rc;
 }
 
@@ -273,8 +273,8 @@ static int cs_get(void *ctx, const omadm_csp_req_t *req, omadm_csp_out_t *out)
     if (n.kind == N_CERT)
         rc = omadm_csp_out_interior(out, NULL) ? -500 : 0;
     else
-        rc = leaf_value(&rec, n.leaf, out);
-    store_rec_free(&rec);
+        rc = leaf_value(cs, &rec, n.leaf, out);
+    store_rec_free(cs->store, &rec);
     return rc;
 }
 
@@ -324,7 +324,7 @@ static int cs_list(void *ctx, const omadm_csp_req_t *req, omadm_csp_out_t *out)
     case N_CERT: {
         store_rec_t rec;
         int rc = lookup(cs, &n, &rec);
-        store_rec_free(&rec);
+        store_rec_free(cs->store, &rec);
         return rc ? rc : list_names(out, leaf_names, 6);
     }
     default:
@@ -335,17 +335,20 @@ static int cs_list(void *ctx, const omadm_csp_req_t *req, omadm_csp_out_t *out)
 /* ---- changes ---- */
 
 /* The DER the value carries, checked against the {CertHash} name. */
-static int value_der(const node_t *n, const omadm_value_t *v, uint8_t **der, size_t *len,
-                     char thumb[CERT_THUMB_HEX + 1])
+static int value_der(const struct omadm_certstore *cs, const node_t *n, const omadm_value_t *v,
+                     uint8_t **der, size_t *len, char thumb[CERT_THUMB_HEX + 1])
 {
     const char *why = NULL;
     char want[CERT_THUMB_HEX + 1];
     bool raw = v->format && !strcmp(v->format, "bin");
-    if (!v->data || cert_decode(v->data, v->len, raw, der, len, &why))
+    if (!v->data)
         return -400;
+    int rc = cert_decode(&cs->plat, v->data, v->len, raw, der, len, &why);
+    if (rc)
+        return rc == -2 ? -500 : -400; /* no memory is not the server's fault */
     if (cert_thumbprint(*der, *len, thumb) || !cert_thumb_normalise(n->name, want) ||
         strcmp(want, thumb)) {
-        free(*der);
+        plat_free(&cs->plat, *der);
         *der = NULL;
         return -400; /* the node name must be the certificate's SHA-1 thumbprint */
     }
@@ -363,7 +366,7 @@ static int write_cert(struct omadm_certstore *cs, const omadm_csp_req_t *req, co
         return rc;
     if ((add && rc == 0) || (!add && rc == -404)) {
         if (rc == 0)
-            store_rec_free(&old);
+            store_rec_free(cs->store, &old);
         return add ? -418 : -404;
     }
     store_rec_t rec = {0};
@@ -372,16 +375,16 @@ static int write_cert(struct omadm_certstore *cs, const omadm_csp_req_t *req, co
         strcmp(v->format, "bin"))
         rc = -415;
     else
-        rc = value_der(n, v, &rec.der, &rec.der_len, rec.thumb);
+        rc = value_der(cs, n, v, &rec.der, &rec.der_len, rec.thumb);
     if (!rc) {
         rec.name = add ? (char *)n->name : old.name;
         rec.server = add ? (char *)req->server_id : old.server;
-        rec.added = add ? (int64_t)time(NULL) : old.added;
+        rec.added = add ? plat_now(&cs->plat) : old.added; /* the host's clock */
         rc = store_put(cs->store, n->store, &rec) ? -500 : 0;
     }
-    free(rec.der);
+    plat_free(&cs->plat, rec.der);
     if (!add)
-        store_rec_free(&old);
+        store_rec_free(cs->store, &old);
     return rc;
 }
 
@@ -392,7 +395,7 @@ static int read_only(struct omadm_certstore *cs, const node_t *n)
     store_rec_t rec;
     int rc = lookup(cs, n, &rec);
     if (rc == 0)
-        store_rec_free(&rec);
+        store_rec_free(cs->store, &rec);
     return rc == -404 ? -404 : -405;
 }
 
@@ -452,7 +455,7 @@ static int cs_del(void *ctx, const omadm_csp_req_t *req)
     if (n.kind != N_CERT)
         return -405;
     int rc = lookup(cs, &n, &rec);
-    store_rec_free(&rec);
+    store_rec_free(cs->store, &rec);
     if (rc)
         return rc;
     return store_del(cs->store, n.store, n.name) ? -500 : 0;
@@ -544,16 +547,21 @@ omadm_error_t omadm_certstore_open(const char *dir, const omadm_platform_t *plat
     const char *reason = NULL;
     if (!dir || !out)
         return OMADM_E_INVALID_ARG;
-    *out = calloc(1, sizeof **out);
+    omadm_platform_t plat;
+    plat_init(&plat, platform);
+    *out = plat_calloc(&plat, sizeof **out);
     if (!*out)
         return OMADM_E_NOMEM;
-    plat_init(&(*out)->plat, platform);
-    if (store_open(dir, &(*out)->plat, &(*out)->store, &reason)) {
-        free(*out);
+    (*out)->plat = plat;
+    int rc = store_open(dir, &(*out)->plat, &(*out)->store, &reason);
+    if (rc) {
+        plat_free(&plat, *out);
         *out = NULL;
         if (why)
             *why = reason;
-        return OMADM_E_STORAGE;
+        /* -2: this process has the store open already (a second open
+         * would wait for itself for ever) */
+        return rc == -2 ? OMADM_E_BUSY : OMADM_E_STORAGE;
     }
     return OMADM_OK;
 }
@@ -562,8 +570,9 @@ void omadm_certstore_close(omadm_certstore_t *cs)
 {
     if (!cs)
         return;
+    omadm_platform_t plat = cs->plat;
     store_close(cs->store);
-    free(cs);
+    plat_free(&plat, cs);
 }
 
 omadm_error_t omadm_certstore_register(omadm_t *dm, omadm_certstore_t *cs)

@@ -73,19 +73,20 @@ void omadm_certstore_buffer_free(void *buf)
 
 /* ---- what the store's internals hand us ---- */
 
-/* store_get_key's PEM (malloc'ed by the store, store.h): wiped, freed. */
-static void key_release(char *pem)
+/* store_get_key's PEM (from the store's platform table, store.h): wiped,
+ * freed. */
+static void key_release(struct omadm_certstore *cs, char *pem)
 {
     if (pem) {
         OPENSSL_cleanse(pem, strlen(pem));
-        free(pem);
+        plat_free(&cs->plat, pem);
     }
 }
 
 static bool has_key(struct omadm_certstore *cs, const char *store, const char *thumb)
 {
     char *key = store_get_key(cs->store, store, thumb);
-    key_release(key);
+    key_release(cs, key);
     return key != NULL;
 }
 
@@ -170,7 +171,7 @@ typedef struct walk {
 static int report(walk_t *w, const store_rec_t *rec)
 {
     cert_info_t ci;
-    if (cert_info_from_der(rec->der, rec->der_len, &ci))
+    if (cert_info_from_der(&w->cs->plat, rec->der, rec->der_len, &ci))
         return 0;
     omadm_cert_info_t info = {
         .store = w->kind->id,
@@ -187,7 +188,7 @@ static int report(walk_t *w, const store_rec_t *rec)
     };
     memcpy(info.thumbprint, rec->thumb, sizeof info.thumbprint);
     int rc = w->fn(w->ctx, &info);
-    cert_info_free(&ci);
+    cert_info_free(&w->cs->plat, &ci);
     if (rc)
         w->stopped = true;
     return rc;
@@ -244,7 +245,7 @@ omadm_error_t omadm_certstore_show(omadm_certstore_t *cs, const char *store,
         found = true;
         w.kind = &k[i];
         report(&w, &rec);
-        store_rec_free(&rec);
+        store_rec_free(cs->store, &rec);
     }
     return found ? OMADM_OK : OMADM_E_NOT_FOUND;
 }
@@ -278,11 +279,11 @@ static omadm_error_t pem_out(struct omadm_certstore *cs, const uint8_t *der, siz
                              char **out, size_t *len)
 {
     size_t pem_len = 0;
-    char *pem = cert_pem(der, der_len, &pem_len);
+    char *pem = cert_pem(&cs->plat, der, der_len, &pem_len);
     if (!pem)
         return OMADM_E_NOMEM;
     *out = out_text(cs, pem, pem_len);
-    free(pem); /* cert_pem's memory (cert.h: malloc'ed) */
+    plat_free(&cs->plat, pem);
     if (!*out)
         return OMADM_E_NOMEM;
     *len = pem_len;
@@ -312,7 +313,7 @@ omadm_error_t omadm_certstore_export_cert(omadm_certstore_t *cs, const char *sto
     } else {
         err = OMADM_E_NOMEM;
     }
-    store_rec_free(&rec);
+    store_rec_free(cs->store, &rec);
     return err;
 }
 
@@ -328,9 +329,9 @@ static int append_pem(void *ctx, const store_rec_t *rec)
 {
     text_t *t = ctx;
     size_t pem_len = 0;
-    char *pem = cert_pem(rec->der, rec->der_len, &pem_len);
+    char *pem = cert_pem(&t->cs->plat, rec->der, rec->der_len, &pem_len);
     if (!pem || pem_len > SIZE_MAX / 2 - t->len) {
-        free(pem);
+        plat_free(&t->cs->plat, pem);
         t->failed = true;
         return 1;
     }
@@ -338,7 +339,7 @@ static int append_pem(void *ctx, const store_rec_t *rec)
         size_t cap = (t->len + pem_len) * 2;
         char *d = plat_realloc(&t->cs->plat, t->data, cap);
         if (!d) {
-            free(pem);
+            plat_free(&t->cs->plat, pem);
             t->failed = true;
             return 1;
         }
@@ -347,7 +348,7 @@ static int append_pem(void *ctx, const store_rec_t *rec)
     }
     memcpy(t->data + t->len, pem, pem_len);
     t->len += pem_len;
-    free(pem); /* cert_pem's memory (cert.h: malloc'ed) */
+    plat_free(&t->cs->plat, pem);
     return 0;
 }
 
@@ -421,7 +422,7 @@ static omadm_error_t identity_in(struct omadm_certstore *cs, const store_kind_t 
     if (rc)
         return rc < 0 ? OMADM_E_STORAGE : OMADM_E_NOT_FOUND;
     omadm_error_t err = pem_out(cs, rec.der, rec.der_len, &out->cert_pem, &out->cert_pem_len);
-    store_rec_free(&rec);
+    store_rec_free(cs->store, &rec);
     if (err)
         return err;
     char *key = store_get_key(cs->store, k->id, thumb);
@@ -431,7 +432,7 @@ static omadm_error_t identity_in(struct omadm_certstore *cs, const store_kind_t 
     }
     out->key_pem_len = strlen(key);
     out->key_pem = out_text(cs, key, out->key_pem_len);
-    key_release(key);
+    key_release(cs, key);
     if (!out->key_pem) {
         identity_clear(out);
         return OMADM_E_NOMEM;
@@ -481,7 +482,7 @@ omadm_error_t omadm_certstore_enrollment_identity(omadm_certstore_t *cs, omadm_e
     omadm_error_t err = !e.thumb ? OMADM_E_NOT_FOUND
                         : !k     ? OMADM_E_INTERNAL
                                  : identity_in(cs, k, e.thumb, out);
-    enr_free(&e);
+    enr_free(&cs->plat, &e);
     return err;
 }
 

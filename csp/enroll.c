@@ -25,7 +25,9 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "platform.h"
 #include "store/cert.h"
+#include "store/textbuf.h"
 
 const enr_param_info_t enr_params[P__COUNT] = {
     [P_SERVER_URL] = {"ServerURL", NULL, false, false},
@@ -73,54 +75,60 @@ const char *enr_my_store(enr_ns_t ns)
     return ns == ENR_CCI_USER ? "my-user" : "my-system";
 }
 
-int enr_set(char **dst, const char *src)
+int enr_set(const omadm_platform_t *p, char **dst, const char *src)
 {
-    char *copy = src ? strdup(src) : NULL;
+    char *copy = src ? plat_strdup(p, src) : NULL;
     if (src && !copy)
         return -1;
     if (*dst) {
         OPENSSL_cleanse(*dst, strlen(*dst));
-        free(*dst);
+        plat_free(p, *dst);
     }
     *dst = copy;
     return 0;
 }
 
-static void wipe_free(char *s)
+static void wipe_free(const omadm_platform_t *p, char *s)
 {
     if (s) {
         OPENSSL_cleanse(s, strlen(s));
-        free(s);
+        plat_free(p, s);
     }
 }
 
-void enr_drop_work(enrollment_t *e)
+void enr_param_clear(const omadm_platform_t *p, enr_value_t *v)
+{
+    plat_free(p, v->name);
+    plat_free(p, v->format);
+    wipe_free(p, v->value);
+    v->name = v->format = v->value = NULL;
+}
+
+void enr_drop_work(const omadm_platform_t *p, enrollment_t *e)
 {
     char **f[] = {&e->key, &e->signer, &e->csr, &e->txid, &e->cacerts, &e->base_url};
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
-        wipe_free(*f[i]);
+        wipe_free(p, *f[i]);
         *f[i] = NULL;
     }
     e->cipher = e->digest = 0;
     e->post = false;
 }
 
-void enr_free(enrollment_t *e)
+void enr_free(const omadm_platform_t *p, enrollment_t *e)
 {
     if (!e)
         return;
     for (int i = 0; i < P__COUNT; i++) {
-        free(e->p[i].name);
-        free(e->p[i].format);
-        wipe_free(e->p[i].value);
-        wipe_free(e->snap[i]);
+        enr_param_clear(p, &e->p[i]);
+        wipe_free(p, e->snap[i]);
     }
-    enr_drop_work(e);
-    free(e->id);
-    free(e->exec_uri);
-    free(e->server);
-    free(e->respondent);
-    free(e->thumb);
+    enr_drop_work(p, e);
+    plat_free(p, e->id);
+    plat_free(p, e->exec_uri);
+    plat_free(p, e->server);
+    plat_free(p, e->respondent);
+    plat_free(p, e->thumb);
     memset(e, 0, sizeof *e);
 }
 
@@ -130,16 +138,22 @@ static const char *const ns_tags[] = {"cs", "cd", "cu"};
 
 void enr_record_name(enr_ns_t ns, const char *id, char *buf, size_t size)
 {
-    /* names match case-insensitively, so the key is the lower-case id */
+    /* names match case-insensitively, so the key is the lower-case id
+     * (hashed a piece at a time: no copy of the whole id) */
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned md_len = 0;
-    size_t n = strlen(id);
-    char *low = malloc(n + 1);
-    for (size_t i = 0; low && i <= n; i++)
-        low[i] = (char)tolower((unsigned char)id[i]);
-    if (!low || !EVP_Digest(low, n, md, &md_len, EVP_sha256(), NULL))
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    bool ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    for (const char *c = id; ok && *c;) {
+        char low[64];
+        size_t k = 0;
+        for (; *c && k < sizeof low; c++)
+            low[k++] = (char)tolower((unsigned char)*c);
+        ok = EVP_DigestUpdate(ctx, low, k);
+    }
+    if (!ok || !EVP_DigestFinal_ex(ctx, md, &md_len))
         md_len = 0;
-    free(low);
+    EVP_MD_CTX_free(ctx);
     int w = snprintf(buf, size, "scep-%s-", ns_tags[ns]);
     for (unsigned i = 0; i < 16 && i < md_len && w > 0 && (size_t)w + 2 < size; i++)
         w += snprintf(buf + w, size - (size_t)w, "%02x", md[i]);
@@ -147,19 +161,18 @@ void enr_record_name(enr_ns_t ns, const char *id, char *buf, size_t size)
 
 /* Tokens: printable ASCII other than space and '\' as is, every other byte
  * as \xHH; the empty string as "\-". */
-static int put_token(FILE *f, const char *s)
+static void put_token(store_buf_t *b, const char *s)
 {
-    if (!*s)
-        return fputs("\\-", f) < 0 ? -1 : 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p > 0x20 && *p < 0x7f && *p != '\\') {
-            if (fputc(*p, f) == EOF)
-                return -1;
-        } else if (fprintf(f, "\\x%02x", *p) < 0) {
-            return -1;
-        }
+    if (!*s) {
+        store_buf_puts(b, "\\-");
+        return;
     }
-    return 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p > 0x20 && *p < 0x7f && *p != '\\')
+            store_buf_putc(b, (char)*p);
+        else
+            store_buf_printf(b, "\\x%02x", *p);
+    }
 }
 
 static int hexval(int c)
@@ -192,42 +205,41 @@ static int get_token(char *t)
     return 0;
 }
 
-static void put_str(FILE *f, const char *key, const char *v)
+static void put_str(store_buf_t *f, const char *key, const char *v)
 {
     if (!v)
         return;
-    fprintf(f, "%s ", key);
+    store_buf_printf(f, "%s ", key);
     put_token(f, v);
-    fputc('\n', f);
+    store_buf_putc(f, '\n');
 }
 
-static char *serialise(const enrollment_t *e, size_t *len)
+/* The record's text (from p; it holds secrets: wipe it before freeing). */
+static char *serialise(const omadm_platform_t *p, const enrollment_t *e, size_t *len)
 {
-    char *buf = NULL;
-    *len = 0;
-    FILE *f = open_memstream(&buf, len);
-    if (!f)
-        return NULL;
-    fprintf(f, "omadm-scep 1\nns %d\n", (int)e->ns);
+    store_buf_t buf, *f = &buf;
+    store_buf_init(f, p);
+    store_buf_printf(f, "omadm-scep 1\nns %d\n", (int)e->ns);
     put_str(f, "id", e->id);
     for (int i = 0; i < P__COUNT; i++) {
         if (e->p[i].name) {
-            fprintf(f, "p %d ", i);
+            store_buf_printf(f, "p %d ", i);
             put_token(f, e->p[i].name);
-            fputc(' ', f);
+            store_buf_putc(f, ' ');
             put_token(f, e->p[i].format);
-            fputc(' ', f);
+            store_buf_putc(f, ' ');
             put_token(f, e->p[i].value);
-            fputc('\n', f);
+            store_buf_putc(f, '\n');
         }
         if (e->snap[i]) {
-            fprintf(f, "s %d ", i);
+            store_buf_printf(f, "s %d ", i);
             put_token(f, e->snap[i]);
-            fputc('\n', f);
+            store_buf_putc(f, '\n');
         }
     }
-    fprintf(f, "phase %d\nstatus %d\nerror %ld\ngen %u\nnext %lld\ntries %u\n", (int)e->phase,
-            e->status, (long)e->error, e->gen, (long long)e->next_due, e->tries);
+    store_buf_printf(f, "phase %d\nstatus %d\nerror %ld\ngen %u\nnext %lld\ntries %u\n",
+                     (int)e->phase, e->status, (long)e->error, e->gen, (long long)e->next_due,
+                     e->tries);
     put_str(f, "exec", e->exec_uri);
     put_str(f, "server", e->server);
     put_str(f, "key", e->key);
@@ -236,17 +248,13 @@ static char *serialise(const enrollment_t *e, size_t *len)
     put_str(f, "txid", e->txid);
     put_str(f, "cacerts", e->cacerts);
     put_str(f, "base", e->base_url);
-    fprintf(f, "algs %d %d %d\n", e->cipher, e->digest, e->post ? 1 : 0);
+    store_buf_printf(f, "algs %d %d %d\n", e->cipher, e->digest, e->post ? 1 : 0);
     put_str(f, "respondent", e->respondent);
     put_str(f, "thumb", e->thumb);
     if (e->alert)
-        fprintf(f, "alert %ld %u\n", (long)e->alert_data, e->alert_gen);
-    fputs("end\n", f);
-    if (fclose(f)) {
-        free(buf);
-        return NULL;
-    }
-    return buf;
+        store_buf_printf(f, "alert %ld %u\n", (long)e->alert_data, e->alert_gen);
+    store_buf_puts(f, "end\n");
+    return store_buf_take(f, len);
 }
 
 static int parse_num(const char *t, long long lo, long long hi, long long *out)
@@ -260,7 +268,7 @@ static int parse_num(const char *t, long long lo, long long hi, long long *out)
     return 0;
 }
 
-static int parse(char *text, enrollment_t *e)
+static int parse(const omadm_platform_t *p, char *text, enrollment_t *e)
 {
     memset(e, 0, sizeof *e);
     char *save = NULL;
@@ -292,18 +300,18 @@ static int parse(char *text, enrollment_t *e)
                      : !strcmp(k, "thumb")      ? &e->thumb
                                                 : NULL;
         if (str) {
-            if (n != 2 || enr_set(str, tok[1]))
+            if (n != 2 || enr_set(p, str, tok[1]))
                 return -1;
         } else if (!strcmp(k, "end") && n == 1) {
             ended = true;
         } else if (!strcmp(k, "ns") && n == 2 && !parse_num(tok[1], 0, 2, &v)) {
             e->ns = (enr_ns_t)v;
         } else if (!strcmp(k, "p") && n == 5 && !parse_num(tok[1], 0, P__COUNT - 1, &v)) {
-            if (enr_set(&e->p[v].name, tok[2]) || enr_set(&e->p[v].format, tok[3]) ||
-                enr_set(&e->p[v].value, tok[4]))
+            if (enr_set(p, &e->p[v].name, tok[2]) || enr_set(p, &e->p[v].format, tok[3]) ||
+                enr_set(p, &e->p[v].value, tok[4]))
                 return -1;
         } else if (!strcmp(k, "s") && n == 3 && !parse_num(tok[1], 0, P__COUNT - 1, &v)) {
-            if (enr_set(&e->snap[v], tok[2]))
+            if (enr_set(p, &e->snap[v], tok[2]))
                 return -1;
         } else if (!strcmp(k, "phase") && n == 2 && !parse_num(tok[1], 0, PH_DONE, &v)) {
             e->phase = (enr_phase_t)v;
@@ -339,17 +347,18 @@ static int parse(char *text, enrollment_t *e)
 
 int enr_load_named(store_t *s, const char *record, enrollment_t *e)
 {
+    const omadm_platform_t *p = store_platform(s);
     char *text = NULL;
     size_t len = 0;
     memset(e, 0, sizeof *e);
     int rc = store_get_state(s, record, &text, &len);
     if (rc)
         return rc;
-    rc = strlen(text) == len ? parse(text, e) : -1;
+    rc = strlen(text) == len ? parse(p, text, e) : -1;
     OPENSSL_cleanse(text, len);
-    free(text);
+    plat_free(p, text);
     if (rc)
-        enr_free(e);
+        enr_free(p, e);
     return rc;
 }
 
@@ -359,7 +368,7 @@ int enr_load(store_t *s, enr_ns_t ns, const char *id, enrollment_t *e)
     enr_record_name(ns, id, name, sizeof name);
     int rc = enr_load_named(s, name, e);
     if (rc == 0 && (e->ns != ns || strcasecmp(e->id, id))) {
-        enr_free(e);
+        enr_free(store_platform(s), e);
         return -1; /* a hash collision would land here; never silently mix records */
     }
     return rc;
@@ -370,12 +379,12 @@ int enr_save(store_t *s, const enrollment_t *e)
     char name[96];
     size_t len = 0;
     enr_record_name(e->ns, e->id, name, sizeof name);
-    char *text = serialise(e, &len);
+    char *text = serialise(store_platform(s), e, &len);
     if (!text)
         return -1;
     int rc = store_put_state(s, name, text, len);
     OPENSSL_cleanse(text, len);
-    free(text);
+    plat_free(store_platform(s), text);
     return rc;
 }
 
@@ -486,7 +495,7 @@ static int result_value(struct omadm_certstore *cs, const enrollment_t *e, resul
         if (rc < 0)
             return -500;
         if (rc == 0)
-            store_rec_free(&rec);
+            store_rec_free(cs->store, &rec);
         return out_text(out, rc == 0 ? e->thumb : "", "chr");
     }
     }
@@ -523,7 +532,7 @@ int enroll_get(struct omadm_certstore *cs, enr_ns_t ns, char **segs, size_t n,
     default:
         rc = -404;
     }
-    enr_free(&e);
+    enr_free(&cs->plat, &e);
     return rc;
 }
 
@@ -541,7 +550,7 @@ static int list_one(void *ctx, const char *name)
     if (rc == 0) {
         if (omadm_csp_out_child(c->out, e.id))
             c->rc = -500;
-        enr_free(&e);
+        enr_free(&c->cs->plat, &e);
     } else if (rc < 0) {
         c->rc = -500;
     }
@@ -587,7 +596,7 @@ int enroll_list(struct omadm_certstore *cs, enr_ns_t ns, char **segs, size_t n,
     } else {
         rc = -406; /* a leaf has no children to list */
     }
-    enr_free(&e);
+    enr_free(&cs->plat, &e);
     return rc;
 }
 
@@ -617,7 +626,7 @@ static int create(struct omadm_certstore *cs, enr_ns_t ns, const char *id, enrol
     memset(e, 0, sizeof *e);
     e->ns = ns;
     e->status = ST_UNKNOWN;
-    return enr_set(&e->id, id) ? -500 : 0;
+    return enr_set(&cs->plat, &e->id, id) ? -500 : 0;
 }
 
 /* Check a parameter value as sent: formats chr and int (both, for every
@@ -650,21 +659,22 @@ static int check_value(int param, const omadm_value_t *v)
     return 0;
 }
 
-static int set_param(enrollment_t *e, int param, const char *name, const omadm_value_t *v)
+static int set_param(const omadm_platform_t *p, enrollment_t *e, int param, const char *name,
+                     const omadm_value_t *v)
 {
-    char *text = malloc(v->len + 1);
+    char *text = plat_alloc(p, v->len + 1);
     if (!text)
         return -500;
     if (v->len)
         memcpy(text, v->data, v->len);
     text[v->len] = 0;
-    int rc = enr_set(&e->p[param].name, name) ||
-                     enr_set(&e->p[param].format, v->format ? v->format : "chr") ||
-                     enr_set(&e->p[param].value, text)
+    int rc = enr_set(p, &e->p[param].name, name) ||
+                     enr_set(p, &e->p[param].format, v->format ? v->format : "chr") ||
+                     enr_set(p, &e->p[param].value, text)
                  ? -500
                  : 0;
     OPENSSL_cleanse(text, v->len);
-    free(text);
+    plat_free(p, text);
     return rc;
 }
 
@@ -719,14 +729,14 @@ int enroll_add(struct omadm_certstore *cs, enr_ns_t ns, char **segs, size_t n,
         if (!exists)
             rc = create(cs, ns, sn.id, &e);
         if (!rc)
-            rc = set_param(&e, sn.param, segs[2], v);
+            rc = set_param(&cs->plat, &e, sn.param, segs[2], v);
         if (!rc)
             rc = save(cs, &e);
         break;
     default:
         rc = exists ? -405 : -404;
     }
-    enr_free(&e);
+    enr_free(&cs->plat, &e);
     return rc;
 }
 
@@ -758,13 +768,13 @@ int enroll_replace(struct omadm_certstore *cs, enr_ns_t ns, char **segs, size_t 
     } else if (!(rc = check_value(sn.param, v))) {
         /* a running enrollment works on its snapshot: this changes only
          * what the next Exec uses */
-        char *keep = strdup(e.p[sn.param].name);
-        rc = keep ? set_param(&e, sn.param, keep, v) : -500;
-        free(keep);
+        char *keep = plat_strdup(&cs->plat, e.p[sn.param].name);
+        rc = keep ? set_param(&cs->plat, &e, sn.param, keep, v) : -500;
+        plat_free(&cs->plat, keep);
         if (!rc)
             rc = save(cs, &e);
     }
-    enr_free(&e);
+    enr_free(&cs->plat, &e);
     return rc;
 }
 
@@ -780,7 +790,7 @@ static int remove_cert(struct omadm_certstore *cs, const enrollment_t *e)
         return -1;
     if (rc == 1)
         return 0;
-    store_rec_free(&rec);
+    store_rec_free(cs->store, &rec);
     return store_del(cs->store, enr_my_store(e->ns), e->thumb);
 }
 
@@ -804,16 +814,13 @@ int enroll_del(struct omadm_certstore *cs, enr_ns_t ns, char **segs, size_t n)
             rc = -404;
             break;
         }
-        free(e.p[sn.param].name);
-        free(e.p[sn.param].format);
-        wipe_free(e.p[sn.param].value);
-        e.p[sn.param].name = e.p[sn.param].format = e.p[sn.param].value = NULL;
+        enr_param_clear(&cs->plat, &e.p[sn.param]);
         rc = save(cs, &e);
         break;
     default:
         rc = -405;
     }
-    enr_free(&e);
+    enr_free(&cs->plat, &e);
     return rc;
 }
 
@@ -826,25 +833,22 @@ int enroll_exec(struct omadm_certstore *cs, enr_ns_t ns, char **segs, size_t n,
     if (rc)
         return rc;
     if (sn.kind != SN_ENROLL) {
-        enr_free(&e);
+        enr_free(&cs->plat, &e);
         return -405;
     }
     if (running(&e)) {
         /* one enrollment at a time per {UniqueID}: the running one goes on
          * untouched (Delete the {UniqueID} to cancel it) */
-        enr_free(&e);
+        enr_free(&cs->plat, &e);
         return -405;
     }
     /* the snapshot: later changes to Install parameters do not touch this run */
     for (int i = 0; i < P__COUNT; i++)
-        if (enr_set(&e.snap[i], e.p[i].name ? e.p[i].value : NULL))
+        if (enr_set(&cs->plat, &e.snap[i], e.p[i].name ? e.p[i].value : NULL))
             rc = -500;
     /* the Challenge is single-use: it goes once the Exec is accepted */
-    free(e.p[P_CHALLENGE].name);
-    free(e.p[P_CHALLENGE].format);
-    wipe_free(e.p[P_CHALLENGE].value);
-    e.p[P_CHALLENGE].name = e.p[P_CHALLENGE].format = e.p[P_CHALLENGE].value = NULL;
-    enr_drop_work(&e);
+    enr_param_clear(&cs->plat, &e.p[P_CHALLENGE]);
+    enr_drop_work(&cs->plat, &e);
     e.gen++;
     e.tries = 0;
     e.error = 0;
@@ -852,8 +856,9 @@ int enroll_exec(struct omadm_certstore *cs, enr_ns_t ns, char **segs, size_t n,
     e.phase = PH_START;
     e.next_due = 0; /* at once */
     e.alert = false;
-    if (!rc && (enr_set(&e.exec_uri, req->uri) || enr_set(&e.server, req->server_id) ||
-                enr_set(&e.respondent, NULL)))
+    if (!rc && (enr_set(&cs->plat, &e.exec_uri, req->uri) ||
+                enr_set(&cs->plat, &e.server, req->server_id) ||
+                enr_set(&cs->plat, &e.respondent, NULL)))
         rc = -500;
     /* Parameter problems are judged now and reported the way CA failures
      * are (Status 16 + ErrorCode), so the server reads the reason with its
@@ -872,6 +877,6 @@ int enroll_exec(struct omadm_certstore *cs, enr_ns_t ns, char **segs, size_t n,
     }
     if (!rc)
         rc = save(cs, &e);
-    enr_free(&e);
+    enr_free(&cs->plat, &e);
     return rc;
 }

@@ -101,9 +101,13 @@ typedef struct enrollment {
     unsigned alert_gen;
 } enrollment_t;
 
-void enr_free(enrollment_t *e);           /* frees members (wipes secrets); not e */
+/* The strings of an enrollment come from the certificate store's platform
+ * table p (enr_load* use the store's, the same one) and go back to it. */
+void enr_free(const omadm_platform_t *p, enrollment_t *e);  /* members (wiping secrets); not e */
 /* Forget the transaction material (wiping the key). */
-void enr_drop_work(enrollment_t *e);
+void enr_drop_work(const omadm_platform_t *p, enrollment_t *e);
+/* Unset one Install parameter (wiping its value). */
+void enr_param_clear(const omadm_platform_t *p, enr_value_t *v);
 
 /* State record name for (ns, id) into buf (>= 96 bytes). */
 void enr_record_name(enr_ns_t ns, const char *id, char *buf, size_t size);
@@ -117,8 +121,9 @@ int enr_delete(store_t *s, const enrollment_t *e);
 /* Store id of My/System or My/User, by namespace. */
 const char *enr_my_store(enr_ns_t ns);
 
-/* Replace *dst by a copy of src (NULL allowed).  0 / -1. */
-int enr_set(char **dst, const char *src);
+/* Replace *dst by a copy of src (NULL allowed), from p; the old string is
+ * wiped and freed.  0 / -1. */
+int enr_set(const omadm_platform_t *p, char **dst, const char *src);
 
 /* An executed enrollment's snapshot, checked and with defaults applied.
  * Strings point into the enrollment. */

@@ -20,6 +20,7 @@
 #include <openssl/crypto.h>
 
 #include "enroll.h"
+#include "platform.h"
 #include "scep_msg.h"
 #include "store/cert.h"
 
@@ -36,6 +37,7 @@ typedef enum {
 
 typedef struct attempt {
     struct omadm_certstore *cs;
+    const omadm_platform_t *plat;  /* &cs->plat: everything allocated here */
     enrollment_t *e;
     const enr_job_t *job;
     int64_t now;
@@ -46,7 +48,8 @@ typedef struct attempt {
      * nothing about the device, so the key need not exist yet) */
     pthread_t keygen;
     bool keygen_running;
-    scep_key_t *new_key;
+    scep_key_t *new_key;       /* allocated on the caller's thread, filled by keygen */
+    bool keygen_ok;
     bool key_unsaved;          /* a->key is new and not yet durable */
     /* working objects */
     scep_key_t *key;
@@ -66,22 +69,22 @@ static outcome_t fail(attempt_t *a, outcome_t kind, int32_t ec, const char *fmt,
 
 /* ---- base64 of what the record keeps ---- */
 
-static int b64_set(char **dst, const uint8_t *data, size_t len)
+static int b64_set(const omadm_platform_t *p, char **dst, const uint8_t *data, size_t len)
 {
-    char *b = cert_b64(data, len);
+    char *b = cert_b64(p, data, len);
     if (!b)
         return -1;
-    int rc = enr_set(dst, b);
+    int rc = enr_set(p, dst, b);
     OPENSSL_cleanse(b, strlen(b));
-    free(b);
+    plat_free(p, b);
     return rc;
 }
 
-static int b64_get(const char *b64, scep_buf_t *out)
+static int b64_get(const omadm_platform_t *p, const char *b64, scep_buf_t *out)
 {
     uint8_t *d = NULL;
     size_t len = 0;
-    if (!b64 || cert_b64_decode(b64, &d, &len))
+    if (!b64 || cert_b64_decode(p, b64, &d, &len))
         return -1;
     out->data = d;
     out->len = len;
@@ -136,7 +139,7 @@ static int get_op(attempt_t *a, const char *base, const char *op, omadm_http_res
 {
     char *url = NULL;
     const char *why = NULL;
-    if (scep_url_get(base, op, NULL, 0, &url, &why)) {
+    if (scep_url_get(a->plat, base, op, NULL, 0, &url, &why)) {
         *outcome = fail(a, A_FAILED, EC_INVALID_ARG, "ServerURL: %s", why);
         return -1;
     }
@@ -147,7 +150,7 @@ static int get_op(attempt_t *a, const char *base, const char *op, omadm_http_res
         a->cs->http.release(a->cs->http.ctx, resp);
         rc = 1; /* an HTTP answer that is not 200: resp->status kept */
     }
-    free(url);
+    plat_free(a->plat, url);
     return rc;
 }
 
@@ -177,24 +180,24 @@ static int fetch_ca(attempt_t *a, const char *base, char **used, outcome_t *outc
     const char *why = NULL;
     int status = 0;
     int rc = get_op(a, base, "GetCACert", &resp, outcome, &status);
-    *used = strdup(base);
-    if (rc == 1 && status == 404 && !scep_url_windows_base(base, &alt, &why) &&
+    *used = plat_strdup(a->plat, base);
+    if (rc == 1 && status == 404 && !scep_url_windows_base(a->plat, base, &alt, &why) &&
         strcmp(alt, base)) {
         /* the Windows habit: NDES-style servers live at .../pkiclient.exe */
         cs_log(a->cs, OMADM_LOG_INFO, "%s answered 404; trying %s", base, alt);
         rc = get_op(a, alt, "GetCACert", &resp, outcome, &status);
-        free(*used);
+        plat_free(a->plat, *used);
         *used = alt;
         alt = NULL;
     }
-    free(alt);
+    plat_free(a->plat, alt);
     if (rc || !*used) {
         if (!rc)
             a->cs->http.release(a->cs->http.ctx, &resp);
         return -1;
     }
-    scep_err_t err = scep_cacert_parse(resp.body, resp.len, &a->cas, &why);
-    if (!err && b64_set(&a->e->cacerts, resp.body, resp.len))
+    scep_err_t err = scep_cacert_parse(a->plat, resp.body, resp.len, &a->cas, &why);
+    if (!err && b64_set(a->plat, &a->e->cacerts, resp.body, resp.len))
         err = SCEP_E_NOMEM;
     a->cs->http.release(a->cs->http.ctx, &resp);
     if (err) {
@@ -247,16 +250,16 @@ static int build_request(attempt_t *a, outcome_t *outcome)
         .digest = (scep_digest_t)a->e->digest,
     };
     scep_buf_t signer = {0};
-    scep_err_t err = scep_csr(a->key, &p, &a->csr, &why);
+    scep_err_t err = scep_csr(a->plat, a->key, &p, &a->csr, &why);
     if (!err)
-        err = scep_self_signed(a->key, a->job->subject, (scep_digest_t)a->e->digest, a->now,
-                               &a->signer, &why);
+        err = scep_self_signed(a->plat, a->key, a->job->subject, (scep_digest_t)a->e->digest,
+                               a->now, &a->signer, &why);
     if (!err)
-        err = scep_cert_to_der(a->signer, &signer, &why);
-    if (!err && (b64_set(&a->e->csr, a->csr.data, a->csr.len) ||
-                 b64_set(&a->e->signer, signer.data, signer.len)))
+        err = scep_cert_to_der(a->plat, a->signer, &signer, &why);
+    if (!err && (b64_set(a->plat, &a->e->csr, a->csr.data, a->csr.len) ||
+                 b64_set(a->plat, &a->e->signer, signer.data, signer.len)))
         err = SCEP_E_NOMEM;
-    scep_buf_free(&signer);
+    scep_buf_free(a->plat, &signer);
     if (err) {
         *outcome = fail(a, A_FAILED, err == SCEP_E_INVALID_ARG ? EC_INVALID_ARG : EC_FAIL,
                         "cannot build the request: %s", why);
@@ -290,21 +293,21 @@ static outcome_t exchange(attempt_t *a, const char *base, const scep_buf_t *msg,
     char *url = NULL;
     outcome_t outcome = A_FAILED;
     omadm_http_resp_t resp;
-    if (scep_url_get(base, "PKIOperation", a->e->post ? NULL : msg->data,
+    if (scep_url_get(a->plat, base, "PKIOperation", a->e->post ? NULL : msg->data,
                      a->e->post ? 0 : msg->len, &url, &why))
         return fail(a, A_FAILED, EC_INVALID_ARG, "ServerURL: %s", why);
     int rc = http(a, a->e->post ? "POST" : "GET", url, a->e->post ? msg : NULL, &resp, &outcome);
     if (rc) {
-        free(url);
+        plat_free(a->plat, url);
         return outcome;
     }
     if (resp.status != 200) {
         outcome = http_status_outcome(a, resp.status, base);
         a->cs->http.release(a->cs->http.ctx, &resp);
-        free(url);
+        plat_free(a->plat, url);
         return outcome;
     }
-    free(url);
+    plat_free(a->plat, url);
     scep_expect_t exp = {
         .verifier = scep_certset_verifier(a->cas),
         .ca_certs = a->cas,
@@ -318,7 +321,7 @@ static outcome_t exchange(attempt_t *a, const char *base, const scep_buf_t *msg,
          * step began (or of a drifting device clock) */
         .now = 0,
     };
-    scep_err_t err = scep_certrep_parse(resp.body, resp.len, &exp, rep, &why);
+    scep_err_t err = scep_certrep_parse(a->plat, resp.body, resp.len, &exp, rep, &why);
     a->cs->http.release(a->cs->http.ctx, &resp);
     if (rep->warning)
         cs_log(a->cs, OMADM_LOG_WARN, "enrollment %s: %s", a->e->id, rep->warning);
@@ -349,12 +352,12 @@ static outcome_t try_url(attempt_t *a, const char *url, scep_certrep_t *rep)
     outcome_t outcome = A_FAILED;
     char *base = NULL;
     const char *why = NULL;
-    scep_certset_free(a->cas);
+    scep_certset_free(a->plat, a->cas);
     a->cas = NULL;
     a->url_problem = false;
     if (fetch_ca(a, url, &base, &outcome)) {
         a->url_problem = true;
-        free(base);
+        plat_free(a->plat, base);
         return outcome;
     }
     /* the pin is checked before anything about us is sent */
@@ -364,9 +367,9 @@ static outcome_t try_url(attempt_t *a, const char *url, scep_certrep_t *rep)
     scep_err_t err = scep_cacert_match_thumbprint(a->cas, a->job->ca_thumb, &extra,
                                                   have_root == 0 ? 1 : 0, a->now, &why);
     if (have_root == 0)
-        store_rec_free(&root);
+        store_rec_free(a->cs->store, &root);
     if (err) {
-        free(base);
+        plat_free(a->plat, base);
         a->url_problem = true;
         return fail(a, A_FAILED, EC_UNTRUSTED_CA, "the CA does not match CAThumbprint: %s", why);
     }
@@ -374,11 +377,11 @@ static outcome_t try_url(attempt_t *a, const char *url, scep_certrep_t *rep)
     algs_from_caps(a, base, &outcome, &ok);
     a->url_problem = !ok;
     if (ok && key_ready(a)) {
-        free(base);
+        plat_free(a->plat, base);
         return fail(a, A_TRANSIENT, EC_FAIL, "%s", "cannot make or keep the key");
     }
     if (!ok || build_request(a, &outcome)) {
-        free(base);
+        plat_free(a->plat, base);
         return outcome;
     }
     scep_msg_params_t mp = {
@@ -391,19 +394,20 @@ static outcome_t try_url(attempt_t *a, const char *url, scep_certrep_t *rep)
     };
     uint8_t nonce[SCEP_NONCE_LEN];
     scep_buf_t msg = {0};
-    if (scep_pkcsreq(&mp, a->csr.data, a->csr.len, nonce, &msg, &why)) {
-        free(base);
+    if (scep_pkcsreq(a->plat, &mp, a->csr.data, a->csr.len, nonce, &msg, &why)) {
+        plat_free(a->plat, base);
         return fail(a, A_FAILED, EC_FAIL, "cannot build PKCSReq: %s", why);
     }
     cs_log(a->cs, OMADM_LOG_INFO, "enrollment %s: PKCSReq to %s (%s, %s, %s)", a->e->id, base,
            scep_cipher_name(mp.cipher), scep_digest_name(mp.digest), a->e->post ? "POST" : "GET");
     outcome = exchange(a, base, &msg, nonce, rep);
-    scep_buf_free(&msg);
+    scep_buf_free(a->plat, &msg);
     if (outcome == A_ISSUED || outcome == A_PENDING) {
-        if (enr_set(&a->e->base_url, base) || enr_set(&a->e->respondent, base))
+        if (enr_set(a->plat, &a->e->base_url, base) ||
+            enr_set(a->plat, &a->e->respondent, base))
             outcome = fail(a, A_TRANSIENT, EC_NO_MEMORY, "%s", "out of memory");
     }
-    free(base);
+    plat_free(a->plat, base);
     return outcome;
 }
 
@@ -426,7 +430,7 @@ static int persist(struct omadm_certstore *cs, enrollment_t *e, const scep_buf_t
             store_rec_t old;
             int got = store_get(s, my, e->thumb, &old);
             if (got == 0) {
-                store_rec_free(&old);
+                store_rec_free(s, &old);
                 rc = store_del(s, my, e->thumb);
             }
             rc = rc || got < 0 ? -1 : 0;
@@ -438,7 +442,7 @@ static int persist(struct omadm_certstore *cs, enrollment_t *e, const scep_buf_t
             rec.der = cert->data;
             rec.der_len = cert->len;
             rc = store_put(s, my, &rec) || store_put_key(s, my, rec.thumb, key_pem) ||
-                 enr_set(&e->thumb, rec.thumb);
+                 enr_set(&cs->plat, &e->thumb, rec.thumb);
         }
     }
     if (!rc)
@@ -453,37 +457,37 @@ static int persist(struct omadm_certstore *cs, enrollment_t *e, const scep_buf_t
 }
 
 /* The Challenge is needed until the CA has answered the request. */
-static void forget_challenge(enrollment_t *e)
+static void forget_challenge(const omadm_platform_t *p, enrollment_t *e)
 {
     if (e->snap[P_CHALLENGE])
-        enr_set(&e->snap[P_CHALLENGE], "");
+        enr_set(p, &e->snap[P_CHALLENGE], "");
 }
 
-static void finish(enrollment_t *e, int status, int32_t ec)
+static void finish(const omadm_platform_t *p, enrollment_t *e, int status, int32_t ec)
 {
-    forget_challenge(e);
+    forget_challenge(p, e);
     e->phase = PH_DONE;
     e->status = status;
     e->error = ec;
     e->alert = true;
     e->alert_data = ec;
     e->alert_gen = e->gen;
-    enr_drop_work(e);
+    enr_drop_work(p, e);
 }
 
-/* PEM of the private key (PKCS#8), malloc'ed. */
-static char *key_pem(const scep_key_t *key)
+/* PEM of the private key (PKCS#8), from p. */
+static char *key_pem(const omadm_platform_t *p, const scep_key_t *key)
 {
     scep_buf_t der = {0};
     const char *why;
-    if (scep_key_to_der(key, &der, &why))
+    if (scep_key_to_der(p, key, &der, &why))
         return NULL;
-    char *b64 = cert_b64(der.data, der.len);
-    scep_buf_free(&der);
+    char *b64 = cert_b64(p, der.data, der.len);
+    scep_buf_free(p, &der);
     if (!b64)
         return NULL;
     size_t n = strlen(b64), cap = n + n / 64 + 80, w = 0;
-    char *pem = malloc(cap);
+    char *pem = plat_alloc(p, cap);
     if (pem) {
         w += (size_t)snprintf(pem, cap, "-----BEGIN PRIVATE KEY-----\n");
         for (size_t i = 0; i < n; i += 64) {
@@ -495,19 +499,19 @@ static char *key_pem(const scep_key_t *key)
         snprintf(pem + w, cap - w, "-----END PRIVATE KEY-----\n");
     }
     OPENSSL_cleanse(b64, n);
-    free(b64);
+    plat_free(p, b64);
     return pem;
 }
 
 static int install(attempt_t *a, scep_certrep_t *rep)
 {
-    char *pem = key_pem(a->key);
+    char *pem = key_pem(a->plat, a->key);
     if (!pem)
         return -1;
-    finish(a->e, ST_INSTALLED, 0);
+    finish(a->plat, a->e, ST_INSTALLED, 0);
     int rc = persist(a->cs, a->e, &rep->cert, pem, a->now);
     OPENSSL_cleanse(pem, strlen(pem));
-    free(pem);
+    plat_free(a->plat, pem);
     if (!rc)
         cs_log(a->cs, OMADM_LOG_INFO, "enrollment %s: certificate %s installed in %s", a->e->id,
                a->e->thumb, enr_my_store(a->e->ns));
@@ -519,32 +523,40 @@ static int load_work(attempt_t *a, bool need_pending)
 {
     scep_buf_t der = {0};
     const char *why = NULL;
-    int rc = b64_get(a->e->key, &der) || scep_key_from_der(der.data, der.len, &a->key, &why);
-    scep_buf_free(&der);
+    int rc = b64_get(a->plat, a->e->key, &der) ||
+             scep_key_from_der(a->plat, der.data, der.len, &a->key, &why);
+    scep_buf_free(a->plat, &der);
     if (rc || !need_pending)
         return rc ? -1 : 0;
-    rc = b64_get(a->e->signer, &der) || scep_cert_from_der(der.data, der.len, &a->signer, &why);
-    scep_buf_free(&der);
+    rc = b64_get(a->plat, a->e->signer, &der) ||
+         scep_cert_from_der(a->plat, der.data, der.len, &a->signer, &why);
+    scep_buf_free(a->plat, &der);
     if (!rc)
-        rc = b64_get(a->e->cacerts, &der) || scep_cacert_parse(der.data, der.len, &a->cas, &why);
-    scep_buf_free(&der);
+        rc = b64_get(a->plat, a->e->cacerts, &der) ||
+             scep_cacert_parse(a->plat, der.data, der.len, &a->cas, &why);
+    scep_buf_free(a->plat, &der);
     if (!rc)
-        rc = b64_get(a->e->csr, &a->csr);
+        rc = b64_get(a->plat, a->e->csr, &a->csr);
     return rc || !a->e->txid || !a->e->base_url ? -1 : 0;
 }
 
+/* Only OpenSSL runs here: no hook of the host's platform table is ever
+ * called from the library's own thread (the key object was allocated
+ * before, on the caller's). */
 static void *keygen_thread(void *arg)
 {
     attempt_t *a = arg;
     const char *why = NULL;
-    if (scep_keygen_rsa(a->job->key_length, &a->new_key, &why))
-        a->new_key = NULL;
+    a->keygen_ok = scep_key_generate_rsa(a->new_key, a->job->key_length, &why) == SCEP_OK;
     return NULL;
 }
 
 /* Start making the key of a started enrollment in the background. */
 static void keygen_start(attempt_t *a)
 {
+    const char *why = NULL;
+    if (scep_key_alloc(a->plat, &a->new_key, &why))
+        return; /* keygen_take tries again */
     a->keygen_running = pthread_create(&a->keygen, NULL, keygen_thread, a) == 0;
 }
 
@@ -560,16 +572,19 @@ static int keygen_take(attempt_t *a)
     if (a->keygen_running) {
         pthread_join(a->keygen, NULL);
         a->keygen_running = false;
-    } else {
+    } else if (a->new_key || !scep_key_alloc(a->plat, &a->new_key, &why)) {
         keygen_thread(a);
     }
-    a->key = a->new_key;
-    a->new_key = NULL;
-    if (!a->key || scep_key_to_der(a->key, &der, &why) ||
+    if (a->keygen_ok) {
+        a->key = a->new_key;
+        a->new_key = NULL;
+    }
+    if (!a->key || scep_key_to_der(a->plat, a->key, &der, &why) ||
         scep_transaction_id(a->key, txid, &why))
         return -1;
-    int rc = b64_set(&a->e->key, der.data, der.len) || enr_set(&a->e->txid, txid);
-    scep_buf_free(&der);
+    int rc = b64_set(a->plat, &a->e->key, der.data, der.len) ||
+             enr_set(a->plat, &a->e->txid, txid);
+    scep_buf_free(a->plat, &der);
     a->key_unsaved = true;
     return rc ? -1 : 0;
 }
@@ -601,7 +616,7 @@ static outcome_t start(attempt_t *a, scep_certrep_t *rep)
     bool transient = false;
     int32_t transient_ec = 0;
     char transient_why[sizeof a->why] = "";
-    char *list = strdup(a->job->urls);
+    char *list = plat_strdup(a->plat, a->job->urls);
     if (!list)
         return fail(a, A_TRANSIENT, EC_NO_MEMORY, "%s", "out of memory");
     char *save = NULL;
@@ -613,7 +628,7 @@ static outcome_t start(attempt_t *a, scep_certrep_t *rep)
             *--end = 0;
         if (!*u)
             continue;
-        scep_certrep_clear(rep);
+        scep_certrep_clear(a->plat, rep);
         scep_certrep_init(rep);
         last = try_url(a, u, rep);
         if (last != A_TRANSIENT && !(last == A_FAILED && a->url_problem))
@@ -624,11 +639,11 @@ static outcome_t start(attempt_t *a, scep_certrep_t *rep)
             transient_ec = a->ec;
             memcpy(transient_why, a->why, sizeof transient_why);
         }
-        scep_cert_free(a->signer);
+        scep_cert_free(a->plat, a->signer);
         a->signer = NULL;
-        scep_buf_free(&a->csr);
+        scep_buf_free(a->plat, &a->csr);
     }
-    free(list);
+    plat_free(a->plat, list);
     if (last == A_FAILED && a->url_problem && transient) {
         /* another URL may come back: that failure is the one to retry */
         a->ec = transient_ec;
@@ -651,13 +666,13 @@ static outcome_t poll(attempt_t *a, scep_certrep_t *rep)
     };
     uint8_t nonce[SCEP_NONCE_LEN];
     scep_buf_t msg = {0};
-    if (scep_certpoll(&mp, scep_certset_issuer(a->cas), a->csr.data, a->csr.len, nonce, &msg,
-                      &why))
+    if (scep_certpoll(a->plat, &mp, scep_certset_issuer(a->cas), a->csr.data, a->csr.len, nonce,
+                      &msg, &why))
         return fail(a, A_FAILED, EC_FAIL, "cannot build CertPoll: %s", why);
     cs_log(a->cs, OMADM_LOG_INFO, "enrollment %s: CertPoll %u of %u to %s", a->e->id,
            a->e->tries + 1, a->job->retry_count, a->e->base_url);
     outcome_t o = exchange(a, a->e->base_url, &msg, nonce, rep);
-    scep_buf_free(&msg);
+    scep_buf_free(a->plat, &msg);
     return o;
 }
 
@@ -666,7 +681,7 @@ static int act(struct omadm_certstore *cs, enrollment_t *e, int64_t now)
 {
     enr_job_t job;
     const char *why = NULL;
-    attempt_t a = {.cs = cs, .e = e, .job = &job, .now = now};
+    attempt_t a = {.cs = cs, .plat = &cs->plat, .e = e, .job = &job, .now = now};
     scep_certrep_t rep;
     scep_certrep_init(&rep);
     int32_t ec = enr_check(e, &job, &why);
@@ -692,7 +707,7 @@ static int act(struct omadm_certstore *cs, enrollment_t *e, int64_t now)
         pthread_join(a.keygen, NULL);
         a.keygen_running = false;
     }
-    scep_key_free(a.new_key);
+    scep_key_free(&cs->plat, a.new_key);
     a.new_key = NULL;
     switch (o) {
     case A_ISSUED:
@@ -706,9 +721,9 @@ static int act(struct omadm_certstore *cs, enrollment_t *e, int64_t now)
         if (e->tries >= job.retry_count) {
             snprintf(a.why, sizeof a.why, "still PENDING after %u polls", e->tries);
             cs_log(cs, OMADM_LOG_WARN, "enrollment %s: %s", e->id, a.why);
-            finish(e, ST_FAILED, EC_POLL_TIMEOUT);
+            finish(&cs->plat, e, ST_FAILED, EC_POLL_TIMEOUT);
         } else {
-            forget_challenge(e);
+            forget_challenge(&cs->plat, e);
             e->phase = PH_PENDING;
             e->status = ST_PENDING;
             e->next_due = now + delay(&a);
@@ -721,7 +736,7 @@ static int act(struct omadm_certstore *cs, enrollment_t *e, int64_t now)
         e->tries++;
         cs_log(cs, OMADM_LOG_WARN, "enrollment %s: %s", e->id, a.why);
         if (e->tries > job.retry_count || (pending && e->tries >= job.retry_count)) {
-            finish(e, ST_FAILED, a.ec);
+            finish(&cs->plat, e, ST_FAILED, a.ec);
         } else {
             e->next_due = now + delay(&a);
         }
@@ -729,21 +744,22 @@ static int act(struct omadm_certstore *cs, enrollment_t *e, int64_t now)
         break;
     case A_FAILED:
         cs_log(cs, OMADM_LOG_WARN, "enrollment %s failed: %s", e->id, a.why);
-        finish(e, ST_FAILED, a.ec);
+        finish(&cs->plat, e, ST_FAILED, a.ec);
         rc = persist(cs, e, NULL, NULL, now);
         break;
     }
-    scep_certrep_clear(&rep);
-    scep_key_free(a.key);
-    scep_cert_free(a.signer);
-    scep_certset_free(a.cas);
-    scep_buf_free(&a.csr);
+    scep_certrep_clear(&cs->plat, &rep);
+    scep_key_free(&cs->plat, a.key);
+    scep_cert_free(&cs->plat, a.signer);
+    scep_certset_free(&cs->plat, a.cas);
+    scep_buf_free(&cs->plat, &a.csr);
     return rc;
 }
 
 /* ---- step, alerts ---- */
 
 typedef struct names {
+    const omadm_platform_t *plat;
     char **v;
     size_t n, cap;
 } names_t;
@@ -753,13 +769,13 @@ static int collect(void *ctx, const char *name)
     names_t *l = ctx;
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 16;
-        char **v = realloc(l->v, cap * sizeof *v);
+        char **v = plat_realloc(l->plat, l->v, cap * sizeof *v);
         if (!v)
             return -1;
         l->v = v;
         l->cap = cap;
     }
-    if (!(l->v[l->n] = strdup(name)))
+    if (!(l->v[l->n] = plat_strdup(l->plat, name)))
         return -1;
     l->n++;
     return 0;
@@ -768,8 +784,8 @@ static int collect(void *ctx, const char *name)
 static void names_free(names_t *l)
 {
     for (size_t i = 0; i < l->n; i++)
-        free(l->v[i]);
-    free(l->v);
+        plat_free(l->plat, l->v[i]);
+    plat_free(l->plat, l->v);
 }
 
 static int by_name(const void *x, const void *y)
@@ -780,6 +796,7 @@ static int by_name(const void *x, const void *y)
 static int all_records(struct omadm_certstore *cs, names_t *l)
 {
     memset(l, 0, sizeof *l);
+    l->plat = &cs->plat;
     if (store_each_state(cs->store, "scep-", collect, l)) {
         names_free(l);
         return -1;
@@ -813,7 +830,7 @@ int enroll_step(struct omadm_certstore *cs, int64_t now, int64_t *next_due)
             if ((e.phase == PH_START || e.phase == PH_PENDING) && e.next_due < *next_due)
                 *next_due = e.next_due;
         }
-        enr_free(&e);
+        enr_free(&cs->plat, &e);
     }
     names_free(&l);
     return rc;
@@ -850,7 +867,7 @@ int enroll_alerts(struct omadm_certstore *cs, omadm_alert_fn fn, void *ctx)
             };
             rc = fn(ctx, &al) ? 1 : 0;
         }
-        enr_free(&e);
+        enr_free(&cs->plat, &e);
     }
     names_free(&l);
     return rc < 0 ? -1 : 0;
@@ -873,7 +890,7 @@ int enroll_alert_delivered(struct omadm_certstore *cs, const char *id)
     if (rc)
         return rc < 0 ? -1 : 1;
     if (!e.alert || e.alert_gen != gen) {
-        enr_free(&e);
+        enr_free(&cs->plat, &e);
         return 1;
     }
     e.alert = false;
@@ -882,6 +899,6 @@ int enroll_alert_delivered(struct omadm_certstore *cs, const char *id)
         rc = enr_save(cs->store, &e);
     else
         rc = persist(cs, &e, NULL, NULL, 0);
-    enr_free(&e);
+    enr_free(&cs->plat, &e);
     return rc ? -1 : 0;
 }

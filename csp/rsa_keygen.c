@@ -11,6 +11,12 @@
  * bits), and the key is assembled from p and q with the standard CRT
  * values and checked (pairwise consistency) before it is used.  Any
  * failure falls back to EVP_PKEY_Q_keygen.
+ *
+ * Everything here is OpenSSL's, not the host's platform table: the prime
+ * candidates come from OpenSSL's default DRBG (BN_generate_prime_ex2), and
+ * the numbers and the key live in OpenSSL's (secure) heap.  A host that
+ * must govern that randomness or memory does it through OpenSSL (a DRBG
+ * seed source, CRYPTO_set_mem_functions), before the library is used.
  */
 #include "rsa_keygen.h"
 
@@ -179,6 +185,7 @@ static EVP_PKEY *assemble(const BIGNUM *p, const BIGNUM *q, const BIGNUM *e, int
     return pkey;
 }
 
+/* The randomness and memory of the key are OpenSSL's (see the top). */
 EVP_PKEY *rsa_keygen(unsigned bits)
 {
     EVP_PKEY *pkey = NULL;

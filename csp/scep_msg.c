@@ -9,6 +9,7 @@
  * OpenSSL's global object table (no OBJ_create).
  */
 #include "scep_msg.h"
+#include "platform.h"
 #include "rsa_keygen.h"
 
 #include <ctype.h>
@@ -102,21 +103,22 @@ static scep_err_t ossl_fail(const char **why, scep_err_t err, const char *reason
     return fail(why, err, reason);
 }
 
-void scep_buf_free(scep_buf_t *b)
+void scep_buf_free(const omadm_platform_t *plat, scep_buf_t *b)
 {
     if (!b)
         return;
     if (b->data) {
         OPENSSL_cleanse(b->data, b->len);
-        free(b->data);
+        plat_free(plat, b->data);
     }
     b->data = NULL;
     b->len = 0;
 }
 
-static scep_err_t buf_set(scep_buf_t *out, const void *data, size_t len, const char **why)
+static scep_err_t buf_set(const omadm_platform_t *plat, scep_buf_t *out, const void *data,
+                          size_t len, const char **why)
 {
-    uint8_t *d = malloc(len + 1);
+    uint8_t *d = plat_alloc(plat, len + 1);
     if (!d)
         return fail(why, SCEP_E_NOMEM, "out of memory");
     if (len)
@@ -128,21 +130,23 @@ static scep_err_t buf_set(scep_buf_t *out, const void *data, size_t len, const c
 }
 
 /* Copy the contents of a memory BIO into *out. */
-static scep_err_t buf_from_bio(BIO *bio, scep_buf_t *out, const char **why)
+static scep_err_t buf_from_bio(const omadm_platform_t *plat, BIO *bio, scep_buf_t *out,
+                               const char **why)
 {
     char *p = NULL;
     long n = BIO_get_mem_data(bio, &p);
     if (n < 0)
         return ossl_fail(why, SCEP_E_CRYPTO, "memory BIO");
-    return buf_set(out, p, (size_t)n, why);
+    return buf_set(plat, out, p, (size_t)n, why);
 }
 
 /* i2d output (OpenSSL-allocated) into *out; the OpenSSL copy is wiped. */
-static scep_err_t buf_take_der(unsigned char *der, int n, scep_buf_t *out, const char **why)
+static scep_err_t buf_take_der(const omadm_platform_t *plat, unsigned char *der, int n,
+                               scep_buf_t *out, const char **why)
 {
     if (n <= 0 || !der)
         return ossl_fail(why, SCEP_E_CRYPTO, "DER encoding failed");
-    scep_err_t err = buf_set(out, der, (size_t)n, why);
+    scep_err_t err = buf_set(plat, out, der, (size_t)n, why);
     OPENSSL_clear_free(der, (size_t)n);
     return err;
 }
@@ -264,26 +268,48 @@ static ASN1_OBJECT *oid_obj(const char *s, size_t n)
 
 /* ---- keys and certificates ----------------------------------------------------- */
 
-scep_err_t scep_keygen_rsa(unsigned bits, scep_key_t **out, const char **why)
+scep_err_t scep_key_alloc(const omadm_platform_t *plat, scep_key_t **out, const char **why)
+{
+    if (!out)
+        return fail(why, SCEP_E_INVALID_ARG, "no output");
+    *out = plat_calloc(plat, sizeof **out);
+    return *out ? SCEP_OK : fail(why, SCEP_E_NOMEM, "out of memory");
+}
+
+scep_err_t scep_key_generate_rsa(scep_key_t *key, unsigned bits, const char **why)
+{
+    if (!key || key->pkey)
+        return fail(why, SCEP_E_INVALID_ARG, "no empty key object");
+    if (bits != 1024 && bits != 2048 && bits != 4096)
+        return fail(why, SCEP_E_INVALID_ARG, "KeyLength must be 1024, 2048 or 4096");
+    /* the key itself is OpenSSL's (rsa_keygen.c): its memory and its
+     * randomness (the default DRBG) are OpenSSL's, not the host's hooks */
+    key->pkey = rsa_keygen(bits);
+    if (!key->pkey)
+        return ossl_fail(why, SCEP_E_CRYPTO, "RSA key generation failed");
+    return SCEP_OK;
+}
+
+scep_err_t scep_keygen_rsa(const omadm_platform_t *plat, unsigned bits, scep_key_t **out,
+                           const char **why)
 {
     if (!out)
         return fail(why, SCEP_E_INVALID_ARG, "no output");
     *out = NULL;
     if (bits != 1024 && bits != 2048 && bits != 4096)
         return fail(why, SCEP_E_INVALID_ARG, "KeyLength must be 1024, 2048 or 4096");
-    scep_key_t *k = calloc(1, sizeof *k);
-    if (!k)
-        return fail(why, SCEP_E_NOMEM, "out of memory");
-    k->pkey = rsa_keygen(bits);
-    if (!k->pkey) {
-        free(k);
-        return ossl_fail(why, SCEP_E_CRYPTO, "RSA key generation failed");
+    scep_key_t *k = NULL;
+    scep_err_t err = scep_key_alloc(plat, &k, why);
+    if (err == SCEP_OK && (err = scep_key_generate_rsa(k, bits, why)) != SCEP_OK) {
+        scep_key_free(plat, k);
+        k = NULL;
     }
     *out = k;
-    return SCEP_OK;
+    return err;
 }
 
-scep_err_t scep_key_from_der(const uint8_t *der, size_t len, scep_key_t **out, const char **why)
+scep_err_t scep_key_from_der(const omadm_platform_t *plat, const uint8_t *der, size_t len,
+                             scep_key_t **out, const char **why)
 {
     scep_err_t err;
     if (!out)
@@ -299,7 +325,7 @@ scep_err_t scep_key_from_der(const uint8_t *der, size_t len, scep_key_t **out, c
         EVP_PKEY_free(pk);
         return fail(why, SCEP_E_UNSUPPORTED, "not a single RSA private key");
     }
-    scep_key_t *k = calloc(1, sizeof *k);
+    scep_key_t *k = plat_calloc(plat, sizeof *k);
     if (!k) {
         EVP_PKEY_free(pk);
         return fail(why, SCEP_E_NOMEM, "out of memory");
@@ -309,7 +335,8 @@ scep_err_t scep_key_from_der(const uint8_t *der, size_t len, scep_key_t **out, c
     return SCEP_OK;
 }
 
-scep_err_t scep_key_to_der(const scep_key_t *key, scep_buf_t *out, const char **why)
+scep_err_t scep_key_to_der(const omadm_platform_t *plat, const scep_key_t *key, scep_buf_t *out,
+                           const char **why)
 {
     if (!key || !out)
         return fail(why, SCEP_E_INVALID_ARG, "no key or output");
@@ -320,26 +347,27 @@ scep_err_t scep_key_to_der(const scep_key_t *key, scep_buf_t *out, const char **
         return ossl_fail(why, SCEP_E_CRYPTO, "PKCS#8 encoding failed");
     int n = i2d_PKCS8_PRIV_KEY_INFO(p8, &der);
     PKCS8_PRIV_KEY_INFO_free(p8);
-    return buf_take_der(der, n, out, why);
+    return buf_take_der(plat, der, n, out, why);
 }
 
-void scep_key_free(scep_key_t *key)
+void scep_key_free(const omadm_platform_t *plat, scep_key_t *key)
 {
     if (!key)
         return;
     EVP_PKEY_free(key->pkey);
-    free(key);
+    plat_free(plat, key);
 }
 
-static scep_cert_t *cert_wrap(X509 *x)
+static scep_cert_t *cert_wrap(const omadm_platform_t *plat, X509 *x)
 {
-    scep_cert_t *c = calloc(1, sizeof *c);
+    scep_cert_t *c = plat_calloc(plat, sizeof *c);
     if (c)
         c->x = x;
     return c;
 }
 
-scep_err_t scep_cert_from_der(const uint8_t *der, size_t len, scep_cert_t **out, const char **why)
+scep_err_t scep_cert_from_der(const omadm_platform_t *plat, const uint8_t *der, size_t len,
+                              scep_cert_t **out, const char **why)
 {
     scep_err_t err;
     if (!out)
@@ -353,7 +381,7 @@ scep_err_t scep_cert_from_der(const uint8_t *der, size_t len, scep_cert_t **out,
         X509_free(x);
         return ossl_fail(why, SCEP_E_MALFORMED, "not one DER certificate");
     }
-    *out = cert_wrap(x);
+    *out = cert_wrap(plat, x);
     if (!*out) {
         X509_free(x);
         return fail(why, SCEP_E_NOMEM, "out of memory");
@@ -361,22 +389,23 @@ scep_err_t scep_cert_from_der(const uint8_t *der, size_t len, scep_cert_t **out,
     return SCEP_OK;
 }
 
-scep_err_t scep_cert_to_der(const scep_cert_t *cert, scep_buf_t *out, const char **why)
+scep_err_t scep_cert_to_der(const omadm_platform_t *plat, const scep_cert_t *cert,
+                            scep_buf_t *out, const char **why)
 {
     if (!cert || !out)
         return fail(why, SCEP_E_INVALID_ARG, "no certificate or output");
     *out = (scep_buf_t){0};
     unsigned char *der = NULL;
     int n = i2d_X509(cert->x, &der);
-    return buf_take_der(der, n, out, why);
+    return buf_take_der(plat, der, n, out, why);
 }
 
-void scep_cert_free(scep_cert_t *cert)
+void scep_cert_free(const omadm_platform_t *plat, scep_cert_t *cert)
 {
     if (!cert)
         return;
     X509_free(cert->x);
-    free(cert);
+    plat_free(plat, cert);
 }
 
 static bool x509_sha1(X509 *x, uint8_t md[20])
@@ -644,8 +673,8 @@ static scep_err_t name_parse(const char *s, X509_NAME **out, const char **why)
     if (len > SCEP_MAX_TEXT)
         return fail(why, SCEP_E_TOO_LARGE, "X.500 name too long");
     X509_NAME *name = X509_NAME_new();
-    char *val = malloc(len + 1);
-    if (!name || !val) {
+    char val[SCEP_MAX_TEXT + 1]; /* len is at most SCEP_MAX_TEXT */
+    if (!name) {
         err = fail(why, SCEP_E_NOMEM, "out of memory");
         goto out;
     }
@@ -683,10 +712,7 @@ static scep_err_t name_parse(const char *s, X509_NAME **out, const char **why)
     *out = name;
     name = NULL;
 out:
-    if (val) {
-        OPENSSL_cleanse(val, len + 1);
-        free(val);
-    }
+    OPENSSL_cleanse(val, len + 1);
     X509_NAME_free(name);
     return err;
 }
@@ -999,8 +1025,8 @@ static scep_err_t csr_validity(X509_REQ *req, const char *period, unsigned units
 
 /* ---- CSR, signer certificate, transaction ID ---------------------------------------- */
 
-scep_err_t scep_csr(const scep_key_t *key, const scep_csr_params_t *p, scep_buf_t *out,
-                    const char **why)
+scep_err_t scep_csr(const omadm_platform_t *plat, const scep_key_t *key,
+                    const scep_csr_params_t *p, scep_buf_t *out, const char **why)
 {
     scep_err_t err = SCEP_OK;
     X509_NAME *name = NULL;
@@ -1036,17 +1062,18 @@ scep_err_t scep_csr(const scep_key_t *key, const scep_csr_params_t *p, scep_buf_
         goto out;
     }
     int n = i2d_X509_REQ(req, &der);
-    err = buf_take_der(der, n, out, why);
+    err = buf_take_der(plat, der, n, out, why);
 out:
     X509_NAME_free(name);
     X509_REQ_free(req);
     return err;
 }
 
-static bool random_serial(X509 *x)
+/* A serial number from the host's randomness hook. */
+static bool random_serial(const omadm_platform_t *plat, X509 *x)
 {
     uint8_t r[8];
-    if (RAND_bytes(r, sizeof r) != 1)
+    if (plat_random(plat, r, sizeof r))
         return false;
     r[0] &= 0x7f;   /* positive */
     r[0] |= 0x40;   /* and 8 bytes long */
@@ -1074,8 +1101,9 @@ static bool signer_extensions(X509 *x)
     return true;
 }
 
-scep_err_t scep_self_signed(const scep_key_t *key, const char *subject, scep_digest_t digest,
-                            int64_t now, scep_cert_t **out, const char **why)
+scep_err_t scep_self_signed(const omadm_platform_t *plat, const scep_key_t *key,
+                            const char *subject, scep_digest_t digest, int64_t now,
+                            scep_cert_t **out, const char **why)
 {
     scep_err_t err = SCEP_OK;
     X509_NAME *name = NULL;
@@ -1091,7 +1119,7 @@ scep_err_t scep_self_signed(const scep_key_t *key, const char *subject, scep_dig
     if ((err = name_parse(subject, &name, why)) != SCEP_OK)
         goto out;
     time_t t = (time_t)now;
-    if (!X509_set_version(x, 2) || !random_serial(x) || !X509_set_subject_name(x, name) ||
+    if (!X509_set_version(x, 2) || !random_serial(plat, x) || !X509_set_subject_name(x, name) ||
         !X509_set_issuer_name(x, name) || !X509_set_pubkey(x, key->pkey) ||
         !X509_time_adj_ex(X509_getm_notBefore(x), 0, -3600, &t) ||
         !X509_time_adj_ex(X509_getm_notAfter(x), 30, 0, &t) || !signer_extensions(x) ||
@@ -1099,7 +1127,7 @@ scep_err_t scep_self_signed(const scep_key_t *key, const char *subject, scep_dig
         err = ossl_fail(why, SCEP_E_CRYPTO, "cannot make the self-signed certificate");
         goto out;
     }
-    *out = cert_wrap(x);
+    *out = cert_wrap(plat, x);
     if (!*out) {
         err = fail(why, SCEP_E_NOMEM, "out of memory");
         goto out;
@@ -1129,8 +1157,9 @@ scep_err_t scep_transaction_id(const scep_key_t *key, char out[SCEP_TXID_LEN + 1
 
 /* ---- pkiMessage building -------------------------------------------------------------- */
 
-static scep_err_t envelope(const scep_cert_t *rcpt, scep_cipher_t c, const uint8_t *data,
-                           size_t len, scep_buf_t *out, const char **why)
+static scep_err_t envelope(const omadm_platform_t *plat, const scep_cert_t *rcpt,
+                           scep_cipher_t c, const uint8_t *data, size_t len, scep_buf_t *out,
+                           const char **why)
 {
     scep_err_t err;
     unsigned char *der = NULL;
@@ -1147,7 +1176,7 @@ static scep_err_t envelope(const scep_cert_t *rcpt, scep_cipher_t c, const uint8
         goto out;
     }
     int n = i2d_CMS_ContentInfo(cms, &der);
-    err = buf_take_der(der, n, out, why);
+    err = buf_take_der(plat, der, n, out, why);
 out:
     CMS_ContentInfo_free(cms);
     BIO_free(in);
@@ -1190,8 +1219,8 @@ static scep_err_t check_msg_params(const scep_msg_params_t *mp, const char **why
 }
 
 /* SignedData(data = EnvelopedData(inner)) with the SCEP signed attributes. */
-static scep_err_t pki_message(const scep_msg_params_t *mp, const char *msg_type,
-                              const uint8_t *inner, size_t inner_len,
+static scep_err_t pki_message(const omadm_platform_t *plat, const scep_msg_params_t *mp,
+                              const char *msg_type, const uint8_t *inner, size_t inner_len,
                               uint8_t nonce[SCEP_NONCE_LEN], scep_buf_t *out, const char **why)
 {
     scep_err_t err;
@@ -1204,10 +1233,11 @@ static scep_err_t pki_message(const scep_msg_params_t *mp, const char *msg_type,
     *out = (scep_buf_t){0};
     if ((err = check_msg_params(mp, why)) != SCEP_OK)
         return err;
-    if ((err = envelope(mp->recipient, mp->cipher, inner, inner_len, &env, why)) != SCEP_OK)
+    err = envelope(plat, mp->recipient, mp->cipher, inner, inner_len, &env, why);
+    if (err != SCEP_OK)
         return err;
-    if (RAND_bytes(nonce, SCEP_NONCE_LEN) != 1) {
-        err = ossl_fail(why, SCEP_E_CRYPTO, "no random bytes for the nonce");
+    if (plat_random(plat, nonce, SCEP_NONCE_LEN)) { /* the host's randomness hook */
+        err = fail(why, SCEP_E_CRYPTO, "no random bytes for the nonce");
         goto out;
     }
     unsigned flags = CMS_PARTIAL | CMS_BINARY | CMS_NOSMIMECAP;
@@ -1228,17 +1258,17 @@ static scep_err_t pki_message(const scep_msg_params_t *mp, const char *msg_type,
         goto out;
     }
     int n = i2d_CMS_ContentInfo(cms, &der);
-    err = buf_take_der(der, n, out, why);
+    err = buf_take_der(plat, der, n, out, why);
 out:
     BIO_free(in);
     CMS_ContentInfo_free(cms);
-    scep_buf_free(&env);
+    scep_buf_free(plat, &env);
     return err;
 }
 
-static scep_err_t request(const scep_msg_params_t *mp, const char *type, const uint8_t *csr,
-                          size_t csr_len, uint8_t nonce[SCEP_NONCE_LEN], scep_buf_t *out,
-                          const char **why)
+static scep_err_t request(const omadm_platform_t *plat, const scep_msg_params_t *mp,
+                          const char *type, const uint8_t *csr, size_t csr_len,
+                          uint8_t nonce[SCEP_NONCE_LEN], scep_buf_t *out, const char **why)
 {
     scep_err_t err;
     if (out)
@@ -1251,24 +1281,26 @@ static scep_err_t request(const scep_msg_params_t *mp, const char *type, const u
     X509_REQ_free(req);
     if (!ok)
         return ossl_fail(why, SCEP_E_INVALID_ARG, "the CSR is not one DER PKCS#10 request");
-    return pki_message(mp, type, csr, csr_len, nonce, out, why);
+    return pki_message(plat, mp, type, csr, csr_len, nonce, out, why);
 }
 
-scep_err_t scep_pkcsreq(const scep_msg_params_t *mp, const uint8_t *csr, size_t csr_len,
-                        uint8_t nonce[SCEP_NONCE_LEN], scep_buf_t *out, const char **why)
+scep_err_t scep_pkcsreq(const omadm_platform_t *plat, const scep_msg_params_t *mp,
+                        const uint8_t *csr, size_t csr_len, uint8_t nonce[SCEP_NONCE_LEN],
+                        scep_buf_t *out, const char **why)
 {
-    return request(mp, MSG_PKCSREQ, csr, csr_len, nonce, out, why);
+    return request(plat, mp, MSG_PKCSREQ, csr, csr_len, nonce, out, why);
 }
 
-scep_err_t scep_renewalreq(const scep_msg_params_t *mp, const uint8_t *csr, size_t csr_len,
-                           uint8_t nonce[SCEP_NONCE_LEN], scep_buf_t *out, const char **why)
+scep_err_t scep_renewalreq(const omadm_platform_t *plat, const scep_msg_params_t *mp,
+                           const uint8_t *csr, size_t csr_len, uint8_t nonce[SCEP_NONCE_LEN],
+                           scep_buf_t *out, const char **why)
 {
-    return request(mp, MSG_RENEWALREQ, csr, csr_len, nonce, out, why);
+    return request(plat, mp, MSG_RENEWALREQ, csr, csr_len, nonce, out, why);
 }
 
 /* IssuerAndSubject ::= SEQUENCE { issuer Name, subject Name } */
-static scep_err_t issuer_and_subject(const X509_NAME *issuer, const X509_NAME *subject,
-                                     scep_buf_t *out, const char **why)
+static scep_err_t issuer_and_subject(const omadm_platform_t *plat, const X509_NAME *issuer,
+                                     const X509_NAME *subject, scep_buf_t *out, const char **why)
 {
     int ni = i2d_X509_NAME(issuer, NULL), ns = i2d_X509_NAME(subject, NULL);
     if (ni <= 0 || ns <= 0)
@@ -1276,7 +1308,7 @@ static scep_err_t issuer_and_subject(const X509_NAME *issuer, const X509_NAME *s
     int body = ni + ns, total = ASN1_object_size(1, body, V_ASN1_SEQUENCE);
     if (total <= 0)
         return fail(why, SCEP_E_CRYPTO, "names too large");
-    uint8_t *buf = malloc((size_t)total + 1);
+    uint8_t *buf = plat_alloc(plat, (size_t)total + 1);
     if (!buf)
         return fail(why, SCEP_E_NOMEM, "out of memory");
     unsigned char *p = buf;
@@ -1289,9 +1321,9 @@ static scep_err_t issuer_and_subject(const X509_NAME *issuer, const X509_NAME *s
     return SCEP_OK;
 }
 
-scep_err_t scep_certpoll(const scep_msg_params_t *mp, const scep_cert_t *issuer,
-                         const uint8_t *csr, size_t csr_len, uint8_t nonce[SCEP_NONCE_LEN],
-                         scep_buf_t *out, const char **why)
+scep_err_t scep_certpoll(const omadm_platform_t *plat, const scep_msg_params_t *mp,
+                         const scep_cert_t *issuer, const uint8_t *csr, size_t csr_len,
+                         uint8_t nonce[SCEP_NONCE_LEN], scep_buf_t *out, const char **why)
 {
     scep_err_t err;
     scep_buf_t ias = {0};
@@ -1307,12 +1339,12 @@ scep_err_t scep_certpoll(const scep_msg_params_t *mp, const scep_cert_t *issuer,
         X509_REQ_free(req);
         return ossl_fail(why, SCEP_E_INVALID_ARG, "the CSR is not one DER PKCS#10 request");
     }
-    err = issuer_and_subject(X509_get_subject_name(issuer->x), X509_REQ_get_subject_name(req),
-                             &ias, why);
+    err = issuer_and_subject(plat, X509_get_subject_name(issuer->x),
+                             X509_REQ_get_subject_name(req), &ias, why);
     X509_REQ_free(req);
     if (err == SCEP_OK)
-        err = pki_message(mp, MSG_CERTPOLL, ias.data, ias.len, nonce, out, why);
-    scep_buf_free(&ias);
+        err = pki_message(plat, mp, MSG_CERTPOLL, ias.data, ias.len, nonce, out, why);
+    scep_buf_free(plat, &ias);
     return err;
 }
 
@@ -1400,16 +1432,17 @@ static STACK_OF(X509) *signeddata_certs(const uint8_t *der, size_t len)
 }
 
 /* Takes the certificates out of *certs (left empty). */
-static scep_err_t certset_from_stack(STACK_OF(X509) *certs, scep_certset_t **out, const char **why)
+static scep_err_t certset_from_stack(const omadm_platform_t *plat, STACK_OF(X509) *certs,
+                                     scep_certset_t **out, const char **why)
 {
     int n = sk_X509_num(certs);
     if (n > MAX_SET_CERTS)
         return fail(why, SCEP_E_TOO_LARGE, "more than 64 CA certificates");
-    scep_certset_t *s = calloc(1, sizeof *s);
-    scep_cert_t *arr = calloc((size_t)n, sizeof *arr);
+    scep_certset_t *s = plat_calloc(plat, sizeof *s);
+    scep_cert_t *arr = plat_calloc(plat, (size_t)(n > 0 ? n : 1) * sizeof *arr);
     if (!s || !arr) {
-        free(s);
-        free(arr);
+        plat_free(plat, s);
+        plat_free(plat, arr);
         return fail(why, SCEP_E_NOMEM, "out of memory");
     }
     for (int i = 0; i < n; i++)
@@ -1420,7 +1453,7 @@ static scep_err_t certset_from_stack(STACK_OF(X509) *certs, scep_certset_t **out
     s->recipient = pick_role(s, KU_KEY_ENCIPHERMENT, true);
     s->verifier = pick_role(s, KU_DIGITAL_SIGNATURE, false);
     if (s->recipient == SIZE_MAX) {
-        scep_certset_free(s);
+        scep_certset_free(plat, s);
         return fail(why, SCEP_E_UNSUPPORTED, "no RSA certificate to encrypt requests to");
     }
     pick_issuer(s);
@@ -1428,7 +1461,8 @@ static scep_err_t certset_from_stack(STACK_OF(X509) *certs, scep_certset_t **out
     return SCEP_OK;
 }
 
-scep_err_t scep_cacert_parse(const uint8_t *der, size_t len, scep_certset_t **out, const char **why)
+scep_err_t scep_cacert_parse(const omadm_platform_t *plat, const uint8_t *der, size_t len,
+                             scep_certset_t **out, const char **why)
 {
     scep_err_t err;
     if (!out)
@@ -1454,19 +1488,19 @@ scep_err_t scep_cacert_parse(const uint8_t *der, size_t len, scep_certset_t **ou
     if (!certs)
         return fail(why, SCEP_E_MALFORMED,
                     "neither a DER certificate nor a PKCS#7 with certificates");
-    err = certset_from_stack(certs, out, why);
+    err = certset_from_stack(plat, certs, out, why);
     sk_X509_pop_free(certs, X509_free);
     return err;
 }
 
-void scep_certset_free(scep_certset_t *set)
+void scep_certset_free(const omadm_platform_t *plat, scep_certset_t *set)
 {
     if (!set)
         return;
     for (size_t i = 0; i < set->n; i++)
         X509_free(set->certs[i].x);
-    free(set->certs);
-    free(set);
+    plat_free(plat, set->certs);
+    plat_free(plat, set);
 }
 
 size_t scep_certset_count(const scep_certset_t *set)
@@ -1658,11 +1692,11 @@ void scep_certrep_init(scep_certrep_t *rep)
     rep->fail_info = -1;
 }
 
-void scep_certrep_clear(scep_certrep_t *rep)
+void scep_certrep_clear(const omadm_platform_t *plat, scep_certrep_t *rep)
 {
     if (!rep)
         return;
-    scep_buf_free(&rep->cert);
+    scep_buf_free(plat, &rep->cert);
     scep_certrep_init(rep);
 }
 
@@ -1776,7 +1810,8 @@ static scep_err_t certrep_shape(CMS_ContentInfo *cms, CMS_SignerInfo **psi, scep
 }
 
 /* Signature by exp->verifier only; the signed content (envelope DER) into *content. */
-static scep_err_t certrep_verify(CMS_ContentInfo *cms, CMS_SignerInfo *si, const scep_cert_t *verifier,
+static scep_err_t certrep_verify(const omadm_platform_t *plat, CMS_ContentInfo *cms,
+                                 CMS_SignerInfo *si, const scep_cert_t *verifier,
                                  scep_buf_t *content, const char **why)
 {
     scep_err_t err = SCEP_OK;
@@ -1797,7 +1832,7 @@ static scep_err_t certrep_verify(CMS_ContentInfo *cms, CMS_SignerInfo *si, const
         err = ossl_fail(why, SCEP_E_SIGNATURE, "CertRep signature check failed");
         goto out;
     }
-    err = buf_from_bio(out, content, why);
+    err = buf_from_bio(plat, out, content, why);
 out:
     BIO_free(dcont);
     BIO_free(out);
@@ -1899,8 +1934,9 @@ static int envelope_cipher_nid(const scep_buf_t *env)
     return nid;
 }
 
-static scep_err_t envelope_decrypt(const scep_buf_t *env, OSSL_LIB_CTX *libctx,
-                                   const scep_expect_t *exp, scep_buf_t *plain, const char **why)
+static scep_err_t envelope_decrypt(const omadm_platform_t *plat, const scep_buf_t *env,
+                                   OSSL_LIB_CTX *libctx, const scep_expect_t *exp,
+                                   scep_buf_t *plain, const char **why)
 {
     scep_err_t err = SCEP_OK;
     CMS_ContentInfo *cms = CMS_ContentInfo_new_ex(libctx, NULL);
@@ -1919,7 +1955,7 @@ static scep_err_t envelope_decrypt(const scep_buf_t *env, OSSL_LIB_CTX *libctx,
         err = ossl_fail(why, SCEP_E_DECRYPT, "cannot decrypt the CertRep envelope with our key");
         goto out;
     }
-    err = buf_from_bio(out, plain, why);
+    err = buf_from_bio(plat, out, plain, why);
 out:
     BIO_free(out);
     CMS_ContentInfo_free(cms);
@@ -1927,8 +1963,9 @@ out:
 }
 
 /* AES and 3DES in the default context; single DES in a private legacy one. */
-static scep_err_t envelope_open(const scep_buf_t *env, const scep_expect_t *exp, scep_buf_t *plain,
-                                scep_certrep_t *rep, const char **why)
+static scep_err_t envelope_open(const omadm_platform_t *plat, const scep_buf_t *env,
+                                const scep_expect_t *exp, scep_buf_t *plain, scep_certrep_t *rep,
+                                const char **why)
 {
     legacy_t legacy = {0};
     OSSL_LIB_CTX *libctx = NULL;
@@ -1950,7 +1987,7 @@ static scep_err_t envelope_open(const scep_buf_t *env, const scep_expect_t *exp,
     default:
         return ossl_fail(why, SCEP_E_UNSUPPORTED, "CertRep envelope cipher is not AES, 3DES or DES");
     }
-    scep_err_t err = envelope_decrypt(env, libctx, exp, plain, why);
+    scep_err_t err = envelope_decrypt(plat, env, libctx, exp, plain, why);
     if (err == SCEP_OK && libctx)
         rep->warning = "the CA encrypted its reply with single DES (RFC 8894: MUST NOT); "
                        "opened with the OpenSSL legacy provider in a private library context";
@@ -1971,8 +2008,8 @@ static STACK_OF(X509) *certset_stack(const scep_certset_t *set)
     return s;
 }
 
-static scep_err_t issued_cert(const scep_buf_t *plain, const scep_expect_t *exp, scep_certrep_t *rep,
-                              const char **why)
+static scep_err_t issued_cert(const omadm_platform_t *plat, const scep_buf_t *plain,
+                              const scep_expect_t *exp, scep_certrep_t *rep, const char **why)
 {
     scep_err_t err = SCEP_OK;
     STACK_OF(X509) *certs = plain->len ? signeddata_certs(plain->data, plain->len) : NULL;
@@ -1999,7 +2036,7 @@ static scep_err_t issued_cert(const scep_buf_t *plain, const scep_expect_t *exp,
         goto out;
     unsigned char *der = NULL;
     int n = i2d_X509(mine, &der);
-    err = buf_take_der(der, n, &rep->cert, why);
+    err = buf_take_der(plat, der, n, &rep->cert, why);
 out:
     sk_X509_free(trusted);
     sk_X509_pop_free(certs, X509_free);
@@ -2014,8 +2051,8 @@ static scep_err_t check_expect(const scep_expect_t *exp, const char **why)
     return SCEP_OK;
 }
 
-scep_err_t scep_certrep_parse(const uint8_t *der, size_t len, const scep_expect_t *exp,
-                              scep_certrep_t *rep, const char **why)
+scep_err_t scep_certrep_parse(const omadm_platform_t *plat, const uint8_t *der, size_t len,
+                              const scep_expect_t *exp, scep_certrep_t *rep, const char **why)
 {
     scep_err_t err;
     scep_buf_t env = {0}, plain = {0};
@@ -2033,7 +2070,7 @@ scep_err_t scep_certrep_parse(const uint8_t *der, size_t len, const scep_expect_
         goto out;
     }
     if ((err = certrep_shape(cms, &si, rep, why)) != SCEP_OK ||
-        (err = certrep_verify(cms, si, exp->verifier, &env, why)) != SCEP_OK ||
+        (err = certrep_verify(plat, cms, si, exp->verifier, &env, why)) != SCEP_OK ||
         (err = certrep_attrs(si, exp, rep, why)) != SCEP_OK)
         goto out;
     if (rep->status != SCEP_STATUS_SUCCESS)
@@ -2042,18 +2079,18 @@ scep_err_t scep_certrep_parse(const uint8_t *der, size_t len, const scep_expect_
         err = fail(why, SCEP_E_NOT_FOUND, "SUCCESS without an envelope");
         goto out;
     }
-    if ((err = envelope_open(&env, exp, &plain, rep, why)) != SCEP_OK)
+    if ((err = envelope_open(plat, &env, exp, &plain, rep, why)) != SCEP_OK)
         goto out;
-    err = issued_cert(&plain, exp, rep, why);
+    err = issued_cert(plat, &plain, exp, rep, why);
 out:
     if (err != SCEP_OK) {
         const char *d = rep->digest, *c = rep->cipher;
-        scep_certrep_clear(rep);
+        scep_certrep_clear(plat, rep);
         rep->digest = d;   /* still useful in a report */
         rep->cipher = c;
     }
-    scep_buf_free(&plain);
-    scep_buf_free(&env);
+    scep_buf_free(plat, &plain);
+    scep_buf_free(plat, &env);
     CMS_ContentInfo_free(cms);
     ERR_clear_error();
     return err;
@@ -2081,11 +2118,11 @@ static void pct_append(char *out, size_t *k, const unsigned char *s, size_t n)
     }
 }
 
-static scep_err_t base64(const uint8_t *msg, size_t len, char **out, size_t *out_len,
-                         const char **why)
+static scep_err_t base64(const omadm_platform_t *plat, const uint8_t *msg, size_t len,
+                         char **out, size_t *out_len, const char **why)
 {
     size_t n = 4 * ((len + 2) / 3);
-    char *b = malloc(n + 1);
+    char *b = plat_alloc(plat, n + 1);
     if (!b)
         return fail(why, SCEP_E_NOMEM, "out of memory");
     b[0] = 0;
@@ -2096,8 +2133,8 @@ static scep_err_t base64(const uint8_t *msg, size_t len, char **out, size_t *out
     return SCEP_OK;
 }
 
-scep_err_t scep_url_get(const char *base, const char *op, const uint8_t *msg, size_t msg_len,
-                        char **out, const char **why)
+scep_err_t scep_url_get(const omadm_platform_t *plat, const char *base, const char *op,
+                        const uint8_t *msg, size_t msg_len, char **out, const char **why)
 {
     if (!base || !op || !out || (!msg && msg_len))
         return fail(why, SCEP_E_INVALID_ARG, "no base URL, operation or output");
@@ -2112,15 +2149,15 @@ scep_err_t scep_url_get(const char *base, const char *op, const uint8_t *msg, si
     size_t mlen = msg ? msg_len : 0;
     const unsigned char *m = msg;
     if (msg && strcmp(op, "PKIOperation") == 0) {
-        scep_err_t err = base64(msg, msg_len, &b64, &mlen, why);
+        scep_err_t err = base64(plat, msg, msg_len, &b64, &mlen, why);
         if (err != SCEP_OK)
             return err;
         m = (const unsigned char *)b64;
     }
     size_t cap = blen + 1 + 10 + olen + (msg ? 9 + 3 * mlen : 0) + 1;
-    char *url = malloc(cap);
+    char *url = plat_alloc(plat, cap);
     if (!url) {
-        free(b64);
+        plat_free(plat, b64);
         return fail(why, SCEP_E_NOMEM, "out of memory");
     }
     size_t k = 0;
@@ -2137,12 +2174,13 @@ scep_err_t scep_url_get(const char *base, const char *op, const uint8_t *msg, si
         pct_append(url, &k, m, mlen);
     }
     url[k] = 0;
-    free(b64);
+    plat_free(plat, b64);
     *out = url;
     return SCEP_OK;
 }
 
-scep_err_t scep_url_windows_base(const char *base, char **out, const char **why)
+scep_err_t scep_url_windows_base(const omadm_platform_t *plat, const char *base, char **out,
+                                 const char **why)
 {
     static const char suffix[] = "/pkiclient.exe";
     if (!base || !out)
@@ -2154,7 +2192,7 @@ scep_err_t scep_url_windows_base(const char *base, char **out, const char **why)
     bool has = n >= sl && strcasecmp(base + n - sl, suffix) == 0;
     while (!has && n > 0 && base[n - 1] == '/')
         n--;   /* "…/mscep.dll/" + "/pkiclient.exe" would double the slash */
-    char *u = malloc(n + (has ? 0 : sl) + 1);
+    char *u = plat_alloc(plat, n + (has ? 0 : sl) + 1);
     if (!u)
         return fail(why, SCEP_E_NOMEM, "out of memory");
     memcpy(u, base, n);

@@ -21,6 +21,12 @@
  *     handed out (*out) belong to the caller and are released with the
  *     matching _free; scep_buf_t contents with scep_buf_free (which wipes
  *     them first: CSRs carry the challenge, key DER is a secret).
+ *   - Memory: every function that hands out memory, and every _free, takes
+ *     the host's platform table plat (defaults filled in, platform.h), and
+ *     what one call allocated goes back to the same table.  Nonces and
+ *     serial numbers come from plat's random hook.  OpenSSL's own working
+ *     memory, and the randomness of RSA key generation (OpenSSL's default
+ *     DRBG), stay OpenSSL's.
  *   - Inputs are bounded: a DER input larger than SCEP_MAX_DER fails with
  *     SCEP_E_TOO_LARGE before OpenSSL sees it.
  */
@@ -30,6 +36,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "omadm.h"
 
 #define SCEP_NONCE_LEN 16                 /* senderNonce / recipientNonce bytes */
 #define SCEP_TXID_LEN 64                  /* hex SHA-256; buffers need +1 for the NUL */
@@ -61,15 +69,15 @@ const char *scep_strerror(scep_err_t err);
 
 /* ---- byte buffers ------------------------------------------------------------ */
 
-/* Output bytes.  data is malloc'ed, len bytes, followed by one NUL that is
- * not counted (so text outputs are C strings). */
+/* Output bytes.  data comes from plat, len bytes, followed by one NUL that
+ * is not counted (so text outputs are C strings). */
 typedef struct scep_buf {
     uint8_t *data;
     size_t len;
 } scep_buf_t;
 
 /* Wipes, frees and zeroes *b; NULL-safe, safe on a zeroed buffer. */
-void scep_buf_free(scep_buf_t *b);
+void scep_buf_free(const omadm_platform_t *plat, scep_buf_t *b);
 
 /* Borrowed input bytes (e.g. the device's Root/System certificates). */
 typedef struct scep_blob {
@@ -83,20 +91,32 @@ typedef struct scep_key scep_key_t;     /* an RSA key pair (wraps EVP_PKEY) */
 typedef struct scep_cert scep_cert_t;   /* one X.509 certificate (wraps X509) */
 
 /* New RSA key of 1024, 2048 or 4096 bits (e65537); *out owned by caller.
- * Randomness comes from OpenSSL's default DRBG. */
-scep_err_t scep_keygen_rsa(unsigned bits, scep_key_t **out, const char **why);
+ * Randomness comes from OpenSSL's default DRBG, not from plat. */
+scep_err_t scep_keygen_rsa(const omadm_platform_t *plat, unsigned bits, scep_key_t **out,
+                           const char **why);
+/* The same in two steps, for a key made on another thread: scep_key_alloc
+ * (on the caller's thread: it uses plat) gives an empty key object, and
+ * scep_key_generate_rsa fills it using OpenSSL only (no hook of the
+ * platform table), so it may run anywhere.  An empty or failed key object
+ * is released with scep_key_free like any other. */
+scep_err_t scep_key_alloc(const omadm_platform_t *plat, scep_key_t **out, const char **why);
+scep_err_t scep_key_generate_rsa(scep_key_t *key, unsigned bits, const char **why);
 /* Load a private key from DER (PKCS#8 or traditional RSA); *out owned. */
-scep_err_t scep_key_from_der(const uint8_t *der, size_t len, scep_key_t **out, const char **why);
+scep_err_t scep_key_from_der(const omadm_platform_t *plat, const uint8_t *der, size_t len,
+                             scep_key_t **out, const char **why);
 /* Unencrypted PKCS#8 DER of the private key into *out (a secret: the caller
  * stores it protected and releases it with scep_buf_free). */
-scep_err_t scep_key_to_der(const scep_key_t *key, scep_buf_t *out, const char **why);
-void scep_key_free(scep_key_t *key);   /* NULL-safe */
+scep_err_t scep_key_to_der(const omadm_platform_t *plat, const scep_key_t *key, scep_buf_t *out,
+                           const char **why);
+void scep_key_free(const omadm_platform_t *plat, scep_key_t *key);   /* NULL-safe */
 
 /* Parse exactly one DER certificate (no trailing bytes); *out owned. */
-scep_err_t scep_cert_from_der(const uint8_t *der, size_t len, scep_cert_t **out, const char **why);
+scep_err_t scep_cert_from_der(const omadm_platform_t *plat, const uint8_t *der, size_t len,
+                              scep_cert_t **out, const char **why);
 /* DER of cert into *out (owned). */
-scep_err_t scep_cert_to_der(const scep_cert_t *cert, scep_buf_t *out, const char **why);
-void scep_cert_free(scep_cert_t *cert);   /* NULL-safe */
+scep_err_t scep_cert_to_der(const omadm_platform_t *plat, const scep_cert_t *cert,
+                            scep_buf_t *out, const char **why);
+void scep_cert_free(const omadm_platform_t *plat, scep_cert_t *cert);   /* NULL-safe */
 /* Upper-case hex SHA-1 of the DER ("thumbprint"), NUL-terminated. */
 scep_err_t scep_cert_thumbprint(const scep_cert_t *cert, char out[SCEP_THUMB_LEN + 1]);
 /* One-line RFC 2253 rendering of the subject into buf (truncated, always
@@ -166,9 +186,9 @@ typedef struct scep_certset scep_certset_t;
  *              recipient itself.
  * A single certificate fills all three roles.  *out owned by the caller.
  */
-scep_err_t scep_cacert_parse(const uint8_t *der, size_t len, scep_certset_t **out,
-                             const char **why);
-void scep_certset_free(scep_certset_t *set);   /* NULL-safe */
+scep_err_t scep_cacert_parse(const omadm_platform_t *plat, const uint8_t *der, size_t len,
+                             scep_certset_t **out, const char **why);
+void scep_certset_free(const omadm_platform_t *plat, scep_certset_t *set);   /* NULL-safe */
 size_t scep_certset_count(const scep_certset_t *set);
 /* Borrowed pointers, valid while set lives; NULL only for a bad index. */
 const scep_cert_t *scep_certset_get(const scep_certset_t *set, size_t i);
@@ -207,14 +227,16 @@ typedef struct scep_csr_params {
 
 /* DER PKCS#10 signed with key, into *out (owned; holds the challenge).
  * SCEP_E_INVALID_ARG with why naming the parameter that does not parse. */
-scep_err_t scep_csr(const scep_key_t *key, const scep_csr_params_t *p, scep_buf_t *out,
-                    const char **why);
+scep_err_t scep_csr(const omadm_platform_t *plat, const scep_key_t *key,
+                    const scep_csr_params_t *p, scep_buf_t *out, const char **why);
 
 /* Self-signed request signer for key: subject parsed like the CSR's, KU
- * digitalSignature+keyEncipherment (critical), SKI, random serial, valid
- * from now-1h to now+30d (now: Unix time from the host); *out owned. */
-scep_err_t scep_self_signed(const scep_key_t *key, const char *subject, scep_digest_t digest,
-                            int64_t now, scep_cert_t **out, const char **why);
+ * digitalSignature+keyEncipherment (critical), SKI, random serial (plat's
+ * random hook), valid from now-1h to now+30d (now: Unix time from the
+ * host); *out owned. */
+scep_err_t scep_self_signed(const omadm_platform_t *plat, const scep_key_t *key,
+                            const char *subject, scep_digest_t digest, int64_t now,
+                            scep_cert_t **out, const char **why);
 
 /* transactionID: upper-case hex SHA-256 of the DER SubjectPublicKeyInfo of
  * key (stable for a key, so a resumed enrollment reuses it). */
@@ -232,21 +254,24 @@ typedef struct scep_msg_params {
 } scep_msg_params_t;
 
 /* PKCSReq (19) over the DER CSR: SignedData(EnvelopedData(csr)) with signed
- * attributes messageType, transactionID, senderNonce.  A fresh nonce
- * (RAND_bytes) is written to nonce; keep it for scep_certrep_parse.  *out owned. */
-scep_err_t scep_pkcsreq(const scep_msg_params_t *mp, const uint8_t *csr, size_t csr_len,
-                        uint8_t nonce[SCEP_NONCE_LEN], scep_buf_t *out, const char **why);
+ * attributes messageType, transactionID, senderNonce.  A fresh nonce (plat's
+ * random hook) is written to nonce; keep it for scep_certrep_parse.  *out
+ * owned. */
+scep_err_t scep_pkcsreq(const omadm_platform_t *plat, const scep_msg_params_t *mp,
+                        const uint8_t *csr, size_t csr_len, uint8_t nonce[SCEP_NONCE_LEN],
+                        scep_buf_t *out, const char **why);
 
 /* RenewalReq (17): the same, mp->signer_* being the existing certificate and key. */
-scep_err_t scep_renewalreq(const scep_msg_params_t *mp, const uint8_t *csr, size_t csr_len,
-                           uint8_t nonce[SCEP_NONCE_LEN], scep_buf_t *out, const char **why);
+scep_err_t scep_renewalreq(const omadm_platform_t *plat, const scep_msg_params_t *mp,
+                           const uint8_t *csr, size_t csr_len, uint8_t nonce[SCEP_NONCE_LEN],
+                           scep_buf_t *out, const char **why);
 
 /* CertPoll (20, GetCertInitial): messageData = IssuerAndSubject { issuer =
  * subject of issuer (scep_certset_issuer), subject = subject of the CSR }.
  * Same signer and transaction ID as the PKCSReq; fresh nonce.  *out owned. */
-scep_err_t scep_certpoll(const scep_msg_params_t *mp, const scep_cert_t *issuer,
-                         const uint8_t *csr, size_t csr_len, uint8_t nonce[SCEP_NONCE_LEN],
-                         scep_buf_t *out, const char **why);
+scep_err_t scep_certpoll(const omadm_platform_t *plat, const scep_msg_params_t *mp,
+                         const scep_cert_t *issuer, const uint8_t *csr, size_t csr_len,
+                         uint8_t nonce[SCEP_NONCE_LEN], scep_buf_t *out, const char **why);
 
 /* ---- CertRep ------------------------------------------------------------------ */
 
@@ -279,7 +304,8 @@ typedef struct scep_certrep {
 } scep_certrep_t;
 
 void scep_certrep_init(scep_certrep_t *rep);    /* cannot fail */
-void scep_certrep_clear(scep_certrep_t *rep);   /* frees cert; safe after init */
+/* Frees cert (with the plat scep_certrep_parse was given); safe after init. */
+void scep_certrep_clear(const omadm_platform_t *plat, scep_certrep_t *rep);
 
 /*
  * Check a CertRep (docs/scep.md, "Checking a CertRep"): one SignerInfo, by
@@ -294,8 +320,8 @@ void scep_certrep_clear(scep_certrep_t *rep);   /* frees cert; safe after init *
  * SCEP_OK means rep->status is authentic; rep is owned by the caller and
  * released with scep_certrep_clear (also after a failure).
  */
-scep_err_t scep_certrep_parse(const uint8_t *der, size_t len, const scep_expect_t *exp,
-                              scep_certrep_t *rep, const char **why);
+scep_err_t scep_certrep_parse(const omadm_platform_t *plat, const uint8_t *der, size_t len,
+                              const scep_expect_t *exp, scep_certrep_t *rep, const char **why);
 
 /* "badAlg", "badMessageCheck", "badRequest", "badTime", "badCertId"; NULL for
  * other values (print them as numbers). */
@@ -308,15 +334,16 @@ const char *scep_failinfo_name(int fail_info);
  * '&' joins).  For "PKIOperation" the message bytes are base64 (standard
  * alphabet) and percent-encoded ('+' %2B, '/' %2F, '=' %3D); for other
  * operations they are text (a CA identifier) and percent-encoded as is.
- * msg NULL: no message parameter.  *out is a malloc'ed C string (free()).
+ * msg NULL: no message parameter.  *out is a C string from plat (plat_free).
  * POST form: URL from msg NULL, the DER as body, Content-Type
  * application/x-pki-message.
  */
-scep_err_t scep_url_get(const char *base_url, const char *operation, const uint8_t *msg,
-                        size_t msg_len, char **out, const char **why);
+scep_err_t scep_url_get(const omadm_platform_t *plat, const char *base_url, const char *operation,
+                        const uint8_t *msg, size_t msg_len, char **out, const char **why);
 
 /* base_url with "/pkiclient.exe" appended unless it already ends with it
- * (Windows devices do this; NDES-style servers expect it).  *out malloc'ed. */
-scep_err_t scep_url_windows_base(const char *base_url, char **out, const char **why);
+ * (Windows devices do this; NDES-style servers expect it).  *out from plat. */
+scep_err_t scep_url_windows_base(const omadm_platform_t *plat, const char *base_url, char **out,
+                                 const char **why);
 
 #endif

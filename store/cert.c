@@ -16,6 +16,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "platform.h"
+
 bool cert_thumb_normalise(const char *name, char upper[CERT_THUMB_HEX + 1])
 {
     size_t i = 0;
@@ -43,12 +45,15 @@ int cert_thumbprint(const uint8_t *der, size_t len, char out[CERT_THUMB_HEX + 1]
     return 0;
 }
 
-/* Strip whitespace; base64-decode; NULL when not base64. */
-static uint8_t *b64_decode(const uint8_t *data, size_t len, size_t *out_len)
+/* Strip whitespace; base64-decode; NULL when not base64, or (*oom) when
+ * memory ran out. */
+static uint8_t *b64_decode(const omadm_platform_t *plat, const uint8_t *data, size_t len,
+                           size_t *out_len, bool *oom)
 {
-    char *clean = malloc(len + 1);
+    char *clean = plat_alloc(plat, len + 1);
     uint8_t *out = NULL;
     size_t n = 0, pad = 0;
+    *oom = !clean;
     if (!clean)
         return NULL;
     for (size_t i = 0; i < len; i++) {
@@ -63,18 +68,19 @@ static uint8_t *b64_decode(const uint8_t *data, size_t len, size_t *out_len)
     }
     if (n == 0 || n % 4 || pad > 2 || n > INT32_MAX)
         goto out;
-    out = malloc(n / 4 * 3 + 1);
+    out = plat_alloc(plat, n / 4 * 3 + 1);
+    *oom = !out;
     if (!out)
         goto out;
     int got = EVP_DecodeBlock(out, (unsigned char *)clean, (int)n);
     if (got < 0) {
-        free(out);
+        plat_free(plat, out);
         out = NULL;
         goto out;
     }
     *out_len = (size_t)got - pad;
 out:
-    free(clean);
+    plat_free(plat, clean);
     return out;
 }
 
@@ -98,8 +104,8 @@ static bool has_text(const uint8_t *data, size_t len, const char *needle)
     return false;
 }
 
-static int from_pem(const uint8_t *data, size_t len, uint8_t **der, size_t *der_len,
-                    const char **why)
+static int from_pem(const omadm_platform_t *plat, const uint8_t *data, size_t len, uint8_t **der,
+                    size_t *der_len, const char **why)
 {
     BIO *bio = BIO_new_mem_buf(data, (int)len);
     X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
@@ -110,11 +116,14 @@ static int from_pem(const uint8_t *data, size_t len, uint8_t **der, size_t *der_
         unsigned char *out = NULL;
         int n = i2d_X509(x, &out);
         if (n > 0) {
-            *der = malloc((size_t)n);
+            *der = plat_alloc(plat, (size_t)n);
             if (*der) {
                 memcpy(*der, out, (size_t)n);
                 *der_len = (size_t)n;
                 rc = 0;
+            } else {
+                *why = "out of memory";
+                rc = -2;
             }
         }
         OPENSSL_free(out);
@@ -125,14 +134,15 @@ static int from_pem(const uint8_t *data, size_t len, uint8_t **der, size_t *der_
     return rc;
 }
 
-int cert_b64_decode(const char *b64, uint8_t **out, size_t *len)
+int cert_b64_decode(const omadm_platform_t *plat, const char *b64, uint8_t **out, size_t *len)
 {
-    *out = b64_decode((const uint8_t *)b64, strlen(b64), len);
-    return *out ? 0 : -1;
+    bool oom = false;
+    *out = b64_decode(plat, (const uint8_t *)b64, strlen(b64), len, &oom);
+    return *out ? 0 : oom ? -2 : -1;
 }
 
-int cert_decode(const uint8_t *data, size_t len, bool raw_ok, uint8_t **der, size_t *der_len,
-                const char **why)
+int cert_decode(const omadm_platform_t *plat, const uint8_t *data, size_t len, bool raw_ok,
+                uint8_t **der, size_t *der_len, const char **why)
 {
     *der = NULL;
     if (len > 16u << 20) {
@@ -140,25 +150,26 @@ int cert_decode(const uint8_t *data, size_t len, bool raw_ok, uint8_t **der, siz
         return -1;
     }
     if (has_text(data, len, "-----BEGIN"))
-        return from_pem(data, len, der, der_len, why);
+        return from_pem(plat, data, len, der, der_len, why);
     if (raw_ok && len && data[0] == 0x30 && check_der(data, len) == 0) {
-        *der = malloc(len);
+        *der = plat_alloc(plat, len);
         if (!*der) {
             *why = "out of memory";
-            return -1;
+            return -2;
         }
         memcpy(*der, data, len);
         *der_len = len;
         return 0;
     }
     size_t n = 0;
-    uint8_t *bytes = b64_decode(data, len, &n);
+    bool oom = false;
+    uint8_t *bytes = b64_decode(plat, data, len, &n, &oom);
     if (!bytes) {
-        *why = "not base64";
-        return -1;
+        *why = oom ? "out of memory" : "not base64";
+        return oom ? -2 : -1;
     }
     if (check_der(bytes, n)) {
-        free(bytes);
+        plat_free(plat, bytes);
         *why = "not an X.509 certificate";
         return -1;
     }
@@ -167,7 +178,7 @@ int cert_decode(const uint8_t *data, size_t len, bool raw_ok, uint8_t **der, siz
     return 0;
 }
 
-static char *name_text(const X509_NAME *name)
+static char *name_text(const omadm_platform_t *plat, const X509_NAME *name)
 {
     BIO *bio = BIO_new(BIO_s_mem());
     char *out = NULL;
@@ -180,7 +191,7 @@ static char *name_text(const X509_NAME *name)
     if (X509_NAME_print_ex(bio, name, 0, flags) >= 0) {
         char *p = NULL;
         long n = BIO_get_mem_data(bio, &p);
-        out = malloc((size_t)n + 1);
+        out = plat_alloc(plat, (size_t)n + 1);
         if (out) {
             memcpy(out, p, (size_t)n);
             out[n] = 0;
@@ -201,7 +212,7 @@ static void time_text(const ASN1_TIME *t, char out[24])
 /* Microsoft template extensions: v1 (1.3.6.1.4.1.311.20.2) carries the
  * name as a BMPString; v2 (1.3.6.1.4.1.311.21.7) a SEQUENCE starting with
  * the template OID. */
-static char *template_name(const X509 *x)
+static char *template_name(const omadm_platform_t *plat, const X509 *x)
 {
     static const char *const oids[] = {"1.3.6.1.4.1.311.20.2", "1.3.6.1.4.1.311.21.7"};
     for (size_t k = 0; k < 2; k++) {
@@ -223,7 +234,7 @@ static char *template_name(const X509 *x)
             unsigned char *utf8 = NULL;
             int n = text ? ASN1_STRING_to_UTF8(&utf8, t->value.asn1_string) : -1;
             if (n >= 0) {
-                out = malloc((size_t)n + 1);
+                out = plat_alloc(plat, (size_t)n + 1);
                 if (out) {
                     memcpy(out, utf8, (size_t)n);
                     out[n] = 0;
@@ -235,19 +246,20 @@ static char *template_name(const X509 *x)
             long l;
             int tag, cls;
             if (ASN1_get_object(&p, &l, &tag, &cls, len) & 0x80 || tag != V_ASN1_SEQUENCE)
-                return strdup("");
+                return plat_strdup(plat, "");
             ASN1_OBJECT *tmpl = d2i_ASN1_OBJECT(NULL, &p, l);
             char buf[128];
             if (tmpl && OBJ_obj2txt(buf, sizeof buf, tmpl, 1) > 0)
-                out = strdup(buf);
+                out = plat_strdup(plat, buf);
             ASN1_OBJECT_free(tmpl);
         }
-        return out ? out : strdup("");
+        return out ? out : plat_strdup(plat, "");
     }
-    return strdup("");
+    return plat_strdup(plat, "");
 }
 
-int cert_info_from_der(const uint8_t *der, size_t len, cert_info_t *info)
+int cert_info_from_der(const omadm_platform_t *plat, const uint8_t *der, size_t len,
+                       cert_info_t *info)
 {
     memset(info, 0, sizeof *info);
     const unsigned char *p = der;
@@ -256,15 +268,15 @@ int cert_info_from_der(const uint8_t *der, size_t len, cert_info_t *info)
         X509_free(x);
         return -1;
     }
-    info->issued_by = name_text(X509_get_issuer_name(x));
-    info->issued_to = name_text(X509_get_subject_name(x));
+    info->issued_by = name_text(plat, X509_get_issuer_name(x));
+    info->issued_to = name_text(plat, X509_get_subject_name(x));
     time_text(X509_get0_notBefore(x), info->valid_from);
     time_text(X509_get0_notAfter(x), info->valid_to);
-    info->template_name = template_name(x);
+    info->template_name = template_name(plat, x);
     info->subject_hash = X509_subject_name_hash(x);
     X509_free(x);
     if (!info->issued_by || !info->issued_to || !info->template_name) {
-        cert_info_free(info);
+        cert_info_free(plat, info);
         return -1;
     }
     return 0;
@@ -281,34 +293,34 @@ int cert_subject_hash(const uint8_t *der, size_t len, unsigned long *hash)
     return 0;
 }
 
-void cert_info_free(cert_info_t *info)
+void cert_info_free(const omadm_platform_t *plat, cert_info_t *info)
 {
-    free(info->issued_by);
-    free(info->issued_to);
-    free(info->template_name);
+    plat_free(plat, info->issued_by);
+    plat_free(plat, info->issued_to);
+    plat_free(plat, info->template_name);
     memset(info, 0, sizeof *info);
 }
 
-char *cert_b64(const uint8_t *der, size_t len)
+char *cert_b64(const omadm_platform_t *plat, const uint8_t *der, size_t len)
 {
     if (len > INT32_MAX / 2)
         return NULL;
-    char *out = malloc(4 * ((len + 2) / 3) + 1);
+    char *out = plat_alloc(plat, 4 * ((len + 2) / 3) + 1);
     if (out)
         EVP_EncodeBlock((unsigned char *)out, der, (int)len);
     return out;
 }
 
-char *cert_pem(const uint8_t *der, size_t len, size_t *pem_len)
+char *cert_pem(const omadm_platform_t *plat, const uint8_t *der, size_t len, size_t *pem_len)
 {
-    char *b64 = cert_b64(der, len);
+    char *b64 = cert_b64(plat, der, len);
     if (!b64)
         return NULL;
     size_t n = strlen(b64);
     size_t cap = n + n / 64 + 80;
-    char *out = malloc(cap);
+    char *out = plat_alloc(plat, cap);
     if (!out) {
-        free(b64);
+        plat_free(plat, b64);
         return NULL;
     }
     size_t w = (size_t)snprintf(out, cap, "-----BEGIN CERTIFICATE-----\n");
@@ -319,7 +331,7 @@ char *cert_pem(const uint8_t *der, size_t len, size_t *pem_len)
         out[w++] = '\n';
     }
     w += (size_t)snprintf(out + w, cap - w, "-----END CERTIFICATE-----\n");
-    free(b64);
+    plat_free(plat, b64);
     if (pem_len)
         *pem_len = w;
     return out;

@@ -3,6 +3,11 @@
  * cert.h - the certificate store's small OpenSSL layer: parse what a
  * server sends (base64 DER, with or without line breaks, PEM armour, raw
  * DER), thumbprints, and the text renderings the CSP reports.
+ *
+ * Memory handed out (DER, text) comes from the platform table plat (the
+ * store's or the certificate store's, defaults filled in by plat_init) and
+ * goes back to the same table: plat_free(plat, p), cert_info_free(plat, i).
+ * OpenSSL's own working memory stays OpenSSL's.
  */
 #ifndef OMADM_STORE_CERT_H
 #define OMADM_STORE_CERT_H
@@ -10,6 +15,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "omadm.h"
 
 #define CERT_THUMB_HEX 40
 
@@ -27,20 +34,23 @@ typedef struct cert_info {
  * Decode a value as sent for EncodedCertificate into DER: base64 (line
  * breaks and spaces allowed), PEM armour around base64, or raw DER when
  * raw_ok (a WBXML bin value).  Exactly one certificate: anything else
- * fails.  Returns 0 and a malloc'ed DER, or -1 with *why set to a short
- * static reason ("not base64", "not an X.509 certificate", ...).
+ * fails.  Returns 0 and the DER (from plat), or -1 with *why set to a
+ * short static reason ("not base64", "not an X.509 certificate", ...), or
+ * -2 when plat had no memory (*why "out of memory").
  */
-int cert_decode(const uint8_t *data, size_t len, bool raw_ok, uint8_t **der, size_t *der_len,
-                const char **why);
+int cert_decode(const omadm_platform_t *plat, const uint8_t *data, size_t len, bool raw_ok,
+                uint8_t **der, size_t *der_len, const char **why);
 
 /* Plain base64 to bytes (no certificate check: for data the store wrote
- * itself; store_check verifies thumbprints).  0 and malloc'ed bytes, or -1. */
-int cert_b64_decode(const char *b64, uint8_t **out, size_t *len);
+ * itself; store_check verifies thumbprints).  0 and the bytes (from plat),
+ * -1 (not base64) or -2 (no memory). */
+int cert_b64_decode(const omadm_platform_t *plat, const char *b64, uint8_t **out, size_t *len);
 
 /* Fill info from DER (0), or -1 when it is not a certificate.  Free with
- * cert_info_free. */
-int cert_info_from_der(const uint8_t *der, size_t len, cert_info_t *info);
-void cert_info_free(cert_info_t *info);
+ * cert_info_free and the same plat. */
+int cert_info_from_der(const omadm_platform_t *plat, const uint8_t *der, size_t len,
+                       cert_info_t *info);
+void cert_info_free(const omadm_platform_t *plat, cert_info_t *info);
 
 /* SHA-1 thumbprint of DER as 40 uppercase hex digits (0, or -1). */
 int cert_thumbprint(const uint8_t *der, size_t len, char out[CERT_THUMB_HEX + 1]);
@@ -48,11 +58,11 @@ int cert_thumbprint(const uint8_t *der, size_t len, char out[CERT_THUMB_HEX + 1]
 /* X509_subject_name_hash of a DER certificate (0, or -1). */
 int cert_subject_hash(const uint8_t *der, size_t len, unsigned long *hash);
 
-/* PEM text of a DER certificate (malloc'ed, NUL-terminated) or NULL. */
-char *cert_pem(const uint8_t *der, size_t len, size_t *pem_len);
+/* PEM text of a DER certificate (from plat, NUL-terminated) or NULL. */
+char *cert_pem(const omadm_platform_t *plat, const uint8_t *der, size_t len, size_t *pem_len);
 
-/* Base64 of DER without line breaks (malloc'ed) or NULL. */
-char *cert_b64(const uint8_t *der, size_t len);
+/* Base64 of DER without line breaks (from plat) or NULL. */
+char *cert_b64(const omadm_platform_t *plat, const uint8_t *der, size_t len);
 
 /* True when name is 40 hex digits (any case); upper gets the uppercase. */
 bool cert_thumb_normalise(const char *name, char upper[CERT_THUMB_HEX + 1]);

@@ -23,16 +23,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "platform.h"
+
 struct journal {
+    const omadm_platform_t *plat;
     char *buf;
     size_t len, cap;
     int failed;
     int n_ops;
 };
 
-journal_t *journal_new(void)
+journal_t *journal_new(const omadm_platform_t *plat)
 {
-    journal_t *j = calloc(1, sizeof *j);
+    journal_t *j = plat_calloc(plat, sizeof *j);
+    if (j)
+        j->plat = plat;
     return j;
 }
 
@@ -42,8 +47,8 @@ void journal_free(journal_t *j)
         return;
     if (j->buf)
         explicit_bzero(j->buf, j->len); /* may hold private keys */
-    free(j->buf);
-    free(j);
+    plat_free(j->plat, j->buf);
+    plat_free(j->plat, j);
 }
 
 static void put(journal_t *j, const void *p, size_t n)
@@ -54,7 +59,7 @@ static void put(journal_t *j, const void *p, size_t n)
         size_t cap = j->cap ? j->cap : 4096;
         while (cap < j->len + n + 1)
             cap *= 2;
-        char *b = malloc(cap);
+        char *b = plat_alloc(j->plat, cap);
         if (!b) {
             j->failed = 1;
             return;
@@ -62,7 +67,7 @@ static void put(journal_t *j, const void *p, size_t n)
         if (j->buf) {
             memcpy(b, j->buf, j->len);
             explicit_bzero(j->buf, j->len);
-            free(j->buf);
+            plat_free(j->plat, j->buf);
         }
         j->buf = b;
         j->cap = cap;
@@ -201,7 +206,16 @@ static int write_at(const char *dir, const char *rel, off_t off, const void *dat
     char p[4096];
     if (snprintf(p, sizeof p, "%s/%s", dir, rel) >= (int)sizeof p)
         return -1;
-    int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    /* a file written at an offset is a bundle: one that is created here
+     * is public (0644, whatever the umask), as the store creates them */
+    int fd = open(p, O_WRONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) {
+        fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd >= 0 && fchmod(fd, 0644)) {
+            close(fd);
+            return -1;
+        }
+    }
     if (fd < 0)
         return -1;
     int rc = write_all(fd, data, len, off, 1);
@@ -285,7 +299,7 @@ int journal_commit(journal_t *j, const char *dir, const char **why)
         return j->failed ? -1 : 0;
     }
     /* a batch committed earlier but not applied goes first */
-    if (journal_recover(dir, why))
+    if (journal_recover(j->plat, dir, why))
         return -1;
     if (sha256_hex(j->buf, j->len, hex)) {
         *why = "cannot checksum the journal";
@@ -294,8 +308,10 @@ int journal_commit(journal_t *j, const char *dir, const char **why)
     putf(j, "E %s\n", hex);
     snprintf(p, sizeof p, "%s/journal", dir);
     snprintf(tmp, sizeof tmp, "%s.tmp", p);
+    /* private: it carries keys and state records */
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    int rc = fd < 0 || j->failed || write_all(fd, j->buf, j->len, 0, 0) || fsync(fd);
+    int rc = fd < 0 || fchmod(fd, 0600) || j->failed || write_all(fd, j->buf, j->len, 0, 0) ||
+             fsync(fd);
     if (fd >= 0)
         rc = close(fd) || rc;
     if (rc || rename(tmp, p)) {
@@ -325,7 +341,7 @@ static int valid(const char *buf, size_t len)
     return !memcmp(trailer + 2, hex, 64);
 }
 
-int journal_recover(const char *dir, const char **why)
+int journal_recover(const omadm_platform_t *plat, const char *dir, const char **why)
 {
     char p[4096], tmp[4200];
     snprintf(p, sizeof p, "%s/journal", dir);
@@ -341,7 +357,7 @@ int journal_recover(const char *dir, const char **why)
     struct stat st;
     char *buf = NULL;
     size_t got = 0;
-    if (fstat(fd, &st) == 0 && (buf = malloc((size_t)st.st_size + 1)))
+    if (fstat(fd, &st) == 0 && (buf = plat_alloc(plat, (size_t)st.st_size + 1)))
         while (got < (size_t)st.st_size) {
             ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
             if (n <= 0)
@@ -367,7 +383,7 @@ int journal_recover(const char *dir, const char **why)
     }
     if (buf) {
         explicit_bzero(buf, got);
-        free(buf);
+        plat_free(plat, buf);
     }
     return rc;
 }

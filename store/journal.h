@@ -14,9 +14,12 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "omadm.h"
+
 typedef struct journal journal_t;
 
-journal_t *journal_new(void);
+/* The journal's memory comes from plat (kept: it must outlive j). */
+journal_t *journal_new(const omadm_platform_t *plat);
 void journal_free(journal_t *j);
 /* Replace a whole file (written to a temp name, then renamed). */
 int journal_write_file(journal_t *j, const char *rel, const void *data, size_t len, mode_t mode);
@@ -30,7 +33,8 @@ int journal_empty(const journal_t *j);
 /* Write, sync, apply, sync, remove.  0 done; 1 committed (durable) but not
  * applied yet: journal_recover() finishes it; -1 nothing happened (*why). */
 int journal_commit(journal_t *j, const char *dir, const char **why);
-/* At open: apply a complete journal, drop an incomplete one. */
-int journal_recover(const char *dir, const char **why);
+/* At open: apply a complete journal, drop an incomplete one (read into
+ * memory from plat). */
+int journal_recover(const omadm_platform_t *plat, const char *dir, const char **why);
 
 #endif

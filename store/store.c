@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 #include "journal.h"
 #include "platform.h"
 #include "store_internal.h"
+#include "textbuf.h"
 
 static const store_kind_t kinds[] = {
     {"root", "Root/System", true},
@@ -63,48 +65,53 @@ bool store_in_tx(const store_t *s)
     return s->in_tx;
 }
 
-void rec_clear(store_rec_t *r)
+const omadm_platform_t *store_platform(const store_t *s)
 {
-    free(r->name);
-    free(r->server);
-    free(r->der);
+    return &s->plat;
+}
+
+void rec_clear(const omadm_platform_t *p, store_rec_t *r)
+{
+    plat_free(p, r->name);
+    plat_free(p, r->server);
+    plat_free(p, r->der);
     memset(r, 0, sizeof *r);
 }
 
-void store_rec_free(store_rec_t *rec)
+void store_rec_free(const store_t *s, store_rec_t *rec)
 {
-    rec_clear(rec);
+    rec_clear(&s->plat, rec);
 }
 
-void free_ops(op_t *o)
+void free_ops(const omadm_platform_t *p, op_t *o)
 {
     while (o) {
         op_t *next = o->next;
-        rec_clear(&o->rec);
+        rec_clear(p, &o->rec);
         if (o->key_pem) {
             explicit_bzero(o->key_pem, strlen(o->key_pem));
-            free(o->key_pem);
+            plat_free(p, o->key_pem);
         }
         if (o->state_data) {
             explicit_bzero(o->state_data, o->state_len); /* may hold a private key */
-            free(o->state_data);
+            plat_free(p, o->state_data);
         }
-        free(o->state_name);
-        free(o);
+        plat_free(p, o->state_name);
+        plat_free(p, o);
         o = next;
     }
 }
 
-static int rec_copy(store_rec_t *dst, const store_rec_t *src)
+static int rec_copy(const omadm_platform_t *p, store_rec_t *dst, const store_rec_t *src)
 {
     memset(dst, 0, sizeof *dst);
     memcpy(dst->thumb, src->thumb, sizeof dst->thumb);
-    dst->name = strdup(src->name ? src->name : src->thumb);
-    dst->server = strdup(src->server ? src->server : "");
+    dst->name = plat_strdup(p, src->name ? src->name : src->thumb);
+    dst->server = plat_strdup(p, src->server ? src->server : "");
     dst->added = src->added;
-    dst->der = malloc(src->der_len ? src->der_len : 1);
+    dst->der = plat_alloc(p, src->der_len ? src->der_len : 1);
     if (!dst->name || !dst->server || !dst->der) {
-        rec_clear(dst);
+        rec_clear(p, dst);
         return -1;
     }
     memcpy(dst->der, src->der, src->der_len);
@@ -134,20 +141,20 @@ int store_bundle(const store_t *s, const char *store, char *buf, size_t size)
     return path(s, buf, size, "trust/%s.pem", store);
 }
 
-static void put_escaped(FILE *f, const char *s)
+static void put_escaped(store_buf_t *b, const char *s)
 {
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         if (c < 0x21 || c == '%' || c == 0x7f)
-            fprintf(f, "%%%02X", c);
+            store_buf_printf(b, "%%%02X", c);
         else
-            fputc(c, f);
+            store_buf_putc(b, (char)c);
     }
 }
 
-static char *unescape(const char *s)
+static char *unescape(const omadm_platform_t *p, const char *s)
 {
-    char *out = malloc(strlen(s) + 1), *w = out;
+    char *out = plat_alloc(p, strlen(s) + 1), *w = out;
     if (!out)
         return NULL;
     for (; *s; s++) {
@@ -164,42 +171,41 @@ static char *unescape(const char *s)
 }
 
 /* The bytes of a record file; bundle offset/length for trust stores. */
-char *rec_serialise(const store_rec_t *r, long long boff, long long blen, size_t *len)
+char *rec_serialise(const omadm_platform_t *p, const store_rec_t *r, long long boff,
+                    long long blen, size_t *len)
 {
-    char *b64 = cert_b64(r->der, r->der_len);
-    char *buf = NULL;
-    size_t size = 0;
-    FILE *f = b64 ? open_memstream(&buf, &size) : NULL;
-    if (!f) {
-        free(b64);
+    char *b64 = cert_b64(p, r->der, r->der_len);
+    if (!b64)
         return NULL;
-    }
-    fprintf(f, "omadm-cert 1\nthumb %s\nname ", r->thumb);
-    put_escaped(f, r->name);
-    fputs("\nserver ", f);
+    store_buf_t b;
+    store_buf_init(&b, p);
+    store_buf_printf(&b, "omadm-cert 1\nthumb %s\nname ", r->thumb);
+    put_escaped(&b, r->name);
+    store_buf_puts(&b, "\nserver ");
     if (!*r->server)
-        fputs("-", f); /* no server */
+        store_buf_puts(&b, "-"); /* no server */
     else if (!strcmp(r->server, "-"))
-        fputs("%2D", f);
+        store_buf_puts(&b, "%2D");
     else
-        put_escaped(f, r->server);
-    fprintf(f, "\nadded %lld\nbundle %lld %lld\nder %s\n", (long long)r->added, boff, blen, b64);
-    fclose(f);
-    free(b64);
-    *len = size;
-    return buf;
+        put_escaped(&b, r->server);
+    store_buf_printf(&b, "\nadded %lld\nbundle %lld %lld\nder %s\n", (long long)r->added, boff,
+                     blen, b64);
+    plat_free(p, b64);
+    return store_buf_take(&b, len);
 }
 
 /* The record's own base64; whether it is the certificate the name says is
  * store_check's job, so reads stay cheap. */
-static int b64_to_der(const char *b64, store_rec_t *r)
+static int b64_to_der(const omadm_platform_t *p, const char *b64, store_rec_t *r)
 {
-    return cert_b64_decode(b64, &r->der, &r->der_len);
+    return cert_b64_decode(p, b64, &r->der, &r->der_len);
 }
 
 /* Parse a record file; boff/blen may be NULL. */
-int rec_parse(char *text, store_rec_t *r, long long *boff, long long *blen)
+int rec_parse(const omadm_platform_t *p, char *text, store_rec_t *r, long long *boff,
+              long long *blen)
 {
+    int rc = -1; /* damaged, until it parses; -2 when memory ran out */
     memset(r, 0, sizeof *r);
     char *save = NULL;
     char *line = strtok_r(text, "\n", &save);
@@ -221,10 +227,12 @@ int rec_parse(char *text, store_rec_t *r, long long *boff, long long *blen)
             memcpy(r->thumb, v, STORE_THUMB_LEN + 1);
             seen |= 1;
         } else if (!strcmp(line, "name")) {
-            r->name = unescape(v);
+            if (!(r->name = unescape(p, v)))
+                goto oom;
             seen |= 2;
         } else if (!strcmp(line, "server")) {
-            r->server = unescape(strcmp(v, "-") ? v : "");
+            if (!(r->server = unescape(p, strcmp(v, "-") ? v : "")))
+                goto oom;
             seen |= 4;
         } else if (!strcmp(line, "added")) {
             r->added = strtoll(v, NULL, 10);
@@ -234,7 +242,10 @@ int rec_parse(char *text, store_rec_t *r, long long *boff, long long *blen)
                 goto bad;
             seen |= 16;
         } else if (!strcmp(line, "der")) {
-            if (b64_to_der(v, r))
+            int d = b64_to_der(p, v, r);
+            if (d == -2)
+                goto oom;
+            if (d)
                 goto bad;
             seen |= 32;
         }
@@ -246,12 +257,14 @@ int rec_parse(char *text, store_rec_t *r, long long *boff, long long *blen)
     if (blen)
         *blen = len;
     return 0;
+oom:
+    rc = -2;
 bad:
-    rec_clear(r);
-    return -1;
+    rec_clear(p, r);
+    return rc;
 }
 
-char *read_file(const char *p, size_t *len)
+char *read_file(const omadm_platform_t *plat, const char *p, size_t *len)
 {
     int fd = open(p, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
@@ -260,7 +273,8 @@ char *read_file(const char *p, size_t *len)
     char *buf = NULL;
     errno = EFBIG;
     if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size < (1 << 26)) {
-        buf = malloc((size_t)st.st_size + 1);
+        buf = plat_alloc(plat, (size_t)st.st_size + 1);
+        errno = buf ? EIO : ENOMEM;
         size_t got = 0;
         while (buf && got < (size_t)st.st_size) {
             ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
@@ -274,7 +288,7 @@ char *read_file(const char *p, size_t *len)
                 *len = got;
         } else if (buf) {
             explicit_bzero(buf, got); /* a key or state record, part read */
-            free(buf);
+            plat_free(plat, buf);
             buf = NULL;
         }
     }
@@ -282,19 +296,21 @@ char *read_file(const char *p, size_t *len)
     return buf;
 }
 
-/* 0 found, 1 absent, -1 error/corrupt. */
+/* 0 found, 1 absent, -1 error (no memory, I/O: nothing is known), -2
+ * damaged (there is a file, but not a record). */
 int disk_get(const store_t *s, const char *store, const char *thumb, store_rec_t *r,
-                    long long *boff, long long *blen)
+             long long *boff, long long *blen)
 {
     char p[4096];
+    memset(r, 0, sizeof *r);
     if (path(s, p, sizeof p, "certs/%s/%s", store, thumb))
         return -1;
-    char *text = read_file(p, NULL);
+    char *text = read_file(&s->plat, p, NULL);
     if (!text)
-        return errno == ENOENT ? 1 : -1;
-    int rc = rec_parse(text, r, boff, blen);
-    free(text);
-    return rc;
+        return errno == ENOENT ? 1 : errno == EFBIG ? -2 : -1; /* EFBIG: not a record */
+    int rc = rec_parse(&s->plat, text, r, boff, blen);
+    plat_free(&s->plat, text);
+    return rc == -1 ? -2 : rc == -2 ? -1 : 0;
 }
 
 /* The newest staged op for (store, thumb) in a list, or NULL. */
@@ -324,7 +340,7 @@ int store_recover_if_needed(store_t *s)
     const char *why = NULL;
     if (!s->needs_recovery)
         return 0;
-    if (journal_recover(s->dir, &why))
+    if (journal_recover(&s->plat, s->dir, &why))
         return -1;
     s->needs_recovery = false;
     return 0;
@@ -343,8 +359,9 @@ int store_get(store_t *s, const char *store, const char *thumb, store_rec_t *rec
     if (!o)
         o = find_op(s->pending, k, up, false);
     if (o)
-        return o->kind == OP_DEL ? 1 : rec_copy(rec, &o->rec) ? -1 : 0;
-    return disk_get(s, k->id, up, rec, NULL, NULL);
+        return o->kind == OP_DEL ? 1 : rec_copy(&s->plat, rec, &o->rec) ? -1 : 0;
+    int rc = disk_get(s, k->id, up, rec, NULL, NULL);
+    return rc < 0 ? -1 : rc;
 }
 
 /* ---- transactions ---- */
@@ -372,7 +389,7 @@ static op_t *stage(store_t *s, op_kind_t kind, const char *store, const char *th
     char up[STORE_THUMB_LEN + 1];
     if (!s->in_tx || !k || !cert_thumb_normalise(thumb, up))
         return NULL;
-    op_t *o = calloc(1, sizeof *o);
+    op_t *o = plat_calloc(&s->plat, sizeof *o);
     if (!o)
         return NULL;
     o->kind = kind;
@@ -390,12 +407,12 @@ int store_put(store_t *s, const char *store, const store_rec_t *rec)
         cert_thumbprint(rec->der, rec->der_len, check) || strcasecmp(check, rec->thumb))
         return -1; /* only certificates, named by their thumbprint */
     store_rec_t copy;
-    if (rec_copy(&copy, rec))
+    if (rec_copy(&s->plat, &copy, rec))
         return -1;
     memcpy(copy.thumb, check, sizeof check);
     op_t *o = stage(s, OP_PUT, store, check);
     if (!o) {
-        rec_clear(&copy);
+        rec_clear(&s->plat, &copy);
         return -1;
     }
     o->rec = copy;
@@ -409,10 +426,12 @@ int store_del(store_t *s, const char *store, const char *thumb)
 
 int store_put_key(store_t *s, const char *store, const char *thumb, const char *pem)
 {
-    char *copy = strdup(pem);
+    char *copy = plat_strdup(&s->plat, pem);
     op_t *o = copy ? stage(s, OP_KEY, store, thumb) : NULL;
     if (!o) {
-        free(copy);
+        if (copy)
+            explicit_bzero(copy, strlen(copy));
+        plat_free(&s->plat, copy);
         return -1;
     }
     o->key_pem = copy;
@@ -437,7 +456,7 @@ int store_commit(store_t *s)
 
 void store_rollback(store_t *s)
 {
-    free_ops(s->tx);
+    free_ops(&s->plat, s->tx);
     s->tx = s->tx_tail = NULL;
     s->in_tx = false;
 }
@@ -465,9 +484,9 @@ static op_t *stage_state(store_t *s, op_kind_t kind, const char *name)
 {
     if (!s->in_tx || !name || !state_name_ok(name))
         return NULL;
-    op_t *o = calloc(1, sizeof *o);
-    if (!o || !(o->state_name = strdup(name))) {
-        free(o);
+    op_t *o = plat_calloc(&s->plat, sizeof *o);
+    if (!o || !(o->state_name = plat_strdup(&s->plat, name))) {
+        plat_free(&s->plat, o);
         return NULL;
     }
     o->kind = kind;
@@ -481,7 +500,7 @@ int store_put_state(store_t *s, const char *name, const void *data, size_t len)
      * that could not be read back */
     if ((!data && len) || len >= (1u << 26))
         return -1;
-    char *copy = malloc(len + 1);
+    char *copy = plat_alloc(&s->plat, len + 1);
     if (!copy)
         return -1;
     if (len)
@@ -490,7 +509,7 @@ int store_put_state(store_t *s, const char *name, const void *data, size_t len)
     op_t *o = stage_state(s, OP_STATE_PUT, name);
     if (!o) {
         explicit_bzero(copy, len);
-        free(copy);
+        plat_free(&s->plat, copy);
         return -1;
     }
     o->state_data = copy;
@@ -520,7 +539,7 @@ int store_get_state(store_t *s, const char *name, char **data, size_t *len)
     if (o) {
         if (o->kind == OP_STATE_DEL)
             return 1;
-        char *copy = malloc(o->state_len + 1);
+        char *copy = plat_alloc(&s->plat, o->state_len + 1);
         if (!copy)
             return -1;
         memcpy(copy, o->state_data, o->state_len + 1); /* with its NUL */
@@ -532,7 +551,7 @@ int store_get_state(store_t *s, const char *name, char **data, size_t *len)
     if (path(s, p, sizeof p, "state/%s", name))
         return -1;
     size_t n = 0;
-    char *buf = read_file(p, &n);
+    char *buf = read_file(&s->plat, p, &n);
     if (!buf)
         return errno == ENOENT ? 1 : -1;
     *data = buf;
@@ -577,7 +596,7 @@ int store_each_state(store_t *s, const char *prefix, int (*cb)(void *ctx, const 
                 continue; /* so each name is taken once */
             if (n == cap) {
                 size_t ncap = cap ? cap * 2 : 16;
-                staged_name_t *v = realloc(staged, ncap * sizeof *v);
+                staged_name_t *v = plat_realloc(&s->plat, staged, ncap * sizeof *v);
                 if (!v) {
                     rc = -1;
                     break;
@@ -585,7 +604,7 @@ int store_each_state(store_t *s, const char *prefix, int (*cb)(void *ctx, const 
                 staged = v;
                 cap = ncap;
             }
-            if (!(staged[n].name = strdup(o->state_name))) {
+            if (!(staged[n].name = plat_strdup(&s->plat, o->state_name))) {
                 rc = -1;
                 break;
             }
@@ -622,8 +641,8 @@ int store_each_state(store_t *s, const char *prefix, int (*cb)(void *ctx, const 
     if (d)
         closedir(d);
     for (size_t i = 0; i < n; i++)
-        free(staged[i].name);
-    free(staged);
+        plat_free(&s->plat, staged[i].name);
+    plat_free(&s->plat, staged);
     return rc;
 }
 
@@ -644,11 +663,11 @@ char *store_get_key(store_t *s, const char *store, const char *thumb)
                 (o->kind == OP_KEY || o->kind == OP_DEL))
                 last = o;
         if (last)
-            return last->kind == OP_KEY ? strdup(last->key_pem) : NULL;
+            return last->kind == OP_KEY ? plat_strdup(&s->plat, last->key_pem) : NULL;
     }
     if (path(s, p, sizeof p, "keys/%s-%s", k->id, up))
         return NULL;
-    return read_file(p, NULL);
+    return read_file(&s->plat, p, NULL);
 }
 
 /* ---- listing ---- */
@@ -685,7 +704,7 @@ int store_each(store_t *s, const char *store, int (*cb)(void *ctx, const store_r
                 continue;
             if (staged.n == staged.cap) {
                 size_t cap = staged.cap ? staged.cap * 2 : 16;
-                char **t = realloc(staged.thumbs, cap * sizeof *t);
+                char **t = plat_realloc(&s->plat, staged.thumbs, cap * sizeof *t);
                 if (!t) {
                     rc = -1;
                     break;
@@ -709,21 +728,28 @@ int store_each(store_t *s, const char *store, int (*cb)(void *ctx, const store_r
         if (staged.n && bsearch(&key, staged.thumbs, staged.n, sizeof *staged.thumbs, seen_cmp))
             continue;
         store_rec_t r;
-        if (disk_get(s, k->id, e->d_name, &r, NULL, NULL) != 0)
-            continue; /* store_check reports it */
+        int got = disk_get(s, k->id, e->d_name, &r, NULL, NULL);
+        if (got == -1) {
+            rc = -1; /* no memory: the listing would be incomplete */
+            break;
+        }
+        if (got)
+            continue; /* gone meanwhile, or damaged: store_check reports it */
         rc = cb(ctx, &r);
-        rec_clear(&r);
+        rec_clear(&s->plat, &r);
     }
     if (d)
         closedir(d);
-    free(staged.thumbs);
+    plat_free(&s->plat, staged.thumbs);
     return rc;
 }
 
 /* ---- opening ---- */
 
-/* Create dir (and parents).  force: also set the mode of an existing
- * directory (the key directory must be 0700 whatever it was). */
+/* Create dir and its missing parents with mode (whatever the umask: a
+ * parent of a CApath directory must let every user through).  force:
+ * also set the mode of an existing directory (the private directories
+ * must be 0700 whatever they were). */
 static int mkdir_p(const char *dir, mode_t mode, bool force)
 {
     char p[4096];
@@ -733,12 +759,12 @@ static int mkdir_p(const char *dir, mode_t mode, bool force)
         if (*c != '/')
             continue;
         *c = 0;
-        if (mkdir(p, 0700) && errno != EEXIST)
+        if (store_mkdir(p, 0755) < 0)
             return -1;
         *c = '/';
     }
-    bool created = mkdir(p, mode) == 0;
-    if (!created && errno != EEXIST)
+    int made = store_mkdir(p, mode);
+    if (made < 0)
         return -1;
     struct stat st;
     if (stat(p, &st))
@@ -747,49 +773,132 @@ static int mkdir_p(const char *dir, mode_t mode, bool force)
         errno = ENOTDIR;
         return -1;
     }
-    return created || force ? chmod(p, mode) : 0;
+    return made == 1 && force ? chmod(p, mode) : 0;
 }
 
-static int make_layout(const store_t *s)
+/* An empty file with exactly mode, unless one exists (left as it is). */
+static int create_file(const char *p, mode_t mode)
+{
+    int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (fd < 0)
+        return errno == EEXIST ? 0 : -1;
+    int rc = fchmod(fd, mode);
+    return close(fd) || rc ? -1 : 0;
+}
+
+/* A directory of the layout (rel below the store directory), created
+ * with the mode store_mode_want gives it.  force: an existing one gets
+ * that mode too. */
+static int layout_dir(const store_t *s, const char *rel, bool force)
 {
     char p[4096];
+    if (path(s, p, sizeof p, "%s", rel))
+        return -1;
+    return mkdir_p(p, store_mode_want(rel, true), force);
+}
+
+/* The directories and bundles.  Public ones that exist keep their mode
+ * here (store_check reports a wrong one, the next write into them fixes
+ * it); the private ones are made private at once. */
+static int make_layout(const store_t *s)
+{
+    char rel[128], p[4096];
     errno = ENAMETOOLONG; /* what a path() failure means */
-    /* the CApath directories and bundles are for other software on the
-     * device: the store is world-readable, only keys/ is private */
-    if (strlen(s->dir) > 3000 || mkdir_p(s->dir, 0755, false))
+    if (strlen(s->dir) > 3000 || mkdir_p(s->dir, store_mode_want("", true), false))
         return -1;
-    if (path(s, p, sizeof p, "keys") || mkdir_p(p, 0700, true))
-        return -1;
-    /* state records may hold private keys too (SCEP enrollments) */
-    if (path(s, p, sizeof p, "state") || mkdir_p(p, 0700, true))
+    if (layout_dir(s, "keys", true) || layout_dir(s, "state", true))
         return -1;
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
-        if (path(s, p, sizeof p, "certs/%s", kinds[i].id) || mkdir_p(p, 0755, false))
+        snprintf(rel, sizeof rel, "certs/%s", kinds[i].id);
+        if (layout_dir(s, rel, false))
             return -1;
         if (!kinds[i].trust)
             continue;
-        if (path(s, p, sizeof p, "trust/%s", kinds[i].id) || mkdir_p(p, 0755, false))
+        snprintf(rel, sizeof rel, "trust/%s", kinds[i].id);
+        if (layout_dir(s, rel, false))
             return -1;
-        if (path(s, p, sizeof p, "trust/%s.pem", kinds[i].id))
+        snprintf(rel, sizeof rel, "trust/%s.pem", kinds[i].id);
+        if (path(s, p, sizeof p, "%s", rel) || create_file(p, store_mode_want(rel, false)))
             return -1;
-        int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-        if (fd < 0)
-            return -1;
-        close(fd);
     }
     return 0;
+}
+
+/* The lock file, private (0600) whatever it was; -1 when it cannot be
+ * opened. */
+static int open_lock(const store_t *s)
+{
+    char p[4096];
+    if (path(s, p, sizeof p, "lock"))
+        return -1;
+    mode_t want = store_mode_want("lock", false);
+    int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, want);
+    struct stat st;
+    if (fd >= 0 && (fstat(fd, &st) || ((st.st_mode & 07777) != want && fchmod(fd, want)))) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+/* The stores this process holds open, by the identity of their lock
+ * file.  flock on a second open file description of a lock this process
+ * holds would wait for the process itself, for ever: a second open is
+ * refused instead.  The list is the library's only state shared between
+ * stores; its mutex is held only to look and to link, never while
+ * waiting for the lock. */
+static pthread_mutex_t open_mu = PTHREAD_MUTEX_INITIALIZER;
+static store_t *open_stores;
+
+/* Add s (its lock file is open) to the list: 0; -2 when this process
+ * holds the same store open already; -1 when the lock file cannot be
+ * told apart. */
+static int register_open(store_t *s)
+{
+    struct stat st;
+    if (fstat(s->lock_fd, &st))
+        return -1;
+    int rc = 0;
+    pthread_mutex_lock(&open_mu);
+    for (const store_t *o = open_stores; o && !rc; o = o->next_open)
+        if (o->lock_dev == st.st_dev && o->lock_ino == st.st_ino)
+            rc = -2;
+    if (!rc) {
+        s->lock_dev = st.st_dev;
+        s->lock_ino = st.st_ino;
+        s->next_open = open_stores;
+        open_stores = s;
+        s->registered = true;
+    }
+    pthread_mutex_unlock(&open_mu);
+    return rc;
+}
+
+static void unregister_open(store_t *s)
+{
+    pthread_mutex_lock(&open_mu);
+    for (store_t **o = &open_stores; *o; o = &(*o)->next_open) {
+        if (*o == s) {
+            *o = s->next_open;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&open_mu);
+    s->registered = false;
 }
 
 int store_open(const char *dir, const omadm_platform_t *plat, store_t **out, const char **why)
 {
     *out = NULL;
-    store_t *s = calloc(1, sizeof *s);
-    if (!s || !(s->dir = strdup(dir))) {
-        free(s);
+    omadm_platform_t p;
+    plat_init(&p, plat);
+    store_t *s = plat_calloc(&p, sizeof *s);
+    if (!s || !(s->dir = plat_strdup(&p, dir))) {
+        plat_free(&p, s);
         *why = "out of memory";
         return -1;
     }
-    plat_init(&s->plat, plat);
+    s->plat = p;
     s->lock_fd = -1;
     if (make_layout(s)) {
         *why = strerror(errno);
@@ -798,9 +907,14 @@ int store_open(const char *dir, const omadm_platform_t *plat, store_t **out, con
     }
     /* one process at a time changes or recovers the store: the lock is
      * held until store_close (a second dmclient waits) */
-    char lp[4096];
-    s->lock_fd = path(s, lp, sizeof lp, "lock") ? -1 : open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (s->lock_fd < 0 || flock(s->lock_fd, LOCK_EX)) {
+    s->lock_fd = open_lock(s);
+    int reg = s->lock_fd < 0 ? -1 : register_open(s);
+    if (reg == -2) {
+        *why = "store already open in this process";
+        store_close(s);
+        return -2;
+    }
+    if (reg || flock(s->lock_fd, LOCK_EX)) {
         *why = "cannot lock the store";
         store_close(s);
         return -1;
@@ -808,7 +922,7 @@ int store_open(const char *dir, const omadm_platform_t *plat, store_t **out, con
     /* A batch committed before a crash is applied now.  If that fails
      * (disk full, say) the journal is kept and every later store operation
      * tries again; the rest of the device stays manageable meanwhile. */
-    if (journal_recover(s->dir, why))
+    if (journal_recover(&s->plat, s->dir, why))
         s->needs_recovery = true;
     *out = s;
     return 0;
@@ -820,8 +934,11 @@ void store_close(store_t *s)
         return;
     if (s->lock_fd >= 0)
         close(s->lock_fd); /* releases the lock */
-    free_ops(s->tx);
-    free_ops(s->pending);
-    free(s->dir);
-    free(s);
+    if (s->registered)
+        unregister_open(s);
+    omadm_platform_t p = s->plat;
+    free_ops(&p, s->tx);
+    free_ops(&p, s->pending);
+    plat_free(&p, s->dir);
+    plat_free(&p, s);
 }

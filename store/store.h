@@ -2,13 +2,15 @@
 /*
  * store.h - the crash-safe certificate and key store.
  *
- * Layout under the store directory:
- *   certs/<store>/<THUMBPRINT>   one record per certificate (text, DER in base64)
+ * Layout under the store directory (modes: store_modes.c and
+ * docs/certificatestore.md; set explicitly, whatever the umask):
+ *   certs/<store>/<THUMBPRINT>   one record per certificate (text, DER in base64), 0755/0644
  *   keys/<store>-<THUMBPRINT>    private keys, PEM, directory 0700, files 0600
- *   trust/<store>/<hash>.<n>     OpenSSL CApath (as `openssl rehash` names them)
- *   trust/<store>.pem            PEM bundle of the same certificates
+ *   trust/<store>/<hash>.<n>     OpenSSL CApath (as `openssl rehash` names them), 0755/0644
+ *   trust/<store>.pem            PEM bundle of the same certificates, 0644
  *   state/<name>                 state records of other modules (0700/0600)
- *   journal                      present only while a batch is being applied
+ *   journal                      present only while a batch is being applied (0600)
+ *   lock                         flock'ed while the store is open (0600)
  *
  * Changes are staged in a transaction (begin .. commit/rollback), committed
  * transactions collect in memory and are made durable together by
@@ -18,6 +20,12 @@
  * incomplete one, so after a crash the store holds every flushed batch and
  * nothing of a batch that was not flushed.  Lookups by thumbprint open one
  * file: no scan.
+ *
+ * Memory and time come from the platform table given to store_open; what
+ * the store hands out goes back to it (store_rec_free, plat_free with
+ * store_platform).  Only the working memory of libc (a DIR while a
+ * directory is read, a FILE while store_check reads a bundle) and of
+ * OpenSSL is not the table's.
  */
 #ifndef OMADM_STORE_H
 #define OMADM_STORE_H
@@ -53,17 +61,24 @@ const store_kind_t *store_kinds(size_t *n);
 const store_kind_t *store_kind_find(const char *name);
 
 /* Open (creating directories as needed) and recover.  plat (copied; NULL:
- * the defaults) gives memory, time and randomness.  On failure returns -1
- * and *why says what went wrong. */
+ * the defaults) gives memory, time and randomness.  One process at a time
+ * holds a store open: while another process does, this waits.  On failure
+ * returns -1 and *why says what went wrong, or -2 ("store already open in
+ * this process") when this process holds the same store open already (by
+ * any path to it; store_close it first).  Thread-safe. */
 int store_open(const char *dir, const omadm_platform_t *plat, store_t **out, const char **why);
 void store_close(store_t *s);
 const char *store_dir(const store_t *s);
+/* The platform table the store was opened with (defaults filled in): what
+ * the store hands out (store_get_key, store_get_state) goes back to it with
+ * plat_free(store_platform(s), p). */
+const omadm_platform_t *store_platform(const store_t *s);
 
 /* Lookups see the open transaction and committed-but-unflushed changes.
- * store_get: 0 found (rec filled, free with store_rec_free), 1 absent,
- * -1 error. */
+ * store_get: 0 found (rec filled, free with store_rec_free on the same
+ * store), 1 absent, -1 error. */
 int store_get(store_t *s, const char *store, const char *thumb, store_rec_t *rec);
-void store_rec_free(store_rec_t *rec);
+void store_rec_free(const store_t *s, store_rec_t *rec);
 
 /* Every record of a store, in no particular order.  cb returns 0 to go on. */
 int store_each(store_t *s, const char *store, int (*cb)(void *ctx, const store_rec_t *rec),
@@ -87,8 +102,9 @@ bool store_in_tx(const store_t *s);
  */
 int store_put_state(store_t *s, const char *name, const void *data, size_t len); /* copies */
 int store_del_state(store_t *s, const char *name);   /* absent is not an error */
-/* 0 found (*data malloc'ed, NUL-terminated, *len without the NUL; free()
- * it, wiping secrets first), 1 absent, -1 error.  len may be NULL. */
+/* 0 found (*data from store_platform(s), NUL-terminated, *len without the
+ * NUL; plat_free it, wiping secrets first), 1 absent, -1 error.  len may
+ * be NULL. */
 int store_get_state(store_t *s, const char *name, char **data, size_t *len);
 /* Names of every state record starting with prefix, staged changes
  * included, in no particular order.  cb returns 0 to go on. */
@@ -98,7 +114,8 @@ int store_each_state(store_t *s, const char *prefix,
 /* Make every committed change durable (journal, apply, sync).  0 / -1. */
 int store_flush(store_t *s);
 
-/* Private key PEM of a certificate, malloc'ed; NULL when none. */
+/* Private key PEM of a certificate, from store_platform(s) (wipe it, then
+ * plat_free it); NULL when none. */
 char *store_get_key(store_t *s, const char *store, const char *thumb);
 
 /* Verify records, CApath directories and bundles agree and that files and

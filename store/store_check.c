@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store_check.c - verify that records, keys, CApath directories and PEM
- * bundles agree with each other (and that state records stay private).
+ * bundles agree with each other, and that every part of the store has its
+ * mode (public or private, store_modes.c); a repair restores the modes.
  */
 #include <dirent.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,10 +14,12 @@
 #include <unistd.h>
 
 #include "cert.h"
+#include "platform.h"
 #include "store_internal.h"
 
 typedef struct checker {
     store_t *s;
+    bool repair;
     void (*cb)(void *ctx, const char *problem);
     void *ctx;
     int problems;
@@ -63,15 +67,15 @@ static int check_record(checker_t *c, const store_kind_t *k, const char *name, F
     }
     if (ok && k->trust) {
         size_t pem_len = 0;
-        char *pem = cert_pem(r.der, r.der_len, &pem_len);
-        char *got = pem && blen == (long long)pem_len ? malloc(pem_len) : NULL;
+        char *pem = cert_pem(&c->s->plat, r.der, r.der_len, &pem_len);
+        char *got = pem && blen == (long long)pem_len ? plat_alloc(&c->s->plat, pem_len) : NULL;
         if (!got || fseeko(bundle, boff, SEEK_SET) || fread(got, 1, pem_len, bundle) != pem_len ||
             memcmp(got, pem, pem_len))
             problem(c, "%s: bundle does not hold %s at its recorded place", k->label, name);
-        free(got);
-        free(pem);
+        plat_free(&c->s->plat, got);
+        plat_free(&c->s->plat, pem);
     }
-    rec_clear(&r);
+    rec_clear(&c->s->plat, &r);
     return ok;
 }
 
@@ -117,13 +121,13 @@ static long check_capath(checker_t *c, const store_kind_t *k)
         char p[4352], thumb[STORE_THUMB_LEN + 1];
         snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
         size_t len = 0;
-        char *text = read_file(p, &len);
+        char *text = read_file(&c->s->plat, p, &len);
         uint8_t *der = NULL;
         size_t der_len = 0;
         const char *why;
         unsigned long h2 = 0;
         store_rec_t r;
-        if (!text || cert_decode((uint8_t *)text, len, false, &der, &der_len, &why) ||
+        if (!text || cert_decode(&c->s->plat, (uint8_t *)text, len, false, &der, &der_len, &why) ||
             cert_thumbprint(der, der_len, thumb) || cert_subject_hash(der, der_len, &h2) ||
             h2 != hash)
             problem(c, "%s: CApath file %s is not a certificate with that subject hash", k->label,
@@ -132,14 +136,14 @@ static long check_capath(checker_t *c, const store_kind_t *k)
             problem(c, "%s: CApath file %s holds %s, which the store does not", k->label,
                     e->d_name, thumb);
         else
-            rec_clear(&r);
+            rec_clear(&c->s->plat, &r);
         if (idx > 0) {
             snprintf(p, sizeof p, "%s/%08lx.%u", dir, hash, idx - 1);
             if (access(p, F_OK))
                 problem(c, "%s: CApath file %s has no predecessor", k->label, e->d_name);
         }
-        free(der);
-        free(text);
+        plat_free(&c->s->plat, der);
+        plat_free(&c->s->plat, text);
     }
     closedir(d);
     return files;
@@ -189,10 +193,7 @@ static void check_store(checker_t *c, const store_kind_t *k)
 static void check_keys(checker_t *c)
 {
     char dir[4096];
-    struct stat st;
     path(c->s, dir, sizeof dir, "keys");
-    if (stat(dir, &st) || (st.st_mode & 0777) != 0700)
-        problem(c, "key directory %s is not mode 0700", dir);
     DIR *d = opendir(dir);
     struct dirent *e;
     while (d && (e = readdir(d))) {
@@ -202,8 +203,6 @@ static void check_keys(checker_t *c)
         snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
         const char *dash = strrchr(e->d_name, '-');
         store_rec_t r;
-        if (stat(p, &st) || (st.st_mode & 0777) != 0600)
-            problem(c, "key file %s is not mode 0600", e->d_name);
         if (!dash || (size_t)(dash - e->d_name) >= sizeof store || !is_thumb_name(dash + 1)) {
             problem(c, "unexpected file %s in the key directory", e->d_name);
             continue;
@@ -213,21 +212,19 @@ static void check_keys(checker_t *c)
         if (!store_kind_find(store) || disk_get(c->s, store, dash + 1, &r, NULL, NULL))
             problem(c, "key %s has no certificate", e->d_name);
         else
-            rec_clear(&r);
+            rec_clear(&c->s->plat, &r);
     }
     if (d)
         closedir(d);
 }
 
-/* State records are other modules' blobs: only their privacy (they may
- * hold private keys) and their names are the store's to check. */
+/* State records are other modules' blobs: only their names (and, in
+ * check_modes, their privacy) are the store's to check. */
 static void check_state(checker_t *c)
 {
     char dir[4096];
     struct stat st;
     path(c->s, dir, sizeof dir, "state");
-    if (stat(dir, &st) || (st.st_mode & 0777) != 0700)
-        problem(c, "state directory %s is not mode 0700", dir);
     DIR *d = opendir(dir);
     struct dirent *e;
     while (d && (e = readdir(d))) {
@@ -237,16 +234,85 @@ static void check_state(checker_t *c)
         snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
         if (!state_name_ok(e->d_name) || stat(p, &st) || !S_ISREG(st.st_mode))
             problem(c, "unexpected file %s in the state directory", e->d_name);
-        else if ((st.st_mode & 0777) != 0600)
-            problem(c, "state file %s is not mode 0600", e->d_name);
     }
     if (d)
         closedir(d);
 }
 
+/* ---- modes ---- */
+
+/* One path (rel below the store directory; absent: other checks report
+ * it): its mode must be the one store_mode_want gives, and a repair sets
+ * it.  Symbolic links and other odd files are left to the other checks. */
+static void check_mode(checker_t *c, const char *rel)
+{
+    char p[4096];
+    struct stat st;
+    if (path(c->s, p, sizeof p, "%s", rel) || lstat(p, &st) ||
+        (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)))
+        return;
+    if (!*rel)
+        p[strlen(p) - 1] = 0; /* the store directory without the '/' path() added */
+    unsigned got = st.st_mode & 07777, want = store_mode_want(rel, S_ISDIR(st.st_mode));
+    if (got == want)
+        return;
+    if (c->repair && chmod(p, want) == 0)
+        return;
+    if (c->repair)
+        problem(c, "%s: mode %04o, expected %04o (cannot change it: %s)", p, got, want,
+                strerror(errno));
+    else
+        problem(c, "%s: mode %04o, expected %04o", p, got, want);
+}
+
+/* A directory and what is in it (hidden temp files aside). */
+static void check_dir_modes(checker_t *c, const char *rel)
+{
+    char p[4096], sub[4096];
+    check_mode(c, rel);
+    if (path(c->s, p, sizeof p, "%s", rel))
+        return;
+    DIR *d = opendir(p);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        if (snprintf(sub, sizeof sub, "%s/%s", rel, e->d_name) < (int)sizeof sub)
+            check_mode(c, sub);
+    }
+    if (d)
+        closedir(d);
+}
+
+/* Every directory and file of the layout has the mode store_modes.c
+ * gives it: CApath directories, bundles and records readable by every
+ * user, keys, state records, journal and lock private. */
+static void check_modes(checker_t *c)
+{
+    static const char *const top[] = {"", "certs", "trust", "journal", "journal.tmp", "lock"};
+    char rel[128];
+    size_t n;
+    const store_kind_t *k = store_kinds(&n);
+    for (size_t i = 0; i < sizeof top / sizeof top[0]; i++)
+        check_mode(c, top[i]);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(rel, sizeof rel, "certs/%s", k[i].id);
+        check_dir_modes(c, rel);
+        if (!k[i].trust)
+            continue;
+        snprintf(rel, sizeof rel, "trust/%s", k[i].id);
+        check_dir_modes(c, rel);
+        snprintf(rel, sizeof rel, "trust/%s.pem", k[i].id);
+        check_mode(c, rel);
+    }
+    check_dir_modes(c, "keys");
+    check_dir_modes(c, "state");
+}
+
 int store_check(store_t *s, unsigned flags, void (*cb)(void *ctx, const char *problem), void *ctx)
 {
-    checker_t c = {.s = s, .cb = cb, .ctx = ctx};
+    checker_t c = {.s = s, .repair = flags & STORE_CHECK_REPAIR, .cb = cb, .ctx = ctx};
+    check_modes(&c);
     if (store_recover_if_needed(s))
         problem(&c, "a committed batch (the journal) cannot be applied yet");
     size_t n;

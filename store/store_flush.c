@@ -6,6 +6,7 @@
  * the bundle is) and the CApath names of every subject hash touched.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 
 #include "cert.h"
 #include "journal.h"
+#include "platform.h"
 #include "store_internal.h"
 
 typedef struct touched {
@@ -37,7 +39,8 @@ static size_t kind_index(const store_kind_t *k)
 
 /* State of a certificate just before op: an earlier op of this batch, or
  * the disk.  Returns 1 when it exists (rec/boff/blen filled; rec owned by
- * the caller only when *owned). */
+ * the caller only when *owned), 0 when not, -1 when that cannot be known
+ * (no memory, I/O). */
 static int before(flush_t *f, const op_t *op, store_rec_t *rec, bool *owned, long long *boff,
                   long long *blen)
 {
@@ -60,8 +63,9 @@ static int before(flush_t *f, const op_t *op, store_rec_t *rec, bool *owned, lon
     if (rc == 0)
         *owned = true;
     /* a damaged record counts as absent, so it can still be deleted or
-     * replaced (store check reports what it left behind) */
-    return rc == 0 ? 1 : 0;
+     * replaced (store check reports what it left behind); a record that
+     * could not be read is not known to be absent: the batch fails */
+    return rc == 0 ? 1 : rc == -1 ? -1 : 0;
 }
 
 static int touch(flush_t *f, const store_kind_t *k, const uint8_t *der, size_t len)
@@ -76,7 +80,7 @@ static int touch(flush_t *f, const store_kind_t *k, const uint8_t *der, size_t l
             return 0;
     if (f->n_touched == f->cap_touched) {
         size_t cap = f->cap_touched ? f->cap_touched * 2 : 16;
-        touched_t *t = realloc(f->touched, cap * sizeof *t);
+        touched_t *t = plat_realloc(&f->s->plat, f->touched, cap * sizeof *t);
         if (!t)
             return -1;
         f->touched = t;
@@ -101,23 +105,24 @@ static long long *cursor(flush_t *f, const store_kind_t *k)
     return c;
 }
 
-/* Blank a certificate's block: same length, newlines kept, so the bundle
- * stays line-structured and no reader sees a partial certificate. */
-/* True when the bundle holds exactly pem at [off, off+len) on disk. */
-static bool block_on_disk(flush_t *f, const store_kind_t *k, const char *pem, long long off,
-                          long long len)
+/* 1 when the bundle holds exactly pem at [off, off+len) on disk, 0 when
+ * not (or there is no bundle), -1 when that cannot be told (no memory). */
+static int block_on_disk(flush_t *f, const store_kind_t *k, const char *pem, long long off,
+                         long long len)
 {
     char p[4096];
-    bool same = false;
+    int same = 0;
     if (store_bundle(f->s, k->id, p, sizeof p))
-        return false;
-    FILE *b = fopen(p, "rb");
-    char *got = b ? malloc((size_t)len) : NULL;
-    if (got && !fseeko(b, (off_t)off, SEEK_SET) && fread(got, 1, (size_t)len, b) == (size_t)len)
+        return 0;
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    char *got = fd >= 0 ? plat_alloc(&f->s->plat, (size_t)len) : NULL;
+    if (fd >= 0 && !got)
+        same = -1;
+    else if (got && pread(fd, got, (size_t)len, (off_t)off) == (ssize_t)len)
         same = !memcmp(got, pem, (size_t)len);
-    free(got);
-    if (b)
-        fclose(b);
+    plat_free(&f->s->plat, got);
+    if (fd >= 0)
+        close(fd);
     return same;
 }
 
@@ -129,28 +134,31 @@ static int blank_block(flush_t *f, const store_kind_t *k, const store_rec_t *old
                        long long len, bool on_disk)
 {
     size_t pem_len = 0;
-    char *pem = cert_pem(old->der, old->der_len, &pem_len);
+    char *pem = cert_pem(&f->s->plat, old->der, old->der_len, &pem_len);
     char rel[128];
     if (!pem)
         return -1;
     long long *end = cursor(f, k);
-    int rc = 0;
-    if (end && off >= 0 && (long long)pem_len == len && off + len <= *end &&
-        (!on_disk || block_on_disk(f, k, pem, off, len))) {
+    int there = 0, rc = 0;
+    if (end && off >= 0 && (long long)pem_len == len && off + len <= *end)
+        there = on_disk ? block_on_disk(f, k, pem, off, len) : 1;
+    if (there < 0)
+        rc = -1;
+    if (there > 0) {
         for (size_t i = 0; i < pem_len; i++)
             if (pem[i] != '\n')
                 pem[i] = ' ';
         snprintf(rel, sizeof rel, "trust/%s.pem", k->id);
         rc = journal_overwrite(f->j, rel, (off_t)off, pem, pem_len);
     }
-    free(pem);
+    plat_free(&f->s->plat, pem);
     return rc;
 }
 
 static int append_block(flush_t *f, op_t *op)
 {
     size_t pem_len = 0;
-    char *pem = cert_pem(op->rec.der, op->rec.der_len, &pem_len);
+    char *pem = cert_pem(&f->s->plat, op->rec.der, op->rec.der_len, &pem_len);
     long long *c = cursor(f, op->store);
     char rel[128];
     int rc = -1;
@@ -161,7 +169,7 @@ static int append_block(flush_t *f, op_t *op)
         op->blen = (long long)pem_len;
         *c += (long long)pem_len;
     }
-    free(pem);
+    plat_free(&f->s->plat, pem);
     return rc;
 }
 
@@ -192,7 +200,7 @@ static int retire_old(flush_t *f, const op_t *op, bool *same, long long *keep_of
             rc = blank_block(f, op->store, &old, boff, blen, owned);
     }
     if (owned)
-        rec_clear(&old);
+        rec_clear(&f->s->plat, &old);
     return rc;
 }
 
@@ -209,12 +217,12 @@ static int flush_put(flush_t *f, op_t *op)
     if (op->store->trust && !same &&
         (append_block(f, op) || touch(f, op->store, op->rec.der, op->rec.der_len)))
         return -1;
-    char *text = rec_serialise(&op->rec, op->boff, op->blen, &len);
+    char *text = rec_serialise(&f->s->plat, &op->rec, op->boff, op->blen, &len);
     if (!text)
         return -1;
     snprintf(rel, sizeof rel, "certs/%s/%s", op->store->id, op->thumb);
     int rc = journal_write_file(f->j, rel, text, len, 0644);
-    free(text);
+    plat_free(&f->s->plat, text);
     return rc;
 }
 
@@ -257,7 +265,8 @@ typedef struct member {
     char thumb[STORE_THUMB_LEN + 1];
 } member_t;
 
-/* Final state of (store, thumb) after the batch: 1 exists, 0 not, -1 error.
+/* Final state of (store, thumb) after the batch: 1 exists, 0 not, -1 error
+ * (not known: no memory, I/O).
  * der/len point at the record's DER (an op's, or *disk filled). */
 static int final_state(flush_t *f, const store_kind_t *k, const char *thumb, store_rec_t *disk,
                        const uint8_t **der, size_t *len)
@@ -271,6 +280,8 @@ static int final_state(flush_t *f, const store_kind_t *k, const char *thumb, sto
         return 1;
     }
     int rc = disk_get(f->s, k->id, thumb, disk, NULL, NULL);
+    if (rc == -1)
+        return -1;
     if (rc)
         return 0; /* absent, or damaged (counted as absent, see before()) */
     *der = disk->der;
@@ -278,27 +289,35 @@ static int final_state(flush_t *f, const store_kind_t *k, const char *thumb, sto
     return 1;
 }
 
-static int thumb_of_file(const char *p, char thumb[STORE_THUMB_LEN + 1])
+/* The thumbprint of the certificate in a CApath file: 0; 1 when the file
+ * holds none; -1 when it cannot be told (no memory, I/O). */
+static int thumb_of_file(const omadm_platform_t *plat, const char *p,
+                         char thumb[STORE_THUMB_LEN + 1])
 {
     size_t len = 0;
-    char *text = read_file(p, &len);
+    char *text = read_file(plat, p, &len);
     uint8_t *der = NULL;
     size_t der_len = 0;
     const char *why;
-    int rc = text ? cert_decode((uint8_t *)text, len, false, &der, &der_len, &why) : -1;
-    if (!rc)
-        rc = cert_thumbprint(der, der_len, thumb);
-    free(der);
-    free(text);
+    int rc = !text ? (errno == EFBIG ? 1 : -1)
+                   : cert_decode(plat, (uint8_t *)text, len, false, &der, &der_len, &why);
+    if (rc == -2)
+        rc = -1; /* no memory */
+    else if (rc == -1 && text)
+        rc = 1;  /* not a certificate */
+    if (!rc && cert_thumbprint(der, der_len, thumb))
+        rc = -1;
+    plat_free(plat, der);
+    plat_free(plat, text);
     return rc;
 }
 
-static int add_member(member_t **m, size_t *n, const char *thumb)
+static int add_member(const omadm_platform_t *plat, member_t **m, size_t *n, const char *thumb)
 {
     for (size_t i = 0; i < *n; i++)
         if (!strcmp((*m)[i].thumb, thumb))
             return 0;
-    member_t *nm = realloc(*m, (*n + 1) * sizeof *nm);
+    member_t *nm = plat_realloc(plat, *m, (*n + 1) * sizeof *nm);
     if (!nm)
         return -1;
     *m = nm;
@@ -316,9 +335,12 @@ static int capath_existing(flush_t *f, const touched_t *t, member_t **m, size_t 
             return -1;
         if (access(p, F_OK))
             return 0;
-        if (thumb_of_file(p, thumb))
+        int got = thumb_of_file(&f->s->plat, p, thumb);
+        if (got < 0)
+            return -1;
+        if (got) /* no certificate: no member of the store, written over */
             memset(thumb, '-', STORE_THUMB_LEN), thumb[STORE_THUMB_LEN] = 0;
-        member_t *nm = realloc(*m, (*n + 1) * sizeof *nm);
+        member_t *nm = plat_realloc(&f->s->plat, *m, (*n + 1) * sizeof *nm);
         if (!nm)
             return -1;
         *m = nm;
@@ -335,12 +357,12 @@ static int capath_write(flush_t *f, const touched_t *t, size_t i, const char *th
     char rel[128];
     int rc = -1;
     if (final_state(f, t->store, thumb, &disk, &der, &len) == 1) {
-        char *pem = cert_pem(der, len, &pem_len);
+        char *pem = cert_pem(&f->s->plat, der, len, &pem_len);
         snprintf(rel, sizeof rel, "trust/%s/%08lx.%zu", t->store->id, t->hash, i);
         rc = pem ? journal_write_file(f->j, rel, pem, pem_len, 0644) : -1;
-        free(pem);
+        plat_free(&f->s->plat, pem);
     }
-    rec_clear(&disk);
+    rec_clear(&f->s->plat, &disk);
     return rc;
 }
 
@@ -355,18 +377,18 @@ static int capath_update(flush_t *f, const touched_t *t)
         const uint8_t *der;
         size_t len;
         int st = final_state(f, t->store, now[i].thumb, &disk, &der, &len);
-        rec_clear(&disk);
+        rec_clear(&f->s->plat, &disk);
         if (st < 0)
             rc = -1;
         else if (st == 1)
-            rc = add_member(&want, &n_want, now[i].thumb);
+            rc = add_member(&f->s->plat, &want, &n_want, now[i].thumb);
     }
     for (const op_t *o = f->s->pending; !rc && o; o = o->next) {
         /* o->hash was set by flush_put, so no certificate is parsed here */
         if (o->kind != OP_PUT || o->store != t->store || o->hash != t->hash ||
             find_op(f->s->pending, o->store, o->thumb, false) != o)
             continue;
-        rc = add_member(&want, &n_want, o->thumb);
+        rc = add_member(&f->s->plat, &want, &n_want, o->thumb);
     }
     for (size_t i = 0; !rc && i < n_want; i++)
         if (i >= n_now || strcmp(now[i].thumb, want[i].thumb))
@@ -376,9 +398,45 @@ static int capath_update(flush_t *f, const touched_t *t)
         snprintf(rel, sizeof rel, "trust/%s/%08lx.%zu", t->store->id, t->hash, i);
         rc = journal_unlink(f->j, rel);
     }
-    free(now);
-    free(want);
+    plat_free(&f->s->plat, now);
+    plat_free(&f->s->plat, want);
     return rc;
+}
+
+/* Each write gives what it writes into (and every directory above it,
+ * up to the store directory) its mode back, so a store whose modes went
+ * wrong heals with its next change.  A chmod that fails does not stop the
+ * batch: store_check reports what is left. */
+static void fix_modes_of_batch(const store_t *s)
+{
+    size_t n;
+    const store_kind_t *k = store_kinds(&n);
+    bool kind[16] = {false}, keys = false, state = false;
+    char rel[128];
+    for (const op_t *o = s->pending; o; o = o->next) {
+        if (op_is_state(o)) {
+            state = true;
+            continue;
+        }
+        kind[kind_index(o->store)] = true;
+        keys = keys || o->kind == OP_KEY;
+    }
+    for (size_t i = 0; i < n && i < sizeof kind / sizeof kind[0]; i++) {
+        if (!kind[i])
+            continue;
+        snprintf(rel, sizeof rel, "certs/%s", k[i].id);
+        store_fix_modes(s, rel);
+        if (!k[i].trust)
+            continue;
+        snprintf(rel, sizeof rel, "trust/%s", k[i].id);
+        store_fix_modes(s, rel);
+        snprintf(rel, sizeof rel, "trust/%s.pem", k[i].id);
+        store_fix_modes(s, rel);
+    }
+    if (keys)
+        store_fix_modes(s, "keys");
+    if (state)
+        store_fix_modes(s, "state");
 }
 
 int store_flush(store_t *s)
@@ -387,7 +445,8 @@ int store_flush(store_t *s)
         return -1;
     if (!s->pending)
         return 0;
-    flush_t f = {.s = s, .j = journal_new()};
+    fix_modes_of_batch(s);
+    flush_t f = {.s = s, .j = journal_new(&s->plat)};
     for (size_t i = 0; i < sizeof f.cursor / sizeof f.cursor[0]; i++)
         f.cursor[i] = -1;
     int rc = f.j ? 0 : -1;
@@ -423,9 +482,9 @@ int store_flush(store_t *s)
     /* Done, or failed: either way the batch leaves memory.  A failure
      * before the journal was durable loses the batch (the caller reports
      * it); one after is applied again when the store is next opened. */
-    free_ops(s->pending);
+    free_ops(&s->plat, s->pending);
     s->pending = s->pending_tail = NULL;
     journal_free(f.j);
-    free(f.touched);
+    plat_free(&s->plat, f.touched);
     return rc;
 }

@@ -6,6 +6,8 @@
 #ifndef OMADM_STORE_INTERNAL_H
 #define OMADM_STORE_INTERNAL_H
 
+#include <sys/types.h>
+
 #include "store.h"
 
 typedef enum { OP_PUT, OP_DEL, OP_KEY, OP_STATE_PUT, OP_STATE_DEL } op_kind_t;
@@ -31,25 +33,36 @@ struct store {
     omadm_platform_t plat;        /* the host's table, defaults filled in */
     char *dir;
     int lock_fd;                  /* flock'ed for the life of the store */
+    dev_t lock_dev;               /* the lock file's identity, while registered */
+    ino_t lock_ino;
+    bool registered;              /* in the process's list of open stores */
+    struct store *next_open;      /* that list */
     bool needs_recovery;          /* a durable batch is not applied yet */
     bool in_tx;
     op_t *tx, *tx_tail;           /* the open transaction */
     op_t *pending, *pending_tail; /* committed, not yet flushed */
 };
 
-void rec_clear(store_rec_t *r);
+/* Memory of a record, an op list, a file read: from the platform table p
+ * (the store's), back to the same table. */
+void rec_clear(const omadm_platform_t *p, store_rec_t *r);
 /* Apply a batch that was committed but not applied (needs_recovery). */
 int store_recover_if_needed(store_t *s);
-void free_ops(op_t *o);
+void free_ops(const omadm_platform_t *p, op_t *o);
 /* snprintf of "<store dir>/<fmt>" into buf; -1 when it does not fit. */
 int path(const store_t *s, char *buf, size_t size, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-/* Record file bytes (malloc'ed); boff/blen: its block in the bundle or -1. */
-char *rec_serialise(const store_rec_t *r, long long boff, long long blen, size_t *len);
-int rec_parse(char *text, store_rec_t *r, long long *boff, long long *blen);
-/* Whole file, NUL-terminated, malloc'ed; NULL with errno set. */
-char *read_file(const char *p, size_t *len);
-/* 0 found, 1 absent, -1 error/corrupt. */
+/* Record file bytes (from p); boff/blen: its block in the bundle or -1. */
+char *rec_serialise(const omadm_platform_t *p, const store_rec_t *r, long long boff,
+                    long long blen, size_t *len);
+/* 0, -1 (not a record) or -2 (p had no memory). */
+int rec_parse(const omadm_platform_t *p, char *text, store_rec_t *r, long long *boff,
+              long long *blen);
+/* Whole file, NUL-terminated, from plat; NULL with errno set (EFBIG: not a
+ * regular file, or 64 MiB or more; ENOMEM: plat had no memory). */
+char *read_file(const omadm_platform_t *plat, const char *p, size_t *len);
+/* 0 found, 1 absent, -1 error (no memory, I/O: nothing is known), -2
+ * damaged (a file that is not a record). */
 int disk_get(const store_t *s, const char *store, const char *thumb, store_rec_t *r,
              long long *boff, long long *blen);
 /* Newest staged op for (store, thumb) in list (key ops when want_key). */
@@ -61,5 +74,18 @@ static inline bool op_is_state(const op_t *o)
 }
 /* A name store_put_state accepts (also: which files in state/ are records). */
 bool state_name_ok(const char *name);
+
+/* ---- modes (store_modes.c) ---- */
+
+/* The mode a path of the store must have; rel is relative to the store
+ * directory ("" for the directory itself). */
+mode_t store_mode_want(const char *rel, bool dir);
+/* Give the store directory and every directory from it down to rel (and
+ * rel itself, when it exists) the mode store_mode_want says.  A symbolic
+ * link is left alone.  0, or -1 (errno) when a chmod failed. */
+int store_fix_modes(const store_t *s, const char *rel);
+/* mkdir with exactly mode, whatever the umask (an existing directory is
+ * left as it is): 0 created, 1 existed, -1 error. */
+int store_mkdir(const char *p, mode_t mode);
 
 #endif

@@ -28,6 +28,11 @@
 #include <time.h>
 
 #include "csp/scep_msg.h"
+#include "platform.h"
+
+/* The library's default platform table (libc allocator, time(), OpenSSL's
+ * RNG), for the calls that take one. */
+static omadm_platform_t P;
 
 static int die(const char *what, scep_err_t err, const char *why)
 {
@@ -99,7 +104,7 @@ static int cmd_caps(int argc, char **argv)
     scep_digest_t d;
     const char *why = NULL;
     scep_err_t err = scep_caps_choose(flags, argc > 1 ? argv[1] : NULL, &c, &d, &why);
-    scep_buf_free(&caps);
+    scep_buf_free(&P, &caps);
     if (err)
         return die("caps", err, why);
     printf("cipher=%s digest=%s post=%d\n", scep_cipher_name(c), scep_digest_name(d),
@@ -120,12 +125,12 @@ static int cmd_url(int argc, char **argv)
     }
     char *url = NULL;
     const char *why = NULL;
-    scep_err_t err = scep_url_get(argv[0], argv[1], argc > 2 ? msg.data : NULL, msg.len, &url, &why);
-    scep_buf_free(&msg);
+    scep_err_t err = scep_url_get(&P, argv[0], argv[1], argc > 2 ? msg.data : NULL, msg.len, &url, &why);
+    scep_buf_free(&P, &msg);
     if (err)
         return die("url", err, why);
     printf("%s\n", url);
-    free(url);
+    plat_free(&P, url);
     return 0;
 }
 
@@ -135,8 +140,8 @@ static int load_set(const char *path, scep_certset_t **set)
     const char *why = NULL;
     if (read_file(path, &der))
         return 2;
-    scep_err_t err = scep_cacert_parse(der.data, der.len, set, &why);
-    scep_buf_free(&der);
+    scep_err_t err = scep_cacert_parse(&P, der.data, der.len, set, &why);
+    scep_buf_free(&P, &der);
     return err ? die("GetCACert", err, why) : 0;
 }
 
@@ -166,11 +171,11 @@ static int cmd_cacert(int argc, char **argv)
         printf("pin=%s\n", err ? why : "ok");
         rc = err ? 1 : 0;
         for (size_t i = 0; i < n; i++)
-            scep_buf_free(&bufs[i]);
+            scep_buf_free(&P, &bufs[i]);
         free(bufs);
         free(roots);
     }
-    scep_certset_free(set);
+    scep_certset_free(&P, set);
     return rc;
 }
 
@@ -185,24 +190,24 @@ typedef struct txn {
 
 static void txn_free(txn_t *t)
 {
-    scep_key_free(t->key);
-    scep_cert_free(t->signer);
-    scep_buf_free(&t->csr);
+    scep_key_free(&P, t->key);
+    scep_cert_free(&P, t->signer);
+    scep_buf_free(&P, &t->csr);
 }
 
 static int txn_save(const char *dir, const txn_t *t)
 {
     scep_buf_t key = {0}, sig = {0};
     char algs[32];
-    int rc = scep_key_to_der(t->key, &key, NULL) || scep_cert_to_der(t->signer, &sig, NULL) ||
+    int rc = scep_key_to_der(&P, t->key, &key, NULL) || scep_cert_to_der(&P, t->signer, &sig, NULL) ||
              write_file(dir, "key.der", key.data, key.len) ||
              write_file(dir, "signer.der", sig.data, sig.len) ||
              write_file(dir, "csr.der", t->csr.data, t->csr.len) ||
              write_file(dir, "txid", t->txid, strlen(t->txid));
     snprintf(algs, sizeof algs, "%d %d", (int)t->cipher, (int)t->digest);
     rc = rc || write_file(dir, "algs", algs, strlen(algs));
-    scep_buf_free(&key);
-    scep_buf_free(&sig);
+    scep_buf_free(&P, &key);
+    scep_buf_free(&P, &sig);
     return rc ? -1 : 0;
 }
 
@@ -214,8 +219,8 @@ static int txn_load(const char *dir, txn_t *t)
     if (read_in(dir, "key.der", &key) || read_in(dir, "signer.der", &sig) ||
         read_in(dir, "csr.der", &t->csr) || read_in(dir, "txid", &txid) || read_in(dir, "algs", &algs))
         goto out;
-    if (scep_key_from_der(key.data, key.len, &t->key, NULL) ||
-        scep_cert_from_der(sig.data, sig.len, &t->signer, NULL) || txid.len > SCEP_TXID_LEN ||
+    if (scep_key_from_der(&P, key.data, key.len, &t->key, NULL) ||
+        scep_cert_from_der(&P, sig.data, sig.len, &t->signer, NULL) || txid.len > SCEP_TXID_LEN ||
         sscanf((const char *)algs.data, "%d %d", &c, &d) != 2)
         goto out;
     memcpy(t->txid, txid.data, txid.len);
@@ -224,10 +229,10 @@ static int txn_load(const char *dir, txn_t *t)
     t->digest = (scep_digest_t)d;
     rc = 0;
 out:
-    scep_buf_free(&key);
-    scep_buf_free(&sig);
-    scep_buf_free(&txid);
-    scep_buf_free(&algs);
+    scep_buf_free(&P, &key);
+    scep_buf_free(&P, &sig);
+    scep_buf_free(&P, &txid);
+    scep_buf_free(&P, &algs);
     return rc;
 }
 
@@ -239,12 +244,12 @@ static int send_msg(const char *dir, const char *name, txn_t *t, const scep_cert
     uint8_t nonce[SCEP_NONCE_LEN];
     scep_buf_t msg = {0};
     const char *why = NULL;
-    scep_err_t err = poll ? scep_certpoll(&mp, scep_certset_issuer(set), t->csr.data, t->csr.len, nonce, &msg, &why)
-                          : scep_pkcsreq(&mp, t->csr.data, t->csr.len, nonce, &msg, &why);
+    scep_err_t err = poll ? scep_certpoll(&P, &mp, scep_certset_issuer(set), t->csr.data, t->csr.len, nonce, &msg, &why)
+                          : scep_pkcsreq(&P, &mp, t->csr.data, t->csr.len, nonce, &msg, &why);
     if (err)
         return die(poll ? "CertPoll" : "PKCSReq", err, why);
     int rc = write_file(dir, name, msg.data, msg.len) || write_file(dir, "nonce.bin", nonce, sizeof nonce);
-    scep_buf_free(&msg);
+    scep_buf_free(&P, &msg);
     return rc;
 }
 
@@ -271,9 +276,9 @@ static int cmd_request(int argc, char **argv)
     scep_csr_params_t p = {.subject = subject, .san = san, .key_usage = 0xA0,
                            .eku = "1.3.6.1.5.5.7.3.2", .challenge = challenge,
                            .valid_period = "Days", .valid_units = 30, .digest = t.digest};
-    if ((err = scep_keygen_rsa(bits, &t.key, &why)) ||
-        (err = scep_csr(t.key, &p, &t.csr, &why)) ||
-        (err = scep_self_signed(t.key, subject, t.digest, (int64_t)time(NULL), &t.signer, &why)) ||
+    if ((err = scep_keygen_rsa(&P, bits, &t.key, &why)) ||
+        (err = scep_csr(&P, t.key, &p, &t.csr, &why)) ||
+        (err = scep_self_signed(&P, t.key, subject, t.digest, (int64_t)time(NULL), &t.signer, &why)) ||
         (err = scep_transaction_id(t.key, t.txid, &why))) {
         rc = die("request", err, why);
         goto out;
@@ -284,8 +289,8 @@ static int cmd_request(int argc, char **argv)
     rc = 0;
 out:
     txn_free(&t);
-    scep_certset_free(set);
-    scep_buf_free(&caps);
+    scep_certset_free(&P, set);
+    scep_buf_free(&P, &caps);
     return rc;
 }
 
@@ -297,7 +302,7 @@ static int cmd_poll(int argc, char **argv)
         return 2;
     int rc = txn_load(argv[0], &t) ? 1 : send_msg(argv[0], "poll.der", &t, set, true);
     txn_free(&t);
-    scep_certset_free(set);
+    scep_certset_free(&P, set);
     return rc;
 }
 
@@ -318,10 +323,10 @@ static int cmd_reply(int argc, char **argv)
                          .signer_key = t.key, .csr_key = t.key, .now = (int64_t)time(NULL)};
     scep_certrep_t rep;
     const char *why = NULL;
-    scep_err_t err = scep_certrep_parse(rep_der.data, rep_der.len, &exp, &rep, &why);
+    scep_err_t err = scep_certrep_parse(&P, rep_der.data, rep_der.len, &exp, &rep, &why);
     if (err) {
         rc = die("CertRep", err, why);
-        scep_certrep_clear(&rep);
+        scep_certrep_clear(&P, &rep);
         goto out;
     }
     static const char *const st[] = {"SUCCESS", "?", "FAILURE", "PENDING"};
@@ -334,17 +339,18 @@ static int cmd_reply(int argc, char **argv)
     if (rep.warning)
         printf("warning=%s\n", rep.warning);
     rc = rep.status == SCEP_STATUS_SUCCESS ? write_file(dir, "issued.der", rep.cert.data, rep.cert.len) : 0;
-    scep_certrep_clear(&rep);
+    scep_certrep_clear(&P, &rep);
 out:
     txn_free(&t);
-    scep_certset_free(set);
-    scep_buf_free(&rep_der);
-    scep_buf_free(&nonce);
+    scep_certset_free(&P, set);
+    scep_buf_free(&P, &rep_der);
+    scep_buf_free(&P, &nonce);
     return rc;
 }
 
 int main(int argc, char **argv)
 {
+    plat_init(&P, NULL);
     static const struct {
         const char *name;
         int (*fn)(int, char **);

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_cert.c - store/cert.c, the certificate store's OpenSSL layer:
- * cert_decode() (base64 on one line, with line breaks and spaces, PEM
+ * cert_decode(&P, ) (base64 on one line, with line breaks and spaces, PEM
  * armour, raw DER only when raw_ok, refusals and their reasons),
  * cert_thumbprint() against the .sha1 files, cert_thumb_normalise(),
- * cert_info_from_der() (IssuedBy/IssuedTo text, validity, TemplateName,
- * subject hash), cert_subject_hash(), cert_pem() and cert_b64().
+ * cert_info_from_der(&P, ) (IssuedBy/IssuedTo text, validity, TemplateName,
+ * subject hash), cert_subject_hash(), cert_pem(&P, ) and cert_b64(&P, ).
  *
  * Expected texts were computed once from the fixed test PKI with the
  * OpenSSL 3.0 CLI:
@@ -28,6 +28,11 @@
 
 #include "store/cert.h"
 #include "support_pki.h"
+#include "platform.h"
+
+/* The library's default platform table (libc allocator, time(), OpenSSL's
+ * RNG), for the calls that take one. */
+static omadm_platform_t P;
 
 typedef struct expect {
     const char *name;
@@ -69,7 +74,7 @@ static void decode_ok(const void *in, size_t len, bool raw_ok, const uint8_t *wa
     uint8_t *der = (uint8_t *)"untouched";
     size_t der_len = 0;
     const char *why = NULL;
-    int rc = cert_decode(in, len, raw_ok, &der, &der_len, &why);
+    int rc = cert_decode(&P, in, len, raw_ok, &der, &der_len, &why);
     if (rc)
         fail_msg("cert_decode failed: %s", why ? why : "(no reason)");
     assert_non_null(der);
@@ -85,7 +90,7 @@ static void decode_fails(const void *in, size_t len, bool raw_ok, const char *wa
     uint8_t *der = (uint8_t *)"untouched";
     size_t der_len = 12345;
     const char *why = NULL;
-    assert_int_equal(cert_decode(in, len, raw_ok, &der, &der_len, &why), -1);
+    assert_int_equal(cert_decode(&P, in, len, raw_ok, &der, &der_len, &why), -1);
     assert_null(der);
     assert_non_null(why);
     assert_true(*why);
@@ -463,7 +468,7 @@ static void test_info_from_der(void **state)
         char thumb[41];
         assert_int_equal(tpki_thumb(e->name, thumb), 0);
         cert_info_t info;
-        assert_int_equal(cert_info_from_der(der, der_len, &info), 0);
+        assert_int_equal(cert_info_from_der(&P, der, der_len, &info), 0);
         assert_string_equal(info.thumb, thumb);
         assert_string_equal(info.issued_to, e->issued_to);
         assert_string_equal(info.issued_by, e->issued_by);
@@ -472,11 +477,11 @@ static void test_info_from_der(void **state)
         assert_non_null(info.template_name);
         assert_string_equal(info.template_name, e->template_name);
         assert_int_equal(info.subject_hash, e->hash);
-        cert_info_free(&info);
+        cert_info_free(&P, &info);
         assert_null(info.issued_by);
         assert_null(info.issued_to);
         assert_null(info.template_name);
-        cert_info_free(&info); /* twice is harmless */
+        cert_info_free(&P, &info); /* twice is harmless */
         free(der);
     }
 }
@@ -488,7 +493,7 @@ static void test_info_generated_certificate(void **state)
     size_t der_len = 0;
     assert_int_equal(tpki_make_cert("Unit \"Test\" <O>", "a+b=c;d #1", 77, &der, &der_len), 0);
     cert_info_t info;
-    assert_int_equal(cert_info_from_der(der, der_len, &info), 0);
+    assert_int_equal(cert_info_from_der(&P, der, der_len, &info), 0);
     /* RFC 4514 section 2.4: " + ; < > escaped; '=' and a '#' that does
      * not start the value are not */
     assert_string_equal(info.issued_to, "O=Unit \\\"Test\\\" \\<O\\>, CN=a\\+b=c\\;d #1");
@@ -499,14 +504,14 @@ static void test_info_generated_certificate(void **state)
     unsigned long h = 0;
     assert_int_equal(cert_subject_hash(der, der_len, &h), 0);
     assert_int_equal(h, info.subject_hash);
-    cert_info_free(&info);
+    cert_info_free(&P, &info);
     free(der);
 
     /* a leading '#', leading and trailing spaces */
     assert_int_equal(tpki_make_cert("#hash", " spaced ", 78, &der, &der_len), 0);
-    assert_int_equal(cert_info_from_der(der, der_len, &info), 0);
+    assert_int_equal(cert_info_from_der(&P, der, der_len, &info), 0);
     assert_string_equal(info.issued_to, "O=\\#hash, CN=\\ spaced\\ ");
-    cert_info_free(&info);
+    cert_info_free(&P, &info);
     free(der);
 }
 
@@ -517,17 +522,17 @@ static void test_info_not_a_certificate(void **state)
     uint8_t *spki = pki("not-a-cert", "der", &n);
     cert_info_t info;
     memset(&info, 0x5a, sizeof info);
-    assert_int_equal(cert_info_from_der(spki, n, &info), -1);
+    assert_int_equal(cert_info_from_der(&P, spki, n, &info), -1);
     assert_null(info.issued_by);
     assert_null(info.issued_to);
     assert_null(info.template_name);
-    cert_info_free(&info);
-    assert_int_equal(cert_info_from_der((const uint8_t *)"hello", 5, &info), -1);
-    assert_int_equal(cert_info_from_der((const uint8_t *)"", 0, &info), -1);
+    cert_info_free(&P, &info);
+    assert_int_equal(cert_info_from_der(&P, (const uint8_t *)"hello", 5, &info), -1);
+    assert_int_equal(cert_info_from_der(&P, (const uint8_t *)"", 0, &info), -1);
     /* truncated certificate */
     size_t der_len;
     uint8_t *der = pki("leaf", "der", &der_len);
-    assert_int_equal(cert_info_from_der(der, der_len / 2, &info), -1);
+    assert_int_equal(cert_info_from_der(&P, der, der_len / 2, &info), -1);
     unsigned long h;
     assert_int_equal(cert_subject_hash(der, der_len / 2, &h), -1);
     assert_int_equal(cert_subject_hash(spki, n, &h), -1);
@@ -557,7 +562,7 @@ static void test_pem_round_trip(void **state)
         size_t der_len, file_len, pem_len = 0;
         uint8_t *der = pki(expected[i].name, "der", &der_len);
         uint8_t *file = pki(expected[i].name, "pem", &file_len);
-        char *pem = cert_pem(der, der_len, &pem_len);
+        char *pem = cert_pem(&P, der, der_len, &pem_len);
         assert_non_null(pem);
         assert_int_equal(pem_len, strlen(pem));
         /* byte for byte what `openssl x509` writes: 64-column lines */
@@ -567,7 +572,7 @@ static void test_pem_round_trip(void **state)
         assert_string_equal(pem + pem_len - 26, "-----END CERTIFICATE-----\n");
         decode_ok(pem, pem_len, false, der, der_len);
         /* pem_len is optional */
-        char *again = cert_pem(der, der_len, NULL);
+        char *again = cert_pem(&P, der, der_len, NULL);
         assert_string_equal(again, pem);
         free(again);
         free(pem);
@@ -577,7 +582,7 @@ static void test_pem_round_trip(void **state)
     /* a length that is a multiple of 48 bytes (64 characters): no empty line */
     uint8_t blob[96];
     memset(blob, 0xab, sizeof blob);
-    char *pem = cert_pem(blob, sizeof blob, NULL);
+    char *pem = cert_pem(&P, blob, sizeof blob, NULL);
     assert_null(strstr(pem, "\n\n"));
     free(pem);
 }
@@ -589,7 +594,7 @@ static void test_b64(void **state)
         size_t der_len, file_len;
         uint8_t *der = pki(expected[i].name, "der", &der_len);
         uint8_t *file = pki(expected[i].name, "b64", &file_len);
-        char *b64 = cert_b64(der, der_len);
+        char *b64 = cert_b64(&P, der, der_len);
         assert_non_null(b64);
         assert_null(strchr(b64, '\n'));
         assert_int_equal(strlen(b64), file_len - 1);
@@ -599,10 +604,10 @@ static void test_b64(void **state)
         free(file);
         free(der);
     }
-    char *b = cert_b64((const uint8_t *)"hello", 5);
+    char *b = cert_b64(&P, (const uint8_t *)"hello", 5);
     assert_string_equal(b, "aGVsbG8=");
     free(b);
-    b = cert_b64((const uint8_t *)"", 0);
+    b = cert_b64(&P, (const uint8_t *)"", 0);
     assert_string_equal(b, "");
     free(b);
 }
@@ -615,6 +620,7 @@ static int group_setup(void **state)
 
 int main(void)
 {
+    plat_init(&P, NULL);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_decode_b64_one_line),
         cmocka_unit_test(test_decode_b64_line_breaks_and_spaces),

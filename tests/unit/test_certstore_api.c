@@ -40,6 +40,7 @@
 #include <openssl/x509.h>
 
 #include "csp/enroll.h"
+#include "platform.h"
 #include "store/cert.h"
 #include "store/store.h"
 #include "support_pki.h"
@@ -72,6 +73,15 @@ static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *
     return remove(p);
 }
 
+/* The default platform table: what the test's own buffers come from. */
+static const omadm_platform_t *defplat(void)
+{
+    static omadm_platform_t p;
+    if (!p.alloc)
+        plat_init(&p, NULL);
+    return &p;
+}
+
 static void load_cert(tcert_t *c, const char *name)
 {
     char file[32];
@@ -79,7 +89,7 @@ static void load_cert(tcert_t *c, const char *name)
     c->der = tpki_read(file, &c->der_len);
     assert_non_null(c->der);
     assert_int_equal(tpki_thumb(name, c->thumb), 0);
-    c->pem = cert_pem(c->der, c->der_len, &c->pem_len);
+    c->pem = cert_pem(defplat(), c->der, c->der_len, &c->pem_len);
     assert_non_null(c->pem);
 }
 
@@ -107,7 +117,7 @@ static int teardown(void **state)
     nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     for (int i = 0; i < N_CERTS; i++) {
         free(f->c[i].der);
-        free(f->c[i].pem);
+        plat_free(defplat(), f->c[i].pem);
     }
     free(f->leaf_key);
     free(f);
@@ -153,15 +163,15 @@ static void enrollment(fx_t *f, enr_ns_t ns, const char *id, const char *thumb)
     enrollment_t e;
     memset(&e, 0, sizeof e);
     e.ns = ns;
-    assert_int_equal(enr_set(&e.id, id), 0);
+    assert_int_equal(enr_set(store_platform(st(f)), &e.id, id), 0);
     e.phase = thumb ? PH_DONE : PH_PENDING;
     e.status = thumb ? ST_INSTALLED : ST_PENDING;
-    assert_int_equal(enr_set(&e.thumb, thumb), 0);
+    assert_int_equal(enr_set(store_platform(st(f)), &e.thumb, thumb), 0);
     assert_int_equal(store_begin(st(f)), 0);
     assert_int_equal(enr_save(st(f), &e), 0);
     assert_int_equal(store_commit(st(f)), 0);
     assert_int_equal(store_flush(st(f)), 0);
-    enr_free(&e);
+    enr_free(store_platform(st(f)), &e);
 }
 
 /* ---- collecting certificates ---- */

@@ -30,6 +30,11 @@
 #include <cmocka.h>
 
 #include "csp/enroll.h"
+#include "platform.h"
+
+/* The library's default platform table (libc allocator, time(), OpenSSL's
+ * RNG), for the calls that take one. */
+static omadm_platform_t P;
 
 typedef struct fx {
     char dir[64];
@@ -71,10 +76,10 @@ static store_t *st(fx_t *f)
 
 static void set_param(enrollment_t *e, enr_param_t p, const char *value)
 {
-    assert_int_equal(enr_set(&e->p[p].name, enr_params[p].name), 0);
-    assert_int_equal(enr_set(&e->p[p].format, enr_params[p].is_int ? "int" : "chr"), 0);
-    assert_int_equal(enr_set(&e->p[p].value, value), 0);
-    assert_int_equal(enr_set(&e->snap[p], value), 0);
+    assert_int_equal(enr_set(&P, &e->p[p].name, enr_params[p].name), 0);
+    assert_int_equal(enr_set(&P, &e->p[p].format, enr_params[p].is_int ? "int" : "chr"), 0);
+    assert_int_equal(enr_set(&P, &e->p[p].value, value), 0);
+    assert_int_equal(enr_set(&P, &e->snap[p], value), 0);
 }
 
 static void save(fx_t *f, const enrollment_t *e)
@@ -90,7 +95,7 @@ static void valid(enrollment_t *e, enr_ns_t ns, const char *id, const char *url)
 {
     memset(e, 0, sizeof *e);
     e->ns = ns;
-    assert_int_equal(enr_set(&e->id, id), 0);
+    assert_int_equal(enr_set(&P, &e->id, id), 0);
     set_param(e, P_SERVER_URL, url);
     set_param(e, P_CHALLENGE, "s3cr3t");
     set_param(e, P_KEY_USAGE, "160");
@@ -107,17 +112,17 @@ static void test_record_round_trip(void **state)
     valid(&e, ENR_CCI_USER, "Odd Id \\ with\nnewline \xc3\xa9", "http://a/b;https://c/d");
     set_param(&e, P_SAN, "");
     set_param(&e, P_SUBJECT, "CN=Anna Lee,O=\"A, B\"");
-    assert_int_equal(enr_set(&e.p[P_HASH].name, "HashAlgrithm"), 0);
+    assert_int_equal(enr_set(&P, &e.p[P_HASH].name, "HashAlgrithm"), 0);
     e.phase = PH_PENDING;
     e.status = ST_PENDING;
     e.error = INT32_MIN;
     e.gen = 7;
     e.next_due = -5;
     e.tries = 3;
-    assert_int_equal(enr_set(&e.exec_uri, "./User/Vendor/MSFT/ClientCertificateInstall/SCEP/x"), 0);
-    assert_int_equal(enr_set(&e.server, "https://srv/ a"), 0);
-    assert_int_equal(enr_set(&e.key, "S0VZ"), 0);
-    assert_int_equal(enr_set(&e.txid, "ABC"), 0);
+    assert_int_equal(enr_set(&P, &e.exec_uri, "./User/Vendor/MSFT/ClientCertificateInstall/SCEP/x"), 0);
+    assert_int_equal(enr_set(&P, &e.server, "https://srv/ a"), 0);
+    assert_int_equal(enr_set(&P, &e.key, "S0VZ"), 0);
+    assert_int_equal(enr_set(&P, &e.txid, "ABC"), 0);
     e.cipher = 1;
     e.digest = 2;
     e.post = true;
@@ -157,8 +162,8 @@ static void test_record_round_trip(void **state)
     /* another namespace does not see it */
     enrollment_t other;
     assert_int_equal(enr_load(st(f), ENR_CCI_DEVICE, e.id, &other), 1);
-    enr_free(&got);
-    enr_free(&e);
+    enr_free(&P, &got);
+    enr_free(&P, &e);
 }
 
 static void test_record_names(void **state)
@@ -221,7 +226,7 @@ static void test_record_damage(void **state)
         store_rollback(st(f));
     }
     free(text);
-    enr_free(&e);
+    enr_free(&P, &e);
 }
 
 static void want_check(enrollment_t *e, int32_t want)
@@ -303,7 +308,7 @@ static void test_check(void **state)
     assert_true(job.retry_delay == 4294967295u);
     e.snap[P_RETRY_COUNT] = keep_c;
     e.snap[P_RETRY_DELAY] = keep_d;
-    enr_free(&e);
+    enr_free(&P, &e);
 }
 
 /* ---- the step, with a hook that never connects ---- */
@@ -339,7 +344,7 @@ static void test_step_retries_then_fails(void **state)
     e.phase = PH_START;
     e.status = ST_UNKNOWN;
     e.gen = 1;
-    assert_int_equal(enr_set(&e.exec_uri, "./Vendor/MSFT/CertificateStore/My/SCEP/down/Install/Enroll"), 0);
+    assert_int_equal(enr_set(&P, &e.exec_uri, "./Vendor/MSFT/CertificateStore/My/SCEP/down/Install/Enroll"), 0);
     save(f, &e);
 
     /* without an HTTP client the work stays due and the step says so */
@@ -361,7 +366,7 @@ static void test_step_retries_then_fails(void **state)
     assert_int_equal(got.tries, 1);
     assert_non_null(got.key); /* the key made meanwhile is kept for the next round */
     char *key1 = strdup(got.key);
-    enr_free(&got);
+    enr_free(&P, &got);
     /* not due yet: nothing happens */
     assert_int_equal(enroll_step(cs, 1029, &next), 0);
     assert_int_equal(fh.calls, 2);
@@ -373,7 +378,7 @@ static void test_step_retries_then_fails(void **state)
     assert_string_equal(got.key, key1);
     assert_int_equal(got.tries, 2);
     assert_string_equal(got.snap[P_CHALLENGE], "s3cr3t"); /* not answered yet: still needed */
-    enr_free(&got);
+    enr_free(&P, &got);
     /* round 3 is the last retry: failed */
     assert_int_equal(enroll_step(cs, 1060, &next), 0);
     assert_int_equal(fh.calls, 6);
@@ -386,9 +391,9 @@ static void test_step_retries_then_fails(void **state)
     assert_string_equal(got.snap[P_CHALLENGE], ""); /* and the Challenge with it */
     assert_true(got.alert);
     assert_int_equal(got.alert_data, EC_CONNECT);
-    enr_free(&got);
+    enr_free(&P, &got);
     free(key1);
-    enr_free(&e);
+    enr_free(&P, &e);
 }
 
 typedef struct seen {
@@ -422,7 +427,7 @@ static void test_alerts(void **state)
     e.alert = true;
     e.alert_data = EC_UNTRUSTED_CA;
     e.alert_gen = 2;
-    assert_int_equal(enr_set(&e.exec_uri, "./Vendor/MSFT/CertificateStore/My/SCEP/al/Install/Enroll"), 0);
+    assert_int_equal(enr_set(&P, &e.exec_uri, "./Vendor/MSFT/CertificateStore/My/SCEP/al/Install/Enroll"), 0);
     save(f, &e);
     seen_t s = {0};
     assert_int_equal(enroll_alerts(cs, see, &s), 0);
@@ -439,11 +444,12 @@ static void test_alerts(void **state)
     memset(&s, 0, sizeof s);
     assert_int_equal(enroll_alerts(cs, see, &s), 0);
     assert_int_equal(s.n, 0);
-    enr_free(&e);
+    enr_free(&P, &e);
 }
 
 int main(void)
 {
+    plat_init(&P, NULL);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_record_round_trip, setup, teardown),
         cmocka_unit_test(test_record_names),

@@ -44,6 +44,11 @@
 #include <openssl/x509v3.h>
 
 #include "csp/scep_msg.h"
+#include "platform.h"
+
+/* The library's default platform table (libc allocator, time(), OpenSSL's
+ * RNG), for the calls that take one. */
+static omadm_platform_t P;
 
 #define OID_MESSAGE_TYPE "2.16.840.1.113733.1.9.2"
 #define OID_PKI_STATUS "2.16.840.1.113733.1.9.3"
@@ -150,7 +155,7 @@ static scep_certset_t *set_of(X509 **certs, size_t n)
     uint8_t *der = n == 1 ? der_of_cert(certs[0], &len) : degenerate(certs, n, &len);
     scep_certset_t *set = NULL;
     const char *why = NULL;
-    assert_int_equal(scep_cacert_parse(der, len, &set, &why), SCEP_OK);
+    assert_int_equal(scep_cacert_parse(&P, der, len, &set, &why), SCEP_OK);
     OPENSSL_free(der);
     return set;
 }
@@ -158,11 +163,11 @@ static scep_certset_t *set_of(X509 **certs, size_t n)
 static X509 *x509_of(const scep_cert_t *c)
 {
     scep_buf_t b = {0};
-    assert_int_equal(scep_cert_to_der(c, &b, NULL), SCEP_OK);
+    assert_int_equal(scep_cert_to_der(&P, c, &b, NULL), SCEP_OK);
     const unsigned char *p = b.data;
     X509 *x = d2i_X509(NULL, &p, (long)b.len);
     assert_non_null(x);
-    scep_buf_free(&b);
+    scep_buf_free(&P, &b);
     return x;
 }
 
@@ -177,11 +182,11 @@ static bool same_cert(const scep_cert_t *c, X509 *x)
 static EVP_PKEY *pkey_of(const scep_key_t *k)
 {
     scep_buf_t b = {0};
-    assert_int_equal(scep_key_to_der(k, &b, NULL), SCEP_OK);
+    assert_int_equal(scep_key_to_der(&P, k, &b, NULL), SCEP_OK);
     const unsigned char *p = b.data;
     EVP_PKEY *pk = d2i_AutoPrivateKey(NULL, &p, (long)b.len);
     assert_non_null(pk);
-    scep_buf_free(&b);
+    scep_buf_free(&P, &b);
     return pk;
 }
 
@@ -338,9 +343,9 @@ static int world_setup(void **state)
 {
     world_t *w = calloc(1, sizeof *w);
     const char *why = NULL;
-    if (scep_keygen_rsa(1024, &w->dev, &why) != SCEP_OK)
+    if (scep_keygen_rsa(&P, 1024, &w->dev, &why) != SCEP_OK)
         return -1;
-    if (scep_self_signed(w->dev, "CN=dev1,O=Test", SCEP_DIGEST_SHA256, NOW, &w->signer, &why))
+    if (scep_self_signed(&P, w->dev, "CN=dev1,O=Test", SCEP_DIGEST_SHA256, NOW, &w->signer, &why))
         return -1;
     if (scep_transaction_id(w->dev, w->txid, &why) != SCEP_OK)
         return -1;
@@ -369,8 +374,8 @@ static int world_setup(void **state)
 static int world_teardown(void **state)
 {
     world_t *w = *state;
-    scep_key_free(w->dev);
-    scep_cert_free(w->signer);
+    scep_key_free(&P, w->dev);
+    scep_cert_free(&P, w->signer);
     EVP_PKEY_free(w->ca_key);
     EVP_PKEY_free(w->other_key);
     EVP_PKEY_free(w->ra_key);
@@ -382,7 +387,7 @@ static int world_teardown(void **state)
     X509_free(w->inter);
     X509_free(w->ra_sig);
     X509_free(w->ra_enc);
-    scep_certset_free(w->ca_set);
+    scep_certset_free(&P, w->ca_set);
     free(w);
     return 0;
 }
@@ -392,9 +397,9 @@ static void test_keys(void **state)
     world_t *w = *state;
     const char *why = NULL;
     scep_key_t *k = NULL;
-    assert_int_equal(scep_keygen_rsa(512, &k, &why), SCEP_E_INVALID_ARG);
+    assert_int_equal(scep_keygen_rsa(&P, 512, &k, &why), SCEP_E_INVALID_ARG);
     assert_null(k);
-    assert_int_equal(scep_keygen_rsa(3072, &k, &why), SCEP_E_INVALID_ARG);
+    assert_int_equal(scep_keygen_rsa(&P, 3072, &k, &why), SCEP_E_INVALID_ARG);
     /* keys from the parallel prime search: exact size, e = 65537, and a
      * full OpenSSL check (primality of p and q, d, the CRT values), a
      * signature and a decryption work; no two keys alike */
@@ -402,7 +407,7 @@ static void test_keys(void **state)
     for (int i = 0; i < 4; i++) {
         unsigned bits = i < 2 ? 1024 : i == 2 ? 2048 : 4096;
         scep_key_t *kk = NULL;
-        assert_int_equal(scep_keygen_rsa(bits, &kk, &why), SCEP_OK);
+        assert_int_equal(scep_keygen_rsa(&P, bits, &kk, &why), SCEP_OK);
         EVP_PKEY *pk = pkey_of(kk);
         assert_int_equal(EVP_PKEY_get_bits(pk), (int)bits);
         BIGNUM *e = NULL;
@@ -429,27 +434,27 @@ static void test_keys(void **state)
         for (int j = 0; j < i; j++)
             assert_int_not_equal(EVP_PKEY_eq(seen[j], pk), 1);
         seen[i] = pk;
-        scep_key_free(kk);
+        scep_key_free(&P, kk);
     }
     for (int i = 0; i < 4; i++)
         EVP_PKEY_free(seen[i]);
-    assert_int_equal(scep_keygen_rsa(2048, &k, &why), SCEP_OK);
+    assert_int_equal(scep_keygen_rsa(&P, 2048, &k, &why), SCEP_OK);
     /* DER round trip keeps the key (and so the transaction ID) */
     scep_buf_t der = {0};
-    assert_int_equal(scep_key_to_der(k, &der, &why), SCEP_OK);
+    assert_int_equal(scep_key_to_der(&P, k, &der, &why), SCEP_OK);
     scep_key_t *k2 = NULL;
-    assert_int_equal(scep_key_from_der(der.data, der.len, &k2, &why), SCEP_OK);
+    assert_int_equal(scep_key_from_der(&P, der.data, der.len, &k2, &why), SCEP_OK);
     char t1[SCEP_TXID_LEN + 1], t2[SCEP_TXID_LEN + 1];
     assert_int_equal(scep_transaction_id(k, t1, &why), SCEP_OK);
     assert_int_equal(scep_transaction_id(k2, t2, &why), SCEP_OK);
     assert_string_equal(t1, t2);
     assert_string_not_equal(t1, w->txid);
-    scep_buf_free(&der);
+    scep_buf_free(&P, &der);
     assert_null(der.data);
-    scep_buf_free(&der);   /* twice is fine */
-    scep_key_free(k);
-    scep_key_free(k2);
-    scep_key_free(NULL);
+    scep_buf_free(&P, &der);   /* twice is fine */
+    scep_key_free(&P, k);
+    scep_key_free(&P, k2);
+    scep_key_free(&P, NULL);
     /* transactionID = upper-case hex SHA-256 of the DER SPKI */
     EVP_PKEY *dev = pkey_of(w->dev);
     unsigned char *spki = NULL;
@@ -462,7 +467,7 @@ static void test_keys(void **state)
     assert_string_equal(w->txid, hex);
     OPENSSL_free(spki);
     EVP_PKEY_free(dev);
-    assert_int_equal(scep_key_from_der((const uint8_t *)"xx", 2, &k, &why), SCEP_E_MALFORMED);
+    assert_int_equal(scep_key_from_der(&P, (const uint8_t *)"xx", 2, &k, &why), SCEP_E_MALFORMED);
     assert_null(k);
 }
 
@@ -470,14 +475,14 @@ static X509_REQ *csr_make(const scep_key_t *key, const scep_csr_params_t *p)
 {
     scep_buf_t der = {0};
     const char *why = NULL;
-    scep_err_t err = scep_csr(key, p, &der, &why);
+    scep_err_t err = scep_csr(&P, key, p, &der, &why);
     if (err != SCEP_OK)
         fail_msg("scep_csr: %s", why);
     const unsigned char *q = der.data;
     X509_REQ *req = d2i_X509_REQ(NULL, &q, (long)der.len);
     assert_non_null(req);
     assert_ptr_equal(q, der.data + der.len);
-    scep_buf_free(&der);
+    scep_buf_free(&P, &der);
     return req;
 }
 
@@ -485,12 +490,12 @@ static scep_err_t csr_err(const scep_key_t *key, const scep_csr_params_t *p)
 {
     scep_buf_t der = {0};
     const char *why = NULL;
-    scep_err_t err = scep_csr(key, p, &der, &why);
+    scep_err_t err = scep_csr(&P, key, p, &der, &why);
     if (err != SCEP_OK) {
         assert_non_null(why);
         assert_null(der.data);
     }
-    scep_buf_free(&der);
+    scep_buf_free(&P, &der);
     return err;
 }
 
@@ -803,8 +808,8 @@ static void test_csr_refusals(void **state)
     p.digest = 0;
     assert_int_equal(csr_err(w->dev, &p), SCEP_E_INVALID_ARG);
     scep_buf_t out = {0};
-    assert_int_equal(scep_csr(NULL, &p, &out, NULL), SCEP_E_INVALID_ARG);
-    assert_int_equal(scep_csr(w->dev, NULL, &out, NULL), SCEP_E_INVALID_ARG);
+    assert_int_equal(scep_csr(&P, NULL, &p, &out, NULL), SCEP_E_INVALID_ARG);
+    assert_int_equal(scep_csr(&P, w->dev, NULL, &out, NULL), SCEP_E_INVALID_ARG);
 }
 
 static void test_self_signed(void **state)
@@ -840,8 +845,8 @@ static void test_self_signed(void **state)
     EVP_PKEY_free(dev);
     scep_cert_t *c = NULL;
     const char *why = NULL;
-    assert_int_equal(scep_self_signed(w->dev, "CN=x", SCEP_DIGEST_SHA256, 0, &c, &why), SCEP_E_INVALID_ARG);
-    assert_int_equal(scep_self_signed(w->dev, "CN", SCEP_DIGEST_SHA256, NOW, &c, &why), SCEP_E_INVALID_ARG);
+    assert_int_equal(scep_self_signed(&P, w->dev, "CN=x", SCEP_DIGEST_SHA256, 0, &c, &why), SCEP_E_INVALID_ARG);
+    assert_int_equal(scep_self_signed(&P, w->dev, "CN", SCEP_DIGEST_SHA256, NOW, &c, &why), SCEP_E_INVALID_ARG);
     assert_null(c);
 }
 
@@ -935,7 +940,7 @@ static scep_buf_t csr_der(world_t *w)
     scep_csr_params_t p = {.subject = "CN=dev1,O=Test", .challenge = "s3cr3t", .key_usage = 160,
                            .digest = SCEP_DIGEST_SHA256};
     scep_buf_t der = {0};
-    assert_int_equal(scep_csr(w->dev, &p, &der, NULL), SCEP_OK);
+    assert_int_equal(scep_csr(&P, w->dev, &p, &der, NULL), SCEP_OK);
     return der;
 }
 
@@ -953,7 +958,7 @@ static void test_pkcsreq(void **state)
     uint8_t nonce[SCEP_NONCE_LEN], nonce2[SCEP_NONCE_LEN];
     const char *why = NULL;
     scep_msg_params_t mp = msg_params(w, SCEP_CIPHER_AES128_CBC, SCEP_DIGEST_SHA256);
-    assert_int_equal(scep_pkcsreq(&mp, csr.data, csr.len, nonce, &msg, &why), SCEP_OK);
+    assert_int_equal(scep_pkcsreq(&P, &mp, csr.data, csr.len, nonce, &msg, &why), SCEP_OK);
     decoded_t d;
     decode_request(&msg, w->ca, w->ca_key, &d);
     assert_string_equal(d.msg_type, "19");
@@ -967,21 +972,21 @@ static void test_pkcsreq(void **state)
     assert_memory_equal(d.inner, csr.data, csr.len);
     decoded_free(&d);
     /* a fresh nonce every time */
-    assert_int_equal(scep_pkcsreq(&mp, csr.data, csr.len, nonce2, &msg2, &why), SCEP_OK);
+    assert_int_equal(scep_pkcsreq(&P, &mp, csr.data, csr.len, nonce2, &msg2, &why), SCEP_OK);
     assert_memory_not_equal(nonce, nonce2, SCEP_NONCE_LEN);
-    scep_buf_free(&msg2);
-    scep_buf_free(&msg);
+    scep_buf_free(&P, &msg2);
+    scep_buf_free(&P, &msg);
 
     /* 3DES + SHA-1; RenewalReq */
     mp = msg_params(w, SCEP_CIPHER_DES3_CBC, SCEP_DIGEST_SHA1);
-    assert_int_equal(scep_renewalreq(&mp, csr.data, csr.len, nonce, &msg, &why), SCEP_OK);
+    assert_int_equal(scep_renewalreq(&P, &mp, csr.data, csr.len, nonce, &msg, &why), SCEP_OK);
     decode_request(&msg, w->ca, w->ca_key, &d);
     assert_string_equal(d.msg_type, "17");
     assert_int_equal(d.digest_nid, NID_sha1);
     assert_int_equal(d.cipher_nid, NID_des_ede3_cbc);
     decoded_free(&d);
-    scep_buf_free(&msg);
-    scep_buf_free(&csr);
+    scep_buf_free(&P, &msg);
+    scep_buf_free(&P, &csr);
 }
 
 static void test_certpoll(void **state)
@@ -991,7 +996,7 @@ static void test_certpoll(void **state)
     uint8_t nonce[SCEP_NONCE_LEN];
     const char *why = NULL;
     scep_msg_params_t mp = msg_params(w, SCEP_CIPHER_AES128_CBC, SCEP_DIGEST_SHA256);
-    assert_int_equal(scep_certpoll(&mp, scep_certset_issuer(w->ca_set), csr.data, csr.len, nonce,
+    assert_int_equal(scep_certpoll(&P, &mp, scep_certset_issuer(w->ca_set), csr.data, csr.len, nonce,
                                    &msg, &why), SCEP_OK);
     decoded_t d;
     decode_request(&msg, w->ca, w->ca_key, &d);
@@ -1012,9 +1017,9 @@ static void test_certpoll(void **state)
     X509_NAME_free(iss);
     X509_NAME_free(sub);
     decoded_free(&d);
-    scep_buf_free(&msg);
-    assert_int_equal(scep_certpoll(&mp, NULL, csr.data, csr.len, nonce, &msg, &why), SCEP_E_INVALID_ARG);
-    scep_buf_free(&csr);
+    scep_buf_free(&P, &msg);
+    assert_int_equal(scep_certpoll(&P, &mp, NULL, csr.data, csr.len, nonce, &msg, &why), SCEP_E_INVALID_ARG);
+    scep_buf_free(&P, &csr);
 }
 
 static void test_request_refusals(void **state)
@@ -1024,44 +1029,44 @@ static void test_request_refusals(void **state)
     uint8_t nonce[SCEP_NONCE_LEN];
     const char *why = NULL;
     scep_msg_params_t mp = msg_params(w, SCEP_CIPHER_AES128_CBC, SCEP_DIGEST_SHA256);
-    assert_int_equal(scep_pkcsreq(NULL, csr.data, csr.len, nonce, &msg, &why), SCEP_E_INVALID_ARG);
-    assert_int_equal(scep_pkcsreq(&mp, (const uint8_t *)"junk", 4, nonce, &msg, &why), SCEP_E_INVALID_ARG);
-    assert_int_equal(scep_pkcsreq(&mp, csr.data, csr.len - 1, nonce, &msg, &why), SCEP_E_INVALID_ARG);
+    assert_int_equal(scep_pkcsreq(&P, NULL, csr.data, csr.len, nonce, &msg, &why), SCEP_E_INVALID_ARG);
+    assert_int_equal(scep_pkcsreq(&P, &mp, (const uint8_t *)"junk", 4, nonce, &msg, &why), SCEP_E_INVALID_ARG);
+    assert_int_equal(scep_pkcsreq(&P, &mp, csr.data, csr.len - 1, nonce, &msg, &why), SCEP_E_INVALID_ARG);
     mp.transaction_id = "";
-    assert_int_equal(scep_pkcsreq(&mp, csr.data, csr.len, nonce, &msg, &why), SCEP_E_INVALID_ARG);
+    assert_int_equal(scep_pkcsreq(&P, &mp, csr.data, csr.len, nonce, &msg, &why), SCEP_E_INVALID_ARG);
     mp.transaction_id = "star*";
-    assert_int_equal(scep_pkcsreq(&mp, csr.data, csr.len, nonce, &msg, &why), SCEP_E_INVALID_ARG);
+    assert_int_equal(scep_pkcsreq(&P, &mp, csr.data, csr.len, nonce, &msg, &why), SCEP_E_INVALID_ARG);
     mp.transaction_id = "ueCDvCRmFQG+RoAAZtMae00hC8U=";   /* micromdm's form is printable */
-    assert_int_equal(scep_pkcsreq(&mp, csr.data, csr.len, nonce, &msg, &why), SCEP_OK);
-    scep_buf_free(&msg);
+    assert_int_equal(scep_pkcsreq(&P, &mp, csr.data, csr.len, nonce, &msg, &why), SCEP_OK);
+    scep_buf_free(&P, &msg);
     mp = msg_params(w, 0, SCEP_DIGEST_SHA256);
-    assert_int_equal(scep_pkcsreq(&mp, csr.data, csr.len, nonce, &msg, &why), SCEP_E_INVALID_ARG);
+    assert_int_equal(scep_pkcsreq(&P, &mp, csr.data, csr.len, nonce, &msg, &why), SCEP_E_INVALID_ARG);
     /* signer certificate and key must belong together */
     scep_key_t *k = NULL;
-    assert_int_equal(scep_keygen_rsa(1024, &k, &why), SCEP_OK);
+    assert_int_equal(scep_keygen_rsa(&P, 1024, &k, &why), SCEP_OK);
     mp = msg_params(w, SCEP_CIPHER_AES128_CBC, SCEP_DIGEST_SHA256);
     mp.signer_key = k;
-    assert_int_equal(scep_pkcsreq(&mp, csr.data, csr.len, nonce, &msg, &why), SCEP_E_INVALID_ARG);
-    scep_key_free(k);
+    assert_int_equal(scep_pkcsreq(&P, &mp, csr.data, csr.len, nonce, &msg, &why), SCEP_E_INVALID_ARG);
+    scep_key_free(&P, k);
     /* an EC recipient cannot be encrypted to (key transport needs RSA) */
     EVP_PKEY *ec = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     X509 *ecx = make_cert("EC CA", ec, NULL, NULL, "basicConstraints=critical,CA:TRUE", false);
     size_t elen = 0;
     uint8_t *eder = der_of_cert(ecx, &elen);
     scep_cert_t *ecc = NULL;
-    assert_int_equal(scep_cert_from_der(eder, elen, &ecc, &why), SCEP_OK);
+    assert_int_equal(scep_cert_from_der(&P, eder, elen, &ecc, &why), SCEP_OK);
     mp.recipient = ecc;
-    assert_int_equal(scep_pkcsreq(&mp, csr.data, csr.len, nonce, &msg, &why), SCEP_E_UNSUPPORTED);
+    assert_int_equal(scep_pkcsreq(&P, &mp, csr.data, csr.len, nonce, &msg, &why), SCEP_E_UNSUPPORTED);
     /* ... and a set of only EC certificates has no recipient */
     scep_certset_t *set = NULL;
-    assert_int_equal(scep_cacert_parse(eder, elen, &set, &why), SCEP_E_UNSUPPORTED);
+    assert_int_equal(scep_cacert_parse(&P, eder, elen, &set, &why), SCEP_E_UNSUPPORTED);
     assert_null(set);
     assert_null(msg.data);
-    scep_cert_free(ecc);
+    scep_cert_free(&P, ecc);
     OPENSSL_free(eder);
     X509_free(ecx);
     EVP_PKEY_free(ec);
-    scep_buf_free(&csr);
+    scep_buf_free(&P, &csr);
 }
 
 /* ---- GetCACert sets and CAThumbprint ----------------------------------------------------------- */
@@ -1086,7 +1091,7 @@ static void test_cacert_sets(void **state)
         assert_true(same_cert(scep_certset_recipient(set), w->ra_enc));
         assert_true(same_cert(scep_certset_verifier(set), w->ra_sig));
         assert_true(same_cert(scep_certset_issuer(set), w->inter));
-        scep_certset_free(set);
+        scep_certset_free(&P, set);
     }
     /* a chain without RA certs: the leaf (issuing CA) does everything */
     X509 *chain[2] = {w->root, w->inter};
@@ -1094,7 +1099,7 @@ static void test_cacert_sets(void **state)
     assert_true(same_cert(scep_certset_recipient(set), w->inter));
     assert_true(same_cert(scep_certset_verifier(set), w->inter));
     assert_true(same_cert(scep_certset_issuer(set), w->root));
-    scep_certset_free(set);
+    scep_certset_free(&P, set);
     /* an RA cert without any key usage is preferred over the CA */
     X509 *ra_any = make_cert("RA any", w->ra_key, w->inter, w->inter_key, NULL, false);
     X509 *ra_set[2] = {w->inter, ra_any};
@@ -1102,7 +1107,7 @@ static void test_cacert_sets(void **state)
     assert_true(same_cert(scep_certset_recipient(set), ra_any));
     assert_true(same_cert(scep_certset_verifier(set), ra_any));
     assert_true(same_cert(scep_certset_issuer(set), w->inter));
-    scep_certset_free(set);
+    scep_certset_free(&P, set);
     X509_free(ra_any);
     /* refusals */
     size_t len = 0;
@@ -1110,21 +1115,21 @@ static void test_cacert_sets(void **state)
     uint8_t *longer = malloc(len + 1);
     memcpy(longer, der, len);
     longer[len] = 0;
-    assert_int_equal(scep_cacert_parse(longer, len + 1, &set, &why), SCEP_E_MALFORMED);
-    assert_int_equal(scep_cacert_parse(der, len - 1, &set, &why), SCEP_E_MALFORMED);
-    assert_int_equal(scep_cacert_parse(der, 0, &set, &why), SCEP_E_MALFORMED);
-    assert_int_equal(scep_cacert_parse(NULL, 10, &set, &why), SCEP_E_MALFORMED);
-    assert_int_equal(scep_cacert_parse(der, SCEP_MAX_DER + 1, &set, &why), SCEP_E_TOO_LARGE);
+    assert_int_equal(scep_cacert_parse(&P, longer, len + 1, &set, &why), SCEP_E_MALFORMED);
+    assert_int_equal(scep_cacert_parse(&P, der, len - 1, &set, &why), SCEP_E_MALFORMED);
+    assert_int_equal(scep_cacert_parse(&P, der, 0, &set, &why), SCEP_E_MALFORMED);
+    assert_int_equal(scep_cacert_parse(&P, NULL, 10, &set, &why), SCEP_E_MALFORMED);
+    assert_int_equal(scep_cacert_parse(&P, der, SCEP_MAX_DER + 1, &set, &why), SCEP_E_TOO_LARGE);
     const char *pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
-    assert_int_equal(scep_cacert_parse((const uint8_t *)pem, strlen(pem), &set, &why), SCEP_E_MALFORMED);
+    assert_int_equal(scep_cacert_parse(&P, (const uint8_t *)pem, strlen(pem), &set, &why), SCEP_E_MALFORMED);
     assert_null(set);
     size_t elen = 0;
     uint8_t *empty = degenerate(NULL, 0, &elen);
-    assert_int_equal(scep_cacert_parse(empty, elen, &set, &why), SCEP_E_MALFORMED);
+    assert_int_equal(scep_cacert_parse(&P, empty, elen, &set, &why), SCEP_E_MALFORMED);
     OPENSSL_free(empty);
     scep_cert_t *c = NULL;
-    assert_int_equal(scep_cert_from_der(longer, len + 1, &c, &why), SCEP_E_MALFORMED);
-    assert_int_equal(scep_cert_from_der(der, len, &c, &why), SCEP_OK);
+    assert_int_equal(scep_cert_from_der(&P, longer, len + 1, &c, &why), SCEP_E_MALFORMED);
+    assert_int_equal(scep_cert_from_der(&P, der, len, &c, &why), SCEP_OK);
     char thumb[SCEP_THUMB_LEN + 1];
     assert_int_equal(scep_cert_thumbprint(c, thumb), SCEP_OK);
     uint8_t md[20];
@@ -1134,7 +1139,7 @@ static void test_cacert_sets(void **state)
     for (int i = 0; i < 20; i++)
         sprintf(hex + 2 * i, "%02X", md[i]);
     assert_string_equal(thumb, hex);
-    scep_cert_free(c);
+    scep_cert_free(&P, c);
     free(longer);
     OPENSSL_free(der);
 }
@@ -1193,7 +1198,7 @@ static void test_thumbprint(void **state)
     /* pinning one RA cert does not vouch for the other */
     thumb_of(w->ra_sig, t, false);
     assert_int_equal(scep_cacert_match_thumbprint(set, t, roots, 3, NOW, &why), SCEP_E_UNTRUSTED);
-    scep_certset_free(set);
+    scep_certset_free(&P, set);
     /* validity: an expired RA cert fails with a time, passes without */
     X509 *old = make_cert("RA enc old", w->ra_key, w->inter, w->inter_key,
                           "keyUsage=critical,keyEncipherment", true);
@@ -1202,7 +1207,7 @@ static void test_thumbprint(void **state)
     thumb_of(w->root, t, false);
     assert_int_equal(scep_cacert_match_thumbprint(set, t, roots, 3, NOW, &why), SCEP_E_UNTRUSTED);
     assert_int_equal(scep_cacert_match_thumbprint(set, t, roots, 3, 0, &why), SCEP_OK);
-    scep_certset_free(set);
+    scep_certset_free(&P, set);
     X509_free(old);
     OPENSSL_free(rder);
     OPENSSL_free(oder);
@@ -1357,7 +1362,7 @@ static int rep_teardown(void **state)
     X509_free(f->issued);
     X509_free(f->issued_other);
     X509_free(f->stranger);
-    scep_buf_free(&f->env_aes);
+    scep_buf_free(&P, &f->env_aes);
     *state = f->w;
     free(f);
     return 0;
@@ -1383,12 +1388,12 @@ static scep_err_t run_reply(const reply_t *r, const scep_expect_t *exp, scep_cer
 {
     scep_buf_t msg = build_reply(r);
     *why = NULL;
-    scep_err_t err = scep_certrep_parse(msg.data, msg.len, exp, rep, why);
+    scep_err_t err = scep_certrep_parse(&P, msg.data, msg.len, exp, rep, why);
     if (err != SCEP_OK) {
         assert_non_null(*why);
         assert_null(rep->cert.data);
     }
-    scep_buf_free(&msg);
+    scep_buf_free(&P, &msg);
     return err;
 }
 
@@ -1418,9 +1423,9 @@ static void test_certrep_success(void **state)
     assert_string_equal(rep.cipher, "AES-128-CBC");
     assert_string_equal(rep.digest, "SHA-1");
     assert_null(rep.warning);
-    scep_certrep_clear(&rep);
+    scep_certrep_clear(&P, &rep);
     assert_null(rep.cert.data);
-    scep_certrep_clear(&rep);
+    scep_certrep_clear(&P, &rep);
 
     /* 3DES, SHA-256, SignerInfo algorithm sha256WithRSAEncryption */
     X509 *certs[1] = {f->issued};
@@ -1433,8 +1438,8 @@ static void test_certrep_success(void **state)
     assert_string_equal(rep.cipher, "DES-EDE3-CBC");
     assert_string_equal(rep.digest, "SHA-256");
     assert_issued(&rep, f->issued);
-    scep_certrep_clear(&rep);
-    scep_buf_free(&env);
+    scep_certrep_clear(&P, &rep);
+    scep_buf_free(&P, &env);
 
     /* AES-256 (certmonger-style servers) */
     env = success_envelope(certs, 1, f->signer, "AES-256-CBC");
@@ -1443,8 +1448,8 @@ static void test_certrep_success(void **state)
     r.content_len = env.len;
     assert_int_equal(run_reply(&r, &exp, &rep, &why), SCEP_OK);
     assert_string_equal(rep.cipher, "AES-256-CBC");
-    scep_certrep_clear(&rep);
-    scep_buf_free(&env);
+    scep_certrep_clear(&P, &rep);
+    scep_buf_free(&P, &env);
 
     /* single DES (micromdm 2.1.0): opened through the private legacy context, with a warning */
     env = success_envelope(certs, 1, f->signer, "DES-CBC");
@@ -1455,12 +1460,12 @@ static void test_certrep_success(void **state)
     assert_non_null(rep.warning);
     assert_non_null(strstr(rep.warning, "DES"));
     assert_issued(&rep, f->issued);
-    scep_certrep_clear(&rep);
+    scep_certrep_clear(&P, &rep);
     /* ... and the default context still has no DES: nothing leaked into it */
     EVP_CIPHER *des = EVP_CIPHER_fetch(NULL, "DES-CBC", NULL);
     assert_null(des);
     ERR_clear_error();
-    scep_buf_free(&env);
+    scep_buf_free(&P, &env);
 
     /* expired issued certificate: refused with a time, accepted without */
     X509 *old = make_cert("dev1", f->dev_pub, w->ca, w->ca_key, NULL, true);
@@ -1470,12 +1475,12 @@ static void test_certrep_success(void **state)
     r.content = env.data;
     r.content_len = env.len;
     assert_int_equal(run_reply(&r, &exp, &rep, &why), SCEP_E_UNTRUSTED);
-    scep_certrep_clear(&rep);
+    scep_certrep_clear(&P, &rep);
     exp.now = 0;
     assert_int_equal(run_reply(&r, &exp, &rep, &why), SCEP_OK);
     assert_issued(&rep, old);
-    scep_certrep_clear(&rep);
-    scep_buf_free(&env);
+    scep_certrep_clear(&P, &rep);
+    scep_buf_free(&P, &env);
     X509_free(old);
 }
 
@@ -1499,19 +1504,19 @@ static void test_certrep_ra(void **state)
     if (run_reply(&r, &exp, &rep, &why) != SCEP_OK)
         fail_msg("%s", why);
     assert_issued(&rep, issued);
-    scep_certrep_clear(&rep);
+    scep_certrep_clear(&P, &rep);
     /* the RA encryption cert is not the response signer */
     r.sign_cert = w->ra_enc;
     assert_int_equal(run_reply(&r, &exp, &rep, &why), SCEP_E_SIGNATURE);
-    scep_certrep_clear(&rep);
+    scep_certrep_clear(&P, &rep);
     /* "CA signs directly" while the set says RA: also refused */
     r.sign_cert = w->inter;
     r.sign_key = w->inter_key;
     assert_int_equal(run_reply(&r, &exp, &rep, &why), SCEP_E_SIGNATURE);
-    scep_certrep_clear(&rep);
-    scep_buf_free(&env);
+    scep_certrep_clear(&P, &rep);
+    scep_buf_free(&P, &env);
     X509_free(issued);
-    scep_certset_free(set);
+    scep_certset_free(&P, set);
 }
 
 static void test_certrep_pending_failure(void **state)
@@ -1530,13 +1535,13 @@ static void test_certrep_pending_failure(void **state)
     assert_int_equal(rep.fail_info, -1);
     assert_null(rep.cert.data);
     assert_null(rep.cipher);
-    scep_certrep_clear(&rep);
+    scep_certrep_clear(&P, &rep);
     /* PENDING with an (ignored) content */
     r.content = (const uint8_t *)"x";
     r.content_len = 1;
     assert_int_equal(run_reply(&r, &exp, &rep, &why), SCEP_OK);
     assert_int_equal(rep.status, SCEP_STATUS_PENDING);
-    scep_certrep_clear(&rep);
+    scep_certrep_clear(&P, &rep);
 
     r = good_reply(f);
     r.status = "2";
@@ -1549,20 +1554,20 @@ static void test_certrep_pending_failure(void **state)
     assert_int_equal(rep.fail_info, 2);
     assert_string_equal(scep_failinfo_name(rep.fail_info), "badRequest");
     assert_string_equal(rep.fail_text, "invalid challenge?");
-    scep_certrep_clear(&rep);
+    scep_certrep_clear(&P, &rep);
     r.fail_info = "17";   /* CMP-style numbers are passed through */
     r.fail_text = NULL;
     assert_int_equal(run_reply(&r, &exp, &rep, &why), SCEP_OK);
     assert_int_equal(rep.fail_info, 17);
     assert_null(scep_failinfo_name(17));
     assert_string_equal(rep.fail_text, "");
-    scep_certrep_clear(&rep);
+    scep_certrep_clear(&P, &rep);
     r.fail_info = NULL;
     assert_int_equal(run_reply(&r, &exp, &rep, &why), SCEP_E_MALFORMED);
-    scep_certrep_clear(&rep);
+    scep_certrep_clear(&P, &rep);
     r.fail_info = "x1";
     assert_int_equal(run_reply(&r, &exp, &rep, &why), SCEP_E_MALFORMED);
-    scep_certrep_clear(&rep);
+    scep_certrep_clear(&P, &rep);
     assert_string_equal(scep_failinfo_name(0), "badAlg");
     assert_string_equal(scep_failinfo_name(1), "badMessageCheck");
     assert_string_equal(scep_failinfo_name(3), "badTime");
@@ -1589,7 +1594,7 @@ static void test_certrep_rejections(void **state)
         scep_err_t e_ = run_reply(&r, &exp, &rep, &why);                  \
         if (e_ != (want))                                                 \
             fail_msg("%s: got %d (%s), want %d", #mutate, e_, why, want); \
-        scep_certrep_clear(&rep);                                         \
+        scep_certrep_clear(&P, &rep);                                         \
     } while (0)
 
     REJECT(r.txid = "0000", SCEP_E_MISMATCH);
@@ -1614,20 +1619,20 @@ static void test_certrep_rejections(void **state)
     X509 *strangers[2] = {f->stranger, w->ca};
     scep_buf_t env = success_envelope(strangers, 2, f->signer, "AES-128-CBC");
     REJECT((r.content = env.data, r.content_len = env.len), SCEP_E_NOT_FOUND);
-    scep_buf_free(&env);
+    scep_buf_free(&P, &env);
     env = success_envelope(NULL, 0, f->signer, "AES-128-CBC");
     REJECT((r.content = env.data, r.content_len = env.len), SCEP_E_NOT_FOUND);
-    scep_buf_free(&env);
+    scep_buf_free(&P, &env);
     /* issued by someone else */
     X509 *foreign[1] = {f->issued_other};
     env = success_envelope(foreign, 1, f->signer, "AES-128-CBC");
     REJECT((r.content = env.data, r.content_len = env.len), SCEP_E_UNTRUSTED);
-    scep_buf_free(&env);
+    scep_buf_free(&P, &env);
     /* encrypted to another recipient */
     X509 *mine[1] = {f->issued};
     env = success_envelope(mine, 1, w->other_ca, "AES-128-CBC");
     REJECT((r.content = env.data, r.content_len = env.len), SCEP_E_DECRYPT);
-    scep_buf_free(&env);
+    scep_buf_free(&P, &env);
 #undef REJECT
 
     /* an impostor: same issuer and serial as the CA, another key, its cert
@@ -1639,29 +1644,29 @@ static void test_certrep_rejections(void **state)
     r.sign_cert = imp;
     r.sign_key = w->other_key;
     assert_int_equal(run_reply(&r, &exp, &rep, &why), SCEP_E_SIGNATURE);
-    scep_certrep_clear(&rep);
+    scep_certrep_clear(&P, &rep);
     X509_free(imp);
 
     /* a flipped byte in the signature value */
     r = good_reply(f);
     scep_buf_t msg = build_reply(&r);
     msg.data[msg.len - 5] ^= 0x40;   /* the signature is the last field */
-    assert_int_equal(scep_certrep_parse(msg.data, msg.len, &exp, &rep, &why), SCEP_E_SIGNATURE);
-    scep_certrep_clear(&rep);
-    scep_buf_free(&msg);
+    assert_int_equal(scep_certrep_parse(&P, msg.data, msg.len, &exp, &rep, &why), SCEP_E_SIGNATURE);
+    scep_certrep_clear(&P, &rep);
+    scep_buf_free(&P, &msg);
 
     /* bad expectations */
     r = good_reply(f);
     msg = build_reply(&r);
     scep_expect_t bad = exp;
     bad.verifier = NULL;
-    assert_int_equal(scep_certrep_parse(msg.data, msg.len, &bad, &rep, &why), SCEP_E_INVALID_ARG);
-    assert_int_equal(scep_certrep_parse(msg.data, msg.len, NULL, &rep, &why), SCEP_E_INVALID_ARG);
-    assert_int_equal(scep_certrep_parse(msg.data, msg.len, &exp, NULL, &why), SCEP_E_INVALID_ARG);
-    assert_int_equal(scep_certrep_parse(msg.data, 0, &exp, &rep, &why), SCEP_E_MALFORMED);
-    assert_int_equal(scep_certrep_parse(msg.data, SCEP_MAX_DER + 1, &exp, &rep, &why), SCEP_E_TOO_LARGE);
-    scep_certrep_clear(&rep);
-    scep_buf_free(&msg);
+    assert_int_equal(scep_certrep_parse(&P, msg.data, msg.len, &bad, &rep, &why), SCEP_E_INVALID_ARG);
+    assert_int_equal(scep_certrep_parse(&P, msg.data, msg.len, NULL, &rep, &why), SCEP_E_INVALID_ARG);
+    assert_int_equal(scep_certrep_parse(&P, msg.data, msg.len, &exp, NULL, &why), SCEP_E_INVALID_ARG);
+    assert_int_equal(scep_certrep_parse(&P, msg.data, 0, &exp, &rep, &why), SCEP_E_MALFORMED);
+    assert_int_equal(scep_certrep_parse(&P, msg.data, SCEP_MAX_DER + 1, &exp, &rep, &why), SCEP_E_TOO_LARGE);
+    scep_certrep_clear(&P, &rep);
+    scep_buf_free(&P, &msg);
 }
 
 /* ---- a real micromdm 2.1.0 exchange, captured by the live test ---------------------------------- */
@@ -1685,9 +1690,9 @@ static void test_micromdm_capture(void **state)
     scep_certset_t *set = NULL;
     scep_key_t *k = NULL;
     scep_cert_t *signer = NULL;
-    assert_int_equal(scep_cacert_parse(ca, ca_len, &set, &why), SCEP_OK);
-    assert_int_equal(scep_key_from_der(key, key_len, &k, &why), SCEP_OK);
-    assert_int_equal(scep_cert_from_der(sig, sig_len, &signer, &why), SCEP_OK);
+    assert_int_equal(scep_cacert_parse(&P, ca, ca_len, &set, &why), SCEP_OK);
+    assert_int_equal(scep_key_from_der(&P, key, key_len, &k, &why), SCEP_OK);
+    assert_int_equal(scep_cert_from_der(&P, sig, sig_len, &signer, &why), SCEP_OK);
     assert_int_equal(non_len, SCEP_NONCE_LEN);
     while (tx_len && (tx[tx_len - 1] == '\n' || tx[tx_len - 1] == '\r'))
         tx_len--;
@@ -1696,7 +1701,7 @@ static void test_micromdm_capture(void **state)
                          .transaction_id = (const char *)tx, .nonce = non, .signer_cert = signer,
                          .signer_key = k, .csr_key = k, .now = 0};
     scep_certrep_t rep;
-    if (scep_certrep_parse(rep_der, rep_len, &exp, &rep, &why) != SCEP_OK)
+    if (scep_certrep_parse(&P, rep_der, rep_len, &exp, &rep, &why) != SCEP_OK)
         fail_msg("micromdm CertRep: %s", why);
     assert_int_equal(rep.status, SCEP_STATUS_SUCCESS);
     assert_string_equal(rep.cipher, "DES-CBC");
@@ -1704,15 +1709,15 @@ static void test_micromdm_capture(void **state)
     assert_non_null(rep.warning);
     assert_int_equal(rep.cert.len, is_len);
     assert_memory_equal(rep.cert.data, issued, is_len);
-    scep_certrep_clear(&rep);
+    scep_certrep_clear(&P, &rep);
     /* every truncation of the real reply is refused */
     for (size_t n = 0; n < rep_len; n += 1 + n / 64) {
-        assert_int_not_equal(scep_certrep_parse(rep_der, n, &exp, &rep, &why), SCEP_OK);
-        scep_certrep_clear(&rep);
+        assert_int_not_equal(scep_certrep_parse(&P, rep_der, n, &exp, &rep, &why), SCEP_OK);
+        scep_certrep_clear(&P, &rep);
     }
-    scep_certset_free(set);
-    scep_key_free(k);
-    scep_cert_free(signer);
+    scep_certset_free(&P, set);
+    scep_key_free(&P, k);
+    scep_cert_free(&P, signer);
     free(ca), free(key), free(sig), free(rep_der), free(non), free(tx), free(issued);
 }
 
@@ -1744,15 +1749,15 @@ static void test_garbage_parsers(void **state)
         if (round % 3 == 1 && n > 20)  /* ContentInfo signedData header */
             memcpy(buf, "\x30\x80\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x07\x02\xa0\x80\x30\x80", 17);
         scep_certset_t *set = NULL;
-        assert_int_not_equal(scep_cacert_parse(buf, n, &set, &why), SCEP_OK);
+        assert_int_not_equal(scep_cacert_parse(&P, buf, n, &set, &why), SCEP_OK);
         assert_null(set);
         scep_certrep_t rep;
-        assert_int_not_equal(scep_certrep_parse(buf, n, &exp, &rep, &why), SCEP_OK);
-        scep_certrep_clear(&rep);
+        assert_int_not_equal(scep_certrep_parse(&P, buf, n, &exp, &rep, &why), SCEP_OK);
+        scep_certrep_clear(&P, &rep);
         scep_key_t *k = NULL;
-        assert_int_not_equal(scep_key_from_der(buf, n, &k, &why), SCEP_OK);
+        assert_int_not_equal(scep_key_from_der(&P, buf, n, &k, &why), SCEP_OK);
         scep_cert_t *c = NULL;
-        assert_int_not_equal(scep_cert_from_der(buf, n, &c, &why), SCEP_OK);
+        assert_int_not_equal(scep_cert_from_der(&P, buf, n, &c, &why), SCEP_OK);
         (void)scep_caps_parse((const char *)buf, n);
     }
 }
@@ -1767,51 +1772,51 @@ static void test_truncated_and_flipped(void **state)
     reply_t r = good_reply(f);
     scep_buf_t msg = build_reply(&r);
     for (size_t n = 0; n < msg.len; n++) {
-        assert_int_not_equal(scep_certrep_parse(msg.data, n, &exp, &rep, &why), SCEP_OK);
-        scep_certrep_clear(&rep);
+        assert_int_not_equal(scep_certrep_parse(&P, msg.data, n, &exp, &rep, &why), SCEP_OK);
+        scep_certrep_clear(&P, &rep);
     }
     /* flipped bits: refused, or (in unsigned parts) the same result */
     for (int i = 0; i < 1500; i++) {
         size_t pos = rnd() % msg.len;
         uint8_t bit = (uint8_t)(1u << (rnd() % 8));
         msg.data[pos] ^= bit;
-        if (scep_certrep_parse(msg.data, msg.len, &exp, &rep, &why) == SCEP_OK) {
+        if (scep_certrep_parse(&P, msg.data, msg.len, &exp, &rep, &why) == SCEP_OK) {
             assert_int_equal(rep.status, SCEP_STATUS_SUCCESS);
             assert_issued(&rep, f->issued);
         }
-        scep_certrep_clear(&rep);
+        scep_certrep_clear(&P, &rep);
         msg.data[pos] ^= bit;
     }
-    scep_buf_free(&msg);
+    scep_buf_free(&P, &msg);
     /* a PENDING reply, truncated */
     r.status = "3";
     r.content = NULL;
     r.content_len = 0;
     msg = build_reply(&r);
     for (size_t n = 0; n < msg.len; n++) {
-        assert_int_not_equal(scep_certrep_parse(msg.data, n, &exp, &rep, &why), SCEP_OK);
-        scep_certrep_clear(&rep);
+        assert_int_not_equal(scep_certrep_parse(&P, msg.data, n, &exp, &rep, &why), SCEP_OK);
+        scep_certrep_clear(&P, &rep);
     }
-    scep_buf_free(&msg);
+    scep_buf_free(&P, &msg);
     /* an RA set, truncated and flipped */
     X509 *ra[3] = {w->ra_sig, w->ra_enc, w->inter};
     size_t len = 0;
     uint8_t *der = degenerate(ra, 3, &len);
     for (size_t n = 0; n < len; n++) {
         scep_certset_t *set = NULL;
-        assert_int_not_equal(scep_cacert_parse(der, n, &set, &why), SCEP_OK);
+        assert_int_not_equal(scep_cacert_parse(&P, der, n, &set, &why), SCEP_OK);
         assert_null(set);
     }
     for (int i = 0; i < 1500; i++) {
         size_t pos = rnd() % len;
         der[pos] ^= (uint8_t)(1u << (rnd() % 8));
         scep_certset_t *set = NULL;
-        if (scep_cacert_parse(der, len, &set, &why) == SCEP_OK) {
+        if (scep_cacert_parse(&P, der, len, &set, &why) == SCEP_OK) {
             assert_true(scep_certset_count(set) >= 1);
             (void)scep_cacert_match_thumbprint(set, "00112233445566778899AABBCCDDEEFF00112233", NULL, 0,
                                                NOW, &why);
         }
-        scep_certset_free(set);
+        scep_certset_free(&P, set);
     }
     OPENSSL_free(der);
 }
@@ -1841,17 +1846,17 @@ static void test_garbage_text(void **state)
                                .valid_period = round % 5 ? NULL : fam, .valid_units = rnd() % 3};
         scep_buf_t out = {0};
         const char *why = NULL;
-        scep_err_t err = scep_csr(w->dev, &p, &out, &why);
+        scep_err_t err = scep_csr(&P, w->dev, &p, &out, &why);
         assert_true(err == SCEP_OK || why != NULL);
-        scep_buf_free(&out);
+        scep_buf_free(&P, &out);
         scep_cipher_t c;
         scep_digest_t d;
         err = scep_caps_choose(~0u, fam, &c, &d, &why);
         assert_true(err == SCEP_OK || why != NULL);
         char *url = NULL;
-        if (scep_url_get(subject[0] ? subject : "x", "GetCACert", (const uint8_t *)san, strlen(san),
+        if (scep_url_get(&P, subject[0] ? subject : "x", "GetCACert", (const uint8_t *)san, strlen(san),
                          &url, &why) == SCEP_OK)
-            free(url);
+            plat_free(&P, url);
         (void)scep_cacert_match_thumbprint(w->ca_set, subject, NULL, 0, NOW, &why);
     }
 }
@@ -1862,11 +1867,11 @@ static void url_is(const char *base, const char *op, const uint8_t *msg, size_t 
 {
     char *url = NULL;
     const char *why = NULL;
-    scep_err_t err = scep_url_get(base, op, msg, len, &url, &why);
+    scep_err_t err = scep_url_get(&P, base, op, msg, len, &url, &why);
     if (err != SCEP_OK)
         fail_msg("url: %s", why);
     assert_string_equal(url, want);
-    free(url);
+    plat_free(&P, url);
 }
 
 static void test_urls(void **state)
@@ -1883,9 +1888,9 @@ static void test_urls(void **state)
            "http://h/scep?operation=PKIOperation&message=");
     char *url = NULL;
     const char *why = NULL;
-    assert_int_equal(scep_url_get("http://h", "PKI Operation", NULL, 0, &url, &why), SCEP_E_INVALID_ARG);
-    assert_int_equal(scep_url_get("", "GetCACaps", NULL, 0, &url, &why), SCEP_E_INVALID_ARG);
-    assert_int_equal(scep_url_get("http://h", "GetCACaps", NULL, 3, &url, &why), SCEP_E_INVALID_ARG);
+    assert_int_equal(scep_url_get(&P, "http://h", "PKI Operation", NULL, 0, &url, &why), SCEP_E_INVALID_ARG);
+    assert_int_equal(scep_url_get(&P, "", "GetCACaps", NULL, 0, &url, &why), SCEP_E_INVALID_ARG);
+    assert_int_equal(scep_url_get(&P, "http://h", "GetCACaps", NULL, 3, &url, &why), SCEP_E_INVALID_ARG);
     assert_null(url);
     /* Windows-style base */
     static const char *const wb[][2] = {
@@ -1895,11 +1900,11 @@ static void test_urls(void **state)
         {"http://h/scep/PKICLIENT.EXE", "http://h/scep/PKICLIENT.EXE"},
     };
     for (size_t i = 0; i < 4; i++) {
-        assert_int_equal(scep_url_windows_base(wb[i][0], &url, &why), SCEP_OK);
+        assert_int_equal(scep_url_windows_base(&P, wb[i][0], &url, &why), SCEP_OK);
         assert_string_equal(url, wb[i][1]);
-        free(url);
+        plat_free(&P, url);
     }
-    assert_int_equal(scep_url_windows_base("http://h/x?y=1", &url, &why), SCEP_E_INVALID_ARG);
+    assert_int_equal(scep_url_windows_base(&P, "http://h/x?y=1", &url, &why), SCEP_E_INVALID_ARG);
     assert_string_equal(scep_strerror(SCEP_E_SIGNATURE), "response signature invalid");
     assert_string_equal(scep_strerror((scep_err_t)99), "unknown error");
     assert_string_equal(scep_strerror((scep_err_t)-1), "unknown error");
@@ -1907,6 +1912,7 @@ static void test_urls(void **state)
 
 int main(void)
 {
+    plat_init(&P, NULL);
     const struct CMUnitTest world_tests[] = {
         cmocka_unit_test(test_keys),
         cmocka_unit_test(test_subject_names),

@@ -14,10 +14,12 @@
  * down); the PEM bundle (appended, deleted blocks blanked in place);
  * store_check on a good store and after tampering; journal recovery (a
  * complete journal is applied at open, an incomplete one dropped, a
- * journal.tmp removed, replay idempotent); store_open failures; state
- * records (staged, pending, flushed, rolled back, deleted, listed by
- * prefix, name rules, 0600/0700, in one batch with certificates, check,
- * journal replay).
+ * journal.tmp removed, replay idempotent); store_open failures; a second
+ * open in one process refused (-2, OMADM_E_BUSY) while another process
+ * still makes it wait; state records (staged, pending, flushed, rolled
+ * back, deleted, listed by prefix, name rules, 0600/0700, in one batch
+ * with certificates, check, journal replay); modes (set whatever the
+ * umask, reported and repaired by store_check, restored by a write).
  *
  * Journals are written by hand in the format documented in
  * store/journal.c ("omadm-journal 1\n", W/A/O/U records, "E <sha256>\n"),
@@ -38,6 +40,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -46,6 +50,8 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "omadm_certstore.h"
+#include "platform.h"
 #include "store/cert.h"
 #include "store/store.h"
 #include "support_pki.h"
@@ -66,6 +72,11 @@ typedef struct tcert {
 enum { ROOT, INTER, LEAF, ROOT2, TEMPLATE, SAME_A, SAME_B, N_TCERTS };
 static tcert_t certs[N_TCERTS];
 
+/* The stores here are opened with the default platform table, whose
+ * memory is libc's: what they hand out (keys, state records) is freed with
+ * free().  The same table for the certificate helpers. */
+static omadm_platform_t libc_plat;
+
 static int load_cert(tcert_t *c, const char *name, uint8_t *der, size_t len)
 {
     c->name = name;
@@ -75,7 +86,7 @@ static int load_cert(tcert_t *c, const char *name, uint8_t *der, size_t len)
         return -1;
     for (int i = 0; i < 41; i++)
         c->lower[i] = (char)(c->thumb[i] >= 'A' && c->thumb[i] <= 'F' ? c->thumb[i] + 32 : c->thumb[i]);
-    c->pem = cert_pem(der, len, &c->pem_len);
+    c->pem = cert_pem(&libc_plat, der, len, &c->pem_len);
     return c->pem ? 0 : -1;
 }
 
@@ -83,6 +94,7 @@ static int group_setup_certs(void);
 static int group_setup(void **state)
 {
     (void)state;
+    plat_init(&libc_plat, NULL);
     if (group_setup_certs()) {
         fprintf(stderr, "test_store: cannot load the test PKI (tests/data/pki)\n");
         return -1;
@@ -272,8 +284,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture_t *f = *state;
+    if (f->s)
+        store_rec_free(f->s, &f->rec);
     store_close(f->s);
-    store_rec_free(&f->rec);
     for (int i = 0; i < 4; i++)
         free(f->owned[i]);
     free(f->state_buf);
@@ -346,7 +359,7 @@ static bool present(fixture_t *f, const char *store, const tcert_t *c)
         assert_string_equal(r.thumb, c->thumb);
         assert_int_equal(r.der_len, c->der_len);
         assert_memory_equal(r.der, c->der, c->der_len);
-        store_rec_free(&r);
+        store_rec_free(f->s, &r);
     }
     return rc == 0;
 }
@@ -511,6 +524,109 @@ static void test_open_creates_layout(void **state)
     assert_null(store_kind_find(""));
 }
 
+/* A second open of a store this process holds open would wait for the
+ * process itself (flock on another open file description): it is refused
+ * at once, by any path to the store, and works again after the close. */
+static void test_open_twice_in_one_process(void **state)
+{
+    fixture_t *f = *state;
+    char other[PATH_MAX], via_dot[PATH_MAX], link[PATH_MAX];
+    snprintf(via_dot, sizeof via_dot, "%s/./store/", f->tmp);
+    snprintf(link, sizeof link, "%s/link", f->tmp);
+    assert_int_equal(symlink(f->dir, link), 0);
+    const char *spellings[] = {f->dir, via_dot, link};
+    for (size_t i = 0; i < sizeof spellings / sizeof spellings[0]; i++) {
+        store_t *s = (store_t *)1;
+        const char *why = NULL;
+        assert_int_equal(store_open(spellings[i], NULL, &s, &why), -2);
+        assert_null(s);
+        assert_non_null(why);
+        assert_string_equal(why, "store already open in this process");
+    }
+    /* the first handle is unharmed */
+    put1(f, "root", &certs[ROOT]);
+    assert_true(present(f, "root", &certs[ROOT]));
+
+    /* another store opens beside it */
+    snprintf(other, sizeof other, "%s/other", f->tmp);
+    store_t *o = NULL;
+    const char *why = NULL;
+    assert_int_equal(store_open(other, NULL, &o, &why), 0);
+    assert_int_equal(store_open(other, NULL, &(store_t *){NULL}, &why), -2);
+    store_close(o);
+
+    /* closed: it opens again, through any path */
+    store_close(f->s);
+    f->s = NULL;
+    assert_int_equal(store_open(link, NULL, &f->s, &why), 0);
+    assert_true(present(f, "root", &certs[ROOT]));
+    assert_int_equal(store_open(f->dir, NULL, &o, &why), -2);
+    reopen(f);
+    assert_clean(f);
+}
+
+/* Another process holding the store still makes store_open wait (until it
+ * closes), as before. */
+static void test_open_waits_for_another_process(void **state)
+{
+    fixture_t *f = *state;
+    store_close(f->s);
+    f->s = NULL;
+    int ready[2];
+    assert_int_equal(pipe(ready), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        store_t *s = NULL;
+        const char *why = NULL;
+        close(ready[0]);
+        if (store_open(f->dir, NULL, &s, &why))
+            _exit(1);
+        if (write(ready[1], "x", 1) != 1)
+            _exit(1);
+        usleep(300 * 1000);
+        store_close(s);
+        _exit(0);
+    }
+    close(ready[1]);
+    char c;
+    assert_int_equal(read(ready[0], &c, 1), 1);
+    close(ready[0]);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    const char *why = NULL;
+    assert_int_equal(store_open(f->dir, NULL, &f->s, &why), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double waited = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    if (waited < 0.2)
+        fail_msg("store_open returned after %.3f s while another process held the store", waited);
+    assert_clean(f);
+}
+
+/* The public API says the same with OMADM_E_BUSY. */
+static void test_certstore_open_twice_is_busy(void **state)
+{
+    fixture_t *f = *state;
+    omadm_certstore_t *cs = (omadm_certstore_t *)1;
+    const char *why = NULL;
+    assert_int_equal(omadm_certstore_open(f->dir, NULL, &cs, &why), OMADM_E_BUSY);
+    assert_null(cs);
+    assert_string_equal(why, "store already open in this process");
+    store_close(f->s);
+    f->s = NULL;
+    assert_int_equal(omadm_certstore_open(f->dir, NULL, &cs, &why), OMADM_OK);
+    omadm_certstore_t *again = NULL;
+    assert_int_equal(omadm_certstore_open(f->dir, NULL, &again, &why), OMADM_E_BUSY);
+    assert_null(again);
+    omadm_certstore_close(cs);
+    assert_int_equal(omadm_certstore_open(f->dir, NULL, &cs, &why), OMADM_OK);
+    omadm_certstore_close(cs);
+    reopen(f);
+}
+
 static void test_open_fails_on_uncreatable_path(void **state)
 {
     fixture_t *f = *state;
@@ -611,7 +727,7 @@ static void test_put_commit_flush_get(void **state)
             assert_int_equal(r.added, 1767225600);
             assert_int_equal(r.der_len, c->der_len);
             assert_memory_equal(r.der, c->der, c->der_len);
-            store_rec_free(&r);
+            store_rec_free(f->s, &r);
             assert_null(r.name);
             assert_null(r.der);
         }
@@ -638,7 +754,7 @@ static void test_put_commit_flush_get(void **state)
     assert_string_equal(r.name, certs[INTER].thumb);
     assert_string_equal(r.server, "");
     assert_int_equal(r.added, 5);
-    store_rec_free(&r);
+    store_rec_free(f->s, &r);
     assert_clean(f);
 }
 
@@ -671,7 +787,7 @@ static void test_record_fields_round_trip(void **state)
         assert_string_equal(r.name, cases[i].name);
         assert_string_equal(r.server, cases[i].server);
         assert_int_equal(r.added, cases[i].added);
-        store_rec_free(&r);
+        store_rec_free(f->s, &r);
         assert_clean(f);
     }
 }
@@ -746,14 +862,14 @@ static void test_get_sees_transaction_and_pending(void **state)
     store_rec_t r;
     assert_int_equal(store_get(f->s, "root", a->thumb, &r), 0);
     assert_string_equal(r.name, "renamed");
-    store_rec_free(&r);
+    store_rec_free(f->s, &r);
     assert_int_equal(store_commit(f->s), 0);
     assert_int_equal(store_flush(f->s), 0);
     reopen(f);
     assert_int_equal(store_get(f->s, "root", a->thumb, &r), 0);
     assert_string_equal(r.name, "renamed");
     assert_string_equal(r.server, "srv2");
-    store_rec_free(&r);
+    store_rec_free(f->s, &r);
     assert_clean(f);
 }
 
@@ -915,7 +1031,7 @@ static void test_put_copies_the_record(void **state)
     assert_string_equal(got.name, "my name");
     assert_string_equal(got.server, "my server");
     assert_memory_equal(got.der, c->der, c->der_len);
-    store_rec_free(&got);
+    store_rec_free(f->s, &got);
     assert_int_equal(store_flush(f->s), 0);
     assert_true(present(f, "my-user", c));
     assert_clean(f);
@@ -1377,7 +1493,7 @@ static void test_bundle_append_and_blank(void **state)
     store_rec_t renamed;
     assert_int_equal(store_get(f->s, "root", a->thumb, &renamed), 0);
     assert_string_equal(renamed.name, "renamed");
-    store_rec_free(&renamed);
+    store_rec_free(f->s, &renamed);
     assert_clean(f);
 
     /* delete everything: only spaces and newlines remain */
@@ -1449,7 +1565,7 @@ static void test_bundle_put_twice_in_one_batch(void **state)
     store_rec_t got;
     assert_int_equal(store_get(f->s, "ca", a->thumb, &got), 0);
     assert_string_equal(got.name, "second");
-    store_rec_free(&got);
+    store_rec_free(f->s, &got);
     assert_clean(f);
     free(want);
     free(blank);
@@ -1678,6 +1794,232 @@ static void test_check_reports_through_callback(void **state)
     assert_int_equal(calls, n);
 }
 
+/* ======== modes ======== */
+
+/* The problems store_check reports, one per line. */
+typedef struct lines {
+    char text[4096];
+    int n;
+} lines_t;
+
+static void add_line(void *ctx, const char *problem)
+{
+    lines_t *l = ctx;
+    size_t len = strlen(l->text);
+    snprintf(l->text + len, sizeof l->text - len, "%s\n", problem);
+    l->n++;
+}
+
+static lines_t check_lines(fixture_t *f, unsigned flags)
+{
+    lines_t l;
+    memset(&l, 0, sizeof l);
+    int n = store_check(f->s, flags, add_line, &l);
+    assert_int_equal(n, l.n);
+    return l;
+}
+
+/* The line store_check gives a path with a wrong mode. */
+static void assert_mode_line(const lines_t *l, const char *p, int got, int want)
+{
+    char line[PATH_MAX + 64];
+    snprintf(line, sizeof line, "%s: mode %04o, expected %04o\n", p, got, want);
+    if (!strstr(l->text, line))
+        fail_msg("expected the line \"%.*s\" among:\n%s", (int)strlen(line) - 1, line, l->text);
+}
+
+/* Every part of the store has its mode: public ones for every user,
+ * private ones for the owner alone. */
+static void assert_modes(fixture_t *f)
+{
+    size_t n = 0;
+    const store_kind_t *k = store_kinds(&n);
+    assert_int_equal(mode_of(f->dir), 0755);
+    assert_int_equal(mode_of(at(f, "certs")), 0755);
+    assert_int_equal(mode_of(at(f, "trust")), 0755);
+    assert_int_equal(mode_of(at(f, "keys")), 0700);
+    assert_int_equal(mode_of(at(f, "state")), 0700);
+    assert_int_equal(mode_of(at(f, "lock")), 0600);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(mode_of(at(f, "certs/%s", k[i].id)), 0755);
+        if (!k[i].trust)
+            continue;
+        assert_int_equal(mode_of(at(f, "trust/%s", k[i].id)), 0755);
+        assert_int_equal(mode_of(at(f, "trust/%s.pem", k[i].id)), 0644);
+    }
+}
+
+static void test_modes_of_a_fresh_store(void **state)
+{
+    fixture_t *f = *state;
+    /* a store two directories below an existing one, created with a umask
+     * that would make everything private: the modes are set, not left to
+     * the umask, and the directories above the CApath directories let
+     * every user through */
+    char deep[sizeof f->dir];
+    assert_true(snprintf(deep, sizeof deep, "%s/a/b/store", f->tmp) < (int)sizeof deep);
+    store_close(f->s);
+    f->s = NULL;
+    mode_t old = umask(077);
+    const char *why = NULL;
+    int rc = store_open(deep, NULL, &f->s, &why);
+    umask(old);
+    assert_int_equal(rc, 0);
+    memcpy(f->dir, deep, sizeof deep);
+    assert_int_equal(mode_of(at(f, "..")), 0755);
+    assert_int_equal(mode_of(at(f, "../..")), 0755);
+    assert_modes(f);
+    assert_clean(f);
+
+    /* what a batch writes, under the same umask */
+    old = umask(077);
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(put(f, "root", &certs[ROOT]), 0);
+    assert_int_equal(put(f, "my-user", &certs[LEAF]), 0);
+    assert_int_equal(store_put_key(f->s, "my-user", certs[LEAF].thumb, "KEY\n"), 0);
+    assert_int_equal(store_put_state(f->s, "scep-1", "x", 1), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    umask(old);
+    assert_modes(f);
+    assert_int_equal(mode_of(at(f, "certs/root/%s", certs[ROOT].thumb)), 0644);
+    assert_int_equal(mode_of(capath_file(f, "root", &certs[ROOT], 0)), 0644);
+    assert_int_equal(mode_of(at(f, "certs/my-user/%s", certs[LEAF].thumb)), 0644);
+    assert_int_equal(mode_of(at(f, "keys/my-user-%s", certs[LEAF].thumb)), 0600);
+    assert_int_equal(mode_of(at(f, "state/scep-1")), 0600);
+    assert_clean(f);
+
+    /* a bundle that is gone comes back public with the next open, and
+     * a private lock stays private */
+    assert_int_equal(unlink(at(f, "trust/ca.pem")), 0);
+    assert_int_equal(chmod(at(f, "lock"), 0644), 0);
+    old = umask(077);
+    reopen(f);
+    umask(old);
+    assert_int_equal(mode_of(at(f, "trust/ca.pem")), 0644);
+    assert_int_equal(mode_of(at(f, "lock")), 0600);
+    assert_clean(f);
+}
+
+/* Every wrong mode is one line naming the path, the mode found and the
+ * mode expected; a repair fixes them all. */
+static void test_check_reports_and_repairs_modes(void **state)
+{
+    fixture_t *f = *state;
+    populate(f);
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_put_state(f->s, "scep-1", "secret", 6), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    assert_clean(f);
+
+    static const struct {
+        const char *rel;
+        int bad, good;
+    } wrong[] = {
+        {"", 0700, 0755},
+        {"certs", 0700, 0755},
+        {"certs/root", 0750, 0755},
+        {"trust", 0700, 0755},
+        {"trust/root", 0700, 0755},
+        {"trust/ca.pem", 0600, 0644},
+        {"lock", 0666, 0600},
+        {"keys", 0755, 0700},
+        {"state", 0711, 0700},
+        {"state/scep-1", 0644, 0600},
+    };
+    size_t n = sizeof wrong / sizeof wrong[0];
+    char rec[PATH_MAX], capath[PATH_MAX], key[PATH_MAX];
+    keep(rec, at(f, "certs/ca/%s", certs[INTER].thumb));
+    keep(capath, capath_file(f, "root", &certs[ROOT], 0));
+    keep(key, at(f, "keys/my-user-%s", certs[LEAF].thumb));
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(chmod(*wrong[i].rel ? at(f, "%s", wrong[i].rel) : f->dir, (mode_t)wrong[i].bad), 0);
+    assert_int_equal(chmod(rec, 0640), 0);
+    assert_int_equal(chmod(capath, 0600), 0);
+    assert_int_equal(chmod(key, 0640), 0);
+
+    lines_t l = check_lines(f, 0);
+    assert_int_equal(l.n, (int)n + 3);
+    for (size_t i = 0; i < n; i++)
+        assert_mode_line(&l, *wrong[i].rel ? at(f, "%s", wrong[i].rel) : f->dir, wrong[i].bad,
+                         wrong[i].good);
+    assert_mode_line(&l, rec, 0640, 0644);
+    assert_mode_line(&l, capath, 0600, 0644);
+    assert_mode_line(&l, key, 0640, 0600);
+    /* checking changes nothing */
+    assert_int_equal(mode_of(at(f, "trust/root")), 0700);
+
+    /* the repair fixes every mode and reports nothing */
+    l = check_lines(f, STORE_CHECK_REPAIR);
+    if (l.n)
+        fail_msg("left after a repair:\n%s", l.text);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(mode_of(*wrong[i].rel ? at(f, "%s", wrong[i].rel) : f->dir), wrong[i].good);
+    assert_int_equal(mode_of(rec), 0644);
+    assert_int_equal(mode_of(capath), 0644);
+    assert_int_equal(mode_of(key), 0600);
+    assert_clean(f);
+    assert_modes(f);
+}
+
+/* A repair reports what it cannot fix: here a CApath file that is gone,
+ * beside a mode it fixes. */
+static void test_check_repair_reports_what_is_left(void **state)
+{
+    fixture_t *f = *state;
+    populate(f);
+    assert_int_equal(chmod(at(f, "trust/ca"), 0700), 0);
+    assert_int_equal(unlink(at(f, "trust/root/%08lx.0", certs[ROOT].hash)), 0);
+    lines_t l = check_lines(f, 0);
+    assert_true(l.n >= 2);
+    assert_mode_line(&l, at(f, "trust/ca"), 0700, 0755);
+    int without_mode = l.n - 1;
+    l = check_lines(f, STORE_CHECK_REPAIR);
+    assert_int_equal(l.n, without_mode);
+    assert_null(strstr(l.text, ": mode "));
+    assert_int_equal(mode_of(at(f, "trust/ca")), 0755);
+}
+
+/* The next write into a part of the store gives it (and the directories
+ * above it) its mode back; parts it does not write into keep theirs until
+ * a repair. */
+static void test_write_fixes_modes(void **state)
+{
+    fixture_t *f = *state;
+    assert_int_equal(chmod(f->dir, 0700), 0);
+    assert_int_equal(chmod(at(f, "trust"), 0700), 0);
+    assert_int_equal(chmod(at(f, "trust/root"), 0700), 0);
+    assert_int_equal(chmod(at(f, "trust/root.pem"), 0600), 0);
+    assert_int_equal(chmod(at(f, "certs/root"), 0700), 0);
+    assert_int_equal(chmod(at(f, "trust/ca"), 0700), 0); /* not written into */
+    put1(f, "root", &certs[ROOT]);
+    assert_int_equal(mode_of(f->dir), 0755);
+    assert_int_equal(mode_of(at(f, "trust")), 0755);
+    assert_int_equal(mode_of(at(f, "trust/root")), 0755);
+    assert_int_equal(mode_of(at(f, "trust/root.pem")), 0644);
+    assert_int_equal(mode_of(at(f, "certs/root")), 0755);
+    assert_int_equal(mode_of(at(f, "trust/ca")), 0700);
+    lines_t l = check_lines(f, 0);
+    assert_int_equal(l.n, 1);
+    assert_mode_line(&l, at(f, "trust/ca"), 0700, 0755);
+
+    /* keys and state records: the same, privately */
+    assert_int_equal(chmod(at(f, "keys"), 0755), 0);
+    assert_int_equal(chmod(at(f, "state"), 0755), 0);
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(put(f, "my-user", &certs[LEAF]), 0);
+    assert_int_equal(store_put_key(f->s, "my-user", certs[LEAF].thumb, "KEY\n"), 0);
+    assert_int_equal(store_put_state(f->s, "scep-1", "x", 1), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    assert_int_equal(mode_of(at(f, "keys")), 0700);
+    assert_int_equal(mode_of(at(f, "state")), 0700);
+    assert_int_equal(mode_of(at(f, "trust/ca")), 0700);
+    assert_int_equal(store_check(f->s, STORE_CHECK_REPAIR, print_problem, NULL), 0);
+    assert_clean(f);
+}
+
 /* ======== journal recovery ======== */
 
 /* A journal in the format of store/journal.c, built by hand. */
@@ -1846,7 +2188,7 @@ static void assert_added_state(fixture_t *f, const reference_t *ref)
     assert_string_equal(r.name, "ref");
     assert_string_equal(r.server, "srv");
     assert_int_equal(r.added, 1767225600);
-    store_rec_free(&r);
+    store_rec_free(f->s, &r);
     char *k = store_get_key(f->s, "root", certs[ROOT].thumb);
     assert_non_null(k);
     assert_string_equal(k, ref_key);
@@ -2770,6 +3112,9 @@ int main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_open_creates_layout),
+        T(test_open_twice_in_one_process),
+        T(test_open_waits_for_another_process),
+        T(test_certstore_open_twice_is_busy),
         T(test_open_fails_on_uncreatable_path),
         T(test_open_on_regular_file_leaves_it_alone),
         T(test_open_fails_on_too_long_path),
@@ -2807,6 +3152,10 @@ int main(void)
         T(test_check_stray_files_elsewhere),
         T(test_check_key_mode),
         T(test_check_reports_through_callback),
+        T(test_modes_of_a_fresh_store),
+        T(test_check_reports_and_repairs_modes),
+        T(test_check_repair_reports_what_is_left),
+        T(test_write_fixes_modes),
         T(test_journal_complete_is_applied),
         T(test_journal_replay_is_idempotent),
         T(test_journal_add_and_delete_in_one_batch_replayed),
