@@ -15,6 +15,8 @@
 #   2. as nobody: `openssl verify -CApath <Root/System CApath> -untrusted
 #      <CA/System bundle>` of the leaf succeeds; reading the key file, or
 #      listing the key directory, fails
+#   4. store check --repair restores wrong modes (a CApath directory, a bundle,
+#      the key directory); store check then passes and nobody verifies again
 #   3. a trust directory chmod'ed 0700: `dmclient store check` names it (path,
 #      mode found, mode expected) and exits non-zero, and nobody's verify
 #      fails; the next write into that store (another Add) gives the
@@ -221,6 +223,29 @@ mode=$(stat -c %a "$capath")
 [ "$mode" = 755 ] || fail "step 3: after a write into Root/System its CApath is $mode, not 755"
 store_check_ok "step 3"
 verify_as_nobody "step 3, after the write" ok
+
+# store check --repair: wrong modes of a trust directory, a bundle and the key
+# directory are fixed and no longer reported; a second check passes
+rootpem=$(dirname "$capath")/$(basename "$capath").pem
+chmod 0700 "$capath"
+chmod 0600 "$rootpem"
+chmod 0755 "$state/store/keys"
+if dm store check; then
+    fail "step 4: store check passes with three wrong modes"
+fi
+if dm store check --repair; then
+    m="$(stat -c %a "$capath") $(stat -c %a "$rootpem") $(stat -c %a "$state/store/keys")"
+    if [ "$m" = "755 644 700" ]; then
+        echo "ok: step 4: store check --repair restored 0755, 0644, 0700"
+    else
+        fail "step 4: after store check --repair the modes are $m, not 755 644 700"
+    fi
+else
+    fail "step 4: store check --repair left problems:"
+    cat "$tmp/err"
+fi
+store_check_ok "step 4"
+verify_as_nobody "step 4, after the repair" ok
 
 if [ "$failures" -ne 0 ]; then
     echo "test-store-perms: $failures failure(s)"
