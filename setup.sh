@@ -2,21 +2,51 @@
 # SPDX-License-Identifier: Apache-2.0
 # setup.sh - install the Debian packages the build and the tests need
 # (only those missing).  Run as root on Debian 12.
+#
+# Besides the native build it installs what the arm64 cross build test
+# (tests/scripts/test-cross-arm64.sh) needs: Debian's cross compiler, qemu-user
+# to run the results, and the arm64 -dev packages of the libraries
+# (multiarch: they install beside the native ones; docs/building.md).
 set -eu
 pkgs="gcc libc6-dev pkg-config scons libxml2-dev libxml2-utils libwbxml2-dev libwbxml2-utils
       libssl-dev openssl libcurl4-openssl-dev libcmocka-dev python3 valgrind
-      scep golang-go golang-github-micromdm-scep-dev iproute2 curl procps"
-missing=""
-arch=$(dpkg --print-architecture)
-for p in $pkgs; do
-    # the native package: a foreign-architecture one (see the cross build) does not count
-    dpkg-query -W -f='${Status} ${Architecture}\n' "$p" 2>/dev/null |
-        grep -Eq "install ok installed ($arch|all)\$" || missing="$missing $p:$arch"
-done
+      scep golang-go golang-github-micromdm-scep-dev iproute2 curl procps
+      crossbuild-essential-arm64 qemu-user file"
+# arm64 libraries for the cross build.  libwbxml2-dev is not among them: it is
+# not Multi-Arch: same in Debian 12 and would replace the native one (the cross
+# build leaves out test_codec_wbxml instead).
+cross_arch=arm64
+cross_pkgs="libxml2-dev libssl-dev libcurl4-openssl-dev libcmocka-dev"
+
+# Packages of the list that are not installed for architecture $1: a package
+# of another architecture does not count (libssl-dev:arm64 is not the native
+# libssl-dev, nor the other way round).
+missing_for() {
+    arch=$1
+    shift
+    for p in "$@"; do
+        dpkg-query -W -f='${Status} ${Architecture}\n' "$p" 2>/dev/null |
+            grep -Eq "install ok installed ($arch|all)\$" || printf ' %s:%s' "$p" "$arch"
+    done
+}
+
+native=$(dpkg --print-architecture)
+# shellcheck disable=SC2086
+missing="$(missing_for "$native" $pkgs)"
+if [ "$native" != "$cross_arch" ]; then
+    # shellcheck disable=SC2086
+    missing="$missing$(missing_for "$cross_arch" $cross_pkgs)"
+fi
 if [ -n "$missing" ]; then
     echo "setup.sh: installing$missing"
     export DEBIAN_FRONTEND=noninteractive
+    if [ "$native" != "$cross_arch" ] &&
+       ! dpkg --print-foreign-architectures | grep -qx "$cross_arch"; then
+        echo "setup.sh: dpkg --add-architecture $cross_arch"
+        dpkg --add-architecture "$cross_arch"
+    fi
     apt-get update -qq
+    # --no-remove: never take away a package to make room; fail instead
     # shellcheck disable=SC2086
-    apt-get install -y -qq --no-install-recommends $missing >/dev/null
+    apt-get install -y -qq --no-install-recommends --no-remove $missing >/dev/null
 fi
