@@ -8,10 +8,12 @@
 # to run the results, and the arm64 -dev packages of the libraries
 # (multiarch: they install beside the native ones; docs/building.md).
 set -eu
-pkgs="gcc libc6-dev pkg-config scons libxml2-dev libxml2-utils libwbxml2-dev libwbxml2-utils
-      libssl-dev openssl libcurl4-openssl-dev libcmocka-dev python3 valgrind
+pkgs="gcc g++ libc6-dev pkg-config scons libxml2-dev libxml2-utils libwbxml2-dev libwbxml2-utils
+      libssl-dev openssl libcurl4-openssl-dev libcmocka-dev liblzma-dev python3 valgrind
       scep golang-go golang-github-micromdm-scep-dev iproute2 curl procps
       crossbuild-essential-arm64 qemu-user file"
+# g++ builds the C++ host of the header and install tests; liblzma-dev
+# completes what a static link of libxml2 needs (tests/scripts/test-install.sh).
 # arm64 libraries for the cross build.  libwbxml2-dev is not among them: it is
 # not Multi-Arch: same in Debian 12 and would replace the native one (the cross
 # build leaves out test_codec_wbxml instead).
