@@ -738,6 +738,13 @@ void client_on_status(dm_exec_t *x, const syncml_cmd_t *st)
     if (!c || !st->cmd_ref)
         return;
     int code = status_code(st);
+    if (code < 0) {
+        /* not a status code: it accepts nothing (our credentials stay as
+         * they were, an alert it answers stays queued) */
+        om_log(dm, OMADM_LOG_WARN, "a Status from the server carries no valid code "
+               "(three digits, 100-599): ignored");
+        return;
+    }
     if (!strcmp(st->cmd_ref, "0")) {
         /* the server's answer to our SyncHdr: our credentials */
         take_nonce(dm, c, st->chal);
@@ -769,7 +776,7 @@ void client_on_status(dm_exec_t *x, const syncml_cmd_t *st)
         if (!s->id || !is_status_for(st, s->msg_id, s->cmd_id))
             continue;
         if (code == 200 || code == 202) {
-            if (omadm_alert_delivered(dm, s->id) && code)
+            if (omadm_alert_delivered(dm, s->id))
                 om_log(dm, OMADM_LOG_WARN, "a delivered alert could not be marked");
         } else {
             om_log(dm, OMADM_LOG_WARN, "the server answered a generic alert with %d; kept", code);

@@ -46,6 +46,8 @@ typedef struct dm_exec {
  * returned object may be updated later (status_set_code). */
 syncml_cmd_t *status_add(dm_exec_t *x, const syncml_cmd_t *cmd, int code);
 void status_set_code(dm_exec_t *x, syncml_cmd_t *status, int code);
+/* The code a Status carries: three digits, 100..599; -1 for anything else
+ * (no Data, more or fewer digits, other characters). */
 int status_code(const syncml_cmd_t *status);
 int status_add_target_ref(dm_exec_t *x, syncml_cmd_t *status, const char *ref);
 int status_add_source_ref(dm_exec_t *x, syncml_cmd_t *status, const char *ref);

@@ -66,12 +66,28 @@ void status_set_code(dm_exec_t *x, syncml_cmd_t *status, int code)
     status->has_data = true;
 }
 
+static bool is_space(uint8_t c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
 int status_code(const syncml_cmd_t *status)
 {
-    int code = 0;
-    for (size_t i = 0; i < status->data_len; i++)
-        code = code * 10 + (status->data[i] - '0');
-    return code;
+    const uint8_t *d = status->data;
+    size_t n = d ? status->data_len : 0;
+    while (n && is_space(d[n - 1]))
+        n--;
+    while (n && is_space(d[0])) {
+        d++;
+        n--;
+    }
+    if (n != 3)
+        return -1;
+    for (size_t i = 0; i < 3; i++)
+        if (d[i] < '0' || d[i] > '9')
+            return -1;
+    int code = (d[0] - '0') * 100 + (d[1] - '0') * 10 + (d[2] - '0');
+    return code >= 100 && code <= 599 ? code : -1;
 }
 
 static int add_ref(dm_exec_t *x, syncml_strlist_t **list, const char *ref)
