@@ -11,7 +11,9 @@
  * checked (Atomic all-or-nothing, persisted tree equal to the live one).
  *
  * libxml2 allocates on its own; only the engine's allocations go through
- * the platform table.
+ * the platform table.  A last sweep fails libxml2's allocations instead,
+ * through its global allocator hooks: a parse libxml2 gives up for lack of
+ * memory must be reported as that, not as input that is not SyncML.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +24,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <libxml/parser.h>
+#include <libxml/xmlmemory.h>
 
 #include "support_csp.h"
 #include "support_dm.h"
@@ -500,6 +504,121 @@ static void test_big_reply_once(void **state)
     free(body);
 }
 
+/* ---- libxml2's own allocations ------------------------------------------ */
+
+/* libxml2 does not allocate through the platform table; here its global
+ * allocator is pointed at libc through a counter that can fail the N-th
+ * call, so a parse cut short by libxml2 running out of memory is seen. */
+static struct {
+    long calls, fail_at, failures;
+} g_xml;
+
+static bool xml_fail(void)
+{
+    g_xml.calls++;
+    if (g_xml.fail_at && g_xml.calls == g_xml.fail_at) {
+        g_xml.failures++;
+        return true;
+    }
+    return false;
+}
+
+static void *xml_malloc(size_t n)
+{
+    return xml_fail() ? NULL : malloc(n);
+}
+
+static void *xml_realloc(void *p, size_t n)
+{
+    return xml_fail() ? NULL : realloc(p, n);
+}
+
+static char *xml_strdup(const char *s)
+{
+    return xml_fail() ? NULL : strdup(s);
+}
+
+/* A structured error handler the host set for its own use of libxml2. */
+static unsigned g_host_xml_errors;
+
+static void host_xml_error(void *ctx, xmlErrorPtr error)
+{
+    (void)ctx, (void)error;
+    g_host_xml_errors++;
+}
+
+/* Every libxml2 allocation of the message's parse fails in turn: the
+ * message is refused as out of memory (nothing changed: the probe sees
+ * the tree as before) or answered in full, never refused as something
+ * that is not SyncML and never run in part.  What libxml2 reports on the way is neither printed
+ * nor handed to the host's handler, which is in place again afterwards. */
+static void test_libxml2_allocation_failure(void **state)
+{
+    (void)state;
+    t_reply_t ref;
+    reference(&s_basic, &ref);
+    xmlInitParser();
+    assert_int_equal(xmlMemSetup(free, xml_malloc, xml_realloc, xml_strdup), 0);
+    xmlSetStructuredErrorFunc(&g_host_xml_errors, host_xml_error);
+    stats_t stats;
+    memset(&stats, 0, sizeof stats);
+    g_stats = &stats;
+    unsigned nomem = 0;
+    long n;
+    for (n = 1; n < 100000; n++) {
+        t_env_t e;
+        t_env_init(&e);
+        e.msg_id = 10;
+        t_env_start(&e);
+        g_fail_at = n;
+        g_xml.calls = g_xml.failures = 0;
+        char *msg = t_message(e.session_id, e.msg_id++, e.server, M1, true);
+        uint8_t *out = NULL;
+        size_t out_len = 0;
+        g_xml.fail_at = n;
+        omadm_error_t err = omadm_process(e.dm, (const uint8_t *)msg, strlen(msg), &out, &out_len);
+        g_xml.fail_at = 0; /* the reply is read with libxml2 too */
+        long failures = g_xml.failures;
+        if (xmlStructuredError != host_xml_error || xmlStructuredErrorContext != &g_host_xml_errors)
+            problem("the host's libxml2 error handler was not put back");
+        if (g_host_xml_errors)
+            problem("%u libxml2 reports reached the host's error handler", g_host_xml_errors);
+        g_host_xml_errors = 0;
+        free(msg);
+        if (out && t_reply_parse(&e.reply, out, out_len))
+            fail_msg("reply is not a SyncML XML document:\n%.*s", (int)out_len, (char *)out);
+        e.reply.present = out != NULL;
+        omadm_buffer_free(e.dm, out);
+        if (err == OMADM_E_NOMEM) {
+            nomem++;
+            assert_false(e.reply.present);
+            assert_int_equal(t_send(&e, true, T_GET("2", "./A")), OMADM_OK);
+            if (t_code(&e.reply, "2") != 404)
+                problem("a message refused for lack of memory left ./A behind");
+        } else if (err != OMADM_OK) {
+            problem("omadm_process: \"%s\" (%s) instead of \"%s\"", omadm_strerror(err),
+                    omadm_last_error_detail(e.dm) ? omadm_last_error_detail(e.dm) : "",
+                    omadm_strerror(OMADM_E_NOMEM));
+        } else if (!e.reply.present) {
+            problem("omadm_process: OK without a reply");
+        } else {
+            check_reply(&e.reply, &ref);
+        }
+        t_env_done(&e);
+        if (failures == 0)
+            break;
+    }
+    xmlMemSetup(free, malloc, realloc, strdup);
+    xmlSetStructuredErrorFunc(NULL, NULL);
+    t_reply_free(&ref);
+    print_message("libxml2: %ld allocation calls failed in turn, %u refused as out of memory, "
+                  "problems %u\n", n - 1, nomem, stats.problems);
+    for (unsigned i = 0; i < sizeof stats.first / sizeof stats.first[0] && stats.first[i][0]; i++)
+        print_error("  %s\n", stats.first[i]);
+    assert_int_equal(stats.problems, 0);
+    assert_true(nomem > 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -511,6 +630,7 @@ int main(void)
         cmocka_unit_test(test_plugin_persistent),
         cmocka_unit_test(test_big_reply_once),
         cmocka_unit_test(test_big_reply_persistent),
+        cmocka_unit_test(test_libxml2_allocation_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
