@@ -138,7 +138,7 @@ static omadm_error_t ask_next_message(dm_exec_t *x)
     syncml_cmd_t *a = syncml_cmd_new(x->reply, SYNCML_CMD_ALERT);
     char num[24];
     if (!a)
-        return OMADM_E_NOMEM; /* nothing is committed yet: the message fails */
+        return OMADM_E_NOMEM; /* the Statuses-only reply carries its own 1222 */
     snprintf(num, sizeof num, "%lu", x->next_cmd_id++);
     a->cmd_id = arena_strdup(&x->reply->arena, num);
     a->data = (const uint8_t *)"1222";
@@ -172,6 +172,25 @@ static void not_run(dm_exec_t *x, const syncml_cmd_t *c)
         status_add(x, c, 500);
 }
 
+/* Every command in order.  Once the full reply cannot be built, the rest
+ * does not run: the message fails whole while no plugin has been touched,
+ * else the rest is answered 500. */
+static void run_commands(dm_exec_t *x)
+{
+    for (const syncml_cmd_t *c = x->req->cmds; c; c = c->next) {
+        if (x->oom && !x->plugins_changed)
+            return;
+        if (x->oom) {
+            not_run(x, c);
+            continue;
+        }
+        /* nothing a command leaves in scratch outlives it */
+        arena_mark_t mark = arena_mark(x->scratch);
+        dispatch_command(x, c);
+        arena_release(x->scratch, mark);
+    }
+}
+
 typedef struct exec_result {
     bool reply_due;
     bool ask_next;          /* the reply asks for the server's next message */
@@ -193,18 +212,7 @@ static omadm_error_t execute(omadm_t *dm, const syncml_msg_t *req, syncml_msg_t 
         return err;
     x.deny = client_on_header(&x, hdr_status);
     dmtree_tx_begin(dm);
-    for (const syncml_cmd_t *c = req->cmds; c; c = c->next) {
-        if (x.oom && !x.plugins_changed)
-            break; /* nothing a plugin keeps has changed: the message fails whole */
-        if (x.oom) {
-            not_run(&x, c);
-            continue;
-        }
-        /* nothing a command leaves in scratch outlives it */
-        arena_mark_t mark = arena_mark(scratch);
-        dispatch_command(&x, c);
-        arena_release(scratch, mark);
-    }
+    run_commands(&x);
     /* a package that is not finished (no Final) needs our Alert 1222 even
      * when this message carried only Status */
     res->reply_due = (x.needs_reply || !req->final) && !x.abort_session;

@@ -53,7 +53,9 @@ typedef struct dm_exec {
     bool atomic_ui_fail;       /* ... inside an Atomic */
     bool abort_session;        /* Alert 1223 received */
     bool needs_reply;          /* the message carried a command */
-    bool oom;                  /* a reply allocation failed: the message fails */
+    bool oom;                  /* a reply allocation failed: the full reply cannot
+                                  be built (the message fails, or, once a plugin
+                                  was touched, its Statuses go alone) */
     size_t reply_bytes;        /* Results data so far (max_reply_size) */
     int deny;                  /* the server is not authenticated: every command
                                   is answered with this code, none runs */
