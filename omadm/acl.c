@@ -97,16 +97,32 @@ static bool ids_match(const char *s, size_t n, const char *id)
     return false;
 }
 
-bool acl_allows(const char *text, acl_right_t right, const char *server_id)
+/* The id list of right in text (n bytes), or NULL when right is absent. */
+static const char *ids_of(const char *text, acl_right_t right, size_t *n)
 {
     const char *p = text;
     while (p && *p) {
         const char *amp = strchr(p, '&');
-        size_t n = amp ? (size_t)(amp - p) : strlen(p);
-        const char *eq = memchr(p, '=', n);
-        if (eq && right_of(p, (size_t)(eq - p)) == right)
-            return ids_match(eq + 1, n - (size_t)(eq + 1 - p), server_id ? server_id : "");
+        size_t len = amp ? (size_t)(amp - p) : strlen(p);
+        const char *eq = memchr(p, '=', len);
+        if (eq && right_of(p, (size_t)(eq - p)) == right) {
+            *n = len - (size_t)(eq + 1 - p);
+            return eq + 1;
+        }
         p = amp ? amp + 1 : NULL;
     }
-    return false;
+    return NULL;
+}
+
+bool acl_allows(const char *text, acl_right_t right, const char *server_id)
+{
+    size_t n = 0;
+    const char *ids = ids_of(text, right, &n);
+    return ids && ids_match(ids, n, server_id ? server_id : "");
+}
+
+bool acl_grants(const char *text, acl_right_t right)
+{
+    size_t n = 0;
+    return ids_of(text, right, &n) && n > 0;
 }

@@ -22,6 +22,9 @@ bool acl_valid(const char *text);
 /* True when the ACL grants right to server_id ('*' grants everyone). */
 bool acl_allows(const char *text, acl_right_t right, const char *server_id);
 
+/* True when the ACL grants right to anyone at all ('*' or some id). */
+bool acl_grants(const char *text, acl_right_t right);
+
 /* "Get" for ACL_GET etc. */
 const char *acl_right_name(acl_right_t right);
 

@@ -37,10 +37,51 @@ static size_t header_size(void)
     return (sizeof(arena_chunk_t) + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
 }
 
-void *arena_alloc(arena_t *a, size_t n)
+size_t arena_cost(size_t n)
 {
     size_t need = (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
-    if (need < n)
+    return need < n ? SIZE_MAX : need;
+}
+
+static arena_chunk_t *new_chunk(arena_t *a, size_t size)
+{
+    if (size > SIZE_MAX - header_size())
+        return NULL;
+    arena_chunk_t *c = om_alloc(a->dm, header_size() + size);
+    if (!c)
+        return NULL;
+    c->size = size;
+    c->used = 0;
+    c->next = a->head;
+    a->head = c;
+    a->total += size;
+    return c;
+}
+
+int arena_reserve(arena_t *a, size_t n)
+{
+    if (a->head && a->head->size - a->head->used >= n)
+        return 0;
+    return n == SIZE_MAX || !new_chunk(a, n ? n : ARENA_ALIGN) ? -1 : 0;
+}
+
+void arena_adopt(arena_t *a, arena_t *from)
+{
+    if (!from->head)
+        return;
+    arena_chunk_t **end = &a->head;
+    while (*end)
+        end = &(*end)->next;
+    *end = from->head;
+    a->total += from->total;
+    from->head = NULL;
+    from->total = 0;
+}
+
+void *arena_alloc(arena_t *a, size_t n)
+{
+    size_t need = arena_cost(n);
+    if (need == SIZE_MAX)
         return NULL;
     arena_chunk_t *c = a->head;
     if (!c || c->size - c->used < need) {
@@ -51,16 +92,9 @@ void *arena_alloc(arena_t *a, size_t n)
             size = a->head->size >= (1u << 20) ? (1u << 20) : a->head->size * 2;
         if (size < need)
             size = need;
-        if (size > SIZE_MAX - header_size())
-            return NULL;
-        c = om_alloc(a->dm, header_size() + size);
+        c = new_chunk(a, size);
         if (!c)
             return NULL;
-        c->size = size;
-        c->used = 0;
-        c->next = a->head;
-        a->head = c;
-        a->total += size;
     }
     uint8_t *p = (uint8_t *)c + header_size() + c->used;
     c->used += need;
@@ -116,11 +150,21 @@ void buf_init(buf_t *b, struct omadm *dm)
     b->len = 0;
     b->cap = 0;
     b->failed = 0;
+    b->fixed = 0;
+}
+
+void buf_init_fixed(buf_t *b, uint8_t *mem, size_t cap)
+{
+    buf_init(b, NULL);
+    b->data = mem;
+    b->cap = cap;
+    b->fixed = 1;
 }
 
 void buf_free(buf_t *b)
 {
-    om_free(b->dm, b->data);
+    if (!b->fixed)
+        om_free(b->dm, b->data);
     b->data = NULL;
     b->len = b->cap = 0;
 }
@@ -136,6 +180,10 @@ int buf_reserve(buf_t *b, size_t extra)
     size_t need = b->len + extra + 1;
     if (need <= b->cap)
         return 0;
+    if (b->fixed) {
+        b->failed = 1;
+        return -1;
+    }
     size_t cap = b->cap ? b->cap : 256;
     while (cap < need)
         cap = cap > SIZE_MAX / 2 ? need : cap * 2;

@@ -31,6 +31,16 @@ char *arena_strndup(arena_t *a, const char *s, size_t n);
 char *arena_strdup(arena_t *a, const char *s);
 void *arena_memdup(arena_t *a, const void *p, size_t n); /* adds a NUL after */
 
+/* Bytes of a chunk that arena_alloc(a, n) takes. */
+size_t arena_cost(size_t n);
+/* Make sure the next allocations totalling n bytes (counted with
+ * arena_cost) need no call to the platform: a chunk of that room is
+ * taken now if the current one lacks it.  0, or -1 when out of memory. */
+int arena_reserve(arena_t *a, size_t n);
+/* Move every chunk of from into a (from becomes empty); what was
+ * allocated from either lives until a is freed. */
+void arena_adopt(arena_t *a, arena_t *from);
+
 /* Free everything allocated after a mark (scratch memory per command). */
 typedef struct arena_mark {
     arena_chunk_t *chunk;
@@ -45,9 +55,13 @@ typedef struct buf {
     size_t len;
     size_t cap;
     int failed;             /* sticky: an append failed for lack of memory */
+    int fixed;              /* data is the caller's and does not grow */
 } buf_t;
 
 void buf_init(buf_t *b, struct omadm *dm);
+/* A buffer on cap bytes the caller owns (taken with buf_steal, it is the
+ * caller's again): it never grows, an append past cap fails. */
+void buf_init_fixed(buf_t *b, uint8_t *mem, size_t cap);
 void buf_free(buf_t *b);                           /* safe after init */
 int buf_reserve(buf_t *b, size_t extra);           /* 0 or -1 */
 int buf_append(buf_t *b, const void *p, size_t n);

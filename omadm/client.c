@@ -738,6 +738,13 @@ void client_on_status(dm_exec_t *x, const syncml_cmd_t *st)
     if (!c || !st->cmd_ref)
         return;
     int code = status_code(st);
+    if (code < 0) {
+        /* not a status code: it accepts nothing (our credentials stay as
+         * they were, an alert it answers stays queued) */
+        om_log(dm, OMADM_LOG_WARN, "a Status from the server carries no valid code "
+               "(three digits, 100-599): ignored");
+        return;
+    }
     if (!strcmp(st->cmd_ref, "0")) {
         /* the server's answer to our SyncHdr: our credentials */
         take_nonce(dm, c, st->chal);
@@ -769,7 +776,7 @@ void client_on_status(dm_exec_t *x, const syncml_cmd_t *st)
         if (!s->id || !is_status_for(st, s->msg_id, s->cmd_id))
             continue;
         if (code == 200 || code == 202) {
-            if (omadm_alert_delivered(dm, s->id) && code)
+            if (omadm_alert_delivered(dm, s->id))
                 om_log(dm, OMADM_LOG_WARN, "a delivered alert could not be marked");
         } else {
             om_log(dm, OMADM_LOG_WARN, "the server answered a generic alert with %d; kept", code);
@@ -1007,11 +1014,9 @@ static size_t split_items(omadm_t *dm, dm_client_t *c, syncml_msg_t *out, size_t
     return lo;
 }
 
-omadm_error_t client_encode(omadm_t *dm, syncml_msg_t *out, uint8_t **reply, size_t *reply_len)
+static omadm_error_t encode_session(omadm_t *dm, dm_client_t *c, syncml_msg_t *out,
+                                    uint8_t **reply, size_t *reply_len, bool *mutated)
 {
-    dm_client_t *c = cl(dm);
-    if (!c)
-        return encode_msg(dm, out, reply, reply_len);
     /* commands queued from earlier replies go after this message's own */
     bool final = out->final;
     if (c->queued) {
@@ -1078,6 +1083,7 @@ omadm_error_t client_encode(omadm_t *dm, syncml_msg_t *out, uint8_t **reply, siz
         size_t k = split_items(dm, c, out, before, cand, &err);
         if (err)
             return err;
+        *mutated = true;
         om_free(dm, *reply);
         *reply = NULL;
         lo = before + 1;
@@ -1110,6 +1116,7 @@ omadm_error_t client_encode(omadm_t *dm, syncml_msg_t *out, uint8_t **reply, siz
             om_free(dm, *reply);
             *reply = NULL;
             err = split_results(dm, c, out, before);
+            *mutated = *mutated || !err;
             lo = before + 1;
             if (!err)
                 err = encode_prefix(dm, out, out->cmds, lo, false, reply, reply_len);
@@ -1128,13 +1135,8 @@ omadm_error_t client_encode(omadm_t *dm, syncml_msg_t *out, uint8_t **reply, siz
     if ((int64_t)*reply_len > c->peer_max_msg)
         om_log(dm, OMADM_LOG_WARN, "one command of %zu bytes exceeds the server's MaxMsgSize",
                *reply_len);
-    /* keep the rest, and the arena it lives in */
-    syncml_cmd_t *rest = out->cmds;
-    for (size_t i = 1; i < lo; i++)
-        rest = rest->next;
-    syncml_cmd_t *tail = rest;
-    rest = rest->next;
-    tail->next = NULL;
+    /* keep the rest, and the arena it lives in (the memory first: a
+     * failure leaves the reply whole) */
     syncml_msg_t **arr = om_realloc(dm, c->carry, (c->n_carry + 1) * sizeof *arr);
     syncml_msg_t *keep = om_alloc(dm, sizeof *keep);
     if (!arr || !keep) {
@@ -1146,12 +1148,43 @@ omadm_error_t client_encode(omadm_t *dm, syncml_msg_t *out, uint8_t **reply, siz
         return OMADM_E_NOMEM;
     }
     c->carry = arr;
+    syncml_cmd_t *rest = out->cmds;
+    for (size_t i = 1; i < lo; i++)
+        rest = rest->next;
+    syncml_cmd_t *tail = rest;
+    rest = rest->next;
+    tail->next = NULL;
     *keep = *out;              /* the arena moves to keep */
     syncml_msg_init(out, dm);
     c->carry[c->n_carry++] = keep;
     c->queued = rest;
     c->queued_final = final;
     return OMADM_OK;
+}
+
+omadm_error_t client_encode(omadm_t *dm, syncml_msg_t *out, uint8_t **reply, size_t *reply_len)
+{
+    dm_client_t *c = cl(dm);
+    if (!c)
+        return encode_msg(dm, out, reply, reply_len);
+    syncml_cmd_t *queued = c->queued;
+    const syncml_cmd_t *chunk_rest = c->chunk_rest;
+    bool queued_final = c->queued_final, mutated = false;
+    omadm_error_t err = encode_session(dm, c, out, reply, reply_len, &mutated);
+    if (!err)
+        return OMADM_OK;
+    /* the session may go on (a message answered with its Statuses alone):
+     * what earlier replies left queued stays queued, unless splitting it
+     * already put parts of it into this message's memory */
+    if (mutated && queued) {
+        om_log(dm, OMADM_LOG_WARN, "the rest of an earlier reply is lost");
+        drop_queue(dm, c);
+    } else {
+        c->queued = queued;
+        c->queued_final = queued_final;
+        c->chunk_rest = mutated ? NULL : chunk_rest;
+    }
+    return err;
 }
 
 int client_stored_server_nonce(omadm_t *dm, uint8_t *out, size_t size, size_t *len)

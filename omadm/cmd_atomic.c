@@ -70,8 +70,12 @@ void cmd_atomic(dm_exec_t *x, const syncml_cmd_t *cmd)
     for (const syncml_cmd_t *c = cmd->children; c; c = c->next)
         n++;
     child_run_t *runs = n ? arena_alloc(x->scratch, n * sizeof *runs) : NULL;
-    if (!st || (n && !runs)) {
-        x->oom = true;
+    if (!st)
+        return;
+    if (n && !runs) {
+        /* nothing ran */
+        status_set_code(x, st, 500);
+        skip_children(x, cmd);
         return;
     }
     run_mode_t outer_mode = x->mode;

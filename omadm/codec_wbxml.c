@@ -237,15 +237,19 @@ static int get_mb(decoder_t *d, uint32_t *out)
     return fail(d, OMADM_E_NOT_SYNCML, "WBXML: multi-byte integer too long");
 }
 
-/* A NUL-terminated string at strtbl[idx]; the table end also terminates. */
+/* The NUL-terminated string at strtbl[idx].  WBXML 1.3 (String Table) ends
+ * every string of the table with its terminator: an entry that runs to the
+ * end of the table without one is refused. */
 static int strtbl_string(decoder_t *d, uint32_t idx, const uint8_t **s, size_t *n)
 {
     if (idx >= d->strtbl_len)
         return fail(d, OMADM_E_NOT_SYNCML, "WBXML: string table reference out of range");
     const uint8_t *p = d->strtbl + idx;
     const uint8_t *nul = memchr(p, 0, d->strtbl_len - idx);
+    if (!nul)
+        return fail(d, OMADM_E_NOT_SYNCML, "WBXML: string table entry without its terminating NUL");
     *s = p;
-    *n = nul ? (size_t)(nul - p) : d->strtbl_len - idx;
+    *n = (size_t)(nul - p);
     return 0;
 }
 

@@ -314,6 +314,25 @@ static bool encoding_ok(const uint8_t *in, size_t len)
     return true;
 }
 
+/* Whether libxml2 gave up for lack of memory: it says so in errNo, or, when
+ * it could not even take the input (xmlParserInputBufferPush fails only
+ * for memory once the encoding is UTF-8), halts with XML_PARSER_EOF
+ * without saying why; neither clears wellFormed. */
+static bool parser_ran_out(xmlParserCtxtPtr ctxt, int rc)
+{
+    return ctxt->errNo == XML_ERR_NO_MEMORY || rc == XML_ERR_NO_MEMORY ||
+           (ctxt->wellFormed && (rc == XML_PARSER_EOF || ctxt->errNo == XML_PARSER_EOF));
+}
+
+/* Keep libxml2 from printing what it reports outside the parser context
+ * (a failed allocation before the context exists, a URI it cannot parse
+ * for lack of memory): the library does no I/O of its own.  The handler is
+ * the calling thread's (libxml2 keeps it per thread) and is put back. */
+static void on_global_error(void *ctx, xmlErrorPtr error)
+{
+    (void)ctx, (void)error;
+}
+
 omadm_error_t codec_xml_decode(struct omadm *dm, const uint8_t *in, size_t len,
                                syncml_msg_t *msg, const char **err_detail)
 {
@@ -357,17 +376,26 @@ omadm_error_t codec_xml_decode(struct omadm *dm, const uint8_t *in, size_t len,
     sax.warning = on_message;
     sax.fatalError = on_message;
 
+    xmlStructuredErrorFunc host_handler = xmlStructuredError;
+    void *host_ctx = xmlStructuredErrorContext;
+    xmlSetStructuredErrorFunc(NULL, on_global_error);
     d.ctxt = xmlCreatePushParserCtxt(&sax, &d, NULL, 0, NULL);
     if (!d.ctxt) {
         err = OMADM_E_NOMEM;
+        detail = "out of memory";
         goto out;
     }
     xmlCtxtUseOptions(d.ctxt, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
                                   XML_PARSE_NOCDATA);
-    xmlParseChunk(d.ctxt, (const char *)in, (int)len, 1);
+    int rc = xmlParseChunk(d.ctxt, (const char *)in, (int)len, 1);
     if (d.err) {
         err = (omadm_error_t)d.err;
         detail = d.detail;
+    } else if (parser_ran_out(d.ctxt, rc)) {
+        /* libxml2 stops quietly when its memory runs out: what it passed
+         * on so far is a part of the message, whatever it looks like */
+        err = OMADM_E_NOMEM;
+        detail = "out of memory";
     } else if (!d.ctxt->wellFormed) {
         err = OMADM_E_NOT_SYNCML;
         detail = "XML is not well-formed";
@@ -379,6 +407,7 @@ out:
             xmlFreeDoc(d.ctxt->myDoc);
         xmlFreeParserCtxt(d.ctxt);
     }
+    xmlSetStructuredErrorFunc(host_ctx, host_handler);
     buf_free(&d.raw);
     {
         const char *bdetail = NULL;

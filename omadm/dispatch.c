@@ -138,7 +138,7 @@ static omadm_error_t ask_next_message(dm_exec_t *x)
     syncml_cmd_t *a = syncml_cmd_new(x->reply, SYNCML_CMD_ALERT);
     char num[24];
     if (!a)
-        return OMADM_E_NOMEM; /* nothing is committed yet: the message fails */
+        return OMADM_E_NOMEM; /* the Statuses-only reply carries its own 1222 */
     snprintf(num, sizeof num, "%lu", x->next_cmd_id++);
     a->cmd_id = arena_strdup(&x->reply->arena, num);
     a->data = (const uint8_t *)"1222";
@@ -160,60 +160,133 @@ static omadm_error_t remember_server(omadm_t *dm, const char *server)
     return OMADM_OK;
 }
 
+/* A command left unrun because the message's full reply can no longer be
+ * built: it fails (500; an Atomic or Sequence 500 and its children 215). */
+static void not_run(dm_exec_t *x, const syncml_cmd_t *c)
+{
+    if (c->type == SYNCML_CMD_STATUS || c->type == SYNCML_CMD_RESULTS)
+        return;
+    if (c->type == SYNCML_CMD_ATOMIC || c->type == SYNCML_CMD_SEQUENCE)
+        atomic_reject(x, c, 500);
+    else
+        status_add(x, c, 500);
+}
+
+/* Every command in order.  Once the full reply cannot be built, the rest
+ * does not run: the message fails whole while no plugin has been touched,
+ * else the rest is answered 500. */
+static void run_commands(dm_exec_t *x)
+{
+    for (const syncml_cmd_t *c = x->req->cmds; c; c = c->next) {
+        if (x->oom && !x->plugins_changed)
+            return;
+        if (x->oom) {
+            not_run(x, c);
+            continue;
+        }
+        /* nothing a command leaves in scratch outlives it */
+        arena_mark_t mark = arena_mark(x->scratch);
+        dispatch_command(x, c);
+        arena_release(x->scratch, mark);
+    }
+}
+
+typedef struct exec_result {
+    bool reply_due;
+    bool ask_next;          /* the reply asks for the server's next message */
+    bool plugins_changed;   /* a plugin was touched */
+    bool durable;           /* ... and made the message's changes durable */
+    bool fallback;          /* the full reply cannot be built: the Statuses alone go */
+} exec_result_t;
+
 static omadm_error_t execute(omadm_t *dm, const syncml_msg_t *req, syncml_msg_t *out,
-                             arena_t *scratch, bool *reply_due, bool *plugins_changed)
+                             arena_t *scratch, reply_reserve_t *rsv, exec_result_t *res)
 {
     dm_exec_t x = {.dm = dm, .req = req, .reply = out, .scratch = scratch, .next_cmd_id = 1};
     x.server_id = dm->cfg.server_id ? dm->cfg.server_id : req->hdr.source;
     syncml_cmd_t *hdr_status = NULL;
-    omadm_error_t err = init_reply(&x, out, &hdr_status);
+    omadm_error_t err = status_reserve(&x, rsv);
+    if (!err)
+        err = init_reply(&x, out, &hdr_status);
     if (err)
         return err;
     x.deny = client_on_header(&x, hdr_status);
     dmtree_tx_begin(dm);
-    for (const syncml_cmd_t *c = req->cmds; c; c = c->next) {
-        /* nothing a command leaves in scratch outlives it */
-        arena_mark_t mark = arena_mark(scratch);
-        dispatch_command(&x, c);
-        arena_release(scratch, mark);
-    }
+    run_commands(&x);
     /* a package that is not finished (no Final) needs our Alert 1222 even
      * when this message carried only Status */
-    *reply_due = (x.needs_reply || !req->final) && !x.abort_session;
+    res->reply_due = (x.needs_reply || !req->final) && !x.abort_session;
     if (!x.oom)
-        err = client_on_reply(&x, reply_due);
-    if (!err && *reply_due && !req->final)
+        err = client_on_reply(&x, &res->reply_due);
+    res->ask_next = res->reply_due && !req->final;
+    if (!err && !x.oom && res->ask_next)
         err = ask_next_message(&x);
     /* plugins make the message's changes durable now (a store batches its
      * syncs per message); if that fails, nothing of the message counts */
-    if (csp_end_message(dm) && !x.oom && !err)
+    int end = csp_end_message(dm);
+    res->plugins_changed = x.plugins_changed;
+    res->durable = x.plugins_changed && !end;
+    if (end && !x.oom && !err)
         err = OMADM_E_STORAGE;
-    *plugins_changed = x.plugins_changed;
+    out->final = req->final;
+    if ((x.oom || err) && res->durable) {
+        /* what the plugins changed stays, and so does the engine tree's
+         * part: the server must hear of it (unless it ended the session) */
+        if (res->reply_due)
+            om_log(dm, OMADM_LOG_WARN, "the reply cannot be built in full (%s): answering "
+                   "with the statuses alone", omadm_strerror(x.oom ? OMADM_E_NOMEM : err));
+        res->fallback = res->reply_due;
+        return OMADM_OK;
+    }
     if (x.oom || err) {
         /* no complete reply can be sent: leave the engine tree as it was */
         dmtree_tx_rollback(dm);
         return x.oom ? OMADM_E_NOMEM : err;
     }
     /* the tree's transaction stays open until the state is persisted */
-    out->final = req->final;
     return OMADM_OK;
 }
 
 /* Session counters first, then the tree: if the tree cannot be saved the
- * counters go back as they were, so a refused message changes nothing. */
-static omadm_error_t persist(omadm_t *dm, const session_snap_t *before)
+ * counters go back as they were, so a refused message changes nothing;
+ * unless a plugin made the message's changes durable (durable): then the
+ * message is answered and the engine keeps its new state, saved again with
+ * the next message. */
+static omadm_error_t persist(omadm_t *dm, const session_snap_t *before, bool durable)
 {
     omadm_error_t err = session_save(dm);
     if (err || !dm->tree_dirty)
         return err;
     err = dmtree_save(dm);
     if (err) {
-        session_restore(dm, before);
-        session_save(dm);
+        if (!durable) {
+            session_restore(dm, before);
+            session_save(dm);
+        }
         return err;
     }
     dm->tree_dirty = false;
     return OMADM_OK;
+}
+
+/* The reply, or, when it cannot be built in full after a plugin made the
+ * message's changes durable, the Statuses alone. */
+static omadm_error_t encode_reply(omadm_t *dm, syncml_msg_t *out, reply_reserve_t *rsv,
+                                  exec_result_t *res, uint8_t **reply, size_t *reply_len)
+{
+    omadm_error_t err = OMADM_OK;
+    if (!res->fallback) {
+        err = client_encode(dm, out, reply, reply_len);
+        if (!err || !res->durable)
+            return err;
+        om_log(dm, OMADM_LOG_WARN, "the reply cannot be encoded (%s): answering with the "
+               "statuses alone", omadm_strerror(err));
+        res->fallback = true;
+    }
+    err = status_fallback_reply(rsv, out, res->ask_next, reply, reply_len);
+    if (err)
+        om_log(dm, OMADM_LOG_ERROR, "no reply for a message whose changes are durable");
+    return err;
 }
 
 omadm_error_t omadm_process(omadm_t *dm, const uint8_t *msg, size_t msg_len, uint8_t **reply,
@@ -225,10 +298,14 @@ omadm_error_t omadm_process(omadm_t *dm, const uint8_t *msg, size_t msg_len, uin
     *reply_len = 0;
     syncml_msg_t req, out;
     arena_t scratch;
+    reply_reserve_t rsv;
     syncml_msg_init(&req, dm);
     syncml_msg_init(&out, dm);
     arena_init(&scratch, dm);
-    bool reply_due = false, executed = false, snapped = false, plugins_changed = false;
+    memset(&rsv, 0, sizeof rsv);
+    arena_init(&rsv.statuses, dm);
+    exec_result_t res = {0};
+    bool executed = false, snapped = false;
     session_snap_t before;
     char *resp_uri = NULL;
     omadm_error_t err = decode(dm, msg ? msg : (const uint8_t *)"", msg_len, &req);
@@ -240,9 +317,11 @@ omadm_error_t omadm_process(omadm_t *dm, const uint8_t *msg, size_t msg_len, uin
         client_peer_limits(dm, &req.hdr);
     if (!err && !(err = session_snapshot(dm, &before)))
         snapped = true;
-    if (!err && !(err = execute(dm, &req, &out, &scratch, &reply_due, &plugins_changed)))
+    if (!err && !(err = execute(dm, &req, &out, &scratch, &rsv, &res)))
         executed = true;
-    if (!err && !reply_due) {
+    /* the Statuses live as long as the reply (and what it leaves queued) */
+    arena_adopt(&out.arena, &rsv.statuses);
+    if (!err && !res.reply_due) {
         session_end(dm);
         lo_drop(dm);
     }
@@ -252,14 +331,21 @@ omadm_error_t omadm_process(omadm_t *dm, const uint8_t *msg, size_t msg_len, uin
     bool was_dirty = dm->tree_dirty;
     if (executed && dmtree_savepoint(dm) > 0)
         dm->tree_dirty = true;
-    if (!err && reply_due)
-        err = client_encode(dm, &out, reply, reply_len);
-    if (!err)
-        err = persist(dm, &before);
+    if (!err && res.reply_due)
+        err = encode_reply(dm, &out, &rsv, &res, reply, reply_len);
+    if (!err) {
+        omadm_error_t perr = persist(dm, &before, res.durable);
+        if (perr && res.durable)
+            om_log(dm, OMADM_LOG_WARN, "the engine state cannot be saved (%s); the message's "
+                   "changes are durable and answered, the state is saved with the next message",
+                   omadm_strerror(perr));
+        else
+            err = perr;
+    }
     /* A failure after the commands ran leaves the engine tree as it was,
      * unless plugins already committed their part: then the tree keeps its
      * part too, so an Atomic across both is never half applied. */
-    if (executed && err && !plugins_changed) {
+    if (executed && err && !res.plugins_changed) {
         dmtree_tx_rollback(dm);
         dm->tree_dirty = was_dirty;
     } else if (executed) {
@@ -274,8 +360,9 @@ omadm_error_t omadm_process(omadm_t *dm, const uint8_t *msg, size_t msg_len, uin
         *reply = NULL;
         *reply_len = 0;
     }
-    client_after_message(dm, resp_uri, reply_due, err);
+    client_after_message(dm, resp_uri, res.reply_due, err);
     om_free(dm, resp_uri);
+    status_reserve_free(dm, &rsv);
     arena_free(&scratch);
     syncml_msg_free(&out);
     syncml_msg_free(&req);

@@ -20,6 +20,25 @@ typedef enum { RUN_TOP, RUN_ATOMIC, RUN_SEQUENCE } run_mode_t;
 
 typedef struct dm_lo dm_lo_t;
 
+/*
+ * What a message's reply needs whatever happens once a plugin has made
+ * changes (status.c, docs/protocol.md "Limits and failures"): every Status
+ * the message can need, with its strings, comes from memory taken before
+ * the first command runs, and room to encode those Statuses alone is taken
+ * before a plugin is first touched.  So a message whose changes became
+ * durable can always be answered, however short memory runs.
+ */
+typedef struct reply_reserve {
+    arena_t statuses;          /* Status objects and their strings */
+    const char *msg_ref;       /* the server's MsgID, one copy for all */
+    syncml_cmd_t **own;        /* this message's Statuses, in order */
+    size_t n_own, max_own;
+    bool lost;                 /* a Status could not be kept (never, if the
+                                  reservation is right) */
+    size_t fallback_need;      /* bytes the Statuses-only reply can take */
+    uint8_t *fallback;         /* that room, once a plugin is touched */
+} reply_reserve_t;
+
 typedef struct dm_exec {
     omadm_t *dm;
     const syncml_msg_t *req;
@@ -34,21 +53,41 @@ typedef struct dm_exec {
     bool atomic_ui_fail;       /* ... inside an Atomic */
     bool abort_session;        /* Alert 1223 received */
     bool needs_reply;          /* the message carried a command */
-    bool oom;                  /* a reply allocation failed: the message fails */
+    bool oom;                  /* a reply allocation failed: the full reply cannot
+                                  be built (the message fails, or, once a plugin
+                                  was touched, its Statuses go alone) */
     size_t reply_bytes;        /* Results data so far (max_reply_size) */
     int deny;                  /* the server is not authenticated: every command
                                   is answered with this code, none runs */
+    reply_reserve_t *rsv;      /* NULL outside omadm_process */
 } dm_exec_t;
 
 /* ---- status.c: reply building ---- */
+
+/* Before anything runs: take the memory every Status of req needs
+ * (x->rsv).  OMADM_OK or OMADM_E_NOMEM. */
+omadm_error_t status_reserve(dm_exec_t *x, reply_reserve_t *rsv);
+/* Before a plugin is first touched: take the room for the Statuses-only
+ * reply.  0, or -1 when out of memory (then nothing may be touched). */
+int status_reserve_fallback(dm_exec_t *x);
+/* The Statuses-only reply of a message whose full reply cannot be built:
+ * the header of out, this message's Statuses in order (Gets and UI alerts
+ * whose data cannot go with them answer 500), Alert 1222 when ask_next,
+ * Final as out says; encoded in out's encoding into the reserved room,
+ * which becomes the caller's (*reply).  Allocates nothing. */
+omadm_error_t status_fallback_reply(reply_reserve_t *rsv, syncml_msg_t *out, bool ask_next,
+                                    uint8_t **reply, size_t *reply_len);
+/* Release what the reservation still holds (safe after a zeroed init). */
+void status_reserve_free(omadm_t *dm, reply_reserve_t *rsv);
 
 /* Append a Status for cmd with code (cmd may be NULL for SyncHdr).  The
  * returned object may be updated later (status_set_code). */
 syncml_cmd_t *status_add(dm_exec_t *x, const syncml_cmd_t *cmd, int code);
 void status_set_code(dm_exec_t *x, syncml_cmd_t *status, int code);
+/* The code a Status carries: three digits, 100..599; -1 for anything else
+ * (no Data, more or fewer digits, other characters). */
 int status_code(const syncml_cmd_t *status);
 int status_add_target_ref(dm_exec_t *x, syncml_cmd_t *status, const char *ref);
-int status_add_source_ref(dm_exec_t *x, syncml_cmd_t *status, const char *ref);
 /* Append a Results for cmd (Get); items are added by the caller. */
 syncml_cmd_t *results_add(dm_exec_t *x, const syncml_cmd_t *cmd);
 /* Per-item codes of one command -> one Status (all equal) or one per item

@@ -126,6 +126,21 @@ static const char *item_text(dm_exec_t *x, const syncml_item_t *it, bool trim)
     return arena_strndup(x->scratch, s, n);
 }
 
+/* Whether some server could still change n's ACL once it is acl (valid):
+ * a leaf's ACL is governed by its parent, which does not change here; an
+ * interior node's by its own ACL as it would then be in force (acl, or
+ * the nearest ancestor's when acl is empty), which must grant Replace to
+ * some server; the root's must grant Replace to the server making the
+ * change (or to every server), the only server the device knows exists. */
+static bool acl_keeps_a_manager(dm_exec_t *x, const dmnode_t *n, const char *acl)
+{
+    if (!n->parent)
+        return acl_allows(acl, ACL_REPLACE, x->server_id);
+    if (!n->interior)
+        return true;
+    return acl_grants(*acl ? acl : dmtree_effective_acl(n->parent), ACL_REPLACE);
+}
+
 static int replace_acl(dm_exec_t *x, dmnode_t *n, const syncml_item_t *it)
 {
     int rc = acl_change_allowed(x, n);
@@ -134,8 +149,10 @@ static int replace_acl(dm_exec_t *x, dmnode_t *n, const syncml_item_t *it)
     const char *acl = item_text(x, it, true);
     if (!acl || !acl_valid(acl))
         return 400;
-    if (!n->parent && !*acl)
-        return 400; /* the root always has an ACL */
+    /* the root always has an ACL, and no change may leave an ACL that no
+     * server can change again: that would lock every server out */
+    if (!acl_keeps_a_manager(x, n, acl))
+        return 400;
     return dmtree_set_acl(x->dm, n, acl) ? 500 : 0;
 }
 

@@ -83,6 +83,10 @@ void target_csp_req(dm_exec_t *x, const dm_target_t *t, omadm_csp_req_t *req)
 
 int target_csp_touch(dm_exec_t *x, const dm_target_t *t)
 {
+    /* from here on the message may change what a plugin keeps: it must be
+     * possible to answer it whatever happens later */
+    if (status_reserve_fallback(x))
+        return 500;
     x->touched |= 1ull << t->csp->index;
     x->plugins_changed = true;
     return csp_tx_touch(x->dm, t->csp);

@@ -276,9 +276,11 @@ OMADM_API omadm_error_t omadm_csp_out_child(omadm_csp_out_t *out, const char *na
  * Atomic it calls validate() and then commit(), or rollback() if anything
  * failed.  A failing validate() fails the command (or the Atomic).  Every
  * plugin touched by an Atomic is rolled back together.  end_message() runs
- * once per server message after all commands (a place to fsync in batch);
- * when it fails, omadm_process() fails with OMADM_E_STORAGE and sends no
- * reply.
+ * once per server message after all commands (a place to fsync in batch),
+ * also when the message failed on the way; when it fails, omadm_process()
+ * fails with OMADM_E_STORAGE and sends no reply.  Once it succeeded after
+ * a plugin was touched, the message is answered (its Statuses alone when
+ * the full reply cannot be built; docs/protocol.md).
  * Handlers run in the thread of the engine call that reaches them
  * (omadm_process, omadm_step, omadm_alerts, omadm_alert_delivered,
  * omadm_tree_read); req, value and arg are borrowed for the call.
@@ -354,7 +356,11 @@ OMADM_API omadm_error_t omadm_register_csp(omadm_t *dm, const omadm_csp_t *csp, 
  * (omadm_last_error_detail says why): OMADM_E_NOT_SYNCML, OMADM_E_TOO_LARGE,
  * OMADM_E_MALFORMED; OMADM_E_NOMEM; OMADM_E_ENCODE (the reply cannot be
  * encoded); OMADM_E_STORAGE (a save() or a plugin's end_message failed: no
- * reply, the engine's state as before).  On failure *reply is NULL.
+ * reply, the engine's state as before).  On failure *reply is NULL.  A
+ * message whose changes a plugin made durable never fails: when its full
+ * reply cannot be built or encoded its Statuses go alone, and when save()
+ * fails the new state is kept and saved with the next message (a warning
+ * is logged).
  * Threads: engine.
  */
 OMADM_API omadm_error_t omadm_process(omadm_t *dm, const uint8_t *msg, size_t msg_len,

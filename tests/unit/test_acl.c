@@ -146,6 +146,19 @@ static void test_each_right_found_anywhere(void **state)
     assert_false(acl_allows(acl, ACL_REPLACE, "a"));
 }
 
+static void test_grants_anyone(void **state)
+{
+    (void)state;
+    assert_true(acl_grants("Replace=*", ACL_REPLACE));
+    assert_true(acl_grants("Get=*&Replace=nobody", ACL_REPLACE));
+    assert_true(acl_grants("Add=a&Replace=b+c", ACL_REPLACE));
+    assert_false(acl_grants("Get=nobody", ACL_REPLACE));
+    assert_false(acl_grants("", ACL_REPLACE));
+    assert_false(acl_grants("Add=*&Delete=*&Exec=*&Get=*", ACL_REPLACE));
+    assert_false(acl_grants("Replacex=*", ACL_REPLACE));
+    assert_true(acl_grants("Add=*&Delete=*&Exec=*&Get=*", ACL_EXEC));
+}
+
 static void test_right_names(void **state)
 {
     (void)state;
@@ -168,6 +181,7 @@ int main(void)
         cmocka_unit_test(test_star_inside_list),
         cmocka_unit_test(test_absent_command_denies),
         cmocka_unit_test(test_each_right_found_anywhere),
+        cmocka_unit_test(test_grants_anyone),
         cmocka_unit_test(test_right_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

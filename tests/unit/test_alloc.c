@@ -10,8 +10,17 @@
  * works: after each run a probe message is processed without failures and
  * checked (Atomic all-or-nothing, persisted tree equal to the live one).
  *
+ * With a plugin, its end_message is recorded: what the plugin holds then
+ * is what it made durable.  Whatever fails, the plugin holds nothing it
+ * was not asked to make durable; a message that got no reply made nothing
+ * durable; and one that got a reply (in full, or its Statuses alone) says
+ * in its Statuses what is durable.  The same in WBXML, and for a message
+ * that leaves the server's package open (the reply asks for more).
+ *
  * libxml2 allocates on its own; only the engine's allocations go through
- * the platform table.
+ * the platform table.  A last sweep fails libxml2's allocations instead,
+ * through its global allocator hooks: a parse libxml2 gives up for lack of
+ * memory must be reported as that, not as input that is not SyncML.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,7 +31,10 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <libxml/parser.h>
+#include <libxml/xmlmemory.h>
 
+#include "codec.h"
 #include "support_csp.h"
 #include "support_dm.h"
 #include "support_store.h"
@@ -34,10 +46,17 @@ typedef struct scenario {
     bool plugin;
     const char *probe;       /* run after each failure, without failures */
     void (*check_probe)(const t_reply_t *r);
+    /* with plugin: the reply (NULL when none) against what the plugin has
+     * made durable ("path=value" lines) */
+    void (*check_durable)(const t_reply_t *r, const char *durable);
+    bool wbxml;              /* the message (and so the reply) in WBXML */
+    bool no_final;           /* the message leaves the server's package open */
 } scenario_t;
 
 typedef struct stats {
     unsigned runs, new_failed, register_failed, process_failed, replies, degraded;
+    unsigned statuses_only;  /* replies without the Results the reference has (a Get
+                                answered 500, or the Statuses alone) */
     unsigned problems;       /* runs that went wrong; the first few are kept */
     char first[6][768];
 } stats_t;
@@ -161,28 +180,42 @@ static void check_probe_m3(const t_reply_t *r)
 
 /* ---- running ------------------------------------------------------------- */
 
-/* Every node below "." as "source=data" lines (through Get ?list). */
+static int cmp_lines(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The lines, sorted, as one string; frees them. */
+static char *join_sorted(char **lines, size_t n)
+{
+    size_t len = 1;
+    for (size_t i = 0; i < n; i++)
+        len += strlen(lines[i]);
+    qsort(lines, n, sizeof *lines, cmp_lines);
+    char *out = calloc(1, len);
+    for (size_t i = 0; i < n; i++) {
+        strcat(out, lines[i]);
+        free(lines[i]);
+    }
+    free(lines);
+    return out;
+}
+
+/* Every node below "." as "source|format|data" lines, in name order
+ * (through Get ?list; a reloaded tree may list children in another
+ * order). */
 static char *listing(t_env_t *e)
 {
     assert_int_equal(t_send(e, true, T_GET("1", ".?list=StructData")), OMADM_OK);
     const t_cmd_t *r = t_results(&e->reply, "1");
     assert_non_null(r);
-    size_t cap = 64, len = 0;
-    char *s = calloc(1, cap);
+    char **lines = calloc(r->n_items ? r->n_items : 1, sizeof *lines);
     for (size_t i = 0; i < r->n_items; i++) {
         const t_item_t *it = &r->items[i];
-        char *line = t_strf("%s|%s|%s\n", it->source, it->format ? it->format : "-",
-                            it->data ? it->data : "-");
-        size_t k = strlen(line);
-        if (len + k + 1 > cap) {
-            cap = (len + k + 1) * 2;
-            s = realloc(s, cap);
-        }
-        memcpy(s + len, line, k + 1);
-        len += k;
-        free(line);
+        lines[i] = t_strf("%s|%s|%s\n", it->source, it->format ? it->format : "-",
+                          it->data ? it->data : "-");
     }
-    return s;
+    return join_sorted(lines, r->n_items);
 }
 
 static bool status_code_allowed(int got, int want)
@@ -274,6 +307,118 @@ static void make_plugin(tcsp_t *c)
     tcsp_put(c, "Top", "t");
 }
 
+/* The test CSP with its end_message recorded: what it holds when the
+ * engine asks it to make the message's changes durable is its durable
+ * state (the in-memory CSP makes nothing durable of its own). */
+typedef struct dcsp {
+    tcsp_t c;                /* first: the handlers take the context as a tcsp_t */
+    int (*end)(void *);      /* the CSP's own end_message */
+    char *seed;              /* its state before the message */
+    char *durable;           /* its state at the last end_message; NULL: none ran */
+} dcsp_t;
+
+/* "path=value" (interior nodes "path/") lines, sorted. */
+static char *csp_state(const tcsp_t *c)
+{
+    size_t n = c->nodes.n;
+    char **lines = calloc(n ? n : 1, sizeof *lines);
+    for (size_t i = 0; i < n; i++) {
+        const tcsp_node_t *nd = &c->nodes.v[i];
+        lines[i] = nd->interior ? t_strf("%s/\n", nd->path)
+                                : t_strf("%s=%s\n", nd->path, nd->data ? (char *)nd->data : "");
+    }
+    return join_sorted(lines, n);
+}
+
+static int dcsp_end(void *ctx)
+{
+    dcsp_t *d = ctx;
+    free(d->durable);
+    d->durable = csp_state(&d->c);
+    return d->end(ctx);
+}
+
+static void dcsp_init(dcsp_t *d)
+{
+    memset(d, 0, sizeof *d);
+    make_plugin(&d->c);
+    d->end = d->c.table.end_message;
+    d->c.table.end_message = dcsp_end;
+    d->seed = csp_state(&d->c);
+}
+
+static void dcsp_free(dcsp_t *d)
+{
+    free(d->seed);
+    free(d->durable);
+    tcsp_free(&d->c);
+}
+
+/* After a message: whatever the CSP holds has been made durable, a message
+ * that got no reply made nothing durable, and one that got a reply says
+ * what the durable state is (the scenario's check). */
+static void check_durable(const scenario_t *sc, dcsp_t *d, const t_reply_t *r)
+{
+    char *live = csp_state(&d->c);
+    const char *durable = d->durable ? d->durable : d->seed;
+    if (strcmp(live, durable))
+        problem("the plugin holds changes it was never asked to make durable:\n%s---\n%s",
+                live, durable);
+    if (!r && strcmp(durable, d->seed))
+        problem("no reply, but the plugin made changes durable:\n%s", durable);
+    if (r && sc->check_durable)
+        sc->check_durable(r, durable);
+    free(live);
+}
+
+/* XML to WBXML or back, with the engine's own codecs on an engine of its
+ * own (so no failure is injected here); the bytes are malloc'ed. */
+static uint8_t *convert(const uint8_t *in, size_t len, bool to_wbxml, size_t *out_len)
+{
+    omadm_t *dm = NULL;
+    assert_int_equal(omadm_new(NULL, NULL, NULL, &dm), OMADM_OK);
+    syncml_msg_t m;
+    syncml_msg_init(&m, dm);
+    omadm_error_t err = to_wbxml ? codec_xml_decode(dm, in, len, &m, NULL)
+                                 : codec_wbxml_decode(dm, in, len, &m, NULL);
+    assert_int_equal(err, OMADM_OK);
+    buf_t b;
+    buf_init(&b, dm);
+    err = to_wbxml ? codec_wbxml_encode(dm, &m, &b) : codec_xml_encode(dm, &m, &b);
+    assert_int_equal(err, OMADM_OK);
+    uint8_t *out = malloc(b.len + 1);
+    memcpy(out, b.data, b.len + 1);
+    *out_len = b.len;
+    buf_free(&b);
+    syncml_msg_free(&m);
+    omadm_free(dm);
+    return out;
+}
+
+/* t_send in the scenario's encoding: a WBXML reply is parsed as XML. */
+static omadm_error_t send_body(t_env_t *e, const scenario_t *sc)
+{
+    if (!sc->wbxml)
+        return t_send(e, !sc->no_final, sc->body);
+    char *xml = t_message(e->session_id, e->msg_id++, e->server, sc->body, !sc->no_final);
+    size_t len = 0, out_len = 0;
+    uint8_t *msg = convert((const uint8_t *)xml, strlen(xml), true, &len);
+    uint8_t *out = NULL;
+    t_reply_free(&e->reply);
+    e->last_err = omadm_process(e->dm, msg, len, &out, &out_len);
+    if (out) {
+        assert_int_equal(out[0], 0x02); /* WBXML 1.2 */
+        size_t xml_len = 0;
+        uint8_t *back = convert(out, out_len, false, &xml_len);
+        assert_int_equal(t_reply_parse(&e->reply, back, xml_len), 0);
+        free(back);
+    }
+    omadm_buffer_free(e->dm, out);
+    free(msg);
+    free(xml);
+    return e->last_err;
+}
+
 /* The reply without any failure. */
 static void reference(const scenario_t *sc, t_reply_t *ref)
 {
@@ -289,7 +434,7 @@ static void reference(const scenario_t *sc, t_reply_t *ref)
     t_env_start(&e);
     if (sc->plugin)
         assert_int_equal(omadm_register_csp(e.dm, &c.table, &c), OMADM_OK);
-    assert_int_equal(t_send(&e, true, sc->body), OMADM_OK);
+    assert_int_equal(send_body(&e, sc), OMADM_OK);
     assert_true(e.reply.present);
     *ref = e.reply;
     memset(&e.reply, 0, sizeof e.reply);
@@ -303,9 +448,10 @@ static long run_one(const scenario_t *sc, long fail_at, bool persistent, const t
                     stats_t *stats)
 {
     tstore_t st;
-    tcsp_t c;
+    dcsp_t d;
+    tcsp_t *c = &d.c;
     seed_store(sc, &st);
-    make_plugin(&c);
+    dcsp_init(&d);
     t_env_t e;
     t_env_init(&e);
     if (sc->seed_body)
@@ -329,7 +475,7 @@ static long run_one(const scenario_t *sc, long fail_at, bool persistent, const t
         goto done;
     }
     if (sc->plugin) {
-        err = omadm_register_csp(e.dm, &c.table, &c);
+        err = omadm_register_csp(e.dm, &c->table, &d);
         if (err) {
             if (err != OMADM_E_NOMEM)
                 problem("omadm_register_csp: %s instead of \"%s\"", omadm_strerror(err),
@@ -339,7 +485,7 @@ static long run_one(const scenario_t *sc, long fail_at, bool persistent, const t
         }
     }
     unsigned saves_before = st.saves;
-    err = t_send(&e, true, sc->body);
+    err = send_body(&e, sc);
     if (err) {
         if (err != OMADM_E_NOMEM && err != OMADM_E_ENCODE)
             problem("omadm_process: %s (%s) instead of \"%s\"", omadm_strerror(err),
@@ -353,6 +499,22 @@ static long run_one(const scenario_t *sc, long fail_at, bool persistent, const t
         stats->replies++;
         if (!check_reply(&e.reply, ref))
             stats->degraded++;
+        bool results = false;
+        for (size_t i = 0; i < e.reply.n_cmds; i++)
+            results = results || !strcmp(e.reply.cmds[i].name, "Results");
+        for (size_t i = 0; i < ref->n_cmds && !results; i++)
+            if (!strcmp(ref->cmds[i].name, "Results")) {
+                stats->statuses_only++;
+                break;
+            }
+    }
+    if (sc->plugin)
+        check_durable(sc, &d, err || !e.reply.present ? NULL : &e.reply);
+    if (!err && e.reply.present && sc->no_final) {
+        /* the server's package goes on: every reply asks for more */
+        const t_cmd_t *last = &e.reply.cmds[e.reply.n_cmds - 1];
+        if (e.reply.final || strcmp(last->name, "Alert") || strcmp(last->data, "1222"))
+            problem("a reply to an open package without Alert 1222 last, or with Final");
     }
     /* the engine keeps working */
     e.alloc.fail_at = 0;
@@ -360,8 +522,8 @@ static long run_one(const scenario_t *sc, long fail_at, bool persistent, const t
     assert_int_equal(t_send(&e, true, sc->probe), OMADM_OK);
     assert_string_equal(e.reply.cmds[0].data, "200");
     sc->check_probe(&e.reply);
-    assert_int_equal(c.writes_outside_tx, 0);
-    assert_false(c.in_tx);
+    assert_int_equal(c->writes_outside_tx, 0);
+    assert_false(c->in_tx);
     /* what was stored is what the engine holds */
     if (sc->seed_body && st.saves > saves_before) {
         char *live = listing(&e);
@@ -369,6 +531,8 @@ static long run_one(const scenario_t *sc, long fail_at, bool persistent, const t
         t_env_init(&e2);
         e2.storage = &st.api;
         omadm_error_t lerr = omadm_new(&e2.cfg, &e2.plat, e2.storage, &e2.dm);
+        if (!lerr && sc->plugin)
+            assert_int_equal(omadm_register_csp(e2.dm, &c->table, &d), OMADM_OK);
         if (lerr) {
             size_t len = 0;
             const uint8_t *tree = tstore_get(&st, "tree", &len);
@@ -390,7 +554,7 @@ done:
     if (e.alloc.outstanding != 0)
         problem("%ld engine allocations leaked%s", e.alloc.outstanding,
                 persistent ? " (all allocations from N on failing)" : "");
-    tcsp_free(&c);
+    dcsp_free(&d);
     tstore_free(&st);
     return e.alloc.failures;
 }
@@ -407,10 +571,10 @@ static void sweep(const scenario_t *sc, bool persistent)
             break; /* the N-th call was never made: everything ran */
     assert_true(n < 100000);
     print_message("%s%s: %u runs (%ld allocation calls), new failed %u, register failed %u, "
-                  "process failed %u, replies %u (%u degraded), problems %u\n",
+                  "process failed %u, replies %u (%u degraded, %u without Results), problems %u\n",
                   sc->name, persistent ? " persistent" : "", stats.runs, n - 1, stats.new_failed,
                   stats.register_failed, stats.process_failed, stats.replies, stats.degraded,
-                  stats.problems);
+                  stats.statuses_only, stats.problems);
     t_reply_free(&ref);
     for (unsigned i = 0; i < sizeof stats.first / sizeof stats.first[0] && stats.first[i][0]; i++)
         print_error("  %s\n", stats.first[i]);
@@ -419,9 +583,39 @@ static void sweep(const scenario_t *sc, bool persistent)
     assert_true(stats.process_failed + stats.new_failed > 0);
 }
 
-static const scenario_t s_basic = {"basic", M1, NULL, false, PROBE_M1, check_probe_m1};
-static const scenario_t s_stored = {"stored", M2, M1, false, PROBE_M2, check_probe_m2};
-static const scenario_t s_plugin = {"plugin", M3, NULL, true, PROBE_M3, check_probe_m3};
+/* M3's plugin changes against its Statuses: the Add of New (CmdRef 2) and
+ * the Atomic (4: Replace of Top, Delete of Dir). */
+static void check_durable_m3(const t_reply_t *r, const char *durable)
+{
+    bool new_node = strstr(durable, "New=n\n") != NULL;
+    bool atomic = strstr(durable, "Top=t2\n") != NULL;
+    if (atomic != !strstr(durable, "Dir/\n"))
+        problem("half an Atomic is durable:\n%s", durable);
+    if ((t_code(r, "2") == 200) != new_node)
+        problem("Add of New answered %d, but New is %s", t_code(r, "2"),
+                new_node ? "durable" : "absent");
+    if ((t_code(r, "4") == 200) != atomic)
+        problem("the Atomic answered %d, but its changes are %s", t_code(r, "4"),
+                atomic ? "durable" : "absent");
+}
+
+static const scenario_t s_basic = {.name = "basic", .body = M1, .probe = PROBE_M1,
+                                   .check_probe = check_probe_m1};
+static const scenario_t s_stored = {.name = "stored", .body = M2, .seed_body = M1,
+                                    .probe = PROBE_M2, .check_probe = check_probe_m2};
+static const scenario_t s_plugin = {.name = "plugin", .body = M3, .plugin = true,
+                                    .probe = PROBE_M3, .check_probe = check_probe_m3,
+                                    .check_durable = check_durable_m3};
+static const scenario_t s_plugin_stored = {.name = "plugin stored", .body = M3,
+                                           .seed_body = T_ADD("2", "./Seed", "chr", "s"),
+                                           .plugin = true, .probe = PROBE_M3,
+                                           .check_probe = check_probe_m3,
+                                           .check_durable = check_durable_m3};
+static const scenario_t s_plugin_wbxml = {.name = "plugin stored WBXML", .body = M3,
+                                          .seed_body = T_ADD("2", "./Seed", "chr", "s"),
+                                          .plugin = true, .probe = PROBE_M3,
+                                          .check_probe = check_probe_m3,
+                                          .check_durable = check_durable_m3, .wbxml = true};
 
 static void test_basic_once(void **state)
 {
@@ -459,6 +653,45 @@ static void test_plugin_persistent(void **state)
     sweep(&s_plugin, true);
 }
 
+/* A message whose plugin changes became durable is answered, whatever
+ * allocation fails after that (building the reply, encoding it, saving
+ * the engine's state), and its Statuses say what is durable. */
+static void test_plugin_stored_once(void **state)
+{
+    (void)state;
+    sweep(&s_plugin_stored, false);
+}
+
+static void test_plugin_stored_persistent(void **state)
+{
+    (void)state;
+    sweep(&s_plugin_stored, true);
+}
+
+static void test_plugin_open_package(void **state)
+{
+    (void)state;
+    scenario_t sc = s_plugin_stored;
+    sc.name = "plugin stored, no Final";
+    sc.no_final = true;
+    sweep(&sc, false);
+    sc.name = "plugin stored, no Final, WBXML";
+    sc.wbxml = true;
+    sweep(&sc, true);
+}
+
+static void test_plugin_wbxml_once(void **state)
+{
+    (void)state;
+    sweep(&s_plugin_wbxml, false);
+}
+
+static void test_plugin_wbxml_persistent(void **state)
+{
+    (void)state;
+    sweep(&s_plugin_wbxml, true);
+}
+
 /* A reply large enough that the reply arena needs a second chunk, then a
  * Sequence holding a server Status (answered 400 from inside) and an
  * Atomic holding a Get (answered 500 from inside): with every allocation
@@ -486,7 +719,8 @@ static void test_big_reply_persistent(void **state)
 {
     (void)state;
     char *body = big_body();
-    scenario_t sc = {"big reply", body, NULL, false, T_GET("3", "./U"), check_probe_big};
+    scenario_t sc = {.name = "big reply", .body = body, .probe = T_GET("3", "./U"),
+                     .check_probe = check_probe_big};
     sweep(&sc, true);
     free(body);
 }
@@ -495,9 +729,125 @@ static void test_big_reply_once(void **state)
 {
     (void)state;
     char *body = big_body();
-    scenario_t sc = {"big reply", body, NULL, false, T_GET("3", "./U"), check_probe_big};
+    scenario_t sc = {.name = "big reply", .body = body, .probe = T_GET("3", "./U"),
+                     .check_probe = check_probe_big};
     sweep(&sc, false);
     free(body);
+}
+
+/* ---- libxml2's own allocations ------------------------------------------ */
+
+/* libxml2 does not allocate through the platform table; here its global
+ * allocator is pointed at libc through a counter that can fail the N-th
+ * call, so a parse cut short by libxml2 running out of memory is seen. */
+static struct {
+    long calls, fail_at, failures;
+} g_xml;
+
+static bool xml_fail(void)
+{
+    g_xml.calls++;
+    if (g_xml.fail_at && g_xml.calls == g_xml.fail_at) {
+        g_xml.failures++;
+        return true;
+    }
+    return false;
+}
+
+static void *xml_malloc(size_t n)
+{
+    return xml_fail() ? NULL : malloc(n);
+}
+
+static void *xml_realloc(void *p, size_t n)
+{
+    return xml_fail() ? NULL : realloc(p, n);
+}
+
+static char *xml_strdup(const char *s)
+{
+    return xml_fail() ? NULL : strdup(s);
+}
+
+/* A structured error handler the host set for its own use of libxml2. */
+static unsigned g_host_xml_errors;
+
+static void host_xml_error(void *ctx, xmlErrorPtr error)
+{
+    (void)ctx, (void)error;
+    g_host_xml_errors++;
+}
+
+/* Every libxml2 allocation of the message's parse fails in turn: the
+ * message is refused as out of memory (nothing changed: the probe sees
+ * the tree as before) or answered in full, never refused as something
+ * that is not SyncML and never run in part.  What libxml2 reports on the way is neither printed
+ * nor handed to the host's handler, which is in place again afterwards. */
+static void test_libxml2_allocation_failure(void **state)
+{
+    (void)state;
+    t_reply_t ref;
+    reference(&s_basic, &ref);
+    xmlInitParser();
+    assert_int_equal(xmlMemSetup(free, xml_malloc, xml_realloc, xml_strdup), 0);
+    xmlSetStructuredErrorFunc(&g_host_xml_errors, host_xml_error);
+    stats_t stats;
+    memset(&stats, 0, sizeof stats);
+    g_stats = &stats;
+    unsigned nomem = 0;
+    long n;
+    for (n = 1; n < 100000; n++) {
+        t_env_t e;
+        t_env_init(&e);
+        e.msg_id = 10;
+        t_env_start(&e);
+        g_fail_at = n;
+        g_xml.calls = g_xml.failures = 0;
+        char *msg = t_message(e.session_id, e.msg_id++, e.server, M1, true);
+        uint8_t *out = NULL;
+        size_t out_len = 0;
+        g_xml.fail_at = n;
+        omadm_error_t err = omadm_process(e.dm, (const uint8_t *)msg, strlen(msg), &out, &out_len);
+        g_xml.fail_at = 0; /* the reply is read with libxml2 too */
+        long failures = g_xml.failures;
+        if (xmlStructuredError != host_xml_error || xmlStructuredErrorContext != &g_host_xml_errors)
+            problem("the host's libxml2 error handler was not put back");
+        if (g_host_xml_errors)
+            problem("%u libxml2 reports reached the host's error handler", g_host_xml_errors);
+        g_host_xml_errors = 0;
+        free(msg);
+        if (out && t_reply_parse(&e.reply, out, out_len))
+            fail_msg("reply is not a SyncML XML document:\n%.*s", (int)out_len, (char *)out);
+        e.reply.present = out != NULL;
+        omadm_buffer_free(e.dm, out);
+        if (err == OMADM_E_NOMEM) {
+            nomem++;
+            assert_false(e.reply.present);
+            assert_int_equal(t_send(&e, true, T_GET("2", "./A")), OMADM_OK);
+            if (t_code(&e.reply, "2") != 404)
+                problem("a message refused for lack of memory left ./A behind");
+        } else if (err != OMADM_OK) {
+            problem("omadm_process: \"%s\" (%s) instead of \"%s\"", omadm_strerror(err),
+                    omadm_last_error_detail(e.dm) ? omadm_last_error_detail(e.dm) : "",
+                    omadm_strerror(OMADM_E_NOMEM));
+        } else if (!e.reply.present) {
+            problem("omadm_process: OK without a reply");
+        } else {
+            check_reply(&e.reply, &ref);
+        }
+        t_env_done(&e);
+        if (failures == 0)
+            break;
+    }
+    xmlMemSetup(free, malloc, realloc, strdup);
+    xmlSetStructuredErrorFunc(NULL, NULL);
+    t_reply_free(&ref);
+    print_message("libxml2: %ld allocation calls failed in turn, %u refused as out of memory, "
+                  "problems %u\n", n - 1, nomem, stats.problems);
+    for (unsigned i = 0; i < sizeof stats.first / sizeof stats.first[0] && stats.first[i][0]; i++)
+        print_error("  %s\n", stats.first[i]);
+    assert_int_equal(stats.problems, 0);
+    assert_true(nomem > 0);
 }
 
 int main(void)
@@ -509,8 +859,14 @@ int main(void)
         cmocka_unit_test(test_stored_tree_persistent),
         cmocka_unit_test(test_plugin_once),
         cmocka_unit_test(test_plugin_persistent),
+        cmocka_unit_test(test_plugin_stored_once),
+        cmocka_unit_test(test_plugin_stored_persistent),
+        cmocka_unit_test(test_plugin_wbxml_once),
+        cmocka_unit_test(test_plugin_wbxml_persistent),
+        cmocka_unit_test(test_plugin_open_package),
         cmocka_unit_test(test_big_reply_once),
         cmocka_unit_test(test_big_reply_persistent),
+        cmocka_unit_test(test_libxml2_allocation_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

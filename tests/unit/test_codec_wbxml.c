@@ -829,6 +829,79 @@ static void test_truncated(void **state)
     check_all_prefixes(*state, srv_v12, sizeof srv_v12);
 }
 
+/* A message whose string table is tbl (n bytes; the public id by index 0
+ * when pubid_in_table), with a Replace whose Data is STR_T idx. */
+static omadm_error_t decode_str_t(omadm_t *dm, const uint8_t *tbl, size_t n, bool pubid_in_table,
+                                  uint32_t idx, syncml_msg_t *msg, const char **detail)
+{
+    wb_t w;
+    wb_init(&w, 512);
+    byte(&w, 0x03);
+    if (pubid_in_table) {
+        byte(&w, 0x00);
+        mb(&w, 0);
+    } else {
+        byte(&w, 0xA4);
+        byte(&w, 0x01);
+    }
+    byte(&w, 0x6A);
+    mb(&w, (uint32_t)n);
+    put(&w, tbl, n);
+    open_body(&w, "1.2");
+    open_replace_data(&w);
+    byte(&w, 0x83); /* STR_T */
+    mb(&w, idx);
+    close_replace_data(&w);
+    close_body(&w);
+    omadm_error_t rc = decode(dm, w.b, w.n, msg, detail);
+    free(w.b);
+    return rc;
+}
+
+/* Every string of the table ends with its NUL: a reference to an entry
+ * that runs to the end of the table without one is refused, whether it
+ * names the public id, a value or a literal tag. */
+static void test_strtbl_entry_without_nul(void **state)
+{
+    static const uint8_t good[] = "-//SYNCML//DTD SyncML 1.2//EN\0tbl\0";
+    static const uint8_t bad[] = "-//SYNCML//DTD SyncML 1.2//EN\0tbl"; /* no NUL after tbl */
+    static const uint8_t bad_pubid[] = "-//SYNCML//DTD SyncML 1.2//EN";
+    syncml_msg_t msg;
+    const char *detail = NULL;
+    assert_int_equal(decode_str_t(*state, good, sizeof good - 1, true, 30, &msg, &detail), OMADM_OK);
+    assert_bytes(first_item(&msg)->data, first_item(&msg)->data_len, "tbl", 3);
+    syncml_msg_free(&msg);
+
+    assert_int_equal(decode_str_t(*state, bad, sizeof bad - 1, true, 30, &msg, &detail),
+                     OMADM_E_NOT_SYNCML);
+    assert_string_equal(detail, "WBXML: string table entry without its terminating NUL");
+    syncml_msg_free(&msg);
+    /* the middle of that entry: the same */
+    detail = NULL;
+    assert_int_equal(decode_str_t(*state, bad, sizeof bad - 1, true, 31, &msg, &detail),
+                     OMADM_E_NOT_SYNCML);
+    assert_string_equal(detail, "WBXML: string table entry without its terminating NUL");
+    syncml_msg_free(&msg);
+    /* the public id itself without its NUL */
+    detail = NULL;
+    assert_int_equal(decode_str_t(*state, bad_pubid, sizeof bad_pubid - 1, true, 0, &msg, &detail),
+                     OMADM_E_NOT_SYNCML);
+    assert_string_equal(detail, "WBXML: string table entry without its terminating NUL");
+    syncml_msg_free(&msg);
+    /* a table of one unterminated byte behind a token public id */
+    detail = NULL;
+    assert_int_equal(decode_str_t(*state, (const uint8_t *)"x", 1, false, 0, &msg, &detail),
+                     OMADM_E_NOT_SYNCML);
+    assert_string_equal(detail, "WBXML: string table entry without its terminating NUL");
+    syncml_msg_free(&msg);
+    /* a LITERAL tag name from such an entry */
+    static const uint8_t lit[] = {0x03, 0xA4, 0x01, 0x6A, 0x03, 'F', 'o', 'o', 0x44, 0x00, 0x01};
+    detail = NULL;
+    assert_int_equal(decode(*state, lit, sizeof lit, &msg, &detail), OMADM_E_NOT_SYNCML);
+    assert_string_equal(detail, "WBXML: string table entry without its terminating NUL");
+    syncml_msg_free(&msg);
+}
+
 static void test_malformed(void **state)
 {
     static const struct {
@@ -1485,6 +1558,7 @@ int main(void)
         cmocka_unit_test(test_size_limit),
         cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_strtbl_entry_without_nul, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pi_attrs_literals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
         cmocka_unit_test(test_out_of_memory),

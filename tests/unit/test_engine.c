@@ -1223,6 +1223,68 @@ static void test_acl_change_rights(void **state)
     t_env_done(&e);
 }
 
+/* No ACL change may leave a node whose ACL no server can change again:
+ * the root's must keep Replace for the server making the change (or for
+ * everyone); an interior node's ACL in force afterwards (its own, or the
+ * inherited one when emptied) must grant Replace to some server.  Such a
+ * change is refused with 400, as the empty root ACL always was. */
+static void test_acl_lockout_refused(void **state)
+{
+    (void)state;
+    t_env_t e;
+    t_env_init(&e);
+    t_env_start(&e);
+    SEND(&e, T_REPLACE_PROP("2", ".?prop=ACL", "Get=nobody")
+             T_REPLACE_PROP("3", ".?prop=ACL", "Add=*&amp;Delete=*&amp;Exec=*&amp;Get=*")
+             T_REPLACE_PROP("4", ".?prop=ACL", "Get=*&amp;Replace=nobody")
+             T_REPLACE_PROP("5", ".?prop=ACL", "")
+             T_ADD("6", "./After", "chr", "a"));
+    assert_int_equal(CODE(&e, "2"), 400);
+    assert_int_equal(CODE(&e, "3"), 400);
+    assert_int_equal(CODE(&e, "4"), 400);
+    assert_int_equal(CODE(&e, "5"), 400);
+    assert_int_equal(CODE(&e, "6"), 200); /* the tree is still managed */
+    assert_get(&e, ".?prop=ACL", ROOT_ACL);
+    /* keeping Replace for itself (by id, or for everyone) is fine */
+    SEND(&e, T_REPLACE_PROP("2", ".?prop=ACL", "Get=*&amp;Add=*&amp;Replace=https://srv.example/dm")
+             T_REPLACE_PROP("3", ".?prop=ACL", "Get=*&amp;Add=*&amp;Replace=*"));
+    assert_int_equal(CODE(&e, "2"), 200);
+    assert_int_equal(CODE(&e, "3"), 200);
+    SEND(&e, T_REPLACE_PROP("2", ".?prop=ACL",
+                            "Add=*&amp;Delete=*&amp;Exec=*&amp;Get=*&amp;Replace=*"));
+    assert_int_equal(CODE(&e, "2"), 200);
+    assert_get(&e, ".?prop=ACL", ROOT_ACL);
+    /* an interior node: some server must keep Replace; handing it over to
+     * another server is the server's call; a leaf follows its parent */
+    SEND(&e, T_ADD("2", "./I/leaf", "chr", "v")
+             T_REPLACE_PROP("3", "./I?prop=ACL", "Get=*")
+             T_REPLACE_PROP("4", "./I?prop=ACL", "Get=*&amp;Add=*")
+             T_REPLACE_PROP("5", "./I/leaf?prop=ACL", "Get=*")
+             T_REPLACE_PROP("6", "./I?prop=ACL", "Get=*&amp;Replace=other"));
+    assert_int_equal(CODE(&e, "2"), 200);
+    assert_int_equal(CODE(&e, "3"), 400);
+    assert_int_equal(CODE(&e, "4"), 400);
+    assert_int_equal(CODE(&e, "5"), 200);
+    assert_int_equal(CODE(&e, "6"), 200);
+    strcpy(e.server, "other");
+    SEND(&e, T_REPLACE_PROP("2", "./I?prop=ACL", "")); /* back to the root's */
+    assert_int_equal(CODE(&e, "2"), 200);
+    t_env_done(&e);
+
+    /* emptying an interior ACL under a root that grants no Replace */
+    start_with_root_acl(&e, "Add=*&Get=*", NULL);
+    strcpy(e.server, "srvB");
+    SEND(&e, T_ADD_NODE("2", "./Box") T_REPLACE_PROP("3", "./Box?prop=ACL", "")
+             T_REPLACE_PROP("4", "./Box?prop=ACL", "Get=*&amp;Replace=srvB")
+             T_REPLACE_PROP("5", ".?prop=ACL", "Get=*&amp;Replace=*"));
+    assert_int_equal(CODE(&e, "2"), 200);
+    assert_int_equal(CODE(&e, "3"), 400);
+    assert_int_equal(CODE(&e, "4"), 200);
+    assert_int_equal(CODE(&e, "5"), 425); /* the root's own ACL grants no Replace */
+    assert_get(&e, "./Box?prop=ACL", "Get=*&Replace=srvB");
+    t_env_done(&e);
+}
+
 static void test_auto_acl_for_interior_nodes(void **state)
 {
     (void)state;
@@ -1409,6 +1471,7 @@ int main(void)
         cmocka_unit_test(test_acl_denial_by_configured_server_id),
         T(test_acl_per_node_and_inheritance),
         cmocka_unit_test(test_acl_change_rights),
+        cmocka_unit_test(test_acl_lockout_refused),
         cmocka_unit_test(test_auto_acl_for_interior_nodes),
         T(test_refused_messages),
         cmocka_unit_test(test_message_too_large),

@@ -980,6 +980,48 @@ static void test_generic_alerts(void **state)
     assert_int_equal(f->p1.n_cmds, 2); /* nothing queued any more */
 }
 
+#define ALERT_STATUS(msgref, code)                                                       \
+    "<Status><CmdID>2</CmdID><MsgRef>" msgref "</MsgRef><CmdRef>3</CmdRef>"                \
+    "<Cmd>Alert</Cmd><Data>" code "</Data></Status>"
+
+/* A Status code is three digits (100-599): anything else from the server
+ * is ignored, so the alert it answers stays queued.  4294967496 is 200
+ * modulo 2^32 and "1:0" is 200 when digits are not checked. */
+static void test_status_code_bounds(void **state)
+{
+    fx_t *f = *state;
+    alerts_csp_t ac = {.queued = 1};
+    assert_int_equal(omadm_register_csp(f->e.dm, &alerts_plugin, &ac), OMADM_OK);
+    static const char *const bad[] = {"4294967496", "1:0", "99999999999999999999", "-200",
+                                      "2000", "20", "", "099", "600", "2 0"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        begin(f, 0, NULL);
+        char *body = t_strf(HDR_STATUS("1", "200", "") ALERT_STATUS("1", "%s"), bad[i]);
+        unsigned logs = f->e.alloc.logs;
+        assert_int_equal(send_hdr(f, "", body), OMADM_OK);
+        free(body);
+        assert_false(f->e.reply.present);
+        if (ac.delivered)
+            fail_msg("Status code \"%s\" taken for a delivery", bad[i]);
+        assert_int_equal(ac.queued, 1);
+        assert_true(f->e.alloc.logs > logs); /* the host is told */
+    }
+    /* a malformed code on our SyncHdr accepts no credentials either */
+    f->acc.client_auth = OMADM_AUTH_BASIC;
+    f->acc.client_secret = "s";
+    begin(f, 0, NULL);
+    assert_int_equal(send_hdr(f, "", HDR_STATUS("1", "4294967508", "") T_GET("2", "./DevInfo/DevId")),
+                     OMADM_OK);
+    assert_non_null(strstr(f->e.reply.raw, "<Cred>")); /* 4294967508 = 212 + 2^32 */
+    /* surrounding whitespace is allowed */
+    f->acc.client_auth = OMADM_AUTH_NONE;
+    begin(f, 0, NULL);
+    assert_int_equal(send_hdr(f, "", HDR_STATUS("1", "200", "") ALERT_STATUS("1", " 200\n")),
+                     OMADM_OK);
+    assert_int_equal(ac.delivered, 1);
+    assert_int_equal(ac.queued, 0);
+}
+
 static void test_no_session_no_change(void **state)
 {
     fx_t *f = *state;
@@ -1017,6 +1059,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_large_binary_results_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server_max_obj_size, setup, teardown),
         cmocka_unit_test_setup_teardown(test_generic_alerts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_status_code_bounds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_session_no_change, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
