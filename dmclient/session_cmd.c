@@ -650,12 +650,7 @@ static unsigned retry_wait(const char *retry_after, unsigned backoff)
     return t - now > (time_t)RETRY_AFTER_CAP ? RETRY_AFTER_CAP : (unsigned)(t - now);
 }
 
-static void sleep_s(unsigned seconds)
-{
-    struct timespec ts = {.tv_sec = (time_t)seconds, .tv_nsec = 0};
-    while (nanosleep(&ts, &ts) && errno == EINTR)
-        ;
-}
+#define STOPPED "stopped by a signal; the session is not finished"
 
 /* POST msg to url, retrying as documented.  0 and *resp (HTTP 200), or -1
  * after a one-line error. */
@@ -686,6 +681,10 @@ static int exchange(session_t *s, cli_http_client_t *http, const char *url, unsi
     }
     for (int attempt = 0;; attempt++) {
         omadm_http_result_t r = cli_http_client_post(http, &req, resp, err, sizeof err);
+        if (r == OMADM_HTTP_ABORTED) {
+            errorf(STOPPED);
+            return -1;
+        }
         if (r == OMADM_HTTP_TOO_LARGE) {
             errorf("%s: the server's message is larger than %zu bytes (max_msg_size)", shown,
                    s->max_msg_size);
@@ -716,7 +715,10 @@ static int exchange(session_t *s, cli_http_client_t *http, const char *url, unsi
             fprintf(stderr, "dmclient: session: trying message %lu again in %u s (retry %d of %d)\n",
                     n, wait, attempt + 1, RETRIES);
         cli_http_reply_free(resp);
-        sleep_s(wait);
+        if (cli_stop_wait((int64_t)wait * 1000)) {
+            errorf(STOPPED);
+            return -1;
+        }
     }
 }
 
@@ -777,6 +779,10 @@ static int run_session(session_t *s)
         }
         if (sent == s->max_messages) {
             errorf("the session did not end within %lu messages (max_messages)", sent);
+            break;
+        }
+        if (cli_stop_pending()) {
+            errorf(STOPPED);
             break;
         }
         char hmac[CLI_HTTP_HMAC_MAX];
@@ -1042,9 +1048,19 @@ int cli_session_run(const char *state_dir, int argc, char **argv, cli_session_ch
     struct sigaction ign = {.sa_handler = SIG_IGN}, old_pipe;
     sigemptyset(&ign.sa_mask);
     sigaction(SIGPIPE, &ign, &old_pipe);
+    /* SIGTERM and SIGINT end the session between two steps of it, never
+     * inside omadm_process (stop.c); they stay blocked to the end */
+    if (cli_stop_block()) {
+        errorf("cannot block signals: %s", strerror(errno));
+        rc = 1;
+        goto out;
+    }
 
     rc = 1;
-    if (cli_open_ex(&s.cli, state_dir, &platform, adjust, &s)) {
+    int opened = cli_open_ex(&s.cli, state_dir, &platform, adjust, &s);
+    if (opened == CLI_STOPPED)
+        errorf(STOPPED);
+    if (opened) {
         rc = s.exit_code ? s.exit_code : 1;
         goto out;
     }

@@ -18,6 +18,8 @@
 
 #include "cli.h"
 
+#define LOCK_POLL_MS 50
+
 int cli_read_input(const char *path, size_t max, uint8_t **data, size_t *len)
 {
     FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
@@ -332,6 +334,31 @@ static int make_dirs(const char *dir)
     return mkdir(path, 0755) && errno != EEXIST ? -1 : 0;
 }
 
+/* Wait for the exclusive flock on fd: 0, or -1 (errno; ECANCELED: a stop
+ * signal came meanwhile, see cli_stop_block). */
+static int take_lock(int fd)
+{
+    int rc;
+    if (!cli_stop_enabled()) {
+        while ((rc = flock(fd, LOCK_EX)) && errno == EINTR)
+            ;
+        return rc;
+    }
+    /* a blocked signal does not interrupt flock: look for one between tries */
+    for (;;) {
+        if (!flock(fd, LOCK_EX | LOCK_NB))
+            return 0;
+        if (errno == EINTR)
+            continue;
+        if (errno != EWOULDBLOCK)
+            return -1;
+        if (cli_stop_wait(LOCK_POLL_MS)) {
+            errno = ECANCELED;
+            return -1;
+        }
+    }
+}
+
 /* The state lock: one dmclient at a time reads and changes the state
  * directory (tree, session, store), so no update is lost between two
  * processes.  Taken before anything is read; waits for the holder. */
@@ -345,9 +372,7 @@ static int lock_state(cli_t *cli)
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
         return -1;
-    int rc;
-    while ((rc = flock(fd, LOCK_EX)) && errno == EINTR)
-        ;
+    int rc = take_lock(fd);
     if (rc) {
         int e = errno;
         close(fd);
@@ -377,10 +402,12 @@ int cli_open_ex(cli_t *cli, const char *state_dir, const omadm_platform_t *platf
         return -1;
     }
     if (lock_state(cli)) {
-        fprintf(stderr, "dmclient: state directory %s: cannot lock: %s\n", state_dir,
-                strerror(errno));
+        int stopped = errno == ECANCELED;
+        if (!stopped)
+            fprintf(stderr, "dmclient: state directory %s: cannot lock: %s\n", state_dir,
+                    strerror(errno));
         cli_close(cli);
-        return -1;
+        return stopped ? CLI_STOPPED : -1;
     }
     omadm_config_init(&cli->cfg);
     if (read_config(cli)) {
@@ -414,6 +441,22 @@ int cli_open_ex(cli_t *cli, const char *state_dir, const omadm_platform_t *platf
         return -1;
     }
     return 0;
+}
+
+int cli_unlock(cli_t *cli)
+{
+    /* the store first: it is taken inside the state lock */
+    if (omadm_certstore_unlock(cli->certs) != OMADM_OK)
+        return -1;
+    flock(cli->lock_fd, LOCK_UN);
+    return 0;
+}
+
+int cli_relock(cli_t *cli)
+{
+    if (take_lock(cli->lock_fd))
+        return -1;
+    return omadm_certstore_relock(cli->certs) == OMADM_OK ? 0 : -1;
 }
 
 void cli_close(cli_t *cli)
