@@ -265,6 +265,25 @@ static char *conf_value(char *v)
     return trim(v);
 }
 
+/* Secrets in a dmclient.conf that other users can read: one warning per
+ * process (dmclient run reads the file at every step); the command goes on
+ * (docs/cli.md, "Secrets"). */
+static void check_secrets_private(const cli_t *cli, const char *path)
+{
+    static bool warned;
+    const char *key = cli->acct.client_secret   ? "client_secret"
+                      : cli->acct.server_secret ? "server_secret"
+                                                : NULL;
+    struct stat st;
+    if (warned || !key || stat(path, &st) || !(st.st_mode & (S_IRGRP | S_IROTH)))
+        return;
+    warned = true;
+    fprintf(stderr,
+            "dmclient: warning: %s holds %s and other users can read it (mode %04o); "
+            "make it private: chmod 600 %s\n",
+            path, key, (unsigned)(st.st_mode & 07777), path);
+}
+
 static int read_config(cli_t *cli)
 {
     char path[4096];
@@ -315,6 +334,7 @@ static int read_config(cli_t *cli)
             return -1;
         }
     }
+    check_secrets_private(cli, path);
     return 0;
 }
 
