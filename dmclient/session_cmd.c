@@ -429,7 +429,11 @@ static int pick_secret(session_t *s, const char *what, const char *cl_val, const
     }
     if (cf_file) {
         char *path = resolve(s, cf_file, true);
-        int rc = path ? read_secret(what, path, out) : -1;
+        if (!path) {
+            errorf("out of memory");
+            return -1;
+        }
+        int rc = read_secret(what, path, out);
         free(path);
         return rc;
     }
@@ -539,9 +543,10 @@ static int load_store_cert(session_t *s)
 
 static int readable(const char *what, const char *path)
 {
+    errno = 0; /* fopen without a reason: no memory for the FILE */
     FILE *f = fopen(path, "r");
     if (!f) {
-        errorf("%s %s: %s", what, path, strerror(errno));
+        errorf("%s %s: %s", what, path, strerror(errno ? errno : ENOMEM));
         return -1;
     }
     fclose(f);
@@ -830,9 +835,15 @@ static int run_session(session_t *s)
         e = omadm_process(cli->dm, resp.body, resp.len, &msg, &len);
         if (e) {
             const char *detail = omadm_last_error_detail(cli->dm);
-            errorf("the server's message %lu (%s) was refused: %s%s%s", received,
+            if (detail && !strcmp(detail, omadm_strerror(e)))
+                detail = NULL;
+            /* the input's fault, or ours (memory, storage) */
+            bool refused = e == OMADM_E_NOT_SYNCML || e == OMADM_E_TOO_LARGE ||
+                           e == OMADM_E_MALFORMED;
+            errorf("the server's message %lu (%s) %s: %s%s%s", received,
                    resp.content_type[0] ? resp.content_type : "no content type",
-                   omadm_strerror(e), detail ? ": " : "", detail ? detail : "");
+                   refused ? "was refused" : "could not be processed", omadm_strerror(e),
+                   detail ? ": " : "", detail ? detail : "");
             cli_http_reply_free(&resp);
             msg = NULL;
             break;

@@ -22,9 +22,13 @@
 
 int cli_read_input(const char *path, size_t max, uint8_t **data, size_t *len)
 {
+    /* fopen fails without a reason only when it has no memory for the FILE
+     * (an allocator that leaves errno alone); errno is not left over from
+     * an earlier call then */
+    errno = 0;
     FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
     if (!f)
-        return errno;
+        return errno ? errno : ENOMEM;
     size_t cap = 65536, n = 0;
     uint8_t *buf = malloc(cap);
     int err = 0;
@@ -304,8 +308,10 @@ static int read_config(cli_t *cli)
         memcpy(cli->conf_text, data, len);
     explicit_bzero(data, len);
     free(data);
-    if (!cli->conf_text)
+    if (!cli->conf_text) {
+        fprintf(stderr, "dmclient: %s: out of memory\n", path);
         return -1;
+    }
     cli->conf_text[len] = 0;
     cli->conf_len = len;
     int lineno = 0;
@@ -414,8 +420,10 @@ int cli_open_ex(cli_t *cli, const char *state_dir, const omadm_platform_t *platf
     memset(cli, 0, sizeof *cli);
     cli->lock_fd = -1;
     cli->state_dir = strdup(state_dir);
-    if (!cli->state_dir)
+    if (!cli->state_dir) {
+        fprintf(stderr, "dmclient: state directory %s: out of memory\n", state_dir);
         return -1;
+    }
     if (make_dirs(state_dir)) {
         fprintf(stderr, "dmclient: state directory %s: %s\n", state_dir, strerror(errno));
         cli_close(cli);
