@@ -598,6 +598,25 @@ void omadm_certstore_set_host(omadm_certstore_t *cs, const omadm_certstore_host_
     cs->host.http = cs->has_http ? &cs->http : NULL;
 }
 
+omadm_error_t omadm_certstore_unlock(omadm_certstore_t *cs)
+{
+    if (!cs)
+        return OMADM_E_INVALID_ARG;
+    /* only while the enrollment waits on the host's HTTP hook: then
+     * nothing is staged, and the enrollment knows to look again */
+    if (!cs->in_http || store_unlock(cs->store))
+        return OMADM_E_DENIED;
+    cs->unlocks++;
+    return OMADM_OK;
+}
+
+omadm_error_t omadm_certstore_relock(omadm_certstore_t *cs)
+{
+    if (!cs || store_locked(cs->store))
+        return OMADM_E_INVALID_ARG;
+    return store_relock(cs->store) ? OMADM_E_STORAGE : OMADM_OK;
+}
+
 void cs_log(const struct omadm_certstore *cs, omadm_log_level_t level, const char *fmt, ...)
 {
     char msg[512];

@@ -20,6 +20,8 @@ struct omadm_certstore {
     omadm_certstore_host_t host;
     omadm_http_t http;          /* copy of *host.http */
     bool has_http;
+    bool in_http;               /* inside http.request(): the host may unlock the store */
+    unsigned unlocks;           /* omadm_certstore_unlock calls so far */
 };
 
 void cs_log(const struct omadm_certstore *cs, omadm_log_level_t level, const char *fmt, ...)

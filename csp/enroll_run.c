@@ -32,7 +32,9 @@ typedef enum {
     A_ISSUED,      /* certificate installed */
     A_PENDING,     /* the CA holds the request */
     A_TRANSIENT,   /* try again later (network, server error) */
-    A_FAILED       /* final failure */
+    A_FAILED,      /* final failure */
+    A_LEFT         /* not ours to decide: the record changed while the store
+                      was unlocked, or the host stopped; leave it as it is */
 } outcome_t;
 
 typedef struct attempt {
@@ -56,6 +58,12 @@ typedef struct attempt {
     scep_cert_t *signer;
     scep_certset_t *cas;
     scep_buf_t csr;
+    /* the record as this step last saw it durable: the host may let other
+     * processes use the store while it waits on the network */
+    const char *record;        /* its state record name */
+    char *seen;                /* its text then (secret: wiped), NULL: unknown */
+    size_t seen_len;
+    bool stopped;              /* the host stopped an exchange: end the step */
 } attempt_t;
 
 static int key_ready(attempt_t *a);
@@ -91,6 +99,72 @@ static int b64_get(const omadm_platform_t *p, const char *b64, scep_buf_t *out)
     return 0;
 }
 
+/* ---- the store unlocked while the host waits on the network ---- */
+
+static void seen_drop(attempt_t *a)
+{
+    if (a->seen) {
+        OPENSSL_cleanse(a->seen, a->seen_len);
+        plat_free(store_platform(a->cs->store), a->seen);
+    }
+    a->seen = NULL;
+    a->seen_len = 0;
+}
+
+/* Remember the record as it is durable now.  Without it (no memory) the
+ * store is not let go during exchanges. */
+static void seen_take(attempt_t *a)
+{
+    seen_drop(a);
+    if (store_get_state(a->cs->store, a->record, &a->seen, &a->seen_len) != 0)
+        seen_drop(a);
+}
+
+/* Before the host's request(): it may unlock the store (omadm_certstore_unlock)
+ * only when the record can be compared afterwards.  Returns the unlock
+ * count to give exchange_end. */
+static unsigned exchange_begin(attempt_t *a)
+{
+    a->cs->in_http = a->seen != NULL;
+    return a->cs->unlocks;
+}
+
+/* After request() returned r: 0 to go on with the answer; -1 when it must
+ * not be used (*outcome A_LEFT): the host stopped, the store is still
+ * unlocked, or another process changed or deleted the record meanwhile. */
+static int exchange_end(attempt_t *a, unsigned unlocks, omadm_http_result_t r,
+                        outcome_t *outcome)
+{
+    struct omadm_certstore *cs = a->cs;
+    cs->in_http = false;
+    if (!store_locked(cs->store) || r == OMADM_HTTP_ABORTED) {
+        cs_log(cs, OMADM_LOG_INFO, "enrollment %s: %s; it is taken up again at a later step",
+               a->e->id,
+               r == OMADM_HTTP_ABORTED ? "the exchange was stopped"
+                                       : "the store was not locked again after the exchange");
+        a->stopped = true;
+        *outcome = A_LEFT;
+        return -1;
+    }
+    if (unlocks == cs->unlocks)
+        return 0;
+    char *now = NULL;
+    size_t len = 0;
+    int got = store_get_state(cs->store, a->record, &now, &len);
+    bool same = got == 0 && len == a->seen_len && !memcmp(now, a->seen, len);
+    if (got == 0) {
+        OPENSSL_cleanse(now, len);
+        plat_free(store_platform(cs->store), now);
+    }
+    if (same)
+        return 0;
+    cs_log(cs, OMADM_LOG_INFO, "enrollment %s %s while waiting for the CA; its answer is dropped",
+           a->e->id,
+           got < 0 ? "cannot be read again" : "was changed or deleted by another process");
+    *outcome = A_LEFT;
+    return -1;
+}
+
 /* ---- HTTP ---- */
 
 /* 0: a response (caller releases it); otherwise the outcome to report. */
@@ -109,7 +183,13 @@ static int http(attempt_t *a, const char *method, const char *url, const scep_bu
     };
     char err[200] = "";
     memset(resp, 0, sizeof *resp);
+    unsigned unlocks = exchange_begin(a);
     omadm_http_result_t r = h->request(h->ctx, &req, resp, err, sizeof err);
+    if (exchange_end(a, unlocks, r, outcome)) {
+        if (r == OMADM_HTTP_OK)
+            h->release(h->ctx, resp);
+        return -1;
+    }
     if (r == OMADM_HTTP_OK)
         return 0;
     char msg[sizeof a->why];
@@ -597,7 +677,10 @@ static int key_ready(attempt_t *a)
     if (!a->key_unsaved)
         return 0;
     a->key_unsaved = false;
-    return persist(a->cs, a->e, NULL, NULL, a->now);
+    if (persist(a->cs, a->e, NULL, NULL, a->now))
+        return -1;
+    seen_take(a);
+    return 0;
 }
 
 static int64_t delay(const attempt_t *a)
@@ -676,14 +759,24 @@ static outcome_t poll(attempt_t *a, scep_certrep_t *rep)
     return o;
 }
 
-/* One due action of one enrollment; the result is durable on return 0. */
-static int act(struct omadm_certstore *cs, enrollment_t *e, int64_t now)
+/* What act() did besides 0 (the result is durable) and -1 (it cannot be
+ * saved). */
+enum {
+    ACT_LEFT = 1,   /* nothing: the record changed meanwhile (load it again) */
+    ACT_STOPPED = 2 /* nothing: the host stopped; end the step, touch nothing */
+};
+
+/* One due action of the enrollment e, loaded from the state record named
+ * record: 0, -1 or ACT_*. */
+static int act(struct omadm_certstore *cs, enrollment_t *e, const char *record, int64_t now)
 {
     enr_job_t job;
     const char *why = NULL;
-    attempt_t a = {.cs = cs, .plat = &cs->plat, .e = e, .job = &job, .now = now};
+    attempt_t a = {.cs = cs, .plat = &cs->plat, .e = e, .job = &job, .now = now,
+                   .record = record};
     scep_certrep_t rep;
     scep_certrep_init(&rep);
+    seen_take(&a);
     int32_t ec = enr_check(e, &job, &why);
     int rc = 0;
     outcome_t o;
@@ -747,7 +840,11 @@ static int act(struct omadm_certstore *cs, enrollment_t *e, int64_t now)
         finish(&cs->plat, e, ST_FAILED, a.ec);
         rc = persist(cs, e, NULL, NULL, now);
         break;
+    case A_LEFT:
+        rc = a.stopped ? ACT_STOPPED : ACT_LEFT;
+        break;
     }
+    seen_drop(&a);
     scep_certrep_clear(&cs->plat, &rep);
     scep_key_free(&cs->plat, a.key);
     scep_cert_free(&cs->plat, a.signer);
@@ -819,10 +916,21 @@ int enroll_step(struct omadm_certstore *cs, int64_t now, int64_t *next_due)
             continue; /* store check reports a damaged record */
         if (e.phase == PH_START || e.phase == PH_PENDING) {
             if (e.next_due <= now) {
+                int done = 0;
                 if (!cs->has_http) {
                     cs_log(cs, OMADM_LOG_WARN, "enrollment %s waits: no HTTP client", e.id);
                     rc = -1;
-                } else if (act(cs, &e, now)) {
+                } else if ((done = act(cs, &e, l.v[i], now)) == ACT_STOPPED) {
+                    /* the rest stays due; the store may be unlocked */
+                    enr_free(&cs->plat, &e);
+                    *next_due = now;
+                    break;
+                } else if (done == ACT_LEFT) {
+                    /* what another process made of it decides when it is due */
+                    enr_free(&cs->plat, &e);
+                    if (enr_load_named(cs->store, l.v[i], &e))
+                        continue;
+                } else if (done) {
                     cs_log(cs, OMADM_LOG_ERROR, "enrollment %s: cannot save its state", e.id);
                     rc = -1;
                 }

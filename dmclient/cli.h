@@ -5,6 +5,7 @@
 #ifndef DMCLIENT_CLI_H
 #define DMCLIENT_CLI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -38,11 +39,15 @@ typedef struct cli {
     int lock_fd;              /* DIR/lock, flock'ed (exclusive) while open; -1 when not */
 } cli_t;
 
+/* What cli_open returns when a stop signal (cli_stop_block) came while it
+ * waited for the state lock: nothing printed, nothing held. */
+#define CLI_STOPPED (-2)
+
 /* Create the state directory if needed, take the state lock (DIR/lock,
  * exclusive flock; waits while another dmclient holds it), read
  * DIR/dmclient.conf, start the engine on the persisted state.  platform
- * may be NULL (libc).  Prints a one-line error and returns -1 on failure
- * (nothing held then).  The lock is held until cli_close(). */
+ * may be NULL (libc).  Prints a one-line error and returns -1 on failure,
+ * or CLI_STOPPED (nothing held then).  The lock is held until cli_close(). */
 int cli_open(cli_t *cli, const char *state_dir, const omadm_platform_t *platform);
 /* cli_open, with adjust(ctx, cli) called after dmclient.conf is read and
  * before the engine starts (it may change cli->cfg); a nonzero return
@@ -50,6 +55,30 @@ int cli_open(cli_t *cli, const char *state_dir, const omadm_platform_t *platform
 int cli_open_ex(cli_t *cli, const char *state_dir, const omadm_platform_t *platform,
                 int (*adjust)(void *ctx, cli_t *cli), void *ctx);
 void cli_close(cli_t *cli);
+
+/* While an HTTP hook of the store waits on the network (dmclient run):
+ * release the store's lock and then the state lock, so that other dmclient
+ * commands run meanwhile (0), or keep both (-1: the store cannot let go
+ * now).  cli_relock takes them again, state lock first (waiting for other
+ * dmclients; a stop signal ends the wait): 0, or -1 when the store stays
+ * unlocked (the library then ends the step without touching it). */
+int cli_unlock(cli_t *cli);
+int cli_relock(cli_t *cli);
+
+/* SIGTERM and SIGINT for commands that finish what they are doing first
+ * (stop.c).  cli_stop_block blocks them for the rest of the process (a
+ * SIGINT ignored at start stays ignored): 0, or -1 (errno).  Afterwards
+ * waits for the state lock, HTTP transfers, and the waits of run and
+ * session give up within about 100 ms of one arriving. */
+int cli_stop_block(void);
+bool cli_stop_enabled(void);
+/* A stop signal arrived (it stays pending until cli_stop_wait takes it);
+ * always false before cli_stop_block. */
+bool cli_stop_pending(void);
+/* Wait up to ms milliseconds (0: only look) for a stop signal: 1 when one
+ * came (from then on cli_stop_pending is true), else 0.  Before
+ * cli_stop_block it only sleeps. */
+int cli_stop_wait(int64_t ms);
 
 /* dmclient session ... (session_cmd.c); opens and closes the state itself. */
 int cli_session_main(const char *state_dir, int argc, char **argv);

@@ -116,6 +116,8 @@ static int cmd_process(cli_t *cli, int argc, char **argv)
     free(msg);
     if (err) {
         const char *detail = omadm_last_error_detail(cli->dm);
+        if (detail && !strcmp(detail, omadm_strerror(err)))
+            detail = NULL; /* not "out of memory: out of memory" */
         fprintf(stderr, "dmclient: %s: %s%s%s\n", name, omadm_strerror(err),
                 detail ? ": " : "", detail ? detail : "");
         return 1;

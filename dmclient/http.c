@@ -10,9 +10,11 @@
 
 #include <curl/curl.h>
 
+#include "cli.h"
 #include "http.h"
 
 #define DEFAULT_TIMEOUT_S 60u
+#define STOP_POLL_MS 100 /* how often a transfer looks for a stop signal */
 #define MAX_TIMEOUT_S 86400u
 #define CONNECT_TIMEOUT_S 10u
 #define DEFAULT_MAX_RESPONSE ((size_t)64 << 20)
@@ -93,8 +95,10 @@ static int header_safe(const char *s)
     return 1;
 }
 
-static omadm_http_result_t map_error(CURLcode rc, const sink_t *sink)
+static omadm_http_result_t map_error(CURLcode rc, const sink_t *sink, bool stopped)
 {
+    if (stopped)
+        return OMADM_HTTP_ABORTED;
     switch (rc) {
     case CURLE_COULDNT_CONNECT:
     case CURLE_COULDNT_RESOLVE_HOST:
@@ -120,15 +124,71 @@ typedef struct got {
     size_t content_type_size;
 } got_t;
 
+static CURLcode multi_error(CURLMcode mc)
+{
+    return mc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY : CURLE_FAILED_INIT;
+}
+
+/* h's transfer to its end, as curl_easy_perform would run it, but given up
+ * (*stopped) within STOP_POLL_MS of a stop signal (cli_stop_block), however
+ * slowly the peer answers.  keep: a multi handle that keeps the connection
+ * for the next transfer (the session's), or NULL for one of our own. */
+static CURLcode transfer(CURL *h, CURLM *keep, bool *stopped)
+{
+    *stopped = false;
+    CURLM *m = keep ? keep : curl_multi_init();
+    if (!m)
+        return CURLE_OUT_OF_MEMORY;
+    CURLMcode mc = curl_multi_add_handle(m, h);
+    if (mc != CURLM_OK) {
+        if (!keep)
+            curl_multi_cleanup(m);
+        return multi_error(mc);
+    }
+    CURLcode rc = CURLE_OK;
+    for (;;) {
+        int running = 0;
+        if ((mc = curl_multi_perform(m, &running)) != CURLM_OK) {
+            rc = multi_error(mc);
+            break;
+        }
+        if (!running) {
+            int left = 0;
+            CURLMsg *msg;
+            rc = CURLE_FAILED_INIT; /* no DONE message: should not happen */
+            while ((msg = curl_multi_info_read(m, &left)))
+                if (msg->msg == CURLMSG_DONE && msg->easy_handle == h)
+                    rc = msg->data.result;
+            break;
+        }
+        if (cli_stop_pending()) {
+            *stopped = true;
+            rc = CURLE_ABORTED_BY_CALLBACK;
+            break;
+        }
+        if ((mc = curl_multi_poll(m, NULL, 0, STOP_POLL_MS, NULL)) != CURLM_OK) {
+            rc = multi_error(mc);
+            break;
+        }
+    }
+    curl_multi_remove_handle(m, h);
+    if (!keep)
+        curl_multi_cleanup(m);
+    return rc;
+}
+
 /* Run the transfer and fill out from it (the body moves out of sink):
  * OMADM_HTTP_OK, or the failure with a one-line reason in err. */
-static omadm_http_result_t perform(CURL *h, sink_t *sink, const char *errbuf, const got_t *out,
-                                   char *err, size_t err_size)
+static omadm_http_result_t perform(CURL *h, CURLM *keep, sink_t *sink, const char *errbuf,
+                                   const got_t *out, char *err, size_t err_size)
 {
-    CURLcode rc = curl_easy_perform(h);
+    bool stopped = false;
+    CURLcode rc = transfer(h, keep, &stopped);
     if (rc != CURLE_OK) {
-        omadm_http_result_t result = map_error(rc, sink);
-        if (result == OMADM_HTTP_TOO_LARGE) {
+        omadm_http_result_t result = map_error(rc, sink, stopped);
+        if (result == OMADM_HTTP_ABORTED) {
+            set_err(err, err_size, "stopped by a signal");
+        } else if (result == OMADM_HTTP_TOO_LARGE) {
             char msg[96];
             snprintf(msg, sizeof msg, "response larger than %zu bytes", sink->max);
             set_err(err, err_size, msg);
@@ -188,10 +248,9 @@ static CURLcode set_common(CURL *h, char *errbuf)
     return rc;
 }
 
-static omadm_http_result_t request(void *ctx, const omadm_http_req_t *req,
-                                   omadm_http_resp_t *resp, char *err, size_t err_size)
+omadm_http_result_t cli_http_request(const omadm_http_req_t *req, omadm_http_resp_t *resp,
+                                     char *err, size_t err_size)
 {
-    (void)ctx;
     if (err && err_size)
         *err = 0;
     if (!req || !resp || !req->url || !req->method) {
@@ -273,7 +332,7 @@ static omadm_http_result_t request(void *ctx, const omadm_http_req_t *req,
 
     got_t got = {&resp->status, &resp->body, &resp->len, resp->content_type,
                  sizeof resp->content_type};
-    result = perform(h, &sink, errbuf, &got, err, err_size);
+    result = perform(h, NULL, &sink, errbuf, &got, err, err_size);
 out:
     curl_easy_cleanup(h);
     curl_slist_free_all(headers);
@@ -281,9 +340,8 @@ out:
     return result;
 }
 
-static void release(void *ctx, omadm_http_resp_t *resp)
+void cli_http_release(omadm_http_resp_t *resp)
 {
-    (void)ctx;
     if (!resp)
         return;
     free(resp->body);
@@ -291,16 +349,12 @@ static void release(void *ctx, omadm_http_resp_t *resp)
     resp->len = 0;
 }
 
-const omadm_http_t *cli_http_curl(void)
-{
-    static const omadm_http_t hook = {.ctx = NULL, .request = request, .release = release};
-    return &hook;
-}
 
 /* ---- the DM session client ---- */
 
 struct cli_http_client {
     CURL *h;
+    CURLM *m;    /* keeps the connection between POSTs */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -316,8 +370,8 @@ int cli_http_client_new(const cli_tls_t *tls, cli_http_client_t **out, char *err
     if (!tls)
         tls = &no_tls;
     cli_http_client_t *c = calloc(1, sizeof *c);
-    if (!c || !(c->h = curl_easy_init())) {
-        free(c);
+    if (!c || !(c->h = curl_easy_init()) || !(c->m = curl_multi_init())) {
+        cli_http_client_free(c);
         set_err(err, err_size, "cannot start an HTTP transfer");
         return -1;
     }
@@ -369,7 +423,10 @@ void cli_http_client_free(cli_http_client_t *c)
 {
     if (!c)
         return;
-    curl_easy_cleanup(c->h);
+    if (c->m)
+        curl_multi_cleanup(c->m); /* closes the kept connection */
+    if (c->h)
+        curl_easy_cleanup(c->h);
     free(c);
 }
 
@@ -501,7 +558,7 @@ omadm_http_result_t cli_http_client_post(cli_http_client_t *c, const cli_http_po
     }
     got_t got = {&resp->status, &resp->body, &resp->len, resp->content_type,
                  sizeof resp->content_type};
-    result = perform(h, &sink, c->errbuf, &got, err, err_size);
+    result = perform(h, c->m, &sink, c->errbuf, &got, err, err_size);
 out:
     /* nothing of this request stays behind in the handle */
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);

@@ -16,7 +16,8 @@ int cli_http_global_init(void);
 void cli_http_global_cleanup(void);
 
 /*
- * The HTTP hook (static; outlives every store).  Behaviour:
+ * One exchange of the store's HTTP hook (omadm_http_t.request; dmclient
+ * run builds its hook on these, unlocking the state meanwhile).  Behaviour:
  *   - only http:// and https:// URLs; redirects are not followed (a 3xx
  *     is returned as a response like any other status: SCEP servers do
  *     not redirect, and a redirect must not move a request elsewhere);
@@ -28,9 +29,15 @@ void cli_http_global_cleanup(void);
  *     with OMADM_HTTP_TOO_LARGE;
  *   - resp->body is never NULL on OMADM_HTTP_OK and is followed by a NUL
  *     byte that len does not count;
+ *   - after cli_stop_block(), a stop signal ends the transfer within 100 ms
+ *     with OMADM_HTTP_ABORTED ("stopped by a signal"), whatever the peer
+ *     does (also for cli_http_client_post);
  *   - nothing is logged (request bodies may carry secrets).
  */
-const omadm_http_t *cli_http_curl(void);
+omadm_http_result_t cli_http_request(const omadm_http_req_t *req, omadm_http_resp_t *resp,
+                                     char *err, size_t err_size);
+/* Release what cli_http_request put into resp (omadm_http_t.release). */
+void cli_http_release(omadm_http_resp_t *resp);
 
 
 /* ---- the DM session client (dmclient session) ---------------------------- */
@@ -76,7 +83,7 @@ typedef struct cli_http_reply {
 typedef struct cli_http_client cli_http_client_t;
 
 /* A client whose connection (and TLS session) is kept between POSTs.
- * Behaviour as for cli_http_curl(), plus: TLS 1.2 or later, peer and host
+ * Behaviour as for cli_http_request(), plus: TLS 1.2 or later, peer and host
  * always verified against capath and cacert; a client certificate when
  * given; the request headers Content-Type, Accept, Cache-Control: no-store,
  * User-Agent dmclient and x-syncml-hmac.  0, or -1 with a one-line reason

@@ -1,14 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * run_cmd.c - dmclient run: the plugins' background work (SCEP enrollment)
- * through omadm_step(), with the state lock held only while stepping.
+ * through omadm_step(), with the state lock held only while stepping, and
+ * not even then while an exchange waits on the network: the HTTP hook
+ * releases the store's lock and the state lock for the transfer and takes
+ * them again after it (the enrollment then checks that nobody changed it
+ * meanwhile).
  *
- * SIGTERM and SIGINT stay blocked for the whole command: a step (which
- * writes the tree and the store, and may wait on the network) is never
- * interrupted, not even by EINTR in a system call.  Between steps the
- * command waits for them with sigtimedwait(), so a signal that arrived
- * during a step ends the loop right after it, and one that arrives while
- * waiting ends the wait at once.
+ * SIGTERM and SIGINT stay blocked for the whole command (stop.c): no
+ * system call is interrupted half way, and nothing is cut off between two
+ * writes.  A transfer, a wait for the lock and the wait between steps look
+ * for one and give up within 100 ms; the step then ends without changing
+ * the enrollment it was working on, and the loop ends.
  */
 #include <errno.h>
 #include <limits.h>
@@ -29,7 +32,8 @@ const char cli_run_usage[] =
     "\n"
     "Do the background work that plugins schedule (certificate enrollment\n"
     "over SCEP): each step locks the state directory, does what is due, and\n"
-    "unlocks it again, so other dmclient commands run while this one waits.\n"
+    "unlocks it again, so other dmclient commands run while this one waits,\n"
+    "also while a step waits on the network.\n"
     "\n"
     "  (no option)    run until SIGTERM or SIGINT: step, wait until the next\n"
     "                 work is due, but at most one minute (work that other\n"
@@ -39,7 +43,8 @@ const char cli_run_usage[] =
     "  -v, --verbose  also print debug messages\n"
     "\n"
     "Progress, warnings and errors go to stderr as 'dmclient: ...' lines.\n"
-    "SIGTERM or SIGINT ends the command after the current step (exit 0).\n"
+    "SIGTERM or SIGINT ends the command at once (exit 0): an exchange with a\n"
+    "server is given up and taken up again at the next run.\n"
     "\n"
     "environment:\n"
     "  DMCLIENT_MINUTE_SECONDS  length in seconds of one minute of the\n"
@@ -106,32 +111,29 @@ static int minute_seconds(unsigned *out)
     return 0;
 }
 
-static struct timespec mono_now(void)
+/* The HTTP hook of a step: the state (and its store) of the step is
+ * unlocked while the transfer runs. */
+typedef struct step_http {
+    cli_t *cli; /* the open state of the step */
+} step_http_t;
+
+static omadm_http_result_t step_request(void *ctx, const omadm_http_req_t *req,
+                                        omadm_http_resp_t *resp, char *err, size_t err_size)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts;
+    step_http_t *sh = ctx;
+    int unlocked = !cli_unlock(sh->cli);
+    omadm_http_result_t r = cli_http_request(req, resp, err, err_size);
+    /* a failed relock (a stop signal while another dmclient held the lock)
+     * leaves the store unlocked: the library then ends the step */
+    if (unlocked)
+        cli_relock(sh->cli);
+    return r;
 }
 
-/* Wait up to seconds (0: only look) for a signal of set, which is blocked.
- * 1 when one arrived. */
-static int wait_for_stop(const sigset_t *set, int64_t seconds)
+static void step_release(void *ctx, omadm_http_resp_t *resp)
 {
-    struct timespec start = mono_now();
-    for (;;) {
-        struct timespec now = mono_now(), left;
-        int64_t ns = seconds * 1000000000LL - ((int64_t)(now.tv_sec - start.tv_sec) * 1000000000LL +
-                                               (now.tv_nsec - start.tv_nsec));
-        if (ns < 0)
-            ns = 0;
-        left.tv_sec = (time_t)(ns / 1000000000LL);
-        left.tv_nsec = (long)(ns % 1000000000LL);
-        if (sigtimedwait(set, NULL, &left) > 0)
-            return 1;
-        if (errno == EINTR && ns > 0)
-            continue; /* another signal: wait for the rest */
-        return 0;     /* EAGAIN: time is up */
-    }
+    (void)ctx;
+    cli_http_release(resp);
 }
 
 int cli_run_main(const char *state_dir, int argc, char **argv)
@@ -163,11 +165,7 @@ int cli_run_main(const char *state_dir, int argc, char **argv)
     if (minute_seconds(&minute))
         return 2;
 
-    sigset_t stop_set;
-    sigemptyset(&stop_set);
-    sigaddset(&stop_set, SIGTERM);
-    sigaddset(&stop_set, SIGINT);
-    if (sigprocmask(SIG_BLOCK, &stop_set, NULL)) {
+    if (cli_stop_block()) {
         fprintf(stderr, "dmclient: run: cannot block signals: %s\n", strerror(errno));
         return 1;
     }
@@ -178,8 +176,11 @@ int cli_run_main(const char *state_dir, int argc, char **argv)
     sigaction(SIGPIPE, &ign, &old_pipe);
 
     const omadm_platform_t platform = {.ctx = &log, .log = log_line};
+    step_http_t step_http = {0};
+    const omadm_http_t http = {.ctx = &step_http, .request = step_request,
+                               .release = step_release};
     const omadm_certstore_host_t host = {
-        .http = cli_http_curl(),
+        .http = &http,
         .minute_seconds = minute,
         .log = log_line,
         .log_ctx = &log,
@@ -187,19 +188,26 @@ int cli_run_main(const char *state_dir, int argc, char **argv)
     const int64_t idle_wait = minute; /* the longest wait between two steps */
     int status = 0;
     for (;;) {
-        if (wait_for_stop(&stop_set, 0)) {
+        if (cli_stop_wait(0)) {
             logf_(&log, OMADM_LOG_DEBUG, "run: stopped by a signal");
             break;
         }
         cli_t cli;
-        if (cli_open(&cli, state_dir, &platform)) {
+        int rc = cli_open(&cli, state_dir, &platform);
+        if (rc == CLI_STOPPED) {
+            logf_(&log, OMADM_LOG_DEBUG, "run: stopped by a signal");
+            break;
+        }
+        if (rc) {
             status = 1;
             break;
         }
+        step_http.cli = &cli;
         omadm_certstore_set_host(cli.certs, &host);
         int64_t next = OMADM_NEVER;
         omadm_error_t err = omadm_step(cli.dm, &next);
         cli_close(&cli); /* unlocks the state */
+        step_http.cli = NULL;
         if (err) {
             logf_(&log, OMADM_LOG_ERROR, "run: background work failed: %s%s",
                   omadm_strerror(err), mode == RUN_FOREVER ? "; trying again later" : "");
@@ -225,7 +233,7 @@ int cli_run_main(const char *state_dir, int argc, char **argv)
         else
             logf_(&log, OMADM_LOG_DEBUG, "run: next work due in %lld s; stepping in %lld s",
                   (long long)(next > now ? next - now : 0), (long long)wait);
-        if (wait_for_stop(&stop_set, wait)) {
+        if (cli_stop_wait(wait * 1000)) {
             logf_(&log, OMADM_LOG_DEBUG, "run: stopped by a signal");
             break;
         }

@@ -429,7 +429,11 @@ static int pick_secret(session_t *s, const char *what, const char *cl_val, const
     }
     if (cf_file) {
         char *path = resolve(s, cf_file, true);
-        int rc = path ? read_secret(what, path, out) : -1;
+        if (!path) {
+            errorf("out of memory");
+            return -1;
+        }
+        int rc = read_secret(what, path, out);
         free(path);
         return rc;
     }
@@ -539,9 +543,10 @@ static int load_store_cert(session_t *s)
 
 static int readable(const char *what, const char *path)
 {
+    errno = 0; /* fopen without a reason: no memory for the FILE */
     FILE *f = fopen(path, "r");
     if (!f) {
-        errorf("%s %s: %s", what, path, strerror(errno));
+        errorf("%s %s: %s", what, path, strerror(errno ? errno : ENOMEM));
         return -1;
     }
     fclose(f);
@@ -650,12 +655,7 @@ static unsigned retry_wait(const char *retry_after, unsigned backoff)
     return t - now > (time_t)RETRY_AFTER_CAP ? RETRY_AFTER_CAP : (unsigned)(t - now);
 }
 
-static void sleep_s(unsigned seconds)
-{
-    struct timespec ts = {.tv_sec = (time_t)seconds, .tv_nsec = 0};
-    while (nanosleep(&ts, &ts) && errno == EINTR)
-        ;
-}
+#define STOPPED "stopped by a signal; the session is not finished"
 
 /* POST msg to url, retrying as documented.  0 and *resp (HTTP 200), or -1
  * after a one-line error. */
@@ -686,6 +686,10 @@ static int exchange(session_t *s, cli_http_client_t *http, const char *url, unsi
     }
     for (int attempt = 0;; attempt++) {
         omadm_http_result_t r = cli_http_client_post(http, &req, resp, err, sizeof err);
+        if (r == OMADM_HTTP_ABORTED) {
+            errorf(STOPPED);
+            return -1;
+        }
         if (r == OMADM_HTTP_TOO_LARGE) {
             errorf("%s: the server's message is larger than %zu bytes (max_msg_size)", shown,
                    s->max_msg_size);
@@ -716,7 +720,10 @@ static int exchange(session_t *s, cli_http_client_t *http, const char *url, unsi
             fprintf(stderr, "dmclient: session: trying message %lu again in %u s (retry %d of %d)\n",
                     n, wait, attempt + 1, RETRIES);
         cli_http_reply_free(resp);
-        sleep_s(wait);
+        if (cli_stop_wait((int64_t)wait * 1000)) {
+            errorf(STOPPED);
+            return -1;
+        }
     }
 }
 
@@ -779,6 +786,10 @@ static int run_session(session_t *s)
             errorf("the session did not end within %lu messages (max_messages)", sent);
             break;
         }
+        if (cli_stop_pending()) {
+            errorf(STOPPED);
+            break;
+        }
         char hmac[CLI_HTTP_HMAC_MAX];
         if (s->client_auth == OMADM_AUTH_HMAC &&
             (e = omadm_session_hmac_sign(cli->dm, msg, len, hmac, sizeof hmac))) {
@@ -824,9 +835,15 @@ static int run_session(session_t *s)
         e = omadm_process(cli->dm, resp.body, resp.len, &msg, &len);
         if (e) {
             const char *detail = omadm_last_error_detail(cli->dm);
-            errorf("the server's message %lu (%s) was refused: %s%s%s", received,
+            if (detail && !strcmp(detail, omadm_strerror(e)))
+                detail = NULL;
+            /* the input's fault, or ours (memory, storage) */
+            bool refused = e == OMADM_E_NOT_SYNCML || e == OMADM_E_TOO_LARGE ||
+                           e == OMADM_E_MALFORMED;
+            errorf("the server's message %lu (%s) %s: %s%s%s", received,
                    resp.content_type[0] ? resp.content_type : "no content type",
-                   omadm_strerror(e), detail ? ": " : "", detail ? detail : "");
+                   refused ? "was refused" : "could not be processed", omadm_strerror(e),
+                   detail ? ": " : "", detail ? detail : "");
             cli_http_reply_free(&resp);
             msg = NULL;
             break;
@@ -1042,9 +1059,19 @@ int cli_session_run(const char *state_dir, int argc, char **argv, cli_session_ch
     struct sigaction ign = {.sa_handler = SIG_IGN}, old_pipe;
     sigemptyset(&ign.sa_mask);
     sigaction(SIGPIPE, &ign, &old_pipe);
+    /* SIGTERM and SIGINT end the session between two steps of it, never
+     * inside omadm_process (stop.c); they stay blocked to the end */
+    if (cli_stop_block()) {
+        errorf("cannot block signals: %s", strerror(errno));
+        rc = 1;
+        goto out;
+    }
 
     rc = 1;
-    if (cli_open_ex(&s.cli, state_dir, &platform, adjust, &s)) {
+    int opened = cli_open_ex(&s.cli, state_dir, &platform, adjust, &s);
+    if (opened == CLI_STOPPED)
+        errorf(STOPPED);
+    if (opened) {
         rc = s.exit_code ? s.exit_code : 1;
         goto out;
     }

@@ -18,11 +18,17 @@
 
 #include "cli.h"
 
+#define LOCK_POLL_MS 50
+
 int cli_read_input(const char *path, size_t max, uint8_t **data, size_t *len)
 {
+    /* fopen fails without a reason only when it has no memory for the FILE
+     * (an allocator that leaves errno alone); errno is not left over from
+     * an earlier call then */
+    errno = 0;
     FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
     if (!f)
-        return errno;
+        return errno ? errno : ENOMEM;
     size_t cap = 65536, n = 0;
     uint8_t *buf = malloc(cap);
     int err = 0;
@@ -263,6 +269,25 @@ static char *conf_value(char *v)
     return trim(v);
 }
 
+/* Secrets in a dmclient.conf that other users can read: one warning per
+ * process (dmclient run reads the file at every step); the command goes on
+ * (docs/cli.md, "Secrets"). */
+static void check_secrets_private(const cli_t *cli, const char *path)
+{
+    static bool warned;
+    const char *key = cli->acct.client_secret   ? "client_secret"
+                      : cli->acct.server_secret ? "server_secret"
+                                                : NULL;
+    struct stat st;
+    if (warned || !key || stat(path, &st) || !(st.st_mode & (S_IRGRP | S_IROTH)))
+        return;
+    warned = true;
+    fprintf(stderr,
+            "dmclient: warning: %s holds %s and other users can read it (mode %04o); "
+            "make it private: chmod 600 %s\n",
+            path, key, (unsigned)(st.st_mode & 07777), path);
+}
+
 static int read_config(cli_t *cli)
 {
     char path[4096];
@@ -283,8 +308,10 @@ static int read_config(cli_t *cli)
         memcpy(cli->conf_text, data, len);
     explicit_bzero(data, len);
     free(data);
-    if (!cli->conf_text)
+    if (!cli->conf_text) {
+        fprintf(stderr, "dmclient: %s: out of memory\n", path);
         return -1;
+    }
     cli->conf_text[len] = 0;
     cli->conf_len = len;
     int lineno = 0;
@@ -313,6 +340,7 @@ static int read_config(cli_t *cli)
             return -1;
         }
     }
+    check_secrets_private(cli, path);
     return 0;
 }
 
@@ -332,6 +360,31 @@ static int make_dirs(const char *dir)
     return mkdir(path, 0755) && errno != EEXIST ? -1 : 0;
 }
 
+/* Wait for the exclusive flock on fd: 0, or -1 (errno; ECANCELED: a stop
+ * signal came meanwhile, see cli_stop_block). */
+static int take_lock(int fd)
+{
+    int rc;
+    if (!cli_stop_enabled()) {
+        while ((rc = flock(fd, LOCK_EX)) && errno == EINTR)
+            ;
+        return rc;
+    }
+    /* a blocked signal does not interrupt flock: look for one between tries */
+    for (;;) {
+        if (!flock(fd, LOCK_EX | LOCK_NB))
+            return 0;
+        if (errno == EINTR)
+            continue;
+        if (errno != EWOULDBLOCK)
+            return -1;
+        if (cli_stop_wait(LOCK_POLL_MS)) {
+            errno = ECANCELED;
+            return -1;
+        }
+    }
+}
+
 /* The state lock: one dmclient at a time reads and changes the state
  * directory (tree, session, store), so no update is lost between two
  * processes.  Taken before anything is read; waits for the holder. */
@@ -345,9 +398,7 @@ static int lock_state(cli_t *cli)
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
         return -1;
-    int rc;
-    while ((rc = flock(fd, LOCK_EX)) && errno == EINTR)
-        ;
+    int rc = take_lock(fd);
     if (rc) {
         int e = errno;
         close(fd);
@@ -369,18 +420,22 @@ int cli_open_ex(cli_t *cli, const char *state_dir, const omadm_platform_t *platf
     memset(cli, 0, sizeof *cli);
     cli->lock_fd = -1;
     cli->state_dir = strdup(state_dir);
-    if (!cli->state_dir)
+    if (!cli->state_dir) {
+        fprintf(stderr, "dmclient: state directory %s: out of memory\n", state_dir);
         return -1;
+    }
     if (make_dirs(state_dir)) {
         fprintf(stderr, "dmclient: state directory %s: %s\n", state_dir, strerror(errno));
         cli_close(cli);
         return -1;
     }
     if (lock_state(cli)) {
-        fprintf(stderr, "dmclient: state directory %s: cannot lock: %s\n", state_dir,
-                strerror(errno));
+        int stopped = errno == ECANCELED;
+        if (!stopped)
+            fprintf(stderr, "dmclient: state directory %s: cannot lock: %s\n", state_dir,
+                    strerror(errno));
         cli_close(cli);
-        return -1;
+        return stopped ? CLI_STOPPED : -1;
     }
     omadm_config_init(&cli->cfg);
     if (read_config(cli)) {
@@ -414,6 +469,22 @@ int cli_open_ex(cli_t *cli, const char *state_dir, const omadm_platform_t *platf
         return -1;
     }
     return 0;
+}
+
+int cli_unlock(cli_t *cli)
+{
+    /* the store first: it is taken inside the state lock */
+    if (omadm_certstore_unlock(cli->certs) != OMADM_OK)
+        return -1;
+    flock(cli->lock_fd, LOCK_UN);
+    return 0;
+}
+
+int cli_relock(cli_t *cli)
+{
+    if (take_lock(cli->lock_fd))
+        return -1;
+    return omadm_certstore_relock(cli->certs) == OMADM_OK ? 0 : -1;
 }
 
 void cli_close(cli_t *cli)

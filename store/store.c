@@ -368,7 +368,7 @@ int store_get(store_t *s, const char *store, const char *thumb, store_rec_t *rec
 
 int store_begin(store_t *s)
 {
-    if (s->in_tx)
+    if (s->in_tx || s->unlocked)
         return -1;
     s->in_tx = true;
     return 0;
@@ -926,6 +926,36 @@ int store_open(const char *dir, const omadm_platform_t *plat, store_t **out, con
         s->needs_recovery = true;
     *out = s;
     return 0;
+}
+
+int store_unlock(store_t *s)
+{
+    if (s->unlocked || s->in_tx || s->pending || s->lock_fd < 0)
+        return -1;
+    if (flock(s->lock_fd, LOCK_UN))
+        return -1;
+    s->unlocked = true;
+    return 0;
+}
+
+int store_relock(store_t *s)
+{
+    if (!s->unlocked)
+        return -1;
+    int rc;
+    while ((rc = flock(s->lock_fd, LOCK_EX)) && errno == EINTR)
+        ;
+    if (rc)
+        return -1;
+    s->unlocked = false;
+    /* another process may have crashed in the middle of a batch */
+    s->needs_recovery = true;
+    return 0;
+}
+
+bool store_locked(const store_t *s)
+{
+    return !s->unlocked;
 }
 
 void store_close(store_t *s)

@@ -69,6 +69,17 @@ const store_kind_t *store_kind_find(const char *name);
 int store_open(const char *dir, const omadm_platform_t *plat, store_t **out, const char **why);
 void store_close(store_t *s);
 const char *store_dir(const store_t *s);
+/* Let other processes open the store meanwhile: release its lock.  Only
+ * with nothing staged (no open transaction, every commit flushed): 0, or -1
+ * and nothing changed.  While unlocked, store_begin and store_flush fail;
+ * lookups must not be made (what they read may be half-written by another
+ * process). */
+int store_unlock(store_t *s);
+/* Take the lock again, waiting while another process holds the store open;
+ * a batch another process left unapplied is replayed before the next
+ * lookup.  0, or -1 (the store stays unlocked). */
+int store_relock(store_t *s);
+bool store_locked(const store_t *s);
 /* The platform table the store was opened with (defaults filled in): what
  * the store hands out (store_get_key, store_get_state) goes back to it with
  * plat_free(store_platform(s), p). */

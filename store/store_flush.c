@@ -441,7 +441,7 @@ static void fix_modes_of_batch(const store_t *s)
 
 int store_flush(store_t *s)
 {
-    if (store_recover_if_needed(s))
+    if (s->unlocked || store_recover_if_needed(s))
         return -1;
     if (!s->pending)
         return 0;

@@ -41,6 +41,7 @@ struct store {
     bool in_tx;
     op_t *tx, *tx_tail;           /* the open transaction */
     op_t *pending, *pending_tail; /* committed, not yet flushed */
+    bool unlocked;                /* lock released by store_unlock */
 };
 
 /* Memory of a record, an op list, a file read: from the platform table p

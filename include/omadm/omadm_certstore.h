@@ -95,10 +95,15 @@ typedef enum {
     OMADM_HTTP_CONNECT = 1,    /* could not connect / resolve */
     OMADM_HTTP_TIMEOUT = 2,    /* no complete answer in time */
     OMADM_HTTP_TOO_LARGE = 3,  /* response above max_response */
-    OMADM_HTTP_FAILED = 4      /* anything else (TLS, protocol, memory) */
+    OMADM_HTTP_FAILED = 4,     /* anything else (TLS, protocol, memory) */
+    OMADM_HTTP_ABORTED = 5     /* the host stopped the exchange (it is shutting down):
+                                  the step ends at once, the enrollment stays as it was */
 } omadm_http_result_t;
 
-/* Called from omadm_step(), in its thread; req is borrowed for the call. */
+/* Called from omadm_step(), in its thread; req is borrowed for the call.
+ * While it waits on the network, request() may let other processes use the
+ * store: omadm_certstore_unlock() before the transfer, and
+ * omadm_certstore_relock() after it, before returning. */
 typedef struct omadm_http {
     void *ctx;
     /* Perform req; on OMADM_HTTP_OK fill resp (released with release()).
@@ -120,6 +125,30 @@ typedef struct omadm_certstore_host {
  * host is copied (NULL: none); host->http must outlive the store.  Cannot
  * fail; nothing happens when cs is NULL.  Threads: store. */
 OMADM_API void omadm_certstore_set_host(omadm_certstore_t *cs, const omadm_certstore_host_t *host);
+
+/* Release the store's lock (store/lock, held since omadm_certstore_open) so
+ * that other processes can open the store while this one waits on the
+ * network.  Only from inside the HTTP hook's request(): nothing is staged
+ * then.  After the transfer, and before request() returns, take the lock
+ * again with omadm_certstore_relock().  The enrollment then reads its record
+ * again: when another process changed or deleted it meanwhile, that change
+ * stands and the answer is dropped (the enrollment, as it now is, is taken
+ * up at a later step).  A request() that returns with the store still
+ * unlocked ends the step at once, without touching the store; the host then
+ * closes it.
+ * Returns OMADM_OK; OMADM_E_INVALID_ARG (cs NULL); OMADM_E_DENIED (not from
+ * inside request(), the store is unlocked already, or it cannot let go now:
+ * it keeps its lock, and the host should keep any lock of its own too).
+ * Threads: store (the thread of the omadm_step call). */
+OMADM_API omadm_error_t omadm_certstore_unlock(omadm_certstore_t *cs);
+/* Take the store's lock again after omadm_certstore_unlock(), waiting
+ * while another process holds the store open (a host with a lock of its own
+ * around the store takes that first).  A batch another process left half
+ * applied is finished before the store is read.
+ * Returns OMADM_OK; OMADM_E_INVALID_ARG (cs NULL, or the store is not
+ * unlocked); OMADM_E_STORAGE (the lock cannot be taken; the store stays
+ * unlocked).  Threads: store. */
+OMADM_API omadm_error_t omadm_certstore_relock(omadm_certstore_t *cs);
 
 /* ---- reading the store: for hosts, tools and TLS clients on the device ---- */
 

@@ -12,7 +12,9 @@
 #      it (flock(1)) dmclient get and dmclient run --once wait for it
 #   4. plain run: while it waits between steps, dmclient get in the same
 #      state directory completes (the lock is not held); SIGTERM (and SIGINT)
-#      end it within a few seconds with exit 0
+#      end it within a few seconds with exit 0; a SIGINT that was ignored when
+#      it started stays ignored (SIGTERM still ends it)
+# (run and session waiting on the network: test-cli-lock.sh)
 # dmclient must write nothing on stderr where it succeeds (a sanitizer report
 # fails the test).  Every dmclient is bounded by timeout(1) or a watchdog.
 #
@@ -254,8 +256,31 @@ EOF
                    *) ok "plain run ended by SIGINT: $out" ;; esac ;;
     *) fail "plain run, SIGINT: ${out:-python3 failed}" ;;
     esac
+    # started with SIGINT ignored (as a background job of a non-interactive
+    # shell is): it stays ignored
+    out=$(timeout -s KILL 30 python3 - "$dmclient" "$state" <<'EOF'
+import signal, subprocess, sys, time
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+p = subprocess.Popen([sys.argv[1], "--state-dir", sys.argv[2], "run"],
+                     stderr=subprocess.PIPE)
+time.sleep(1.0)
+p.send_signal(signal.SIGINT)
+time.sleep(1.0)
+alive = p.poll() is None
+p.send_signal(signal.SIGTERM)
+try:
+    p.wait(5)
+except subprocess.TimeoutExpired:
+    p.kill(); print("still running 5 s after SIGTERM"); sys.exit(0)
+print("%s; exit %d after SIGTERM" % ("ignored" if alive else "ended by SIGINT", p.returncode))
+EOF
+)
+    case $out in
+    "ignored; exit 0 after SIGTERM") ok "plain run started with SIGINT ignored: $out" ;;
+    *) fail "plain run started with SIGINT ignored: ${out:-python3 failed}" ;;
+    esac
 else
-    echo "skip: python3 not found: the SIGINT check"
+    echo "skip: python3 not found: the SIGINT checks"
 fi
 
 # a stopped run leaves a usable state
