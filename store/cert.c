@@ -134,6 +134,23 @@ static int from_pem(const omadm_platform_t *plat, const uint8_t *data, size_t le
     return rc;
 }
 
+int cert_pem_der(const omadm_platform_t *plat, const char *text, size_t len, uint8_t **der,
+                 size_t *der_len)
+{
+    static const char begin[] = "-----BEGIN CERTIFICATE-----", end[] = "-----END CERTIFICATE-----";
+    *der = NULL;
+    const char *b = memmem(text, len, begin, sizeof begin - 1);
+    if (!b)
+        return -1;
+    b += sizeof begin - 1;
+    const char *e = memmem(b, len - (size_t)(b - text), end, sizeof end - 1);
+    if (!e)
+        return -1;
+    bool oom = false;
+    *der = b64_decode(plat, (const uint8_t *)b, (size_t)(e - b), der_len, &oom);
+    return *der ? 0 : oom ? -2 : -1;
+}
+
 int cert_b64_decode(const omadm_platform_t *plat, const char *b64, uint8_t **out, size_t *len)
 {
     bool oom = false;
@@ -258,6 +275,15 @@ static char *template_name(const omadm_platform_t *plat, const X509 *x)
     return plat_strdup(plat, "");
 }
 
+/* X509_subject_name_hash, which answers 0 when it cannot hash (no
+ * memory): a CApath name made of that would be wrong, not missing. */
+static int subject_hash(const X509 *x, unsigned long *hash)
+{
+    int ok = 0;
+    *hash = X509_NAME_hash_ex(X509_get_subject_name(x), NULL, NULL, &ok);
+    return ok ? 0 : -1;
+}
+
 int cert_info_from_der(const omadm_platform_t *plat, const uint8_t *der, size_t len,
                        cert_info_t *info)
 {
@@ -273,9 +299,9 @@ int cert_info_from_der(const omadm_platform_t *plat, const uint8_t *der, size_t 
     time_text(X509_get0_notBefore(x), info->valid_from);
     time_text(X509_get0_notAfter(x), info->valid_to);
     info->template_name = template_name(plat, x);
-    info->subject_hash = X509_subject_name_hash(x);
+    int hashed = subject_hash(x, &info->subject_hash);
     X509_free(x);
-    if (!info->issued_by || !info->issued_to || !info->template_name) {
+    if (hashed || !info->issued_by || !info->issued_to || !info->template_name) {
         cert_info_free(plat, info);
         return -1;
     }
@@ -288,9 +314,9 @@ int cert_subject_hash(const uint8_t *der, size_t len, unsigned long *hash)
     X509 *x = d2i_X509(NULL, &p, (long)len);
     if (!x)
         return -1;
-    *hash = X509_subject_name_hash(x);
+    int rc = subject_hash(x, hash);
     X509_free(x);
-    return 0;
+    return rc;
 }
 
 void cert_info_free(const omadm_platform_t *plat, cert_info_t *info)

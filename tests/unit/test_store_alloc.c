@@ -27,7 +27,14 @@
  * reply's statuses say; after a failure before the message ran, the seed.
  * A message that fails after its batch became durable (the engine builds
  * its reply after the plugins' end_message) leaves its whole batch; the
- * sweep counts those.  The fixed clock of the table is the "added" time
+ * sweep counts those.  After every run OpenSSL itself is asked too: the
+ * root and the intermediate are found through the CApath directory (as
+ * `openssl verify -CApath` looks) and in the bundle exactly when their
+ * records are there, so a deleted CA is trusted by nobody.
+ *
+ * OpenSSL's own allocations go through memory functions of this program
+ * (CRYPTO_set_mem_functions): a flush of a batch that adds a root and
+ * deletes a CA runs while OpenSSL's N-th allocation fails, for every N.  The fixed clock of the table is the "added" time
  * of the record an Add writes, and the table's random hook gives the SCEP
  * nonces and the serial number of the request signer.
  */
@@ -45,7 +52,11 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
 
 #include "csp/certstore_internal.h"
 #include "csp/scep_msg.h"
@@ -275,6 +286,84 @@ static void load(tcert_t *c, const char *name)
         c->b64[--len] = 0;
 }
 
+/* ---- the trust stores as OpenSSL sees them -------------------------------- */
+
+/* Is x among the certificates OpenSSL finds for its subject through the
+ * CApath directory capath (X509_LOOKUP_hash_dir, as `openssl verify
+ * -CApath` looks them up)? */
+static bool in_capath(const char *capath, X509 *x)
+{
+    X509_STORE *st = X509_STORE_new();
+    X509_LOOKUP *lu = st ? X509_STORE_add_lookup(st, X509_LOOKUP_hash_dir()) : NULL;
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    assert_non_null(lu);
+    assert_non_null(ctx);
+    assert_int_equal(X509_LOOKUP_add_dir(lu, capath, X509_FILETYPE_PEM), 1);
+    assert_int_equal(X509_STORE_CTX_init(ctx, st, NULL, NULL), 1);
+    STACK_OF(X509) *sk = X509_STORE_CTX_get1_certs(ctx, X509_get_subject_name(x));
+    bool found = false;
+    for (int i = 0; sk && i < sk_X509_num(sk); i++)
+        found = found || !X509_cmp(sk_X509_value(sk, i), x);
+    sk_X509_pop_free(sk, X509_free);
+    X509_STORE_CTX_free(ctx);
+    X509_STORE_free(st);
+    ERR_clear_error();
+    return found;
+}
+
+/* Is x one of the PEM blocks of the bundle file? */
+static bool in_bundle(const char *bundle, X509 *x)
+{
+    BIO *b = BIO_new_file(bundle, "r");
+    bool found = false;
+    X509 *y;
+    assert_non_null(b);
+    while (!found && (y = PEM_read_bio_X509(b, NULL, NULL, NULL))) {
+        found = !X509_cmp(y, x);
+        X509_free(y);
+    }
+    BIO_free(b);
+    ERR_clear_error();
+    return found;
+}
+
+/* For each trust store the test uses and each test certificate: OpenSSL
+ * finds it through the CApath directory and in the bundle exactly when the
+ * store holds its record (a deleted CA is no longer trusted, an added one
+ * is).  Returns the number of disagreements, each on stderr. */
+static int trust_view_problems(const char *dir)
+{
+    static const char *const stores[] = {"root", "ca"};
+    static const char *const certs[] = {"root", "inter", "leaf", "root2"};
+    int problems = 0;
+    for (size_t c = 0; c < sizeof certs / sizeof certs[0]; c++) {
+        char file[32], thumb[41], p[512], capath[512], bundle[512];
+        size_t len = 0;
+        snprintf(file, sizeof file, "%s.der", certs[c]);
+        uint8_t *der = tpki_read(file, &len);
+        const unsigned char *d = der;
+        X509 *x = der ? d2i_X509(NULL, &d, (long)len) : NULL;
+        assert_non_null(x);
+        assert_int_equal(tpki_thumb(certs[c], thumb), 0);
+        for (size_t k = 0; k < sizeof stores / sizeof stores[0]; k++) {
+            snprintf(p, sizeof p, "%s/certs/%s/%s", dir, stores[k], thumb);
+            snprintf(capath, sizeof capath, "%s/trust/%s", dir, stores[k]);
+            snprintf(bundle, sizeof bundle, "%s/trust/%s.pem", dir, stores[k]);
+            bool held = access(p, F_OK) == 0;
+            bool by_capath = in_capath(capath, x), by_bundle = in_bundle(bundle, x);
+            if (held != by_capath || held != by_bundle) {
+                fprintf(stderr, "  %s in %s: record %s, CApath %s, bundle %s\n", certs[c],
+                        stores[k], held ? "yes" : "no", by_capath ? "yes" : "no",
+                        by_bundle ? "yes" : "no");
+                problems++;
+            }
+        }
+        X509_free(x);
+        free(der);
+    }
+    return problems;
+}
+
 #define CS "./Vendor/MSFT/CertificateStore"
 
 /* The seed: the root in Root/System. */
@@ -483,6 +572,8 @@ static void check_after(const run_t *r, const char *dir, const states_t *states,
     if (store_check(s, 0, print_problem, NULL))
         fail_msg("N=%ld: the store is inconsistent", n);
     store_close(s);
+    if (trust_view_problems(dir))
+        fail_msg("N=%ld: OpenSSL's view of the trust stores is not the store's", n);
     char *after = store_listing(dir);
     int got = state_of(states, after);
     if (got < 0) {
@@ -630,6 +721,154 @@ static void test_atomic_persistent(void **state)
     sweep(true, true);
 }
 
+/* ---- OpenSSL's own allocations during a flush ------------------------------ */
+
+/* OpenSSL's memory functions (set in main, before its first allocation):
+ * while armed, the fail_at-th call fails. */
+static struct {
+    long calls, fail_at, failures;
+} g_ossl;
+
+static bool ossl_should_fail(void)
+{
+    if (!g_ossl.fail_at)
+        return false;
+    if (++g_ossl.calls != g_ossl.fail_at)
+        return false;
+    g_ossl.failures++;
+    return true;
+}
+
+static void *o_malloc(size_t n, const char *file, int line)
+{
+    (void)file, (void)line;
+    return ossl_should_fail() ? NULL : malloc(n);
+}
+
+static void *o_realloc(void *p, size_t n, const char *file, int line)
+{
+    (void)file, (void)line;
+    return ossl_should_fail() ? NULL : realloc(p, n);
+}
+
+static void o_free(void *p, const char *file, int line)
+{
+    (void)file, (void)line;
+    free(p);
+}
+
+static void put_cert(store_t *s, const char *store, const char *name)
+{
+    char file[32];
+    store_rec_t rec = {.server = "srv", .added = T_NOW};
+    snprintf(file, sizeof file, "%s.der", name);
+    rec.der = tpki_read(file, &rec.der_len);
+    assert_non_null(rec.der);
+    assert_int_equal(tpki_thumb(name, rec.thumb), 0);
+    rec.name = rec.thumb;
+    assert_int_equal(store_put(s, store, &rec), 0);
+    free(rec.der);
+}
+
+static void del_cert(store_t *s, const char *store, const char *name)
+{
+    char thumb[41];
+    assert_int_equal(tpki_thumb(name, thumb), 0);
+    assert_int_equal(store_del(s, store, thumb), 0);
+}
+
+/* The seed: the root in Root/System, the intermediate in CA/System. */
+static void seed_store(const char *dir)
+{
+    store_t *s = NULL;
+    const char *why = NULL;
+    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    assert_int_equal(store_open(dir, NULL, &s, &why), 0);
+    assert_int_equal(store_begin(s), 0);
+    put_cert(s, "root", "root");
+    put_cert(s, "ca", "inter");
+    assert_int_equal(store_commit(s), 0);
+    assert_int_equal(store_flush(s), 0);
+    store_close(s);
+}
+
+/* The batch: a second root added, the intermediate (a CA) deleted.  (Each
+ * certificate parsed costs OpenSSL about a thousand allocations, and the
+ * sweep runs the whole flush for each: two are enough to reach every
+ * path.) */
+static void stage_batch(store_t *s)
+{
+    assert_int_equal(store_begin(s), 0);
+    put_cert(s, "root", "root2");
+    del_cert(s, "ca", "inter");
+    assert_int_equal(store_commit(s), 0);
+}
+
+/* store_flush of a batch that deletes CAs from trust stores, with OpenSSL's
+ * N-th allocation failing, for N = 1, 2, ... until a flush needs no
+ * failure: after each, the store is consistent and either untouched
+ * (flush failed) or holds the whole batch (flush succeeded), and OpenSSL
+ * finds a deleted CA neither through the CApath directory nor in the
+ * bundle.  A subject hash that cannot be computed for lack of memory once
+ * let the record go while its CApath file and bundle block stayed. */
+static void test_flush_openssl_failures(void **state)
+{
+    (void)state;
+    char dir[128];
+    snprintf(dir, sizeof dir, "%s/ossl", g_tmp);
+    store_t *s = NULL;
+    const char *why = NULL;
+
+    /* the two states a flush may leave */
+    seed_store(dir);
+    char *seed = store_listing(dir);
+    assert_int_equal(store_open(dir, NULL, &s, &why), 0);
+    stage_batch(s);
+    assert_int_equal(store_flush(s), 0);
+    store_close(s);
+    char *after = store_listing(dir);
+    assert_string_not_equal(seed, after);
+    assert_int_equal(trust_view_problems(dir), 0);
+
+    long n, failed = 0, applied = 0;
+    for (n = 1; n < 100000; n++) {
+        seed_store(dir);
+        assert_int_equal(store_open(dir, NULL, &s, &why), 0);
+        stage_batch(s);
+        g_ossl.calls = g_ossl.failures = 0;
+        g_ossl.fail_at = n;
+        int rc = store_flush(s);
+        g_ossl.fail_at = 0;
+        ERR_clear_error();
+        store_close(s);
+        assert_int_equal(store_open(dir, NULL, &s, &why), 0); /* recovers a durable batch */
+        if (store_check(s, 0, print_problem, NULL))
+            fail_msg("N=%ld: the store is inconsistent after a flush that returned %d", n, rc);
+        store_close(s);
+        char *now = store_listing(dir);
+        if (strcmp(now, rc ? seed : after)) {
+            diff_lines(rc ? seed : after, now);
+            fail_msg("N=%ld: the flush returned %d, but the store is not in that state", n, rc);
+        }
+        free(now);
+        if (trust_view_problems(dir))
+            fail_msg("N=%ld: OpenSSL's view of the trust stores is not the store's", n);
+        if (rc)
+            failed++;
+        else
+            applied++;
+        if (!g_ossl.failures)
+            break;
+    }
+    assert_true(n < 100000);
+    print_message("flush under OpenSSL allocation failures: %ld runs (%ld OpenSSL calls); "
+                  "failed %ld, applied %ld\n",
+                  n, n - 1, failed, applied);
+    assert_true(failed > 0);
+    free(seed);
+    free(after);
+}
+
 /* The record an Add writes carries the table's clock, not the machine's. */
 static void test_added_is_the_hosts_time(void **state)
 {
@@ -720,7 +959,13 @@ static void test_scep_randomness_is_the_hosts(void **state)
 
 int main(void)
 {
+    /* before OpenSSL's first allocation, or it refuses */
+    if (!CRYPTO_set_mem_functions(o_malloc, o_realloc, o_free)) {
+        fprintf(stderr, "test_store_alloc: cannot set OpenSSL's memory functions\n");
+        return 1;
+    }
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_flush_openssl_failures),
         cmocka_unit_test(test_added_is_the_hosts_time),
         cmocka_unit_test(test_scep_randomness_is_the_hosts),
         cmocka_unit_test(test_sequence_once),
