@@ -96,8 +96,11 @@ static long long *cursor(flush_t *f, const store_kind_t *k)
         struct stat st;
         if (store_bundle(f->s, k->id, p, sizeof p))
             return NULL;
-        *c = stat(p, &st) == 0 ? (long long)st.st_size : errno == ENOENT ? 0 : -1;
-        if (*c < 0)
+        if (store_io_stat(&f->s->io, p, &st) == 0)
+            *c = (long long)st.st_size;
+        else if (errno == ENOENT)
+            *c = 0;
+        else
             return NULL;
     }
     return c;
@@ -112,18 +115,19 @@ static int block_on_disk(flush_t *f, const store_kind_t *k, const char *pem, lon
     char p[4096];
     if (store_bundle(f->s, k->id, p, sizeof p))
         return -1;
-    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    const store_io_t *io = &f->s->io;
+    int fd = store_io_open(io, p, O_RDONLY | O_CLOEXEC, 0);
     if (fd < 0)
         return errno == ENOENT ? 0 : -1;
     int same = -1;
     char *got = plat_alloc(&f->s->plat, (size_t)len);
-    ssize_t n = got ? pread(fd, got, (size_t)len, (off_t)off) : -1;
+    ssize_t n = got ? store_io_pread(io, fd, got, (size_t)len, (off_t)off) : -1;
     if (n == (ssize_t)len)
         same = !memcmp(got, pem, (size_t)len);
     else if (n >= 0)
         same = 0; /* the bundle ends before the block */
     plat_free(&f->s->plat, got);
-    close(fd);
+    store_io_close(io, fd); /* read-only: what was read stands */
     return same;
 }
 
@@ -316,11 +320,11 @@ static int final_state(flush_t *f, const store_kind_t *k, const char *thumb, sto
  * holds something else is no member of the store whatever it is): 0; 1
  * when the file holds no PEM certificate block; -1 when it cannot be told
  * (no memory, I/O). */
-static int thumb_of_file(const omadm_platform_t *plat, const char *p,
-                         char thumb[STORE_THUMB_LEN + 1])
+static int thumb_of_file(const store_t *s, const char *p, char thumb[STORE_THUMB_LEN + 1])
 {
+    const omadm_platform_t *plat = &s->plat;
     size_t len = 0;
-    char *text = read_file(plat, p, &len);
+    char *text = read_file(plat, &s->io, p, &len);
     uint8_t *der = NULL;
     size_t der_len = 0;
     int rc = !text ? (errno == EFBIG ? 1 : -1) : cert_pem_der(plat, text, len, &der, &der_len);
@@ -356,9 +360,9 @@ static int capath_existing(flush_t *f, const touched_t *t, member_t **m, size_t 
         char p[4096], thumb[STORE_THUMB_LEN + 1];
         if (path(f->s, p, sizeof p, "trust/%s/%08lx.%u", t->store->id, t->hash, i))
             return -1;
-        if (access(p, F_OK))
+        if (store_io_access(&f->s->io, p))
             return errno == ENOENT ? 0 : -1; /* the end of the run, or unknown */
-        int got = thumb_of_file(&f->s->plat, p, thumb);
+        int got = thumb_of_file(f->s, p, thumb);
         if (got < 0)
             return -1;
         if (got) /* no certificate: no member of the store, written over */
@@ -469,7 +473,7 @@ int store_flush(store_t *s)
     if (!s->pending)
         return 0;
     fix_modes_of_batch(s);
-    flush_t f = {.s = s, .j = journal_new(&s->plat)};
+    flush_t f = {.s = s, .j = journal_new(&s->plat, &s->io)};
     for (size_t i = 0; i < sizeof f.cursor / sizeof f.cursor[0]; i++)
         f.cursor[i] = -1;
     int rc = f.j ? 0 : -1;

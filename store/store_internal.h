@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "store.h"
+#include "store_io.h"
 
 typedef enum { OP_PUT, OP_DEL, OP_KEY, OP_STATE_PUT, OP_STATE_DEL } op_kind_t;
 
@@ -31,6 +32,7 @@ typedef struct op {
 
 struct store {
     omadm_platform_t plat;        /* the host's table, defaults filled in */
+    store_io_t io;                /* the fault hook of the I/O tests (none: zero) */
     char *dir;
     int lock_fd;                  /* flock'ed for the life of the store */
     dev_t lock_dev;               /* the lock file's identity, while registered */
@@ -58,9 +60,10 @@ char *rec_serialise(const omadm_platform_t *p, const store_rec_t *r, long long b
 /* 0, -1 (not a record) or -2 (p had no memory). */
 int rec_parse(const omadm_platform_t *p, char *text, store_rec_t *r, long long *boff,
               long long *blen);
-/* Whole file, NUL-terminated, from plat; NULL with errno set (EFBIG: not a
- * regular file, or 64 MiB or more; ENOMEM: plat had no memory). */
-char *read_file(const omadm_platform_t *plat, const char *p, size_t *len);
+/* Whole file, NUL-terminated, from plat, read through io; NULL with errno
+ * set (EFBIG: not a regular file, or 64 MiB or more; ENOMEM: plat had no
+ * memory; ENOENT: no such file; anything else: I/O). */
+char *read_file(const omadm_platform_t *plat, const store_io_t *io, const char *p, size_t *len);
 /* 0 found, 1 absent, -1 error (no memory, I/O: nothing is known), -2
  * damaged (a file that is not a record). */
 int disk_get(const store_t *s, const char *store, const char *thumb, store_rec_t *r,
@@ -86,6 +89,6 @@ mode_t store_mode_want(const char *rel, bool dir);
 int store_fix_modes(const store_t *s, const char *rel);
 /* mkdir with exactly mode, whatever the umask (an existing directory is
  * left as it is): 0 created, 1 existed, -1 error. */
-int store_mkdir(const char *p, mode_t mode);
+int store_mkdir(const store_io_t *io, const char *p, mode_t mode);
 
 #endif
