@@ -333,16 +333,6 @@ const op_t *find_op(const op_t *list, const store_kind_t *k, const char *thumb,
     return found;
 }
 
-/* The newest staged state op for name in a list, or NULL. */
-static const op_t *find_state_op(const op_t *list, const char *name)
-{
-    const op_t *found = NULL;
-    for (const op_t *o = list; o; o = o->next)
-        if (op_is_state(o) && !strcmp(o->state_name, name))
-            found = o;
-    return found;
-}
-
 int store_recover_if_needed(store_t *s)
 {
     const char *why = NULL;
@@ -450,6 +440,7 @@ int store_commit(store_t *s)
 {
     if (!s->in_tx)
         return -1;
+    state_ix_committed(s, s->tx);
     if (s->tx) {
         if (s->pending_tail)
             s->pending_tail->next = s->tx;
@@ -464,6 +455,7 @@ int store_commit(store_t *s)
 
 void store_rollback(store_t *s)
 {
+    state_ix_rolled_back(s, s->tx);
     free_ops(&s->plat, s->tx);
     s->tx = s->tx_tail = NULL;
     s->in_tx = false;
@@ -492,13 +484,15 @@ static op_t *stage_state(store_t *s, op_kind_t kind, const char *name)
 {
     if (!s->in_tx || !name || !state_name_ok(name))
         return NULL;
-    op_t *o = plat_calloc(&s->plat, sizeof *o);
+    state_ix_t *e = state_ix_get(s, name);
+    op_t *o = e ? plat_calloc(&s->plat, sizeof *o) : NULL;
     if (!o || !(o->state_name = plat_strdup(&s->plat, name))) {
         plat_free(&s->plat, o);
-        return NULL;
+        return NULL; /* an entry made for nothing goes with the next flush */
     }
     o->kind = kind;
     tx_append(s, o);
+    state_ix_staged(s, e, o);
     return o;
 }
 
@@ -541,9 +535,7 @@ int store_get_state(store_t *s, const char *name, char **data, size_t *len)
     if (store_recover_if_needed(s))
         return -1;
     /* the newest op wins: the open transaction first */
-    const op_t *o = find_state_op(s->tx, name);
-    if (!o)
-        o = find_state_op(s->pending, name);
+    const op_t *o = state_ix_newest(state_ix_find(s, name));
     if (o) {
         if (o->kind == OP_STATE_DEL)
             return 1;
@@ -578,6 +570,35 @@ static int staged_name_cmp(const void *a, const void *b)
     return strcmp(((const staged_name_t *)a)->name, ((const staged_name_t *)b)->name);
 }
 
+typedef struct staged_names {
+    const store_t *s;
+    const char *prefix;
+    size_t plen;
+    staged_name_t *v;
+    size_t n, cap;
+} staged_names_t;
+
+/* The name of an entry with a staged op, when it has the prefix. */
+static int take_staged(void *ctx, const state_ix_t *e)
+{
+    staged_names_t *c = ctx;
+    const op_t *o = state_ix_newest(e);
+    if (!o || strncmp(state_ix_name(e), c->prefix, c->plen))
+        return 0;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 16;
+        staged_name_t *v = plat_realloc(&c->s->plat, c->v, cap * sizeof *v);
+        if (!v)
+            return -1;
+        c->v = v;
+        c->cap = cap;
+    }
+    if (!(c->v[c->n].name = plat_strdup(&c->s->plat, state_ix_name(e))))
+        return -1;
+    c->v[c->n++].put = o->kind == OP_STATE_PUT;
+    return 0;
+}
+
 int store_each_state(store_t *s, const char *prefix, int (*cb)(void *ctx, const char *name),
                      void *ctx)
 {
@@ -589,36 +610,10 @@ int store_each_state(store_t *s, const char *prefix, int (*cb)(void *ctx, const 
         return -1;
     /* The staged names are copied (and sorted) before cb first runs: cb may
      * stage, commit, roll back or flush, and the last two free ops. */
-    staged_name_t *staged = NULL;
-    size_t n = 0, cap = 0;
-    int rc = 0;
-    const op_t *lists[2] = {s->tx, s->pending};
-    for (int li = 0; li < 2 && !rc; li++) {
-        for (const op_t *o = lists[li]; o && !rc; o = o->next) {
-            if (!op_is_state(o) || strncmp(o->state_name, prefix, plen))
-                continue;
-            const op_t *newest = find_state_op(s->tx, o->state_name);
-            if (!newest)
-                newest = find_state_op(s->pending, o->state_name);
-            if (newest != o)
-                continue; /* so each name is taken once */
-            if (n == cap) {
-                size_t ncap = cap ? cap * 2 : 16;
-                staged_name_t *v = plat_realloc(&s->plat, staged, ncap * sizeof *v);
-                if (!v) {
-                    rc = -1;
-                    break;
-                }
-                staged = v;
-                cap = ncap;
-            }
-            if (!(staged[n].name = plat_strdup(&s->plat, o->state_name))) {
-                rc = -1;
-                break;
-            }
-            staged[n++].put = o->kind == OP_STATE_PUT;
-        }
-    }
+    staged_names_t c = {.s = s, .prefix = prefix, .plen = plen};
+    int rc = state_ix_each(s, take_staged, &c) ? -1 : 0;
+    staged_name_t *staged = c.v;
+    size_t n = c.n;
     if (n)
         qsort(staged, n, sizeof *staged, staged_name_cmp);
     for (size_t i = 0; i < n && !rc; i++)
@@ -969,6 +964,7 @@ void store_close(store_t *s)
     omadm_platform_t p = s->plat;
     free_ops(&p, s->tx);
     free_ops(&p, s->pending);
+    state_ix_free(s);
     plat_free(&p, s->dir);
     plat_free(&p, s);
 }

@@ -490,7 +490,11 @@ int store_flush(store_t *s)
             break;
         case OP_STATE_PUT:
         case OP_STATE_DEL:
-            rc = flush_state(&f, o);
+            /* only the newest op of a name matters: the records are
+             * independent files (an enrollment rewritten by each of its
+             * parameters' Adds is written once) */
+            if (state_ix_pending_is(state_ix_find(s, o->state_name), o))
+                rc = flush_state(&f, o);
             break;
         default:
             rc = -1;
@@ -509,6 +513,7 @@ int store_flush(store_t *s)
     /* Done, or failed: either way the batch leaves memory.  A failure
      * before the journal was durable loses the batch (the caller reports
      * it); one after is applied again when the store is next opened. */
+    state_ix_flushed(s, rc == 0);
     free_ops(&s->plat, s->pending);
     s->pending = s->pending_tail = NULL;
     journal_free(f.j);

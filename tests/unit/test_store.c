@@ -55,6 +55,7 @@
 #include "platform.h"
 #include "store/cert.h"
 #include "store/store.h"
+#include "store/store_io.h"
 #include "support_pki.h"
 
 /* ---- certificates ---- */
@@ -3108,6 +3109,106 @@ static void test_state_journal_replayed(void **state)
     assert_clean(f);
 }
 
+/* ---- counting state records ---- */
+
+static int count_one(void *ctx, const char *name)
+{
+    (void)name;
+    ++*(size_t *)ctx;
+    return 0;
+}
+
+/* store_count_state agrees with what store_each_state lists, for each of
+ * the prefixes. */
+static void counts_agree(store_t *s, int step)
+{
+    static const char *const prefixes[] = {"scep-a-", "scep-b-", "scep-", ""};
+    for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {
+        size_t listed = 0, counted = 99999;
+        assert_int_equal(store_each_state(s, prefixes[i], count_one, &listed), 0);
+        assert_int_equal(store_count_state(s, prefixes[i], &counted), 0);
+        if (listed != counted)
+            fail_msg("step %d, prefix \"%s\": %zu listed, %zu counted", step, prefixes[i],
+                     listed, counted);
+    }
+}
+
+/* Fails every write once armed (a flush that cannot write its journal). */
+static int fail_writes(void *ctx, store_io_op_t op, const char *path)
+{
+    (void)path;
+    return *(bool *)ctx && op == STORE_IO_WRITE ? ENOSPC : 0;
+}
+
+/* The count of a prefix is kept as changes are staged, committed, rolled
+ * back and flushed (the limit of SCEP enrollments is checked against it):
+ * a walk of puts and deletes of names under two prefixes, across commits,
+ * rollbacks, flushes, a flush that fails, reopening (and a record file
+ * put there while the store was closed) checks it against the listing
+ * after every step, for four prefixes. */
+static void test_state_count_follows_every_change(void **state)
+{
+    fixture_t *f = *state;
+    bool fail = false;
+    store_io_t io = {fail_writes, &fail};
+    const char *why = NULL;
+    store_close(f->s);
+    f->s = NULL;
+    assert_int_equal(store_open_io(f->dir, NULL, &io, &f->s, &why), 0);
+    unsigned x = 12345;
+    bool in_tx = false;
+    int lost = 0;
+    for (int step = 0; step < 600; step++) {
+        x = x * 1103515245u + 12345u;
+        unsigned r = (x >> 16) % 100;
+        char name[32];
+        snprintf(name, sizeof name, "scep-%c-%u", "ab"[(x >> 8) & 1], (x >> 10) % 12);
+        if (!in_tx) {
+            assert_int_equal(store_begin(f->s), 0);
+            in_tx = true;
+        }
+        if (r < 45)
+            assert_int_equal(store_put_state(f->s, name, "v", 1), 0);
+        else if (r < 70)
+            assert_int_equal(store_del_state(f->s, name), 0);
+        else if (r < 82) {
+            assert_int_equal(store_commit(f->s), 0);
+            in_tx = false;
+        } else if (r < 88) {
+            store_rollback(f->s);
+            in_tx = false;
+        } else if (r < 94) {
+            assert_int_equal(store_commit(f->s), 0);
+            in_tx = false;
+            assert_int_equal(store_flush(f->s), 0);
+        } else if (r < 96) {
+            /* a flush that cannot write: the batch (if any) is lost */
+            assert_int_equal(store_commit(f->s), 0);
+            in_tx = false;
+            fail = true;
+            lost += store_flush(f->s) == -1;
+            fail = false;
+        } else {
+            if (in_tx)
+                store_rollback(f->s);
+            in_tx = false;
+            store_close(f->s);
+            f->s = NULL;
+            if (r >= 98) {
+                /* a record file put there while the store was closed */
+                char p[PATH_MAX];
+                snprintf(p, sizeof p, "%s/state/scep-a-x%d", f->dir, step);
+                spew(p, "w", 1);
+            }
+            assert_int_equal(store_open_io(f->dir, NULL, &io, &f->s, &why), 0);
+        }
+        counts_agree(f->s, step);
+    }
+    if (in_tx)
+        store_rollback(f->s);
+    assert_true(lost > 0);
+}
+
 /* ---- certificate ingest: one encoding ---- */
 
 /* The root's DER with its signature BIT STRING saying one unused bit and
@@ -3321,6 +3422,7 @@ int main(void)
         T(test_state_only_batch),
         T(test_state_check),
         T(test_state_journal_replayed),
+        T(test_state_count_follows_every_change),
         T(test_ingest_refuses_what_is_not_der),
         T(test_ingest_encrypted_pem_asks_nobody),
     };
