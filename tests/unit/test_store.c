@@ -18,8 +18,12 @@
  * open in one process refused (-2, OMADM_E_BUSY) while another process
  * still makes it wait; state records (staged, pending, flushed, rolled
  * back, deleted, listed by prefix, name rules, 0600/0700, in one batch
- * with certificates, check, journal replay); modes (set whatever the
- * umask, reported and repaired by store_check, restored by a write).
+ * with certificates, check, journal replay); the count of state records
+ * by prefix (store_count_state) against the listing after every step of
+ * a walk of changes; modes (set whatever the umask, reported and repaired
+ * by store_check, restored by a write); certificate ingest (cert_decode):
+ * a certificate not in DER refused in every armour, encrypted PEM refused
+ * without a pass phrase prompt.
  *
  * Journals are written by hand in the format documented in
  * store/journal.c ("omadm-journal 1\n", W/A/O/U records, "E <sha256>\n"),
