@@ -605,21 +605,16 @@ static bool running(const enrollment_t *e)
     return e->phase == PH_START || e->phase == PH_PENDING;
 }
 
-/* Count enrollments of a namespace, stopping at limit. */
-static int count_one(void *ctx, const char *name)
-{
-    (void)name;
-    return ++*(size_t *)ctx >= MAX_ENROLLMENTS ? 1 : 0;
-}
-
-/* A new {UniqueID}: -420 when the namespace is full. */
+/* A new {UniqueID}: -420 when the namespace is full.  The store keeps
+ * the count of a namespace's records as changes are staged, so this costs
+ * the same for the first enrollment as for the thousandth, and for every
+ * Add refused beyond. */
 static int create(struct omadm_certstore *cs, enr_ns_t ns, const char *id, enrollment_t *e)
 {
     char prefix[16];
     size_t count = 0;
     snprintf(prefix, sizeof prefix, "scep-%s-", ns_tags[ns]);
-    int rc = store_each_state(cs->store, prefix, count_one, &count);
-    if (rc < 0)
+    if (store_count_state(cs->store, prefix, &count))
         return -500;
     if (count >= MAX_ENROLLMENTS)
         return -420;

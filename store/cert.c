@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <openssl/pem.h>
@@ -84,15 +85,40 @@ out:
     return out;
 }
 
-/* DER must be exactly one certificate. */
+/* 0 when der is exactly one certificate, encoded as OpenSSL encodes it
+ * (DER: what i2d_X509 writes for what d2i_X509 reads); -1 when it is not
+ * one certificate; -3 when it is one but in another encoding (BER, a BIT
+ * STRING with unused bits set, ...): OpenSSL would write other bytes for
+ * it (in a PEM file, a CApath file), with another thumbprint; -2 when
+ * that cannot be told (no memory). */
 static int check_der(const uint8_t *der, size_t len)
 {
     const unsigned char *p = der;
     X509 *x = d2i_X509(NULL, &p, (long)len);
     if (!x)
         return -1;
+    int rc = p == der + len ? 0 : -1;
+    if (!rc) {
+        unsigned char *again = NULL;
+        int n = i2d_X509(x, &again);
+        rc = n < 0 ? -2 : (size_t)n != len || memcmp(again, der, len) ? -3 : 0;
+        OPENSSL_free(again);
+    }
     X509_free(x);
-    return p == der + len ? 0 : -1;
+    return rc;
+}
+
+/* check_der's answer as cert_decode's (-1 refused, -2 no memory), with
+ * the reason. */
+static int der_verdict(int checked, const char **why)
+{
+    if (checked == -1)
+        *why = "not an X.509 certificate";
+    else if (checked == -3)
+        *why = "certificate not DER-encoded";
+    else if (checked == -2)
+        *why = "out of memory";
+    return checked == -3 ? -1 : checked;
 }
 
 static bool has_text(const uint8_t *data, size_t len, const char *needle)
@@ -104,34 +130,76 @@ static bool has_text(const uint8_t *data, size_t len, const char *needle)
     return false;
 }
 
+/* The names PEM_read_bio_X509 takes a block by. */
+static bool pem_cert_name(const char *name)
+{
+    return !strcmp(name, PEM_STRING_X509) || !strcmp(name, PEM_STRING_X509_OLD);
+}
+
+/* Exactly one PEM certificate block (blocks of other kinds are skipped),
+ * its bytes checked as check_der does.  Blocks are read raw: an encrypted
+ * one (it has headers) is refused, never decrypted, so OpenSSL never asks
+ * a terminal for a pass phrase on a server's behalf. */
 static int from_pem(const omadm_platform_t *plat, const uint8_t *data, size_t len, uint8_t **der,
                     size_t *der_len, const char **why)
 {
     BIO *bio = BIO_new_mem_buf(data, (int)len);
-    X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
-    X509 *second = x ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
-    int rc = -1;
+    unsigned char *body = NULL;
+    long body_len = 0;
+    int blocks = 0, rc = -1;
+    bool headers = false;
     *why = "PEM text is not one X.509 certificate";
-    if (x && !second) {
-        unsigned char *out = NULL;
-        int n = i2d_X509(x, &out);
-        if (n > 0) {
-            *der = plat_alloc(plat, (size_t)n);
-            if (*der) {
-                memcpy(*der, out, (size_t)n);
-                *der_len = (size_t)n;
-                rc = 0;
-            } else {
-                *why = "out of memory";
-                rc = -2;
-            }
+    for (;;) {
+        char *name = NULL, *header = NULL;
+        unsigned char *bytes = NULL;
+        long n = 0;
+        if (!bio || !PEM_read_bio(bio, &name, &header, &bytes, &n))
+            break;
+        if (pem_cert_name(name) && blocks++ == 0) {
+            headers = *header != 0;
+            body = bytes;
+            body_len = n;
+            bytes = NULL;
         }
-        OPENSSL_free(out);
+        OPENSSL_free(name);
+        OPENSSL_free(header);
+        OPENSSL_free(bytes);
     }
-    X509_free(x);
-    X509_free(second);
+    ERR_clear_error(); /* the end of the text is an error to PEM_read_bio */
+    if (blocks == 1 && headers)
+        *why = "encrypted PEM";
+    else if (blocks == 1)
+        rc = der_verdict(check_der(body, (size_t)body_len), why);
+    if (!rc) {
+        *der = plat_alloc(plat, (size_t)body_len);
+        if (*der) {
+            memcpy(*der, body, (size_t)body_len);
+            *der_len = (size_t)body_len;
+        } else {
+            *why = "out of memory";
+            rc = -2;
+        }
+    }
+    OPENSSL_free(body);
     BIO_free(bio);
     return rc;
+}
+
+int cert_pem_der(const omadm_platform_t *plat, const char *text, size_t len, uint8_t **der,
+                 size_t *der_len)
+{
+    static const char begin[] = "-----BEGIN CERTIFICATE-----", end[] = "-----END CERTIFICATE-----";
+    *der = NULL;
+    const char *b = memmem(text, len, begin, sizeof begin - 1);
+    if (!b)
+        return -1;
+    b += sizeof begin - 1;
+    const char *e = memmem(b, len - (size_t)(b - text), end, sizeof end - 1);
+    if (!e)
+        return -1;
+    bool oom = false;
+    *der = b64_decode(plat, (const uint8_t *)b, (size_t)(e - b), der_len, &oom);
+    return *der ? 0 : oom ? -2 : -1;
 }
 
 int cert_b64_decode(const omadm_platform_t *plat, const char *b64, uint8_t **out, size_t *len)
@@ -151,7 +219,12 @@ int cert_decode(const omadm_platform_t *plat, const uint8_t *data, size_t len, b
     }
     if (has_text(data, len, "-----BEGIN"))
         return from_pem(plat, data, len, der, der_len, why);
-    if (raw_ok && len && data[0] == 0x30 && check_der(data, len) == 0) {
+    /* raw DER, when allowed and it parses; else base64 (whose first
+     * character is never 0x30's '0') */
+    int raw = raw_ok && len && data[0] == 0x30 ? check_der(data, len) : -1;
+    if (raw != -1 && raw != 0)
+        return der_verdict(raw, why);
+    if (raw == 0) {
         *der = plat_alloc(plat, len);
         if (!*der) {
             *why = "out of memory";
@@ -168,10 +241,10 @@ int cert_decode(const omadm_platform_t *plat, const uint8_t *data, size_t len, b
         *why = oom ? "out of memory" : "not base64";
         return oom ? -2 : -1;
     }
-    if (check_der(bytes, n)) {
+    int checked = check_der(bytes, n);
+    if (checked) {
         plat_free(plat, bytes);
-        *why = "not an X.509 certificate";
-        return -1;
+        return der_verdict(checked, why);
     }
     *der = bytes;
     *der_len = n;
@@ -258,6 +331,15 @@ static char *template_name(const omadm_platform_t *plat, const X509 *x)
     return plat_strdup(plat, "");
 }
 
+/* X509_subject_name_hash, which answers 0 when it cannot hash (no
+ * memory): a CApath name made of that would be wrong, not missing. */
+static int subject_hash(const X509 *x, unsigned long *hash)
+{
+    int ok = 0;
+    *hash = X509_NAME_hash_ex(X509_get_subject_name(x), NULL, NULL, &ok);
+    return ok ? 0 : -1;
+}
+
 int cert_info_from_der(const omadm_platform_t *plat, const uint8_t *der, size_t len,
                        cert_info_t *info)
 {
@@ -273,9 +355,9 @@ int cert_info_from_der(const omadm_platform_t *plat, const uint8_t *der, size_t 
     time_text(X509_get0_notBefore(x), info->valid_from);
     time_text(X509_get0_notAfter(x), info->valid_to);
     info->template_name = template_name(plat, x);
-    info->subject_hash = X509_subject_name_hash(x);
+    int hashed = subject_hash(x, &info->subject_hash);
     X509_free(x);
-    if (!info->issued_by || !info->issued_to || !info->template_name) {
+    if (hashed || !info->issued_by || !info->issued_to || !info->template_name) {
         cert_info_free(plat, info);
         return -1;
     }
@@ -288,9 +370,9 @@ int cert_subject_hash(const uint8_t *der, size_t len, unsigned long *hash)
     X509 *x = d2i_X509(NULL, &p, (long)len);
     if (!x)
         return -1;
-    *hash = X509_subject_name_hash(x);
+    int rc = subject_hash(x, hash);
     X509_free(x);
-    return 0;
+    return rc;
 }
 
 void cert_info_free(const omadm_platform_t *plat, cert_info_t *info)

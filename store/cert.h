@@ -46,6 +46,13 @@ int cert_decode(const omadm_platform_t *plat, const uint8_t *data, size_t len, b
  * -1 (not base64) or -2 (no memory). */
 int cert_b64_decode(const omadm_platform_t *plat, const char *b64, uint8_t **out, size_t *len);
 
+/* The bytes of the first PEM CERTIFICATE block of text (as cert_pem
+ * writes them; no certificate check, no OpenSSL parse: for files the
+ * store wrote itself).  0 and the bytes (from plat), -1 (no such block)
+ * or -2 (no memory). */
+int cert_pem_der(const omadm_platform_t *plat, const char *text, size_t len, uint8_t **der,
+                 size_t *der_len);
+
 /* Fill info from DER (0), or -1 when it is not a certificate.  Free with
  * cert_info_free and the same plat. */
 int cert_info_from_der(const omadm_platform_t *plat, const uint8_t *der, size_t len,

@@ -24,20 +24,24 @@
 #include <unistd.h>
 
 #include "platform.h"
+#include "store_io.h"
 
 struct journal {
     const omadm_platform_t *plat;
+    const store_io_t *io;
     char *buf;
     size_t len, cap;
     int failed;
     int n_ops;
 };
 
-journal_t *journal_new(const omadm_platform_t *plat)
+journal_t *journal_new(const omadm_platform_t *plat, const store_io_t *io)
 {
     journal_t *j = plat_calloc(plat, sizeof *j);
-    if (j)
+    if (j) {
         j->plat = plat;
+        j->io = io;
+    }
     return j;
 }
 
@@ -151,11 +155,12 @@ static int sha256_hex(const void *p, size_t n, char out[65])
 
 /* ---- file primitives ---- */
 
-static int write_all(int fd, const void *p, size_t n, off_t off, int positioned)
+static int write_all(const store_io_t *io, int fd, const void *p, size_t n, off_t off,
+                     int positioned)
 {
     const char *c = p;
     while (n) {
-        ssize_t w = positioned ? pwrite(fd, c, n, off) : write(fd, c, n);
+        ssize_t w = positioned ? store_io_pwrite(io, fd, c, n, off) : store_io_write(io, fd, c, n);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
@@ -167,18 +172,17 @@ static int write_all(int fd, const void *p, size_t n, off_t off, int positioned)
     return 0;
 }
 
-static int fsync_path(const char *p, int dir)
+static int fsync_path(const store_io_t *io, const char *p, int dir)
 {
-    int fd = open(p, (dir ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
+    int fd = store_io_open(io, p, (dir ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC, 0);
     if (fd < 0)
         return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
+    int rc = store_io_fsync(io, fd);
+    return store_io_close(io, fd) || rc ? -1 : 0;
 }
 
-static int replace_file(const char *dir, const char *rel, const void *data, size_t len,
-                        mode_t mode)
+static int replace_file(const store_io_t *io, const char *dir, const char *rel,
+                        const void *data, size_t len, mode_t mode)
 {
     char p[4096], tmp[4200];
     if (snprintf(p, sizeof p, "%s/%s", dir, rel) >= (int)sizeof p)
@@ -188,53 +192,53 @@ static int replace_file(const char *dir, const char *rel, const void *data, size
      * <name>, and no reader of a directory takes a temp file for a record. */
     const char *base = strrchr(p, '/') + 1;
     snprintf(tmp, sizeof tmp, "%.*s.%s.tmp", (int)(base - p), p, base);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    int fd = store_io_open(io, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     if (fd < 0)
         return -1;
-    int rc = fchmod(fd, mode) || write_all(fd, data, len, 0, 0);
-    rc = close(fd) || rc;
-    if (rc || rename(tmp, p)) {
-        unlink(tmp);
+    int rc = store_io_fchmod(io, fd, mode) || write_all(io, fd, data, len, 0, 0);
+    rc = store_io_close(io, fd) || rc;
+    if (rc || store_io_rename(io, tmp, p)) {
+        store_io_unlink(io, tmp);
         return -1;
     }
     return 0;
 }
 
-static int write_at(const char *dir, const char *rel, off_t off, const void *data, size_t len,
-                    int cut)
+static int write_at(const store_io_t *io, const char *dir, const char *rel, off_t off,
+                    const void *data, size_t len, int cut)
 {
     char p[4096];
     if (snprintf(p, sizeof p, "%s/%s", dir, rel) >= (int)sizeof p)
         return -1;
     /* a file written at an offset is a bundle: one that is created here
      * is public (0644, whatever the umask), as the store creates them */
-    int fd = open(p, O_WRONLY | O_CLOEXEC);
+    int fd = store_io_open(io, p, O_WRONLY | O_CLOEXEC, 0);
     if (fd < 0 && errno == ENOENT) {
-        fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-        if (fd >= 0 && fchmod(fd, 0644)) {
-            close(fd);
+        fd = store_io_open(io, p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd >= 0 && store_io_fchmod(io, fd, 0644)) {
+            store_io_close(io, fd);
             return -1;
         }
     }
     if (fd < 0)
         return -1;
-    int rc = write_all(fd, data, len, off, 1);
+    int rc = write_all(io, fd, data, len, off, 1);
     if (!rc && cut)
-        rc = ftruncate(fd, off + (off_t)len);
-    return close(fd) || rc ? -1 : 0;
+        rc = store_io_ftruncate(io, fd, off + (off_t)len);
+    return store_io_close(io, fd) || rc ? -1 : 0;
 }
 
-static int remove_file(const char *dir, const char *rel)
+static int remove_file(const store_io_t *io, const char *dir, const char *rel)
 {
     char p[4096];
     if (snprintf(p, sizeof p, "%s/%s", dir, rel) >= (int)sizeof p)
         return -1;
-    return unlink(p) && errno != ENOENT ? -1 : 0;
+    return store_io_unlink(io, p) && errno != ENOENT ? -1 : 0;
 }
 
 /* ---- apply ---- */
 
-static int apply(const char *dir, const char *buf, size_t len)
+static int apply(const store_io_t *io, const char *dir, const char *buf, size_t len)
 {
     const char *p = buf + 16, *end = buf + len;
     while (p < end && *p != 'E') {
@@ -252,7 +256,7 @@ static int apply(const char *dir, const char *buf, size_t len)
         long long a = 0;
         size_t n = 0;
         if (op == 'U') {
-            if (sscanf(head, "U %4096s", rel) != 1 || remove_file(dir, rel))
+            if (sscanf(head, "U %4096s", rel) != 1 || remove_file(io, dir, rel))
                 return -1;
             continue;
         }
@@ -260,9 +264,9 @@ static int apply(const char *dir, const char *buf, size_t len)
                            : sscanf(head + 1, " %lld %zu %4096s", &a, &n, rel);
         if (ok != 3 || n > (size_t)(end - p) - 1)
             return -1;
-        int rc = op == 'W'   ? replace_file(dir, rel, p, n, (mode_t)a)
-                 : op == 'A' ? write_at(dir, rel, (off_t)a, p, n, 1)
-                 : op == 'O' ? write_at(dir, rel, (off_t)a, p, n, 0)
+        int rc = op == 'W'   ? replace_file(io, dir, rel, p, n, (mode_t)a)
+                 : op == 'A' ? write_at(io, dir, rel, (off_t)a, p, n, 1)
+                 : op == 'O' ? write_at(io, dir, rel, (off_t)a, p, n, 0)
                              : -1;
         if (rc)
             return -1;
@@ -272,19 +276,19 @@ static int apply(const char *dir, const char *buf, size_t len)
 }
 
 /* Sync everything applied, then drop the journal. */
-static int finish(const char *dir, const char **why)
+static int finish(const store_io_t *io, const char *dir, const char **why)
 {
     char p[4096];
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || syncfs(fd)) {
-        if (fd >= 0)
-            close(fd);
+    int fd = store_io_open(io, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    int rc = fd < 0 || store_io_syncfs(io, fd);
+    if (fd >= 0)
+        rc = store_io_close(io, fd) || rc;
+    if (rc) {
         *why = "cannot sync the store";
         return -1;
     }
-    close(fd);
     snprintf(p, sizeof p, "%s/journal", dir);
-    if (unlink(p) || fsync_path(dir, 1)) {
+    if (store_io_unlink(io, p) || fsync_path(io, dir, 1)) {
         *why = "cannot remove the store journal";
         return -1;
     }
@@ -299,7 +303,7 @@ int journal_commit(journal_t *j, const char *dir, const char **why)
         return j->failed ? -1 : 0;
     }
     /* a batch committed earlier but not applied goes first */
-    if (journal_recover(j->plat, dir, why))
+    if (journal_recover(j->plat, j->io, dir, why))
         return -1;
     if (sha256_hex(j->buf, j->len, hex)) {
         *why = "cannot checksum the journal";
@@ -309,20 +313,21 @@ int journal_commit(journal_t *j, const char *dir, const char **why)
     snprintf(p, sizeof p, "%s/journal", dir);
     snprintf(tmp, sizeof tmp, "%s.tmp", p);
     /* private: it carries keys and state records */
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    int rc = fd < 0 || fchmod(fd, 0600) || j->failed || write_all(fd, j->buf, j->len, 0, 0) ||
-             fsync(fd);
+    int fd = store_io_open(j->io, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int rc = fd < 0 || store_io_fchmod(j->io, fd, 0600) || j->failed ||
+             write_all(j->io, fd, j->buf, j->len, 0, 0) || store_io_fsync(j->io, fd);
     if (fd >= 0)
-        rc = close(fd) || rc;
-    if (rc || rename(tmp, p)) {
-        unlink(tmp);
+        rc = store_io_close(j->io, fd) || rc;
+    if (rc || store_io_rename(j->io, tmp, p)) {
+        store_io_unlink(j->io, tmp);
         *why = "cannot write the store journal";
         return -1;
     }
     /* The commit point: once the journal is durable the batch happens,
      * now or at the next recovery.  Failures from here on are reported as
      * "committed, not applied yet" (1), never as a lost batch. */
-    if (fsync_path(dir, 1) || apply(dir, j->buf, j->len) || finish(dir, why)) {
+    if (fsync_path(j->io, dir, 1) || apply(j->io, dir, j->buf, j->len) ||
+        finish(j->io, dir, why)) {
         *why = "store journal committed but not applied yet";
         return 1;
     }
@@ -341,13 +346,14 @@ static int valid(const char *buf, size_t len)
     return !memcmp(trailer + 2, hex, 64);
 }
 
-int journal_recover(const omadm_platform_t *plat, const char *dir, const char **why)
+int journal_recover(const omadm_platform_t *plat, const store_io_t *io, const char *dir,
+                    const char **why)
 {
     char p[4096], tmp[4200];
     snprintf(p, sizeof p, "%s/journal", dir);
     snprintf(tmp, sizeof tmp, "%s.tmp", p);
-    unlink(tmp); /* never renamed: never applied */
-    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    store_io_unlink(io, tmp); /* never renamed: never applied */
+    int fd = store_io_open(io, p, O_RDONLY | O_CLOEXEC, 0);
     if (fd < 0) {
         if (errno == ENOENT)
             return 0;
@@ -357,29 +363,29 @@ int journal_recover(const omadm_platform_t *plat, const char *dir, const char **
     struct stat st;
     char *buf = NULL;
     size_t got = 0;
-    if (fstat(fd, &st) == 0 && (buf = plat_alloc(plat, (size_t)st.st_size + 1)))
+    if (store_io_fstat(io, fd, &st) == 0 && (buf = plat_alloc(plat, (size_t)st.st_size + 1)))
         while (got < (size_t)st.st_size) {
-            ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+            ssize_t n = store_io_read(io, fd, buf + got, (size_t)st.st_size - got);
             if (n <= 0)
                 break;
             got += (size_t)n;
         }
-    close(fd);
+    store_io_close(io, fd); /* read-only: nothing of it to lose */
     int rc = 0;
     if (!buf || got != (size_t)st.st_size) {
         *why = "cannot read the store journal";
         rc = -1;
     } else if (!valid(buf, got)) {
         /* incomplete: its batch was never applied */
-        if (unlink(p) || fsync_path(dir, 1)) {
+        if (store_io_unlink(io, p) || fsync_path(io, dir, 1)) {
             *why = "cannot remove an incomplete store journal";
             rc = -1;
         }
-    } else if (apply(dir, buf, got)) {
+    } else if (apply(io, dir, buf, got)) {
         *why = "cannot apply the store journal";
         rc = -1;
     } else {
-        rc = finish(dir, why);
+        rc = finish(io, dir, why);
     }
     if (buf) {
         explicit_bzero(buf, got);

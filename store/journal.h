@@ -15,11 +15,13 @@
 #include <sys/types.h>
 
 #include "omadm.h"
+#include "store_io.h"
 
 typedef struct journal journal_t;
 
-/* The journal's memory comes from plat (kept: it must outlive j). */
-journal_t *journal_new(const omadm_platform_t *plat);
+/* The journal's memory comes from plat, its file operations go through io
+ * (both kept: they must outlive j; io may be NULL). */
+journal_t *journal_new(const omadm_platform_t *plat, const store_io_t *io);
 void journal_free(journal_t *j);
 /* Replace a whole file (written to a temp name, then renamed). */
 int journal_write_file(journal_t *j, const char *rel, const void *data, size_t len, mode_t mode);
@@ -35,6 +37,7 @@ int journal_empty(const journal_t *j);
 int journal_commit(journal_t *j, const char *dir, const char **why);
 /* At open: apply a complete journal, drop an incomplete one (read into
  * memory from plat). */
-int journal_recover(const omadm_platform_t *plat, const char *dir, const char **why);
+int journal_recover(const omadm_platform_t *plat, const store_io_t *io, const char *dir,
+                    const char **why);
 
 #endif

@@ -23,6 +23,7 @@
 #include "journal.h"
 #include "platform.h"
 #include "store_internal.h"
+#include "store_io.h"
 #include "textbuf.h"
 
 static const store_kind_t kinds[] = {
@@ -264,20 +265,26 @@ bad:
     return rc;
 }
 
-char *read_file(const omadm_platform_t *plat, const char *p, size_t *len)
+char *read_file(const omadm_platform_t *plat, const store_io_t *io, const char *p, size_t *len)
 {
-    int fd = open(p, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    int fd = store_io_open(io, p, O_RDONLY | O_CLOEXEC | O_NONBLOCK, 0);
     if (fd < 0)
         return NULL;
     struct stat st;
     char *buf = NULL;
-    errno = EFBIG;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size < (1 << 26)) {
+    int failed = 0;
+    if (store_io_fstat(io, fd, &st))
+        failed = errno;
+    else if (!S_ISREG(st.st_mode) || st.st_size >= (1 << 26))
+        failed = EFBIG;
+    else {
         buf = plat_alloc(plat, (size_t)st.st_size + 1);
-        errno = buf ? EIO : ENOMEM;
+        failed = buf ? EIO : ENOMEM;
         size_t got = 0;
         while (buf && got < (size_t)st.st_size) {
-            ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+            ssize_t n = store_io_read(io, fd, buf + got, (size_t)st.st_size - got);
+            if (n < 0)
+                failed = errno;
             if (n <= 0)
                 break;
             got += (size_t)n;
@@ -292,7 +299,8 @@ char *read_file(const omadm_platform_t *plat, const char *p, size_t *len)
             buf = NULL;
         }
     }
-    close(fd);
+    store_io_close(io, fd); /* read-only: what was read stands */
+    errno = buf ? 0 : failed;
     return buf;
 }
 
@@ -305,7 +313,7 @@ int disk_get(const store_t *s, const char *store, const char *thumb, store_rec_t
     memset(r, 0, sizeof *r);
     if (path(s, p, sizeof p, "certs/%s/%s", store, thumb))
         return -1;
-    char *text = read_file(&s->plat, p, NULL);
+    char *text = read_file(&s->plat, &s->io, p, NULL);
     if (!text)
         return errno == ENOENT ? 1 : errno == EFBIG ? -2 : -1; /* EFBIG: not a record */
     int rc = rec_parse(&s->plat, text, r, boff, blen);
@@ -325,22 +333,12 @@ const op_t *find_op(const op_t *list, const store_kind_t *k, const char *thumb,
     return found;
 }
 
-/* The newest staged state op for name in a list, or NULL. */
-static const op_t *find_state_op(const op_t *list, const char *name)
-{
-    const op_t *found = NULL;
-    for (const op_t *o = list; o; o = o->next)
-        if (op_is_state(o) && !strcmp(o->state_name, name))
-            found = o;
-    return found;
-}
-
 int store_recover_if_needed(store_t *s)
 {
     const char *why = NULL;
     if (!s->needs_recovery)
         return 0;
-    if (journal_recover(&s->plat, s->dir, &why))
+    if (journal_recover(&s->plat, &s->io, s->dir, &why))
         return -1;
     s->needs_recovery = false;
     return 0;
@@ -442,6 +440,7 @@ int store_commit(store_t *s)
 {
     if (!s->in_tx)
         return -1;
+    state_ix_committed(s, s->tx);
     if (s->tx) {
         if (s->pending_tail)
             s->pending_tail->next = s->tx;
@@ -456,6 +455,7 @@ int store_commit(store_t *s)
 
 void store_rollback(store_t *s)
 {
+    state_ix_rolled_back(s, s->tx);
     free_ops(&s->plat, s->tx);
     s->tx = s->tx_tail = NULL;
     s->in_tx = false;
@@ -484,13 +484,15 @@ static op_t *stage_state(store_t *s, op_kind_t kind, const char *name)
 {
     if (!s->in_tx || !name || !state_name_ok(name))
         return NULL;
-    op_t *o = plat_calloc(&s->plat, sizeof *o);
+    state_ix_t *e = state_ix_get(s, name);
+    op_t *o = e ? plat_calloc(&s->plat, sizeof *o) : NULL;
     if (!o || !(o->state_name = plat_strdup(&s->plat, name))) {
         plat_free(&s->plat, o);
-        return NULL;
+        return NULL; /* an entry made for nothing goes with the next flush */
     }
     o->kind = kind;
     tx_append(s, o);
+    state_ix_staged(s, e, o);
     return o;
 }
 
@@ -533,9 +535,7 @@ int store_get_state(store_t *s, const char *name, char **data, size_t *len)
     if (store_recover_if_needed(s))
         return -1;
     /* the newest op wins: the open transaction first */
-    const op_t *o = find_state_op(s->tx, name);
-    if (!o)
-        o = find_state_op(s->pending, name);
+    const op_t *o = state_ix_newest(state_ix_find(s, name));
     if (o) {
         if (o->kind == OP_STATE_DEL)
             return 1;
@@ -551,7 +551,7 @@ int store_get_state(store_t *s, const char *name, char **data, size_t *len)
     if (path(s, p, sizeof p, "state/%s", name))
         return -1;
     size_t n = 0;
-    char *buf = read_file(&s->plat, p, &n);
+    char *buf = read_file(&s->plat, &s->io, p, &n);
     if (!buf)
         return errno == ENOENT ? 1 : -1;
     *data = buf;
@@ -570,6 +570,35 @@ static int staged_name_cmp(const void *a, const void *b)
     return strcmp(((const staged_name_t *)a)->name, ((const staged_name_t *)b)->name);
 }
 
+typedef struct staged_names {
+    const store_t *s;
+    const char *prefix;
+    size_t plen;
+    staged_name_t *v;
+    size_t n, cap;
+} staged_names_t;
+
+/* The name of an entry with a staged op, when it has the prefix. */
+static int take_staged(void *ctx, const state_ix_t *e)
+{
+    staged_names_t *c = ctx;
+    const op_t *o = state_ix_newest(e);
+    if (!o || strncmp(state_ix_name(e), c->prefix, c->plen))
+        return 0;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 16;
+        staged_name_t *v = plat_realloc(&c->s->plat, c->v, cap * sizeof *v);
+        if (!v)
+            return -1;
+        c->v = v;
+        c->cap = cap;
+    }
+    if (!(c->v[c->n].name = plat_strdup(&c->s->plat, state_ix_name(e))))
+        return -1;
+    c->v[c->n++].put = o->kind == OP_STATE_PUT;
+    return 0;
+}
+
 int store_each_state(store_t *s, const char *prefix, int (*cb)(void *ctx, const char *name),
                      void *ctx)
 {
@@ -581,49 +610,23 @@ int store_each_state(store_t *s, const char *prefix, int (*cb)(void *ctx, const 
         return -1;
     /* The staged names are copied (and sorted) before cb first runs: cb may
      * stage, commit, roll back or flush, and the last two free ops. */
-    staged_name_t *staged = NULL;
-    size_t n = 0, cap = 0;
-    int rc = 0;
-    const op_t *lists[2] = {s->tx, s->pending};
-    for (int li = 0; li < 2 && !rc; li++) {
-        for (const op_t *o = lists[li]; o && !rc; o = o->next) {
-            if (!op_is_state(o) || strncmp(o->state_name, prefix, plen))
-                continue;
-            const op_t *newest = find_state_op(s->tx, o->state_name);
-            if (!newest)
-                newest = find_state_op(s->pending, o->state_name);
-            if (newest != o)
-                continue; /* so each name is taken once */
-            if (n == cap) {
-                size_t ncap = cap ? cap * 2 : 16;
-                staged_name_t *v = plat_realloc(&s->plat, staged, ncap * sizeof *v);
-                if (!v) {
-                    rc = -1;
-                    break;
-                }
-                staged = v;
-                cap = ncap;
-            }
-            if (!(staged[n].name = plat_strdup(&s->plat, o->state_name))) {
-                rc = -1;
-                break;
-            }
-            staged[n++].put = o->kind == OP_STATE_PUT;
-        }
-    }
+    staged_names_t c = {.s = s, .prefix = prefix, .plen = plen};
+    int rc = state_ix_each(s, take_staged, &c) ? -1 : 0;
+    staged_name_t *staged = c.v;
+    size_t n = c.n;
     if (n)
         qsort(staged, n, sizeof *staged, staged_name_cmp);
     for (size_t i = 0; i < n && !rc; i++)
         if (staged[i].put)
             rc = cb(ctx, staged[i].name);
     /* then the disk, less what a staged op shadows */
-    DIR *d = rc ? NULL : opendir(p);
+    DIR *d = rc ? NULL : store_io_opendir(&s->io, p);
     if (!rc && !d && errno != ENOENT)
         rc = -1;
     struct dirent *e;
     while (d && !rc) {
         errno = 0;
-        if (!(e = readdir(d))) {
+        if (!(e = store_io_readdir(&s->io, d))) {
             rc = errno ? -1 : 0;
             break;
         }
@@ -634,12 +637,18 @@ int store_each_state(store_t *s, const char *prefix, int (*cb)(void *ctx, const 
         if (n && bsearch(&key, staged, n, sizeof *staged, staged_name_cmp))
             continue;
         struct stat st;
-        if (fstatat(dirfd(d), e->d_name, &st, 0) || !S_ISREG(st.st_mode))
+        if (store_io_fstatat(&s->io, dirfd(d), e->d_name, &st)) {
+            if (errno == ENOENT)
+                continue; /* gone meanwhile */
+            rc = -1;
+            break;
+        }
+        if (!S_ISREG(st.st_mode))
             continue; /* store_get_state could not read it */
         rc = cb(ctx, e->d_name);
     }
     if (d)
-        closedir(d);
+        store_io_closedir(&s->io, d);
     for (size_t i = 0; i < n; i++)
         plat_free(&s->plat, staged[i].name);
     plat_free(&s->plat, staged);
@@ -667,7 +676,7 @@ char *store_get_key(store_t *s, const char *store, const char *thumb)
     }
     if (path(s, p, sizeof p, "keys/%s-%s", k->id, up))
         return NULL;
-    return read_file(&s->plat, p, NULL);
+    return read_file(&s->plat, &s->io, p, NULL);
 }
 
 /* ---- listing ---- */
@@ -719,9 +728,16 @@ int store_each(store_t *s, const char *store, int (*cb)(void *ctx, const store_r
     }
     if (staged.n)
         qsort(staged.thumbs, staged.n, sizeof *staged.thumbs, seen_cmp);
-    DIR *d = rc ? NULL : opendir(p);
+    DIR *d = rc ? NULL : store_io_opendir(&s->io, p);
+    if (!rc && !d && errno != ENOENT)
+        rc = -1; /* the listing would be incomplete */
     struct dirent *e;
-    while (d && !rc && (e = readdir(d))) {
+    while (d && !rc) {
+        errno = 0;
+        if (!(e = store_io_readdir(&s->io, d))) {
+            rc = errno ? -1 : 0;
+            break;
+        }
         if (e->d_name[0] == '.' || strlen(e->d_name) != STORE_THUMB_LEN)
             continue;
         char *key = e->d_name;
@@ -739,7 +755,7 @@ int store_each(store_t *s, const char *store, int (*cb)(void *ctx, const store_r
         rec_clear(&s->plat, &r);
     }
     if (d)
-        closedir(d);
+        store_io_closedir(&s->io, d);
     plat_free(&s->plat, staged.thumbs);
     return rc;
 }
@@ -750,7 +766,7 @@ int store_each(store_t *s, const char *store, int (*cb)(void *ctx, const store_r
  * parent of a CApath directory must let every user through).  force:
  * also set the mode of an existing directory (the private directories
  * must be 0700 whatever they were). */
-static int mkdir_p(const char *dir, mode_t mode, bool force)
+static int mkdir_p(const store_io_t *io, const char *dir, mode_t mode, bool force)
 {
     char p[4096];
     if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p)
@@ -759,31 +775,31 @@ static int mkdir_p(const char *dir, mode_t mode, bool force)
         if (*c != '/')
             continue;
         *c = 0;
-        if (store_mkdir(p, 0755) < 0)
+        if (store_mkdir(io, p, 0755) < 0)
             return -1;
         *c = '/';
     }
-    int made = store_mkdir(p, mode);
+    int made = store_mkdir(io, p, mode);
     if (made < 0)
         return -1;
     struct stat st;
-    if (stat(p, &st))
+    if (store_io_stat(io, p, &st))
         return -1;
     if (!S_ISDIR(st.st_mode)) {
         errno = ENOTDIR;
         return -1;
     }
-    return made == 1 && force ? chmod(p, mode) : 0;
+    return made == 1 && force ? store_io_chmod(io, p, mode) : 0;
 }
 
 /* An empty file with exactly mode, unless one exists (left as it is). */
-static int create_file(const char *p, mode_t mode)
+static int create_file(const store_io_t *io, const char *p, mode_t mode)
 {
-    int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    int fd = store_io_open(io, p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
     if (fd < 0)
         return errno == EEXIST ? 0 : -1;
-    int rc = fchmod(fd, mode);
-    return close(fd) || rc ? -1 : 0;
+    int rc = store_io_fchmod(io, fd, mode);
+    return store_io_close(io, fd) || rc ? -1 : 0;
 }
 
 /* A directory of the layout (rel below the store directory), created
@@ -794,7 +810,7 @@ static int layout_dir(const store_t *s, const char *rel, bool force)
     char p[4096];
     if (path(s, p, sizeof p, "%s", rel))
         return -1;
-    return mkdir_p(p, store_mode_want(rel, true), force);
+    return mkdir_p(&s->io, p, store_mode_want(rel, true), force);
 }
 
 /* The directories and bundles.  Public ones that exist keep their mode
@@ -804,7 +820,7 @@ static int make_layout(const store_t *s)
 {
     char rel[128], p[4096];
     errno = ENAMETOOLONG; /* what a path() failure means */
-    if (strlen(s->dir) > 3000 || mkdir_p(s->dir, store_mode_want("", true), false))
+    if (strlen(s->dir) > 3000 || mkdir_p(&s->io, s->dir, store_mode_want("", true), false))
         return -1;
     if (layout_dir(s, "keys", true) || layout_dir(s, "state", true))
         return -1;
@@ -818,7 +834,7 @@ static int make_layout(const store_t *s)
         if (layout_dir(s, rel, false))
             return -1;
         snprintf(rel, sizeof rel, "trust/%s.pem", kinds[i].id);
-        if (path(s, p, sizeof p, "%s", rel) || create_file(p, store_mode_want(rel, false)))
+        if (path(s, p, sizeof p, "%s", rel) || create_file(&s->io, p, store_mode_want(rel, false)))
             return -1;
     }
     return 0;
@@ -832,10 +848,11 @@ static int open_lock(const store_t *s)
     if (path(s, p, sizeof p, "lock"))
         return -1;
     mode_t want = store_mode_want("lock", false);
-    int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, want);
+    int fd = store_io_open(&s->io, p, O_RDWR | O_CREAT | O_CLOEXEC, want);
     struct stat st;
-    if (fd >= 0 && (fstat(fd, &st) || ((st.st_mode & 07777) != want && fchmod(fd, want)))) {
-        close(fd);
+    if (fd >= 0 && (store_io_fstat(&s->io, fd, &st) ||
+                    ((st.st_mode & 07777) != want && store_io_fchmod(&s->io, fd, want)))) {
+        store_io_close(&s->io, fd);
         fd = -1;
     }
     return fd;
@@ -856,7 +873,7 @@ static store_t *open_stores;
 static int register_open(store_t *s)
 {
     struct stat st;
-    if (fstat(s->lock_fd, &st))
+    if (store_io_fstat(&s->io, s->lock_fd, &st))
         return -1;
     int rc = 0;
     pthread_mutex_lock(&open_mu);
@@ -889,6 +906,12 @@ static void unregister_open(store_t *s)
 
 int store_open(const char *dir, const omadm_platform_t *plat, store_t **out, const char **why)
 {
+    return store_open_io(dir, plat, NULL, out, why);
+}
+
+int store_open_io(const char *dir, const omadm_platform_t *plat, const store_io_t *io,
+                  store_t **out, const char **why)
+{
     *out = NULL;
     omadm_platform_t p;
     plat_init(&p, plat);
@@ -899,6 +922,8 @@ int store_open(const char *dir, const omadm_platform_t *plat, store_t **out, con
         return -1;
     }
     s->plat = p;
+    if (io)
+        s->io = *io;
     s->lock_fd = -1;
     if (make_layout(s)) {
         *why = strerror(errno);
@@ -914,7 +939,7 @@ int store_open(const char *dir, const omadm_platform_t *plat, store_t **out, con
         store_close(s);
         return -2;
     }
-    if (reg || flock(s->lock_fd, LOCK_EX)) {
+    if (reg || store_io_flock(&s->io, s->lock_fd, LOCK_EX)) {
         *why = "cannot lock the store";
         store_close(s);
         return -1;
@@ -922,7 +947,7 @@ int store_open(const char *dir, const omadm_platform_t *plat, store_t **out, con
     /* A batch committed before a crash is applied now.  If that fails
      * (disk full, say) the journal is kept and every later store operation
      * tries again; the rest of the device stays manageable meanwhile. */
-    if (journal_recover(&s->plat, s->dir, why))
+    if (journal_recover(&s->plat, &s->io, s->dir, why))
         s->needs_recovery = true;
     *out = s;
     return 0;
@@ -932,7 +957,7 @@ int store_unlock(store_t *s)
 {
     if (s->unlocked || s->in_tx || s->pending || s->lock_fd < 0)
         return -1;
-    if (flock(s->lock_fd, LOCK_UN))
+    if (store_io_flock(&s->io, s->lock_fd, LOCK_UN))
         return -1;
     s->unlocked = true;
     return 0;
@@ -943,7 +968,7 @@ int store_relock(store_t *s)
     if (!s->unlocked)
         return -1;
     int rc;
-    while ((rc = flock(s->lock_fd, LOCK_EX)) && errno == EINTR)
+    while ((rc = store_io_flock(&s->io, s->lock_fd, LOCK_EX)) && errno == EINTR)
         ;
     if (rc)
         return -1;
@@ -963,12 +988,13 @@ void store_close(store_t *s)
     if (!s)
         return;
     if (s->lock_fd >= 0)
-        close(s->lock_fd); /* releases the lock */
+        store_io_close(&s->io, s->lock_fd); /* releases the lock */
     if (s->registered)
         unregister_open(s);
     omadm_platform_t p = s->plat;
     free_ops(&p, s->tx);
     free_ops(&p, s->pending);
+    state_ix_free(s);
     plat_free(&p, s->dir);
     plat_free(&p, s);
 }

@@ -122,6 +122,13 @@ int store_get_state(store_t *s, const char *name, char **data, size_t *len);
 int store_each_state(store_t *s, const char *prefix,
                      int (*cb)(void *ctx, const char *name), void *ctx);
 
+/* How many state records' names start with prefix (at most 31
+ * characters), staged changes included: 0 and *n, or -1.  The first call
+ * for a prefix reads the directory; the count is then kept up to date as
+ * changes are staged, committed, rolled back and flushed, so later calls
+ * cost the same however many records there are. */
+int store_count_state(store_t *s, const char *prefix, size_t *n);
+
 /* Make every committed change durable (journal, apply, sync).  0 / -1. */
 int store_flush(store_t *s);
 

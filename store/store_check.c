@@ -121,7 +121,7 @@ static long check_capath(checker_t *c, const store_kind_t *k)
         char p[4352], thumb[STORE_THUMB_LEN + 1];
         snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
         size_t len = 0;
-        char *text = read_file(&c->s->plat, p, &len);
+        char *text = read_file(&c->s->plat, &c->s->io, p, &len);
         uint8_t *der = NULL;
         size_t der_len = 0;
         const char *why;

@@ -68,13 +68,11 @@ static int before(flush_t *f, const op_t *op, store_rec_t *rec, bool *owned, lon
     return rc == 0 ? 1 : rc == -1 ? -1 : 0;
 }
 
-static int touch(flush_t *f, const store_kind_t *k, const uint8_t *der, size_t len)
+/* Note that the CApath names of subject hash h in store k change. */
+static int touch(flush_t *f, const store_kind_t *k, unsigned long h)
 {
-    unsigned long h;
     if (!k->trust)
         return 0;
-    if (cert_subject_hash(der, len, &h))
-        return -1;
     for (size_t i = 0; i < f->n_touched; i++)
         if (f->touched[i].store == k && f->touched[i].hash == h)
             return 0;
@@ -98,31 +96,38 @@ static long long *cursor(flush_t *f, const store_kind_t *k)
         struct stat st;
         if (store_bundle(f->s, k->id, p, sizeof p))
             return NULL;
-        *c = stat(p, &st) == 0 ? (long long)st.st_size : errno == ENOENT ? 0 : -1;
-        if (*c < 0)
+        if (store_io_stat(&f->s->io, p, &st) == 0)
+            *c = (long long)st.st_size;
+        else if (errno == ENOENT)
+            *c = 0;
+        else
             return NULL;
     }
     return c;
 }
 
 /* 1 when the bundle holds exactly pem at [off, off+len) on disk, 0 when
- * not (or there is no bundle), -1 when that cannot be told (no memory). */
+ * not (or there is no bundle), -1 when that cannot be told (no memory,
+ * I/O). */
 static int block_on_disk(flush_t *f, const store_kind_t *k, const char *pem, long long off,
                          long long len)
 {
     char p[4096];
-    int same = 0;
     if (store_bundle(f->s, k->id, p, sizeof p))
-        return 0;
-    int fd = open(p, O_RDONLY | O_CLOEXEC);
-    char *got = fd >= 0 ? plat_alloc(&f->s->plat, (size_t)len) : NULL;
-    if (fd >= 0 && !got)
-        same = -1;
-    else if (got && pread(fd, got, (size_t)len, (off_t)off) == (ssize_t)len)
+        return -1;
+    const store_io_t *io = &f->s->io;
+    int fd = store_io_open(io, p, O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : -1;
+    int same = -1;
+    char *got = plat_alloc(&f->s->plat, (size_t)len);
+    ssize_t n = got ? store_io_pread(io, fd, got, (size_t)len, (off_t)off) : -1;
+    if (n == (ssize_t)len)
         same = !memcmp(got, pem, (size_t)len);
+    else if (n >= 0)
+        same = 0; /* the bundle ends before the block */
     plat_free(&f->s->plat, got);
-    if (fd >= 0)
-        close(fd);
+    store_io_close(io, fd); /* read-only: what was read stands */
     return same;
 }
 
@@ -139,7 +144,7 @@ static int blank_block(flush_t *f, const store_kind_t *k, const store_rec_t *old
     if (!pem)
         return -1;
     long long *end = cursor(f, k);
-    int there = 0, rc = 0;
+    int there = end ? 0 : -1, rc = 0; /* no bundle size: nothing is known */
     if (end && off >= 0 && (long long)pem_len == len && off + len <= *end)
         there = on_disk ? block_on_disk(f, k, pem, off, len) : 1;
     if (there < 0)
@@ -173,7 +178,25 @@ static int append_block(flush_t *f, op_t *op)
     return rc;
 }
 
-/* What op replaces: blank its bundle block and note its subject hash. */
+/* Whether the certificate op replaces can be retired: 0 yes; 1 when its
+ * record is damaged (its DER is not a certificate: it counts as absent,
+ * and store check reports what it left behind); -1 when that cannot be
+ * told.  store_put takes only certificates named by their thumbprint, so
+ * a record of this batch, or one on disk whose DER still has the
+ * thumbprint it is named by, was a certificate when it was stored: if it
+ * does not parse now, the parse failed (no memory), not the record, and
+ * skipping it would leave the certificate in the CApath and the bundle. */
+static int old_is_certificate(const op_t *op, const store_rec_t *old, bool from_disk,
+                              unsigned long *hash)
+{
+    char thumb[STORE_THUMB_LEN + 1];
+    if (!cert_subject_hash(old->der, old->der_len, hash))
+        return 0;
+    if (!from_disk || cert_thumbprint(old->der, old->der_len, thumb))
+        return -1;
+    return strcmp(thumb, op->thumb) ? 1 : -1;
+}
+
 /* What op replaces: blank its bundle block and note its subject hash.  A
  * damaged old record (not a certificate) counts as absent.  *same is set
  * when op puts back exactly the certificate already there. */
@@ -194,10 +217,14 @@ static int retire_old(flush_t *f, const op_t *op, bool *same, long long *keep_of
         *same = true; /* nothing changes in the bundle or the CApath */
         *keep_off = boff;
         *keep_len = blen;
-    } else if (!cert_subject_hash(old.der, old.der_len, &hash)) {
-        rc = touch(f, op->store, old.der, old.der_len);
-        if (!rc && op->store->trust && blen > 0)
+    } else if (!op->store->trust) {
+        /* no CApath, no bundle: the record file is all there is */
+    } else if ((rc = old_is_certificate(op, &old, owned, &hash)) == 0) {
+        rc = touch(f, op->store, hash);
+        if (!rc && blen > 0)
             rc = blank_block(f, op->store, &old, boff, blen, owned);
+    } else if (rc == 1) {
+        rc = 0; /* damaged: nothing of it to retire */
     }
     if (owned)
         rec_clear(&f->s->plat, &old);
@@ -214,8 +241,7 @@ static int flush_put(flush_t *f, op_t *op)
         return -1;
     if (op->store->trust && cert_subject_hash(op->rec.der, op->rec.der_len, &op->hash))
         return -1;
-    if (op->store->trust && !same &&
-        (append_block(f, op) || touch(f, op->store, op->rec.der, op->rec.der_len)))
+    if (op->store->trust && !same && (append_block(f, op) || touch(f, op->store, op->hash)))
         return -1;
     char *text = rec_serialise(&f->s->plat, &op->rec, op->boff, op->blen, &len);
     if (!text)
@@ -289,22 +315,23 @@ static int final_state(flush_t *f, const store_kind_t *k, const char *thumb, sto
     return 1;
 }
 
-/* The thumbprint of the certificate in a CApath file: 0; 1 when the file
- * holds none; -1 when it cannot be told (no memory, I/O). */
-static int thumb_of_file(const omadm_platform_t *plat, const char *p,
-                         char thumb[STORE_THUMB_LEN + 1])
+/* The thumbprint of the certificate in a CApath file (the store wrote it:
+ * its PEM block is not parsed as a certificate, only decoded; a file that
+ * holds something else is no member of the store whatever it is): 0; 1
+ * when the file holds no PEM certificate block; -1 when it cannot be told
+ * (no memory, I/O). */
+static int thumb_of_file(const store_t *s, const char *p, char thumb[STORE_THUMB_LEN + 1])
 {
+    const omadm_platform_t *plat = &s->plat;
     size_t len = 0;
-    char *text = read_file(plat, p, &len);
+    char *text = read_file(plat, &s->io, p, &len);
     uint8_t *der = NULL;
     size_t der_len = 0;
-    const char *why;
-    int rc = !text ? (errno == EFBIG ? 1 : -1)
-                   : cert_decode(plat, (uint8_t *)text, len, false, &der, &der_len, &why);
+    int rc = !text ? (errno == EFBIG ? 1 : -1) : cert_pem_der(plat, text, len, &der, &der_len);
     if (rc == -2)
         rc = -1; /* no memory */
     else if (rc == -1 && text)
-        rc = 1;  /* not a certificate */
+        rc = 1;  /* no certificate */
     if (!rc && cert_thumbprint(der, der_len, thumb))
         rc = -1;
     plat_free(plat, der);
@@ -333,9 +360,9 @@ static int capath_existing(flush_t *f, const touched_t *t, member_t **m, size_t 
         char p[4096], thumb[STORE_THUMB_LEN + 1];
         if (path(f->s, p, sizeof p, "trust/%s/%08lx.%u", t->store->id, t->hash, i))
             return -1;
-        if (access(p, F_OK))
-            return 0;
-        int got = thumb_of_file(&f->s->plat, p, thumb);
+        if (store_io_access(&f->s->io, p))
+            return errno == ENOENT ? 0 : -1; /* the end of the run, or unknown */
+        int got = thumb_of_file(f->s, p, thumb);
         if (got < 0)
             return -1;
         if (got) /* no certificate: no member of the store, written over */
@@ -446,7 +473,7 @@ int store_flush(store_t *s)
     if (!s->pending)
         return 0;
     fix_modes_of_batch(s);
-    flush_t f = {.s = s, .j = journal_new(&s->plat)};
+    flush_t f = {.s = s, .j = journal_new(&s->plat, &s->io)};
     for (size_t i = 0; i < sizeof f.cursor / sizeof f.cursor[0]; i++)
         f.cursor[i] = -1;
     int rc = f.j ? 0 : -1;
@@ -463,7 +490,11 @@ int store_flush(store_t *s)
             break;
         case OP_STATE_PUT:
         case OP_STATE_DEL:
-            rc = flush_state(&f, o);
+            /* only the newest op of a name matters: the records are
+             * independent files (an enrollment rewritten by each of its
+             * parameters' Adds is written once) */
+            if (state_ix_pending_is(state_ix_find(s, o->state_name), o))
+                rc = flush_state(&f, o);
             break;
         default:
             rc = -1;
@@ -482,6 +513,7 @@ int store_flush(store_t *s)
     /* Done, or failed: either way the batch leaves memory.  A failure
      * before the journal was durable loses the batch (the caller reports
      * it); one after is applied again when the store is next opened. */
+    state_ix_flushed(s, rc == 0);
     free_ops(&s->plat, s->pending);
     s->pending = s->pending_tail = NULL;
     journal_free(f.j);

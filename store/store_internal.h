@@ -6,9 +6,11 @@
 #ifndef OMADM_STORE_INTERNAL_H
 #define OMADM_STORE_INTERNAL_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "store.h"
+#include "store_io.h"
 
 typedef enum { OP_PUT, OP_DEL, OP_KEY, OP_STATE_PUT, OP_STATE_DEL } op_kind_t;
 
@@ -29,8 +31,32 @@ typedef struct op {
     struct op *next;
 } op_t;
 
+/* ---- the state ops by name (state_index.c) ---- */
+
+typedef struct state_ix state_ix_t;
+
+#define STATE_COUNTS 4
+
+/* The number of state records whose name starts with prefix: on disk
+ * (when last counted) plus what the committed and the open changes add
+ * or remove. */
+typedef struct state_count {
+    char prefix[32];
+    bool used, valid;
+    size_t disk;
+    long pending, tx;
+} state_count_t;
+
+typedef struct state_index {
+    state_ix_t **buckets;
+    size_t n_buckets, n;
+    state_count_t counts[STATE_COUNTS];
+    unsigned next_count;          /* the slot a new prefix takes */
+} state_index_t;
+
 struct store {
     omadm_platform_t plat;        /* the host's table, defaults filled in */
+    store_io_t io;                /* the fault hook of the I/O tests (none: zero) */
     char *dir;
     int lock_fd;                  /* flock'ed for the life of the store */
     dev_t lock_dev;               /* the lock file's identity, while registered */
@@ -42,6 +68,7 @@ struct store {
     op_t *tx, *tx_tail;           /* the open transaction */
     op_t *pending, *pending_tail; /* committed, not yet flushed */
     bool unlocked;                /* lock released by store_unlock */
+    state_index_t states;         /* the state ops of both lists by name */
 };
 
 /* Memory of a record, an op list, a file read: from the platform table p
@@ -59,9 +86,10 @@ char *rec_serialise(const omadm_platform_t *p, const store_rec_t *r, long long b
 /* 0, -1 (not a record) or -2 (p had no memory). */
 int rec_parse(const omadm_platform_t *p, char *text, store_rec_t *r, long long *boff,
               long long *blen);
-/* Whole file, NUL-terminated, from plat; NULL with errno set (EFBIG: not a
- * regular file, or 64 MiB or more; ENOMEM: plat had no memory). */
-char *read_file(const omadm_platform_t *plat, const char *p, size_t *len);
+/* Whole file, NUL-terminated, from plat, read through io; NULL with errno
+ * set (EFBIG: not a regular file, or 64 MiB or more; ENOMEM: plat had no
+ * memory; ENOENT: no such file; anything else: I/O). */
+char *read_file(const omadm_platform_t *plat, const store_io_t *io, const char *p, size_t *len);
 /* 0 found, 1 absent, -1 error (no memory, I/O: nothing is known), -2
  * damaged (a file that is not a record). */
 int disk_get(const store_t *s, const char *store, const char *thumb, store_rec_t *r,
@@ -76,6 +104,29 @@ static inline bool op_is_state(const op_t *o)
 /* A name store_put_state accepts (also: which files in state/ are records). */
 bool state_name_ok(const char *name);
 
+/* The entry of a name (NULL: no op staged for it), or a new one (NULL:
+ * no memory). */
+state_ix_t *state_ix_find(const store_t *s, const char *name);
+state_ix_t *state_ix_get(store_t *s, const char *name);
+/* The newest staged op of an entry (the open transaction first), or NULL
+ * (none any more: the name shadows nothing).  e may be NULL. */
+const op_t *state_ix_newest(const state_ix_t *e);
+const char *state_ix_name(const state_ix_t *e);
+/* Whether o is the newest committed op of e's name (true without e). */
+bool state_ix_pending_is(const state_ix_t *e, const op_t *o);
+/* cb for every entry until it returns non-zero (returned). */
+int state_ix_each(const store_t *s, int (*cb)(void *ctx, const state_ix_t *e), void *ctx);
+/* o, an op for e's name, was appended to the open transaction. */
+void state_ix_staged(store_t *s, state_ix_t *e, const op_t *o);
+/* The open transaction tx was committed, or rolled back (before its ops
+ * are freed). */
+void state_ix_committed(store_t *s, const op_t *tx);
+void state_ix_rolled_back(store_t *s, const op_t *tx);
+/* The committed ops left memory: durable (applied, or to be applied at
+ * recovery) or lost. */
+void state_ix_flushed(store_t *s, bool durable);
+void state_ix_free(store_t *s);
+
 /* ---- modes (store_modes.c) ---- */
 
 /* The mode a path of the store must have; rel is relative to the store
@@ -87,6 +138,6 @@ mode_t store_mode_want(const char *rel, bool dir);
 int store_fix_modes(const store_t *s, const char *rel);
 /* mkdir with exactly mode, whatever the umask (an existing directory is
  * left as it is): 0 created, 1 existed, -1 error. */
-int store_mkdir(const char *p, mode_t mode);
+int store_mkdir(const store_io_t *io, const char *p, mode_t mode);
 
 #endif

@@ -39,26 +39,26 @@ mode_t store_mode_want(const char *rel, bool dir)
     return dir ? 0755 : 0644;
 }
 
-int store_mkdir(const char *p, mode_t mode)
+int store_mkdir(const store_io_t *io, const char *p, mode_t mode)
 {
-    if (mkdir(p, mode))
+    if (store_io_mkdir(io, p, mode))
         return errno == EEXIST ? 1 : -1;
-    return chmod(p, mode) ? -1 : 0;
+    return store_io_chmod(io, p, mode) ? -1 : 0;
 }
 
 /* One path: its mode as store_mode_want says, when it is a directory or a
  * regular file (absent: nothing to do). */
-static int fix_one(const char *p, const char *rel)
+static int fix_one(const store_io_t *io, const char *p, const char *rel)
 {
     struct stat st;
-    if (lstat(p, &st))
+    if (store_io_lstat(io, p, &st))
         return errno == ENOENT ? 0 : -1;
     if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
         return 0;
     mode_t want = store_mode_want(rel, S_ISDIR(st.st_mode));
     if ((st.st_mode & 07777) == want)
         return 0;
-    return chmod(p, want);
+    return store_io_chmod(io, p, want);
 }
 
 int store_fix_modes(const store_t *s, const char *rel)
@@ -70,7 +70,7 @@ int store_fix_modes(const store_t *s, const char *rel)
     int rc = 0;
     /* the store directory, then rel one component at a time */
     p[base] = 0;
-    if (fix_one(p, ""))
+    if (fix_one(&s->io, p, ""))
         rc = -1;
     p[base] = '/';
     for (char *c = p + base + 1; *rel; c++) {
@@ -78,7 +78,7 @@ int store_fix_modes(const store_t *s, const char *rel)
             continue;
         char keep = *c;
         *c = 0;
-        if (fix_one(p, p + base + 1))
+        if (fix_one(&s->io, p, p + base + 1))
             rc = -1;
         if (!keep)
             break;

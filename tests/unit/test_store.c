@@ -18,8 +18,12 @@
  * open in one process refused (-2, OMADM_E_BUSY) while another process
  * still makes it wait; state records (staged, pending, flushed, rolled
  * back, deleted, listed by prefix, name rules, 0600/0700, in one batch
- * with certificates, check, journal replay); modes (set whatever the
- * umask, reported and repaired by store_check, restored by a write).
+ * with certificates, check, journal replay); the count of state records
+ * by prefix (store_count_state) against the listing after every step of
+ * a walk of changes; modes (set whatever the umask, reported and repaired
+ * by store_check, restored by a write); certificate ingest (cert_decode):
+ * a certificate not in DER refused in every armour, encrypted PEM refused
+ * without a pass phrase prompt.
  *
  * Journals are written by hand in the format documented in
  * store/journal.c ("omadm-journal 1\n", W/A/O/U records, "E <sha256>\n"),
@@ -48,12 +52,14 @@
 #include <openssl/bio.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/ui.h>
 #include <openssl/x509.h>
 
 #include "omadm_certstore.h"
 #include "platform.h"
 #include "store/cert.h"
 #include "store/store.h"
+#include "store/store_io.h"
 #include "support_pki.h"
 
 /* ---- certificates ---- */
@@ -3107,6 +3113,252 @@ static void test_state_journal_replayed(void **state)
     assert_clean(f);
 }
 
+/* ---- counting state records ---- */
+
+static int count_one(void *ctx, const char *name)
+{
+    (void)name;
+    ++*(size_t *)ctx;
+    return 0;
+}
+
+/* store_count_state agrees with what store_each_state lists, for each of
+ * the prefixes. */
+static void counts_agree(store_t *s, int step)
+{
+    static const char *const prefixes[] = {"scep-a-", "scep-b-", "scep-", ""};
+    for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {
+        size_t listed = 0, counted = 99999;
+        assert_int_equal(store_each_state(s, prefixes[i], count_one, &listed), 0);
+        assert_int_equal(store_count_state(s, prefixes[i], &counted), 0);
+        if (listed != counted)
+            fail_msg("step %d, prefix \"%s\": %zu listed, %zu counted", step, prefixes[i],
+                     listed, counted);
+    }
+}
+
+/* Fails every write once armed (a flush that cannot write its journal). */
+static int fail_writes(void *ctx, store_io_op_t op, const char *path)
+{
+    (void)path;
+    return *(bool *)ctx && op == STORE_IO_WRITE ? ENOSPC : 0;
+}
+
+/* The count of a prefix is kept as changes are staged, committed, rolled
+ * back and flushed (the limit of SCEP enrollments is checked against it):
+ * a walk of puts and deletes of names under two prefixes, across commits,
+ * rollbacks, flushes, a flush that fails, reopening (and a record file
+ * put there while the store was closed) checks it against the listing
+ * after every step, for four prefixes. */
+static void test_state_count_follows_every_change(void **state)
+{
+    fixture_t *f = *state;
+    bool fail = false;
+    store_io_t io = {fail_writes, &fail};
+    const char *why = NULL;
+    store_close(f->s);
+    f->s = NULL;
+    assert_int_equal(store_open_io(f->dir, NULL, &io, &f->s, &why), 0);
+    unsigned x = 12345;
+    bool in_tx = false;
+    int lost = 0;
+    for (int step = 0; step < 600; step++) {
+        x = x * 1103515245u + 12345u;
+        unsigned r = (x >> 16) % 100;
+        char name[32];
+        snprintf(name, sizeof name, "scep-%c-%u", "ab"[(x >> 8) & 1], (x >> 10) % 12);
+        if (!in_tx) {
+            assert_int_equal(store_begin(f->s), 0);
+            in_tx = true;
+        }
+        if (r < 45)
+            assert_int_equal(store_put_state(f->s, name, "v", 1), 0);
+        else if (r < 70)
+            assert_int_equal(store_del_state(f->s, name), 0);
+        else if (r < 82) {
+            assert_int_equal(store_commit(f->s), 0);
+            in_tx = false;
+        } else if (r < 88) {
+            store_rollback(f->s);
+            in_tx = false;
+        } else if (r < 94) {
+            assert_int_equal(store_commit(f->s), 0);
+            in_tx = false;
+            assert_int_equal(store_flush(f->s), 0);
+        } else if (r < 96) {
+            /* a flush that cannot write: the batch (if any) is lost */
+            assert_int_equal(store_commit(f->s), 0);
+            in_tx = false;
+            fail = true;
+            lost += store_flush(f->s) == -1;
+            fail = false;
+        } else {
+            if (in_tx)
+                store_rollback(f->s);
+            in_tx = false;
+            store_close(f->s);
+            f->s = NULL;
+            if (r >= 98) {
+                /* a record file put there while the store was closed */
+                char p[PATH_MAX];
+                snprintf(p, sizeof p, "%s/state/scep-a-x%d", f->dir, step);
+                spew(p, "w", 1);
+            }
+            assert_int_equal(store_open_io(f->dir, NULL, &io, &f->s, &why), 0);
+        }
+        counts_agree(f->s, step);
+    }
+    if (in_tx)
+        store_rollback(f->s);
+    assert_true(lost > 0);
+}
+
+/* ---- certificate ingest: one encoding ---- */
+
+/* The root's DER with its signature BIT STRING saying one unused bit and
+ * that bit set (DER wants unused bits zero), or with the outer SEQUENCE's
+ * length in four bytes instead of three (BER).  OpenSSL reads both and
+ * writes other bytes for them.  Malloc'ed. */
+static uint8_t *not_der(bool unused_bits, size_t *len)
+{
+    const tcert_t *r = &certs[ROOT];
+    const unsigned char *p = r->der;
+    long n;
+    int tag, cls;
+    assert_int_equal(r->der[0], 0x30);
+    assert_int_equal(r->der[1], 0x82);
+    uint8_t *out = malloc(r->der_len + 1);
+    assert_non_null(out);
+    if (!unused_bits) {
+        out[0] = 0x30;
+        out[1] = 0x83;
+        out[2] = 0;
+        memcpy(out + 3, r->der + 2, r->der_len - 2);
+        *len = r->der_len + 1;
+        return out;
+    }
+    memcpy(out, r->der, r->der_len);
+    *len = r->der_len;
+    /* Certificate: into the SEQUENCE, over tbsCertificate and the
+     * algorithm, to the signature's BIT STRING */
+    assert_false(ASN1_get_object(&p, &n, &tag, &cls, (long)r->der_len) & 0x80);
+    for (int i = 0; i < 2; i++) {
+        const unsigned char *q = p;
+        assert_false(ASN1_get_object(&q, &n, &tag, &cls, (long)(r->der + r->der_len - p)) & 0x80);
+        p = q + n;
+    }
+    assert_false(ASN1_get_object(&p, &n, &tag, &cls, (long)(r->der + r->der_len - p)) & 0x80);
+    assert_int_equal(tag, V_ASN1_BIT_STRING);
+    assert_int_equal(*p, 0); /* no unused bits */
+    out[p - r->der] = 1;
+    out[*len - 1] |= 1;
+    return out;
+}
+
+/* cert_decode refuses data in the armour given (0 raw, 1 base64, 2 PEM)
+ * with want_why. */
+static void refused_in(const uint8_t *der, size_t len, int armour, const char *want_why)
+{
+    uint8_t *got = NULL;
+    size_t got_len = 0, text_len = 0;
+    const char *why = NULL;
+    char *text = armour == 1 ? cert_b64(&libc_plat, der, len)
+                 : armour == 2 ? cert_pem(&libc_plat, der, len, &text_len)
+                               : NULL;
+    const uint8_t *in = armour ? (const uint8_t *)text : der;
+    size_t in_len = armour ? strlen(text) : len;
+    assert_int_equal(cert_decode(&libc_plat, in, in_len, armour == 0, &got, &got_len, &why), -1);
+    assert_null(got);
+    assert_non_null(why);
+    assert_string_equal(why, want_why);
+    free(text);
+}
+
+/* A certificate reaches the store only as the bytes OpenSSL writes for it
+ * (the thumbprint, the record, the CApath file and the bundle then agree
+ * whatever the armour): one in another encoding is refused as raw DER, as
+ * base64 and as PEM alike, and the same certificate re-encoded is taken in
+ * all three. */
+static void test_ingest_refuses_what_is_not_der(void **state)
+{
+    (void)state;
+    for (int v = 0; v < 2; v++) {
+        size_t len = 0;
+        uint8_t *der = not_der(v == 0, &len);
+        /* OpenSSL reads it, and would write something else */
+        const unsigned char *p = der;
+        X509 *x = d2i_X509(NULL, &p, (long)len);
+        assert_non_null(x);
+        unsigned char *again = NULL;
+        int n = i2d_X509(x, &again);
+        assert_true(n > 0);
+        assert_true((size_t)n != len || memcmp(again, der, len));
+        X509_free(x);
+        for (int armour = 0; armour < 3; armour++)
+            refused_in(der, len, armour, "certificate not DER-encoded");
+        /* its re-encoding is DER: accepted as it is in every armour */
+        for (int armour = 0; armour < 3; armour++) {
+            size_t text_len = 0, got_len = 0;
+            uint8_t *got = NULL;
+            const char *why = NULL;
+            char *text = armour == 1 ? cert_b64(&libc_plat, again, (size_t)n)
+                         : armour == 2 ? cert_pem(&libc_plat, again, (size_t)n, &text_len)
+                                       : NULL;
+            const uint8_t *in = armour ? (const uint8_t *)text : again;
+            size_t in_len = armour ? strlen(text) : (size_t)n;
+            assert_int_equal(cert_decode(&libc_plat, in, in_len, armour == 0, &got, &got_len,
+                                         &why),
+                             0);
+            assert_int_equal(got_len, (size_t)n);
+            assert_memory_equal(got, again, got_len);
+            free(got);
+            free(text);
+        }
+        OPENSSL_free(again);
+        free(der);
+    }
+}
+
+static int g_ui_reads;
+
+static int ui_reader(UI *ui, UI_STRING *uis)
+{
+    (void)ui, (void)uis;
+    g_ui_reads++;
+    return 0;
+}
+
+/* PEM with encryption headers is refused without being decrypted: OpenSSL
+ * is never made to ask a terminal for a pass phrase on a server's behalf
+ * (it did, and a `dmclient process` on a terminal waited for it). */
+static void test_ingest_encrypted_pem_asks_nobody(void **state)
+{
+    (void)state;
+    UI_METHOD *m = UI_create_method("test: count prompts");
+    assert_non_null(m);
+    UI_method_set_reader(m, ui_reader);
+    UI_set_default_method(m);
+    g_ui_reads = 0;
+    const tcert_t *r = &certs[ROOT];
+    const char *lines = strchr(r->pem, '\n') + 1; /* after the BEGIN line */
+    char *pem = NULL;
+    assert_true(asprintf(&pem,
+                         "-----BEGIN CERTIFICATE-----\nProc-Type: 4,ENCRYPTED\n"
+                         "DEK-Info: AES-128-CBC,00112233445566778899AABBCCDDEEFF\n\n%s",
+                         lines) > 0);
+    uint8_t *der = NULL;
+    size_t der_len = 0;
+    const char *why = NULL;
+    assert_int_equal(cert_decode(&libc_plat, (uint8_t *)pem, strlen(pem), false, &der, &der_len,
+                                 &why),
+                     -1);
+    assert_int_equal(g_ui_reads, 0);
+    assert_string_equal(why, "encrypted PEM");
+    UI_set_default_method(UI_OpenSSL());
+    UI_destroy_method(m);
+    free(pem);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -3174,6 +3426,9 @@ int main(void)
         T(test_state_only_batch),
         T(test_state_check),
         T(test_state_journal_replayed),
+        T(test_state_count_follows_every_change),
+        T(test_ingest_refuses_what_is_not_der),
+        T(test_ingest_encrypted_pem_asks_nobody),
     };
 #undef T
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -1,0 +1,600 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * support_certmsg.c - the certificate message of the store's failure
+ * sweeps and the checks after each run (see support_certmsg.h).
+ */
+#include "support_certmsg.h"
+
+#include <dirent.h>
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+
+#include "csp/certstore_internal.h"
+#include "platform.h"
+#include "store/store.h"
+#include "store/store_io.h"
+#include "support_pki.h"
+
+/* ---- the host's allocator ------------------------------------------------ */
+
+#define MAGIC 0x686f7374626c6b31ull /* "hostblk1" */
+#define HDR 16
+
+static bool should_fail(cm_host_t *h)
+{
+    h->calls++;
+    if (h->fail_at && (h->calls == h->fail_at || (h->persistent && h->calls > h->fail_at))) {
+        h->failures++;
+        return true;
+    }
+    return false;
+}
+
+static uint8_t *header_of(void *p)
+{
+    uint8_t *b = (uint8_t *)p - HDR;
+    uint64_t magic;
+    memcpy(&magic, b, sizeof magic);
+    if (magic != MAGIC) {
+        fprintf(stderr, "a block the host allocator never handed out came back to it\n");
+        abort();
+    }
+    return b;
+}
+
+static void *h_alloc(void *ctx, size_t n)
+{
+    cm_host_t *h = ctx;
+    if (should_fail(h))
+        return NULL;
+    uint8_t *b = malloc(HDR + n);
+    if (!b)
+        return NULL;
+    uint64_t magic = MAGIC;
+    memcpy(b, &magic, sizeof magic);
+    memcpy(b + 8, &n, sizeof n);
+    h->outstanding++;
+    return b + HDR;
+}
+
+static void *h_realloc(void *ctx, void *p, size_t n)
+{
+    cm_host_t *h = ctx;
+    if (!p)
+        return h_alloc(ctx, n);
+    uint8_t *b = header_of(p);
+    if (should_fail(h))
+        return NULL;
+    uint8_t *nb = realloc(b, HDR + n);
+    if (!nb)
+        return NULL;
+    memcpy(nb + 8, &n, sizeof n);
+    return nb + HDR;
+}
+
+static void h_free(void *ctx, void *p)
+{
+    cm_host_t *h = ctx;
+    if (!p)
+        return;
+    uint8_t *b = header_of(p);
+    memset(b, 0, HDR);
+    h->outstanding--;
+    free(b);
+}
+
+static int64_t h_now(void *ctx)
+{
+    return ((cm_host_t *)ctx)->now;
+}
+
+/* 0x5A 0x5B 0x5C ...: recognisable, and not what OpenSSL would give */
+static int h_random(void *ctx, uint8_t *buf, size_t len)
+{
+    ((cm_host_t *)ctx)->randoms++;
+    for (size_t i = 0; i < len; i++)
+        buf[i] = (uint8_t)(0x5A + i);
+    return 0;
+}
+
+void cm_host_init(cm_host_t *h, omadm_platform_t *p)
+{
+    memset(h, 0, sizeof *h);
+    h->now = T_NOW; /* 2001: no clock of this machine says that */
+    memset(p, 0, sizeof *p);
+    p->ctx = h;
+    p->alloc = h_alloc;
+    p->realloc = h_realloc;
+    p->free = h_free;
+    p->now = h_now;
+    p->random = h_random;
+}
+
+/* ---- the store directory ------------------------------------------------- */
+
+static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(p);
+}
+
+void cm_rm_tree(const char *dir)
+{
+    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Every file of the store (but the lock) with its content, in name order:
+ * two stores hold the same data when their listings are equal. */
+typedef struct listing {
+    char *text;
+    size_t len, cap;
+} listing_t;
+
+static void lappend(listing_t *l, const char *s, size_t n)
+{
+    if (l->len + n + 1 > l->cap) {
+        l->cap = (l->len + n + 1) * 2;
+        l->text = realloc(l->text, l->cap);
+        assert_non_null(l->text);
+    }
+    memcpy(l->text + l->len, s, n);
+    l->len += n;
+    l->text[l->len] = 0;
+}
+
+static void list_dir(listing_t *l, const char *dir, const char *rel)
+{
+    struct dirent **v = NULL;
+    char p[4096], r[4096];
+    int n = scandir(dir, &v, NULL, alphasort);
+    assert_true(n >= 0);
+    for (int i = 0; i < n; i++) {
+        const char *name = v[i]->d_name;
+        if (strcmp(name, ".") && strcmp(name, "..") && strcmp(name, "lock")) {
+            snprintf(p, sizeof p, "%s/%s", dir, name);
+            snprintf(r, sizeof r, "%s%s", rel, name);
+            struct stat st;
+            assert_int_equal(lstat(p, &st), 0);
+            lappend(l, r, strlen(r));
+            if (S_ISDIR(st.st_mode)) {
+                lappend(l, "/\n", 2);
+                strcat(r, "/");
+                list_dir(l, p, r);
+            } else {
+                size_t len = 0;
+                uint8_t *data = tpki_slurp(p, &len);
+                assert_non_null(data);
+                lappend(l, "\n", 1);
+                lappend(l, (const char *)data, len);
+                lappend(l, "\n", 1);
+                free(data);
+            }
+        }
+        free(v[i]);
+    }
+    free(v);
+}
+
+char *cm_listing(const char *dir)
+{
+    listing_t l = {0};
+    lappend(&l, "", 0);
+    list_dir(&l, dir, "");
+    return l.text;
+}
+
+/* ---- the trust stores as OpenSSL sees them -------------------------------- */
+
+/* Is x among the certificates OpenSSL finds for its subject through the
+ * CApath directory capath (X509_LOOKUP_hash_dir, as `openssl verify
+ * -CApath` looks them up)? */
+static bool in_capath(const char *capath, X509 *x)
+{
+    X509_STORE *st = X509_STORE_new();
+    X509_LOOKUP *lu = st ? X509_STORE_add_lookup(st, X509_LOOKUP_hash_dir()) : NULL;
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    assert_non_null(lu);
+    assert_non_null(ctx);
+    assert_int_equal(X509_LOOKUP_add_dir(lu, capath, X509_FILETYPE_PEM), 1);
+    assert_int_equal(X509_STORE_CTX_init(ctx, st, NULL, NULL), 1);
+    STACK_OF(X509) *sk = X509_STORE_CTX_get1_certs(ctx, X509_get_subject_name(x));
+    bool found = false;
+    for (int i = 0; sk && i < sk_X509_num(sk); i++)
+        found = found || !X509_cmp(sk_X509_value(sk, i), x);
+    sk_X509_pop_free(sk, X509_free);
+    X509_STORE_CTX_free(ctx);
+    X509_STORE_free(st);
+    ERR_clear_error();
+    return found;
+}
+
+/* Is x one of the PEM blocks of the bundle file? */
+static bool in_bundle(const char *bundle, X509 *x)
+{
+    BIO *b = BIO_new_file(bundle, "r");
+    bool found = false;
+    X509 *y;
+    assert_non_null(b);
+    while (!found && (y = PEM_read_bio_X509(b, NULL, NULL, NULL))) {
+        found = !X509_cmp(y, x);
+        X509_free(y);
+    }
+    BIO_free(b);
+    ERR_clear_error();
+    return found;
+}
+
+/* For each trust store the test uses and each test certificate: OpenSSL
+ * finds it through the CApath directory and in the bundle exactly when the
+ * store holds its record (a deleted CA is no longer trusted, an added one
+ * is).  Returns the number of disagreements, each on stderr. */
+int cm_trust_view_problems(const char *dir)
+{
+    static const char *const stores[] = {"root", "ca"};
+    static const char *const certs[] = {"root", "inter", "leaf", "root2"};
+    int problems = 0;
+    for (size_t c = 0; c < sizeof certs / sizeof certs[0]; c++) {
+        char file[32], thumb[41], p[512], capath[512], bundle[512];
+        size_t len = 0;
+        snprintf(file, sizeof file, "%s.der", certs[c]);
+        uint8_t *der = tpki_read(file, &len);
+        const unsigned char *d = der;
+        X509 *x = der ? d2i_X509(NULL, &d, (long)len) : NULL;
+        assert_non_null(x);
+        assert_int_equal(tpki_thumb(certs[c], thumb), 0);
+        for (size_t k = 0; k < sizeof stores / sizeof stores[0]; k++) {
+            snprintf(p, sizeof p, "%s/certs/%s/%s", dir, stores[k], thumb);
+            snprintf(capath, sizeof capath, "%s/trust/%s", dir, stores[k]);
+            snprintf(bundle, sizeof bundle, "%s/trust/%s.pem", dir, stores[k]);
+            bool held = access(p, F_OK) == 0;
+            bool by_capath = in_capath(capath, x), by_bundle = in_bundle(bundle, x);
+            if (held != by_capath || held != by_bundle) {
+                fprintf(stderr, "  %s in %s: record %s, CApath %s, bundle %s\n", certs[c],
+                        stores[k], held ? "yes" : "no", by_capath ? "yes" : "no",
+                        by_bundle ? "yes" : "no");
+                problems++;
+            }
+        }
+        X509_free(x);
+        free(der);
+    }
+    return problems;
+}
+
+/* What failed in the run being checked, for the failure messages. */
+static const char *cm_what = "";
+
+/* ---- certificates and messages ------------------------------------------- */
+
+cm_cert_t cm_root, cm_inter;
+
+static void load(cm_cert_t *c, const char *name)
+{
+    char file[32];
+    size_t len = 0;
+    if (tpki_thumb(name, c->thumb))
+        abort();
+    snprintf(file, sizeof file, "%s.b64", name);
+    c->b64 = (char *)tpki_read(file, &len);
+    if (!c->b64)
+        abort();
+    while (len && (c->b64[len - 1] == '\n' || c->b64[len - 1] == '\r'))
+        c->b64[--len] = 0;
+}
+
+void cm_certs_load(void)
+{
+    load(&cm_root, "root");
+    load(&cm_inter, "inter");
+}
+
+void cm_certs_free(void)
+{
+    free(cm_root.b64);
+    free(cm_inter.b64);
+    memset(&cm_root, 0, sizeof cm_root);
+    memset(&cm_inter, 0, sizeof cm_inter);
+}
+
+#define CS "./Vendor/MSFT/CertificateStore"
+
+/* The seed: the root in Root/System. */
+char *cm_seed_body(void)
+{
+    return t_strf(T_ADD("2", CS "/Root/System/%s/EncodedCertificate", "b64", "%s"),
+                  cm_root.thumb, cm_root.b64);
+}
+
+/* Add the intermediate, Get the root (its encoding, its IssuedBy, the
+ * store's list), Delete the root; as a plain sequence or in an Atomic. */
+char *cm_test_body(bool atomic)
+{
+    char *add = t_strf(T_ADD("3", CS "/CA/System/%s/EncodedCertificate", "b64", "%s"),
+                       cm_inter.thumb, cm_inter.b64);
+    char *del = t_strf(T_DELETE("7", CS "/Root/System/%s"), cm_root.thumb);
+    char *gets = t_strf(T_GET("4", CS "/Root/System/%s/EncodedCertificate")
+                        T_GET("5", CS "/Root/System/%s/IssuedBy")
+                        T_GET("6", CS "/Root/System?list=Struct"),
+                        cm_root.thumb, cm_root.thumb);
+    char *body = atomic ? t_strf("%s<Atomic><CmdID>2</CmdID>%s%s</Atomic>", gets, add, del)
+                        : t_strf("%s%s%s", add, gets, del);
+    free(add);
+    free(del);
+    free(gets);
+    return body;
+}
+
+/* ---- one run --------------------------------------------------------------- */
+
+/* Equal but for white space. */
+static bool same_text(const char *a, const char *b)
+{
+    for (;; a++, b++) {
+        while (*a == ' ' || *a == '\n' || *a == '\r')
+            a++;
+        while (*b == ' ' || *b == '\n' || *b == '\r')
+            b++;
+        if (*a != *b)
+            return false;
+        if (!*a)
+            return true;
+    }
+}
+
+/* The data of the Results answering cmdref, or NULL. */
+static const char *result_data(const t_reply_t *reply, const char *cmdref)
+{
+    const t_cmd_t *c = t_results(reply, cmdref);
+    return c && c->n_items == 1 ? c->items[0].data : NULL;
+}
+
+/* Whether each Get answered 200 answered the truth: the Gets run while the
+ * store holds the root (before the Delete), so its encoding, its issuer and
+ * the store's list naming it.  NULL, or what is wrong. */
+static const char *results_problem(const cm_run_t *r)
+{
+    const char *enc = result_data(&r->reply, "4"), *by = result_data(&r->reply, "5");
+    if (r->code[4] == 200 && (!enc || !same_text(enc, cm_root.b64)))
+        return "Get of the root's EncodedCertificate 200, but not its encoding";
+    if (r->code[5] == 200 && (!by || !strstr(by, "CN=Conformance Root")))
+        return "Get of the root's IssuedBy 200, but not its issuer";
+    /* ?list=Struct: one Item per node, named by its Source */
+    const t_cmd_t *c = t_results(&r->reply, "6");
+    bool listed = false;
+    for (size_t i = 0; c && i < c->n_items; i++)
+        listed = listed || (c->items[i].source && strstr(c->items[i].source, cm_root.thumb));
+    if (r->code[6] == 200 && !listed)
+        return "Get of Root/System 200, but its list lacks the root";
+    return NULL;
+}
+
+/* omadm_certstore_open, with the store opened through store_open_io. */
+static omadm_error_t certstore_open_io(const char *dir, const omadm_platform_t *platform,
+                                       const store_io_t *io, omadm_certstore_t **out)
+{
+    const char *why = NULL;
+    omadm_platform_t plat;
+    plat_init(&plat, platform);
+    *out = plat_calloc(&plat, sizeof **out);
+    if (!*out)
+        return OMADM_E_NOMEM;
+    (*out)->plat = plat;
+    if (store_open_io(dir, &(*out)->plat, io, &(*out)->store, &why)) {
+        plat_free(&plat, *out);
+        *out = NULL;
+        return OMADM_E_STORAGE;
+    }
+    return OMADM_OK;
+}
+
+/* open + new + register + process on plat; r->stage names what failed. */
+void cm_run_message(cm_run_t *r, const char *dir, const omadm_platform_t *plat,
+                    const omadm_platform_t *store_plat, const store_io_t *io, int msg_id,
+                    const char *body)
+{
+    const char *why = NULL;
+    memset(r, 0, sizeof *r);
+    t_reply_init(&r->reply);
+    for (int i = 0; i < 8; i++)
+        r->code[i] = -1;
+    r->stage = "open";
+    r->err = io ? certstore_open_io(dir, store_plat, io, &r->cs)
+                : omadm_certstore_open(dir, store_plat, &r->cs, &why);
+    if (r->err != OMADM_OK) {
+        assert_null(r->cs);
+        return;
+    }
+    r->stage = "new";
+    if ((r->err = omadm_new(NULL, plat, NULL, &r->dm)) != OMADM_OK) {
+        assert_null(r->dm);
+        return;
+    }
+    r->stage = "register";
+    if ((r->err = omadm_certstore_register(r->dm, r->cs)) != OMADM_OK)
+        return;
+    r->stage = "process";
+    char *msg = t_message("1", msg_id, "https://srv.example/dm", body, true);
+    uint8_t *reply = NULL;
+    size_t len = 0;
+    r->err = omadm_process(r->dm, (const uint8_t *)msg, strlen(msg), &reply, &len);
+    free(msg);
+    if (r->err == OMADM_OK) {
+        assert_non_null(reply);
+        assert_int_equal(t_reply_parse(&r->reply, reply, len), 0);
+        for (int i = 1; i < 8; i++) {
+            char ref[4];
+            snprintf(ref, sizeof ref, "%d", i);
+            r->code[i] = t_code(&r->reply, ref);
+        }
+        r->bad_result = results_problem(r);
+    } else {
+        assert_null(reply);
+    }
+    omadm_buffer_free(r->dm, reply);
+    r->stage = NULL;
+}
+
+void cm_run_close(cm_run_t *r)
+{
+    omadm_free(r->dm);
+    omadm_certstore_close(r->cs);
+    t_reply_free(&r->reply);
+    r->dm = NULL;
+    r->cs = NULL;
+}
+
+/* A fresh store holding the seed; its listing. */
+char *cm_fresh_store(const char *dir)
+{
+    cm_host_t h;
+    omadm_platform_t p;
+    cm_host_init(&h, &p);
+    cm_rm_tree(dir);
+    cm_run_t r;
+    char *body = cm_seed_body();
+    cm_run_message(&r, dir, &p, &p, NULL, 1, body);
+    free(body);
+    assert_int_equal(r.err, OMADM_OK);
+    assert_int_equal(r.code[2], 200);
+    cm_run_close(&r);
+    assert_int_equal(h.outstanding, 0);
+    return cm_listing(dir);
+}
+
+static char *state_after(const char *dir, const char *body)
+{
+    free(cm_fresh_store(dir));
+    cm_host_t h;
+    omadm_platform_t p;
+    cm_host_init(&h, &p);
+    cm_run_t r;
+    cm_run_message(&r, dir, &p, &p, NULL, 2, body);
+    assert_int_equal(r.err, OMADM_OK);
+    cm_run_close(&r);
+    return cm_listing(dir);
+}
+
+void cm_states_make(cm_states_t *st, const char *dir, bool atomic)
+{
+    st->listing[CM_SEED] = cm_fresh_store(dir);
+    char *add = t_strf(T_ADD("3", CS "/CA/System/%s/EncodedCertificate", "b64", "%s"),
+                       cm_inter.thumb, cm_inter.b64);
+    char *del = t_strf(T_DELETE("7", CS "/Root/System/%s"), cm_root.thumb);
+    char *both = cm_test_body(atomic);
+    st->listing[CM_ADDED] = state_after(dir, add);
+    st->listing[CM_DELETED] = state_after(dir, del);
+    st->listing[CM_BOTH] = state_after(dir, both);
+    free(add);
+    free(del);
+    free(both);
+    for (int i = 0; i < CM_N; i++)
+        for (int j = 0; j < i; j++)
+            assert_string_not_equal(st->listing[i], st->listing[j]);
+}
+
+void cm_states_free(cm_states_t *st)
+{
+    for (int i = 0; i < CM_N; i++)
+        free(st->listing[i]);
+}
+
+static int state_of(const cm_states_t *st, const char *listing)
+{
+    for (int i = 0; i < CM_N; i++)
+        if (!strcmp(st->listing[i], listing))
+            return i;
+    return -1;
+}
+
+/* The first line where two listings differ, on stderr. */
+void cm_diff_lines(const char *a, const char *b)
+{
+    size_t i = 0, line = 0;
+    while (a[i] && a[i] == b[i])
+        i++;
+    size_t start = i;
+    while (start && a[start - 1] != '\n')
+        start--;
+    for (size_t k = 0; k < start; k++)
+        line += a[k] == '\n';
+    fprintf(stderr, "  store differs from the seed at line %zu:\n  seed: %.80s\n  now:  %.80s\n",
+            line + 1, a + start, b + start);
+}
+
+void cm_print_problem(void *ctx, const char *problem)
+{
+    (void)ctx;
+    fprintf(stderr, "  store_check: %s\n", problem);
+}
+
+void cm_check_after(const cm_run_t *r, const char *dir, const cm_states_t *states, bool atomic,
+                    long n, const char *what, cm_stats_t *st)
+{
+    cm_what = what ? what : "";
+    store_t *s = NULL;
+    const char *why = NULL;
+    assert_int_equal(store_open(dir, NULL, &s, &why), 0);
+    if (store_check(s, 0, cm_print_problem, NULL))
+        fail_msg("N=%ld%s: the store is inconsistent", n, cm_what);
+    store_close(s);
+    if (cm_trust_view_problems(dir))
+        fail_msg("N=%ld%s: OpenSSL's view of the trust stores is not the store's", n, cm_what);
+    char *after = cm_listing(dir);
+    int got = state_of(states, after);
+    if (got < 0) {
+        cm_diff_lines(states->listing[CM_SEED], after);
+        fail_msg("N=%ld%s: the store is in none of the states the message allows", n, cm_what);
+    }
+    free(after);
+    bool replied = !r->stage && r->err == OMADM_OK;
+    if (r->bad_result)
+        fail_msg("N=%ld%s: %s", n, cm_what, r->bad_result);
+    if (replied && atomic) {
+        if (got != (r->code[2] == 200 ? CM_BOTH : CM_SEED))
+            fail_msg("N=%ld%s: the Atomic answered %d, the store is in state %d", n, cm_what,
+                     r->code[2], got);
+    } else if (replied) {
+        int want = (r->code[3] == 200 ? 1 : 0) + (r->code[7] == 200 ? 2 : 0);
+        if (got != want)
+            fail_msg("N=%ld%s: Add %d, Delete %d, but the store is in state %d", n, cm_what,
+                     r->code[3], r->code[7], got);
+    } else if (r->stage && got != CM_SEED) {
+        fail_msg("N=%ld%s: %s failed, yet the store changed", n, cm_what, r->stage);
+    } else if (atomic && got != CM_SEED && got != CM_BOTH) {
+        fail_msg("N=%ld%s: half of an Atomic in the store (state %d)", n, cm_what, got);
+    }
+    if (!replied && got != CM_SEED)
+        st->failed_but_durable++;
+    if (got == CM_SEED)
+        st->unchanged++;
+    else
+        st->changed++;
+}
+
+
+void cm_count_run(const cm_run_t *r, cm_stats_t *st)
+{
+    st->runs++;
+    if (r->stage && !strcmp(r->stage, "open"))
+        st->failed_open++;
+    else if (r->stage && !strcmp(r->stage, "new"))
+        st->failed_new++;
+    else if (r->stage)
+        st->failed_register++;
+    else if (r->err != OMADM_OK)
+        st->failed_process++;
+    else
+        st->replies++;
+}

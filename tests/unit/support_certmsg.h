@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * support_certmsg.h - the certificate message the store's failure sweeps
+ * run (test_store_alloc: failing allocations; test_store_io: failing file
+ * operations), the host allocator they run it on, and what they check
+ * after each run.
+ *
+ * The message, on a store seeded with the test PKI's root in Root/System:
+ * Add of the intermediate to CA/System, Gets of the root (its encoding,
+ * its IssuedBy, its store's list), Delete of the root; as a sequence or
+ * in an Atomic.  It can leave four states, byte for byte: the seed, the
+ * seed plus the Add, minus the Delete, or both.
+ */
+#ifndef SUPPORT_CERTMSG_H
+#define SUPPORT_CERTMSG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "omadm.h"
+#include "omadm_certstore.h"
+#include "store/store_io.h"
+#include "support_dm.h"
+
+/* ---- the host's allocator ---- */
+
+/* Puts a 16-byte header (a magic number and the size) in front of every
+ * block, so a block that reached the library some other way and came back
+ * to the hook (abort), or a hook block given to libc's free (an invalid
+ * free), is caught at once. */
+typedef struct cm_host {
+    long calls;          /* alloc + realloc calls */
+    long fail_at;        /* 0: never; N: the N-th call fails */
+    bool persistent;     /* every call from the N-th on fails */
+    long failures;
+    long outstanding;    /* blocks handed out, not yet freed */
+    int64_t now;         /* the clock: T_NOW unless changed */
+    unsigned randoms;    /* random hook calls */
+} cm_host_t;
+
+/* A fresh host and the platform table on it (fixed clock and randomness). */
+void cm_host_init(cm_host_t *h, omadm_platform_t *p);
+
+/* ---- the store directory ---- */
+
+/* Remove a directory tree (absent: nothing to do). */
+void cm_rm_tree(const char *dir);
+/* Every file of the store but the lock, with its content, in name order
+ * (malloc'ed): two stores hold the same data when their listings match. */
+char *cm_listing(const char *dir);
+/* The first line where two listings differ, on stderr. */
+void cm_diff_lines(const char *want, const char *got);
+/* store_check's problems, on stderr (a callback for store_check). */
+void cm_print_problem(void *ctx, const char *problem);
+/* OpenSSL's view of the trust stores: each test certificate (root, inter,
+ * leaf, root2) is found through the CApath directory of Root/System and
+ * of CA/System (X509_LOOKUP_hash_dir, as `openssl verify -CApath` looks)
+ * and in their bundles exactly when the store holds its record.  The
+ * number of disagreements, each on stderr. */
+int cm_trust_view_problems(const char *dir);
+
+/* ---- the message ---- */
+
+typedef struct cm_cert {
+    char thumb[41];
+    char *b64;
+} cm_cert_t;
+
+extern cm_cert_t cm_root, cm_inter;
+/* Load the test PKI's root and intermediate (group setup); free them. */
+void cm_certs_load(void);
+void cm_certs_free(void);
+
+/* The seed message body (Add of the root) and the test message body
+ * (malloc'ed).  CmdIDs: 3 Add, 4-6 Gets, 7 Delete; 2 the Atomic. */
+char *cm_seed_body(void);
+char *cm_test_body(bool atomic);
+
+/* One run: omadm_certstore_open (or, with io, the store opened through
+ * store_open_io with that fault hook) + omadm_new + register +
+ * omadm_process. */
+typedef struct cm_run {
+    omadm_certstore_t *cs;
+    omadm_t *dm;
+    omadm_error_t err;     /* of the step that failed, or of omadm_process */
+    const char *stage;     /* "open", "new", "register"; NULL once processed */
+    t_reply_t reply;
+    int code[8];           /* status of CmdID 1..7 in the reply, -1 when none */
+    const char *bad_result; /* a Get answered 200 with what the store does not hold */
+} cm_run_t;
+
+void cm_run_message(cm_run_t *r, const char *dir, const omadm_platform_t *plat,
+                    const omadm_platform_t *store_plat, const store_io_t *io, int msg_id,
+                    const char *body);
+void cm_run_close(cm_run_t *r);
+
+/* A fresh store in dir holding the seed (no failures); its listing. */
+char *cm_fresh_store(const char *dir);
+
+/* ---- the states and the checks ---- */
+
+enum { CM_SEED, CM_ADDED, CM_DELETED, CM_BOTH, CM_N };
+
+typedef struct cm_states {
+    char *listing[CM_N];
+} cm_states_t;
+
+void cm_states_make(cm_states_t *st, const char *dir, bool atomic);
+void cm_states_free(cm_states_t *st);
+
+typedef struct cm_stats {
+    long runs, failed_open, failed_new, failed_register, failed_process, replies;
+    long changed, unchanged;
+    long failed_but_durable; /* a message that failed after its batch was durable */
+} cm_stats_t;
+
+/* What a run under failure left, once the store is opened again without
+ * failures (which replays a durable journal): a consistent store
+ * (store_check), OpenSSL's view of it the store's, in one of the states
+ * the message allows; after a reply, the one its statuses say; after a
+ * failure before the message ran, the seed; never half an Atomic.  n (and
+ * what, when not NULL: ", write of ... failed") name the run in failure
+ * messages. */
+void cm_check_after(const cm_run_t *r, const char *dir, const cm_states_t *states, bool atomic,
+                    long n, const char *what, cm_stats_t *st);
+/* Count what the run did (stage that failed, reply). */
+void cm_count_run(const cm_run_t *r, cm_stats_t *st);
+
+#endif
