@@ -103,6 +103,12 @@ static scep_err_t ossl_fail(const char **why, scep_err_t err, const char *reason
     return fail(why, err, reason);
 }
 
+/* A key object that holds a key (scep_key_alloc gives an empty one). */
+static bool key_ok(const scep_key_t *key)
+{
+    return key && key->pkey;
+}
+
 void scep_buf_free(const omadm_platform_t *plat, scep_buf_t *b)
 {
     if (!b)
@@ -268,6 +274,23 @@ static ASN1_OBJECT *oid_obj(const char *s, size_t n)
 
 /* ---- keys and certificates ----------------------------------------------------- */
 
+/* The public key of a certificate, or NULL: one from a server may carry an
+ * algorithm OpenSSL does not know, or key bytes that do not decode (the
+ * certificate itself still parses).  Every use goes through here. */
+static EVP_PKEY *cert_key(X509 *x)
+{
+    EVP_PKEY *k = X509_get0_pubkey(x);
+    if (!k)
+        ERR_clear_error();
+    return k;
+}
+
+static bool is_rsa(X509 *x)
+{
+    EVP_PKEY *k = cert_key(x);
+    return k && EVP_PKEY_get_base_id(k) == EVP_PKEY_RSA;
+}
+
 scep_err_t scep_key_alloc(const omadm_platform_t *plat, scep_key_t **out, const char **why)
 {
     if (!out)
@@ -338,7 +361,7 @@ scep_err_t scep_key_from_der(const omadm_platform_t *plat, const uint8_t *der, s
 scep_err_t scep_key_to_der(const omadm_platform_t *plat, const scep_key_t *key, scep_buf_t *out,
                            const char **why)
 {
-    if (!key || !out)
+    if (!key_ok(key) || !out)
         return fail(why, SCEP_E_INVALID_ARG, "no key or output");
     *out = (scep_buf_t){0};
     unsigned char *der = NULL;
@@ -1037,6 +1060,8 @@ scep_err_t scep_csr(const omadm_platform_t *plat, const scep_key_t *key,
     const EVP_MD *md = digest_md(p->digest);
     if (!md)
         return fail(why, SCEP_E_INVALID_ARG, "unknown digest");
+    if (!key_ok(key))
+        return fail(why, SCEP_E_INVALID_ARG, "no key");
     X509_REQ *req = X509_REQ_new();
     if (!req)
         return fail(why, SCEP_E_NOMEM, "out of memory");
@@ -1107,7 +1132,7 @@ scep_err_t scep_self_signed(const omadm_platform_t *plat, const scep_key_t *key,
 {
     scep_err_t err = SCEP_OK;
     X509_NAME *name = NULL;
-    if (!key || !out || now <= 0)
+    if (!key_ok(key) || !out || now <= 0)
         return fail(why, SCEP_E_INVALID_ARG, "no key, output or time");
     *out = NULL;
     const EVP_MD *md = digest_md(digest);
@@ -1141,7 +1166,7 @@ out:
 
 scep_err_t scep_transaction_id(const scep_key_t *key, char out[SCEP_TXID_LEN + 1], const char **why)
 {
-    if (!key || !out)
+    if (!key_ok(key) || !out)
         return fail(why, SCEP_E_INVALID_ARG, "no key or output");
     unsigned char *spki = NULL;
     int n = i2d_PUBKEY(key->pkey, &spki);
@@ -1211,7 +1236,9 @@ static scep_err_t check_msg_params(const scep_msg_params_t *mp, const char **why
         return fail(why, SCEP_E_INVALID_ARG, "transactionID must be 1..128 printable characters");
     if (!digest_md(mp->digest) || !cipher_evp(mp->cipher))
         return fail(why, SCEP_E_INVALID_ARG, "unknown cipher or digest");
-    if (EVP_PKEY_get_base_id(X509_get0_pubkey(mp->recipient->x)) != EVP_PKEY_RSA)
+    if (!key_ok(mp->signer_key))
+        return fail(why, SCEP_E_INVALID_ARG, "no signer key");
+    if (!is_rsa(mp->recipient->x))
         return fail(why, SCEP_E_UNSUPPORTED, "the recipient certificate has no RSA key");
     if (X509_check_private_key(mp->signer_cert->x, mp->signer_key->pkey) != 1)
         return ossl_fail(why, SCEP_E_INVALID_ARG, "signer certificate and key do not match");
@@ -1365,11 +1392,6 @@ static bool has_no_ku(X509 *x)
     return !(X509_get_extension_flags(x) & EXFLAG_KUSAGE);
 }
 
-static bool is_rsa(X509 *x)
-{
-    return EVP_PKEY_get_base_id(X509_get0_pubkey(x)) == EVP_PKEY_RSA;
-}
-
 /* A cert that issued no other certificate of the set. */
 static bool is_leaf(const scep_certset_t *s, size_t i)
 {
@@ -1380,14 +1402,15 @@ static bool is_leaf(const scep_certset_t *s, size_t i)
 }
 
 /* Role choice (docs/scep.md): non-CA with the usage, non-CA without any KU,
- * any cert with the usage, a leaf, the first.  SIZE_MAX if none is RSA when
- * need_rsa. */
+ * any cert with the usage, a leaf, the first.  Only certificates with a
+ * public key OpenSSL can decode take a role (an RSA one when need_rsa);
+ * SIZE_MAX when there is none. */
 static size_t pick_role(const scep_certset_t *s, uint32_t ku_bit, bool need_rsa)
 {
     for (int pass = 0; pass < 5; pass++) {
         for (size_t i = 0; i < s->n; i++) {
             X509 *x = s->certs[i].x;
-            if (need_rsa && !is_rsa(x))
+            if (need_rsa ? !is_rsa(x) : !cert_key(x))
                 continue;
             bool hit = false;
             switch (pass) {
@@ -1452,9 +1475,10 @@ static scep_err_t certset_from_stack(const omadm_platform_t *plat, STACK_OF(X509
     s->certs = arr;
     s->recipient = pick_role(s, KU_KEY_ENCIPHERMENT, true);
     s->verifier = pick_role(s, KU_DIGITAL_SIGNATURE, false);
-    if (s->recipient == SIZE_MAX) {
+    if (s->recipient == SIZE_MAX || s->verifier == SIZE_MAX) {
         scep_certset_free(plat, s);
-        return fail(why, SCEP_E_UNSUPPORTED, "no RSA certificate to encrypt requests to");
+        return fail(why, SCEP_E_UNSUPPORTED, "no certificate with a usable RSA key to encrypt "
+                                             "requests to");
     }
     pick_issuer(s);
     *out = s;
@@ -2019,9 +2043,11 @@ static scep_err_t issued_cert(const omadm_platform_t *plat, const scep_buf_t *pl
         goto out;
     }
     X509 *mine = NULL;
-    for (int i = 0; i < sk_X509_num(certs) && !mine; i++)
-        if (EVP_PKEY_eq(X509_get0_pubkey(sk_X509_value(certs, i)), exp->csr_key->pkey) == 1)
+    for (int i = 0; i < sk_X509_num(certs) && !mine; i++) {
+        EVP_PKEY *k = cert_key(sk_X509_value(certs, i));
+        if (k && EVP_PKEY_eq(k, exp->csr_key->pkey) == 1)
             mine = sk_X509_value(certs, i);
+    }
     ERR_clear_error();
     if (!mine) {
         err = fail(why, SCEP_E_NOT_FOUND, "SUCCESS, but no certificate carries our public key");
@@ -2046,7 +2072,7 @@ out:
 static scep_err_t check_expect(const scep_expect_t *exp, const char **why)
 {
     if (!exp || !exp->verifier || !exp->ca_certs || !exp->transaction_id || !exp->nonce ||
-        !exp->signer_cert || !exp->signer_key || !exp->csr_key)
+        !exp->signer_cert || !key_ok(exp->signer_key) || !key_ok(exp->csr_key))
         return fail(why, SCEP_E_INVALID_ARG, "incomplete expectations");
     return SCEP_OK;
 }
