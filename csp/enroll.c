@@ -286,6 +286,7 @@ static int parse_num(const char *t, long long lo, long long hi, long long *out)
     return 0;
 }
 
+/* 0; -1 damaged; -2 out of memory. */
 static int parse(const omadm_platform_t *p, char *text, enrollment_t *e)
 {
     memset(e, 0, sizeof *e);
@@ -318,8 +319,10 @@ static int parse(const omadm_platform_t *p, char *text, enrollment_t *e)
                      : !strcmp(k, "thumb")      ? &e->thumb
                                                 : NULL;
         if (str) {
-            if (n != 2 || enr_set(p, str, tok[1]))
+            if (n != 2)
                 return -1;
+            if (enr_set(p, str, tok[1]))
+                return -2;
         } else if (!strcmp(k, "end") && n == 1) {
             ended = true;
         } else if (!strcmp(k, "ns") && n == 2 && !parse_num(tok[1], 0, 2, &v)) {
@@ -327,10 +330,10 @@ static int parse(const omadm_platform_t *p, char *text, enrollment_t *e)
         } else if (!strcmp(k, "p") && n == 5 && !parse_num(tok[1], 0, P__COUNT - 1, &v)) {
             if (enr_set(p, &e->p[v].name, tok[2]) || enr_set(p, &e->p[v].format, tok[3]) ||
                 enr_set(p, &e->p[v].value, tok[4]))
-                return -1;
+                return -2;
         } else if (!strcmp(k, "s") && n == 3 && !parse_num(tok[1], 0, P__COUNT - 1, &v)) {
             if (enr_set(p, &e->snap[v], tok[2]))
-                return -1;
+                return -2;
         } else if (!strcmp(k, "phase") && n == 2 && !parse_num(tok[1], 0, PH_DONE, &v)) {
             e->phase = (enr_phase_t)v;
         } else if (!strcmp(k, "status") && n == 2 && !parse_num(tok[1], 0, 1000, &v)) {
@@ -371,7 +374,7 @@ int enr_load_named(store_t *s, const char *record, enrollment_t *e)
     memset(e, 0, sizeof *e);
     int rc = store_get_state(s, record, &text, &len);
     if (rc)
-        return rc;
+        return rc < 0 ? -2 : rc; /* could not read it is not "absent", nor damaged */
     rc = strlen(text) == len ? parse(p, text, e) : -1;
     OPENSSL_cleanse(text, len);
     plat_free(p, text);

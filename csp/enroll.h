@@ -116,7 +116,9 @@ void enr_param_clear(const omadm_platform_t *p, enr_value_t *v);
  * name, which would be another record's. */
 #define ENR_RECORD_NAME_SIZE 41
 int enr_record_name(enr_ns_t ns, const char *id, char *buf, size_t size);
-/* 0 loaded, 1 absent, -1 error/corrupt. */
+/* 0 loaded, 1 absent, -1 error (the name cannot be made) or a damaged
+ * record, -2 the record could not be read (memory, I/O): it may well be
+ * fine.  On failure *e is empty (enr_free not needed). */
 int enr_load(store_t *s, enr_ns_t ns, const char *id, enrollment_t *e);
 int enr_load_named(store_t *s, const char *record, enrollment_t *e);
 /* Stage the record (inside a store transaction).  0 / -1. */
