@@ -23,6 +23,7 @@
 #include <strings.h>
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 
 #include "platform.h"
@@ -136,12 +137,17 @@ void enr_free(const omadm_platform_t *p, enrollment_t *e)
 
 static const char *const ns_tags[] = {"cs", "cd", "cu"};
 
-void enr_record_name(enr_ns_t ns, const char *id, char *buf, size_t size)
+int enr_record_name(enr_ns_t ns, const char *id, char *buf, size_t size)
 {
     /* names match case-insensitively, so the key is the lower-case id
      * (hashed a piece at a time: no copy of the whole id) */
+    static const char hex[] = "0123456789abcdef";
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned md_len = 0;
+    if (buf && size)
+        buf[0] = 0;
+    if (!buf || size < ENR_RECORD_NAME_SIZE || !id || (int)ns < 0 || ns > ENR_CCI_USER)
+        return -1;
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     bool ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
     for (const char *c = id; ok && *c;) {
@@ -151,12 +157,24 @@ void enr_record_name(enr_ns_t ns, const char *id, char *buf, size_t size)
             low[k++] = (char)tolower((unsigned char)*c);
         ok = EVP_DigestUpdate(ctx, low, k);
     }
-    if (!ok || !EVP_DigestFinal_ex(ctx, md, &md_len))
-        md_len = 0;
+    ok = ok && EVP_DigestFinal_ex(ctx, md, &md_len) && md_len >= 16;
     EVP_MD_CTX_free(ctx);
-    int w = snprintf(buf, size, "scep-%s-", ns_tags[ns]);
-    for (unsigned i = 0; i < 16 && i < md_len && w > 0 && (size_t)w + 2 < size; i++)
-        w += snprintf(buf + w, size - (size_t)w, "%02x", md[i]);
+    if (!ok) {
+        /* a name without its hash would be another record's, or nobody's:
+         * no name at all */
+        ERR_clear_error();
+        OPENSSL_cleanse(md, sizeof md);
+        return -1;
+    }
+    memcpy(buf, "scep-", 5);
+    memcpy(buf + 5, ns_tags[ns], 2);
+    buf[7] = '-';
+    for (unsigned i = 0; i < 16; i++) {
+        buf[8 + 2 * i] = hex[md[i] >> 4];
+        buf[9 + 2 * i] = hex[md[i] & 15];
+    }
+    buf[ENR_RECORD_NAME_SIZE - 1] = 0;
+    return 0;
 }
 
 /* Tokens: printable ASCII other than space and '\' as is, every other byte
@@ -268,6 +286,7 @@ static int parse_num(const char *t, long long lo, long long hi, long long *out)
     return 0;
 }
 
+/* 0; -1 damaged; -2 out of memory. */
 static int parse(const omadm_platform_t *p, char *text, enrollment_t *e)
 {
     memset(e, 0, sizeof *e);
@@ -300,8 +319,10 @@ static int parse(const omadm_platform_t *p, char *text, enrollment_t *e)
                      : !strcmp(k, "thumb")      ? &e->thumb
                                                 : NULL;
         if (str) {
-            if (n != 2 || enr_set(p, str, tok[1]))
+            if (n != 2)
                 return -1;
+            if (enr_set(p, str, tok[1]))
+                return -2;
         } else if (!strcmp(k, "end") && n == 1) {
             ended = true;
         } else if (!strcmp(k, "ns") && n == 2 && !parse_num(tok[1], 0, 2, &v)) {
@@ -309,10 +330,10 @@ static int parse(const omadm_platform_t *p, char *text, enrollment_t *e)
         } else if (!strcmp(k, "p") && n == 5 && !parse_num(tok[1], 0, P__COUNT - 1, &v)) {
             if (enr_set(p, &e->p[v].name, tok[2]) || enr_set(p, &e->p[v].format, tok[3]) ||
                 enr_set(p, &e->p[v].value, tok[4]))
-                return -1;
+                return -2;
         } else if (!strcmp(k, "s") && n == 3 && !parse_num(tok[1], 0, P__COUNT - 1, &v)) {
             if (enr_set(p, &e->snap[v], tok[2]))
-                return -1;
+                return -2;
         } else if (!strcmp(k, "phase") && n == 2 && !parse_num(tok[1], 0, PH_DONE, &v)) {
             e->phase = (enr_phase_t)v;
         } else if (!strcmp(k, "status") && n == 2 && !parse_num(tok[1], 0, 1000, &v)) {
@@ -353,7 +374,7 @@ int enr_load_named(store_t *s, const char *record, enrollment_t *e)
     memset(e, 0, sizeof *e);
     int rc = store_get_state(s, record, &text, &len);
     if (rc)
-        return rc;
+        return rc < 0 ? -2 : rc; /* could not read it is not "absent", nor damaged */
     rc = strlen(text) == len ? parse(p, text, e) : -1;
     OPENSSL_cleanse(text, len);
     plat_free(p, text);
@@ -364,8 +385,10 @@ int enr_load_named(store_t *s, const char *record, enrollment_t *e)
 
 int enr_load(store_t *s, enr_ns_t ns, const char *id, enrollment_t *e)
 {
-    char name[96];
-    enr_record_name(ns, id, name, sizeof name);
+    char name[ENR_RECORD_NAME_SIZE];
+    memset(e, 0, sizeof *e);
+    if (enr_record_name(ns, id, name, sizeof name))
+        return -1;
     int rc = enr_load_named(s, name, e);
     if (rc == 0 && (e->ns != ns || strcasecmp(e->id, id))) {
         enr_free(store_platform(s), e);
@@ -376,9 +399,10 @@ int enr_load(store_t *s, enr_ns_t ns, const char *id, enrollment_t *e)
 
 int enr_save(store_t *s, const enrollment_t *e)
 {
-    char name[96];
+    char name[ENR_RECORD_NAME_SIZE];
     size_t len = 0;
-    enr_record_name(e->ns, e->id, name, sizeof name);
+    if (enr_record_name(e->ns, e->id, name, sizeof name))
+        return -1;
     char *text = serialise(store_platform(s), e, &len);
     if (!text)
         return -1;
@@ -390,8 +414,9 @@ int enr_save(store_t *s, const enrollment_t *e)
 
 int enr_delete(store_t *s, const enrollment_t *e)
 {
-    char name[96];
-    enr_record_name(e->ns, e->id, name, sizeof name);
+    char name[ENR_RECORD_NAME_SIZE];
+    if (enr_record_name(e->ns, e->id, name, sizeof name))
+        return -1;
     return store_del_state(s, name);
 }
 

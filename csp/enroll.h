@@ -109,9 +109,16 @@ void enr_drop_work(const omadm_platform_t *p, enrollment_t *e);
 /* Unset one Install parameter (wiping its value). */
 void enr_param_clear(const omadm_platform_t *p, enr_value_t *v);
 
-/* State record name for (ns, id) into buf (>= 96 bytes). */
-void enr_record_name(enr_ns_t ns, const char *id, char *buf, size_t size);
-/* 0 loaded, 1 absent, -1 error/corrupt. */
+/* State record name for (ns, id) into buf: "scep-<ns>-" and 32 hex digits
+ * of the SHA-256 of the lower-case id, NUL-terminated.  0, or -1 (buf ""
+ * when size allows) when it cannot be computed (a digest or allocation
+ * failure inside OpenSSL, size < ENR_RECORD_NAME_SIZE): never a shorter
+ * name, which would be another record's. */
+#define ENR_RECORD_NAME_SIZE 41
+int enr_record_name(enr_ns_t ns, const char *id, char *buf, size_t size);
+/* 0 loaded, 1 absent, -1 error (the name cannot be made) or a damaged
+ * record, -2 the record could not be read (memory, I/O): it may well be
+ * fine.  On failure *e is empty (enr_free not needed). */
 int enr_load(store_t *s, enr_ns_t ns, const char *id, enrollment_t *e);
 int enr_load_named(store_t *s, const char *record, enrollment_t *e);
 /* Stage the record (inside a store transaction).  0 / -1. */

@@ -33,8 +33,10 @@ typedef enum {
     A_PENDING,     /* the CA holds the request */
     A_TRANSIENT,   /* try again later (network, server error) */
     A_FAILED,      /* final failure */
-    A_LEFT         /* not ours to decide: the record changed while the store
+    A_LEFT,        /* not ours to decide: the record changed while the store
                       was unlocked, or the host stopped; leave it as it is */
+    A_LOCAL        /* the device's own resources failed (memory, the store):
+                    * nothing is recorded, the enrollment stays due */
 } outcome_t;
 
 typedef struct attempt {
@@ -75,6 +77,38 @@ static outcome_t fail(attempt_t *a, outcome_t kind, int32_t ec, const char *fmt,
     return kind;
 }
 
+/* The message layer's errors that are the device's trouble, not the
+ * server's (scep_msg.h): the same answer may go through later. */
+static bool scep_local(scep_err_t err)
+{
+    return err == SCEP_E_NOMEM || err == SCEP_E_RESOURCE;
+}
+
+/* A failure of the message layer: the device's own (A_LOCAL); OpenSSL
+ * failing in an operation of ours (SCEP_E_CRYPTO says nothing about the
+ * server's bytes; it may be OpenSSL running out of memory without saying
+ * so): tried again after RetryDelay, as when the server does not answer;
+ * else kind. */
+static outcome_t scep_fail(attempt_t *a, scep_err_t err, outcome_t kind, int32_t ec,
+                           const char *fmt, const char *why)
+{
+    if (scep_local(err))
+        return fail(a, A_LOCAL, err == SCEP_E_NOMEM ? EC_NO_MEMORY : EC_FAIL, fmt, why);
+    if (err == SCEP_E_CRYPTO)
+        return fail(a, A_TRANSIENT, EC_FAIL, fmt, why);
+    return fail(a, kind, ec, fmt, why);
+}
+
+/* The device's own trouble (memory, the store) is neither the server's
+ * fault nor a try of the server: nothing of this attempt is recorded, the
+ * enrollment stays due as it was and the step reports the failure (the
+ * host tries again later).  -2. */
+static int local_failure(struct omadm_certstore *cs, const enrollment_t *e, const attempt_t *a)
+{
+    cs_log(cs, OMADM_LOG_WARN, "enrollment %s: %s; it stays due", e->id, a->why);
+    return -2;
+}
+
 /* ---- base64 of what the record keeps ---- */
 
 static int b64_set(const omadm_platform_t *p, char **dst, const uint8_t *data, size_t len)
@@ -88,12 +122,16 @@ static int b64_set(const omadm_platform_t *p, char **dst, const uint8_t *data, s
     return rc;
 }
 
+/* 0; -1 when b64 is missing or not base64; -2 out of memory. */
 static int b64_get(const omadm_platform_t *p, const char *b64, scep_buf_t *out)
 {
     uint8_t *d = NULL;
     size_t len = 0;
-    if (!b64 || cert_b64_decode(p, b64, &d, &len))
+    if (!b64)
         return -1;
+    int rc = cert_b64_decode(p, b64, &d, &len);
+    if (rc)
+        return rc == -2 ? -2 : -1;
     out->data = d;
     out->len = len;
     return 0;
@@ -219,8 +257,9 @@ static int get_op(attempt_t *a, const char *base, const char *op, omadm_http_res
 {
     char *url = NULL;
     const char *why = NULL;
-    if (scep_url_get(a->plat, base, op, NULL, 0, &url, &why)) {
-        *outcome = fail(a, A_FAILED, EC_INVALID_ARG, "ServerURL: %s", why);
+    scep_err_t err = scep_url_get(a->plat, base, op, NULL, 0, &url, &why);
+    if (err) {
+        *outcome = scep_fail(a, err, A_FAILED, EC_INVALID_ARG, "ServerURL: %s", why);
         return -1;
     }
     int rc = http(a, "GET", url, NULL, resp, outcome);
@@ -261,8 +300,15 @@ static int fetch_ca(attempt_t *a, const char *base, char **used, outcome_t *outc
     int status = 0;
     int rc = get_op(a, base, "GetCACert", &resp, outcome, &status);
     *used = plat_strdup(a->plat, base);
-    if (rc == 1 && status == 404 && !scep_url_windows_base(a->plat, base, &alt, &why) &&
-        strcmp(alt, base)) {
+    scep_err_t err = rc == 1 && status == 404 ? scep_url_windows_base(a->plat, base, &alt, &why)
+                                              : SCEP_OK;
+    if (scep_local(err) || !*used) {
+        if (!rc)
+            a->cs->http.release(a->cs->http.ctx, &resp);
+        *outcome = fail(a, A_LOCAL, EC_NO_MEMORY, "%s", "out of memory");
+        return -1;
+    }
+    if (rc == 1 && status == 404 && !err && strcmp(alt, base)) {
         /* the Windows habit: NDES-style servers live at .../pkiclient.exe */
         cs_log(a->cs, OMADM_LOG_INFO, "%s answered 404; trying %s", base, alt);
         rc = get_op(a, alt, "GetCACert", &resp, outcome, &status);
@@ -271,17 +317,16 @@ static int fetch_ca(attempt_t *a, const char *base, char **used, outcome_t *outc
         alt = NULL;
     }
     plat_free(a->plat, alt);
-    if (rc || !*used) {
-        if (!rc)
-            a->cs->http.release(a->cs->http.ctx, &resp);
+    if (rc)
         return -1;
-    }
-    scep_err_t err = scep_cacert_parse(a->plat, resp.body, resp.len, &a->cas, &why);
-    if (!err && b64_set(a->plat, &a->e->cacerts, resp.body, resp.len))
+    err = scep_cacert_parse(a->plat, resp.body, resp.len, &a->cas, &why);
+    if (!err && b64_set(a->plat, &a->e->cacerts, resp.body, resp.len)) {
         err = SCEP_E_NOMEM;
+        why = "out of memory";
+    }
     a->cs->http.release(a->cs->http.ctx, &resp);
     if (err) {
-        *outcome = fail(a, A_FAILED, EC_BAD_DATA, "GetCACert answer unusable: %s", why);
+        *outcome = scep_fail(a, err, A_FAILED, EC_BAD_DATA, "GetCACert answer unusable: %s", why);
         return -1;
     }
     return 0;
@@ -337,12 +382,14 @@ static int build_request(attempt_t *a, outcome_t *outcome)
     if (!err)
         err = scep_cert_to_der(a->plat, a->signer, &signer, &why);
     if (!err && (b64_set(a->plat, &a->e->csr, a->csr.data, a->csr.len) ||
-                 b64_set(a->plat, &a->e->signer, signer.data, signer.len)))
+                 b64_set(a->plat, &a->e->signer, signer.data, signer.len))) {
         err = SCEP_E_NOMEM;
+        why = "out of memory";
+    }
     scep_buf_free(a->plat, &signer);
     if (err) {
-        *outcome = fail(a, A_FAILED, err == SCEP_E_INVALID_ARG ? EC_INVALID_ARG : EC_FAIL,
-                        "cannot build the request: %s", why);
+        *outcome = scep_fail(a, err, A_FAILED, err == SCEP_E_INVALID_ARG ? EC_INVALID_ARG : EC_FAIL,
+                             "cannot build the request: %s", why);
         return -1;
     }
     return 0;
@@ -373,9 +420,10 @@ static outcome_t exchange(attempt_t *a, const char *base, const scep_buf_t *msg,
     char *url = NULL;
     outcome_t outcome = A_FAILED;
     omadm_http_resp_t resp;
-    if (scep_url_get(a->plat, base, "PKIOperation", a->e->post ? NULL : msg->data,
-                     a->e->post ? 0 : msg->len, &url, &why))
-        return fail(a, A_FAILED, EC_INVALID_ARG, "ServerURL: %s", why);
+    scep_err_t err = scep_url_get(a->plat, base, "PKIOperation", a->e->post ? NULL : msg->data,
+                                  a->e->post ? 0 : msg->len, &url, &why);
+    if (err)
+        return scep_fail(a, err, A_FAILED, EC_INVALID_ARG, "ServerURL: %s", why);
     int rc = http(a, a->e->post ? "POST" : "GET", url, a->e->post ? msg : NULL, &resp, &outcome);
     if (rc) {
         plat_free(a->plat, url);
@@ -401,12 +449,12 @@ static outcome_t exchange(attempt_t *a, const char *base, const scep_buf_t *msg,
          * step began (or of a drifting device clock) */
         .now = 0,
     };
-    scep_err_t err = scep_certrep_parse(a->plat, resp.body, resp.len, &exp, rep, &why);
+    err = scep_certrep_parse(a->plat, resp.body, resp.len, &exp, rep, &why);
     a->cs->http.release(a->cs->http.ctx, &resp);
     if (rep->warning)
         cs_log(a->cs, OMADM_LOG_WARN, "enrollment %s: %s", a->e->id, rep->warning);
     if (err)
-        return fail(a, A_FAILED, certrep_error(err), "CA answer refused: %s", why);
+        return scep_fail(a, err, A_FAILED, certrep_error(err), "CA answer refused: %s", why);
     switch (rep->status) {
     case SCEP_STATUS_SUCCESS:
         return A_ISSUED;
@@ -443,6 +491,10 @@ static outcome_t try_url(attempt_t *a, const char *url, scep_certrep_t *rep)
     /* the pin is checked before anything about us is sent */
     store_rec_t root;
     int have_root = pinned_root(a, &root);
+    if (have_root < 0) {
+        plat_free(a->plat, base);
+        return fail(a, A_LOCAL, EC_STORE, "%s", "cannot read Root/System");
+    }
     scep_blob_t extra = {have_root == 0 ? root.der : NULL, have_root == 0 ? root.der_len : 0};
     scep_err_t err = scep_cacert_match_thumbprint(a->cas, a->job->ca_thumb, &extra,
                                                   have_root == 0 ? 1 : 0, a->now, &why);
@@ -450,15 +502,16 @@ static outcome_t try_url(attempt_t *a, const char *url, scep_certrep_t *rep)
         store_rec_free(a->cs->store, &root);
     if (err) {
         plat_free(a->plat, base);
-        a->url_problem = true;
-        return fail(a, A_FAILED, EC_UNTRUSTED_CA, "the CA does not match CAThumbprint: %s", why);
+        a->url_problem = !scep_local(err);
+        return scep_fail(a, err, A_FAILED, EC_UNTRUSTED_CA, "the CA does not match CAThumbprint: %s",
+                         why);
     }
     int ok = 0;
     algs_from_caps(a, base, &outcome, &ok);
     a->url_problem = !ok;
     if (ok && key_ready(a)) {
         plat_free(a->plat, base);
-        return fail(a, A_TRANSIENT, EC_FAIL, "%s", "cannot make or keep the key");
+        return fail(a, A_LOCAL, EC_FAIL, "%s", "cannot make or keep the key");
     }
     if (!ok || build_request(a, &outcome)) {
         plat_free(a->plat, base);
@@ -474,9 +527,10 @@ static outcome_t try_url(attempt_t *a, const char *url, scep_certrep_t *rep)
     };
     uint8_t nonce[SCEP_NONCE_LEN];
     scep_buf_t msg = {0};
-    if (scep_pkcsreq(a->plat, &mp, a->csr.data, a->csr.len, nonce, &msg, &why)) {
+    err = scep_pkcsreq(a->plat, &mp, a->csr.data, a->csr.len, nonce, &msg, &why);
+    if (err) {
         plat_free(a->plat, base);
-        return fail(a, A_FAILED, EC_FAIL, "cannot build PKCSReq: %s", why);
+        return scep_fail(a, err, A_FAILED, EC_FAIL, "cannot build PKCSReq: %s", why);
     }
     cs_log(a->cs, OMADM_LOG_INFO, "enrollment %s: PKCSReq to %s (%s, %s, %s)", a->e->id, base,
            scep_cipher_name(mp.cipher), scep_digest_name(mp.digest), a->e->post ? "POST" : "GET");
@@ -485,7 +539,7 @@ static outcome_t try_url(attempt_t *a, const char *url, scep_certrep_t *rep)
     if (outcome == A_ISSUED || outcome == A_PENDING) {
         if (enr_set(a->plat, &a->e->base_url, base) ||
             enr_set(a->plat, &a->e->respondent, base))
-            outcome = fail(a, A_TRANSIENT, EC_NO_MEMORY, "%s", "out of memory");
+            outcome = fail(a, A_LOCAL, EC_NO_MEMORY, "%s", "out of memory");
     }
     plat_free(a->plat, base);
     return outcome;
@@ -536,11 +590,14 @@ static int persist(struct omadm_certstore *cs, enrollment_t *e, const scep_buf_t
     return 0;
 }
 
-/* The Challenge is needed until the CA has answered the request. */
+/* The Challenge is needed until the CA has answered the request.  Wiped
+ * in place (it becomes ""): forgetting it cannot fail for want of memory. */
 static void forget_challenge(const omadm_platform_t *p, enrollment_t *e)
 {
-    if (e->snap[P_CHALLENGE])
-        enr_set(p, &e->snap[P_CHALLENGE], "");
+    (void)p;
+    char *c = e->snap[P_CHALLENGE];
+    if (c)
+        OPENSSL_cleanse(c, strlen(c) + 1);
 }
 
 static void finish(const omadm_platform_t *p, enrollment_t *e, int status, int32_t ec)
@@ -586,8 +643,10 @@ static char *key_pem(const omadm_platform_t *p, const scep_key_t *key)
 static int install(attempt_t *a, scep_certrep_t *rep)
 {
     char *pem = key_pem(a->plat, a->key);
-    if (!pem)
-        return -1;
+    if (!pem) {
+        fail(a, A_LOCAL, EC_NO_MEMORY, "%s", "out of memory");
+        return local_failure(a->cs, a->e, a);
+    }
     finish(a->plat, a->e, ST_INSTALLED, 0);
     int rc = persist(a->cs, a->e, &rep->cert, pem, a->now);
     OPENSSL_cleanse(pem, strlen(pem));
@@ -598,26 +657,44 @@ static int install(attempt_t *a, scep_certrep_t *rep)
     return rc;
 }
 
-/* Load the key, signer and CA certificates the record keeps. */
+/* How loading a kept item went: 0; -1 damaged; -2 the device's own
+ * resources failed (worth another try). */
+static int load_rc(int b64_rc, scep_err_t err)
+{
+    if (b64_rc == -2 || scep_local(err))
+        return -2;
+    return b64_rc || err ? -1 : 0;
+}
+
+/* Load the key, signer and CA certificates the record keeps: 0, -1 when
+ * the saved transaction is damaged, -2 (load_rc). */
 static int load_work(attempt_t *a, bool need_pending)
 {
     scep_buf_t der = {0};
     const char *why = NULL;
-    int rc = b64_get(a->plat, a->e->key, &der) ||
-             scep_key_from_der(a->plat, der.data, der.len, &a->key, &why);
+    scep_err_t err = SCEP_OK;
+    int b = b64_get(a->plat, a->e->key, &der);
+    if (!b)
+        err = scep_key_from_der(a->plat, der.data, der.len, &a->key, &why);
     scep_buf_free(a->plat, &der);
+    int rc = load_rc(b, err);
     if (rc || !need_pending)
-        return rc ? -1 : 0;
-    rc = b64_get(a->plat, a->e->signer, &der) ||
-         scep_cert_from_der(a->plat, der.data, der.len, &a->signer, &why);
+        return rc;
+    b = b64_get(a->plat, a->e->signer, &der);
+    if (!b)
+        err = scep_cert_from_der(a->plat, der.data, der.len, &a->signer, &why);
     scep_buf_free(a->plat, &der);
-    if (!rc)
-        rc = b64_get(a->plat, a->e->cacerts, &der) ||
-             scep_cacert_parse(a->plat, der.data, der.len, &a->cas, &why);
+    if ((rc = load_rc(b, err)) != 0)
+        return rc;
+    b = b64_get(a->plat, a->e->cacerts, &der);
+    if (!b)
+        err = scep_cacert_parse(a->plat, der.data, der.len, &a->cas, &why);
     scep_buf_free(a->plat, &der);
-    if (!rc)
-        rc = b64_get(a->plat, a->e->csr, &a->csr);
-    return rc || !a->e->txid || !a->e->base_url ? -1 : 0;
+    if ((rc = load_rc(b, err)) != 0)
+        return rc;
+    if ((rc = load_rc(b64_get(a->plat, a->e->csr, &a->csr), SCEP_OK)) != 0)
+        return rc;
+    return !a->e->txid || !a->e->base_url ? -1 : 0;
 }
 
 /* Only OpenSSL runs here: no hook of the host's platform table is ever
@@ -701,7 +778,7 @@ static outcome_t start(attempt_t *a, scep_certrep_t *rep)
     char transient_why[sizeof a->why] = "";
     char *list = plat_strdup(a->plat, a->job->urls);
     if (!list)
-        return fail(a, A_TRANSIENT, EC_NO_MEMORY, "%s", "out of memory");
+        return fail(a, A_LOCAL, EC_NO_MEMORY, "%s", "out of memory");
     char *save = NULL;
     for (char *u = strtok_r(list, ";", &save); u; u = strtok_r(NULL, ";", &save)) {
         while (isspace((unsigned char)*u))
@@ -749,9 +826,10 @@ static outcome_t poll(attempt_t *a, scep_certrep_t *rep)
     };
     uint8_t nonce[SCEP_NONCE_LEN];
     scep_buf_t msg = {0};
-    if (scep_certpoll(a->plat, &mp, scep_certset_issuer(a->cas), a->csr.data, a->csr.len, nonce,
-                      &msg, &why))
-        return fail(a, A_FAILED, EC_FAIL, "cannot build CertPoll: %s", why);
+    scep_err_t err = scep_certpoll(a->plat, &mp, scep_certset_issuer(a->cas), a->csr.data,
+                                   a->csr.len, nonce, &msg, &why);
+    if (err)
+        return scep_fail(a, err, A_FAILED, EC_FAIL, "cannot build CertPoll: %s", why);
     cs_log(a->cs, OMADM_LOG_INFO, "enrollment %s: CertPoll %u of %u to %s", a->e->id,
            a->e->tries + 1, a->job->retry_count, a->e->base_url);
     outcome_t o = exchange(a, a->e->base_url, &msg, nonce, rep);
@@ -759,15 +837,16 @@ static outcome_t poll(attempt_t *a, scep_certrep_t *rep)
     return o;
 }
 
-/* What act() did besides 0 (the result is durable) and -1 (it cannot be
- * saved). */
+/* What act() did besides 0 (the result is durable), -1 (it cannot be
+ * saved) and -2 (the device's resources failed: local_failure); after -1
+ * and -2 the enrollment stays due. */
 enum {
     ACT_LEFT = 1,   /* nothing: the record changed meanwhile (load it again) */
     ACT_STOPPED = 2 /* nothing: the host stopped; end the step, touch nothing */
 };
 
 /* One due action of the enrollment e, loaded from the state record named
- * record: 0, -1 or ACT_*. */
+ * record: 0, -1, -2 or ACT_*. */
 static int act(struct omadm_certstore *cs, enrollment_t *e, const char *record, int64_t now)
 {
     enr_job_t job;
@@ -781,12 +860,15 @@ static int act(struct omadm_certstore *cs, enrollment_t *e, const char *record, 
     int rc = 0;
     outcome_t o;
     bool pending = e->phase == PH_PENDING;
+    int loaded = ec ? 0 : pending ? load_work(&a, true) : e->key ? load_work(&a, false) : 0;
     if (ec) {
         o = fail(&a, A_FAILED, ec, "%s", why);
+    } else if (loaded == -2) {
+        o = fail(&a, A_LOCAL, EC_NO_MEMORY, "%s", "cannot load the saved transaction");
     } else if (pending) {
-        o = load_work(&a, true) ? fail(&a, A_FAILED, EC_FAIL, "%s", "the saved transaction is damaged")
-                                : poll(&a, &rep);
-    } else if (e->key && load_work(&a, false)) {
+        o = loaded ? fail(&a, A_FAILED, EC_FAIL, "%s", "the saved transaction is damaged")
+                   : poll(&a, &rep);
+    } else if (loaded) {
         o = fail(&a, A_TRANSIENT, EC_FAIL, "%s", "the saved key is damaged");
     } else {
         if (!e->key)
@@ -794,7 +876,7 @@ static int act(struct omadm_certstore *cs, enrollment_t *e, const char *record, 
         o = start(&a, &rep);
         /* a round that ended before it needed the key keeps it for the next */
         if (o == A_TRANSIENT && !e->key && keygen_take(&a))
-            o = fail(&a, A_TRANSIENT, EC_FAIL, "%s", "cannot make the key");
+            o = fail(&a, A_LOCAL, EC_FAIL, "%s", "cannot make the key");
     }
     if (a.keygen_running) {
         pthread_join(a.keygen, NULL);
@@ -842,6 +924,9 @@ static int act(struct omadm_certstore *cs, enrollment_t *e, const char *record, 
         break;
     case A_LEFT:
         rc = a.stopped ? ACT_STOPPED : ACT_LEFT;
+        break;
+    case A_LOCAL:
+        rc = local_failure(cs, e, &a);
         break;
     }
     seen_drop(&a);
@@ -908,14 +993,25 @@ int enroll_step(struct omadm_certstore *cs, int64_t now, int64_t *next_due)
     names_t l;
     int rc = 0;
     *next_due = OMADM_NEVER;
-    if (all_records(cs, &l))
+    if (all_records(cs, &l)) {
+        *next_due = now; /* what is due stays due */
         return -1;
+    }
     for (size_t i = 0; i < l.n; i++) {
         enrollment_t e;
-        if (enr_load_named(cs->store, l.v[i], &e))
+        int lrc = enr_load_named(cs->store, l.v[i], &e);
+        if (lrc == -2) {
+            /* could not be read now: it may be due */
+            cs_log(cs, OMADM_LOG_ERROR, "enrollment record %s cannot be read now", l.v[i]);
+            rc = -1;
+            *next_due = now < *next_due ? now : *next_due;
+            continue;
+        }
+        if (lrc)
             continue; /* store check reports a damaged record */
         if (e.phase == PH_START || e.phase == PH_PENDING) {
-            if (e.next_due <= now) {
+            int64_t due = e.next_due;
+            if (due <= now) {
                 int done = 0;
                 if (!cs->has_http) {
                     cs_log(cs, OMADM_LOG_WARN, "enrollment %s waits: no HTTP client", e.id);
@@ -930,13 +1026,18 @@ int enroll_step(struct omadm_certstore *cs, int64_t now, int64_t *next_due)
                     enr_free(&cs->plat, &e);
                     if (enr_load_named(cs->store, l.v[i], &e))
                         continue;
+                    due = e.phase == PH_START || e.phase == PH_PENDING ? e.next_due : OMADM_NEVER;
                 } else if (done) {
-                    cs_log(cs, OMADM_LOG_ERROR, "enrollment %s: cannot save its state", e.id);
+                    /* nothing of it was recorded: still due, as it was */
+                    if (done == -1)
+                        cs_log(cs, OMADM_LOG_ERROR, "enrollment %s: cannot save its state", e.id);
                     rc = -1;
+                } else {
+                    due = e.phase == PH_START || e.phase == PH_PENDING ? e.next_due : OMADM_NEVER;
                 }
             }
-            if ((e.phase == PH_START || e.phase == PH_PENDING) && e.next_due < *next_due)
-                *next_due = e.next_due;
+            if (due < *next_due)
+                *next_due = due;
         }
         enr_free(&cs->plat, &e);
     }

@@ -80,6 +80,7 @@ static const char *const err_text[SCEP_E__COUNT] = {
     [SCEP_E_MISMATCH] = "response does not match the request",
     [SCEP_E_DECRYPT] = "cannot decrypt response",
     [SCEP_E_CRYPTO] = "cryptographic operation failed",
+    [SCEP_E_RESOURCE] = "a local resource failed",
 };
 
 const char *scep_strerror(scep_err_t err)
@@ -96,11 +97,38 @@ static scep_err_t fail(const char **why, scep_err_t err, const char *reason)
     return err;
 }
 
-/* An OpenSSL call failed: drop its error queue (we report our own reason). */
+/* Empty OpenSSL's error queue; true when it held an allocation failure
+ * (OpenSSL 3.0 queues ERR_R_MALLOC_FAILURE for every one it notices). */
+static bool ossl_drain_oom(void)
+{
+    bool oom = false;
+    unsigned long e;
+    while ((e = ERR_get_error()) != 0)
+        if (!ERR_SYSTEM_ERROR(e) && ERR_GET_REASON(e) == ERR_GET_REASON(ERR_R_MALLOC_FAILURE))
+            oom = true;
+    return oom;
+}
+
+/* An OpenSSL call failed: drop its error queue (we report our own reason).
+ * When OpenSSL ran out of memory that is the reason, whatever the call:
+ * bytes that fail to parse for want of memory are not malformed. */
 static scep_err_t ossl_fail(const char **why, scep_err_t err, const char *reason)
 {
-    ERR_clear_error();
+    if (ossl_drain_oom())
+        return fail(why, SCEP_E_NOMEM, "out of memory (in OpenSSL)");
     return fail(why, err, reason);
+}
+
+/* The device's own trouble, not the input's (scep_msg.h). */
+static bool scep_oom_err(scep_err_t err)
+{
+    return err == SCEP_E_NOMEM || err == SCEP_E_RESOURCE;
+}
+
+/* A key object that holds a key (scep_key_alloc gives an empty one). */
+static bool key_ok(const scep_key_t *key)
+{
+    return key && key->pkey;
 }
 
 void scep_buf_free(const omadm_platform_t *plat, scep_buf_t *b)
@@ -268,6 +296,74 @@ static ASN1_OBJECT *oid_obj(const char *s, size_t n)
 
 /* ---- keys and certificates ----------------------------------------------------- */
 
+/* The public key of a certificate, or NULL: one from a server may carry an
+ * algorithm OpenSSL does not know, or key bytes that do not decode (the
+ * certificate itself still parses).  Every use goes through here. */
+static EVP_PKEY *cert_key(X509 *x)
+{
+    EVP_PKEY *k = X509_get0_pubkey(x);
+    if (!k)
+        ERR_clear_error();
+    return k;
+}
+
+/*
+ * x parsed, but did OpenSSL run out of memory on the way?  It decodes the
+ * public key while parsing and the extensions on first use, and when either
+ * fails it remembers "no key" / "invalid extensions" for good, with no
+ * reason kept.  A certificate that lacks either is parsed afresh from its
+ * own bytes: when the copy has what x lacks (or the copy cannot be made),
+ * the lack was memory, not the certificate.
+ */
+static bool cert_spoiled_by_oom(X509 *x)
+{
+    bool no_key = X509_get0_pubkey(x) == NULL;
+    bool invalid = (X509_get_extension_flags(x) & EXFLAG_INVALID) != 0;
+    ERR_clear_error();
+    if (!no_key && !invalid)
+        return false;
+    unsigned char *der = NULL;
+    int n = i2d_X509(x, &der);
+    if (n <= 0) {
+        ERR_clear_error();
+        return true; /* re-encoding what was parsed fails only for memory */
+    }
+    const unsigned char *p = der;
+    X509 *y = d2i_X509(NULL, &p, n);
+    OPENSSL_free(der);
+    bool spoiled = !y || (no_key && X509_get0_pubkey(y)) ||
+                   (invalid && !(X509_get_extension_flags(y) & EXFLAG_INVALID));
+    X509_free(y);
+    ERR_clear_error();
+    return spoiled;
+}
+
+/* SCEP_E_NOMEM when one of certs is cert_spoiled_by_oom, else SCEP_OK. */
+static scep_err_t certs_whole(STACK_OF(X509) *certs, const char **why)
+{
+    for (int i = 0; i < sk_X509_num(certs); i++)
+        if (cert_spoiled_by_oom(sk_X509_value(certs, i)))
+            return fail(why, SCEP_E_NOMEM, "out of memory (decoding a certificate)");
+    return SCEP_OK;
+}
+
+/* cert_key for a certificate that must have one: SCEP_OK, SCEP_E_NOMEM
+ * (cert_spoiled_by_oom) or err with reason. */
+static scep_err_t need_key(X509 *x, scep_err_t err, const char *reason, const char **why)
+{
+    if (cert_key(x))
+        return SCEP_OK;
+    if (cert_spoiled_by_oom(x))
+        return fail(why, SCEP_E_NOMEM, "out of memory (decoding a public key)");
+    return fail(why, err, reason);
+}
+
+static bool is_rsa(X509 *x)
+{
+    EVP_PKEY *k = cert_key(x);
+    return k && EVP_PKEY_get_base_id(k) == EVP_PKEY_RSA;
+}
+
 scep_err_t scep_key_alloc(const omadm_platform_t *plat, scep_key_t **out, const char **why)
 {
     if (!out)
@@ -338,7 +434,7 @@ scep_err_t scep_key_from_der(const omadm_platform_t *plat, const uint8_t *der, s
 scep_err_t scep_key_to_der(const omadm_platform_t *plat, const scep_key_t *key, scep_buf_t *out,
                            const char **why)
 {
-    if (!key || !out)
+    if (!key_ok(key) || !out)
         return fail(why, SCEP_E_INVALID_ARG, "no key or output");
     *out = (scep_buf_t){0};
     unsigned char *der = NULL;
@@ -380,6 +476,10 @@ scep_err_t scep_cert_from_der(const omadm_platform_t *plat, const uint8_t *der, 
     if (!x || p != der + len) {
         X509_free(x);
         return ossl_fail(why, SCEP_E_MALFORMED, "not one DER certificate");
+    }
+    if (cert_spoiled_by_oom(x)) {
+        X509_free(x);
+        return fail(why, SCEP_E_NOMEM, "out of memory (decoding a certificate)");
     }
     *out = cert_wrap(plat, x);
     if (!*out) {
@@ -1037,6 +1137,8 @@ scep_err_t scep_csr(const omadm_platform_t *plat, const scep_key_t *key,
     const EVP_MD *md = digest_md(p->digest);
     if (!md)
         return fail(why, SCEP_E_INVALID_ARG, "unknown digest");
+    if (!key_ok(key))
+        return fail(why, SCEP_E_INVALID_ARG, "no key");
     X509_REQ *req = X509_REQ_new();
     if (!req)
         return fail(why, SCEP_E_NOMEM, "out of memory");
@@ -1107,7 +1209,7 @@ scep_err_t scep_self_signed(const omadm_platform_t *plat, const scep_key_t *key,
 {
     scep_err_t err = SCEP_OK;
     X509_NAME *name = NULL;
-    if (!key || !out || now <= 0)
+    if (!key_ok(key) || !out || now <= 0)
         return fail(why, SCEP_E_INVALID_ARG, "no key, output or time");
     *out = NULL;
     const EVP_MD *md = digest_md(digest);
@@ -1119,7 +1221,11 @@ scep_err_t scep_self_signed(const omadm_platform_t *plat, const scep_key_t *key,
     if ((err = name_parse(subject, &name, why)) != SCEP_OK)
         goto out;
     time_t t = (time_t)now;
-    if (!X509_set_version(x, 2) || !random_serial(plat, x) || !X509_set_subject_name(x, name) ||
+    if (!random_serial(plat, x)) {
+        err = ossl_fail(why, SCEP_E_RESOURCE, "no random bytes for the serial number");
+        goto out;
+    }
+    if (!X509_set_version(x, 2) || !X509_set_subject_name(x, name) ||
         !X509_set_issuer_name(x, name) || !X509_set_pubkey(x, key->pkey) ||
         !X509_time_adj_ex(X509_getm_notBefore(x), 0, -3600, &t) ||
         !X509_time_adj_ex(X509_getm_notAfter(x), 30, 0, &t) || !signer_extensions(x) ||
@@ -1141,7 +1247,7 @@ out:
 
 scep_err_t scep_transaction_id(const scep_key_t *key, char out[SCEP_TXID_LEN + 1], const char **why)
 {
-    if (!key || !out)
+    if (!key_ok(key) || !out)
         return fail(why, SCEP_E_INVALID_ARG, "no key or output");
     unsigned char *spki = NULL;
     int n = i2d_PUBKEY(key->pkey, &spki);
@@ -1211,8 +1317,17 @@ static scep_err_t check_msg_params(const scep_msg_params_t *mp, const char **why
         return fail(why, SCEP_E_INVALID_ARG, "transactionID must be 1..128 printable characters");
     if (!digest_md(mp->digest) || !cipher_evp(mp->cipher))
         return fail(why, SCEP_E_INVALID_ARG, "unknown cipher or digest");
-    if (EVP_PKEY_get_base_id(X509_get0_pubkey(mp->recipient->x)) != EVP_PKEY_RSA)
+    if (!key_ok(mp->signer_key))
+        return fail(why, SCEP_E_INVALID_ARG, "no signer key");
+    scep_err_t err = need_key(mp->recipient->x, SCEP_E_UNSUPPORTED,
+                              "the recipient certificate has no usable key", why);
+    if (err != SCEP_OK)
+        return err;
+    if (!is_rsa(mp->recipient->x))
         return fail(why, SCEP_E_UNSUPPORTED, "the recipient certificate has no RSA key");
+    err = need_key(mp->signer_cert->x, SCEP_E_INVALID_ARG, "the signer certificate has no key", why);
+    if (err != SCEP_OK)
+        return err;
     if (X509_check_private_key(mp->signer_cert->x, mp->signer_key->pkey) != 1)
         return ossl_fail(why, SCEP_E_INVALID_ARG, "signer certificate and key do not match");
     return SCEP_OK;
@@ -1237,7 +1352,7 @@ static scep_err_t pki_message(const omadm_platform_t *plat, const scep_msg_param
     if (err != SCEP_OK)
         return err;
     if (plat_random(plat, nonce, SCEP_NONCE_LEN)) { /* the host's randomness hook */
-        err = fail(why, SCEP_E_CRYPTO, "no random bytes for the nonce");
+        err = fail(why, SCEP_E_RESOURCE, "no random bytes for the nonce");
         goto out;
     }
     unsigned flags = CMS_PARTIAL | CMS_BINARY | CMS_NOSMIMECAP;
@@ -1365,11 +1480,6 @@ static bool has_no_ku(X509 *x)
     return !(X509_get_extension_flags(x) & EXFLAG_KUSAGE);
 }
 
-static bool is_rsa(X509 *x)
-{
-    return EVP_PKEY_get_base_id(X509_get0_pubkey(x)) == EVP_PKEY_RSA;
-}
-
 /* A cert that issued no other certificate of the set. */
 static bool is_leaf(const scep_certset_t *s, size_t i)
 {
@@ -1380,14 +1490,15 @@ static bool is_leaf(const scep_certset_t *s, size_t i)
 }
 
 /* Role choice (docs/scep.md): non-CA with the usage, non-CA without any KU,
- * any cert with the usage, a leaf, the first.  SIZE_MAX if none is RSA when
- * need_rsa. */
+ * any cert with the usage, a leaf, the first.  Only certificates with a
+ * public key OpenSSL can decode take a role (an RSA one when need_rsa);
+ * SIZE_MAX when there is none. */
 static size_t pick_role(const scep_certset_t *s, uint32_t ku_bit, bool need_rsa)
 {
     for (int pass = 0; pass < 5; pass++) {
         for (size_t i = 0; i < s->n; i++) {
             X509 *x = s->certs[i].x;
-            if (need_rsa && !is_rsa(x))
+            if (need_rsa ? !is_rsa(x) : !cert_key(x))
                 continue;
             bool hit = false;
             switch (pass) {
@@ -1450,11 +1561,17 @@ static scep_err_t certset_from_stack(const omadm_platform_t *plat, STACK_OF(X509
     sk_X509_zero(certs);
     s->n = (size_t)n;
     s->certs = arr;
+    for (size_t i = 0; i < s->n; i++)
+        if (cert_spoiled_by_oom(arr[i].x)) {
+            scep_certset_free(plat, s);
+            return fail(why, SCEP_E_NOMEM, "out of memory (decoding a certificate)");
+        }
     s->recipient = pick_role(s, KU_KEY_ENCIPHERMENT, true);
     s->verifier = pick_role(s, KU_DIGITAL_SIGNATURE, false);
-    if (s->recipient == SIZE_MAX) {
+    if (s->recipient == SIZE_MAX || s->verifier == SIZE_MAX) {
         scep_certset_free(plat, s);
-        return fail(why, SCEP_E_UNSUPPORTED, "no RSA certificate to encrypt requests to");
+        return fail(why, SCEP_E_UNSUPPORTED, "no certificate with a usable RSA key to encrypt "
+                                             "requests to");
     }
     pick_issuer(s);
     *out = s;
@@ -1484,10 +1601,10 @@ scep_err_t scep_cacert_parse(const omadm_platform_t *plat, const uint8_t *der, s
         X509_free(one);
         certs = signeddata_certs(der, len);
     }
-    ERR_clear_error();
     if (!certs)
-        return fail(why, SCEP_E_MALFORMED,
-                    "neither a DER certificate nor a PKCS#7 with certificates");
+        return ossl_fail(why, SCEP_E_MALFORMED,
+                         "neither a DER certificate nor a PKCS#7 with certificates");
+    ERR_clear_error();
     err = certset_from_stack(plat, certs, out, why);
     sk_X509_pop_free(certs, X509_free);
     return err;
@@ -1530,14 +1647,16 @@ const scep_cert_t *scep_certset_issuer(const scep_certset_t *set)
 
 /* ---- chains and thumbprints ----------------------------------------------------------------- */
 
-/* leaf chains to one of trusted (intermediates may be trust anchors), helped
- * by untrusted; no purpose checks.  Reason: OpenSSL's static text. */
-static scep_err_t chain_check(X509 *leaf, STACK_OF(X509) *trusted, STACK_OF(X509) *untrusted,
-                              int64_t now, const char **why)
+/* One X509_verify_cert of leaf against trusted (intermediates may be trust
+ * anchors), helped by untrusted; no purpose checks.  SCEP_OK, or the error
+ * with *verr the verification's error code (0 when it could not be set up). */
+static scep_err_t verify_chain(X509 *leaf, STACK_OF(X509) *trusted, STACK_OF(X509) *untrusted,
+                               int64_t now, int *verr, const char **why)
 {
     scep_err_t err = SCEP_OK;
     X509_STORE *store = X509_STORE_new();
     X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    *verr = 0;
     if (!store || !ctx) {
         err = fail(why, SCEP_E_NOMEM, "out of memory");
         goto out;
@@ -1557,12 +1676,32 @@ static scep_err_t chain_check(X509 *leaf, STACK_OF(X509) *trusted, STACK_OF(X509
         X509_VERIFY_PARAM_set_time(param, (time_t)now);
     else
         X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_NO_CHECK_TIME);
-    if (X509_verify_cert(ctx) != 1)
-        err = ossl_fail(why, SCEP_E_UNTRUSTED,
-                        X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+    if (X509_verify_cert(ctx) != 1) {
+        *verr = X509_STORE_CTX_get_error(ctx);
+        err = ossl_fail(why, *verr == X509_V_ERR_OUT_OF_MEM ? SCEP_E_NOMEM : SCEP_E_UNTRUSTED,
+                        X509_verify_cert_error_string(*verr));
+    }
 out:
     X509_STORE_CTX_free(ctx);
     X509_STORE_free(store);
+    return err;
+}
+
+/* leaf chains to one of trusted, helped by untrusted (verify_chain).  A
+ * chain that does not verify is checked once more: OpenSSL reports a
+ * signature it could not check for want of memory as one that does not
+ * verify, so a chain that verifies the second time failed for memory. */
+static scep_err_t chain_check(X509 *leaf, STACK_OF(X509) *trusted, STACK_OF(X509) *untrusted,
+                              int64_t now, const char **why)
+{
+    int verr = 0, verr2 = 0;
+    scep_err_t err = verify_chain(leaf, trusted, untrusted, now, &verr, why);
+    if (err != SCEP_E_UNTRUSTED)
+        return err;
+    const char *why2 = NULL;
+    scep_err_t again = verify_chain(leaf, trusted, untrusted, now, &verr2, &why2);
+    if (again == SCEP_OK || scep_oom_err(again))
+        return fail(why, SCEP_E_NOMEM, "out of memory (checking a certificate chain)");
     return err;
 }
 
@@ -1612,11 +1751,13 @@ static STACK_OF(X509) *pool_make(const scep_certset_t *set, const scep_blob_t *r
             continue;
         const unsigned char *p = roots[i].data;
         X509 *x = d2i_X509(NULL, &p, (long)roots[i].len);
+        if (!x && ossl_drain_oom())
+            goto err; /* a device root skipped for want of memory would fail the pin */
         if (!x || p != roots[i].data + roots[i].len) {
             X509_free(x);
             continue;
         }
-        if (!sk_X509_push(pool, x)) {
+        if (cert_spoiled_by_oom(x) || !sk_X509_push(pool, x)) {
             X509_free(x);
             goto err;
         }
@@ -1708,13 +1849,14 @@ const char *scep_failinfo_name(int fi)
 }
 
 /* A single-valued string attribute: 1 copied (NUL-terminated, must fit),
- * 0 absent, -1 malformed (duplicate, several values, wrong type, too long). */
+ * 0 absent, -1 malformed (duplicate, several values, wrong type, too long),
+ * -2 out of memory. */
 static int attr_string(CMS_SignerInfo *si, const char *oid, char *buf, size_t size)
 {
     static const int types[] = {V_ASN1_PRINTABLESTRING, V_ASN1_UTF8STRING, V_ASN1_IA5STRING};
     ASN1_OBJECT *obj = OBJ_txt2obj(oid, 1);
     if (!obj)
-        return -1;
+        return -2; /* our own OID text: only memory can fail */
     int rc = -1;
     if (CMS_signed_get_attr_by_OBJ(si, obj, -1) < 0) {
         rc = 0;
@@ -1738,12 +1880,13 @@ out:
     return rc;
 }
 
-/* 1 if the OCTET STRING attribute is exactly want[len], 0 absent/different, -1 malformed. */
+/* 1 if the OCTET STRING attribute is exactly want[len], 0 absent/different,
+ * -1 malformed, -2 out of memory. */
 static int attr_octets_equal(CMS_SignerInfo *si, const char *oid, const uint8_t *want, size_t len)
 {
     ASN1_OBJECT *obj = OBJ_txt2obj(oid, 1);
     if (!obj)
-        return -1;
+        return -2;
     int rc = 0;
     if (CMS_signed_get_attr_by_OBJ(si, obj, -1) >= 0) {
         ASN1_OCTET_STRING *s = CMS_signed_get0_data_by_OBJ(si, obj, -3, V_ASN1_OCTET_STRING);
@@ -1809,14 +1952,37 @@ static scep_err_t certrep_shape(CMS_ContentInfo *cms, CMS_SignerInfo **psi, scep
     return SCEP_OK;
 }
 
-/* Signature by exp->verifier only; the signed content (envelope DER) into *content. */
-static scep_err_t certrep_verify(const omadm_platform_t *plat, CMS_ContentInfo *cms,
-                                 CMS_SignerInfo *si, const scep_cert_t *verifier,
-                                 scep_buf_t *content, const char **why)
+/* Why CMS_verify failed: the signature or the digest of the signed
+ * attributes does not match (the reply's fault), or OpenSSL could not do
+ * the check (memory, say: it does not always say so). */
+static scep_err_t verify_failure(const char **why)
+{
+    bool mismatch = false, oom = false;
+    unsigned long e;
+    while ((e = ERR_get_error()) != 0) {
+        if (ERR_SYSTEM_ERROR(e))
+            continue;
+        int r = ERR_GET_REASON(e);
+        if (r == ERR_GET_REASON(ERR_R_MALLOC_FAILURE))
+            oom = true;
+        else if (ERR_GET_LIB(e) == ERR_LIB_CMS &&
+                 (r == CMS_R_VERIFICATION_FAILURE || r == CMS_R_CONTENT_VERIFY_ERROR ||
+                  r == CMS_R_MESSAGEDIGEST_WRONG_LENGTH ||
+                  r == CMS_R_MESSAGEDIGEST_ATTRIBUTE_WRONG_LENGTH))
+            mismatch = true;
+    }
+    if (oom)
+        return fail(why, SCEP_E_NOMEM, "out of memory (in OpenSSL)");
+    if (mismatch)
+        return fail(why, SCEP_E_SIGNATURE, "CertRep signature check failed");
+    return fail(why, SCEP_E_CRYPTO, "the CertRep signature could not be checked");
+}
+
+/* One CMS_verify by verifier only; the signed content into *content. */
+static scep_err_t verify_once(const omadm_platform_t *plat, CMS_ContentInfo *cms,
+                              const scep_cert_t *verifier, scep_buf_t *content, const char **why)
 {
     scep_err_t err = SCEP_OK;
-    if (CMS_SignerInfo_cert_cmp(si, verifier->x) != 0)
-        return fail(why, SCEP_E_SIGNATURE, "CertRep is not signed by the CA's signing certificate");
     STACK_OF(X509) *certs = sk_X509_new_null();
     BIO *out = BIO_new(BIO_s_mem());
     BIO *dcont = NULL;
@@ -1829,7 +1995,7 @@ static scep_err_t certrep_verify(const omadm_platform_t *plat, CMS_ContentInfo *
     }
     unsigned flags = CMS_NOINTERN | CMS_NO_SIGNER_CERT_VERIFY | CMS_BINARY;
     if (CMS_verify(cms, certs, NULL, dcont, out, flags) != 1) {
-        err = ossl_fail(why, SCEP_E_SIGNATURE, "CertRep signature check failed");
+        err = verify_failure(why);
         goto out;
     }
     err = buf_from_bio(plat, out, content, why);
@@ -1840,25 +2006,57 @@ out:
     return err;
 }
 
+/* Signature by exp->verifier only; the signed content (envelope DER) into *content. */
+static scep_err_t certrep_verify(const omadm_platform_t *plat, CMS_ContentInfo *cms,
+                                 CMS_SignerInfo *si, const scep_cert_t *verifier,
+                                 scep_buf_t *content, const char **why)
+{
+    scep_err_t err = need_key(verifier->x, SCEP_E_SIGNATURE,
+                              "the CA's signing certificate has no usable key", why);
+    if (err != SCEP_OK)
+        return err;
+    if (CMS_SignerInfo_cert_cmp(si, verifier->x) != 0)
+        return fail(why, SCEP_E_SIGNATURE, "CertRep is not signed by the CA's signing certificate");
+    err = verify_once(plat, cms, verifier, content, why);
+    if (err != SCEP_E_SIGNATURE)
+        return err;
+    /* OpenSSL reports a signature it could not check for want of memory as
+     * one that does not verify: one that verifies the second time failed
+     * for memory */
+    const char *why2 = NULL;
+    scep_buf_t again = {0};
+    scep_err_t err2 = verify_once(plat, cms, verifier, &again, &why2);
+    scep_buf_free(plat, &again);
+    if (err2 == SCEP_OK || scep_oom_err(err2))
+        return fail(why, SCEP_E_NOMEM, "out of memory (checking the CertRep signature)");
+    return err;
+}
+
+/* An attribute lookup that did not give 1: out of memory (-2), else err. */
+static scep_err_t attr_err(int rc, scep_err_t err, const char *reason, const char **why)
+{
+    return rc == -2 ? fail(why, SCEP_E_NOMEM, "out of memory") : fail(why, err, reason);
+}
+
 /* messageType, transactionID, recipientNonce, pkiStatus, failInfo(+Text). */
 static scep_err_t certrep_attrs(CMS_SignerInfo *si, const scep_expect_t *exp, scep_certrep_t *rep,
                                 const char **why)
 {
     char buf[MAX_TXID + 1];
-    if (attr_string(si, OID_MESSAGE_TYPE, buf, sizeof buf) != 1)
-        return fail(why, SCEP_E_MALFORMED, "CertRep messageType missing or malformed");
+    int rc;
+    if ((rc = attr_string(si, OID_MESSAGE_TYPE, buf, sizeof buf)) != 1)
+        return attr_err(rc, SCEP_E_MALFORMED, "CertRep messageType missing or malformed", why);
     if (strcmp(buf, MSG_CERTREP) != 0)
         return fail(why, SCEP_E_MISMATCH, "messageType is not CertRep (3)");
-    if (attr_string(si, OID_TRANSACTION_ID, buf, sizeof buf) != 1)
-        return fail(why, SCEP_E_MALFORMED, "CertRep transactionID missing or malformed");
+    if ((rc = attr_string(si, OID_TRANSACTION_ID, buf, sizeof buf)) != 1)
+        return attr_err(rc, SCEP_E_MALFORMED, "CertRep transactionID missing or malformed", why);
     if (strcmp(buf, exp->transaction_id) != 0)
         return fail(why, SCEP_E_MISMATCH, "transactionID differs from ours");
-    int nonce = attr_octets_equal(si, OID_RECIPIENT_NONCE, exp->nonce, SCEP_NONCE_LEN);
-    if (nonce != 1)
-        return fail(why, nonce < 0 ? SCEP_E_MALFORMED : SCEP_E_MISMATCH,
-                    "recipientNonce is not the senderNonce we sent");
-    if (attr_string(si, OID_PKI_STATUS, buf, sizeof buf) != 1)
-        return fail(why, SCEP_E_MALFORMED, "CertRep pkiStatus missing or malformed");
+    if ((rc = attr_octets_equal(si, OID_RECIPIENT_NONCE, exp->nonce, SCEP_NONCE_LEN)) != 1)
+        return attr_err(rc, rc < 0 ? SCEP_E_MALFORMED : SCEP_E_MISMATCH,
+                        "recipientNonce is not the senderNonce we sent", why);
+    if ((rc = attr_string(si, OID_PKI_STATUS, buf, sizeof buf)) != 1)
+        return attr_err(rc, SCEP_E_MALFORMED, "CertRep pkiStatus missing or malformed", why);
     if (!strcmp(buf, "0"))
         rep->status = SCEP_STATUS_SUCCESS;
     else if (!strcmp(buf, "2"))
@@ -1870,12 +2068,14 @@ static scep_err_t certrep_attrs(CMS_SignerInfo *si, const scep_expect_t *exp, sc
     if (rep->status != SCEP_STATUS_FAILURE)
         return SCEP_OK;
     size_t n = 0;
-    if (attr_string(si, OID_FAIL_INFO, buf, sizeof buf) != 1 || !(n = strlen(buf)) || n > 6 ||
-        strspn(buf, "0123456789") != n)
-        return fail(why, SCEP_E_MALFORMED, "FAILURE without a numeric failInfo");
+    if ((rc = attr_string(si, OID_FAIL_INFO, buf, sizeof buf)) != 1 || !(n = strlen(buf)) ||
+        n > 6 || strspn(buf, "0123456789") != n)
+        return attr_err(rc, SCEP_E_MALFORMED, "FAILURE without a numeric failInfo", why);
     rep->fail_info = atoi(buf);
     char text[sizeof rep->fail_text + 512];
-    if (attr_string(si, OID_FAIL_INFO_TEXT, text, sizeof text) == 1) {
+    if ((rc = attr_string(si, OID_FAIL_INFO_TEXT, text, sizeof text)) == -2)
+        return fail(why, SCEP_E_NOMEM, "out of memory");
+    if (rc == 1) {
         size_t tn = strnlen(text, sizeof rep->fail_text - 1);
         memcpy(rep->fail_text, text, tn);
         rep->fail_text[tn] = 0;
@@ -1903,19 +2103,51 @@ static void legacy_free(legacy_t *l)
     *l = (legacy_t){0};
 }
 
-/* A private library context with default + legacy providers (for DES-CBC only). */
+/* The legacy module could not be loaded from disk (rather than for want
+ * of memory): OpenSSL's loader says so, and only then.  Drains the queue. */
+static bool module_missing(void)
+{
+    bool dso = false, oom = false;
+    unsigned long e;
+    while ((e = ERR_get_error()) != 0) {
+        if (ERR_SYSTEM_ERROR(e))
+            continue;
+        if (ERR_GET_REASON(e) == ERR_GET_REASON(ERR_R_MALLOC_FAILURE))
+            oom = true;
+        else if (ERR_GET_LIB(e) == ERR_LIB_DSO)
+            dso = true;
+    }
+    return dso && !oom;
+}
+
+/* A private library context with default + legacy providers (for DES-CBC
+ * only).  Making the context and loading the built-in default provider
+ * can fail only for want of resources; the legacy provider is a module
+ * that may be missing. */
 static scep_err_t legacy_open(legacy_t *l, const char **why)
 {
     *l = (legacy_t){0};
     l->ctx = OSSL_LIB_CTX_new();
     if (l->ctx)
         l->def = OSSL_PROVIDER_load(l->ctx, "default");
-    if (l->def)
-        l->leg = OSSL_PROVIDER_load(l->ctx, "legacy");
-    if (!l->leg) {
+    if (!l->def) {
         legacy_free(l);
-        return ossl_fail(why, SCEP_E_UNSUPPORTED,
-                         "single DES envelope, but the OpenSSL legacy provider is not available");
+        ERR_clear_error();
+        return fail(why, SCEP_E_NOMEM, "out of memory (a library context for DES)");
+    }
+    l->leg = OSSL_PROVIDER_load(l->ctx, "legacy");
+    if (!l->leg) {
+        /* "missing" may be the loader lacking memory for a file name: a
+         * module that loads the second time is not missing */
+        bool missing = module_missing();
+        if (missing && (l->leg = OSSL_PROVIDER_load(l->ctx, "legacy")) != NULL)
+            missing = false;
+        ERR_clear_error();
+        legacy_free(l);
+        if (!missing)
+            return fail(why, SCEP_E_NOMEM, "out of memory (loading the legacy provider)");
+        return fail(why, SCEP_E_UNSUPPORTED,
+                    "single DES envelope, but the OpenSSL legacy provider is not available");
     }
     return SCEP_OK;
 }
@@ -1932,6 +2164,45 @@ static int envelope_cipher_nid(const scep_buf_t *env)
         nid = OBJ_obj2nid(p7->d.enveloped->enc_data->algorithm->algorithm);
     PKCS7_free(p7);
     return nid;
+}
+
+/* Why CMS_decrypt failed, for an envelope with a recipient that is our
+ * certificate: the key does not open it (the reply's fault), or OpenSSL
+ * could not do the work (memory, say, in the library context made for
+ * this reply: it does not always say so). */
+static scep_err_t decrypt_failure(const char **why)
+{
+    bool not_ours = false, oom = false;
+    unsigned long e;
+    while ((e = ERR_get_error()) != 0) {
+        if (ERR_SYSTEM_ERROR(e))
+            continue;
+        int r = ERR_GET_REASON(e);
+        if (r == ERR_GET_REASON(ERR_R_MALLOC_FAILURE))
+            oom = true;
+        else if ((ERR_GET_LIB(e) == ERR_LIB_CMS &&
+                  (r == CMS_R_NO_MATCHING_RECIPIENT || r == CMS_R_DECRYPT_ERROR)) ||
+                 (ERR_GET_LIB(e) == ERR_LIB_EVP && r == EVP_R_BAD_DECRYPT))
+            not_ours = true;
+    }
+    if (oom)
+        return fail(why, SCEP_E_NOMEM, "out of memory (in OpenSSL)");
+    if (not_ours)
+        return fail(why, SCEP_E_DECRYPT, "cannot decrypt the CertRep envelope with our key");
+    return fail(why, SCEP_E_CRYPTO, "the CertRep envelope could not be opened");
+}
+
+/* One of the envelope's recipients is cert (issuer and serial, or key id). */
+static bool for_us(CMS_ContentInfo *cms, X509 *cert)
+{
+    STACK_OF(CMS_RecipientInfo) *ris = CMS_get0_RecipientInfos(cms);
+    for (int i = 0; i < sk_CMS_RecipientInfo_num(ris); i++) {
+        CMS_RecipientInfo *ri = sk_CMS_RecipientInfo_value(ris, i);
+        if (CMS_RecipientInfo_type(ri) == CMS_RECIPINFO_TRANS &&
+            CMS_RecipientInfo_ktri_cert_cmp(ri, cert) == 0)
+            return true;
+    }
+    return false;
 }
 
 static scep_err_t envelope_decrypt(const omadm_platform_t *plat, const scep_buf_t *env,
@@ -1951,8 +2222,12 @@ static scep_err_t envelope_decrypt(const omadm_platform_t *plat, const scep_buf_
         err = ossl_fail(why, SCEP_E_MALFORMED, "CertRep content is not an EnvelopedData");
         goto out;
     }
+    if (!for_us(cms, exp->signer_cert->x)) {
+        err = ossl_fail(why, SCEP_E_DECRYPT, "the CertRep envelope is not encrypted to us");
+        goto out;
+    }
     if (!CMS_decrypt(cms, exp->signer_key->pkey, exp->signer_cert->x, NULL, out, CMS_BINARY)) {
-        err = ossl_fail(why, SCEP_E_DECRYPT, "cannot decrypt the CertRep envelope with our key");
+        err = decrypt_failure(why);
         goto out;
     }
     err = buf_from_bio(plat, out, plain, why);
@@ -2018,10 +2293,14 @@ static scep_err_t issued_cert(const omadm_platform_t *plat, const scep_buf_t *pl
         err = ossl_fail(why, SCEP_E_NOT_FOUND, "SUCCESS, but the envelope holds no certificates");
         goto out;
     }
+    if ((err = certs_whole(certs, why)) != SCEP_OK)
+        goto out;
     X509 *mine = NULL;
-    for (int i = 0; i < sk_X509_num(certs) && !mine; i++)
-        if (EVP_PKEY_eq(X509_get0_pubkey(sk_X509_value(certs, i)), exp->csr_key->pkey) == 1)
+    for (int i = 0; i < sk_X509_num(certs) && !mine; i++) {
+        EVP_PKEY *k = cert_key(sk_X509_value(certs, i));
+        if (k && EVP_PKEY_eq(k, exp->csr_key->pkey) == 1)
             mine = sk_X509_value(certs, i);
+    }
     ERR_clear_error();
     if (!mine) {
         err = fail(why, SCEP_E_NOT_FOUND, "SUCCESS, but no certificate carries our public key");
@@ -2046,7 +2325,7 @@ out:
 static scep_err_t check_expect(const scep_expect_t *exp, const char **why)
 {
     if (!exp || !exp->verifier || !exp->ca_certs || !exp->transaction_id || !exp->nonce ||
-        !exp->signer_cert || !exp->signer_key || !exp->csr_key)
+        !exp->signer_cert || !key_ok(exp->signer_key) || !key_ok(exp->csr_key))
         return fail(why, SCEP_E_INVALID_ARG, "incomplete expectations");
     return SCEP_OK;
 }

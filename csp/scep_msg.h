@@ -14,7 +14,10 @@
  * Conventions
  *   - Every function returning scep_err_t sets *why (when why is not NULL)
  *     to a short static English reason on failure, and leaves it alone on
- *     success.  Nothing here is thread-unsafe: no globals, and the OpenSSL
+ *     success.  SCEP_E_NOMEM and SCEP_E_RESOURCE are the device's own
+ *     trouble (memory, OpenSSL's included when it says so, randomness):
+ *     the same bytes may well go through later; every other error is about
+ *     the input or the parameters and will not.  Nothing here is thread-unsafe: no globals, and the OpenSSL
  *     legacy provider (single DES) is only ever loaded into a private
  *     library context that lives for one scep_certrep_parse call.
  *   - Pointers passed in are borrowed for the duration of the call.  Objects
@@ -61,6 +64,7 @@ typedef enum {
     SCEP_E_MISMATCH = 10,     /* messageType / transactionID / recipientNonce differ */
     SCEP_E_DECRYPT = 11,      /* the envelope could not be opened with our key */
     SCEP_E_CRYPTO = 12,       /* OpenSSL failed for another reason */
+    SCEP_E_RESOURCE = 13,     /* a local resource failed (the host's random hook) */
     SCEP_E__COUNT
 } scep_err_t;
 

@@ -170,15 +170,24 @@ static void test_record_names(void **state)
 {
     (void)state;
     char a[96], b[96], c[96];
-    enr_record_name(ENR_CS, "CertSCEP1", a, sizeof a);
-    enr_record_name(ENR_CS, "certscep1", b, sizeof b);
-    enr_record_name(ENR_CCI_DEVICE, "CertSCEP1", c, sizeof c);
+    assert_int_equal(enr_record_name(ENR_CS, "CertSCEP1", a, sizeof a), 0);
+    assert_int_equal(enr_record_name(ENR_CS, "certscep1", b, sizeof b), 0);
+    assert_int_equal(enr_record_name(ENR_CCI_DEVICE, "CertSCEP1", c, sizeof c), 0);
     assert_string_equal(a, b);
     assert_string_not_equal(a, c);
     assert_int_equal(strncmp(a, "scep-cs-", 8), 0);
     assert_int_equal(strlen(a), 8 + 32);
+    assert_int_equal(strlen(a) + 1, ENR_RECORD_NAME_SIZE);
     for (const char *p = a; *p; p++)
         assert_non_null(strchr("abcdefghijklmnopqrstuvwxyz0123456789-", *p));
+    /* no name rather than a short one: the buffer, the namespace, the id */
+    assert_int_equal(enr_record_name(ENR_CS, "CertSCEP1", b, ENR_RECORD_NAME_SIZE - 1), -1);
+    assert_string_equal(b, "");
+    assert_int_equal(enr_record_name((enr_ns_t)3, "CertSCEP1", b, sizeof b), -1);
+    assert_string_equal(b, "");
+    assert_int_equal(enr_record_name(ENR_CS, NULL, b, sizeof b), -1);
+    assert_int_equal(enr_record_name(ENR_CS, "CertSCEP1", b, ENR_RECORD_NAME_SIZE), 0);
+    assert_string_equal(a, b);
 }
 
 /* Every truncation and a few damaged variants of a record load as errors. */
@@ -191,7 +200,7 @@ static void test_record_damage(void **state)
     save(f, &e);
     char name[96], *text = NULL;
     size_t len = 0;
-    enr_record_name(ENR_CS, "dmg", name, sizeof name);
+    assert_int_equal(enr_record_name(ENR_CS, "dmg", name, sizeof name), 0);
     assert_int_equal(store_get_state(st(f), name, &text, &len), 0);
     assert_true(len > 100);
     for (size_t cut = 0; cut < len; cut++) {

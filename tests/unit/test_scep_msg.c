@@ -1669,6 +1669,210 @@ static void test_certrep_rejections(void **state)
     scep_buf_free(&P, &msg);
 }
 
+/* ---- certificates whose public key OpenSSL cannot decode ------------------------------------------ */
+
+enum { SPKI_UNKNOWN_OID, SPKI_BAD_KEY };
+
+/* Length of the DER element at d (tag, length, content); 0 if it does not fit in n. */
+static size_t der_elem(const uint8_t *d, size_t n, size_t *hdr)
+{
+    if (n < 2)
+        return 0;
+    size_t len = d[1], h = 2;
+    if (len & 0x80) {
+        size_t k = len & 0x7f;
+        if (k == 0 || k > 3 || n < 2 + k)
+            return 0;
+        len = 0;
+        for (size_t i = 0; i < k; i++)
+            len = len << 8 | d[2 + i];
+        h += k;
+    }
+    *hdr = h;
+    return h + len <= n ? h + len : 0;
+}
+
+/*
+ * x with its SubjectPublicKeyInfo spoiled, as DER that d2i_X509 still
+ * parses: the algorithm rsaEncryption becomes 1.2.840.113549.1.1.99 (no
+ * such algorithm), or the RSAPublicKey inside the BIT STRING loses its
+ * INTEGER tag.  Either way X509_get0_pubkey() is NULL.  (The signature
+ * no longer verifies; nothing here needs it to.)  Returned from malloc.
+ */
+static uint8_t *spoil_spki(X509 *x, int how, size_t *len)
+{
+    static const uint8_t rsa_oid[] = {0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01};
+    uint8_t *d = der_of_cert(x, len);
+    uint8_t *out = malloc(*len);
+    assert_non_null(out);
+    memcpy(out, d, *len);
+    OPENSSL_free(d);
+    uint8_t *at = NULL;
+    for (size_t i = 0; i + sizeof rsa_oid <= *len && !at; i++)
+        if (!memcmp(out + i, rsa_oid, sizeof rsa_oid))
+            at = out + i;   /* the SPKI's: the certificate's own signature is sha256WithRSA */
+    assert_non_null(at);
+    if (how == SPKI_UNKNOWN_OID) {
+        at[sizeof rsa_oid - 1] = 99;
+    } else {
+        uint8_t *p = at + sizeof rsa_oid;
+        size_t end = *len - (size_t)(p - out), hdr = 0;
+        assert_int_equal(p[0], 0x05);              /* NULL parameters */
+        p += 2;
+        assert_int_equal(p[0], 0x03);              /* BIT STRING */
+        assert_true(der_elem(p, end, &hdr) > 0);
+        p += hdr;
+        assert_int_equal(p[0], 0x00);              /* no unused bits */
+        assert_int_equal(p[1], 0x30);              /* RSAPublicKey */
+        assert_true(der_elem(p + 1, end, &hdr) > 0);
+        p += 1 + hdr;
+        assert_int_equal(p[0], 0x02);              /* modulus */
+        p[0] = 0x04;
+    }
+    const unsigned char *q = out;
+    X509 *chk = d2i_X509(NULL, &q, (long)*len);
+    assert_non_null(chk);
+    assert_true(q == out + *len);
+    assert_null(X509_get0_pubkey(chk));
+    X509_free(chk);
+    ERR_clear_error();
+    return out;
+}
+
+static X509 *spoiled_x509(X509 *x, int how)
+{
+    size_t len = 0;
+    uint8_t *der = spoil_spki(x, how, &len);
+    const unsigned char *q = der;
+    X509 *y = d2i_X509(NULL, &q, (long)len);
+    assert_non_null(y);
+    free(der);
+    ERR_clear_error();
+    return y;
+}
+
+/* A GetCACert answer is anyone's bytes: a certificate whose key OpenSSL
+ * cannot decode takes no role, is never dereferenced, and a set with
+ * nothing else usable is refused. */
+static void test_undecodable_keys(void **state)
+{
+    rep_fixture_t *f = *state;
+    world_t *w = f->w;
+    const char *why = NULL;
+    for (int how = SPKI_UNKNOWN_OID; how <= SPKI_BAD_KEY; how++) {
+        /* the only certificate of the answer */
+        size_t len = 0;
+        uint8_t *der = spoil_spki(w->ca, how, &len);
+        scep_certset_t *set = NULL;
+        why = NULL;
+        assert_int_equal(scep_cacert_parse(&P, der, len, &set, &why), SCEP_E_UNSUPPORTED);
+        assert_null(set);
+        assert_non_null(why);
+        /* as one of a degenerate PKCS#7 with nothing else usable */
+        X509 *bad_ca = spoiled_x509(w->ca, how);
+        X509 *only_bad[1] = {bad_ca};
+        size_t dlen = 0;
+        uint8_t *deg = degenerate(only_bad, 1, &dlen);
+        assert_int_equal(scep_cacert_parse(&P, deg, dlen, &set, &why), SCEP_E_UNSUPPORTED);
+        assert_null(set);
+        OPENSSL_free(deg);
+
+        /* an RA set with a spoiled copy of each RA certificate, first: the good ones are chosen */
+        X509 *bad_enc = spoiled_x509(w->ra_enc, how), *bad_sig = spoiled_x509(w->ra_sig, how);
+        X509 *ra[5] = {bad_enc, bad_sig, w->inter, w->ra_sig, w->ra_enc};
+        set = set_of(ra, 5);
+        assert_true(same_cert(scep_certset_recipient(set), w->ra_enc));
+        assert_true(same_cert(scep_certset_verifier(set), w->ra_sig));
+        assert_true(same_cert(scep_certset_issuer(set), w->inter));
+        /* pinned to the spoiled certificate: nothing chains to it */
+        char thumb[41];
+        thumb_of(bad_enc, thumb, false);
+        assert_int_equal(scep_cacert_match_thumbprint(set, thumb, NULL, 0, NOW, &why), SCEP_E_UNTRUSTED);
+        thumb_of(w->inter, thumb, false);
+        assert_int_equal(scep_cacert_match_thumbprint(set, thumb, NULL, 0, NOW, &why), SCEP_OK);
+        scep_certset_free(&P, set);
+
+        /* only spoiled RA certificates: the issuing CA does everything */
+        X509 *ra_bad[3] = {bad_enc, w->inter, bad_sig};
+        set = set_of(ra_bad, 3);
+        assert_true(same_cert(scep_certset_recipient(set), w->inter));
+        assert_true(same_cert(scep_certset_verifier(set), w->inter));
+        /* a device root without a usable key, pinned: nothing chains to it either */
+        size_t rlen = 0;
+        uint8_t *root_der = spoil_spki(w->root, how, &rlen);
+        X509 *bad_root = spoiled_x509(w->root, how);
+        thumb_of(bad_root, thumb, false);
+        scep_blob_t roots[1] = {{root_der, rlen}};
+        assert_int_equal(scep_cacert_match_thumbprint(set, thumb, roots, 1, NOW, &why), SCEP_E_UNTRUSTED);
+        scep_certset_free(&P, set);
+        free(root_der);
+        X509_free(bad_root);
+
+        /* as a request's recipient (a set never gives it, a caller might) */
+        scep_cert_t *rcpt = NULL;
+        assert_int_equal(scep_cert_from_der(&P, der, len, &rcpt, &why), SCEP_OK);
+        scep_buf_t csr = csr_der(w), msg = {0};
+        scep_msg_params_t mp = msg_params(w, SCEP_CIPHER_AES128_CBC, SCEP_DIGEST_SHA256);
+        mp.recipient = rcpt;
+        uint8_t nonce[SCEP_NONCE_LEN];
+        assert_int_equal(scep_pkcsreq(&P, &mp, csr.data, csr.len, nonce, &msg, &why), SCEP_E_UNSUPPORTED);
+        assert_null(msg.data);
+        /* ... and as the CertRep's expected signer */
+        scep_expect_t exp = expect_of(w, w->ca_set);
+        exp.verifier = rcpt;
+        scep_certrep_t rep;
+        reply_t r = good_reply(f);
+        assert_int_equal(run_reply(&r, &exp, &rep, &why), SCEP_E_SIGNATURE);
+        scep_certrep_clear(&P, &rep);
+        scep_cert_free(&P, rcpt);
+        scep_buf_free(&P, &csr);
+
+        /* a spoiled certificate in a SUCCESS envelope is passed over */
+        X509 *bad_stranger = spoiled_x509(f->stranger, how);
+        X509 *certs[3] = {bad_stranger, f->issued, w->ca};
+        scep_buf_t env = success_envelope(certs, 3, f->signer, "AES-128-CBC");
+        exp = expect_of(w, w->ca_set);
+        r = good_reply(f);
+        r.content = env.data;
+        r.content_len = env.len;
+        if (run_reply(&r, &exp, &rep, &why) != SCEP_OK)
+            fail_msg("SUCCESS with a spoiled certificate besides ours: %s", why);
+        assert_issued(&rep, f->issued);
+        scep_certrep_clear(&P, &rep);
+        scep_buf_free(&P, &env);
+        /* and it is never taken for ours */
+        X509 *bad_mine = spoiled_x509(f->issued, how);
+        X509 *only[2] = {bad_mine, w->ca};
+        env = success_envelope(only, 2, f->signer, "AES-128-CBC");
+        r.content = env.data;
+        r.content_len = env.len;
+        assert_int_equal(run_reply(&r, &exp, &rep, &why), SCEP_E_NOT_FOUND);
+        scep_certrep_clear(&P, &rep);
+        scep_buf_free(&P, &env);
+
+        X509_free(bad_mine);
+        X509_free(bad_stranger);
+        X509_free(bad_enc);
+        X509_free(bad_sig);
+        X509_free(bad_ca);
+        free(der);
+    }
+    /* a key object that holds no key yet is refused, not dereferenced */
+    scep_key_t *empty = NULL;
+    assert_int_equal(scep_key_alloc(&P, &empty, &why), SCEP_OK);
+    scep_buf_t out = {0};
+    char txid[SCEP_TXID_LEN + 1];
+    scep_cert_t *c = NULL;
+    scep_csr_params_t cp = {.subject = "CN=x", .digest = SCEP_DIGEST_SHA256};
+    assert_int_equal(scep_key_to_der(&P, empty, &out, &why), SCEP_E_INVALID_ARG);
+    assert_int_equal(scep_transaction_id(empty, txid, &why), SCEP_E_INVALID_ARG);
+    assert_int_equal(scep_csr(&P, empty, &cp, &out, &why), SCEP_E_INVALID_ARG);
+    assert_int_equal(scep_self_signed(&P, empty, "CN=x", SCEP_DIGEST_SHA256, NOW, &c, &why),
+                     SCEP_E_INVALID_ARG);
+    assert_null(c);
+    scep_key_free(&P, empty);
+}
+
 /* ---- a real micromdm 2.1.0 exchange, captured by the live test ---------------------------------- */
 
 static void test_micromdm_capture(void **state)
@@ -1928,6 +2132,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_certrep_ra, rep_setup, rep_teardown),
         cmocka_unit_test_setup_teardown(test_certrep_pending_failure, rep_setup, rep_teardown),
         cmocka_unit_test_setup_teardown(test_certrep_rejections, rep_setup, rep_teardown),
+        cmocka_unit_test_setup_teardown(test_undecodable_keys, rep_setup, rep_teardown),
         cmocka_unit_test_setup_teardown(test_garbage_parsers, rep_setup, rep_teardown),
         cmocka_unit_test_setup_teardown(test_truncated_and_flipped, rep_setup, rep_teardown),
         cmocka_unit_test_setup_teardown(test_garbage_text, rep_setup, rep_teardown),

@@ -1,0 +1,197 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * test_openssl_init.c - OpenSSL's own initialisation failing.
+ *
+ * OpenSSL sets itself up once per process, on first use unless told to
+ * earlier; when an allocation fails half-way through, it may go on with a
+ * NULL lock and crash in a later call (EVP_MD_fetch, say).  The store sets
+ * OpenSSL up explicitly in omadm_certstore_open and checks the result.
+ *
+ * Each run is a child process of this one, which never uses OpenSSL
+ * itself: OpenSSL's allocator (CRYPTO_set_mem_functions, set before
+ * OpenSSL allocates anything) fails its N-th call, then the child opens a
+ * store and uses OpenSSL the way the store and an enrollment do (a record
+ * name, a thumbprint, a certificate set and its pin).  N goes through every
+ * allocation OpenSSL makes while the store opens, then a sample of the
+ * ones after.  Every child must exit normally: omadm_certstore_open either
+ * fails with OMADM_E_NOMEM and a reason, or works, and then what follows
+ * may fail but never crashes.
+ */
+#include <ftw.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <openssl/crypto.h>
+
+#include "csp/certstore_internal.h"
+#include "csp/enroll.h"
+#include "csp/scep_msg.h"
+#include "platform.h"
+#include "store/cert.h"
+#include "support_pki.h"
+
+static long g_calls;   /* OpenSSL's malloc + realloc calls in this process */
+static long g_fail_at; /* 0: never */
+
+static void *o_malloc(size_t n, const char *file, int line)
+{
+    (void)file, (void)line;
+    return ++g_calls == g_fail_at ? NULL : malloc(n);
+}
+
+static void *o_realloc(void *p, size_t n, const char *file, int line)
+{
+    (void)file, (void)line;
+    return ++g_calls == g_fail_at ? NULL : realloc(p, n);
+}
+
+static void o_free(void *p, const char *file, int line)
+{
+    (void)file, (void)line;
+    free(p);
+}
+
+/* a certificate of the test PKI, read without OpenSSL */
+static uint8_t *g_root;
+static size_t g_root_len;
+
+static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(p);
+}
+
+/* The child: fail OpenSSL's n-th allocation, open a store in dir, use
+ * OpenSSL.  Exit 0 (open worked, and then all of it ran), 10 (open failed
+ * cleanly), 9 (the n-th allocation never came), 1 (open failed with
+ * another error).  n 0: no failure; print how many allocations OpenSSL
+ * made while the store opened. */
+static void child(long n, const char *dir)
+{
+    g_calls = 0;
+    g_fail_at = n;
+    omadm_certstore_t *cs = NULL;
+    const char *why = NULL;
+    omadm_error_t err = omadm_certstore_open(dir, NULL, &cs, &why);
+    if (n == 0) {
+        printf("%ld\n", g_calls);
+        fflush(stdout);
+    }
+    if (err == OMADM_E_NOMEM && !cs && why)
+        _exit(g_calls < n ? 9 : 10);
+    if (err != OMADM_OK)
+        _exit(1);
+    char name[96], thumb[41];
+    (void)enr_record_name(ENR_CS, "Sweep", name, sizeof name);
+    if (cert_thumbprint(g_root, g_root_len, thumb))
+        snprintf(thumb, sizeof thumb, "%040d", 0);
+    omadm_platform_t p;
+    plat_init(&p, NULL);
+    scep_certset_t *set = NULL;
+    if (scep_cacert_parse(&p, g_root, g_root_len, &set, &why) == SCEP_OK)
+        (void)scep_cacert_match_thumbprint(set, thumb, NULL, 0, 1893456000, &why);
+    scep_certset_free(&p, set);
+    omadm_certstore_close(cs);
+    _exit(g_calls < n ? 9 : 0);
+}
+
+/* In a child: a crash is the child's death, not the test runner's to catch. */
+static void default_signals(void)
+{
+    static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        signal(sigs[i], SIG_DFL);
+}
+
+/* child(n) in a child process: its exit code; its first output line into
+ * *out when out is not NULL. */
+static int run_child(long n, const char *dir, long *out)
+{
+    int fd[2];
+    assert_int_equal(pipe(fd), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        default_signals();
+        dup2(fd[1], 1);
+        close(fd[0]);
+        close(fd[1]);
+        child(n, dir);
+        _exit(127);
+    }
+    close(fd[1]);
+    char buf[64] = "";
+    ssize_t got = read(fd[0], buf, sizeof buf - 1);
+    close(fd[0]);
+    if (out)
+        *out = got > 0 ? strtol(buf, NULL, 10) : -1;
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    if (WIFSIGNALED(st))
+        fail_msg("N=%ld: the process died of signal %d", n, WTERMSIG(st));
+    return WEXITSTATUS(st);
+}
+
+static void test_openssl_init_failure(void **state)
+{
+    (void)state;
+    char dir[64];
+    snprintf(dir, sizeof dir, "/tmp/test-openssl-init.XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    long at_open = 0;
+    assert_int_equal(run_child(0, dir, &at_open), 0);
+    assert_true(at_open >= 0);
+    /* every allocation of the initialisation and of the first uses after
+     * it, then every 7th */
+    long n, clean_failures = 0, worked = 0;
+    for (n = 1; n <= at_open + 600; n += n <= at_open + 100 ? 1 : 7) {
+        int code = run_child(n, dir, NULL);
+        if (code == 9)
+            break;
+        if (code == 10)
+            clean_failures++;
+        else if (code == 0)
+            worked++;
+        else
+            fail_msg("N=%ld: exit %d", n, code);
+    }
+    print_message("OpenSSL initialisation: %ld allocations while the store opens; %ld "
+                  "processes: open failed cleanly (OMADM_E_NOMEM) in %ld, worked in %ld\n",
+                  at_open, clean_failures + worked, clean_failures, worked);
+    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    assert_true(clean_failures > 0);
+}
+
+int main(void)
+{
+    /* before anything allocates through OpenSSL */
+    if (!CRYPTO_set_mem_functions(o_malloc, o_realloc, o_free)) {
+        fprintf(stderr, "test_openssl_init: OpenSSL allocated before main\n");
+        return 1;
+    }
+    g_root = tpki_read("root.der", &g_root_len);
+    if (!g_root)
+        return 1;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_openssl_init_failure),
+    };
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    free(g_root);
+    if (g_calls != 0) {
+        fprintf(stderr, "test_openssl_init: this process used OpenSSL, not only its children\n");
+        return 1;
+    }
+    return failed;
+}
