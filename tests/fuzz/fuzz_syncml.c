@@ -12,7 +12,10 @@
  *                 FUZZ_NEXT (at most FUZZ_MAX_MESSAGES, while the session
  *                 lasts): credentials and challenges, large objects over
  *                 several messages, replies split at the server's
- *                 MaxMsgSize, alert delivery.
+ *                 MaxMsgSize, alert delivery.  A message may start with a
+ *                 line "x-syncml-hmac: VALUE": the header a host checks
+ *                 with omadm_session_hmac_verify (OK or DENIED, nothing
+ *                 else) before it hands the message over.
  *
  * The XML and WBXML targets ignore inputs of the other encoding (as
  * dmclient detects it), so each corpus stays in its encoding.
@@ -47,6 +50,9 @@
 /* Separates the server's messages in a session input. */
 #define FUZZ_NEXT "\n#next#\n"
 #define FUZZ_MAX_MESSAGES 8
+/* A session message that starts with this line comes with that HTTP
+ * header (the rest of the line is its value). */
+#define FUZZ_HMAC "x-syncml-hmac: "
 
 /* omadm_process's result for a server message: refusals are fine, a bug
  * or a reply the engine cannot write is not. */
@@ -88,6 +94,24 @@ static const uint8_t *find_next(const uint8_t *p, const uint8_t *end)
     return NULL;
 }
 
+/* The x-syncml-hmac header in front of a message (taken off it), checked
+ * as a host checks it: the verdict is yes or no, nothing else. */
+static void hmac_header(omadm_t *dm, const uint8_t **p, size_t *len)
+{
+    size_t hl = strlen(FUZZ_HMAC);
+    const uint8_t *nl = *len > hl && !memcmp(*p, FUZZ_HMAC, hl) ? memchr(*p, '\n', *len) : NULL;
+    if (!nl)
+        return;
+    char *header = strndup((const char *)*p + hl, (size_t)(nl - *p) - hl);
+    FUZZ_CHECK(header != NULL, "strndup");
+    *len -= (size_t)(nl + 1 - *p);
+    *p = nl + 1;
+    omadm_error_t err = omadm_session_hmac_verify(dm, header, *p, *len);
+    FUZZ_CHECK(err == OMADM_OK || err == OMADM_E_DENIED, "x-syncml-hmac '%s': %s", header,
+               omadm_strerror(err));
+    free(header);
+}
+
 static int messages(omadm_t *dm, const uint8_t *data, size_t size)
 {
     int taken = 0;
@@ -98,6 +122,7 @@ static int messages(omadm_t *dm, const uint8_t *data, size_t size)
         .client_user = "fuzz-device",
         .client_secret = "client-secret",
         .server_auth = OMADM_AUTH_NONE,
+        .server_secret = "server-secret",
         .wbxml = codec_detect(data, size) == SYNCML_ENC_WBXML,
     };
     uint8_t *pkg1 = NULL;
@@ -108,14 +133,15 @@ static int messages(omadm_t *dm, const uint8_t *data, size_t size)
     omadm_buffer_free(dm, pkg1);
     const uint8_t *p = data, *end = data + size;
     for (int i = 0; i < FUZZ_MAX_MESSAGES && p && omadm_session_active(dm); i++) {
-        const uint8_t *next = find_next(p, end);
+        const uint8_t *next = find_next(p, end), *msg = p;
         size_t len = (size_t)((next ? next : end) - p);
+        hmac_header(dm, &msg, &len);
         uint8_t *reply = NULL;
         size_t reply_len = 0;
-        err = omadm_process(dm, p, len, &reply, &reply_len);
+        err = omadm_process(dm, msg, len, &reply, &reply_len);
         process_ok(dm, err, "a server message in the session");
         if (err == OMADM_OK && reply)
-            fuzz_reply_decodes(dm, reply, reply_len, codec_detect(p, len) == SYNCML_ENC_WBXML);
+            fuzz_reply_decodes(dm, reply, reply_len, codec_detect(msg, len) == SYNCML_ENC_WBXML);
         omadm_buffer_free(dm, reply);
         taken += err == OMADM_OK;
         p = next ? next + strlen(FUZZ_NEXT) : NULL;

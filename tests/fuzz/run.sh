@@ -13,7 +13,8 @@
 # TARGET: xml wbxml session scep notify cert.  A campaign reads tests/fuzz/corpus/TARGET and keeps
 # what it finds in build/fuzz/work/TARGET, so campaigns add up; crashes go to
 # build/fuzz/artifacts/.  Each campaign appends a line to build/fuzz/campaigns.tsv: date, commit,
-# target, seconds, executions, executions per second, coverage (edges), features, crashes.
+# target, seconds, CPU seconds, executions, executions per second, coverage (edges), features,
+# crashes.
 # FUZZ_NO_BUILD=1 skips `scons -Q fuzz`.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -22,8 +23,19 @@ top=$(cd "$here/../.." && pwd)
 out=$top/build/fuzz
 
 usage() {
-    sed -n '3,16p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '3,18p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
+}
+
+# CPU seconds (user + system) of the children waited for so far, from
+# `times` run in this shell (in a command substitution it would count the
+# subshell's children): child_times, then $(child_cpu).
+child_times() {
+    times >"$out/.times"
+}
+child_cpu() {
+    sed -n 2p "$out/.times" | awk '{ t = 0; for (i = 1; i <= 2; i++) { split($i, a, "m");
+        sub("s", "", a[2]); t += a[1] * 60 + a[2] } printf "%.1f\n", t }'
 }
 
 mode=fuzz
@@ -82,9 +94,13 @@ for t in $what; do
         ;;
     fuzz)
         echo "$t: fuzzing for $secs s (log $log)"
+        child_times
+        cpu0=$(child_cpu)
         nice -n 19 "$bin" $(fuzz_opts "$t" "$top") -max_total_time="$secs" -print_final_stats=1 \
             -artifact_prefix="$out/artifacts/$t-" "$work" "$corpus" >"$log" 2>&1
         status=$?
+        child_times
+        cpu=$(echo "$cpu0 $(child_cpu)" | awk '{ printf "%.1f", $2 - $1 }')
         runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
         speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
         last=$(grep -E '^#[0-9]+[[:space:]]' "$log" | tail -n 1)
@@ -92,9 +108,11 @@ for t in $what; do
         ft=$(echo "$last" | sed -n 's/.* ft: \([0-9]*\).*/\1/p')
         crashes=0
         [ $status -ne 0 ] && crashes=1 && rc=1
-        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$commit" "$t" \
-            "$secs" "${runs:-0}" "${speed:-0}" "${cov:-?}" "${ft:-?}" "$crashes" >>"$out/campaigns.tsv"
-        echo "$t: ${runs:-0} executions, ${speed:-0}/s, coverage ${cov:-?} edges, exit $status"
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$commit" \
+            "$t" "$secs" "$cpu" "${runs:-0}" "${speed:-0}" "${cov:-?}" "${ft:-?}" "$crashes" \
+            >>"$out/campaigns.tsv"
+        echo "$t: ${runs:-0} executions in $secs s ($cpu s of CPU), ${speed:-0}/s," \
+            "coverage ${cov:-?} edges, exit $status"
         if [ $status -ne 0 ]; then
             grep -E '^(==[0-9]+==ERROR|==fuzz==|SUMMARY|.*runtime error)' "$log" | head -n 5
             grep -E "Test unit written to" "$log"

@@ -13,7 +13,7 @@ again when the conformance cases or test data change, and merge the result into 
            (XML, and WBXML when syncmlconv is given), and sessions made here: credentials
            challenged (401/407 with a Chal, then 212), a large object in three chunks, a large
            certificate split inside its base64, a small MaxMsgSize with Alert 1222 for the rest,
-           RespURI, Status for the client's alerts
+           an x-syncml-hmac header, RespURI, Status for the client's alerts
   scep     tests/data/scep/micromdm (GetCACaps, GetCACert, CertRep, key), the test PKI's
            certificates as GetCACert bodies, and, with --fuzz-scep, the authentic CertReps the
            harness signs with its fixture CA (FUZZ_SCEP_SEEDS)
@@ -166,6 +166,12 @@ def made_sessions():
             meta='<MaxMsgSize xmlns="syncml:metinf">1200</MaxMsgSize>')] + [
         msg(n, status(1, n, 0, "SyncHdr", 200) + '<Alert><CmdID>2</CmdID><Data>1222</Data></Alert>')
         for n in range(2, 9)]
+    hmac = b'x-syncml-hmac: algorithm=MD5, username="fuzz-server", mac=2jmj7l5rSw0yVb/vlWAYkK==\n'
+    yield "hmac-header", [
+        hmac + msg(1, status(1, 1, 0, "SyncHdr", 212, chal("syncml:auth-MAC", b"mac-nonce"))
+                   + cmd("Get", 2, item("./DevInfo/DevId"))),
+        b'x-syncml-hmac: algorithm=md5,username=fuzz-server,mac="x"\n'
+        + msg(2, status(1, 2, 0, "SyncHdr", 200))]
     yield "resp-uri-and-alerts", [
         msg(1, status(1, 1, 0, "SyncHdr", 212) + status(2, 1, 1, "Alert", 200)
             + status(3, 1, 2, "Alert", 200) + cmd("Get", 4, item("./DevDetail/URI/MaxDepth")),
@@ -230,10 +236,12 @@ def main():
             write(out, "xml", "dmserver-" + os.path.basename(path), data)
     for name, msgs in made_sessions():
         write(out, "session", name + ".xml", NEXT.join(msgs))
-        wbs = [to_wbxml(a.syncmlconv, m) for m in msgs]
+        # without the x-syncml-hmac line: the message alone
+        bare = [re.sub(rb"^x-syncml-hmac: [^\n]*\n", b"", m) for m in msgs]
+        wbs = [to_wbxml(a.syncmlconv, m) for m in bare]
         if all(wbs) and a.syncmlconv:
             write(out, "session", name + ".wbxml", NEXT.join(wbs))
-        for i, m in enumerate(msgs):
+        for i, m in enumerate(bare):
             write(out, "xml", "session-%s-%d.xml" % (name, i + 1), m)
 
     # scep: mode byte + payload (fuzz_scep.c)
