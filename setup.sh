@@ -3,6 +3,10 @@
 # setup.sh - install the Debian packages the build and the tests need
 # (only those missing).  Run as root on Debian 12.
 #
+# clang and its runtime libraries (libclang-rt-14-dev: libFuzzer, the
+# sanitizers; only a recommendation of clang) build the fuzz targets
+# (`scons fuzz`, run briefly by the test command; docs/testing.md).
+#
 # Besides the native build it installs what the arm64 cross build test
 # (tests/scripts/test-cross-arm64.sh) needs: Debian's cross compiler, qemu-user
 # to run the results, and the arm64 -dev packages of the libraries
@@ -11,9 +15,10 @@ set -eu
 pkgs="gcc g++ libc6-dev pkg-config scons libxml2-dev libxml2-utils libwbxml2-dev libwbxml2-utils
       libssl-dev openssl libcurl4-openssl-dev libcmocka-dev liblzma-dev python3 valgrind
       scep golang-go golang-github-micromdm-scep-dev iproute2 curl procps
-      crossbuild-essential-arm64 qemu-user file"
+      crossbuild-essential-arm64 qemu-user file clang libclang-rt-14-dev"
 # g++ builds the C++ host of the header and install tests; liblzma-dev
-# completes what a static link of libxml2 needs (tests/scripts/test-install.sh).
+# completes what a static link of libxml2 needs (tests/scripts/test-install.sh);
+# clang with its runtime (libFuzzer, sanitizers) builds the fuzz targets.
 # arm64 libraries for the cross build.  libwbxml2-dev is not among them: it is
 # not Multi-Arch: same in Debian 12 and would replace the native one (the cross
 # build leaves out test_codec_wbxml instead).

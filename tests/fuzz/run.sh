@@ -1,27 +1,123 @@
 #!/bin/sh
 # SPDX-License-Identifier: Apache-2.0
-# tests/fuzz/run.sh [SECONDS] - build the libFuzzer harness with clang
-# (ASan+UBSan) and fuzz dmclient's message processing, seeded from the
-# conformance cases.  SECONDS=0 only replays the corpus (regression mode,
-# used by the test suite).
-set -eu
-secs=${1:-60}
+# tests/fuzz/run.sh - fuzzing campaigns with the targets `scons fuzz` builds (docs/testing.md,
+# "Fuzzing").
+#
+#   tests/fuzz/run.sh TARGET|all [SECONDS]   fuzz each target for SECONDS (default 600), one at a
+#                                            time, under nice -n 19
+#   tests/fuzz/run.sh --replay TARGET|all    run every input of the corpus once
+#   tests/fuzz/run.sh --merge TARGET|all     fold what the campaigns found into the corpus in the
+#                                            repository, minimised (libFuzzer -merge=1); the
+#                                            reproducers (repro-*) are kept as they are
+#
+# TARGET: xml wbxml session scep notify cert.  A campaign reads tests/fuzz/corpus/TARGET and keeps
+# what it finds in build/fuzz/work/TARGET, so campaigns add up; crashes go to
+# build/fuzz/artifacts/.  Each campaign appends a line to build/fuzz/campaigns.tsv: date, commit,
+# target, seconds, CPU seconds, executions, executions per second, coverage (edges), features,
+# crashes.
+# FUZZ_NO_BUILD=1 skips `scons -Q fuzz`.
+set -u
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
+. "$here/targets.sh"
 out=$top/build/fuzz
-mkdir -p "$out/corpus"
-flags="-g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
-# shellcheck disable=SC2046,SC2086
-clang $flags -I"$top/include/omadm" -I"$top/include" -I"$top/omadm" -I"$top" -I"$top/tests/unit" \
-    $(pkg-config --cflags libxml-2.0 openssl) \
-    "$here/fuzz_message.c" "$top/tests/unit/support_csp.c" "$top"/omadm/*.c -o "$out/fuzz_message" \
-    $(pkg-config --libs libxml-2.0 openssl)
-# seeds: every conformance message and the bundled samples
-for f in "$top"/tests/conformance/*/*.xml "$top"/tests/conformance/*/*.wbxml "$top"/tests/data/*.xml \
-         "$here"/corpus/*; do
-    [ -f "$f" ] && cp "$f" "$out/corpus/$(echo "$f" | md5sum | cut -c1-16)" 2>/dev/null || true
+
+usage() {
+    sed -n '3,18p' "$0" | sed 's/^# \{0,1\}//' >&2
+    exit 2
+}
+
+# CPU seconds (user + system) of the children waited for so far, from
+# `times` run in this shell (in a command substitution it would count the
+# subshell's children): child_times, then $(child_cpu).
+child_times() {
+    times >"$out/.times"
+}
+child_cpu() {
+    sed -n 2p "$out/.times" | awk '{ t = 0; for (i = 1; i <= 2; i++) { split($i, a, "m");
+        sub("s", "", a[2]); t += a[1] * 60 + a[2] } printf "%.1f\n", t }'
+}
+
+mode=fuzz
+case ${1:-} in
+--replay) mode=replay; shift ;;
+--merge) mode=merge; shift ;;
+-h | --help | "") usage ;;
+esac
+what=${1:-}
+secs=${2:-600}
+[ "$what" = all ] && what=$FUZZ_TARGETS
+for t in $what; do
+    fuzz_opts "$t" "$top" >/dev/null || usage
 done
-if [ "$secs" = 0 ]; then
-    exec "$out/fuzz_message" -runs=0 "$out/corpus"
+case $secs in '' | *[!0-9]*) usage ;; esac
+
+if [ "${FUZZ_NO_BUILD:-0}" != 1 ]; then
+    (cd "$top" && scons -Q fuzz) || exit 1
 fi
-exec "$out/fuzz_message" -max_total_time="$secs" -max_len=65536 -timeout=10 -rss_limit_mb=2048 "$out/corpus"
+tmp=$(fuzz_tmpdir) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 130' INT TERM
+export FUZZ_TMPDIR="$tmp"
+mkdir -p "$out/work" "$out/artifacts"
+commit=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)
+rc=0
+
+for t in $what; do
+    bin=$out/fuzz_$t
+    corpus=$top/tests/fuzz/corpus/$t
+    work=$out/work/$t
+    log=$out/$t.log
+    mkdir -p "$work" "$corpus"
+    # shellcheck disable=SC2046
+    case $mode in
+    replay)
+        "$bin" $(fuzz_opts "$t" "$top") -runs=0 "$corpus" >"$log" 2>&1 || rc=1
+        echo "$t: $(ls "$corpus" | wc -l) inputs, $(grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)' "$log" | tail -n 1 | sed 's/^#[0-9]*[[:space:]]*//') (log $log)"
+        ;;
+    merge)
+        new=$out/merge.$t
+        rm -rf "$new"
+        mkdir -p "$new"
+        if "$bin" $(fuzz_opts "$t" "$top") -merge=1 "$new" "$corpus" "$work" >"$log" 2>&1; then
+            # reproducers stay, under their names, whatever they add
+            for f in "$corpus"/repro-*; do
+                [ -f "$f" ] && cp "$f" "$new/"
+            done
+            rm -rf "$corpus"
+            mv "$new" "$corpus"
+            echo "$t: corpus now $(ls "$corpus" | wc -l) inputs, $(du -sk "$corpus" | cut -f1) KiB"
+        else
+            echo "$t: merge failed (log $log)"
+            rc=1
+        fi
+        ;;
+    fuzz)
+        echo "$t: fuzzing for $secs s (log $log)"
+        child_times
+        cpu0=$(child_cpu)
+        nice -n 19 "$bin" $(fuzz_opts "$t" "$top") -max_total_time="$secs" -print_final_stats=1 \
+            -artifact_prefix="$out/artifacts/$t-" "$work" "$corpus" >"$log" 2>&1
+        status=$?
+        child_times
+        cpu=$(echo "$cpu0 $(child_cpu)" | awk '{ printf "%.1f", $2 - $1 }')
+        runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
+        speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
+        last=$(grep -E '^#[0-9]+[[:space:]]' "$log" | tail -n 1)
+        cov=$(echo "$last" | sed -n 's/.* cov: \([0-9]*\).*/\1/p')
+        ft=$(echo "$last" | sed -n 's/.* ft: \([0-9]*\).*/\1/p')
+        crashes=0
+        [ $status -ne 0 ] && crashes=1 && rc=1
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$commit" \
+            "$t" "$secs" "$cpu" "${runs:-0}" "${speed:-0}" "${cov:-?}" "${ft:-?}" "$crashes" \
+            >>"$out/campaigns.tsv"
+        echo "$t: ${runs:-0} executions in $secs s ($cpu s of CPU), ${speed:-0}/s," \
+            "coverage ${cov:-?} edges, exit $status"
+        if [ $status -ne 0 ]; then
+            grep -E '^(==[0-9]+==ERROR|==fuzz==|SUMMARY|.*runtime error)' "$log" | head -n 5
+            grep -E "Test unit written to" "$log"
+        fi
+        ;;
+    esac
+done
+exit $rc

@@ -1,0 +1,284 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""tests/fuzz/seeds.py OUT [--syncmlconv PATH] [--fuzz-scep PATH]
+
+Write the seed inputs of every fuzz target into OUT/<target>/ (docs/testing.md, "Fuzzing").  The corpus
+in tests/fuzz/corpus/ started from these, merged with what the campaigns found (`-merge=1`); run this
+again when the conformance cases or test data change, and merge the result into the corpus.
+
+  xml      every server message of the conformance cases (NN-server.xml, NN-server.raw) and the
+           captured server messages of tests/dmserver/data
+  wbxml    every NN-server.wbxml, and each XML seed converted with syncmlconv (when given)
+  session  each conformance case's server messages in order, joined by the target's separator
+           (XML, and WBXML when syncmlconv is given), and sessions made here: credentials
+           challenged (401/407 with a Chal, then 212), a large object in three chunks, a large
+           certificate split inside its base64, a small MaxMsgSize with Alert 1222 for the rest,
+           an x-syncml-hmac header, RespURI, Status for the client's alerts
+  scep     tests/data/scep/micromdm (GetCACaps, GetCACert, CertRep, key), the test PKI's
+           certificates as GetCACert bodies, and, with --fuzz-scep, the authentic CertReps the
+           harness signs with its fixture CA (FUZZ_SCEP_SEEDS)
+  notify   package-0 notifications for the harness's two "auth" modes
+  cert     the test PKI's certificates as base64, PEM and DER, with and without raw DER allowed,
+           and tests/data/pki/not-a-cert.*
+
+Python 3 standard library only.
+"""
+import argparse
+import base64
+import glob
+import hashlib
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CONF = os.path.join(TOP, "tests", "conformance")
+PKI = os.path.join(TOP, "tests", "data", "pki")
+MDM = os.path.join(TOP, "tests", "data", "scep", "micromdm")
+NEXT = b"\n#next#\n"        # fuzz_syncml.c, FUZZ_NEXT
+MAX_LEN = 16384             # the message targets' -max_len
+
+
+def write(out, target, name, data):
+    d = os.path.join(out, target)
+    os.makedirs(d, exist_ok=True)
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", name)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def to_wbxml(conv, xml):
+    if not conv:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = os.path.join(tmp, "in.xml"), os.path.join(tmp, "out.wbxml")
+        with open(src, "wb") as f:
+            f.write(xml)
+        r = subprocess.run([conv, "to-wbxml", src, dst], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+        return read(dst) if r.returncode == 0 else None
+
+
+def conformance_cases():
+    """(case name, [(NN, kind, path)]) with kind xml, raw or wbxml, in message order."""
+    for case in sorted(os.listdir(CONF)):
+        d = os.path.join(CONF, case)
+        if not os.path.isdir(d):
+            continue
+        msgs = []
+        for f in sorted(os.listdir(d)):
+            m = re.match(r"^(\d\d)-server\.(xml|raw|wbxml)$", f)
+            if m:
+                msgs.append((m.group(1), m.group(2), os.path.join(d, f)))
+        if msgs:
+            yield case, msgs
+
+
+# ---- server messages made here (session seeds) ----
+
+def hdr(msg_id, meta="", cred="", resp_uri=""):
+    return ("<SyncHdr><VerDTD>1.2</VerDTD><VerProto>DM/1.2</VerProto><SessionID>1</SessionID>"
+            "<MsgID>%d</MsgID><Target><LocURI>fuzz-device</LocURI></Target>"
+            "<Source><LocURI>https://dm.example.com/omadm</LocURI></Source>%s%s%s</SyncHdr>"
+            % (msg_id, resp_uri and "<RespURI>%s</RespURI>" % resp_uri, cred,
+               meta and "<Meta>%s</Meta>" % meta))
+
+
+def msg(msg_id, body, final=True, **kw):
+    return ('<SyncML xmlns="SYNCML:SYNCML1.2">%s<SyncBody>%s%s</SyncBody></SyncML>'
+            % (hdr(msg_id, **kw), body, "<Final/>" if final else "")).encode()
+
+
+def status(cid, msg_ref, cmd_ref, cmd, code, chal=""):
+    return ("<Status><CmdID>%d</CmdID><MsgRef>%s</MsgRef><CmdRef>%s</CmdRef><Cmd>%s</Cmd>%s"
+            "<Data>%s</Data></Status>" % (cid, msg_ref, cmd_ref, cmd, chal, code))
+
+
+def chal(kind, nonce):
+    return ('<Chal><Meta><Type xmlns="syncml:metinf">%s</Type><Format xmlns="syncml:metinf">b64</Format>'
+            '<NextNonce xmlns="syncml:metinf">%s</NextNonce></Meta></Chal>'
+            % (kind, base64.b64encode(nonce).decode()))
+
+
+def item(target, data=None, fmt=None, size=None, more=False, typ=None):
+    meta = ""
+    if fmt or size or typ:
+        meta = "<Meta>%s%s%s</Meta>" % (
+            fmt and '<Format xmlns="syncml:metinf">%s</Format>' % fmt or "",
+            typ and '<Type xmlns="syncml:metinf">%s</Type>' % typ or "",
+            size and '<Size xmlns="syncml:metinf">%s</Size>' % size or "")
+    return "<Item><Target><LocURI>%s</LocURI></Target>%s%s%s</Item>" % (
+        target, meta, "" if data is None else "<Data>%s</Data>" % data, "<MoreData/>" if more else "")
+
+
+def cmd(name, cid, *items):
+    return "<%s><CmdID>%d</CmdID>%s</%s>" % (name, cid, "".join(items), name)
+
+
+def made_sessions():
+    big = "".join(chr(ord("a") + i % 26) for i in range(3000))
+    root_b64 = read(os.path.join(PKI, "root.b64")).decode().strip()
+    root_thumb = read(os.path.join(PKI, "root.sha1")).decode().strip()
+    cert_uri = "./Vendor/MSFT/RootCATrustedCertificates/Root/%s/EncodedCertificate" % root_thumb
+    third = len(root_b64) // 3 + 1          # not a multiple of 4: splits a base64 quad
+    yield "challenge-md5", [
+        msg(1, status(1, 1, 0, "SyncHdr", 401, chal("syncml:auth-md5", b"nonce-1")), final=True),
+        msg(2, status(1, 2, 0, "SyncHdr", 212, chal("syncml:auth-md5", b"nonce-2"))
+            + cmd("Get", 2, item("./DevInfo/DevId")))]
+    yield "challenge-407-basic", [
+        msg(1, status(1, 1, 0, "SyncHdr", 407, chal("syncml:auth-basic", b"")), final=True)]
+    yield "large-object", [
+        msg(1, status(1, 1, 0, "SyncHdr", 212)
+            + cmd("Add", 2, item("./Vendor/LargeObj", big[:1000], "chr", 3000, more=True)), final=False),
+        msg(2, status(1, 2, 0, "SyncHdr", 200)
+            + cmd("Add", 2, item("./Vendor/LargeObj", big[1000:2000], more=True)), final=False),
+        msg(3, status(1, 3, 0, "SyncHdr", 200) + cmd("Add", 2, item("./Vendor/LargeObj", big[2000:]))),
+        msg(4, status(1, 4, 0, "SyncHdr", 200) + cmd("Get", 2, item("./Vendor/LargeObj")))]
+    yield "large-object-short-then-broken", [
+        msg(1, status(1, 1, 0, "SyncHdr", 212)
+            + cmd("Replace", 2, item("./Vendor/Short", big[:1000], "chr", 1010, more=True)), final=False),
+        msg(2, status(1, 2, 0, "SyncHdr", 200) + cmd("Replace", 2, item("./Vendor/Short", ""))),
+        msg(3, status(1, 3, 0, "SyncHdr", 200)
+            + cmd("Add", 2, item("./Vendor/Broken", big[:500], "chr", 1000, more=True)), final=False),
+        msg(4, status(1, 4, 0, "SyncHdr", 200) + cmd("Get", 2, item("./DevInfo/DevId")))]
+    yield "large-certificate", [
+        msg(1, status(1, 1, 0, "SyncHdr", 212)
+            + cmd("Add", 2, item(cert_uri, root_b64[:third], "b64", len(root_b64), more=True,
+                                 typ="application/x-x509-ca-cert")), final=False),
+        msg(2, status(1, 2, 0, "SyncHdr", 200)
+            + cmd("Add", 2, item(cert_uri, root_b64[third:2 * third], more=True)), final=False),
+        msg(3, status(1, 3, 0, "SyncHdr", 200) + cmd("Add", 2, item(cert_uri, root_b64[2 * third:]))),
+        msg(4, status(1, 4, 0, "SyncHdr", 200)
+            + cmd("Get", 2, item("./Vendor/MSFT/RootCATrustedCertificates/Root?list=Struct")))]
+    gets = "".join(cmd("Get", 2 + i, item("./DevInfo/" + leaf))
+                   for i, leaf in enumerate(["DevId", "Man", "Mod", "DmV", "Lang"] * 3))
+    yield "max-msg-size", [
+        msg(1, status(1, 1, 0, "SyncHdr", 212) + gets,
+            meta='<MaxMsgSize xmlns="syncml:metinf">1200</MaxMsgSize>')] + [
+        msg(n, status(1, n, 0, "SyncHdr", 200) + '<Alert><CmdID>2</CmdID><Data>1222</Data></Alert>')
+        for n in range(2, 9)]
+    hmac = b'x-syncml-hmac: algorithm=MD5, username="fuzz-server", mac=2jmj7l5rSw0yVb/vlWAYkK==\n'
+    yield "hmac-header", [
+        hmac + msg(1, status(1, 1, 0, "SyncHdr", 212, chal("syncml:auth-MAC", b"mac-nonce"))
+                   + cmd("Get", 2, item("./DevInfo/DevId"))),
+        b'x-syncml-hmac: algorithm=md5,username=fuzz-server,mac="x"\n'
+        + msg(2, status(1, 2, 0, "SyncHdr", 200))]
+    yield "resp-uri-and-alerts", [
+        msg(1, status(1, 1, 0, "SyncHdr", 212) + status(2, 1, 1, "Alert", 200)
+            + status(3, 1, 2, "Alert", 200) + cmd("Get", 4, item("./DevDetail/URI/MaxDepth")),
+            resp_uri="https://dm.example.com/omadm?s=2"),
+        msg(2, status(1, 2, 0, "SyncHdr", 200) + status(2, 2, 4, "Results", 200)
+            + '<Alert><CmdID>3</CmdID><Data>1223</Data></Alert>')]
+
+
+# ---- package 0 (fuzz_notify.c) ----
+
+def notification(server_id, session_id, vendor=b"", ui_mode=1, version=12):
+    bits = version << 54 | ui_mode << 52 | 1 << 51 | session_id << 8 | len(server_id)
+    return b"\0" * 16 + struct.pack(">Q", bits) + server_id + vendor
+
+
+def notify_seeds(out):
+    nonce = b"nonce-from-package-1"
+    n = notification(b"fuzz-server", 0x1234, b"vendor")
+    # known nonce, harness signs (flags 2), harness does not sign (0)
+    write(out, "notify", "signed", bytes([2, len(nonce)]) + nonce + n)
+    write(out, "notify", "unsigned", bytes([0, len(nonce)]) + nonce + n)
+    write(out, "notify", "empty-nonce", bytes([2, 0]) + notification(b"x", 1))
+    rec = b"omadm-auth 1\ncounter 5\nclient-nonce \nserver-nonce bm9uY2U=\n"
+    write(out, "notify", "raw-record", bytes([3, len(rec)]) + rec + n)
+    write(out, "notify", "raw-garbage", bytes([1, 4]) + b"junk" + notification(b"", 0, b"\x01\x02"))
+    write(out, "notify", "long-id", bytes([2, 8]) + b"12345678" + notification(b"s" * 255, 65535))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("out")
+    ap.add_argument("--syncmlconv", help="BUILD_DIR/tests/tools/syncmlconv: WBXML seeds")
+    ap.add_argument("--fuzz-scep", help="build/fuzz/fuzz_scep: authentic CertRep seeds")
+    a = ap.parse_args()
+    out = a.out
+    if os.path.exists(out):
+        shutil.rmtree(out)
+
+    # xml, wbxml, session from the conformance cases
+    for case, msgs in conformance_cases():
+        xmls = []
+        for nn, kind, path in msgs:
+            data = read(path)
+            if len(data) > MAX_LEN:
+                continue
+            if kind == "wbxml":
+                write(out, "wbxml", "%s-%s" % (case, nn), data)
+                continue
+            write(out, "xml", "%s-%s.%s" % (case, nn, kind), data)
+            xmls.append(data)
+            wb = to_wbxml(a.syncmlconv, data)
+            if wb:
+                write(out, "wbxml", "%s-%s-conv" % (case, nn), wb)
+        if xmls:
+            write(out, "session", case + ".xml", NEXT.join(xmls))
+            wbs = [to_wbxml(a.syncmlconv, x) for x in xmls]
+            if all(wbs) and a.syncmlconv:
+                write(out, "session", case + ".wbxml", NEXT.join(wbs))
+    for path in sorted(glob.glob(os.path.join(TOP, "tests", "dmserver", "data", "*.xml"))):
+        data = read(path)
+        if b"<SyncML" in data and len(data) <= MAX_LEN:
+            write(out, "xml", "dmserver-" + os.path.basename(path), data)
+    for name, msgs in made_sessions():
+        write(out, "session", name + ".xml", NEXT.join(msgs))
+        # without the x-syncml-hmac line: the message alone
+        bare = [re.sub(rb"^x-syncml-hmac: [^\n]*\n", b"", m) for m in msgs]
+        wbs = [to_wbxml(a.syncmlconv, m) for m in bare]
+        if all(wbs) and a.syncmlconv:
+            write(out, "session", name + ".wbxml", NEXT.join(wbs))
+        for i, m in enumerate(bare):
+            write(out, "xml", "session-%s-%d.xml" % (name, i + 1), m)
+
+    # scep: mode byte + payload (fuzz_scep.c)
+    if os.path.isdir(MDM):
+        write(out, "scep", "caps-micromdm", b"\0" + read(os.path.join(MDM, "caps.txt")))
+        write(out, "scep", "cacert-micromdm", b"\1" + read(os.path.join(MDM, "ca.der")))
+        write(out, "scep", "certrep-micromdm", b"\2" + read(os.path.join(MDM, "certrep.der")))
+        write(out, "scep", "import-key-micromdm", b"\4" + read(os.path.join(MDM, "key.der")))
+        write(out, "scep", "import-issued-micromdm", b"\4" + read(os.path.join(MDM, "issued.der")))
+    write(out, "scep", "caps-standard", b"\0AES\r\nSHA-256\r\nSCEPStandard\r\nPOSTPKIOperation\r\n")
+    write(out, "scep", "caps-legacy", b"\0DES3\nSHA-1\nGetNextCACert\nRenewal")
+    for path in sorted(glob.glob(os.path.join(PKI, "*.der"))):
+        write(out, "scep", "cacert-" + os.path.basename(path), b"\1" + read(path))
+    if a.fuzz_scep:
+        d = os.path.join(out, "scep")
+        os.makedirs(d, exist_ok=True)
+        env = dict(os.environ, FUZZ_SCEP_SEEDS=d, OMADM_TOP=TOP)
+        with tempfile.TemporaryDirectory() as empty:
+            subprocess.run([a.fuzz_scep, "-runs=0", empty], env=env, check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    notify_seeds(out)
+
+    # cert: flags byte (bit 0: raw DER allowed) + value
+    for path in sorted(glob.glob(os.path.join(PKI, "*.b64")) + glob.glob(os.path.join(PKI, "*.pem"))
+                       + glob.glob(os.path.join(PKI, "*.der"))):
+        data = read(path)
+        base = os.path.basename(path)
+        write(out, "cert", base, b"\0" + data)
+        write(out, "cert", "raw-" + base, b"\1" + data)
+    pem = read(os.path.join(PKI, "root.pem")) + read(os.path.join(PKI, "inter.pem"))
+    write(out, "cert", "two-pems", b"\0" + pem)
+    write(out, "cert", "thumbprint", b"\0" + read(os.path.join(PKI, "root.sha1")).strip())
+    for t in sorted(os.listdir(out)):
+        print("%-8s %4d seeds" % (t, len(os.listdir(os.path.join(out, t)))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
