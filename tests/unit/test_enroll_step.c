@@ -462,7 +462,8 @@ static void aes_profile_make(void)
                          "20360101000000Z", true);
     X509 *issued = make_cert("dev1", dev, ca, ca_key, "20261101000000Z", "20271101000000Z", false);
     unsigned char *der = NULL;
-    blob_take(&g_aes.ca, der, i2d_X509(ca, &der));
+    int n = i2d_X509(ca, &der); /* before der is read: argument order is unspecified */
+    blob_take(&g_aes.ca, der, n);
     assert_int_equal(cert_thumbprint(g_aes.ca.data, g_aes.ca.len, g_aes.thumb), 0);
     /* degenerate PKCS#7 { issued } in an AES envelope to the signer */
     PKCS7 *p7 = PKCS7_new();
@@ -498,7 +499,8 @@ static void aes_profile_make(void)
     BIO_free(in);
     OPENSSL_free(der);
     der = NULL;
-    blob_take(&g_aes.certrep, der, i2d_CMS_ContentInfo(rep, &der));
+    n = i2d_CMS_ContentInfo(rep, &der);
+    blob_take(&g_aes.certrep, der, n);
     CMS_ContentInfo_free(rep);
     sk_X509_free(to);
     X509_free(issued);
