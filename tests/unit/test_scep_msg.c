@@ -1048,6 +1048,7 @@ static void test_request_refusals(void **state)
     mp.signer_key = k;
     assert_int_equal(scep_pkcsreq(&P, &mp, csr.data, csr.len, nonce, &msg, &why), SCEP_E_INVALID_ARG);
     scep_key_free(&P, k);
+    mp = msg_params(w, SCEP_CIPHER_AES128_CBC, SCEP_DIGEST_SHA256); /* not the freed key */
     /* an EC recipient cannot be encrypted to (key transport needs RSA) */
     EVP_PKEY *ec = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     X509 *ecx = make_cert("EC CA", ec, NULL, NULL, "basicConstraints=critical,CA:TRUE", false);
