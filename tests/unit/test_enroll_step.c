@@ -1113,12 +1113,20 @@ static void ossl_sweep(seed_t kind)
 static void test_pkcsreq_openssl(void **state)
 {
     (void)state;
+    /* OpenSSL 3.0's own behaviour when its N-th allocation fails varies from
+     * run to run (RSA key generation); opt in with ENROLL_STEP_OPENSSL=1 */
+    if (!getenv("ENROLL_STEP_OPENSSL"))
+        skip();
     ossl_sweep(SEED_START);
 }
 
 static void test_certpoll_openssl(void **state)
 {
     (void)state;
+    /* OpenSSL 3.0's own behaviour when its N-th allocation fails varies from
+     * run to run (RSA key generation); opt in with ENROLL_STEP_OPENSSL=1 */
+    if (!getenv("ENROLL_STEP_OPENSSL"))
+        skip();
     ossl_sweep(SEED_PENDING);
 }
 
