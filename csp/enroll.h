@@ -168,6 +168,7 @@ int32_t enr_check(const enrollment_t *e, enr_job_t *job, const char **why);
 #define EC_NO_CERT ((int32_t)0x80092004)         /* CRYPT_E_NOT_FOUND: SUCCESS without our certificate */
 #define EC_UNTRUSTED_CA ((int32_t)0x800B0109)    /* CERT_E_UNTRUSTEDROOT: CA does not match CAThumbprint */
 #define EC_CHAINING ((int32_t)0x800B010A)        /* CERT_E_CHAINING: issued cert does not chain to the CA */
+#define EC_EXPIRED ((int32_t)0x800B0101)         /* CERT_E_EXPIRED: issued cert expired or not yet valid */
 #define EC_NO_TPM ((int32_t)0x8028400F)          /* TBS_E_TPM_NOT_FOUND: KeyProtection 1, no TPM */
 #define EC_TIMEOUT ((int32_t)0x80072EE2)         /* ERROR_INTERNET_TIMEOUT */
 #define EC_CONNECT ((int32_t)0x80072EFD)         /* ERROR_INTERNET_CANNOT_CONNECT */

@@ -27,6 +27,11 @@
 #define HTTP_TIMEOUT_S 30
 #define ALERT_TYPE "com.microsoft:mdm.SCEPcertinstall.result"
 
+/* Allowance for an issuer whose clock runs ahead of ours: an issued
+ * certificate whose notBefore is up to this far after the step's time is
+ * accepted (docs/enrollment.md). */
+#define ISSUED_SKEW_S 600
+
 /* How one attempt ended. */
 typedef enum {
     A_ISSUED,      /* certificate installed */
@@ -412,6 +417,24 @@ static int32_t certrep_error(scep_err_t err)
     }
 }
 
+/* A certificate the CA just issued must be valid now: not expired, and
+ * its notBefore at most ISSUED_SKEW_S after the step's time.  (Its chain
+ * is checked without times: the CA stamps notBefore with the moment of
+ * issue, which may be after the time this step began.) */
+static outcome_t issued_in_time(attempt_t *a, const scep_certrep_t *rep)
+{
+    scep_cert_t *cert = NULL;
+    const char *why = NULL;
+    scep_err_t err = scep_cert_from_der(a->plat, rep->cert.data, rep->cert.len, &cert, &why);
+    if (!err)
+        err = scep_cert_check_validity(cert, a->now, ISSUED_SKEW_S, &why);
+    scep_cert_free(a->plat, cert);
+    if (!err)
+        return A_ISSUED;
+    return scep_fail(a, err, A_FAILED, err == SCEP_E_EXPIRED ? EC_EXPIRED : EC_BAD_DATA,
+                     "the issued certificate is refused: %s", why);
+}
+
 /* Send a pkiMessage, check the CertRep.  On SUCCESS rep->cert is ours. */
 static outcome_t exchange(attempt_t *a, const char *base, const scep_buf_t *msg,
                           const uint8_t nonce[SCEP_NONCE_LEN], scep_certrep_t *rep)
@@ -444,9 +467,8 @@ static outcome_t exchange(attempt_t *a, const char *base, const scep_buf_t *msg,
         .signer_cert = a->signer,
         .signer_key = a->key,
         .csr_key = a->key,
-        /* no time checks on what the CA just issued: CAs stamp notBefore
-         * with the moment of issue, which may be ahead of the time this
-         * step began (or of a drifting device clock) */
+        /* the chain without times (issued_in_time checks the validity
+         * period, with an allowance for the CA's clock) */
         .now = 0,
     };
     err = scep_certrep_parse(a->plat, resp.body, resp.len, &exp, rep, &why);
@@ -457,7 +479,7 @@ static outcome_t exchange(attempt_t *a, const char *base, const scep_buf_t *msg,
         return scep_fail(a, err, A_FAILED, certrep_error(err), "CA answer refused: %s", why);
     switch (rep->status) {
     case SCEP_STATUS_SUCCESS:
-        return A_ISSUED;
+        return issued_in_time(a, rep);
     case SCEP_STATUS_PENDING:
         return A_PENDING;
     default: {

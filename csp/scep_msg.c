@@ -81,6 +81,7 @@ static const char *const err_text[SCEP_E__COUNT] = {
     [SCEP_E_DECRYPT] = "cannot decrypt response",
     [SCEP_E_CRYPTO] = "cryptographic operation failed",
     [SCEP_E_RESOURCE] = "a local resource failed",
+    [SCEP_E_EXPIRED] = "certificate outside its validity period",
 };
 
 const char *scep_strerror(scep_err_t err)
@@ -522,6 +523,25 @@ scep_err_t scep_cert_thumbprint(const scep_cert_t *cert, char out[SCEP_THUMB_LEN
     if (!x509_sha1(cert->x, md))
         return ossl_fail(NULL, SCEP_E_CRYPTO, NULL);
     hex_upper(md, sizeof md, out);
+    return SCEP_OK;
+}
+
+scep_err_t scep_cert_check_validity(const scep_cert_t *cert, int64_t now, int64_t skew,
+                                    const char **why)
+{
+    if (!cert || now <= 0 || skew < 0 || skew > 86400)
+        return fail(why, SCEP_E_INVALID_ARG, "no certificate, time or allowance");
+    time_t at = (time_t)now, ahead = (time_t)(now + skew);
+    /* X509_cmp_time: -1 when the certificate's time is at or before the
+     * given one, 1 after it, 0 when it cannot be read */
+    int nb = X509_cmp_time(X509_get0_notBefore(cert->x), &ahead);
+    int na = X509_cmp_time(X509_get0_notAfter(cert->x), &at);
+    if (nb == 0 || na == 0)
+        return ossl_fail(why, SCEP_E_MALFORMED, "the certificate's validity period cannot be read");
+    if (na < 0)
+        return fail(why, SCEP_E_EXPIRED, "the certificate has expired");
+    if (nb > 0)
+        return fail(why, SCEP_E_EXPIRED, "the certificate is not valid yet");
     return SCEP_OK;
 }
 

@@ -65,6 +65,7 @@ typedef enum {
     SCEP_E_DECRYPT = 11,      /* the envelope could not be opened with our key */
     SCEP_E_CRYPTO = 12,       /* OpenSSL failed for another reason */
     SCEP_E_RESOURCE = 13,     /* a local resource failed (the host's random hook) */
+    SCEP_E_EXPIRED = 14,      /* a certificate outside its validity period */
     SCEP_E__COUNT
 } scep_err_t;
 
@@ -121,6 +122,12 @@ scep_err_t scep_cert_from_der(const omadm_platform_t *plat, const uint8_t *der, 
 scep_err_t scep_cert_to_der(const omadm_platform_t *plat, const scep_cert_t *cert,
                             scep_buf_t *out, const char **why);
 void scep_cert_free(const omadm_platform_t *plat, scep_cert_t *cert);   /* NULL-safe */
+/* SCEP_OK when cert is valid at now (Unix time): notAfter after now, and
+ * notBefore at most skew seconds after it (0..86400: an allowance for the
+ * issuer's clock running ahead).  SCEP_E_EXPIRED (why says which end)
+ * otherwise; SCEP_E_MALFORMED when a time cannot be read. */
+scep_err_t scep_cert_check_validity(const scep_cert_t *cert, int64_t now, int64_t skew,
+                                    const char **why);
 /* Upper-case hex SHA-1 of the DER ("thumbprint"), NUL-terminated. */
 scep_err_t scep_cert_thumbprint(const scep_cert_t *cert, char out[SCEP_THUMB_LEN + 1]);
 /* One-line RFC 2253 rendering of the subject into buf (truncated, always

@@ -32,6 +32,15 @@
 #   15 KeyLength 4096, the step started late in a second: the certificate
 #      (notBefore = time of issue) arrives in a later second than the step began
 #      (all other steps are started in the first half of a second)
+#   16 the CA issues a certificate that expired yesterday: Status 16,
+#      0x800B0101 (CERT_E_EXPIRED), nothing installed, no key, no Challenge left
+#   17 ... one valid from 2 hours after issue: the same
+#   18 ... one valid from 5 minutes after issue (within the 10-minute allowance
+#      for a CA clock running ahead): Status 1
+#   19 a GetCACert certificate whose public key does not decode (a python3
+#      stdlib server, first in record order) next to a good enrollment, one
+#      dmclient run: no crash, that one Status 16 0x80090005 without any
+#      PKIOperation, the good one Status 1
 # The outer part (on the host) builds the bed's Go programs into
 # BUILD_DIR/scep and re-runs this script inside new network + PID namespaces
 # (bed_run_in_netns): nothing outside can reach the servers and nothing
@@ -658,6 +667,99 @@ echo "case 15: the step began 0.$(echo "$t" | cut -d. -f2 | cut -c1-3) s into a 
     "took $(since "$t") s"
 expect_status "$S" "$B" 1 0
 th=$(get "$S" "$B/CertThumbPrint")
+[ -n "$th" ] && expect_store "$S" my-system "$th"
+
+# ---- 16-18. the issued certificate's validity: the peer issues with its own validity
+# (-issued-not-before/-issued-not-after, offsets to the time of issue)
+expired_case() { # expired_case N ID NOT_BEFORE NOT_AFTER STATUS ERRORCODE
+    S=$W/s$1 B=$CS/$2
+    peer "p$1" -issued-not-before "$3" -issued-not-after "$4"
+    enroll "$S" "$B" "$purl" "$pthumb" "$CH" 3
+    run "$S" "$S.log" --until-idle
+    expect_status "$S" "$B" "$5" "$6"
+    [ "$(peer_ops "$W/p$1.log")" = "PKCSReq:SUCCESS" ] && ok "case $1: the peer issued once" ||
+        fail "case $1: peer log: $(peer_ops "$W/p$1.log")"
+    expect_alert "$S" "$B/Install/Enroll" "$6"
+    left=$(grep -rl -e "$CH" "$S" 2>/dev/null | sed "s|^$S/||" | tr '\n' ' ')
+    [ -z "$left" ] && ok "case $1: the challenge is nowhere in the state directory" ||
+        fail "case $1: the challenge is still stored in: $left"
+    dm "$S" store check >"$S.check" 2>&1 && ok "case $1: store check" ||
+        fail "case $1: store check: $(cat "$S.check")"
+}
+expired_case 16 Expired -48h -24h 16 -2146762495
+expect_store "$S" my-system
+[ -z "$(keys_in "$S")" ] && ok "no key file" || fail "key files: $(keys_in "$S")"
+grep -q 'the issued certificate is refused: the certificate has expired' "$S.log" &&
+    ok "run log: the certificate has expired" || fail "run log: $(grep -i 'refused\|failed' "$S.log")"
+expired_case 17 Early 2h 48h 16 -2146762495
+expect_store "$S" my-system
+grep -q 'the issued certificate is refused: the certificate is not valid yet' "$S.log" &&
+    ok "run log: the certificate is not valid yet" || fail "run log: $(grep -i 'refused\|failed' "$S.log")"
+expired_case 18 Skewed 5m 48h 1 0
+th=$(get "$S" "$B/CertThumbPrint")
+[ -n "$th" ] && expect_store "$S" my-system "$th"
+
+# ---- 19. a GetCACert certificate whose public key does not decode, before a good enrollment
+S=$W/s19
+cat >"$W/evil-scep.py" <<'PYEOF'
+# a SCEP server that answers GetCACert with a certificate whose SubjectPublicKeyInfo names an
+# algorithm nobody knows (rsaEncryption 1.2.840.113549.1.1.1 turned into ...1.99); port to argv[2]
+import hashlib, http.server, sys
+der = bytearray(open(sys.argv[1], 'rb').read())
+oid = bytes.fromhex('06092a864886f70d010101')
+at = der.find(oid)
+assert at > 0 and der.find(oid, at + 1) < 0
+der[at + len(oid) - 1] = 99
+der = bytes(der)
+print('thumb=' + hashlib.sha1(der).hexdigest().upper(), flush=True)
+class H(http.server.BaseHTTPRequestHandler):
+    def answer(self):
+        op = self.path.partition('operation=')[2].partition('&')[0]
+        print('op=' + op, flush=True)
+        if op == 'GetCACert':
+            body, ctype, code = der, 'application/x-x509-ca-cert', 200
+        elif op == 'GetCACaps':
+            body, ctype, code = b'AES\nSHA-256\nPOSTPKIOperation\n', 'text/plain', 200
+        else:
+            body, ctype, code = b'no', 'text/plain', 500
+        self.send_response(code)
+        self.send_header('Content-Type', ctype)
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    do_GET = do_POST = answer
+    def log_message(self, *a):
+        pass
+srv = http.server.HTTPServer(('127.0.0.1', 0), H)
+open(sys.argv[2] + '.tmp', 'w').write('%d\n' % srv.server_address[1])
+import os; os.rename(sys.argv[2] + '.tmp', sys.argv[2])
+srv.serve_forever()
+PYEOF
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$W/evil.key" -subj /CN=EvilCA -days 30 \
+    -outform DER -out "$W/evil.der" 2>/dev/null || fail "openssl req for case 19"
+bed_spawn evil python3 "$W/evil-scep.py" "$W/evil.der" "$W/evil.port" >/dev/null
+i=0
+while [ ! -s "$W/evil.port" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+eurl=http://127.0.0.1:$(cat "$W/evil.port" 2>/dev/null)/scep
+ethumb=$(sed -n 's/^thumb=//p' "$W/evil.log")
+# records are stepped in name order ("scep-cs-" + SHA-256 of the lower-case id): a good id after "Evil"
+hash_of() { printf %s "$1" | tr '[:upper:]' '[:lower:]' | sha256sum | cut -c1-32; }
+good=
+for c in 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do
+    first=$(printf '%s\n%s\n' "$(hash_of "Good$c")" "$(hash_of Evil)" | LC_ALL=C sort | head -n 1)
+    [ "$first" = "$(hash_of Evil)" ] && { good=Good$c; break; }
+done
+enroll "$S" "$CS/Evil" "$eurl" "$ethumb" "$CH" 3
+enroll "$S" "$CS/$good" "$url0" "$thumb0" "$CH" 3
+run "$S" "$S.log" --until-idle
+expect_status "$S" "$CS/Evil" 16 -2146893819
+expect_status "$S" "$CS/$good" 1 0
+grep -q "enrollment Evil failed: GetCACert answer unusable: no certificate with a usable RSA key" "$S.log" &&
+    ok "run log: the GetCACert answer is unusable" || fail "run log: $(grep Evil "$S.log")"
+[ "$(grep -c '^op=' "$W/evil.log")" -ge 1 ] && ! grep -q '^op=PKIOperation' "$W/evil.log" &&
+    ok "the server saw $(grep '^op=' "$W/evil.log" | sort -u | tr '\n' ' ')and no PKIOperation" ||
+    fail "the server saw: $(grep '^op=' "$W/evil.log" | tr '\n' ' ')"
+th=$(get "$S" "$CS/$good/CertThumbPrint")
 [ -n "$th" ] && expect_store "$S" my-system "$th"
 
 # ============================================================ sanitizers, cleanup

@@ -15,6 +15,7 @@
  *   - a GetCACert certificate whose public key does not decode, between two
  *     good enrollments and a damaged record: that enrollment fails (Status
  *     16, NTE_BAD_DATA), the step goes on and installs the other two;
+ *   - an issued certificate that has expired: Status 16, CERT_E_EXPIRED;
  *   - the platform table's allocator (a tagging allocator as in
  *     test_store_alloc.c: a block that did not come from it and comes back
  *     aborts) fails the N-th call of a step, for N = 1, 2, ... until a step
@@ -1236,6 +1237,57 @@ static void test_bad_ca_key_blocks_nobody(void **state)
     enr_free(&p, &other);
 }
 
+/* A certificate the CA issued already expired is refused: Status 16,
+ * CERT_E_EXPIRED, nothing installed, the Challenge and the transaction
+ * gone, the result alert queued.  (The captured certificate is valid
+ * 2026-11-22..2027-11-22; the CA until 2036.) */
+static void test_issued_expired(void **state)
+{
+    (void)state;
+    char dir[128];
+    snprintf(dir, sizeof dir, "%s/expired", g_tmp);
+    for (int kind = SEED_START; kind <= SEED_PENDING; kind++) {
+        free(fresh_store(dir, (seed_t)kind));
+        omadm_platform_t p, hp;
+        plat_init(&p, NULL);
+        host_t h;
+        host_init(&h, &hp); /* the captured exchange's randomness */
+        omadm_certstore_t *cs = NULL;
+        const char *why = NULL;
+        assert_int_equal(omadm_certstore_open(dir, &hp, &cs, &why), OMADM_OK);
+        server_t srv = {0};
+        omadm_http_t http = {&srv, serve, release};
+        omadm_certstore_host_t host = {.http = &http, .minute_seconds = 1, .log = step_log};
+        omadm_certstore_set_host(cs, &host);
+        int64_t next = 0, later = (int64_t)1830297600; /* 2028-01-01 */
+        assert_int_equal(enroll_step((struct omadm_certstore *)cs, later, &next), 0);
+        assert_int_equal(next, OMADM_NEVER);
+        assert_int_equal(srv.pkioperation, 1);
+        omadm_certstore_close(cs);
+        enrollment_t e;
+        load_from(dir, &p, "Sweep", &e);
+        assert_int_equal(e.phase, PH_DONE);
+        assert_int_equal(e.status, ST_FAILED);
+        assert_int_equal(e.error, EC_EXPIRED);
+        assert_int_equal((uint32_t)e.error, 0x800B0101u);
+        assert_null(e.thumb);
+        assert_null(e.key);
+        assert_null(e.csr);
+        assert_string_equal(e.snap[P_CHALLENGE], "");
+        assert_true(e.alert);
+        assert_int_equal(e.alert_data, EC_EXPIRED);
+        enr_free(&p, &e);
+        char *all = store_listing(dir);
+        assert_null(strstr(all, CHALLENGE));
+        assert_null(strstr(all, "certs/my-system/D")); /* nothing installed */
+        free(all);
+        store_t *s = NULL;
+        assert_int_equal(store_open(dir, &p, &s, &why), 0);
+        assert_int_equal(store_check(s, 0, print_problem, NULL), 0);
+        store_close(s);
+    }
+}
+
 /* ---- record names while OpenSSL's allocations fail ------------------------- */
 
 typedef struct names {
@@ -1342,6 +1394,7 @@ int main(void)
         cmocka_set_test_filter(getenv("TEST_FILTER"));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_ca_key_blocks_nobody),
+        cmocka_unit_test(test_issued_expired),
         cmocka_unit_test(test_record_name_failures),
         cmocka_unit_test(test_pkcsreq_once),
         cmocka_unit_test(test_pkcsreq_persistent),

@@ -1670,6 +1670,42 @@ static void test_certrep_rejections(void **state)
     scep_buf_free(&P, &msg);
 }
 
+/* ---- validity of an issued certificate -------------------------------------------------------------- */
+
+static void test_cert_validity(void **state)
+{
+    world_t *w = *state;
+    const char *why = NULL;
+    /* valid 2025-01-01T00:00:00Z .. 2035-01-01T00:00:00Z */
+    X509 *x = make_cert("valid", w->other_key, w->ca, w->ca_key, NULL, false);
+    size_t len = 0;
+    uint8_t *der = der_of_cert(x, &len);
+    scep_cert_t *c = NULL;
+    assert_int_equal(scep_cert_from_der(&P, der, len, &c, &why), SCEP_OK);
+    const int64_t nb = 1735689600, na = 2051222400;
+    assert_int_equal(scep_cert_check_validity(c, NOW, 0, &why), SCEP_OK);
+    assert_int_equal(scep_cert_check_validity(c, nb, 0, &why), SCEP_OK);
+    assert_int_equal(scep_cert_check_validity(c, na - 1, 0, &why), SCEP_OK);
+    why = NULL;
+    assert_int_equal(scep_cert_check_validity(c, na, 600, &why), SCEP_E_EXPIRED);
+    assert_string_equal(why, "the certificate has expired");
+    assert_int_equal(scep_cert_check_validity(c, na + 86400, 600, &why), SCEP_E_EXPIRED);
+    /* notBefore ahead of now: within the allowance, and beyond it */
+    assert_int_equal(scep_cert_check_validity(c, nb - 1, 0, &why), SCEP_E_EXPIRED);
+    assert_string_equal(why, "the certificate is not valid yet");
+    assert_int_equal(scep_cert_check_validity(c, nb - 600, 600, &why), SCEP_OK);
+    assert_int_equal(scep_cert_check_validity(c, nb - 601, 600, &why), SCEP_E_EXPIRED);
+    /* arguments */
+    assert_int_equal(scep_cert_check_validity(NULL, NOW, 0, &why), SCEP_E_INVALID_ARG);
+    assert_int_equal(scep_cert_check_validity(c, 0, 0, &why), SCEP_E_INVALID_ARG);
+    assert_int_equal(scep_cert_check_validity(c, NOW, -1, &why), SCEP_E_INVALID_ARG);
+    assert_int_equal(scep_cert_check_validity(c, NOW, 86401, &why), SCEP_E_INVALID_ARG);
+    assert_string_equal(scep_strerror(SCEP_E_EXPIRED), "certificate outside its validity period");
+    scep_cert_free(&P, c);
+    OPENSSL_free(der);
+    X509_free(x);
+}
+
 /* ---- certificates whose public key OpenSSL cannot decode ------------------------------------------ */
 
 enum { SPKI_UNKNOWN_OID, SPKI_BAD_KEY };
@@ -2129,6 +2165,7 @@ int main(void)
         cmocka_unit_test(test_request_refusals),
         cmocka_unit_test(test_cacert_sets),
         cmocka_unit_test(test_thumbprint),
+        cmocka_unit_test(test_cert_validity),
         cmocka_unit_test_setup_teardown(test_certrep_success, rep_setup, rep_teardown),
         cmocka_unit_test_setup_teardown(test_certrep_ra, rep_setup, rep_teardown),
         cmocka_unit_test_setup_teardown(test_certrep_pending_failure, rep_setup, rep_teardown),

@@ -16,6 +16,10 @@
 //   - a wrong challenge is rejected at once (FAILURE/badRequest, no PENDING);
 //   - CertRep envelopes are AES-128-CBC and signed with SHA-256, so an
 //     OpenSSL 3 client without the legacy provider can read them;
+//   - with -issued-not-before / -issued-not-after the certificate is made
+//     here instead of by the depot's signer, valid from and until those
+//     offsets to the time of issue (e.g. -48h and -24h: already expired;
+//     2h and 48h: not valid yet), for clients that must refuse it;
 //   - it listens on 127.0.0.1 only.
 //
 // Readiness: once the socket listens it writes the port to -port-file (if
@@ -37,12 +41,14 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	kitlog "github.com/go-kit/kit/log"
 	"github.com/micromdm/scep/v2/depot"
@@ -83,6 +89,9 @@ type peer struct {
 	challenge          string
 	pendingN           int
 	failAfter          bool
+	ownValidity        bool          // issue here, with the offsets below
+	notBefore          time.Duration // from the time of issue
+	notAfter           time.Duration
 
 	mu   sync.Mutex
 	txns map[string]*txn
@@ -192,12 +201,39 @@ func (p *peer) handle(data []byte, p7 *pkcs7.PKCS7, tid, mtype string, signer *x
 		t.failed = true
 		return reply{status: scep.FAILURE, fail: scep.BadRequest, note: ` reason="-fail-after"`}
 	}
-	cert, err := p.signer.SignCSR(t.csr)
+	cert, err := p.issue(t.csr)
 	if err != nil {
 		return reply{status: scep.FAILURE, fail: scep.BadRequest, note: fmt.Sprintf(" reason=%q", err)}
 	}
 	t.cert = cert
 	return reply{status: scep.SUCCESS, cert: cert, note: fmt.Sprintf(" serial=%s subject=%q", cert.SerialNumber, cert.Subject)}
+}
+
+// issue signs the request's certificate: by the depot's signer, or here
+// with the -issued-not-before / -issued-not-after validity.
+func (p *peer) issue(m *scep.CSRReqMessage) (*x509.Certificate, error) {
+	if !p.ownValidity {
+		return p.signer.SignCSR(m)
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 63))
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      m.CSR.Subject,
+		NotBefore:    now.Add(p.notBefore),
+		NotAfter:     now.Add(p.notAfter),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		DNSNames:     m.CSR.DNSNames,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, m.CSR.PublicKey, p.key)
+	if err != nil {
+		return nil, err
+	}
+	return x509.ParseCertificate(der)
 }
 
 // certRep builds the CertRep pkiMessage: SignedData (SHA-256, signed by the
@@ -313,7 +349,15 @@ func main() {
 	allowRenew := flag.Int("allowrenew", 0, "depot signer: refuse a DN that has a cert valid for more than this many days (0 = always issue)")
 	validity := flag.Int("crtvalid", 365, "validity of issued certificates in days")
 	alias := flag.String("alias", "", "comma-separated extra URL paths that serve SCEP too, e.g. /scep/pkiclient.exe")
+	notBefore := flag.Duration("issued-not-before", 0, "issue certificates here, valid from this offset to the time of issue (e.g. -48h, 2h)")
+	notAfter := flag.Duration("issued-not-after", 365*24*time.Hour, "with -issued-not-before: valid until this offset to the time of issue (e.g. -24h)")
 	flag.Parse()
+	ownValidity := false
+	flag.Visit(func(f *flag.Flag) {
+		if f.Name == "issued-not-before" || f.Name == "issued-not-after" {
+			ownValidity = true
+		}
+	})
 	log.SetFlags(log.Ltime | log.Lmicroseconds)
 	log.SetPrefix("pending-peer: ")
 
@@ -343,6 +387,7 @@ func main() {
 	pkcs7.ContentEncryptionAlgorithm = pkcs7.EncryptionAlgorithmAES128CBC // never DES
 	p := &peer{Service: svc, ca: certs[0], key: key, signer: signer, challenge: *challenge,
 		pendingN: *pending, failAfter: *failAfter, txns: map[string]*txn{},
+		ownValidity: ownValidity, notBefore: *notBefore, notAfter: *notAfter,
 		caps: []byte(strings.Join(strings.Split(*caps, ","), "\n"))}
 
 	kl := kitlog.With(kitlog.NewLogfmtLogger(os.Stderr), "component", "pending-peer-http")
@@ -361,8 +406,12 @@ func main() {
 			log.Fatal(err)
 		}
 	}
-	log.Printf("ready url=http://127.0.0.1:%d/scep pending=%d fail-after=%v challenge=%v ca=%s",
-		actual, *pending, *failAfter, *challenge != "", filepath.Join(*dir, "ca.pem"))
+	issued := "depot"
+	if ownValidity {
+		issued = fmt.Sprintf("%v..%v", *notBefore, *notAfter)
+	}
+	log.Printf("ready url=http://127.0.0.1:%d/scep pending=%d fail-after=%v challenge=%v issued-validity=%s ca=%s",
+		actual, *pending, *failAfter, *challenge != "", issued, filepath.Join(*dir, "ca.pem"))
 	aliases := map[string]bool{}
 	for _, a := range strings.Split(*alias, ",") {
 		if a != "" {
