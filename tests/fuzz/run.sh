@@ -7,8 +7,8 @@
 #                                            time, under nice -n 19
 #   tests/fuzz/run.sh --replay TARGET|all    run every input of the corpus once
 #   tests/fuzz/run.sh --merge TARGET|all     fold what the campaigns found into the corpus in the
-#                                            repository, minimised (libFuzzer -merge=1); the
-#                                            reproducers (repro-*) are kept as they are
+#                                            repository, minimised for edges (libFuzzer -merge=1
+#                                            -use_counters=0); the reproducers (repro-*) are kept
 #
 # TARGET: xml wbxml session scep notify cert.  A campaign reads tests/fuzz/corpus/TARGET and keeps
 # what it finds in build/fuzz/work/TARGET, so campaigns add up; crashes go to
@@ -19,6 +19,7 @@
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
+# shellcheck source=tests/fuzz/targets.sh
 . "$here/targets.sh"
 out=$top/build/fuzz
 
@@ -73,20 +74,22 @@ for t in $what; do
     case $mode in
     replay)
         "$bin" $(fuzz_opts "$t" "$top") -runs=0 "$corpus" >"$log" 2>&1 || rc=1
-        echo "$t: $(ls "$corpus" | wc -l) inputs, $(grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)' "$log" | tail -n 1 | sed 's/^#[0-9]*[[:space:]]*//') (log $log)"
+        echo "$t: $(find "$corpus" -type f | wc -l) inputs, $(grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)' "$log" | tail -n 1 | sed 's/^#[0-9]*[[:space:]]*//') (log $log)"
         ;;
     merge)
         new=$out/merge.$t
         rm -rf "$new"
         mkdir -p "$new"
-        if "$bin" $(fuzz_opts "$t" "$top") -merge=1 "$new" "$corpus" "$work" >"$log" 2>&1; then
+        # minimal for edges, not for hit counts: small enough for the repository
+        if "$bin" $(fuzz_opts "$t" "$top") -merge=1 -use_counters=0 "$new" "$corpus" "$work" \
+                >"$log" 2>&1; then
             # reproducers stay, under their names, whatever they add
             for f in "$corpus"/repro-*; do
                 [ -f "$f" ] && cp "$f" "$new/"
             done
             rm -rf "$corpus"
             mv "$new" "$corpus"
-            echo "$t: corpus now $(ls "$corpus" | wc -l) inputs, $(du -sk "$corpus" | cut -f1) KiB"
+            echo "$t: corpus now $(find "$corpus" -type f | wc -l) inputs, $(cat "$corpus"/* | wc -c) bytes"
         else
             echo "$t: merge failed (log $log)"
             rc=1

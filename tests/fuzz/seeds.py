@@ -12,8 +12,9 @@ again when the conformance cases or test data change, and merge the result into 
   session  each conformance case's server messages in order, joined by the target's separator
            (XML, and WBXML when syncmlconv is given), and sessions made here: credentials
            challenged (401/407 with a Chal, then 212), a large object in three chunks, a large
-           certificate split inside its base64, a small MaxMsgSize with Alert 1222 for the rest,
-           an x-syncml-hmac header, RespURI, Status for the client's alerts
+           certificate split inside its base64, a small MaxMsgSize with Alert 1222 for the rest
+           (many commands; one large Results), an x-syncml-hmac header, RespURI, Status for the
+           client's alerts
   scep     tests/data/scep/micromdm (GetCACaps, GetCACert, CertRep, key), the test PKI's
            certificates as GetCACert bodies, and, with --fuzz-scep, the authentic CertReps the
            harness signs with its fixture CA (FUZZ_SCEP_SEEDS)
@@ -166,6 +167,12 @@ def made_sessions():
             meta='<MaxMsgSize xmlns="syncml:metinf">1200</MaxMsgSize>')] + [
         msg(n, status(1, n, 0, "SyncHdr", 200) + '<Alert><CmdID>2</CmdID><Data>1222</Data></Alert>')
         for n in range(2, 9)]
+    yield "large-results", [
+        msg(1, status(1, 1, 0, "SyncHdr", 212) + cmd("Add", 2, item("./Vendor/LargeOut", big, "chr"))),
+        msg(2, status(1, 2, 0, "SyncHdr", 200) + cmd("Get", 2, item("./Vendor/LargeOut")),
+            meta='<MaxMsgSize xmlns="syncml:metinf">1000</MaxMsgSize>')] + [
+        msg(n, status(1, n, 0, "SyncHdr", 200) + status(2, n, 3, "Results", 213)
+            + '<Alert><CmdID>3</CmdID><Data>1222</Data></Alert>') for n in range(3, 9)]
     hmac = b'x-syncml-hmac: algorithm=MD5, username="fuzz-server", mac=2jmj7l5rSw0yVb/vlWAYkK==\n'
     yield "hmac-header", [
         hmac + msg(1, status(1, 1, 0, "SyncHdr", 212, chal("syncml:auth-MAC", b"mac-nonce"))

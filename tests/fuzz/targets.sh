@@ -1,8 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
+# shellcheck shell=sh
 # tests/fuzz/targets.sh - sourced by tests/fuzz/run.sh and tests/scripts/test-fuzz.sh: the fuzz
 # targets (build/fuzz/fuzz_NAME, corpus tests/fuzz/corpus/NAME) and the libFuzzer options each runs
 # with.  docs/testing.md, "Fuzzing".
 
+# shellcheck disable=SC2034
 FUZZ_TARGETS="xml wbxml session scep notify cert"
 
 # fuzz_opts NAME TOP: the options of target NAME (TOP: the repository).
