@@ -117,7 +117,8 @@ static const char *tag_name(uint8_t page, uint8_t token)
 static const wb_tag_t *tag_by_name(uint8_t page, const char *name)
 {
     for (size_t i = 0; i < N_TAGS; i++)
-        if (tag_table[i].page == page && !strcmp(tag_table[i].name, name))
+        if (tag_table[i].page == page && tag_table[i].name[0] == name[0] &&
+            !strcmp(tag_table[i].name, name))
             return &tag_table[i];
     return NULL;
 }
