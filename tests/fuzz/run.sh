@@ -14,7 +14,7 @@
 # what it finds in build/fuzz/work/TARGET, so campaigns add up; crashes go to
 # build/fuzz/artifacts/.  Each campaign appends a line to build/fuzz/campaigns.tsv: date, commit,
 # target, seconds, CPU seconds, executions, executions per second, coverage (edges), features,
-# crashes.
+# crashes.  Campaigns of different targets may run at once (one run.sh each).
 # FUZZ_NO_BUILD=1 skips `scons -Q fuzz`.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -32,10 +32,10 @@ usage() {
 # `times` run in this shell (in a command substitution it would count the
 # subshell's children): child_times, then $(child_cpu).
 child_times() {
-    times >"$out/.times"
+    times >"$out/.times.$$"
 }
 child_cpu() {
-    sed -n 2p "$out/.times" | awk '{ t = 0; for (i = 1; i <= 2; i++) { split($i, a, "m");
+    sed -n 2p "$out/.times.$$" | awk '{ t = 0; for (i = 1; i <= 2; i++) { split($i, a, "m");
         sub("s", "", a[2]); t += a[1] * 60 + a[2] } printf "%.1f\n", t }'
 }
 
@@ -57,7 +57,7 @@ if [ "${FUZZ_NO_BUILD:-0}" != 1 ]; then
     (cd "$top" && scons -Q fuzz) || exit 1
 fi
 tmp=$(fuzz_tmpdir) || exit 1
-trap 'rm -rf "$tmp"' EXIT
+trap 'rm -rf "$tmp" "$out/.times.$$"' EXIT
 trap 'exit 130' INT TERM
 export FUZZ_TMPDIR="$tmp"
 mkdir -p "$out/work" "$out/artifacts"
