@@ -130,27 +130,30 @@ void client_free(omadm_t *dm)
 /* ---- persistence ("auth") ---- */
 
 /* 0 loaded or absent, -1 when it could not be read (storage, memory). */
-static int load_auth(omadm_t *dm, dm_client_t *c)
+/* Read the persisted "auth" record into c.  OMADM_OK (also when there is
+ * none), OMADM_E_STORAGE (load() failed), OMADM_E_NOMEM, or OMADM_E_CORRUPT
+ * (not a record this engine wrote, or a nonce in it does not decode). */
+static omadm_error_t load_auth(omadm_t *dm, dm_client_t *c)
 {
     uint8_t *data = NULL;
     size_t len = 0;
     if (!dm->has_storage)
-        return 0;
+        return OMADM_OK;
     int rc = dm->storage.load(dm->storage.ctx, "auth", &data, &len);
     if (rc)
-        return rc == 1 ? 0 : -1;
+        return rc == 1 ? OMADM_OK : OMADM_E_STORAGE;
     char *text = om_strndup(dm, (const char *)data, len);
     if (dm->storage.release)
         dm->storage.release(dm->storage.ctx, data);
     if (!text)
-        return -1;
+        return OMADM_E_NOMEM;
     char *save = NULL;
     char *line = strtok_r(text, "\n", &save);
     if (!line || strcmp(line, "omadm-auth 1")) {
         om_free(dm, text);
-        return -1;
+        return OMADM_E_CORRUPT;
     }
-    int rc_out = 0;
+    omadm_error_t err = OMADM_OK;
     while ((line = strtok_r(NULL, "\n", &save))) {
         char *sp = strchr(line, ' ');
         if (!sp)
@@ -163,21 +166,23 @@ static int load_auth(omadm_t *dm, dm_client_t *c)
         uint8_t *dst = !strcmp(line, "client-nonce")   ? c->client_nonce
                        : !strcmp(line, "server-nonce") ? c->server_nonce
                                                        : NULL;
+        if (!dst)
+            continue;
         size_t *dlen = dst == c->client_nonce ? &c->client_nonce_len : &c->server_nonce_len;
         int bad = 0;
         size_t n = 0;
-        uint8_t *raw = dst ? crypto_b64_decode(dm, (const uint8_t *)sp, strlen(sp), &n, &bad) : NULL;
+        uint8_t *raw = crypto_b64_decode(dm, (const uint8_t *)sp, strlen(sp), &n, &bad);
         if (raw && n <= MAX_NONCE) {
             memcpy(dst, raw, n);
             *dlen = n;
-        } else if (dst) {
-            rc_out = -1; /* unreadable, or no memory to read it */
+        } else if (!err) {
+            err = raw || bad ? OMADM_E_CORRUPT : OMADM_E_NOMEM;
         }
         om_free(dm, raw);
     }
     om_wipe(text, strlen(text));
     om_free(dm, text);
-    return rc_out;
+    return err;
 }
 
 static omadm_error_t save_auth(omadm_t *dm, const dm_client_t *c)
@@ -501,8 +506,10 @@ omadm_error_t omadm_session_begin(omadm_t *dm, const omadm_account_t *acc, int s
     dm->client_error = NULL;
     c->server_initiated = server_initiated != 0;
     omadm_error_t err = copy_account(dm, c, acc);
-    if (load_auth(dm, c))
-        om_log(dm, OMADM_LOG_WARN, "authentication state cannot be read; starting without nonces");
+    omadm_error_t auth_err = load_auth(dm, c);
+    if (auth_err)
+        om_log(dm, OMADM_LOG_WARN, "authentication state cannot be read (%s); starting without nonces",
+               omadm_strerror(auth_err));
     char sid[24];
     if (session_id) {
         snprintf(sid, sizeof sid, "%s", session_id);
@@ -1187,15 +1194,16 @@ omadm_error_t client_encode(omadm_t *dm, syncml_msg_t *out, uint8_t **reply, siz
     return err;
 }
 
-int client_stored_server_nonce(omadm_t *dm, uint8_t *out, size_t size, size_t *len)
+omadm_error_t client_stored_server_nonce(omadm_t *dm, uint8_t *out, size_t size, size_t *len)
 {
     dm_client_t tmp;
     memset(&tmp, 0, sizeof tmp);
     const dm_client_t *c = cl(dm);
     if (!c) {
-        if (load_auth(dm, &tmp)) {
+        omadm_error_t err = load_auth(dm, &tmp);
+        if (err) {
             om_wipe(&tmp, sizeof tmp);
-            return -1; /* never check against an empty nonce by mistake */
+            return err; /* never check against an empty nonce by mistake */
         }
         c = &tmp;
     }
@@ -1206,5 +1214,5 @@ int client_stored_server_nonce(omadm_t *dm, uint8_t *out, size_t size, size_t *l
     memcpy(out, src, n);
     om_wipe(&tmp, sizeof tmp);
     *len = n;
-    return 0;
+    return OMADM_OK;
 }

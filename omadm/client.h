@@ -35,9 +35,10 @@ void client_peer_limits(omadm_t *dm, const syncml_hdr_t *h);
  * follows the server's next message (normally Alert 1222). */
 omadm_error_t client_encode(omadm_t *dm, syncml_msg_t *out, uint8_t **reply, size_t *reply_len);
 /* The nonce this device gave the server last (persisted, "auth"): what a
- * package 0 digest is computed with.  0 and *len (<= size), or -1 when the
- * stored state cannot be read. */
-int client_stored_server_nonce(omadm_t *dm, uint8_t *out, size_t size, size_t *len);
+ * package 0 digest is computed with.  OMADM_OK and *len (<= size), or why
+ * the stored state cannot be read: OMADM_E_STORAGE, OMADM_E_NOMEM,
+ * OMADM_E_CORRUPT. */
+omadm_error_t client_stored_server_nonce(omadm_t *dm, uint8_t *out, size_t size, size_t *len);
 /* Commands are queued for the next message. */
 int client_pending(const omadm_t *dm);
 

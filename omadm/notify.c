@@ -103,17 +103,19 @@ static int b64_md5(omadm_t *dm, const uint8_t *data, size_t len, char out[25])
     return 0;
 }
 
-/* The digest the notification must carry.  0 or -1 (no memory). */
-static int expected_digest(omadm_t *dm, const uint8_t *msg, size_t len, const char *server_id,
+/* The digest the notification must carry.  OMADM_OK, or why not: the stored
+ * nonce cannot be read (client_stored_server_nonce), OMADM_E_NOMEM. */
+static omadm_error_t expected_digest(omadm_t *dm, const uint8_t *msg, size_t len, const char *server_id,
                            const char *server_secret, uint8_t want[DIGEST_LEN])
 {
     char cred[25], trig[25];
     uint8_t nonce[NONCE_MAX];
     size_t nonce_len = 0;
-    int rc = -1;
+    omadm_error_t err = OMADM_E_NOMEM;
     uint8_t *text = NULL;
-    if (client_stored_server_nonce(dm, nonce, sizeof nonce, &nonce_len))
-        return -1;
+    omadm_error_t nerr = client_stored_server_nonce(dm, nonce, sizeof nonce, &nonce_len);
+    if (nerr)
+        return nerr;
     size_t text_len = 24 + 1 + nonce_len + 1 + 24;
     if (b64_md5_pair(dm, server_id, server_secret, cred) ||
         b64_md5(dm, msg + DIGEST_LEN, len - DIGEST_LEN, trig) ||
@@ -124,7 +126,7 @@ static int expected_digest(omadm_t *dm, const uint8_t *msg, size_t len, const ch
     memcpy(text + 25, nonce, nonce_len);
     text[25 + nonce_len] = ':';
     memcpy(text + 26 + nonce_len, trig, 24);
-    rc = crypto_md5(text, text_len, want);
+    err = crypto_md5(text, text_len, want) ? OMADM_E_NOMEM : OMADM_OK;
 out:
     if (text) {
         om_wipe(text, text_len);
@@ -132,7 +134,7 @@ out:
     }
     om_wipe(cred, sizeof cred);
     om_wipe(nonce, sizeof nonce);
-    return rc;
+    return err;
 }
 
 omadm_error_t omadm_notification_verify(omadm_t *dm, const uint8_t *msg, size_t len,
@@ -149,8 +151,9 @@ omadm_error_t omadm_notification_verify(omadm_t *dm, const uint8_t *msg, size_t 
     if (strcmp(n.server_id, server_id))
         return OMADM_E_DENIED;
     uint8_t want[DIGEST_LEN];
-    if (expected_digest(dm, msg, len, server_id, server_secret, want))
-        return OMADM_E_NOMEM;
+    err = expected_digest(dm, msg, len, server_id, server_secret, want);
+    if (err)
+        return err;
     err = crypto_memeq(want, msg, DIGEST_LEN) ? OMADM_OK : OMADM_E_DENIED;
     om_wipe(want, sizeof want);
     return err;

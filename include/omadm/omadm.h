@@ -498,7 +498,10 @@ OMADM_API omadm_error_t omadm_notification_parse(const uint8_t *msg, size_t len,
  * Returns OMADM_OK (genuine); OMADM_E_INVALID_ARG (dm, server_id or
  * server_secret NULL, msg NULL with len > 0); OMADM_E_MALFORMED;
  * OMADM_E_DENIED (a digest mismatch, or it names another server);
- * OMADM_E_NOMEM.  Threads: engine. */
+ * OMADM_E_NOMEM; OMADM_E_STORAGE (the storage hook failed to load the
+ * nonce); OMADM_E_CORRUPT (the stored nonce cannot be read back).  Never
+ * checks against an empty nonce when the stored one cannot be read.
+ * Threads: engine. */
 OMADM_API omadm_error_t omadm_notification_verify(omadm_t *dm, const uint8_t *msg, size_t len,
                                         const char *server_id, const char *server_secret);
 

@@ -386,6 +386,34 @@ static void test_verify_stored_nonce(void **state)
     free(m);
 }
 
+/* A stored record that cannot be read, or a storage hook that fails, is
+ * never checked as if there were no nonce, and the error names the cause. */
+static void test_verify_unreadable_record(void **state)
+{
+    fx_t *f = *state;
+    size_t len;
+    uint8_t *m = signed_one(&plain, &len); /* would pass with the empty nonce */
+    static const char *const damaged[] = {
+        "",                                                   /* empty */
+        "omadm-auth 2\nserver-nonce AAAA\n",                  /* another version */
+        "something else",
+        "omadm-auth 1\ncounter 7\nserver-nonce !!not base64\n", /* a nonce that does not decode */
+        "omadm-auth 1\nserver-nonce "
+        "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB"
+        "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB\n",
+    };
+    for (size_t i = 0; i < sizeof damaged / sizeof damaged[0]; i++) {
+        tstore_set(&f->store, "auth", damaged[i], strlen(damaged[i]));
+        assert_int_equal(omadm_notification_verify(f->e.dm, m, len, SRV, SECRET), OMADM_E_CORRUPT);
+    }
+    store_nonce(f, NULL, 0);
+    assert_int_equal(omadm_notification_verify(f->e.dm, m, len, SRV, SECRET), OMADM_OK);
+    f->store.fail_load = true;
+    assert_int_equal(omadm_notification_verify(f->e.dm, m, len, SRV, SECRET), OMADM_E_STORAGE);
+    f->store.fail_load = false;
+    free(m);
+}
+
 static void test_verify_no_storage(void **state)
 {
     (void)state;
@@ -498,6 +526,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_verify_wrong_secret, setup, teardown),
         cmocka_unit_test_setup_teardown(test_verify_flipped_bits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_verify_stored_nonce, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_verify_unreadable_record, setup, teardown),
         cmocka_unit_test(test_verify_no_storage),
         cmocka_unit_test_setup_teardown(test_verify_nonce_from_challenge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_verify_alloc_failures, setup, teardown),
