@@ -24,6 +24,7 @@
 #include <openssl/err.h>
 
 #include "certstore_internal.h"
+#include "crypto.h"
 #include "platform.h"
 #include "store/cert.h"
 #include "store/store.h"
@@ -544,25 +545,6 @@ static const omadm_csp_t certificate_csps = {
     .alert_delivered = cs_alert_delivered,
 };
 
-/*
- * OpenSSL sets itself up on first use, and when that fails half-way (an
- * allocation inside it, say) it goes on with a NULL lock and crashes in a
- * later call.  So the store sets it up explicitly, with what the store
- * and the CSPs use (digests, ciphers, the configuration file OpenSSL would
- * load anyway), and checks, the default library context too: loading the
- * configuration creates it and ignores a failure to.  Both are done once
- * per process (safe from any thread) and keep failing after a failure.
- */
-static bool openssl_ready(void)
-{
-    uint64_t opts = OPENSSL_INIT_LOAD_CONFIG | OPENSSL_INIT_ADD_ALL_CIPHERS |
-                    OPENSSL_INIT_ADD_ALL_DIGESTS;
-    if (OPENSSL_init_crypto(opts, NULL) == 1 && OSSL_LIB_CTX_get0_global_default())
-        return true;
-    ERR_clear_error();
-    return false;
-}
-
 omadm_error_t omadm_certstore_open(const char *dir, const omadm_platform_t *platform,
                                    omadm_certstore_t **out, const char **why)
 {
@@ -570,7 +552,7 @@ omadm_error_t omadm_certstore_open(const char *dir, const omadm_platform_t *plat
     if (!dir || !out)
         return OMADM_E_INVALID_ARG;
     *out = NULL;
-    if (!openssl_ready()) {
+    if (crypto_init()) { /* omadm/crypto.h: why explicitly */
         if (why)
             *why = "OpenSSL cannot be initialised (out of memory)";
         return OMADM_E_NOMEM;

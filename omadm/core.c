@@ -225,6 +225,8 @@ omadm_error_t omadm_new(const omadm_config_t *cfg, const omadm_platform_t *platf
     if (!out)
         return OMADM_E_INVALID_ARG;
     *out = NULL;
+    if (crypto_init())
+        return OMADM_E_NOMEM; /* OpenSSL cannot be set up: crypto.h */
     omadm_platform_t plat;
     plat_init(&plat, platform);
     omadm_t *dm = plat.alloc(plat.ctx, sizeof *dm);

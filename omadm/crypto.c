@@ -1,15 +1,29 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * crypto.c - base64 through OpenSSL's EVP encoder.
+ * crypto.c - OpenSSL's set-up, base64 through its EVP encoder, MD5,
+ * random bytes.
  */
 #include "crypto.h"
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <string.h>
 
 #include "internal.h"
+
+int crypto_init(void)
+{
+    uint64_t opts = OPENSSL_INIT_LOAD_CONFIG | OPENSSL_INIT_ADD_ALL_CIPHERS |
+                    OPENSSL_INIT_ADD_ALL_DIGESTS;
+    /* loading the configuration creates the default library context and
+     * ignores a failure to: check it too */
+    if (OPENSSL_init_crypto(opts, NULL) == 1 && OSSL_LIB_CTX_get0_global_default())
+        return 0;
+    ERR_clear_error();
+    return -1;
+}
 
 char *crypto_b64_encode(struct omadm *dm, const uint8_t *data, size_t len)
 {

@@ -11,6 +11,14 @@
 
 struct omadm;
 
+/* Set OpenSSL up explicitly, once per process (any thread): the
+ * configuration file it would load anyway, every digest and cipher, and the
+ * default library context.  Left to itself, OpenSSL does this on first use,
+ * and when an allocation fails half-way it goes on with a NULL lock and
+ * crashes in a later call.  0, or -1 when it cannot be set up (no memory);
+ * after a failure every later call fails too. */
+int crypto_init(void);
+
 /* Base64 (standard alphabet, padded, no line breaks).  Returns a
  * NUL-terminated string from om_alloc, or NULL on allocation failure. */
 char *crypto_b64_encode(struct omadm *dm, const uint8_t *data, size_t len);

@@ -325,9 +325,11 @@ typedef struct omadm omadm_t;
  * the hooks' ctx pointers must stay valid for the engine's life.
  * Persisted tree, session and auth state are loaded from storage here.
  * Returns OMADM_OK and *out, owned by the caller (omadm_free);
- * OMADM_E_INVALID_ARG (out NULL); OMADM_E_NOMEM; OMADM_E_STORAGE (load()
- * failed); OMADM_E_CORRUPT (a persisted value cannot be read back).  On
- * failure *out is NULL.
+ * OMADM_E_INVALID_ARG (out NULL); OMADM_E_NOMEM (also when OpenSSL cannot
+ * be set up: the first call in a process sets it up explicitly, which
+ * the host may have done already); OMADM_E_STORAGE (load() failed);
+ * OMADM_E_CORRUPT (a persisted value cannot be read back).  On failure
+ * *out is NULL.
  * Threads: any thread (the new engine is not shared yet).
  */
 OMADM_API omadm_error_t omadm_new(const omadm_config_t *cfg, const omadm_platform_t *platform,

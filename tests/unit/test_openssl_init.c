@@ -15,7 +15,9 @@
  * allocation OpenSSL makes while the store opens, then a sample of the
  * ones after.  Every child must exit normally: omadm_certstore_open either
  * fails with OMADM_E_NOMEM and a reason, or works, and then what follows
- * may fail but never crashes.
+ * may fail but never crashes.  The same for the engine alone: omadm_new,
+ * then what uses OpenSSL in it (a session with MD5 credentials, base64,
+ * random nonces).
  */
 #include <ftw.h>
 #include <setjmp.h>
@@ -72,13 +74,42 @@ static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *
     return remove(p);
 }
 
+/* The engine's child: fail OpenSSL's n-th allocation, create an engine,
+ * begin a session with MD5 credentials.  Exit codes as child() below. */
+static void engine_child(long n)
+{
+    g_calls = 0;
+    g_fail_at = n;
+    omadm_t *dm = NULL;
+    omadm_error_t err = omadm_new(NULL, NULL, NULL, &dm);
+    if (n == 0) {
+        printf("%ld\n", g_calls);
+        fflush(stdout);
+    }
+    if (err == OMADM_E_NOMEM && !dm)
+        _exit(g_calls < n ? 9 : 10);
+    if (err != OMADM_OK)
+        _exit(1);
+    omadm_account_t acc = {.server_url = "http://127.0.0.1:1/dm", .server_id = "srv",
+                           .client_auth = OMADM_AUTH_MD5, .client_secret = "secret",
+                           .server_auth = OMADM_AUTH_MD5, .server_secret = "s2"};
+    uint8_t *msg = NULL;
+    size_t len = 0;
+    if (omadm_session_begin(dm, &acc, 0, NULL, &msg, &len) == OMADM_OK)
+        omadm_buffer_free(dm, msg);
+    omadm_free(dm);
+    _exit(g_calls < n ? 9 : 0);
+}
+
 /* The child: fail OpenSSL's n-th allocation, open a store in dir, use
  * OpenSSL.  Exit 0 (open worked, and then all of it ran), 10 (open failed
  * cleanly), 9 (the n-th allocation never came), 1 (open failed with
  * another error).  n 0: no failure; print how many allocations OpenSSL
- * made while the store opened. */
+ * made while the store opened.  dir NULL: engine_child(). */
 static void child(long n, const char *dir)
 {
+    if (!dir)
+        engine_child(n);
     g_calls = 0;
     g_fail_at = n;
     omadm_certstore_t *cs = NULL;
@@ -144,17 +175,14 @@ static int run_child(long n, const char *dir, long *out)
     return WEXITSTATUS(st);
 }
 
-static void test_openssl_init_failure(void **state)
+/* child(n, dir) for every allocation OpenSSL makes while the store (dir)
+ * or the engine (NULL) is created and in the first uses after it, then every
+ * 7th; each exits cleanly, and some failed cleanly. */
+static void sweep(const char *dir, const char *what)
 {
-    (void)state;
-    char dir[64];
-    snprintf(dir, sizeof dir, "/tmp/test-openssl-init.XXXXXX");
-    assert_non_null(mkdtemp(dir));
     long at_open = 0;
     assert_int_equal(run_child(0, dir, &at_open), 0);
     assert_true(at_open >= 0);
-    /* every allocation of the initialisation and of the first uses after
-     * it, then every 7th */
     long n, clean_failures = 0, worked = 0;
     for (n = 1; n <= at_open + 600; n += n <= at_open + 100 ? 1 : 7) {
         int code = run_child(n, dir, NULL);
@@ -165,13 +193,28 @@ static void test_openssl_init_failure(void **state)
         else if (code == 0)
             worked++;
         else
-            fail_msg("N=%ld: exit %d", n, code);
+            fail_msg("%s, N=%ld: exit %d", what, n, code);
     }
-    print_message("OpenSSL initialisation: %ld allocations while the store opens; %ld "
-                  "processes: open failed cleanly (OMADM_E_NOMEM) in %ld, worked in %ld\n",
-                  at_open, clean_failures + worked, clean_failures, worked);
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    print_message("OpenSSL initialisation: %ld allocations while %s; %ld processes: it failed "
+                  "cleanly (OMADM_E_NOMEM) in %ld, worked in %ld\n",
+                  at_open, what, clean_failures + worked, clean_failures, worked);
     assert_true(clean_failures > 0);
+}
+
+static void test_openssl_init_failure(void **state)
+{
+    (void)state;
+    char dir[64];
+    snprintf(dir, sizeof dir, "/tmp/test-openssl-init.XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    sweep(dir, "the store opens");
+    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void test_openssl_init_failure_engine(void **state)
+{
+    (void)state;
+    sweep(NULL, "an engine is created");
 }
 
 int main(void)
@@ -186,6 +229,7 @@ int main(void)
         return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_openssl_init_failure),
+        cmocka_unit_test(test_openssl_init_failure_engine),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     free(g_root);
