@@ -5,6 +5,7 @@
 #include "cert.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -373,6 +374,64 @@ int cert_subject_hash(const uint8_t *der, size_t len, unsigned long *hash)
     int rc = subject_hash(x, hash);
     X509_free(x);
     return rc;
+}
+
+/* The next DER element of [*p, end): its tag and class must be tag and
+ * cls, definite length, inside the input.  *p moves past it; *content and
+ * *clen give its contents.  0 or -1. */
+static int der_next(const unsigned char **p, const unsigned char *end, int tag, int cls,
+                    const unsigned char **content, long *clen)
+{
+    const unsigned char *q = *p;
+    long len = 0;
+    int t = 0, c = 0;
+    if (q >= end)
+        return -1;
+    ERR_set_mark(); /* a malformed header leaves nothing in the error queue */
+    int flags = ASN1_get_object(&q, &len, &t, &c, end - q);
+    ERR_pop_to_mark();
+    /* 0x80: an error; 0x20: constructed; 0x01: indefinite length (not DER) */
+    if ((flags & 0x81) || t != tag || c != cls || len > end - q ||
+        (tag == V_ASN1_SEQUENCE && !(flags & 0x20)))
+        return -1;
+    *content = q;
+    *clen = len;
+    *p = q + len;
+    return 0;
+}
+
+int cert_der_subject_hash(const uint8_t *der, size_t len, unsigned long *hash)
+{
+    const unsigned char *p = der, *end = der + len, *tbs, *c;
+    long n;
+    /* Certificate ::= SEQUENCE { tbsCertificate SEQUENCE { [0] version
+     * OPTIONAL, serialNumber, signature, issuer, validity, subject, ... } } */
+    if (len > LONG_MAX || der_next(&p, end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &c, &n))
+        return -1;
+    p = c;
+    end = c + n;
+    if (der_next(&p, end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &tbs, &n))
+        return -1;
+    p = tbs;
+    end = tbs + n;
+    const unsigned char *v = p;
+    if (der_next(&v, end, 0, V_ASN1_CONTEXT_SPECIFIC, &c, &n) == 0)
+        p = v; /* the version */
+    if (der_next(&p, end, V_ASN1_INTEGER, V_ASN1_UNIVERSAL, &c, &n))
+        return -1;
+    for (int i = 0; i < 3; i++) /* signature, issuer, validity */
+        if (der_next(&p, end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &c, &n))
+            return -1;
+    const unsigned char *subject = p;
+    if (der_next(&p, end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &c, &n))
+        return -1;
+    X509_NAME *name = d2i_X509_NAME(NULL, &subject, p - subject);
+    if (!name)
+        return -1; /* not a Name, or no memory: OpenSSL says which */
+    int ok = 0;
+    *hash = X509_NAME_hash_ex(name, NULL, NULL, &ok);
+    X509_NAME_free(name);
+    return ok ? 0 : -1;
 }
 
 void cert_info_free(const omadm_platform_t *plat, cert_info_t *info)

@@ -62,8 +62,17 @@ void cert_info_free(const omadm_platform_t *plat, cert_info_t *info);
 /* SHA-1 thumbprint of DER as 40 uppercase hex digits (0, or -1). */
 int cert_thumbprint(const uint8_t *der, size_t len, char out[CERT_THUMB_HEX + 1]);
 
-/* X509_subject_name_hash of a DER certificate (0, or -1). */
+/* X509_subject_name_hash of a DER certificate (0, or -1 when it is not a
+ * certificate OpenSSL parses). */
 int cert_subject_hash(const uint8_t *der, size_t len, unsigned long *hash);
+
+/* The same hash from the subject field of the DER alone: the outer
+ * structure is walked to tbsCertificate.subject and only that Name is
+ * decoded (a few microseconds, where parsing the whole certificate costs
+ * about a hundred).  For DER already known to be a certificate (checked
+ * when it came in, or named by its thumbprint in the store).  0, or -1
+ * when the DER does not have a certificate's shape up to its subject. */
+int cert_der_subject_hash(const uint8_t *der, size_t len, unsigned long *hash);
 
 /* PEM text of a DER certificate (from plat, NUL-terminated) or NULL. */
 char *cert_pem(const omadm_platform_t *plat, const uint8_t *der, size_t len, size_t *pem_len);

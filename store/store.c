@@ -401,7 +401,7 @@ int store_put(store_t *s, const char *store, const store_rec_t *rec)
 {
     char check[STORE_THUMB_LEN + 1];
     unsigned long hash;
-    if (cert_subject_hash(rec->der, rec->der_len, &hash) ||
+    if (cert_der_subject_hash(rec->der, rec->der_len, &hash) ||
         cert_thumbprint(rec->der, rec->der_len, check) || strcasecmp(check, rec->thumb))
         return -1; /* only certificates, named by their thumbprint */
     store_rec_t copy;

@@ -95,7 +95,10 @@ void store_rec_free(const store_t *s, store_rec_t *rec);
 int store_each(store_t *s, const char *store, int (*cb)(void *ctx, const store_rec_t *rec),
                void *ctx);
 
-/* Transactions: put/del outside begin..commit fail. */
+/* Transactions: put/del outside begin..commit fail.  store_put takes a
+ * certificate the caller has checked (cert_decode, or a parse of its own)
+ * named by its thumbprint: it checks the name and the DER's shape up to the
+ * subject, not the whole certificate again. */
 int store_begin(store_t *s);
 int store_put(store_t *s, const char *store, const store_rec_t *rec);   /* copies rec */
 int store_del(store_t *s, const char *store, const char *thumb);        /* also its key */

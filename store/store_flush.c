@@ -190,7 +190,7 @@ static int old_is_certificate(const op_t *op, const store_rec_t *old, bool from_
                               unsigned long *hash)
 {
     char thumb[STORE_THUMB_LEN + 1];
-    if (!cert_subject_hash(old->der, old->der_len, hash))
+    if (!cert_der_subject_hash(old->der, old->der_len, hash))
         return 0;
     if (!from_disk || cert_thumbprint(old->der, old->der_len, thumb))
         return -1;
@@ -239,7 +239,7 @@ static int flush_put(flush_t *f, op_t *op)
     op->boff = op->blen = -1;
     if (retire_old(f, op, &same, &op->boff, &op->blen))
         return -1;
-    if (op->store->trust && cert_subject_hash(op->rec.der, op->rec.der_len, &op->hash))
+    if (op->store->trust && cert_der_subject_hash(op->rec.der, op->rec.der_len, &op->hash))
         return -1;
     if (op->store->trust && !same && (append_block(f, op) || touch(f, op->store, op->hash)))
         return -1;

@@ -24,7 +24,9 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/x509.h>
 
 #include "store/cert.h"
 #include "support_pki.h"
@@ -536,6 +538,11 @@ static void test_info_not_a_certificate(void **state)
     unsigned long h;
     assert_int_equal(cert_subject_hash(der, der_len / 2, &h), -1);
     assert_int_equal(cert_subject_hash(spki, n, &h), -1);
+    ERR_clear_error();
+    assert_int_equal(cert_der_subject_hash(der, der_len / 2, &h), -1);
+    assert_int_equal(cert_der_subject_hash(spki, n, &h), -1);
+    assert_int_equal(cert_der_subject_hash((const uint8_t *)"", 0, &h), -1);
+    assert_int_equal(ERR_peek_error(), 0); /* nothing left in OpenSSL's queue */
     free(der);
     free(spki);
 }
@@ -546,11 +553,57 @@ static void test_subject_hash(void **state)
     for (size_t i = 0; i < N_CERTS; i++) {
         size_t der_len;
         uint8_t *der = pki(expected[i].name, "der", &der_len);
-        unsigned long h = 0;
+        unsigned long h = 0, fast = 0;
         assert_int_equal(cert_subject_hash(der, der_len, &h), 0);
         assert_int_equal(h, expected[i].hash);
+        assert_int_equal(cert_der_subject_hash(der, der_len, &fast), 0);
+        assert_int_equal(fast, expected[i].hash);
+        /* every truncation is refused, and never read beyond */
+        for (size_t n = 0; n < der_len; n++) {
+            uint8_t *cut = malloc(n ? n : 1);
+            memcpy(cut, der, n);
+            assert_int_equal(cert_der_subject_hash(cut, n, &fast), -1);
+            free(cut);
+        }
         free(der);
     }
+}
+
+/* A version 1 certificate (no [0] version field) and a v3 one with a
+ * multi-valued RDN, made here: the walk to the subject gives OpenSSL's
+ * hash for both. */
+static void test_subject_hash_shapes(void **state)
+{
+    (void)state;
+    EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    assert_non_null(key);
+    for (int version = 0; version <= 2; version += 2) {
+        X509 *x = X509_new();
+        assert_non_null(x);
+        assert_true(X509_set_version(x, version));
+        ASN1_INTEGER_set(X509_get_serialNumber(x), 4242 + version);
+        X509_NAME *n = X509_get_subject_name(x);
+        X509_NAME_add_entry_by_txt(n, "O", MBSTRING_UTF8, (const unsigned char *)"Shapes \xc3\xa9", -1,
+                                   -1, 0);
+        X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"a", -1, -1, 0);
+        X509_NAME_add_entry_by_txt(n, "UID", MBSTRING_ASC, (const unsigned char *)"b", -1, -1, 1);
+        X509_set_issuer_name(x, n);
+        X509_gmtime_adj(X509_getm_notBefore(x), 0);
+        X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+        X509_set_pubkey(x, key);
+        assert_true(X509_sign(x, key, EVP_sha256()) > 0);
+        unsigned char *der = NULL;
+        int len = i2d_X509(x, &der);
+        assert_true(len > 0);
+        unsigned long strict = 0, fast = 1;
+        assert_int_equal(cert_subject_hash(der, (size_t)len, &strict), 0);
+        assert_int_equal(cert_der_subject_hash(der, (size_t)len, &fast), 0);
+        assert_int_equal(fast, strict);
+        assert_int_equal(fast, X509_subject_name_hash(x));
+        OPENSSL_free(der);
+        X509_free(x);
+    }
+    EVP_PKEY_free(key);
 }
 
 /* ---- PEM and base64 renderings ---- */
@@ -638,6 +691,7 @@ int main(void)
         cmocka_unit_test(test_info_generated_certificate),
         cmocka_unit_test(test_info_not_a_certificate),
         cmocka_unit_test(test_subject_hash),
+        cmocka_unit_test(test_subject_hash_shapes),
         cmocka_unit_test(test_pem_round_trip),
         cmocka_unit_test(test_b64),
     };
