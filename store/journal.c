@@ -172,15 +172,6 @@ static int write_all(const store_io_t *io, int fd, const void *p, size_t n, off_
     return 0;
 }
 
-static int fsync_path(const store_io_t *io, const char *p, int dir)
-{
-    int fd = store_io_open(io, p, (dir ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    int rc = store_io_fsync(io, fd);
-    return store_io_close(io, fd) || rc ? -1 : 0;
-}
-
 static int replace_file(const store_io_t *io, const char *dir, const char *rel,
                         const void *data, size_t len, mode_t mode)
 {
@@ -275,20 +266,30 @@ static int apply(const store_io_t *io, const char *dir, const char *buf, size_t 
     return 0;
 }
 
-/* Sync everything applied, then drop the journal. */
-static int finish(const store_io_t *io, const char *dir, const char **why)
+/* One durability barrier: everything written to the store's filesystem so
+ * far (file data, renames, unlinks) is on disk when it returns 0. */
+static int barrier(const store_io_t *io, const char *dir)
 {
-    char p[4096];
     int fd = store_io_open(io, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
     int rc = fd < 0 || store_io_syncfs(io, fd);
     if (fd >= 0)
         rc = store_io_close(io, fd) || rc;
-    if (rc) {
+    return rc ? -1 : 0;
+}
+
+/* Make everything applied durable, then drop the journal.  The removal
+ * needs no barrier of its own: a journal that comes back after a crash is
+ * applied again, which changes nothing (every operation is idempotent),
+ * and the next batch's journal replaces it. */
+static int finish(const store_io_t *io, const char *dir, const char **why)
+{
+    char p[4096];
+    if (barrier(io, dir)) {
         *why = "cannot sync the store";
         return -1;
     }
     snprintf(p, sizeof p, "%s/journal", dir);
-    if (store_io_unlink(io, p) || fsync_path(io, dir, 1)) {
+    if (store_io_unlink(io, p) && errno != ENOENT) {
         *why = "cannot remove the store journal";
         return -1;
     }
@@ -315,7 +316,7 @@ int journal_commit(journal_t *j, const char *dir, const char **why)
     /* private: it carries keys and state records */
     int fd = store_io_open(j->io, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     int rc = fd < 0 || store_io_fchmod(j->io, fd, 0600) || j->failed ||
-             write_all(j->io, fd, j->buf, j->len, 0, 0) || store_io_fsync(j->io, fd);
+             write_all(j->io, fd, j->buf, j->len, 0, 0);
     if (fd >= 0)
         rc = store_io_close(j->io, fd) || rc;
     if (rc || store_io_rename(j->io, tmp, p)) {
@@ -323,11 +324,15 @@ int journal_commit(journal_t *j, const char *dir, const char **why)
         *why = "cannot write the store journal";
         return -1;
     }
-    /* The commit point: once the journal is durable the batch happens,
-     * now or at the next recovery.  Failures from here on are reported as
-     * "committed, not applied yet" (1), never as a lost batch. */
-    if (fsync_path(j->io, dir, 1) || apply(j->io, dir, j->buf, j->len) ||
-        finish(j->io, dir, why)) {
+    /* The commit point: one barrier makes the journal's bytes and its name
+     * durable together (before it, a crash leaves either no journal or one
+     * whose checksum tells it is torn, or a complete one, which recovery
+     * applies: a batch whose reply never went out, as when the crash comes
+     * just after the barrier).  From the rename on, the batch happens, now
+     * or at the next recovery: failures are reported as "committed, not
+     * applied yet" (1), never as a lost batch.  Then the changes, and a
+     * second barrier before the journal goes. */
+    if (barrier(j->io, dir) || apply(j->io, dir, j->buf, j->len) || finish(j->io, dir, why)) {
         *why = "store journal committed but not applied yet";
         return 1;
     }
@@ -377,7 +382,8 @@ int journal_recover(const omadm_platform_t *plat, const store_io_t *io, const ch
         rc = -1;
     } else if (!valid(buf, got)) {
         /* incomplete: its batch was never applied */
-        if (store_io_unlink(io, p) || fsync_path(io, dir, 1)) {
+        /* no barrier: one that comes back is dropped again */
+        if (store_io_unlink(io, p) && errno != ENOENT) {
             *why = "cannot remove an incomplete store journal";
             rc = -1;
         }

@@ -3,10 +3,11 @@
  * journal.h - redo journal for store batches.
  *
  * A batch of file operations is written to <dir>/journal (via a temp file
- * and rename, with a SHA-256 trailer), made durable, then applied; after a
- * filesystem sync the journal is removed.  Every operation is idempotent,
- * so a journal found at open is simply applied again; a journal without a
- * valid trailer was never applied and is dropped.
+ * and rename, with a SHA-256 trailer) and made durable by one barrier (a
+ * sync of the store's filesystem), then applied; after a second barrier the
+ * journal is removed.  Every operation is idempotent, so a journal found
+ * at open is simply applied again; a journal without a valid trailer was
+ * never applied and is dropped.
  */
 #ifndef OMADM_STORE_JOURNAL_H
 #define OMADM_STORE_JOURNAL_H
@@ -32,8 +33,9 @@ int journal_overwrite(journal_t *j, const char *rel, off_t off, const void *data
 int journal_unlink(journal_t *j, const char *rel);
 /* Nothing was recorded. */
 int journal_empty(const journal_t *j);
-/* Write, sync, apply, sync, remove.  0 done; 1 committed (durable) but not
- * applied yet: journal_recover() finishes it; -1 nothing happened (*why). */
+/* Write, sync, apply, sync, remove.  0 done; 1 committed but not applied
+ * yet: the journal is in place and journal_recover() finishes it (durable,
+ * unless the first sync itself failed); -1 nothing happened (*why). */
 int journal_commit(journal_t *j, const char *dir, const char **why);
 /* At open: apply a complete journal, drop an incomplete one (read into
  * memory from plat). */
