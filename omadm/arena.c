@@ -20,16 +20,58 @@ void arena_init(arena_t *a, struct omadm *dm)
     a->total = 0;
 }
 
+/* A chunk the arena no longer needs: kept for the next one while the
+ * engine's spares stay within ARENA_SPARE_MAX, else freed. */
+static void chunk_done(struct omadm *dm, arena_chunk_t *c)
+{
+    if (dm && c->size <= ARENA_SPARE_MAX - dm->spare_bytes) {
+        c->next = dm->spare;
+        dm->spare = c;
+        dm->spare_bytes += c->size;
+        return;
+    }
+    om_free(dm, c);
+}
+
 void arena_free(arena_t *a)
 {
     arena_chunk_t *c = a->head;
     while (c) {
         arena_chunk_t *next = c->next;
-        om_free(a->dm, c);
+        chunk_done(a->dm, c);
         c = next;
     }
     a->head = NULL;
     a->total = 0;
+}
+
+void arena_spare_free(struct omadm *dm)
+{
+    arena_chunk_t *c = dm->spare;
+    while (c) {
+        arena_chunk_t *next = c->next;
+        om_free(dm, c);
+        c = next;
+    }
+    dm->spare = NULL;
+    dm->spare_bytes = 0;
+}
+
+/* A spare chunk of at least size bytes and at most twice that (a small
+ * request does not take a large chunk), unlinked; NULL if none. */
+static arena_chunk_t *spare_take(struct omadm *dm, size_t size)
+{
+    if (!dm)
+        return NULL;
+    for (arena_chunk_t **pp = &dm->spare; *pp; pp = &(*pp)->next) {
+        arena_chunk_t *c = *pp;
+        if (c->size >= size && c->size / 2 <= size) {
+            *pp = c->next;
+            dm->spare_bytes -= c->size;
+            return c;
+        }
+    }
+    return NULL;
 }
 
 static size_t header_size(void)
@@ -47,10 +89,14 @@ static arena_chunk_t *new_chunk(arena_t *a, size_t size)
 {
     if (size > SIZE_MAX - header_size())
         return NULL;
-    arena_chunk_t *c = om_alloc(a->dm, header_size() + size);
-    if (!c)
+    arena_chunk_t *c = spare_take(a->dm, size);
+    if (c) {
+        size = c->size;
+    } else if ((c = om_alloc(a->dm, header_size() + size))) {
+        c->size = size;
+    } else {
         return NULL;
-    c->size = size;
+    }
     c->used = 0;
     c->next = a->head;
     a->head = c;
@@ -114,7 +160,7 @@ void arena_release(arena_t *a, arena_mark_t mark)
         arena_chunk_t *c = a->head;
         a->head = c->next;
         a->total -= c->size;
-        om_free(a->dm, c);
+        chunk_done(a->dm, c);
     }
     if (a->head)
         a->head->used = mark.used;

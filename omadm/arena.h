@@ -24,8 +24,16 @@ typedef struct arena {
     size_t total;           /* bytes obtained from the platform */
 } arena_t;
 
+/* The engine keeps chunks an arena gave back, up to ARENA_SPARE_MAX bytes,
+ * for the next message: a message's working memory is then taken from the
+ * platform once, not again for every message (with glibc's defaults, the
+ * large chunks would go back to the system at each message's end and be
+ * faulted in again).  arena_spare_free() gives them back (omadm_free). */
+#define ARENA_SPARE_MAX (8u << 20)
+
 void arena_init(arena_t *a, struct omadm *dm);
 void arena_free(arena_t *a);                       /* safe after init */
+void arena_spare_free(struct omadm *dm);
 void *arena_alloc(arena_t *a, size_t n);           /* zeroed; NULL on failure */
 char *arena_strndup(arena_t *a, const char *s, size_t n);
 char *arena_strdup(arena_t *a, const char *s);

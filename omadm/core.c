@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "arena.h"
 #include "crypto.h"
 #include "csp_registry.h"
 #include "dmtree.h"
@@ -267,6 +268,7 @@ void omadm_free(omadm_t *dm)
     session_clear(dm);
     om_free(dm, dm->last_server);
     om_free(dm, dm->cfg_strings);
+    arena_spare_free(dm);
     omadm_platform_t plat = dm->plat;
     plat.free(plat.ctx, dm);
 }

@@ -38,6 +38,8 @@ struct omadm {
     struct dm_lo *lo;            /* large_obj.c: a large object being received */
     int64_t peer_max_obj;        /* the server's MaxObjSize in our session, 0 = none */
     const char *client_error;    /* static text: why our last session failed */
+    struct arena_chunk *spare;   /* arena.c: chunks kept for the next message */
+    size_t spare_bytes;          /* their sizes, at most ARENA_SPARE_MAX */
 };
 
 /* Allocation through the platform table. */
