@@ -35,6 +35,8 @@ set -u
 
 build=${1:?usage: test-cli-lock.sh BUILD_DIR}
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=SCRIPTDIR/lib/common.sh
+. "$here/lib/common.sh"
 SCEP_BED_SRC=$(cd "$here/../scep" && pwd)
 . "$SCEP_BED_SRC/bed.sh"
 
@@ -46,10 +48,6 @@ DM=$build/bin/dmclient
 build=$(cd "$build" && pwd) || exit 1
 DM=$build/bin/dmclient
 bed_build "$build/scep" || { echo "FAIL: building the SCEP test bed programs"; exit 1; }
-
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-ok() { echo "ok: $*"; }
 
 work=$(mktemp -d "$build/test-cli-lock.XXXXXX") || exit 1
 bed_init "$work" || exit 1
@@ -392,9 +390,4 @@ if grep -l -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$W"/*.err >/dev/n
     fail "sanitizer reports in $(grep -l -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$W"/*.err | tr '\n' ' ')"
 fi
 
-if [ "$failures" -ne 0 ]; then
-    echo "test-cli-lock: $failures failure(s)"
-    exit 1
-fi
-echo "test-cli-lock: all passed"
-exit 0
+finish test-cli-lock

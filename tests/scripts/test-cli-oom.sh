@@ -19,6 +19,8 @@ set -u
 
 build=${1:?usage: test-cli-oom.sh BUILD_DIR}
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=SCRIPTDIR/lib/common.sh
+. "$here/lib/common.sh"
 DM=$build/bin/dmclient
 [ -x "$DM" ] || { echo "FAIL: $DM missing (build first)"; exit 1; }
 if ldd "$DM" 2>/dev/null | grep -q 'libasan'; then
@@ -28,15 +30,9 @@ fi
 CC=${CC:-cc}
 command -v "$CC" >/dev/null 2>&1 || { echo "FAIL: $CC not found"; exit 1; }
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/cli-oom.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT
-trap 'exit 1' HUP INT TERM
+scratch_dir cli-oom
 "$CC" -shared -fPIC -O1 -o "$tmp/failalloc.so" "$here/failalloc.c" ||
     { echo "FAIL: cannot build failalloc.so"; exit 1; }
-
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-ok() { echo "ok: $*"; }
 
 # the state every run starts from
 base=$tmp/base
@@ -107,9 +103,4 @@ sweep "run --once" 0 run --once
 sweep "alerts" 0 alerts
 sweep "store list" 0 store list
 
-if [ "$failures" -ne 0 ]; then
-    echo "test-cli-oom: $failures failure(s)"
-    exit 1
-fi
-echo "test-cli-oom: all passed"
-exit 0
+finish test-cli-oom

@@ -24,29 +24,15 @@
 set -u
 
 build=${1:?usage: test-cli-run.sh BUILD_DIR}
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=SCRIPTDIR/lib/common.sh
+. "$here/lib/common.sh"
 dmclient=$build/bin/dmclient
 [ -x "$dmclient" ] || { echo "FAIL: $dmclient missing (build first)"; exit 1; }
 command -v timeout >/dev/null 2>&1 || { echo "FAIL: timeout(1) not found"; exit 1; }
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/cli-run.XXXXXX") || exit 1
-bg=
-# shellcheck disable=SC2317  # called by the trap
-cleanup() {
-    [ -n "$bg" ] && kill -KILL "$bg" 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' HUP INT TERM
+scratch_dir cli-run
 state=$tmp/state
-
-failures=0
-fail() {
-    echo "FAIL: $*"
-    failures=$((failures + 1))
-}
-ok() {
-    echo "ok: $*"
-}
 
 # dm WANT_RC ARGS...: dmclient on the state dir (at most 30 s), stdout in
 # $tmp/out, stderr in $tmp/err; the exit status must be WANT_RC, and stderr
@@ -286,9 +272,4 @@ fi
 # a stopped run leaves a usable state
 dm 0 get ./DevInfo/DevId && ok "state usable after the runs"
 
-if [ "$failures" -ne 0 ]; then
-    echo "test-cli-run: $failures failure(s)"
-    exit 1
-fi
-echo "test-cli-run: all passed"
-exit 0
+finish test-cli-run

@@ -40,6 +40,9 @@
 set -u
 
 build=${1:?usage: test-cli-session.sh BUILD_DIR}
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=SCRIPTDIR/lib/common.sh
+. "$here/lib/common.sh"
 dmclient=$build/bin/dmclient
 syncmlconv=$build/tests/tools/syncmlconv
 [ -x "$dmclient" ] || { echo "FAIL: $dmclient missing (build first)"; exit 1; }
@@ -59,15 +62,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' HUP INT TERM
-
-failures=0
-fail() {
-    echo "FAIL: $*"
-    failures=$((failures + 1))
-}
-ok() {
-    echo "ok: $*"
-}
 
 # ---- certificates ----
 mkcert() { # NAME CN [SAN]

@@ -31,6 +31,8 @@ set -u
 
 build=${1:?usage: test-cli-store.sh BUILD_DIR}
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=SCRIPTDIR/lib/common.sh
+. "$here/lib/common.sh"
 pki=$here/../data/pki
 dmclient=$build/bin/dmclient
 [ -x "$dmclient" ] || { echo "FAIL: $dmclient missing (build first)"; exit 1; }
@@ -40,19 +42,8 @@ done
 have_python=
 command -v python3 >/dev/null 2>&1 && have_python=1
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/cli-store.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT
-trap 'exit 1' HUP INT TERM
+scratch_dir cli-store
 state=$tmp/state
-
-failures=0
-fail() {
-    echo "FAIL: $*"
-    failures=$((failures + 1))
-}
-ok() {
-    echo "ok: $*"
-}
 
 # dm WANT_RC ARGS...: dmclient on the state dir (at most 30 s), stdout in
 # $tmp/out, stderr in $tmp/err; the exit status must be WANT_RC; stderr must
@@ -257,9 +248,4 @@ timeout -s KILL 30 "$dmclient" store --help >"$tmp/out" 2>"$tmp/err" &&
     grep -q 'check \[--repair\] \[--json\]' "$tmp/out" && ok "store --help names check --repair" ||
     fail "store --help: $(cat "$tmp/out")"
 
-if [ "$failures" -ne 0 ]; then
-    echo "test-cli-store: $failures failure(s)"
-    exit 1
-fi
-echo "test-cli-store: all passed"
-exit 0
+finish test-cli-store

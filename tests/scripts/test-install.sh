@@ -38,6 +38,8 @@ set -u
 build=${1:?usage: test-install.sh BUILD_DIR}
 build=$(cd "$build" && pwd) || exit 1
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=SCRIPTDIR/lib/common.sh
+. "$here/lib/common.sh"
 root=$(cd "$here/../.." && pwd)
 cc=${CC:-cc}
 cxx=${CXX:-c++}
@@ -56,24 +58,10 @@ version=$(sed -n 's/^#define OMADM_VERSION_STRING "\(.*\)".*/\1/p' "$root/includ
 major=${version%%.*}
 [ -n "$version" ] || { echo "FAIL: no OMADM_VERSION_STRING in include/omadm/omadm.h"; exit 1; }
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/install.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT HUP INT TERM
+scratch_dir install
 dest=$tmp/dest
 
-failures=0
 pass() { echo "PASS: $*"; }
-fail() {
-    echo "FAIL: $*"
-    failures=$((failures + 1))
-}
-finish() {
-    if [ "$failures" -ne 0 ]; then
-        echo "test-install: $failures failure(s)"
-        exit 1
-    fi
-    echo "test-install: all passed"
-    exit 0
-}
 
 # ---- host sources ----------------------------------------------------------------
 
@@ -505,7 +493,7 @@ check_sample_message
 
 if nm -u "$build/lib/libomadm.a" 2>/dev/null | grep -q '__asan_\|__ubsan_'; then
     run_sanitized
-    finish
+    finish test-install
 fi
 
 if nested_install; then
@@ -518,4 +506,4 @@ if nested_install; then
     check_versions
     build_and_run
 fi
-finish
+finish test-install

@@ -27,13 +27,14 @@ set -u
 
 build=${1:?usage: test-openssl-verify.sh BUILD_DIR}
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=SCRIPTDIR/lib/common.sh
+. "$here/lib/common.sh"
 pki=$here/../data/pki
 dmclient=$build/bin/dmclient
 [ -x "$dmclient" ] || { echo "FAIL: $dmclient missing (build first)"; exit 1; }
 command -v openssl >/dev/null 2>&1 || { echo "FAIL: openssl CLI not found"; exit 1; }
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/openssl-verify.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT HUP INT TERM
+scratch_dir openssl-verify
 state=$tmp/state
 
 # a fixed verification time inside the test PKI's validity (2025..2045):
@@ -47,12 +48,7 @@ INTER_B64=$(cat "$pki/inter.b64")
 CS=./Vendor/MSFT/CertificateStore
 RCA=./Device/Vendor/MSFT/RootCATrustedCertificates
 
-failures=0
 untrusted=
-fail() {
-    echo "FAIL: $*"
-    failures=$((failures + 1))
-}
 
 # dm ARGS...: run dmclient on the state dir; stdout to $tmp/out, stderr must be empty
 dm() {
@@ -254,9 +250,4 @@ store_check "step 4"
 verify "root deleted again" fails leaf.pem
 capath_empty "step 4" Root/System
 
-if [ "$failures" -ne 0 ]; then
-    echo "test-openssl-verify: $failures failure(s)"
-    exit 1
-fi
-echo "test-openssl-verify: all passed"
-exit 0
+finish test-openssl-verify

@@ -29,6 +29,8 @@ set -u
 
 build=${1:?usage: test-store-perms.sh BUILD_DIR}
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=SCRIPTDIR/lib/common.sh
+. "$here/lib/common.sh"
 pki=$here/../data/pki
 dmclient=$build/bin/dmclient
 [ -x "$dmclient" ] || { echo "FAIL: $dmclient missing (build first)"; exit 1; }
@@ -37,8 +39,7 @@ for c in openssl setpriv sha256sum; do
 done
 [ "$(id -u)" = 0 ] || { echo "FAIL: test-store-perms.sh must run as root"; exit 1; }
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/store-perms.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT HUP INT TERM
+scratch_dir store-perms
 # nobody must be able to walk down to the store: the temporary directory is
 # opened up, and the state directory is made here (dmclient would create it
 # with the umask applied)
@@ -63,12 +64,6 @@ LEAF=$(cat "$pki/leaf.sha1")
 ROOT2=$(cat "$pki/root2.sha1")
 CS=./Vendor/MSFT/CertificateStore
 RCA=./Device/Vendor/MSFT/RootCATrustedCertificates
-
-failures=0
-fail() {
-    echo "FAIL: $*"
-    failures=$((failures + 1))
-}
 
 # dm ARGS...: dmclient on the state dir with umask 077; stdout to $tmp/out,
 # stderr to $tmp/err
@@ -247,9 +242,4 @@ fi
 store_check_ok "step 4"
 verify_as_nobody "step 4, after the repair" ok
 
-if [ "$failures" -ne 0 ]; then
-    echo "test-store-perms: $failures failure(s)"
-    exit 1
-fi
-echo "test-store-perms: all passed"
-exit 0
+finish test-store-perms
