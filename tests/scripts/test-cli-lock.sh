@@ -37,6 +37,8 @@ build=${1:?usage: test-cli-lock.sh BUILD_DIR}
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=SCRIPTDIR/lib/common.sh
 . "$here/lib/common.sh"
+# shellcheck source=SCRIPTDIR/lib/syncml.sh
+. "$here/lib/syncml.sh"
 SCEP_BED_SRC=$(cd "$here/../scep" && pwd)
 . "$SCEP_BED_SRC/bed.sh"
 
@@ -145,28 +147,10 @@ timed() {
     el=$(($(now_ms) - _t0))
 }
 
-# ---- DM messages ----
-sess=0
-msg_begin() {
-    _mf=$1 _cid=0 sess=$((sess + 1))
-    printf '%s%s%s%s\n' '<SyncML xmlns="SYNCML:SYNCML1.2"><SyncHdr><VerDTD>1.2</VerDTD>' \
-        "<VerProto>DM/1.2</VerProto><SessionID>$sess</SessionID><MsgID>1</MsgID>" \
-        '<Target><LocURI>omadm-device</LocURI></Target>' \
-        '<Source><LocURI>https://dm.example.com/omadm</LocURI></Source></SyncHdr><SyncBody>' >"$_mf"
-}
-msg_end() { echo '<Final/></SyncBody></SyncML>' >>"$_mf"; }
-m_cmd() { # m_cmd VERB URI [FORMAT [DATA]]
-    _cid=$((_cid + 1))
-    {
-        printf '<%s><CmdID>%s</CmdID><Item><Target><LocURI>%s</LocURI></Target>' "$1" "$_cid" "$2"
-        [ -n "${3:-}" ] && printf '<Meta><Format xmlns="syncml:metinf">%s</Format></Meta>' "$3"
-        [ $# -ge 4 ] && printf '<Data>%s</Data>' "$4"
-        printf '</Item></%s>\n' "$1"
-    } >>"$_mf"
-}
+# ---- DM messages (lib/syncml.sh) ----
 enroll_msg() { # enroll_msg FILE BASE/ID URLS THUMB
     msg_begin "$1"
-    _cid=$((_cid + 1)); printf '<Atomic><CmdID>%s</CmdID>\n' "$_cid" >>"$_mf"
+    m_atomic
     m_cmd Add "$2" node
     m_cmd Add "$2/Install/RetryCount" int 3
     m_cmd Add "$2/Install/RetryDelay" int 1
@@ -178,7 +162,7 @@ enroll_msg() { # enroll_msg FILE BASE/ID URLS THUMB
     m_cmd Add "$2/Install/Challenge" chr "$CH"
     m_cmd Add "$2/Install/CAThumbprint" chr "$4"
     m_cmd Exec "$2/Install/Enroll"
-    echo '</Atomic>' >>"$_mf"
+    m_atomic_end
     msg_end
 }
 # statuses REPLY: the Data of every Status, space-separated
@@ -342,7 +326,7 @@ wait_for_more() { # wait_for_more FILE PATTERN N SECONDS: more than N lines matc
 if ! wait_for_more "$LOG" "late PKIOperation received" "$n_rel" 30; then
     fail "4: no PKIOperation reached the CA: $(cat "$W/run4.err")"
 else
-    root_b64=$(openssl x509 -in "$W/peer-depot/ca.pem" -outform DER | base64 | tr -d '\n')
+    root_b64=$(cert_b64 "$W/peer-depot/ca.pem")
     msg_begin "$S.root.xml"
     m_cmd Add "./Vendor/MSFT/RootCATrustedCertificates/Root/$pthumb/EncodedCertificate" b64 "$root_b64"
     msg_end

@@ -33,6 +33,8 @@ build=${1:?usage: test-cli-store.sh BUILD_DIR}
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=SCRIPTDIR/lib/common.sh
 . "$here/lib/common.sh"
+# shellcheck source=SCRIPTDIR/lib/syncml.sh
+. "$here/lib/syncml.sh"
 pki=$here/../data/pki
 dmclient=$build/bin/dmclient
 [ -x "$dmclient" ] || { echo "FAIL: $dmclient missing (build first)"; exit 1; }
@@ -92,18 +94,11 @@ LEAF=$(cat "$pki/leaf.sha1")
 SERVER=https://dm.example.com/omadm
 
 # ---- the state: root and intermediate from a server, the leaf with its key ----
-cat >"$tmp/msg.xml" <<EOF
-<SyncML xmlns="SYNCML:SYNCML1.2"><SyncHdr><VerDTD>1.2</VerDTD><VerProto>DM/1.2</VerProto>
-<SessionID>1</SessionID><MsgID>1</MsgID><Target><LocURI>omadm-device</LocURI></Target>
-<Source><LocURI>$SERVER</LocURI></Source></SyncHdr><SyncBody>
-<Add><CmdID>1</CmdID><Item><Target><LocURI>./Vendor/MSFT/CertificateStore/Root/System/$ROOT/EncodedCertificate</LocURI></Target>
-<Meta><Format xmlns="syncml:metinf">b64</Format></Meta><Data>$(cat "$pki/root.b64")</Data></Item></Add>
-<Add><CmdID>2</CmdID><Item><Target><LocURI>./Vendor/MSFT/RootCATrustedCertificates/CA/$INTER/EncodedCertificate</LocURI></Target>
-<Meta><Format xmlns="syncml:metinf">b64</Format></Meta><Data>$(cat "$pki/inter.b64")</Data></Item></Add>
-<Add><CmdID>3</CmdID><Item><Target><LocURI>./Vendor/MSFT/CertificateStore/My/System/$LEAF/EncodedCertificate</LocURI></Target>
-<Meta><Format xmlns="syncml:metinf">b64</Format></Meta><Data>$(cat "$pki/leaf.b64")</Data></Item></Add>
-<Final/></SyncBody></SyncML>
-EOF
+msg_begin "$tmp/msg.xml" "$SERVER"
+m_cmd Add "./Vendor/MSFT/CertificateStore/Root/System/$ROOT/EncodedCertificate" b64 "$(cat "$pki/root.b64")"
+m_cmd Add "./Vendor/MSFT/RootCATrustedCertificates/CA/$INTER/EncodedCertificate" b64 "$(cat "$pki/inter.b64")"
+m_cmd Add "./Vendor/MSFT/CertificateStore/My/System/$LEAF/EncodedCertificate" b64 "$(cat "$pki/leaf.b64")"
+msg_end
 t_before=$(date -u +%s)
 dm 0 process "$tmp/msg.xml" || exit 1
 [ "$(grep -o '<Data>200</Data>' "$tmp/out" | wc -l)" -eq 4 ] || { fail "install message: $(cat "$tmp/out")"; exit 1; }

@@ -40,6 +40,8 @@ build=$(cd "$build" && pwd) || exit 1
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=SCRIPTDIR/lib/common.sh
 . "$here/lib/common.sh"
+# shellcheck source=SCRIPTDIR/lib/syncml.sh
+. "$here/lib/syncml.sh"
 root=$(cd "$here/../.." && pwd)
 cc=${CC:-cc}
 cxx=${CXX:-c++}
@@ -196,7 +198,7 @@ check_capath() {
         fail "$1: no $hash.0 in the Root/System CApath $capath: $(ls "$capath" 2>&1 | tr '\n' ' ')"
         return
     fi
-    fp=$(openssl x509 -noout -fingerprint -sha1 -in "$capath/$hash.0" | sed 's/.*=//; s/://g')
+    fp=$(cert_thumbprint "$capath/$hash.0")
     if [ "$fp" != "$thumb" ]; then
         fail "$1: $capath/$hash.0 holds $fp, not the root ($thumb)"
     elif ! "$3" --state-dir "$2" store check >"$tmp/check" 2>&1; then

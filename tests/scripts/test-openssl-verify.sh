@@ -29,6 +29,8 @@ build=${1:?usage: test-openssl-verify.sh BUILD_DIR}
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=SCRIPTDIR/lib/common.sh
 . "$here/lib/common.sh"
+# shellcheck source=SCRIPTDIR/lib/syncml.sh
+. "$here/lib/syncml.sh"
 pki=$here/../data/pki
 dmclient=$build/bin/dmclient
 [ -x "$dmclient" ] || { echo "FAIL: $dmclient missing (build first)"; exit 1; }
@@ -68,52 +70,7 @@ store_check() {
     fi
 }
 
-# msgid + commands -> a server message in $tmp/msg.xml
-message() {
-    {
-        cat <<EOF
-<SyncML xmlns="SYNCML:SYNCML1.2">
-  <SyncHdr>
-    <VerDTD>1.2</VerDTD>
-    <VerProto>DM/1.2</VerProto>
-    <SessionID>1</SessionID>
-    <MsgID>$1</MsgID>
-    <Target><LocURI>omadm-device</LocURI></Target>
-    <Source><LocURI>https://dm.example.com/omadm</LocURI></Source>
-  </SyncHdr>
-  <SyncBody>
-EOF
-        shift
-        cat
-        echo '    <Final/>'
-        echo '  </SyncBody>'
-        echo '</SyncML>'
-    } >"$tmp/msg.xml"
-}
-
-# add CMDID URI B64 / delete CMDID URI: command text on stdout
-add() {
-    cat <<EOF
-    <Add>
-      <CmdID>$1</CmdID>
-      <Item>
-        <Target><LocURI>$2</LocURI></Target>
-        <Meta><Format xmlns="syncml:metinf">b64</Format></Meta>
-        <Data>$3</Data>
-      </Item>
-    </Add>
-EOF
-}
-delete() {
-    cat <<EOF
-    <Delete>
-      <CmdID>$1</CmdID>
-      <Item><Target><LocURI>$2</LocURI></Target></Item>
-    </Delete>
-EOF
-}
-
-# process WHAT EXPECTED: send $tmp/msg.xml; the reply's "Cmd code" pairs must be EXPECTED
+# process WHAT EXPECTED: send $tmp/msg.xml (lib/syncml.sh); the reply's "Cmd code" pairs must be EXPECTED
 process() {
     if ! dm process "$tmp/msg.xml"; then
         fail "$1: dmclient process failed"
@@ -178,7 +135,7 @@ capath_names() {
         h=$(openssl x509 -hash -noout -in "$pki/$pem")
         want="$want $h.0"
         if [ -f "$dir/$h.0" ]; then
-            a=$(openssl x509 -noout -fingerprint -sha1 -in "$dir/$h.0" | sed 's/.*=//; s/://g')
+            a=$(cert_thumbprint "$dir/$h.0")
             b=$(cat "$pki/${pem%.pem}.sha1")
             [ "$a" = "$b" ] || fail "$what: $label CApath $h.0 holds $a, not $pem ($b)"
         else
@@ -219,8 +176,10 @@ untrusted=
 store_check "step 0"
 
 # 1. root through CertificateStore, intermediate through RootCATrustedCertificates
-{ add 1 "$CS/Root/System/$ROOT/EncodedCertificate" "$ROOT_B64"
-  add 2 "$RCA/CA/$INTER/EncodedCertificate" "$INTER_B64"; } | message 1
+msg_begin "$tmp/msg.xml"
+m_cmd Add "$CS/Root/System/$ROOT/EncodedCertificate" b64 "$ROOT_B64"
+m_cmd Add "$RCA/CA/$INTER/EncodedCertificate" b64 "$INTER_B64"
+msg_end
 process "add root + intermediate" "SyncHdr 200,Add 200,Add 200,"
 store_check "step 1"
 verify "root and intermediate installed" ok leaf.pem template.pem
@@ -229,7 +188,9 @@ capath_names "step 1" Root/System root.pem
 capath_names "step 1" CA/System inter.pem
 
 # 2. Delete of the root (CertificateStore)
-delete 1 "$CS/Root/System/$ROOT" | message 2
+msg_begin "$tmp/msg.xml"
+m_cmd Delete "$CS/Root/System/$ROOT"
+msg_end
 process "delete root" "SyncHdr 200,Delete 200,"
 store_check "step 2"
 verify "root deleted" fails leaf.pem template.pem
@@ -237,14 +198,18 @@ capath_empty "step 2" Root/System
 capath_names "step 2" CA/System inter.pem
 
 # 3. the root again, through RootCATrustedCertificates/Root
-add 1 "$RCA/Root/$ROOT/EncodedCertificate" "$ROOT_B64" | message 3
+msg_begin "$tmp/msg.xml"
+m_cmd Add "$RCA/Root/$ROOT/EncodedCertificate" b64 "$ROOT_B64"
+msg_end
 process "re-add root" "SyncHdr 200,Add 200,"
 store_check "step 3"
 verify "root added again" ok leaf.pem
 capath_names "step 3" Root/System root.pem
 
 # 4. Delete through RootCATrustedCertificates
-delete 1 "$RCA/Root/$ROOT" | message 4
+msg_begin "$tmp/msg.xml"
+m_cmd Delete "$RCA/Root/$ROOT"
+msg_end
 process "delete root (RootCATrustedCertificates)" "SyncHdr 200,Delete 200,"
 store_check "step 4"
 verify "root deleted again" fails leaf.pem

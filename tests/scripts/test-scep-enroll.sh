@@ -58,6 +58,8 @@ build=${1:?usage: test-scep-enroll.sh BUILD_DIR}
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=SCRIPTDIR/lib/common.sh
 . "$here/lib/common.sh"
+# shellcheck source=SCRIPTDIR/lib/syncml.sh
+. "$here/lib/syncml.sh"
 SCEP_BED_SRC=$(cd "$here/../scep" && pwd)
 . "$SCEP_BED_SRC/bed.sh"
 
@@ -199,30 +201,7 @@ names_in() { # names_in DIR: the names of the files in DIR, space-separated
 keys_in() { names_in "$1/store/keys"; }
 state_records() { names_in "$1/store/state"; }
 
-# ---- DM messages ----------------------------------------------------------------------------
-sess=0
-msg_begin() { # msg_begin FILE: a new server message (a new session) into FILE
-    _mf=$1 _cid=0 sess=$((sess + 1))
-    printf '%s%s%s%s\n' '<SyncML xmlns="SYNCML:SYNCML1.2"><SyncHdr><VerDTD>1.2</VerDTD>' \
-        "<VerProto>DM/1.2</VerProto><SessionID>$sess</SessionID><MsgID>1</MsgID>" \
-        '<Target><LocURI>omadm-device</LocURI></Target>' \
-        '<Source><LocURI>https://dm.example.com/omadm</LocURI></Source></SyncHdr><SyncBody>' >"$_mf"
-}
-msg_end() { echo '<Final/></SyncBody></SyncML>' >>"$_mf"; }
-next_cid() { _cid=$((_cid + 1)); cid=$_cid; }
-m_item() { # m_item URI [FORMAT [DATA]]
-    printf '<Item><Target><LocURI>%s</LocURI></Target>' "$1"
-    [ -n "${2:-}" ] && printf '<Meta><Format xmlns="syncml:metinf">%s</Format></Meta>' "$2"
-    [ $# -ge 3 ] && printf '<Data>%s</Data>' "$3"
-    printf '</Item>'
-}
-m_cmd() { # m_cmd VERB URI [FORMAT [DATA]]: sets cid
-    next_cid
-    _verb=$1; shift
-    { printf '<%s><CmdID>%s</CmdID>' "$_verb" "$cid"; m_item "$@"; printf '</%s>\n' "$_verb"; } >>"$_mf"
-}
-m_atomic() { next_cid; printf '<Atomic><CmdID>%s</CmdID>\n' "$cid" >>"$_mf"; }
-m_atomic_end() { echo '</Atomic>' >>"$_mf"; }
+# ---- DM messages (lib/syncml.sh: msg_begin, m_cmd, m_atomic ... msg_end) ---------------------
 m_params() { # m_params BASE/ID URLS THUMB CHALLENGE RETRYCOUNT: the Adds of the parameters
     m_cmd Add "$1/Install/RetryCount" int "$5"
     m_cmd Add "$1/Install/RetryDelay" int 1

@@ -31,6 +31,8 @@ build=${1:?usage: test-store-perms.sh BUILD_DIR}
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=SCRIPTDIR/lib/common.sh
 . "$here/lib/common.sh"
+# shellcheck source=SCRIPTDIR/lib/syncml.sh
+. "$here/lib/syncml.sh"
 pki=$here/../data/pki
 dmclient=$build/bin/dmclient
 [ -x "$dmclient" ] || { echo "FAIL: $dmclient missing (build first)"; exit 1; }
@@ -80,43 +82,7 @@ store_check_ok() {
     fi
 }
 
-# msgid + commands on stdin -> a server message in $tmp/msg.xml
-message() {
-    {
-        cat <<EOF
-<SyncML xmlns="SYNCML:SYNCML1.2">
-  <SyncHdr>
-    <VerDTD>1.2</VerDTD>
-    <VerProto>DM/1.2</VerProto>
-    <SessionID>1</SessionID>
-    <MsgID>$1</MsgID>
-    <Target><LocURI>omadm-device</LocURI></Target>
-    <Source><LocURI>https://dm.example.com/omadm</LocURI></Source>
-  </SyncHdr>
-  <SyncBody>
-EOF
-        cat
-        echo '    <Final/>'
-        echo '  </SyncBody>'
-        echo '</SyncML>'
-    } >"$tmp/msg.xml"
-}
-
-# add CMDID URI B64FILE: an Add command on stdout
-add() {
-    cat <<EOF
-    <Add>
-      <CmdID>$1</CmdID>
-      <Item>
-        <Target><LocURI>$2</LocURI></Target>
-        <Meta><Format xmlns="syncml:metinf">b64</Format></Meta>
-        <Data>$(cat "$3")</Data>
-      </Item>
-    </Add>
-EOF
-}
-
-# process WHAT EXPECTED: send $tmp/msg.xml; the reply's "Cmd code" pairs must be EXPECTED
+# process WHAT EXPECTED: send $tmp/msg.xml (lib/syncml.sh); the reply's "Cmd code" pairs must be EXPECTED
 process() {
     if ! dm process "$tmp/msg.xml"; then
         fail "$1: dmclient process failed:"
@@ -155,9 +121,11 @@ verify_as_nobody() {
 }
 
 # ---- 1. install root, intermediate and leaf; the leaf's key --------------------
-{ add 1 "$CS/Root/System/$ROOT/EncodedCertificate" "$pki/root.b64"
-  add 2 "$RCA/CA/$INTER/EncodedCertificate" "$pki/inter.b64"
-  add 3 "$CS/My/System/$LEAF/EncodedCertificate" "$pki/leaf.b64"; } | message 1
+msg_begin "$tmp/msg.xml"
+m_cmd Add "$CS/Root/System/$ROOT/EncodedCertificate" b64 "$(cat "$pki/root.b64")"
+m_cmd Add "$RCA/CA/$INTER/EncodedCertificate" b64 "$(cat "$pki/inter.b64")"
+m_cmd Add "$CS/My/System/$LEAF/EncodedCertificate" b64 "$(cat "$pki/leaf.b64")"
+msg_end
 process "install" "SyncHdr 200,Add 200,Add 200,Add 200,"
 
 dm store paths || fail "dmclient store paths"
@@ -212,7 +180,9 @@ fi
 verify_as_nobody "step 3, CApath 0700" fails
 
 # the next write into Root/System gives the directory its mode back
-add 1 "$CS/Root/System/$ROOT2/EncodedCertificate" "$pki/root2.b64" | message 2
+msg_begin "$tmp/msg.xml"
+m_cmd Add "$CS/Root/System/$ROOT2/EncodedCertificate" b64 "$(cat "$pki/root2.b64")"
+msg_end
 process "add root2" "SyncHdr 200,Add 200,"
 mode=$(stat -c %a "$capath")
 [ "$mode" = 755 ] || fail "step 3: after a write into Root/System its CApath is $mode, not 755"

@@ -1,0 +1,55 @@
+# SPDX-License-Identifier: Apache-2.0
+# shellcheck shell=sh
+# tests/scripts/lib/syncml.sh - server messages for `dmclient process` (POSIX sh;
+# sourced, not run).  A script finds it beside itself:
+#   here=$(cd "$(dirname "$0")" && pwd)
+#   # shellcheck source=SCRIPTDIR/lib/syncml.sh
+#   . "$here/lib/syncml.sh"
+#
+# A message is written into a file a piece at a time, a command a line:
+#   msg_begin FILE [SOURCE [TARGET]]  the SyncHdr of a new message: a new session
+#                                     (SessionID $sess, one more for each message), MsgID 1,
+#                                     from the server SOURCE (https://dm.example.com/omadm)
+#                                     to the device TARGET (omadm-device)
+#   m_cmd VERB URI [FORMAT [DATA]]    a command (Add, Replace, Get, Delete, Exec ...) with one
+#                                     Item: Target URI, Meta Format FORMAT, Data DATA; its
+#                                     CmdID (1, 2 ... in each message) in $cid
+#   m_atomic ... m_atomic_end         an Atomic around the commands in between
+#   msg_end                           Final and the end of the message
+# Certificates:
+#   cert_b64 CERT.pem                 the DER in base64 on one line (the Data of Format b64)
+#   cert_thumbprint CERT.pem          its SHA-1 thumbprint: upper-case hex, no colons
+# For example:
+#   msg_begin "$tmp/msg.xml"
+#   m_cmd Add "./Vendor/MSFT/CertificateStore/Root/System/$thumb/EncodedCertificate" b64 "$b64"
+#   m_cmd Get ./DevInfo/DevId
+#   msg_end
+
+sess=0
+msg_begin() {
+    _mf=$1 _cid=0 sess=$((sess + 1))
+    printf '%s%s%s%s\n' '<SyncML xmlns="SYNCML:SYNCML1.2"><SyncHdr><VerDTD>1.2</VerDTD>' \
+        "<VerProto>DM/1.2</VerProto><SessionID>$sess</SessionID><MsgID>1</MsgID>" \
+        "<Target><LocURI>${3:-omadm-device}</LocURI></Target>" \
+        "<Source><LocURI>${2:-https://dm.example.com/omadm}</LocURI></Source></SyncHdr><SyncBody>" >"$_mf"
+}
+msg_end() { echo '<Final/></SyncBody></SyncML>' >>"$_mf"; }
+
+next_cid() { _cid=$((_cid + 1)); cid=$_cid; }
+m_item() { # m_item URI [FORMAT [DATA]]: an Item on stdout
+    printf '<Item><Target><LocURI>%s</LocURI></Target>' "$1"
+    [ -n "${2:-}" ] && printf '<Meta><Format xmlns="syncml:metinf">%s</Format></Meta>' "$2"
+    [ $# -ge 3 ] && printf '<Data>%s</Data>' "$3"
+    printf '</Item>'
+}
+m_cmd() {
+    next_cid
+    _verb=$1
+    shift
+    { printf '<%s><CmdID>%s</CmdID>' "$_verb" "$cid"; m_item "$@"; printf '</%s>\n' "$_verb"; } >>"$_mf"
+}
+m_atomic() { next_cid; printf '<Atomic><CmdID>%s</CmdID>\n' "$cid" >>"$_mf"; }
+m_atomic_end() { echo '</Atomic>' >>"$_mf"; }
+
+cert_b64() { openssl x509 -in "$1" -outform DER | base64 | tr -d '\n'; }
+cert_thumbprint() { openssl x509 -in "$1" -noout -fingerprint -sha1 | sed 's/.*=//; s/://g'; }
