@@ -148,21 +148,9 @@ timed() {
 }
 
 # ---- DM messages (lib/syncml.sh) ----
-enroll_msg() { # enroll_msg FILE BASE/ID URLS THUMB
+enroll_msg() { # enroll_msg FILE BASE/ID URLS THUMB: RetryCount 3, a 2048-bit key
     msg_begin "$1"
-    m_atomic
-    m_cmd Add "$2" node
-    m_cmd Add "$2/Install/RetryCount" int 3
-    m_cmd Add "$2/Install/RetryDelay" int 1
-    m_cmd Add "$2/Install/KeyUsage" int 160
-    m_cmd Add "$2/Install/KeyLength" int 2048
-    m_cmd Add "$2/Install/HashAlgorithm" chr SHA-2
-    m_cmd Add "$2/Install/SubjectName" chr CN=LockTest,O=Test
-    m_cmd Add "$2/Install/ServerURL" chr "$3"
-    m_cmd Add "$2/Install/Challenge" chr "$CH"
-    m_cmd Add "$2/Install/CAThumbprint" chr "$4"
-    m_cmd Exec "$2/Install/Enroll"
-    m_atomic_end
+    m_scep_enroll "$2" "$3" "$4" "$CH" 3 2048 CN=LockTest,O=Test
     msg_end
 }
 # statuses REPLY: the Data of every Status, space-separated

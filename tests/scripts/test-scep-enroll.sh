@@ -202,26 +202,9 @@ keys_in() { names_in "$1/store/keys"; }
 state_records() { names_in "$1/store/state"; }
 
 # ---- DM messages (lib/syncml.sh: msg_begin, m_cmd, m_atomic ... msg_end) ---------------------
-m_params() { # m_params BASE/ID URLS THUMB CHALLENGE RETRYCOUNT: the Adds of the parameters
-    m_cmd Add "$1/Install/RetryCount" int "$5"
-    m_cmd Add "$1/Install/RetryDelay" int 1
-    m_cmd Add "$1/Install/KeyUsage" int 160
-    m_cmd Add "$1/Install/KeyLength" int "$keylen"
-    m_cmd Add "$1/Install/HashAlgorithm" chr SHA-2
-    m_cmd Add "$1/Install/SubjectName" chr "$SUBJ"
-    m_cmd Add "$1/Install/SubjectAlternativeNames" chr "$SAN"
-    m_cmd Add "$1/Install/EKUMapping" chr "$EKU"
-    m_cmd Add "$1/Install/ServerURL" chr "$2"
-    m_cmd Add "$1/Install/Challenge" chr "$4"
-    m_cmd Add "$1/Install/CAThumbprint" chr "$3"
-}
 enroll_msg() { # enroll_msg FILE BASE/ID URLS THUMB CHALLENGE RETRYCOUNT: Atomic(Add ID, params, Exec)
     msg_begin "$1"
-    m_atomic
-    m_cmd Add "$2" node
-    m_params "$2" "$3" "$4" "$5" "$6"
-    m_cmd Exec "$2/Install/Enroll"
-    m_atomic_end
+    m_scep_enroll "$2" "$3" "$4" "$5" "$6" "$keylen" "$SUBJ" "$SAN" "$EKU"
     msg_end
 }
 statuses() { # statuses REPLY: "Cmd CmdRef Data" per Status

@@ -16,6 +16,13 @@
 #                                     CmdID (1, 2 ... in each message) in $cid
 #   m_atomic ... m_atomic_end         an Atomic around the commands in between
 #   msg_end                           Final and the end of the message
+#   m_scep_enroll BASE URLS THUMB CHALLENGE RETRYCOUNT KEYLENGTH SUBJECT [SANS [EKU]]
+#                                     an SCEP enrollment as servers order one, in an Atomic:
+#                                     the Add of the node BASE (.../SCEP/{UniqueID}), the Adds
+#                                     of its Install parameters (ServerURL URLS, CAThumbprint
+#                                     THUMB, RetryDelay 1, KeyUsage 160, HashAlgorithm SHA-2,
+#                                     SubjectAlternativeNames and EKUMapping when given ...),
+#                                     the Exec of BASE/Install/Enroll
 # Certificates:
 #   cert_b64 CERT.pem                 the DER in base64 on one line (the Data of Format b64)
 #   cert_thumbprint CERT.pem          its SHA-1 thumbprint: upper-case hex, no colons
@@ -50,6 +57,24 @@ m_cmd() {
 }
 m_atomic() { next_cid; printf '<Atomic><CmdID>%s</CmdID>\n' "$cid" >>"$_mf"; }
 m_atomic_end() { echo '</Atomic>' >>"$_mf"; }
+
+m_scep_enroll() {
+    m_atomic
+    m_cmd Add "$1" node
+    m_cmd Add "$1/Install/RetryCount" int "$5"
+    m_cmd Add "$1/Install/RetryDelay" int 1
+    m_cmd Add "$1/Install/KeyUsage" int 160
+    m_cmd Add "$1/Install/KeyLength" int "$6"
+    m_cmd Add "$1/Install/HashAlgorithm" chr SHA-2
+    m_cmd Add "$1/Install/SubjectName" chr "$7"
+    if [ -n "${8:-}" ]; then m_cmd Add "$1/Install/SubjectAlternativeNames" chr "$8"; fi
+    if [ -n "${9:-}" ]; then m_cmd Add "$1/Install/EKUMapping" chr "$9"; fi
+    m_cmd Add "$1/Install/ServerURL" chr "$2"
+    m_cmd Add "$1/Install/Challenge" chr "$4"
+    m_cmd Add "$1/Install/CAThumbprint" chr "$3"
+    m_cmd Exec "$1/Install/Enroll"
+    m_atomic_end
+}
 
 cert_b64() { openssl x509 -in "$1" -outform DER | base64 | tr -d '\n'; }
 cert_thumbprint() { openssl x509 -in "$1" -noout -fingerprint -sha1 | sed 's/.*=//; s/://g'; }
