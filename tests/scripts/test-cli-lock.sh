@@ -153,13 +153,6 @@ enroll_msg() { # enroll_msg FILE BASE/ID URLS THUMB: RetryCount 3, a 2048-bit ke
     m_scep_enroll "$2" "$3" "$4" "$CH" 3 2048 CN=LockTest,O=Test
     msg_end
 }
-# statuses REPLY: the Data of every Status, space-separated
-statuses() {
-    awk '{ gsub(/</, "\n<"); print }' "$1" | awk '
-        /^<Status>/ { in_st = 1; data = "" }
-        in_st && /^<Data>/ { sub(/^<Data>/, ""); data = $0 }
-        /^<\/Status>/ { if (in_st) print data; in_st = 0 }' | tr '\n' ' ' | sed 's/ $//'
-}
 # process STATE MSG LABEL: dmclient process (at most 10 s); every Status must
 # be 200; the time in $el ms
 process() {
@@ -171,7 +164,7 @@ process() {
         fail "$3: dmclient process: exit $_rc after $el ms ($(cat "$2.err"))"
         return 1
     fi
-    _s=$(statuses "$2.reply")
+    _s=$(statuses "$2.reply" | awk '{ print $3 }' | tr '\n' ' ' | sed 's/ $//')
     if [ -z "$_s" ] || echo "$_s" | tr ' ' '\n' | grep -q -v -x 200; then
         fail "$3: statuses '$_s'"
         return 1

@@ -156,9 +156,7 @@ EOF
 # check_reply LABEL FILE: statuses, and the IssuedTo Results
 check_reply() {
     flat=$(tr -d '\r\n' <"$2")
-    got=$(printf '%s' "$flat" | tr -d ' \t' |
-        grep -o '<Cmd>[A-Za-z]*</Cmd><Data>[0-9]*</Data>' |
-        sed 's|<Cmd>\(.*\)</Cmd><Data>\(.*\)</Data>|\1 \2|' | tr '\n' ',')
+    got=$(reply_codes "$2")
     results=$(printf '%s' "$flat" | sed -n 's|.*<Results>\(.*\)</Results>.*|\1|p')
     issued=no
     case $results in

@@ -207,14 +207,6 @@ enroll_msg() { # enroll_msg FILE BASE/ID URLS THUMB CHALLENGE RETRYCOUNT: Atomic
     m_scep_enroll "$2" "$3" "$4" "$5" "$6" "$keylen" "$SUBJ" "$SAN" "$EKU"
     msg_end
 }
-statuses() { # statuses REPLY: "Cmd CmdRef Data" per Status
-    awk '{ gsub(/</, "\n<"); print }' "$1" | awk '
-        /^<Status>/ { in_st = 1; cmd = ref = data = "" }
-        in_st && /^<Cmd>/ { sub(/^<Cmd>/, ""); cmd = $0 }
-        in_st && /^<CmdRef>/ { sub(/^<CmdRef>/, ""); ref = $0 }
-        in_st && /^<Data>/ { sub(/^<Data>/, ""); data = $0 }
-        /^<\/Status>/ { if (in_st) print cmd, ref, data; in_st = 0 }'
-}
 process() { # process STATE MSG: dmclient process; the reply in MSG.reply; every Status 200
     dm "$1" process "$2" >"$2.reply" 2>"$2.err"
     _rc=$?

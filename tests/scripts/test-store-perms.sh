@@ -89,9 +89,7 @@ process() {
         cat "$tmp/err"
         return
     fi
-    got=$(tr -d ' \t\r\n' <"$tmp/out" |
-        grep -o '<Cmd>[A-Za-z]*</Cmd><Data>[0-9]*</Data>' |
-        sed 's|<Cmd>\(.*\)</Cmd><Data>\(.*\)</Data>|\1 \2|' | tr '\n' ',')
+    got=$(reply_codes "$tmp/out")
     [ "$got" = "$2" ] || fail "$1: reply statuses '$got', expected '$2'"
 }
 

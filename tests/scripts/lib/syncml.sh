@@ -26,6 +26,10 @@
 # Certificates:
 #   cert_b64 CERT.pem                 the DER in base64 on one line (the Data of Format b64)
 #   cert_thumbprint CERT.pem          its SHA-1 thumbprint: upper-case hex, no colons
+# Replies (the file dmclient process wrote):
+#   reply_codes REPLY                 "Cmd code," of each Status whose Data follows its Cmd (the
+#                                     SyncHdr's, the commands'), in order: "SyncHdr 200,Add 200,"
+#   statuses REPLY                    "Cmd CmdRef Data" of each Status, a line each
 # For example:
 #   msg_begin "$tmp/msg.xml"
 #   m_cmd Add "./Vendor/MSFT/CertificateStore/Root/System/$thumb/EncodedCertificate" b64 "$b64"
@@ -78,3 +82,17 @@ m_scep_enroll() {
 
 cert_b64() { openssl x509 -in "$1" -outform DER | base64 | tr -d '\n'; }
 cert_thumbprint() { openssl x509 -in "$1" -noout -fingerprint -sha1 | sed 's/.*=//; s/://g'; }
+
+reply_codes() {
+    tr -d ' \t\r\n' <"$1" |
+        grep -o '<Cmd>[A-Za-z]*</Cmd><Data>[0-9]*</Data>' |
+        sed 's|<Cmd>\(.*\)</Cmd><Data>\(.*\)</Data>|\1 \2|' | tr '\n' ','
+}
+statuses() {
+    awk '{ gsub(/</, "\n<"); print }' "$1" | awk '
+        /^<Status>/ { in_st = 1; cmd = ref = data = "" }
+        in_st && /^<Cmd>/ { sub(/^<Cmd>/, ""); cmd = $0 }
+        in_st && /^<CmdRef>/ { sub(/^<CmdRef>/, ""); ref = $0 }
+        in_st && /^<Data>/ { sub(/^<Data>/, ""); data = $0 }
+        /^<\/Status>/ { if (in_st) print cmd, ref, data; in_st = 0 }'
+}
