@@ -72,9 +72,6 @@ export DMCLIENT_MINUTE_SECONDS=1
 CH=s3cr3t
 CS=./Vendor/MSFT/CertificateStore/My/SCEP
 
-# now_ms: milliseconds since the epoch
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
-
 dm() { # dm STATE ARGS...: dmclient, at most 60 s
     _st=$1; shift
     timeout -s KILL 60 "$DM" --state-dir "$_st" "$@"
@@ -106,16 +103,6 @@ wait_for() {
         grep -q -e "$2" "$1" 2>/dev/null && return 0
         sleep 0.05
         _t=$((_t - 1))
-    done
-    return 1
-}
-# gone PID SECONDS: 0 when PID has exited within SECONDS
-gone() {
-    _i=0
-    while [ "$_i" -lt $(($2 * 20)) ]; do
-        kill -0 "$1" 2>/dev/null || return 0
-        sleep 0.05
-        _i=$((_i + 1))
     done
     return 1
 }

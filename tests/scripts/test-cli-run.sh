@@ -55,26 +55,6 @@ dm() {
     return 0
 }
 
-# now_ms: milliseconds on some clock (date +%s%N where it works)
-now_ms() {
-    n=$(date +%s%N 2>/dev/null)
-    case $n in
-    *N | "") echo $(($(date +%s) * 1000)) ;;
-    *) echo $((n / 1000000)) ;;
-    esac
-}
-
-# gone PID SECONDS: 0 when PID has exited within SECONDS
-gone() {
-    i=0
-    while [ "$i" -lt $(($2 * 10)) ]; do
-        kill -0 "$1" 2>/dev/null || return 0
-        sleep 0.1
-        i=$((i + 1))
-    done
-    return 1
-}
-
 # start_run: plain dmclient run in the background ($bg), with a watchdog
 # that kills it after 60 s; its stderr goes to $tmp/run.err
 start_run() {

@@ -283,15 +283,6 @@ dm() {
     return 0
 }
 
-# now_ms: milliseconds on some clock (date +%s%N where it works)
-now_ms() {
-    n=$(date +%s%N 2>/dev/null)
-    case $n in
-    *N | "") echo $(($(date +%s) * 1000)) ;;
-    *) echo $((n / 1000000)) ;;
-    esac
-}
-
 # ---- 1. a session over HTTPS ----
 serve c1
 if dm 0 --server "$url" --cacert "$tmp/srv.crt"; then

@@ -63,8 +63,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 SCEP_BED_SRC=$(cd "$here/../scep" && pwd)
 . "$SCEP_BED_SRC/bed.sh"
 
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
 
 # ============================================================ outer part (host)
 if [ -z "${SCEP_ENROLL_INNER:-}" ]; then

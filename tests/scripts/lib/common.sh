@@ -13,6 +13,9 @@
 #   scratch_dir NAME    a new directory ${TMPDIR:-/tmp}/NAME.XXXXXX in $tmp; at exit the
 #                       process whose pid is in $bg (when set) is killed and $tmp removed;
 #                       HUP, INT and TERM exit 1
+#   now_ms              milliseconds on some clock (date +%s%N where it works)
+#   now; since T        the time in seconds (with fractions); the seconds since T (0.01 s)
+#   gone PID SECONDS    0 when PID has exited within SECONDS
 
 failures=0
 fail() {
@@ -42,4 +45,25 @@ scratch_dir() {
 scratch_cleanup() {
     [ -n "$bg" ] && kill -KILL "$bg" 2>/dev/null
     rm -rf "$tmp"
+}
+
+now_ms() {
+    _n=$(date +%s%N 2>/dev/null)
+    case $_n in
+    *N | "") echo $(($(date +%s) * 1000)) ;;
+    *) echo $((_n / 1000000)) ;;
+    esac
+}
+
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
+
+gone() {
+    _i=0
+    while [ "$_i" -lt $(($2 * 20)) ]; do
+        kill -0 "$1" 2>/dev/null || return 0
+        sleep 0.05
+        _i=$((_i + 1))
+    done
+    return 1
 }
