@@ -27,33 +27,14 @@ build=${1:?usage: test-cli-run.sh BUILD_DIR}
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=SCRIPTDIR/lib/common.sh
 . "$here/lib/common.sh"
+# shellcheck source=SCRIPTDIR/lib/dm-check.sh
+. "$here/lib/dm-check.sh"
 dmclient=$build/bin/dmclient
 [ -x "$dmclient" ] || { echo "FAIL: $dmclient missing (build first)"; exit 1; }
 command -v timeout >/dev/null 2>&1 || { echo "FAIL: timeout(1) not found"; exit 1; }
 
 scratch_dir cli-run
 state=$tmp/state
-
-# dm WANT_RC ARGS...: dmclient on the state dir (at most 30 s), stdout in
-# $tmp/out, stderr in $tmp/err; the exit status must be WANT_RC, and stderr
-# must be empty when WANT_RC is 0
-dm() {
-    want=$1
-    shift
-    timeout -s KILL 30 "$dmclient" --state-dir "$state" "$@" >"$tmp/out" 2>"$tmp/err"
-    rc=$?
-    if [ "$rc" -ne "$want" ]; then
-        fail "dmclient $*: exit $rc, expected $want"
-        cat "$tmp/err"
-        return 1
-    fi
-    if [ "$want" -eq 0 ] && [ -s "$tmp/err" ]; then
-        fail "dmclient $*: wrote on stderr:"
-        cat "$tmp/err"
-        return 1
-    fi
-    return 0
-}
 
 # start_run: plain dmclient run in the background ($bg), with a watchdog
 # that kills it after 60 s; its stderr goes to $tmp/run.err

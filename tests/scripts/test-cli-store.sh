@@ -33,6 +33,8 @@ build=${1:?usage: test-cli-store.sh BUILD_DIR}
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=SCRIPTDIR/lib/common.sh
 . "$here/lib/common.sh"
+# shellcheck source=SCRIPTDIR/lib/dm-check.sh
+. "$here/lib/dm-check.sh"
 # shellcheck source=SCRIPTDIR/lib/syncml.sh
 . "$here/lib/syncml.sh"
 pki=$here/../data/pki
@@ -47,38 +49,13 @@ command -v python3 >/dev/null 2>&1 && have_python=1
 scratch_dir cli-store
 state=$tmp/state
 
-# dm WANT_RC ARGS...: dmclient on the state dir (at most 30 s), stdout in
-# $tmp/out, stderr in $tmp/err; the exit status must be WANT_RC; stderr must
-# be empty when WANT_RC is 0 and one line when it is 2
-dm() {
-    want=$1
-    shift
-    timeout -s KILL 30 "$dmclient" --state-dir "$state" "$@" >"$tmp/out" 2>"$tmp/err"
-    rc=$?
-    if [ "$rc" -ne "$want" ]; then
-        fail "dmclient $*: exit $rc, expected $want"
-        cat "$tmp/err"
-        return 1
-    fi
-    if [ "$want" -eq 0 ] && [ -s "$tmp/err" ]; then
-        fail "dmclient $*: wrote on stderr:"
-        cat "$tmp/err"
-        return 1
-    fi
-    if [ "$want" -eq 2 ] && [ "$(wc -l <"$tmp/err")" -ne 1 ]; then
-        fail "dmclient $*: stderr is not one line:"
-        cat "$tmp/err"
-        return 1
-    fi
-    return 0
-}
-
-# usage WANT_LINE ARGS...: dmclient ARGS exits 2 with exactly WANT_LINE on stderr
+# usage WANT_LINE ARGS...: dmclient ARGS exits 2 with exactly WANT_LINE on stderr, one line
 usage() {
     want_line=$1
     shift
     if dm 2 "$@"; then
-        [ "$(cat "$tmp/err")" = "$want_line" ] && [ ! -s "$tmp/out" ] && ok "$*: exit 2, '$want_line'" ||
+        [ "$(wc -l <"$tmp/err")" -eq 1 ] && [ "$(cat "$tmp/err")" = "$want_line" ] && [ ! -s "$tmp/out" ] &&
+            ok "$*: exit 2, '$want_line'" ||
             fail "$*: stderr '$(cat "$tmp/err")', expected '$want_line'"
     fi
 }
