@@ -39,6 +39,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib/common.sh"
 # shellcheck source=SCRIPTDIR/lib/syncml.sh
 . "$here/lib/syncml.sh"
+# shellcheck source=SCRIPTDIR/lib/dm-states.sh
+. "$here/lib/dm-states.sh"
 SCEP_BED_SRC=$(cd "$here/../scep" && pwd)
 . "$SCEP_BED_SRC/bed.sh"
 
@@ -72,30 +74,10 @@ export DMCLIENT_MINUTE_SECONDS=1
 CH=s3cr3t
 CS=./Vendor/MSFT/CertificateStore/My/SCEP
 
-dm() { # dm STATE ARGS...: dmclient, at most 60 s
-    _st=$1; shift
-    timeout -s KILL 60 "$DM" --state-dir "$_st" "$@"
-}
-get() { dm "$1" get "$2" 2>>"$W/get.err"; }
-expect_get() { # expect_get STATE URI WANT
-    _v=$(get "$1" "$2")
-    [ "$_v" = "$3" ] && ok "$2 = $3" || fail "$2 = '$_v', expected '$3'"
-}
-expect_missing() { # expect_missing STATE URI
-    if _v=$(dm "$1" get "$2" 2>"$W/missing.err"); then
-        fail "Get $2 answered '$_v', expected not found"
-    elif grep -q 'node not found' "$W/missing.err"; then
-        ok "Get $2: not found"
-    else
-        fail "Get $2: $(cat "$W/missing.err")"
-    fi
-}
-names_in() { for _f in "$1"/*; do [ -e "$_f" ] && echo "${_f##*/}"; done | tr '\n' ' ' | sed 's/ $//'; }
-thumbs() { dm "$1" store list "$2" 2>>"$W/get.err" | awk '{print $2}' | sort | tr '\n' ' ' | sed 's/ $//'; }
+# (dm STATE ARGS, get, expect_get, expect_missing, thumbs, names_in, count: lib/dm-states.sh)
 store_clean() { # store_clean STATE LABEL
     if _o=$(dm "$1" store check 2>&1); then ok "$2: store check: $_o"; else fail "$2: store check: $_o"; fi
 }
-count() { _c=$(grep -c -e "$2" "$1" 2>/dev/null); echo "${_c:-0}"; }
 # wait_for FILE PATTERN SECONDS: until a line of FILE matches
 wait_for() {
     _t=$(($3 * 20))

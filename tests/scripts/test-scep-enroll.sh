@@ -60,6 +60,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib/common.sh"
 # shellcheck source=SCRIPTDIR/lib/syncml.sh
 . "$here/lib/syncml.sh"
+# shellcheck source=SCRIPTDIR/lib/dm-states.sh
+. "$here/lib/dm-states.sh"
 SCEP_BED_SRC=$(cd "$here/../scep" && pwd)
 . "$SCEP_BED_SRC/bed.sh"
 
@@ -134,16 +136,9 @@ elif ! bed_in_private_netns; then
     exit 1
 fi
 
-# ---- dmclient -------------------------------------------------------------------------------
+# ---- dmclient (lib/dm-states.sh: dm STATE ARGS, get, expect_get, expect_missing, thumbs ...) --
 # Every dmclient's stderr goes to a file under $W (*.err, *.log); all are searched for
 # sanitizer reports at the end.
-dm() { # dm STATE ARGS...: dmclient, at most 60 s
-    _st=$1; shift
-    timeout -s KILL 60 "$DM" --state-dir "$_st" "$@"
-}
-get() { # get STATE URI: the value on stdout ("" and exit 1 when the Get fails)
-    dm "$1" get "$2" 2>>"$W/get.err"
-}
 # Steps are started in the first half of a second (unless align=0): a CA that stamps notBefore
 # with the time of issue (micromdm's signer, also the peer's) then issues in the second the step
 # began, which is the time the certificate is checked at; case 15 covers the other case.
@@ -169,32 +164,12 @@ run() { # run STATE LOG ARGS...: dmclient run ARGS -v, stderr appended to LOG; e
         echo "note: $(grep 'not yet valid' "$_log" | tail -n 1)"
     return "$_rc"
 }
-expect_get() { # expect_get STATE URI WANT: Get must answer exactly WANT
-    _v=$(get "$1" "$2")
-    [ "$_v" = "$3" ] && ok "$2 = $3" || fail "$2 = '$_v', expected '$3'"
-}
-expect_missing() { # expect_missing STATE URI: Get must fail with "node not found"
-    if _v=$(dm "$1" get "$2" 2>"$W/missing.err"); then
-        fail "Get $2 answered '$_v', expected not found"
-    elif grep -q 'node not found' "$W/missing.err"; then
-        ok "Get $2: not found"
-    else
-        fail "Get $2: $(cat "$W/missing.err")"
-    fi
-    cat "$W/missing.err" >>"$W/get.err"
-}
-thumbs() { # thumbs STATE STORE: the thumbprints in STORE, sorted, space-separated
-    dm "$1" store list "$2" 2>>"$W/get.err" | awk '{print $2}' | sort | tr '\n' ' ' | sed 's/ $//'
-}
 expect_store() { # expect_store STATE STORE WANT...: exactly these thumbprints (none: no WANT)
     _st=$1 _sn=$2; shift 2
     _want=$(for _t in "$@"; do echo "$_t"; done | sort | tr '\n' ' ' | sed 's/ $//')
     _got=$(thumbs "$_st" "$_sn")
     [ "$_got" = "$_want" ] && ok "store $_sn: ${_want:-empty}" ||
         fail "store $_sn: '$_got', expected '${_want:-}'"
-}
-names_in() { # names_in DIR: the names of the files in DIR, space-separated
-    for _f in "$1"/*; do [ -e "$_f" ] && echo "${_f##*/}"; done | tr '\n' ' ' | sed 's/ $//'
 }
 keys_in() { names_in "$1/store/keys"; }
 state_records() { names_in "$1/store/state"; }
@@ -232,10 +207,6 @@ export_cert() { # export_cert STATE STORE OUT.pem: the store's certificates as P
 }
 verify() { # verify LABEL CA CERT
     if _o=$(openssl verify -CAfile "$2" "$3" 2>&1); then ok "$1: $_o"; else fail "$1: $_o"; fi
-}
-count() { # count FILE PATTERN: lines matching (0 when FILE is missing)
-    _c=$(grep -c -e "$2" "$1" 2>/dev/null)
-    echo "${_c:-0}"
 }
 peer_ops() { # peer_ops LOG: "Type:ANSWER" of each PKIOperation, space-separated
     grep 'op=PKIOperation' "$1" | sed 's/.* type=\([A-Za-z]*\) .* answer=\([A-Z]*\).*/\1:\2/' |
