@@ -61,11 +61,7 @@ bgs=
 cleanup() {
     for _p in $bgs; do kill -KILL "$_p" 2>/dev/null; done
     bed_stop_all
-    if [ "$failures" -eq 0 ] && [ -z "${SCEP_BED_KEEP:-}" ]; then
-        rm -rf "$work"
-    else
-        echo "scratch directory kept: $work"
-    fi
+    scratch_done "$work" "$failures"
 }
 trap cleanup EXIT
 trap 'exit 1' HUP INT TERM

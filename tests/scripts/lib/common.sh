@@ -13,6 +13,12 @@
 #   scratch_dir NAME    a new directory ${TMPDIR:-/tmp}/NAME.XXXXXX in $tmp; at exit the
 #                       process whose pid is in $bg (when set) is killed and $tmp removed;
 #                       HUP, INT and TERM exit 1
+#   scratch_done DIR STATUS
+#                       remove the scratch directory DIR when STATUS is 0 and SCEP_BED_KEEP is
+#                       not set, else say "scratch directory kept: DIR"
+#   reap PATTERN        0 when no process whose command line holds PATTERN is left (they have
+#                       2 s to end); else "FAIL: processes survived the test:", their list,
+#                       they are killed, 1
 #   now_ms              milliseconds on some clock (date +%s%N where it works)
 #   now; since T        the time in seconds (with fractions); the seconds since T (0.01 s)
 #   gone PID SECONDS    0 when PID has exited within SECONDS
@@ -45,6 +51,24 @@ scratch_dir() {
 scratch_cleanup() {
     [ -n "$bg" ] && kill -KILL "$bg" 2>/dev/null
     rm -rf "$tmp"
+}
+
+scratch_done() {
+    if [ "$2" -eq 0 ] && [ -z "${SCEP_BED_KEEP:-}" ]; then
+        rm -rf "$1"
+    else
+        echo "scratch directory kept: $1"
+    fi
+}
+
+reap() {
+    _i=0
+    while pgrep -f "$1" >/dev/null 2>&1 && [ $_i -lt 20 ]; do sleep 0.1; _i=$((_i + 1)); done
+    pgrep -f "$1" >/dev/null 2>&1 || return 0
+    echo "FAIL: processes survived the test:"
+    pgrep -a -f "$1"
+    for _p in $(pgrep -f "$1"); do kill -KILL "$_p" 2>/dev/null; done
+    return 1
 }
 
 now_ms() {
