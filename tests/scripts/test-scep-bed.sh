@@ -38,6 +38,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=SCRIPTDIR/lib/common.sh
 . "$here/lib/common.sh"
 SCEP_BED_SRC=$(cd "$here/../scep" && pwd)
+# shellcheck source=SCRIPTDIR/../scep/bed.sh
 . "$SCEP_BED_SRC/bed.sh"
 
 

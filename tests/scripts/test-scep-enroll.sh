@@ -63,6 +63,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=SCRIPTDIR/lib/dm-states.sh
 . "$here/lib/dm-states.sh"
 SCEP_BED_SRC=$(cd "$here/../scep" && pwd)
+# shellcheck source=SCRIPTDIR/../scep/bed.sh
 . "$SCEP_BED_SRC/bed.sh"
 
 
