@@ -47,6 +47,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 SCEP_BED_SRC=$root/tests/scep
 # shellcheck source=SCRIPTDIR/../tests/scep/bed.sh
 . "$SCEP_BED_SRC/bed.sh"
+# shellcheck source=SCRIPTDIR/../tests/scripts/lib/syncml.sh
+. "$root/tests/scripts/lib/syncml.sh"
 
 die() { echo "scep-enroll.sh: $*" >&2; exit 1; }
 cannot() { echo "scep-enroll.sh: cannot run here: $*" >&2; exit 77; }
@@ -105,27 +107,12 @@ bed_get_cacert "$url" "$W/ca.pem" || die "GetCACert from $url"
 tp=$(bed_thumbprint "$W/ca.pem")
 fp256=$(openssl x509 -in "$W/ca.pem" -outform DER | openssl dgst -sha256 -r | cut -c1-64)
 
-# the DM message: the enrollment parameters and the Exec, in one Atomic (as servers send them)
-add() { # add CMDID PARAM FORMAT VALUE
-    printf '<Add><CmdID>%s</CmdID><Item><Target><LocURI>%s/Install/%s</LocURI></Target><Meta><Format xmlns="syncml:metinf">%s</Format></Meta><Data>%s</Data></Item></Add>\n' \
-        "$1" "$NODE" "$2" "$3" "$4"
-}
-{
-    echo '<SyncML xmlns="SYNCML:SYNCML1.2"><SyncHdr><VerDTD>1.2</VerDTD><VerProto>DM/1.2</VerProto><SessionID>1</SessionID><MsgID>1</MsgID><Target><LocURI>omadm-device</LocURI></Target><Source><LocURI>https://dm.example</LocURI></Source></SyncHdr><SyncBody>'
-    echo '<Atomic><CmdID>1</CmdID>'
-    printf '<Add><CmdID>2</CmdID><Item><Target><LocURI>%s</LocURI></Target><Meta><Format xmlns="syncml:metinf">node</Format></Meta></Item></Add>\n' "$NODE"
-    add 3 ServerURL chr "$url"
-    add 4 Challenge chr "$CH"
-    add 5 CAThumbprint chr "$tp"
-    add 6 SubjectName chr "$SUBJECT"
-    add 7 KeyLength int 2048
-    add 8 KeyUsage int 160
-    add 9 HashAlgorithm chr SHA-2
-    add 10 RetryCount int 0 # a failure ends the enrollment at once (Status 16), never waits
-    add 11 RetryDelay int 1
-    printf '<Exec><CmdID>12</CmdID><Item><Target><LocURI>%s/Install/Enroll</LocURI></Target></Item></Exec>\n' "$NODE"
-    echo '</Atomic><Final/></SyncBody></SyncML>'
-} >"$W/enroll.xml"
+# the DM message: the enrollment parameters and the Exec, in one Atomic (as servers send them;
+# tests/scripts/lib/syncml.sh).  RetryCount 0: a failure ends the enrollment at once (Status 16),
+# never waits.
+msg_begin "$W/enroll.xml" https://dm.example
+m_scep_enroll "$NODE" "$url" "$tp" "$CH" 0 2048 "$SUBJECT"
+msg_end
 
 # timed ALIGN OUT DIR CMD...: run CMD in DIR (stdout+stderr to OUT), print its wall time in ms;
 # CMD's exit status.  ALIGN 1: start 10 ms after the next full second of the wall clock (see

@@ -9,14 +9,14 @@
 # one line naming the file, the line and the key (exit 1).
 set -u
 build=${1:?usage: test-cli-conf.sh BUILD_DIR}
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=SCRIPTDIR/lib/common.sh
+. "$here/lib/common.sh"
 dmclient=$build/bin/dmclient
 [ -x "$dmclient" ] || { echo "FAIL: $dmclient missing (build first)"; exit 1; }
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/cli-conf.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT
+scratch_dir cli-conf
 state=$tmp/state
 mkdir -p "$state"
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 
 # get URI WANT: the node's value must be WANT, stderr empty
 get() {
@@ -61,8 +61,4 @@ refused 'dev_id = "abc\n' '1: bad value for '"'"'dev_id'"'"
 refused 'dev_id = "abc" def\n' '1: bad value for '"'"'dev_id'"'"
 refused '# c\nno equals sign\n' "2: expected 'key = value'"
 
-if [ "$failures" -ne 0 ]; then
-    echo "test-cli-conf: $failures failure(s)"
-    exit 1
-fi
-echo "test-cli-conf: all passed"
+finish test-cli-conf

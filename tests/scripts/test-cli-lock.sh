@@ -35,7 +35,14 @@ set -u
 
 build=${1:?usage: test-cli-lock.sh BUILD_DIR}
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=SCRIPTDIR/lib/common.sh
+. "$here/lib/common.sh"
+# shellcheck source=SCRIPTDIR/lib/syncml.sh
+. "$here/lib/syncml.sh"
+# shellcheck source=SCRIPTDIR/lib/dm-states.sh
+. "$here/lib/dm-states.sh"
 SCEP_BED_SRC=$(cd "$here/../scep" && pwd)
+# shellcheck source=SCRIPTDIR/../scep/bed.sh
 . "$SCEP_BED_SRC/bed.sh"
 
 for c in python3 go curl openssl flock timeout awk; do
@@ -47,10 +54,6 @@ build=$(cd "$build" && pwd) || exit 1
 DM=$build/bin/dmclient
 bed_build "$build/scep" || { echo "FAIL: building the SCEP test bed programs"; exit 1; }
 
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-ok() { echo "ok: $*"; }
-
 work=$(mktemp -d "$build/test-cli-lock.XXXXXX") || exit 1
 bed_init "$work" || exit 1
 W=$SCEP_BED_DIR
@@ -59,11 +62,7 @@ bgs=
 cleanup() {
     for _p in $bgs; do kill -KILL "$_p" 2>/dev/null; done
     bed_stop_all
-    if [ "$failures" -eq 0 ] && [ -z "${SCEP_BED_KEEP:-}" ]; then
-        rm -rf "$work"
-    else
-        echo "scratch directory kept: $work"
-    fi
+    scratch_done "$work" "$failures"
 }
 trap cleanup EXIT
 trap 'exit 1' HUP INT TERM
@@ -72,33 +71,10 @@ export DMCLIENT_MINUTE_SECONDS=1
 CH=s3cr3t
 CS=./Vendor/MSFT/CertificateStore/My/SCEP
 
-# now_ms: milliseconds since the epoch
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
-
-dm() { # dm STATE ARGS...: dmclient, at most 60 s
-    _st=$1; shift
-    timeout -s KILL 60 "$DM" --state-dir "$_st" "$@"
-}
-get() { dm "$1" get "$2" 2>>"$W/get.err"; }
-expect_get() { # expect_get STATE URI WANT
-    _v=$(get "$1" "$2")
-    [ "$_v" = "$3" ] && ok "$2 = $3" || fail "$2 = '$_v', expected '$3'"
-}
-expect_missing() { # expect_missing STATE URI
-    if _v=$(dm "$1" get "$2" 2>"$W/missing.err"); then
-        fail "Get $2 answered '$_v', expected not found"
-    elif grep -q 'node not found' "$W/missing.err"; then
-        ok "Get $2: not found"
-    else
-        fail "Get $2: $(cat "$W/missing.err")"
-    fi
-}
-names_in() { for _f in "$1"/*; do [ -e "$_f" ] && echo "${_f##*/}"; done | tr '\n' ' ' | sed 's/ $//'; }
-thumbs() { dm "$1" store list "$2" 2>>"$W/get.err" | awk '{print $2}' | sort | tr '\n' ' ' | sed 's/ $//'; }
+# (dm STATE ARGS, get, expect_get, expect_missing, thumbs, names_in, count: lib/dm-states.sh)
 store_clean() { # store_clean STATE LABEL
     if _o=$(dm "$1" store check 2>&1); then ok "$2: store check: $_o"; else fail "$2: store check: $_o"; fi
 }
-count() { _c=$(grep -c -e "$2" "$1" 2>/dev/null); echo "${_c:-0}"; }
 # wait_for FILE PATTERN SECONDS: until a line of FILE matches
 wait_for() {
     _t=$(($3 * 20))
@@ -106,16 +82,6 @@ wait_for() {
         grep -q -e "$2" "$1" 2>/dev/null && return 0
         sleep 0.05
         _t=$((_t - 1))
-    done
-    return 1
-}
-# gone PID SECONDS: 0 when PID has exited within SECONDS
-gone() {
-    _i=0
-    while [ "$_i" -lt $(($2 * 20)) ]; do
-        kill -0 "$1" 2>/dev/null || return 0
-        sleep 0.05
-        _i=$((_i + 1))
     done
     return 1
 }
@@ -147,48 +113,11 @@ timed() {
     el=$(($(now_ms) - _t0))
 }
 
-# ---- DM messages ----
-sess=0
-msg_begin() {
-    _mf=$1 _cid=0 sess=$((sess + 1))
-    printf '%s%s%s%s\n' '<SyncML xmlns="SYNCML:SYNCML1.2"><SyncHdr><VerDTD>1.2</VerDTD>' \
-        "<VerProto>DM/1.2</VerProto><SessionID>$sess</SessionID><MsgID>1</MsgID>" \
-        '<Target><LocURI>omadm-device</LocURI></Target>' \
-        '<Source><LocURI>https://dm.example.com/omadm</LocURI></Source></SyncHdr><SyncBody>' >"$_mf"
-}
-msg_end() { echo '<Final/></SyncBody></SyncML>' >>"$_mf"; }
-m_cmd() { # m_cmd VERB URI [FORMAT [DATA]]
-    _cid=$((_cid + 1))
-    {
-        printf '<%s><CmdID>%s</CmdID><Item><Target><LocURI>%s</LocURI></Target>' "$1" "$_cid" "$2"
-        [ -n "${3:-}" ] && printf '<Meta><Format xmlns="syncml:metinf">%s</Format></Meta>' "$3"
-        [ $# -ge 4 ] && printf '<Data>%s</Data>' "$4"
-        printf '</Item></%s>\n' "$1"
-    } >>"$_mf"
-}
-enroll_msg() { # enroll_msg FILE BASE/ID URLS THUMB
+# ---- DM messages (lib/syncml.sh) ----
+enroll_msg() { # enroll_msg FILE BASE/ID URLS THUMB: RetryCount 3, a 2048-bit key
     msg_begin "$1"
-    _cid=$((_cid + 1)); printf '<Atomic><CmdID>%s</CmdID>\n' "$_cid" >>"$_mf"
-    m_cmd Add "$2" node
-    m_cmd Add "$2/Install/RetryCount" int 3
-    m_cmd Add "$2/Install/RetryDelay" int 1
-    m_cmd Add "$2/Install/KeyUsage" int 160
-    m_cmd Add "$2/Install/KeyLength" int 2048
-    m_cmd Add "$2/Install/HashAlgorithm" chr SHA-2
-    m_cmd Add "$2/Install/SubjectName" chr CN=LockTest,O=Test
-    m_cmd Add "$2/Install/ServerURL" chr "$3"
-    m_cmd Add "$2/Install/Challenge" chr "$CH"
-    m_cmd Add "$2/Install/CAThumbprint" chr "$4"
-    m_cmd Exec "$2/Install/Enroll"
-    echo '</Atomic>' >>"$_mf"
+    m_scep_enroll "$2" "$3" "$4" "$CH" 3 2048 CN=LockTest,O=Test
     msg_end
-}
-# statuses REPLY: the Data of every Status, space-separated
-statuses() {
-    awk '{ gsub(/</, "\n<"); print }' "$1" | awk '
-        /^<Status>/ { in_st = 1; data = "" }
-        in_st && /^<Data>/ { sub(/^<Data>/, ""); data = $0 }
-        /^<\/Status>/ { if (in_st) print data; in_st = 0 }' | tr '\n' ' ' | sed 's/ $//'
 }
 # process STATE MSG LABEL: dmclient process (at most 10 s); every Status must
 # be 200; the time in $el ms
@@ -201,7 +130,7 @@ process() {
         fail "$3: dmclient process: exit $_rc after $el ms ($(cat "$2.err"))"
         return 1
     fi
-    _s=$(statuses "$2.reply")
+    _s=$(statuses "$2.reply" | awk '{ print $3 }' | tr '\n' ' ' | sed 's/ $//')
     if [ -z "$_s" ] || echo "$_s" | tr ' ' '\n' | grep -q -v -x 200; then
         fail "$3: statuses '$_s'"
         return 1
@@ -344,7 +273,7 @@ wait_for_more() { # wait_for_more FILE PATTERN N SECONDS: more than N lines matc
 if ! wait_for_more "$LOG" "late PKIOperation received" "$n_rel" 30; then
     fail "4: no PKIOperation reached the CA: $(cat "$W/run4.err")"
 else
-    root_b64=$(openssl x509 -in "$W/peer-depot/ca.pem" -outform DER | base64 | tr -d '\n')
+    root_b64=$(cert_b64 "$W/peer-depot/ca.pem")
     msg_begin "$S.root.xml"
     m_cmd Add "./Vendor/MSFT/RootCATrustedCertificates/Root/$pthumb/EncodedCertificate" b64 "$root_b64"
     msg_end
@@ -392,9 +321,4 @@ if grep -l -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$W"/*.err >/dev/n
     fail "sanitizer reports in $(grep -l -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$W"/*.err | tr '\n' ' ')"
 fi
 
-if [ "$failures" -ne 0 ]; then
-    echo "test-cli-lock: $failures failure(s)"
-    exit 1
-fi
-echo "test-cli-lock: all passed"
-exit 0
+finish test-cli-lock

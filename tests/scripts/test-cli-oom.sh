@@ -19,6 +19,10 @@ set -u
 
 build=${1:?usage: test-cli-oom.sh BUILD_DIR}
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=SCRIPTDIR/lib/common.sh
+. "$here/lib/common.sh"
+# shellcheck source=SCRIPTDIR/lib/syncml.sh
+. "$here/lib/syncml.sh"
 DM=$build/bin/dmclient
 [ -x "$DM" ] || { echo "FAIL: $DM missing (build first)"; exit 1; }
 if ldd "$DM" 2>/dev/null | grep -q 'libasan'; then
@@ -28,15 +32,9 @@ fi
 CC=${CC:-cc}
 command -v "$CC" >/dev/null 2>&1 || { echo "FAIL: $CC not found"; exit 1; }
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/cli-oom.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT
-trap 'exit 1' HUP INT TERM
+scratch_dir cli-oom
 "$CC" -shared -fPIC -O1 -o "$tmp/failalloc.so" "$here/failalloc.c" ||
     { echo "FAIL: cannot build failalloc.so"; exit 1; }
-
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-ok() { echo "ok: $*"; }
 
 # the state every run starts from
 base=$tmp/base
@@ -45,15 +43,11 @@ printf 'dev_id = oom-device\nmax_depth = 32\n' >"$base/dmclient.conf"
 timeout 30 "$DM" --state-dir "$base" get ./DevInfo/DevId >/dev/null ||
     { echo "FAIL: dmclient get on a fresh state"; exit 1; }
 pki=$here/../data/pki
-cat >"$tmp/msg.xml" <<EOF
-<SyncML xmlns="SYNCML:SYNCML1.2"><SyncHdr><VerDTD>1.2</VerDTD><VerProto>DM/1.2</VerProto>
-<SessionID>1</SessionID><MsgID>1</MsgID><Target><LocURI>oom-device</LocURI></Target>
-<Source><LocURI>https://dm.example.com/omadm</LocURI></Source></SyncHdr><SyncBody>
-<Add><CmdID>1</CmdID><Item><Target><LocURI>./Vendor/MSFT/CertificateStore/Root/System/$(cat "$pki/root.sha1")/EncodedCertificate</LocURI></Target>
-<Meta><Format xmlns="syncml:metinf">b64</Format></Meta><Data>$(cat "$pki/root.b64")</Data></Item></Add>
-<Get><CmdID>2</CmdID><Item><Target><LocURI>./DevInfo/DevId</LocURI></Target></Item></Get>
-<Final/></SyncBody></SyncML>
-EOF
+msg_begin "$tmp/msg.xml" https://dm.example.com/omadm oom-device
+m_cmd Add "./Vendor/MSFT/CertificateStore/Root/System/$(cat "$pki/root.sha1")/EncodedCertificate" \
+    b64 "$(cat "$pki/root.b64")"
+m_cmd Get ./DevInfo/DevId
+msg_end
 
 # one ARGS...: dmclient ARGS on the state $tmp/s (a fresh copy of the base
 # state when $fresh is 1), with the allocator's environment as set by the
@@ -107,9 +101,4 @@ sweep "run --once" 0 run --once
 sweep "alerts" 0 alerts
 sweep "store list" 0 store list
 
-if [ "$failures" -ne 0 ]; then
-    echo "test-cli-oom: $failures failure(s)"
-    exit 1
-fi
-echo "test-cli-oom: all passed"
-exit 0
+finish test-cli-oom

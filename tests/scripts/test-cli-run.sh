@@ -24,70 +24,17 @@
 set -u
 
 build=${1:?usage: test-cli-run.sh BUILD_DIR}
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=SCRIPTDIR/lib/common.sh
+. "$here/lib/common.sh"
+# shellcheck source=SCRIPTDIR/lib/dm-check.sh
+. "$here/lib/dm-check.sh"
 dmclient=$build/bin/dmclient
 [ -x "$dmclient" ] || { echo "FAIL: $dmclient missing (build first)"; exit 1; }
 command -v timeout >/dev/null 2>&1 || { echo "FAIL: timeout(1) not found"; exit 1; }
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/cli-run.XXXXXX") || exit 1
-bg=
-# shellcheck disable=SC2317  # called by the trap
-cleanup() {
-    [ -n "$bg" ] && kill -KILL "$bg" 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' HUP INT TERM
+scratch_dir cli-run
 state=$tmp/state
-
-failures=0
-fail() {
-    echo "FAIL: $*"
-    failures=$((failures + 1))
-}
-ok() {
-    echo "ok: $*"
-}
-
-# dm WANT_RC ARGS...: dmclient on the state dir (at most 30 s), stdout in
-# $tmp/out, stderr in $tmp/err; the exit status must be WANT_RC, and stderr
-# must be empty when WANT_RC is 0
-dm() {
-    want=$1
-    shift
-    timeout -s KILL 30 "$dmclient" --state-dir "$state" "$@" >"$tmp/out" 2>"$tmp/err"
-    rc=$?
-    if [ "$rc" -ne "$want" ]; then
-        fail "dmclient $*: exit $rc, expected $want"
-        cat "$tmp/err"
-        return 1
-    fi
-    if [ "$want" -eq 0 ] && [ -s "$tmp/err" ]; then
-        fail "dmclient $*: wrote on stderr:"
-        cat "$tmp/err"
-        return 1
-    fi
-    return 0
-}
-
-# now_ms: milliseconds on some clock (date +%s%N where it works)
-now_ms() {
-    n=$(date +%s%N 2>/dev/null)
-    case $n in
-    *N | "") echo $(($(date +%s) * 1000)) ;;
-    *) echo $((n / 1000000)) ;;
-    esac
-}
-
-# gone PID SECONDS: 0 when PID has exited within SECONDS
-gone() {
-    i=0
-    while [ "$i" -lt $(($2 * 10)) ]; do
-        kill -0 "$1" 2>/dev/null || return 0
-        sleep 0.1
-        i=$((i + 1))
-    done
-    return 1
-}
 
 # start_run: plain dmclient run in the background ($bg), with a watchdog
 # that kills it after 60 s; its stderr goes to $tmp/run.err
@@ -286,9 +233,4 @@ fi
 # a stopped run leaves a usable state
 dm 0 get ./DevInfo/DevId && ok "state usable after the runs"
 
-if [ "$failures" -ne 0 ]; then
-    echo "test-cli-run: $failures failure(s)"
-    exit 1
-fi
-echo "test-cli-run: all passed"
-exit 0
+finish test-cli-run

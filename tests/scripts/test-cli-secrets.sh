@@ -15,25 +15,16 @@
 set -u
 
 build=${1:?usage: test-cli-secrets.sh BUILD_DIR}
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=SCRIPTDIR/lib/common.sh
+. "$here/lib/common.sh"
 DM=$build/bin/dmclient
 [ -x "$DM" ] || { echo "FAIL: $DM missing (build first)"; exit 1; }
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/cli-secrets.XXXXXX") || exit 1
-bg=
-# shellcheck disable=SC2317  # called by the trap
-cleanup() {
-    [ -n "$bg" ] && kill -KILL "$bg" 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' HUP INT TERM
+scratch_dir cli-secrets
 S=$tmp/state
 mkdir -p "$S"
 SECRET=hunter2-very-secret
-
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-ok() { echo "ok: $*"; }
 
 # conf MODE TEXT: write dmclient.conf with that mode
 conf() {
@@ -102,9 +93,4 @@ n=$(grep -c 'warning:' "$tmp/run.err")
     ok "run (three steps): one warning, exit 0" ||
     fail "run: exit $rc, $n warnings: $(cat "$tmp/run.err")"
 
-if [ "$failures" -ne 0 ]; then
-    echo "test-cli-secrets: $failures failure(s)"
-    exit 1
-fi
-echo "test-cli-secrets: all passed"
-exit 0
+finish test-cli-secrets

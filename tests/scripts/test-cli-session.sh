@@ -40,6 +40,11 @@
 set -u
 
 build=${1:?usage: test-cli-session.sh BUILD_DIR}
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=SCRIPTDIR/lib/common.sh
+. "$here/lib/common.sh"
+# shellcheck source=SCRIPTDIR/lib/syncml.sh
+. "$here/lib/syncml.sh"
 dmclient=$build/bin/dmclient
 syncmlconv=$build/tests/tools/syncmlconv
 [ -x "$dmclient" ] || { echo "FAIL: $dmclient missing (build first)"; exit 1; }
@@ -59,15 +64,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' HUP INT TERM
-
-failures=0
-fail() {
-    echo "FAIL: $*"
-    failures=$((failures + 1))
-}
-ok() {
-    echo "ok: $*"
-}
 
 # ---- certificates ----
 mkcert() { # NAME CN [SAN]
@@ -287,15 +283,6 @@ dm() {
     return 0
 }
 
-# now_ms: milliseconds on some clock (date +%s%N where it works)
-now_ms() {
-    n=$(date +%s%N 2>/dev/null)
-    case $n in
-    *N | "") echo $(($(date +%s) * 1000)) ;;
-    *) echo $((n / 1000000)) ;;
-    esac
-}
-
 # ---- 1. a session over HTTPS ----
 serve c1
 if dm 0 --server "$url" --cacert "$tmp/srv.crt"; then
@@ -444,16 +431,11 @@ dm 1 --client-cert-file "$tmp/other.crt" --client-key-file "$tmp/other.key" &&
 # ---- 10b. the TLS client certificate from the store ----
 serve c10b --client-ca "$tmp/cli.crt"
 mkdir -p "$state"
-cli_thumb=$(openssl x509 -in "$tmp/cli.crt" -noout -fingerprint -sha1 | sed 's/.*=//; s/://g')
+cli_thumb=$(cert_thumbprint "$tmp/cli.crt")
 cli_colons=$(openssl x509 -in "$tmp/cli.crt" -noout -fingerprint -sha1 | sed 's/.*=//')
-cat >"$tmp/add-cli.xml" <<EOF
-<SyncML xmlns="SYNCML:SYNCML1.2"><SyncHdr><VerDTD>1.2</VerDTD><VerProto>DM/1.2</VerProto>
-<SessionID>1</SessionID><MsgID>1</MsgID><Target><LocURI>omadm-device</LocURI></Target>
-<Source><LocURI>dmserver</LocURI></Source></SyncHdr><SyncBody>
-<Add><CmdID>1</CmdID><Item><Target><LocURI>./Vendor/MSFT/CertificateStore/My/System/$cli_thumb/EncodedCertificate</LocURI></Target>
-<Meta><Format xmlns="syncml:metinf">b64</Format></Meta><Data>$(openssl x509 -in "$tmp/cli.crt" -outform DER | base64 | tr -d '\n')</Data></Item></Add>
-<Final/></SyncBody></SyncML>
-EOF
+msg_begin "$tmp/add-cli.xml" dmserver
+m_cmd Add "./Vendor/MSFT/CertificateStore/My/System/$cli_thumb/EncodedCertificate" b64 "$(cert_b64 "$tmp/cli.crt")"
+msg_end
 timeout -s KILL 30 "$dmclient" --state-dir "$state" process "$tmp/add-cli.xml" >"$tmp/out" 2>"$tmp/err" &&
     grep -q '<Cmd>Add</Cmd><Data>200</Data>' "$tmp/out" || fail "adding cli.crt to My/System: $(cat "$tmp/err")"
 dm 1 --server "$url" --cacert "$tmp/srv.crt" --client-cert "$cli_colons" &&

@@ -31,6 +31,12 @@ set -u
 
 build=${1:?usage: test-cli-store.sh BUILD_DIR}
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=SCRIPTDIR/lib/common.sh
+. "$here/lib/common.sh"
+# shellcheck source=SCRIPTDIR/lib/dm-check.sh
+. "$here/lib/dm-check.sh"
+# shellcheck source=SCRIPTDIR/lib/syncml.sh
+. "$here/lib/syncml.sh"
 pki=$here/../data/pki
 dmclient=$build/bin/dmclient
 [ -x "$dmclient" ] || { echo "FAIL: $dmclient missing (build first)"; exit 1; }
@@ -40,52 +46,16 @@ done
 have_python=
 command -v python3 >/dev/null 2>&1 && have_python=1
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/cli-store.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT
-trap 'exit 1' HUP INT TERM
+scratch_dir cli-store
 state=$tmp/state
 
-failures=0
-fail() {
-    echo "FAIL: $*"
-    failures=$((failures + 1))
-}
-ok() {
-    echo "ok: $*"
-}
-
-# dm WANT_RC ARGS...: dmclient on the state dir (at most 30 s), stdout in
-# $tmp/out, stderr in $tmp/err; the exit status must be WANT_RC; stderr must
-# be empty when WANT_RC is 0 and one line when it is 2
-dm() {
-    want=$1
-    shift
-    timeout -s KILL 30 "$dmclient" --state-dir "$state" "$@" >"$tmp/out" 2>"$tmp/err"
-    rc=$?
-    if [ "$rc" -ne "$want" ]; then
-        fail "dmclient $*: exit $rc, expected $want"
-        cat "$tmp/err"
-        return 1
-    fi
-    if [ "$want" -eq 0 ] && [ -s "$tmp/err" ]; then
-        fail "dmclient $*: wrote on stderr:"
-        cat "$tmp/err"
-        return 1
-    fi
-    if [ "$want" -eq 2 ] && [ "$(wc -l <"$tmp/err")" -ne 1 ]; then
-        fail "dmclient $*: stderr is not one line:"
-        cat "$tmp/err"
-        return 1
-    fi
-    return 0
-}
-
-# usage WANT_LINE ARGS...: dmclient ARGS exits 2 with exactly WANT_LINE on stderr
+# usage WANT_LINE ARGS...: dmclient ARGS exits 2 with exactly WANT_LINE on stderr, one line
 usage() {
     want_line=$1
     shift
     if dm 2 "$@"; then
-        [ "$(cat "$tmp/err")" = "$want_line" ] && [ ! -s "$tmp/out" ] && ok "$*: exit 2, '$want_line'" ||
+        [ "$(wc -l <"$tmp/err")" -eq 1 ] && [ "$(cat "$tmp/err")" = "$want_line" ] && [ ! -s "$tmp/out" ] &&
+            ok "$*: exit 2, '$want_line'" ||
             fail "$*: stderr '$(cat "$tmp/err")', expected '$want_line'"
     fi
 }
@@ -101,18 +71,11 @@ LEAF=$(cat "$pki/leaf.sha1")
 SERVER=https://dm.example.com/omadm
 
 # ---- the state: root and intermediate from a server, the leaf with its key ----
-cat >"$tmp/msg.xml" <<EOF
-<SyncML xmlns="SYNCML:SYNCML1.2"><SyncHdr><VerDTD>1.2</VerDTD><VerProto>DM/1.2</VerProto>
-<SessionID>1</SessionID><MsgID>1</MsgID><Target><LocURI>omadm-device</LocURI></Target>
-<Source><LocURI>$SERVER</LocURI></Source></SyncHdr><SyncBody>
-<Add><CmdID>1</CmdID><Item><Target><LocURI>./Vendor/MSFT/CertificateStore/Root/System/$ROOT/EncodedCertificate</LocURI></Target>
-<Meta><Format xmlns="syncml:metinf">b64</Format></Meta><Data>$(cat "$pki/root.b64")</Data></Item></Add>
-<Add><CmdID>2</CmdID><Item><Target><LocURI>./Vendor/MSFT/RootCATrustedCertificates/CA/$INTER/EncodedCertificate</LocURI></Target>
-<Meta><Format xmlns="syncml:metinf">b64</Format></Meta><Data>$(cat "$pki/inter.b64")</Data></Item></Add>
-<Add><CmdID>3</CmdID><Item><Target><LocURI>./Vendor/MSFT/CertificateStore/My/System/$LEAF/EncodedCertificate</LocURI></Target>
-<Meta><Format xmlns="syncml:metinf">b64</Format></Meta><Data>$(cat "$pki/leaf.b64")</Data></Item></Add>
-<Final/></SyncBody></SyncML>
-EOF
+msg_begin "$tmp/msg.xml" "$SERVER"
+m_cmd Add "./Vendor/MSFT/CertificateStore/Root/System/$ROOT/EncodedCertificate" b64 "$(cat "$pki/root.b64")"
+m_cmd Add "./Vendor/MSFT/RootCATrustedCertificates/CA/$INTER/EncodedCertificate" b64 "$(cat "$pki/inter.b64")"
+m_cmd Add "./Vendor/MSFT/CertificateStore/My/System/$LEAF/EncodedCertificate" b64 "$(cat "$pki/leaf.b64")"
+msg_end
 t_before=$(date -u +%s)
 dm 0 process "$tmp/msg.xml" || exit 1
 [ "$(grep -o '<Data>200</Data>' "$tmp/out" | wc -l)" -eq 4 ] || { fail "install message: $(cat "$tmp/out")"; exit 1; }
@@ -257,9 +220,4 @@ timeout -s KILL 30 "$dmclient" store --help >"$tmp/out" 2>"$tmp/err" &&
     grep -q 'check \[--repair\] \[--json\]' "$tmp/out" && ok "store --help names check --repair" ||
     fail "store --help: $(cat "$tmp/out")"
 
-if [ "$failures" -ne 0 ]; then
-    echo "test-cli-store: $failures failure(s)"
-    exit 1
-fi
-echo "test-cli-store: all passed"
-exit 0
+finish test-cli-store

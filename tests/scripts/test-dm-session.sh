@@ -33,6 +33,8 @@ set -u
 
 build=${1:?usage: test-dm-session.sh BUILD_DIR}
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=SCRIPTDIR/lib/common.sh
+. "$here/lib/common.sh"
 top=$(cd "$here/../.." && pwd)
 dmclient=$build/bin/dmclient
 conv=$build/tests/tools/syncmlconv
@@ -46,7 +48,6 @@ done
 tmp=$(mktemp -d "$build/test-dm-session.XXXXXX") || exit 1
 tmp=$(cd "$tmp" && pwd)
 pids=
-failures=0
 # shellcheck disable=SC2317  # called by the trap
 cleanup() {
     for p in $pids; do kill -TERM "$p" 2>/dev/null; done
@@ -65,8 +66,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'failures=$((failures + 1)); exit 1' HUP INT TERM
 
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-ok() { echo "ok: $*"; }
 xfail() {
     if [ -n "${DMSESSION_STRICT:-}" ]; then fail "$* (known client bug)"; else echo "XFAIL: $*"; fi
 }

@@ -38,6 +38,10 @@ set -u
 build=${1:?usage: test-install.sh BUILD_DIR}
 build=$(cd "$build" && pwd) || exit 1
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=SCRIPTDIR/lib/common.sh
+. "$here/lib/common.sh"
+# shellcheck source=SCRIPTDIR/lib/syncml.sh
+. "$here/lib/syncml.sh"
 root=$(cd "$here/../.." && pwd)
 cc=${CC:-cc}
 cxx=${CXX:-c++}
@@ -56,24 +60,10 @@ version=$(sed -n 's/^#define OMADM_VERSION_STRING "\(.*\)".*/\1/p' "$root/includ
 major=${version%%.*}
 [ -n "$version" ] || { echo "FAIL: no OMADM_VERSION_STRING in include/omadm/omadm.h"; exit 1; }
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/install.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT HUP INT TERM
+scratch_dir install
 dest=$tmp/dest
 
-failures=0
 pass() { echo "PASS: $*"; }
-fail() {
-    echo "FAIL: $*"
-    failures=$((failures + 1))
-}
-finish() {
-    if [ "$failures" -ne 0 ]; then
-        echo "test-install: $failures failure(s)"
-        exit 1
-    fi
-    echo "test-install: all passed"
-    exit 0
-}
 
 # ---- host sources ----------------------------------------------------------------
 
@@ -166,9 +156,7 @@ EOF
 # check_reply LABEL FILE: statuses, and the IssuedTo Results
 check_reply() {
     flat=$(tr -d '\r\n' <"$2")
-    got=$(printf '%s' "$flat" | tr -d ' \t' |
-        grep -o '<Cmd>[A-Za-z]*</Cmd><Data>[0-9]*</Data>' |
-        sed 's|<Cmd>\(.*\)</Cmd><Data>\(.*\)</Data>|\1 \2|' | tr '\n' ',')
+    got=$(reply_codes "$2")
     results=$(printf '%s' "$flat" | sed -n 's|.*<Results>\(.*\)</Results>.*|\1|p')
     issued=no
     case $results in
@@ -208,7 +196,7 @@ check_capath() {
         fail "$1: no $hash.0 in the Root/System CApath $capath: $(ls "$capath" 2>&1 | tr '\n' ' ')"
         return
     fi
-    fp=$(openssl x509 -noout -fingerprint -sha1 -in "$capath/$hash.0" | sed 's/.*=//; s/://g')
+    fp=$(cert_thumbprint "$capath/$hash.0")
     if [ "$fp" != "$thumb" ]; then
         fail "$1: $capath/$hash.0 holds $fp, not the root ($thumb)"
     elif ! "$3" --state-dir "$2" store check >"$tmp/check" 2>&1; then
@@ -505,7 +493,7 @@ check_sample_message
 
 if nm -u "$build/lib/libomadm.a" 2>/dev/null | grep -q '__asan_\|__ubsan_'; then
     run_sanitized
-    finish
+    finish test-install
 fi
 
 if nested_install; then
@@ -518,4 +506,4 @@ if nested_install; then
     check_versions
     build_and_run
 fi
-finish
+finish test-install

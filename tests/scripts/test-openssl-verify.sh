@@ -27,13 +27,16 @@ set -u
 
 build=${1:?usage: test-openssl-verify.sh BUILD_DIR}
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=SCRIPTDIR/lib/common.sh
+. "$here/lib/common.sh"
+# shellcheck source=SCRIPTDIR/lib/syncml.sh
+. "$here/lib/syncml.sh"
 pki=$here/../data/pki
 dmclient=$build/bin/dmclient
 [ -x "$dmclient" ] || { echo "FAIL: $dmclient missing (build first)"; exit 1; }
 command -v openssl >/dev/null 2>&1 || { echo "FAIL: openssl CLI not found"; exit 1; }
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/openssl-verify.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT HUP INT TERM
+scratch_dir openssl-verify
 state=$tmp/state
 
 # a fixed verification time inside the test PKI's validity (2025..2045):
@@ -47,12 +50,7 @@ INTER_B64=$(cat "$pki/inter.b64")
 CS=./Vendor/MSFT/CertificateStore
 RCA=./Device/Vendor/MSFT/RootCATrustedCertificates
 
-failures=0
 untrusted=
-fail() {
-    echo "FAIL: $*"
-    failures=$((failures + 1))
-}
 
 # dm ARGS...: run dmclient on the state dir; stdout to $tmp/out, stderr must be empty
 dm() {
@@ -72,60 +70,13 @@ store_check() {
     fi
 }
 
-# msgid + commands -> a server message in $tmp/msg.xml
-message() {
-    {
-        cat <<EOF
-<SyncML xmlns="SYNCML:SYNCML1.2">
-  <SyncHdr>
-    <VerDTD>1.2</VerDTD>
-    <VerProto>DM/1.2</VerProto>
-    <SessionID>1</SessionID>
-    <MsgID>$1</MsgID>
-    <Target><LocURI>omadm-device</LocURI></Target>
-    <Source><LocURI>https://dm.example.com/omadm</LocURI></Source>
-  </SyncHdr>
-  <SyncBody>
-EOF
-        shift
-        cat
-        echo '    <Final/>'
-        echo '  </SyncBody>'
-        echo '</SyncML>'
-    } >"$tmp/msg.xml"
-}
-
-# add CMDID URI B64 / delete CMDID URI: command text on stdout
-add() {
-    cat <<EOF
-    <Add>
-      <CmdID>$1</CmdID>
-      <Item>
-        <Target><LocURI>$2</LocURI></Target>
-        <Meta><Format xmlns="syncml:metinf">b64</Format></Meta>
-        <Data>$3</Data>
-      </Item>
-    </Add>
-EOF
-}
-delete() {
-    cat <<EOF
-    <Delete>
-      <CmdID>$1</CmdID>
-      <Item><Target><LocURI>$2</LocURI></Target></Item>
-    </Delete>
-EOF
-}
-
-# process WHAT EXPECTED: send $tmp/msg.xml; the reply's "Cmd code" pairs must be EXPECTED
+# process WHAT EXPECTED: send $tmp/msg.xml (lib/syncml.sh); the reply's "Cmd code" pairs must be EXPECTED
 process() {
     if ! dm process "$tmp/msg.xml"; then
         fail "$1: dmclient process failed"
         return
     fi
-    got=$(tr -d ' \t\r\n' <"$tmp/out" |
-        grep -o '<Cmd>[A-Za-z]*</Cmd><Data>[0-9]*</Data>' |
-        sed 's|<Cmd>\(.*\)</Cmd><Data>\(.*\)</Data>|\1 \2|' | tr '\n' ',')
+    got=$(reply_codes "$tmp/out")
     [ "$got" = "$2" ] || fail "$1: reply statuses '$got', expected '$2'"
 }
 
@@ -182,7 +133,7 @@ capath_names() {
         h=$(openssl x509 -hash -noout -in "$pki/$pem")
         want="$want $h.0"
         if [ -f "$dir/$h.0" ]; then
-            a=$(openssl x509 -noout -fingerprint -sha1 -in "$dir/$h.0" | sed 's/.*=//; s/://g')
+            a=$(cert_thumbprint "$dir/$h.0")
             b=$(cat "$pki/${pem%.pem}.sha1")
             [ "$a" = "$b" ] || fail "$what: $label CApath $h.0 holds $a, not $pem ($b)"
         else
@@ -223,8 +174,10 @@ untrusted=
 store_check "step 0"
 
 # 1. root through CertificateStore, intermediate through RootCATrustedCertificates
-{ add 1 "$CS/Root/System/$ROOT/EncodedCertificate" "$ROOT_B64"
-  add 2 "$RCA/CA/$INTER/EncodedCertificate" "$INTER_B64"; } | message 1
+msg_begin "$tmp/msg.xml"
+m_cmd Add "$CS/Root/System/$ROOT/EncodedCertificate" b64 "$ROOT_B64"
+m_cmd Add "$RCA/CA/$INTER/EncodedCertificate" b64 "$INTER_B64"
+msg_end
 process "add root + intermediate" "SyncHdr 200,Add 200,Add 200,"
 store_check "step 1"
 verify "root and intermediate installed" ok leaf.pem template.pem
@@ -233,7 +186,9 @@ capath_names "step 1" Root/System root.pem
 capath_names "step 1" CA/System inter.pem
 
 # 2. Delete of the root (CertificateStore)
-delete 1 "$CS/Root/System/$ROOT" | message 2
+msg_begin "$tmp/msg.xml"
+m_cmd Delete "$CS/Root/System/$ROOT"
+msg_end
 process "delete root" "SyncHdr 200,Delete 200,"
 store_check "step 2"
 verify "root deleted" fails leaf.pem template.pem
@@ -241,22 +196,21 @@ capath_empty "step 2" Root/System
 capath_names "step 2" CA/System inter.pem
 
 # 3. the root again, through RootCATrustedCertificates/Root
-add 1 "$RCA/Root/$ROOT/EncodedCertificate" "$ROOT_B64" | message 3
+msg_begin "$tmp/msg.xml"
+m_cmd Add "$RCA/Root/$ROOT/EncodedCertificate" b64 "$ROOT_B64"
+msg_end
 process "re-add root" "SyncHdr 200,Add 200,"
 store_check "step 3"
 verify "root added again" ok leaf.pem
 capath_names "step 3" Root/System root.pem
 
 # 4. Delete through RootCATrustedCertificates
-delete 1 "$RCA/Root/$ROOT" | message 4
+msg_begin "$tmp/msg.xml"
+m_cmd Delete "$RCA/Root/$ROOT"
+msg_end
 process "delete root (RootCATrustedCertificates)" "SyncHdr 200,Delete 200,"
 store_check "step 4"
 verify "root deleted again" fails leaf.pem
 capath_empty "step 4" Root/System
 
-if [ "$failures" -ne 0 ]; then
-    echo "test-openssl-verify: $failures failure(s)"
-    exit 1
-fi
-echo "test-openssl-verify: all passed"
-exit 0
+finish test-openssl-verify

@@ -35,14 +35,12 @@ set -u
 
 build=${1:?usage: test-scep-bed.sh BUILD_DIR}
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=SCRIPTDIR/lib/common.sh
+. "$here/lib/common.sh"
 SCEP_BED_SRC=$(cd "$here/../scep" && pwd)
+# shellcheck source=SCRIPTDIR/../scep/bed.sh
 . "$SCEP_BED_SRC/bed.sh"
 
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-ok() { echo "ok: $*"; }
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
 
 # ============================================================ outer part (host)
 if [ -z "${SCEP_BED_INNER:-}" ]; then
@@ -101,21 +99,13 @@ if [ -z "${SCEP_BED_INNER:-}" ]; then
     fi
     # nothing may survive: every server and client was started with a path in $work
     # (after an interruption the kernel may need a moment to tear the namespace down)
-    i=0
-    while pgrep -f "$work" >/dev/null 2>&1 && [ $i -lt 20 ]; do sleep 0.1; i=$((i + 1)); done
-    if pgrep -f "$work" >/dev/null 2>&1; then
-        echo "FAIL: processes survived the test:"; pgrep -a -f "$work"
-        for p in $(pgrep -f "$work"); do kill -KILL "$p" 2>/dev/null; done
-        rc=1
-    else
+    if reap "$work"; then
         echo "ok: no server or client process left (pgrep -f $work)"
+    else
+        rc=1
     fi
     echo "total $(since "$t0") s"
-    if [ "$rc" -eq 0 ] && [ -z "${SCEP_BED_KEEP:-}" ]; then
-        rm -rf "$work"
-    else
-        echo "scratch directory kept: $work"
-    fi
+    scratch_done "$work" "$rc"
     exit "$rc"
 fi
 

@@ -56,14 +56,16 @@ set -u
 
 build=${1:?usage: test-scep-enroll.sh BUILD_DIR}
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=SCRIPTDIR/lib/common.sh
+. "$here/lib/common.sh"
+# shellcheck source=SCRIPTDIR/lib/syncml.sh
+. "$here/lib/syncml.sh"
+# shellcheck source=SCRIPTDIR/lib/dm-states.sh
+. "$here/lib/dm-states.sh"
 SCEP_BED_SRC=$(cd "$here/../scep" && pwd)
+# shellcheck source=SCRIPTDIR/../scep/bed.sh
 . "$SCEP_BED_SRC/bed.sh"
 
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-ok() { echo "ok: $*"; }
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
 
 # ============================================================ outer part (host)
 if [ -z "${SCEP_ENROLL_INNER:-}" ]; then
@@ -96,21 +98,13 @@ if [ -z "${SCEP_ENROLL_INNER:-}" ]; then
         rc=$?
     fi
     # nothing may survive: every server and dmclient was started with a path in $work
-    i=0
-    while pgrep -f "$work/" >/dev/null 2>&1 && [ $i -lt 20 ]; do sleep 0.1; i=$((i + 1)); done
-    if pgrep -f "$work/" >/dev/null 2>&1; then
-        echo "FAIL: processes survived the test:"; pgrep -a -f "$work/"
-        for p in $(pgrep -f "$work/"); do kill -KILL "$p" 2>/dev/null; done
-        rc=1
-    else
+    if reap "$work/"; then
         echo "ok: no server or dmclient process left"
+    else
+        rc=1
     fi
     echo "total $(since "$t0") s"
-    if [ "$rc" -eq 0 ] && [ -z "${SCEP_BED_KEEP:-}" ]; then
-        rm -rf "$work"
-    else
-        echo "scratch directory kept: $work"
-    fi
+    scratch_done "$work" "$rc"
     exit "$rc"
 fi
 
@@ -135,16 +129,9 @@ elif ! bed_in_private_netns; then
     exit 1
 fi
 
-# ---- dmclient -------------------------------------------------------------------------------
+# ---- dmclient (lib/dm-states.sh: dm STATE ARGS, get, expect_get, expect_missing, thumbs ...) --
 # Every dmclient's stderr goes to a file under $W (*.err, *.log); all are searched for
 # sanitizer reports at the end.
-dm() { # dm STATE ARGS...: dmclient, at most 60 s
-    _st=$1; shift
-    timeout -s KILL 60 "$DM" --state-dir "$_st" "$@"
-}
-get() { # get STATE URI: the value on stdout ("" and exit 1 when the Get fails)
-    dm "$1" get "$2" 2>>"$W/get.err"
-}
 # Steps are started in the first half of a second (unless align=0): a CA that stamps notBefore
 # with the time of issue (micromdm's signer, also the peer's) then issues in the second the step
 # began, which is the time the certificate is checked at; case 15 covers the other case.
@@ -170,23 +157,6 @@ run() { # run STATE LOG ARGS...: dmclient run ARGS -v, stderr appended to LOG; e
         echo "note: $(grep 'not yet valid' "$_log" | tail -n 1)"
     return "$_rc"
 }
-expect_get() { # expect_get STATE URI WANT: Get must answer exactly WANT
-    _v=$(get "$1" "$2")
-    [ "$_v" = "$3" ] && ok "$2 = $3" || fail "$2 = '$_v', expected '$3'"
-}
-expect_missing() { # expect_missing STATE URI: Get must fail with "node not found"
-    if _v=$(dm "$1" get "$2" 2>"$W/missing.err"); then
-        fail "Get $2 answered '$_v', expected not found"
-    elif grep -q 'node not found' "$W/missing.err"; then
-        ok "Get $2: not found"
-    else
-        fail "Get $2: $(cat "$W/missing.err")"
-    fi
-    cat "$W/missing.err" >>"$W/get.err"
-}
-thumbs() { # thumbs STATE STORE: the thumbprints in STORE, sorted, space-separated
-    dm "$1" store list "$2" 2>>"$W/get.err" | awk '{print $2}' | sort | tr '\n' ' ' | sed 's/ $//'
-}
 expect_store() { # expect_store STATE STORE WANT...: exactly these thumbprints (none: no WANT)
     _st=$1 _sn=$2; shift 2
     _want=$(for _t in "$@"; do echo "$_t"; done | sort | tr '\n' ' ' | sed 's/ $//')
@@ -194,65 +164,14 @@ expect_store() { # expect_store STATE STORE WANT...: exactly these thumbprints (
     [ "$_got" = "$_want" ] && ok "store $_sn: ${_want:-empty}" ||
         fail "store $_sn: '$_got', expected '${_want:-}'"
 }
-names_in() { # names_in DIR: the names of the files in DIR, space-separated
-    for _f in "$1"/*; do [ -e "$_f" ] && echo "${_f##*/}"; done | tr '\n' ' ' | sed 's/ $//'
-}
 keys_in() { names_in "$1/store/keys"; }
 state_records() { names_in "$1/store/state"; }
 
-# ---- DM messages ----------------------------------------------------------------------------
-sess=0
-msg_begin() { # msg_begin FILE: a new server message (a new session) into FILE
-    _mf=$1 _cid=0 sess=$((sess + 1))
-    printf '%s%s%s%s\n' '<SyncML xmlns="SYNCML:SYNCML1.2"><SyncHdr><VerDTD>1.2</VerDTD>' \
-        "<VerProto>DM/1.2</VerProto><SessionID>$sess</SessionID><MsgID>1</MsgID>" \
-        '<Target><LocURI>omadm-device</LocURI></Target>' \
-        '<Source><LocURI>https://dm.example.com/omadm</LocURI></Source></SyncHdr><SyncBody>' >"$_mf"
-}
-msg_end() { echo '<Final/></SyncBody></SyncML>' >>"$_mf"; }
-next_cid() { _cid=$((_cid + 1)); cid=$_cid; }
-m_item() { # m_item URI [FORMAT [DATA]]
-    printf '<Item><Target><LocURI>%s</LocURI></Target>' "$1"
-    [ -n "${2:-}" ] && printf '<Meta><Format xmlns="syncml:metinf">%s</Format></Meta>' "$2"
-    [ $# -ge 3 ] && printf '<Data>%s</Data>' "$3"
-    printf '</Item>'
-}
-m_cmd() { # m_cmd VERB URI [FORMAT [DATA]]: sets cid
-    next_cid
-    _verb=$1; shift
-    { printf '<%s><CmdID>%s</CmdID>' "$_verb" "$cid"; m_item "$@"; printf '</%s>\n' "$_verb"; } >>"$_mf"
-}
-m_atomic() { next_cid; printf '<Atomic><CmdID>%s</CmdID>\n' "$cid" >>"$_mf"; }
-m_atomic_end() { echo '</Atomic>' >>"$_mf"; }
-m_params() { # m_params BASE/ID URLS THUMB CHALLENGE RETRYCOUNT: the Adds of the parameters
-    m_cmd Add "$1/Install/RetryCount" int "$5"
-    m_cmd Add "$1/Install/RetryDelay" int 1
-    m_cmd Add "$1/Install/KeyUsage" int 160
-    m_cmd Add "$1/Install/KeyLength" int "$keylen"
-    m_cmd Add "$1/Install/HashAlgorithm" chr SHA-2
-    m_cmd Add "$1/Install/SubjectName" chr "$SUBJ"
-    m_cmd Add "$1/Install/SubjectAlternativeNames" chr "$SAN"
-    m_cmd Add "$1/Install/EKUMapping" chr "$EKU"
-    m_cmd Add "$1/Install/ServerURL" chr "$2"
-    m_cmd Add "$1/Install/Challenge" chr "$4"
-    m_cmd Add "$1/Install/CAThumbprint" chr "$3"
-}
+# ---- DM messages (lib/syncml.sh: msg_begin, m_cmd, m_atomic ... msg_end) ---------------------
 enroll_msg() { # enroll_msg FILE BASE/ID URLS THUMB CHALLENGE RETRYCOUNT: Atomic(Add ID, params, Exec)
     msg_begin "$1"
-    m_atomic
-    m_cmd Add "$2" node
-    m_params "$2" "$3" "$4" "$5" "$6"
-    m_cmd Exec "$2/Install/Enroll"
-    m_atomic_end
+    m_scep_enroll "$2" "$3" "$4" "$5" "$6" "$keylen" "$SUBJ" "$SAN" "$EKU"
     msg_end
-}
-statuses() { # statuses REPLY: "Cmd CmdRef Data" per Status
-    awk '{ gsub(/</, "\n<"); print }' "$1" | awk '
-        /^<Status>/ { in_st = 1; cmd = ref = data = "" }
-        in_st && /^<Cmd>/ { sub(/^<Cmd>/, ""); cmd = $0 }
-        in_st && /^<CmdRef>/ { sub(/^<CmdRef>/, ""); ref = $0 }
-        in_st && /^<Data>/ { sub(/^<Data>/, ""); data = $0 }
-        /^<\/Status>/ { if (in_st) print cmd, ref, data; in_st = 0 }'
 }
 process() { # process STATE MSG: dmclient process; the reply in MSG.reply; every Status 200
     dm "$1" process "$2" >"$2.reply" 2>"$2.err"
@@ -281,10 +200,6 @@ export_cert() { # export_cert STATE STORE OUT.pem: the store's certificates as P
 }
 verify() { # verify LABEL CA CERT
     if _o=$(openssl verify -CAfile "$2" "$3" 2>&1); then ok "$1: $_o"; else fail "$1: $_o"; fi
-}
-count() { # count FILE PATTERN: lines matching (0 when FILE is missing)
-    _c=$(grep -c -e "$2" "$1" 2>/dev/null)
-    echo "${_c:-0}"
 }
 peer_ops() { # peer_ops LOG: "Type:ANSWER" of each PKIOperation, space-separated
     grep 'op=PKIOperation' "$1" | sed 's/.* type=\([A-Za-z]*\) .* answer=\([A-Z]*\).*/\1:\2/' |

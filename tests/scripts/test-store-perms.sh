@@ -29,6 +29,10 @@ set -u
 
 build=${1:?usage: test-store-perms.sh BUILD_DIR}
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=SCRIPTDIR/lib/common.sh
+. "$here/lib/common.sh"
+# shellcheck source=SCRIPTDIR/lib/syncml.sh
+. "$here/lib/syncml.sh"
 pki=$here/../data/pki
 dmclient=$build/bin/dmclient
 [ -x "$dmclient" ] || { echo "FAIL: $dmclient missing (build first)"; exit 1; }
@@ -37,8 +41,7 @@ for c in openssl setpriv sha256sum; do
 done
 [ "$(id -u)" = 0 ] || { echo "FAIL: test-store-perms.sh must run as root"; exit 1; }
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/store-perms.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT HUP INT TERM
+scratch_dir store-perms
 # nobody must be able to walk down to the store: the temporary directory is
 # opened up, and the state directory is made here (dmclient would create it
 # with the umask applied)
@@ -64,12 +67,6 @@ ROOT2=$(cat "$pki/root2.sha1")
 CS=./Vendor/MSFT/CertificateStore
 RCA=./Device/Vendor/MSFT/RootCATrustedCertificates
 
-failures=0
-fail() {
-    echo "FAIL: $*"
-    failures=$((failures + 1))
-}
-
 # dm ARGS...: dmclient on the state dir with umask 077; stdout to $tmp/out,
 # stderr to $tmp/err
 dm() {
@@ -85,52 +82,14 @@ store_check_ok() {
     fi
 }
 
-# msgid + commands on stdin -> a server message in $tmp/msg.xml
-message() {
-    {
-        cat <<EOF
-<SyncML xmlns="SYNCML:SYNCML1.2">
-  <SyncHdr>
-    <VerDTD>1.2</VerDTD>
-    <VerProto>DM/1.2</VerProto>
-    <SessionID>1</SessionID>
-    <MsgID>$1</MsgID>
-    <Target><LocURI>omadm-device</LocURI></Target>
-    <Source><LocURI>https://dm.example.com/omadm</LocURI></Source>
-  </SyncHdr>
-  <SyncBody>
-EOF
-        cat
-        echo '    <Final/>'
-        echo '  </SyncBody>'
-        echo '</SyncML>'
-    } >"$tmp/msg.xml"
-}
-
-# add CMDID URI B64FILE: an Add command on stdout
-add() {
-    cat <<EOF
-    <Add>
-      <CmdID>$1</CmdID>
-      <Item>
-        <Target><LocURI>$2</LocURI></Target>
-        <Meta><Format xmlns="syncml:metinf">b64</Format></Meta>
-        <Data>$(cat "$3")</Data>
-      </Item>
-    </Add>
-EOF
-}
-
-# process WHAT EXPECTED: send $tmp/msg.xml; the reply's "Cmd code" pairs must be EXPECTED
+# process WHAT EXPECTED: send $tmp/msg.xml (lib/syncml.sh); the reply's "Cmd code" pairs must be EXPECTED
 process() {
     if ! dm process "$tmp/msg.xml"; then
         fail "$1: dmclient process failed:"
         cat "$tmp/err"
         return
     fi
-    got=$(tr -d ' \t\r\n' <"$tmp/out" |
-        grep -o '<Cmd>[A-Za-z]*</Cmd><Data>[0-9]*</Data>' |
-        sed 's|<Cmd>\(.*\)</Cmd><Data>\(.*\)</Data>|\1 \2|' | tr '\n' ',')
+    got=$(reply_codes "$tmp/out")
     [ "$got" = "$2" ] || fail "$1: reply statuses '$got', expected '$2'"
 }
 
@@ -160,9 +119,11 @@ verify_as_nobody() {
 }
 
 # ---- 1. install root, intermediate and leaf; the leaf's key --------------------
-{ add 1 "$CS/Root/System/$ROOT/EncodedCertificate" "$pki/root.b64"
-  add 2 "$RCA/CA/$INTER/EncodedCertificate" "$pki/inter.b64"
-  add 3 "$CS/My/System/$LEAF/EncodedCertificate" "$pki/leaf.b64"; } | message 1
+msg_begin "$tmp/msg.xml"
+m_cmd Add "$CS/Root/System/$ROOT/EncodedCertificate" b64 "$(cat "$pki/root.b64")"
+m_cmd Add "$RCA/CA/$INTER/EncodedCertificate" b64 "$(cat "$pki/inter.b64")"
+m_cmd Add "$CS/My/System/$LEAF/EncodedCertificate" b64 "$(cat "$pki/leaf.b64")"
+msg_end
 process "install" "SyncHdr 200,Add 200,Add 200,Add 200,"
 
 dm store paths || fail "dmclient store paths"
@@ -217,7 +178,9 @@ fi
 verify_as_nobody "step 3, CApath 0700" fails
 
 # the next write into Root/System gives the directory its mode back
-add 1 "$CS/Root/System/$ROOT2/EncodedCertificate" "$pki/root2.b64" | message 2
+msg_begin "$tmp/msg.xml"
+m_cmd Add "$CS/Root/System/$ROOT2/EncodedCertificate" b64 "$(cat "$pki/root2.b64")"
+msg_end
 process "add root2" "SyncHdr 200,Add 200,"
 mode=$(stat -c %a "$capath")
 [ "$mode" = 755 ] || fail "step 3: after a write into Root/System its CApath is $mode, not 755"
@@ -247,9 +210,4 @@ fi
 store_check_ok "step 4"
 verify_as_nobody "step 4, after the repair" ok
 
-if [ "$failures" -ne 0 ]; then
-    echo "test-store-perms: $failures failure(s)"
-    exit 1
-fi
-echo "test-store-perms: all passed"
-exit 0
+finish test-store-perms

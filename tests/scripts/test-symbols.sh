@@ -29,18 +29,14 @@ set -u
 build=${1:?usage: test-symbols.sh BUILD_DIR}
 build=$(cd "$build" && pwd) || exit 1
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=SCRIPTDIR/lib/common.sh
+. "$here/lib/common.sh"
 root=$(cd "$here/../.." && pwd)
 cc=${CC:-cc}
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/symbols.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT HUP INT TERM
+scratch_dir symbols
 
-failures=0
 pass() { echo "PASS: $*"; }
-fail() {
-    echo "FAIL: $*"
-    failures=$((failures + 1))
-}
 
 major=$(sed -n 's/^#define OMADM_VERSION_MAJOR \([0-9][0-9]*\).*/\1/p' "$root/include/omadm/omadm.h")
 [ -n "$major" ] || { echo "FAIL: no OMADM_VERSION_MAJOR in include/omadm/omadm.h"; exit 1; }
@@ -245,9 +241,4 @@ for so in "$build"/lib/*.so*; do
 done
 [ "$nlibs" -gt 0 ] || fail "no library in $build/lib (build first)"
 
-if [ "$failures" -ne 0 ]; then
-    echo "test-symbols: $failures failure(s)"
-    exit 1
-fi
-echo "test-symbols: all passed"
-exit 0
+finish test-symbols

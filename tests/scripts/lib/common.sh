@@ -1,0 +1,93 @@
+# SPDX-License-Identifier: Apache-2.0
+# shellcheck shell=sh
+# tests/scripts/lib/common.sh - helpers the test scripts share (POSIX sh; sourced,
+# not run: tests/run-all runs only tests/scripts/test-*.sh).  A script finds it
+# beside itself:
+#   here=$(cd "$(dirname "$0")" && pwd)
+#   # shellcheck source=SCRIPTDIR/lib/common.sh
+#   . "$here/lib/common.sh"
+#
+#   fail TEXT...        print "FAIL: TEXT", count it in $failures
+#   ok TEXT...          print "ok: TEXT"
+#   finish NAME         "NAME: N failure(s)" and exit 1, or "NAME: all passed" and exit 0
+#   scratch_dir NAME    a new directory ${TMPDIR:-/tmp}/NAME.XXXXXX in $tmp; at exit the
+#                       process whose pid is in $bg (when set) is killed and $tmp removed;
+#                       HUP, INT and TERM exit 1
+#   scratch_done DIR STATUS
+#                       remove the scratch directory DIR when STATUS is 0 and SCEP_BED_KEEP is
+#                       not set, else say "scratch directory kept: DIR"
+#   reap PATTERN        0 when no process whose command line holds PATTERN is left (they have
+#                       2 s to end); else "FAIL: processes survived the test:", their list,
+#                       they are killed, 1
+#   now_ms              milliseconds on some clock (date +%s%N where it works)
+#   now; since T        the time in seconds (with fractions); the seconds since T (0.01 s)
+#   gone PID SECONDS    0 when PID has exited within SECONDS
+
+failures=0
+fail() {
+    echo "FAIL: $*"
+    failures=$((failures + 1))
+}
+ok() {
+    echo "ok: $*"
+}
+
+finish() {
+    if [ "$failures" -ne 0 ]; then
+        echo "$1: $failures failure(s)"
+        exit 1
+    fi
+    echo "$1: all passed"
+    exit 0
+}
+
+scratch_dir() {
+    tmp=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX") || exit 1
+    bg=
+    trap scratch_cleanup EXIT
+    trap 'exit 1' HUP INT TERM
+}
+# shellcheck disable=SC2317  # called by the trap
+scratch_cleanup() {
+    [ -n "$bg" ] && kill -KILL "$bg" 2>/dev/null
+    rm -rf "$tmp"
+}
+
+scratch_done() {
+    if [ "$2" -eq 0 ] && [ -z "${SCEP_BED_KEEP:-}" ]; then
+        rm -rf "$1"
+    else
+        echo "scratch directory kept: $1"
+    fi
+}
+
+reap() {
+    _i=0
+    while pgrep -f "$1" >/dev/null 2>&1 && [ $_i -lt 20 ]; do sleep 0.1; _i=$((_i + 1)); done
+    pgrep -f "$1" >/dev/null 2>&1 || return 0
+    echo "FAIL: processes survived the test:"
+    pgrep -a -f "$1"
+    for _p in $(pgrep -f "$1"); do kill -KILL "$_p" 2>/dev/null; done
+    return 1
+}
+
+now_ms() {
+    _n=$(date +%s%N 2>/dev/null)
+    case $_n in
+    *N | "") echo $(($(date +%s) * 1000)) ;;
+    *) echo $((_n / 1000000)) ;;
+    esac
+}
+
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
+
+gone() {
+    _i=0
+    while [ "$_i" -lt $(($2 * 20)) ]; do
+        kill -0 "$1" 2>/dev/null || return 0
+        sleep 0.05
+        _i=$((_i + 1))
+    done
+    return 1
+}
