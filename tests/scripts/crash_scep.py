@@ -56,7 +56,10 @@ certificate in the same store batch, and `run --until-idle`.
    one result alert each (`dmclient alerts`), and all the PKIOperations a
    server saw for one Exec must carry one transactionID, the SHA-256 of the
    installed certificate's key.
-Chains run until --kills processes really died of SIGKILL.
+Chains run until --kills `dmclient run`s really died of SIGKILL; a tenth of
+that number at least must have landed while a journal was being written, a
+tenth with a complete journal, and at least one request must have been sent
+again.
 """
 import argparse
 import base64
@@ -1254,6 +1257,13 @@ class Test:
             log('chain %d done: %d kills (%d so far), %.1f s' % (
                 ci, k, self.stats['kills'], time.perf_counter() - t_start))
         s = self.stats
+        need = max(1, self.args.kills // 10)
+        if s['journal-write'] < need or s['journal-apply'] < need or not s['resent']:
+            raise Failure('too few kills where they matter (journal being written %d, applied %d; '
+                          'want %d each; requests sent again %d; seed %d): is the scratch '
+                          'directory on tmpfs, where fsync is free and the windows last '
+                          'microseconds?' % (s['journal-write'], s['journal-apply'], need,
+                                             s['resent'], self.seed))
         log('kills by strategy (killed, of which the state moved on): %s' % ', '.join(
             '%s %d/%d' % (k, v[0], v[1]) for k, v in sorted(self.by_strategy.items())))
         log('PASS seed %d: %d chains, %d kill attempts, %d real kills (SIGKILL) + %d during '
