@@ -101,9 +101,14 @@ CCI_DEVICE = ('./Device/Vendor/MSFT/ClientCertificateInstall/SCEP',
 CCI_USER = './User/Vendor/MSFT/ClientCertificateInstall/SCEP'
 DEAD_URL = 'http://127.0.0.1:1/scep'
 # kill strategies and their weights
-RUN_STRATEGIES = {'early': 5, 'uniform': 15, 'journal.tmp': 15, 'journal': 20, 'record': 15,
-                  'key': 10, 'answer': 20}
+RUN_STRATEGIES = {'early': 5, 'uniform': 10, 'journal.tmp': 25, 'journal': 20, 'record': 15,
+                  'key': 10, 'answer': 15}
 PROCESS_STRATEGIES = {'early': 10, 'uniform': 30, 'journal.tmp': 30, 'journal': 30}
+# the most a kill waits after its event: the journal is written and synced
+# within about a millisecond, the answer takes the client some more to
+# check and record
+EXTRA = {'journal.tmp': 0.0003, 'journal': 0.0015, 'record': 0.0015, 'key': 0.0015,
+         'answer': 0.010}
 DELETED = 'delpend'  # the enrollment Deleted while pending
 AGAIN = 'quick'      # the one Executed again once installed
 
@@ -1111,7 +1116,7 @@ class Test:
                 detail = 'SIGKILL %.3f ms after start' % (delay * 1e3)
             else:
                 nth = r.choice([1, 1, 1, 1, 2, 2, 3]) if args[0] == 'run' else 1
-                extra = r.uniform(0, 0.010 if strategy == 'answer' else 0.0015)
+                extra = r.uniform(0, EXTRA[strategy])
                 seen = 0
                 while seen < nth and proc.poll() is None:
                     if time.perf_counter() - t0 > 120:
