@@ -13,7 +13,8 @@
 #   pending peer -pending 2: CertPoll flow PENDING, PENDING, SUCCESS; the same
 #     with re-sent PKCSReqs (by GET); a repeat after SUCCESS gets the same cert;
 #     wrong challenge -> badRequest at once; CertPoll of an unknown transaction
-#     -> badCertId, of a known one with another key -> badMessageCheck; -fail-after -> PENDING then FAILURE badRequest; GetCACaps
+#     -> badCertId, of a known one with another key -> badMessageCheck; -fail-after -> PENDING then FAILURE badRequest;
+#     -unavailable 2 -> HTTP 500 twice to one transaction, then SUCCESS; GetCACaps
 #     without DES; the CertRep envelope is AES-128-CBC and OpenSSL 3 without
 #     the legacy provider verifies and decrypts it
 #   pending peer and Debian's scepclient: PENDING, scepclient re-sends its
@@ -278,6 +279,18 @@ tc failafter -challenge "$CH"; rc=$?
 seq=$(sed -n 's/^\([A-Za-z]*\) tid=[^ ]* -> \([A-Za-z ]*\)$/\1:\2/p' "$W/failafter.out" | tr '\n' ' ')
 [ $rc -eq 2 ] && [ "$seq" = "PKCSReq:PENDING CertPoll:FAILURE badRequest " ] &&
     ok "-pending 1 -fail-after: $seq" || { fail "-fail-after (rc $rc): $seq"; cat "$W/failafter.out"; }
+
+# -unavailable 2: a transaction's first two PKIOperations get HTTP 500, the third goes through
+url=$(bed_start_peer peerdown "$W/peerdown-depot" -challenge "$CH" -unavailable 2) ||
+    { fail "start pending peer -unavailable"; exit 1; }
+pca=$W/peerdown-depot/ca.pem
+rcs=
+for i in 1 2 3; do tc down -challenge "$CH" -out "$W/down.pem"; rcs="$rcs$? "; done
+tid=$(sed -n 's/^PKCSReq tid=\([^ ]*\) .*/\1/p' "$W/down.out")
+seq=$(grep "type=PKCSReq tid=$tid " "$W/peerdown.log" | sed 's/.* answer=\([A-Z0-9-]*\).*/\1/' | tr '\n' ' ')
+[ "$rcs" = "1 1 0 " ] && [ "$seq" = "HTTP-500 HTTP-500 SUCCESS " ] && verify "peer cert (-unavailable)" "$pca" "$W/down.pem" &&
+    ok "-unavailable 2: the same transaction gets $seq(client exits $rcs)" ||
+    { fail "-unavailable 2: client exits $rcs, peer answers $seq"; cat "$W/down.out"; }
 
 # ---- 4. loopback only (the outer part checks the host side now)
 : >"$W/servers-up"

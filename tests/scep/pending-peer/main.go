@@ -14,6 +14,9 @@
 //   - CertPoll (GetCertInitial): same transactionID, signed with the same key
 //     as the request; unknown transaction -> FAILURE/badCertId;
 //   - a wrong challenge is rejected at once (FAILURE/badRequest, no PENDING);
+//   - with -unavailable N the first N PKIOperation requests of each
+//     transactionID get HTTP 500 before anything else is looked at, as from
+//     a CA that is down for a while and then comes back;
 //   - CertRep envelopes are AES-128-CBC and signed with SHA-256, so an
 //     OpenSSL 3 client without the legacy provider can read them;
 //   - with -issued-not-before / -issued-not-after the certificate is made
@@ -89,12 +92,14 @@ type peer struct {
 	challenge          string
 	pendingN           int
 	failAfter          bool
+	unavailable        int           // HTTP 500 to this many requests per transaction
 	ownValidity        bool          // issue here, with the offsets below
 	notBefore          time.Duration // from the time of issue
 	notAfter           time.Duration
 
 	mu   sync.Mutex
 	txns map[string]*txn
+	down map[string]int // HTTP 500 answers given so far, per transactionID
 }
 
 func (p *peer) GetCACaps(ctx context.Context) ([]byte, error) {
@@ -142,12 +147,29 @@ func (p *peer) PKIOperation(ctx context.Context, data []byte) ([]byte, error) {
 		log.Printf("op=PKIOperation answer=HTTP-500 err=%q", err)
 		return nil, err
 	}
+	if n, down := p.stillDown(tid); down {
+		log.Printf("op=PKIOperation type=%s tid=%s answer=HTTP-500 unavailable=%d/%d", typeName(mtype), tid,
+			n, p.unavailable)
+		return nil, errors.New("unavailable")
+	}
 	r := p.handle(data, p7, tid, mtype, signer)
 	log.Printf("op=PKIOperation type=%s tid=%s answer=%s%s", typeName(mtype), tid, statusName(r), r.note)
 	if r.status == "" {
 		return nil, errors.New(strings.TrimSpace(r.note))
 	}
 	return p.certRep(tid, nonce, signer, r)
+}
+
+// stillDown counts a request of transaction tid against -unavailable: true
+// (and how many so far) while it is to get HTTP 500.
+func (p *peer) stillDown(tid string) (int, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.down[tid] >= p.unavailable {
+		return 0, false
+	}
+	p.down[tid]++
+	return p.down[tid], true
 }
 
 func (p *peer) handle(data []byte, p7 *pkcs7.PKCS7, tid, mtype string, signer *x509.Certificate) reply {
@@ -345,6 +367,7 @@ func main() {
 	challenge := flag.String("challenge", "", "required challengePassword (empty: none)")
 	pending := flag.Int("pending", 0, "answer PENDING this many times per transaction before deciding")
 	failAfter := flag.Bool("fail-after", false, "after the PENDING answers, answer FAILURE/badRequest instead of issuing")
+	unavailable := flag.Int("unavailable", 0, "answer the first N PKIOperation requests of each transaction with HTTP 500")
 	caps := flag.String("caps", "AES,SHA-256,POSTPKIOperation", "GetCACaps keywords, comma-separated")
 	allowRenew := flag.Int("allowrenew", 0, "depot signer: refuse a DN that has a cert valid for more than this many days (0 = always issue)")
 	validity := flag.Int("crtvalid", 365, "validity of issued certificates in days")
@@ -387,6 +410,7 @@ func main() {
 	pkcs7.ContentEncryptionAlgorithm = pkcs7.EncryptionAlgorithmAES128CBC // never DES
 	p := &peer{Service: svc, ca: certs[0], key: key, signer: signer, challenge: *challenge,
 		pendingN: *pending, failAfter: *failAfter, txns: map[string]*txn{},
+		unavailable: *unavailable, down: map[string]int{},
 		ownValidity: ownValidity, notBefore: *notBefore, notAfter: *notAfter,
 		caps: []byte(strings.Join(strings.Split(*caps, ","), "\n"))}
 
@@ -410,8 +434,8 @@ func main() {
 	if ownValidity {
 		issued = fmt.Sprintf("%v..%v", *notBefore, *notAfter)
 	}
-	log.Printf("ready url=http://127.0.0.1:%d/scep pending=%d fail-after=%v challenge=%v issued-validity=%s ca=%s",
-		actual, *pending, *failAfter, *challenge != "", issued, filepath.Join(*dir, "ca.pem"))
+	log.Printf("ready url=http://127.0.0.1:%d/scep pending=%d fail-after=%v unavailable=%d challenge=%v issued-validity=%s ca=%s",
+		actual, *pending, *failAfter, *unavailable, *challenge != "", issued, filepath.Join(*dir, "ca.pem"))
 	aliases := map[string]bool{}
 	for _, a := range strings.Split(*alias, ",") {
 		if a != "" {
