@@ -1262,13 +1262,19 @@ class Test:
             log('chain %d done: %d kills (%d so far), %.1f s' % (
                 ci, k, self.stats['kills'], time.perf_counter() - t_start))
         s = self.stats
+        # A complete journal must be hit by a tenth of the kills; the window
+        # in which only journal.tmp exists holds no sync (the journal is
+        # renamed before the barrier that commits it) and lasts
+        # microseconds, so a few kills there are enough (docs/testing.md).
         need = max(1, self.args.kills // 10)
-        if s['journal-write'] < need or s['journal-apply'] < need or not s['resent']:
-            raise Failure('too few kills where they matter (journal being written %d, applied %d; '
-                          'want %d each; requests sent again %d; seed %d): is the scratch '
-                          'directory on tmpfs, where fsync is free and the windows last '
-                          'microseconds?' % (s['journal-write'], s['journal-apply'], need,
-                                             s['resent'], self.seed))
+        need_write = max(1, self.args.kills // 50)
+        if s['journal-write'] < need_write or s['journal-apply'] < need or not s['resent']:
+            raise Failure('too few kills where they matter (journal being written %d, want %d; '
+                          'with a complete journal %d, want %d; requests sent again %d; seed %d): '
+                          'is the scratch directory on tmpfs, where syncs are free and the '
+                          'windows last microseconds?' % (s['journal-write'], need_write,
+                                                          s['journal-apply'], need, s['resent'],
+                                                          self.seed))
         log('kills by strategy (killed, of which the state moved on): %s' % ', '.join(
             '%s %d/%d' % (k, v[0], v[1]) for k, v in sorted(self.by_strategy.items())))
         log('PASS seed %d: %d chains, %d kill attempts, %d real kills (SIGKILL) + %d during '
