@@ -26,6 +26,11 @@
 #       network namespace; the ratio of medians (target <= 1.0) and the RSA
 #       key generation floor (31 keys, SCEP_BENCH_KEYGENS).  Needs the scep
 #       package and unshare with CAP_SYS_ADMIN (exit 77 when missing).
+#   bench/run.sh --startup-only [PAIRS]
+#       bench/startup.sh: `dmclient get` start-up against a no-op linked with
+#       the same libraries (paired runs, median of the per-pair ratios, target
+#       <= 1.3) and peak RSS of `dmclient process` on a 2.3 KB certificate
+#       message (target <= 10 MiB), a few seconds.  Needs GNU time.
 #   bench/run.sh --callgrind
 #       the same comparisons as instruction counts under valgrind's callgrind
 #       (one run after a warm-up each; repeatable on a noisy machine).  The
@@ -51,6 +56,10 @@ case "${1:-}" in
 --scep-only)
     shift
     exec sh bench/scep-enroll.sh build/release "$@"
+    ;;
+--startup-only)
+    shift
+    exec sh bench/startup.sh build/release "$@"
     ;;
 --callgrind) ;;
 *)

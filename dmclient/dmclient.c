@@ -13,7 +13,8 @@
  * The host owns all I/O: it reads the server message, persists engine
  * state in the state directory (state.c) and writes the reply; HTTP for
  * the plugins' background work and for DM sessions (session_cmd.c) goes
- * through libcurl (http.c).
+ * through libcurl (http.c), which is loaded only for the commands that may
+ * use HTTP (those with own_fn below).
  */
 #include <errno.h>
 #include <getopt.h>

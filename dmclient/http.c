@@ -2,7 +2,13 @@
 /*
  * http.c - omadm_http_t on libcurl's easy interface, and the DM session
  * client of dmclient session (see http.h).
+ *
+ * libcurl is not linked: cli_http_global_init() loads it (dlopen) for the
+ * commands that may use HTTP, so that the others do not pay for loading it
+ * and its ~30 dependent libraries at every start.  Its functions are
+ * called through the table below, typed from <curl/curl.h>.
  */
+#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,11 +26,61 @@
 #define DEFAULT_MAX_RESPONSE ((size_t)64 << 20)
 #define USER_AGENT "dmclient"
 
+#define LIBCURL_SONAME "libcurl.so.4"
+
+/* Every libcurl function this file calls, without the curl_ prefix. */
+#define CURL_FUNCTIONS(X)                                                              \
+    X(global_init) X(global_cleanup) X(easy_strerror) X(easy_init) X(easy_setopt)      \
+    X(easy_getinfo) X(easy_cleanup) X(slist_append) X(slist_free_all) X(multi_init)   \
+    X(multi_add_handle) X(multi_perform) X(multi_info_read) X(multi_poll)              \
+    X(multi_remove_handle) X(multi_cleanup) X(getdate)
+
+/* curl.easy_init() calls curl_easy_init(); all NULL until libcurl is
+ * loaded.  (curl_easy_setopt's argument checks of <curl/curl.h>, a macro
+ * around the call, do not apply to a call through a pointer.) */
+static struct curl_api {
+#define DECLARE(name) __typeof__(curl_##name) *name;
+    CURL_FUNCTIONS(DECLARE)
+#undef DECLARE
+} curl;
+
+/* dlopen libcurl and fill curl: 0, or -1 after printing a one-line error.
+ * The library stays loaded until the process exits.  RTLD_LAZY, as the
+ * dynamic loader binds a linked library: binding all of libcurl's and its
+ * dependencies' references at once would cost ~3 million instructions more
+ * (the functions we call are all looked up here, so none is missing). */
+static int load_libcurl(void)
+{
+    struct curl_api api;
+    void *lib = dlopen(LIBCURL_SONAME, RTLD_LAZY | RTLD_LOCAL);
+    int ok = lib != NULL;
+#define LOAD(name) \
+    ok = ok && (api.name = (__typeof__(api.name))dlsym(lib, "curl_" #name)) != NULL;
+    CURL_FUNCTIONS(LOAD)
+#undef LOAD
+    if (!ok) {
+        const char *why = dlerror();
+        char line[512];
+        snprintf(line, sizeof line, "%s", why ? why : "cannot be loaded");
+        for (char *p = line; *p; p++)
+            if ((unsigned char)*p < 0x20)
+                *p = ' ';
+        fprintf(stderr, "dmclient: HTTP needs libcurl (%s): %s\n", LIBCURL_SONAME, line);
+        if (lib)
+            dlclose(lib);
+        return -1;
+    }
+    curl = api;
+    return 0;
+}
+
 int cli_http_global_init(void)
 {
-    CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (!curl.global_init && load_libcurl())
+        return -1;
+    CURLcode rc = curl.global_init(CURL_GLOBAL_DEFAULT);
     if (rc != CURLE_OK) {
-        fprintf(stderr, "dmclient: cannot initialise libcurl: %s\n", curl_easy_strerror(rc));
+        fprintf(stderr, "dmclient: cannot initialise libcurl: %s\n", curl.easy_strerror(rc));
         return -1;
     }
     return 0;
@@ -32,7 +88,15 @@ int cli_http_global_init(void)
 
 void cli_http_global_cleanup(void)
 {
-    curl_global_cleanup();
+    if (curl.global_cleanup)
+        curl.global_cleanup();
+}
+
+_Static_assert(CLI_HTTP_ERR_SIZE >= CURL_ERROR_SIZE + 128, "libcurl's reasons fit in err");
+
+time_t cli_http_date(const char *text)
+{
+    return curl.getdate ? curl.getdate(text, NULL) : (time_t)-1;
 }
 
 /* The response body as it arrives. */
@@ -136,19 +200,19 @@ static CURLcode multi_error(CURLMcode mc)
 static CURLcode transfer(CURL *h, CURLM *keep, bool *stopped)
 {
     *stopped = false;
-    CURLM *m = keep ? keep : curl_multi_init();
+    CURLM *m = keep ? keep : curl.multi_init();
     if (!m)
         return CURLE_OUT_OF_MEMORY;
-    CURLMcode mc = curl_multi_add_handle(m, h);
+    CURLMcode mc = curl.multi_add_handle(m, h);
     if (mc != CURLM_OK) {
         if (!keep)
-            curl_multi_cleanup(m);
+            curl.multi_cleanup(m);
         return multi_error(mc);
     }
     CURLcode rc = CURLE_OK;
     for (;;) {
         int running = 0;
-        if ((mc = curl_multi_perform(m, &running)) != CURLM_OK) {
+        if ((mc = curl.multi_perform(m, &running)) != CURLM_OK) {
             rc = multi_error(mc);
             break;
         }
@@ -156,7 +220,7 @@ static CURLcode transfer(CURL *h, CURLM *keep, bool *stopped)
             int left = 0;
             CURLMsg *msg;
             rc = CURLE_FAILED_INIT; /* no DONE message: should not happen */
-            while ((msg = curl_multi_info_read(m, &left)))
+            while ((msg = curl.multi_info_read(m, &left)))
                 if (msg->msg == CURLMSG_DONE && msg->easy_handle == h)
                     rc = msg->data.result;
             break;
@@ -166,14 +230,14 @@ static CURLcode transfer(CURL *h, CURLM *keep, bool *stopped)
             rc = CURLE_ABORTED_BY_CALLBACK;
             break;
         }
-        if ((mc = curl_multi_poll(m, NULL, 0, STOP_POLL_MS, NULL)) != CURLM_OK) {
+        if ((mc = curl.multi_poll(m, NULL, 0, STOP_POLL_MS, NULL)) != CURLM_OK) {
             rc = multi_error(mc);
             break;
         }
     }
-    curl_multi_remove_handle(m, h);
+    curl.multi_remove_handle(m, h);
     if (!keep)
-        curl_multi_cleanup(m);
+        curl.multi_cleanup(m);
     return rc;
 }
 
@@ -195,15 +259,15 @@ static omadm_http_result_t perform(CURL *h, CURLM *keep, sink_t *sink, const cha
         } else if (sink->nomem) {
             set_err(err, err_size, "out of memory for the response");
         } else {
-            set_err(err, err_size, errbuf[0] ? errbuf : curl_easy_strerror(rc));
+            set_err(err, err_size, errbuf[0] ? errbuf : curl.easy_strerror(rc));
         }
         return result;
     }
     long status = 0;
     char *ct = NULL;
-    if (curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK)
+    if (curl.easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK)
         status = 0;
-    if (curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ct) != CURLE_OK)
+    if (curl.easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ct) != CURLE_OK)
         ct = NULL;
     if (!sink->buf && !(sink->buf = malloc(1))) {
         set_err(err, err_size, "out of memory for the response");
@@ -230,7 +294,7 @@ static CURLcode set_common(CURL *h, char *errbuf)
 #define SET(opt, val)                                   \
     do {                                                \
         if (rc == CURLE_OK)                             \
-            rc = curl_easy_setopt(h, opt, val);         \
+            rc = curl.easy_setopt(h, opt, val);         \
     } while (0)
     SET(CURLOPT_ERRORBUFFER, errbuf);
     SET(CURLOPT_NOSIGNAL, 1L); /* no SIGALRM; the host ignores SIGPIPE */
@@ -258,6 +322,10 @@ omadm_http_result_t cli_http_request(const omadm_http_req_t *req, omadm_http_res
         return OMADM_HTTP_FAILED;
     }
     memset(resp, 0, sizeof *resp);
+    if (!curl.easy_init) {
+        set_err(err, err_size, "libcurl is not loaded");
+        return OMADM_HTTP_FAILED;
+    }
     int post = !strcmp(req->method, "POST");
     if (!post && strcmp(req->method, "GET")) {
         set_err(err, err_size, "unsupported HTTP method");
@@ -280,7 +348,7 @@ omadm_http_result_t cli_http_request(const omadm_http_req_t *req, omadm_http_res
     errbuf[0] = 0;
     struct curl_slist *headers = NULL;
     omadm_http_result_t result = OMADM_HTTP_FAILED;
-    CURL *h = curl_easy_init();
+    CURL *h = curl.easy_init();
     if (!h) {
         set_err(err, err_size, "cannot start an HTTP transfer");
         return OMADM_HTTP_FAILED;
@@ -290,7 +358,7 @@ omadm_http_result_t cli_http_request(const omadm_http_req_t *req, omadm_http_res
 #define SET(opt, val)                                   \
     do {                                                \
         if (rc == CURLE_OK)                             \
-            rc = curl_easy_setopt(h, opt, val);         \
+            rc = curl.easy_setopt(h, opt, val);         \
     } while (0)
     SET(CURLOPT_URL, req->url);
     SET(CURLOPT_TIMEOUT, (long)timeout);
@@ -302,12 +370,12 @@ omadm_http_result_t cli_http_request(const omadm_http_req_t *req, omadm_http_res
         static const char empty[1];
         char ct[512];
         /* no "Expect: 100-continue" round trip before large bodies */
-        headers = curl_slist_append(NULL, "Expect:");
+        headers = curl.slist_append(NULL, "Expect:");
         if (headers && req->content_type) {
             snprintf(ct, sizeof ct, "Content-Type: %s", req->content_type);
-            struct curl_slist *more = curl_slist_append(headers, ct);
+            struct curl_slist *more = curl.slist_append(headers, ct);
             if (!more) {
-                curl_slist_free_all(headers);
+                curl.slist_free_all(headers);
                 headers = NULL;
             } else {
                 headers = more;
@@ -326,7 +394,7 @@ omadm_http_result_t cli_http_request(const omadm_http_req_t *req, omadm_http_res
     }
 #undef SET
     if (rc != CURLE_OK) {
-        set_err(err, err_size, errbuf[0] ? errbuf : curl_easy_strerror(rc));
+        set_err(err, err_size, errbuf[0] ? errbuf : curl.easy_strerror(rc));
         goto out;
     }
 
@@ -334,8 +402,8 @@ omadm_http_result_t cli_http_request(const omadm_http_req_t *req, omadm_http_res
                  sizeof resp->content_type};
     result = perform(h, NULL, &sink, errbuf, &got, err, err_size);
 out:
-    curl_easy_cleanup(h);
-    curl_slist_free_all(headers);
+    curl.easy_cleanup(h);
+    curl.slist_free_all(headers);
     free(sink.buf);
     return result;
 }
@@ -369,8 +437,12 @@ int cli_http_client_new(const cli_tls_t *tls, cli_http_client_t **out, char *err
     *out = NULL;
     if (!tls)
         tls = &no_tls;
+    if (!curl.easy_init) {
+        set_err(err, err_size, "libcurl is not loaded");
+        return -1;
+    }
     cli_http_client_t *c = calloc(1, sizeof *c);
-    if (!c || !(c->h = curl_easy_init()) || !(c->m = curl_multi_init())) {
+    if (!c || !(c->h = curl.easy_init()) || !(c->m = curl.multi_init())) {
         cli_http_client_free(c);
         set_err(err, err_size, "cannot start an HTTP transfer");
         return -1;
@@ -380,7 +452,7 @@ int cli_http_client_new(const cli_tls_t *tls, cli_http_client_t **out, char *err
 #define SET(opt, val)                                   \
     do {                                                \
         if (rc == CURLE_OK)                             \
-            rc = curl_easy_setopt(h, opt, val);         \
+            rc = curl.easy_setopt(h, opt, val);         \
     } while (0)
     SET(CURLOPT_SSLVERSION, (long)MIN_TLS_VERSION);
     if (tls->cacert)
@@ -411,7 +483,7 @@ int cli_http_client_new(const cli_tls_t *tls, cli_http_client_t **out, char *err
     SET(CURLOPT_POST, 1L);
 #undef SET
     if (rc != CURLE_OK) {
-        set_err(err, err_size, c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
+        set_err(err, err_size, c->errbuf[0] ? c->errbuf : curl.easy_strerror(rc));
         cli_http_client_free(c);
         return -1;
     }
@@ -424,9 +496,9 @@ void cli_http_client_free(cli_http_client_t *c)
     if (!c)
         return;
     if (c->m)
-        curl_multi_cleanup(c->m); /* closes the kept connection */
+        curl.multi_cleanup(c->m); /* closes the kept connection */
     if (c->h)
-        curl_easy_cleanup(c->h);
+        curl.easy_cleanup(c->h);
     free(c);
 }
 
@@ -482,11 +554,11 @@ static struct curl_slist *add_header(struct curl_slist *list, const char *name,
     struct curl_slist *more = NULL;
     if (line) {
         snprintf(line, n, "%s: %s", name, value);
-        more = curl_slist_append(list, line);
+        more = curl.slist_append(list, line);
         free(line);
     }
     if (!more)
-        curl_slist_free_all(list);
+        curl.slist_free_all(list);
     return more;
 }
 
@@ -516,7 +588,7 @@ omadm_http_result_t cli_http_client_post(cli_http_client_t *c, const cli_http_po
         connect = timeout;
 
     /* no "Expect: 100-continue" round trip before large bodies */
-    struct curl_slist *headers = curl_slist_append(NULL, "Expect:");
+    struct curl_slist *headers = curl.slist_append(NULL, "Expect:");
     if (headers)
         headers = add_header(headers, "Content-Type", req->content_type);
     if (headers && req->accept)
@@ -538,7 +610,7 @@ omadm_http_result_t cli_http_client_post(cli_http_client_t *c, const cli_http_po
 #define SET(opt, val)                                   \
     do {                                                \
         if (rc == CURLE_OK)                             \
-            rc = curl_easy_setopt(h, opt, val);         \
+            rc = curl.easy_setopt(h, opt, val);         \
     } while (0)
     SET(CURLOPT_URL, req->url);
     SET(CURLOPT_TIMEOUT, (long)timeout);
@@ -553,7 +625,7 @@ omadm_http_result_t cli_http_client_post(cli_http_client_t *c, const cli_http_po
     SET(CURLOPT_HTTPHEADER, headers);
 #undef SET
     if (rc != CURLE_OK) {
-        set_err(err, err_size, c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
+        set_err(err, err_size, c->errbuf[0] ? c->errbuf : curl.easy_strerror(rc));
         goto out;
     }
     got_t got = {&resp->status, &resp->body, &resp->len, resp->content_type,
@@ -561,11 +633,11 @@ omadm_http_result_t cli_http_client_post(cli_http_client_t *c, const cli_http_po
     result = perform(h, c->m, &sink, c->errbuf, &got, err, err_size);
 out:
     /* nothing of this request stays behind in the handle */
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, NULL);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, NULL);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL);
-    curl_slist_free_all(headers);
+    curl.easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+    curl.easy_setopt(h, CURLOPT_HEADERDATA, NULL);
+    curl.easy_setopt(h, CURLOPT_HEADERFUNCTION, NULL);
+    curl.easy_setopt(h, CURLOPT_WRITEDATA, NULL);
+    curl.slist_free_all(headers);
     free(sink.buf);
     if (result != OMADM_HTTP_OK) {
         resp->hmac[0] = 0;

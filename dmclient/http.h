@@ -1,17 +1,21 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * http.h - the omadm_http_t hook of dmclient, on libcurl.
+ * http.h - the omadm_http_t hook of dmclient, on libcurl (loaded at run time).
  */
 #ifndef DMCLIENT_HTTP_H
 #define DMCLIENT_HTTP_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <omadm/omadm_certstore.h>
 
-/* curl_global_init(); call once from main before any other thread exists.
- * 0, or -1 after printing a one-line error. */
+/* Load libcurl (dlopen of libcurl.so.4: dmclient does not link it, so the
+ * commands without HTTP never load it) and curl_global_init() it.  Call once
+ * from main before any other thread exists and before any other function
+ * of this file.  0, or -1 after printing a one-line error ("dmclient: HTTP
+ * needs libcurl (libcurl.so.4): <reason>" when it cannot be loaded). */
 int cli_http_global_init(void);
 void cli_http_global_cleanup(void);
 
@@ -38,6 +42,13 @@ omadm_http_result_t cli_http_request(const omadm_http_req_t *req, omadm_http_res
                                      char *err, size_t err_size);
 /* Release what cli_http_request put into resp (omadm_http_t.release). */
 void cli_http_release(omadm_http_resp_t *resp);
+
+/* An err buffer of this size holds every reason given below whole. */
+#define CLI_HTTP_ERR_SIZE 384
+
+/* An HTTP date (as in Retry-After) as seconds since the epoch, or
+ * (time_t)-1 when text is not one (libcurl's curl_getdate). */
+time_t cli_http_date(const char *text);
 
 
 /* ---- the DM session client (dmclient session) ---------------------------- */

@@ -28,8 +28,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
-
 #include "cli.h"
 #include "http.h"
 
@@ -646,7 +644,7 @@ static unsigned retry_wait(const char *retry_after, unsigned backoff)
             return backoff;
         return v > RETRY_AFTER_CAP ? RETRY_AFTER_CAP : (unsigned)v;
     }
-    time_t t = curl_getdate(retry_after, NULL);
+    time_t t = cli_http_date(retry_after);
     if (t == (time_t)-1)
         return backoff;
     time_t now = time(NULL);
@@ -662,7 +660,7 @@ static unsigned retry_wait(const char *retry_after, unsigned backoff)
 static int exchange(session_t *s, cli_http_client_t *http, const char *url, unsigned long n,
                     const uint8_t *msg, size_t len, const char *hmac, cli_http_reply_t *resp)
 {
-    char shown[1024], err[CURL_ERROR_SIZE + 128];
+    char shown[1024], err[CLI_HTTP_ERR_SIZE];
     show_url(url, shown, sizeof shown);
     const cli_http_post_t req = {
         .url = url,
@@ -754,7 +752,7 @@ static int run_session(session_t *s)
     struct stat st;
     if (!stat(SYSTEM_CAPATH, &st) && S_ISDIR(st.st_mode))
         tls.capath = SYSTEM_CAPATH;
-    char err[256];
+    char err[CLI_HTTP_ERR_SIZE];
     cli_http_client_t *http = NULL;
     if (cli_http_client_new(&tls, &http, err, sizeof err)) {
         errorf("%s", err);

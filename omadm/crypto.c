@@ -15,11 +15,7 @@
 
 int crypto_init(void)
 {
-    uint64_t opts = OPENSSL_INIT_LOAD_CONFIG | OPENSSL_INIT_ADD_ALL_CIPHERS |
-                    OPENSSL_INIT_ADD_ALL_DIGESTS;
-    /* loading the configuration creates the default library context and
-     * ignores a failure to: check it too */
-    if (OPENSSL_init_crypto(opts, NULL) == 1 && OSSL_LIB_CTX_get0_global_default())
+    if (OPENSSL_init_crypto(0, NULL) == 1 && OSSL_LIB_CTX_get0_global_default())
         return 0;
     ERR_clear_error();
     return -1;

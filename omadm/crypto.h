@@ -11,12 +11,15 @@
 
 struct omadm;
 
-/* Set OpenSSL up explicitly, once per process (any thread): the
- * configuration file it would load anyway, every digest and cipher, and the
- * default library context.  Left to itself, OpenSSL does this on first use,
- * and when an allocation fails half-way it goes on with a NULL lock and
- * crashes in a later call.  0, or -1 when it cannot be set up (no memory);
- * after a failure every later call fails too. */
+/* Set OpenSSL's base and its default library context up explicitly, once
+ * per process (any thread).  Left to itself, OpenSSL does this on first
+ * use, and when an allocation fails half-way it goes on with a NULL lock
+ * and crashes in a later call.  The configuration file and the tables of
+ * digest and cipher names stay OpenSSL's to load at the first use that
+ * needs them (a failure there is one it survives, test_openssl_init): a
+ * command that does no crypto does not pay for them.  0, or -1 when it
+ * cannot be set up (no memory); after a failure every later call fails
+ * too. */
 int crypto_init(void);
 
 /* Base64 (standard alphabet, padded, no line breaks).  Returns a

@@ -765,21 +765,26 @@ int store_each(store_t *s, const char *store, int (*cb)(void *ctx, const store_r
 /* Create dir and its missing parents with mode (whatever the umask: a
  * parent of a CApath directory must let every user through).  force:
  * also set the mode of an existing directory (the private directories
- * must be 0700 whatever they were). */
+ * must be 0700 whatever they were).  dir itself is tried first: after
+ * the first open every directory exists, and its parents are not looked
+ * at again. */
 static int mkdir_p(const store_io_t *io, const char *dir, mode_t mode, bool force)
 {
     char p[4096];
     if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p)
         return -1;
-    for (char *c = p + 1; *c; c++) {
-        if (*c != '/')
-            continue;
-        *c = 0;
-        if (store_mkdir(io, p, 0755) < 0)
-            return -1;
-        *c = '/';
-    }
     int made = store_mkdir(io, p, mode);
+    if (made < 0 && errno == ENOENT) { /* a parent is missing */
+        for (char *c = p + 1; *c; c++) {
+            if (*c != '/')
+                continue;
+            *c = 0;
+            if (store_mkdir(io, p, 0755) < 0)
+                return -1;
+            *c = '/';
+        }
+        made = store_mkdir(io, p, mode);
+    }
     if (made < 0)
         return -1;
     struct stat st;
@@ -789,7 +794,7 @@ static int mkdir_p(const store_io_t *io, const char *dir, mode_t mode, bool forc
         errno = ENOTDIR;
         return -1;
     }
-    return made == 1 && force ? store_io_chmod(io, p, mode) : 0;
+    return made == 1 && force && (st.st_mode & 07777) != mode ? store_io_chmod(io, p, mode) : 0;
 }
 
 /* An empty file with exactly mode, unless one exists (left as it is). */

@@ -7,7 +7,8 @@
 # (multiarch) in BUILD_DIR/cross-arm64, exactly as docs/building.md shows;
 # checks with `file` that everything built is AArch64 ELF and with nm that the
 # libraries define no global symbol outside the omadm namespace; then runs
-# `dmclient --version` and the unit suites under qemu-aarch64.
+# `dmclient --version`, `get` and a `session` that loads the arm64 libcurl
+# (dlopen) and the unit suites under qemu-aarch64.
 #
 # It runs once per test run: the sanitizer build directory skips it.  setup.sh
 # installs the cross compiler, qemu-user and the arm64 packages; only without
@@ -126,6 +127,30 @@ if [ $rc = 0 ] && [ "$got" = "dmclient $version" ]; then
 else
     failed "qemu dmclient --version: exit $rc, '$got' (omadm.pc says $version)"
 fi
+# libcurl is not linked but loaded (dlopen) by the commands that use HTTP:
+# under qemu, the arm64 libcurl.so.4 of the multiarch directory
+if readelf -d "$out/bin/dmclient" | grep '(NEEDED)' | grep -q libcurl; then
+    failed "dmclient has libcurl in its NEEDED (docs/building.md: it is loaded at run time)"
+fi
+st=$out/state
+rm -rf "$st"
+# shellcheck disable=SC2086 # $qemu may carry -L DIR
+got=$($qemu "$out/bin/dmclient" --state-dir "$st" get ./DevInfo/DevId 2>&1)
+rc=$?
+if [ $rc = 0 ] && [ "$got" = omadm-device ]; then
+    pass "qemu dmclient get ./DevInfo/DevId: $got"
+else
+    failed "qemu dmclient get ./DevInfo/DevId: exit $rc, '$got'"
+fi
+# a port nothing listens on: libcurl loaded, the connection refused
+# shellcheck disable=SC2086
+got=$($qemu "$out/bin/dmclient" --state-dir "$st" session --server http://127.0.0.1:9/dm 2>&1)
+rc=$?
+case $rc:$got in
+"1:dmclient: session: cannot reach http://127.0.0.1:9/dm: "*)
+    pass "qemu dmclient session loads the arm64 libcurl: $got" ;;
+*)  failed "qemu dmclient session: exit $rc, '$got' (libcurl4:arm64 missing? ./setup.sh)" ;;
+esac
 export OMADM_TOP="$top"
 # The failure-injection sweeps repeat one message or step for every
 # allocation or file operation (thousands of runs); under emulation each takes
