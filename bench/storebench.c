@@ -1078,7 +1078,8 @@ int main(int argc, char **argv)
     disk_stat_init(base);
     bool pool_reused = o.reuse && pool_load(&pool, poolfile);
     if (pool_reused && pool.n < need)
-        bench_die("%s holds %zu certificates, %zu needed: run without --reuse", poolfile, pool.n, need);
+        bench_die("%s holds %zu certificates, %zu needed: run without --reuse", poolfile, pool.n,
+                  need);
     if (!pool_reused) {
         fprintf(stderr, "storebench: making %zu certificates ...\n", need);
         int64_t t0 = bench_now_ns();

@@ -157,6 +157,9 @@ void pool_make_rsa_ca(pool_cert_t *c, const char *ou, const char *cn)
         !ASN1_TIME_set(X509_getm_notBefore(x), T_2026_01_01) ||
         !ASN1_TIME_set(X509_getm_notAfter(x), T_2036_01_01) || !X509_set_pubkey(x, key))
         bench_die("cannot build the RSA CA certificate");
+    /* the extensions `openssl req -x509` gives a CA, and its key usage */
+    add_ext(x, NID_subject_key_identifier, "hash");
+    add_ext(x, NID_authority_key_identifier, "keyid:always");
     add_ext(x, NID_basic_constraints, "critical,CA:TRUE");
     add_ext(x, NID_key_usage, "critical,keyCertSign,cRLSign");
     sign_into(x, key, c, "the RSA CA certificate");

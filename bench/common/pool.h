@@ -31,8 +31,9 @@ typedef struct pool {
  * "O=omadm bench, CN=<cn_prefix> <i>", valid 2024-01-01 to 2034-01-01. */
 void pool_make(pool_t *p, size_t n, const char *cn_prefix);
 
-/* One self-signed RSA-2048 CA certificate on a new key: basicConstraints
- * CA:TRUE and keyUsage keyCertSign, cRLSign (both critical), SHA-256,
+/* One self-signed RSA-2048 CA certificate on a new key, as `openssl req
+ * -x509` makes one: subject and authority key identifiers, basicConstraints
+ * CA:TRUE and keyUsage keyCertSign, cRLSign (both critical), SHA-256;
  * subject and issuer "O=omadm bench, OU=<ou>, CN=<cn>", valid ten years
  * from 2026-01-01. */
 void pool_make_rsa_ca(pool_cert_t *c, const char *ou, const char *cn);
