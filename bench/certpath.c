@@ -28,9 +28,11 @@
  *              its own (this program, --listing-child) that reports its time
  *              and how much its peak memory grew; `dmclient store list root`
  *              on a state directory whose store is the filled one.
- *              Targets: <= 20 us per certificate; a growth that does not
- *              grow with the store (<= 32 MiB at 100,000); store list <= 15
- *              us per certificate.
+ *              Targets: <= 20 us of CPU time per certificate; a growth that
+ *              does not grow with the store (<= 32 MiB at 100,000); store
+ *              list <= 15 us of CPU time per certificate.  (CPU time: on a
+ *              busy machine a process waits for a CPU, and the wall clock
+ *              counts the waiting.)
  *   4 startup  `dmclient --state-dir D get ./DevInfo/DevId` against noop (a
  *              program that does nothing, linked with libxml2 and libcrypto),
  *              paired runs, alternating; peak RSS of `dmclient process` of
@@ -1350,27 +1352,27 @@ static double run_median(const list_size_t *sz, int kind, run_field_t field)
 
 static void print_listing_rows(const list_size_t *sizes, size_t n_sizes)
 {
-    printf("   %-20s %8s %4s %10s %8s %10s %12s %9s %10s\n", "Get", "N", "runs", "ms",
-           "us/cert", "cpu ms", "reply B", "items", "growth MiB");
+    printf("   %-20s %8s %4s %10s %10s %8s %12s %9s %10s\n", "Get", "N", "runs", "wall ms",
+           "cpu ms", "us/cert", "reply B", "items", "growth MiB");
     bool reset = true;
     for (int kind = 0; kind < 2; kind++) {
         for (size_t k = 0; k < n_sizes; k++) {
             const list_size_t *sz = &sizes[k];
             char get[40];
             snprintf(get, sizeof get, "?list=%s", list_kinds[kind]);
-            double us = run_median(sz, kind, F_WALL);
+            double cpu = run_median(sz, kind, F_CPU);
             for (unsigned i = 0; i < sz->n_runs; i++)
                 reset = reset && sz->runs[kind][i].reset;
-            printf("   %-20s %8s %4u %10.1f %8.1f %10.1f %12zu %9zu %10.2f\n", k ? "" : get,
-                   count_text(sz->n), sz->n_runs, us / 1e3, us / (double)sz->n,
-                   run_median(sz, kind, F_CPU) / 1e3, sz->runs[kind][0].reply,
-                   sz->runs[kind][0].items, run_median(sz, kind, F_GROWTH) / MIB);
+            printf("   %-20s %8s %4u %10.1f %10.1f %8.1f %12zu %9zu %10.2f\n", k ? "" : get,
+                   count_text(sz->n), sz->n_runs, run_median(sz, kind, F_WALL) / 1e3, cpu / 1e3,
+                   cpu / (double)sz->n, sz->runs[kind][0].reply, sz->runs[kind][0].items,
+                   run_median(sz, kind, F_GROWTH) / MIB);
         }
     }
-    printf("   ms (wall), cpu ms (the child's CPU time), growth: medians of the runs, each the "
-           "one\n   omadm_process call.  growth: the child's peak RSS (VmHWM) during it minus its "
-           "RSS\n   before it%s.  Every reply checked: Status 200, the store's node, each "
-           "certificate's\n   node once and its leaves, EncodedCertificate's value "
+    printf("   Medians of the runs, each the one omadm_process call: wall and CPU time (the "
+           "child's),\n   us/cert = CPU time / N, growth = the child's peak RSS (VmHWM) during "
+           "the call minus\n   its RSS before it%s.  Every reply checked: Status 200, the store's "
+           "node, each\n   certificate's node once and its leaves, EncodedCertificate's value "
            "(StructData).\n", reset ? "" : " (the peak could not be reset: it also counts the "
            "set-up)");
 }
@@ -1390,22 +1392,20 @@ static double store_list_slope(const list_size_t *sizes, size_t n_sizes, unsigne
 
 static void print_store_list_rows(const list_size_t *sizes, size_t n_sizes, unsigned rounds)
 {
-    printf("   %-24s %8s %4s %10s %8s %10s\n", "dmclient store list root", "N", "runs",
-           "wall ms", "us/cert", "cpu ms");
-    for (size_t k = 0; k < n_sizes; k++) {
-        double wall = median(sizes[k].list_ms, rounds);
-        printf("   %-24s %8s %4u %10.1f %8.1f %10.1f\n", "", count_text(sizes[k].n), rounds,
-               wall, wall * 1e3 / (double)sizes[k].n, median(sizes[k].list_cpu_ms, rounds));
-    }
+    printf("   %-20s %8s %4s %10s %10s\n", "dmclient store list", "N", "runs", "wall ms",
+           "cpu ms");
+    for (size_t k = 0; k < n_sizes; k++)
+        printf("   %-20s %8s %4u %10.1f %10.1f\n", k ? "" : "root", count_text(sizes[k].n),
+               rounds, median(sizes[k].list_ms, rounds), median(sizes[k].list_cpu_ms, rounds));
     printf("   whole processes (build/release/bin/dmclient; the store of its state directory a "
            "symbolic\n   link to the filled one), output to /dev/null, the sizes alternating; the "
-           "output checked\n   once (every certificate once).  Per certificate for the target: "
-           "the median over rounds\n   of (wall time at %s - at %s) / %s, so that start-up does "
-           "not count: %.1f us\n   (CPU time the same way: %.1f us).\n",
+           "output checked\n   once (every certificate once).  Per certificate: the median "
+           "over rounds of\n   (CPU time at %s - at %s) / %s, so that start-up does not count: "
+           "%.1f us\n   (wall time the same way: %.1f us).\n",
            count_text(sizes[n_sizes - 1].n), count_text(sizes[0].n),
            count_text(sizes[n_sizes - 1].n - sizes[0].n),
-           store_list_slope(sizes, n_sizes, rounds, false),
-           store_list_slope(sizes, n_sizes, rounds, true));
+           store_list_slope(sizes, n_sizes, rounds, true),
+           store_list_slope(sizes, n_sizes, rounds, false));
 }
 
 static void print_listings(const list_size_t *sizes, size_t n_sizes, unsigned rounds)
@@ -1424,8 +1424,8 @@ static void listing_targets(const list_size_t *sizes, size_t n_sizes, unsigned r
     printf("targets:\n");
     for (int kind = 0; kind < 2; kind++) {
         for (size_t k = 0; k < n_sizes; k++) {
-            double per = run_median(&sizes[k], kind, F_WALL) / (double)sizes[k].n;
-            snprintf(what, sizeof what, "3. ?list=%s, %s certificates, us per certificate",
+            double per = run_median(&sizes[k], kind, F_CPU) / (double)sizes[k].n;
+            snprintf(what, sizeof what, "3. ?list=%s, %s certificates, CPU us per cert.",
                      list_kinds[kind], count_text(sizes[k].n));
             target(per <= T_LIST_US, what, "<= 20", "%.1f", per);
         }
@@ -1442,8 +1442,8 @@ static void listing_targets(const list_size_t *sizes, size_t n_sizes, unsigned r
             target(g_hi <= T_LIST_GROWTH_100K, what, "<= 32 MiB", "%.2f MiB", g_hi / MIB);
         }
     }
-    double slope = store_list_slope(sizes, n_sizes, rounds, false);
-    target(slope <= T_STORE_LIST_US, "3. dmclient store list, us per certificate", "<= 15",
+    double slope = store_list_slope(sizes, n_sizes, rounds, true);
+    target(slope <= T_STORE_LIST_US, "3. dmclient store list, CPU us per certificate", "<= 15",
            "%.1f", slope);
 }
 
