@@ -12,8 +12,8 @@
  *          on CertificateStore thumbprints;
  *   5000   the same with 5,000 commands (~1.1 MB of XML);
  * each in XML and in WBXML (made by the engine's own codec from the XML),
- * processed by an engine with a small in-memory CertificateStore CSP that
- * this file registers.  Every message deletes what it adds, so each run
+ * processed by an engine with a small in-memory CertificateStore CSP
+ * (common/ramcsp.c).  Every message deletes what it adds, so each run
  * does the same work on the same engine.  The libxml2 baseline parses the
  * same XML (xmlReadMemory + xmlFreeDoc) and builds and serialises a copy
  * of the engine's reply (xmlNewChild ... + xmlDocDumpMemory).
@@ -53,11 +53,13 @@
 #include "codec.h"
 #include "model.h"
 #include "omadm.h"
+#include "ramcsp.h"
+#include "text.h"
+#include "util.h"
 
 extern char **environ;
 
-#define CSP_BASE "./Vendor/MSFT/CertificateStore"
-#define STORE_PATH CSP_BASE "/Root/System/"
+#define STORE_PATH RAMCSP_BASE "/Root/System/"
 #define SERVER_URI "https://dm.example.test/omadm"
 #define CERT_DER_LEN 975          /* -> 1,300 base64 characters */
 /* Value of each Add/Replace in the 1,000- and 5,000-command messages: 32
@@ -73,70 +75,6 @@ extern char **environ;
 #define TARGET_VS_LIBXML2 3.0
 #define TARGET_RSS_FACTOR 3.0
 #define TARGET_RSS_EXTRA (4u << 20)
-
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-
-static void die(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("dmbench: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    exit(1);
-}
-
-/* ==== a growable text buffer (dies on allocation failure) ==================== */
-
-typedef struct text {
-    char *data;   /* owned; NUL-terminated when non-NULL */
-    size_t len;
-    size_t cap;
-} text_t;
-
-static void text_reserve(text_t *t, size_t extra)
-{
-    if (t->len + extra + 1 <= t->cap)
-        return;
-    size_t cap = t->cap ? t->cap : 4096;
-    while (cap < t->len + extra + 1)
-        cap *= 2;
-    t->data = realloc(t->data, cap);
-    if (!t->data)
-        die("out of memory");
-    t->cap = cap;
-}
-
-static void text_put(text_t *t, const char *s, size_t n)
-{
-    text_reserve(t, n);
-    memcpy(t->data + t->len, s, n);
-    t->len += n;
-    t->data[t->len] = 0;
-}
-
-static void text_puts(text_t *t, const char *s)
-{
-    text_put(t, s, strlen(s));
-}
-
-static void text_printf(text_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void text_printf(text_t *t, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        die("vsnprintf failed");
-    text_reserve(t, (size_t)n);
-    va_start(ap, fmt);
-    vsnprintf(t->data + t->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    t->len += (size_t)n;
-}
 
 /* ==== deterministic content =================================================== */
 
@@ -164,7 +102,7 @@ static uint8_t *fake_der(uint64_t seed, size_t len)
 {
     uint8_t *d = malloc(len);
     if (!d)
-        die("out of memory");
+        bench_die("out of memory");
     for (size_t i = 0; i < len; i++)
         d[i] = (uint8_t)splitmix64(seed * 1000003u + i);
     if (len >= 4) {
@@ -279,288 +217,29 @@ static text_t gen_groups(unsigned n_cmds, size_t der_len)
     return t;
 }
 
-/* ==== the benchmark CSP: an in-memory tree keyed by path ======================= */
-
-typedef struct snode {
-    char *path;                /* owned; below the base, e.g. "Root/System/AB12..." */
-    const char *name;          /* last segment (points into path) */
-    struct snode *hnext;
-    struct snode *parent, *first, *last, *prev, *next;
-    bool interior;
-    uint8_t *value;            /* owned; leaves */
-    size_t len;
-    char *format;              /* owned; leaves */
-} snode_t;
-
-typedef struct store {
-    snode_t root;              /* path "" */
-    snode_t **buckets;         /* owned */
-    size_t n_buckets;          /* power of two */
-    size_t n_nodes;
-} store_t;
-
-static uint32_t path_hash(const char *s, size_t n)
-{
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (uint8_t)s[i]) * 16777619u;
-    return h;
-}
-
-static void store_init(store_t *s)
-{
-    memset(s, 0, sizeof *s);
-    s->root.path = "";
-    s->root.name = "";
-    s->root.interior = true;
-    s->n_buckets = 1024;
-    s->buckets = calloc(s->n_buckets, sizeof *s->buckets);
-    if (!s->buckets)
-        die("out of memory");
-}
-
-static snode_t *store_find(const store_t *s, const char *path, size_t n)
-{
-    if (n == 0)
-        return (snode_t *)&s->root;
-    for (snode_t *e = s->buckets[path_hash(path, n) & (s->n_buckets - 1)]; e; e = e->hnext)
-        if (!strncmp(e->path, path, n) && !e->path[n])
-            return e;
-    return NULL;
-}
-
-static void store_grow(store_t *s)
-{
-    size_t nb = s->n_buckets * 2;
-    snode_t **b = calloc(nb, sizeof *b);
-    if (!b)
-        die("out of memory");
-    for (size_t i = 0; i < s->n_buckets; i++) {
-        for (snode_t *e = s->buckets[i], *next; e; e = next) {
-            next = e->hnext;
-            size_t j = path_hash(e->path, strlen(e->path)) & (nb - 1);
-            e->hnext = b[j];
-            b[j] = e;
-        }
-    }
-    free(s->buckets);
-    s->buckets = b;
-    s->n_buckets = nb;
-}
-
-/* A new child of parent named by path[0..n); returns NULL without memory. */
-static snode_t *store_insert(store_t *s, snode_t *parent, const char *path, size_t n,
-                             bool interior)
-{
-    if (s->n_nodes + 1 > s->n_buckets)
-        store_grow(s);
-    snode_t *e = calloc(1, sizeof *e);
-    if (!e || !(e->path = strndup(path, n))) {
-        free(e);
-        return NULL;
-    }
-    const char *slash = strrchr(e->path, '/');
-    e->name = slash ? slash + 1 : e->path;
-    e->interior = interior;
-    e->parent = parent;
-    e->prev = parent->last;
-    if (parent->last)
-        parent->last->next = e;
-    else
-        parent->first = e;
-    parent->last = e;
-    size_t j = path_hash(e->path, n) & (s->n_buckets - 1);
-    e->hnext = s->buckets[j];
-    s->buckets[j] = e;
-    s->n_nodes++;
-    return e;
-}
-
-static void store_unhash(store_t *s, snode_t *e)
-{
-    snode_t **pp = &s->buckets[path_hash(e->path, strlen(e->path)) & (s->n_buckets - 1)];
-    while (*pp != e)
-        pp = &(*pp)->hnext;
-    *pp = e->hnext;
-}
-
-static void store_free_subtree(store_t *s, snode_t *e)
-{
-    for (snode_t *c = e->first, *next; c; c = next) {
-        next = c->next;
-        store_free_subtree(s, c);
-    }
-    store_unhash(s, e);
-    s->n_nodes--;
-    free(e->path);
-    free(e->value);
-    free(e->format);
-    free(e);
-}
-
-static void store_remove(store_t *s, snode_t *e)
-{
-    snode_t *p = e->parent;
-    if (e->prev)
-        e->prev->next = e->next;
-    else
-        p->first = e->next;
-    if (e->next)
-        e->next->prev = e->prev;
-    else
-        p->last = e->prev;
-    store_free_subtree(s, e);
-}
-
-static void store_free(store_t *s)
-{
-    while (s->root.first)
-        store_remove(s, s->root.first);
-    free(s->buckets);
-    s->buckets = NULL;
-}
-
-static int set_leaf(snode_t *e, const omadm_value_t *v)
-{
-    uint8_t *d = malloc(v->len + 1);
-    char *f = strdup(v->format ? v->format : "chr");
-    if (!d || !f) {
-        free(d);
-        free(f);
-        return -500;
-    }
-    if (v->len)
-        memcpy(d, v->data, v->len);
-    free(e->value);
-    free(e->format);
-    e->value = d;
-    e->len = v->len;
-    e->format = f;
-    return 0;
-}
-
-/* Interior parents of path, created as needed; NULL (with *rc) on failure. */
-static snode_t *parent_of(store_t *s, const char *path, int *rc)
-{
-    snode_t *p = &s->root;
-    for (const char *sl = strchr(path, '/'); sl; sl = strchr(sl + 1, '/')) {
-        size_t n = (size_t)(sl - path);
-        snode_t *e = store_find(s, path, n);
-        if (e && !e->interior) {
-            *rc = -405;
-            return NULL;
-        }
-        if (!e && !(e = store_insert(s, p, path, n, true))) {
-            *rc = -500;
-            return NULL;
-        }
-        p = e;
-    }
-    return p;
-}
-
-static int csp_get(void *ctx, const omadm_csp_req_t *req, omadm_csp_out_t *out)
-{
-    const snode_t *e = store_find(ctx, req->path, strlen(req->path));
-    if (!e)
-        return -404;
-    if (e->interior)
-        return omadm_csp_out_interior(out, NULL) ? -500 : 0;
-    omadm_value_t v = {.data = e->value, .len = e->len, .format = e->format};
-    return omadm_csp_out_leaf(out, &v) ? -500 : 0;
-}
-
-static int csp_list(void *ctx, const omadm_csp_req_t *req, omadm_csp_out_t *out)
-{
-    const snode_t *e = store_find(ctx, req->path, strlen(req->path));
-    if (!e)
-        return -404;
-    if (!e->interior)
-        return -406;
-    for (const snode_t *c = e->first; c; c = c->next)
-        if (omadm_csp_out_child(out, c->name))
-            return -500;
-    return 0;
-}
-
-static int csp_add(void *ctx, const omadm_csp_req_t *req, const omadm_value_t *value)
-{
-    store_t *s = ctx;
-    size_t n = strlen(req->path);
-    if (store_find(s, req->path, n))
-        return -418;
-    int rc = 0;
-    snode_t *p = parent_of(s, req->path, &rc);
-    if (!p)
-        return rc;
-    bool interior = value->format && !strcmp(value->format, "node");
-    snode_t *e = store_insert(s, p, req->path, n, interior);
-    if (!e)
-        return -500;
-    if (!interior && set_leaf(e, value)) {
-        store_remove(s, e);
-        return -500;
-    }
-    return 0;
-}
-
-static int csp_replace(void *ctx, const omadm_csp_req_t *req, const omadm_value_t *value)
-{
-    snode_t *e = store_find(ctx, req->path, strlen(req->path));
-    if (!e)
-        return -404;
-    if (e->interior)
-        return -405;
-    return set_leaf(e, value);
-}
-
-static int csp_del(void *ctx, const omadm_csp_req_t *req)
-{
-    store_t *s = ctx;
-    snode_t *e = store_find(s, req->path, strlen(req->path));
-    if (!e)
-        return -404;
-    if (e == &s->root)
-        return -405;
-    store_remove(s, e);
-    return 0;
-}
-
-static const char *const csp_bases[] = {CSP_BASE, NULL};
-
-static const omadm_csp_t bench_csp = {
-    .name = "bench-certstore",
-    .bases = csp_bases,
-    .get = csp_get,
-    .list = csp_list,
-    .add = csp_add,
-    .replace = csp_replace,
-    .del = csp_del,
-};
-
 /* ==== engine runs ============================================================== */
 
 typedef struct engine {
     omadm_t *dm;
-    store_t store;
+    ramcsp_t tree;
 } engine_t;
 
 static void engine_open(engine_t *e)
 {
     omadm_config_t cfg;
     omadm_config_init(&cfg);
-    store_init(&e->store);
+    ramcsp_init(&e->tree);
     omadm_error_t err = omadm_new(&cfg, NULL, NULL, &e->dm);
     if (!err)
-        err = omadm_register_csp(e->dm, &bench_csp, &e->store);
+        err = ramcsp_register(e->dm, &e->tree);
     if (err)
-        die("engine setup: %s", omadm_strerror(err));
+        bench_die("engine setup: %s", omadm_strerror(err));
 }
 
 static void engine_close(engine_t *e)
 {
     omadm_free(e->dm);
-    store_free(&e->store);
+    ramcsp_free(&e->tree);
 }
 
 /* One message through the engine; the reply is handed to the caller. */
@@ -571,10 +250,10 @@ static uint8_t *engine_run(engine_t *e, const text_t *msg, size_t *reply_len)
         omadm_process(e->dm, (const uint8_t *)msg->data, msg->len, &reply, reply_len);
     if (err) {
         const char *d = omadm_last_error_detail(e->dm);
-        die("omadm_process: %s (%s)", omadm_strerror(err), d ? d : "no detail");
+        bench_die("omadm_process: %s (%s)", omadm_strerror(err), d ? d : "no detail");
     }
     if (!reply)
-        die("omadm_process gave no reply");
+        bench_die("omadm_process gave no reply");
     return reply;
 }
 
@@ -590,7 +269,7 @@ static void check_reply(engine_t *e, const uint8_t *reply, size_t len, unsigned 
                             ? codec_wbxml_decode(e->dm, reply, len, &m, &detail)
                             : codec_xml_decode(e->dm, reply, len, &m, &detail);
     if (err)
-        die("reply does not decode: %s (%s)", omadm_strerror(err), detail ? detail : "");
+        bench_die("reply does not decode: %s (%s)", omadm_strerror(err), detail ? detail : "");
     unsigned ok = 0, other = 0, results = 0;
     for (const syncml_cmd_t *c = m.cmds; c; c = c->next) {
         if (c->type == SYNCML_CMD_RESULTS)
@@ -602,8 +281,8 @@ static void check_reply(engine_t *e, const uint8_t *reply, size_t len, unsigned 
     }
     syncml_msg_free(&m);
     if (ok != n_cmds + 1 || other || results != n_gets)
-        die("unexpected reply: %u Status 200 (want %u), %u other, %u Results (want %u)", ok,
-            n_cmds + 1, other, results, n_gets);
+        bench_die("unexpected reply: %u Status 200 (want %u), %u other, %u Results (want %u)",
+                  ok, n_cmds + 1, other, results, n_gets);
 }
 
 /* XML -> model -> WBXML with the engine's codec; returned text is owned. */
@@ -620,7 +299,7 @@ static text_t to_wbxml(const text_t *xml)
     if (!err)
         err = codec_wbxml_encode(e.dm, &m, &b);
     if (err)
-        die("WBXML conversion: %s (%s)", omadm_strerror(err), detail ? detail : "");
+        bench_die("WBXML conversion: %s (%s)", omadm_strerror(err), detail ? detail : "");
     text_t out = {0};
     text_put(&out, (const char *)b.data, b.len);
     buf_free(&b);
@@ -653,7 +332,7 @@ static op_t *recipe_push(recipe_t *r, op_kind_t kind)
         r->cap = r->cap ? r->cap * 2 : 256;
         r->ops = realloc(r->ops, r->cap * sizeof *r->ops);
         if (!r->ops)
-            die("out of memory");
+            bench_die("out of memory");
     }
     op_t *o = &r->ops[r->n++];
     memset(o, 0, sizeof *o);
@@ -684,7 +363,7 @@ static recipe_t recipe_from_reply(const uint8_t *xml, size_t len)
     recipe_t r = {0};
     xmlDocPtr doc = xmlReadMemory((const char *)xml, (int)len, "reply.xml", NULL, XML_PARSE_NONET);
     if (!doc)
-        die("libxml2 cannot parse the engine's reply");
+        bench_die("libxml2 cannot parse the engine's reply");
     recipe_walk(&r, xmlDocGetRootElement(doc));
     xmlFreeDoc(doc);
     return r;
@@ -728,7 +407,7 @@ static void libxml2_parse(const text_t *xml)
 {
     xmlDocPtr doc = xmlReadMemory(xml->data, (int)xml->len, "msg.xml", NULL, XML_PARSE_NONET);
     if (!doc)
-        die("libxml2 cannot parse the message");
+        bench_die("libxml2 cannot parse the message");
     xmlFreeDoc(doc);
 }
 
@@ -739,7 +418,7 @@ static size_t libxml2_serialise(const recipe_t *r)
     int size = 0;
     xmlDocDumpMemory(doc, &mem, &size);
     if (!mem)
-        die("xmlDocDumpMemory failed");
+        bench_die("xmlDocDumpMemory failed");
     xmlFree(mem);
     xmlFreeDoc(doc);
     return (size_t)size;
@@ -947,13 +626,13 @@ static text_t read_file(const char *path)
     text_t t = {0};
     FILE *f = fopen(path, "rb");
     if (!f)
-        die("%s: %s", path, strerror(errno));
+        bench_die("%s: %s", path, strerror(errno));
     fseek(f, 0, SEEK_END);
     long size = ftell(f);
     rewind(f);
     t.data = malloc((size_t)size + 1);
     if (!t.data || fread(t.data, 1, (size_t)size, f) != (size_t)size)
-        die("%s: cannot read", path);
+        bench_die("%s: cannot read", path);
     t.len = t.cap = (size_t)size;
     fclose(f);
     return t;
@@ -987,7 +666,7 @@ static long rss_of_child(const char *path)
     posix_spawn_file_actions_t fa;
     char *argv[] = {"dmbench", "--rss-child", (char *)path, NULL};
     if (pipe(fd))
-        die("pipe: %s", strerror(errno));
+        bench_die("pipe: %s", strerror(errno));
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, fd[1], STDOUT_FILENO);
     posix_spawn_file_actions_addclose(&fa, fd[0]);
@@ -995,7 +674,7 @@ static long rss_of_child(const char *path)
     posix_spawn_file_actions_destroy(&fa);
     close(fd[1]);
     if (rc)
-        die("posix_spawn: %s", strerror(rc));
+        bench_die("posix_spawn: %s", strerror(rc));
     char out[128] = {0};
     ssize_t n = read(fd[0], out, sizeof out - 1);
     close(fd[0]);
@@ -1004,7 +683,7 @@ static long rss_of_child(const char *path)
     long kb = -1;
     if (n <= 0 || !WIFEXITED(status) || WEXITSTATUS(status) ||
         sscanf(out, "VmHWM %ld", &kb) != 1)
-        die("RSS child for %s failed (status %d)", path, status);
+        bench_die("RSS child for %s failed (status %d)", path, status);
     return kb;
 }
 
@@ -1015,9 +694,9 @@ static long rss_of_message(const text_t *msg)
     snprintf(path, sizeof path, "%s/dmbench-msg.XXXXXX", dir);
     int fd = mkstemp(path);
     if (fd < 0)
-        die("mkstemp: %s", strerror(errno));
+        bench_die("mkstemp: %s", strerror(errno));
     if (write(fd, msg->data, msg->len) != (ssize_t)msg->len)
-        die("write %s: %s", path, strerror(errno));
+        bench_die("write %s: %s", path, strerror(errno));
     close(fd);
     long kb = rss_of_child(path);
     unlink(path);
@@ -1036,7 +715,7 @@ static const measure_t *find(const measure_t *ms, size_t n, mkind_t k, size_id_t
     for (size_t i = 0; i < n; i++)
         if (ms[i].kind == k && ms[i].size == sz && (k != M_ENGINE || ms[i].enc == enc))
             return &ms[i];
-    die("internal: measurement missing");
+    bench_die("internal: measurement missing");
 }
 
 /* Median over batches of a/b, each batch's a and b measured back to back. */
@@ -1228,7 +907,7 @@ static int parse_size(const char *s)
     for (int i = 0; i < SZ__COUNT; i++)
         if (!strcmp(s, size_names[i]))
             return i;
-    die("size must be cert, 1000 or 5000, not %s", s);
+    bench_die("size must be cert, 1000 or 5000, not %s", s);
 }
 
 static int parse_enc(const char *s)
@@ -1236,7 +915,7 @@ static int parse_enc(const char *s)
     for (int i = 0; i < ENC__COUNT; i++)
         if (!strcmp(s, enc_names[i]))
             return i;
-    die("encoding must be xml or wbxml, not %s", s);
+    bench_die("encoding must be xml or wbxml, not %s", s);
 }
 
 /* The one call callgrind counts (--toggle-collect=measured_once). */
@@ -1258,7 +937,7 @@ static int run_once(const char *what, const char *size, const char *enc)
     else if (!strcmp(what, "serialise"))
         m.kind = M_SERIALISE;
     else
-        die("WHAT must be engine, parse or serialise, not %s", what);
+        bench_die("WHAT must be engine, parse or serialise, not %s", what);
     scenario_make(&sc, sz);
     scenario_prepare(&sc);
     if (m.kind == M_ENGINE)

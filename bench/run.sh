@@ -5,7 +5,8 @@
 #   bench/run.sh [--batches N] [--batch-ms MS] [--no-rss]
 #       the engine benchmark (dmbench, ~10 s), then the SCEP enrollment
 #       benchmark (~30 s; skipped with a note when this machine cannot run
-#       it), then the certificate store benchmark (storebench with its
+#       it), then the real certificate path (certpath with its defaults,
+#       ~2.5 min), then the certificate store benchmark (storebench with its
 #       defaults, ~6 min).
 #   bench/run.sh --engine-only [--batches N] [--batch-ms MS] [--no-rss]
 #       dmbench alone: wall-clock messages/second and peak RSS of
@@ -19,6 +20,17 @@
 #       Options, e.g. --sizes 100,10000 (quicker), --struct-max 10000 (skip the
 #       ~2.5 min ?list=Struct of 100,000), --no-engine, --ops K, --dir DIR
 #       --keep / --reuse (keep the filled stores for another run).
+#   bench/run.sh --certpath-only [certpath options]
+#       certpath alone: the real CertificateStore CSP and store against the
+#       engine with an in-memory plugin and the certificate parses they
+#       cannot do without -- the 2.3 KB message (tmpfs and disk, durability
+#       barriers counted), 5,000 commands of valid certificates, the
+#       ?list=Struct / StructData listings and `dmclient store list` of
+#       1,000 and 10,000 certificates, start-up and peak RSS of dmclient;
+#       targets MET / NOT MET.  Options, e.g. --only message,bulk (also
+#       listing, startup), --big (also stores of 100,000: ~5 min more),
+#       --batches N, --batch-ms MS, --rounds N, --list-rounds N, --pairs N,
+#       --tmpfs DIR, --disk DIR, --keep.
 #   bench/run.sh --scep-only [RUNS]
 #       bench/scep-enroll.sh: SCEP enrollment wall time (2048-bit RSA) of
 #       `dmclient run --until-idle` against Debian's scepclient, alternating,
@@ -61,6 +73,10 @@ case "${1:-}" in
     shift
     exec sh bench/startup.sh build/release "$@"
     ;;
+--certpath-only)
+    shift
+    exec build/release/bench/certpath "$@"
+    ;;
 --callgrind) ;;
 *)
     "$bin" "$@"
@@ -72,6 +88,8 @@ case "${1:-}" in
     77) echo "(SCEP enrollment benchmark not run: see the line above; bench/run.sh --scep-only)" ;;
     *) exit "$rc" ;;
     esac
+    echo
+    build/release/bench/certpath
     echo
     exec build/release/bench/storebench
     ;;

@@ -3,12 +3,12 @@
 # bench/startup.sh [BUILD_DIR] [PAIRS] - dmclient's start-up against the floor of its libraries,
 # and its peak RSS on a certificate message (docs/performance.md, "Start-up").
 #
-# BUILD_DIR: the build whose bin/dmclient and bench/startup-noop are measured; without it the
+# BUILD_DIR: the build whose bin/dmclient and bench/noop are measured; without it the
 # release build is made first (scons -Q variant=release bench) and build/release is used.
 # PAIRS: timed pairs (default 101).  STARTUP_RSS_RUNS: runs for each peak RSS (default 7).
 #
 #   start-up  `dmclient --state-dir S get ./DevInfo/DevId` (S made by an untimed first run)
-#             against bench/startup-noop, a program that does nothing, linked with libxml2 and
+#             against bench/noop, a program that does nothing, linked with libxml2 and
 #             libcrypto (what dmclient loads at start): PAIRS pairs run A B A B ... after 3
 #             untimed warm-up pairs; wall time (time.perf_counter() around each process) and CPU
 #             time (user + system, wait4).  Target: the median of the per-pair wall ratios
@@ -40,7 +40,7 @@ rss_runs=${STARTUP_RSS_RUNS:-7}
 case $pairs$rss_runs in '' | *[!0-9]*) die "PAIRS and STARTUP_RSS_RUNS must be numbers" ;; esac
 [ "$pairs" -ge 1 ] && [ "$rss_runs" -ge 1 ] || die "PAIRS and STARTUP_RSS_RUNS must be at least 1"
 dmclient=$build/bin/dmclient
-noop=$build/bench/startup-noop
+noop=$build/bench/noop
 [ -x "$dmclient" ] || die "$dmclient missing (scons -Q variant=release bench)"
 [ -x "$noop" ] || die "$noop missing (scons -Q variant=release bench)"
 for c in python3 openssl; do

@@ -27,10 +27,11 @@
  * random certificates it holds, so every store stays at N..N+round.  The
  * operations run in rounds (--round of each kind on each store, then the
  * next store), so all sizes share the machine's mood.  Each operation is
- * timed on its own (CLOCK_MONOTONIC).  The program defines fsync(),
- * fdatasync() and syncfs() itself (they win over libc's for the store code
- * linked into this program) to add up the time each operation spends in
- * them, so the cost of durability can be told from the rest; and it reads
+ * timed on its own (CLOCK_MONOTONIC).  The program links
+ * common/durability.c, whose fsync(), fdatasync() and syncfs() win over
+ * libc's for the store code linked into this program, to add up the time
+ * each operation spends in them, so the cost of durability can be told
+ * from the rest; and it reads
  * the store device's read counter (/sys/dev/block/M:m/stat) around each
  * operation, to show whether the page cache served it.
  *
@@ -61,12 +62,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
-#include <openssl/evp.h>
-#include <openssl/core_names.h>
 #include <openssl/opensslv.h>
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -74,96 +70,26 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
-#include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "codec.h"
 #include "csp/certstore_internal.h"
+#include "durability.h"
+#include "fill.h"
 #include "model.h"
 #include "omadm.h"
 #include "omadm_certstore.h"
-#include "store/cert.h"
+#include "pool.h"
 #include "store/store.h"
-#include "platform.h"
-
-/* The library's default platform table (libc allocator, time(), OpenSSL's
- * RNG), for the calls that take one. */
-static omadm_platform_t P;
+#include "text.h"
+#include "util.h"
 
 #define CSP_BASE "./Vendor/MSFT/CertificateStore"
 #define SERVER_URI "https://dm.example.test/omadm"
 #define TARGET_RATIO 1.5
 #define MAX_SIZES 8
-
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-
-static void die(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("storebench: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    exit(1);
-}
-
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (!p)
-        die("out of memory");
-    return p;
-}
-
-static void *xrealloc(void *p, size_t n)
-{
-    p = realloc(p, n ? n : 1);
-    if (!p)
-        die("out of memory");
-    return p;
-}
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* ==== syncs: timed, and skipped during setup ===================================== */
-
-static int64_t g_sync_ns;       /* time spent in fsync/fdatasync/syncfs */
-static unsigned long g_syncs;   /* calls */
-static bool g_skip_sync;        /* setup (and --skip-sync): return at once */
-
-static int timed_sync(long nr, int fd)
-{
-    if (g_skip_sync)
-        return 0;
-    int64_t t0 = now_ns();
-    long rc = syscall(nr, fd);
-    g_sync_ns += now_ns() - t0;
-    g_syncs++;
-    return (int)rc;
-}
-
-int fsync(int fd)
-{
-    return timed_sync(SYS_fsync, fd);
-}
-
-int fdatasync(int fd)
-{
-    return timed_sync(SYS_fdatasync, fd);
-}
-
-int syncfs(int fd)
-{
-    return timed_sync(SYS_syncfs, fd);
-}
 
 /* ==== deterministic randomness ==================================================== */
 
@@ -175,145 +101,6 @@ static uint64_t rnd(void)
     x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
     x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
     return x ^ (x >> 31);
-}
-
-/* ==== certificates ================================================================= */
-
-typedef struct cert {
-    uint8_t *der;
-    size_t der_len;
-    char thumb[STORE_THUMB_LEN + 1];
-    char *b64;
-} cert_t;
-
-typedef struct pool {
-    cert_t *c;
-    size_t n;
-} pool_t;
-
-/* The key and its public point, encoded once. */
-typedef struct signer {
-    EVP_PKEY *key;
-    unsigned char point[133];
-    size_t point_len;
-} signer_t;
-
-/* Set the certificate's SubjectPublicKeyInfo from the encoded point:
- * X509_set_pubkey() would run OpenSSL 3's encoder and decoder for every
- * certificate, three quarters of the time it takes to make one. */
-static int set_pubkey(X509 *x, const signer_t *sg)
-{
-    unsigned char *penc = OPENSSL_memdup(sg->point, sg->point_len);
-    return penc && X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(x),
-                                          OBJ_nid2obj(NID_X9_62_id_ecPublicKey), V_ASN1_OBJECT,
-                                          OBJ_nid2obj(NID_X9_62_prime256v1), penc,
-                                          (int)sg->point_len);
-}
-
-static void make_cert(const signer_t *sg, unsigned i, cert_t *c)
-{
-    char cn[64];
-    X509 *x = X509_new();
-    X509_NAME *name = X509_NAME_new();
-    BASIC_CONSTRAINTS *bc = BASIC_CONSTRAINTS_new();
-    snprintf(cn, sizeof cn, "storebench %u", i);
-    if (!x || !name || !bc || !X509_set_version(x, 2) ||
-        !ASN1_INTEGER_set_int64(X509_get_serialNumber(x), (int64_t)i + 1) ||
-        !X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"omadm bench",
-                                    -1, -1, 0) ||
-        !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1,
-                                    0) ||
-        !X509_set_subject_name(x, name) || !X509_set_issuer_name(x, name) ||
-        !ASN1_TIME_set(X509_getm_notBefore(x), 1704067200) ||   /* 2024-01-01 */
-        !ASN1_TIME_set(X509_getm_notAfter(x), 2019686400) ||    /* 2034-01-01 */
-        !set_pubkey(x, sg))
-        die("cannot build certificate %u", i);
-    bc->ca = 0xff;
-    if (!X509_add1_ext_i2d(x, NID_basic_constraints, bc, 1, 0) ||
-        !X509_sign(x, sg->key, EVP_sha256()))
-        die("cannot sign certificate %u", i);
-    unsigned char *der = NULL;
-    int n = i2d_X509(x, &der);
-    if (n <= 0)
-        die("cannot encode certificate %u", i);
-    c->der = xmalloc((size_t)n);
-    memcpy(c->der, der, (size_t)n);
-    c->der_len = (size_t)n;
-    OPENSSL_free(der);
-    BASIC_CONSTRAINTS_free(bc);
-    X509_NAME_free(name);
-    X509_free(x);
-}
-
-static void cert_finish(cert_t *c)
-{
-    if (cert_thumbprint(c->der, c->der_len, c->thumb) ||
-        !(c->b64 = cert_b64(&P, c->der, c->der_len)))
-        die("cannot fingerprint a certificate");
-}
-
-static void pool_make(pool_t *p, size_t n)
-{
-    signer_t sg = {.key = EVP_EC_gen("P-256")};
-    if (!sg.key || !EVP_PKEY_get_octet_string_param(sg.key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY,
-                                                    sg.point, sizeof sg.point, &sg.point_len))
-        die("cannot generate an EC P-256 key");
-    p->c = xmalloc(n * sizeof *p->c);
-    p->n = n;
-    for (size_t i = 0; i < n; i++) {
-        make_cert(&sg, (unsigned)i, &p->c[i]);
-        cert_finish(&p->c[i]);
-    }
-    /* the first one must parse back, with the key it was signed with */
-    const unsigned char *q = p->c[0].der;
-    X509 *x = d2i_X509(NULL, &q, (long)p->c[0].der_len);
-    if (!x || X509_verify(x, sg.key) != 1)
-        die("the generated certificates do not verify");
-    X509_free(x);
-    EVP_PKEY_free(sg.key);
-}
-
-/* pool file: "storebench-pool 1\n" then per certificate u32 length + DER. */
-static void pool_save(const pool_t *p, const char *file)
-{
-    FILE *f = fopen(file, "wb");
-    if (!f)
-        die("%s: %s", file, strerror(errno));
-    fprintf(f, "storebench-pool 1\n");
-    for (size_t i = 0; i < p->n; i++) {
-        uint32_t len = (uint32_t)p->c[i].der_len;
-        fwrite(&len, sizeof len, 1, f);
-        fwrite(p->c[i].der, 1, len, f);
-    }
-    if (fclose(f))
-        die("%s: write failed", file);
-}
-
-static bool pool_load(pool_t *p, const char *file)
-{
-    FILE *f = fopen(file, "rb");
-    char head[32];
-    if (!f)
-        return false;
-    if (!fgets(head, sizeof head, f) || strcmp(head, "storebench-pool 1\n"))
-        die("%s: not a storebench pool", file);
-    size_t cap = 0;
-    uint32_t len;
-    memset(p, 0, sizeof *p);
-    while (fread(&len, sizeof len, 1, f) == 1) {
-        if (p->n == cap) {
-            cap = cap ? cap * 2 : 1024;
-            p->c = xrealloc(p->c, cap * sizeof *p->c);
-        }
-        cert_t *c = &p->c[p->n++];
-        c->der = xmalloc(len);
-        c->der_len = len;
-        if (fread(c->der, 1, len, f) != len)
-            die("%s: truncated", file);
-        cert_finish(c);
-    }
-    fclose(f);
-    return true;
 }
 
 /* ==== stores ======================================================================= */
@@ -423,7 +210,7 @@ static uint32_t fresh_pick(bstore_t *b)
             return (uint32_t)i;
         }
     }
-    die("certificate pool exhausted");
+    bench_die("certificate pool exhausted");
 }
 
 static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
@@ -437,16 +224,7 @@ static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *
 static void rm_rf(const char *p)
 {
     if (nftw(p, rm_entry, 64, FTW_DEPTH | FTW_PHYS) && errno != ENOENT)
-        die("cannot remove %s: %s", p, strerror(errno));
-}
-
-static void sync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        syscall(SYS_syncfs, fd);
-        close(fd);
-    }
+        bench_die("cannot remove %s: %s", p, strerror(errno));
 }
 
 /* ---- block-device reads: was an operation served by the page cache? ---- */
@@ -515,7 +293,7 @@ static void engine_open(bstore_t *b)
     if (!err)
         err = omadm_certstore_register(b->dm, b->cs);
     if (err)
-        die("engine on %s: %s (%s)", b->dir, omadm_strerror(err), why ? why : "");
+        bench_die("engine on %s: %s (%s)", b->dir, omadm_strerror(err), why ? why : "");
     b->st = b->cs->store; /* the internal store of the handle (certstore_internal.h) */
 }
 
@@ -528,38 +306,16 @@ static void engine_close(bstore_t *b)
     b->st = NULL;
 }
 
-static void put_rec(store_t *st, const kind_t *k, const cert_t *c)
-{
-    store_rec_t rec = {.name = (char *)c->thumb, .server = SERVER_URI, .added = (int64_t)time(NULL),
-                       .der = c->der, .der_len = c->der_len};
-    memcpy(rec.thumb, c->thumb, sizeof rec.thumb);
-    if (store_put(st, k->id, &rec))
-        die("store_put failed");
-}
-
-/* Fill to b->size in batches of one transaction and one flush each.
- * Root: store_flush's CApath step parses every certificate of the batch
- * once per certificate of the batch (batch^2 d2i_X509, ~100 us each; see
- * docs/performance.md), so a batch of 1 is the fastest there. */
+/* Fill to b->size in batches of one transaction and one flush each: a
+ * batch of 1 for the trust stores (fill.h). */
 static void fill(bstore_t *b)
 {
-    size_t batch = b->kind->id[0] == 'r' ? 1 : 1000;
-    int64_t t0 = now_ns();
-    g_skip_sync = true;
-    for (size_t i = 0; i < b->size; i += batch) {
-        size_t end = i + batch < b->size ? i + batch : b->size;
-        if (store_begin(b->st))
-            die("store_begin failed");
-        for (size_t j = i; j < end; j++) {
-            put_rec(b->st, b->kind, &g_pool->c[j]);
-            live_add(b, (uint32_t)j);
-        }
-        if (store_commit(b->st) || store_flush(b->st))
-            die("filling %s: store_flush failed", b->dir);
-    }
-    g_skip_sync = false;
-    sync_dir(b->dir);
-    b->fill_s = (double)(now_ns() - t0) / 1e9;
+    size_t batch = b->kind->trust ? 1 : 1000;
+    int64_t t0 = bench_now_ns();
+    fill_store(b->st, b->dir, b->kind->id, g_pool, 0, b->size, batch, SERVER_URI);
+    for (size_t j = 0; j < b->size; j++)
+        live_add(b, (uint32_t)j);
+    b->fill_s = (double)(bench_now_ns() - t0) / 1e9;
     b->fill_batch = batch;
     b->fresh = b->size;
 }
@@ -579,7 +335,7 @@ static bool live_load(bstore_t *b)
     uint32_t i;
     while (fread(&i, sizeof i, 1, f) == 1) {
         if (i >= g_pool->n || b->held[i] || b->n_live >= b->size + g_pool->n)
-            die("%s: does not match the pool", p);
+            bench_die("%s: does not match the pool", p);
         live_add(b, i);
     }
     fclose(f);
@@ -593,10 +349,10 @@ static void live_save(const bstore_t *b)
     live_file(b, p, sizeof p);
     FILE *f = fopen(p, "wb");
     if (!f)
-        die("%s: %s", p, strerror(errno));
+        bench_die("%s: %s", p, strerror(errno));
     fwrite(b->live, sizeof *b->live, b->n_live, f);
     if (fclose(f))
-        die("%s: write failed", p);
+        bench_die("%s: write failed", p);
 }
 
 static void bstore_setup(bstore_t *b, const kind_t *k, size_t size, const char *base,
@@ -607,15 +363,15 @@ static void bstore_setup(bstore_t *b, const kind_t *k, size_t size, const char *
     b->kind = k;
     b->size = size;
     if (snprintf(b->dir, sizeof b->dir, "%s/%s-%zu", base, k->id, size) >= (int)sizeof b->dir)
-        die("%s: path too long", base);
-    b->live = xmalloc((size + g_pool->n) * sizeof *b->live);
+        bench_die("%s: path too long", base);
+    b->live = bench_xmalloc((size + g_pool->n) * sizeof *b->live);
     b->held = calloc(g_pool->n, 1);
     if (!b->held)
-        die("out of memory");
+        bench_die("out of memory");
     for (int i = 0; i < OP__COUNT; i++) {
-        b->s[i].total_us = xmalloc(o->ops * sizeof(double));
-        b->s[i].sync_us = xmalloc(o->ops * sizeof(double));
-        b->s[i].syncs = xmalloc(o->ops * sizeof(unsigned));
+        b->s[i].total_us = bench_xmalloc(o->ops * sizeof(double));
+        b->s[i].sync_us = bench_xmalloc(o->ops * sizeof(double));
+        b->s[i].syncs = bench_xmalloc(o->ops * sizeof(unsigned));
     }
     live_file(b, p, sizeof p);
     if (o->reuse && live_load(b)) {
@@ -630,29 +386,6 @@ static void bstore_setup(bstore_t *b, const kind_t *k, size_t size, const char *
 }
 
 /* ==== messages ===================================================================== */
-
-typedef struct text {
-    char *data;
-    size_t len, cap;
-} text_t;
-
-static void text_printf(text_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void text_printf(text_t *t, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (t->len + (size_t)n + 1 > t->cap) {
-        t->cap = (t->len + (size_t)n + 1) * 2;
-        t->data = xrealloc(t->data, t->cap);
-    }
-    va_start(ap, fmt);
-    vsnprintf(t->data + t->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    t->len += (size_t)n;
-}
 
 static void msg_begin(text_t *t, bstore_t *b)
 {
@@ -699,13 +432,13 @@ static void reply_check(const uint8_t *reply, size_t len, syncml_msg_t *m, reply
     syncml_msg_init(m, g_checker);
     omadm_error_t err = codec_xml_decode(g_checker, reply, len, m, &detail);
     if (err)
-        die("reply does not decode: %s (%s)", omadm_strerror(err), detail ? detail : "");
+        bench_die("reply does not decode: %s (%s)", omadm_strerror(err), detail ? detail : "");
     for (const syncml_cmd_t *c = m->cmds; c; c = c->next) {
         if (c->type == SYNCML_CMD_STATUS) {
             int code = c->data_len == 3 ? atoi((const char *)c->data) : -1;
             if (c->cmd_ref && !strcmp(c->cmd_ref, "0")) {
                 if (code != 200)
-                    die("header Status %d", code);
+                    bench_die("header Status %d", code);
                 continue;
             }
             if (!r->n_status++)
@@ -725,18 +458,18 @@ static void reply_check(const uint8_t *reply, size_t len, syncml_msg_t *m, reply
 static double run_msg(bstore_t *b, const text_t *msg, uint8_t **reply, size_t *reply_len,
                       double *sync_us, unsigned *syncs)
 {
-    int64_t s0 = g_sync_ns;
-    unsigned long c0 = g_syncs;
-    int64_t t0 = now_ns();
+    int64_t s0 = dur.barrier_ns;
+    uint64_t c0 = dur.barriers;
+    int64_t t0 = bench_now_ns();
     omadm_error_t err =
         omadm_process(b->dm, (const uint8_t *)msg->data, msg->len, reply, reply_len);
-    int64_t t1 = now_ns();
+    int64_t t1 = bench_now_ns();
     if (err || !*reply) {
         const char *d = omadm_last_error_detail(b->dm);
-        die("omadm_process on %s: %s (%s)", b->dir, omadm_strerror(err), d ? d : "no reply");
+        bench_die("omadm_process on %s: %s (%s)", b->dir, omadm_strerror(err), d ? d : "no reply");
     }
-    *sync_us = (double)(g_sync_ns - s0) / 1e3;
-    *syncs = (unsigned)(g_syncs - c0);
+    *sync_us = (double)(dur.barrier_ns - s0) / 1e3;
+    *syncs = (unsigned)(dur.barriers - c0);
     return (double)(t1 - t0) / 1e3;
 }
 
@@ -789,7 +522,7 @@ static void msg_op(bstore_t *b, op_t op, text_t *msg)
     reply_sum_t r;
     reply_check(reply, len, &m, &r);
     if (r.n_status != 1 || r.status != 200)
-        die("%s %s on %s: Status %d", el, uri, b->dir, r.status);
+        bench_die("%s %s on %s: Status %d", el, uri, b->dir, r.status);
     if (op == OP_MSG_GET || op == OP_MSG_GET_ISSUED) {
         char want[64];
         snprintf(want, sizeof want, "O=omadm bench, CN=storebench %u", i);
@@ -797,7 +530,7 @@ static void msg_op(bstore_t *b, op_t op, text_t *msg)
         const syncml_item_t *it = r.first;
         if (r.n_items != 1 || !it->has_data || it->data_len != strlen(w) ||
             memcmp(it->data, w, it->data_len))
-            die("Get %s on %s: Results '%.*s', want '%s'", uri, b->dir,
+            bench_die("Get %s on %s: Results '%.*s', want '%s'", uri, b->dir,
                 it && it->has_data ? (int)it->data_len : 0, it ? (const char *)it->data : "", w);
     }
     syncml_msg_free(&m);
@@ -813,18 +546,18 @@ static void store_op(bstore_t *b, op_t op)
 {
     size_t slot = 0;
     uint32_t i = op == OP_ST_ADD ? fresh_pick(b) : live_pick(b, &slot);
-    const cert_t *c = &g_pool->c[i];
+    const pool_cert_t *c = &g_pool->c[i];
     store_rec_t rec;
     unsigned long r0 = disk_reads();
-    int64_t s0 = g_sync_ns;
-    unsigned long c0 = g_syncs;
-    int64_t t0 = now_ns();
+    int64_t s0 = dur.barrier_ns;
+    uint64_t c0 = dur.barriers;
+    int64_t t0 = bench_now_ns();
     int rc;
     switch (op) {
     case OP_ST_ADD:
         rc = store_begin(b->st);
         if (!rc)
-            put_rec(b->st, b->kind, c);
+            fill_put(b->st, b->kind->id, c, SERVER_URI);
         rc = rc || store_commit(b->st) || store_flush(b->st);
         break;
     case OP_ST_GET:
@@ -835,21 +568,21 @@ static void store_op(bstore_t *b, op_t op)
              store_commit(b->st) || store_flush(b->st);
         break;
     }
-    int64_t t1 = now_ns();
+    int64_t t1 = bench_now_ns();
     unsigned long reads = disk_reads() - r0;
     if (rc)
-        die("%s on %s: failed (%d)", op_labels[op], b->dir, rc);
+        bench_die("%s on %s: failed (%d)", op_labels[op], b->dir, rc);
     if (op == OP_ST_GET) {
         if (rec.der_len != c->der_len || memcmp(rec.der, c->der, c->der_len))
-            die("store_get on %s: wrong certificate", b->dir);
+            bench_die("store_get on %s: wrong certificate", b->dir);
         store_rec_free(b->st, &rec);
     } else if (op == OP_ST_ADD) {
         live_add(b, i);
     } else {
         live_remove(b, slot);
     }
-    record(b, op, (double)(t1 - t0) / 1e3, (double)(g_sync_ns - s0) / 1e3,
-           (unsigned)(g_syncs - c0), reads);
+    record(b, op, (double)(t1 - t0) / 1e3, (double)(dur.barrier_ns - s0) / 1e3,
+           (unsigned)(dur.barriers - c0), reads);
 }
 
 /* ==== listings ===================================================================== */
@@ -889,12 +622,12 @@ static void big_reply_check(const uint8_t *reply, size_t len, const char *uri, s
     size_t items = 0;
     if (!p || len - (size_t)(p - reply) < sizeof status + 3 ||
         memcmp(p + sizeof status - 1, "200<", 4))
-        die("Get %s: no Status 200 in the %zu-byte reply", uri, len);
+        bench_die("Get %s: no Status 200 in the %zu-byte reply", uri, len);
     for (const uint8_t *q = reply, *end = reply + len;
          (q = memmem(q, (size_t)(end - q), "<Item>", 6)); q += 6)
         items++;
     if (items != want_items)
-        die("Get %s: %zu Items, want %zu", uri, items, want_items);
+        bench_die("Get %s: %zu Items, want %zu", uri, items, want_items);
 }
 
 /* Get uri through the engine; milliseconds.  Checks Status 200 and the
@@ -919,10 +652,10 @@ static double get_msg(bstore_t *b, text_t *msg, const char *uri, size_t want_ite
     reply_sum_t rs;
     reply_check(reply, *reply_len, &m, &rs);
     if (rs.status != 200 || rs.n_items != want_items)
-        die("Get %s on %s: Status %d, %zu Results items, want %zu", uri, b->dir, rs.status,
+        bench_die("Get %s on %s: Status %d, %zu Results items, want %zu", uri, b->dir, rs.status,
             rs.n_items, want_items);
     if (first) {
-        *first = xmalloc(rs.first->data_len + 1);
+        *first = bench_xmalloc(rs.first->data_len + 1);
         memcpy(*first, rs.first->data, rs.first->data_len);
         (*first)[rs.first->data_len] = 0;
         *first_len = rs.first->data_len;
@@ -943,12 +676,12 @@ static void listing(bstore_t *b, const opts_t *o, text_t *msg)
     /* store_each alone */
     for (r = 0; r < LIST_RUNS && sum < LIST_BUDGET_MS; r++) {
         size_t n = 0;
-        int64_t t0 = now_ns();
+        int64_t t0 = bench_now_ns();
         if (store_each(b->st, b->kind->id, count_rec, &n))
-            die("store_each on %s failed", b->dir);
-        sum += t[r] = (double)(now_ns() - t0) / 1e6;
+            bench_die("store_each on %s failed", b->dir);
+        sum += t[r] = (double)(bench_now_ns() - t0) / 1e6;
         if (n != b->n_live)
-            die("store_each on %s: %zu records, want %zu", b->dir, n, b->n_live);
+            bench_die("store_each on %s: %zu records, want %zu", b->dir, n, b->n_live);
         l->each_n = n;
     }
     l->each_ms = median_of_runs(t, r);
@@ -967,7 +700,7 @@ static void listing(bstore_t *b, const opts_t *o, text_t *msg)
         children += len ? 1 : 0;
         free(list);
         if (children != b->n_live)
-            die("Get %s: %zu children, want %zu", b->kind->uri, children, b->n_live);
+            bench_die("Get %s: %zu children, want %zu", b->kind->uri, children, b->n_live);
         l->list_children = children;
     }
     l->list_ms = median_of_runs(t, r);
@@ -996,7 +729,7 @@ static double quantile(const double *v, size_t n, double q)
 {
     if (!n)
         return 0;
-    double *s = xmalloc(n * sizeof *s);
+    double *s = bench_xmalloc(n * sizeof *s);
     memcpy(s, v, n * sizeof *s);
     qsort(s, n, sizeof *s, cmp_double);
     double r;
@@ -1013,7 +746,7 @@ static double quantile(const double *v, size_t n, double q)
 /* Median of total - sync. */
 static double median_cpu(const samples_t *s)
 {
-    double *d = xmalloc((s->n ? s->n : 1) * sizeof *d);
+    double *d = bench_xmalloc((s->n ? s->n : 1) * sizeof *d);
     for (size_t i = 0; i < s->n; i++)
         d[i] = s->total_us[i] - s->sync_us[i];
     double r = quantile(d, s->n, 0.5);
@@ -1023,7 +756,7 @@ static double median_cpu(const samples_t *s)
 
 static double median_syncs(const samples_t *s)
 {
-    double *d = xmalloc((s->n ? s->n : 1) * sizeof *d);
+    double *d = bench_xmalloc((s->n ? s->n : 1) * sizeof *d);
     for (size_t i = 0; i < s->n; i++)
         d[i] = s->syncs[i];
     double r = quantile(d, s->n, 0.5);
@@ -1183,7 +916,7 @@ static void print_report(bstore_t *bs, size_t nb, const opts_t *o, const char *b
                          const phases_t *ph, bool pool_reused)
 {
     print_machine(base);
-    const cert_t *c = &g_pool->c[0];
+    const pool_cert_t *c = &g_pool->c[0];
     printf("certificates: %zu, self-signed X.509 v3 CA certificates with distinct serials and\n"
            "subjects, one EC P-256 key, DER %zu B, b64 %zu characters; %s\n",
            g_pool->n, c->der_len, strlen(c->b64),
@@ -1311,7 +1044,6 @@ static void parse_args(int argc, char **argv, opts_t *o)
 
 int main(int argc, char **argv)
 {
-    plat_init(&P, NULL);
     opts_t o;
     char base[4096], poolfile[4200];
     parse_args(argc, argv, &o);
@@ -1320,12 +1052,12 @@ int main(int argc, char **argv)
     if (o.dir) {
         snprintf(base, sizeof base, "%s", o.dir);
         if (mkdir(base, 0700) && errno != EEXIST)
-            die("%s: %s", base, strerror(errno));
+            bench_die("%s: %s", base, strerror(errno));
     } else {
         const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
         snprintf(base, sizeof base, "%s/storebench.XXXXXX", tmp);
         if (!mkdtemp(base))
-            die("mkdtemp %s: %s", base, strerror(errno));
+            bench_die("mkdtemp %s: %s", base, strerror(errno));
     }
 
     /* checker engine: decodes replies of any size */
@@ -1336,7 +1068,7 @@ int main(int argc, char **argv)
     ccfg.max_commands = 1u << 30;
     ccfg.max_items = 1u << 30;
     if (omadm_new(&ccfg, NULL, NULL, &g_checker))
-        die("checker engine");
+        bench_die("checker engine");
 
     /* certificates: the largest store, plus what the adds need */
     pool_t pool;
@@ -1346,12 +1078,13 @@ int main(int argc, char **argv)
     disk_stat_init(base);
     bool pool_reused = o.reuse && pool_load(&pool, poolfile);
     if (pool_reused && pool.n < need)
-        die("%s holds %zu certificates, %zu needed: run without --reuse", poolfile, pool.n, need);
+        bench_die("%s holds %zu certificates, %zu needed: run without --reuse", poolfile, pool.n,
+                  need);
     if (!pool_reused) {
         fprintf(stderr, "storebench: making %zu certificates ...\n", need);
-        int64_t t0 = now_ns();
-        pool_make(&pool, need);
-        ph.gen = (double)(now_ns() - t0) / 1e9;
+        int64_t t0 = bench_now_ns();
+        pool_make(&pool, need, "storebench");
+        ph.gen = (double)(bench_now_ns() - t0) / 1e9;
         if (o.keep)
             pool_save(&pool, poolfile);
     }
@@ -1359,8 +1092,8 @@ int main(int argc, char **argv)
 
     /* stores: each kind at each size, in its own directory */
     size_t nb = 0;
-    bstore_t *bs = xmalloc(N_KINDS * o.n_sizes * sizeof *bs);
-    int64_t t0 = now_ns();
+    bstore_t *bs = bench_xmalloc(N_KINDS * o.n_sizes * sizeof *bs);
+    int64_t t0 = bench_now_ns();
     for (size_t j = 0; j < o.n_sizes; j++) {
         for (size_t k = 0; k < N_KINDS; k++) {
             if (!o.kind_on[k])
@@ -1371,26 +1104,26 @@ int main(int argc, char **argv)
             bstore_setup(&bs[nb++], &kinds[k], o.sizes[j], base, &o);
         }
     }
-    ph.fill = (double)(now_ns() - t0) / 1e9;
+    ph.fill = (double)(bench_now_ns() - t0) / 1e9;
     if (o.warm) {
         fprintf(stderr, "storebench: warm-up ...\n");
         unsigned long r0 = disk_reads();
-        t0 = now_ns();
+        t0 = bench_now_ns();
         for (size_t i = 0; i < nb; i++)
             if (nftw(bs[i].dir, warm_entry, 64, FTW_PHYS))
-                die("cannot read %s", bs[i].dir);
-        ph.warm = (double)(now_ns() - t0) / 1e9;
+                bench_die("cannot read %s", bs[i].dir);
+        ph.warm = (double)(bench_now_ns() - t0) / 1e9;
         ph.warm_bytes = g_warm_bytes;
         ph.warm_reads = disk_reads() - r0;
     }
 
     /* the measured operations, in rounds */
     text_t msg = {0};
-    g_skip_sync = o.skip_sync;
+    dur_skip = o.skip_sync;
     unsigned rounds = o.ops / o.round;
     bool tty = isatty(STDERR_FILENO);
     fprintf(stderr, "storebench: %u operations of each kind on each store ...\n", o.ops);
-    t0 = now_ns();
+    t0 = bench_now_ns();
     for (unsigned r = 0; r < rounds; r++) {
         for (size_t i = 0; i < nb; i++) {
             for (int op = o.no_engine ? OP_ST_ADD : 0; op < OP__COUNT; op++) {
@@ -1407,11 +1140,11 @@ int main(int argc, char **argv)
     }
     if (tty)
         fputc('\n', stderr);
-    g_skip_sync = false;
-    ph.ops = (double)(now_ns() - t0) / 1e9;
+    dur_skip = false;
+    ph.ops = (double)(bench_now_ns() - t0) / 1e9;
 
     /* listings: Root/System at every size, the others up to 10,000 */
-    t0 = now_ns();
+    t0 = bench_now_ns();
     for (size_t i = 0; o.list && i < nb; i++) {
         if (bs[i].kind->trust || bs[i].size <= 10000) {
             fprintf(stderr, "storebench: listing %s, N=%zu ...\n", bs[i].kind->label,
@@ -1419,7 +1152,7 @@ int main(int argc, char **argv)
             listing(&bs[i], &o, &msg);
         }
     }
-    ph.list = (double)(now_ns() - t0) / 1e9;
+    ph.list = (double)(bench_now_ns() - t0) / 1e9;
 
     print_report(bs, nb, &o, base, &ph, pool_reused);
 
@@ -1437,11 +1170,7 @@ int main(int argc, char **argv)
     }
     free(bs);
     free(msg.data);
-    for (size_t i = 0; i < pool.n; i++) {
-        free(pool.c[i].der);
-        free(pool.c[i].b64);
-    }
-    free(pool.c);
+    pool_free(&pool);
     omadm_free(g_checker);
     if (o.keep)
         fprintf(stderr, "storebench: stores kept in %s (reuse: --dir %s --reuse)\n", base, base);
