@@ -20,11 +20,13 @@ void arena_init(arena_t *a, struct omadm *dm)
     a->total = 0;
 }
 
-/* A chunk the arena no longer needs: kept for the next one while the
- * engine's spares stay within ARENA_SPARE_MAX, else freed. */
+/* A chunk the arena no longer needs: kept for the next message when the
+ * message is ending (dm->arena_keep) and the engine's spares stay within
+ * ARENA_SPARE_MAX, else freed (within a message, the allocator may need the
+ * memory for something else than an arena: the reply's buffer, say). */
 static void chunk_done(struct omadm *dm, arena_chunk_t *c)
 {
-    if (dm && c->size <= ARENA_SPARE_MAX - dm->spare_bytes) {
+    if (dm && dm->arena_keep && c->size <= ARENA_SPARE_MAX - dm->spare_bytes) {
         c->next = dm->spare;
         dm->spare = c;
         dm->spare_bytes += c->size;
@@ -160,7 +162,7 @@ void arena_release(arena_t *a, arena_mark_t mark)
         arena_chunk_t *c = a->head;
         a->head = c->next;
         a->total -= c->size;
-        chunk_done(a->dm, c);
+        om_free(a->dm, c); /* within a message: the allocator may use it for anything */
     }
     if (a->head)
         a->head->used = mark.used;

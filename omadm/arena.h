@@ -24,8 +24,9 @@ typedef struct arena {
     size_t total;           /* bytes obtained from the platform */
 } arena_t;
 
-/* The engine keeps chunks an arena gave back, up to ARENA_SPARE_MAX bytes,
- * for the next message: a message's working memory is then taken from the
+/* The engine keeps the chunks a message's arenas give back as it ends
+ * (omadm_process), up to ARENA_SPARE_MAX bytes, for the next message: a
+ * message's working memory is then taken from the
  * platform once, not again for every message (with glibc's defaults, the
  * large chunks would go back to the system at each message's end and be
  * faulted in again).  arena_spare_free() gives them back (omadm_free). */

@@ -363,9 +363,11 @@ omadm_error_t omadm_process(omadm_t *dm, const uint8_t *msg, size_t msg_len, uin
     client_after_message(dm, resp_uri, res.reply_due, err);
     om_free(dm, resp_uri);
     status_reserve_free(dm, &rsv);
+    dm->arena_keep = true; /* the next message reuses what this one took */
     arena_free(&scratch);
     syncml_msg_free(&out);
     syncml_msg_free(&req);
+    dm->arena_keep = false;
     return err;
 }
 

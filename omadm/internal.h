@@ -39,6 +39,7 @@ struct omadm {
     int64_t peer_max_obj;        /* the server's MaxObjSize in our session, 0 = none */
     const char *client_error;    /* static text: why our last session failed */
     struct arena_chunk *spare;   /* arena.c: chunks kept for the next message */
+    bool arena_keep;             /* a message is ending: freed chunks become spares */
     size_t spare_bytes;          /* their sizes, at most ARENA_SPARE_MAX */
 };
 
