@@ -69,11 +69,14 @@
  *     the step's time (the step's time itself after an ABORTED exchange);
  *   - Status (read through the engine, as a Get) is 1, 2, 16 or 32, and
  *     ErrorCode is non-zero exactly for 16, never E_OUTOFMEMORY or a store
- *     write fault; Status 1 has its certificate (CertThumbprint) in
- *     My/System (My/User for the user), with the device's key
- *     (omadm_certstore_enrollment_identity; checked when it is new and at
- *     the end); otherwise only a certificate an earlier run of that
- *     {UniqueID} installed is there, or none; the store holds exactly
+ *     write fault, and E_FAIL only once the hook said FAILED (else it would
+ *     blame the device for what a server sent); RespondentServerUrl (at the
+ *     end) is absent while a run has not reached its CA, a ServerURL (or its
+ *     /pkiclient.exe) once it has; Status 1 has its certificate
+ *     (CertThumbprint) in My/System (My/User for the user), with the
+ *     device's key (omadm_certstore_enrollment_identity; checked when it is
+ *     new and at the end); otherwise only a certificate an earlier run of
+ *     that {UniqueID} installed is there, or none; the store holds exactly
  *     those, each with its key (at the end: as omadm_certstore_list says);
  *   - the Challenge of a run is gone from its record once the CA answered
  *     (PENDING) or the run finished, and at the end from every state record
@@ -468,6 +471,7 @@ typedef struct run {
     bool cacert_world;       /* the last GetCACert answer was the world's own */
     expect_t expect;         /* what the last PKIOperation answer implies */
     int alerts_seen[MAX_ENROLLMENTS];
+    bool transport_failed;   /* the hook said OMADM_HTTP_FAILED once */
 } run_t;
 
 static const char *const URLS[2] = {"http://scep.test/scep",
@@ -1012,6 +1016,32 @@ static int list_mine(void *ctx, const omadm_cert_info_t *c)
     return 0;
 }
 
+/* RespondentServerUrl: none while the run has not reached its CA; the
+ * URL of the list that answered (or its /pkiclient.exe) once it has. */
+static void respondent_ok(const run_t *r, omadm_t *dm, const track_t *t, int status,
+                          const char *when)
+{
+    char uri[256];
+    omadm_error_t err;
+    snprintf(uri, sizeof uri, "%s/RespondentServerUrl", t->uri);
+    char *v = get(dm, uri, &err);
+    if (status == ST_UNKNOWN) {
+        FUZZ_CHECK(!v, "%s: %s runs, yet RespondentServerUrl is %s", when, t->id, v);
+    } else if (status == ST_INSTALLED || status == ST_PENDING) {
+        bool ours = false;
+        for (const char *u = URLS[r->urls - 1]; v && *u;) {
+            while (*u == ' ' || *u == ';')
+                u++;
+            size_t n = strcspn(u, " ;");
+            ours |= n && !strncmp(v, u, n) && (!v[n] || !strcmp(v + n, "/pkiclient.exe"));
+            u += n;
+        }
+        FUZZ_CHECK(ours, "%s: %s (Status %d): RespondentServerUrl '%s' is no ServerURL", when,
+                   t->id, status, v ? v : "(none)");
+    }
+    free(v);
+}
+
 /* The invariants on enrollment k; full: also its identity and
  * Install/Challenge (once per input: they cost). */
 static void check_one(run_t *r, omadm_t *dm, unsigned k, const mine_t *mine, bool full,
@@ -1039,6 +1069,10 @@ static void check_one(run_t *r, omadm_t *dm, unsigned k, const mine_t *mine, boo
     FUZZ_CHECK(ec != EC_NO_MEMORY && ec != EC_STORE,
                "%s: %s failed for want of memory or a store write (ErrorCode %#lx)", when, t->id,
                (unsigned long)(uint32_t)ec);
+    /* E_FAIL is the device's own trouble (OpenSSL failing in an operation of
+     * ours), or a transfer that failed: never what a server said */
+    FUZZ_CHECK(ec != EC_FAIL || r->transport_failed,
+               "%s: %s failed with E_FAIL, yet every transfer went through", when, t->id);
     /* without a certificate, the count of the store's says enough until the end */
     char *thumb = NULL;
     if (status == ST_INSTALLED || t->had_cert || full) {
@@ -1064,6 +1098,8 @@ static void check_one(run_t *r, omadm_t *dm, unsigned k, const mine_t *mine, boo
         FUZZ_CHECK(!thumb, "%s: %s (Status %ld) has a certificate %s", when, t->id, status, thumb);
     }
     free(thumb);
+    if (full)
+        respondent_ok(r, dm, t, (int)status, when);
     if (full) {
         snprintf(uri, sizeof uri, "%s/Install/Challenge", t->uri);
         char *chal = get(dm, uri, &err);
@@ -1383,6 +1419,7 @@ static omadm_http_result_t answer(void *ctx, const omadm_http_req_t *req, omadm_
             return OMADM_HTTP_ABORTED;
         }
         snprintf(err, err_size, "TLS handshake failed");
+        r->transport_failed = true;
         return OMADM_HTTP_FAILED;
     default:
         break;
