@@ -32,16 +32,27 @@ void fuzz_fail(const char *file, int line, const char *cond, const char *fmt, ..
 /* ---- platform ---- */
 
 static uint64_t rng;
+static int64_t clock_now = FUZZ_NOW;
+static struct {
+    uint8_t bytes[32];
+    size_t len;       /* 0: unused */
+} pins[FUZZ_RANDOM_PINS];
 
 static int64_t fixed_now(void *ctx)
 {
     (void)ctx;
-    return FUZZ_NOW;
+    return clock_now;
 }
 
 static int pseudo_random(void *ctx, uint8_t *buf, size_t len)
 {
     (void)ctx;
+    for (int i = 0; i < FUZZ_RANDOM_PINS; i++) {
+        if (pins[i].len && pins[i].len == len) {
+            memcpy(buf, pins[i].bytes, len);
+            return 0;
+        }
+    }
     for (size_t i = 0; i < len; i++) {
         rng ^= rng << 13;
         rng ^= rng >> 7;
@@ -81,6 +92,23 @@ const omadm_platform_t *fuzz_platform(void)
 void fuzz_platform_reset(void)
 {
     rng = 0x9E3779B97F4A7C15ull;
+    clock_now = FUZZ_NOW;
+}
+
+void fuzz_clock_set(int64_t now)
+{
+    clock_now = now;
+}
+
+void fuzz_random_pin(const uint8_t *bytes, size_t len)
+{
+    int i = 0;
+    while (i < FUZZ_RANDOM_PINS && pins[i].len && pins[i].len != len)
+        i++;
+    FUZZ_CHECK(i < FUZZ_RANDOM_PINS && len && len <= sizeof pins[i].bytes,
+               "cannot pin %zu random bytes", len);
+    memcpy(pins[i].bytes, bytes, len);
+    pins[i].len = len;
 }
 
 /* ---- storage in memory ---- */

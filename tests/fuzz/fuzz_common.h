@@ -37,12 +37,24 @@ __attribute__((noreturn, format(printf, 4, 5))) void fuzz_fail(const char *file,
  * validity of tests/data/pki and of the certificates the harnesses make. */
 #define FUZZ_NOW ((int64_t)1798761600)
 
-/* A platform table with a fixed clock (FUZZ_NOW) and a pseudo-random
- * generator that fuzz_platform_reset() restarts, so that one input always
- * runs the same way; malloc/realloc/free, no logging.  Every hook is set,
+/* A platform table with a clock at FUZZ_NOW (until a harness moves it) and
+ * a pseudo-random generator that fuzz_platform_reset() restarts, so that
+ * one input always runs the same way; malloc/realloc/free, no logging.  Every hook is set,
  * so it also serves the internal layers that take a filled-in table. */
 const omadm_platform_t *fuzz_platform(void);
+/* Restart the generator and set the clock back to FUZZ_NOW. */
 void fuzz_platform_reset(void);
+/* Move fuzz_platform()'s clock (until the next fuzz_platform_reset): a
+ * harness that steps background work makes its retries fall due. */
+void fuzz_clock_set(int64_t now);
+
+#define FUZZ_RANDOM_PINS 2
+/* From now on, fuzz_platform()'s random hook gives these len bytes (copied)
+ * for every request of exactly len bytes, whatever the generator's state
+ * (at most FUZZ_RANDOM_PINS lengths; fuzz_platform_reset keeps them).  A
+ * recorded exchange replays this way: what the device drew then (a
+ * request signer's serial number, a nonce) it draws again. */
+void fuzz_random_pin(const uint8_t *bytes, size_t len);
 
 /* ---- the engine's storage, in memory ---- */
 

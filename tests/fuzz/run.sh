@@ -10,8 +10,8 @@
 #                                            repository, minimised for edges (libFuzzer -merge=1
 #                                            -use_counters=0); the reproducers (repro-*) are kept
 #
-# TARGET: xml wbxml session scep notify cert.  A campaign reads tests/fuzz/corpus/TARGET and keeps
-# what it finds in build/fuzz/work/TARGET, so campaigns add up; crashes go to
+# TARGET: xml wbxml session scep notify cert enroll.  A campaign reads tests/fuzz/corpus/TARGET
+# and keeps what it finds in build/fuzz/work/TARGET, so campaigns add up; crashes go to
 # build/fuzz/artifacts/.  Each campaign appends a line to build/fuzz/campaigns.tsv: date, commit,
 # target, seconds, CPU seconds, executions, executions per second, coverage (edges), features,
 # crashes.  Campaigns of different targets may run at once (one run.sh each).

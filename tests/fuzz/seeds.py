@@ -21,6 +21,12 @@ again when the conformance cases or test data change, and merge the result into 
   notify   package-0 notifications for the harness's two "auth" modes
   cert     the test PKI's certificates as base64, PEM and DER, with and without raw DER allowed,
            and tests/data/pki/not-a-cert.*
+  enroll   the recorded micromdm exchange as raw answers and as the harness replays it, the
+           fixture CA's answers with CertReps the harness signs (every status, cipher and
+           issued-certificate variant, PENDING then polls), both worlds' CAs, every namespace,
+           several enrollments, two URLs, HTTP and transport failures, a store unlocked during a
+           transfer, and server messages between steps (Exec again, Delete, Gets, alerts
+           delivered); the test PKI's certificates as GetCACert answers
 
 Python 3 standard library only.
 """
@@ -207,6 +213,143 @@ def notify_seeds(out):
     write(out, "notify", "long-id", bytes([2, 8]) + b"12345678" + notification(b"s" * 255, 65535))
 
 
+# ---- enrollment (fuzz_enroll.c) ----
+
+SRC_PAYLOAD, SRC_CERTREP, SRC_CA, SRC_RECORDED, SRC_RIGHT, SRC_CA_PLUS = range(6)
+CONNECT, TIMEOUT, TOO_LARGE, FAILED = 4, 5, 6, 7
+HTTP = {200: 0, 404: 1, 500: 2, 503: 3, 408: 4, 429: 5, 400: 6, 403: 7, 301: 8, 204: 9}
+W_FIXTURE, W_ROOT, W_MDM = 0, 1, 2
+STANDARD_CAPS = b"POSTPKIOperation\nSHA-256\nSHA-1\nAES\nDES3\nSCEPStandard\n"
+
+
+def answer(source=SRC_PAYLOAD, payload=b"", status=200, transport=0, unlock=False, variant=0):
+    """One answer of the HTTP hook: h0 (transport, unlock/abort, body source), h1 (HTTP status,
+    issued-certificate variant), payload."""
+    h0 = transport | (8 if unlock else 0) | source << 4
+    return bytes([h0, HTTP[status] | variant << 4]) + payload
+
+
+def aborted():
+    return bytes([FAILED | 8, 0])
+
+
+def server(kind, which=0):
+    """A server message before the next step: 0 Exec again, 1 Delete, 2 Gets, 3 alerts delivered."""
+    return bytes([0x80 | kind | which << 4, 0])
+
+
+def spec(s0, s1, text=b"", body=b""):
+    """A CertRep spec (fuzz_pki.h): status/content/cipher/wrong ids, digest/signer/texts."""
+    return bytes([s0, s1, len(text)]) + text + body
+
+
+def enrollment(world=W_FIXTURE, ns=0, count=1, two_urls=False, extras=False, retry_count=0,
+               retry_delay=0, hash_alg=0, key_usage=0):
+    """The two configuration bytes (indices into the harness's tables)."""
+    counts = {1: 0, 2: 1, 3: 2}
+    c0 = world | ns << 2 | counts[count] << 4 | (0x40 if two_urls else 0) | (0x80 if extras else 0)
+    c1 = retry_count | retry_delay << 2 | hash_alg << 4 | key_usage << 6
+    return bytes([c0, c1])
+
+
+def right_round():
+    return [answer(SRC_CA), answer(SRC_PAYLOAD, STANDARD_CAPS), answer(SRC_RIGHT)]
+
+
+def certrep_round(s, variant=0, caps=STANDARD_CAPS):
+    return [answer(SRC_CA), answer(SRC_PAYLOAD, caps), answer(SRC_CERTREP, s, variant=variant)]
+
+
+def enroll_seeds(out):
+    def put(name, config, answers):
+        write(out, "enroll", name, config + NEXT.join(answers))
+
+    if os.path.isdir(MDM):
+        ca, caps, certrep = (read(os.path.join(MDM, f)) for f in ("ca.der", "caps.txt", "certrep.der"))
+        mdm = enrollment(world=W_MDM)
+        put("micromdm-raw", mdm, [answer(SRC_PAYLOAD, ca), answer(SRC_PAYLOAD, caps),
+                                  answer(SRC_PAYLOAD, certrep)])
+        put("micromdm-replayed", mdm, [answer(SRC_RECORDED)] * 3)
+        put("micromdm-404-then-pkiclient", mdm, [answer(SRC_RECORDED, status=404)]
+            + [answer(SRC_RECORDED)] * 3)
+        put("micromdm-caps-404", enrollment(world=W_MDM, hash_alg=1),
+            [answer(SRC_RECORDED), answer(SRC_PAYLOAD, b"Not Found", status=404),
+             answer(SRC_RECORDED)])
+        put("micromdm-certrep-to-fixture", enrollment(),
+            [answer(SRC_CA), answer(SRC_PAYLOAD, caps), answer(SRC_PAYLOAD, certrep)])
+        put("micromdm-ca-for-fixture-pin", enrollment(),
+            [answer(SRC_PAYLOAD, ca), answer(SRC_PAYLOAD, caps)])
+    for path in sorted(glob.glob(os.path.join(PKI, "*.der"))):
+        put("cacert-" + os.path.basename(path), enrollment(),
+            [answer(SRC_PAYLOAD, read(path)), answer(SRC_PAYLOAD, STANDARD_CAPS)])
+    put("fixture-right", enrollment(), [answer(SRC_RIGHT)] * 3)
+    put("root-pinned-right", enrollment(world=W_ROOT), [answer(SRC_RIGHT)] * 3)
+    put("root-pinned-fixture-ca", enrollment(world=W_ROOT), [answer(SRC_CA_PLUS)] + right_round()[1:])
+    for ns in range(4):
+        put("namespace-%d" % ns, enrollment(ns=ns, extras=True), right_round())
+    put("three-enrollments", enrollment(count=3, retry_count=1), right_round() * 3)
+    put("two-enrollments-pending", enrollment(count=2, retry_count=1),
+        certrep_round(spec(0x0e, 0x02)) * 2 + [answer(SRC_CERTREP, spec(0x00, 0x02))] * 2)
+    # every issued-certificate variant, every cipher, the digests
+    for v in range(8):
+        put("certrep-variant-%d" % v, enrollment(), certrep_round(spec(0x00, 0x02), variant=v))
+    for name, s0, s1 in [("aes", 0x00, 0x02), ("3des-sha1", 0x10, 0x00), ("aes256-sha512", 0x20, 0x04),
+                         ("des", 0x30, 0x00), ("sha224-relabelled", 0x00, 0x09),
+                         ("sha384", 0x00, 0x03), ("md5", 0x00, 0x05)]:
+        put("certrep-success-" + name, enrollment(), certrep_round(spec(s0, s1)))
+    put("certrep-failure-badtime", enrollment(), certrep_round(spec(0x0d, 0xc2, b"||3|bad time")))
+    put("certrep-failure-text", enrollment(), certrep_round(spec(0x0d, 0xc2, b"||99999|x")))
+    put("certrep-status-text", enrollment(), certrep_round(spec(0x03, 0x02, b"1")))
+    put("certrep-message-type", enrollment(), certrep_round(spec(0x00, 0x22, b"|19")))
+    put("certrep-wrong-txid", enrollment(), certrep_round(spec(0x40, 0x02)))
+    put("certrep-wrong-nonce", enrollment(), certrep_round(spec(0x80, 0x02)))
+    put("certrep-other-signer", enrollment(), certrep_round(spec(0x00, 0x12)))
+    put("certrep-no-content", enrollment(), certrep_round(spec(0x0c, 0x02)))
+    put("certrep-enveloped-ca", enrollment(),
+        certrep_round(spec(0x04, 0x02, b"", read(os.path.join(PKI, "root.der")))))
+    put("certrep-raw-content", enrollment(), certrep_round(spec(0x08, 0x02, b"", b"0")))
+    # PENDING, polls, RetryCount, RetryDelay (a year: the certificate becomes valid)
+    put("pending-then-issued", enrollment(retry_count=1),
+        certrep_round(spec(0x0e, 0x02)) + [answer(SRC_CERTREP, spec(0x0e, 0x02)),
+                                           answer(SRC_CERTREP, spec(0x00, 0x02))])
+    put("pending-until-timeout", enrollment(retry_count=0, retry_delay=1),
+        certrep_round(spec(0x0e, 0x02)) + [answer(SRC_CERTREP, spec(0x0e, 0x02))] * 2)
+    put("pending-a-year-not-yet-valid", enrollment(retry_count=1, retry_delay=3),
+        certrep_round(spec(0x0e, 0x02)) + [answer(SRC_CERTREP, spec(0x00, 0x02), variant=3)])
+    put("pending-poll-failures", enrollment(retry_count=1),
+        certrep_round(spec(0x0e, 0x02)) + [answer(status=500), answer(transport=TIMEOUT),
+                                           answer(SRC_CERTREP, spec(0x0d, 0x42, b"||0"))])
+    # HTTP and transport failures, retries, two URLs, a store unlocked during transfers
+    put("transient-then-right", enrollment(retry_count=1),
+        [answer(status=500), answer(transport=TIMEOUT)] + right_round())
+    put("statuses", enrollment(retry_count=3),
+        [answer(status=503), answer(status=429), answer(status=408), answer(SRC_CA, status=301)]
+        + right_round())
+    put("transport-failures", enrollment(retry_count=3),
+        [answer(transport=CONNECT), answer(transport=TOO_LARGE), answer(transport=FAILED),
+         aborted()] + right_round())
+    put("caps-404-sha1", enrollment(hash_alg=1), [answer(SRC_CA), answer(status=404),
+                                                  answer(SRC_CERTREP, spec(0x10, 0x00))])
+    put("caps-none-sha2", enrollment(), [answer(SRC_CA), answer(SRC_PAYLOAD, b"GetNextCACert\n")])
+    put("sha3", enrollment(hash_alg=3), right_round())
+    put("two-urls", enrollment(two_urls=True, retry_count=1),
+        [answer(SRC_PAYLOAD, b"<html>not SCEP</html>"), answer(status=404)] + right_round())
+    put("two-urls-transient", enrollment(two_urls=True, retry_count=1),
+        [answer(status=500), answer(SRC_CA), answer(transport=TIMEOUT)] + right_round())
+    put("unlocked", enrollment(), [answer(SRC_CA, unlock=True),
+                                   answer(SRC_PAYLOAD, STANDARD_CAPS, unlock=True),
+                                   answer(SRC_RIGHT, unlock=True)])
+    # server messages between steps
+    put("exec-again-replaces", enrollment(), right_round() + [server(0)] + right_round()
+        + [server(3), server(2)])
+    put("exec-while-pending", enrollment(retry_count=1),
+        certrep_round(spec(0x0e, 0x02)) + [server(0), answer(SRC_CERTREP, spec(0x00, 0x02)),
+                                           server(0)] + right_round())
+    put("delete-while-pending", enrollment(count=2, retry_count=1),
+        certrep_round(spec(0x0e, 0x02)) + [server(1)] + right_round() + [server(0)] + right_round())
+    put("delete-installed", enrollment(key_usage=2), right_round() + [server(1, 0), server(2)])
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("out")
@@ -271,6 +414,7 @@ def main():
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     notify_seeds(out)
+    enroll_seeds(out)
 
     # cert: flags byte (bit 0: raw DER allowed) + value
     for path in sorted(glob.glob(os.path.join(PKI, "*.b64")) + glob.glob(os.path.join(PKI, "*.pem"))
