@@ -2,7 +2,7 @@
 /*
  * support_certmsg.h - the certificate message the store's failure sweeps
  * run (test_store_alloc: failing allocations; test_store_io: failing file
- * operations), the host allocator they run it on, and what they check
+ * operations) on the host's table (support_host.h), and what they check
  * after each run.
  *
  * The message, on a store seeded with the test PKI's root in Root/System:
@@ -22,25 +22,6 @@
 #include "omadm_certstore.h"
 #include "store/store_io.h"
 #include "support_dm.h"
-
-/* ---- the host's allocator ---- */
-
-/* Puts a 16-byte header (a magic number and the size) in front of every
- * block, so a block that reached the library some other way and came back
- * to the hook (abort), or a hook block given to libc's free (an invalid
- * free), is caught at once. */
-typedef struct cm_host {
-    long calls;          /* alloc + realloc calls */
-    long fail_at;        /* 0: never; N: the N-th call fails */
-    bool persistent;     /* every call from the N-th on fails */
-    long failures;
-    long outstanding;    /* blocks handed out, not yet freed */
-    int64_t now;         /* the clock: T_NOW unless changed */
-    unsigned randoms;    /* random hook calls */
-} cm_host_t;
-
-/* A fresh host and the platform table on it (fixed clock and randomness). */
-void cm_host_init(cm_host_t *h, omadm_platform_t *p);
 
 /* ---- the store directory ---- */
 

@@ -16,8 +16,8 @@
  *     good enrollments and a damaged record: that enrollment fails (Status
  *     16, NTE_BAD_DATA), the step goes on and installs the other two;
  *   - an issued certificate that has expired: Status 16, CERT_E_EXPIRED;
- *   - the platform table's allocator (a tagging allocator as in
- *     test_store_alloc.c: a block that did not come from it and comes back
+ *   - the platform table's allocator (the tagging allocator of
+ *     support_host.h: a block that did not come from it and comes back
  *     aborts) fails the N-th call of a step, for N = 1, 2, ... until a step
  *     needs no failure; once with only the N-th call failing, once with
  *     every call from the N-th on; two steps: a first PKCSReq (the record
@@ -73,6 +73,7 @@
 #include "platform.h"
 #include "store/cert.h"
 #include "store/store.h"
+#include "support_host.h"
 #include "support_pki.h"
 
 /* 2026-12-01T00:00:00Z: inside the captured certificates' validity */
@@ -122,90 +123,7 @@ static void ossl_arm(long n)
     g_ossl_fail_at = n ? g_ossl_calls + n : 0;
 }
 
-/* ---- the host's allocator (as test_store_alloc.c) ------------------------ */
-
-#define MAGIC 0x686f7374626c6b31ull /* "hostblk1" */
-#define HDR 16
-
-typedef struct host {
-    long calls;          /* alloc + realloc calls */
-    long fail_at;        /* 0: never; N: the N-th call fails */
-    bool persistent;     /* every call from the N-th on fails */
-    long failures;
-    long outstanding;    /* blocks handed out, not yet freed */
-    long arm_at;         /* h_arm: fail_at, counted from the arming */
-    bool arm_persistent;
-} host_t;
-
-static bool should_fail(host_t *h)
-{
-    h->calls++;
-    if (h->fail_at && (h->calls == h->fail_at || (h->persistent && h->calls > h->fail_at))) {
-        h->failures++;
-        return true;
-    }
-    return false;
-}
-
-static uint8_t *header_of(void *p)
-{
-    uint8_t *b = (uint8_t *)p - HDR;
-    uint64_t magic;
-    memcpy(&magic, b, sizeof magic);
-    if (magic != MAGIC) {
-        fprintf(stderr, "test_enroll_step: a block the host allocator never handed out came "
-                        "back to it\n");
-        abort();
-    }
-    return b;
-}
-
-static void *h_alloc(void *ctx, size_t n)
-{
-    host_t *h = ctx;
-    if (should_fail(h))
-        return NULL;
-    uint8_t *b = malloc(HDR + n);
-    if (!b)
-        return NULL;
-    uint64_t magic = MAGIC;
-    memcpy(b, &magic, sizeof magic);
-    memcpy(b + 8, &n, sizeof n);
-    h->outstanding++;
-    return b + HDR;
-}
-
-static void *h_realloc(void *ctx, void *p, size_t n)
-{
-    host_t *h = ctx;
-    if (!p)
-        return h_alloc(ctx, n);
-    uint8_t *b = header_of(p);
-    if (should_fail(h))
-        return NULL;
-    uint8_t *nb = realloc(b, HDR + n);
-    if (!nb)
-        return NULL;
-    memcpy(nb + 8, &n, sizeof n);
-    return nb + HDR;
-}
-
-static void h_free(void *ctx, void *p)
-{
-    host_t *h = ctx;
-    if (!p)
-        return;
-    uint8_t *b = header_of(p);
-    memset(b, 0, HDR);
-    h->outstanding--;
-    free(b);
-}
-
-static int64_t h_now(void *ctx)
-{
-    (void)ctx;
-    return STEP_NOW;
-}
+/* ---- the host's table (support_host.h) ---------------------------------- */
 
 /* The captured exchange's randomness: 8 bytes are the request signer's
  * serial number, 16 the senderNonce. */
@@ -224,15 +142,11 @@ static int h_random(void *ctx, uint8_t *buf, size_t len)
     return 0;
 }
 
-static void host_init(host_t *h, omadm_platform_t *p)
+/* The host's table at STEP_NOW, with the captured exchange's randomness. */
+static void host_init(thost_t *h, omadm_platform_t *p)
 {
-    memset(h, 0, sizeof *h);
-    memset(p, 0, sizeof *p);
-    p->ctx = h;
-    p->alloc = h_alloc;
-    p->realloc = h_realloc;
-    p->free = h_free;
-    p->now = h_now;
+    thost_init(h, p);
+    h->now = STEP_NOW;
     p->random = h_random;
 }
 
@@ -799,20 +713,22 @@ static void check_installed(const char *dir)
 
 /* ---- the sweep over the platform table's allocator ------------------------ */
 
+/* The failure point run_step arms once the store is open. */
+typedef struct armed {
+    thost_t *h;
+    long n;          /* 0: none */
+    bool persistent;
+} armed_t;
+
 static void h_arm(void *ctx)
 {
-    host_t *h = ctx;
-    h->calls = 0;
-    h->failures = 0;
-    h->fail_at = h->arm_at;
-    h->persistent = h->arm_persistent;
+    armed_t *a = ctx;
+    thost_arm(a->h, a->n, a->persistent);
 }
 
 static void h_disarm(void *ctx)
 {
-    host_t *h = ctx;
-    h->fail_at = 0;
-    h->persistent = false;
+    thost_disarm(((armed_t *)ctx)->h);
 }
 
 typedef struct sweep_stats {
@@ -923,14 +839,15 @@ static void sweep(seed_t kind, bool persistent)
                                            : (persistent ? "CertPoll, persistent" : "CertPoll");
     char dir[128];
     snprintf(dir, sizeof dir, "%s/%s", g_tmp, kind == SEED_START ? "start" : "poll");
-    host_t h;
+    thost_t h;
     omadm_platform_t p;
 
     /* without failures: installed, one exchange of each kind */
     char *seed = fresh_store(dir, kind);
     host_init(&h, &p);
     step_run_t r;
-    run_step(dir, &p, h_arm, NULL, &h, &r);
+    armed_t clean = {&h, 0, false};
+    run_step(dir, &p, h_arm, NULL, &clean, &r);
     long calls = h.calls;
     if (r.rc != 0)
         fail_msg("%s: the step without failures failed", label);
@@ -947,9 +864,8 @@ static void sweep(seed_t kind, bool persistent)
     for (n = 1; n < 100000; n++) {
         free(fresh_store(dir, kind));
         host_init(&h, &p);
-        h.arm_at = n;
-        h.arm_persistent = persistent;
-        run_step(dir, &p, h_arm, h_disarm, &h, &r);
+        armed_t armed = {&h, n, persistent};
+        run_step(dir, &p, h_arm, h_disarm, &armed, &r);
         if (h.outstanding != 0)
             fail_msg("%s N=%ld: %ld blocks of the host allocator outstanding after close", label,
                      n, h.outstanding);
@@ -1015,7 +931,7 @@ static void default_signals(void)
 /* run_step with OpenSSL's n-th allocation failing, in a child process:
  * 0, or the signal the child died of.  *r, the host's outstanding blocks
  * and whether the n-th allocation came (*failed_any) come back by pipe. */
-static int step_in_child(const char *dir, const omadm_platform_t *p, host_t *h, long n,
+static int step_in_child(const char *dir, const omadm_platform_t *p, thost_t *h, long n,
                          step_run_t *r, bool *failed_any)
 {
     struct {
@@ -1057,7 +973,7 @@ static void ossl_sweep(seed_t kind)
     char dir[128];
     snprintf(dir, sizeof dir, "%s/%s", g_tmp, kind == SEED_START ? "ostart" : "opoll");
     omadm_platform_t p;
-    host_t h;
+    thost_t h;
     host_init(&h, &p);
     char *seed = fresh_store(dir, kind);
     char *seed_but_state = store_listing_but_state(dir);
@@ -1212,7 +1128,7 @@ static void test_bad_ca_key_blocks_nobody(void **state)
     store_close(s);
 
     step_run_t r;
-    host_t h;
+    thost_t h;
     omadm_platform_t hp;
     host_init(&h, &hp); /* the captured exchange's randomness */
     run_step(dir, &hp, NULL, NULL, NULL, &r);
@@ -1250,7 +1166,7 @@ static void test_issued_expired(void **state)
         free(fresh_store(dir, (seed_t)kind));
         omadm_platform_t p, hp;
         plat_init(&p, NULL);
-        host_t h;
+        thost_t h;
         host_init(&h, &hp); /* the captured exchange's randomness */
         omadm_certstore_t *cs = NULL;
         const char *why = NULL;

@@ -4,7 +4,7 @@
  * their memory, clock and randomness from the host's platform table, as
  * the engine does.
  *
- * The host allocator (support_certmsg.c) puts a 16-byte header (a magic
+ * The host allocator (support_host.c) puts a 16-byte header (a magic
  * number and the size) in front of every block it hands out.  A block
  * that reached the library some other way (malloc, strdup,
  * open_memstream) and came back to the hook's free, or a hook block given
@@ -63,6 +63,7 @@
 #include "store/store.h"
 #include "support_certmsg.h"
 #include "support_dm.h"
+#include "support_host.h"
 #include "support_pki.h"
 
 /* ---- the store directory ------------------------------------------------- */
@@ -92,7 +93,7 @@ static int group_teardown(void **state)
 /* A run on the hooks without failures (every command 200); the number of
  * allocation calls it made through the table.  store_hooked: the store is
  * opened on the table too (else on the defaults). */
-static long reference_calls(const char *dir, bool atomic, cm_host_t *h, const omadm_platform_t *p,
+static long reference_calls(const char *dir, bool atomic, thost_t *h, const omadm_platform_t *p,
                             bool store_hooked)
 {
     free(cm_fresh_store(dir));
@@ -115,9 +116,9 @@ static void sweep(bool atomic, bool persistent)
 {
     char dir[128];
     snprintf(dir, sizeof dir, "%s/store", g_tmp);
-    cm_host_t h;
+    thost_t h;
     omadm_platform_t p;
-    cm_host_init(&h, &p);
+    thost_init(&h, &p);
 
     /* the store's and the CSPs' allocations go through the hook: with the
      * store on the same table, the hook sees more calls than the engine
@@ -135,12 +136,11 @@ static void sweep(bool atomic, bool persistent)
     long n;
     for (n = 1; n < 100000; n++) {
         free(cm_fresh_store(dir));
-        cm_host_init(&h, &p);
-        h.fail_at = n;
-        h.persistent = persistent;
+        thost_init(&h, &p);
+        thost_arm(&h, n, persistent);
         cm_run_t r;
         cm_run_message(&r, dir, &p, &p, NULL, 2, body);
-        h.fail_at = 0;
+        thost_disarm(&h);
         cm_count_run(&r, &st);
         if (r.stage && r.err != OMADM_E_NOMEM && r.err != OMADM_E_STORAGE)
             fail_msg("N=%ld: %s failed with \"%s\"", n, r.stage, omadm_strerror(r.err));
@@ -350,9 +350,9 @@ static void test_added_is_the_hosts_time(void **state)
     (void)state;
     char dir[128];
     snprintf(dir, sizeof dir, "%s/clock", g_tmp);
-    cm_host_t h;
+    thost_t h;
     omadm_platform_t p;
-    cm_host_init(&h, &p);
+    thost_init(&h, &p);
     h.now = 1234567890;
     cm_rm_tree(dir);
     char *body = cm_seed_body();
@@ -383,9 +383,9 @@ static void test_added_is_the_hosts_time(void **state)
 static void test_scep_randomness_is_the_hosts(void **state)
 {
     (void)state;
-    cm_host_t h;
+    thost_t h;
     omadm_platform_t p;
-    cm_host_init(&h, &p);
+    thost_init(&h, &p);
     const char *why = NULL;
     scep_key_t *key = NULL;
     scep_cert_t *signer = NULL;

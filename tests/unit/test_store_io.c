@@ -38,6 +38,7 @@
 #include "store/store_io.h"
 #include "support_certmsg.h"
 #include "support_dm.h"
+#include "support_host.h"
 #include "support_pki.h"
 
 static char g_tmp[64];
@@ -111,11 +112,11 @@ static int open_fds(void)
 /* A run without failures, counting the hook's calls; every command 200. */
 static long reference_calls(const char *dir, bool atomic, faults_t *f)
 {
-    cm_host_t h;
+    thost_t h;
     omadm_platform_t p;
     store_io_t io = {hook, f};
     free(cm_fresh_store(dir));
-    cm_host_init(&h, &p);
+    thost_init(&h, &p);
     memset(f, 0, sizeof *f);
     char *body = cm_test_body(atomic);
     cm_run_t r;
@@ -149,9 +150,9 @@ static void sweep(bool atomic, bool persistent)
     for (n = 1; n < 100000; n++) {
         free(cm_fresh_store(dir));
         int fds = open_fds();
-        cm_host_t h;
+        thost_t h;
         omadm_platform_t p;
-        cm_host_init(&h, &p);
+        thost_init(&h, &p);
         memset(&f, 0, sizeof f);
         f.fail_at = n;
         f.persistent = persistent;
