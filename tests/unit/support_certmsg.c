@@ -5,14 +5,11 @@
  */
 #include "support_certmsg.h"
 
-#include <dirent.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -25,81 +22,9 @@
 #include "platform.h"
 #include "store/store.h"
 #include "store/store_io.h"
+#include "support_dir.h"
 #include "support_host.h"
 #include "support_pki.h"
-
-/* ---- the store directory ------------------------------------------------- */
-
-static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(p);
-}
-
-void cm_rm_tree(const char *dir)
-{
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* Every file of the store (but the lock) with its content, in name order:
- * two stores hold the same data when their listings are equal. */
-typedef struct listing {
-    char *text;
-    size_t len, cap;
-} listing_t;
-
-static void lappend(listing_t *l, const char *s, size_t n)
-{
-    if (l->len + n + 1 > l->cap) {
-        l->cap = (l->len + n + 1) * 2;
-        l->text = realloc(l->text, l->cap);
-        assert_non_null(l->text);
-    }
-    memcpy(l->text + l->len, s, n);
-    l->len += n;
-    l->text[l->len] = 0;
-}
-
-static void list_dir(listing_t *l, const char *dir, const char *rel)
-{
-    struct dirent **v = NULL;
-    char p[4096], r[4096];
-    int n = scandir(dir, &v, NULL, alphasort);
-    assert_true(n >= 0);
-    for (int i = 0; i < n; i++) {
-        const char *name = v[i]->d_name;
-        if (strcmp(name, ".") && strcmp(name, "..") && strcmp(name, "lock")) {
-            snprintf(p, sizeof p, "%s/%s", dir, name);
-            snprintf(r, sizeof r, "%s%s", rel, name);
-            struct stat st;
-            assert_int_equal(lstat(p, &st), 0);
-            lappend(l, r, strlen(r));
-            if (S_ISDIR(st.st_mode)) {
-                lappend(l, "/\n", 2);
-                strcat(r, "/");
-                list_dir(l, p, r);
-            } else {
-                size_t len = 0;
-                uint8_t *data = tpki_slurp(p, &len);
-                assert_non_null(data);
-                lappend(l, "\n", 1);
-                lappend(l, (const char *)data, len);
-                lappend(l, "\n", 1);
-                free(data);
-            }
-        }
-        free(v[i]);
-    }
-    free(v);
-}
-
-char *cm_listing(const char *dir)
-{
-    listing_t l = {0};
-    lappend(&l, "", 0);
-    list_dir(&l, dir, "");
-    return l.text;
-}
 
 /* ---- the trust stores as OpenSSL sees them -------------------------------- */
 
@@ -367,7 +292,7 @@ char *cm_fresh_store(const char *dir)
     thost_t h;
     omadm_platform_t p;
     thost_init(&h, &p);
-    cm_rm_tree(dir);
+    tdir_rm(dir);
     cm_run_t r;
     char *body = cm_seed_body();
     cm_run_message(&r, dir, &p, &p, NULL, 1, body);
@@ -376,7 +301,7 @@ char *cm_fresh_store(const char *dir)
     assert_int_equal(r.code[2], 200);
     cm_run_close(&r);
     assert_int_equal(h.outstanding, 0);
-    return cm_listing(dir);
+    return tdir_listing(dir, NULL);
 }
 
 static char *state_after(const char *dir, const char *body)
@@ -389,7 +314,7 @@ static char *state_after(const char *dir, const char *body)
     cm_run_message(&r, dir, &p, &p, NULL, 2, body);
     assert_int_equal(r.err, OMADM_OK);
     cm_run_close(&r);
-    return cm_listing(dir);
+    return tdir_listing(dir, NULL);
 }
 
 void cm_states_make(cm_states_t *st, const char *dir, bool atomic)
@@ -424,27 +349,6 @@ static int state_of(const cm_states_t *st, const char *listing)
     return -1;
 }
 
-/* The first line where two listings differ, on stderr. */
-void cm_diff_lines(const char *a, const char *b)
-{
-    size_t i = 0, line = 0;
-    while (a[i] && a[i] == b[i])
-        i++;
-    size_t start = i;
-    while (start && a[start - 1] != '\n')
-        start--;
-    for (size_t k = 0; k < start; k++)
-        line += a[k] == '\n';
-    fprintf(stderr, "  store differs from the seed at line %zu:\n  seed: %.80s\n  now:  %.80s\n",
-            line + 1, a + start, b + start);
-}
-
-void cm_print_problem(void *ctx, const char *problem)
-{
-    (void)ctx;
-    fprintf(stderr, "  store_check: %s\n", problem);
-}
-
 void cm_check_after(const cm_run_t *r, const char *dir, const cm_states_t *states, bool atomic,
                     long n, const char *what, cm_stats_t *st)
 {
@@ -452,15 +356,15 @@ void cm_check_after(const cm_run_t *r, const char *dir, const cm_states_t *state
     store_t *s = NULL;
     const char *why = NULL;
     assert_int_equal(store_open(dir, NULL, &s, &why), 0);
-    if (store_check(s, 0, cm_print_problem, NULL))
+    if (store_check(s, 0, tdir_print_problem, NULL))
         fail_msg("N=%ld%s: the store is inconsistent", n, cm_what);
     store_close(s);
     if (cm_trust_view_problems(dir))
         fail_msg("N=%ld%s: OpenSSL's view of the trust stores is not the store's", n, cm_what);
-    char *after = cm_listing(dir);
+    char *after = tdir_listing(dir, NULL);
     int got = state_of(states, after);
     if (got < 0) {
-        cm_diff_lines(states->listing[CM_SEED], after);
+        tdir_diff("the seed", states->listing[CM_SEED], after);
         fail_msg("N=%ld%s: the store is in none of the states the message allows", n, cm_what);
     }
     free(after);

@@ -23,17 +23,8 @@
 #include "store/store_io.h"
 #include "support_dm.h"
 
-/* ---- the store directory ---- */
+/* ---- the trust stores ---- */
 
-/* Remove a directory tree (absent: nothing to do). */
-void cm_rm_tree(const char *dir);
-/* Every file of the store but the lock, with its content, in name order
- * (malloc'ed): two stores hold the same data when their listings match. */
-char *cm_listing(const char *dir);
-/* The first line where two listings differ, on stderr. */
-void cm_diff_lines(const char *want, const char *got);
-/* store_check's problems, on stderr (a callback for store_check). */
-void cm_print_problem(void *ctx, const char *problem);
 /* OpenSSL's view of the trust stores: each test certificate (root, inter,
  * leaf, root2) is found through the CApath directory of Root/System and
  * of CA/System (X509_LOOKUP_hash_dir, as `openssl verify -CApath` looks)

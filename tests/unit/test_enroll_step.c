@@ -42,9 +42,7 @@
  * ENROLL_STEP_KEEP_GOING=1 reports every bad step before failing;
  * ENROLL_STEP_LOG=1 shows the steps' log.
  */
-#include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -54,7 +52,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -73,6 +70,7 @@
 #include "platform.h"
 #include "store/cert.h"
 #include "store/store.h"
+#include "support_dir.h"
 #include "support_host.h"
 #include "support_pki.h"
 
@@ -439,122 +437,20 @@ static void capture_free(void)
 
 static char g_tmp[64];
 
-static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(p);
-}
-
 static int group_setup(void **state)
 {
     (void)state;
     capture_load();
     aes_profile_make();
-    /* tmpfs when there is one: every step syncs the store */
-    const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    snprintf(g_tmp, sizeof g_tmp, "%s/test-enroll-step.XXXXXX", base);
-    return mkdtemp(g_tmp) ? 0 : -1;
+    return tdir_make(g_tmp, sizeof g_tmp);
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    nftw(g_tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tdir_rm(g_tmp);
     capture_free();
     return 0;
-}
-
-/* Every file of the store (but the lock) with its content, in name order. */
-typedef struct listing {
-    char *text;
-    size_t len, cap;
-} listing_t;
-
-static void lappend(listing_t *l, const char *s, size_t n)
-{
-    if (l->len + n + 1 > l->cap) {
-        l->cap = (l->len + n + 1) * 2;
-        l->text = realloc(l->text, l->cap);
-        assert_non_null(l->text);
-    }
-    memcpy(l->text + l->len, s, n);
-    l->len += n;
-    l->text[l->len] = 0;
-}
-
-static bool g_skip_state; /* list the state records' names only */
-
-static void list_dir(listing_t *l, const char *dir, const char *rel)
-{
-    struct dirent **v = NULL;
-    char p[4096], r[4096];
-    int n = scandir(dir, &v, NULL, alphasort);
-    assert_true(n >= 0);
-    for (int i = 0; i < n; i++) {
-        const char *name = v[i]->d_name;
-        if (strcmp(name, ".") && strcmp(name, "..") && strcmp(name, "lock")) {
-            snprintf(p, sizeof p, "%s/%s", dir, name);
-            snprintf(r, sizeof r, "%s%s", rel, name);
-            struct stat st;
-            assert_int_equal(lstat(p, &st), 0);
-            lappend(l, r, strlen(r));
-            if (S_ISDIR(st.st_mode)) {
-                lappend(l, "/\n", 2);
-                strcat(r, "/");
-                list_dir(l, p, r);
-            } else if (g_skip_state && !strncmp(r, "state/", 6)) {
-                lappend(l, "\n", 1);
-            } else {
-                size_t len = 0;
-                uint8_t *data = tpki_slurp(p, &len);
-                assert_non_null(data);
-                lappend(l, "\n", 1);
-                lappend(l, (const char *)data, len);
-                lappend(l, "\n", 1);
-                free(data);
-            }
-        }
-        free(v[i]);
-    }
-    free(v);
-}
-
-static char *store_listing(const char *dir)
-{
-    listing_t l = {0};
-    lappend(&l, "", 0);
-    list_dir(&l, dir, "");
-    return l.text;
-}
-
-/* The listing without the state records' contents. */
-static char *store_listing_but_state(const char *dir)
-{
-    g_skip_state = true;
-    char *text = store_listing(dir);
-    g_skip_state = false;
-    return text;
-}
-
-/* The first line where two listings differ, on stderr. */
-static void diff_lines(const char *what, const char *a, const char *b)
-{
-    size_t i = 0, line = 0;
-    while (a[i] && a[i] == b[i])
-        i++;
-    size_t start = i;
-    while (start && a[start - 1] != '\n')
-        start--;
-    for (size_t k = 0; k < start; k++)
-        line += a[k] == '\n';
-    fprintf(stderr, "  the store differs from %s at line %zu:\n  %s: %.100s\n  now: %.100s\n",
-            what, line + 1, what, a + start, b + start);
-}
-
-static void print_problem(void *ctx, const char *problem)
-{
-    (void)ctx;
-    fprintf(stderr, "  store_check: %s\n", problem);
 }
 
 /* ---- the enrollment ------------------------------------------------------ */
@@ -634,7 +530,7 @@ static void seed_enrollment(const omadm_platform_t *p, seed_t kind, enrollment_t
 /* A fresh store in dir holding only the seed enrollment; its listing. */
 static char *fresh_store(const char *dir, seed_t kind)
 {
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tdir_rm(dir);
     omadm_platform_t p;
     plat_init(&p, NULL);
     store_t *s = NULL;
@@ -648,7 +544,7 @@ static char *fresh_store(const char *dir, seed_t kind)
     assert_int_equal(store_flush(s), 0);
     enr_free(&p, &e);
     store_close(s);
-    return store_listing(dir);
+    return tdir_listing(dir, NULL);
 }
 
 typedef struct step_run {
@@ -706,7 +602,7 @@ static void check_installed(const char *dir)
     store_rec_free(s, &rec);
     enr_free(&p, &e);
     store_close(s);
-    char *all = store_listing(dir);
+    char *all = tdir_listing(dir, NULL);
     assert_null(strstr(all, CHALLENGE));
     free(all);
 }
@@ -767,7 +663,7 @@ static void describe(const char *dir, char *buf, size_t size)
  * the enrollment changed, nothing else in the store. */
 static bool retried(const char *dir, const char *seed_but_state, seed_t kind)
 {
-    char *after = store_listing_but_state(dir);
+    char *after = tdir_listing(dir, "state/");
     bool same = !strcmp(after, seed_but_state);
     free(after);
     if (!same)
@@ -799,10 +695,10 @@ static void check_after(const char *dir, const char *seed, const char *done, con
     store_t *s = NULL;
     const char *why = NULL;
     assert_int_equal(store_open(dir, NULL, &s, &why), 0);
-    if (store_check(s, 0, print_problem, NULL))
+    if (store_check(s, 0, tdir_print_problem, NULL))
         fail_msg("%s N=%ld: the store is inconsistent", label, n);
     store_close(s);
-    char *after = store_listing(dir);
+    char *after = tdir_listing(dir, NULL);
     if (!strcmp(after, seed)) {
         if (r->rc == 0)
             fail_msg("%s N=%ld: nothing was done, yet the step reported success", label, n);
@@ -822,8 +718,8 @@ static void check_after(const char *dir, const char *seed, const char *done, con
         describe(dir, state, sizeof state);
         st->bad++;
         if (!keep_going()) {
-            diff_lines("the seed", seed, after);
-            diff_lines("the installed state", done, after);
+            tdir_diff("the seed", seed, after);
+            tdir_diff("the installed state", done, after);
             fail_msg("%s N=%ld: the store is neither as before the step nor installed: %s",
                      label, n, state);
         }
@@ -856,7 +752,7 @@ static void sweep(seed_t kind, bool persistent)
     assert_int_equal(r.server.get_cacert, kind == SEED_START ? 1 : 0);
     assert_int_equal(h.outstanding, 0);
     check_installed(dir);
-    char *done = store_listing(dir);
+    char *done = tdir_listing(dir, NULL);
     assert_true(calls > 20);
 
     sweep_stats_t st = {0};
@@ -976,13 +872,13 @@ static void ossl_sweep(seed_t kind)
     thost_t h;
     host_init(&h, &p);
     char *seed = fresh_store(dir, kind);
-    char *seed_but_state = store_listing_but_state(dir);
+    char *seed_but_state = tdir_listing(dir, "state/");
     long zero = 0;
     step_run_t r;
     long before = g_ossl_calls;
     run_step(dir, &p, o_arm, o_disarm, &zero, &r);
     assert_int_equal(r.rc, 0);
-    char *done = store_listing(dir);
+    char *done = tdir_listing(dir, NULL);
     long calls = g_ossl_calls - before; /* an upper bound: open and close are in it */
     /* every 41st call (ENROLL_STEP_OPENSSL_STRIDE=1: every one), each step
      * in a child process, so that a crash inside libcrypto is counted, not
@@ -1193,13 +1089,13 @@ static void test_issued_expired(void **state)
         assert_true(e.alert);
         assert_int_equal(e.alert_data, EC_EXPIRED);
         enr_free(&p, &e);
-        char *all = store_listing(dir);
+        char *all = tdir_listing(dir, NULL);
         assert_null(strstr(all, CHALLENGE));
         assert_null(strstr(all, "certs/my-system/D")); /* nothing installed */
         free(all);
         store_t *s = NULL;
         assert_int_equal(store_open(dir, &p, &s, &why), 0);
-        assert_int_equal(store_check(s, 0, print_problem, NULL), 0);
+        assert_int_equal(store_check(s, 0, tdir_print_problem, NULL), 0);
         store_close(s);
     }
 }

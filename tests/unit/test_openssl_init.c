@@ -22,7 +22,6 @@
  * then what uses OpenSSL in it (a session with MD5 credentials, base64,
  * random nonces).
  */
-#include <ftw.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -44,6 +43,7 @@
 #include "csp/scep_msg.h"
 #include "platform.h"
 #include "store/cert.h"
+#include "support_dir.h"
 #include "support_pki.h"
 
 static long g_calls;   /* OpenSSL's malloc + realloc calls in this process */
@@ -71,12 +71,6 @@ static void o_free(void *p, const char *file, int line)
 /* a certificate of the test PKI, read without OpenSSL */
 static uint8_t *g_root;
 static size_t g_root_len;
-
-static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(p);
-}
 
 /* n 0: print how many allocations OpenSSL made while the store or engine
  * was created, and in all (see child()). */
@@ -225,7 +219,7 @@ static void test_openssl_init_failure(void **state)
     snprintf(dir, sizeof dir, "/tmp/test-openssl-init.XXXXXX");
     assert_non_null(mkdtemp(dir));
     sweep(dir, "the store opens");
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tdir_rm(dir);
 }
 
 static void test_openssl_init_failure_engine(void **state)

@@ -50,7 +50,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 #include <openssl/crypto.h>
@@ -62,6 +61,7 @@
 #include "platform.h"
 #include "store/store.h"
 #include "support_certmsg.h"
+#include "support_dir.h"
 #include "support_dm.h"
 #include "support_host.h"
 #include "support_pki.h"
@@ -74,16 +74,13 @@ static int group_setup(void **state)
 {
     (void)state;
     cm_certs_load();
-    /* tmpfs when there is one: every run syncs the store twice */
-    const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    snprintf(g_tmp, sizeof g_tmp, "%s/test-store-alloc.XXXXXX", base);
-    return mkdtemp(g_tmp) ? 0 : -1;
+    return tdir_make(g_tmp, sizeof g_tmp);
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    cm_rm_tree(g_tmp);
+    tdir_rm(g_tmp);
     cm_certs_free();
     return 0;
 }
@@ -257,7 +254,7 @@ static void seed_store(const char *dir)
 {
     store_t *s = NULL;
     const char *why = NULL;
-    cm_rm_tree(dir);
+    tdir_rm(dir);
     assert_int_equal(store_open(dir, NULL, &s, &why), 0);
     assert_int_equal(store_begin(s), 0);
     put_cert(s, "root", "root");
@@ -296,12 +293,12 @@ static void test_flush_openssl_failures(void **state)
 
     /* the two states a flush may leave */
     seed_store(dir);
-    char *seed = cm_listing(dir);
+    char *seed = tdir_listing(dir, NULL);
     assert_int_equal(store_open(dir, NULL, &s, &why), 0);
     stage_batch(s);
     assert_int_equal(store_flush(s), 0);
     store_close(s);
-    char *after = cm_listing(dir);
+    char *after = tdir_listing(dir, NULL);
     assert_string_not_equal(seed, after);
     assert_int_equal(cm_trust_view_problems(dir), 0);
 
@@ -317,12 +314,12 @@ static void test_flush_openssl_failures(void **state)
         ERR_clear_error();
         store_close(s);
         assert_int_equal(store_open(dir, NULL, &s, &why), 0); /* recovers a durable batch */
-        if (store_check(s, 0, cm_print_problem, NULL))
+        if (store_check(s, 0, tdir_print_problem, NULL))
             fail_msg("N=%ld: the store is inconsistent after a flush that returned %d", n, rc);
         store_close(s);
-        char *now = cm_listing(dir);
+        char *now = tdir_listing(dir, NULL);
         if (strcmp(now, rc ? seed : after)) {
-            cm_diff_lines(rc ? seed : after, now);
+            tdir_diff(rc ? "the seed" : "the batch applied", rc ? seed : after, now);
             fail_msg("N=%ld: the flush returned %d, but the store is not in that state", n, rc);
         }
         free(now);
@@ -354,7 +351,7 @@ static void test_added_is_the_hosts_time(void **state)
     omadm_platform_t p;
     thost_init(&h, &p);
     h.now = 1234567890;
-    cm_rm_tree(dir);
+    tdir_rm(dir);
     char *body = cm_seed_body();
     cm_run_t r;
     cm_run_message(&r, dir, &p, &p, NULL, 1, body);

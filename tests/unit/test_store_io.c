@@ -37,6 +37,7 @@
 #include "store/store.h"
 #include "store/store_io.h"
 #include "support_certmsg.h"
+#include "support_dir.h"
 #include "support_dm.h"
 #include "support_host.h"
 #include "support_pki.h"
@@ -47,15 +48,13 @@ static int group_setup(void **state)
 {
     (void)state;
     cm_certs_load();
-    const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    snprintf(g_tmp, sizeof g_tmp, "%s/test-store-io.XXXXXX", base);
-    return mkdtemp(g_tmp) ? 0 : -1;
+    return tdir_make(g_tmp, sizeof g_tmp);
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    cm_rm_tree(g_tmp);
+    tdir_rm(g_tmp);
     cm_certs_free();
     return 0;
 }
@@ -267,7 +266,7 @@ static void recovery_sweep(bool persistent)
     const char *why = NULL;
     assert_int_equal(store_open(dir, NULL, &s, &why), 0);
     store_close(s);
-    char *want = cm_listing(dir);
+    char *want = tdir_listing(dir, NULL);
     long n, opened = 0, refused = 0;
     for (n = 1; n < 100000; n++) {
         pending_store(dir);
@@ -291,13 +290,13 @@ static void recovery_sweep(bool persistent)
         if (open_fds() != fds)
             fail_msg("N=%ld: %d file descriptors left open", n, open_fds() - fds);
         assert_int_equal(store_open(dir, NULL, &s, &why), 0);
-        if (store_check(s, 0, cm_print_problem, NULL))
+        if (store_check(s, 0, tdir_print_problem, NULL))
             fail_msg("N=%ld (%s of %s failed first): the store is inconsistent", n,
                      store_io_name(f.first_op), f.first_path);
         store_close(s);
-        char *got = cm_listing(dir);
+        char *got = tdir_listing(dir, NULL);
         if (strcmp(got, want)) {
-            cm_diff_lines(want, got);
+            tdir_diff("the state of the batch", want, got);
             fail_msg("N=%ld (%s of %s failed first): not the state of the batch", n,
                      store_io_name(f.first_op), f.first_path);
         }
