@@ -104,9 +104,6 @@ int cm_trust_view_problems(const char *dir)
     return problems;
 }
 
-/* What failed in the run being checked, for the failure messages. */
-static const char *cm_what = "";
-
 /* ---- certificates and messages ------------------------------------------- */
 
 cm_cert_t cm_root, cm_inter;
@@ -139,6 +136,23 @@ void cm_certs_free(void)
     memset(&cm_inter, 0, sizeof cm_inter);
 }
 
+char cm_tmp[64];
+
+int cm_group_setup(void **state)
+{
+    (void)state;
+    cm_certs_load();
+    return tdir_make(cm_tmp, sizeof cm_tmp);
+}
+
+int cm_group_teardown(void **state)
+{
+    (void)state;
+    tdir_rm(cm_tmp);
+    cm_certs_free();
+    return 0;
+}
+
 #define CS "./Vendor/MSFT/CertificateStore"
 
 /* The seed: the root in Root/System. */
@@ -148,13 +162,24 @@ char *cm_seed_body(void)
                   cm_root.thumb, cm_root.b64);
 }
 
+/* The Add of the intermediate and the Delete of the root (malloc'ed). */
+static char *add_body(void)
+{
+    return t_strf(T_ADD("3", CS "/CA/System/%s/EncodedCertificate", "b64", "%s"), cm_inter.thumb,
+                  cm_inter.b64);
+}
+
+static char *del_body(void)
+{
+    return t_strf(T_DELETE("7", CS "/Root/System/%s"), cm_root.thumb);
+}
+
 /* Add the intermediate, Get the root (its encoding, its IssuedBy, the
  * store's list), Delete the root; as a plain sequence or in an Atomic. */
 char *cm_test_body(bool atomic)
 {
-    char *add = t_strf(T_ADD("3", CS "/CA/System/%s/EncodedCertificate", "b64", "%s"),
-                       cm_inter.thumb, cm_inter.b64);
-    char *del = t_strf(T_DELETE("7", CS "/Root/System/%s"), cm_root.thumb);
+    char *add = add_body();
+    char *del = del_body();
     char *gets = t_strf(T_GET("4", CS "/Root/System/%s/EncodedCertificate")
                         T_GET("5", CS "/Root/System/%s/IssuedBy")
                         T_GET("6", CS "/Root/System?list=Struct"),
@@ -304,6 +329,19 @@ char *cm_fresh_store(const char *dir)
     return tdir_listing(dir, NULL);
 }
 
+void cm_run_clean(cm_run_t *r, const char *dir, bool atomic, const omadm_platform_t *plat,
+                  const omadm_platform_t *store_plat, const store_io_t *io)
+{
+    free(cm_fresh_store(dir));
+    char *body = cm_test_body(atomic);
+    cm_run_message(r, dir, plat, store_plat, io, 2, body);
+    free(body);
+    assert_null(r->stage);
+    assert_int_equal(r->err, OMADM_OK);
+    for (int i = atomic ? 2 : 3; i <= 7; i++)
+        assert_int_equal(r->code[i], 200);
+}
+
 static char *state_after(const char *dir, const char *body)
 {
     free(cm_fresh_store(dir));
@@ -320,9 +358,8 @@ static char *state_after(const char *dir, const char *body)
 void cm_states_make(cm_states_t *st, const char *dir, bool atomic)
 {
     st->listing[CM_SEED] = cm_fresh_store(dir);
-    char *add = t_strf(T_ADD("3", CS "/CA/System/%s/EncodedCertificate", "b64", "%s"),
-                       cm_inter.thumb, cm_inter.b64);
-    char *del = t_strf(T_DELETE("7", CS "/Root/System/%s"), cm_root.thumb);
+    char *add = add_body();
+    char *del = del_body();
     char *both = cm_test_body(atomic);
     st->listing[CM_ADDED] = state_after(dir, add);
     st->listing[CM_DELETED] = state_after(dir, del);
@@ -349,42 +386,74 @@ static int state_of(const cm_states_t *st, const char *listing)
     return -1;
 }
 
-void cm_check_after(const cm_run_t *r, const char *dir, const cm_states_t *states, bool atomic,
-                    long n, const char *what, cm_stats_t *st)
+char *cm_checked_listing(const char *dir, long n, const char *what)
 {
-    cm_what = what ? what : "";
     store_t *s = NULL;
     const char *why = NULL;
     assert_int_equal(store_open(dir, NULL, &s, &why), 0);
     if (store_check(s, 0, tdir_print_problem, NULL))
-        fail_msg("N=%ld%s: the store is inconsistent", n, cm_what);
+        fail_msg("N=%ld%s: the store is inconsistent", n, what);
     store_close(s);
     if (cm_trust_view_problems(dir))
-        fail_msg("N=%ld%s: OpenSSL's view of the trust stores is not the store's", n, cm_what);
-    char *after = tdir_listing(dir, NULL);
+        fail_msg("N=%ld%s: OpenSSL's view of the trust stores is not the store's", n, what);
+    return tdir_listing(dir, NULL);
+}
+
+void cm_expect_state(const char *dir, const char *want, const char *name, long n,
+                     const char *what)
+{
+    char *got = cm_checked_listing(dir, n, what);
+    if (strcmp(got, want)) {
+        tdir_diff(name, want, got);
+        fail_msg("N=%ld%s: the store is not %s", n, what, name);
+    }
+    free(got);
+}
+
+/* The state the store in dir is in (checked as cm_checked_listing). */
+static int state_reached(const char *dir, const cm_states_t *states, long n, const char *what)
+{
+    char *after = cm_checked_listing(dir, n, what);
     int got = state_of(states, after);
     if (got < 0) {
         tdir_diff("the seed", states->listing[CM_SEED], after);
-        fail_msg("N=%ld%s: the store is in none of the states the message allows", n, cm_what);
+        fail_msg("N=%ld%s: the store is in none of the states the message allows", n, what);
     }
     free(after);
+    return got;
+}
+
+/* State got is what run r may leave: after a reply, the state its
+ * statuses say; after a failure before the message ran, the seed; never
+ * half an Atomic. */
+static void check_state_fits_run(const cm_run_t *r, int got, bool atomic, long n,
+                                 const char *what)
+{
     bool replied = !r->stage && r->err == OMADM_OK;
     if (r->bad_result)
-        fail_msg("N=%ld%s: %s", n, cm_what, r->bad_result);
+        fail_msg("N=%ld%s: %s", n, what, r->bad_result);
     if (replied && atomic) {
         if (got != (r->code[2] == 200 ? CM_BOTH : CM_SEED))
-            fail_msg("N=%ld%s: the Atomic answered %d, the store is in state %d", n, cm_what,
+            fail_msg("N=%ld%s: the Atomic answered %d, the store is in state %d", n, what,
                      r->code[2], got);
     } else if (replied) {
         int want = (r->code[3] == 200 ? 1 : 0) + (r->code[7] == 200 ? 2 : 0);
         if (got != want)
-            fail_msg("N=%ld%s: Add %d, Delete %d, but the store is in state %d", n, cm_what,
+            fail_msg("N=%ld%s: Add %d, Delete %d, but the store is in state %d", n, what,
                      r->code[3], r->code[7], got);
     } else if (r->stage && got != CM_SEED) {
-        fail_msg("N=%ld%s: %s failed, yet the store changed", n, cm_what, r->stage);
+        fail_msg("N=%ld%s: %s failed, yet the store changed", n, what, r->stage);
     } else if (atomic && got != CM_SEED && got != CM_BOTH) {
-        fail_msg("N=%ld%s: half of an Atomic in the store (state %d)", n, cm_what, got);
+        fail_msg("N=%ld%s: half of an Atomic in the store (state %d)", n, what, got);
     }
+}
+
+void cm_check_after(const cm_run_t *r, const char *dir, const cm_states_t *states, bool atomic,
+                    long n, const char *what, cm_stats_t *st)
+{
+    int got = state_reached(dir, states, n, what);
+    check_state_fits_run(r, got, atomic, n, what);
+    bool replied = !r->stage && r->err == OMADM_OK;
     if (!replied && got != CM_SEED)
         st->failed_but_durable++;
     if (got == CM_SEED)
@@ -392,7 +461,6 @@ void cm_check_after(const cm_run_t *r, const char *dir, const cm_states_t *state
     else
         st->changed++;
 }
-
 
 void cm_count_run(const cm_run_t *r, cm_stats_t *st)
 {

@@ -44,6 +44,12 @@ extern cm_cert_t cm_root, cm_inter;
 void cm_certs_load(void);
 void cm_certs_free(void);
 
+/* The sweeps' group setup and teardown: the certificates loaded, and a
+ * directory for their stores (support_dir.h: tdir_make) in cm_tmp. */
+extern char cm_tmp[64];
+int cm_group_setup(void **state);
+int cm_group_teardown(void **state);
+
 /* The seed message body (Add of the root) and the test message body
  * (malloc'ed).  CmdIDs: 3 Add, 4-6 Gets, 7 Delete; 2 the Atomic. */
 char *cm_seed_body(void);
@@ -70,6 +76,11 @@ void cm_run_close(cm_run_t *r);
 /* A fresh store in dir holding the seed (no failures); its listing. */
 char *cm_fresh_store(const char *dir);
 
+/* The test message on a fresh store without failures (through io when not
+ * NULL): every command answered 200.  cm_run_close it. */
+void cm_run_clean(cm_run_t *r, const char *dir, bool atomic, const omadm_platform_t *plat,
+                  const omadm_platform_t *store_plat, const store_io_t *io);
+
 /* ---- the states and the checks ---- */
 
 enum { CM_SEED, CM_ADDED, CM_DELETED, CM_BOTH, CM_N };
@@ -87,13 +98,20 @@ typedef struct cm_stats {
     long failed_but_durable; /* a message that failed after its batch was durable */
 } cm_stats_t;
 
-/* What a run under failure left, once the store is opened again without
- * failures (which replays a durable journal): a consistent store
- * (store_check), OpenSSL's view of it the store's, in one of the states
- * the message allows; after a reply, the one its statuses say; after a
- * failure before the message ran, the seed; never half an Atomic.  n (and
- * what, when not NULL: ", write of ... failed") name the run in failure
- * messages. */
+/* The store in dir, opened again without failures (which replays a
+ * durable journal): consistent (store_check) and OpenSSL's view of its
+ * trust stores its own, or the test fails; its listing (malloc'ed).  n and
+ * what (" (write of ... failed first)", or "") name the run in failure
+ * messages, here and below. */
+char *cm_checked_listing(const char *dir, long n, const char *what);
+/* The same, and the listing is want (which name names: "the seed"). */
+void cm_expect_state(const char *dir, const char *want, const char *name, long n,
+                     const char *what);
+
+/* What a run under failure left (checked as cm_checked_listing): one of
+ * the states the message allows; after a reply, the one its statuses say;
+ * after a failure before the message ran, the seed; never half an
+ * Atomic. */
 void cm_check_after(const cm_run_t *r, const char *dir, const cm_states_t *states, bool atomic,
                     long n, const char *what, cm_stats_t *st);
 /* Count what the run did (stage that failed, reply). */

@@ -42,23 +42,6 @@
 #include "support_host.h"
 #include "support_pki.h"
 
-static char g_tmp[64];
-
-static int group_setup(void **state)
-{
-    (void)state;
-    cm_certs_load();
-    return tdir_make(g_tmp, sizeof g_tmp);
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    tdir_rm(g_tmp);
-    cm_certs_free();
-    return 0;
-}
-
 /* ---- the fault hook ---------------------------------------------------------- */
 
 typedef struct faults {
@@ -94,6 +77,16 @@ static int hook(void *ctx, store_io_op_t op, const char *path)
     return op == STORE_IO_WRITE ? ENOSPC : EIO;
 }
 
+/* What failed first in a run, for failure messages: " (write of ...
+ * failed first)", or "" when nothing failed. */
+static void first_failure(const faults_t *f, char *buf, size_t size)
+{
+    buf[0] = 0;
+    if (f->failures)
+        snprintf(buf, size, " (%s of %s failed first)", store_io_name(f->first_op),
+                 f->first_path);
+}
+
 /* Descriptors this process has open. */
 static int open_fds(void)
 {
@@ -114,17 +107,10 @@ static long reference_calls(const char *dir, bool atomic, faults_t *f)
     thost_t h;
     omadm_platform_t p;
     store_io_t io = {hook, f};
-    free(cm_fresh_store(dir));
     thost_init(&h, &p);
     memset(f, 0, sizeof *f);
-    char *body = cm_test_body(atomic);
     cm_run_t r;
-    cm_run_message(&r, dir, &p, &p, &io, 2, body);
-    free(body);
-    assert_null(r.stage);
-    assert_int_equal(r.err, OMADM_OK);
-    for (int i = atomic ? 2 : 3; i <= 7; i++)
-        assert_int_equal(r.code[i], 200);
+    cm_run_clean(&r, dir, atomic, &p, &p, &io);
     cm_run_close(&r);
     assert_int_equal(h.outstanding, 0);
     return f->calls;
@@ -133,7 +119,7 @@ static long reference_calls(const char *dir, bool atomic, faults_t *f)
 static void sweep(bool atomic, bool persistent)
 {
     char dir[128];
-    snprintf(dir, sizeof dir, "%s/store", g_tmp);
+    snprintf(dir, sizeof dir, "%s/store", cm_tmp);
     faults_t f;
     long total = reference_calls(dir, atomic, &f);
     /* the message reaches every kind of file operation the store has */
@@ -170,10 +156,8 @@ static void sweep(bool atomic, bool persistent)
         if (open_fds() != fds)
             fail_msg("N=%ld (%s of %s): %d file descriptors left open", n,
                      store_io_name(f.first_op), f.first_path, open_fds() - fds);
-        char what[400] = "";
-        if (f.failures)
-            snprintf(what, sizeof what, " (%s of %s failed first)", store_io_name(f.first_op),
-                     f.first_path);
+        char what[400];
+        first_failure(&f, what, sizeof what);
         cm_check_after(&r, dir, &states, atomic, n, what, &st);
         if (f.failures == 0)
             break; /* the N-th call was never made: everything ran */
@@ -260,7 +244,7 @@ static void pending_store(const char *dir)
 static void recovery_sweep(bool persistent)
 {
     char dir[128];
-    snprintf(dir, sizeof dir, "%s/recover", g_tmp);
+    snprintf(dir, sizeof dir, "%s/recover", cm_tmp);
     pending_store(dir);
     store_t *s = NULL;
     const char *why = NULL;
@@ -289,20 +273,9 @@ static void recovery_sweep(bool persistent)
         }
         if (open_fds() != fds)
             fail_msg("N=%ld: %d file descriptors left open", n, open_fds() - fds);
-        assert_int_equal(store_open(dir, NULL, &s, &why), 0);
-        if (store_check(s, 0, tdir_print_problem, NULL))
-            fail_msg("N=%ld (%s of %s failed first): the store is inconsistent", n,
-                     store_io_name(f.first_op), f.first_path);
-        store_close(s);
-        char *got = tdir_listing(dir, NULL);
-        if (strcmp(got, want)) {
-            tdir_diff("the state of the batch", want, got);
-            fail_msg("N=%ld (%s of %s failed first): not the state of the batch", n,
-                     store_io_name(f.first_op), f.first_path);
-        }
-        free(got);
-        if (cm_trust_view_problems(dir))
-            fail_msg("N=%ld: OpenSSL's view of the trust stores is not the store's", n);
+        char what[400];
+        first_failure(&f, what, sizeof what);
+        cm_expect_state(dir, want, "the state of the batch", n, what);
         if (!f.failures)
             break;
     }
@@ -335,5 +308,5 @@ int main(void)
         cmocka_unit_test(test_recovery_once),
         cmocka_unit_test(test_recovery_persistent),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, cm_group_setup, cm_group_teardown);
 }
