@@ -71,6 +71,7 @@
 #include "store/cert.h"
 #include "store/store.h"
 #include "support_dir.h"
+#include "support_enroll.h"
 #include "support_host.h"
 #include "support_pki.h"
 
@@ -455,14 +456,6 @@ static int group_teardown(void **state)
 
 /* ---- the enrollment ------------------------------------------------------ */
 
-static void set_param(const omadm_platform_t *p, enrollment_t *e, enr_param_t k, const char *v)
-{
-    assert_int_equal(enr_set(p, &e->p[k].name, enr_params[k].name), 0);
-    assert_int_equal(enr_set(p, &e->p[k].format, enr_params[k].is_int ? "int" : "chr"), 0);
-    assert_int_equal(enr_set(p, &e->p[k].value, v), 0);
-    assert_int_equal(enr_set(p, &e->snap[k], v), 0);
-}
-
 static void set_b64(const omadm_platform_t *p, char **dst, const uint8_t *data, size_t len)
 {
     char *b = cert_b64(p, data, len);
@@ -481,15 +474,15 @@ static void seed_enrollment(const omadm_platform_t *p, seed_t kind, enrollment_t
     memset(e, 0, sizeof *e);
     e->ns = ENR_CS;
     assert_int_equal(enr_set(p, &e->id, "Sweep"), 0);
-    set_param(p, e, P_SERVER_URL, SCEP_URL);
-    set_param(p, e, P_CHALLENGE, CHALLENGE);
-    set_param(p, e, P_KEY_USAGE, "160");
-    set_param(p, e, P_SUBJECT, SUBJECT);
-    set_param(p, e, P_KEY_LENGTH, "2048");
-    set_param(p, e, P_HASH, "SHA-2");
-    set_param(p, e, P_CA_THUMB, served_thumb());
-    set_param(p, e, P_RETRY_COUNT, "3");
-    set_param(p, e, P_RETRY_DELAY, "1");
+    tenr_param(p, e, P_SERVER_URL, SCEP_URL);
+    tenr_param(p, e, P_CHALLENGE, CHALLENGE);
+    tenr_param(p, e, P_KEY_USAGE, "160");
+    tenr_param(p, e, P_SUBJECT, SUBJECT);
+    tenr_param(p, e, P_KEY_LENGTH, "2048");
+    tenr_param(p, e, P_HASH, "SHA-2");
+    tenr_param(p, e, P_CA_THUMB, served_thumb());
+    tenr_param(p, e, P_RETRY_COUNT, "3");
+    tenr_param(p, e, P_RETRY_DELAY, "1");
     enr_param_clear(p, &e->p[P_CHALLENGE]); /* Exec erased it; the snapshot keeps it */
     e->gen = 1;
     e->next_due = STEP_NOW - 60;
@@ -527,23 +520,26 @@ static void seed_enrollment(const omadm_platform_t *p, seed_t kind, enrollment_t
     e->post = true;
 }
 
+/* Save e (from p) into the store in dir. */
+static void save_into(const char *dir, const omadm_platform_t *p, const enrollment_t *e)
+{
+    store_t *s = NULL;
+    const char *why = NULL;
+    assert_int_equal(store_open(dir, p, &s, &why), 0);
+    tenr_save(s, e);
+    store_close(s);
+}
+
 /* A fresh store in dir holding only the seed enrollment; its listing. */
 static char *fresh_store(const char *dir, seed_t kind)
 {
     tdir_rm(dir);
     omadm_platform_t p;
     plat_init(&p, NULL);
-    store_t *s = NULL;
-    const char *why = NULL;
-    assert_int_equal(store_open(dir, &p, &s, &why), 0);
     enrollment_t e;
     seed_enrollment(&p, kind, &e);
-    assert_int_equal(store_begin(s), 0);
-    assert_int_equal(enr_save(s, &e), 0);
-    assert_int_equal(store_commit(s), 0);
-    assert_int_equal(store_flush(s), 0);
+    save_into(dir, &p, &e);
     enr_free(&p, &e);
-    store_close(s);
     return tdir_listing(dir, NULL);
 }
 
@@ -945,19 +941,6 @@ static void test_certpoll_openssl(void **state)
 
 /* ---- hostile answers --------------------------------------------------------- */
 
-/* Save e (from p) into the store in dir. */
-static void save_into(const char *dir, const omadm_platform_t *p, const enrollment_t *e)
-{
-    store_t *s = NULL;
-    const char *why = NULL;
-    assert_int_equal(store_open(dir, p, &s, &why), 0);
-    assert_int_equal(store_begin(s), 0);
-    assert_int_equal(enr_save(s, e), 0);
-    assert_int_equal(store_commit(s), 0);
-    assert_int_equal(store_flush(s), 0);
-    store_close(s);
-}
-
 /* Load enrollment id of the store in dir into *e (enr_free it). */
 static void load_from(const char *dir, const omadm_platform_t *p, const char *id, enrollment_t *e)
 {
@@ -1005,8 +988,8 @@ static void test_bad_ca_key_blocks_nobody(void **state)
     enrollment_t evil, other, got;
     seed_enrollment(&p, SEED_START, &evil);
     assert_int_equal(enr_set(&p, &evil.id, evil_id), 0);
-    set_param(&p, &evil, P_SERVER_URL, EVIL_URL);
-    set_param(&p, &evil, P_CA_THUMB, g_cap.spoiled_thumb);
+    tenr_param(&p, &evil, P_SERVER_URL, EVIL_URL);
+    tenr_param(&p, &evil, P_CA_THUMB, g_cap.spoiled_thumb);
     save_into(dir, &p, &evil);
     seed_enrollment(&p, SEED_START, &other);
     assert_int_equal(enr_set(&p, &other.id, other_id), 0);
