@@ -44,7 +44,6 @@
  */
 #include <errno.h>
 #include <setjmp.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -73,6 +72,7 @@
 #include "support_dir.h"
 #include "support_enroll.h"
 #include "support_host.h"
+#include "support_ossl.h"
 #include "support_pki.h"
 
 /* 2026-12-01T00:00:00Z: inside the captured certificates' validity */
@@ -80,47 +80,6 @@
 #define CHALLENGE "s3cr3t-Ch4llenge-9q"
 #define SUBJECT "CN=dev1,O=OMADM Test" /* the captured signer's subject */
 #define SCEP_URL "http://scep.test/scep"
-
-/* ---- OpenSSL's allocator ------------------------------------------------- */
-
-static long g_ossl_calls;   /* malloc + realloc calls */
-static long g_ossl_fail_at; /* 0: never */
-static long g_ossl_failures;
-
-static bool ossl_should_fail(void)
-{
-    g_ossl_calls++;
-    if (g_ossl_fail_at && g_ossl_calls == g_ossl_fail_at) {
-        g_ossl_failures++;
-        return true;
-    }
-    return false;
-}
-
-static void *o_malloc(size_t n, const char *file, int line)
-{
-    (void)file, (void)line;
-    return ossl_should_fail() ? NULL : malloc(n);
-}
-
-static void *o_realloc(void *p, size_t n, const char *file, int line)
-{
-    (void)file, (void)line;
-    return ossl_should_fail() ? NULL : realloc(p, n);
-}
-
-static void o_free(void *p, const char *file, int line)
-{
-    (void)file, (void)line;
-    free(p);
-}
-
-/* Fail OpenSSL's n-th allocation from now on (0: none). */
-static void ossl_arm(long n)
-{
-    g_ossl_failures = 0;
-    g_ossl_fail_at = n ? g_ossl_calls + n : 0;
-}
 
 /* ---- the host's table (support_host.h) ---------------------------------- */
 
@@ -803,21 +762,13 @@ static void test_certpoll_persistent(void **state)
 
 static void o_arm(void *ctx)
 {
-    ossl_arm(*(long *)ctx);
+    tossl_arm(*(long *)ctx);
 }
 
 static void o_disarm(void *ctx)
 {
     (void)ctx;
-    g_ossl_fail_at = 0;
-}
-
-/* In a child: a crash is the child's death, not the test runner's to catch. */
-static void default_signals(void)
-{
-    static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
-    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-        signal(sigs[i], SIG_DFL);
+    tossl_arm(0);
 }
 
 /* run_step with OpenSSL's n-th allocation failing, in a child process:
@@ -836,11 +787,11 @@ static int step_in_child(const char *dir, const omadm_platform_t *p, thost_t *h,
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        default_signals();
+        tossl_child_signals();
         close(fd[0]);
         run_step(dir, p, o_arm, o_disarm, &n, &res.r);
         res.outstanding = h->outstanding;
-        res.failures = g_ossl_failures;
+        res.failures = tossl_failures();
         _exit(write(fd[1], &res, sizeof res) == (ssize_t)sizeof res ? 0 : 1);
     }
     close(fd[1]);
@@ -871,11 +822,11 @@ static void ossl_sweep(seed_t kind)
     char *seed_but_state = tdir_listing(dir, "state/");
     long zero = 0;
     step_run_t r;
-    long before = g_ossl_calls;
+    long before = tossl_calls();
     run_step(dir, &p, o_arm, o_disarm, &zero, &r);
     assert_int_equal(r.rc, 0);
     char *done = tdir_listing(dir, NULL);
-    long calls = g_ossl_calls - before; /* an upper bound: open and close are in it */
+    long calls = tossl_calls() - before; /* an upper bound: open and close are in it */
     /* every 41st call (ENROLL_STEP_OPENSSL_STRIDE=1: every one), each step
      * in a child process, so that a crash inside libcrypto is counted, not
      * fatal: OpenSSL 3.0 has crashes of its own there (docs/enrollment.md) */
@@ -1120,10 +1071,10 @@ static void test_record_name_failures(void **state)
     long n, saved = 0, refused = 0;
     for (n = 1; n < 1000; n++) {
         assert_int_equal(store_begin(s), 0);
-        ossl_arm(n);
+        tossl_arm(n);
         int rc = enr_save(s, &e);
-        long failures = g_ossl_failures;
-        ossl_arm(0);
+        long failures = tossl_failures();
+        tossl_arm(0);
         names_t l = {0};
         assert_int_equal(store_each_state(s, "scep-", collect, &l), 0);
         /* the seed's record, and this one only when it was saved under its name */
@@ -1147,10 +1098,10 @@ static void test_record_name_failures(void **state)
     /* loading and deleting under the same failures: an error, never "absent" */
     for (n = 1; n < 1000; n++) {
         enrollment_t got;
-        ossl_arm(n);
+        tossl_arm(n);
         int rc = enr_load(s, ENR_CS, "Sweep", &got);
-        long failures = g_ossl_failures;
-        ossl_arm(0);
+        long failures = tossl_failures();
+        tossl_arm(0);
         if (rc == 1)
             fail_msg("N=%ld: the enrollment read as absent", n);
         if (rc == 0)
@@ -1162,10 +1113,10 @@ static void test_record_name_failures(void **state)
     seed_enrollment(&p, SEED_START, &seed);
     for (n = 1; n < 1000; n++) {
         assert_int_equal(store_begin(s), 0);
-        ossl_arm(n);
+        tossl_arm(n);
         int rc = enr_delete(s, &seed);
-        long failures = g_ossl_failures;
-        ossl_arm(0);
+        long failures = tossl_failures();
+        tossl_arm(0);
         names_t l = {0};
         assert_int_equal(store_each_state(s, "scep-", collect, &l), 0);
         assert_int_equal(l.n, rc == 0 ? 0 : 1);
@@ -1181,7 +1132,7 @@ static void test_record_name_failures(void **state)
 int main(void)
 {
     /* before anything allocates through OpenSSL */
-    if (!CRYPTO_set_mem_functions(o_malloc, o_realloc, o_free)) {
+    if (!tossl_install()) {
         fprintf(stderr, "test_enroll_step: OpenSSL allocated before main\n");
         return 1;
     }

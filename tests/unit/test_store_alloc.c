@@ -52,7 +52,6 @@
 #include <sys/stat.h>
 
 #include <cmocka.h>
-#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/x509.h>
 
@@ -64,6 +63,7 @@
 #include "support_dir.h"
 #include "support_dm.h"
 #include "support_host.h"
+#include "support_ossl.h"
 #include "support_pki.h"
 
 /* ---- the message sweeps ---------------------------------------------------- */
@@ -169,40 +169,6 @@ static void test_atomic_persistent(void **state)
 
 /* ---- OpenSSL's own allocations during a flush ------------------------------ */
 
-/* OpenSSL's memory functions (set in main, before its first allocation):
- * while armed, the fail_at-th call fails. */
-static struct {
-    long calls, fail_at, failures;
-} g_ossl;
-
-static bool ossl_should_fail(void)
-{
-    if (!g_ossl.fail_at)
-        return false;
-    if (++g_ossl.calls != g_ossl.fail_at)
-        return false;
-    g_ossl.failures++;
-    return true;
-}
-
-static void *o_malloc(size_t n, const char *file, int line)
-{
-    (void)file, (void)line;
-    return ossl_should_fail() ? NULL : malloc(n);
-}
-
-static void *o_realloc(void *p, size_t n, const char *file, int line)
-{
-    (void)file, (void)line;
-    return ossl_should_fail() ? NULL : realloc(p, n);
-}
-
-static void o_free(void *p, const char *file, int line)
-{
-    (void)file, (void)line;
-    free(p);
-}
-
 static void put_cert(store_t *s, const char *store, const char *name)
 {
     char file[32];
@@ -281,10 +247,9 @@ static void test_flush_openssl_failures(void **state)
         seed_store(dir);
         assert_int_equal(store_open(dir, NULL, &s, &why), 0);
         stage_batch(s);
-        g_ossl.calls = g_ossl.failures = 0;
-        g_ossl.fail_at = n;
+        tossl_arm(n);
         int rc = store_flush(s);
-        g_ossl.fail_at = 0;
+        tossl_arm(0);
         ERR_clear_error();
         store_close(s);
         char what[32];
@@ -295,7 +260,7 @@ static void test_flush_openssl_failures(void **state)
             failed++;
         else
             applied++;
-        if (!g_ossl.failures)
+        if (!tossl_failures())
             break;
     }
     assert_true(n < 100000);
@@ -398,7 +363,7 @@ static void test_scep_randomness_is_the_hosts(void **state)
 int main(void)
 {
     /* before OpenSSL's first allocation, or it refuses */
-    if (!CRYPTO_set_mem_functions(o_malloc, o_realloc, o_free)) {
+    if (!tossl_install()) {
         fprintf(stderr, "test_store_alloc: cannot set OpenSSL's memory functions\n");
         return 1;
     }
