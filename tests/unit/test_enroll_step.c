@@ -206,6 +206,52 @@ static void load_blob(const char *dir, const char *name, blob_t *b)
         fail_msg("cannot read %s", path);
 }
 
+/* The captured CA with rsaEncryption in its SubjectPublicKeyInfo turned
+ * into 1.2.840.113549.1.1.99: still a certificate, its key undecodable (the
+ * certificate's own signature algorithm is sha256WithRSAEncryption). */
+static void spoiled_ca_make(void)
+{
+    static const uint8_t rsa_oid[] = {0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01};
+    g_cap.spoiled_ca.len = g_cap.ca.len;
+    g_cap.spoiled_ca.data = malloc(g_cap.ca.len);
+    assert_non_null(g_cap.spoiled_ca.data);
+    memcpy(g_cap.spoiled_ca.data, g_cap.ca.data, g_cap.ca.len);
+    uint8_t *oid = NULL;
+    for (size_t i = 0; i + sizeof rsa_oid <= g_cap.ca.len && !oid; i++)
+        if (!memcmp(g_cap.spoiled_ca.data + i, rsa_oid, sizeof rsa_oid))
+            oid = g_cap.spoiled_ca.data + i;
+    assert_non_null(oid);
+    oid[sizeof rsa_oid - 1] = 99;
+    assert_int_equal(cert_thumbprint(g_cap.spoiled_ca.data, g_cap.spoiled_ca.len,
+                                     g_cap.spoiled_thumb), 0);
+}
+
+/* The captured signer's serial, as scep_self_signed makes it from 8 random
+ * bytes. */
+static void signer_serial_find(void)
+{
+    omadm_platform_t p;
+    plat_init(&p, NULL);
+    scep_cert_t *signer = NULL;
+    assert_int_equal(scep_cert_from_der(&p, g_cap.signer.data, g_cap.signer.len, &signer, NULL),
+                     SCEP_OK);
+    scep_buf_t der = {0};
+    assert_int_equal(scep_cert_to_der(&p, signer, &der, NULL), SCEP_OK);
+    scep_cert_free(&p, signer);
+    /* tbsCertificate: SEQUENCE { [0] version, INTEGER serial ... }: find the
+     * 8-byte INTEGER right after the version */
+    static const uint8_t version[] = {0xa0, 0x03, 0x02, 0x01, 0x02, 0x02, 0x08};
+    const uint8_t *at = NULL;
+    for (size_t i = 0; i + sizeof version + 8 <= der.len && !at; i++)
+        if (!memcmp(der.data + i, version, sizeof version))
+            at = der.data + i + sizeof version;
+    assert_non_null(at);
+    memcpy(g_serial, at, sizeof g_serial);
+    scep_buf_free(&p, &der);
+}
+
+/* The captured exchange (tests/data/scep/micromdm), and what the steps
+ * need made from it. */
 static void capture_load(void)
 {
     const char *pki = tpki_dir();
@@ -227,41 +273,8 @@ static void capture_load(void)
     memcpy(g_nonce, nonce.data, SCEP_NONCE_LEN);
     free(nonce.data);
     assert_int_equal(cert_thumbprint(g_cap.ca.data, g_cap.ca.len, g_cap.thumb), 0);
-    /* the same CA with rsaEncryption in its SubjectPublicKeyInfo turned into
-     * 1.2.840.113549.1.1.99: still a certificate, its key undecodable (the
-     * certificate's own signature algorithm is sha256WithRSAEncryption) */
-    static const uint8_t rsa_oid[] = {0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01};
-    g_cap.spoiled_ca.len = g_cap.ca.len;
-    g_cap.spoiled_ca.data = malloc(g_cap.ca.len);
-    assert_non_null(g_cap.spoiled_ca.data);
-    memcpy(g_cap.spoiled_ca.data, g_cap.ca.data, g_cap.ca.len);
-    uint8_t *oid = NULL;
-    for (size_t i = 0; i + sizeof rsa_oid <= g_cap.ca.len && !oid; i++)
-        if (!memcmp(g_cap.spoiled_ca.data + i, rsa_oid, sizeof rsa_oid))
-            oid = g_cap.spoiled_ca.data + i;
-    assert_non_null(oid);
-    oid[sizeof rsa_oid - 1] = 99;
-    assert_int_equal(cert_thumbprint(g_cap.spoiled_ca.data, g_cap.spoiled_ca.len,
-                                     g_cap.spoiled_thumb), 0);
-    /* the signer's serial, as scep_self_signed makes it from 8 random bytes */
-    omadm_platform_t p;
-    plat_init(&p, NULL);
-    scep_cert_t *signer = NULL;
-    assert_int_equal(scep_cert_from_der(&p, g_cap.signer.data, g_cap.signer.len, &signer, NULL),
-                     SCEP_OK);
-    scep_buf_t der = {0};
-    assert_int_equal(scep_cert_to_der(&p, signer, &der, NULL), SCEP_OK);
-    scep_cert_free(&p, signer);
-    /* tbsCertificate: SEQUENCE { [0] version, INTEGER serial ... }: find the
-     * 8-byte INTEGER right after the version */
-    static const uint8_t version[] = {0xa0, 0x03, 0x02, 0x01, 0x02, 0x02, 0x08};
-    const uint8_t *at = NULL;
-    for (size_t i = 0; i + sizeof version + 8 <= der.len && !at; i++)
-        if (!memcmp(der.data + i, version, sizeof version))
-            at = der.data + i + sizeof version;
-    assert_non_null(at);
-    memcpy(g_serial, at, sizeof g_serial);
-    scep_buf_free(&p, &der);
+    spoiled_ca_make();
+    signer_serial_find();
 }
 
 static void add_ext(X509 *x, X509 *issuer, const char *name, const char *value)
@@ -318,6 +331,53 @@ static void add_attr(CMS_SignerInfo *si, const char *oid, int type, const void *
     ASN1_OBJECT_free(obj);
 }
 
+/* issued in a degenerate PKCS#7, in an AES-128-CBC envelope to signer. */
+static void envelope_make(X509 *issued, X509 *signer, blob_t *out)
+{
+    PKCS7 *p7 = PKCS7_new();
+    assert_true(PKCS7_set_type(p7, NID_pkcs7_signed));
+    assert_true(PKCS7_content_new(p7, NID_pkcs7_data));
+    assert_true(PKCS7_add_certificate(p7, issued));
+    unsigned char *der = NULL;
+    int dlen = i2d_PKCS7(p7, &der);
+    PKCS7_free(p7);
+    STACK_OF(X509) *to = sk_X509_new_null();
+    sk_X509_push(to, signer);
+    BIO *in = BIO_new_mem_buf(der, dlen);
+    CMS_ContentInfo *env = CMS_encrypt(to, in, EVP_aes_128_cbc(), CMS_BINARY);
+    assert_non_null(env);
+    BIO_free(in);
+    OPENSSL_free(der);
+    sk_X509_free(to);
+    der = NULL;
+    int n = i2d_CMS_ContentInfo(env, &der);
+    blob_take(out, der, n);
+    CMS_ContentInfo_free(env);
+}
+
+/* The CertRep SUCCESS around envelope: SignedData by the CA, SHA-256, our
+ * nonce and transactionID. */
+static void certrep_make(X509 *ca, EVP_PKEY *ca_key, const blob_t *envelope, blob_t *out)
+{
+    unsigned flags = CMS_PARTIAL | CMS_BINARY | CMS_NOSMIMECAP;
+    CMS_ContentInfo *rep = CMS_sign(NULL, NULL, NULL, NULL, flags);
+    CMS_SignerInfo *si = CMS_add1_signer(rep, ca, ca_key, EVP_sha256(), flags);
+    assert_non_null(si);
+    add_attr(si, "2.16.840.1.113733.1.9.2", V_ASN1_PRINTABLESTRING, "3", 1);
+    add_attr(si, "2.16.840.1.113733.1.9.3", V_ASN1_PRINTABLESTRING, "0", 1);
+    add_attr(si, "2.16.840.1.113733.1.9.7", V_ASN1_PRINTABLESTRING, g_cap.txid.data,
+             (int)g_cap.txid.len);
+    add_attr(si, "2.16.840.1.113733.1.9.5", V_ASN1_OCTET_STRING, g_nonce, SCEP_NONCE_LEN);
+    add_attr(si, "2.16.840.1.113733.1.9.6", V_ASN1_OCTET_STRING, g_nonce, SCEP_NONCE_LEN);
+    BIO *in = BIO_new_mem_buf(envelope->data, (int)envelope->len);
+    assert_int_equal(CMS_final(rep, in, NULL, flags), 1);
+    BIO_free(in);
+    unsigned char *der = NULL;
+    int n = i2d_CMS_ContentInfo(rep, &der);
+    blob_take(out, der, n);
+    CMS_ContentInfo_free(rep);
+}
+
 /* The AES profile: a CA, the certificate it issues for the captured key,
  * and its CertRep SUCCESS for the captured request: AES-128-CBC envelope to
  * the captured signer, signed with SHA-256, our nonce and transactionID. */
@@ -338,44 +398,10 @@ static void aes_profile_make(void)
     int n = i2d_X509(ca, &der); /* before der is read: argument order is unspecified */
     blob_take(&g_aes.ca, der, n);
     assert_int_equal(cert_thumbprint(g_aes.ca.data, g_aes.ca.len, g_aes.thumb), 0);
-    /* degenerate PKCS#7 { issued } in an AES envelope to the signer */
-    PKCS7 *p7 = PKCS7_new();
-    assert_true(PKCS7_set_type(p7, NID_pkcs7_signed));
-    assert_true(PKCS7_content_new(p7, NID_pkcs7_data));
-    assert_true(PKCS7_add_certificate(p7, issued));
-    der = NULL;
-    int dlen = i2d_PKCS7(p7, &der);
-    PKCS7_free(p7);
-    STACK_OF(X509) *to = sk_X509_new_null();
-    sk_X509_push(to, signer);
-    BIO *in = BIO_new_mem_buf(der, dlen);
-    CMS_ContentInfo *env = CMS_encrypt(to, in, EVP_aes_128_cbc(), CMS_BINARY);
-    assert_non_null(env);
-    BIO_free(in);
-    OPENSSL_free(der);
-    der = NULL;
-    int elen = i2d_CMS_ContentInfo(env, &der);
-    CMS_ContentInfo_free(env);
-    /* CertRep: SignedData(envelope) by the CA */
-    unsigned flags = CMS_PARTIAL | CMS_BINARY | CMS_NOSMIMECAP;
-    CMS_ContentInfo *rep = CMS_sign(NULL, NULL, NULL, NULL, flags);
-    CMS_SignerInfo *si = CMS_add1_signer(rep, ca, ca_key, EVP_sha256(), flags);
-    assert_non_null(si);
-    add_attr(si, "2.16.840.1.113733.1.9.2", V_ASN1_PRINTABLESTRING, "3", 1);
-    add_attr(si, "2.16.840.1.113733.1.9.3", V_ASN1_PRINTABLESTRING, "0", 1);
-    add_attr(si, "2.16.840.1.113733.1.9.7", V_ASN1_PRINTABLESTRING, g_cap.txid.data,
-             (int)g_cap.txid.len);
-    add_attr(si, "2.16.840.1.113733.1.9.5", V_ASN1_OCTET_STRING, g_nonce, SCEP_NONCE_LEN);
-    add_attr(si, "2.16.840.1.113733.1.9.6", V_ASN1_OCTET_STRING, g_nonce, SCEP_NONCE_LEN);
-    in = BIO_new_mem_buf(der, elen);
-    assert_int_equal(CMS_final(rep, in, NULL, flags), 1);
-    BIO_free(in);
-    OPENSSL_free(der);
-    der = NULL;
-    n = i2d_CMS_ContentInfo(rep, &der);
-    blob_take(&g_aes.certrep, der, n);
-    CMS_ContentInfo_free(rep);
-    sk_X509_free(to);
+    blob_t envelope;
+    envelope_make(issued, signer, &envelope);
+    certrep_make(ca, ca_key, &envelope, &g_aes.certrep);
+    free(envelope.data);
     X509_free(issued);
     X509_free(ca);
     X509_free(signer);
@@ -509,11 +535,11 @@ typedef struct step_run {
     omadm_error_t open_err;
 } step_run_t;
 
-/* Open the store on plat, step it at STEP_NOW with the canned server, close.
+/* Open the store on plat, step it at now with the canned server, close.
  * arm (may be NULL) is called once the store is open, just before the
  * step, and disarm right after it. */
-static void run_step(const char *dir, const omadm_platform_t *plat, void (*arm)(void *),
-                     void (*disarm)(void *), void *ctx, step_run_t *r)
+static void run_step_at(const char *dir, const omadm_platform_t *plat, int64_t now,
+                        void (*arm)(void *), void (*disarm)(void *), void *ctx, step_run_t *r)
 {
     memset(r, 0, sizeof *r);
     omadm_certstore_t *cs = NULL;
@@ -526,10 +552,17 @@ static void run_step(const char *dir, const omadm_platform_t *plat, void (*arm)(
     omadm_certstore_set_host(cs, &host);
     if (arm)
         arm(ctx);
-    r->rc = enroll_step((struct omadm_certstore *)cs, STEP_NOW, &r->next);
+    r->rc = enroll_step((struct omadm_certstore *)cs, now, &r->next);
     if (disarm)
         disarm(ctx);
     omadm_certstore_close(cs);
+}
+
+/* run_step_at STEP_NOW. */
+static void run_step(const char *dir, const omadm_platform_t *plat, void (*arm)(void *),
+                     void (*disarm)(void *), void *ctx, step_run_t *r)
+{
+    run_step_at(dir, plat, STEP_NOW, arm, disarm, ctx, r);
 }
 
 /* The installed state: Status 1, certificate with its key, nothing left of
@@ -811,6 +844,10 @@ static int step_in_child(const char *dir, const omadm_platform_t *p, thost_t *h,
 
 static void ossl_sweep(seed_t kind)
 {
+    /* OpenSSL 3.0's own behaviour when its N-th allocation fails varies from
+     * run to run (RSA key generation); opt in with ENROLL_STEP_OPENSSL=1 */
+    if (!getenv("ENROLL_STEP_OPENSSL"))
+        skip();
     const char *label = kind == SEED_START ? "PKCSReq, OpenSSL" : "CertPoll, OpenSSL";
     g_aes.on = true;
     char dir[128];
@@ -873,20 +910,12 @@ static void ossl_sweep(seed_t kind)
 static void test_pkcsreq_openssl(void **state)
 {
     (void)state;
-    /* OpenSSL 3.0's own behaviour when its N-th allocation fails varies from
-     * run to run (RSA key generation); opt in with ENROLL_STEP_OPENSSL=1 */
-    if (!getenv("ENROLL_STEP_OPENSSL"))
-        skip();
     ossl_sweep(SEED_START);
 }
 
 static void test_certpoll_openssl(void **state)
 {
     (void)state;
-    /* OpenSSL 3.0's own behaviour when its N-th allocation fails varies from
-     * run to run (RSA key generation); opt in with ENROLL_STEP_OPENSSL=1 */
-    if (!getenv("ENROLL_STEP_OPENSSL"))
-        skip();
     ossl_sweep(SEED_PENDING);
 }
 
@@ -899,6 +928,46 @@ static void load_from(const char *dir, const omadm_platform_t *p, const char *id
     const char *why = NULL;
     assert_int_equal(store_open(dir, p, &s, &why), 0);
     assert_int_equal(enr_load(s, ENR_CS, id, e), 0);
+    store_close(s);
+}
+
+enum { ID_SIZE = 32 };
+
+/* Ids for the evil enrollment and a second good one, so that their records
+ * follow "Sweep"'s in name order, the evil one first: it is never the
+ * last. */
+static void ids_after_sweep(char evil_id[ID_SIZE], char other_id[ID_SIZE])
+{
+    char sweep_name[ENR_RECORD_NAME_SIZE], name[ENR_RECORD_NAME_SIZE];
+    char evil_name[ENR_RECORD_NAME_SIZE] = "";
+    assert_int_equal(enr_record_name(ENR_CS, "Sweep", sweep_name, sizeof sweep_name), 0);
+    evil_id[0] = other_id[0] = 0;
+    for (int i = 0; i < 1000 && (!evil_id[0] || !other_id[0]); i++) {
+        char id[ID_SIZE];
+        snprintf(id, sizeof id, "Other%d", i);
+        assert_int_equal(enr_record_name(ENR_CS, id, name, sizeof name), 0);
+        if (!evil_id[0] && strcmp(name, sweep_name) > 0) {
+            snprintf(evil_id, ID_SIZE, "%s", id);
+            snprintf(evil_name, sizeof evil_name, "%s", name);
+        } else if (evil_id[0] && strcmp(name, evil_name) > 0) {
+            snprintf(other_id, ID_SIZE, "%s", id);
+        }
+    }
+    assert_true(evil_id[0] && other_id[0]);
+}
+
+/* A damaged record into the store in dir, first of all in name order. */
+static void put_damaged_record(const char *dir, const omadm_platform_t *p)
+{
+    store_t *s = NULL;
+    const char *why = NULL;
+    assert_int_equal(store_open(dir, p, &s, &why), 0);
+    assert_int_equal(store_begin(s), 0);
+    static const char damaged[] = "omadm-scep 1\nid x\nphase 9\nend\n";
+    assert_int_equal(store_put_state(s, "scep-cs-00000000000000000000000000000000", damaged,
+                                     strlen(damaged)), 0);
+    assert_int_equal(store_commit(s), 0);
+    assert_int_equal(store_flush(s), 0);
     store_close(s);
 }
 
@@ -915,27 +984,8 @@ static void test_bad_ca_key_blocks_nobody(void **state)
     free(fresh_store(dir, SEED_START)); /* "Sweep", at the good server */
     omadm_platform_t p;
     plat_init(&p, NULL);
-    /* ids for the evil enrollment and a second good one, so that records
-     * go good ("Sweep") < evil < good in name order, or the other way round
-     * when the hashes say so: the evil one is never the last */
-    char sweep_name[ENR_RECORD_NAME_SIZE], name[ENR_RECORD_NAME_SIZE];
-    assert_int_equal(enr_record_name(ENR_CS, "Sweep", sweep_name, sizeof sweep_name), 0);
-    char evil_id[32] = "", other_id[32] = "";
-    char evil_name[ENR_RECORD_NAME_SIZE] = "", other_name[ENR_RECORD_NAME_SIZE] = "";
-    for (int i = 0; i < 1000 && (!evil_id[0] || !other_id[0]); i++) {
-        char id[32];
-        snprintf(id, sizeof id, "Other%d", i);
-        assert_int_equal(enr_record_name(ENR_CS, id, name, sizeof name), 0);
-        /* evil: between "Sweep" and the other good one, on one side or the other */
-        if (!evil_id[0] && strcmp(name, sweep_name) > 0) {
-            snprintf(evil_id, sizeof evil_id, "%s", id);
-            snprintf(evil_name, sizeof evil_name, "%s", name);
-        } else if (evil_id[0] && strcmp(name, evil_name) > 0) {
-            snprintf(other_id, sizeof other_id, "%s", id);
-            snprintf(other_name, sizeof other_name, "%s", name);
-        }
-    }
-    assert_true(evil_id[0] && other_id[0]);
+    char evil_id[ID_SIZE], other_id[ID_SIZE];
+    ids_after_sweep(evil_id, other_id);
     enrollment_t evil, other, got;
     seed_enrollment(&p, SEED_START, &evil);
     assert_int_equal(enr_set(&p, &evil.id, evil_id), 0);
@@ -945,17 +995,7 @@ static void test_bad_ca_key_blocks_nobody(void **state)
     seed_enrollment(&p, SEED_START, &other);
     assert_int_equal(enr_set(&p, &other.id, other_id), 0);
     save_into(dir, &p, &other);
-    /* and a damaged record, first of all in name order */
-    store_t *s = NULL;
-    const char *why = NULL;
-    assert_int_equal(store_open(dir, &p, &s, &why), 0);
-    assert_int_equal(store_begin(s), 0);
-    static const char damaged[] = "omadm-scep 1\nid x\nphase 9\nend\n";
-    assert_int_equal(store_put_state(s, "scep-cs-00000000000000000000000000000000", damaged,
-                                     strlen(damaged)), 0);
-    assert_int_equal(store_commit(s), 0);
-    assert_int_equal(store_flush(s), 0);
-    store_close(s);
+    put_damaged_record(dir, &p);
 
     step_run_t r;
     thost_t h;
@@ -998,18 +1038,11 @@ static void test_issued_expired(void **state)
         plat_init(&p, NULL);
         thost_t h;
         host_init(&h, &hp); /* the captured exchange's randomness */
-        omadm_certstore_t *cs = NULL;
-        const char *why = NULL;
-        assert_int_equal(omadm_certstore_open(dir, &hp, &cs, &why), OMADM_OK);
-        server_t srv = {0};
-        omadm_http_t http = {&srv, serve, release};
-        omadm_certstore_host_t host = {.http = &http, .minute_seconds = 1, .log = step_log};
-        omadm_certstore_set_host(cs, &host);
-        int64_t next = 0, later = (int64_t)1830297600; /* 2028-01-01 */
-        assert_int_equal(enroll_step((struct omadm_certstore *)cs, later, &next), 0);
-        assert_int_equal(next, OMADM_NEVER);
-        assert_int_equal(srv.pkioperation, 1);
-        omadm_certstore_close(cs);
+        step_run_t r;
+        run_step_at(dir, &hp, (int64_t)1830297600 /* 2028-01-01 */, NULL, NULL, NULL, &r);
+        assert_int_equal(r.rc, 0);
+        assert_int_equal(r.next, OMADM_NEVER);
+        assert_int_equal(r.server.pkioperation, 1);
         enrollment_t e;
         load_from(dir, &p, "Sweep", &e);
         assert_int_equal(e.phase, PH_DONE);
@@ -1028,6 +1061,7 @@ static void test_issued_expired(void **state)
         assert_null(strstr(all, "certs/my-system/D")); /* nothing installed */
         free(all);
         store_t *s = NULL;
+        const char *why = NULL;
         assert_int_equal(store_open(dir, &p, &s, &why), 0);
         assert_int_equal(store_check(s, 0, tdir_print_problem, NULL), 0);
         store_close(s);
@@ -1050,29 +1084,16 @@ static int collect(void *ctx, const char *name)
     return 0;
 }
 
-static void test_record_name_failures(void **state)
+/* enr_save of e (whose record is named want) while OpenSSL's n-th
+ * allocation fails, for every n: the record is saved under its name or not
+ * at all, never under another. */
+static void save_sweep(store_t *s, const enrollment_t *e, const char *want)
 {
-    (void)state;
-    char dir[128];
-    snprintf(dir, sizeof dir, "%s/names", g_tmp);
-    free(fresh_store(dir, SEED_START));
-    omadm_platform_t p;
-    plat_init(&p, NULL);
-    store_t *s = NULL;
-    const char *why = NULL;
-    assert_int_equal(store_open(dir, &p, &s, &why), 0);
-    char want[ENR_RECORD_NAME_SIZE];
-    assert_int_equal(enr_record_name(ENR_CCI_USER, "Other", want, sizeof want), 0);
-    assert_int_equal(strlen(want), ENR_RECORD_NAME_SIZE - 1);
-    enrollment_t e;
-    seed_enrollment(&p, SEED_START, &e);
-    assert_int_equal(enr_set(&p, &e.id, "Other"), 0);
-    e.ns = ENR_CCI_USER;
     long n, saved = 0, refused = 0;
     for (n = 1; n < 1000; n++) {
         assert_int_equal(store_begin(s), 0);
         tossl_arm(n);
-        int rc = enr_save(s, &e);
+        int rc = enr_save(s, e);
         long failures = tossl_failures();
         tossl_arm(0);
         names_t l = {0};
@@ -1095,8 +1116,12 @@ static void test_record_name_failures(void **state)
     }
     assert_true(n < 1000);
     assert_true(refused > 0);
-    /* loading and deleting under the same failures: an error, never "absent" */
-    for (n = 1; n < 1000; n++) {
+}
+
+/* enr_load of the seed under the same failures: an error, never "absent". */
+static void load_sweep(store_t *s, const omadm_platform_t *p)
+{
+    for (long n = 1; n < 1000; n++) {
         enrollment_t got;
         tossl_arm(n);
         int rc = enr_load(s, ENR_CS, "Sweep", &got);
@@ -1105,16 +1130,20 @@ static void test_record_name_failures(void **state)
         if (rc == 1)
             fail_msg("N=%ld: the enrollment read as absent", n);
         if (rc == 0)
-            enr_free(&p, &got);
+            enr_free(p, &got);
         if (failures == 0)
             break;
     }
-    enrollment_t seed;
-    seed_enrollment(&p, SEED_START, &seed);
-    for (n = 1; n < 1000; n++) {
+}
+
+/* enr_delete of the seed under the same failures: the record gone when it
+ * says so, else still there. */
+static void delete_sweep(store_t *s, const enrollment_t *seed)
+{
+    for (long n = 1; n < 1000; n++) {
         assert_int_equal(store_begin(s), 0);
         tossl_arm(n);
-        int rc = enr_delete(s, &seed);
+        int rc = enr_delete(s, seed);
         long failures = tossl_failures();
         tossl_arm(0);
         names_t l = {0};
@@ -1124,6 +1153,31 @@ static void test_record_name_failures(void **state)
         if (failures == 0)
             break;
     }
+}
+
+static void test_record_name_failures(void **state)
+{
+    (void)state;
+    char dir[128];
+    snprintf(dir, sizeof dir, "%s/names", g_tmp);
+    free(fresh_store(dir, SEED_START));
+    omadm_platform_t p;
+    plat_init(&p, NULL);
+    store_t *s = NULL;
+    const char *why = NULL;
+    assert_int_equal(store_open(dir, &p, &s, &why), 0);
+    char want[ENR_RECORD_NAME_SIZE];
+    assert_int_equal(enr_record_name(ENR_CCI_USER, "Other", want, sizeof want), 0);
+    assert_int_equal(strlen(want), ENR_RECORD_NAME_SIZE - 1);
+    enrollment_t e;
+    seed_enrollment(&p, SEED_START, &e);
+    assert_int_equal(enr_set(&p, &e.id, "Other"), 0);
+    e.ns = ENR_CCI_USER;
+    save_sweep(s, &e, want);
+    load_sweep(s, &p);
+    enrollment_t seed;
+    seed_enrollment(&p, SEED_START, &seed);
+    delete_sweep(s, &seed);
     enr_free(&p, &seed);
     enr_free(&p, &e);
     store_close(s);
