@@ -388,12 +388,8 @@ static int state_of(const cm_states_t *st, const char *listing)
 
 char *cm_checked_listing(const char *dir, long n, const char *what)
 {
-    store_t *s = NULL;
-    const char *why = NULL;
-    assert_int_equal(store_open(dir, NULL, &s, &why), 0);
-    if (store_check(s, 0, tdir_print_problem, NULL))
+    if (tdir_store_check(dir))
         fail_msg("N=%ld%s: the store is inconsistent", n, what);
-    store_close(s);
     if (cm_trust_view_problems(dir))
         fail_msg("N=%ld%s: OpenSSL's view of the trust stores is not the store's", n, what);
     return tdir_listing(dir, NULL);

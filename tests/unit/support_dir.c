@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "store/store.h"
 #include "support_pki.h"
 
 int tdir_make(char *buf, size_t size)
@@ -113,8 +114,18 @@ void tdir_diff(const char *what, const char *want, const char *got)
             what, line + 1, what, want + start, got + start);
 }
 
-void tdir_print_problem(void *ctx, const char *problem)
+static void print_problem(void *ctx, const char *problem)
 {
     (void)ctx;
     fprintf(stderr, "  store_check: %s\n", problem);
+}
+
+int tdir_store_check(const char *dir)
+{
+    store_t *s = NULL;
+    const char *why = NULL;
+    assert_int_equal(store_open(dir, NULL, &s, &why), 0);
+    int problems = store_check(s, 0, print_problem, NULL);
+    store_close(s);
+    return problems;
 }

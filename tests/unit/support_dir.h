@@ -3,7 +3,7 @@
  * support_dir.h - stores in directories, for the suites that run the
  * certificate store on disk: temporary directories, a listing that tells
  * whether two stores hold the same data, where two listings differ, and
- * store_check's report.
+ * store_check.
  */
 #ifndef SUPPORT_DIR_H
 #define SUPPORT_DIR_H
@@ -28,7 +28,9 @@ char *tdir_listing(const char *dir, const char *names_only);
  * what names want ("the seed"). */
 void tdir_diff(const char *what, const char *want, const char *got);
 
-/* store_check's problems, on stderr (a callback for store_check). */
-void tdir_print_problem(void *ctx, const char *problem);
+/* store_check of the store in dir (opened again on the default table,
+ * which replays a durable journal), each problem on stderr; their
+ * number. */
+int tdir_store_check(const char *dir);
 
 #endif

@@ -680,12 +680,8 @@ static void check_after(const char *dir, const char *seed, const char *done, con
                         const char *label, long n, sweep_stats_t *st, const char *retry_ok,
                         seed_t kind)
 {
-    store_t *s = NULL;
-    const char *why = NULL;
-    assert_int_equal(store_open(dir, NULL, &s, &why), 0);
-    if (store_check(s, 0, tdir_print_problem, NULL))
+    if (tdir_store_check(dir))
         fail_msg("%s N=%ld: the store is inconsistent", label, n);
-    store_close(s);
     char *after = tdir_listing(dir, NULL);
     if (!strcmp(after, seed)) {
         if (r->rc == 0)
@@ -1060,11 +1056,7 @@ static void test_issued_expired(void **state)
         assert_null(strstr(all, CHALLENGE));
         assert_null(strstr(all, "certs/my-system/D")); /* nothing installed */
         free(all);
-        store_t *s = NULL;
-        const char *why = NULL;
-        assert_int_equal(store_open(dir, &p, &s, &why), 0);
-        assert_int_equal(store_check(s, 0, tdir_print_problem, NULL), 0);
-        store_close(s);
+        assert_int_equal(tdir_store_check(dir), 0);
     }
 }
 
