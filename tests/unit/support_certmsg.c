@@ -5,14 +5,11 @@
  */
 #include "support_certmsg.h"
 
-#include <dirent.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -25,175 +22,9 @@
 #include "platform.h"
 #include "store/store.h"
 #include "store/store_io.h"
+#include "support_dir.h"
+#include "support_host.h"
 #include "support_pki.h"
-
-/* ---- the host's allocator ------------------------------------------------ */
-
-#define MAGIC 0x686f7374626c6b31ull /* "hostblk1" */
-#define HDR 16
-
-static bool should_fail(cm_host_t *h)
-{
-    h->calls++;
-    if (h->fail_at && (h->calls == h->fail_at || (h->persistent && h->calls > h->fail_at))) {
-        h->failures++;
-        return true;
-    }
-    return false;
-}
-
-static uint8_t *header_of(void *p)
-{
-    uint8_t *b = (uint8_t *)p - HDR;
-    uint64_t magic;
-    memcpy(&magic, b, sizeof magic);
-    if (magic != MAGIC) {
-        fprintf(stderr, "a block the host allocator never handed out came back to it\n");
-        abort();
-    }
-    return b;
-}
-
-static void *h_alloc(void *ctx, size_t n)
-{
-    cm_host_t *h = ctx;
-    if (should_fail(h))
-        return NULL;
-    uint8_t *b = malloc(HDR + n);
-    if (!b)
-        return NULL;
-    uint64_t magic = MAGIC;
-    memcpy(b, &magic, sizeof magic);
-    memcpy(b + 8, &n, sizeof n);
-    h->outstanding++;
-    return b + HDR;
-}
-
-static void *h_realloc(void *ctx, void *p, size_t n)
-{
-    cm_host_t *h = ctx;
-    if (!p)
-        return h_alloc(ctx, n);
-    uint8_t *b = header_of(p);
-    if (should_fail(h))
-        return NULL;
-    uint8_t *nb = realloc(b, HDR + n);
-    if (!nb)
-        return NULL;
-    memcpy(nb + 8, &n, sizeof n);
-    return nb + HDR;
-}
-
-static void h_free(void *ctx, void *p)
-{
-    cm_host_t *h = ctx;
-    if (!p)
-        return;
-    uint8_t *b = header_of(p);
-    memset(b, 0, HDR);
-    h->outstanding--;
-    free(b);
-}
-
-static int64_t h_now(void *ctx)
-{
-    return ((cm_host_t *)ctx)->now;
-}
-
-/* 0x5A 0x5B 0x5C ...: recognisable, and not what OpenSSL would give */
-static int h_random(void *ctx, uint8_t *buf, size_t len)
-{
-    ((cm_host_t *)ctx)->randoms++;
-    for (size_t i = 0; i < len; i++)
-        buf[i] = (uint8_t)(0x5A + i);
-    return 0;
-}
-
-void cm_host_init(cm_host_t *h, omadm_platform_t *p)
-{
-    memset(h, 0, sizeof *h);
-    h->now = T_NOW; /* 2001: no clock of this machine says that */
-    memset(p, 0, sizeof *p);
-    p->ctx = h;
-    p->alloc = h_alloc;
-    p->realloc = h_realloc;
-    p->free = h_free;
-    p->now = h_now;
-    p->random = h_random;
-}
-
-/* ---- the store directory ------------------------------------------------- */
-
-static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(p);
-}
-
-void cm_rm_tree(const char *dir)
-{
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* Every file of the store (but the lock) with its content, in name order:
- * two stores hold the same data when their listings are equal. */
-typedef struct listing {
-    char *text;
-    size_t len, cap;
-} listing_t;
-
-static void lappend(listing_t *l, const char *s, size_t n)
-{
-    if (l->len + n + 1 > l->cap) {
-        l->cap = (l->len + n + 1) * 2;
-        l->text = realloc(l->text, l->cap);
-        assert_non_null(l->text);
-    }
-    memcpy(l->text + l->len, s, n);
-    l->len += n;
-    l->text[l->len] = 0;
-}
-
-static void list_dir(listing_t *l, const char *dir, const char *rel)
-{
-    struct dirent **v = NULL;
-    char p[4096], r[4096];
-    int n = scandir(dir, &v, NULL, alphasort);
-    assert_true(n >= 0);
-    for (int i = 0; i < n; i++) {
-        const char *name = v[i]->d_name;
-        if (strcmp(name, ".") && strcmp(name, "..") && strcmp(name, "lock")) {
-            snprintf(p, sizeof p, "%s/%s", dir, name);
-            snprintf(r, sizeof r, "%s%s", rel, name);
-            struct stat st;
-            assert_int_equal(lstat(p, &st), 0);
-            lappend(l, r, strlen(r));
-            if (S_ISDIR(st.st_mode)) {
-                lappend(l, "/\n", 2);
-                strcat(r, "/");
-                list_dir(l, p, r);
-            } else {
-                size_t len = 0;
-                uint8_t *data = tpki_slurp(p, &len);
-                assert_non_null(data);
-                lappend(l, "\n", 1);
-                lappend(l, (const char *)data, len);
-                lappend(l, "\n", 1);
-                free(data);
-            }
-        }
-        free(v[i]);
-    }
-    free(v);
-}
-
-char *cm_listing(const char *dir)
-{
-    listing_t l = {0};
-    lappend(&l, "", 0);
-    list_dir(&l, dir, "");
-    return l.text;
-}
 
 /* ---- the trust stores as OpenSSL sees them -------------------------------- */
 
@@ -273,9 +104,6 @@ int cm_trust_view_problems(const char *dir)
     return problems;
 }
 
-/* What failed in the run being checked, for the failure messages. */
-static const char *cm_what = "";
-
 /* ---- certificates and messages ------------------------------------------- */
 
 cm_cert_t cm_root, cm_inter;
@@ -308,6 +136,23 @@ void cm_certs_free(void)
     memset(&cm_inter, 0, sizeof cm_inter);
 }
 
+char cm_tmp[64];
+
+int cm_group_setup(void **state)
+{
+    (void)state;
+    cm_certs_load();
+    return tdir_make(cm_tmp, sizeof cm_tmp);
+}
+
+int cm_group_teardown(void **state)
+{
+    (void)state;
+    tdir_rm(cm_tmp);
+    cm_certs_free();
+    return 0;
+}
+
 #define CS "./Vendor/MSFT/CertificateStore"
 
 /* The seed: the root in Root/System. */
@@ -317,13 +162,24 @@ char *cm_seed_body(void)
                   cm_root.thumb, cm_root.b64);
 }
 
+/* The Add of the intermediate and the Delete of the root (malloc'ed). */
+static char *add_body(void)
+{
+    return t_strf(T_ADD("3", CS "/CA/System/%s/EncodedCertificate", "b64", "%s"), cm_inter.thumb,
+                  cm_inter.b64);
+}
+
+static char *del_body(void)
+{
+    return t_strf(T_DELETE("7", CS "/Root/System/%s"), cm_root.thumb);
+}
+
 /* Add the intermediate, Get the root (its encoding, its IssuedBy, the
  * store's list), Delete the root; as a plain sequence or in an Atomic. */
 char *cm_test_body(bool atomic)
 {
-    char *add = t_strf(T_ADD("3", CS "/CA/System/%s/EncodedCertificate", "b64", "%s"),
-                       cm_inter.thumb, cm_inter.b64);
-    char *del = t_strf(T_DELETE("7", CS "/Root/System/%s"), cm_root.thumb);
+    char *add = add_body();
+    char *del = del_body();
     char *gets = t_strf(T_GET("4", CS "/Root/System/%s/EncodedCertificate")
                         T_GET("5", CS "/Root/System/%s/IssuedBy")
                         T_GET("6", CS "/Root/System?list=Struct"),
@@ -458,10 +314,10 @@ void cm_run_close(cm_run_t *r)
 /* A fresh store holding the seed; its listing. */
 char *cm_fresh_store(const char *dir)
 {
-    cm_host_t h;
+    thost_t h;
     omadm_platform_t p;
-    cm_host_init(&h, &p);
-    cm_rm_tree(dir);
+    thost_init(&h, &p);
+    tdir_rm(dir);
     cm_run_t r;
     char *body = cm_seed_body();
     cm_run_message(&r, dir, &p, &p, NULL, 1, body);
@@ -470,28 +326,40 @@ char *cm_fresh_store(const char *dir)
     assert_int_equal(r.code[2], 200);
     cm_run_close(&r);
     assert_int_equal(h.outstanding, 0);
-    return cm_listing(dir);
+    return tdir_listing(dir, NULL);
+}
+
+void cm_run_clean(cm_run_t *r, const char *dir, bool atomic, const omadm_platform_t *plat,
+                  const omadm_platform_t *store_plat, const store_io_t *io)
+{
+    free(cm_fresh_store(dir));
+    char *body = cm_test_body(atomic);
+    cm_run_message(r, dir, plat, store_plat, io, 2, body);
+    free(body);
+    assert_null(r->stage);
+    assert_int_equal(r->err, OMADM_OK);
+    for (int i = atomic ? 2 : 3; i <= 7; i++)
+        assert_int_equal(r->code[i], 200);
 }
 
 static char *state_after(const char *dir, const char *body)
 {
     free(cm_fresh_store(dir));
-    cm_host_t h;
+    thost_t h;
     omadm_platform_t p;
-    cm_host_init(&h, &p);
+    thost_init(&h, &p);
     cm_run_t r;
     cm_run_message(&r, dir, &p, &p, NULL, 2, body);
     assert_int_equal(r.err, OMADM_OK);
     cm_run_close(&r);
-    return cm_listing(dir);
+    return tdir_listing(dir, NULL);
 }
 
 void cm_states_make(cm_states_t *st, const char *dir, bool atomic)
 {
     st->listing[CM_SEED] = cm_fresh_store(dir);
-    char *add = t_strf(T_ADD("3", CS "/CA/System/%s/EncodedCertificate", "b64", "%s"),
-                       cm_inter.thumb, cm_inter.b64);
-    char *del = t_strf(T_DELETE("7", CS "/Root/System/%s"), cm_root.thumb);
+    char *add = add_body();
+    char *del = del_body();
     char *both = cm_test_body(atomic);
     st->listing[CM_ADDED] = state_after(dir, add);
     st->listing[CM_DELETED] = state_after(dir, del);
@@ -518,63 +386,70 @@ static int state_of(const cm_states_t *st, const char *listing)
     return -1;
 }
 
-/* The first line where two listings differ, on stderr. */
-void cm_diff_lines(const char *a, const char *b)
+char *cm_checked_listing(const char *dir, long n, const char *what)
 {
-    size_t i = 0, line = 0;
-    while (a[i] && a[i] == b[i])
-        i++;
-    size_t start = i;
-    while (start && a[start - 1] != '\n')
-        start--;
-    for (size_t k = 0; k < start; k++)
-        line += a[k] == '\n';
-    fprintf(stderr, "  store differs from the seed at line %zu:\n  seed: %.80s\n  now:  %.80s\n",
-            line + 1, a + start, b + start);
+    if (tdir_store_check(dir))
+        fail_msg("N=%ld%s: the store is inconsistent", n, what);
+    if (cm_trust_view_problems(dir))
+        fail_msg("N=%ld%s: OpenSSL's view of the trust stores is not the store's", n, what);
+    return tdir_listing(dir, NULL);
 }
 
-void cm_print_problem(void *ctx, const char *problem)
+void cm_expect_state(const char *dir, const char *want, const char *name, long n,
+                     const char *what)
 {
-    (void)ctx;
-    fprintf(stderr, "  store_check: %s\n", problem);
+    char *got = cm_checked_listing(dir, n, what);
+    if (strcmp(got, want)) {
+        tdir_diff(name, want, got);
+        fail_msg("N=%ld%s: the store is not %s", n, what, name);
+    }
+    free(got);
+}
+
+/* The state the store in dir is in (checked as cm_checked_listing). */
+static int state_reached(const char *dir, const cm_states_t *states, long n, const char *what)
+{
+    char *after = cm_checked_listing(dir, n, what);
+    int got = state_of(states, after);
+    if (got < 0) {
+        tdir_diff("the seed", states->listing[CM_SEED], after);
+        fail_msg("N=%ld%s: the store is in none of the states the message allows", n, what);
+    }
+    free(after);
+    return got;
+}
+
+/* State got is what run r may leave: after a reply, the state its
+ * statuses say; after a failure before the message ran, the seed; never
+ * half an Atomic. */
+static void check_state_fits_run(const cm_run_t *r, int got, bool atomic, long n,
+                                 const char *what)
+{
+    bool replied = !r->stage && r->err == OMADM_OK;
+    if (r->bad_result)
+        fail_msg("N=%ld%s: %s", n, what, r->bad_result);
+    if (replied && atomic) {
+        if (got != (r->code[2] == 200 ? CM_BOTH : CM_SEED))
+            fail_msg("N=%ld%s: the Atomic answered %d, the store is in state %d", n, what,
+                     r->code[2], got);
+    } else if (replied) {
+        int want = (r->code[3] == 200 ? 1 : 0) + (r->code[7] == 200 ? 2 : 0);
+        if (got != want)
+            fail_msg("N=%ld%s: Add %d, Delete %d, but the store is in state %d", n, what,
+                     r->code[3], r->code[7], got);
+    } else if (r->stage && got != CM_SEED) {
+        fail_msg("N=%ld%s: %s failed, yet the store changed", n, what, r->stage);
+    } else if (atomic && got != CM_SEED && got != CM_BOTH) {
+        fail_msg("N=%ld%s: half of an Atomic in the store (state %d)", n, what, got);
+    }
 }
 
 void cm_check_after(const cm_run_t *r, const char *dir, const cm_states_t *states, bool atomic,
                     long n, const char *what, cm_stats_t *st)
 {
-    cm_what = what ? what : "";
-    store_t *s = NULL;
-    const char *why = NULL;
-    assert_int_equal(store_open(dir, NULL, &s, &why), 0);
-    if (store_check(s, 0, cm_print_problem, NULL))
-        fail_msg("N=%ld%s: the store is inconsistent", n, cm_what);
-    store_close(s);
-    if (cm_trust_view_problems(dir))
-        fail_msg("N=%ld%s: OpenSSL's view of the trust stores is not the store's", n, cm_what);
-    char *after = cm_listing(dir);
-    int got = state_of(states, after);
-    if (got < 0) {
-        cm_diff_lines(states->listing[CM_SEED], after);
-        fail_msg("N=%ld%s: the store is in none of the states the message allows", n, cm_what);
-    }
-    free(after);
+    int got = state_reached(dir, states, n, what);
+    check_state_fits_run(r, got, atomic, n, what);
     bool replied = !r->stage && r->err == OMADM_OK;
-    if (r->bad_result)
-        fail_msg("N=%ld%s: %s", n, cm_what, r->bad_result);
-    if (replied && atomic) {
-        if (got != (r->code[2] == 200 ? CM_BOTH : CM_SEED))
-            fail_msg("N=%ld%s: the Atomic answered %d, the store is in state %d", n, cm_what,
-                     r->code[2], got);
-    } else if (replied) {
-        int want = (r->code[3] == 200 ? 1 : 0) + (r->code[7] == 200 ? 2 : 0);
-        if (got != want)
-            fail_msg("N=%ld%s: Add %d, Delete %d, but the store is in state %d", n, cm_what,
-                     r->code[3], r->code[7], got);
-    } else if (r->stage && got != CM_SEED) {
-        fail_msg("N=%ld%s: %s failed, yet the store changed", n, cm_what, r->stage);
-    } else if (atomic && got != CM_SEED && got != CM_BOTH) {
-        fail_msg("N=%ld%s: half of an Atomic in the store (state %d)", n, cm_what, got);
-    }
     if (!replied && got != CM_SEED)
         st->failed_but_durable++;
     if (got == CM_SEED)
@@ -582,7 +457,6 @@ void cm_check_after(const cm_run_t *r, const char *dir, const cm_states_t *state
     else
         st->changed++;
 }
-
 
 void cm_count_run(const cm_run_t *r, cm_stats_t *st)
 {

@@ -2,7 +2,7 @@
 /*
  * support_certmsg.h - the certificate message the store's failure sweeps
  * run (test_store_alloc: failing allocations; test_store_io: failing file
- * operations), the host allocator they run it on, and what they check
+ * operations) on the host's table (support_host.h), and what they check
  * after each run.
  *
  * The message, on a store seeded with the test PKI's root in Root/System:
@@ -23,36 +23,8 @@
 #include "store/store_io.h"
 #include "support_dm.h"
 
-/* ---- the host's allocator ---- */
+/* ---- the trust stores ---- */
 
-/* Puts a 16-byte header (a magic number and the size) in front of every
- * block, so a block that reached the library some other way and came back
- * to the hook (abort), or a hook block given to libc's free (an invalid
- * free), is caught at once. */
-typedef struct cm_host {
-    long calls;          /* alloc + realloc calls */
-    long fail_at;        /* 0: never; N: the N-th call fails */
-    bool persistent;     /* every call from the N-th on fails */
-    long failures;
-    long outstanding;    /* blocks handed out, not yet freed */
-    int64_t now;         /* the clock: T_NOW unless changed */
-    unsigned randoms;    /* random hook calls */
-} cm_host_t;
-
-/* A fresh host and the platform table on it (fixed clock and randomness). */
-void cm_host_init(cm_host_t *h, omadm_platform_t *p);
-
-/* ---- the store directory ---- */
-
-/* Remove a directory tree (absent: nothing to do). */
-void cm_rm_tree(const char *dir);
-/* Every file of the store but the lock, with its content, in name order
- * (malloc'ed): two stores hold the same data when their listings match. */
-char *cm_listing(const char *dir);
-/* The first line where two listings differ, on stderr. */
-void cm_diff_lines(const char *want, const char *got);
-/* store_check's problems, on stderr (a callback for store_check). */
-void cm_print_problem(void *ctx, const char *problem);
 /* OpenSSL's view of the trust stores: each test certificate (root, inter,
  * leaf, root2) is found through the CApath directory of Root/System and
  * of CA/System (X509_LOOKUP_hash_dir, as `openssl verify -CApath` looks)
@@ -71,6 +43,12 @@ extern cm_cert_t cm_root, cm_inter;
 /* Load the test PKI's root and intermediate (group setup); free them. */
 void cm_certs_load(void);
 void cm_certs_free(void);
+
+/* The sweeps' group setup and teardown: the certificates loaded, and a
+ * directory for their stores (support_dir.h: tdir_make) in cm_tmp. */
+extern char cm_tmp[64];
+int cm_group_setup(void **state);
+int cm_group_teardown(void **state);
 
 /* The seed message body (Add of the root) and the test message body
  * (malloc'ed).  CmdIDs: 3 Add, 4-6 Gets, 7 Delete; 2 the Atomic. */
@@ -98,6 +76,11 @@ void cm_run_close(cm_run_t *r);
 /* A fresh store in dir holding the seed (no failures); its listing. */
 char *cm_fresh_store(const char *dir);
 
+/* The test message on a fresh store without failures (through io when not
+ * NULL): every command answered 200.  cm_run_close it. */
+void cm_run_clean(cm_run_t *r, const char *dir, bool atomic, const omadm_platform_t *plat,
+                  const omadm_platform_t *store_plat, const store_io_t *io);
+
 /* ---- the states and the checks ---- */
 
 enum { CM_SEED, CM_ADDED, CM_DELETED, CM_BOTH, CM_N };
@@ -115,13 +98,20 @@ typedef struct cm_stats {
     long failed_but_durable; /* a message that failed after its batch was durable */
 } cm_stats_t;
 
-/* What a run under failure left, once the store is opened again without
- * failures (which replays a durable journal): a consistent store
- * (store_check), OpenSSL's view of it the store's, in one of the states
- * the message allows; after a reply, the one its statuses say; after a
- * failure before the message ran, the seed; never half an Atomic.  n (and
- * what, when not NULL: ", write of ... failed") name the run in failure
- * messages. */
+/* The store in dir, opened again without failures (which replays a
+ * durable journal): consistent (store_check) and OpenSSL's view of its
+ * trust stores its own, or the test fails; its listing (malloc'ed).  n and
+ * what (" (write of ... failed first)", or "") name the run in failure
+ * messages, here and below. */
+char *cm_checked_listing(const char *dir, long n, const char *what);
+/* The same, and the listing is want (which name names: "the seed"). */
+void cm_expect_state(const char *dir, const char *want, const char *name, long n,
+                     const char *what);
+
+/* What a run under failure left (checked as cm_checked_listing): one of
+ * the states the message allows; after a reply, the one its statuses say;
+ * after a failure before the message ran, the seed; never half an
+ * Atomic. */
 void cm_check_after(const cm_run_t *r, const char *dir, const cm_states_t *states, bool atomic,
                     long n, const char *what, cm_stats_t *st);
 /* Count what the run did (stage that failed, reply). */

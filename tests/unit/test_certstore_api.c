@@ -22,7 +22,6 @@
  *     after the store is closed;
  *   - NULL arguments and unknown stores everywhere.
  */
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -43,6 +42,7 @@
 #include "platform.h"
 #include "store/cert.h"
 #include "store/store.h"
+#include "support_dir.h"
 #include "support_pki.h"
 
 /* ---- fixture ---- */
@@ -64,14 +64,6 @@ typedef struct fx {
     tcert_t c[N_CERTS];
     char *leaf_key;    /* PEM */
 } fx_t;
-
-static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
 
 /* The default platform table: what the test's own buffers come from. */
 static const omadm_platform_t *defplat(void)
@@ -114,7 +106,7 @@ static int teardown(void **state)
 {
     fx_t *f = *state;
     omadm_certstore_close(f->cs);
-    nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tdir_rm(f->dir);
     for (int i = 0; i < N_CERTS; i++) {
         free(f->c[i].der);
         plat_free(defplat(), f->c[i].pem);

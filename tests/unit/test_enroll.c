@@ -17,7 +17,6 @@
  *   - alerts: listed once finished, acknowledged once.
  * The live SCEP exchanges are in tests/scripts/test-scep-enroll.sh.
  */
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -29,89 +28,20 @@
 
 #include <cmocka.h>
 
-#include "csp/enroll.h"
 #include "platform.h"
+#include "support_enroll.h"
 
 /* The library's default platform table (libc allocator, time(), OpenSSL's
  * RNG), for the calls that take one. */
 static omadm_platform_t P;
 
-typedef struct fx {
-    char dir[64];
-    omadm_certstore_t *cs;
-} fx_t;
-
-static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
-static int setup(void **state)
-{
-    fx_t *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/test-enroll.XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    const char *why = NULL;
-    assert_int_equal(omadm_certstore_open(f->dir, NULL, &f->cs, &why), OMADM_OK);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fx_t *f = *state;
-    omadm_certstore_close(f->cs);
-    nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    free(f);
-    return 0;
-}
-
-static store_t *st(fx_t *f)
-{
-    return f->cs->store; /* certstore_internal.h, through csp/enroll.h */
-}
-
-static void set_param(enrollment_t *e, enr_param_t p, const char *value)
-{
-    assert_int_equal(enr_set(&P, &e->p[p].name, enr_params[p].name), 0);
-    assert_int_equal(enr_set(&P, &e->p[p].format, enr_params[p].is_int ? "int" : "chr"), 0);
-    assert_int_equal(enr_set(&P, &e->p[p].value, value), 0);
-    assert_int_equal(enr_set(&P, &e->snap[p], value), 0);
-}
-
-static void save(fx_t *f, const enrollment_t *e)
-{
-    assert_int_equal(store_begin(st(f)), 0);
-    assert_int_equal(enr_save(st(f), e), 0);
-    assert_int_equal(store_commit(st(f)), 0);
-    assert_int_equal(store_flush(st(f)), 0);
-}
-
-/* A complete, valid enrollment snapshot. */
-static void valid(enrollment_t *e, enr_ns_t ns, const char *id, const char *url)
-{
-    memset(e, 0, sizeof *e);
-    e->ns = ns;
-    assert_int_equal(enr_set(&P, &e->id, id), 0);
-    set_param(e, P_SERVER_URL, url);
-    set_param(e, P_CHALLENGE, "s3cr3t");
-    set_param(e, P_KEY_USAGE, "160");
-    set_param(e, P_SUBJECT, "CN=Test");
-    set_param(e, P_KEY_LENGTH, "1024");
-    set_param(e, P_HASH, "SHA-2");
-    set_param(e, P_CA_THUMB, "ADC1911E726D0E000C28A1FD4F864417303F3208");
-}
-
 static void test_record_round_trip(void **state)
 {
-    fx_t *f = *state;
+    tenr_fx_t *f = *state;
     enrollment_t e, got;
-    valid(&e, ENR_CCI_USER, "Odd Id \\ with\nnewline \xc3\xa9", "http://a/b;https://c/d");
-    set_param(&e, P_SAN, "");
-    set_param(&e, P_SUBJECT, "CN=Anna Lee,O=\"A, B\"");
+    tenr_valid(&P, &e, ENR_CCI_USER, "Odd Id \\ with\nnewline \xc3\xa9", "http://a/b;https://c/d");
+    tenr_param(&P, &e, P_SAN, "");
+    tenr_param(&P, &e, P_SUBJECT, "CN=Anna Lee,O=\"A, B\"");
     assert_int_equal(enr_set(&P, &e.p[P_HASH].name, "HashAlgrithm"), 0);
     e.phase = PH_PENDING;
     e.status = ST_PENDING;
@@ -129,8 +59,8 @@ static void test_record_round_trip(void **state)
     e.alert = true;
     e.alert_data = -2147012867;
     e.alert_gen = 7;
-    save(f, &e);
-    assert_int_equal(enr_load(st(f), ENR_CCI_USER, "ODD ID \\ WITH\nNEWLINE \xc3\xa9", &got), 0);
+    tenr_save(f->s, &e);
+    assert_int_equal(enr_load(f->s, ENR_CCI_USER, "ODD ID \\ WITH\nNEWLINE \xc3\xa9", &got), 0);
     assert_string_equal(got.id, e.id);
     for (int i = 0; i < P__COUNT; i++) {
         if (!e.p[i].name) {
@@ -161,7 +91,7 @@ static void test_record_round_trip(void **state)
     assert_int_equal(got.alert_gen, 7);
     /* another namespace does not see it */
     enrollment_t other;
-    assert_int_equal(enr_load(st(f), ENR_CCI_DEVICE, e.id, &other), 1);
+    assert_int_equal(enr_load(f->s, ENR_CCI_DEVICE, e.id, &other), 1);
     enr_free(&P, &got);
     enr_free(&P, &e);
 }
@@ -193,25 +123,25 @@ static void test_record_names(void **state)
 /* Every truncation and a few damaged variants of a record load as errors. */
 static void test_record_damage(void **state)
 {
-    fx_t *f = *state;
+    tenr_fx_t *f = *state;
     enrollment_t e, got;
-    valid(&e, ENR_CS, "dmg", "http://a/");
+    tenr_valid(&P, &e, ENR_CS, "dmg", "http://a/");
     e.phase = PH_START;
-    save(f, &e);
+    tenr_save(f->s, &e);
     char name[96], *text = NULL;
     size_t len = 0;
     assert_int_equal(enr_record_name(ENR_CS, "dmg", name, sizeof name), 0);
-    assert_int_equal(store_get_state(st(f), name, &text, &len), 0);
+    assert_int_equal(store_get_state(f->s, name, &text, &len), 0);
     assert_true(len > 100);
     for (size_t cut = 0; cut < len; cut++) {
         /* a record that lost its end line is never taken for a whole one */
         if (cut == len - 1) /* only the last newline gone: still whole */
             continue;
-        assert_int_equal(store_begin(st(f)), 0);
-        assert_int_equal(store_put_state(st(f), name, text, cut), 0);
-        if (enr_load(st(f), ENR_CS, "dmg", &got) != -1)
+        assert_int_equal(store_begin(f->s), 0);
+        assert_int_equal(store_put_state(f->s, name, text, cut), 0);
+        if (enr_load(f->s, ENR_CS, "dmg", &got) != -1)
             fail_msg("record cut at %zu of %zu loaded", cut, len);
-        store_rollback(st(f));
+        store_rollback(f->s);
     }
     static const char *const bad[] = {
         "omadm-scep 2\nid x\nend\n",
@@ -228,11 +158,11 @@ static void test_record_damage(void **state)
         "omadm-scep 1\nid other\nend\n",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        assert_int_equal(store_begin(st(f)), 0);
-        assert_int_equal(store_put_state(st(f), name, bad[i], strlen(bad[i])), 0);
-        if (enr_load(st(f), ENR_CS, "dmg", &got) != -1)
+        assert_int_equal(store_begin(f->s), 0);
+        assert_int_equal(store_put_state(f->s, name, bad[i], strlen(bad[i])), 0);
+        if (enr_load(f->s, ENR_CS, "dmg", &got) != -1)
             fail_msg("damaged record %zu loaded", i);
-        store_rollback(st(f));
+        store_rollback(f->s);
     }
     free(text);
     enr_free(&P, &e);
@@ -256,7 +186,7 @@ static void test_check(void **state)
     enrollment_t e;
     enr_job_t job;
     const char *why = NULL;
-    valid(&e, ENR_CS, "c", "http://a/");
+    tenr_valid(&P, &e, ENR_CS, "c", "http://a/");
     assert_int_equal(enr_check(&e, &job, &why), 0);
     assert_int_equal(job.retry_count, 3);
     assert_int_equal(job.retry_delay, 5);
@@ -344,17 +274,17 @@ static void no_release(void *ctx, omadm_http_resp_t *resp)
 
 static void test_step_retries_then_fails(void **state)
 {
-    fx_t *f = *state;
+    tenr_fx_t *f = *state;
     enrollment_t e, got;
     int64_t next = 0;
-    valid(&e, ENR_CS, "down", "http://127.0.0.1:9/a;http://127.0.0.1:9/b");
-    set_param(&e, P_RETRY_COUNT, "2");
-    set_param(&e, P_RETRY_DELAY, "3");
+    tenr_valid(&P, &e, ENR_CS, "down", "http://127.0.0.1:9/a;http://127.0.0.1:9/b");
+    tenr_param(&P, &e, P_RETRY_COUNT, "2");
+    tenr_param(&P, &e, P_RETRY_DELAY, "3");
     e.phase = PH_START;
     e.status = ST_UNKNOWN;
     e.gen = 1;
     assert_int_equal(enr_set(&P, &e.exec_uri, "./Vendor/MSFT/CertificateStore/My/SCEP/down/Install/Enroll"), 0);
-    save(f, &e);
+    tenr_save(f->s, &e);
 
     /* without an HTTP client the work stays due and the step says so */
     struct omadm_certstore *cs = (struct omadm_certstore *)f->cs;
@@ -370,7 +300,7 @@ static void test_step_retries_then_fails(void **state)
     assert_int_equal(enroll_step(cs, 1000, &next), 0);
     assert_int_equal(fh.calls, 2);
     assert_int_equal(next, 1030);
-    assert_int_equal(enr_load(st(f), ENR_CS, "down", &got), 0);
+    assert_int_equal(enr_load(f->s, ENR_CS, "down", &got), 0);
     assert_int_equal(got.status, ST_UNKNOWN);
     assert_int_equal(got.tries, 1);
     assert_non_null(got.key); /* the key made meanwhile is kept for the next round */
@@ -383,7 +313,7 @@ static void test_step_retries_then_fails(void **state)
     /* round 2: same key */
     assert_int_equal(enroll_step(cs, 1030, &next), 0);
     assert_int_equal(fh.calls, 4);
-    assert_int_equal(enr_load(st(f), ENR_CS, "down", &got), 0);
+    assert_int_equal(enr_load(f->s, ENR_CS, "down", &got), 0);
     assert_string_equal(got.key, key1);
     assert_int_equal(got.tries, 2);
     assert_string_equal(got.snap[P_CHALLENGE], "s3cr3t"); /* not answered yet: still needed */
@@ -392,7 +322,7 @@ static void test_step_retries_then_fails(void **state)
     assert_int_equal(enroll_step(cs, 1060, &next), 0);
     assert_int_equal(fh.calls, 6);
     assert_int_equal(next, OMADM_NEVER);
-    assert_int_equal(enr_load(st(f), ENR_CS, "down", &got), 0);
+    assert_int_equal(enr_load(f->s, ENR_CS, "down", &got), 0);
     assert_int_equal(got.phase, PH_DONE);
     assert_int_equal(got.status, ST_FAILED);
     assert_int_equal(got.error, EC_CONNECT);
@@ -426,10 +356,10 @@ static int see(void *ctx, const omadm_generic_alert_t *a)
 
 static void test_alerts(void **state)
 {
-    fx_t *f = *state;
+    tenr_fx_t *f = *state;
     struct omadm_certstore *cs = (struct omadm_certstore *)f->cs;
     enrollment_t e;
-    valid(&e, ENR_CS, "al", "http://a/");
+    tenr_valid(&P, &e, ENR_CS, "al", "http://a/");
     e.phase = PH_DONE;
     e.status = ST_FAILED;
     e.gen = 2;
@@ -437,7 +367,7 @@ static void test_alerts(void **state)
     e.alert_data = EC_UNTRUSTED_CA;
     e.alert_gen = 2;
     assert_int_equal(enr_set(&P, &e.exec_uri, "./Vendor/MSFT/CertificateStore/My/SCEP/al/Install/Enroll"), 0);
-    save(f, &e);
+    tenr_save(f->s, &e);
     seen_t s = {0};
     assert_int_equal(enroll_alerts(cs, see, &s), 0);
     assert_int_equal(s.n, 1);
@@ -460,12 +390,12 @@ int main(void)
 {
     plat_init(&P, NULL);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_record_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_record_round_trip, tenr_setup, tenr_teardown),
         cmocka_unit_test(test_record_names),
-        cmocka_unit_test_setup_teardown(test_record_damage, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_record_damage, tenr_setup, tenr_teardown),
         cmocka_unit_test(test_check),
-        cmocka_unit_test_setup_teardown(test_step_retries_then_fails, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_alerts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_step_retries_then_fails, tenr_setup, tenr_teardown),
+        cmocka_unit_test_setup_teardown(test_alerts, tenr_setup, tenr_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,8 +16,8 @@
  *     good enrollments and a damaged record: that enrollment fails (Status
  *     16, NTE_BAD_DATA), the step goes on and installs the other two;
  *   - an issued certificate that has expired: Status 16, CERT_E_EXPIRED;
- *   - the platform table's allocator (a tagging allocator as in
- *     test_store_alloc.c: a block that did not come from it and comes back
+ *   - the platform table's allocator (the tagging allocator of
+ *     support_host.h: a block that did not come from it and comes back
  *     aborts) fails the N-th call of a step, for N = 1, 2, ... until a step
  *     needs no failure; once with only the N-th call failing, once with
  *     every call from the N-th on; two steps: a first PKCSReq (the record
@@ -42,11 +42,8 @@
  * ENROLL_STEP_KEEP_GOING=1 reports every bad step before failing;
  * ENROLL_STEP_LOG=1 shows the steps' log.
  */
-#include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
 #include <setjmp.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -54,7 +51,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -73,6 +69,10 @@
 #include "platform.h"
 #include "store/cert.h"
 #include "store/store.h"
+#include "support_dir.h"
+#include "support_enroll.h"
+#include "support_host.h"
+#include "support_ossl.h"
 #include "support_pki.h"
 
 /* 2026-12-01T00:00:00Z: inside the captured certificates' validity */
@@ -81,131 +81,7 @@
 #define SUBJECT "CN=dev1,O=OMADM Test" /* the captured signer's subject */
 #define SCEP_URL "http://scep.test/scep"
 
-/* ---- OpenSSL's allocator ------------------------------------------------- */
-
-static long g_ossl_calls;   /* malloc + realloc calls */
-static long g_ossl_fail_at; /* 0: never */
-static long g_ossl_failures;
-
-static bool ossl_should_fail(void)
-{
-    g_ossl_calls++;
-    if (g_ossl_fail_at && g_ossl_calls == g_ossl_fail_at) {
-        g_ossl_failures++;
-        return true;
-    }
-    return false;
-}
-
-static void *o_malloc(size_t n, const char *file, int line)
-{
-    (void)file, (void)line;
-    return ossl_should_fail() ? NULL : malloc(n);
-}
-
-static void *o_realloc(void *p, size_t n, const char *file, int line)
-{
-    (void)file, (void)line;
-    return ossl_should_fail() ? NULL : realloc(p, n);
-}
-
-static void o_free(void *p, const char *file, int line)
-{
-    (void)file, (void)line;
-    free(p);
-}
-
-/* Fail OpenSSL's n-th allocation from now on (0: none). */
-static void ossl_arm(long n)
-{
-    g_ossl_failures = 0;
-    g_ossl_fail_at = n ? g_ossl_calls + n : 0;
-}
-
-/* ---- the host's allocator (as test_store_alloc.c) ------------------------ */
-
-#define MAGIC 0x686f7374626c6b31ull /* "hostblk1" */
-#define HDR 16
-
-typedef struct host {
-    long calls;          /* alloc + realloc calls */
-    long fail_at;        /* 0: never; N: the N-th call fails */
-    bool persistent;     /* every call from the N-th on fails */
-    long failures;
-    long outstanding;    /* blocks handed out, not yet freed */
-    long arm_at;         /* h_arm: fail_at, counted from the arming */
-    bool arm_persistent;
-} host_t;
-
-static bool should_fail(host_t *h)
-{
-    h->calls++;
-    if (h->fail_at && (h->calls == h->fail_at || (h->persistent && h->calls > h->fail_at))) {
-        h->failures++;
-        return true;
-    }
-    return false;
-}
-
-static uint8_t *header_of(void *p)
-{
-    uint8_t *b = (uint8_t *)p - HDR;
-    uint64_t magic;
-    memcpy(&magic, b, sizeof magic);
-    if (magic != MAGIC) {
-        fprintf(stderr, "test_enroll_step: a block the host allocator never handed out came "
-                        "back to it\n");
-        abort();
-    }
-    return b;
-}
-
-static void *h_alloc(void *ctx, size_t n)
-{
-    host_t *h = ctx;
-    if (should_fail(h))
-        return NULL;
-    uint8_t *b = malloc(HDR + n);
-    if (!b)
-        return NULL;
-    uint64_t magic = MAGIC;
-    memcpy(b, &magic, sizeof magic);
-    memcpy(b + 8, &n, sizeof n);
-    h->outstanding++;
-    return b + HDR;
-}
-
-static void *h_realloc(void *ctx, void *p, size_t n)
-{
-    host_t *h = ctx;
-    if (!p)
-        return h_alloc(ctx, n);
-    uint8_t *b = header_of(p);
-    if (should_fail(h))
-        return NULL;
-    uint8_t *nb = realloc(b, HDR + n);
-    if (!nb)
-        return NULL;
-    memcpy(nb + 8, &n, sizeof n);
-    return nb + HDR;
-}
-
-static void h_free(void *ctx, void *p)
-{
-    host_t *h = ctx;
-    if (!p)
-        return;
-    uint8_t *b = header_of(p);
-    memset(b, 0, HDR);
-    h->outstanding--;
-    free(b);
-}
-
-static int64_t h_now(void *ctx)
-{
-    (void)ctx;
-    return STEP_NOW;
-}
+/* ---- the host's table (support_host.h) ---------------------------------- */
 
 /* The captured exchange's randomness: 8 bytes are the request signer's
  * serial number, 16 the senderNonce. */
@@ -224,15 +100,11 @@ static int h_random(void *ctx, uint8_t *buf, size_t len)
     return 0;
 }
 
-static void host_init(host_t *h, omadm_platform_t *p)
+/* The host's table at STEP_NOW, with the captured exchange's randomness. */
+static void host_init(thost_t *h, omadm_platform_t *p)
 {
-    memset(h, 0, sizeof *h);
-    memset(p, 0, sizeof *p);
-    p->ctx = h;
-    p->alloc = h_alloc;
-    p->realloc = h_realloc;
-    p->free = h_free;
-    p->now = h_now;
+    thost_init(h, p);
+    h->now = STEP_NOW;
     p->random = h_random;
 }
 
@@ -334,6 +206,52 @@ static void load_blob(const char *dir, const char *name, blob_t *b)
         fail_msg("cannot read %s", path);
 }
 
+/* The captured CA with rsaEncryption in its SubjectPublicKeyInfo turned
+ * into 1.2.840.113549.1.1.99: still a certificate, its key undecodable (the
+ * certificate's own signature algorithm is sha256WithRSAEncryption). */
+static void spoiled_ca_make(void)
+{
+    static const uint8_t rsa_oid[] = {0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01};
+    g_cap.spoiled_ca.len = g_cap.ca.len;
+    g_cap.spoiled_ca.data = malloc(g_cap.ca.len);
+    assert_non_null(g_cap.spoiled_ca.data);
+    memcpy(g_cap.spoiled_ca.data, g_cap.ca.data, g_cap.ca.len);
+    uint8_t *oid = NULL;
+    for (size_t i = 0; i + sizeof rsa_oid <= g_cap.ca.len && !oid; i++)
+        if (!memcmp(g_cap.spoiled_ca.data + i, rsa_oid, sizeof rsa_oid))
+            oid = g_cap.spoiled_ca.data + i;
+    assert_non_null(oid);
+    oid[sizeof rsa_oid - 1] = 99;
+    assert_int_equal(cert_thumbprint(g_cap.spoiled_ca.data, g_cap.spoiled_ca.len,
+                                     g_cap.spoiled_thumb), 0);
+}
+
+/* The captured signer's serial, as scep_self_signed makes it from 8 random
+ * bytes. */
+static void signer_serial_find(void)
+{
+    omadm_platform_t p;
+    plat_init(&p, NULL);
+    scep_cert_t *signer = NULL;
+    assert_int_equal(scep_cert_from_der(&p, g_cap.signer.data, g_cap.signer.len, &signer, NULL),
+                     SCEP_OK);
+    scep_buf_t der = {0};
+    assert_int_equal(scep_cert_to_der(&p, signer, &der, NULL), SCEP_OK);
+    scep_cert_free(&p, signer);
+    /* tbsCertificate: SEQUENCE { [0] version, INTEGER serial ... }: find the
+     * 8-byte INTEGER right after the version */
+    static const uint8_t version[] = {0xa0, 0x03, 0x02, 0x01, 0x02, 0x02, 0x08};
+    const uint8_t *at = NULL;
+    for (size_t i = 0; i + sizeof version + 8 <= der.len && !at; i++)
+        if (!memcmp(der.data + i, version, sizeof version))
+            at = der.data + i + sizeof version;
+    assert_non_null(at);
+    memcpy(g_serial, at, sizeof g_serial);
+    scep_buf_free(&p, &der);
+}
+
+/* The captured exchange (tests/data/scep/micromdm), and what the steps
+ * need made from it. */
 static void capture_load(void)
 {
     const char *pki = tpki_dir();
@@ -355,41 +273,8 @@ static void capture_load(void)
     memcpy(g_nonce, nonce.data, SCEP_NONCE_LEN);
     free(nonce.data);
     assert_int_equal(cert_thumbprint(g_cap.ca.data, g_cap.ca.len, g_cap.thumb), 0);
-    /* the same CA with rsaEncryption in its SubjectPublicKeyInfo turned into
-     * 1.2.840.113549.1.1.99: still a certificate, its key undecodable (the
-     * certificate's own signature algorithm is sha256WithRSAEncryption) */
-    static const uint8_t rsa_oid[] = {0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01};
-    g_cap.spoiled_ca.len = g_cap.ca.len;
-    g_cap.spoiled_ca.data = malloc(g_cap.ca.len);
-    assert_non_null(g_cap.spoiled_ca.data);
-    memcpy(g_cap.spoiled_ca.data, g_cap.ca.data, g_cap.ca.len);
-    uint8_t *oid = NULL;
-    for (size_t i = 0; i + sizeof rsa_oid <= g_cap.ca.len && !oid; i++)
-        if (!memcmp(g_cap.spoiled_ca.data + i, rsa_oid, sizeof rsa_oid))
-            oid = g_cap.spoiled_ca.data + i;
-    assert_non_null(oid);
-    oid[sizeof rsa_oid - 1] = 99;
-    assert_int_equal(cert_thumbprint(g_cap.spoiled_ca.data, g_cap.spoiled_ca.len,
-                                     g_cap.spoiled_thumb), 0);
-    /* the signer's serial, as scep_self_signed makes it from 8 random bytes */
-    omadm_platform_t p;
-    plat_init(&p, NULL);
-    scep_cert_t *signer = NULL;
-    assert_int_equal(scep_cert_from_der(&p, g_cap.signer.data, g_cap.signer.len, &signer, NULL),
-                     SCEP_OK);
-    scep_buf_t der = {0};
-    assert_int_equal(scep_cert_to_der(&p, signer, &der, NULL), SCEP_OK);
-    scep_cert_free(&p, signer);
-    /* tbsCertificate: SEQUENCE { [0] version, INTEGER serial ... }: find the
-     * 8-byte INTEGER right after the version */
-    static const uint8_t version[] = {0xa0, 0x03, 0x02, 0x01, 0x02, 0x02, 0x08};
-    const uint8_t *at = NULL;
-    for (size_t i = 0; i + sizeof version + 8 <= der.len && !at; i++)
-        if (!memcmp(der.data + i, version, sizeof version))
-            at = der.data + i + sizeof version;
-    assert_non_null(at);
-    memcpy(g_serial, at, sizeof g_serial);
-    scep_buf_free(&p, &der);
+    spoiled_ca_make();
+    signer_serial_find();
 }
 
 static void add_ext(X509 *x, X509 *issuer, const char *name, const char *value)
@@ -446,6 +331,53 @@ static void add_attr(CMS_SignerInfo *si, const char *oid, int type, const void *
     ASN1_OBJECT_free(obj);
 }
 
+/* issued in a degenerate PKCS#7, in an AES-128-CBC envelope to signer. */
+static void envelope_make(X509 *issued, X509 *signer, blob_t *out)
+{
+    PKCS7 *p7 = PKCS7_new();
+    assert_true(PKCS7_set_type(p7, NID_pkcs7_signed));
+    assert_true(PKCS7_content_new(p7, NID_pkcs7_data));
+    assert_true(PKCS7_add_certificate(p7, issued));
+    unsigned char *der = NULL;
+    int dlen = i2d_PKCS7(p7, &der);
+    PKCS7_free(p7);
+    STACK_OF(X509) *to = sk_X509_new_null();
+    sk_X509_push(to, signer);
+    BIO *in = BIO_new_mem_buf(der, dlen);
+    CMS_ContentInfo *env = CMS_encrypt(to, in, EVP_aes_128_cbc(), CMS_BINARY);
+    assert_non_null(env);
+    BIO_free(in);
+    OPENSSL_free(der);
+    sk_X509_free(to);
+    der = NULL;
+    int n = i2d_CMS_ContentInfo(env, &der);
+    blob_take(out, der, n);
+    CMS_ContentInfo_free(env);
+}
+
+/* The CertRep SUCCESS around envelope: SignedData by the CA, SHA-256, our
+ * nonce and transactionID. */
+static void certrep_make(X509 *ca, EVP_PKEY *ca_key, const blob_t *envelope, blob_t *out)
+{
+    unsigned flags = CMS_PARTIAL | CMS_BINARY | CMS_NOSMIMECAP;
+    CMS_ContentInfo *rep = CMS_sign(NULL, NULL, NULL, NULL, flags);
+    CMS_SignerInfo *si = CMS_add1_signer(rep, ca, ca_key, EVP_sha256(), flags);
+    assert_non_null(si);
+    add_attr(si, "2.16.840.1.113733.1.9.2", V_ASN1_PRINTABLESTRING, "3", 1);
+    add_attr(si, "2.16.840.1.113733.1.9.3", V_ASN1_PRINTABLESTRING, "0", 1);
+    add_attr(si, "2.16.840.1.113733.1.9.7", V_ASN1_PRINTABLESTRING, g_cap.txid.data,
+             (int)g_cap.txid.len);
+    add_attr(si, "2.16.840.1.113733.1.9.5", V_ASN1_OCTET_STRING, g_nonce, SCEP_NONCE_LEN);
+    add_attr(si, "2.16.840.1.113733.1.9.6", V_ASN1_OCTET_STRING, g_nonce, SCEP_NONCE_LEN);
+    BIO *in = BIO_new_mem_buf(envelope->data, (int)envelope->len);
+    assert_int_equal(CMS_final(rep, in, NULL, flags), 1);
+    BIO_free(in);
+    unsigned char *der = NULL;
+    int n = i2d_CMS_ContentInfo(rep, &der);
+    blob_take(out, der, n);
+    CMS_ContentInfo_free(rep);
+}
+
 /* The AES profile: a CA, the certificate it issues for the captured key,
  * and its CertRep SUCCESS for the captured request: AES-128-CBC envelope to
  * the captured signer, signed with SHA-256, our nonce and transactionID. */
@@ -466,44 +398,10 @@ static void aes_profile_make(void)
     int n = i2d_X509(ca, &der); /* before der is read: argument order is unspecified */
     blob_take(&g_aes.ca, der, n);
     assert_int_equal(cert_thumbprint(g_aes.ca.data, g_aes.ca.len, g_aes.thumb), 0);
-    /* degenerate PKCS#7 { issued } in an AES envelope to the signer */
-    PKCS7 *p7 = PKCS7_new();
-    assert_true(PKCS7_set_type(p7, NID_pkcs7_signed));
-    assert_true(PKCS7_content_new(p7, NID_pkcs7_data));
-    assert_true(PKCS7_add_certificate(p7, issued));
-    der = NULL;
-    int dlen = i2d_PKCS7(p7, &der);
-    PKCS7_free(p7);
-    STACK_OF(X509) *to = sk_X509_new_null();
-    sk_X509_push(to, signer);
-    BIO *in = BIO_new_mem_buf(der, dlen);
-    CMS_ContentInfo *env = CMS_encrypt(to, in, EVP_aes_128_cbc(), CMS_BINARY);
-    assert_non_null(env);
-    BIO_free(in);
-    OPENSSL_free(der);
-    der = NULL;
-    int elen = i2d_CMS_ContentInfo(env, &der);
-    CMS_ContentInfo_free(env);
-    /* CertRep: SignedData(envelope) by the CA */
-    unsigned flags = CMS_PARTIAL | CMS_BINARY | CMS_NOSMIMECAP;
-    CMS_ContentInfo *rep = CMS_sign(NULL, NULL, NULL, NULL, flags);
-    CMS_SignerInfo *si = CMS_add1_signer(rep, ca, ca_key, EVP_sha256(), flags);
-    assert_non_null(si);
-    add_attr(si, "2.16.840.1.113733.1.9.2", V_ASN1_PRINTABLESTRING, "3", 1);
-    add_attr(si, "2.16.840.1.113733.1.9.3", V_ASN1_PRINTABLESTRING, "0", 1);
-    add_attr(si, "2.16.840.1.113733.1.9.7", V_ASN1_PRINTABLESTRING, g_cap.txid.data,
-             (int)g_cap.txid.len);
-    add_attr(si, "2.16.840.1.113733.1.9.5", V_ASN1_OCTET_STRING, g_nonce, SCEP_NONCE_LEN);
-    add_attr(si, "2.16.840.1.113733.1.9.6", V_ASN1_OCTET_STRING, g_nonce, SCEP_NONCE_LEN);
-    in = BIO_new_mem_buf(der, elen);
-    assert_int_equal(CMS_final(rep, in, NULL, flags), 1);
-    BIO_free(in);
-    OPENSSL_free(der);
-    der = NULL;
-    n = i2d_CMS_ContentInfo(rep, &der);
-    blob_take(&g_aes.certrep, der, n);
-    CMS_ContentInfo_free(rep);
-    sk_X509_free(to);
+    blob_t envelope;
+    envelope_make(issued, signer, &envelope);
+    certrep_make(ca, ca_key, &envelope, &g_aes.certrep);
+    free(envelope.data);
     X509_free(issued);
     X509_free(ca);
     X509_free(signer);
@@ -525,133 +423,23 @@ static void capture_free(void)
 
 static char g_tmp[64];
 
-static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(p);
-}
-
 static int group_setup(void **state)
 {
     (void)state;
     capture_load();
     aes_profile_make();
-    /* tmpfs when there is one: every step syncs the store */
-    const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    snprintf(g_tmp, sizeof g_tmp, "%s/test-enroll-step.XXXXXX", base);
-    return mkdtemp(g_tmp) ? 0 : -1;
+    return tdir_make(g_tmp, sizeof g_tmp);
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    nftw(g_tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tdir_rm(g_tmp);
     capture_free();
     return 0;
 }
 
-/* Every file of the store (but the lock) with its content, in name order. */
-typedef struct listing {
-    char *text;
-    size_t len, cap;
-} listing_t;
-
-static void lappend(listing_t *l, const char *s, size_t n)
-{
-    if (l->len + n + 1 > l->cap) {
-        l->cap = (l->len + n + 1) * 2;
-        l->text = realloc(l->text, l->cap);
-        assert_non_null(l->text);
-    }
-    memcpy(l->text + l->len, s, n);
-    l->len += n;
-    l->text[l->len] = 0;
-}
-
-static bool g_skip_state; /* list the state records' names only */
-
-static void list_dir(listing_t *l, const char *dir, const char *rel)
-{
-    struct dirent **v = NULL;
-    char p[4096], r[4096];
-    int n = scandir(dir, &v, NULL, alphasort);
-    assert_true(n >= 0);
-    for (int i = 0; i < n; i++) {
-        const char *name = v[i]->d_name;
-        if (strcmp(name, ".") && strcmp(name, "..") && strcmp(name, "lock")) {
-            snprintf(p, sizeof p, "%s/%s", dir, name);
-            snprintf(r, sizeof r, "%s%s", rel, name);
-            struct stat st;
-            assert_int_equal(lstat(p, &st), 0);
-            lappend(l, r, strlen(r));
-            if (S_ISDIR(st.st_mode)) {
-                lappend(l, "/\n", 2);
-                strcat(r, "/");
-                list_dir(l, p, r);
-            } else if (g_skip_state && !strncmp(r, "state/", 6)) {
-                lappend(l, "\n", 1);
-            } else {
-                size_t len = 0;
-                uint8_t *data = tpki_slurp(p, &len);
-                assert_non_null(data);
-                lappend(l, "\n", 1);
-                lappend(l, (const char *)data, len);
-                lappend(l, "\n", 1);
-                free(data);
-            }
-        }
-        free(v[i]);
-    }
-    free(v);
-}
-
-static char *store_listing(const char *dir)
-{
-    listing_t l = {0};
-    lappend(&l, "", 0);
-    list_dir(&l, dir, "");
-    return l.text;
-}
-
-/* The listing without the state records' contents. */
-static char *store_listing_but_state(const char *dir)
-{
-    g_skip_state = true;
-    char *text = store_listing(dir);
-    g_skip_state = false;
-    return text;
-}
-
-/* The first line where two listings differ, on stderr. */
-static void diff_lines(const char *what, const char *a, const char *b)
-{
-    size_t i = 0, line = 0;
-    while (a[i] && a[i] == b[i])
-        i++;
-    size_t start = i;
-    while (start && a[start - 1] != '\n')
-        start--;
-    for (size_t k = 0; k < start; k++)
-        line += a[k] == '\n';
-    fprintf(stderr, "  the store differs from %s at line %zu:\n  %s: %.100s\n  now: %.100s\n",
-            what, line + 1, what, a + start, b + start);
-}
-
-static void print_problem(void *ctx, const char *problem)
-{
-    (void)ctx;
-    fprintf(stderr, "  store_check: %s\n", problem);
-}
-
 /* ---- the enrollment ------------------------------------------------------ */
-
-static void set_param(const omadm_platform_t *p, enrollment_t *e, enr_param_t k, const char *v)
-{
-    assert_int_equal(enr_set(p, &e->p[k].name, enr_params[k].name), 0);
-    assert_int_equal(enr_set(p, &e->p[k].format, enr_params[k].is_int ? "int" : "chr"), 0);
-    assert_int_equal(enr_set(p, &e->p[k].value, v), 0);
-    assert_int_equal(enr_set(p, &e->snap[k], v), 0);
-}
 
 static void set_b64(const omadm_platform_t *p, char **dst, const uint8_t *data, size_t len)
 {
@@ -671,15 +459,15 @@ static void seed_enrollment(const omadm_platform_t *p, seed_t kind, enrollment_t
     memset(e, 0, sizeof *e);
     e->ns = ENR_CS;
     assert_int_equal(enr_set(p, &e->id, "Sweep"), 0);
-    set_param(p, e, P_SERVER_URL, SCEP_URL);
-    set_param(p, e, P_CHALLENGE, CHALLENGE);
-    set_param(p, e, P_KEY_USAGE, "160");
-    set_param(p, e, P_SUBJECT, SUBJECT);
-    set_param(p, e, P_KEY_LENGTH, "2048");
-    set_param(p, e, P_HASH, "SHA-2");
-    set_param(p, e, P_CA_THUMB, served_thumb());
-    set_param(p, e, P_RETRY_COUNT, "3");
-    set_param(p, e, P_RETRY_DELAY, "1");
+    tenr_param(p, e, P_SERVER_URL, SCEP_URL);
+    tenr_param(p, e, P_CHALLENGE, CHALLENGE);
+    tenr_param(p, e, P_KEY_USAGE, "160");
+    tenr_param(p, e, P_SUBJECT, SUBJECT);
+    tenr_param(p, e, P_KEY_LENGTH, "2048");
+    tenr_param(p, e, P_HASH, "SHA-2");
+    tenr_param(p, e, P_CA_THUMB, served_thumb());
+    tenr_param(p, e, P_RETRY_COUNT, "3");
+    tenr_param(p, e, P_RETRY_DELAY, "1");
     enr_param_clear(p, &e->p[P_CHALLENGE]); /* Exec erased it; the snapshot keeps it */
     e->gen = 1;
     e->next_due = STEP_NOW - 60;
@@ -717,24 +505,27 @@ static void seed_enrollment(const omadm_platform_t *p, seed_t kind, enrollment_t
     e->post = true;
 }
 
+/* Save e (from p) into the store in dir. */
+static void save_into(const char *dir, const omadm_platform_t *p, const enrollment_t *e)
+{
+    store_t *s = NULL;
+    const char *why = NULL;
+    assert_int_equal(store_open(dir, p, &s, &why), 0);
+    tenr_save(s, e);
+    store_close(s);
+}
+
 /* A fresh store in dir holding only the seed enrollment; its listing. */
 static char *fresh_store(const char *dir, seed_t kind)
 {
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tdir_rm(dir);
     omadm_platform_t p;
     plat_init(&p, NULL);
-    store_t *s = NULL;
-    const char *why = NULL;
-    assert_int_equal(store_open(dir, &p, &s, &why), 0);
     enrollment_t e;
     seed_enrollment(&p, kind, &e);
-    assert_int_equal(store_begin(s), 0);
-    assert_int_equal(enr_save(s, &e), 0);
-    assert_int_equal(store_commit(s), 0);
-    assert_int_equal(store_flush(s), 0);
+    save_into(dir, &p, &e);
     enr_free(&p, &e);
-    store_close(s);
-    return store_listing(dir);
+    return tdir_listing(dir, NULL);
 }
 
 typedef struct step_run {
@@ -744,11 +535,11 @@ typedef struct step_run {
     omadm_error_t open_err;
 } step_run_t;
 
-/* Open the store on plat, step it at STEP_NOW with the canned server, close.
+/* Open the store on plat, step it at now with the canned server, close.
  * arm (may be NULL) is called once the store is open, just before the
  * step, and disarm right after it. */
-static void run_step(const char *dir, const omadm_platform_t *plat, void (*arm)(void *),
-                     void (*disarm)(void *), void *ctx, step_run_t *r)
+static void run_step_at(const char *dir, const omadm_platform_t *plat, int64_t now,
+                        void (*arm)(void *), void (*disarm)(void *), void *ctx, step_run_t *r)
 {
     memset(r, 0, sizeof *r);
     omadm_certstore_t *cs = NULL;
@@ -761,10 +552,17 @@ static void run_step(const char *dir, const omadm_platform_t *plat, void (*arm)(
     omadm_certstore_set_host(cs, &host);
     if (arm)
         arm(ctx);
-    r->rc = enroll_step((struct omadm_certstore *)cs, STEP_NOW, &r->next);
+    r->rc = enroll_step((struct omadm_certstore *)cs, now, &r->next);
     if (disarm)
         disarm(ctx);
     omadm_certstore_close(cs);
+}
+
+/* run_step_at STEP_NOW. */
+static void run_step(const char *dir, const omadm_platform_t *plat, void (*arm)(void *),
+                     void (*disarm)(void *), void *ctx, step_run_t *r)
+{
+    run_step_at(dir, plat, STEP_NOW, arm, disarm, ctx, r);
 }
 
 /* The installed state: Status 1, certificate with its key, nothing left of
@@ -792,27 +590,29 @@ static void check_installed(const char *dir)
     store_rec_free(s, &rec);
     enr_free(&p, &e);
     store_close(s);
-    char *all = store_listing(dir);
+    char *all = tdir_listing(dir, NULL);
     assert_null(strstr(all, CHALLENGE));
     free(all);
 }
 
 /* ---- the sweep over the platform table's allocator ------------------------ */
 
+/* The failure point run_step arms once the store is open. */
+typedef struct armed {
+    thost_t *h;
+    long n;          /* 0: none */
+    bool persistent;
+} armed_t;
+
 static void h_arm(void *ctx)
 {
-    host_t *h = ctx;
-    h->calls = 0;
-    h->failures = 0;
-    h->fail_at = h->arm_at;
-    h->persistent = h->arm_persistent;
+    armed_t *a = ctx;
+    thost_arm(a->h, a->n, a->persistent);
 }
 
 static void h_disarm(void *ctx)
 {
-    host_t *h = ctx;
-    h->fail_at = 0;
-    h->persistent = false;
+    thost_disarm(((armed_t *)ctx)->h);
 }
 
 typedef struct sweep_stats {
@@ -851,7 +651,7 @@ static void describe(const char *dir, char *buf, size_t size)
  * the enrollment changed, nothing else in the store. */
 static bool retried(const char *dir, const char *seed_but_state, seed_t kind)
 {
-    char *after = store_listing_but_state(dir);
+    char *after = tdir_listing(dir, "state/");
     bool same = !strcmp(after, seed_but_state);
     free(after);
     if (!same)
@@ -880,13 +680,9 @@ static void check_after(const char *dir, const char *seed, const char *done, con
                         const char *label, long n, sweep_stats_t *st, const char *retry_ok,
                         seed_t kind)
 {
-    store_t *s = NULL;
-    const char *why = NULL;
-    assert_int_equal(store_open(dir, NULL, &s, &why), 0);
-    if (store_check(s, 0, print_problem, NULL))
+    if (tdir_store_check(dir))
         fail_msg("%s N=%ld: the store is inconsistent", label, n);
-    store_close(s);
-    char *after = store_listing(dir);
+    char *after = tdir_listing(dir, NULL);
     if (!strcmp(after, seed)) {
         if (r->rc == 0)
             fail_msg("%s N=%ld: nothing was done, yet the step reported success", label, n);
@@ -906,8 +702,8 @@ static void check_after(const char *dir, const char *seed, const char *done, con
         describe(dir, state, sizeof state);
         st->bad++;
         if (!keep_going()) {
-            diff_lines("the seed", seed, after);
-            diff_lines("the installed state", done, after);
+            tdir_diff("the seed", seed, after);
+            tdir_diff("the installed state", done, after);
             fail_msg("%s N=%ld: the store is neither as before the step nor installed: %s",
                      label, n, state);
         }
@@ -923,14 +719,15 @@ static void sweep(seed_t kind, bool persistent)
                                            : (persistent ? "CertPoll, persistent" : "CertPoll");
     char dir[128];
     snprintf(dir, sizeof dir, "%s/%s", g_tmp, kind == SEED_START ? "start" : "poll");
-    host_t h;
+    thost_t h;
     omadm_platform_t p;
 
     /* without failures: installed, one exchange of each kind */
     char *seed = fresh_store(dir, kind);
     host_init(&h, &p);
     step_run_t r;
-    run_step(dir, &p, h_arm, NULL, &h, &r);
+    armed_t clean = {&h, 0, false};
+    run_step(dir, &p, h_arm, NULL, &clean, &r);
     long calls = h.calls;
     if (r.rc != 0)
         fail_msg("%s: the step without failures failed", label);
@@ -939,7 +736,7 @@ static void sweep(seed_t kind, bool persistent)
     assert_int_equal(r.server.get_cacert, kind == SEED_START ? 1 : 0);
     assert_int_equal(h.outstanding, 0);
     check_installed(dir);
-    char *done = store_listing(dir);
+    char *done = tdir_listing(dir, NULL);
     assert_true(calls > 20);
 
     sweep_stats_t st = {0};
@@ -947,9 +744,8 @@ static void sweep(seed_t kind, bool persistent)
     for (n = 1; n < 100000; n++) {
         free(fresh_store(dir, kind));
         host_init(&h, &p);
-        h.arm_at = n;
-        h.arm_persistent = persistent;
-        run_step(dir, &p, h_arm, h_disarm, &h, &r);
+        armed_t armed = {&h, n, persistent};
+        run_step(dir, &p, h_arm, h_disarm, &armed, &r);
         if (h.outstanding != 0)
             fail_msg("%s N=%ld: %ld blocks of the host allocator outstanding after close", label,
                      n, h.outstanding);
@@ -995,27 +791,19 @@ static void test_certpoll_persistent(void **state)
 
 static void o_arm(void *ctx)
 {
-    ossl_arm(*(long *)ctx);
+    tossl_arm(*(long *)ctx);
 }
 
 static void o_disarm(void *ctx)
 {
     (void)ctx;
-    g_ossl_fail_at = 0;
-}
-
-/* In a child: a crash is the child's death, not the test runner's to catch. */
-static void default_signals(void)
-{
-    static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
-    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-        signal(sigs[i], SIG_DFL);
+    tossl_arm(0);
 }
 
 /* run_step with OpenSSL's n-th allocation failing, in a child process:
  * 0, or the signal the child died of.  *r, the host's outstanding blocks
  * and whether the n-th allocation came (*failed_any) come back by pipe. */
-static int step_in_child(const char *dir, const omadm_platform_t *p, host_t *h, long n,
+static int step_in_child(const char *dir, const omadm_platform_t *p, thost_t *h, long n,
                          step_run_t *r, bool *failed_any)
 {
     struct {
@@ -1028,11 +816,11 @@ static int step_in_child(const char *dir, const omadm_platform_t *p, host_t *h, 
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        default_signals();
+        tossl_child_signals();
         close(fd[0]);
         run_step(dir, p, o_arm, o_disarm, &n, &res.r);
         res.outstanding = h->outstanding;
-        res.failures = g_ossl_failures;
+        res.failures = tossl_failures();
         _exit(write(fd[1], &res, sizeof res) == (ssize_t)sizeof res ? 0 : 1);
     }
     close(fd[1]);
@@ -1052,22 +840,26 @@ static int step_in_child(const char *dir, const omadm_platform_t *p, host_t *h, 
 
 static void ossl_sweep(seed_t kind)
 {
+    /* OpenSSL 3.0's own behaviour when its N-th allocation fails varies from
+     * run to run (RSA key generation); opt in with ENROLL_STEP_OPENSSL=1 */
+    if (!getenv("ENROLL_STEP_OPENSSL"))
+        skip();
     const char *label = kind == SEED_START ? "PKCSReq, OpenSSL" : "CertPoll, OpenSSL";
     g_aes.on = true;
     char dir[128];
     snprintf(dir, sizeof dir, "%s/%s", g_tmp, kind == SEED_START ? "ostart" : "opoll");
     omadm_platform_t p;
-    host_t h;
+    thost_t h;
     host_init(&h, &p);
     char *seed = fresh_store(dir, kind);
-    char *seed_but_state = store_listing_but_state(dir);
+    char *seed_but_state = tdir_listing(dir, "state/");
     long zero = 0;
     step_run_t r;
-    long before = g_ossl_calls;
+    long before = tossl_calls();
     run_step(dir, &p, o_arm, o_disarm, &zero, &r);
     assert_int_equal(r.rc, 0);
-    char *done = store_listing(dir);
-    long calls = g_ossl_calls - before; /* an upper bound: open and close are in it */
+    char *done = tdir_listing(dir, NULL);
+    long calls = tossl_calls() - before; /* an upper bound: open and close are in it */
     /* every 41st call (ENROLL_STEP_OPENSSL_STRIDE=1: every one), each step
      * in a child process, so that a crash inside libcrypto is counted, not
      * fatal: OpenSSL 3.0 has crashes of its own there (docs/enrollment.md) */
@@ -1114,37 +906,16 @@ static void ossl_sweep(seed_t kind)
 static void test_pkcsreq_openssl(void **state)
 {
     (void)state;
-    /* OpenSSL 3.0's own behaviour when its N-th allocation fails varies from
-     * run to run (RSA key generation); opt in with ENROLL_STEP_OPENSSL=1 */
-    if (!getenv("ENROLL_STEP_OPENSSL"))
-        skip();
     ossl_sweep(SEED_START);
 }
 
 static void test_certpoll_openssl(void **state)
 {
     (void)state;
-    /* OpenSSL 3.0's own behaviour when its N-th allocation fails varies from
-     * run to run (RSA key generation); opt in with ENROLL_STEP_OPENSSL=1 */
-    if (!getenv("ENROLL_STEP_OPENSSL"))
-        skip();
     ossl_sweep(SEED_PENDING);
 }
 
 /* ---- hostile answers --------------------------------------------------------- */
-
-/* Save e (from p) into the store in dir. */
-static void save_into(const char *dir, const omadm_platform_t *p, const enrollment_t *e)
-{
-    store_t *s = NULL;
-    const char *why = NULL;
-    assert_int_equal(store_open(dir, p, &s, &why), 0);
-    assert_int_equal(store_begin(s), 0);
-    assert_int_equal(enr_save(s, e), 0);
-    assert_int_equal(store_commit(s), 0);
-    assert_int_equal(store_flush(s), 0);
-    store_close(s);
-}
 
 /* Load enrollment id of the store in dir into *e (enr_free it). */
 static void load_from(const char *dir, const omadm_platform_t *p, const char *id, enrollment_t *e)
@@ -1153,6 +924,46 @@ static void load_from(const char *dir, const omadm_platform_t *p, const char *id
     const char *why = NULL;
     assert_int_equal(store_open(dir, p, &s, &why), 0);
     assert_int_equal(enr_load(s, ENR_CS, id, e), 0);
+    store_close(s);
+}
+
+enum { ID_SIZE = 32 };
+
+/* Ids for the evil enrollment and a second good one, so that their records
+ * follow "Sweep"'s in name order, the evil one first: it is never the
+ * last. */
+static void ids_after_sweep(char evil_id[ID_SIZE], char other_id[ID_SIZE])
+{
+    char sweep_name[ENR_RECORD_NAME_SIZE], name[ENR_RECORD_NAME_SIZE];
+    char evil_name[ENR_RECORD_NAME_SIZE] = "";
+    assert_int_equal(enr_record_name(ENR_CS, "Sweep", sweep_name, sizeof sweep_name), 0);
+    evil_id[0] = other_id[0] = 0;
+    for (int i = 0; i < 1000 && (!evil_id[0] || !other_id[0]); i++) {
+        char id[ID_SIZE];
+        snprintf(id, sizeof id, "Other%d", i);
+        assert_int_equal(enr_record_name(ENR_CS, id, name, sizeof name), 0);
+        if (!evil_id[0] && strcmp(name, sweep_name) > 0) {
+            snprintf(evil_id, ID_SIZE, "%s", id);
+            snprintf(evil_name, sizeof evil_name, "%s", name);
+        } else if (evil_id[0] && strcmp(name, evil_name) > 0) {
+            snprintf(other_id, ID_SIZE, "%s", id);
+        }
+    }
+    assert_true(evil_id[0] && other_id[0]);
+}
+
+/* A damaged record into the store in dir, first of all in name order. */
+static void put_damaged_record(const char *dir, const omadm_platform_t *p)
+{
+    store_t *s = NULL;
+    const char *why = NULL;
+    assert_int_equal(store_open(dir, p, &s, &why), 0);
+    assert_int_equal(store_begin(s), 0);
+    static const char damaged[] = "omadm-scep 1\nid x\nphase 9\nend\n";
+    assert_int_equal(store_put_state(s, "scep-cs-00000000000000000000000000000000", damaged,
+                                     strlen(damaged)), 0);
+    assert_int_equal(store_commit(s), 0);
+    assert_int_equal(store_flush(s), 0);
     store_close(s);
 }
 
@@ -1169,50 +980,21 @@ static void test_bad_ca_key_blocks_nobody(void **state)
     free(fresh_store(dir, SEED_START)); /* "Sweep", at the good server */
     omadm_platform_t p;
     plat_init(&p, NULL);
-    /* ids for the evil enrollment and a second good one, so that records
-     * go good ("Sweep") < evil < good in name order, or the other way round
-     * when the hashes say so: the evil one is never the last */
-    char sweep_name[ENR_RECORD_NAME_SIZE], name[ENR_RECORD_NAME_SIZE];
-    assert_int_equal(enr_record_name(ENR_CS, "Sweep", sweep_name, sizeof sweep_name), 0);
-    char evil_id[32] = "", other_id[32] = "";
-    char evil_name[ENR_RECORD_NAME_SIZE] = "", other_name[ENR_RECORD_NAME_SIZE] = "";
-    for (int i = 0; i < 1000 && (!evil_id[0] || !other_id[0]); i++) {
-        char id[32];
-        snprintf(id, sizeof id, "Other%d", i);
-        assert_int_equal(enr_record_name(ENR_CS, id, name, sizeof name), 0);
-        /* evil: between "Sweep" and the other good one, on one side or the other */
-        if (!evil_id[0] && strcmp(name, sweep_name) > 0) {
-            snprintf(evil_id, sizeof evil_id, "%s", id);
-            snprintf(evil_name, sizeof evil_name, "%s", name);
-        } else if (evil_id[0] && strcmp(name, evil_name) > 0) {
-            snprintf(other_id, sizeof other_id, "%s", id);
-            snprintf(other_name, sizeof other_name, "%s", name);
-        }
-    }
-    assert_true(evil_id[0] && other_id[0]);
+    char evil_id[ID_SIZE], other_id[ID_SIZE];
+    ids_after_sweep(evil_id, other_id);
     enrollment_t evil, other, got;
     seed_enrollment(&p, SEED_START, &evil);
     assert_int_equal(enr_set(&p, &evil.id, evil_id), 0);
-    set_param(&p, &evil, P_SERVER_URL, EVIL_URL);
-    set_param(&p, &evil, P_CA_THUMB, g_cap.spoiled_thumb);
+    tenr_param(&p, &evil, P_SERVER_URL, EVIL_URL);
+    tenr_param(&p, &evil, P_CA_THUMB, g_cap.spoiled_thumb);
     save_into(dir, &p, &evil);
     seed_enrollment(&p, SEED_START, &other);
     assert_int_equal(enr_set(&p, &other.id, other_id), 0);
     save_into(dir, &p, &other);
-    /* and a damaged record, first of all in name order */
-    store_t *s = NULL;
-    const char *why = NULL;
-    assert_int_equal(store_open(dir, &p, &s, &why), 0);
-    assert_int_equal(store_begin(s), 0);
-    static const char damaged[] = "omadm-scep 1\nid x\nphase 9\nend\n";
-    assert_int_equal(store_put_state(s, "scep-cs-00000000000000000000000000000000", damaged,
-                                     strlen(damaged)), 0);
-    assert_int_equal(store_commit(s), 0);
-    assert_int_equal(store_flush(s), 0);
-    store_close(s);
+    put_damaged_record(dir, &p);
 
     step_run_t r;
-    host_t h;
+    thost_t h;
     omadm_platform_t hp;
     host_init(&h, &hp); /* the captured exchange's randomness */
     run_step(dir, &hp, NULL, NULL, NULL, &r);
@@ -1250,20 +1032,13 @@ static void test_issued_expired(void **state)
         free(fresh_store(dir, (seed_t)kind));
         omadm_platform_t p, hp;
         plat_init(&p, NULL);
-        host_t h;
+        thost_t h;
         host_init(&h, &hp); /* the captured exchange's randomness */
-        omadm_certstore_t *cs = NULL;
-        const char *why = NULL;
-        assert_int_equal(omadm_certstore_open(dir, &hp, &cs, &why), OMADM_OK);
-        server_t srv = {0};
-        omadm_http_t http = {&srv, serve, release};
-        omadm_certstore_host_t host = {.http = &http, .minute_seconds = 1, .log = step_log};
-        omadm_certstore_set_host(cs, &host);
-        int64_t next = 0, later = (int64_t)1830297600; /* 2028-01-01 */
-        assert_int_equal(enroll_step((struct omadm_certstore *)cs, later, &next), 0);
-        assert_int_equal(next, OMADM_NEVER);
-        assert_int_equal(srv.pkioperation, 1);
-        omadm_certstore_close(cs);
+        step_run_t r;
+        run_step_at(dir, &hp, (int64_t)1830297600 /* 2028-01-01 */, NULL, NULL, NULL, &r);
+        assert_int_equal(r.rc, 0);
+        assert_int_equal(r.next, OMADM_NEVER);
+        assert_int_equal(r.server.pkioperation, 1);
         enrollment_t e;
         load_from(dir, &p, "Sweep", &e);
         assert_int_equal(e.phase, PH_DONE);
@@ -1277,14 +1052,11 @@ static void test_issued_expired(void **state)
         assert_true(e.alert);
         assert_int_equal(e.alert_data, EC_EXPIRED);
         enr_free(&p, &e);
-        char *all = store_listing(dir);
+        char *all = tdir_listing(dir, NULL);
         assert_null(strstr(all, CHALLENGE));
         assert_null(strstr(all, "certs/my-system/D")); /* nothing installed */
         free(all);
-        store_t *s = NULL;
-        assert_int_equal(store_open(dir, &p, &s, &why), 0);
-        assert_int_equal(store_check(s, 0, print_problem, NULL), 0);
-        store_close(s);
+        assert_int_equal(tdir_store_check(dir), 0);
     }
 }
 
@@ -1304,31 +1076,18 @@ static int collect(void *ctx, const char *name)
     return 0;
 }
 
-static void test_record_name_failures(void **state)
+/* enr_save of e (whose record is named want) while OpenSSL's n-th
+ * allocation fails, for every n: the record is saved under its name or not
+ * at all, never under another. */
+static void save_sweep(store_t *s, const enrollment_t *e, const char *want)
 {
-    (void)state;
-    char dir[128];
-    snprintf(dir, sizeof dir, "%s/names", g_tmp);
-    free(fresh_store(dir, SEED_START));
-    omadm_platform_t p;
-    plat_init(&p, NULL);
-    store_t *s = NULL;
-    const char *why = NULL;
-    assert_int_equal(store_open(dir, &p, &s, &why), 0);
-    char want[ENR_RECORD_NAME_SIZE];
-    assert_int_equal(enr_record_name(ENR_CCI_USER, "Other", want, sizeof want), 0);
-    assert_int_equal(strlen(want), ENR_RECORD_NAME_SIZE - 1);
-    enrollment_t e;
-    seed_enrollment(&p, SEED_START, &e);
-    assert_int_equal(enr_set(&p, &e.id, "Other"), 0);
-    e.ns = ENR_CCI_USER;
     long n, saved = 0, refused = 0;
     for (n = 1; n < 1000; n++) {
         assert_int_equal(store_begin(s), 0);
-        ossl_arm(n);
-        int rc = enr_save(s, &e);
-        long failures = g_ossl_failures;
-        ossl_arm(0);
+        tossl_arm(n);
+        int rc = enr_save(s, e);
+        long failures = tossl_failures();
+        tossl_arm(0);
         names_t l = {0};
         assert_int_equal(store_each_state(s, "scep-", collect, &l), 0);
         /* the seed's record, and this one only when it was saved under its name */
@@ -1349,28 +1108,36 @@ static void test_record_name_failures(void **state)
     }
     assert_true(n < 1000);
     assert_true(refused > 0);
-    /* loading and deleting under the same failures: an error, never "absent" */
-    for (n = 1; n < 1000; n++) {
+}
+
+/* enr_load of the seed under the same failures: an error, never "absent". */
+static void load_sweep(store_t *s, const omadm_platform_t *p)
+{
+    for (long n = 1; n < 1000; n++) {
         enrollment_t got;
-        ossl_arm(n);
+        tossl_arm(n);
         int rc = enr_load(s, ENR_CS, "Sweep", &got);
-        long failures = g_ossl_failures;
-        ossl_arm(0);
+        long failures = tossl_failures();
+        tossl_arm(0);
         if (rc == 1)
             fail_msg("N=%ld: the enrollment read as absent", n);
         if (rc == 0)
-            enr_free(&p, &got);
+            enr_free(p, &got);
         if (failures == 0)
             break;
     }
-    enrollment_t seed;
-    seed_enrollment(&p, SEED_START, &seed);
-    for (n = 1; n < 1000; n++) {
+}
+
+/* enr_delete of the seed under the same failures: the record gone when it
+ * says so, else still there. */
+static void delete_sweep(store_t *s, const enrollment_t *seed)
+{
+    for (long n = 1; n < 1000; n++) {
         assert_int_equal(store_begin(s), 0);
-        ossl_arm(n);
-        int rc = enr_delete(s, &seed);
-        long failures = g_ossl_failures;
-        ossl_arm(0);
+        tossl_arm(n);
+        int rc = enr_delete(s, seed);
+        long failures = tossl_failures();
+        tossl_arm(0);
         names_t l = {0};
         assert_int_equal(store_each_state(s, "scep-", collect, &l), 0);
         assert_int_equal(l.n, rc == 0 ? 0 : 1);
@@ -1378,6 +1145,31 @@ static void test_record_name_failures(void **state)
         if (failures == 0)
             break;
     }
+}
+
+static void test_record_name_failures(void **state)
+{
+    (void)state;
+    char dir[128];
+    snprintf(dir, sizeof dir, "%s/names", g_tmp);
+    free(fresh_store(dir, SEED_START));
+    omadm_platform_t p;
+    plat_init(&p, NULL);
+    store_t *s = NULL;
+    const char *why = NULL;
+    assert_int_equal(store_open(dir, &p, &s, &why), 0);
+    char want[ENR_RECORD_NAME_SIZE];
+    assert_int_equal(enr_record_name(ENR_CCI_USER, "Other", want, sizeof want), 0);
+    assert_int_equal(strlen(want), ENR_RECORD_NAME_SIZE - 1);
+    enrollment_t e;
+    seed_enrollment(&p, SEED_START, &e);
+    assert_int_equal(enr_set(&p, &e.id, "Other"), 0);
+    e.ns = ENR_CCI_USER;
+    save_sweep(s, &e, want);
+    load_sweep(s, &p);
+    enrollment_t seed;
+    seed_enrollment(&p, SEED_START, &seed);
+    delete_sweep(s, &seed);
     enr_free(&p, &seed);
     enr_free(&p, &e);
     store_close(s);
@@ -1386,7 +1178,7 @@ static void test_record_name_failures(void **state)
 int main(void)
 {
     /* before anything allocates through OpenSSL */
-    if (!CRYPTO_set_mem_functions(o_malloc, o_realloc, o_free)) {
+    if (!tossl_install()) {
         fprintf(stderr, "test_enroll_step: OpenSSL allocated before main\n");
         return 1;
     }

@@ -20,7 +20,6 @@
  * CA) are in tests/scripts/test-cli-lock.sh.
  */
 #include <fcntl.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -34,80 +33,17 @@
 
 #include <cmocka.h>
 
-#include "csp/enroll.h"
 #include "platform.h"
+#include "support_enroll.h"
 
 static omadm_platform_t P;
 
-typedef struct fx {
-    char dir[64];
-    omadm_certstore_t *cs;
-} fx_t;
-
-static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
-static int setup(void **state)
-{
-    fx_t *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/test-enroll-unlock.XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    const char *why = NULL;
-    assert_int_equal(omadm_certstore_open(f->dir, NULL, &f->cs, &why), OMADM_OK);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fx_t *f = *state;
-    omadm_certstore_close(f->cs);
-    nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    free(f);
-    return 0;
-}
-
-static store_t *st(fx_t *f)
-{
-    return f->cs->store;
-}
-
-static void set_param(enrollment_t *e, enr_param_t p, const char *value)
-{
-    assert_int_equal(enr_set(&P, &e->p[p].name, enr_params[p].name), 0);
-    assert_int_equal(enr_set(&P, &e->p[p].format, enr_params[p].is_int ? "int" : "chr"), 0);
-    assert_int_equal(enr_set(&P, &e->p[p].value, value), 0);
-    assert_int_equal(enr_set(&P, &e->snap[p], value), 0);
-}
-
-static void save(fx_t *f, const enrollment_t *e)
-{
-    assert_int_equal(store_begin(st(f)), 0);
-    assert_int_equal(enr_save(st(f), e), 0);
-    assert_int_equal(store_commit(st(f)), 0);
-    assert_int_equal(store_flush(st(f)), 0);
-}
-
-/* An executed enrollment, due at once, that retries 3 times. */
+/* An executed enrollment, due at once, that retries retry_count times. */
 static void due(enrollment_t *e, const char *id, const char *retry_count)
 {
-    memset(e, 0, sizeof *e);
-    e->ns = ENR_CS;
-    assert_int_equal(enr_set(&P, &e->id, id), 0);
-    set_param(e, P_SERVER_URL, "http://127.0.0.1:9/scep");
-    set_param(e, P_CHALLENGE, "s3cr3t");
-    set_param(e, P_KEY_USAGE, "160");
-    set_param(e, P_SUBJECT, "CN=Test");
-    set_param(e, P_KEY_LENGTH, "1024");
-    set_param(e, P_HASH, "SHA-2");
-    set_param(e, P_CA_THUMB, "ADC1911E726D0E000C28A1FD4F864417303F3208");
-    set_param(e, P_RETRY_COUNT, retry_count);
-    set_param(e, P_RETRY_DELAY, "1");
+    tenr_valid(&P, e, ENR_CS, id, "http://127.0.0.1:9/scep");
+    tenr_param(&P, e, P_RETRY_COUNT, retry_count);
+    tenr_param(&P, e, P_RETRY_DELAY, "1");
     e->phase = PH_START;
     e->status = ST_UNKNOWN;
     e->gen = 1;
@@ -116,7 +52,7 @@ static void due(enrollment_t *e, const char *id, const char *retry_count)
 }
 
 /* The record file of enrollment id, and what it holds ("" when absent). */
-static void record_path(fx_t *f, const char *id, char *p, size_t size)
+static void record_path(tenr_fx_t *f, const char *id, char *p, size_t size)
 {
     char name[96];
     enr_record_name(ENR_CS, id, name, sizeof name);
@@ -151,7 +87,7 @@ static void spill(const char *p, const char *text)
 typedef enum { H_NOTHING, H_DELETE, H_REWRITE, H_ABORT, H_NO_RELOCK } what_t;
 
 typedef struct hook {
-    fx_t *f;
+    tenr_fx_t *f;
     what_t what;
     char record[512];      /* its file */
     const char *rewrite;   /* H_REWRITE: the other process's text */
@@ -204,7 +140,7 @@ static void no_release(void *ctx, omadm_http_resp_t *resp)
     (void)resp;
 }
 
-static void use_hook(fx_t *f, hook_t *h, what_t what, const char *id)
+static void use_hook(tenr_fx_t *f, hook_t *h, what_t what, const char *id)
 {
     memset(h, 0, sizeof *h);
     h->f = f;
@@ -220,7 +156,7 @@ static void use_hook(fx_t *f, hook_t *h, what_t what, const char *id)
 
 static void test_unlock_only_in_the_hook(void **state)
 {
-    fx_t *f = *state;
+    tenr_fx_t *f = *state;
     assert_int_equal(omadm_certstore_unlock(NULL), OMADM_E_INVALID_ARG);
     assert_int_equal(omadm_certstore_relock(NULL), OMADM_E_INVALID_ARG);
     assert_int_equal(omadm_certstore_unlock(f->cs), OMADM_E_DENIED);
@@ -229,12 +165,12 @@ static void test_unlock_only_in_the_hook(void **state)
 
 static void test_unchanged_goes_on(void **state)
 {
-    fx_t *f = *state;
+    tenr_fx_t *f = *state;
     struct omadm_certstore *cs = (struct omadm_certstore *)f->cs;
     enrollment_t e, got;
     int64_t next = 0;
     due(&e, "same", "3");
-    save(f, &e);
+    tenr_save(f->s, &e);
     hook_t h;
     use_hook(f, &h, H_NOTHING, "same");
     assert_int_equal(enroll_step(cs, 1000, &next), 0);
@@ -244,7 +180,7 @@ static void test_unchanged_goes_on(void **state)
     assert_true(h.other_locked);
     /* the refused connection counts as usual */
     assert_int_equal(next, 1010);
-    assert_int_equal(enr_load(st(f), ENR_CS, "same", &got), 0);
+    assert_int_equal(enr_load(f->s, ENR_CS, "same", &got), 0);
     assert_int_equal(got.tries, 1);
     assert_int_equal(got.status, ST_UNKNOWN);
     enr_free(&P, &got);
@@ -253,14 +189,14 @@ static void test_unchanged_goes_on(void **state)
 
 static void test_deleted_meanwhile_stays_deleted(void **state)
 {
-    fx_t *f = *state;
+    tenr_fx_t *f = *state;
     struct omadm_certstore *cs = (struct omadm_certstore *)f->cs;
     enrollment_t e, got;
     int64_t next = 0;
     /* RetryCount 0: without the check the refused connection would end it
      * (Status 16, a result alert) and write the record back */
     due(&e, "gone", "0");
-    save(f, &e);
+    tenr_save(f->s, &e);
     hook_t h;
     use_hook(f, &h, H_DELETE, "gone");
     assert_int_equal(enroll_step(cs, 1000, &next), 0);
@@ -268,7 +204,7 @@ static void test_deleted_meanwhile_stays_deleted(void **state)
     assert_true(h.other_locked);
     assert_int_equal(h.relock_rc, OMADM_OK);
     assert_int_equal(access(h.record, F_OK), -1);
-    assert_int_equal(enr_load(st(f), ENR_CS, "gone", &got), 1);
+    assert_int_equal(enr_load(f->s, ENR_CS, "gone", &got), 1);
     assert_int_equal(next, OMADM_NEVER);
     assert_int_equal(omadm_certstore_check(f->cs, 0, NULL, NULL, NULL), OMADM_OK);
     enr_free(&P, &e);
@@ -276,7 +212,7 @@ static void test_deleted_meanwhile_stays_deleted(void **state)
 
 static void test_rewritten_meanwhile_stands(void **state)
 {
-    fx_t *f = *state;
+    tenr_fx_t *f = *state;
     struct omadm_certstore *cs = (struct omadm_certstore *)f->cs;
     enrollment_t e, other, got;
     int64_t next = 0;
@@ -284,11 +220,11 @@ static void test_rewritten_meanwhile_stands(void **state)
     /* the other process's text: the same enrollment, RetryCount 7, due later */
     due(&other, "rw", "7");
     other.next_due = 5000;
-    save(f, &other);
+    tenr_save(f->s, &other);
     record_path(f, "rw", h.record, sizeof h.record);
     char *text = slurp(h.record);
     due(&e, "rw", "0");
-    save(f, &e);
+    tenr_save(f->s, &e);
     use_hook(f, &h, H_REWRITE, "rw");
     h.rewrite = text;
     assert_int_equal(enroll_step(cs, 1000, &next), 0);
@@ -297,7 +233,7 @@ static void test_rewritten_meanwhile_stands(void **state)
     assert_string_equal(now, text);
     /* its due time is what the other process wrote */
     assert_int_equal(next, 5000);
-    assert_int_equal(enr_load(st(f), ENR_CS, "rw", &got), 0);
+    assert_int_equal(enr_load(f->s, ENR_CS, "rw", &got), 0);
     assert_string_equal(got.snap[P_RETRY_COUNT], "7");
     assert_int_equal(got.tries, 0);
     enr_free(&P, &got);
@@ -309,14 +245,14 @@ static void test_rewritten_meanwhile_stands(void **state)
 
 static void test_aborted_leaves_all(void **state)
 {
-    fx_t *f = *state;
+    tenr_fx_t *f = *state;
     struct omadm_certstore *cs = (struct omadm_certstore *)f->cs;
     enrollment_t e, e2;
     int64_t next = 0;
     due(&e, "a1", "0");
-    save(f, &e);
+    tenr_save(f->s, &e);
     due(&e2, "a2", "0");
-    save(f, &e2);
+    tenr_save(f->s, &e2);
     hook_t h;
     use_hook(f, &h, H_ABORT, "a1");
     char p1[512], p2[512];
@@ -341,12 +277,12 @@ static void test_aborted_leaves_all(void **state)
 
 static void test_not_relocked_ends_the_step(void **state)
 {
-    fx_t *f = *state;
+    tenr_fx_t *f = *state;
     struct omadm_certstore *cs = (struct omadm_certstore *)f->cs;
     enrollment_t e, got;
     int64_t next = 0;
     due(&e, "nr", "0");
-    save(f, &e);
+    tenr_save(f->s, &e);
     hook_t h;
     use_hook(f, &h, H_NO_RELOCK, "nr");
     char *before = slurp(h.record);
@@ -354,11 +290,11 @@ static void test_not_relocked_ends_the_step(void **state)
     assert_int_equal(h.calls, 1);
     assert_int_equal(next, 1000);
     /* nothing can be written while unlocked */
-    assert_int_not_equal(store_begin(st(f)), 0);
+    assert_int_not_equal(store_begin(f->s), 0);
     assert_int_equal(omadm_certstore_relock(f->cs), OMADM_OK);
     char *after = slurp(h.record);
     assert_string_equal(after, before);
-    assert_int_equal(enr_load(st(f), ENR_CS, "nr", &got), 0);
+    assert_int_equal(enr_load(f->s, ENR_CS, "nr", &got), 0);
     assert_int_equal(got.tries, 0);
     enr_free(&P, &got);
     free(before);
@@ -370,12 +306,12 @@ int main(void)
 {
     plat_init(&P, NULL);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_unlock_only_in_the_hook, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unchanged_goes_on, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_deleted_meanwhile_stays_deleted, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_rewritten_meanwhile_stands, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_aborted_leaves_all, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_not_relocked_ends_the_step, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unlock_only_in_the_hook, tenr_setup, tenr_teardown),
+        cmocka_unit_test_setup_teardown(test_unchanged_goes_on, tenr_setup, tenr_teardown),
+        cmocka_unit_test_setup_teardown(test_deleted_meanwhile_stays_deleted, tenr_setup, tenr_teardown),
+        cmocka_unit_test_setup_teardown(test_rewritten_meanwhile_stands, tenr_setup, tenr_teardown),
+        cmocka_unit_test_setup_teardown(test_aborted_leaves_all, tenr_setup, tenr_teardown),
+        cmocka_unit_test_setup_teardown(test_not_relocked_ends_the_step, tenr_setup, tenr_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,9 +22,7 @@
  * then what uses OpenSSL in it (a session with MD5 credentials, base64,
  * random nonces).
  */
-#include <ftw.h>
 #include <setjmp.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -37,45 +35,28 @@
 #include <unistd.h>
 
 #include <cmocka.h>
-#include <openssl/crypto.h>
 
 #include "csp/certstore_internal.h"
 #include "csp/enroll.h"
 #include "csp/scep_msg.h"
 #include "platform.h"
 #include "store/cert.h"
+#include "support_dir.h"
+#include "support_ossl.h"
 #include "support_pki.h"
 
-static long g_calls;   /* OpenSSL's malloc + realloc calls in this process */
-static long g_fail_at; /* 0: never */
-static long g_at_open; /* g_calls once the store or engine was created */
-
-static void *o_malloc(size_t n, const char *file, int line)
-{
-    (void)file, (void)line;
-    return ++g_calls == g_fail_at ? NULL : malloc(n);
-}
-
-static void *o_realloc(void *p, size_t n, const char *file, int line)
-{
-    (void)file, (void)line;
-    return ++g_calls == g_fail_at ? NULL : realloc(p, n);
-}
-
-static void o_free(void *p, const char *file, int line)
-{
-    (void)file, (void)line;
-    free(p);
-}
+static long g_start;   /* OpenSSL's allocations when the child armed its failure */
+static long g_at_open; /* and since then, once the store or engine was created */
 
 /* a certificate of the test PKI, read without OpenSSL */
 static uint8_t *g_root;
 static size_t g_root_len;
 
-static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+/* In a child armed with tossl_arm(n): whether OpenSSL's n-th allocation
+ * never came (false for n 0: nothing was to fail). */
+static bool never_came(long n)
 {
-    (void)st, (void)flag, (void)ftw;
-    return remove(p);
+    return n && !tossl_failures();
 }
 
 /* n 0: print how many allocations OpenSSL made while the store or engine
@@ -83,7 +64,7 @@ static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *
 static void print_counts(long n)
 {
     if (n == 0) {
-        printf("%ld %ld\n", g_at_open, g_calls);
+        printf("%ld %ld\n", g_at_open, tossl_calls() - g_start);
         fflush(stdout);
     }
 }
@@ -92,13 +73,13 @@ static void print_counts(long n)
  * begin a session with MD5 credentials.  Exit codes as child() below. */
 static void engine_child(long n)
 {
-    g_calls = 0;
-    g_fail_at = n;
+    g_start = tossl_calls();
+    tossl_arm(n);
     omadm_t *dm = NULL;
     omadm_error_t err = omadm_new(NULL, NULL, NULL, &dm);
-    g_at_open = g_calls;
+    g_at_open = tossl_calls() - g_start;
     if (err == OMADM_E_NOMEM && !dm)
-        _exit(g_calls < n ? 9 : 10);
+        _exit(never_came(n) ? 9 : 10);
     if (err != OMADM_OK)
         _exit(1);
     omadm_account_t acc = {.server_url = "http://127.0.0.1:1/dm", .server_id = "srv",
@@ -110,7 +91,7 @@ static void engine_child(long n)
         omadm_buffer_free(dm, msg);
     omadm_free(dm);
     print_counts(n);
-    _exit(g_calls < n ? 9 : 0);
+    _exit(never_came(n) ? 9 : 0);
 }
 
 /* The child: fail OpenSSL's n-th allocation, open a store in dir, use
@@ -122,14 +103,14 @@ static void child(long n, const char *dir)
 {
     if (!dir)
         engine_child(n);
-    g_calls = 0;
-    g_fail_at = n;
+    g_start = tossl_calls();
+    tossl_arm(n);
     omadm_certstore_t *cs = NULL;
     const char *why = NULL;
     omadm_error_t err = omadm_certstore_open(dir, NULL, &cs, &why);
-    g_at_open = g_calls;
+    g_at_open = tossl_calls() - g_start;
     if (err == OMADM_E_NOMEM && !cs && why)
-        _exit(g_calls < n ? 9 : 10);
+        _exit(never_came(n) ? 9 : 10);
     if (err != OMADM_OK)
         _exit(1);
     char name[96], thumb[41];
@@ -144,15 +125,7 @@ static void child(long n, const char *dir)
     scep_certset_free(&p, set);
     omadm_certstore_close(cs);
     print_counts(n);
-    _exit(g_calls < n ? 9 : 0);
-}
-
-/* In a child: a crash is the child's death, not the test runner's to catch. */
-static void default_signals(void)
-{
-    static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
-    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-        signal(sigs[i], SIG_DFL);
+    _exit(never_came(n) ? 9 : 0);
 }
 
 /* child(n) in a child process: its exit code; the two numbers of its
@@ -165,7 +138,7 @@ static int run_child(long n, const char *dir, long out[2])
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        default_signals();
+        tossl_child_signals();
         dup2(fd[1], 1);
         close(fd[0]);
         close(fd[1]);
@@ -225,7 +198,7 @@ static void test_openssl_init_failure(void **state)
     snprintf(dir, sizeof dir, "/tmp/test-openssl-init.XXXXXX");
     assert_non_null(mkdtemp(dir));
     sweep(dir, "the store opens");
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tdir_rm(dir);
 }
 
 static void test_openssl_init_failure_engine(void **state)
@@ -237,7 +210,7 @@ static void test_openssl_init_failure_engine(void **state)
 int main(void)
 {
     /* before anything allocates through OpenSSL */
-    if (!CRYPTO_set_mem_functions(o_malloc, o_realloc, o_free)) {
+    if (!tossl_install()) {
         fprintf(stderr, "test_openssl_init: OpenSSL allocated before main\n");
         return 1;
     }
@@ -250,7 +223,7 @@ int main(void)
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     free(g_root);
-    if (g_calls != 0) {
+    if (tossl_calls() != 0) {
         fprintf(stderr, "test_openssl_init: this process used OpenSSL, not only its children\n");
         return 1;
     }

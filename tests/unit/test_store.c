@@ -33,7 +33,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -60,6 +59,7 @@
 #include "store/cert.h"
 #include "store/store.h"
 #include "store/store_io.h"
+#include "support_dir.h"
 #include "support_pki.h"
 
 /* ---- certificates ---- */
@@ -153,18 +153,6 @@ static int group_teardown(void **state)
 }
 
 /* ---- files ---- */
-
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)ftw;
-    return flag == FTW_DP ? rmdir(p) : unlink(p);
-}
-
-static void rm_rf(const char *p)
-{
-    nftw(p, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 static bool exists(const char *p)
 {
@@ -279,7 +267,7 @@ static int setup(void **state)
     const char *why = NULL;
     if (store_open(f->dir, NULL, &f->s, &why)) {
         fprintf(stderr, "store_open: %s\n", why);
-        rm_rf(f->tmp);
+        tdir_rm(f->tmp);
         free(f);
         return -1;
     }
@@ -297,7 +285,7 @@ static int teardown(void **state)
         free(f->owned[i]);
     free(f->state_buf);
     free(f->names_buf);
-    rm_rf(f->tmp);
+    tdir_rm(f->tmp);
     free(f);
     return 0;
 }
@@ -2281,7 +2269,7 @@ static void test_journal_replay_is_idempotent(void **state)
      * journal left - replaying it from the start gives the same result */
     store_close(f->s);
     f->s = NULL;
-    rm_rf(f->dir);
+    tdir_rm(f->dir);
     reopen(f);
     crash_with(f, "journal", add.p, add.len);
     assert_added_state(f, &ref);
@@ -2301,7 +2289,7 @@ static void test_journal_replay_is_idempotent(void **state)
      * later append of the same batch): the replay cuts and rewrites */
     store_close(f->s);
     f->s = NULL;
-    rm_rf(f->dir);
+    tdir_rm(f->dir);
     reopen(f);
     spew(at(f, "trust/root.pem"), "partial garbage beyond the block\n", 33);
     crash_with(f, "journal", add.p, add.len);
@@ -2633,7 +2621,7 @@ static void test_state_put_get_flush_reopen(void **state)
     assert_int_equal(chmod(at(f, "state"), 0755), 0);
     reopen(f);
     assert_int_equal(mode_of(at(f, "state")), 0700);
-    rm_rf(at(f, "state"));
+    tdir_rm(at(f, "state"));
     assert_false(exists(at(f, "state")));
     reopen(f);
     assert_int_equal(mode_of(at(f, "state")), 0700);

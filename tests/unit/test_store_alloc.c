@@ -4,7 +4,7 @@
  * their memory, clock and randomness from the host's platform table, as
  * the engine does.
  *
- * The host allocator (support_certmsg.c) puts a 16-byte header (a magic
+ * The host allocator (support_host.c) puts a 16-byte header (a magic
  * number and the size) in front of every block it hands out.  A block
  * that reached the library some other way (malloc, strdup,
  * open_memstream) and came back to the hook's free, or a hook block given
@@ -50,10 +50,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <cmocka.h>
-#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/x509.h>
 
@@ -62,49 +60,23 @@
 #include "platform.h"
 #include "store/store.h"
 #include "support_certmsg.h"
+#include "support_dir.h"
 #include "support_dm.h"
+#include "support_host.h"
+#include "support_ossl.h"
 #include "support_pki.h"
-
-/* ---- the store directory ------------------------------------------------- */
-
-static char g_tmp[64];
-
-static int group_setup(void **state)
-{
-    (void)state;
-    cm_certs_load();
-    /* tmpfs when there is one: every run syncs the store twice */
-    const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    snprintf(g_tmp, sizeof g_tmp, "%s/test-store-alloc.XXXXXX", base);
-    return mkdtemp(g_tmp) ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    cm_rm_tree(g_tmp);
-    cm_certs_free();
-    return 0;
-}
 
 /* ---- the message sweeps ---------------------------------------------------- */
 
 /* A run on the hooks without failures (every command 200); the number of
  * allocation calls it made through the table.  store_hooked: the store is
  * opened on the table too (else on the defaults). */
-static long reference_calls(const char *dir, bool atomic, cm_host_t *h, const omadm_platform_t *p,
+static long reference_calls(const char *dir, bool atomic, thost_t *h, const omadm_platform_t *p,
                             bool store_hooked)
 {
-    free(cm_fresh_store(dir));
-    char *body = cm_test_body(atomic);
     cm_run_t r;
     h->calls = 0;
-    cm_run_message(&r, dir, p, store_hooked ? p : NULL, NULL, 2, body);
-    free(body);
-    assert_null(r.stage);
-    assert_int_equal(r.err, OMADM_OK);
-    for (int i = atomic ? 2 : 3; i <= 7; i++)
-        assert_int_equal(r.code[i], 200);
+    cm_run_clean(&r, dir, atomic, p, store_hooked ? p : NULL, NULL);
     long calls = h->calls;
     cm_run_close(&r);
     assert_int_equal(h->outstanding, 0);
@@ -114,10 +86,10 @@ static long reference_calls(const char *dir, bool atomic, cm_host_t *h, const om
 static void sweep(bool atomic, bool persistent)
 {
     char dir[128];
-    snprintf(dir, sizeof dir, "%s/store", g_tmp);
-    cm_host_t h;
+    snprintf(dir, sizeof dir, "%s/store", cm_tmp);
+    thost_t h;
     omadm_platform_t p;
-    cm_host_init(&h, &p);
+    thost_init(&h, &p);
 
     /* the store's and the CSPs' allocations go through the hook: with the
      * store on the same table, the hook sees more calls than the engine
@@ -135,12 +107,11 @@ static void sweep(bool atomic, bool persistent)
     long n;
     for (n = 1; n < 100000; n++) {
         free(cm_fresh_store(dir));
-        cm_host_init(&h, &p);
-        h.fail_at = n;
-        h.persistent = persistent;
+        thost_init(&h, &p);
+        thost_arm(&h, n, persistent);
         cm_run_t r;
         cm_run_message(&r, dir, &p, &p, NULL, 2, body);
-        h.fail_at = 0;
+        thost_disarm(&h);
         cm_count_run(&r, &st);
         if (r.stage && r.err != OMADM_E_NOMEM && r.err != OMADM_E_STORAGE)
             fail_msg("N=%ld: %s failed with \"%s\"", n, r.stage, omadm_strerror(r.err));
@@ -151,7 +122,7 @@ static void sweep(bool atomic, bool persistent)
         if (h.outstanding != 0)
             fail_msg("N=%ld: %ld blocks of the host allocator outstanding after close", n,
                      h.outstanding);
-        cm_check_after(&r, dir, &states, atomic, n, NULL, &st);
+        cm_check_after(&r, dir, &states, atomic, n, "", &st);
         if (h.failures == 0)
             break; /* the N-th call was never made: everything ran */
     }
@@ -198,40 +169,6 @@ static void test_atomic_persistent(void **state)
 
 /* ---- OpenSSL's own allocations during a flush ------------------------------ */
 
-/* OpenSSL's memory functions (set in main, before its first allocation):
- * while armed, the fail_at-th call fails. */
-static struct {
-    long calls, fail_at, failures;
-} g_ossl;
-
-static bool ossl_should_fail(void)
-{
-    if (!g_ossl.fail_at)
-        return false;
-    if (++g_ossl.calls != g_ossl.fail_at)
-        return false;
-    g_ossl.failures++;
-    return true;
-}
-
-static void *o_malloc(size_t n, const char *file, int line)
-{
-    (void)file, (void)line;
-    return ossl_should_fail() ? NULL : malloc(n);
-}
-
-static void *o_realloc(void *p, size_t n, const char *file, int line)
-{
-    (void)file, (void)line;
-    return ossl_should_fail() ? NULL : realloc(p, n);
-}
-
-static void o_free(void *p, const char *file, int line)
-{
-    (void)file, (void)line;
-    free(p);
-}
-
 static void put_cert(store_t *s, const char *store, const char *name)
 {
     char file[32];
@@ -257,7 +194,7 @@ static void seed_store(const char *dir)
 {
     store_t *s = NULL;
     const char *why = NULL;
-    cm_rm_tree(dir);
+    tdir_rm(dir);
     assert_int_equal(store_open(dir, NULL, &s, &why), 0);
     assert_int_equal(store_begin(s), 0);
     put_cert(s, "root", "root");
@@ -290,18 +227,18 @@ static void test_flush_openssl_failures(void **state)
 {
     (void)state;
     char dir[128];
-    snprintf(dir, sizeof dir, "%s/ossl", g_tmp);
+    snprintf(dir, sizeof dir, "%s/ossl", cm_tmp);
     store_t *s = NULL;
     const char *why = NULL;
 
     /* the two states a flush may leave */
     seed_store(dir);
-    char *seed = cm_listing(dir);
+    char *seed = tdir_listing(dir, NULL);
     assert_int_equal(store_open(dir, NULL, &s, &why), 0);
     stage_batch(s);
     assert_int_equal(store_flush(s), 0);
     store_close(s);
-    char *after = cm_listing(dir);
+    char *after = tdir_listing(dir, NULL);
     assert_string_not_equal(seed, after);
     assert_int_equal(cm_trust_view_problems(dir), 0);
 
@@ -310,29 +247,20 @@ static void test_flush_openssl_failures(void **state)
         seed_store(dir);
         assert_int_equal(store_open(dir, NULL, &s, &why), 0);
         stage_batch(s);
-        g_ossl.calls = g_ossl.failures = 0;
-        g_ossl.fail_at = n;
+        tossl_arm(n);
         int rc = store_flush(s);
-        g_ossl.fail_at = 0;
+        tossl_arm(0);
         ERR_clear_error();
         store_close(s);
-        assert_int_equal(store_open(dir, NULL, &s, &why), 0); /* recovers a durable batch */
-        if (store_check(s, 0, cm_print_problem, NULL))
-            fail_msg("N=%ld: the store is inconsistent after a flush that returned %d", n, rc);
-        store_close(s);
-        char *now = cm_listing(dir);
-        if (strcmp(now, rc ? seed : after)) {
-            cm_diff_lines(rc ? seed : after, now);
-            fail_msg("N=%ld: the flush returned %d, but the store is not in that state", n, rc);
-        }
-        free(now);
-        if (cm_trust_view_problems(dir))
-            fail_msg("N=%ld: OpenSSL's view of the trust stores is not the store's", n);
+        char what[32];
+        snprintf(what, sizeof what, " (the flush returned %d)", rc);
+        /* opened again, the store recovers a durable batch */
+        cm_expect_state(dir, rc ? seed : after, rc ? "the seed" : "the batch applied", n, what);
         if (rc)
             failed++;
         else
             applied++;
-        if (!g_ossl.failures)
+        if (!tossl_failures())
             break;
     }
     assert_true(n < 100000);
@@ -349,12 +277,12 @@ static void test_added_is_the_hosts_time(void **state)
 {
     (void)state;
     char dir[128];
-    snprintf(dir, sizeof dir, "%s/clock", g_tmp);
-    cm_host_t h;
+    snprintf(dir, sizeof dir, "%s/clock", cm_tmp);
+    thost_t h;
     omadm_platform_t p;
-    cm_host_init(&h, &p);
+    thost_init(&h, &p);
     h.now = 1234567890;
-    cm_rm_tree(dir);
+    tdir_rm(dir);
     char *body = cm_seed_body();
     cm_run_t r;
     cm_run_message(&r, dir, &p, &p, NULL, 1, body);
@@ -383,9 +311,9 @@ static void test_added_is_the_hosts_time(void **state)
 static void test_scep_randomness_is_the_hosts(void **state)
 {
     (void)state;
-    cm_host_t h;
+    thost_t h;
     omadm_platform_t p;
-    cm_host_init(&h, &p);
+    thost_init(&h, &p);
     const char *why = NULL;
     scep_key_t *key = NULL;
     scep_cert_t *signer = NULL;
@@ -435,7 +363,7 @@ static void test_scep_randomness_is_the_hosts(void **state)
 int main(void)
 {
     /* before OpenSSL's first allocation, or it refuses */
-    if (!CRYPTO_set_mem_functions(o_malloc, o_realloc, o_free)) {
+    if (!tossl_install()) {
         fprintf(stderr, "test_store_alloc: cannot set OpenSSL's memory functions\n");
         return 1;
     }
@@ -448,5 +376,5 @@ int main(void)
         cmocka_unit_test(test_atomic_once),
         cmocka_unit_test(test_atomic_persistent),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, cm_group_setup, cm_group_teardown);
 }

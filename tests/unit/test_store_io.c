@@ -37,27 +37,10 @@
 #include "store/store.h"
 #include "store/store_io.h"
 #include "support_certmsg.h"
+#include "support_dir.h"
 #include "support_dm.h"
+#include "support_host.h"
 #include "support_pki.h"
-
-static char g_tmp[64];
-
-static int group_setup(void **state)
-{
-    (void)state;
-    cm_certs_load();
-    const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    snprintf(g_tmp, sizeof g_tmp, "%s/test-store-io.XXXXXX", base);
-    return mkdtemp(g_tmp) ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    cm_rm_tree(g_tmp);
-    cm_certs_free();
-    return 0;
-}
 
 /* ---- the fault hook ---------------------------------------------------------- */
 
@@ -94,6 +77,16 @@ static int hook(void *ctx, store_io_op_t op, const char *path)
     return op == STORE_IO_WRITE ? ENOSPC : EIO;
 }
 
+/* What failed first in a run, for failure messages: " (write of ...
+ * failed first)", or "" when nothing failed. */
+static void first_failure(const faults_t *f, char *buf, size_t size)
+{
+    buf[0] = 0;
+    if (f->failures)
+        snprintf(buf, size, " (%s of %s failed first)", store_io_name(f->first_op),
+                 f->first_path);
+}
+
 /* Descriptors this process has open. */
 static int open_fds(void)
 {
@@ -111,20 +104,13 @@ static int open_fds(void)
 /* A run without failures, counting the hook's calls; every command 200. */
 static long reference_calls(const char *dir, bool atomic, faults_t *f)
 {
-    cm_host_t h;
+    thost_t h;
     omadm_platform_t p;
     store_io_t io = {hook, f};
-    free(cm_fresh_store(dir));
-    cm_host_init(&h, &p);
+    thost_init(&h, &p);
     memset(f, 0, sizeof *f);
-    char *body = cm_test_body(atomic);
     cm_run_t r;
-    cm_run_message(&r, dir, &p, &p, &io, 2, body);
-    free(body);
-    assert_null(r.stage);
-    assert_int_equal(r.err, OMADM_OK);
-    for (int i = atomic ? 2 : 3; i <= 7; i++)
-        assert_int_equal(r.code[i], 200);
+    cm_run_clean(&r, dir, atomic, &p, &p, &io);
     cm_run_close(&r);
     assert_int_equal(h.outstanding, 0);
     return f->calls;
@@ -133,7 +119,7 @@ static long reference_calls(const char *dir, bool atomic, faults_t *f)
 static void sweep(bool atomic, bool persistent)
 {
     char dir[128];
-    snprintf(dir, sizeof dir, "%s/store", g_tmp);
+    snprintf(dir, sizeof dir, "%s/store", cm_tmp);
     faults_t f;
     long total = reference_calls(dir, atomic, &f);
     /* the message reaches every kind of file operation the store has */
@@ -149,9 +135,9 @@ static void sweep(bool atomic, bool persistent)
     for (n = 1; n < 100000; n++) {
         free(cm_fresh_store(dir));
         int fds = open_fds();
-        cm_host_t h;
+        thost_t h;
         omadm_platform_t p;
-        cm_host_init(&h, &p);
+        thost_init(&h, &p);
         memset(&f, 0, sizeof f);
         f.fail_at = n;
         f.persistent = persistent;
@@ -170,10 +156,8 @@ static void sweep(bool atomic, bool persistent)
         if (open_fds() != fds)
             fail_msg("N=%ld (%s of %s): %d file descriptors left open", n,
                      store_io_name(f.first_op), f.first_path, open_fds() - fds);
-        char what[400] = "";
-        if (f.failures)
-            snprintf(what, sizeof what, " (%s of %s failed first)", store_io_name(f.first_op),
-                     f.first_path);
+        char what[400];
+        first_failure(&f, what, sizeof what);
         cm_check_after(&r, dir, &states, atomic, n, what, &st);
         if (f.failures == 0)
             break; /* the N-th call was never made: everything ran */
@@ -260,13 +244,13 @@ static void pending_store(const char *dir)
 static void recovery_sweep(bool persistent)
 {
     char dir[128];
-    snprintf(dir, sizeof dir, "%s/recover", g_tmp);
+    snprintf(dir, sizeof dir, "%s/recover", cm_tmp);
     pending_store(dir);
     store_t *s = NULL;
     const char *why = NULL;
     assert_int_equal(store_open(dir, NULL, &s, &why), 0);
     store_close(s);
-    char *want = cm_listing(dir);
+    char *want = tdir_listing(dir, NULL);
     long n, opened = 0, refused = 0;
     for (n = 1; n < 100000; n++) {
         pending_store(dir);
@@ -289,20 +273,9 @@ static void recovery_sweep(bool persistent)
         }
         if (open_fds() != fds)
             fail_msg("N=%ld: %d file descriptors left open", n, open_fds() - fds);
-        assert_int_equal(store_open(dir, NULL, &s, &why), 0);
-        if (store_check(s, 0, cm_print_problem, NULL))
-            fail_msg("N=%ld (%s of %s failed first): the store is inconsistent", n,
-                     store_io_name(f.first_op), f.first_path);
-        store_close(s);
-        char *got = cm_listing(dir);
-        if (strcmp(got, want)) {
-            cm_diff_lines(want, got);
-            fail_msg("N=%ld (%s of %s failed first): not the state of the batch", n,
-                     store_io_name(f.first_op), f.first_path);
-        }
-        free(got);
-        if (cm_trust_view_problems(dir))
-            fail_msg("N=%ld: OpenSSL's view of the trust stores is not the store's", n);
+        char what[400];
+        first_failure(&f, what, sizeof what);
+        cm_expect_state(dir, want, "the state of the batch", n, what);
         if (!f.failures)
             break;
     }
@@ -335,5 +308,5 @@ int main(void)
         cmocka_unit_test(test_recovery_once),
         cmocka_unit_test(test_recovery_persistent),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, cm_group_setup, cm_group_teardown);
 }
