@@ -53,6 +53,31 @@ bed_run_in_netns() {
         sh -c 'ip link set lo up || exit 125; exec "$@"' bed-netns "$@"
 }
 
+# bed_rerun_isolated SCRIPT BUILD SKIPPED: run `sh SCRIPT BUILD` again inside new network + PID
+# namespaces (bed_run_in_netns), in the background so that a signal to this shell is handled at
+# once: SIGKILL to unshare (it ignores INT and TERM) kills the namespace's init, and with it the
+# kernel kills everything inside.  Without namespaces (no CAP_SYS_ADMIN): FAIL, or with
+# SCEP_BED_REQUIRE_NETNS=0 a SKIP line saying what is SKIPPED and the script on the host
+# (SCEP_BED_NO_NETNS=1).  Sets rc to the script's exit status (1 for the FAIL).
+bed_rerun_isolated() {
+    if unshare --net --pid --mount-proc --fork --kill-child true 2>/dev/null; then
+        bed_run_in_netns sh "$1" "$2" &
+        _bed_ns=$!
+        trap 'echo "interrupted: killing the namespace"; pkill -KILL -P $_bed_ns -x unshare
+              kill -KILL $_bed_ns 2>/dev/null' INT TERM HUP
+        wait $_bed_ns
+        rc=$?
+        trap - INT TERM HUP
+    elif [ "${SCEP_BED_REQUIRE_NETNS:-1}" != 0 ]; then
+        echo "FAIL: cannot create network/PID namespaces (unshare needs CAP_SYS_ADMIN)"
+        rc=1
+    else
+        echo "SKIP: no network/PID namespaces here (unshare needs CAP_SYS_ADMIN): $3"
+        SCEP_BED_NO_NETNS=1 sh "$1" "$2"
+        rc=$?
+    fi
+}
+
 bed_in_private_netns() {
     command -v ip >/dev/null 2>&1 || return 1
     _ifs=$(ip -o link show | cut -d: -f2 | tr -d ' ' | grep -vx lo)

@@ -846,15 +846,21 @@ def main():
     args = ap.parse_args()
     if args.kills < 200 or args.messages < 60:
         ap.error('--kills must be at least 200 and --messages at least 60')
+    return run_test(lambda: Test(args).main(), args.seed, log)
+
+
+def run_test(body, seed, log_fn):
+    """Run body(); 0 when it passes, 1 after a FAIL line (a Failure, or any
+    other error: a bug here, or a dmclient that hangs, still names the seed)."""
     try:
-        Test(args).main()
+        body()
     except Failure as e:
-        log('FAIL: %s' % e)
+        log_fn('FAIL: %s' % e)
         return 1
-    except Exception:  # a bug here, or a dmclient that hangs: still name the seed
+    except Exception:
         import traceback
         traceback.print_exc()
-        log('FAIL: unexpected error (seed %d)' % args.seed)
+        log_fn('FAIL: unexpected error (seed %d)' % seed)
         return 1
     return 0
 

@@ -1316,17 +1316,7 @@ def main():
     if not (args.dmclient and args.work and args.servers):
         ap.error('--dmclient, --work and --servers are needed')
     os.environ['DMCLIENT_MINUTE_SECONDS'] = '1'
-    try:
-        Test(args, enrollments).main()
-    except Failure as ex:
-        log('FAIL: %s' % ex)
-        return 1
-    except Exception:  # a bug here, or a dmclient that hangs: still name the seed
-        import traceback
-        traceback.print_exc()
-        log('FAIL: unexpected error (seed %d)' % args.seed)
-        return 1
-    return 0
+    return cc.run_test(lambda: Test(args, enrollments).main(), args.seed, log)
 
 
 if __name__ == '__main__':

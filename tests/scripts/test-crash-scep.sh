@@ -46,25 +46,7 @@ if [ -z "${CRASH_SCEP_INNER:-}" ]; then
     cp "$build/bin/dmclient" "$work/dmclient" || exit 1
     echo "test-crash-scep: $build/bin/dmclient"
     export CRASH_SCEP_INNER=1 SCEP_BED_BIN CRASH_SCEP_WORK="$work"
-    if unshare --net --pid --mount-proc --fork --kill-child true 2>/dev/null; then
-        # in the background, so that a signal to this shell is handled at once: SIGKILL to
-        # unshare (it ignores INT and TERM) kills the namespace's init, and with it everything
-        bed_run_in_netns sh "$0" "$build" &
-        nspid=$!
-        trap 'echo "interrupted: killing the namespace"; pkill -KILL -P $nspid -x unshare
-              kill -KILL $nspid 2>/dev/null' INT TERM HUP
-        wait $nspid
-        rc=$?
-        trap - INT TERM HUP
-    elif [ "${SCEP_BED_REQUIRE_NETNS:-1}" != 0 ]; then
-        echo "FAIL: cannot create network/PID namespaces (unshare needs CAP_SYS_ADMIN)"
-        rc=1
-    else
-        echo "SKIP: no network/PID namespaces here (unshare needs CAP_SYS_ADMIN):" \
-            "the scepserver enrollment is left out"
-        SCEP_BED_NO_NETNS=1 sh "$0" "$build"
-        rc=$?
-    fi
+    bed_rerun_isolated "$0" "$build" "the scepserver enrollment is left out"
     # nothing may survive: every server and dmclient was started with a path in $work
     i=0
     while pgrep -f "$work/" >/dev/null 2>&1 && [ $i -lt 20 ]; do sleep 0.1; i=$((i + 1)); done

@@ -78,25 +78,7 @@ if [ -z "${SCEP_ENROLL_INNER:-}" ]; then
     bed_build "$build/scep" || { echo "FAIL: building the SCEP test bed programs"; exit 1; }
     work=$(mktemp -d "$build/test-scep-enroll.XXXXXX") || exit 1
     export SCEP_ENROLL_INNER=1 SCEP_BED_BIN SCEP_ENROLL_WORK="$work"
-    if unshare --net --pid --mount-proc --fork --kill-child true 2>/dev/null; then
-        # in the background, so that a signal to this shell is handled at once: SIGKILL to
-        # unshare (it ignores INT and TERM) kills the namespace's init, and with it everything
-        bed_run_in_netns sh "$0" "$build" &
-        nspid=$!
-        trap 'echo "interrupted: killing the namespace"; pkill -KILL -P $nspid -x unshare
-              kill -KILL $nspid 2>/dev/null' INT TERM HUP
-        wait $nspid
-        rc=$?
-        trap - INT TERM HUP
-    elif [ "${SCEP_BED_REQUIRE_NETNS:-1}" != 0 ]; then
-        echo "FAIL: cannot create network/PID namespaces (unshare needs CAP_SYS_ADMIN)"
-        rc=1
-    else
-        echo "SKIP: no network/PID namespaces here (unshare needs CAP_SYS_ADMIN):" \
-            "cases 1-3 (scepserver) skipped"
-        SCEP_BED_NO_NETNS=1 sh "$0" "$build"
-        rc=$?
-    fi
+    bed_rerun_isolated "$0" "$build" "cases 1-3 (scepserver) skipped"
     # nothing may survive: every server and dmclient was started with a path in $work
     if reap "$work/"; then
         echo "ok: no server or dmclient process left"
