@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * state_index.c - the staged state ops by name, and counts of state
+ * state_index.c - the staged ops by name (state records by theirs,
+ * certificates and keys by a name of their own), and counts of state
  * records by prefix, so that a lookup, a new op or a count costs the same
  * however many ops a message staged (a message may create 1,000 SCEP
- * enrollments, each Add counting its namespace).
+ * enrollments, each Add counting its namespace, or hold 5,000 certificate
+ * commands, each looking up what the batch did to its certificate).
  *
  * Each name that has a staged op has an entry: its newest op in the open
  * transaction and in the committed changes.  A count by prefix is the
@@ -15,6 +17,7 @@
  * and the next call counts again.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -26,6 +29,7 @@
 struct state_ix {
     struct state_ix *next;     /* bucket chain */
     const op_t *tx, *pending;  /* newest op for the name in each list, or NULL */
+    const op_t *flushed;       /* during a flush: the last of its ops the flush did */
     signed char on_disk;       /* a record file: 1, none: 0, not looked yet: -1 */
     char name[];
 };
@@ -95,6 +99,49 @@ state_ix_t *state_ix_get(store_t *s, const char *name)
     return e;
 }
 
+int cert_ix_name(const store_kind_t *k, const char *thumb, bool key, char *buf, size_t size)
+{
+    /* a control character first: state_name_ok refuses it */
+    int n = snprintf(buf, size, "%c%s/%s", key ? '\002' : '\001', k->id, thumb);
+    return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
+int op_ix_name(const op_t *o, char *buf, size_t size)
+{
+    if (!op_is_state(o))
+        return cert_ix_name(o->store, o->thumb, o->kind == OP_KEY, buf, size);
+    size_t n = strlen(o->state_name);
+    if (n >= size)
+        return -1;
+    memcpy(buf, o->state_name, n + 1);
+    return 0;
+}
+
+/* The entry an op was staged under, or NULL. */
+static state_ix_t *entry_of(const store_t *s, const op_t *o)
+{
+    char name[256];
+    return op_ix_name(o, name, sizeof name) ? NULL : state_ix_find(s, name);
+}
+
+const op_t *state_ix_flushed_before(const store_t *s, const op_t *o)
+{
+    const state_ix_t *e = entry_of(s, o);
+    return e ? e->flushed : NULL;
+}
+
+void state_ix_flush_did(const store_t *s, const op_t *o)
+{
+    state_ix_t *e = entry_of(s, o);
+    if (e)
+        e->flushed = o;
+}
+
+const op_t *state_ix_op(const state_ix_t *e, bool in_tx)
+{
+    return !e ? NULL : in_tx ? e->tx : e->pending;
+}
+
 const op_t *state_ix_newest(const state_ix_t *e)
 {
     return !e ? NULL : e->tx ? e->tx : e->pending;
@@ -154,7 +201,7 @@ static bool has_prefix(const char *name, const char *prefix)
 
 void state_ix_staged(store_t *s, state_ix_t *e, const op_t *o)
 {
-    for (size_t i = 0; i < STATE_COUNTS; i++) {
+    for (size_t i = 0; op_is_state(o) && i < STATE_COUNTS; i++) {
         state_count_t *c = &s->states.counts[i];
         if (!c->valid || !has_prefix(e->name, c->prefix))
             continue;
@@ -170,7 +217,7 @@ void state_ix_staged(store_t *s, state_ix_t *e, const op_t *o)
 void state_ix_committed(store_t *s, const op_t *tx)
 {
     for (const op_t *o = tx; o; o = o->next) {
-        state_ix_t *e = op_is_state(o) ? state_ix_find(s, o->state_name) : NULL;
+        state_ix_t *e = entry_of(s, o);
         if (e && e->tx == o) {
             e->pending = o;
             e->tx = NULL;
@@ -185,7 +232,7 @@ void state_ix_committed(store_t *s, const op_t *tx)
 void state_ix_rolled_back(store_t *s, const op_t *tx)
 {
     for (const op_t *o = tx; o; o = o->next) {
-        state_ix_t *e = op_is_state(o) ? state_ix_find(s, o->state_name) : NULL;
+        state_ix_t *e = entry_of(s, o);
         if (e)
             e->tx = NULL;
     }
@@ -208,6 +255,7 @@ void state_ix_flushed(store_t *s, bool durable)
         for (state_ix_t **p = &x->buckets[i]; *p;) {
             state_ix_t *e = *p;
             e->pending = NULL;
+            e->flushed = NULL;
             e->on_disk = -1;
             if (e->tx) {
                 p = &e->next;
@@ -269,8 +317,9 @@ static int recount(store_t *s, state_count_t *c)
     state_index_t *x = &s->states;
     for (size_t i = 0; !rc && i < x->n_buckets; i++) {
         for (state_ix_t *e = x->buckets[i]; !rc && e; e = e->next) {
-            if (!has_prefix(e->name, c->prefix) || !state_ix_newest(e))
-                continue;
+            const op_t *newest = state_ix_newest(e);
+            if (!newest || !op_is_state(newest) || !has_prefix(e->name, c->prefix))
+                continue; /* certificate and key ops are no state records */
             int base = on_disk(s, e);
             int committed = e->pending ? e->pending->kind == OP_STATE_PUT : base;
             int now = e->tx ? e->tx->kind == OP_STATE_PUT : committed;

@@ -321,16 +321,14 @@ int disk_get(const store_t *s, const char *store, const char *thumb, store_rec_t
     return rc == -1 ? -2 : rc == -2 ? -1 : 0;
 }
 
-/* The newest staged op for (store, thumb) in a list, or NULL. */
-const op_t *find_op(const op_t *list, const store_kind_t *k, const char *thumb,
-                           bool want_key)
+const op_t *find_op(const store_t *s, bool in_tx, const store_kind_t *k, const char *thumb,
+                    bool want_key)
 {
-    const op_t *found = NULL;
-    for (const op_t *o = list; o; o = o->next)
-        if (!op_is_state(o) && o->store == k && !strcmp(o->thumb, thumb) &&
-            (o->kind == OP_KEY) == want_key)
-            found = o;
-    return found;
+    char name[OP_IX_NAME_MAX];
+    if (cert_ix_name(k, thumb, want_key, name, sizeof name))
+        return NULL;
+    const state_ix_t *e = state_ix_find(s, name);
+    return state_ix_op(e, in_tx);
 }
 
 int store_recover_if_needed(store_t *s)
@@ -353,9 +351,9 @@ int store_get(store_t *s, const char *store, const char *thumb, store_rec_t *rec
         return 1;
     if (store_recover_if_needed(s))
         return -1;
-    const op_t *o = find_op(s->tx, k, up, false);
+    const op_t *o = find_op(s, true, k, up, false);
     if (!o)
-        o = find_op(s->pending, k, up, false);
+        o = find_op(s, false, k, up, false);
     if (o)
         return o->kind == OP_DEL ? 1 : rec_copy(&s->plat, rec, &o->rec) ? -1 : 0;
     int rc = disk_get(s, k->id, up, rec, NULL, NULL);
@@ -387,13 +385,17 @@ static op_t *stage(store_t *s, op_kind_t kind, const char *store, const char *th
     char up[STORE_THUMB_LEN + 1];
     if (!s->in_tx || !k || !cert_thumb_normalise(thumb, up))
         return NULL;
-    op_t *o = plat_calloc(&s->plat, sizeof *o);
+    char name[OP_IX_NAME_MAX];
+    state_ix_t *e = cert_ix_name(k, up, kind == OP_KEY, name, sizeof name) ? NULL
+                                                                          : state_ix_get(s, name);
+    op_t *o = e ? plat_calloc(&s->plat, sizeof *o) : NULL;
     if (!o)
-        return NULL;
+        return NULL; /* an entry made for nothing goes with the next flush */
     o->kind = kind;
     o->store = k;
     memcpy(o->thumb, up, sizeof up);
     tx_append(s, o);
+    state_ix_staged(s, e, o);
     return o;
 }
 
@@ -583,7 +585,7 @@ static int take_staged(void *ctx, const state_ix_t *e)
 {
     staged_names_t *c = ctx;
     const op_t *o = state_ix_newest(e);
-    if (!o || strncmp(state_ix_name(e), c->prefix, c->plen))
+    if (!o || !op_is_state(o) || strncmp(state_ix_name(e), c->prefix, c->plen))
         return 0;
     if (c->n == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 16;
@@ -706,9 +708,9 @@ int store_each(store_t *s, const char *store, int (*cb)(void *ctx, const store_r
         for (const op_t *o = lists[li]; o && !rc; o = o->next) {
             if (op_is_state(o) || o->store != k || o->kind == OP_KEY)
                 continue;
-            const op_t *newest = find_op(s->tx, k, o->thumb, false);
+            const op_t *newest = find_op(s, true, k, o->thumb, false);
             if (!newest)
-                newest = find_op(s->pending, k, o->thumb, false);
+                newest = find_op(s, false, k, o->thumb, false);
             if (newest != o)
                 continue;
             if (staged.n == staged.cap) {

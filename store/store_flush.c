@@ -45,11 +45,7 @@ static int before(flush_t *f, const op_t *op, store_rec_t *rec, bool *owned, lon
                   long long *blen)
 {
     /* *owned also says the state came from the disk (not from this batch) */
-    const op_t *prior = NULL;
-    for (const op_t *o = f->s->pending; o && o != op; o = o->next)
-        if (!op_is_state(o) && o->store == op->store && o->kind != OP_KEY &&
-            !strcmp(o->thumb, op->thumb))
-            prior = o;
+    const op_t *prior = state_ix_flushed_before(f->s, op);
     *owned = false;
     if (prior) {
         if (prior->kind == OP_DEL)
@@ -297,7 +293,7 @@ typedef struct member {
 static int final_state(flush_t *f, const store_kind_t *k, const char *thumb, store_rec_t *disk,
                        const uint8_t **der, size_t *len)
 {
-    const op_t *o = find_op(f->s->pending, k, thumb, false);
+    const op_t *o = find_op(f->s, false, k, thumb, false);
     if (o) {
         if (o->kind == OP_DEL)
             return 0;
@@ -413,7 +409,7 @@ static int capath_update(flush_t *f, const touched_t *t)
     for (const op_t *o = f->s->pending; !rc && o; o = o->next) {
         /* o->hash was set by flush_put, so no certificate is parsed here */
         if (o->kind != OP_PUT || o->store != t->store || o->hash != t->hash ||
-            find_op(f->s->pending, o->store, o->thumb, false) != o)
+            find_op(f->s, false, o->store, o->thumb, false) != o)
             continue;
         rc = add_member(&f->s->plat, &want, &n_want, o->thumb);
     }
@@ -499,6 +495,8 @@ int store_flush(store_t *s)
         default:
             rc = -1;
         }
+        if (!rc && (o->kind == OP_PUT || o->kind == OP_DEL))
+            state_ix_flush_did(s, o); /* what the next op of its certificate replaces */
     }
     for (size_t i = 0; !rc && i < f.n_touched; i++)
         rc = capath_update(&f, &f.touched[i]);

@@ -94,8 +94,11 @@ char *read_file(const omadm_platform_t *plat, const store_io_t *io, const char *
  * damaged (a file that is not a record). */
 int disk_get(const store_t *s, const char *store, const char *thumb, store_rec_t *r,
              long long *boff, long long *blen);
-/* Newest staged op for (store, thumb) in list (key ops when want_key). */
-const op_t *find_op(const op_t *list, const store_kind_t *k, const char *thumb, bool want_key);
+/* Newest staged op for (store, thumb) in the open transaction (in_tx) or
+ * in the committed changes (key ops when want_key), or NULL: one lookup in
+ * the index of staged ops, whatever the batch holds. */
+const op_t *find_op(const store_t *s, bool in_tx, const store_kind_t *k, const char *thumb,
+                    bool want_key);
 
 static inline bool op_is_state(const op_t *o)
 {
@@ -104,6 +107,12 @@ static inline bool op_is_state(const op_t *o)
 /* A name store_put_state accepts (also: which files in state/ are records). */
 bool state_name_ok(const char *name);
 
+/* The index of staged ops: state ops by their record name, certificate
+ * and key ops by the name op_ix_name gives them, which no state record can
+ * have (state_name_ok).  op_ix_name: 0, or -1 when it does not fit. */
+int op_ix_name(const op_t *o, char *buf, size_t size);
+int cert_ix_name(const store_kind_t *k, const char *thumb, bool key, char *buf, size_t size);
+#define OP_IX_NAME_MAX 64
 /* The entry of a name (NULL: no op staged for it), or a new one (NULL:
  * no memory). */
 state_ix_t *state_ix_find(const store_t *s, const char *name);
@@ -111,6 +120,13 @@ state_ix_t *state_ix_get(store_t *s, const char *name);
 /* The newest staged op of an entry (the open transaction first), or NULL
  * (none any more: the name shadows nothing).  e may be NULL. */
 const op_t *state_ix_newest(const state_ix_t *e);
+/* During a flush, which goes through the committed ops in order: the op
+ * of o's name the flush did last (NULL: none yet, the state before the
+ * batch is on disk), and noting that it did o. */
+const op_t *state_ix_flushed_before(const store_t *s, const op_t *o);
+void state_ix_flush_did(const store_t *s, const op_t *o);
+/* Its newest op in the open transaction (in_tx) or the committed changes. */
+const op_t *state_ix_op(const state_ix_t *e, bool in_tx);
 const char *state_ix_name(const state_ix_t *e);
 /* Whether o is the newest committed op of e's name (true without e). */
 bool state_ix_pending_is(const state_ix_t *e, const op_t *o);
