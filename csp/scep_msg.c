@@ -99,15 +99,30 @@ static scep_err_t fail(const char **why, scep_err_t err, const char *reason)
 }
 
 /* Empty OpenSSL's error queue; true when it held an allocation failure
- * (OpenSSL 3.0 queues ERR_R_MALLOC_FAILURE for every one it notices). */
-static bool ossl_drain_oom(void)
+ * (OpenSSL 3.0 queues ERR_R_MALLOC_FAILURE for every one it notices).
+ * With match, *matched tells whether another error satisfied it (library
+ * and reason). */
+static bool ossl_drain(bool (*match)(int lib, int reason), bool *matched)
 {
     bool oom = false;
     unsigned long e;
-    while ((e = ERR_get_error()) != 0)
-        if (!ERR_SYSTEM_ERROR(e) && ERR_GET_REASON(e) == ERR_GET_REASON(ERR_R_MALLOC_FAILURE))
+    if (matched)
+        *matched = false;
+    while ((e = ERR_get_error()) != 0) {
+        if (ERR_SYSTEM_ERROR(e))
+            continue;
+        int r = ERR_GET_REASON(e);
+        if (r == ERR_GET_REASON(ERR_R_MALLOC_FAILURE))
             oom = true;
+        else if (match && match(ERR_GET_LIB(e), r))
+            *matched = true;
+    }
     return oom;
+}
+
+static bool ossl_drain_oom(void)
+{
+    return ossl_drain(NULL, NULL);
 }
 
 /* An OpenSSL call failed: drop its error queue (we report our own reason).
@@ -1972,25 +1987,20 @@ static scep_err_t certrep_shape(CMS_ContentInfo *cms, CMS_SignerInfo **psi, scep
     return SCEP_OK;
 }
 
+static bool signature_mismatch(int lib, int r)
+{
+    return lib == ERR_LIB_CMS &&
+           (r == CMS_R_VERIFICATION_FAILURE || r == CMS_R_CONTENT_VERIFY_ERROR ||
+            r == CMS_R_MESSAGEDIGEST_WRONG_LENGTH || r == CMS_R_MESSAGEDIGEST_ATTRIBUTE_WRONG_LENGTH);
+}
+
 /* Why CMS_verify failed: the signature or the digest of the signed
  * attributes does not match (the reply's fault), or OpenSSL could not do
  * the check (memory, say: it does not always say so). */
 static scep_err_t verify_failure(const char **why)
 {
-    bool mismatch = false, oom = false;
-    unsigned long e;
-    while ((e = ERR_get_error()) != 0) {
-        if (ERR_SYSTEM_ERROR(e))
-            continue;
-        int r = ERR_GET_REASON(e);
-        if (r == ERR_GET_REASON(ERR_R_MALLOC_FAILURE))
-            oom = true;
-        else if (ERR_GET_LIB(e) == ERR_LIB_CMS &&
-                 (r == CMS_R_VERIFICATION_FAILURE || r == CMS_R_CONTENT_VERIFY_ERROR ||
-                  r == CMS_R_MESSAGEDIGEST_WRONG_LENGTH ||
-                  r == CMS_R_MESSAGEDIGEST_ATTRIBUTE_WRONG_LENGTH))
-            mismatch = true;
-    }
+    bool mismatch;
+    bool oom = ossl_drain(signature_mismatch, &mismatch);
     if (oom)
         return fail(why, SCEP_E_NOMEM, "out of memory (in OpenSSL)");
     if (mismatch)
@@ -2123,20 +2133,18 @@ static void legacy_free(legacy_t *l)
     *l = (legacy_t){0};
 }
 
+static bool from_dso(int lib, int r)
+{
+    (void)r;
+    return lib == ERR_LIB_DSO;
+}
+
 /* The legacy module could not be loaded from disk (rather than for want
  * of memory): OpenSSL's loader says so, and only then.  Drains the queue. */
 static bool module_missing(void)
 {
-    bool dso = false, oom = false;
-    unsigned long e;
-    while ((e = ERR_get_error()) != 0) {
-        if (ERR_SYSTEM_ERROR(e))
-            continue;
-        if (ERR_GET_REASON(e) == ERR_GET_REASON(ERR_R_MALLOC_FAILURE))
-            oom = true;
-        else if (ERR_GET_LIB(e) == ERR_LIB_DSO)
-            dso = true;
-    }
+    bool dso;
+    bool oom = ossl_drain(from_dso, &dso);
     return dso && !oom;
 }
 
@@ -2186,25 +2194,20 @@ static int envelope_cipher_nid(const scep_buf_t *env)
     return nid;
 }
 
+static bool not_our_envelope(int lib, int r)
+{
+    return (lib == ERR_LIB_CMS && (r == CMS_R_NO_MATCHING_RECIPIENT || r == CMS_R_DECRYPT_ERROR)) ||
+           (lib == ERR_LIB_EVP && r == EVP_R_BAD_DECRYPT);
+}
+
 /* Why CMS_decrypt failed, for an envelope with a recipient that is our
  * certificate: the key does not open it (the reply's fault), or OpenSSL
  * could not do the work (memory, say, in the library context made for
  * this reply: it does not always say so). */
 static scep_err_t decrypt_failure(const char **why)
 {
-    bool not_ours = false, oom = false;
-    unsigned long e;
-    while ((e = ERR_get_error()) != 0) {
-        if (ERR_SYSTEM_ERROR(e))
-            continue;
-        int r = ERR_GET_REASON(e);
-        if (r == ERR_GET_REASON(ERR_R_MALLOC_FAILURE))
-            oom = true;
-        else if ((ERR_GET_LIB(e) == ERR_LIB_CMS &&
-                  (r == CMS_R_NO_MATCHING_RECIPIENT || r == CMS_R_DECRYPT_ERROR)) ||
-                 (ERR_GET_LIB(e) == ERR_LIB_EVP && r == EVP_R_BAD_DECRYPT))
-            not_ours = true;
-    }
+    bool not_ours;
+    bool oom = ossl_drain(not_our_envelope, &not_ours);
     if (oom)
         return fail(why, SCEP_E_NOMEM, "out of memory (in OpenSSL)");
     if (not_ours)
