@@ -72,11 +72,14 @@ static size_t split(char *path, char **segs)
     return strtok_r(NULL, "/", &save) ? MAX_SEGS + 1 : n;
 }
 
+/* By the last segment of the base the request came in on (bases[]). */
 static flavour_t flavour_of(const omadm_csp_req_t *req)
 {
+    const char *last = strrchr(req->base, '/');
+    last = last ? last + 1 : req->base;
     flavour_t f = {false, false, false};
-    f.rca = strcasestr(req->base, "RootCATrustedCertificates") != NULL;
-    f.cci = strcasestr(req->base, "ClientCertificateInstall") != NULL;
+    f.rca = !strcasecmp(last, "RootCATrustedCertificates");
+    f.cci = !strcasecmp(last, "ClientCertificateInstall");
     f.user = !strncasecmp(req->base, "./User/", 7);
     return f;
 }
@@ -212,10 +215,11 @@ static void resolve(const omadm_csp_req_t *req, char *buf, size_t size, char **s
         resolve_cs(segs, n, out);
 }
 
-/* 0 found, -404 absent, -500 error. */
-static int lookup(struct omadm_certstore *cs, const node_t *n, store_rec_t *rec)
+/* 0 found, -404 absent, -500 error.  *rec is the store's (store_peek):
+ * valid until the next call on the store. */
+static int lookup(struct omadm_certstore *cs, const node_t *n, const store_rec_t **rec)
 {
-    int rc = store_get(cs->store, n->store, n->name, rec);
+    int rc = store_peek(cs->store, n->store, n->name, rec);
     return rc == 0 ? 0 : rc == 1 ? -404 : -500;
 }
 
@@ -224,20 +228,23 @@ static int lookup(struct omadm_certstore *cs, const node_t *n, store_rec_t *rec)
 static int leaf_value(const struct omadm_certstore *cs, const store_rec_t *rec, leaf_t leaf,
                       omadm_csp_out_t *out)
 {
-    cert_info_t info;
+    cert_info_t parsed = {0};
+    const cert_info_t *info = rec->info; /* kept in the record since it was stored */
     char *b64 = NULL;
     const char *text = NULL;
     if (leaf == L_ENCODED) {
         b64 = cert_b64(&cs->plat, rec->der, rec->der_len);
         text = b64;
-    } else if (cert_info_from_der(&cs->plat, rec->der, rec->der_len, &info)) {
+    } else if (!info && cert_info_from_der(&cs->plat, rec->der, rec->der_len, &parsed)) {
         return -500;
     } else {
-        text = leaf == L_ISSUED_BY    ? info.issued_by
-               : leaf == L_ISSUED_TO  ? info.issued_to
-               : leaf == L_VALID_FROM ? info.valid_from
-               : leaf == L_VALID_TO   ? info.valid_to
-                                      : info.template_name;
+        if (!info)
+            info = &parsed; /* a record from before records kept it */
+        text = leaf == L_ISSUED_BY    ? info->issued_by
+               : leaf == L_ISSUED_TO  ? info->issued_to
+               : leaf == L_VALID_FROM ? info->valid_from
+               : leaf == L_VALID_TO   ? info->valid_to
+                                      : info->template_name;
     }
     int rc = -500;
     if (text) {
@@ -245,10 +252,8 @@ static int leaf_value(const struct omadm_certstore *cs, const store_rec_t *rec, 
                            NULL};
         rc = omadm_csp_out_leaf(out, &v) ? -500 : 0;
     }
-    if (leaf == L_ENCODED)
-        plat_free(&cs->plat, b64);
-    else
-        cert_info_free(&cs->plat, &info);
+    plat_free(&cs->plat, b64);
+    cert_info_free(&cs->plat, &parsed);
     return rc;
 }
 
@@ -257,7 +262,7 @@ static int cs_get(void *ctx, const omadm_csp_req_t *req, omadm_csp_out_t *out)
     struct omadm_certstore *cs = ctx;
     char buf[1024], *segs[MAX_SEGS];
     node_t n;
-    store_rec_t rec;
+    const store_rec_t *rec;
     resolve(req, buf, sizeof buf, segs, &n);
     switch (n.kind) {
     case N_NONE:
@@ -275,11 +280,8 @@ static int cs_get(void *ctx, const omadm_csp_req_t *req, omadm_csp_out_t *out)
     if (rc)
         return rc;
     if (n.kind == N_CERT)
-        rc = omadm_csp_out_interior(out, NULL) ? -500 : 0;
-    else
-        rc = leaf_value(cs, &rec, n.leaf, out);
-    store_rec_free(cs->store, &rec);
-    return rc;
+        return omadm_csp_out_interior(out, NULL) ? -500 : 0;
+    return leaf_value(cs, rec, n.leaf, out);
 }
 
 static int add_name(void *ctx, const store_rec_t *rec)
@@ -326,9 +328,8 @@ static int cs_list(void *ctx, const omadm_csp_req_t *req, omadm_csp_out_t *out)
     case N_STORE:
         return store_each(cs->store, n.store, add_name, out) ? -500 : 0;
     case N_CERT: {
-        store_rec_t rec;
+        const store_rec_t *rec;
         int rc = lookup(cs, &n, &rec);
-        store_rec_free(cs->store, &rec);
         return rc ? rc : list_names(out, leaf_names, 6);
     }
     default:
@@ -338,22 +339,24 @@ static int cs_list(void *ctx, const omadm_csp_req_t *req, omadm_csp_out_t *out)
 
 /* ---- changes ---- */
 
-/* The DER the value carries, checked against the {CertHash} name. */
+/* The DER the value carries, checked against the {CertHash} name, and
+ * what the store keeps of it (info, from the same parse: free it with
+ * cert_info_free). */
 static int value_der(const struct omadm_certstore *cs, const node_t *n, const omadm_value_t *v,
-                     uint8_t **der, size_t *len, char thumb[CERT_THUMB_HEX + 1])
+                     uint8_t **der, size_t *len, cert_info_t *info)
 {
     const char *why = NULL;
     char want[CERT_THUMB_HEX + 1];
     bool raw = v->format && !strcmp(v->format, "bin");
     if (!v->data)
         return -400;
-    int rc = cert_decode(&cs->plat, v->data, v->len, raw, der, len, &why);
+    int rc = cert_decode_info(&cs->plat, v->data, v->len, raw, der, len, info, &why);
     if (rc)
         return rc == -2 ? -500 : -400; /* no memory is not the server's fault */
-    if (cert_thumbprint(*der, *len, thumb) || !cert_thumb_normalise(n->name, want) ||
-        strcmp(want, thumb)) {
+    if (!cert_thumb_normalise(n->name, want) || strcmp(want, info->thumb)) {
         plat_free(&cs->plat, *der);
         *der = NULL;
+        cert_info_free(&cs->plat, info);
         return -400; /* the node name must be the certificate's SHA-1 thumbprint */
     }
     return 0;
@@ -364,8 +367,9 @@ static int value_der(const struct omadm_certstore *cs, const node_t *n, const om
 static int write_cert(struct omadm_certstore *cs, const omadm_csp_req_t *req, const node_t *n,
                       const omadm_value_t *v, bool add)
 {
-    store_rec_t old;
-    int rc = lookup(cs, n, &old);
+    store_rec_t old; /* a copy: store_put below may change what lookup sees */
+    int rc = store_get(cs->store, n->store, n->name, &old);
+    rc = rc == 0 ? 0 : rc == 1 ? -404 : -500;
     if (rc == -500)
         return rc;
     if ((add && rc == 0) || (!add && rc == -404)) {
@@ -374,19 +378,23 @@ static int write_cert(struct omadm_certstore *cs, const omadm_csp_req_t *req, co
         return add ? -418 : -404;
     }
     store_rec_t rec = {0};
+    cert_info_t info = {0};
     /* base64 (b64, or chr carrying base64/PEM text) or raw DER (bin) */
     if (v->format && strcmp(v->format, "b64") && strcmp(v->format, "chr") &&
         strcmp(v->format, "bin"))
         rc = -415;
     else
-        rc = value_der(cs, n, v, &rec.der, &rec.der_len, rec.thumb);
+        rc = value_der(cs, n, v, &rec.der, &rec.der_len, &info);
     if (!rc) {
+        memcpy(rec.thumb, info.thumb, sizeof rec.thumb);
+        rec.info = &info;
         rec.name = add ? (char *)n->name : old.name;
         rec.server = add ? (char *)req->server_id : old.server;
         rec.added = add ? plat_now(&cs->plat) : old.added; /* the host's clock */
         rc = store_put(cs->store, n->store, &rec) ? -500 : 0;
     }
     plat_free(&cs->plat, rec.der);
+    cert_info_free(&cs->plat, &info);
     if (!add)
         store_rec_free(cs->store, &old);
     return rc;
@@ -396,10 +404,8 @@ static int write_cert(struct omadm_certstore *cs, const omadm_csp_req_t *req, co
  * written: 405, or 404 when the certificate does not exist. */
 static int read_only(struct omadm_certstore *cs, const node_t *n)
 {
-    store_rec_t rec;
+    const store_rec_t *rec;
     int rc = lookup(cs, n, &rec);
-    if (rc == 0)
-        store_rec_free(cs->store, &rec);
     return rc == -404 ? -404 : -405;
 }
 
@@ -448,7 +454,7 @@ static int cs_del(void *ctx, const omadm_csp_req_t *req)
     struct omadm_certstore *cs = ctx;
     char buf[1024], *segs[MAX_SEGS];
     node_t n;
-    store_rec_t rec;
+    const store_rec_t *rec;
     resolve(req, buf, sizeof buf, segs, &n);
     if (n.kind == N_NONE)
         return -404;
@@ -459,7 +465,6 @@ static int cs_del(void *ctx, const omadm_csp_req_t *req)
     if (n.kind != N_CERT)
         return -405;
     int rc = lookup(cs, &n, &rec);
-    store_rec_free(cs->store, &rec);
     if (rc)
         return rc;
     return store_del(cs->store, n.store, n.name) ? -500 : 0;

@@ -170,25 +170,30 @@ typedef struct walk {
  * certificate (skipped: omadm_certstore_check reports it). */
 static int report(walk_t *w, const store_rec_t *rec)
 {
-    cert_info_t ci;
-    if (cert_info_from_der(&w->cs->plat, rec->der, rec->der_len, &ci))
-        return 0;
+    cert_info_t parsed = {0};
+    const cert_info_t *ci = rec->info; /* kept in the record since it was stored */
+    if (!ci) {
+        /* a record from before records kept it */
+        if (cert_info_from_der(&w->cs->plat, rec->der, rec->der_len, &parsed))
+            return 0;
+        ci = &parsed;
+    }
     omadm_cert_info_t info = {
         .store = w->kind->id,
         .store_label = w->kind->label,
         .name = rec->name ? rec->name : rec->thumb,
-        .subject = ci.issued_to,
-        .issuer = ci.issued_by,
-        .valid_from = ci.valid_from,
-        .valid_to = ci.valid_to,
-        .template_name = ci.template_name ? ci.template_name : "",
+        .subject = ci->issued_to,
+        .issuer = ci->issued_by,
+        .valid_from = ci->valid_from,
+        .valid_to = ci->valid_to,
+        .template_name = ci->template_name ? ci->template_name : "",
         .installed_by = rec->server ? rec->server : "",
         .installed_at = rec->added,
         .has_key = has_key(w->cs, w->kind->id, rec->thumb),
     };
     memcpy(info.thumbprint, rec->thumb, sizeof info.thumbprint);
     int rc = w->fn(w->ctx, &info);
-    cert_info_free(&w->cs->plat, &ci);
+    cert_info_free(&w->cs->plat, &parsed);
     if (rc)
         w->stopped = true;
     return rc;

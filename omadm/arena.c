@@ -126,7 +126,8 @@ void arena_adopt(arena_t *a, arena_t *from)
     from->total = 0;
 }
 
-void *arena_alloc(arena_t *a, size_t n)
+/* n bytes, not cleared. */
+static void *arena_take(arena_t *a, size_t n)
 {
     size_t need = arena_cost(n);
     if (need == SIZE_MAX)
@@ -146,7 +147,14 @@ void *arena_alloc(arena_t *a, size_t n)
     }
     uint8_t *p = (uint8_t *)c + header_size() + c->used;
     c->used += need;
-    memset(p, 0, n);
+    return p;
+}
+
+void *arena_alloc(arena_t *a, size_t n)
+{
+    void *p = arena_take(a, n);
+    if (p)
+        memset(p, 0, n);
     return p;
 }
 
@@ -172,7 +180,7 @@ void *arena_memdup(arena_t *a, const void *p, size_t n)
 {
     if (n == SIZE_MAX)
         return NULL;
-    uint8_t *d = arena_alloc(a, n + 1);
+    uint8_t *d = arena_take(a, n + 1); /* every byte written below */
     if (!d)
         return NULL;
     if (n)

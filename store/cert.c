@@ -86,13 +86,18 @@ out:
     return out;
 }
 
+static int info_from_x509(const omadm_platform_t *plat, const X509 *x, const uint8_t *der,
+                          size_t len, cert_info_t *info);
+
 /* 0 when der is exactly one certificate, encoded as OpenSSL encodes it
  * (DER: what i2d_X509 writes for what d2i_X509 reads); -1 when it is not
  * one certificate; -3 when it is one but in another encoding (BER, a BIT
  * STRING with unused bits set, ...): OpenSSL would write other bytes for
  * it (in a PEM file, a CApath file), with another thumbprint; -2 when
- * that cannot be told (no memory). */
-static int check_der(const uint8_t *der, size_t len)
+ * that cannot be told (no memory).  info (when not NULL) gets the fields
+ * of cert_info_from_der from the same parse, when 0 is returned. */
+static int check_der(const omadm_platform_t *plat, const uint8_t *der, size_t len,
+                     cert_info_t *info)
 {
     const unsigned char *p = der;
     X509 *x = d2i_X509(NULL, &p, (long)len);
@@ -105,6 +110,10 @@ static int check_der(const uint8_t *der, size_t len)
         rc = n < 0 ? -2 : (size_t)n != len || memcmp(again, der, len) ? -3 : 0;
         OPENSSL_free(again);
     }
+    /* the fields the store keeps, from this one parse; what fails here
+     * after d2i and i2d worked is memory */
+    if (!rc && info && info_from_x509(plat, x, der, len, info))
+        rc = -2;
     X509_free(x);
     return rc;
 }
@@ -142,7 +151,7 @@ static bool pem_cert_name(const char *name)
  * one (it has headers) is refused, never decrypted, so OpenSSL never asks
  * a terminal for a pass phrase on a server's behalf. */
 static int from_pem(const omadm_platform_t *plat, const uint8_t *data, size_t len, uint8_t **der,
-                    size_t *der_len, const char **why)
+                    size_t *der_len, cert_info_t *info, const char **why)
 {
     BIO *bio = BIO_new_mem_buf(data, (int)len);
     unsigned char *body = NULL;
@@ -170,7 +179,7 @@ static int from_pem(const omadm_platform_t *plat, const uint8_t *data, size_t le
     if (blocks == 1 && headers)
         *why = "encrypted PEM";
     else if (blocks == 1)
-        rc = der_verdict(check_der(body, (size_t)body_len), why);
+        rc = der_verdict(check_der(plat, body, (size_t)body_len, info), why);
     if (!rc) {
         *der = plat_alloc(plat, (size_t)body_len);
         if (*der) {
@@ -181,6 +190,8 @@ static int from_pem(const omadm_platform_t *plat, const uint8_t *data, size_t le
             rc = -2;
         }
     }
+    if (rc && info)
+        cert_info_free(plat, info);
     OPENSSL_free(body);
     BIO_free(bio);
     return rc;
@@ -213,21 +224,31 @@ int cert_b64_decode(const omadm_platform_t *plat, const char *b64, uint8_t **out
 int cert_decode(const omadm_platform_t *plat, const uint8_t *data, size_t len, bool raw_ok,
                 uint8_t **der, size_t *der_len, const char **why)
 {
+    return cert_decode_info(plat, data, len, raw_ok, der, der_len, NULL, why);
+}
+
+int cert_decode_info(const omadm_platform_t *plat, const uint8_t *data, size_t len, bool raw_ok,
+                     uint8_t **der, size_t *der_len, cert_info_t *info, const char **why)
+{
     *der = NULL;
+    if (info)
+        memset(info, 0, sizeof *info);
     if (len > 16u << 20) {
         *why = "certificate too large";
         return -1;
     }
     if (has_text(data, len, "-----BEGIN"))
-        return from_pem(plat, data, len, der, der_len, why);
+        return from_pem(plat, data, len, der, der_len, info, why);
     /* raw DER, when allowed and it parses; else base64 (whose first
      * character is never 0x30's '0') */
-    int raw = raw_ok && len && data[0] == 0x30 ? check_der(data, len) : -1;
+    int raw = raw_ok && len && data[0] == 0x30 ? check_der(plat, data, len, info) : -1;
     if (raw != -1 && raw != 0)
         return der_verdict(raw, why);
     if (raw == 0) {
         *der = plat_alloc(plat, len);
         if (!*der) {
+            if (info)
+                cert_info_free(plat, info);
             *why = "out of memory";
             return -2;
         }
@@ -242,7 +263,7 @@ int cert_decode(const omadm_platform_t *plat, const uint8_t *data, size_t len, b
         *why = oom ? "out of memory" : "not base64";
         return oom ? -2 : -1;
     }
-    int checked = check_der(bytes, n);
+    int checked = check_der(plat, bytes, n, info);
     if (checked) {
         plat_free(plat, bytes);
         return der_verdict(checked, why);
@@ -341,28 +362,34 @@ static int subject_hash(const X509 *x, unsigned long *hash)
     return ok ? 0 : -1;
 }
 
+static int info_from_x509(const omadm_platform_t *plat, const X509 *x, const uint8_t *der,
+                          size_t len, cert_info_t *info)
+{
+    memset(info, 0, sizeof *info);
+    if (cert_thumbprint(der, len, info->thumb))
+        return -1;
+    info->issued_by = name_text(plat, X509_get_issuer_name(x));
+    info->issued_to = name_text(plat, X509_get_subject_name(x));
+    time_text(X509_get0_notBefore(x), info->valid_from);
+    time_text(X509_get0_notAfter(x), info->valid_to);
+    info->template_name = template_name(plat, x);
+    if (subject_hash(x, &info->subject_hash) || !info->issued_by || !info->issued_to ||
+        !info->template_name) {
+        cert_info_free(plat, info);
+        return -1;
+    }
+    return 0;
+}
+
 int cert_info_from_der(const omadm_platform_t *plat, const uint8_t *der, size_t len,
                        cert_info_t *info)
 {
     memset(info, 0, sizeof *info);
     const unsigned char *p = der;
     X509 *x = d2i_X509(NULL, &p, (long)len);
-    if (!x || cert_thumbprint(der, len, info->thumb)) {
-        X509_free(x);
-        return -1;
-    }
-    info->issued_by = name_text(plat, X509_get_issuer_name(x));
-    info->issued_to = name_text(plat, X509_get_subject_name(x));
-    time_text(X509_get0_notBefore(x), info->valid_from);
-    time_text(X509_get0_notAfter(x), info->valid_to);
-    info->template_name = template_name(plat, x);
-    int hashed = subject_hash(x, &info->subject_hash);
+    int rc = x ? info_from_x509(plat, x, der, len, info) : -1;
     X509_free(x);
-    if (hashed || !info->issued_by || !info->issued_to || !info->template_name) {
-        cert_info_free(plat, info);
-        return -1;
-    }
-    return 0;
+    return rc;
 }
 
 int cert_subject_hash(const uint8_t *der, size_t len, unsigned long *hash)

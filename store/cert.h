@@ -40,6 +40,10 @@ typedef struct cert_info {
  */
 int cert_decode(const omadm_platform_t *plat, const uint8_t *data, size_t len, bool raw_ok,
                 uint8_t **der, size_t *der_len, const char **why);
+/* cert_decode, and when info is not NULL also the fields of cert_info_from_der
+ * from the same parse (on success only; free with cert_info_free). */
+int cert_decode_info(const omadm_platform_t *plat, const uint8_t *data, size_t len, bool raw_ok,
+                     uint8_t **der, size_t *der_len, cert_info_t *info, const char **why);
 
 /* Plain base64 to bytes (no certificate check: for data the store wrote
  * itself; store_check verifies thumbprints).  0 and the bytes (from plat),

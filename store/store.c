@@ -73,6 +73,10 @@ const omadm_platform_t *store_platform(const store_t *s)
 
 void rec_clear(const omadm_platform_t *p, store_rec_t *r)
 {
+    if (r->info) {
+        cert_info_free(p, r->info);
+        plat_free(p, r->info);
+    }
     plat_free(p, r->name);
     plat_free(p, r->server);
     plat_free(p, r->der);
@@ -103,6 +107,19 @@ void free_ops(const omadm_platform_t *p, op_t *o)
     }
 }
 
+static int info_copy(const omadm_platform_t *p, cert_info_t **dst, const cert_info_t *src)
+{
+    cert_info_t *i = plat_alloc(p, sizeof *i);
+    if (!i)
+        return -1;
+    *i = *src;
+    i->issued_by = plat_strdup(p, src->issued_by);
+    i->issued_to = plat_strdup(p, src->issued_to);
+    i->template_name = plat_strdup(p, src->template_name);
+    *dst = i;
+    return i->issued_by && i->issued_to && i->template_name ? 0 : -1;
+}
+
 static int rec_copy(const omadm_platform_t *p, store_rec_t *dst, const store_rec_t *src)
 {
     memset(dst, 0, sizeof *dst);
@@ -117,6 +134,10 @@ static int rec_copy(const omadm_platform_t *p, store_rec_t *dst, const store_rec
     }
     memcpy(dst->der, src->der, src->der_len);
     dst->der_len = src->der_len;
+    if (src->info && info_copy(p, &dst->info, src->info)) {
+        rec_clear(p, dst);
+        return -1;
+    }
     return 0;
 }
 
@@ -192,6 +213,16 @@ char *rec_serialise(const omadm_platform_t *p, const store_rec_t *r, long long b
     store_buf_printf(&b, "\nadded %lld\nbundle %lld %lld\nder %s\n", (long long)r->added, boff,
                      blen, b64);
     plat_free(p, b64);
+    if (r->info) {
+        store_buf_puts(&b, "issued_by ");
+        put_escaped(&b, r->info->issued_by);
+        store_buf_puts(&b, "\nissued_to ");
+        put_escaped(&b, r->info->issued_to);
+        store_buf_printf(&b, "\nvalid_from %s\nvalid_to %s\ntemplate ", r->info->valid_from,
+                         r->info->valid_to);
+        put_escaped(&b, r->info->template_name);
+        store_buf_printf(&b, "\nsubject_hash %08lx\n", r->info->subject_hash);
+    }
     return store_buf_take(&b, len);
 }
 
@@ -200,6 +231,52 @@ char *rec_serialise(const omadm_platform_t *p, const store_rec_t *r, long long b
 static int b64_to_der(const omadm_platform_t *p, const char *b64, store_rec_t *r)
 {
     return cert_b64_decode(p, b64, &r->der, &r->der_len);
+}
+
+/* The record fields, in the order of their bits in rec_parse's "seen":
+ * the first six make a record; the others (derived from der) are kept
+ * when all of them are there.  Fields this version does not know are
+ * skipped, so an older library reads what a newer one wrote. */
+enum {
+    F_THUMB = 1 << 0, F_NAME = 1 << 1, F_SERVER = 1 << 2, F_ADDED = 1 << 3, F_BUNDLE = 1 << 4,
+    F_DER = 1 << 5, F_ISSUED_BY = 1 << 6, F_ISSUED_TO = 1 << 7, F_VALID_FROM = 1 << 8,
+    F_VALID_TO = 1 << 9, F_TEMPLATE = 1 << 10, F_SUBJECT_HASH = 1 << 11,
+    REC_REQUIRED = F_THUMB | F_NAME | F_SERVER | F_ADDED | F_BUNDLE | F_DER,
+    REC_INFO = F_ISSUED_BY | F_ISSUED_TO | F_VALID_FROM | F_VALID_TO | F_TEMPLATE | F_SUBJECT_HASH,
+};
+static const char *const rec_fields[] = {"thumb",     "name",      "server",     "added",
+                                         "bundle",    "der",       "issued_by",  "issued_to",
+                                         "valid_from", "valid_to", "template",   "subject_hash"};
+
+static int rec_field(const char *key)
+{
+    for (size_t i = 0; i < sizeof rec_fields / sizeof *rec_fields; i++)
+        if (!strcmp(key, rec_fields[i]))
+            return 1 << i;
+    return 0;
+}
+
+/* A derived field into info (0), -1 malformed, -2 no memory. */
+static int info_field(const omadm_platform_t *p, cert_info_t *info, int bit, const char *v)
+{
+    char **text = bit == F_ISSUED_BY ? &info->issued_by : bit == F_ISSUED_TO ? &info->issued_to
+                  : bit == F_TEMPLATE ? &info->template_name : NULL;
+    if (text)
+        return (*text = unescape(p, v)) ? 0 : -2;
+    if (bit == F_VALID_FROM || bit == F_VALID_TO) {
+        char *to = bit == F_VALID_FROM ? info->valid_from : info->valid_to;
+        if (strlen(v) >= sizeof info->valid_from)
+            return -1;
+        strcpy(to, v);
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    unsigned long h = strtoul(v, &end, 16);
+    if (errno || end == v || *end || h > 0xffffffffUL)
+        return -1;
+    info->subject_hash = h;
+    return 0;
 }
 
 /* Parse a record file; boff/blen may be NULL. */
@@ -214,45 +291,67 @@ int rec_parse(const omadm_platform_t *p, char *text, store_rec_t *r, long long *
         return -1;
     long long off = -1, len = -1;
     int seen = 0;
+    cert_info_t info = {0};
     while ((line = strtok_r(NULL, "\n", &save))) {
         char *sp = strchr(line, ' ');
         if (!sp)
             goto bad;
         *sp = 0;
         char *v = sp + 1;
-        int bit = !strcmp(line, "thumb") ? 1 : !strcmp(line, "name") ? 2 : !strcmp(line, "server") ? 4
-                  : !strcmp(line, "added") ? 8 : !strcmp(line, "bundle") ? 16 : !strcmp(line, "der") ? 32 : 0;
+        int bit = rec_field(line);
         if (seen & bit)
             goto bad; /* each field once */
-        if (!strcmp(line, "thumb") && strlen(v) == STORE_THUMB_LEN) {
+        seen |= bit;
+        switch (bit) {
+        case F_THUMB:
+            if (strlen(v) != STORE_THUMB_LEN)
+                goto bad;
             memcpy(r->thumb, v, STORE_THUMB_LEN + 1);
-            seen |= 1;
-        } else if (!strcmp(line, "name")) {
+            break;
+        case F_NAME:
             if (!(r->name = unescape(p, v)))
                 goto oom;
-            seen |= 2;
-        } else if (!strcmp(line, "server")) {
+            break;
+        case F_SERVER:
             if (!(r->server = unescape(p, strcmp(v, "-") ? v : "")))
                 goto oom;
-            seen |= 4;
-        } else if (!strcmp(line, "added")) {
+            break;
+        case F_ADDED:
             r->added = strtoll(v, NULL, 10);
-            seen |= 8;
-        } else if (!strcmp(line, "bundle")) {
+            break;
+        case F_BUNDLE:
             if (sscanf(v, "%lld %lld", &off, &len) != 2)
                 goto bad;
-            seen |= 16;
-        } else if (!strcmp(line, "der")) {
+            break;
+        case F_DER: {
             int d = b64_to_der(p, v, r);
             if (d == -2)
                 goto oom;
             if (d)
                 goto bad;
-            seen |= 32;
+            break;
+        }
+        case 0:
+            break; /* a field of a later version */
+        default: {
+            int got = info_field(p, &info, bit, v);
+            if (got == -2)
+                goto oom;
+            if (got)
+                goto bad;
+        }
         }
     }
-    if (seen != 63 || !r->name || !r->server)
+    if ((seen & REC_REQUIRED) != REC_REQUIRED)
         goto bad;
+    if ((seen & REC_INFO) == REC_INFO) {
+        memcpy(info.thumb, r->thumb, sizeof info.thumb);
+        if (!(r->info = plat_alloc(p, sizeof info)))
+            goto oom;
+        *r->info = info;
+    } else {
+        cert_info_free(p, &info); /* not all of it: derive it when asked */
+    }
     if (boff)
         *boff = off;
     if (blen)
@@ -261,6 +360,7 @@ int rec_parse(const omadm_platform_t *p, char *text, store_rec_t *r, long long *
 oom:
     rc = -2;
 bad:
+    cert_info_free(p, &info);
     rec_clear(p, r);
     return rc;
 }
@@ -336,28 +436,61 @@ int store_recover_if_needed(store_t *s)
     const char *why = NULL;
     if (!s->needs_recovery)
         return 0;
+    store_forget_read(s); /* also after store_relock: others may have written */
     if (journal_recover(&s->plat, &s->io, s->dir, &why))
         return -1;
     s->needs_recovery = false;
     return 0;
 }
 
-int store_get(store_t *s, const char *store, const char *thumb, store_rec_t *rec)
+int store_peek(store_t *s, const char *store, const char *thumb, const store_rec_t **rec)
 {
     const store_kind_t *k = store_kind_find(store);
     char up[STORE_THUMB_LEN + 1];
-    memset(rec, 0, sizeof *rec);
+    *rec = NULL;
     if (!k || !cert_thumb_normalise(thumb, up))
         return 1;
     if (store_recover_if_needed(s))
         return -1;
-    const op_t *o = find_op(s, true, k, up, false);
-    if (!o)
-        o = find_op(s, false, k, up, false);
-    if (o)
-        return o->kind == OP_DEL ? 1 : rec_copy(&s->plat, rec, &o->rec) ? -1 : 0;
-    int rc = disk_get(s, k->id, up, rec, NULL, NULL);
-    return rc < 0 ? -1 : rc;
+    const op_t *o = NULL;
+    if (s->tx || s->pending) {
+        o = find_op(s, true, k, up, false);
+        if (!o)
+            o = find_op(s, false, k, up, false);
+    }
+    if (o) {
+        *rec = o->kind == OP_DEL ? NULL : &o->rec;
+        return o->kind == OP_DEL ? 1 : 0;
+    }
+    /* a Get of a certificate's node and of each of its leaves reads the
+     * same record: the last one read is kept until the disk can change */
+    if (s->last_read_kind == k && !strcmp(s->last_read.thumb, up)) {
+        *rec = &s->last_read;
+        return 0;
+    }
+    store_rec_t r;
+    int rc = disk_get(s, k->id, up, &r, NULL, NULL);
+    if (rc)
+        return rc < 0 ? -1 : rc;
+    store_forget_read(s);
+    s->last_read = r;
+    s->last_read_kind = s->unlocked ? NULL : k; /* unlocked: others may write */
+    *rec = &s->last_read;
+    return 0;
+}
+
+int store_get(store_t *s, const char *store, const char *thumb, store_rec_t *rec)
+{
+    const store_rec_t *r;
+    memset(rec, 0, sizeof *rec);
+    int rc = store_peek(s, store, thumb, &r);
+    return rc ? rc : rec_copy(&s->plat, rec, r) ? -1 : 0;
+}
+
+void store_forget_read(store_t *s)
+{
+    rec_clear(&s->plat, &s->last_read);
+    s->last_read_kind = NULL;
 }
 
 /* ---- transactions ---- */
@@ -402,13 +535,23 @@ static op_t *stage(store_t *s, op_kind_t kind, const char *store, const char *th
 int store_put(store_t *s, const char *store, const store_rec_t *rec)
 {
     char check[STORE_THUMB_LEN + 1];
-    unsigned long hash;
-    if (cert_der_subject_hash(rec->der, rec->der_len, &hash) ||
-        cert_thumbprint(rec->der, rec->der_len, check) || strcasecmp(check, rec->thumb))
+    if (cert_thumbprint(rec->der, rec->der_len, check) || strcasecmp(check, rec->thumb) ||
+        (rec->info && strcmp(rec->info->thumb, check)))
         return -1; /* only certificates, named by their thumbprint */
     store_rec_t copy;
     if (rec_copy(&s->plat, &copy, rec))
         return -1;
+    /* the fields listings show, from the caller's parse or from ours */
+    cert_info_t info;
+    if (!copy.info) {
+        if (cert_info_from_der(&s->plat, copy.der, copy.der_len, &info) ||
+            !(copy.info = plat_alloc(&s->plat, sizeof info))) {
+            cert_info_free(&s->plat, &info);
+            rec_clear(&s->plat, &copy);
+            return -1;
+        }
+        *copy.info = info;
+    }
     memcpy(copy.thumb, check, sizeof check);
     op_t *o = stage(s, OP_PUT, store, check);
     if (!o) {
@@ -1001,6 +1144,7 @@ void store_close(store_t *s)
     omadm_platform_t p = s->plat;
     free_ops(&p, s->tx);
     free_ops(&p, s->pending);
+    store_forget_read(s);
     state_ix_free(s);
     plat_free(&p, s->dir);
     plat_free(&p, s);

@@ -47,6 +47,10 @@ typedef struct store_rec {
     int64_t added;                   /* seconds since the epoch */
     uint8_t *der;
     size_t der_len;
+    /* What listings show, derived from der when it was stored (NULL in a
+     * record written before records kept it: derive it then).  store_put
+     * takes it from the caller's parse, or parses der itself. */
+    struct cert_info *info;
 } store_rec_t;
 
 /* The stores, by id.  Trust stores also get a CApath and a bundle. */
@@ -89,6 +93,9 @@ const omadm_platform_t *store_platform(const store_t *s);
  * store_get: 0 found (rec filled, free with store_rec_free on the same
  * store), 1 absent, -1 error. */
 int store_get(store_t *s, const char *store, const char *thumb, store_rec_t *rec);
+/* store_get without the copy: *rec is the store's, valid until the next
+ * call on the store. */
+int store_peek(store_t *s, const char *store, const char *thumb, const store_rec_t **rec);
 void store_rec_free(const store_t *s, store_rec_t *rec);
 
 /* Every record of a store, in no particular order.  cb returns 0 to go on. */

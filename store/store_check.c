@@ -61,9 +61,23 @@ static int check_record(checker_t *c, const store_kind_t *k, const char *name, F
         problem(c, "%s: record %s holds another certificate", k->label, name);
         ok = 0;
     }
-    if (ok && cert_subject_hash(r.der, r.der_len, hash)) {
+    cert_info_t info;
+    if (ok && cert_info_from_der(&c->s->plat, r.der, r.der_len, &info)) {
         problem(c, "%s: record %s does not hold a certificate", k->label, name);
         ok = 0;
+    } else if (ok) {
+        *hash = info.subject_hash;
+        /* what listings show without parsing must be what the DER says */
+        const cert_info_t *kept = r.info;
+        if (kept && (strcmp(kept->issued_by, info.issued_by) ||
+                     strcmp(kept->issued_to, info.issued_to) ||
+                     strcmp(kept->valid_from, info.valid_from) ||
+                     strcmp(kept->valid_to, info.valid_to) ||
+                     strcmp(kept->template_name, info.template_name) ||
+                     kept->subject_hash != info.subject_hash))
+            problem(c, "%s: record %s shows other names or dates than its certificate", k->label,
+                    name);
+        cert_info_free(&c->s->plat, &info);
     }
     if (ok && k->trust) {
         size_t pem_len = 0;

@@ -69,11 +69,16 @@ struct store {
     op_t *pending, *pending_tail; /* committed, not yet flushed */
     bool unlocked;                /* lock released by store_unlock */
     state_index_t states;         /* the state ops of both lists by name */
+    store_rec_t last_read;        /* store_peek's last record from the disk */
+    const store_kind_t *last_read_kind; /* its store; NULL: none to reuse */
 };
 
 /* Memory of a record, an op list, a file read: from the platform table p
  * (the store's), back to the same table. */
 void rec_clear(const omadm_platform_t *p, store_rec_t *r);
+/* Drop store_peek's copy of the last record it read: the disk may change
+ * (a flush, a recovery, the lock given up). */
+void store_forget_read(store_t *s);
 /* Apply a batch that was committed but not applied (needs_recovery). */
 int store_recover_if_needed(store_t *s);
 void free_ops(const omadm_platform_t *p, op_t *o);

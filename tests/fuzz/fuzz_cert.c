@@ -17,7 +17,8 @@
  *     itself as a raw value, and cert_b64_decode of cert_b64 gives the DER
  *     back; so the thumbprint and the CApath entry do not depend on how
  *     the server sent the certificate.
- * Also cert_b64_decode of the value as text (no certificate check) and
+ * cert_decode_info answers as cert_decode does, with cert_info_from_der's
+ * fields.  Also cert_b64_decode of the value as text (no certificate check) and
  * cert_thumb_normalise (40 hex digits, upper-cased, or refused) against
  * omadm_certstore_thumbprint_parse.
  */
@@ -148,10 +149,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                rc);
     if (rc == 0) {
         accepted(der, der_len);
-        free(der);
     } else {
         FUZZ_CHECK(!der && why, "a refused value: nothing handed out, a reason");
     }
+    /* the same answer with the fields the store keeps, from the same parse */
+    uint8_t *der2 = NULL;
+    size_t der2_len = 0;
+    cert_info_t kept, info;
+    int rc2 = cert_decode_info(P, v, n, raw_ok, &der2, &der2_len, &kept, &why);
+    FUZZ_CHECK(rc2 == rc, "cert_decode_info: %d, cert_decode: %d", rc2, rc);
+    if (rc == 0) {
+        FUZZ_CHECK(der2_len == der_len && !memcmp(der2, der, der_len), "cert_decode_info: DER");
+        FUZZ_CHECK(cert_info_from_der(P, der, der_len, &info) == 0, "cert_info_from_der");
+        FUZZ_CHECK(!strcmp(kept.thumb, info.thumb) && !strcmp(kept.issued_by, info.issued_by) &&
+                       !strcmp(kept.issued_to, info.issued_to) &&
+                       !strcmp(kept.valid_from, info.valid_from) &&
+                       !strcmp(kept.valid_to, info.valid_to) &&
+                       !strcmp(kept.template_name, info.template_name) &&
+                       kept.subject_hash == info.subject_hash,
+                   "cert_decode_info's fields are cert_info_from_der's");
+        cert_info_free(P, &info);
+        cert_info_free(P, &kept);
+    }
+    free(der2);
+    free(der);
 
     /* text the store wrote itself */
     char *text = malloc(n + 1);

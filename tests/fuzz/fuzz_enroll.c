@@ -735,6 +735,7 @@ static int save_root(void *ctx, const store_rec_t *rec)
     c->name = dup_or_null(rec->name);
     c->server = dup_or_null(rec->server);
     c->der = copy_of(rec->der, rec->der_len);
+    c->info = NULL; /* the store's; store_put derives it again */
     return 0;
 }
 

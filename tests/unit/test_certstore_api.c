@@ -43,6 +43,7 @@
 #include "store/cert.h"
 #include "store/store.h"
 #include "support_dir.h"
+#include "support_dm.h"
 #include "support_pki.h"
 
 /* ---- fixture ---- */
@@ -350,6 +351,64 @@ static void test_list(void **state)
     assert_int_equal(omadm_certstore_list(f->cs, "nosuch", never, NULL), OMADM_E_NOT_FOUND);
     assert_int_equal(omadm_certstore_list(NULL, NULL, never, NULL), OMADM_E_INVALID_ARG);
     assert_int_equal(omadm_certstore_list(f->cs, NULL, NULL, NULL), OMADM_E_INVALID_ARG);
+}
+
+/* A record written before records kept what listings show (no
+ * issued_by ... subject_hash lines) reads the same through the API and
+ * through the CSP: the fields come from its DER then. */
+static void test_older_record_reads_the_same(void **state)
+{
+    fx_t *f = *state;
+    put(f, "root", ROOT, NULL);
+    char rp[160];
+    snprintf(rp, sizeof rp, "%s/certs/root/%s", f->dir, f->c[ROOT].thumb);
+    char text[8192];
+    FILE *fp = fopen(rp, "r");
+    assert_non_null(fp);
+    size_t len = fread(text, 1, sizeof text - 1, fp);
+    fclose(fp);
+    text[len] = 0;
+    char *cut = strstr(text, "\nissued_by ");
+    assert_non_null(cut);
+    cut[1] = 0; /* the derived fields are the record's last lines */
+    assert_non_null(fp = fopen(rp, "w"));
+    assert_int_equal(fputs(text, fp) >= 0, 1);
+    assert_int_equal(fclose(fp), 0);
+    omadm_certstore_close(f->cs);
+    const char *why = NULL;
+    assert_int_equal(omadm_certstore_open(f->dir, NULL, &f->cs, &why), OMADM_OK);
+    store_rec_t r;
+    assert_int_equal(store_get(st(f), "root", f->c[ROOT].thumb, &r), 0);
+    assert_null(r.info);
+    store_rec_free(st(f), &r);
+
+    seen_t s = {0};
+    assert_int_equal(omadm_certstore_list(f->cs, "root", collect, &s), OMADM_OK);
+    assert_int_equal(s.n, 1);
+    assert_string_equal(s.c[0].subject, "C=DE, O=Conformance Test PKI, CN=Conformance Root");
+    assert_string_equal(s.c[0].valid_to, "2045-01-01T00:00:00Z");
+
+    t_env_t e;
+    t_env_init(&e);
+    t_env_start(&e);
+    assert_int_equal(omadm_certstore_register(e.dm, f->cs), OMADM_OK);
+    static const struct {
+        const char *leaf, *want;
+    } leaves[] = {{"IssuedTo", "C=DE, O=Conformance Test PKI, CN=Conformance Root"},
+                  {"IssuedBy", "C=DE, O=Conformance Test PKI, CN=Conformance Root"},
+                  {"ValidFrom", "2025-01-01T00:00:00Z"},
+                  {"ValidTo", "2045-01-01T00:00:00Z"},
+                  {"TemplateName", ""}};
+    for (size_t i = 0; i < sizeof leaves / sizeof *leaves; i++) {
+        char uri[200];
+        snprintf(uri, sizeof uri, "./Vendor/MSFT/CertificateStore/Root/System/%s/%s",
+                 f->c[ROOT].thumb, leaves[i].leaf);
+        char *v = t_read(&e, uri, NULL, NULL);
+        assert_non_null(v);
+        assert_string_equal(v, leaves[i].want);
+        free(v);
+    }
+    t_env_done(&e);
 }
 
 static void test_list_sees_staged_changes(void **state)
@@ -930,6 +989,7 @@ int main(void)
         T(test_thumbprint_parse),
         T(test_dir),
         T(test_list),
+        T(test_older_record_reads_the_same),
         T(test_list_sees_staged_changes),
         T(test_show),
         T(test_export_cert),

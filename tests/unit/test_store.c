@@ -786,6 +786,158 @@ static void test_record_fields_round_trip(void **state)
     }
 }
 
+/* Replace the line of a record file that starts with "\n<key> " by
+ * "\n<line>" (NULL: remove it); the record must have that line. */
+static void edit_record_line(const char *rp, const char *key, const char *line)
+{
+    size_t len = 0;
+    char *text = slurp(rp, &len);
+    char find[64];
+    snprintf(find, sizeof find, "\n%s ", key);
+    char *at_line = strstr(text, find);
+    assert_non_null(at_line);
+    char *end = strchr(at_line + 1, '\n');
+    assert_non_null(end);
+    size_t n = strlen(text) + (line ? strlen(line) : 0) + 2;
+    char *out = malloc(n);
+    assert_non_null(out);
+    snprintf(out, n, "%.*s%s%s%s", (int)(at_line - text), text, line ? "\n" : "", line ? line : "",
+             end);
+    spew(rp, out, strlen(out));
+    free(out);
+    free(text);
+}
+
+/* A record keeps what listings show (names, dates, template, subject hash),
+ * taken from the DER when it was stored, so that reading it needs no
+ * parse; a record without them (written before they were kept) still
+ * reads, and fields a later version adds are skipped. */
+static void test_record_keeps_what_listings_show(void **state)
+{
+    fixture_t *f = *state;
+    const tcert_t *c = &certs[TEMPLATE];
+    put1(f, "root", c);
+    char rp[PATH_MAX];
+    keep(rp, at(f, "certs/root/%s", c->thumb));
+    size_t len = 0;
+    char *text = slurp(rp, &len);
+    char hash_line[40];
+    snprintf(hash_line, sizeof hash_line, "\nsubject_hash %08lx\n", c->hash);
+    assert_non_null(strstr(text, hash_line));
+    assert_non_null(strstr(text, "\nissued_to "));
+    free(text);
+
+    cert_info_t want;
+    assert_int_equal(cert_info_from_der(&libc_plat, c->der, c->der_len, &want), 0);
+    assert_true(want.template_name[0]); /* the certificate with a template */
+    for (int pass = 0; pass < 2; pass++) {
+        store_rec_t r;
+        assert_int_equal(store_get(f->s, "root", c->thumb, &r), 0);
+        assert_non_null(r.info);
+        assert_string_equal(r.info->thumb, c->thumb);
+        assert_string_equal(r.info->issued_by, want.issued_by);
+        assert_string_equal(r.info->issued_to, want.issued_to);
+        assert_string_equal(r.info->valid_from, want.valid_from);
+        assert_string_equal(r.info->valid_to, want.valid_to);
+        assert_string_equal(r.info->template_name, want.template_name);
+        assert_int_equal(r.info->subject_hash, c->hash);
+        store_rec_free(f->s, &r);
+        reopen(f);
+    }
+    cert_info_free(&libc_plat, &want);
+
+    /* a field of a later version is skipped */
+    edit_record_line(rp, "added", "added 1700000000\nfuture_field some value");
+    reopen(f);
+    assert_int_equal(store_get(f->s, "root", c->thumb, &f->rec), 0);
+    assert_non_null(f->rec.info);
+    store_rec_free(f->s, &f->rec);
+    assert_clean(f);
+
+    /* an older record: no derived fields, derived again when asked */
+    static const char *const derived[] = {"issued_by", "issued_to", "valid_from", "valid_to",
+                                          "template", "subject_hash"};
+    for (size_t i = 0; i < 6; i++)
+        edit_record_line(rp, derived[i], NULL);
+    reopen(f);
+    assert_int_equal(store_get(f->s, "root", c->thumb, &f->rec), 0);
+    assert_null(f->rec.info);
+    assert_int_equal(f->rec.der_len, c->der_len);
+    store_rec_free(f->s, &f->rec);
+    assert_clean(f);
+
+    /* the next write of the record keeps them again */
+    put1(f, "root", c);
+    reopen(f);
+    assert_int_equal(store_get(f->s, "root", c->thumb, &f->rec), 0);
+    assert_non_null(f->rec.info);
+    store_rec_free(f->s, &f->rec);
+    assert_clean(f);
+
+    /* a derived field that does not parse makes the record damaged */
+    edit_record_line(rp, "subject_hash", "subject_hash not-hex");
+    reopen(f);
+    assert_int_equal(store_get(f->s, "root", c->thumb, &f->rec), -1);
+    assert_true(store_check(f->s, 0, NULL, NULL) > 0);
+}
+
+/* store_check compares the kept fields with the DER. */
+static void test_check_kept_fields_differ(void **state)
+{
+    fixture_t *f = *state;
+    static const char *const lines[][2] = {
+        {"issued_to", "issued_to CN=Someone%20Else"},
+        {"valid_to", "valid_to 2099-01-01T00:00:00Z"},
+        {"template", "template Other"},
+        {"subject_hash", "subject_hash 0badf00d"},
+    };
+    for (size_t i = 0; i < 4; i++) {
+        put1(f, "ca", &certs[INTER]);
+        assert_clean(f);
+        char rp[PATH_MAX];
+        keep(rp, at(f, "certs/ca/%s", certs[INTER].thumb));
+        edit_record_line(rp, lines[i][0], lines[i][1]);
+        reopen(f);
+        assert_true(store_check(f->s, 0, NULL, NULL) > 0);
+    }
+}
+
+/* store_get keeps the last record it read from the disk (a listing reads
+ * each certificate's record once per leaf); what changes the disk drops
+ * it: a flush, and the lock given up (another process may write). */
+static void test_get_after_the_disk_changed(void **state)
+{
+    fixture_t *f = *state;
+    const tcert_t *c = &certs[ROOT];
+    put1(f, "root", c);
+    assert_int_equal(store_get(f->s, "root", c->thumb, &f->rec), 0);
+    assert_string_equal(f->rec.name, c->thumb);
+    store_rec_free(f->s, &f->rec);
+
+    store_rec_t in = rec_of(c, NULL, "renamed", "srv", 1);
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_put(f->s, "root", &in), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    assert_int_equal(store_get(f->s, "root", c->thumb, &f->rec), 0);
+    assert_string_equal(f->rec.name, "renamed");
+    store_rec_free(f->s, &f->rec);
+
+    /* another process renames it while this one has given up the lock
+     * (written here in place, as that process's flush would) */
+    assert_int_equal(store_get(f->s, "root", c->thumb, &f->rec), 0);
+    store_rec_free(f->s, &f->rec);
+    assert_int_equal(store_unlock(f->s), 0);
+    char rp[PATH_MAX];
+    keep(rp, at(f, "certs/root/%s", c->thumb));
+    edit_record_line(rp, "name", "name by-another");
+    assert_int_equal(store_relock(f->s), 0);
+    assert_int_equal(store_get(f->s, "root", c->thumb, &f->rec), 0);
+    assert_string_equal(f->rec.name, "by-another");
+    store_rec_free(f->s, &f->rec);
+    assert_clean(f);
+}
+
 static void test_record_server_dash_round_trip(void **state)
 {
     fixture_t *f = *state;
@@ -3361,6 +3513,9 @@ int main(void)
         T(test_put_commit_flush_get),
         T(test_record_fields_round_trip),
         T(test_record_server_dash_round_trip),
+    T(test_record_keeps_what_listings_show),
+    T(test_check_kept_fields_differ),
+    T(test_get_after_the_disk_changed),
         T(test_get_sees_transaction_and_pending),
         T(test_rollback_discards),
         T(test_del_removes_record_and_key),
