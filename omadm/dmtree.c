@@ -1107,12 +1107,8 @@ static omadm_error_t load_v2(omadm_t *dm, char **save)
     for (unsigned i = 0; !err && i < t->n_pb; i++)
         if (t->pb[i].used)
             err = load_bucket(dm, &l, i, &t->pb[i]);
-    if (!err && l.n_recs) {
+    if (!err)
         qsort(l.recs, l.n_recs, sizeof *l.recs, cmp_lrec);
-        uint32_t top = l.recs[l.n_recs - 1].seq + 1;
-        if (top > t->next_seq)
-            t->next_seq = top;
-    }
     for (size_t k = 0; !err && k < l.n_recs; k++) {
         dmnode_t *n = NULL;
         err = load_line(dm, l.recs[k].line, &n);
@@ -1123,6 +1119,10 @@ static omadm_error_t load_v2(omadm_t *dm, char **save)
         if (!n->builtin)
             n->seq = l.recs[k].seq;
     }
+    /* new nodes come after every stored one (those the records made on
+     * their way were numbered before, like parents) */
+    if (!err && l.n_recs && l.recs[l.n_recs - 1].seq >= t->next_seq)
+        t->next_seq = l.recs[l.n_recs - 1].seq + 1;
     for (unsigned i = 0; l.texts && i < t->n_pb; i++)
         om_free(dm, l.texts[i]);
     om_free(dm, l.texts);
