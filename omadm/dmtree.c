@@ -1107,7 +1107,7 @@ static omadm_error_t load_v2(omadm_t *dm, char **save)
     for (unsigned i = 0; !err && i < t->n_pb; i++)
         if (t->pb[i].used)
             err = load_bucket(dm, &l, i, &t->pb[i]);
-    if (!err)
+    if (!err && l.n_recs)
         qsort(l.recs, l.n_recs, sizeof *l.recs, cmp_lrec);
     for (size_t k = 0; !err && k < l.n_recs; k++) {
         dmnode_t *n = NULL;
