@@ -3,7 +3,8 @@
 # bench/run.sh - build the optimised benchmarks and run them (docs/performance.md).
 #
 #   bench/run.sh [--batches N] [--batch-ms MS] [--no-rss]
-#       the engine benchmark (dmbench, ~10 s), then the SCEP enrollment
+#       the engine benchmark (dmbench, ~10 s), the tree persistence
+#       benchmark (treebench, ~1 s), then the SCEP enrollment
 #       benchmark (~30 s; skipped with a note when this machine cannot run
 #       it), then the real certificate path (certpath with its defaults,
 #       ~2.5 min), then the certificate store benchmark (storebench with its
@@ -31,6 +32,11 @@
 #       listing, startup), --big (also stores of 100,000: ~5 min more),
 #       --batches N, --batch-ms MS, --rounds N, --list-rounds N, --pairs N,
 #       --tmpfs DIR, --disk DIR, --keep.
+#   bench/run.sh --tree-only [treebench options]
+#       treebench alone: bytes written (wchar of /proc/self/io) per message
+#       that replaces two 1-byte leaves of a 2.7 MB engine tree, against the
+#       tree file the previous format rewrote whole; target MET / NOT MET.
+#       Options, e.g. --groups 600 --leaves 160 (a tree near MaxNodes).
 #   bench/run.sh --scep-only [RUNS]
 #       bench/scep-enroll.sh: SCEP enrollment wall time (2048-bit RSA) of
 #       `dmclient run --until-idle` against Debian's scepclient, alternating,
@@ -65,6 +71,10 @@ case "${1:-}" in
     shift
     exec "$bin" "$@"
     ;;
+--tree-only)
+    shift
+    exec build/release/bench/treebench "$@"
+    ;;
 --scep-only)
     shift
     exec sh bench/scep-enroll.sh build/release "$@"
@@ -80,6 +90,8 @@ case "${1:-}" in
 --callgrind) ;;
 *)
     "$bin" "$@"
+    echo
+    build/release/bench/treebench
     echo
     rc=0
     sh bench/scep-enroll.sh build/release || rc=$?

@@ -28,6 +28,14 @@ typedef struct jentry {
     uint16_t old_verno;
 } jentry_t;
 
+/* One persistence bucket as the stored manifest names it. */
+typedef struct pbucket {
+    uint64_t sum;              /* FNV-1a 64 of the current key's bytes */
+    uint32_t gen;              /* generation of the current key: "a" even, "b" odd */
+    bool used;                 /* the manifest names it (else it holds no record) */
+    bool dirty;                /* to be written with the next save */
+} pbucket_t;
+
 struct dmtree {
     dmnode_t *root;
     dmnode_t **buckets;
@@ -37,6 +45,11 @@ struct dmtree {
     bool tx;
     jentry_t *journal;
     size_t n_journal, cap_journal;
+    pbucket_t *pb;             /* persistence buckets */
+    unsigned n_pb;
+    uint32_t next_seq;
+    bool pb_force;             /* write the manifest even if no bucket changed */
+    bool pb_unsure;            /* a manifest save failed: the key may hold either */
 };
 
 static void free_subtree(omadm_t *dm, dmnode_t *n);
@@ -111,6 +124,81 @@ static size_t count_subtree(const dmnode_t *n)
     for (const dmnode_t *c = n->first; c; c = c->next)
         k += count_subtree(c);
     return k;
+}
+
+/* ---- persistence bookkeeping ---- */
+
+/* Whether a node has a record in the stored tree: every node but the root
+ * and the built-in ones, which are recorded only for their properties. */
+static bool recorded(const dmnode_t *n)
+{
+    if (!n->parent)
+        return n->acl != NULL;
+    return !n->builtin || n->acl || n->title;
+}
+
+/* The bucket of a new node: a hash of its parent's bucket and its name
+ * (case-folded), so a subtree spreads over every bucket. */
+static uint16_t place(const dmtree_t *t, const dmnode_t *parent, const char *name)
+{
+    uint32_t h = 2166136261u ^ ((uint32_t)parent->pbucket * 0x9E3779B1u);
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+        unsigned char c = *p;
+        if (c >= 'A' && c <= 'Z')
+            c += 32;
+        h = (h ^ c) * 16777619u;
+    }
+    return (uint16_t)(h % t->n_pb);
+}
+
+static void touch(dmnode_t *n)
+{
+    n->pstate |= DMTREE_P_UNSAVED;
+}
+
+/* A rename changes the URI in every record below. */
+static void touch_subtree(dmnode_t *n)
+{
+    touch(n);
+    for (dmnode_t *c = n->first; c; c = c->next)
+        touch_subtree(c);
+}
+
+/* A subtree leaves the tree: the buckets holding its records change. */
+static void forget_subtree(dmtree_t *t, const dmnode_t *n)
+{
+    if (n->pstate & DMTREE_P_STORED)
+        t->pb[n->pbucket].dirty = true;
+    for (const dmnode_t *c = n->first; c; c = c->next)
+        forget_subtree(t, c);
+}
+
+static uint32_t number_subtree(dmnode_t *n, uint32_t seq)
+{
+    n->seq = seq++;
+    touch(n);
+    for (dmnode_t *c = n->first; c; c = c->next)
+        seq = number_subtree(c, seq);
+    return seq;
+}
+
+/* Creation numbers ran out (2^32 nodes created): number the tree again in
+ * its order, removed subtrees an Atomic may bring back included; every
+ * record changes. */
+static void renumber(dmtree_t *t)
+{
+    uint32_t seq = number_subtree(t->root, 1);
+    for (size_t i = 0; i < t->n_journal; i++)
+        if (t->journal[i].kind == J_REMOVED)
+            seq = number_subtree(t->journal[i].node, seq);
+    t->next_seq = seq;
+}
+
+static uint32_t take_seq(dmtree_t *t)
+{
+    if (t->next_seq == UINT32_MAX)
+        renumber(t);
+    return t->next_seq++;
 }
 
 dmnode_t *dmtree_child(const omadm_t *dm, const dmnode_t *parent, const char *name)
@@ -233,6 +321,7 @@ static void undo_entry(omadm_t *dm, jentry_t *e)
     dmnode_t *n = e->node;
     switch (e->kind) {
     case J_ADDED:
+        forget_subtree(t, n);
         index_subtree(t, n, false);
         t->n_nodes -= count_subtree(n);
         unlink_child(n);
@@ -242,8 +331,10 @@ static void undo_entry(omadm_t *dm, jentry_t *e)
         link_child(e->parent, n, e->prev);
         index_subtree(t, n, true);
         t->n_nodes += count_subtree(n);
+        touch_subtree(n);
         break;
     case J_VALUE:
+        touch(n);
         om_free(dm, n->value);
         om_free(dm, n->format);
         om_free(dm, n->type);
@@ -256,8 +347,10 @@ static void undo_entry(omadm_t *dm, jentry_t *e)
         break;
     case J_NAME:
         index_remove(t, n);
+        touch_subtree(n);
         /* fall through */
     case J_STR:
+        touch(n);
         om_free(dm, *e->field);
         *e->field = e->old_str;
         if (e->kind == J_NAME)
@@ -350,13 +443,18 @@ dmnode_t *dmtree_add(omadm_t *dm, dmnode_t *parent, const char *name, bool inter
     link_child(parent, n, parent->last);
     index_insert(t, n);
     t->n_nodes++;
+    n->pbucket = place(t, parent, name);
+    n->seq = take_seq(t);
+    touch(n);
     return n;
 }
 
 void dmtree_make_builtin(omadm_t *dm, dmnode_t *node, unsigned access)
 {
-    if (!node->builtin)
+    if (!node->builtin) {
         dm->tree->n_builtin++;
+        touch(node); /* its record, if it keeps one, loses the value */
+    }
     node->builtin = true;
     node->permanent = true;
     node->access = access;
@@ -369,6 +467,7 @@ int dmtree_remove(omadm_t *dm, dmnode_t *node)
     jentry_t *e = NULL;
     if (journal_needed(dm) && !(e = journal_push(dm, J_REMOVED, node)))
         return -1; /* cannot journal: keep the tree unchanged */
+    forget_subtree(t, node);
     index_subtree(t, node, false);
     t->n_nodes -= count_subtree(node);
     unlink_child(node);
@@ -414,6 +513,7 @@ int dmtree_set_value(omadm_t *dm, dmnode_t *node, const uint8_t *data, size_t le
     node->type = ty;
     node->tstamp = om_now(dm);
     node->verno++;
+    touch(node);
     return 0;
 fail:
     om_free(dm, v);
@@ -438,11 +538,14 @@ static int set_str(omadm_t *dm, dmnode_t *node, char **field, const char *val, j
     } else {
         om_free(dm, *field);
     }
-    if (kind == J_NAME)
+    if (kind == J_NAME) {
         index_remove(dm->tree, node);
+        touch_subtree(node);
+    }
     *field = s;
     if (kind == J_NAME)
         index_insert(dm->tree, node);
+    touch(node);
     return 0;
 }
 
@@ -553,57 +656,182 @@ static void put_str(buf_t *b, const char *s)
     buf_putc(b, '\t');
 }
 
-static void save_node(omadm_t *dm, const dmnode_t *n, buf_t *b)
+/* FNV-1a, 64 bits: a bucket's checksum in the manifest. */
+static uint64_t checksum(const uint8_t *p, size_t n)
 {
-    bool record = n->parent && (!n->builtin || n->acl || n->title);
-    if (!n->parent && n->acl)
-        record = true;
-    if (record) {
-        buf_t uri;
-        buf_init(&uri, dm);
-        dmtree_uri(n, &uri);
-        if (uri.failed)
-            b->failed = 1;
-        else
-            put_field(b, (const char *)uri.data);
-        buf_free(&uri);
-        buf_putc(b, '\t');
-        buf_puts(b, n->interior ? "I\t" : "L\t");
-        put_str(b, n->format);
-        put_str(b, n->type);
-        put_str(b, n->acl);
-        put_str(b, n->title);
-        buf_printf(b, "%lld\t%u\t", (long long)n->tstamp, (unsigned)n->verno);
-        if (!n->interior && !n->builtin) {
-            char *v = crypto_b64_encode(dm, n->value, n->len);
-            if (!v)
-                b->failed = 1;
-            else
-                buf_puts(b, *v ? v : "=");
-            om_free(dm, v);
-        } else {
-            buf_putc(b, '-');
-        }
-        buf_putc(b, '\n');
-    }
-    for (const dmnode_t *c = n->first; c; c = c->next)
-        save_node(dm, c, b);
+    uint64_t h = 14695981039346656037ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 1099511628211ull;
+    return h;
 }
 
-omadm_error_t dmtree_save(omadm_t *dm)
+#define BUCKET_HEAD "omadm-tree-bucket %u %lu\n"
+
+static void bucket_key(char key[32], unsigned i, uint32_t gen)
 {
-    if (!dm->has_storage)
-        return OMADM_OK;
+    snprintf(key, 32, "tree.%u.%c", i, gen & 1 ? 'b' : 'a');
+}
+
+static size_t bucket_head_len(unsigned i, uint32_t gen)
+{
+    return (size_t)snprintf(NULL, 0, BUCKET_HEAD, i, (unsigned long)gen);
+}
+
+/* A node's record: its creation number, then URI, kind, format, type, ACL,
+ * title, timestamp, version and base64 value (built-in nodes: their
+ * properties only), tab-separated. */
+static void put_record(omadm_t *dm, const dmnode_t *n, buf_t *b)
+{
+    buf_printf(b, "%lu\t", (unsigned long)n->seq);
+    buf_t uri;
+    buf_init(&uri, dm);
+    dmtree_uri(n, &uri);
+    if (uri.failed)
+        b->failed = 1;
+    else
+        put_field(b, (const char *)uri.data);
+    buf_free(&uri);
+    buf_putc(b, '\t');
+    buf_puts(b, n->interior ? "I\t" : "L\t");
+    put_str(b, n->format);
+    put_str(b, n->type);
+    put_str(b, n->acl);
+    put_str(b, n->title);
+    buf_printf(b, "%lld\t%u\t", (long long)n->tstamp, (unsigned)n->verno);
+    if (!n->interior && !n->builtin) {
+        char *v = crypto_b64_encode(dm, n->value, n->len);
+        if (!v)
+            b->failed = 1;
+        else
+            buf_puts(b, *v ? v : "=");
+        om_free(dm, v);
+    } else {
+        buf_putc(b, '-');
+    }
+    buf_putc(b, '\n');
+}
+
+/* The buckets whose records changed since they were saved. */
+static void mark_dirty(dmtree_t *t, const dmnode_t *n)
+{
+    bool rec = recorded(n);
+    if ((rec && (n->pstate & DMTREE_P_UNSAVED)) || (!rec && (n->pstate & DMTREE_P_STORED)))
+        t->pb[n->pbucket].dirty = true;
+    for (const dmnode_t *c = n->first; c; c = c->next)
+        mark_dirty(t, c);
+}
+
+/* The records of the dirty buckets, each bucket into its buffer. */
+static void collect(omadm_t *dm, const dmnode_t *n, buf_t *bufs)
+{
+    if (dm->tree->pb[n->pbucket].dirty && recorded(n))
+        put_record(dm, n, &bufs[n->pbucket]);
+    for (const dmnode_t *c = n->first; c; c = c->next)
+        collect(dm, c, bufs);
+}
+
+/* What the dirty buckets hold once the manifest naming them is saved. */
+static void mark_saved(const dmtree_t *t, dmnode_t *n)
+{
+    if (t->pb[n->pbucket].dirty)
+        n->pstate = recorded(n) ? DMTREE_P_STORED : 0;
+    for (dmnode_t *c = n->first; c; c = c->next)
+        mark_saved(t, c);
+}
+
+/* Write every dirty bucket that holds records into its other key; next
+ * gets what the manifest is to say of it.  Nothing the stored manifest
+ * names is touched. */
+static omadm_error_t save_buckets(omadm_t *dm, pbucket_t *next)
+{
+    dmtree_t *t = dm->tree;
+    buf_t *bufs = om_calloc(dm, t->n_pb * sizeof *bufs);
+    if (!bufs)
+        return OMADM_E_NOMEM;
+    omadm_error_t err = OMADM_OK;
+    for (unsigned i = 0; i < t->n_pb; i++) {
+        buf_init(&bufs[i], dm);
+        if (t->pb[i].dirty)
+            buf_printf(&bufs[i], BUCKET_HEAD, i, (unsigned long)(uint32_t)(t->pb[i].gen + 1));
+    }
+    collect(dm, t->root, bufs);
+    for (unsigned i = 0; i < t->n_pb; i++)
+        if (bufs[i].failed)
+            err = OMADM_E_NOMEM;
+    for (unsigned i = 0; i < t->n_pb && !err; i++) {
+        if (!t->pb[i].dirty)
+            continue;
+        uint32_t gen = t->pb[i].gen + 1;
+        if (bufs[i].len == bucket_head_len(i, gen)) {
+            next[i].used = false; /* no record left: no key */
+            continue;
+        }
+        char key[32];
+        bucket_key(key, i, gen);
+        next[i].gen = gen;
+        next[i].sum = checksum(bufs[i].data, bufs[i].len);
+        next[i].used = true;
+        if (dm->storage.save(dm->storage.ctx, key, bufs[i].data, bufs[i].len))
+            err = OMADM_E_STORAGE;
+    }
+    for (unsigned i = 0; i < t->n_pb; i++)
+        buf_free(&bufs[i]);
+    om_free(dm, bufs);
+    return err;
+}
+
+static omadm_error_t save_manifest(omadm_t *dm, const pbucket_t *pb)
+{
+    const dmtree_t *t = dm->tree;
     buf_t b;
     buf_init(&b, dm);
-    buf_puts(&b, "omadm-tree 1\n");
-    save_node(dm, dm->tree->root, &b);
+    buf_printf(&b, "omadm-tree 2\nbuckets %u\n", t->n_pb);
+    for (unsigned i = 0; i < t->n_pb; i++)
+        if (pb[i].used)
+            buf_printf(&b, "%u %lu %016llx\n", i, (unsigned long)pb[i].gen,
+                       (unsigned long long)pb[i].sum);
+    buf_puts(&b, "end\n");
     omadm_error_t err = OMADM_OK;
     if (b.failed)
         err = OMADM_E_NOMEM;
     else if (dm->storage.save(dm->storage.ctx, "tree", b.data, b.len))
         err = OMADM_E_STORAGE;
     buf_free(&b);
+    return err;
+}
+
+omadm_error_t dmtree_save(omadm_t *dm)
+{
+    if (!dm->has_storage)
+        return OMADM_OK;
+    dmtree_t *t = dm->tree;
+    mark_dirty(t, t->root);
+    bool any = t->pb_force || t->pb_unsure;
+    for (unsigned i = 0; i < t->n_pb && !any; i++)
+        any = t->pb[i].dirty;
+    if (!any)
+        return OMADM_OK;
+    pbucket_t *next = om_alloc(dm, t->n_pb * sizeof *next);
+    if (!next)
+        return OMADM_E_NOMEM;
+    memcpy(next, t->pb, t->n_pb * sizeof *next);
+    omadm_error_t err = OMADM_OK;
+    /* a manifest whose save failed may still have been stored: say again
+     * which keys are current before overwriting the others */
+    if (t->pb_unsure && !(err = save_manifest(dm, t->pb)))
+        t->pb_unsure = false;
+    if (!err)
+        err = save_buckets(dm, next);
+    if (!err && (err = save_manifest(dm, next)) == OMADM_E_STORAGE)
+        t->pb_unsure = true;
+    if (!err) {
+        mark_saved(t, t->root);
+        for (unsigned i = 0; i < t->n_pb; i++)
+            next[i].dirty = false;
+        memcpy(t->pb, next, t->n_pb * sizeof *next);
+        t->pb_force = false;
+    }
+    om_free(dm, next);
     return err;
 }
 
@@ -669,7 +897,8 @@ static omadm_error_t load_value(omadm_t *dm, dmnode_t *n, char *v, const char *f
     return rc ? OMADM_E_NOMEM : OMADM_OK;
 }
 
-static omadm_error_t load_line(omadm_t *dm, char *line)
+/* One record of format 1 (without the creation number); *out is its node. */
+static omadm_error_t load_line(omadm_t *dm, char *line, dmnode_t **out)
 {
     char *f[9], *v[9];
     int k = 0;
@@ -701,7 +930,204 @@ static omadm_error_t load_line(omadm_t *dm, char *line)
         n->tstamp = strtoll(f[6], NULL, 10);
         n->verno = (uint16_t)strtoul(f[7], NULL, 10);
     }
+    *out = n;
     return OMADM_OK;
+}
+
+/* Format 1: the whole tree in one key, one record per line in tree order.
+ * Every record is written anew (format 2) with the next save. */
+static omadm_error_t load_v1(omadm_t *dm, char **save)
+{
+    omadm_error_t err = OMADM_OK;
+    char *line;
+    dmnode_t *n;
+    while (!err && (line = strtok_r(NULL, "\n", save)))
+        err = load_line(dm, line, &n);
+    dm->tree->pb_force = true;
+    return err;
+}
+
+/* A decimal (base 10) or lower-case hex (16) number up to max, followed
+ * by sep (0: the end of the string).  0, or -1 when *s is not that. */
+static int get_num(char **s, unsigned base, uint64_t max, char sep, uint64_t *out)
+{
+    char *p = *s;
+    uint64_t v = 0;
+    size_t digits = 0;
+    for (;; p++, digits++) {
+        unsigned d;
+        if (*p >= '0' && *p <= '9')
+            d = (unsigned)(*p - '0');
+        else if (base == 16 && *p >= 'a' && *p <= 'f')
+            d = (unsigned)(*p - 'a' + 10);
+        else
+            break;
+        if (d > max || v > (max - d) / base)
+            return -1;
+        v = v * base + d;
+    }
+    if (!digits || *p != sep)
+        return -1;
+    *out = v;
+    *s = sep ? p + 1 : p;
+    return 0;
+}
+
+typedef struct lrec {
+    uint32_t seq;
+    uint16_t bucket;
+    char *line;
+} lrec_t;
+
+typedef struct loader {
+    char **texts;              /* per bucket: its text, records point into it */
+    lrec_t *recs;
+    size_t n_recs, cap_recs;
+} loader_t;
+
+static int cmp_lrec(const void *a, const void *b)
+{
+    const lrec_t *x = a, *y = b;
+    if (x->seq != y->seq)
+        return x->seq < y->seq ? -1 : 1;
+    return x->bucket < y->bucket ? -1 : x->bucket > y->bucket;
+}
+
+static omadm_error_t push_rec(omadm_t *dm, loader_t *l, uint32_t seq, unsigned bucket, char *line)
+{
+    if (l->n_recs == l->cap_recs) {
+        size_t cap = l->cap_recs ? l->cap_recs * 2 : 256;
+        lrec_t *r = om_realloc(dm, l->recs, cap * sizeof *r);
+        if (!r)
+            return OMADM_E_NOMEM;
+        l->recs = r;
+        l->cap_recs = cap;
+    }
+    l->recs[l->n_recs++] = (lrec_t){seq, (uint16_t)bucket, line};
+    return OMADM_OK;
+}
+
+/* Read the key the manifest names for bucket i: its checksum and head
+ * must be what the manifest says, else the tree is corrupt. */
+static omadm_error_t load_bucket(omadm_t *dm, loader_t *l, unsigned i, const pbucket_t *want)
+{
+    char key[32], head[64];
+    bucket_key(key, i, want->gen);
+    uint8_t *data = NULL;
+    size_t len = 0;
+    int rc = dm->storage.load(dm->storage.ctx, key, &data, &len);
+    if (rc == 1)
+        return OMADM_E_CORRUPT;
+    if (rc < 0)
+        return OMADM_E_STORAGE;
+    bool same = checksum(data, len) == want->sum;
+    char *text = same ? om_strndup(dm, (const char *)data, len) : NULL;
+    if (dm->storage.release)
+        dm->storage.release(dm->storage.ctx, data);
+    if (!same)
+        return OMADM_E_CORRUPT;
+    if (!text)
+        return OMADM_E_NOMEM;
+    l->texts[i] = text;
+    snprintf(head, sizeof head, BUCKET_HEAD, i, (unsigned long)want->gen);
+    head[strlen(head) - 1] = 0;
+    char *save = NULL;
+    char *line = strtok_r(text, "\n", &save);
+    if (!line || strcmp(line, head))
+        return OMADM_E_CORRUPT;
+    omadm_error_t err = OMADM_OK;
+    while (!err && (line = strtok_r(NULL, "\n", &save))) {
+        uint64_t seq;
+        if (get_num(&line, 10, UINT32_MAX - 1, '\t', &seq))
+            return OMADM_E_CORRUPT;
+        err = push_rec(dm, l, (uint32_t)seq, i, line);
+    }
+    return err;
+}
+
+static void place_subtree(dmtree_t *t, dmnode_t *n)
+{
+    for (dmnode_t *c = n->first; c; c = c->next) {
+        c->pbucket = place(t, n, c->name);
+        place_subtree(t, c);
+    }
+}
+
+/* The manifest's "buckets N" line: the engine keeps the stored count. */
+static omadm_error_t load_count(omadm_t *dm, char *line)
+{
+    dmtree_t *t = dm->tree;
+    uint64_t n;
+    if (!line || strncmp(line, "buckets ", 8))
+        return OMADM_E_CORRUPT;
+    line += 8;
+    if (get_num(&line, 10, DMTREE_BUCKETS_MAX, 0, &n) || !n)
+        return OMADM_E_CORRUPT;
+    if (n == t->n_pb)
+        return OMADM_OK;
+    pbucket_t *pb = om_calloc(dm, (size_t)n * sizeof *pb);
+    if (!pb)
+        return OMADM_E_NOMEM;
+    om_free(dm, t->pb);
+    t->pb = pb;
+    t->n_pb = (unsigned)n;
+    t->root->pbucket = 0;
+    place_subtree(t, t->root);
+    return OMADM_OK;
+}
+
+/* The manifest's bucket lines, in increasing bucket order, then "end". */
+static omadm_error_t load_manifest(omadm_t *dm, char **save)
+{
+    dmtree_t *t = dm->tree;
+    omadm_error_t err = load_count(dm, strtok_r(NULL, "\n", save));
+    uint64_t i, gen, sum, next = 0;
+    char *line;
+    while (!err && (line = strtok_r(NULL, "\n", save)) && strcmp(line, "end")) {
+        if (get_num(&line, 10, t->n_pb - 1, ' ', &i) || i < next ||
+            get_num(&line, 10, UINT32_MAX, ' ', &gen) || get_num(&line, 16, UINT64_MAX, 0, &sum))
+            return OMADM_E_CORRUPT;
+        t->pb[i] = (pbucket_t){.sum = sum, .gen = (uint32_t)gen, .used = true};
+        next = i + 1;
+    }
+    if (!err && (!line || strtok_r(NULL, "\n", save)))
+        err = OMADM_E_CORRUPT; /* no "end", or something after it */
+    return err;
+}
+
+/* Format 2: the manifest, then the buckets it names; records are applied
+ * in creation order, so parents come first and siblings keep their order. */
+static omadm_error_t load_v2(omadm_t *dm, char **save)
+{
+    dmtree_t *t = dm->tree;
+    loader_t l = {0};
+    omadm_error_t err = load_manifest(dm, save);
+    if (!err && !(l.texts = om_calloc(dm, t->n_pb * sizeof *l.texts)))
+        err = OMADM_E_NOMEM;
+    for (unsigned i = 0; !err && i < t->n_pb; i++)
+        if (t->pb[i].used)
+            err = load_bucket(dm, &l, i, &t->pb[i]);
+    if (!err && l.n_recs)
+        qsort(l.recs, l.n_recs, sizeof *l.recs, cmp_lrec);
+    for (size_t k = 0; !err && k < l.n_recs; k++) {
+        dmnode_t *n = NULL;
+        err = load_line(dm, l.recs[k].line, &n);
+        if (err)
+            break;
+        n->pbucket = l.recs[k].bucket;
+        n->pstate = DMTREE_P_STORED;
+        if (!n->builtin)
+            n->seq = l.recs[k].seq;
+    }
+    /* new nodes come after every stored one (those the records made on
+     * their way were numbered before, like parents) */
+    if (!err && l.n_recs && l.recs[l.n_recs - 1].seq >= t->next_seq)
+        t->next_seq = l.recs[l.n_recs - 1].seq + 1;
+    for (unsigned i = 0; l.texts && i < t->n_pb; i++)
+        om_free(dm, l.texts[i]);
+    om_free(dm, l.texts);
+    om_free(dm, l.recs);
+    return err;
 }
 
 static omadm_error_t load_tree(omadm_t *dm)
@@ -723,13 +1149,12 @@ static omadm_error_t load_tree(omadm_t *dm)
         return OMADM_E_NOMEM;
     char *save = NULL;
     char *line = strtok_r(text, "\n", &save);
-    if (!line || strcmp(line, "omadm-tree 1") != 0) {
+    if (line && !strcmp(line, "omadm-tree 1"))
+        err = load_v1(dm, &save);
+    else if (line && !strcmp(line, "omadm-tree 2"))
+        err = load_v2(dm, &save);
+    else
         err = OMADM_E_CORRUPT;
-        goto out;
-    }
-    while (!err && (line = strtok_r(NULL, "\n", &save)))
-        err = load_line(dm, line);
-out:
     om_free(dm, text);
     return err;
 }
@@ -741,6 +1166,10 @@ omadm_error_t dmtree_create(omadm_t *dm)
         return OMADM_E_NOMEM;
     dm->tree = t;
     if (index_grow(dm, t))
+        return OMADM_E_NOMEM;
+    t->n_pb = DMTREE_BUCKETS;
+    t->next_seq = 1;
+    if (!(t->pb = om_calloc(dm, t->n_pb * sizeof *t->pb)))
         return OMADM_E_NOMEM;
     t->root = new_node(dm, ".", true);
     if (!t->root)
@@ -766,6 +1195,7 @@ void dmtree_destroy(omadm_t *dm)
         free_subtree(dm, t->root);
     om_free(dm, t->buckets);
     om_free(dm, t->journal);
+    om_free(dm, t->pb);
     om_free(dm, t);
     dm->tree = NULL;
 }

@@ -25,6 +25,8 @@ typedef struct dmnode {
     struct dmnode *prev, *next; /* siblings */
     struct dmnode *hnext;       /* name index chain */
     uint32_t hash;
+    uint16_t pbucket;           /* persistence bucket holding the node's record */
+    uint8_t pstate;             /* DMTREE_P_* bits */
     size_t n_children;
     bool interior;
     bool builtin;               /* created by the engine (not persisted as such) */
@@ -39,8 +41,14 @@ typedef struct dmnode {
     char *title;
     int64_t tstamp;             /* seconds since epoch, 0 = never set */
     uint16_t verno;
+    uint32_t seq;               /* creation order: siblings load in this order */
     const struct dm_csp_reg *csp; /* mount point of a plugin */
 } dmnode_t;
+
+/* pstate: the node's record changed since it was last saved; its bucket
+ * as last saved holds a record of it. */
+#define DMTREE_P_UNSAVED 1u
+#define DMTREE_P_STORED 2u
 
 typedef struct dmtree dmtree_t;
 
@@ -93,7 +101,16 @@ void dmtree_tx_rollback(omadm_t *dm);
 size_t dmtree_savepoint(const omadm_t *dm);
 void dmtree_rollback_to(omadm_t *dm, size_t savepoint);
 
-/* Persistence through dm->storage (key "tree"); no-op without storage. */
+/* Persistence through dm->storage; no-op without storage.  The tree is
+ * kept in DMTREE_BUCKETS buckets (a node's bucket is fixed when it is
+ * created), each under two keys "tree.<i>.a" / "tree.<i>.b" used in turn,
+ * and a manifest under "tree" naming each bucket's current key and
+ * checksum.  A save writes the buckets whose records changed into their
+ * other key, then the manifest: until the manifest is replaced the stored
+ * tree is the previous one.  OMADM_E_STORAGE when a save() fails (the
+ * stored tree is then the one before), OMADM_E_NOMEM. */
+#define DMTREE_BUCKETS 512u
+#define DMTREE_BUCKETS_MAX 4096u /* read from a manifest */
 omadm_error_t dmtree_save(omadm_t *dm);
 
 #endif

@@ -121,7 +121,8 @@ typedef struct omadm_platform {
 
 /*
  * Persistence goes through this table.  Keys are short ASCII names: "tree"
- * (the management tree), "session" (session counters) and "auth" (client
+ * and "tree.<n>.a" / "tree.<n>.b" (the management tree: a manifest and its
+ * buckets, docs/abi.md), "session" (session counters) and "auth" (client
  * session counter and authentication nonces).  load() returns 0 and a
  * buffer the engine releases with release(), 1 when the key does not
  * exist, negative on error.  save() must replace the whole value

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
-"""crash_consistency.py - kill -9 test of the certificate store.
+"""crash_consistency.py - kill -9 test of the certificate store and the engine tree.
 
 Run by tests/scripts/test-crash-consistency.sh (see docs/testing.md, "Crash
 consistency").  Python 3 standard library only; needs the openssl CLI.
@@ -27,6 +27,14 @@ consistency").  Python 3 standard library only; needs the openssl CLI.
    kill must get the reference run's Status codes.  At the end the store must
    equal the model's final state.  Chains run until --kills processes were
    really killed (exit by SIGKILL).
+5. The engine tree (TreeTest): a tree of ~5,100 leaves (~1 MB) written in the
+   previous format (omadm-tree 1), then messages that replace two 1-byte
+   leaves each, and sometimes a 96-byte leaf, add a leaf or delete one; the
+   first converts the tree to buckets.  `dmclient process` is killed at a
+   random moment or when a bucket's or the manifest's temporary file appears;
+   after each attempt `dmclient get` of every node the message touches (and
+   one it does not) must give the values before the message or after it, all
+   of them.  Chains run until --tree-kills real kills.
 """
 import argparse
 import base64
@@ -832,6 +840,269 @@ class Test:
                 time.perf_counter() - t_start))
 
 
+# ------------------------------------------------------------ the engine tree
+#
+# A tree of the previous format (omadm-tree 1) is written into the state
+# directory: ./Big/G<g>/L<l> leaves of 96 bytes and a 1-byte ./Big/G<g>/F per
+# group.  Each message replaces two 1-byte leaves, and sometimes a big leaf,
+# adds a leaf or deletes one; the first one converts the tree to buckets.
+# After every attempt the nodes the message touches must all read as before
+# it or all as after it (dmclient get), and the tree must load.
+
+TREE_GROUPS = 100
+TREE_LEAVES = 50
+TREE_VALUE = 96
+
+
+def tree_value(g, l, salt=0):
+    return ''.join(chr(ord('a') + (g * 7 + l * 13 + k + salt) % 26) for k in range(TREE_VALUE))
+
+
+def write_v1_tree(sd):
+    os.makedirs(sd, exist_ok=True)
+    lines = ['omadm-tree 1', './Big\tI\t-\t-\t-\t-\t994869497\t0\t-']
+    model = {}
+    for g in range(TREE_GROUPS):
+        lines.append('./Big/G%d\tI\t-\t-\t-\t-\t994869497\t0\t-' % g)
+        for l in range(TREE_LEAVES):
+            v = tree_value(g, l)
+            model['./Big/G%d/L%d' % (g, l)] = v
+            lines.append('./Big/G%d/L%d\tL\tchr\t-\t-\t-\t994869497\t1\t%s' % (
+                g, l, base64.b64encode(v.encode()).decode()))
+        model['./Big/G%d/F' % g] = '0'
+        lines.append('./Big/G%d/F\tL\tchr\t-\t-\t-\t994869497\t1\tMA==' % g)
+    with open(os.path.join(sd, 'tree'), 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+    return model
+
+
+def build_tree_session(rng, model, n):
+    """Messages (lists of commands) and the model after each one."""
+    msgs, states = [], [dict(model)]
+    cur = dict(model)
+    for k in range(1, n + 1):
+        cmds = []
+        for g in rng.sample(range(TREE_GROUPS), 2):
+            cmds.append(('Replace', './Big/G%d/F' % g, str(rng.randrange(10))))
+        if rng.random() < 0.5:
+            g, l = rng.randrange(TREE_GROUPS), rng.randrange(TREE_LEAVES)
+            uri = './Big/G%d/L%d' % (g, l)
+            if uri in cur:
+                cmds.append(('Replace', uri, tree_value(g, l, k)))
+        if rng.random() < 0.3:
+            cmds.append(('Add', './Big/G%d/N%d' % (rng.randrange(TREE_GROUPS), k), 'new %d' % k))
+        if rng.random() < 0.3:
+            uri = rng.choice(sorted(u for u in cur if '/L' in u))
+            if all(c[1] != uri for c in cmds):
+                cmds.append(('Delete', uri, None))
+        for op, uri, v in cmds:
+            if op == 'Delete':
+                del cur[uri]
+            else:
+                cur[uri] = v
+        msgs.append(cmds)
+        states.append(dict(cur))
+    return msgs, states
+
+
+def render_tree_message(msg_id, cmds):
+    body = []
+    for i, (op, uri, v) in enumerate(cmds, 1):
+        item = '<Target><LocURI>%s</LocURI></Target>' % uri
+        if v is not None:
+            item += ('<Meta><Format xmlns="syncml:metinf">chr</Format></Meta><Data>%s</Data>'
+                     % xml_escape(v))
+        body.append('<%s><CmdID>%d</CmdID><Item>%s</Item></%s>' % (op, i, item, op))
+    return ('<SyncML xmlns="SYNCML:SYNCML1.2"><SyncHdr><VerDTD>1.2</VerDTD><VerProto>DM/1.2'
+            '</VerProto><SessionID>%s</SessionID><MsgID>%d</MsgID><Target><LocURI>crash-tree'
+            '</LocURI></Target><Source><LocURI>%s</LocURI></Source></SyncHdr><SyncBody>%s'
+            '<Final/></SyncBody></SyncML>' % (SESSION_ID, msg_id, SERVER, ''.join(body)))
+
+
+class TreeTest:
+    def __init__(self, args, dm, work):
+        self.args = args
+        self.seed = args.seed
+        self.dm = dm
+        self.work = os.path.join(work, 'tree')
+        self.krng = random.Random('tree-kills-%d' % args.seed)
+        self.stats = {'attempts': 0, 'kills': 0, 'applied': 0, 'not-applied': 0, 'chains': 0,
+                      'converting-kills': 0}
+        self.by_strategy = {}
+
+    def msg_path(self, k):
+        return os.path.join(self.work, 'msg', '%03d.xml' % k)
+
+    def fail(self, what, k, ctx, detail=''):
+        raise Failure('tree: %s at message %d (seed %d%s)\n%s' % (what, k, self.seed, ctx, detail))
+
+    def read(self, sd, uris):
+        got = {}
+        for uri in uris:
+            p = self.dm.run(sd, 'get', uri, ok=(0, 1))
+            if p.returncode == 0:
+                out = p.stdout.decode()
+                got[uri] = out[:-1] if out.endswith('\n') else out
+            elif b'node not found' in p.stderr:
+                got[uri] = None
+            else:
+                raise Failure('dmclient get %s failed: %s' % (uri, p.stderr.decode(errors='replace')))
+        return got
+
+    def verify(self, sd, k, ctx):
+        """The nodes message k touches read as before it or after it, all of
+        them; True when after."""
+        uris = sorted({c[1] for c in self.msgs[k - 1]})
+        # one untouched node: the rest of the tree is there too
+        uris.append('./Big/G%d/L%d' % (k % TREE_GROUPS, (k * 7) % TREE_LEAVES))
+        got = self.read(sd, uris)
+        after = {u: self.states[k].get(u) for u in uris}
+        before = {u: self.states[k - 1].get(u) for u in uris}
+        if got == after:
+            return True
+        if got == before:
+            return False
+        self.fail('the tree is neither the one before nor the one after the message', k, ctx,
+                  '\n'.join('  %s: got %r, before %r, after %r' % (u, got[u], before[u], after[u])
+                            for u in uris))
+
+    def process(self, sd, k, ctx):
+        p = self.dm.run(sd, 'process', self.msg_path(k))
+        codes = [c for (_ref, cmd, c) in parse_statuses(p.stdout) if cmd != 'SyncHdr']
+        if codes != [200] * len(self.msgs[k - 1]):
+            self.fail('unexpected Status codes %s' % codes, k, ctx)
+
+    def kill_attempt(self, sd, k, chain):
+        r = self.krng
+        dur = self.durations[k - 1]
+        strategy = r.choices(['early', 'uniform', 'late', 'bucket.tmp', 'manifest.tmp'],
+                             weights=[5, 25, 20, 30, 20])[0]
+        proc = subprocess.Popen([self.dm.path, '--state-dir', sd, 'process', self.msg_path(k)],
+                                env=self.dm.kill_env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        t0 = time.perf_counter()
+        if strategy in ('early', 'uniform', 'late'):
+            if strategy == 'early':
+                delay = 10 ** r.uniform(-5, -2.5)
+            else:
+                lo, hi = (0.0, 1.25 * dur) if strategy == 'uniform' else (0.6 * dur, 1.05 * dur)
+                delay = r.uniform(lo, hi)
+            spin_until(t0 + delay)
+            detail = 'SIGKILL %.3f ms after start' % (delay * 1e3)
+        else:
+            extra = r.uniform(0, 0.0015)
+            seen, i = False, 0
+            manifest = os.path.join(sd, '.tree.tmp')
+            while not seen:
+                if strategy == 'manifest.tmp':
+                    seen = os.path.exists(manifest)
+                else:
+                    seen = any(f.startswith('.tree.') and f.endswith('.tmp') and f != '.tree.tmp'
+                               for f in os.listdir(sd))
+                i += 1
+                if not seen and (i & 7) == 0 and (proc.poll() is not None or
+                                                  time.perf_counter() - t0 > 30):
+                    break
+            if seen:
+                spin_until(time.perf_counter() + extra)
+            detail = ('SIGKILL %.3f ms after a %s appeared' % (extra * 1e3, strategy) if seen
+                      else '%s never seen' % strategy)
+        proc.send_signal(signal.SIGKILL)
+        _out, err = proc.communicate(timeout=120)
+        sanitizer_check(err, 'process (killed run)')
+        self.dm.runs += 1
+        self.stats['attempts'] += 1
+        killed = proc.returncode == -signal.SIGKILL
+        ctx = ', tree chain %d, %s, %s' % (chain, strategy, detail)
+        if not killed and proc.returncode != 0:
+            self.fail('dmclient process exited %d' % proc.returncode, k, ctx, err.decode())
+        applied = self.verify(sd, k, ctx)
+        if not killed and not applied:
+            self.fail('process finished but its message is not in the tree', k, ctx)
+        if killed:
+            self.stats['kills'] += 1
+            self.stats['converting-kills'] += k == 1
+            st = self.by_strategy.setdefault(strategy, [0, 0])
+            st[0] += 1
+            st[1] += applied
+            self.stats['applied' if applied else 'not-applied'] += 1
+        return applied
+
+    def chain(self, ci):
+        sd = os.path.join(self.work, 'chain')
+        shutil.rmtree(sd, ignore_errors=True)
+        shutil.copytree(self.initial, sd)
+        r = self.krng
+        n = len(self.msgs)
+        for k in range(1, n + 1):
+            tries = 0
+            while True:
+                if tries >= 6 or r.random() > self.args.kill_ratio:
+                    self.process(sd, k, ', tree chain %d, sent without a kill' % ci)
+                    if not self.verify(sd, k, ', tree chain %d' % ci):
+                        self.fail('message sent without a kill is not in the tree', k,
+                                  ', tree chain %d' % ci)
+                    break
+                tries += 1
+                if self.kill_attempt(sd, k, ci):
+                    break
+        # the whole tree at the end
+        final = self.states[n]
+        got = self.read(sd, ['./Big/G%d' % g for g in range(0, TREE_GROUPS, 9)])
+        for g in range(0, TREE_GROUPS, 9):
+            want = sorted(u.rsplit('/', 1)[1] for u in final if u.startswith('./Big/G%d/' % g))
+            if sorted((got['./Big/G%d' % g] or '').split('/')) != want:
+                self.fail('children of ./Big/G%d differ at the end' % g, n, ', tree chain %d' % ci)
+        self.stats['chains'] += 1
+
+    def main(self):
+        t_start = time.perf_counter()
+        os.makedirs(os.path.join(self.work, 'msg'), exist_ok=True)
+        self.initial = os.path.join(self.work, 'initial')
+        model = write_v1_tree(self.initial)
+        size = os.path.getsize(os.path.join(self.initial, 'tree'))
+        srng = random.Random('tree-session-%d' % self.seed)
+        self.msgs, self.states = build_tree_session(srng, model, self.args.tree_messages)
+        for k, cmds in enumerate(self.msgs, 1):
+            with open(self.msg_path(k), 'w') as f:
+                f.write(render_tree_message(k, cmds))
+        log('tree: %d messages of %d commands on a tree of %d nodes (%d bytes as omadm-tree 1); '
+            'the first converts it' % (len(self.msgs), sum(len(m) for m in self.msgs), len(model),
+                                      size))
+        ref = os.path.join(self.work, 'reference')
+        shutil.copytree(self.initial, ref)
+        self.durations = []
+        for k in range(1, len(self.msgs) + 1):
+            t = time.perf_counter()
+            self.process(ref, k, ', reference run')
+            self.durations.append(time.perf_counter() - t)
+            if not self.verify(ref, k, ', reference run'):
+                self.fail('reference run: the message is not in the tree', k, '')
+        with open(os.path.join(ref, 'tree')) as f:
+            if f.readline() != 'omadm-tree 2\n':
+                raise Failure('tree: the reference run did not convert the tree')
+        log('tree reference run: converting message %.1f ms, median message %.1f ms' % (
+            self.durations[0] * 1e3, sorted(self.durations)[len(self.durations) // 2] * 1e3))
+        ci = 0
+        while self.stats['kills'] < self.args.tree_kills:
+            ci += 1
+            if ci > self.args.max_chains:
+                raise Failure('tree: only %d real kills after %d chains (seed %d)' % (
+                    self.stats['kills'], ci - 1, self.seed))
+            self.chain(ci)
+            log('tree chain %d done: %d kills so far' % (ci, self.stats['kills']))
+        s = self.stats
+        if s['applied'] == 0 or s['not-applied'] == 0:
+            raise Failure('tree: the kills all fell on one side (%d applied, %d not; seed %d)' % (
+                s['applied'], s['not-applied'], self.seed))
+        log('tree kills by strategy (killed, of which applied): %s' % ', '.join(
+            '%s %d/%d' % (k, v[0], v[1]) for k, v in sorted(self.by_strategy.items())))
+        log('PASS tree seed %d: %d chains, %d kill attempts, %d real kills (%d while converting); '
+            '%d applied, %d not applied; %.1f s' % (
+                self.seed, s['chains'], s['attempts'], s['kills'], s['converting-kills'],
+                s['applied'], s['not-applied'], time.perf_counter() - t_start))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--dmclient', required=True)
@@ -843,10 +1114,20 @@ def main():
     ap.add_argument('--kill-ratio', type=float, default=0.8,
                     help='share of messages first sent to a process that gets killed')
     ap.add_argument('--max-chains', type=int, default=40)
+    ap.add_argument('--tree-kills', type=int, default=100,
+                    help='real kills to reach on engine-tree messages (0: skip that part)')
+    ap.add_argument('--tree-messages', type=int, default=30)
+    ap.add_argument('--only-tree', action='store_true', help='skip the certificate store part')
     args = ap.parse_args()
     if args.kills < 200 or args.messages < 60:
         ap.error('--kills must be at least 200 and --messages at least 60')
-    return run_test(lambda: Test(args).main(), args.seed, log)
+
+    def body():
+        if not args.only_tree:
+            Test(args).main()
+        if args.tree_kills:
+            TreeTest(args, Dm(args.dmclient), args.work).main()
+    return run_test(body, args.seed, log)
 
 
 def run_test(body, seed, log_fn):

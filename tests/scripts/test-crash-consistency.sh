@@ -4,7 +4,11 @@
 # random points of a certificate-store session (at least 200 real kills) and
 # check after each kill that `dmclient store check` passes and the store holds
 # exactly the messages before the one in flight, or that one too; then finish
-# the session and compare with an uninterrupted run.  The work is done by
+# the session and compare with an uninterrupted run.  Then the same for the
+# engine tree (at least 100 kills): messages changing leaves of a ~1 MB tree
+# written in the previous format, killed at random moments and when a tree
+# bucket or the manifest is being written; the nodes each message touches
+# must read as before it or after it.  The work is done by
 # crash_consistency.py beside this script; see docs/testing.md.
 #
 # CRASH_SEED   seed of the session and of the kill schedule (default 1)

@@ -7,22 +7,27 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int find(const tstore_t *s, const char *key)
+static long find(const tstore_t *s, const char *key)
 {
-    for (int i = 0; i < TSTORE_KEYS; i++)
+    for (size_t i = 0; i < s->n_e; i++)
         if (s->e[i].set && !strcmp(s->e[i].key, key))
-            return i;
+            return (long)i;
     return -1;
 }
 
 void tstore_set(tstore_t *s, const char *key, const void *data, size_t len)
 {
-    int i = find(s, key);
-    if (i < 0)
-        for (i = 0; i < TSTORE_KEYS && s->e[i].set; i++)
-            ;
-    if (i >= TSTORE_KEYS)
-        abort();
+    long i = find(s, key);
+    if (i < 0) {
+        if (strlen(key) >= sizeof s->e[0].key)
+            abort();
+        tstore_entry_t *e = realloc(s->e, (s->n_e + 1) * sizeof *e);
+        if (!e)
+            abort();
+        s->e = e;
+        i = (long)s->n_e++;
+        memset(&s->e[i], 0, sizeof s->e[i]);
+    }
     uint8_t *copy = malloc(len + 1);
     if (len)
         memcpy(copy, data, len);
@@ -36,7 +41,7 @@ void tstore_set(tstore_t *s, const char *key, const void *data, size_t len)
 
 const uint8_t *tstore_get(const tstore_t *s, const char *key, size_t *len)
 {
-    int i = find(s, key);
+    long i = find(s, key);
     if (i < 0)
         return NULL;
     if (len)
@@ -50,7 +55,7 @@ static int st_load(void *ctx, const char *key, uint8_t **data, size_t *len)
     s->loads++;
     if (s->fail_load)
         return -1;
-    int i = find(s, key);
+    long i = find(s, key);
     if (i < 0)
         return 1;
     s->hits++;
@@ -71,9 +76,15 @@ static int st_save(void *ctx, const char *key, const uint8_t *data, size_t len)
 {
     tstore_t *s = ctx;
     s->saves++;
-    if (s->fail_save)
+    bool fail = s->fail_save || s->saves == s->fail_save_at;
+    if (fail && !(s->fail_stores && s->saves == s->fail_save_at))
         return -1;
     tstore_set(s, key, data, len);
+    if (s->on_save)
+        s->on_save(s, key, s->on_save_ctx);
+    if (fail)
+        return -1;
+    s->saved_bytes += len;
     return 0;
 }
 
@@ -88,7 +99,25 @@ void tstore_init(tstore_t *s)
 
 void tstore_free(tstore_t *s)
 {
-    for (int i = 0; i < TSTORE_KEYS; i++)
+    for (size_t i = 0; i < s->n_e; i++)
         free(s->e[i].data);
-    memset(s->e, 0, sizeof s->e);
+    free(s->e);
+    s->e = NULL;
+    s->n_e = 0;
+}
+
+void tstore_copy(tstore_t *dst, const tstore_t *src)
+{
+    tstore_init(dst);
+    for (size_t i = 0; i < src->n_e; i++)
+        if (src->e[i].set)
+            tstore_set(dst, src->e[i].key, src->e[i].data, src->e[i].len);
+}
+
+size_t tstore_count(const tstore_t *s, const char *prefix)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->n_e; i++)
+        n += s->e[i].set && !strncmp(s->e[i].key, prefix, strlen(prefix));
+    return n;
 }

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "acl.h"
+#include "crypto.h"
 #include "dmtree.h"
 #include "internal.h"
 #include "support_dm.h"
@@ -706,6 +707,7 @@ static void test_corrupt_tree_refused(void **state)
 {
     (void)state;
     assert_int_equal(NEW_WITH("garbage"), OMADM_E_CORRUPT);
+    assert_int_equal(NEW_WITH("omadm-tree 3\n"), OMADM_E_CORRUPT);
     assert_int_equal(NEW_WITH("omadm-tree 2\n"), OMADM_E_CORRUPT);
     assert_int_equal(NEW_WITH("\x00\x01\x02"), OMADM_E_CORRUPT);
     /* a line with too few fields */
@@ -741,6 +743,542 @@ static void test_storage_load_failure(void **state)
     tstore_free(&st);
 }
 
+
+/* ---- persistence in buckets ---------------------------------------------- */
+
+/* Bytes of every tree key the store holds ("tree", "tree.<i>.<a|b>"). */
+static size_t tree_bytes(const tstore_t *st)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < st->n_e; i++)
+        if (st->e[i].set && !strncmp(st->e[i].key, "tree", 4))
+            n += st->e[i].len;
+    return n;
+}
+
+/* The tree an engine started on st holds (snapshot); NULL with *err set
+ * when it does not start. */
+static char *stored_snapshot(tstore_t *st, omadm_error_t *err)
+{
+    t_env_t e;
+    t_env_init(&e);
+    e.storage = &st->api;
+    omadm_t *dm = NULL;
+    *err = omadm_new(&e.cfg, &e.plat, e.storage, &dm);
+    if (*err) {
+        assert_null(dm);
+        assert_int_equal(e.alloc.outstanding, 0);
+        return NULL;
+    }
+    e.dm = dm;
+    char *s = snapshot(dm);
+    t_env_done(&e);
+    return s;
+}
+
+/* ./Big/G<g>/L<l>, value_len bytes each (about 200 bytes stored per leaf
+ * for a value of 100). */
+static void build_big(omadm_t *dm, unsigned groups, unsigned leaves, size_t value_len)
+{
+    char name[32], path[32];
+    char *value = malloc(value_len);
+    add(dm, "", "Big", true);
+    for (unsigned g = 0; g < groups; g++) {
+        snprintf(name, sizeof name, "G%u", g);
+        add(dm, "Big", name, true);
+        snprintf(path, sizeof path, "Big/G%u", g);
+        dmnode_t *p = node_at(dm, path);
+        for (unsigned l = 0; l < leaves; l++) {
+            snprintf(name, sizeof name, "L%u", l);
+            for (size_t k = 0; k < value_len; k++)
+                value[k] = (char)('a' + (g * 7 + l * 13 + k) % 26);
+            dmnode_t *n = dmtree_add(dm, p, name, false, NULL);
+            assert_non_null(n);
+            assert_int_equal(dmtree_set_value(dm, n, (uint8_t *)value, value_len, "chr", NULL), 0);
+        }
+    }
+    free(value);
+}
+
+static void test_message_writes_what_it_changed(void **state)
+{
+    fixture_t *f = *state;
+    build_big(f->env.dm, 50, 100, 100);
+    assert_int_equal(dmtree_save(f->env.dm), OMADM_OK);
+    size_t tree = tree_bytes(&f->store);
+    assert_true(tree > 900000);
+    size_t bytes = f->store.saved_bytes;
+    unsigned saves = f->store.saves;
+    assert_int_equal(t_send(&f->env, true,
+                            T_REPLACE("2", "./Big/G7/L42", "chr", "x")
+                            T_REPLACE("3", "./Big/G31/L5", "chr", "y")),
+                     OMADM_OK);
+    assert_int_equal(t_code(&f->env.reply, "2"), 200);
+    assert_int_equal(t_code(&f->env.reply, "3"), 200);
+    size_t written = f->store.saved_bytes - bytes;
+    print_message("tree of %zu bytes; a message changing two leaves wrote %zu bytes in %u keys\n",
+                  tree, written, f->store.saves - saves);
+    /* the session, two buckets, the manifest */
+    assert_true(f->store.saves - saves <= 4);
+    assert_true(written < tree / 20);
+    /* what was written is the tree */
+    char *live = snapshot(f->env.dm);
+    omadm_error_t err;
+    char *stored = stored_snapshot(&f->store, &err);
+    assert_int_equal(err, OMADM_OK);
+    assert_string_equal(live, stored);
+    assert_string_equal((char *)node_at(f->env.dm, "Big/G7/L42")->value, "x");
+    free(live);
+    free(stored);
+}
+
+/* The writer of format 1 (omadm-tree 1) as the previous version had it. */
+static void v1_field(buf_t *b, const char *s)
+{
+    if (!s) {
+        buf_putc(b, '-');
+        return;
+    }
+    if (!*s) {
+        buf_putc(b, '=');
+        return;
+    }
+    if (*s == '-' || *s == '=')
+        buf_printf(b, "%%%02X", (unsigned char)*s++);
+    dm_escape(b, s);
+}
+
+static void v1_node(omadm_t *dm, const dmnode_t *n, buf_t *b)
+{
+    bool record = n->parent ? !n->builtin || n->acl || n->title : n->acl != NULL;
+    if (record) {
+        buf_t uri;
+        buf_init(&uri, dm);
+        assert_int_equal(dmtree_uri(n, &uri), 0);
+        v1_field(b, (const char *)uri.data);
+        buf_free(&uri);
+        buf_puts(b, n->interior ? "\tI\t" : "\tL\t");
+        const char *f[] = {n->format, n->type, n->acl, n->title};
+        for (int i = 0; i < 4; i++) {
+            v1_field(b, f[i]);
+            buf_putc(b, '\t');
+        }
+        buf_printf(b, "%lld\t%u\t", (long long)n->tstamp, (unsigned)n->verno);
+        if (!n->interior && !n->builtin) {
+            char *v = crypto_b64_encode(dm, n->value, n->len);
+            buf_puts(b, *v ? v : "=");
+            om_free(dm, v);
+        } else {
+            buf_putc(b, '-');
+        }
+        buf_putc(b, '\n');
+    }
+    for (const dmnode_t *c = n->first; c; c = c->next)
+        v1_node(dm, c, b);
+}
+
+static void test_old_format_loads_and_converts(void **state)
+{
+    fixture_t *f = *state;
+    build_persisted(f->env.dm);
+    char *before = snapshot(f->env.dm);
+    buf_t b;
+    buf_init(&b, f->env.dm);
+    buf_puts(&b, "omadm-tree 1\n");
+    v1_node(f->env.dm, dmtree_root(f->env.dm), &b);
+    assert_false(b.failed);
+
+    tstore_t st;
+    tstore_init(&st);
+    tstore_set(&st, "tree", b.data, b.len);
+    buf_free(&b);
+    t_env_t e;
+    t_env_init(&e);
+    e.storage = &st.api;
+    t_env_start(&e);
+    char *loaded = snapshot(e.dm);
+    assert_string_equal(before, loaded);
+    assert_int_equal(st.saves, 0); /* loading writes nothing */
+    /* the first message that changes the tree writes it in format 2 */
+    assert_int_equal(t_send(&e, true, T_ADD("2", "./EmptyInterior/N", "chr", "n")), OMADM_OK);
+    assert_int_equal(t_code(&e.reply, "2"), 200);
+    assert_memory_equal(tstore_get(&st, "tree", NULL), "omadm-tree 2\n", 13);
+    assert_true(tstore_count(&st, "tree.") > 1);
+    char *live = snapshot(e.dm);
+    omadm_error_t err;
+    char *stored = stored_snapshot(&st, &err);
+    assert_int_equal(err, OMADM_OK);
+    assert_string_equal(live, stored);
+    t_env_done(&e);
+    tstore_free(&st);
+    free(before);
+    free(loaded);
+    free(live);
+    free(stored);
+}
+
+/* A file of the previous version, as it wrote it: the order of siblings,
+ * which is not the order of names, survives the conversion. */
+static void test_old_format_order_kept(void **state)
+{
+    (void)state;
+    static const char v1[] = "omadm-tree 1\n"
+                             "./B\tI\t-\t-\tGet=*&Add=*\t-\t5\t0\t-\n"
+                             "./B/z\tL\tchr\t-\t-\t-\t6\t1\tWg==\n"
+                             "./B/a\tL\tint\t-\t-\tT\t7\t2\tMQ==\n"
+                             "./A\tI\t-\turn:x\t-\t-\t8\t0\t-\n";
+    tstore_t st;
+    tstore_init(&st);
+    tstore_set(&st, "tree", v1, sizeof v1 - 1);
+    t_env_t e;
+    t_env_init(&e);
+    e.storage = &st.api;
+    t_env_start(&e);
+    dmnode_t *root = dmtree_root(e.dm);
+    assert_string_equal(root->first->next->next->name, "B");
+    assert_string_equal(root->last->name, "A");
+    dmnode_t *bn = node_at(e.dm, "B");
+    assert_string_equal(bn->first->name, "z");
+    assert_string_equal(bn->last->name, "a");
+    assert_string_equal(bn->last->title, "T");
+    assert_string_equal((char *)bn->last->value, "1");
+    assert_int_equal(bn->last->tstamp, 7);
+    assert_int_equal(t_send(&e, true, T_ADD("2", "./B/m", "chr", "m")), OMADM_OK);
+    assert_int_equal(t_code(&e.reply, "2"), 200);
+    char *live = snapshot(e.dm);
+    t_env_done(&e);
+
+    t_env_t e2;
+    t_env_init(&e2);
+    e2.storage = &st.api;
+    t_env_start(&e2);
+    char *stored = snapshot(e2.dm);
+    assert_string_equal(live, stored);
+    bn = node_at(e2.dm, "B");
+    assert_string_equal(bn->first->name, "z");
+    assert_string_equal(bn->first->next->name, "a");
+    assert_string_equal(bn->last->name, "m");
+    t_env_done(&e2);
+    free(live);
+    free(stored);
+    tstore_free(&st);
+}
+
+static uint64_t fnv64(const char *s, size_t n)
+{
+    uint64_t h = 14695981039346656037ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    return h;
+}
+
+/* A store of one bucket (index i of n, generation gen) holding text under
+ * key, the manifest naming it with text's checksum plus sum_delta. */
+static omadm_error_t new_with_bucket(unsigned n, unsigned i, unsigned gen, const char *key,
+                                     const char *text, uint64_t sum_delta)
+{
+    tstore_t st;
+    tstore_init(&st);
+    char *manifest = t_strf("omadm-tree 2\nbuckets %u\n%u %u %016llx\nend\n", n, i, gen,
+                            (unsigned long long)(fnv64(text, strlen(text)) + sum_delta));
+    tstore_set(&st, "tree", manifest, strlen(manifest));
+    tstore_set(&st, key, text, strlen(text));
+    free(manifest);
+    omadm_error_t err;
+    char *s = stored_snapshot(&st, &err);
+    assert_int_equal(st.saves, 0);
+    assert_int_equal(st.hits, st.releases);
+    if (!err)
+        assert_non_null(strstr(s, "  A I "));
+    free(s);
+    tstore_free(&st);
+    return err;
+}
+
+static void test_corrupt_manifest_or_bucket_refused(void **state)
+{
+    (void)state;
+    const char *good = "omadm-tree-bucket 1 2\n7\t./A\tI\t-\t-\t-\t-\t0\t0\t-\n";
+    /* a manifest of 4 buckets (not the engine's count) loads */
+    assert_int_equal(new_with_bucket(4, 1, 2, "tree.1.a", good, 0), OMADM_OK);
+    /* a checksum that does not match */
+    assert_int_equal(new_with_bucket(4, 1, 2, "tree.1.a", good, 1), OMADM_E_CORRUPT);
+    /* the key the manifest names is missing (generation 3 is key b) */
+    assert_int_equal(new_with_bucket(4, 1, 3, "tree.1.a", good, 0), OMADM_E_CORRUPT);
+    /* a bucket whose head names another bucket or generation */
+    assert_int_equal(new_with_bucket(4, 2, 2, "tree.2.a", good, 0), OMADM_E_CORRUPT);
+    assert_int_equal(new_with_bucket(4, 1, 4, "tree.1.a", good, 0), OMADM_E_CORRUPT);
+    /* an index past the count, a record without its number */
+    assert_int_equal(new_with_bucket(1, 1, 2, "tree.1.a", good, 0), OMADM_E_CORRUPT);
+    assert_int_equal(new_with_bucket(4, 1, 2, "tree.1.a",
+                                     "omadm-tree-bucket 1 2\n./A\tI\t-\t-\t-\t-\t0\t0\t-\n", 0),
+                     OMADM_E_CORRUPT);
+    /* manifests that are not one */
+    assert_int_equal(NEW_WITH("omadm-tree 2\nbuckets 0\nend\n"), OMADM_E_CORRUPT);
+    assert_int_equal(NEW_WITH("omadm-tree 2\nbuckets 4097\nend\n"), OMADM_E_CORRUPT);
+    assert_int_equal(NEW_WITH("omadm-tree 2\nbuckets 4\n"), OMADM_E_CORRUPT);
+    assert_int_equal(NEW_WITH("omadm-tree 2\nbuckets 4\nend\nx\n"), OMADM_E_CORRUPT);
+    assert_int_equal(NEW_WITH("omadm-tree 2\nbuckets 4\n1 0 00000000000000zz\nend\n"),
+                     OMADM_E_CORRUPT);
+    assert_int_equal(NEW_WITH("omadm-tree 2\nbuckets 4\n1 0 0\n1 0 0\nend\n"), OMADM_E_CORRUPT);
+    assert_int_equal(NEW_WITH("omadm-tree 2\nbuckets 4\n-1 0 0\nend\n"), OMADM_E_CORRUPT);
+    /* an empty tree */
+    assert_int_equal(NEW_WITH("omadm-tree 2\nbuckets 4\nend\n"), OMADM_OK);
+}
+
+/* A saved tree whose current bucket is changed on disk: refused, and the
+ * store is left as it was. */
+static void test_changed_bucket_refused(void **state)
+{
+    fixture_t *f = *state;
+    build_big(f->env.dm, 4, 20, 10);
+    assert_int_equal(dmtree_save(f->env.dm), OMADM_OK);
+    /* a second save, so that both keys of a bucket exist */
+    assert_int_equal(t_send(&f->env, true, T_REPLACE("2", "./Big/G1/L1", "chr", "v")), OMADM_OK);
+    assert_int_equal(t_code(&f->env.reply, "2"), 200);
+    const char *manifest = (const char *)tstore_get(&f->store, "tree", NULL);
+    unsigned i, gen;
+    const char *line = strchr(strchr(manifest, '\n') + 1, '\n') + 1;
+    assert_int_equal(sscanf(line, "%u %u", &i, &gen), 2);
+    char key[32];
+    snprintf(key, sizeof key, "tree.%u.%c", i, gen & 1 ? 'b' : 'a');
+    size_t len;
+    char *orig = strdup((const char *)tstore_get(&f->store, key, &len));
+    for (int how = 0; how < 3; how++) {
+        char *bad = strdup(orig);
+        size_t bad_len = len;
+        if (how == 0)
+            bad[len / 2] ^= 1;          /* a flipped bit */
+        else if (how == 1)
+            bad_len = len - 1;          /* cut short */
+        else
+            bad[strlen("omadm-tree-bucket ")] ^= 1; /* another head */
+        tstore_set(&f->store, key, bad, bad_len);
+        free(bad);
+        tstore_t copy;
+        tstore_copy(&copy, &f->store);
+        omadm_error_t err;
+        char *s = stored_snapshot(&f->store, &err);
+        assert_null(s);
+        assert_int_equal(err, OMADM_E_CORRUPT);
+        /* nothing changed */
+        assert_int_equal(copy.n_e, f->store.n_e);
+        for (size_t k = 0; k < copy.n_e; k++) {
+            size_t l2;
+            const uint8_t *v = tstore_get(&f->store, copy.e[k].key, &l2);
+            assert_non_null(v);
+            assert_int_equal(l2, copy.e[k].len);
+            assert_memory_equal(v, copy.e[k].data, l2);
+        }
+        tstore_free(&copy);
+    }
+    tstore_set(&f->store, key, orig, len);
+    free(orig);
+    omadm_error_t err;
+    char *s = stored_snapshot(&f->store, &err);
+    assert_int_equal(err, OMADM_OK);
+    free(s);
+}
+
+/* ---- a save that fails, or stops, at each of its keys --------------------- */
+
+#define FAIL_BASE                                                                     \
+    T_ADD_NODE("2", "./P") T_ADD("3", "./P/N0", "chr", "0") T_ADD("4", "./P/N1", "chr", "1") \
+    T_ADD("5", "./P/N2", "chr", "2") T_ADD("6", "./P/N3", "chr", "3")                     \
+    T_ADD("7", "./P/N4", "chr", "4") T_ADD("8", "./P/N5", "chr", "5")                     \
+    T_ADD("9", "./P/N6", "chr", "6") T_ADD("10", "./P/N7", "chr", "7")
+#define FAIL_MSG                                                                      \
+    T_REPLACE("2", "./P/N0", "chr", "a") T_REPLACE("3", "./P/N3", "chr", "b")            \
+    T_REPLACE("4", "./P/N6", "chr", "c") T_ADD("5", "./P/New", "chr", "n")               \
+    T_DELETE("6", "./P/N5")
+
+typedef struct crash_check {
+    const char *before, *after;
+    unsigned copies, problems;
+} crash_check_t;
+
+/* After every key stored: the store as a crash would leave it loads, and
+ * holds the tree before or after the message. */
+static void check_copy(tstore_t *st, const char *key, void *ctx)
+{
+    crash_check_t *c = ctx;
+    tstore_t copy;
+    tstore_copy(&copy, st);
+    omadm_error_t err;
+    char *s = stored_snapshot(&copy, &err);
+    c->copies++;
+    if (!s) {
+        print_error("after key %s the stored tree does not load: %s\n", key, omadm_strerror(err));
+        c->problems++;
+    } else if (strcmp(s, c->before) && strcmp(s, c->after)) {
+        print_error("after key %s the stored tree is neither before nor after:\n%s", key, s);
+        c->problems++;
+    }
+    free(s);
+    tstore_free(&copy);
+}
+
+static void run_failing(const tstore_t *seed, unsigned k, bool stores, unsigned ref_saves,
+                        crash_check_t *c)
+{
+    tstore_t st;
+    tstore_copy(&st, seed);
+    t_env_t e;
+    t_env_init(&e);
+    e.storage = &st.api;
+    e.msg_id = 20;
+    t_env_start(&e);
+    st.saves = 0;
+    st.fail_save_at = k;
+    st.fail_stores = stores;
+    st.on_save = check_copy;
+    st.on_save_ctx = c;
+    omadm_error_t err = t_send(&e, true, FAIL_MSG);
+    omadm_error_t lerr;
+    char *stored = stored_snapshot(&st, &lerr);
+    assert_int_equal(lerr, OMADM_OK);
+    char *live = snapshot(e.dm);
+    if (k <= ref_saves) {
+        /* refused: no reply, the engine's tree as before */
+        assert_int_equal(err, OMADM_E_STORAGE);
+        assert_false(e.reply.present);
+        assert_string_equal(live, c->before);
+        if (!stores)
+            assert_string_equal(stored, c->before);
+        else if (strcmp(stored, c->before))
+            assert_string_equal(stored, c->after);
+        /* sent again, it goes through */
+        free(stored);
+        free(live);
+        assert_int_equal(t_send(&e, true, FAIL_MSG), OMADM_OK);
+        stored = stored_snapshot(&st, &lerr);
+        assert_int_equal(lerr, OMADM_OK);
+        live = snapshot(e.dm);
+    } else {
+        assert_int_equal(err, OMADM_OK);
+    }
+    assert_int_equal(t_code(&e.reply, "2"), 200);
+    assert_int_equal(t_code(&e.reply, "6"), 200);
+    assert_string_equal(live, c->after);
+    assert_string_equal(stored, c->after);
+    free(stored);
+    free(live);
+    t_env_done(&e);
+    tstore_free(&st);
+}
+
+static void test_save_fails_at_every_key(void **state)
+{
+    (void)state;
+    tstore_t seed, ref;
+    tstore_init(&seed);
+    t_env_t e;
+    t_env_init(&e);
+    e.storage = &seed.api;
+    t_env_start(&e);
+    assert_int_equal(t_send(&e, true, FAIL_BASE), OMADM_OK);
+    assert_int_equal(t_code(&e.reply, "10"), 200);
+    t_env_done(&e);
+    omadm_error_t err;
+    char *before = stored_snapshot(&seed, &err);
+    assert_int_equal(err, OMADM_OK);
+
+    tstore_copy(&ref, &seed);
+    t_env_init(&e);
+    e.storage = &ref.api;
+    e.msg_id = 20;
+    t_env_start(&e);
+    ref.saves = 0;
+    assert_int_equal(t_send(&e, true, FAIL_MSG), OMADM_OK);
+    unsigned ref_saves = ref.saves;
+    t_env_done(&e);
+    char *after = stored_snapshot(&ref, &err);
+    assert_int_equal(err, OMADM_OK);
+    assert_string_not_equal(before, after);
+    /* the session, at least three buckets, the manifest */
+    assert_true(ref_saves >= 5);
+
+    crash_check_t c = {before, after, 0, 0};
+    for (int stores = 0; stores < 2; stores++)
+        for (unsigned k = 1; k <= ref_saves + 1; k++)
+            run_failing(&seed, k, stores, ref_saves, &c);
+    print_message("%u saves per message; %u stored states checked\n", ref_saves, c.copies);
+    assert_int_equal(c.problems, 0);
+    assert_true(c.copies > 2 * ref_saves * ref_saves);
+    free(before);
+    free(after);
+    tstore_free(&seed);
+    tstore_free(&ref);
+}
+
+/* ---- what a save rewrites ------------------------------------------------ */
+
+/* A renamed interior node: every record below has a new URI. */
+static void test_rename_and_emptied_bucket_persist(void **state)
+{
+    fixture_t *f = *state;
+    omadm_t *dm = f->env.dm;
+    add(dm, "", "R", true);
+    add(dm, "R", "Old", true);
+    leaf(dm, "R/Old", "a", "1");
+    add(dm, "R/Old", "Deep", true);
+    leaf(dm, "R/Old/Deep", "b", "2");
+    leaf(dm, "", "Lone", "l");
+    assert_int_equal(dmtree_save(dm), OMADM_OK);
+    assert_int_equal(dmtree_rename(dm, node_at(dm, "R/Old"), "New"), 0);
+    dmnode_t *lone = node_at(dm, "Lone");
+    assert_int_equal(dmtree_remove(dm, lone), 0);
+    assert_int_equal(dmtree_save(dm), OMADM_OK);
+    char *live = snapshot(dm);
+    omadm_error_t err;
+    char *stored = stored_snapshot(&f->store, &err);
+    assert_int_equal(err, OMADM_OK);
+    assert_string_equal(live, stored);
+    assert_null(strstr(stored, "Old"));
+    assert_null(strstr(stored, "Lone"));
+    assert_non_null(strstr(stored, "      b L"));
+    free(live);
+    free(stored);
+    /* nothing changed: nothing written */
+    unsigned saves = f->store.saves;
+    assert_int_equal(dmtree_save(dm), OMADM_OK);
+    assert_int_equal(f->store.saves, saves);
+}
+
+/* Creation numbers that run out are given again in tree order. */
+static void test_creation_numbers_run_out(void **state)
+{
+    fixture_t *f = *state;
+    omadm_t *dm = f->env.dm;
+    add(dm, "", "S", true);
+    leaf(dm, "S", "x", "1")->seq = UINT32_MAX - 2;
+    leaf(dm, "S", "y", "2")->seq = UINT32_MAX - 1;
+    node_at(dm, "S")->seq = UINT32_MAX - 3;
+    assert_int_equal(dmtree_save(dm), OMADM_OK);
+
+    t_env_t e;
+    t_env_init(&e);
+    e.storage = &f->store.api;
+    t_env_start(&e);
+    dmnode_t *s = node_at(e.dm, "S");
+    assert_string_equal(s->first->name, "x");
+    assert_int_equal(s->last->seq, UINT32_MAX - 1);
+    dmnode_t *z = dmtree_add(e.dm, s, "z", false, NULL);
+    assert_non_null(z);
+    assert_true(z->seq > s->first->next->seq);
+    assert_true(s->seq < s->first->seq);
+    assert_true(z->seq < 100);
+    assert_int_equal(dmtree_save(e.dm), OMADM_OK);
+    char *live = snapshot(e.dm);
+    t_env_done(&e);
+    omadm_error_t err;
+    char *stored = stored_snapshot(&f->store, &err);
+    assert_int_equal(err, OMADM_OK);
+    assert_string_equal(live, stored);
+    free(live);
+    free(stored);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -765,6 +1303,14 @@ int main(void)
         T(test_no_save_without_changes),
         cmocka_unit_test(test_corrupt_tree_refused),
         cmocka_unit_test(test_storage_load_failure),
+        T(test_message_writes_what_it_changed),
+        T(test_old_format_loads_and_converts),
+        cmocka_unit_test(test_old_format_order_kept),
+        cmocka_unit_test(test_corrupt_manifest_or_bucket_refused),
+        T(test_changed_bucket_refused),
+        cmocka_unit_test(test_save_fails_at_every_key),
+        T(test_rename_and_emptied_bucket_persist),
+        T(test_creation_numbers_run_out),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
