@@ -58,7 +58,9 @@ void fuzz_random_pin(const uint8_t *bytes, size_t len);
 
 /* ---- the engine's storage, in memory ---- */
 
-#define FUZZ_MEM_KEYS 4
+/* "session", "auth", the tree's manifest "tree" and its buckets
+ * "tree.<i>.a" / "tree.<i>.b" (omadm/dmtree.h: DMTREE_BUCKETS of them) */
+#define FUZZ_MEM_KEYS 1040
 
 typedef struct fuzz_mem {
     struct {
