@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <limits.h>
 #include <openssl/asn1.h>
+#include <openssl/asn1t.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -86,11 +87,87 @@ out:
     return out;
 }
 
-static int info_from_x509(const omadm_platform_t *plat, const X509 *x, const uint8_t *der,
-                          size_t len, cert_info_t *info);
+/*
+ * A certificate as this layer reads it: X.509's structure (RFC 5280, as
+ * OpenSSL's X509 template reads it, the tbsCertificate's own encoding kept
+ * as OpenSSL keeps it) with the subjectPublicKeyInfo read as its algorithm
+ * and bits.  OpenSSL 3.0's d2i_X509 also turns the key into an EVP_PKEY,
+ * looking its decoder up among the providers on every call (about 100 µs
+ * here), for a key the store never uses: a CA's key is OpenSSL's business
+ * when it verifies a chain, from the CApath file.
+ */
+typedef struct {
+    X509_ALGOR *algor;
+    ASN1_BIT_STRING *bits;
+} CERT_SPKI;
+
+typedef struct {
+    ASN1_ENCODING enc;
+    ASN1_INTEGER *version;
+    ASN1_INTEGER *serial;
+    X509_ALGOR *signature;
+    X509_NAME *issuer;
+    X509_VAL *validity;
+    X509_NAME *subject;
+    CERT_SPKI *key;
+    ASN1_BIT_STRING *issuer_uid;
+    ASN1_BIT_STRING *subject_uid;
+    STACK_OF(X509_EXTENSION) *extensions;
+} CERT_TBS;
+
+typedef struct {
+    CERT_TBS *tbs;
+    X509_ALGOR *sig_alg;
+    ASN1_BIT_STRING *signature;
+} CERT_ASN1;
+
+ASN1_SEQUENCE(CERT_SPKI) = {
+    ASN1_SIMPLE(CERT_SPKI, algor, X509_ALGOR),
+    ASN1_SIMPLE(CERT_SPKI, bits, ASN1_BIT_STRING)
+} static_ASN1_SEQUENCE_END(CERT_SPKI)
+
+ASN1_SEQUENCE_enc(CERT_TBS, enc, 0) = {
+    ASN1_EXP_OPT(CERT_TBS, version, ASN1_INTEGER, 0),
+    ASN1_SIMPLE(CERT_TBS, serial, ASN1_INTEGER),
+    ASN1_SIMPLE(CERT_TBS, signature, X509_ALGOR),
+    ASN1_SIMPLE(CERT_TBS, issuer, X509_NAME),
+    ASN1_SIMPLE(CERT_TBS, validity, X509_VAL),
+    ASN1_SIMPLE(CERT_TBS, subject, X509_NAME),
+    ASN1_SIMPLE(CERT_TBS, key, CERT_SPKI),
+    ASN1_IMP_OPT(CERT_TBS, issuer_uid, ASN1_BIT_STRING, 1),
+    ASN1_IMP_OPT(CERT_TBS, subject_uid, ASN1_BIT_STRING, 2),
+    ASN1_EXP_SEQUENCE_OF_OPT(CERT_TBS, extensions, X509_EXTENSION, 3)
+} static_ASN1_SEQUENCE_END_ref(CERT_TBS, CERT_TBS)
+
+ASN1_SEQUENCE(CERT_ASN1) = {
+    ASN1_SIMPLE(CERT_ASN1, tbs, CERT_TBS),
+    ASN1_SIMPLE(CERT_ASN1, sig_alg, X509_ALGOR),
+    ASN1_SIMPLE(CERT_ASN1, signature, ASN1_BIT_STRING)
+} static_ASN1_SEQUENCE_END(CERT_ASN1)
+
+/* Exactly one certificate in [der, der + len), or NULL. */
+static CERT_ASN1 *cert_parse(const uint8_t *der, size_t len)
+{
+    const unsigned char *p = der;
+    CERT_ASN1 *c =
+        (CERT_ASN1 *)ASN1_item_d2i(NULL, &p, (long)len, ASN1_ITEM_rptr(CERT_ASN1));
+    if (c && p != der + len) {
+        ASN1_item_free((ASN1_VALUE *)c, ASN1_ITEM_rptr(CERT_ASN1));
+        c = NULL;
+    }
+    return c;
+}
+
+static void cert_parsed_free(CERT_ASN1 *c)
+{
+    ASN1_item_free((ASN1_VALUE *)c, ASN1_ITEM_rptr(CERT_ASN1));
+}
+
+static int info_from_parsed(const omadm_platform_t *plat, const CERT_ASN1 *c,
+                            const uint8_t *der, size_t len, cert_info_t *info);
 
 /* 0 when der is exactly one certificate, encoded as OpenSSL encodes it
- * (DER: what i2d_X509 writes for what d2i_X509 reads); -1 when it is not
+ * (DER: what OpenSSL writes for what it reads); -1 when it is not
  * one certificate; -3 when it is one but in another encoding (BER, a BIT
  * STRING with unused bits set, ...): OpenSSL would write other bytes for
  * it (in a PEM file, a CApath file), with another thumbprint; -2 when
@@ -99,22 +176,18 @@ static int info_from_x509(const omadm_platform_t *plat, const X509 *x, const uin
 static int check_der(const omadm_platform_t *plat, const uint8_t *der, size_t len,
                      cert_info_t *info)
 {
-    const unsigned char *p = der;
-    X509 *x = d2i_X509(NULL, &p, (long)len);
-    if (!x)
+    CERT_ASN1 *c = cert_parse(der, len);
+    if (!c)
         return -1;
-    int rc = p == der + len ? 0 : -1;
-    if (!rc) {
-        unsigned char *again = NULL;
-        int n = i2d_X509(x, &again);
-        rc = n < 0 ? -2 : (size_t)n != len || memcmp(again, der, len) ? -3 : 0;
-        OPENSSL_free(again);
-    }
+    unsigned char *again = NULL;
+    int n = ASN1_item_i2d((const ASN1_VALUE *)c, &again, ASN1_ITEM_rptr(CERT_ASN1));
+    int rc = n < 0 ? -2 : (size_t)n != len || memcmp(again, der, len) ? -3 : 0;
+    OPENSSL_free(again);
     /* the fields the store keeps, from this one parse; what fails here
-     * after d2i and i2d worked is memory */
-    if (!rc && info && info_from_x509(plat, x, der, len, info))
+     * after the parse and the encoding worked is memory */
+    if (!rc && info && info_from_parsed(plat, c, der, len, info))
         rc = -2;
-    X509_free(x);
+    cert_parsed_free(c);
     return rc;
 }
 
@@ -307,16 +380,16 @@ static void time_text(const ASN1_TIME *t, char out[24])
 /* Microsoft template extensions: v1 (1.3.6.1.4.1.311.20.2) carries the
  * name as a BMPString; v2 (1.3.6.1.4.1.311.21.7) a SEQUENCE starting with
  * the template OID. */
-static char *template_name(const omadm_platform_t *plat, const X509 *x)
+static char *template_name(const omadm_platform_t *plat, const STACK_OF(X509_EXTENSION) *exts)
 {
     static const char *const oids[] = {"1.3.6.1.4.1.311.20.2", "1.3.6.1.4.1.311.21.7"};
     for (size_t k = 0; k < 2; k++) {
         ASN1_OBJECT *obj = OBJ_txt2obj(oids[k], 1);
-        int idx = obj ? X509_get_ext_by_OBJ(x, obj, -1) : -1;
+        int idx = obj ? X509v3_get_ext_by_OBJ(exts, obj, -1) : -1;
         ASN1_OBJECT_free(obj);
         if (idx < 0)
             continue;
-        X509_EXTENSION *ext = X509_get_ext(x, idx);
+        X509_EXTENSION *ext = X509v3_get_ext(exts, idx);
         const ASN1_OCTET_STRING *os = X509_EXTENSION_get_data(ext);
         const unsigned char *p = ASN1_STRING_get0_data(os);
         long len = ASN1_STRING_length(os);
@@ -355,25 +428,26 @@ static char *template_name(const omadm_platform_t *plat, const X509 *x)
 
 /* X509_subject_name_hash, which answers 0 when it cannot hash (no
  * memory): a CApath name made of that would be wrong, not missing. */
-static int subject_hash(const X509 *x, unsigned long *hash)
+static int subject_hash(const X509_NAME *name, unsigned long *hash)
 {
     int ok = 0;
-    *hash = X509_NAME_hash_ex(X509_get_subject_name(x), NULL, NULL, &ok);
+    *hash = X509_NAME_hash_ex(name, NULL, NULL, &ok);
     return ok ? 0 : -1;
 }
 
-static int info_from_x509(const omadm_platform_t *plat, const X509 *x, const uint8_t *der,
-                          size_t len, cert_info_t *info)
+static int info_from_parsed(const omadm_platform_t *plat, const CERT_ASN1 *c,
+                            const uint8_t *der, size_t len, cert_info_t *info)
 {
+    const CERT_TBS *t = c->tbs;
     memset(info, 0, sizeof *info);
     if (cert_thumbprint(der, len, info->thumb))
         return -1;
-    info->issued_by = name_text(plat, X509_get_issuer_name(x));
-    info->issued_to = name_text(plat, X509_get_subject_name(x));
-    time_text(X509_get0_notBefore(x), info->valid_from);
-    time_text(X509_get0_notAfter(x), info->valid_to);
-    info->template_name = template_name(plat, x);
-    if (subject_hash(x, &info->subject_hash) || !info->issued_by || !info->issued_to ||
+    info->issued_by = name_text(plat, t->issuer);
+    info->issued_to = name_text(plat, t->subject);
+    time_text(t->validity->notBefore, info->valid_from);
+    time_text(t->validity->notAfter, info->valid_to);
+    info->template_name = template_name(plat, t->extensions);
+    if (subject_hash(t->subject, &info->subject_hash) || !info->issued_by || !info->issued_to ||
         !info->template_name) {
         cert_info_free(plat, info);
         return -1;
@@ -385,10 +459,9 @@ int cert_info_from_der(const omadm_platform_t *plat, const uint8_t *der, size_t 
                        cert_info_t *info)
 {
     memset(info, 0, sizeof *info);
-    const unsigned char *p = der;
-    X509 *x = d2i_X509(NULL, &p, (long)len);
-    int rc = x ? info_from_x509(plat, x, der, len, info) : -1;
-    X509_free(x);
+    CERT_ASN1 *c = cert_parse(der, len);
+    int rc = c ? info_from_parsed(plat, c, der, len, info) : -1;
+    cert_parsed_free(c);
     return rc;
 }
 
@@ -398,7 +471,7 @@ int cert_subject_hash(const uint8_t *der, size_t len, unsigned long *hash)
     X509 *x = d2i_X509(NULL, &p, (long)len);
     if (!x)
         return -1;
-    int rc = subject_hash(x, hash);
+    int rc = subject_hash(X509_get_subject_name(x), hash);
     X509_free(x);
     return rc;
 }

@@ -517,6 +517,66 @@ static void test_info_generated_certificate(void **state)
     free(der);
 }
 
+/* The offset of the first occurrence of pat in der, or fails. */
+static size_t find_bytes(const uint8_t *der, size_t len, const uint8_t *pat, size_t n)
+{
+    for (size_t i = 0; i + n <= len; i++)
+        if (!memcmp(der + i, pat, n))
+            return i;
+    fail_msg("pattern not found");
+    return 0;
+}
+
+/* The store reads a certificate's subjectPublicKeyInfo as its algorithm
+ * and bits, never as a key: one whose key OpenSSL cannot decode is
+ * accepted as d2i_X509 accepts it, with its names; one whose key field is
+ * not an algorithm and a BIT STRING is refused as d2i_X509 refuses it. */
+static void test_decode_keeps_the_key_opaque(void **state)
+{
+    (void)state;
+    /* id-ecPublicKey, the algorithm of the test PKI's keys */
+    static const uint8_t ec_oid[] = {0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01};
+    size_t len;
+    uint8_t *der = pki("root", "der", &len);
+    size_t at = find_bytes(der, len, ec_oid, sizeof ec_oid);
+    assert_int_equal(der[at - 2], 0x30); /* the AlgorithmIdentifier, short length */
+    for (int pass = 0; pass < 2; pass++) {
+        uint8_t *odd = malloc(len);
+        memcpy(odd, der, len);
+        bool refused = pass == 1;
+        if (!refused) {
+            odd[at + sizeof ec_oid - 1] = 0x7f; /* 1.2.840.10045.2.127: no such key type */
+        } else {
+            /* the BIT STRING after the algorithm becomes an OCTET STRING */
+            size_t bits = at + der[at - 1];
+            assert_int_equal(odd[bits], 0x03);
+            odd[bits] = 0x04;
+        }
+        const unsigned char *p = odd;
+        X509 *x = d2i_X509(NULL, &p, (long)len);
+        assert_int_equal(x != NULL, !refused);
+        X509_free(x);
+        uint8_t *got = NULL;
+        size_t got_len = 0;
+        const char *why = NULL;
+        cert_info_t info;
+        int rc = cert_decode_info(&P, odd, len, true, &got, &got_len, &info, &why);
+        if (refused) {
+            assert_int_equal(rc, -1);
+            assert_null(got);
+        } else {
+            assert_int_equal(rc, 0);
+            assert_int_equal(got_len, len);
+            assert_string_equal(info.issued_to, expected[0].issued_to);
+            assert_int_equal(info.subject_hash, expected[0].hash);
+            cert_info_free(&P, &info);
+        }
+        free(got);
+        free(odd);
+    }
+    free(der);
+}
+
 static void test_info_not_a_certificate(void **state)
 {
     (void)state;
@@ -689,6 +749,7 @@ int main(void)
         cmocka_unit_test(test_thumb_normalise),
         cmocka_unit_test(test_info_from_der),
         cmocka_unit_test(test_info_generated_certificate),
+        cmocka_unit_test(test_decode_keeps_the_key_opaque),
         cmocka_unit_test(test_info_not_a_certificate),
         cmocka_unit_test(test_subject_hash),
         cmocka_unit_test(test_subject_hash_shapes),
