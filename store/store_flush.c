@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,9 +19,14 @@
 #include "platform.h"
 #include "store_internal.h"
 
+/* A subject hash of a trust store that puts of the batch have (in batch
+ * order, through op->hash_next: what capath_update adds), and whether the
+ * batch changes its CApath names. */
 typedef struct touched {
     const store_kind_t *store;
     unsigned long hash;
+    bool changed;
+    op_t *puts, *puts_tail;
 } touched_t;
 
 typedef struct flush {
@@ -29,6 +35,7 @@ typedef struct flush {
     long long cursor[16];        /* bundle size per store kind, -1 = not read yet */
     touched_t *touched;
     size_t n_touched, cap_touched;
+    size_t *ix, ix_cap;          /* touched by (store, hash): index + 1, 0 empty; ix_cap a power of 2 */
 } flush_t;
 
 static size_t kind_index(const store_kind_t *k)
@@ -65,22 +72,50 @@ static int before(flush_t *f, const op_t *op, store_rec_t *rec, bool *owned, lon
 }
 
 /* Note that the CApath names of subject hash h in store k change. */
-static int touch(flush_t *f, const store_kind_t *k, unsigned long h)
+static size_t touched_slot(const flush_t *f, const store_kind_t *k, unsigned long h)
+{
+    uint64_t x = ((uint64_t)h ^ ((uint64_t)kind_index(k) << 32)) * 0x9E3779B97F4A7C15ull;
+    size_t i = (size_t)(x >> 32) & (f->ix_cap - 1);
+    while (f->ix[i] && (f->touched[f->ix[i] - 1].store != k || f->touched[f->ix[i] - 1].hash != h))
+        i = (i + 1) & (f->ix_cap - 1);
+    return i;
+}
+
+/* The entry of (k, h) in *at (may be NULL), made when new; changed: the
+ * CApath names of (k, h) change.  One lookup whatever the batch holds. */
+static int touch(flush_t *f, const store_kind_t *k, unsigned long h, bool changed,
+                 touched_t **at)
 {
     if (!k->trust)
         return 0;
-    for (size_t i = 0; i < f->n_touched; i++)
-        if (f->touched[i].store == k && f->touched[i].hash == h)
-            return 0;
-    if (f->n_touched == f->cap_touched) {
-        size_t cap = f->cap_touched ? f->cap_touched * 2 : 16;
-        touched_t *t = plat_realloc(&f->s->plat, f->touched, cap * sizeof *t);
-        if (!t)
+    if ((f->n_touched + 1) * 2 > f->ix_cap) {
+        /* a bigger index: the entries again */
+        size_t cap = f->ix_cap ? f->ix_cap * 2 : 64;
+        size_t *ix = plat_calloc(&f->s->plat, cap * sizeof *ix);
+        if (!ix)
             return -1;
-        f->touched = t;
-        f->cap_touched = cap;
+        plat_free(&f->s->plat, f->ix);
+        f->ix = ix;
+        f->ix_cap = cap;
+        for (size_t i = 0; i < f->n_touched; i++)
+            f->ix[touched_slot(f, f->touched[i].store, f->touched[i].hash)] = i + 1;
     }
-    f->touched[f->n_touched++] = (touched_t){k, h};
+    size_t slot = touched_slot(f, k, h);
+    if (!f->ix[slot]) {
+        if (f->n_touched == f->cap_touched) {
+            size_t cap = f->cap_touched ? f->cap_touched * 2 : 16;
+            touched_t *t = plat_realloc(&f->s->plat, f->touched, cap * sizeof *t);
+            if (!t)
+                return -1;
+            f->touched = t;
+            f->cap_touched = cap;
+        }
+        f->touched[f->n_touched++] = (touched_t){k, h, false, NULL, NULL};
+        f->ix[slot] = f->n_touched;
+    }
+    f->touched[f->ix[slot] - 1].changed |= changed;
+    if (at)
+        *at = &f->touched[f->ix[slot] - 1];
     return 0;
 }
 
@@ -216,7 +251,7 @@ static int retire_old(flush_t *f, const op_t *op, bool *same, long long *keep_of
     } else if (!op->store->trust) {
         /* no CApath, no bundle: the record file is all there is */
     } else if ((rc = old_is_certificate(op, &old, owned, &hash)) == 0) {
-        rc = touch(f, op->store, hash);
+        rc = touch(f, op->store, hash, true, NULL);
         if (!rc && blen > 0)
             rc = blank_block(f, op->store, &old, boff, blen, owned);
     } else if (rc == 1) {
@@ -237,8 +272,21 @@ static int flush_put(flush_t *f, op_t *op)
         return -1;
     if (op->store->trust)
         op->hash = op->rec.info->subject_hash; /* store_put saw to it */
-    if (op->store->trust && !same && (append_block(f, op) || touch(f, op->store, op->hash)))
+    touched_t *t = NULL;
+    if (op->store->trust && !same && append_block(f, op))
         return -1;
+    /* an unchanged certificate changes no CApath name, but its op is the
+     * newest of its certificate should another op change them */
+    if (op->store->trust && touch(f, op->store, op->hash, !same, &t))
+        return -1;
+    if (t) {
+        op->hash_next = NULL;
+        if (t->puts_tail)
+            t->puts_tail->hash_next = op;
+        else
+            t->puts = op;
+        t->puts_tail = op;
+    }
     char *text = rec_serialise(&f->s->plat, &op->rec, op->boff, op->blen, &len);
     if (!text)
         return -1;
@@ -406,11 +454,9 @@ static int capath_update(flush_t *f, const touched_t *t)
         else if (st == 1)
             rc = add_member(&f->s->plat, &want, &n_want, now[i].thumb);
     }
-    for (const op_t *o = f->s->pending; !rc && o; o = o->next) {
-        /* o->hash was set by flush_put, so no certificate is parsed here */
-        if (o->kind != OP_PUT || o->store != t->store || o->hash != t->hash ||
-            find_op(f->s, false, o->store, o->thumb, false) != o)
-            continue;
+    for (const op_t *o = t->puts; !rc && o; o = o->hash_next) {
+        if (find_op(f->s, false, o->store, o->thumb, false) != o)
+            continue; /* a later op of the batch replaced or deleted it */
         rc = add_member(&f->s->plat, &want, &n_want, o->thumb);
     }
     for (size_t i = 0; !rc && i < n_want; i++)
@@ -500,7 +546,8 @@ int store_flush(store_t *s)
             state_ix_flush_did(s, o); /* what the next op of its certificate replaces */
     }
     for (size_t i = 0; !rc && i < f.n_touched; i++)
-        rc = capath_update(&f, &f.touched[i]);
+        if (f.touched[i].changed)
+            rc = capath_update(&f, &f.touched[i]);
     const char *why = NULL;
     if (!rc)
         rc = journal_commit(f.j, s->dir, &why);
@@ -517,5 +564,6 @@ int store_flush(store_t *s)
     s->pending = s->pending_tail = NULL;
     journal_free(f.j);
     plat_free(&s->plat, f.touched);
+    plat_free(&s->plat, f.ix);
     return rc;
 }

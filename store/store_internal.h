@@ -28,6 +28,7 @@ typedef struct op {
     size_t state_len;
     long long boff, blen;    /* OP_PUT: its block in the bundle, set by flush */
     unsigned long hash;      /* OP_PUT in a trust store: subject hash, set by flush */
+    struct op *hash_next;    /* the batch's next put with that (store, hash), set by flush */
     struct op *next;
 } op_t;
 
