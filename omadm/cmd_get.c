@@ -8,6 +8,7 @@
 
 #include "acl.h"
 #include "client.h"
+#include "codec.h"
 #include "dispatch.h"
 
 typedef struct results {
@@ -15,7 +16,8 @@ typedef struct results {
     arena_t *arena;            /* where the items live */
     syncml_item_t *head, *tail;
     size_t n;
-    size_t raw;                /* Source and Data bytes of the items */
+    size_t raw;                /* what the items take encoded, about (item_cost) */
+    bool wbxml;                /* ... in WBXML */
     size_t budget;             /* a walk pauses once raw passes it (0: never) */
     bool fill;                 /* making a stream's next items */
     walk_t paused;             /* the walk a target left paused */
@@ -24,6 +26,26 @@ typedef struct results {
 
 /* walk_run: the budget is spent and the walk has more to do. */
 #define WALK_PAUSED 1
+
+/* About what an item takes in a message (escaping aside): its strings and
+ * elements, and its value as it travels (base64 over XML when binary). */
+static size_t head_cost(const char *source, const char *format, const char *type, bool wbxml)
+{
+    size_t n = strlen(source) + (format ? strlen(format) : 0) + (type ? strlen(type) : 0);
+    return n + (wbxml ? 16 : 60 + (format ? 39 : 0) + (type ? 35 : 0));
+}
+
+static size_t data_cost(const syncml_item_t *it, bool wbxml)
+{
+    size_t len = it->data_len;
+    return (syncml_item_as_b64(it, wbxml) ? 4 * ((len + 2) / 3) : len) + (wbxml ? 4 : 13);
+}
+
+static size_t item_cost(const syncml_item_t *it, bool wbxml)
+{
+    return head_cost(it->source ? it->source : "", it->meta.format, it->meta.type, wbxml) +
+           (it->has_data ? data_cost(it, wbxml) : 0);
+}
 
 static syncml_item_t *result_item(results_t *r, const char *source, const char *format,
                                   const char *type)
@@ -45,7 +67,7 @@ static syncml_item_t *result_item(results_t *r, const char *source, const char *
         r->head = it;
     r->tail = it;
     r->n++;
-    r->raw += strlen(source);
+    r->raw += head_cost(source, format, type, r->wbxml);
     return it;
 }
 
@@ -59,8 +81,10 @@ static int set_item_data(results_t *r, syncml_item_t *it, const uint8_t *data, s
     it->data = arena_memdup(r->arena, data ? data : (const uint8_t *)"", len);
     it->data_len = len;
     it->has_data = true;
-    r->raw += len;
-    return it->data ? 0 : 500;
+    if (!it->data)
+        return 500;
+    r->raw += data_cost(it, r->wbxml);
+    return 0;
 }
 
 static int child_list(results_t *r, syncml_item_t *it, const syncml_strlist_t *children)
@@ -277,10 +301,10 @@ static int walk_run(results_t *r, walk_t *w)
         size_t n = r->n, raw = r->raw;
         arena_mark_t mark = arena_mark(x->scratch);
         int rc = l->t_valid ? 0 : level_target(x, l);
-        if (rc) {
+        if (rc && rc != 500) {
             l->next = l->n; /* its node is gone: so are its children */
             rc = 0;
-        } else {
+        } else if (!rc) {
             const char *cu = child_uri(x, l->uri, name);
             dm_target_t ct;
             rc = cu ? child_target(x, &l->t, name, cu, &ct) : 500;
@@ -407,6 +431,7 @@ static int stream_target(results_t *r, syncml_item_t *tail, size_t n, size_t raw
             arena_init(&s->arena, dm);
             s->server_id = sid;
             s->raw = r->raw;
+            s->wbxml = r->wbxml;
             r->stream = s;
         } else {
             om_free(dm, s);
@@ -442,7 +467,7 @@ omadm_error_t get_stream_fill(omadm_t *dm, get_stream_t *s, size_t budget)
     syncml_cmd_t *res = s->res;
     results_t r = {.x = &x, .arena = &s->arena, .head = res->items, .tail = res->items_tail,
                    .n = res->n_items, .raw = s->raw, .budget = budget ? budget : 1,
-                   .fill = true};
+                   .fill = true, .wbxml = s->wbxml};
     /* the targets of plugin levels are made again: the engine tree may
      * have changed since the last message */
     for (get_part_t *p = s->parts; p; p = p->next)
@@ -459,7 +484,7 @@ omadm_error_t get_stream_fill(omadm_t *dm, get_stream_t *s, size_t budget)
             r.tail = p->fixed_tail;
             for (const syncml_item_t *it = p->fixed; it; it = it->next) {
                 r.n++;
-                r.raw += strlen(it->source ? it->source : "") + it->data_len;
+                r.raw += item_cost(it, r.wbxml);
             }
             p->fixed = p->fixed_tail = NULL;
             continue;
@@ -516,7 +541,7 @@ omadm_error_t get_stream_keep(omadm_t *dm, get_stream_t *s, syncml_item_t *unsen
             head = c;
         tail = c;
         n++;
-        raw += strlen(it->source ? it->source : "") + it->data_len;
+        raw += item_cost(it, s->wbxml);
     }
     if (failed) {
         arena_free(&a);
@@ -542,7 +567,8 @@ void cmd_get(dm_exec_t *x, const syncml_cmd_t *cmd)
         status_add(x, cmd, 500);
         return;
     }
-    results_t r = {.x = x, .arena = &x->reply->arena};
+    results_t r = {.x = x, .arena = &x->reply->arena,
+                   .wbxml = x->reply->enc == SYNCML_ENC_WBXML};
     /* in a session, a listing larger than a message goes on as a stream
      * (inside an Atomic a Get is refused anyway) */
     if (x->mode != RUN_ATOMIC)

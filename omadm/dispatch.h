@@ -213,14 +213,15 @@ typedef struct get_part {
 typedef struct get_stream {
     struct get_stream *next;   /* the session's streams (client.c) */
     syncml_cmd_t *res;         /* the Results (in the Get's reply memory) */
-    size_t raw;                /* Source and Data bytes of res's items */
+    size_t raw;                /* what res's items take in a message, about */
+    bool wbxml;                /* ... in WBXML */
     char *server_id;           /* whose ACLs the walk checks */
     arena_t arena;             /* items made after the Get's message */
     get_part_t *parts;         /* what comes after res's items, in order */
 } get_stream_t;
 
-/* Append the next items to s->res until their Source and Data pass budget
- * bytes or the Results is complete.  A node that fails now is left out
+/* Append the next items to s->res until they take about budget bytes of a
+ * message or the Results is complete.  A node that fails now is left out
  * with a warning (its Get's Status went out long ago), as one gone
  * meanwhile is; OMADM_E_NOMEM when memory runs out. */
 omadm_error_t get_stream_fill(omadm_t *dm, get_stream_t *s, size_t budget);
