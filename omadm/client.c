@@ -1106,6 +1106,49 @@ static size_t split_items(omadm_t *dm, dm_client_t *c, syncml_msg_t *out, size_t
     syncml_item_t *all = cand->items, *all_tail = cand->items_tail;
     syncml_cmd_t *after = cand->next;
     cand->next = NULL;
+    /* one encoding tells where each item ends: the most that fit, once
+     * the elements that close the message are added (a WBXML code page
+     * switch may add two bytes there), checked by encoding them; else (or
+     * without the memory for it) a binary search */
+    size_t *ends = om_alloc(dm, n * sizeof *ends);
+    if (ends) {
+        uint8_t *b = NULL;
+        size_t len = 0;
+        out->mark_cmd = cand;
+        out->mark_len = ends;
+        out->mark_cap = n;
+        *err = encode_prefix(dm, out, out->cmds, before + 1, false, &b, &len);
+        out->mark_cmd = NULL;
+        out->mark_len = NULL;
+        out->mark_cap = 0;
+        om_free(dm, b);
+        size_t close = *err ? 0 : len - ends[n - 1] + 2, k = 1;
+        while (!*err && k < n - 1 && ends[k] + close <= (size_t)c->peer_max_msg)
+            k++;
+        om_free(dm, ends);
+        if (*err) {
+            cand->next = after;
+            return 0;
+        }
+        /* k items would fit; the search below confirms it (or finds fewer) */
+        syncml_item_t *cut_at = all;
+        for (size_t i = 1; i < k; i++)
+            cut_at = cut_at->next;
+        syncml_item_t *nx = cut_at->next;
+        cut_at->next = NULL;
+        b = NULL;
+        *err = encode_prefix(dm, out, out->cmds, before + 1, false, &b, &len);
+        cut_at->next = nx;
+        om_free(dm, b);
+        if (*err) {
+            cand->next = after;
+            return 0;
+        }
+        if ((int64_t)len <= c->peer_max_msg)
+            lo = hi = k;
+        else
+            hi = k - 1;
+    }
     while (lo < hi) {
         size_t mid = (lo + hi + 1) / 2;
         syncml_item_t *cut_at = all;
