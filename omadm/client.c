@@ -1092,8 +1092,47 @@ static void cut_restore(stream_cut_t *cut)
  * leading items that fit and one with the others, linked after it (a
  * streamed Results keeps the others itself: *cut).
  * Returns the number of items kept (at least 1). */
+/* Where the items of cmd, the last command of an encoding of len bytes,
+ * end in it (syncml_msg_t.mark_len). */
+typedef struct item_ends {
+    const syncml_cmd_t *cmd;
+    size_t *ends;
+    size_t n, len;
+} item_ends_t;
+
+/* Encode the first k commands of out, noting where the items of the last
+ * one end when it is a Results of several (*ie; its memory the caller's,
+ * ie->ends NULL when there is none). */
+static omadm_error_t encode_noting_ends(omadm_t *dm, syncml_msg_t *out, size_t k, bool final,
+                                        uint8_t **bytes, size_t *len, item_ends_t *ie)
+{
+    syncml_cmd_t *last = out->cmds;
+    for (size_t i = 1; last && i < k; i++)
+        last = last->next;
+    memset(ie, 0, sizeof *ie);
+    if (last && !last->next && last->type == SYNCML_CMD_RESULTS && last->n_items > 1 &&
+        (ie->ends = om_alloc(dm, last->n_items * sizeof *ie->ends))) {
+        ie->cmd = last;
+        ie->n = last->n_items;
+        out->mark_cmd = last;
+        out->mark_len = ie->ends;
+        out->mark_cap = ie->n;
+    }
+    omadm_error_t err = encode_prefix(dm, out, out->cmds, k, final, bytes, len);
+    out->mark_cmd = NULL;
+    out->mark_len = NULL;
+    out->mark_cap = 0;
+    ie->len = *len;
+    if (err) {
+        om_free(dm, ie->ends);
+        memset(ie, 0, sizeof *ie);
+    }
+    return err;
+}
+
 static size_t split_items(omadm_t *dm, dm_client_t *c, syncml_msg_t *out, size_t before,
-                          syncml_cmd_t *cand, stream_cut_t *cut, omadm_error_t *err)
+                          syncml_cmd_t *cand, const item_ends_t *known, stream_cut_t *cut,
+                          uint8_t **fits, size_t *fits_len, omadm_error_t *err)
 {
     get_stream_t *st = stream_of(c, cand);
     syncml_cmd_t *rest = st ? NULL : arena_alloc(&out->arena, sizeof *rest);
@@ -1106,30 +1145,30 @@ static size_t split_items(omadm_t *dm, dm_client_t *c, syncml_msg_t *out, size_t
     syncml_item_t *all = cand->items, *all_tail = cand->items_tail;
     syncml_cmd_t *after = cand->next;
     cand->next = NULL;
-    /* one encoding tells where each item ends: the most that fit, once
-     * the elements that close the message are added (a WBXML code page
-     * switch may add two bytes there), checked by encoding them; else (or
-     * without the memory for it) a binary search */
-    size_t *ends = om_alloc(dm, n * sizeof *ends);
-    if (ends) {
-        uint8_t *b = NULL;
-        size_t len = 0;
-        out->mark_cmd = cand;
-        out->mark_len = ends;
-        out->mark_cap = n;
-        *err = encode_prefix(dm, out, out->cmds, before + 1, false, &b, &len);
-        out->mark_cmd = NULL;
-        out->mark_len = NULL;
-        out->mark_cap = 0;
+    /* one encoding tells where each item ends (the whole message's, when
+     * cand ends it): the most that fit, once the elements that close the
+     * message are added (a WBXML code page switch may add two bytes
+     * there), checked by encoding them (those bytes are the message's);
+     * else (or without the memory for it) a binary search */
+    item_ends_t mine = {0};
+    const item_ends_t *ie = known && known->cmd == cand && known->ends && !after &&
+                                    known->n == n ? known : NULL;
+    uint8_t *b = NULL;
+    size_t len = 0;
+    if (!ie) {
+        *err = encode_noting_ends(dm, out, before + 1, false, &b, &len, &mine);
         om_free(dm, b);
-        size_t close = *err ? 0 : len - ends[n - 1] + 2, k = 1;
-        while (!*err && k < n - 1 && ends[k] + close <= (size_t)c->peer_max_msg)
-            k++;
-        om_free(dm, ends);
         if (*err) {
             cand->next = after;
             return 0;
         }
+        ie = mine.cmd == cand && mine.ends ? &mine : NULL;
+    }
+    if (ie) {
+        size_t close = ie->len - ie->ends[n - 1] + 2, k = 1;
+        while (k < n - 1 && ie->ends[k] + close <= (size_t)c->peer_max_msg)
+            k++;
+        om_free(dm, mine.ends);
         /* k items would fit; the search below confirms it (or finds fewer) */
         syncml_item_t *cut_at = all;
         for (size_t i = 1; i < k; i++)
@@ -1139,15 +1178,19 @@ static size_t split_items(omadm_t *dm, dm_client_t *c, syncml_msg_t *out, size_t
         b = NULL;
         *err = encode_prefix(dm, out, out->cmds, before + 1, false, &b, &len);
         cut_at->next = nx;
-        om_free(dm, b);
         if (*err) {
+            om_free(dm, b);
             cand->next = after;
             return 0;
         }
-        if ((int64_t)len <= c->peer_max_msg)
+        if ((int64_t)len <= c->peer_max_msg) {
             lo = hi = k;
-        else
+            *fits = b;
+            *fits_len = len;
+        } else {
+            om_free(dm, b);
             hi = k - 1;
+        }
     }
     while (lo < hi) {
         size_t mid = (lo + hi + 1) / 2;
@@ -1156,8 +1199,7 @@ static size_t split_items(omadm_t *dm, dm_client_t *c, syncml_msg_t *out, size_t
             cut_at = cut_at->next;
         syncml_item_t *nx = cut_at->next;
         cut_at->next = NULL;
-        uint8_t *b = NULL;
-        size_t len = 0;
+        b = NULL;
         *err = encode_prefix(dm, out, out->cmds, before + 1, false, &b, &len);
         cut_at->next = nx;
         om_free(dm, b);
@@ -1232,15 +1274,15 @@ static omadm_error_t detach_first(syncml_msg_t *out, size_t before, get_stream_t
 
 /* How many of out's commands go in this message (*sent; all of them when
  * they fit), encoded into *reply. */
-static omadm_error_t cut_to_fit(omadm_t *dm, dm_client_t *c, syncml_msg_t *out, bool final,
-                                uint8_t **reply, size_t *reply_len, bool *mutated,
-                                stream_cut_t *cut, size_t *sent)
+static omadm_error_t cut_commands(omadm_t *dm, dm_client_t *c, syncml_msg_t *out, bool final,
+                                  uint8_t **reply, size_t *reply_len, bool *mutated,
+                                  stream_cut_t *cut, size_t *sent, item_ends_t *known)
 {
     size_t n = 0;
     for (syncml_cmd_t *k = out->cmds; k; k = k->next)
         n++;
     *sent = n;
-    omadm_error_t err = encode_prefix(dm, out, out->cmds, n, final, reply, reply_len);
+    omadm_error_t err = encode_noting_ends(dm, out, n, final, reply, reply_len, known);
     if (err || !c->peer_max_msg || (int64_t)*reply_len <= c->peer_max_msg)
         return err;
     /* too big: the most commands that fit (at least the SyncHdr Status and
@@ -1276,14 +1318,18 @@ static omadm_error_t cut_to_fit(omadm_t *dm, dm_client_t *c, syncml_msg_t *out, 
         /* a Results with several items: as many as fit, the rest in a
          * second Results for the same Get (one item always goes, and a
          * single item that is too big is chunked below next time) */
-        size_t k = split_items(dm, c, out, before, cand, cut, &err);
+        uint8_t *fits = NULL;
+        size_t fits_len = 0;
+        size_t k = split_items(dm, c, out, before, cand, known, cut, &fits, &fits_len, &err);
         if (err)
             return err;
         *mutated = *mutated || !cut->s;
         om_free(dm, *reply);
-        *reply = NULL;
+        *reply = fits;
+        *reply_len = fits_len;
         lo = before + 1;
-        err = encode_prefix(dm, out, out->cmds, lo, false, reply, reply_len);
+        if (!fits)
+            err = encode_prefix(dm, out, out->cmds, lo, false, reply, reply_len);
         if (err)
             return err;
         if (k > 1 || (int64_t)*reply_len <= c->peer_max_msg)
@@ -1341,6 +1387,17 @@ static omadm_error_t cut_to_fit(omadm_t *dm, dm_client_t *c, syncml_msg_t *out, 
                *reply_len);
     *sent = lo;
     return OMADM_OK;
+}
+
+static omadm_error_t cut_to_fit(omadm_t *dm, dm_client_t *c, syncml_msg_t *out, bool final,
+                                uint8_t **reply, size_t *reply_len, bool *mutated,
+                                stream_cut_t *cut, size_t *sent)
+{
+    item_ends_t known = {0};
+    omadm_error_t err =
+        cut_commands(dm, c, out, final, reply, reply_len, mutated, cut, sent, &known);
+    om_free(dm, known.ends);
+    return err;
 }
 
 /* After a message of `sent` commands (of which the first n_own are its

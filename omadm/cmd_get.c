@@ -372,7 +372,11 @@ static int get_item(results_t *r, const syncml_item_t *it)
         if (!base)
             return 500;
         walk_t w = {.data = !strcmp(kind, "StructData")};
+        /* the walk keeps what it needs of the node and its children: what
+         * the plugin said of them goes before the walk goes on */
+        arena_mark_t mark = arena_mark(x->scratch);
         rc = walk_visit(r, &w, &t, base, 0);
+        arena_release(x->scratch, mark);
         if (!rc)
             rc = walk_run(r, &w);
         if (rc == WALK_PAUSED) {
@@ -441,7 +445,7 @@ static int stream_target(results_t *r, syncml_item_t *tail, size_t n, size_t raw
         }
     } else if (p) {
         /* after the items the Results holds, and all that comes before */
-        p->fixed = tail ? tail->next : r->head;
+        p->fixed = tail ? tail->next : r->head; /* they move with the stream's memory */
         p->fixed_tail = p->fixed ? r->tail : NULL;
         cut_after(r, tail, n, raw);
     }
@@ -515,38 +519,69 @@ static const char *dup_or_null(arena_t *a, const char *s, bool *failed)
     return d;
 }
 
-omadm_error_t get_stream_keep(omadm_t *dm, get_stream_t *s, syncml_item_t *unsent)
+/* Copies of the items of list into a (*tail their last, *n how many, *raw
+ * what they take); false when memory runs out. */
+static bool copy_items(arena_t *a, const syncml_item_t *list, bool wbxml, syncml_item_t **head,
+                       syncml_item_t **tail, size_t *n, size_t *raw)
 {
-    arena_t a;
-    arena_init(&a, dm);
-    syncml_item_t *head = NULL, *tail = NULL;
-    size_t n = 0, raw = 0;
     bool failed = false;
-    for (const syncml_item_t *it = unsent; it && !failed; it = it->next) {
-        syncml_item_t *c = arena_alloc(&a, sizeof *c);
-        if (!c) {
-            failed = true;
-            break;
-        }
+    *head = *tail = NULL;
+    for (const syncml_item_t *it = list; it && !failed; it = it->next) {
+        syncml_item_t *c = arena_alloc(a, sizeof *c);
+        if (!c)
+            return false;
         *c = *it;
         c->next = NULL;
-        c->source = dup_or_null(&a, it->source, &failed);
-        c->meta.format = dup_or_null(&a, it->meta.format, &failed);
-        c->meta.type = dup_or_null(&a, it->meta.type, &failed);
-        if (it->data && !(c->data = arena_memdup(&a, it->data, it->data_len)))
+        c->source = dup_or_null(a, it->source, &failed);
+        c->meta.format = dup_or_null(a, it->meta.format, &failed);
+        c->meta.type = dup_or_null(a, it->meta.type, &failed);
+        if (it->data && !(c->data = arena_memdup(a, it->data, it->data_len)))
             failed = true;
-        if (tail)
-            tail->next = c;
+        if (*tail)
+            (*tail)->next = c;
         else
-            head = c;
-        tail = c;
-        n++;
-        raw += item_cost(it, s->wbxml);
+            *head = c;
+        *tail = c;
+        if (n)
+            (*n)++;
+        if (raw)
+            *raw += item_cost(it, wbxml);
     }
-    if (failed) {
+    return !failed;
+}
+
+omadm_error_t get_stream_keep(omadm_t *dm, get_stream_t *s, syncml_item_t *unsent)
+{
+    /* the unsent items, and those of the targets to come, live in the
+     * stream's memory: copied, the rest of it goes */
+    arena_t a;
+    arena_init(&a, dm);
+    syncml_item_t *head, *tail;
+    size_t n = 0, raw = 0;
+    bool ok = copy_items(&a, unsent, s->wbxml, &head, &tail, &n, &raw);
+    size_t n_fixed = 0;
+    for (get_part_t *p = s->parts; p; p = p->next)
+        n_fixed += p->fixed != NULL;
+    syncml_item_t **fixed = n_fixed ? arena_alloc(&a, 2 * n_fixed * sizeof *fixed) : NULL;
+    if (n_fixed && !fixed)
+        ok = false;
+    size_t i = 0;
+    for (get_part_t *p = s->parts; p && ok; p = p->next)
+        if (p->fixed) {
+            ok = copy_items(&a, p->fixed, s->wbxml, &fixed[i], &fixed[i + 1], NULL, NULL);
+            i += 2;
+        }
+    if (!ok) {
         arena_free(&a);
         return OMADM_E_NOMEM;
     }
+    i = 0;
+    for (get_part_t *p = s->parts; p; p = p->next)
+        if (p->fixed) {
+            p->fixed = fixed[i];
+            p->fixed_tail = fixed[i + 1];
+            i += 2;
+        }
     arena_free(&s->arena);
     s->arena = a;
     s->res->items = head;
@@ -567,12 +602,17 @@ void cmd_get(dm_exec_t *x, const syncml_cmd_t *cmd)
         status_add(x, cmd, 500);
         return;
     }
+    /* in a session, a listing larger than a message goes on as a stream
+     * (inside an Atomic a Get is refused anyway); the items are made in
+     * memory of their own, which becomes the stream's or the reply's */
+    arena_t items;
+    arena_init(&items, x->dm);
     results_t r = {.x = x, .arena = &x->reply->arena,
                    .wbxml = x->reply->enc == SYNCML_ENC_WBXML};
-    /* in a session, a listing larger than a message goes on as a stream
-     * (inside an Atomic a Get is refused anyway) */
     if (x->mode != RUN_ATOMIC)
         r.budget = client_stream_budget(x->dm);
+    if (r.budget)
+        r.arena = &items;
     size_t i = 0;
     for (const syncml_item_t *it = cmd->items; it; it = it->next, i++) {
         syncml_item_t *tail = r.tail;
@@ -588,6 +628,7 @@ void cmd_get(dm_exec_t *x, const syncml_cmd_t *cmd)
             codes[i] = stream_target(&r, tail, n, raw);
         }
     }
+    arena_adopt(r.stream ? &r.stream->arena : &x->reply->arena, &items);
     status_for_items(x, cmd, codes);
     syncml_cmd_t *res = r.n ? results_add(x, cmd) : NULL;
     if (!res) {

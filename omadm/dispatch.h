@@ -197,8 +197,8 @@ typedef struct walk {
 /* What a streamed Results still has to send after the items it holds. */
 typedef struct get_part {
     struct get_part *next;
-    syncml_item_t *fixed, *fixed_tail;  /* a later target's items (in the memory of
-                                           the Get's reply, which the queue keeps) */
+    syncml_item_t *fixed, *fixed_tail;  /* a later target's items (in the stream's
+                                           memory) */
     walk_t walk;               /* then the rest of this walk */
 } get_part_t;
 
@@ -212,11 +212,12 @@ typedef struct get_part {
  */
 typedef struct get_stream {
     struct get_stream *next;   /* the session's streams (client.c) */
-    syncml_cmd_t *res;         /* the Results (in the Get's reply memory) */
+    syncml_cmd_t *res;         /* the Results (in the Get's reply memory);
+                                  its items in the stream's */
     size_t raw;                /* what res's items take in a message, about */
     bool wbxml;                /* ... in WBXML */
     char *server_id;           /* whose ACLs the walk checks */
-    arena_t arena;             /* items made after the Get's message */
+    arena_t arena;             /* the items not sent yet, those of parts */
     get_part_t *parts;         /* what comes after res's items, in order */
 } get_stream_t;
 
