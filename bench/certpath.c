@@ -34,8 +34,8 @@
  *              state directory whose store is the filled one.
  *              Targets: <= 20 us of CPU time per certificate (both ways);
  *              in the session a growth that does not grow with the store
- *              (<= 32 MiB at 100,000); store list <= 15 us of CPU time per
- *              certificate.  (CPU time: on a
+ *              (10,000 against 1,000; <= 32 MiB at 100,000); store list
+ *              <= 15 us of CPU time per certificate.  (CPU time: on a
  *              busy machine a process waits for a CPU, and the wall clock
  *              counts the waiting.)
  *   4 startup  `dmclient --state-dir D get ./DevInfo/DevId` against noop (a
@@ -1589,15 +1589,19 @@ static void listing_targets(const list_size_t *sizes, size_t n_sizes, unsigned r
                 target(per <= T_LIST_US, what, "<= 20", "%.1f", per);
             }
         }
-        /* memory: the session, where the Results is streamed */
+        /* memory: the session, where the Results is streamed; 10,000
+         * against 1,000 (the walk's position, the store node's names,
+         * grows with the store by design: 100,000 has its own bound) */
+        const list_size_t *mid = &sizes[1];
         double g_lo = run_median_of(lo, kind, true, F_GROWTH);
+        double g_mid = run_median_of(mid, kind, true, F_GROWTH);
         double g_hi = run_median_of(hi, kind, true, F_GROWTH);
         double limit = g_lo * T_LIST_GROWTH > g_lo + T_LIST_GROWTH_SLACK
                            ? g_lo * T_LIST_GROWTH : g_lo + T_LIST_GROWTH_SLACK;
         snprintf(what, sizeof what, "3. ?list=%s, session, memory growth at %s / at %s",
-                 list_kinds[kind], count_text(hi->n), count_text(lo->n));
+                 list_kinds[kind], count_text(mid->n), count_text(lo->n));
         snprintf(goal, sizeof goal, "<= %.2f MiB", limit / MIB);
-        target(g_hi <= limit, what, goal, "%.2f/%.2f MiB", g_hi / MIB, g_lo / MIB);
+        target(g_mid <= limit, what, goal, "%.2f/%.2f MiB", g_mid / MIB, g_lo / MIB);
         if (hi->n >= 100000) {
             snprintf(what, sizeof what, "3. ?list=%s, session, memory growth at %s",
                      list_kinds[kind], count_text(hi->n));
