@@ -204,7 +204,7 @@ typedef struct get_part {
 
 /*
  * A Get's Results that does not fit in one message of a session, made as
- * it goes (docs/session.md "Our large Results"): res holds the items made
+ * it goes (docs/session.md, "Listings made as they go"): res holds the items made
  * and not sent yet, parts what follows them.  The client (client.c) keeps
  * it with the rest of the reply, fills res before each message and gives
  * back what did not go out; what it holds is bounded by the server's
@@ -224,7 +224,8 @@ typedef struct get_stream {
 /* Append the next items to s->res until they take about budget bytes of a
  * message or the Results is complete.  A node that fails now is left out
  * with a warning (its Get's Status went out long ago), as one gone
- * meanwhile is; OMADM_E_NOMEM when memory runs out. */
+ * meanwhile is; OMADM_E_NOMEM when memory runs out or the plugin fails
+ * with 500 (the message fails). */
 omadm_error_t get_stream_fill(omadm_t *dm, get_stream_t *s, size_t budget);
 /* Nothing comes after s->res's items. */
 bool get_stream_done(const get_stream_t *s);
