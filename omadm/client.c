@@ -68,6 +68,7 @@ typedef struct dm_client {
     syncml_cmd_t *queued;      /* the queued commands, in order */
     const syncml_cmd_t *chunk_rest; /* the rest of a Results being sent in chunks */
     bool queued_final;         /* the package they belong to ends with them */
+    get_stream_t *streams;     /* Results made as they go (cmd_get.c), queued */
 } dm_client_t;
 
 static dm_client_t *cl(const omadm_t *dm)
@@ -97,6 +98,11 @@ static void free_alerts(omadm_t *dm, dm_client_t *c)
 
 static void drop_queue(omadm_t *dm, dm_client_t *c)
 {
+    while (c->streams) {
+        get_stream_t *s = c->streams;
+        c->streams = s->next;
+        get_stream_free(dm, s);
+    }
     for (size_t i = 0; i < c->n_carry; i++) {
         syncml_msg_free(c->carry[i]);
         om_free(dm, c->carry[i]);
@@ -838,6 +844,21 @@ void client_after_message(omadm_t *dm, const char *resp_uri, bool reply_due, oma
     if (err || !reply_due) {
         client_free(dm); /* the session is over */
         dm->peer_max_obj = 0;
+        return;
+    }
+    /* a stream whose Results did not become part of the queue (its
+     * message went out as Statuses alone) has nothing left to send */
+    for (get_stream_t **p = &c->streams; *p;) {
+        get_stream_t *s = *p;
+        const syncml_cmd_t *k = c->queued;
+        while (k && k != s->res)
+            k = k->next;
+        if (k) {
+            p = &s->next;
+            continue;
+        }
+        *p = s->next;
+        get_stream_free(dm, s);
     }
 }
 
@@ -856,6 +877,82 @@ int client_pending(const omadm_t *dm)
 {
     const dm_client_t *c = cl(dm);
     return c && c->queued;
+}
+
+size_t client_stream_budget(const omadm_t *dm)
+{
+    const dm_client_t *c = cl(dm);
+    if (!c || c->peer_max_msg <= 0)
+        return 0;
+    size_t b = (size_t)c->peer_max_msg;
+    return b < dm->cfg.max_reply_size ? b : dm->cfg.max_reply_size;
+}
+
+void client_stream_add(omadm_t *dm, get_stream_t *s)
+{
+    dm_client_t *c = cl(dm);
+    s->next = c->streams;
+    c->streams = s;
+}
+
+static get_stream_t *stream_of(const dm_client_t *c, const syncml_cmd_t *k)
+{
+    for (get_stream_t *s = c->streams; s; s = s->next)
+        if (s->res == k)
+            return s;
+    return NULL;
+}
+
+static void stream_drop(omadm_t *dm, dm_client_t *c, get_stream_t *s)
+{
+    for (get_stream_t **p = &c->streams; *p; p = &(*p)->next)
+        if (*p == s) {
+            *p = s->next;
+            break;
+        }
+    get_stream_free(dm, s);
+}
+
+/* Before a message is encoded: the streamed Results in it (this message's
+ * own commands, then the queue) get their next items, in order, up to the
+ * first that goes on after them (*open: what follows it waits for a later
+ * message).  One with nothing left to send leaves the message and the
+ * queue (its last nodes were gone). */
+static omadm_error_t fill_streams(omadm_t *dm, dm_client_t *c, syncml_msg_t *out,
+                                  get_stream_t **open)
+{
+    *open = NULL;
+    size_t budget = client_stream_budget(dm);
+    syncml_cmd_t **lists[2] = {&out->cmds, &c->queued};
+    for (int i = 0; i < 2; i++) {
+        syncml_cmd_t *prev = NULL;
+        for (syncml_cmd_t **pp = lists[i]; *pp;) {
+            syncml_cmd_t *k = *pp;
+            get_stream_t *st = stream_of(c, k);
+            if (!st) {
+                prev = k;
+                pp = &k->next;
+                continue;
+            }
+            omadm_error_t err = get_stream_fill(dm, st, budget);
+            if (err)
+                return err;
+            if (!k->n_items && get_stream_done(st)) {
+                *pp = k->next;
+                if (i == 0 && out->cmds_tail == k)
+                    out->cmds_tail = prev;
+                stream_drop(dm, c, st);
+                continue;
+            }
+            if (!get_stream_done(st)) {
+                *open = st;
+                return OMADM_OK;
+            }
+            prev = k;
+            pp = &k->next;
+        }
+    }
+    return OMADM_OK;
 }
 
 static omadm_error_t encode_msg(omadm_t *dm, const syncml_msg_t *m, uint8_t **out, size_t *len)
@@ -969,15 +1066,78 @@ static omadm_error_t split_results(omadm_t *dm, dm_client_t *c, syncml_msg_t *ou
     return OMADM_OK;
 }
 
-/* Split the Results cand (after `before` commands) into one with the most
- * leading items that fit and one with the others, linked after it.
- * Returns the number of items kept (at least 1). */
-static size_t split_items(omadm_t *dm, dm_client_t *c, syncml_msg_t *out, size_t before,
-                          syncml_cmd_t *cand, omadm_error_t *err)
+/* Where a streamed Results is cut in this message (restored when the
+ * message fails, or when it does not go after all). */
+typedef struct stream_cut {
+    get_stream_t *s;
+    syncml_item_t *last;       /* its last item that goes now (split_items) */
+    syncml_item_t *unsent;     /* the items after it */
+    syncml_item_t *tail;       /* its last item before the cut */
+    size_t n;                  /* its items before the cut */
+    bool detached;             /* its first item goes ahead alone, in chunks */
+    syncml_item_t *after;      /* ... and these stay with the stream */
+} stream_cut_t;
+
+static void cut_restore(stream_cut_t *cut)
 {
-    syncml_cmd_t *rest = arena_alloc(&out->arena, sizeof *rest);
+    if (cut->s && cut->last) {
+        cut->last->next = cut->unsent;
+        cut->s->res->items_tail = cut->tail;
+        cut->s->res->n_items = cut->n;
+    }
+    memset(cut, 0, sizeof *cut);
+}
+
+/* Split the Results cand (after `before` commands) into one with the most
+ * leading items that fit and one with the others, linked after it (a
+ * streamed Results keeps the others itself: *cut).
+ * Returns the number of items kept (at least 1). */
+/* Where the items of cmd, the last command of an encoding of len bytes,
+ * end in it (syncml_msg_t.mark_len). */
+typedef struct item_ends {
+    const syncml_cmd_t *cmd;
+    size_t *ends;
+    size_t n, len;
+} item_ends_t;
+
+/* Encode the first k commands of out, noting where the items of the last
+ * one end when it is a Results of several (*ie; its memory the caller's,
+ * ie->ends NULL when there is none). */
+static omadm_error_t encode_noting_ends(omadm_t *dm, syncml_msg_t *out, size_t k, bool final,
+                                        uint8_t **bytes, size_t *len, item_ends_t *ie)
+{
+    syncml_cmd_t *last = out->cmds;
+    for (size_t i = 1; last && i < k; i++)
+        last = last->next;
+    memset(ie, 0, sizeof *ie);
+    if (last && !last->next && last->type == SYNCML_CMD_RESULTS && last->n_items > 1 &&
+        (ie->ends = om_alloc(dm, last->n_items * sizeof *ie->ends))) {
+        ie->cmd = last;
+        ie->n = last->n_items;
+        out->mark_cmd = last;
+        out->mark_len = ie->ends;
+        out->mark_cap = ie->n;
+    }
+    omadm_error_t err = encode_prefix(dm, out, out->cmds, k, final, bytes, len);
+    out->mark_cmd = NULL;
+    out->mark_len = NULL;
+    out->mark_cap = 0;
+    ie->len = *len;
+    if (err) {
+        om_free(dm, ie->ends);
+        memset(ie, 0, sizeof *ie);
+    }
+    return err;
+}
+
+static size_t split_items(omadm_t *dm, dm_client_t *c, syncml_msg_t *out, size_t before,
+                          syncml_cmd_t *cand, const item_ends_t *known, stream_cut_t *cut,
+                          uint8_t **fits, size_t *fits_len, omadm_error_t *err)
+{
+    get_stream_t *st = stream_of(c, cand);
+    syncml_cmd_t *rest = st ? NULL : arena_alloc(&out->arena, sizeof *rest);
     *err = OMADM_OK;
-    if (!rest) {
+    if (!st && !rest) {
         *err = OMADM_E_NOMEM;
         return 0;
     }
@@ -985,17 +1145,63 @@ static size_t split_items(omadm_t *dm, dm_client_t *c, syncml_msg_t *out, size_t
     syncml_item_t *all = cand->items, *all_tail = cand->items_tail;
     syncml_cmd_t *after = cand->next;
     cand->next = NULL;
+    /* one encoding tells where each item ends (the whole message's, when
+     * cand ends it): the most that fit, once the elements that close the
+     * message are added (a WBXML code page switch may add two bytes
+     * there), checked by encoding them (those bytes are the message's);
+     * else (or without the memory for it) a binary search */
+    item_ends_t mine = {0};
+    const item_ends_t *ie = known && known->cmd == cand && known->ends && !after &&
+                                    known->n == n ? known : NULL;
+    uint8_t *b = NULL;
+    size_t len = 0;
+    if (!ie) {
+        *err = encode_noting_ends(dm, out, before + 1, false, &b, &len, &mine);
+        om_free(dm, b);
+        if (*err) {
+            cand->next = after;
+            return 0;
+        }
+        ie = mine.cmd == cand && mine.ends ? &mine : NULL;
+    }
+    if (ie) {
+        size_t close = ie->len - ie->ends[n - 1] + 2, k = 1;
+        while (k < n - 1 && ie->ends[k] + close <= (size_t)c->peer_max_msg)
+            k++;
+        om_free(dm, mine.ends);
+        /* k items would fit; the search below confirms it (or finds fewer) */
+        syncml_item_t *cut_at = all;
+        for (size_t i = 1; i < k; i++)
+            cut_at = cut_at->next;
+        syncml_item_t *nx = cut_at->next;
+        cut_at->next = NULL;
+        b = NULL;
+        *err = encode_prefix(dm, out, out->cmds, before + 1, false, &b, &len);
+        cut_at->next = nx;
+        if (*err) {
+            om_free(dm, b);
+            cand->next = after;
+            return 0;
+        }
+        if ((int64_t)len <= c->peer_max_msg) {
+            lo = hi = k;
+            *fits = b;
+            *fits_len = len;
+        } else {
+            om_free(dm, b);
+            hi = k - 1;
+        }
+    }
     while (lo < hi) {
         size_t mid = (lo + hi + 1) / 2;
-        syncml_item_t *cut = all;
+        syncml_item_t *cut_at = all;
         for (size_t i = 1; i < mid; i++)
-            cut = cut->next;
-        syncml_item_t *nx = cut->next;
-        cut->next = NULL;
-        uint8_t *b = NULL;
-        size_t len = 0;
+            cut_at = cut_at->next;
+        syncml_item_t *nx = cut_at->next;
+        cut_at->next = NULL;
+        b = NULL;
         *err = encode_prefix(dm, out, out->cmds, before + 1, false, &b, &len);
-        cut->next = nx;
+        cut_at->next = nx;
         om_free(dm, b);
         if (*err) {
             cand->next = after;
@@ -1006,54 +1212,79 @@ static size_t split_items(omadm_t *dm, dm_client_t *c, syncml_msg_t *out, size_t
         else
             hi = mid - 1;
     }
-    syncml_item_t *cut = all;
+    syncml_item_t *cut_at = all;
     for (size_t i = 1; i < lo; i++)
-        cut = cut->next;
-    *rest = *cand;
-    rest->items = cut->next;
-    rest->items_tail = all_tail;
-    rest->n_items = n - lo;
-    cut->next = NULL;
-    cand->items_tail = cut;
+        cut_at = cut_at->next;
+    if (st) {
+        cut->s = st;
+        cut->last = cut_at;
+        cut->unsent = cut_at->next;
+        cut->tail = all_tail;
+        cut->n = n;
+    } else {
+        *rest = *cand;
+        rest->items = cut_at->next;
+        rest->items_tail = all_tail;
+        rest->n_items = n - lo;
+    }
+    cut_at->next = NULL;
+    cand->items_tail = cut_at;
     cand->n_items = lo;
-    cand->next = rest;
-    rest->next = after;
+    cand->next = st ? after : rest;
+    if (rest)
+        rest->next = after;
     return lo;
 }
 
-static omadm_error_t encode_session(omadm_t *dm, dm_client_t *c, syncml_msg_t *out,
-                                    uint8_t **reply, size_t *reply_len, bool *mutated)
+/* The first item of the streamed Results after `before` commands goes
+ * ahead alone, in a Results of its own in out's memory (to be sent in
+ * chunks); the stream keeps the items after it. */
+static omadm_error_t detach_first(syncml_msg_t *out, size_t before, get_stream_t *st,
+                                  stream_cut_t *cut)
 {
-    /* commands queued from earlier replies go after this message's own */
-    bool final = out->final;
-    if (c->queued) {
-        unsigned long id = 1;
-        for (syncml_cmd_t *k = out->cmds; k; k = k->next)
-            id++;
-        for (syncml_cmd_t *k = c->queued; k; k = k->next) {
-            char num[24];
-            snprintf(num, sizeof num, "%lu", id++);
-            if (!(k->cmd_id = arena_strdup(&out->arena, num)))
-                return OMADM_E_NOMEM;
-        }
-        if (out->cmds_tail)
-            out->cmds_tail->next = c->queued;
-        else
-            out->cmds = c->queued;
-        final = c->queued_final;
-        c->queued = NULL;
-    }
+    syncml_cmd_t *hdr = out->cmds;
+    for (size_t i = 1; i < before; i++)
+        hdr = hdr->next;
+    syncml_cmd_t *res = hdr->next;
+    const syncml_item_t *first = res->items;
+    syncml_cmd_t *alone = arena_alloc(&out->arena, sizeof *alone);
+    syncml_item_t *it = arena_alloc(&out->arena, sizeof *it);
+    if (!alone || !it)
+        return OMADM_E_NOMEM;
+    *it = *first;
+    it->next = NULL;
+    it->source = first->source ? arena_strdup(&out->arena, first->source) : NULL;
+    it->meta.format = first->meta.format ? arena_strdup(&out->arena, first->meta.format) : NULL;
+    it->meta.type = first->meta.type ? arena_strdup(&out->arena, first->meta.type) : NULL;
+    it->data = first->data ? arena_memdup(&out->arena, first->data, first->data_len) : NULL;
+    if ((first->source && !it->source) || (first->meta.format && !it->meta.format) ||
+        (first->meta.type && !it->meta.type) || (first->data && !it->data))
+        return OMADM_E_NOMEM;
+    *alone = *res;
+    alone->items = alone->items_tail = it;
+    alone->n_items = 1;
+    alone->next = res;
+    hdr->next = alone;
+    if (!cut->s)
+        cut->s = st;
+    cut->after = cut->last ? cut->unsent : first->next;
+    cut->detached = true;
+    return OMADM_OK;
+}
+
+/* How many of out's commands go in this message (*sent; all of them when
+ * they fit), encoded into *reply. */
+static omadm_error_t cut_commands(omadm_t *dm, dm_client_t *c, syncml_msg_t *out, bool final,
+                                  uint8_t **reply, size_t *reply_len, bool *mutated,
+                                  stream_cut_t *cut, size_t *sent, item_ends_t *known)
+{
     size_t n = 0;
     for (syncml_cmd_t *k = out->cmds; k; k = k->next)
         n++;
-    omadm_error_t err = encode_prefix(dm, out, out->cmds, n, final, reply, reply_len);
-    if (err || !c->peer_max_msg || (int64_t)*reply_len <= c->peer_max_msg) {
-        if (!err) {
-            drop_queue(dm, c); /* everything went out */
-            out->cmds_tail = NULL;
-        }
+    *sent = n;
+    omadm_error_t err = encode_noting_ends(dm, out, n, final, reply, reply_len, known);
+    if (err || !c->peer_max_msg || (int64_t)*reply_len <= c->peer_max_msg)
         return err;
-    }
     /* too big: the most commands that fit (at least the SyncHdr Status and
      * one more, so the session moves on), the rest waits for Alert 1222 */
     om_free(dm, *reply);
@@ -1087,14 +1318,18 @@ static omadm_error_t encode_session(omadm_t *dm, dm_client_t *c, syncml_msg_t *o
         /* a Results with several items: as many as fit, the rest in a
          * second Results for the same Get (one item always goes, and a
          * single item that is too big is chunked below next time) */
-        size_t k = split_items(dm, c, out, before, cand, &err);
+        uint8_t *fits = NULL;
+        size_t fits_len = 0;
+        size_t k = split_items(dm, c, out, before, cand, known, cut, &fits, &fits_len, &err);
         if (err)
             return err;
-        *mutated = true;
+        *mutated = *mutated || !cut->s;
         om_free(dm, *reply);
-        *reply = NULL;
+        *reply = fits;
+        *reply_len = fits_len;
         lo = before + 1;
-        err = encode_prefix(dm, out, out->cmds, lo, false, reply, reply_len);
+        if (!fits)
+            err = encode_prefix(dm, out, out->cmds, lo, false, reply, reply_len);
         if (err)
             return err;
         if (k > 1 || (int64_t)*reply_len <= c->peer_max_msg)
@@ -1122,7 +1357,15 @@ static omadm_error_t encode_session(omadm_t *dm, dm_client_t *c, syncml_msg_t *o
         if ((int64_t)len <= c->peer_max_msg) {
             om_free(dm, *reply);
             *reply = NULL;
-            err = split_results(dm, c, out, before);
+            get_stream_t *st = stream_of(c, cand);
+            if (st) {
+                /* a streamed item is copied out: the stream's memory
+                 * does not last as long as the chunks */
+                err = detach_first(out, before, st, cut);
+                *mutated = true;
+            }
+            if (!err)
+                err = split_results(dm, c, out, before);
             *mutated = *mutated || !err;
             lo = before + 1;
             if (!err)
@@ -1142,31 +1385,149 @@ static omadm_error_t encode_session(omadm_t *dm, dm_client_t *c, syncml_msg_t *o
     if ((int64_t)*reply_len > c->peer_max_msg)
         om_log(dm, OMADM_LOG_WARN, "one command of %zu bytes exceeds the server's MaxMsgSize",
                *reply_len);
-    /* keep the rest, and the arena it lives in (the memory first: a
-     * failure leaves the reply whole) */
-    syncml_msg_t **arr = om_realloc(dm, c->carry, (c->n_carry + 1) * sizeof *arr);
-    syncml_msg_t *keep = om_alloc(dm, sizeof *keep);
-    if (!arr || !keep) {
-        om_free(dm, keep);
+    *sent = lo;
+    return OMADM_OK;
+}
+
+static omadm_error_t cut_to_fit(omadm_t *dm, dm_client_t *c, syncml_msg_t *out, bool final,
+                                uint8_t **reply, size_t *reply_len, bool *mutated,
+                                stream_cut_t *cut, size_t *sent)
+{
+    item_ends_t known = {0};
+    omadm_error_t err =
+        cut_commands(dm, c, out, final, reply, reply_len, mutated, cut, sent, &known);
+    om_free(dm, known.ends);
+    return err;
+}
+
+/* After a message of `sent` commands (of which the first n_own are its
+ * own): the rest is queued.  A streamed Results that went out whole and is
+ * complete is done with; one that goes on stays at the head of the queue
+ * with what it did not send (in its own memory).  out's memory is kept
+ * with the queue only while the queue uses it. */
+static omadm_error_t queue_rest(omadm_t *dm, dm_client_t *c, syncml_msg_t *out, size_t n_own,
+                                size_t sent, bool final, stream_cut_t *cut, bool mutated)
+{
+    syncml_cmd_t *last = NULL, *rest = out->cmds;
+    bool cut_sent = false;
+    for (size_t i = 0; i < sent; i++) {
+        last = rest;
+        rest = rest->next;
+        if (cut->s && last == cut->s->res)
+            cut_sent = true;
+    }
+    if (cut->s && !cut->detached && !cut_sent)
+        cut_restore(cut); /* it does not go after all */
+    /* the stream that goes on, and what it keeps */
+    get_stream_t *goes_on = NULL;
+    syncml_item_t *unsent = NULL;
+    get_stream_t *lst = last ? stream_of(c, last) : NULL;
+    if (lst && cut->s == lst && !cut->detached && cut->unsent) {
+        goes_on = lst;
+        unsent = cut->unsent;
+    } else if (lst && !get_stream_done(lst)) {
+        goes_on = lst;
+    }
+    syncml_cmd_t *first = goes_on ? last : rest;
+    size_t r0 = goes_on ? sent - 1 : sent;
+    bool carry = first && (r0 < n_own || mutated);
+    syncml_msg_t **arr = NULL;
+    syncml_msg_t *keep = NULL;
+    if (carry) {
+        /* the memory first: a failure leaves the reply whole */
+        arr = om_realloc(dm, c->carry, (c->n_carry + 1) * sizeof *arr);
         if (arr)
             c->carry = arr;
-        om_free(dm, *reply);
-        *reply = NULL;
-        return OMADM_E_NOMEM;
+        keep = arr ? om_alloc(dm, sizeof *keep) : NULL;
+        if (!keep)
+            return OMADM_E_NOMEM;
     }
-    c->carry = arr;
-    syncml_cmd_t *rest = out->cmds;
-    for (size_t i = 1; i < lo; i++)
-        rest = rest->next;
-    syncml_cmd_t *tail = rest;
-    rest = rest->next;
-    tail->next = NULL;
-    *keep = *out;              /* the arena moves to keep */
-    syncml_msg_init(out, dm);
-    c->carry[c->n_carry++] = keep;
-    c->queued = rest;
+    omadm_error_t err = OMADM_OK;
+    if (goes_on)
+        err = get_stream_keep(dm, goes_on, unsent);
+    else if (cut->s && cut->detached)
+        err = get_stream_keep(dm, cut->s, cut->after);
+    if (err) {
+        om_free(dm, keep);
+        return err;
+    }
+    /* nothing can fail from here */
+    for (syncml_cmd_t *k = out->cmds; k != first;) {
+        syncml_cmd_t *nx = k->next;
+        get_stream_t *st = stream_of(c, k);
+        if (st && st != goes_on)
+            stream_drop(dm, c, st); /* sent whole, and complete */
+        if (k == last)
+            break;
+        k = nx;
+    }
+    if (!goes_on && last)
+        last->next = NULL;
+    if (!first) {
+        drop_queue(dm, c); /* everything went out */
+        out->cmds_tail = NULL;
+        return OMADM_OK;
+    }
+    if (carry) {
+        *keep = *out;          /* the arena moves to keep */
+        syncml_msg_init(out, dm);
+        c->carry[c->n_carry++] = keep;
+    } else {
+        /* the queue holds nothing of out's: its CmdIDs are given again
+         * with the next message */
+        for (syncml_cmd_t *k = first; k; k = k->next)
+            k->cmd_id = NULL;
+        out->cmds_tail = NULL;
+    }
+    c->queued = first;
     c->queued_final = final;
     return OMADM_OK;
+}
+
+static omadm_error_t encode_session(omadm_t *dm, dm_client_t *c, syncml_msg_t *out,
+                                    get_stream_t *open, uint8_t **reply, size_t *reply_len,
+                                    bool *mutated)
+{
+    /* commands queued from earlier replies go after this message's own */
+    bool final = out->final;
+    size_t n_own = 0;
+    for (syncml_cmd_t *k = out->cmds; k; k = k->next)
+        n_own++;
+    if (c->queued) {
+        unsigned long id = 1;
+        for (syncml_cmd_t *k = out->cmds; k; k = k->next)
+            id++;
+        for (syncml_cmd_t *k = c->queued; k; k = k->next) {
+            char num[24];
+            snprintf(num, sizeof num, "%lu", id++);
+            if (!(k->cmd_id = arena_strdup(&out->arena, num)))
+                return OMADM_E_NOMEM;
+        }
+        if (out->cmds_tail)
+            out->cmds_tail->next = c->queued;
+        else
+            out->cmds = c->queued;
+        final = c->queued_final;
+        c->queued = NULL;
+    }
+    /* what follows a streamed Results that goes on waits for it */
+    syncml_cmd_t *held = open ? open->res->next : NULL;
+    if (open)
+        open->res->next = NULL;
+    stream_cut_t cut = {0};
+    size_t sent = 0;
+    omadm_error_t err = cut_to_fit(dm, c, out, final && !open, reply, reply_len, mutated, &cut,
+                                   &sent);
+    if (open)
+        open->res->next = held;
+    if (!err)
+        err = queue_rest(dm, c, out, n_own, sent, final, &cut, *mutated);
+    if (err) {
+        cut_restore(&cut);
+        om_free(dm, *reply);
+        *reply = NULL;
+    }
+    return err;
 }
 
 omadm_error_t client_encode(omadm_t *dm, syncml_msg_t *out, uint8_t **reply, size_t *reply_len)
@@ -1174,10 +1535,14 @@ omadm_error_t client_encode(omadm_t *dm, syncml_msg_t *out, uint8_t **reply, siz
     dm_client_t *c = cl(dm);
     if (!c)
         return encode_msg(dm, out, reply, reply_len);
+    get_stream_t *open = NULL;
+    omadm_error_t err = fill_streams(dm, c, out, &open);
+    if (err)
+        return err;
     syncml_cmd_t *queued = c->queued;
     const syncml_cmd_t *chunk_rest = c->chunk_rest;
     bool queued_final = c->queued_final, mutated = false;
-    omadm_error_t err = encode_session(dm, c, out, reply, reply_len, &mutated);
+    err = encode_session(dm, c, out, open, reply, reply_len, &mutated);
     if (!err)
         return OMADM_OK;
     /* the session may go on (a message answered with its Statuses alone):

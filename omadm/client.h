@@ -34,6 +34,13 @@ void client_peer_limits(omadm_t *dm, const syncml_hdr_t *h);
  * Final; the rest is queued (out gives up its arena to the queue) and
  * follows the server's next message (normally Alert 1222). */
 omadm_error_t client_encode(omadm_t *dm, syncml_msg_t *out, uint8_t **reply, size_t *reply_len);
+/* About how many bytes of a message a Get's items may take before its
+ * Results goes on as a stream (get_stream_t): the smaller of the server's
+ * MaxMsgSize and max_reply_size in a session whose server gave a
+ * MaxMsgSize, else 0 (no streaming). */
+size_t client_stream_budget(const omadm_t *dm);
+/* Keep s with the session (its Results is part of this message's reply). */
+void client_stream_add(omadm_t *dm, get_stream_t *s);
 /* The nonce this device gave the server last (persisted, "auth"): what a
  * package 0 digest is computed with.  OMADM_OK and *len (<= size), or why
  * the stored state cannot be read: OMADM_E_STORAGE, OMADM_E_NOMEM,

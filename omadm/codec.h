@@ -65,6 +65,7 @@ typedef struct syncml_sink {
     int (*end)(void *ctx, const char *name, syncml_ns_t ns);
     bool binary_ok;   /* the encoding carries raw bytes (WBXML opaque); when
                          false the emitter sends bin values as base64 */
+    const buf_t *out; /* the bytes written so far (the message's mark_len) */
 } syncml_sink_t;
 
 /* Walk msg and feed sink; returns 0 or the first non-zero sink result. */

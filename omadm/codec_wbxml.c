@@ -668,7 +668,7 @@ omadm_error_t codec_wbxml_encode(struct omadm *dm, const syncml_msg_t *msg, buf_
 {
     encoder_t e = {.out = out};
     syncml_sink_t sink = {.ctx = &e, .start = sink_start, .text = sink_text, .end = sink_end,
-                          .binary_ok = true};
+                          .binary_ok = true, .out = out};
     (void)dm;
     if (!msg || !out)
         return OMADM_E_INVALID_ARG;

@@ -505,7 +505,8 @@ omadm_error_t codec_xml_encode(struct omadm *dm, const syncml_msg_t *msg, buf_t 
 {
     (void)dm;
     xml_enc_t x = {.out = out, .pending = false};
-    syncml_sink_t sink = {.ctx = &x, .start = enc_start, .text = enc_text, .end = enc_end};
+    syncml_sink_t sink = {.ctx = &x, .start = enc_start, .text = enc_text, .end = enc_end,
+                          .out = out};
     int rc = syncml_emit(msg, &sink);
     if (rc)
         return rc == OMADM_E_NOMEM ? OMADM_E_NOMEM : OMADM_E_ENCODE;

@@ -173,6 +173,69 @@ void cmd_sequence(dm_exec_t *x, const syncml_cmd_t *cmd);
 /* An Atomic/Sequence that cannot run: its own code, 215 for each child. */
 void atomic_reject(dm_exec_t *x, const syncml_cmd_t *cmd, int code);
 
+/* ---- cmd_get.c: listings streamed over the messages of a session ---- */
+
+/* Where a ?list= walk stands: per level (a node whose children are being
+ * listed) its URI as Results show it, copies of its children's names and
+ * the next one to visit; a plugin node also keeps the paths its children's
+ * targets are made of.  All of it is the walk's (platform allocator). */
+typedef struct walk_level {
+    char **names;              /* one block: the names, then the strings below */
+    size_t n, next;
+    const char *uri;
+    const char *norm, *csp_path, *csp_base;   /* a plugin node; NULL otherwise */
+    dm_target_t t;             /* made from the above; valid within one run */
+    bool t_valid;
+} walk_level_t;
+
+typedef struct walk {
+    bool data;                 /* StructData: leaves carry their values */
+    walk_level_t *lv;
+    size_t depth, cap;
+} walk_t;
+
+/* What a streamed Results still has to send after the items it holds. */
+typedef struct get_part {
+    struct get_part *next;
+    syncml_item_t *fixed, *fixed_tail;  /* a later target's items (in the stream's
+                                           memory) */
+    walk_t walk;               /* then the rest of this walk */
+} get_part_t;
+
+/*
+ * A Get's Results that does not fit in one message of a session, made as
+ * it goes (docs/session.md, "Listings made as they go"): res holds the items made
+ * and not sent yet, parts what follows them.  The client (client.c) keeps
+ * it with the rest of the reply, fills res before each message and gives
+ * back what did not go out; what it holds is bounded by the server's
+ * MaxMsgSize plus the walk's position, whatever was sent already.
+ */
+typedef struct get_stream {
+    struct get_stream *next;   /* the session's streams (client.c) */
+    syncml_cmd_t *res;         /* the Results (in the Get's reply memory);
+                                  its items in the stream's */
+    size_t raw;                /* what res's items take in a message, about */
+    bool wbxml;                /* ... in WBXML */
+    char *server_id;           /* whose ACLs the walk checks */
+    arena_t arena;             /* the items not sent yet, those of parts */
+    get_part_t *parts;         /* what comes after res's items, in order */
+} get_stream_t;
+
+/* Append the next items to s->res until they take about budget bytes of a
+ * message or the Results is complete.  A node that fails now is left out
+ * with a warning (its Get's Status went out long ago), as one gone
+ * meanwhile is; OMADM_E_NOMEM when memory runs out or the plugin fails
+ * with 500 (the message fails). */
+omadm_error_t get_stream_fill(omadm_t *dm, get_stream_t *s, size_t budget);
+/* Nothing comes after s->res's items. */
+bool get_stream_done(const get_stream_t *s);
+/* The items from unsent on (a tail of s->res's items, or NULL) are what is
+ * left to send: they move into fresh memory of the stream and everything
+ * else the stream made is freed.  OMADM_OK or OMADM_E_NOMEM (then nothing
+ * changed). */
+omadm_error_t get_stream_keep(omadm_t *dm, get_stream_t *s, syncml_item_t *unsent);
+void get_stream_free(omadm_t *dm, get_stream_t *s);
+
 /* Properties (props.c): Get/Replace of "?prop=". */
 int prop_get(dm_exec_t *x, const dm_target_t *t, const char *prop, dm_read_t *out);
 int prop_replace(dm_exec_t *x, dm_target_t *t, const char *prop, const syncml_item_t *it);

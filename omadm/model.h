@@ -130,6 +130,11 @@ typedef struct syncml_msg {
     syncml_cmd_t *cmds_tail;
     bool final;
     bool body_seen;
+    /* encoding: after each Item of mark_cmd, the bytes written so far go
+     * into mark_len[i] (the first mark_cap Items); see syncml_emit */
+    const struct syncml_cmd *mark_cmd;
+    size_t *mark_len;
+    size_t mark_cap;
 } syncml_msg_t;
 
 /* Initialise an empty message whose arena draws on the platform of dm. */

@@ -202,8 +202,14 @@ static void emit_cmd_body(emit_t *e, const syncml_cmd_t *c)
     if (c->has_data)
         text_el(e, "Data", SYNCML_NS_SYNCML, c->data, c->data_len, false);
     str_el(e, "Correlator", SYNCML_NS_SYNCML, c->correlator);
-    for (const syncml_item_t *it = c->items; it && !e->rc; it = it->next)
+    size_t i = 0;
+    for (const syncml_item_t *it = c->items; it && !e->rc; it = it->next, i++) {
         emit_item(e, it);
+        /* where each Item ends: the length of a message cut after it,
+         * but for the elements that close it */
+        if (c == e->msg->mark_cmd && i < e->msg->mark_cap && e->sink->out)
+            e->msg->mark_len[i] = e->sink->out->len;
+    }
     for (const syncml_cmd_t *ch = c->children; ch && !e->rc; ch = ch->next)
         emit_cmd(e, ch);
 }

@@ -201,7 +201,10 @@ typedef struct omadm_config {
     unsigned max_nodes;        /* nodes servers may create in the engine tree
                                   (built-in ones do not count); default 100000 */
     size_t max_reply_size;     /* Results bytes one reply may carry; items
-                                  beyond it answer 413; default 8 MiB */
+                                  beyond it answer 413; default 8 MiB.  In a
+                                  session whose server gave a MaxMsgSize, a
+                                  ?list= listing goes on over the messages
+                                  and this bounds each message's part */
 
     /* UI alerts; NULL: no UI, every UI alert is answered 406. */
     omadm_ui_fn ui_alert;
