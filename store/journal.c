@@ -10,11 +10,24 @@
  *                  "U <path>\n"                                  unlink
  *   then "E <sha256 of everything before, hex>\n".
  * Paths are relative to the store directory and contain no spaces.
+ *
+ * Names in the store directory: "journal.tmp" while a batch is written,
+ * "journal" from its commit point until it is applied, then
+ * "journal.applied-<boot id>" (the Linux boot id, /proc/sys/kernel/random/
+ * boot_id, without dashes) until the next commit point: its changes reach
+ * the disk with the next barrier, so until then the journal is what would
+ * redo them after a crash of the machine.  A journal applied in the
+ * current boot needs nothing at open (the changes are in the page cache,
+ * which every process reads); one of another boot is applied again.
  */
 #include "journal.h"
 
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -277,18 +290,71 @@ static int barrier(const store_io_t *io, const char *dir)
     return rc ? -1 : 0;
 }
 
-/* Make everything applied durable, then drop the journal.  The removal
- * needs no barrier of its own: a journal that comes back after a crash is
- * applied again, which changes nothing (every operation is idempotent),
- * and the next batch's journal replaces it. */
-static int finish(const store_io_t *io, const char *dir, const char **why)
+#define APPLIED_PREFIX "journal.applied-"
+
+static char boot_id_text[33];
+
+static void read_boot_id(void)
+{
+    char line[64];
+    size_t n = 0;
+    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+    if (f && fgets(line, sizeof line, f))
+        for (const char *c = line; *c && n < 32; c++)
+            if (isxdigit((unsigned char)*c))
+                boot_id_text[n++] = (char)tolower((unsigned char)*c);
+    if (f)
+        fclose(f);
+    boot_id_text[n == 32 ? 32 : 0] = 0;
+}
+
+/* This boot's id as 32 hex digits, or "" when the system does not tell
+ * it (then every batch gets a second barrier, see finish).  Read once. */
+static const char *boot_id(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, read_boot_id);
+    return boot_id_text;
+}
+
+/* The name of a journal applied in this boot ("" when there is no boot id). */
+int journal_applied_name(char *buf, size_t size)
+{
+    const char *id = boot_id();
+    if (!*id)
+        return -1;
+    return snprintf(buf, size, APPLIED_PREFIX "%s", id) >= (int)size ? -1 : 0;
+}
+
+/* Remove dir/name; absent is fine. */
+static int remove_top(const store_io_t *io, const char *dir, const char *name)
 {
     char p[4096];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return store_io_unlink(io, p) && errno != ENOENT ? -1 : 0;
+}
+
+/* An applied journal: renamed for this boot, so that it is not applied
+ * again while its changes are in the page cache.  Without a boot id:
+ * make everything applied durable, then drop the journal (the removal
+ * needs no barrier of its own: a journal that comes back after a crash is
+ * applied again, which changes nothing: every operation is idempotent). */
+static int finish(const store_io_t *io, const char *dir, const char **why)
+{
+    char p[4096], done[4200], name[64];
+    snprintf(p, sizeof p, "%s/journal", dir);
+    if (!journal_applied_name(name, sizeof name)) {
+        snprintf(done, sizeof done, "%s/%s", dir, name);
+        if (store_io_rename(io, p, done)) {
+            *why = "cannot rename the store journal";
+            return -1;
+        }
+        return 0;
+    }
     if (barrier(io, dir)) {
         *why = "cannot sync the store";
         return -1;
     }
-    snprintf(p, sizeof p, "%s/journal", dir);
     if (store_io_unlink(io, p) && errno != ENOENT) {
         *why = "cannot remove the store journal";
         return -1;
@@ -328,10 +394,12 @@ int journal_commit(journal_t *j, const char *dir, const char **why)
      * durable together (before it, a crash leaves either no journal or one
      * whose checksum tells it is torn, or a complete one, which recovery
      * applies: a batch whose reply never went out, as when the crash comes
-     * just after the barrier).  From the rename on, the batch happens, now
-     * or at the next recovery: failures are reported as "committed, not
-     * applied yet" (1), never as a lost batch.  Then the changes, and a
-     * second barrier before the journal goes. */
+     * just after the barrier).  The same barrier makes the changes of the
+     * batch before durable, so its journal goes now: renaming this one over
+     * it, once applied, removes it (without a boot id, finish syncs and
+     * removes each journal itself).  From the rename on, the batch happens,
+     * now or at the next recovery: failures are reported as "committed,
+     * not applied yet" (1), never as a lost batch. */
     if (barrier(j->io, dir) || apply(j->io, dir, j->buf, j->len) || finish(j->io, dir, why)) {
         *why = "store journal committed but not applied yet";
         return 1;
@@ -351,51 +419,118 @@ static int valid(const char *buf, size_t len)
     return !memcmp(trailer + 2, hex, 64);
 }
 
-int journal_recover(const omadm_platform_t *plat, const store_io_t *io, const char *dir,
-                    const char **why)
+/* Read dir/name whole into *buf (from plat): 0, 1 absent, -1 error. */
+static int read_journal(const omadm_platform_t *plat, const store_io_t *io, const char *dir,
+                        const char *name, char **buf, size_t *len)
 {
-    char p[4096], tmp[4200];
-    snprintf(p, sizeof p, "%s/journal", dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp", p);
-    store_io_unlink(io, tmp); /* never renamed: never applied */
+    char p[4096];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    *buf = NULL;
     int fd = store_io_open(io, p, O_RDONLY | O_CLOEXEC, 0);
-    if (fd < 0) {
-        if (errno == ENOENT)
-            return 0;
-        *why = "cannot read the store journal";
-        return -1;
-    }
+    if (fd < 0)
+        return errno == ENOENT ? 1 : -1;
     struct stat st;
-    char *buf = NULL;
     size_t got = 0;
-    if (store_io_fstat(io, fd, &st) == 0 && (buf = plat_alloc(plat, (size_t)st.st_size + 1)))
+    if (store_io_fstat(io, fd, &st) == 0 && (*buf = plat_alloc(plat, (size_t)st.st_size + 1)))
         while (got < (size_t)st.st_size) {
-            ssize_t n = store_io_read(io, fd, buf + got, (size_t)st.st_size - got);
+            ssize_t n = store_io_read(io, fd, *buf + got, (size_t)st.st_size - got);
             if (n <= 0)
                 break;
             got += (size_t)n;
         }
     store_io_close(io, fd); /* read-only: nothing of it to lose */
-    int rc = 0;
-    if (!buf || got != (size_t)st.st_size) {
+    if (*buf && got == (size_t)st.st_size) {
+        *len = got;
+        return 0;
+    }
+    if (*buf) {
+        explicit_bzero(*buf, got);
+        plat_free(plat, *buf);
+        *buf = NULL;
+    }
+    return -1;
+}
+
+/* Apply dir/name again when it is complete (1 applied, 0 not: torn or
+ * absent), -1 when it cannot be read or applied. */
+static int redo(const omadm_platform_t *plat, const store_io_t *io, const char *dir,
+                const char *name, const char **why)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = read_journal(plat, io, dir, name, &buf, &len);
+    if (rc < 0)
         *why = "cannot read the store journal";
-        rc = -1;
-    } else if (!valid(buf, got)) {
-        /* incomplete: its batch was never applied */
-        /* no barrier: one that comes back is dropped again */
-        if (store_io_unlink(io, p) && errno != ENOENT) {
-            *why = "cannot remove an incomplete store journal";
-            rc = -1;
-        }
-    } else if (apply(io, dir, buf, got)) {
-        *why = "cannot apply the store journal";
-        rc = -1;
-    } else {
-        rc = finish(io, dir, why);
+    if (rc)
+        return rc < 0 ? -1 : 0;
+    rc = 0;
+    if (valid(buf, len)) {
+        rc = apply(io, dir, buf, len) ? -1 : 1;
+        if (rc < 0)
+            *why = "cannot apply the store journal";
     }
-    if (buf) {
-        explicit_bzero(buf, got);
-        plat_free(plat, buf);
-    }
+    explicit_bzero(buf, len);
+    plat_free(plat, buf);
     return rc;
+}
+
+/* The name of a journal applied in another boot (at most one is left:
+ * each commit point removes the one before), or "". */
+static int other_boot(const store_io_t *io, const char *dir, char name[64])
+{
+    const char *mine = boot_id();
+    name[0] = 0;
+    DIR *d = store_io_opendir(io, dir);
+    if (!d)
+        return -1;
+    struct dirent *e;
+    errno = 0;
+    while ((e = store_io_readdir(io, d)))
+        if (!strncmp(e->d_name, APPLIED_PREFIX, strlen(APPLIED_PREFIX)) &&
+            strcmp(e->d_name + strlen(APPLIED_PREFIX), mine) &&
+            strlen(e->d_name) < 64)
+            strcpy(name, e->d_name);
+    int rc = errno ? -1 : 0;
+    store_io_closedir(io, d);
+    return rc;
+}
+
+int journal_recover(const omadm_platform_t *plat, const store_io_t *io, const char *dir,
+                    const char **why)
+{
+    char applied[64];
+    remove_top(io, dir, "journal.tmp"); /* never renamed: never applied */
+    if (other_boot(io, dir, applied)) {
+        *why = "cannot read the store directory";
+        return -1;
+    }
+    /* the batch applied before the machine stopped, then the one after it
+     * that may not have been (every operation is idempotent: the order of
+     * the batches is all that matters) */
+    int old = *applied ? redo(plat, io, dir, applied, why) : 0;
+    if (old < 0)
+        return -1;
+    int cur = redo(plat, io, dir, "journal", why);
+    if (cur < 0)
+        return -1;
+    char mine[64];
+    bool synced = false;
+    if (old || cur) {
+        if (barrier(io, dir)) {
+            *why = "cannot sync the store";
+            return -1;
+        }
+        synced = true;
+    }
+    /* Durable now, or torn (never applied): no barrier for the removals, a
+     * journal that comes back is applied (or dropped) again.  After a
+     * barrier the journal this boot applied before goes too: it is older
+     * than what was just made durable, and must not be applied over it
+     * after a crash of the machine. */
+    if ((*applied && remove_top(io, dir, applied)) || remove_top(io, dir, "journal") ||
+        (synced && !journal_applied_name(mine, sizeof mine) && remove_top(io, dir, mine))) {
+        *why = "cannot remove the store journal";
+        return -1;
+    }
+    return 0;
 }

@@ -4,10 +4,14 @@
  *
  * A batch of file operations is written to <dir>/journal (via a temp file
  * and rename, with a SHA-256 trailer) and made durable by one barrier (a
- * sync of the store's filesystem), then applied; after a second barrier the
- * journal is removed.  Every operation is idempotent, so a journal found
- * at open is simply applied again; a journal without a valid trailer was
- * never applied and is dropped.
+ * sync of the store's filesystem), then applied, and kept as
+ * journal.applied-<boot id> until the next batch's barrier has made its
+ * changes durable too: one barrier per batch.  Every operation is
+ * idempotent, so a journal found at open is simply applied again (one
+ * applied in the current boot needs nothing: its changes are in the page
+ * cache); a journal without a valid trailer was never applied and is
+ * dropped.  Without a boot id (no /proc) a batch takes a second barrier
+ * and its journal is removed.
  */
 #ifndef OMADM_STORE_JOURNAL_H
 #define OMADM_STORE_JOURNAL_H
@@ -33,13 +37,17 @@ int journal_overwrite(journal_t *j, const char *rel, off_t off, const void *data
 int journal_unlink(journal_t *j, const char *rel);
 /* Nothing was recorded. */
 int journal_empty(const journal_t *j);
-/* Write, sync, apply, sync, remove.  0 done; 1 committed but not applied
- * yet: the journal is in place and journal_recover() finishes it (durable,
- * unless the first sync itself failed); -1 nothing happened (*why). */
+/* Write, sync, apply, keep as applied (without a boot id: sync, remove).
+ * 0 done; 1 committed but not applied yet: the journal is in place and
+ * journal_recover() finishes it (durable, unless the sync itself failed);
+ * -1 nothing happened (*why). */
 int journal_commit(journal_t *j, const char *dir, const char **why);
-/* At open: apply a complete journal, drop an incomplete one (read into
- * memory from plat). */
+/* At open: apply again the journal applied in another boot and a complete
+ * journal, drop an incomplete one (read into memory from plat). */
 int journal_recover(const omadm_platform_t *plat, const store_io_t *io, const char *dir,
                     const char **why);
+/* "journal.applied-<boot id>" of the current boot into buf: 0, or -1 when
+ * the system tells no boot id (or buf is too small). */
+int journal_applied_name(char *buf, size_t size);
 
 #endif

@@ -10,15 +10,18 @@
  *   trust/<store>.pem            PEM bundle of the same certificates, 0644
  *   state/<name>                 state records of other modules (0700/0600)
  *   journal                      present only while a batch is being applied (0600)
+ *   journal.applied-<boot id>    the last batch, kept until the next batch's barrier (0600)
  *   lock                         flock'ed while the store is open (0600)
  *
  * Changes are staged in a transaction (begin .. commit/rollback), committed
  * transactions collect in memory and are made durable together by
- * store_flush(): the batch is written to the journal and fsync'ed, then
- * applied (each file replaced by rename), then synced, then the journal is
- * removed.  Opening the store replays a complete journal and drops an
- * incomplete one, so after a crash the store holds every flushed batch and
- * nothing of a batch that was not flushed.  Lookups by thumbprint open one
+ * store_flush(): the batch is written to the journal and synced (one
+ * barrier), then applied (each file replaced by rename); the journal is
+ * kept until the next batch's barrier has made those files durable
+ * (journal.h).  Opening the store replays a complete journal (and one kept
+ * from another boot) and drops an incomplete one, so after a crash the
+ * store holds every flushed batch and nothing of a batch that was not
+ * flushed.  Lookups by thumbprint open one
  * file: no scan.
  *
  * Memory and time come from the platform table given to store_open; what

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cert.h"
+#include "journal.h"
 #include "platform.h"
 #include "store_internal.h"
 
@@ -309,6 +310,8 @@ static void check_modes(checker_t *c)
     const store_kind_t *k = store_kinds(&n);
     for (size_t i = 0; i < sizeof top / sizeof top[0]; i++)
         check_mode(c, top[i]);
+    if (!journal_applied_name(rel, sizeof rel))
+        check_mode(c, rel);
     for (size_t i = 0; i < n; i++) {
         snprintf(rel, sizeof rel, "certs/%s", k[i].id);
         check_dir_modes(c, rel);

@@ -34,7 +34,7 @@ mode_t store_mode_want(const char *rel, bool dir)
 {
     if (private_area(rel))
         return dir ? 0700 : 0600;
-    if (!strcmp(rel, "journal") || !strcmp(rel, "journal.tmp") || !strcmp(rel, "lock"))
+    if (!strncmp(rel, "journal", 7) || !strcmp(rel, "lock")) /* journal, .tmp, .applied-<boot> */
         return 0600;
     return dir ? 0755 : 0644;
 }

@@ -716,7 +716,12 @@ class Test:
         if 'txid' in rec:
             self.check_txid(e, rec, w.seen_txid, problems)
         if ph == PH_START:
-            if [h for h in hits if h != 'store/state/' + e.record]:
+            # its record, and the journal the store keeps of its last batch
+            # until the next one when that batch wrote the record (a copy of
+            # what is current: never a Challenge the record no longer holds)
+            mine = 'store/state/' + e.record
+            kept = [h for h in hits if h.startswith('store/journal.applied-')]
+            if [h for h in hits if h != mine and h not in kept] or (kept and mine not in hits):
                 problems.append('%s: Status 32, its Challenge is in %s' % (e.kind, hits))
         elif hits:
             problems.append('%s: Status %d (the CA answered), its Challenge is in %s' % (

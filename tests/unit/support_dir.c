@@ -9,6 +9,7 @@
 #include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,7 +66,10 @@ static void list_dir(listing_t *l, const char *dir, const char *rel)
     assert_true(n >= 0);
     for (int i = 0; i < n; i++) {
         const char *name = v[i]->d_name;
-        if (strcmp(name, ".") && strcmp(name, "..") && strcmp(name, "lock")) {
+        /* the lock, and the journal of the last batch kept until the next
+         * batch's barrier: what it did is in the files listed */
+        bool bookkeeping = !*rel && (!strcmp(name, "lock") || !strncmp(name, "journal.applied-", 16));
+        if (strcmp(name, ".") && strcmp(name, "..") && !bookkeeping) {
             snprintf(p, sizeof p, "%s/%s", dir, name);
             snprintf(r, sizeof r, "%s%s", rel, name);
             struct stat st;

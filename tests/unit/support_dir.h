@@ -18,7 +18,9 @@ int tdir_make(char *buf, size_t size);
 /* Remove a directory tree (absent: nothing to do). */
 void tdir_rm(const char *dir);
 
-/* Every file below dir but the store's lock, with its content, in name
+/* Every file below dir but the store's lock and the journal it keeps of
+ * the last batch (journal.applied-<boot id>: what that batch did is in the
+ * files listed), with its content, in name
  * order (malloc'ed): two stores hold the same data when their listings
  * match.  A file whose path below dir starts with names_only (NULL: none)
  * is listed by its name only. */

@@ -57,6 +57,7 @@
 #include "omadm_certstore.h"
 #include "platform.h"
 #include "store/cert.h"
+#include "store/journal.h"
 #include "store/store.h"
 #include "store/store_io.h"
 #include "support_dir.h"
@@ -2397,6 +2398,116 @@ static void test_journal_complete_is_applied(void **state)
     free_reference(&ref);
 }
 
+static int count_syncs(void *ctx, store_io_op_t op, const char *path)
+{
+    (void)path;
+    if (op == STORE_IO_SYNC)
+        (*(int *)ctx)++;
+    return 0;
+}
+
+/* This boot's applied-journal name (the test needs a boot id). */
+static void applied_name(char name[64])
+{
+    if (journal_applied_name(name, 64))
+        skip(); /* no /proc/sys/kernel/random/boot_id here */
+}
+
+/* A batch takes one barrier: its journal is kept, renamed for this boot,
+ * until the next batch's barrier has made its changes durable too; the
+ * next batch's journal replaces it. */
+static void test_journal_one_barrier_per_batch(void **state)
+{
+    fixture_t *f = *state;
+    char name[64];
+    applied_name(name);
+    int syncs = 0;
+    store_io_t io = {count_syncs, &syncs};
+    store_close(f->s);
+    const char *why = NULL;
+    assert_int_equal(store_open_io(f->dir, NULL, &io, &f->s, &why), 0);
+    for (int i = 0; i < 3; i++) {
+        syncs = 0;
+        if (i == 1)
+            del1(f, "ca", &certs[INTER]);
+        else
+            put1(f, "ca", &certs[INTER]);
+        assert_int_equal(syncs, 1);
+        assert_false(exists(at(f, "journal")));
+        assert_true(exists(at(f, "%s", name)));
+        assert_int_equal(mode_of(at(f, "%s", name)), 0600); /* it carries keys */
+        char *l = listing(f->dir);
+        assert_null(strstr(l, "journal.tmp"));
+        free(l);
+    }
+    /* an open in the same boot does not apply it again: nothing written */
+    syncs = 0;
+    store_close(f->s);
+    assert_int_equal(store_open_io(f->dir, NULL, &io, &f->s, &why), 0);
+    assert_true(present(f, "ca", &certs[INTER]));
+    assert_int_equal(syncs, 0);
+    assert_true(exists(at(f, "%s", name)));
+    assert_clean(f);
+}
+
+/* The machine stopped after a batch was applied, before the next
+ * barrier: its changes may be lost, so a journal applied in another boot
+ * is applied again at open (then synced and removed); when a newer batch
+ * was committed too, the older goes first. */
+static void test_journal_of_another_boot_is_applied_again(void **state)
+{
+    fixture_t *f = *state;
+    char name[64];
+    applied_name(name);
+    reference_t ref;
+    jbuf_t add, del;
+    make_reference(f, &ref);
+    journal_add(&ref, &add);
+    journal_del(&ref, &del);
+    static const char other[] = "journal.applied-00000000000000000000000000000000";
+
+    /* the add, applied before the stop, its files lost */
+    crash_with(f, "journal", add.p, add.len);
+    assert_added_state(f, &ref);
+    store_close(f->s);
+    f->s = NULL;
+    spew(at(f, "%s", other), add.p, add.len);
+    assert_int_equal(unlink(at(f, "%s", ref.rec_rel)), 0);
+    assert_int_equal(unlink(at(f, "%s", ref.capath_rel)), 0);
+    reopen(f);
+    assert_added_state(f, &ref);
+    assert_false(exists(at(f, "%s", other)));
+
+    /* the add applied in another boot, the delete committed after it:
+     * the add first, then the delete */
+    store_close(f->s);
+    f->s = NULL;
+    spew(at(f, "%s", other), add.p, add.len);
+    crash_with(f, "journal", del.p, del.len);
+    assert_deleted_state(f, &ref);
+    assert_false(exists(at(f, "%s", other)));
+
+    /* a torn journal of another boot was never applied: dropped */
+    store_close(f->s);
+    f->s = NULL;
+    spew(at(f, "%s", other), add.p, add.len - 10);
+    reopen(f);
+    assert_deleted_state(f, &ref);
+    assert_false(exists(at(f, "%s", other)));
+
+    /* once a recovery made everything durable, this boot's applied journal
+     * goes too: it is older than what was applied after it */
+    store_close(f->s);
+    f->s = NULL;
+    spew(at(f, "%s", name), add.p, add.len);
+    crash_with(f, "journal", del.p, del.len);
+    assert_deleted_state(f, &ref);
+    assert_false(exists(at(f, "%s", name)));
+    free(add.p);
+    free(del.p);
+    free_reference(&ref);
+}
+
 static void test_journal_replay_is_idempotent(void **state)
 {
     fixture_t *f = *state;
@@ -3552,6 +3663,8 @@ int main(void)
         T(test_check_repair_reports_what_is_left),
         T(test_write_fixes_modes),
         T(test_journal_complete_is_applied),
+        T(test_journal_one_barrier_per_batch),
+        T(test_journal_of_another_boot_is_applied_again),
         T(test_journal_replay_is_idempotent),
         T(test_journal_add_and_delete_in_one_batch_replayed),
         T(test_journal_incomplete_is_dropped),
