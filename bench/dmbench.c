@@ -19,8 +19,9 @@
  * of the engine's reply (xmlNewChild ... + xmlDocDumpMemory).
  *
  * Modes:
- *   dmbench [--batches N] [--batch-ms MS] [--no-rss]
- *                                  timing table, peak RSS, targets
+ *   dmbench [--batches N] [--batch-ms MS] [--no-rss] [--no-host]
+ *                                  timing table, peak RSS, targets, the
+ *                                  host loop (host_heap())
  *   dmbench --once WHAT SIZE ENC   setup, one warm-up, then one run of
  *                                  measured_once() (for callgrind
  *                                  --toggle-collect=measured_once);
@@ -29,6 +30,11 @@
  *   dmbench --dump SIZE ENC        write the generated message to stdout
  *   dmbench --rss-child FILE|-     (internal) process FILE once with a new
  *                                  engine, print VmHWM; "-": print it idle
+ *   dmbench --host-child FILE MS   (internal) a host's plain loop: one engine
+ *                                  processes FILE again and again for MS ms,
+ *                                  prints CPU us and minor page faults per
+ *                                  message (run with and without
+ *                                  GLIBC_TUNABLES, see host_heap())
  *
  * Always exits 0 once it has measured: targets are reported, not enforced.
  * It exits 1 only when it could not measure (the engine refused a message,
@@ -46,6 +52,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -75,6 +82,7 @@ extern char **environ;
 #define TARGET_VS_LIBXML2 3.0
 #define TARGET_RSS_FACTOR 3.0
 #define TARGET_RSS_EXTRA (4u << 20)
+#define TARGET_HOST_HEAP 1.2      /* glibc defaults / trimming turned down, host loop */
 
 /* ==== deterministic content =================================================== */
 
@@ -840,12 +848,153 @@ static void print_targets(const measure_t *ms, size_t n, const scenario_t *sc, c
     printf("(MB = MiB.  A benchmark, not a test: the exit status does not depend on targets.)\n");
 }
 
+/* ==== a host's plain loop, glibc's heap as it comes ================================== */
+
+/* The review found a plain loop of omadm_process() over the 5,000-command
+ * message 2.2x slower with glibc's defaults than with its trimming turned
+ * down: the arena chunks freed after each message went back to the OS
+ * (heap trimmed, large chunks unmapped) and were faulted in again.  Each
+ * measurement is a child of its own, so that its heap is a host's. */
+#define HOST_TUNED "GLIBC_TUNABLES=glibc.malloc.trim_threshold=268435456:" \
+                   "glibc.malloc.mmap_threshold=268435456"
+
+static double cpu_us_now(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_utime.tv_sec * 1e6 + ru.ru_utime.tv_usec + ru.ru_stime.tv_sec * 1e6 +
+           ru.ru_stime.tv_usec;
+}
+
+static long minflt_now(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_minflt;
+}
+
+static int host_child(const char *path, const char *ms_text)
+{
+    text_t msg = read_file(path);
+    engine_t e;
+    engine_open(&e);
+    double budget_us = atof(ms_text) * 1e3;
+    size_t len = 0;
+    omadm_buffer_free(e.dm, engine_run(&e, &msg, &len)); /* warm-up */
+    unsigned n = 0;
+    long f0 = minflt_now();
+    double t0 = cpu_us_now(), t;
+    do {
+        uint8_t *reply = engine_run(&e, &msg, &len);
+        omadm_buffer_free(e.dm, reply);
+        n++;
+    } while ((t = cpu_us_now()) - t0 < budget_us);
+    printf("us %.1f faults %.1f\n", (t - t0) / n, (double)(minflt_now() - f0) / n);
+    engine_close(&e);
+    free(msg.data);
+    return 0;
+}
+
+/* One child run: CPU us and faults per message. */
+static void host_run(const char *path, bool tuned, double *us, double *faults)
+{
+    size_t n_env = 0;
+    while (environ[n_env])
+        n_env++;
+    char **env = bench_xmalloc((n_env + 2) * sizeof *env);
+    size_t k = 0;
+    for (size_t i = 0; i < n_env; i++)
+        if (strncmp(environ[i], "GLIBC_TUNABLES=", 15))
+            env[k++] = environ[i];
+    if (tuned)
+        env[k++] = HOST_TUNED;
+    env[k] = NULL;
+    int fd[2];
+    pid_t pid;
+    posix_spawn_file_actions_t fa;
+    char *argv[] = {"dmbench", "--host-child", (char *)path, "300", NULL};
+    if (pipe(fd))
+        bench_die("pipe: %s", strerror(errno));
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fd[1], STDOUT_FILENO);
+    posix_spawn_file_actions_addclose(&fa, fd[0]);
+    int rc = posix_spawn(&pid, "/proc/self/exe", &fa, NULL, argv, env);
+    posix_spawn_file_actions_destroy(&fa);
+    free(env);
+    close(fd[1]);
+    if (rc)
+        bench_die("posix_spawn: %s", strerror(rc));
+    char out[128] = {0};
+    ssize_t n = read(fd[0], out, sizeof out - 1);
+    close(fd[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (n <= 0 || !WIFEXITED(status) || WEXITSTATUS(status) ||
+        sscanf(out, "us %lf faults %lf", us, faults) != 2)
+        bench_die("host-loop child for %s failed (status %d)", path, status);
+}
+
+static char *message_file(const text_t *msg)
+{
+    const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    char *path = bench_xmalloc(512);
+    snprintf(path, 512, "%s/dmbench-host.XXXXXX", dir);
+    int fd = mkstemp(path);
+    if (fd < 0 || write(fd, msg->data, msg->len) != (ssize_t)msg->len)
+        bench_die("%s: cannot write", path);
+    close(fd);
+    return path;
+}
+
+/* The 1,000- and 5,000-command XML messages, each with glibc's defaults
+ * and tuned, the four children alternating round after round. */
+static void host_heap(scenario_t *sc, unsigned rounds)
+{
+    enum { H_MID, H_BIG };
+    char *file[2] = {message_file(&sc[SZ_MID].msg[ENC_XML]), message_file(&sc[SZ_BIG].msg[ENC_XML])};
+    double us[2][2][MAX_BATCHES], flt[2][2][MAX_BATCHES]; /* [size][tuned][round] */
+    double heap[MAX_BATCHES], lin_def[MAX_BATCHES], lin_tuned[MAX_BATCHES];
+    for (unsigned r = 0; r < rounds; r++) {
+        for (int sz = 0; sz < 2; sz++)
+            for (int t = 0; t < 2; t++) {
+                int tt = (int)(r % 2) ? 1 - t : t; /* which goes first alternates */
+                host_run(file[sz], tt, &us[sz][tt][r], &flt[sz][tt][r]);
+            }
+        heap[r] = us[H_BIG][0][r] / us[H_BIG][1][r];
+        lin_def[r] = us[H_BIG][0][r] / us[H_MID][0][r];
+        lin_tuned[r] = us[H_BIG][1][r] / us[H_MID][1][r];
+    }
+    printf("\nA host's plain loop of omadm_process() (a child process per run, ~300 ms of CPU each,\n"
+           "one engine, the message again and again), glibc's malloc with its defaults and with\n"
+           "trimming turned down (" HOST_TUNED "),\n%u rounds alternating; medians:\n", rounds);
+    printf("message            malloc        us/msg   minor faults/msg\n");
+    static const char *const names[2] = {"1,000 commands", "5,000 commands"};
+    for (int sz = 0; sz < 2; sz++)
+        for (int t = 0; t < 2; t++)
+            printf("%-18s %-9s %10.1f %18.1f\n", names[sz], t ? "tuned" : "defaults",
+                   median_of(us[sz][t], rounds), median_of(flt[sz][t], rounds));
+    double h = median_of(heap, rounds), ld = median_of(lin_def, rounds);
+    printf("host loop, 5,000 commands: glibc defaults / tuned %.2fx; linearity 5,000 / 1,000: "
+           "defaults %.2fx, tuned %.2fx (medians of per-round ratios)\n", h, ld,
+           median_of(lin_tuned, rounds));
+    printf("targets:\n");
+    printf("  host loop, glibc defaults / trimming turned down, 5,000 commands: %5.2fx  "
+           "(target <= %.1fx)  %s\n", h, TARGET_HOST_HEAP, h <= TARGET_HOST_HEAP ? "MET" : "NOT MET");
+    printf("  host loop, glibc defaults, 5,000 / 1,000 commands:               %5.2fx  "
+           "(target <= %.1fx)  %s\n", ld, TARGET_LINEARITY, ld <= TARGET_LINEARITY ? "MET" : "NOT MET");
+    for (int sz = 0; sz < 2; sz++) {
+        unlink(file[sz]);
+        free(file[sz]);
+    }
+}
+
 /* ==== modes ========================================================================== */
 
 typedef struct opts {
     unsigned batches;
     double batch_sec;
     bool rss;
+    bool host;                 /* the host-loop section */
 } opts_t;
 
 static void measure_rss(scenario_t *sc, rss_t *rss)
@@ -894,6 +1043,8 @@ static int run_all(const opts_t *o)
     print_engine_table(ms, n, sc, &rss);
     print_baseline_table(ms, n, sc, o->batches);
     print_targets(ms, n, sc, &rss, o->batches);
+    if (o->host)
+        host_heap(sc, o->batches);
     for (size_t i = 0; i < n; i++)
         if (ms[i].kind == M_ENGINE)
             engine_close(&ms[i].engine);
@@ -966,7 +1117,7 @@ static void usage(void) __attribute__((noreturn));
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: dmbench [--batches N] [--batch-ms MS] [--no-rss]\n"
+    fprintf(stderr, "usage: dmbench [--batches N] [--batch-ms MS] [--no-rss] [--no-host]\n"
                     "       dmbench --once engine|parse|serialise cert|1000|5000 xml|wbxml\n"
                     "       dmbench --dump cert|1000|5000 xml|wbxml\n");
     exit(2);
@@ -974,9 +1125,11 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-    opts_t o = {.batches = 7, .batch_sec = 0.1, .rss = true};
+    opts_t o = {.batches = 7, .batch_sec = 0.1, .rss = true, .host = true};
     if (argc == 3 && !strcmp(argv[1], "--rss-child"))
         return rss_child(argv[2]); /* libxml2 initialises itself on first use */
+    if (argc == 4 && !strcmp(argv[1], "--host-child"))
+        return host_child(argv[2], argv[3]);
     xmlInitParser();
     if (argc == 5 && !strcmp(argv[1], "--once"))
         return run_once(argv[2], argv[3], argv[4]);
@@ -989,6 +1142,8 @@ int main(int argc, char **argv)
             o.batch_sec = atof(argv[++i]) / 1e3;
         else if (!strcmp(argv[i], "--no-rss"))
             o.rss = false;
+        else if (!strcmp(argv[i], "--no-host"))
+            o.host = false;
         else
             usage();
     }
