@@ -9,7 +9,7 @@
 #       it), then the real certificate path (certpath with its defaults,
 #       ~2.5 min), then the certificate store benchmark (storebench with its
 #       defaults, ~6 min).
-#   bench/run.sh --engine-only [--batches N] [--batch-ms MS] [--no-rss]
+#   bench/run.sh --engine-only [--batches N] [--batch-ms MS] [--no-rss] [--no-host]
 #       dmbench alone: wall-clock messages/second and peak RSS of
 #       omadm_process() on the CertificateStore, 1,000- and 5,000-command
 #       messages in XML and WBXML, interleaved with libxml2 alone on the same
