@@ -13,8 +13,8 @@
 # TARGET: xml wbxml session scep notify cert enroll.  A campaign reads tests/fuzz/corpus/TARGET
 # and keeps what it finds in build/fuzz/work/TARGET, so campaigns add up; crashes go to
 # build/fuzz/artifacts/.  Each campaign appends a line to build/fuzz/campaigns.tsv: date, commit,
-# target, seconds, CPU seconds, executions, executions per second, coverage (edges), features,
-# crashes.  Campaigns of different targets may run at once (one run.sh each).
+# target, seconds it ran, CPU seconds, executions, executions per second, coverage (edges), features,
+# crashes (inputs written to the artifacts; a campaign stopped by a signal has none).  Campaigns of different targets may run at once (one run.sh each).
 # FUZZ_NO_BUILD=1 skips `scons -Q fuzz`.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -99,9 +99,11 @@ for t in $what; do
         echo "$t: fuzzing for $secs s (log $log)"
         child_times
         cpu0=$(child_cpu)
+        start=$(date +%s)
         nice -n 19 "$bin" $(fuzz_opts "$t" "$top") -max_total_time="$secs" -print_final_stats=1 \
             -artifact_prefix="$out/artifacts/$t-" "$work" "$corpus" >"$log" 2>&1
         status=$?
+        elapsed=$(($(date +%s) - start)) # less than $secs when stopped
         child_times
         cpu=$(echo "$cpu0 $(child_cpu)" | awk '{ printf "%.1f", $2 - $1 }')
         runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
@@ -109,12 +111,18 @@ for t in $what; do
         last=$(grep -E '^#[0-9]+[[:space:]]' "$log" | tail -n 1)
         cov=$(echo "$last" | sed -n 's/.* cov: \([0-9]*\).*/\1/p')
         ft=$(echo "$last" | sed -n 's/.* ft: \([0-9]*\).*/\1/p')
-        crashes=0
-        [ $status -ne 0 ] && crashes=1 && rc=1
+        # a crash leaves its input in the artifacts; a campaign stopped by a
+        # signal (libFuzzer: "run interrupted") found nothing
+        crashes=$(grep -c "Test unit written to" "$log")
+        [ "$crashes" -ne 0 ] && rc=1
+        if [ $status -ne 0 ] && [ "$crashes" -eq 0 ] && ! grep -q "run interrupted" "$log"; then
+            crashes=1 # failed without a unit: count it, look at the log
+            rc=1
+        fi
         printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$commit" \
-            "$t" "$secs" "$cpu" "${runs:-0}" "${speed:-0}" "${cov:-?}" "${ft:-?}" "$crashes" \
+            "$t" "$elapsed" "$cpu" "${runs:-0}" "${speed:-0}" "${cov:-?}" "${ft:-?}" "$crashes" \
             >>"$out/campaigns.tsv"
-        echo "$t: ${runs:-0} executions in $secs s ($cpu s of CPU), ${speed:-0}/s," \
+        echo "$t: ${runs:-0} executions in $elapsed s ($cpu s of CPU), ${speed:-0}/s," \
             "coverage ${cov:-?} edges, exit $status"
         if [ $status -ne 0 ]; then
             grep -E '^(==[0-9]+==ERROR|==fuzz==|SUMMARY|.*runtime error)' "$log" | head -n 5
