@@ -13,8 +13,9 @@
 # TARGET: xml wbxml session scep notify cert enroll.  A campaign reads tests/fuzz/corpus/TARGET
 # and keeps what it finds in build/fuzz/work/TARGET, so campaigns add up; crashes go to
 # build/fuzz/artifacts/.  Each campaign appends a line to build/fuzz/campaigns.tsv: date, commit,
-# target, seconds it ran, CPU seconds, executions, executions per second, coverage (edges), features,
-# crashes (inputs written to the artifacts; a campaign stopped by a signal has none).  Campaigns of different targets may run at once (one run.sh each).
+# target, seconds it ran, CPU seconds, executions, executions per second, coverage (edges),
+# features, crashes (inputs written to the artifacts; a campaign stopped by a signal has none).
+# Campaigns of different targets may run at once (one run.sh each).
 # FUZZ_NO_BUILD=1 skips `scons -Q fuzz`.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
