@@ -365,11 +365,9 @@ bad:
     return rc;
 }
 
-char *read_file(const omadm_platform_t *plat, const store_io_t *io, const char *p, size_t *len)
+/* read_file of what fd has open (closed here). */
+static char *read_fd(const omadm_platform_t *plat, const store_io_t *io, int fd, size_t *len)
 {
-    int fd = store_io_open(io, p, O_RDONLY | O_CLOEXEC | O_NONBLOCK, 0);
-    if (fd < 0)
-        return NULL;
     struct stat st;
     char *buf = NULL;
     int failed = 0;
@@ -404,8 +402,24 @@ char *read_file(const omadm_platform_t *plat, const store_io_t *io, const char *
     return buf;
 }
 
+char *read_file(const omadm_platform_t *plat, const store_io_t *io, const char *p, size_t *len)
+{
+    int fd = store_io_open(io, p, O_RDONLY | O_CLOEXEC | O_NONBLOCK, 0);
+    return fd < 0 ? NULL : read_fd(plat, io, fd, len);
+}
+
 /* 0 found, 1 absent, -1 error (no memory, I/O: nothing is known), -2
  * damaged (there is a file, but not a record). */
+/* disk_get of the text read_file gave (NULL: errno says why). */
+static int disk_rec(const store_t *s, char *text, store_rec_t *r, long long *boff, long long *blen)
+{
+    if (!text)
+        return errno == ENOENT ? 1 : errno == EFBIG ? -2 : -1; /* EFBIG: not a record */
+    int rc = rec_parse(&s->plat, text, r, boff, blen);
+    plat_free(&s->plat, text);
+    return rc == -1 ? -2 : rc == -2 ? -1 : 0;
+}
+
 int disk_get(const store_t *s, const char *store, const char *thumb, store_rec_t *r,
              long long *boff, long long *blen)
 {
@@ -413,12 +427,16 @@ int disk_get(const store_t *s, const char *store, const char *thumb, store_rec_t
     memset(r, 0, sizeof *r);
     if (path(s, p, sizeof p, "certs/%s/%s", store, thumb))
         return -1;
-    char *text = read_file(&s->plat, &s->io, p, NULL);
-    if (!text)
-        return errno == ENOENT ? 1 : errno == EFBIG ? -2 : -1; /* EFBIG: not a record */
-    int rc = rec_parse(&s->plat, text, r, boff, blen);
-    plat_free(&s->plat, text);
-    return rc == -1 ? -2 : rc == -2 ? -1 : 0;
+    return disk_rec(s, read_file(&s->plat, &s->io, p, NULL), r, boff, blen);
+}
+
+/* disk_get of the record name in the directory dirfd has open (a listing:
+ * no path to walk again for each record). */
+static int disk_get_at(const store_t *s, int dirfd, const char *name, store_rec_t *r)
+{
+    memset(r, 0, sizeof *r);
+    int fd = store_io_openat(&s->io, dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK, 0);
+    return disk_rec(s, fd < 0 ? NULL : read_fd(&s->plat, &s->io, fd, NULL), r, NULL, NULL);
 }
 
 const op_t *find_op(const store_t *s, bool in_tx, const store_kind_t *k, const char *thumb,
@@ -889,7 +907,7 @@ int store_each(store_t *s, const char *store, int (*cb)(void *ctx, const store_r
         if (staged.n && bsearch(&key, staged.thumbs, staged.n, sizeof *staged.thumbs, seen_cmp))
             continue;
         store_rec_t r;
-        int got = disk_get(s, k->id, e->d_name, &r, NULL, NULL);
+        int got = disk_get_at(s, dirfd(d), e->d_name, &r);
         if (got == -1) {
             rc = -1; /* no memory: the listing would be incomplete */
             break;

@@ -38,6 +38,11 @@ int store_io_open(const store_io_t *io, const char *p, int flags, mode_t mode)
     return fault(io, STORE_IO_OPEN, p) ? -1 : open(p, flags, mode);
 }
 
+int store_io_openat(const store_io_t *io, int dirfd, const char *name, int flags, mode_t mode)
+{
+    return fault(io, STORE_IO_OPEN, name) ? -1 : openat(dirfd, name, flags, mode);
+}
+
 ssize_t store_io_read(const store_io_t *io, int fd, void *buf, size_t n)
 {
     return fault(io, STORE_IO_READ, NULL) ? -1 : read(fd, buf, n);

@@ -47,6 +47,7 @@ typedef struct store_io {
 const char *store_io_name(store_io_op_t op);
 
 int store_io_open(const store_io_t *io, const char *p, int flags, mode_t mode);
+int store_io_openat(const store_io_t *io, int dirfd, const char *name, int flags, mode_t mode);
 ssize_t store_io_read(const store_io_t *io, int fd, void *buf, size_t n);
 ssize_t store_io_pread(const store_io_t *io, int fd, void *buf, size_t n, off_t off);
 ssize_t store_io_write(const store_io_t *io, int fd, const void *buf, size_t n);
