@@ -664,50 +664,65 @@ static int rss_child(const char *path)
     return 0;
 }
 
-/* Parent side: run "self --rss-child path" and read its VmHWM (kB).  The
- * child's own VmHWM is used rather than wait4()'s ru_maxrss, which also
- * counts the pages of the parent the child was forked from. */
-static long rss_of_child(const char *path)
+/* Run this program again with argv and env; its first line of output
+ * into out (size bytes).  False when it could not run or did not exit 0. */
+static bool run_self(char *const argv[], char *const env[], char *out, size_t size)
 {
     int fd[2];
     pid_t pid;
     posix_spawn_file_actions_t fa;
-    char *argv[] = {"dmbench", "--rss-child", (char *)path, NULL};
     if (pipe(fd))
         bench_die("pipe: %s", strerror(errno));
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, fd[1], STDOUT_FILENO);
     posix_spawn_file_actions_addclose(&fa, fd[0]);
-    int rc = posix_spawn(&pid, "/proc/self/exe", &fa, NULL, argv, environ);
+    int rc = posix_spawn(&pid, "/proc/self/exe", &fa, NULL, argv, env);
     posix_spawn_file_actions_destroy(&fa);
     close(fd[1]);
     if (rc)
         bench_die("posix_spawn: %s", strerror(rc));
-    char out[128] = {0};
-    ssize_t n = read(fd[0], out, sizeof out - 1);
+    memset(out, 0, size);
+    ssize_t n = read(fd[0], out, size - 1);
     close(fd[0]);
     int status = 0;
     waitpid(pid, &status, 0);
+    return n > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* Parent side: run "self --rss-child path" and read its VmHWM (kB).  The
+ * child's own VmHWM is used rather than wait4()'s ru_maxrss, which also
+ * counts the pages of the parent the child was forked from. */
+static long rss_of_child(const char *path)
+{
+    char *argv[] = {"dmbench", "--rss-child", (char *)path, NULL};
+    char out[128];
     long kb = -1;
-    if (n <= 0 || !WIFEXITED(status) || WEXITSTATUS(status) ||
-        sscanf(out, "VmHWM %ld", &kb) != 1)
-        bench_die("RSS child for %s failed (status %d)", path, status);
+    if (!run_self(argv, environ, out, sizeof out) || sscanf(out, "VmHWM %ld", &kb) != 1)
+        bench_die("RSS child for %s failed", path);
     return kb;
 }
 
-static long rss_of_message(const text_t *msg)
+/* The message in a new temporary file (its name malloc'ed). */
+static char *message_file(const text_t *msg)
 {
     const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-    char path[512];
-    snprintf(path, sizeof path, "%s/dmbench-msg.XXXXXX", dir);
+    char *path = bench_xmalloc(512);
+    snprintf(path, 512, "%s/dmbench-msg.XXXXXX", dir);
     int fd = mkstemp(path);
     if (fd < 0)
         bench_die("mkstemp: %s", strerror(errno));
     if (write(fd, msg->data, msg->len) != (ssize_t)msg->len)
         bench_die("write %s: %s", path, strerror(errno));
     close(fd);
+    return path;
+}
+
+static long rss_of_message(const text_t *msg)
+{
+    char *path = message_file(msg);
     long kb = rss_of_child(path);
     unlink(path);
+    free(path);
     return kb;
 }
 
@@ -909,41 +924,12 @@ static void host_run(const char *path, bool tuned, double *us, double *faults)
     if (tuned)
         env[k++] = HOST_TUNED;
     env[k] = NULL;
-    int fd[2];
-    pid_t pid;
-    posix_spawn_file_actions_t fa;
     char *argv[] = {"dmbench", "--host-child", (char *)path, "300", NULL};
-    if (pipe(fd))
-        bench_die("pipe: %s", strerror(errno));
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, fd[1], STDOUT_FILENO);
-    posix_spawn_file_actions_addclose(&fa, fd[0]);
-    int rc = posix_spawn(&pid, "/proc/self/exe", &fa, NULL, argv, env);
-    posix_spawn_file_actions_destroy(&fa);
-    free(env);
-    close(fd[1]);
-    if (rc)
-        bench_die("posix_spawn: %s", strerror(rc));
-    char out[128] = {0};
-    ssize_t n = read(fd[0], out, sizeof out - 1);
-    close(fd[0]);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    if (n <= 0 || !WIFEXITED(status) || WEXITSTATUS(status) ||
+    char out[128];
+    if (!run_self(argv, env, out, sizeof out) ||
         sscanf(out, "us %lf faults %lf", us, faults) != 2)
-        bench_die("host-loop child for %s failed (status %d)", path, status);
-}
-
-static char *message_file(const text_t *msg)
-{
-    const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-    char *path = bench_xmalloc(512);
-    snprintf(path, 512, "%s/dmbench-host.XXXXXX", dir);
-    int fd = mkstemp(path);
-    if (fd < 0 || write(fd, msg->data, msg->len) != (ssize_t)msg->len)
-        bench_die("%s: cannot write", path);
-    close(fd);
-    return path;
+        bench_die("host-loop child for %s failed", path);
+    free(env);
 }
 
 /* The 1,000- and 5,000-command XML messages, each with glibc's defaults
@@ -951,7 +937,8 @@ static char *message_file(const text_t *msg)
 static void host_heap(scenario_t *sc, unsigned rounds)
 {
     enum { H_MID, H_BIG };
-    char *file[2] = {message_file(&sc[SZ_MID].msg[ENC_XML]), message_file(&sc[SZ_BIG].msg[ENC_XML])};
+    char *file[2] = {message_file(&sc[SZ_MID].msg[ENC_XML]),
+                     message_file(&sc[SZ_BIG].msg[ENC_XML])};
     double us[2][2][MAX_BATCHES], flt[2][2][MAX_BATCHES]; /* [size][tuned][round] */
     double heap[MAX_BATCHES], lin_def[MAX_BATCHES], lin_tuned[MAX_BATCHES];
     for (unsigned r = 0; r < rounds; r++) {
