@@ -516,7 +516,7 @@ static outcome_t exchange(attempt_t *a, const char *base, const scep_buf_t *msg,
  * are copied into the host's memory after the join.  Whatever goes wrong
  * there, the request is built again on the caller's thread (build_request),
  * which gives the failure its usual report. */
-#define PREP_RANDOM 32 /* more than the signer's serial number takes */
+#define PREP_RANDOM 8 /* the signer's serial number (scep_self_signed) */
 
 typedef struct prep {
     const attempt_t *a;        /* read only while the thread runs */
