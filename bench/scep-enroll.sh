@@ -3,8 +3,8 @@
 # bench/scep-enroll.sh [BUILD_DIR] [RUNS] - SCEP enrollment wall time, our client against Debian's
 # scepclient, side by side against one local server (docs/performance.md, "SCEP enrollment").
 #
-# BUILD_DIR: the build whose bin/dmclient and bench/keygen are measured; without it, the release
-# build is made first (scons -Q variant=release bench) and build/release is used.
+# BUILD_DIR: the build whose bin/dmclient, bench/dmclient-given-key and bench/keygen are measured;
+# without it, the release build is made first (scons -Q variant=release bench) and build/release is used.
 # RUNS: measured runs of each client (default 7; the target asks for at least 5).
 # SCEP_BENCH_KEYGENS: keys for the key generation floor (default 31).
 #
