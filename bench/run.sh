@@ -41,8 +41,10 @@
 #       bench/scep-enroll.sh: SCEP enrollment wall time (2048-bit RSA) of
 #       `dmclient run --until-idle` against Debian's scepclient, alternating,
 #       RUNS (default 7) runs each, against one scepserver in a private
-#       network namespace; the ratio of medians (target <= 1.0) and the RSA
-#       key generation floor (31 keys, SCEP_BENCH_KEYGENS).  Needs the scep
+#       network namespace; the ratio of medians (target <= 1.0), the same
+#       without key generation (bench/dmclient-given-key against scepclient
+#       with a ready key.pem, target <= 1.0) and the RSA key generation floor
+#       (31 keys, SCEP_BENCH_KEYGENS).  Needs the scep
 #       package and unshare with CAP_SYS_ADMIN (exit 77 when missing).
 #   bench/run.sh --startup-only [PAIRS]
 #       bench/startup.sh: `dmclient get` start-up against a no-op linked with

@@ -73,6 +73,7 @@ typedef struct attempt {
     bool stopped;              /* the host stopped an exchange: end the step */
 } attempt_t;
 
+static int keygen_take(attempt_t *a);
 static int key_ready(attempt_t *a);
 
 static outcome_t fail(attempt_t *a, outcome_t kind, int32_t ec, const char *fmt, const char *arg)
@@ -365,11 +366,12 @@ static void algs_from_caps(attempt_t *a, const char *base, outcome_t *outcome, i
     *ok = 1;
 }
 
-/* Build the CSR and request signer for the chosen digest. */
-static int build_request(attempt_t *a, outcome_t *outcome)
+/* The CSR and the request signer of a for its chosen digest, made with
+ * the platform table p: the host's, or the preparing thread's (prep_t). */
+static scep_err_t request_make(const omadm_platform_t *p, const attempt_t *a, scep_buf_t *csr,
+                               scep_cert_t **signer, const char **why)
 {
-    const char *why = NULL;
-    scep_csr_params_t p = {
+    scep_csr_params_t cp = {
         .subject = a->job->subject,
         .san = a->job->san,
         .key_usage = a->job->key_usage,
@@ -379,11 +381,19 @@ static int build_request(attempt_t *a, outcome_t *outcome)
         .valid_units = a->job->valid_units,
         .digest = (scep_digest_t)a->e->digest,
     };
-    scep_buf_t signer = {0};
-    scep_err_t err = scep_csr(a->plat, a->key, &p, &a->csr, &why);
+    scep_err_t err = scep_csr(p, a->key, &cp, csr, why);
     if (!err)
-        err = scep_self_signed(a->plat, a->key, a->job->subject, (scep_digest_t)a->e->digest,
-                               a->now, &a->signer, &why);
+        err = scep_self_signed(p, a->key, a->job->subject, (scep_digest_t)a->e->digest, a->now,
+                               signer, why);
+    return err;
+}
+
+/* Build the CSR and request signer for the chosen digest. */
+static int build_request(attempt_t *a, outcome_t *outcome)
+{
+    const char *why = NULL;
+    scep_buf_t signer = {0};
+    scep_err_t err = request_make(a->plat, a, &a->csr, &a->signer, &why);
     if (!err)
         err = scep_cert_to_der(a->plat, a->signer, &signer, &why);
     if (!err && (b64_set(a->plat, &a->e->csr, a->csr.data, a->csr.len) ||
@@ -496,6 +506,110 @@ static outcome_t exchange(attempt_t *a, const char *base, const scep_buf_t *msg,
     }
 }
 
+/* ---- the request made while the key is made durable ---- */
+
+/* Signing the CSR and the signer certificate (two RSA signatures) is done
+ * on a thread while the batch that makes the new key durable waits for
+ * the disk.  The thread calls OpenSSL and libc only, never a hook of the
+ * host's platform table: its own table allocates with libc and hands out
+ * random bytes drawn from the host's hook before it started; the results
+ * are copied into the host's memory after the join.  Whatever goes wrong
+ * there, the request is built again on the caller's thread (build_request),
+ * which gives the failure its usual report. */
+#define PREP_RANDOM 8 /* the signer's serial number (scep_self_signed) */
+
+typedef struct prep {
+    const attempt_t *a;        /* read only while the thread runs */
+    omadm_platform_t plat;     /* the thread's table */
+    uint8_t rnd[PREP_RANDOM];
+    size_t rnd_used;
+    pthread_t thread;
+    bool running;
+    scep_buf_t csr;            /* allocated with plat */
+    scep_cert_t *signer;       /* allocated with plat */
+    scep_err_t err;
+} prep_t;
+
+static int prep_random(void *ctx, uint8_t *buf, size_t len)
+{
+    prep_t *p = ctx;
+    if (len > sizeof p->rnd - p->rnd_used)
+        return -1;
+    memcpy(buf, p->rnd + p->rnd_used, len);
+    p->rnd_used += len;
+    return 0;
+}
+
+static int64_t prep_now(void *ctx)
+{
+    return ((prep_t *)ctx)->a->now;
+}
+
+static void *prep_thread(void *arg)
+{
+    prep_t *p = arg;
+    const char *why = NULL;
+    p->err = request_make(&p->plat, p->a, &p->csr, &p->signer, &why);
+    return NULL;
+}
+
+/* Start the thread; false when it cannot run (build_request then does the
+ * work after the batch). */
+static bool prep_start(const attempt_t *a, prep_t *p)
+{
+    memset(p, 0, sizeof *p);
+    p->a = a;
+    if (plat_random(a->plat, p->rnd, sizeof p->rnd))
+        return false;
+    const omadm_platform_t own = {.ctx = p, .now = prep_now, .random = prep_random};
+    plat_init(&p->plat, &own); /* libc's allocator */
+    p->running = pthread_create(&p->thread, NULL, prep_thread, p) == 0;
+    if (!p->running)
+        OPENSSL_cleanse(p->rnd, sizeof p->rnd);
+    return p->running;
+}
+
+/* Join the thread and drop what it made. */
+static void prep_end(prep_t *p)
+{
+    if (p->running)
+        pthread_join(p->thread, NULL);
+    p->running = false;
+    scep_buf_free(&p->plat, &p->csr);
+    scep_cert_free(&p->plat, p->signer);
+    p->signer = NULL;
+    OPENSSL_cleanse(p->rnd, sizeof p->rnd);
+}
+
+/* The request of a, from the thread when it made one, else built now. */
+static int prep_take(attempt_t *a, prep_t *p, outcome_t *outcome)
+{
+    const char *why = NULL;
+    scep_buf_t der = {0};
+    if (p->running)
+        pthread_join(p->thread, NULL);
+    p->running = false;
+    bool made = p->err == SCEP_OK && p->signer &&
+                scep_cert_to_der(&p->plat, p->signer, &der, &why) == SCEP_OK &&
+                scep_cert_from_der(a->plat, der.data, der.len, &a->signer, &why) == SCEP_OK &&
+                (a->csr.data = plat_alloc(a->plat, p->csr.len)) != NULL;
+    if (made) {
+        memcpy(a->csr.data, p->csr.data, p->csr.len);
+        a->csr.len = p->csr.len;
+        if (b64_set(a->plat, &a->e->csr, a->csr.data, a->csr.len) ||
+            b64_set(a->plat, &a->e->signer, der.data, der.len))
+            made = false;
+    }
+    scep_buf_free(&p->plat, &der);
+    prep_end(p);
+    if (made)
+        return 0;
+    scep_cert_free(a->plat, a->signer);
+    a->signer = NULL;
+    scep_buf_free(a->plat, &a->csr);
+    return build_request(a, outcome);
+}
+
 /* PKCSReq to one URL from the list. */
 static outcome_t try_url(attempt_t *a, const char *url, scep_certrep_t *rep)
 {
@@ -531,11 +645,21 @@ static outcome_t try_url(attempt_t *a, const char *url, scep_certrep_t *rep)
     int ok = 0;
     algs_from_caps(a, base, &outcome, &ok);
     a->url_problem = !ok;
-    if (ok && key_ready(a)) {
-        plat_free(a->plat, base);
-        return fail(a, A_LOCAL, EC_FAIL, "%s", "cannot make or keep the key");
+    /* a new key: the request is made while the key's batch is synced */
+    prep_t prep;
+    bool prepared = false;
+    if (ok) {
+        int krc = keygen_take(a);
+        if (!krc && a->key_unsaved)
+            prepared = prep_start(a, &prep);
+        if (krc || key_ready(a)) {
+            if (prepared)
+                prep_end(&prep);
+            plat_free(a->plat, base);
+            return fail(a, A_LOCAL, EC_FAIL, "%s", "cannot make or keep the key");
+        }
     }
-    if (!ok || build_request(a, &outcome)) {
+    if (!ok || (prepared ? prep_take(a, &prep, &outcome) : build_request(a, &outcome))) {
         plat_free(a->plat, base);
         return outcome;
     }

@@ -2120,15 +2120,13 @@ static scep_err_t certrep_attrs(CMS_SignerInfo *si, const scep_expect_t *exp, sc
 
 typedef struct legacy {
     OSSL_LIB_CTX *ctx;
-    OSSL_PROVIDER *def, *leg;
+    OSSL_PROVIDER *leg;
 } legacy_t;
 
 static void legacy_free(legacy_t *l)
 {
     if (l->leg)
         OSSL_PROVIDER_unload(l->leg);
-    if (l->def)
-        OSSL_PROVIDER_unload(l->def);
     OSSL_LIB_CTX_free(l->ctx);
     *l = (legacy_t){0};
 }
@@ -2148,18 +2146,15 @@ static bool module_missing(void)
     return dso && !oom;
 }
 
-/* A private library context with default + legacy providers (for DES-CBC
- * only).  Making the context and loading the built-in default provider
- * can fail only for want of resources; the legacy provider is a module
- * that may be missing. */
+/* A private library context with the legacy provider alone, for the
+ * DES-CBC decryption only (des_envelope_decrypt).  Making the context can
+ * fail only for want of resources; the legacy provider is a module that
+ * may be missing. */
 static scep_err_t legacy_open(legacy_t *l, const char **why)
 {
     *l = (legacy_t){0};
     l->ctx = OSSL_LIB_CTX_new();
-    if (l->ctx)
-        l->def = OSSL_PROVIDER_load(l->ctx, "default");
-    if (!l->def) {
-        legacy_free(l);
+    if (!l->ctx) {
         ERR_clear_error();
         return fail(why, SCEP_E_NOMEM, "out of memory (a library context for DES)");
     }
@@ -2229,11 +2224,10 @@ static bool for_us(CMS_ContentInfo *cms, X509 *cert)
 }
 
 static scep_err_t envelope_decrypt(const omadm_platform_t *plat, const scep_buf_t *env,
-                                   OSSL_LIB_CTX *libctx, const scep_expect_t *exp,
-                                   scep_buf_t *plain, const char **why)
+                                   const scep_expect_t *exp, scep_buf_t *plain, const char **why)
 {
     scep_err_t err = SCEP_OK;
-    CMS_ContentInfo *cms = CMS_ContentInfo_new_ex(libctx, NULL);
+    CMS_ContentInfo *cms = CMS_ContentInfo_new();
     BIO *out = BIO_new(BIO_s_mem());
     if (!cms || !out) {
         err = fail(why, SCEP_E_NOMEM, "out of memory");
@@ -2260,36 +2254,143 @@ out:
     return err;
 }
 
+/* Our recipient of a PKCS#7 envelope: the one that names cert by issuer
+ * and serial number, or NULL. */
+static PKCS7_RECIP_INFO *pkcs7_recipient(PKCS7 *p7, X509 *cert)
+{
+    STACK_OF(PKCS7_RECIP_INFO) *ris = p7->d.enveloped->recipientinfo;
+    for (int i = 0; i < sk_PKCS7_RECIP_INFO_num(ris); i++) {
+        PKCS7_RECIP_INFO *ri = sk_PKCS7_RECIP_INFO_value(ris, i);
+        if (ri && ri->issuer_and_serial && ri->issuer_and_serial->issuer &&
+            ri->issuer_and_serial->serial &&
+            X509_NAME_cmp(ri->issuer_and_serial->issuer, X509_get_issuer_name(cert)) == 0 &&
+            ASN1_INTEGER_cmp(ri->issuer_and_serial->serial, X509_get0_serialNumber(cert)) == 0)
+            return ri;
+    }
+    return NULL;
+}
+
+/* A single-DES envelope (micromdm 2.1.0 and other old servers).  The
+ * content key is recovered with our RSA key (PKCS #1 v1.5, as CMS_decrypt
+ * does it) in the default library context, and only the DES-CBC decryption
+ * runs in a private context with the legacy provider alone: CMS_decrypt in
+ * a context with default + legacy made that context its own random
+ * generators, names and RSA methods, more than half of the CertRep check.
+ * The errors are CMS_decrypt's with a certificate given: an envelope not
+ * for us, a key that does not open it or bad padding are SCEP_E_DECRYPT. */
+static scep_err_t des_envelope_decrypt(const omadm_platform_t *plat, const scep_buf_t *env,
+                                       const scep_expect_t *exp, scep_buf_t *plain,
+                                       const char **why)
+{
+    scep_err_t err = SCEP_OK;
+    legacy_t legacy = {0};
+    EVP_PKEY_CTX *kctx = NULL;
+    EVP_CIPHER *des = NULL;
+    EVP_CIPHER_CTX *cctx = NULL;
+    uint8_t *out = NULL;
+    size_t out_cap = 0;
+    unsigned char cek[512];
+    size_t cek_len = sizeof cek;
+    unsigned char iv[8];
+    const unsigned char *p = env->data;
+    PKCS7 *p7 = d2i_PKCS7(NULL, &p, (long)env->len);
+    if (!p7 || p != env->data + env->len || !PKCS7_type_is_enveloped(p7) || !p7->d.enveloped ||
+        !p7->d.enveloped->enc_data || !p7->d.enveloped->enc_data->algorithm) {
+        err = ossl_fail(why, SCEP_E_MALFORMED, "CertRep content is not an EnvelopedData");
+        goto out;
+    }
+    PKCS7_ENC_CONTENT *ec = p7->d.enveloped->enc_data;
+    PKCS7_RECIP_INFO *ri = pkcs7_recipient(p7, exp->signer_cert->x);
+    if (!ri) {
+        err = ossl_fail(why, SCEP_E_DECRYPT, "the CertRep envelope is not encrypted to us");
+        goto out;
+    }
+    if (!ri->key_enc_algor || OBJ_obj2nid(ri->key_enc_algor->algorithm) != NID_rsaEncryption ||
+        !ri->enc_key) {
+        err = ossl_fail(why, SCEP_E_UNSUPPORTED, "CertRep DES envelope: key transport is not RSA");
+        goto out;
+    }
+    if (ASN1_TYPE_get_octetstring(ec->algorithm->parameter, iv, (int)sizeof iv) !=
+            (int)sizeof iv ||
+        !ec->enc_data) {
+        err = ossl_fail(why, SCEP_E_MALFORMED, "CertRep DES envelope without its IV or content");
+        goto out;
+    }
+    kctx = EVP_PKEY_CTX_new_from_pkey(NULL, exp->signer_key->pkey, NULL);
+    if (!kctx || EVP_PKEY_decrypt_init(kctx) <= 0 ||
+        EVP_PKEY_CTX_set_rsa_padding(kctx, RSA_PKCS1_PADDING) <= 0) {
+        err = ossl_fail(why, SCEP_E_CRYPTO, "cannot set up the RSA decryption");
+        goto out;
+    }
+    if (EVP_PKEY_decrypt(kctx, cek, &cek_len, ri->enc_key->data, (size_t)ri->enc_key->length) <= 0 ||
+        cek_len != 8) {
+        err = ossl_drain_oom() ? fail(why, SCEP_E_NOMEM, "out of memory (in OpenSSL)")
+                               : fail(why, SCEP_E_DECRYPT,
+                                      "cannot decrypt the CertRep envelope with our key");
+        goto out;
+    }
+    if ((err = legacy_open(&legacy, why)) != SCEP_OK)
+        goto out;
+    int in_len = ec->enc_data->length, n = 0, m = 0;
+    out_cap = (size_t)in_len + 8;
+    des = EVP_CIPHER_fetch(legacy.ctx, "DES-CBC", NULL);
+    cctx = EVP_CIPHER_CTX_new();
+    out = plat_alloc(plat, out_cap);
+    if (!des || !cctx || !out || in_len < 0 ||
+        !EVP_DecryptInit_ex2(cctx, des, cek, iv, NULL)) {
+        err = ossl_fail(why, !out ? SCEP_E_NOMEM : SCEP_E_CRYPTO, "cannot set up DES-CBC");
+        goto out;
+    }
+    if (!EVP_DecryptUpdate(cctx, out, &n, ec->enc_data->data, in_len) ||
+        !EVP_DecryptFinal_ex(cctx, out + n, &m)) {
+        bool not_ours;
+        bool oom = ossl_drain(not_our_envelope, &not_ours);
+        err = oom ? fail(why, SCEP_E_NOMEM, "out of memory (in OpenSSL)")
+                  : fail(why, SCEP_E_DECRYPT, "cannot decrypt the CertRep envelope with our key");
+        goto out;
+    }
+    plain->data = out;
+    plain->len = (size_t)(n + m);
+    out = NULL;
+out:
+    if (out) {
+        OPENSSL_cleanse(out, out_cap);
+        plat_free(plat, out);
+    }
+    OPENSSL_cleanse(cek, sizeof cek);
+    EVP_CIPHER_CTX_free(cctx);
+    EVP_CIPHER_free(des);
+    EVP_PKEY_CTX_free(kctx);
+    legacy_free(&legacy);
+    PKCS7_free(p7);
+    return err;
+}
+
 /* AES and 3DES in the default context; single DES in a private legacy one. */
 static scep_err_t envelope_open(const omadm_platform_t *plat, const scep_buf_t *env,
                                 const scep_expect_t *exp, scep_buf_t *plain, scep_certrep_t *rep,
                                 const char **why)
 {
-    legacy_t legacy = {0};
-    OSSL_LIB_CTX *libctx = NULL;
+    bool single_des = false;
     switch (envelope_cipher_nid(env)) {
     case NID_aes_128_cbc: rep->cipher = "AES-128-CBC"; break;
     case NID_aes_192_cbc: rep->cipher = "AES-192-CBC"; break;
     case NID_aes_256_cbc: rep->cipher = "AES-256-CBC"; break;
     case NID_des_ede3_cbc: rep->cipher = "DES-EDE3-CBC"; break;
-    case NID_des_cbc: {
-        scep_err_t err = legacy_open(&legacy, why);
-        if (err != SCEP_OK)
-            return err;
-        libctx = legacy.ctx;
+    case NID_des_cbc:
+        single_des = true;
         rep->cipher = "DES-CBC";
         break;
-    }
     case NID_undef:
         return ossl_fail(why, SCEP_E_MALFORMED, "CertRep content is not an EnvelopedData");
     default:
         return ossl_fail(why, SCEP_E_UNSUPPORTED, "CertRep envelope cipher is not AES, 3DES or DES");
     }
-    scep_err_t err = envelope_decrypt(plat, env, libctx, exp, plain, why);
-    if (err == SCEP_OK && libctx)
+    scep_err_t err = single_des ? des_envelope_decrypt(plat, env, exp, plain, why)
+                                : envelope_decrypt(plat, env, exp, plain, why);
+    if (err == SCEP_OK && single_des)
         rep->warning = "the CA encrypted its reply with single DES (RFC 8894: MUST NOT); "
                        "opened with the OpenSSL legacy provider in a private library context";
-    legacy_free(&legacy);
     return err;
 }
 

@@ -1634,6 +1634,36 @@ static void test_certrep_rejections(void **state)
     env = success_envelope(mine, 1, w->other_ca, "AES-128-CBC");
     REJECT((r.content = env.data, r.content_len = env.len), SCEP_E_DECRYPT);
     scep_buf_free(&P, &env);
+    /* single DES (its own decryption path): to another recipient ... */
+    env = success_envelope(mine, 1, w->other_ca, "DES-CBC");
+    REJECT((r.content = env.data, r.content_len = env.len), SCEP_E_DECRYPT);
+    scep_buf_free(&P, &env);
+    /* ... to our issuer and serial number with another key: our key does not open it ... */
+    X509 *twin = X509_dup(f->signer);
+    X509_set_pubkey(twin, w->other_key);
+    X509_sign(twin, w->other_key, EVP_sha256());
+    env = success_envelope(mine, 1, twin, "DES-CBC");
+    REJECT((r.content = env.data, r.content_len = env.len), SCEP_E_DECRYPT);
+    scep_buf_free(&P, &env);
+    X509_free(twin);
+    /* ... bad padding: the content ends the envelope, and flipping bit 6 of
+     * the last byte of the block before the last makes the padding length
+     * of the last block 65..72 ... */
+    env = success_envelope(mine, 1, f->signer, "DES-CBC");
+    env.data[env.len - 9] ^= 0x40;
+    REJECT((r.content = env.data, r.content_len = env.len), SCEP_E_DECRYPT);
+    scep_buf_free(&P, &env);
+    /* ... and without its IV (the parameter of desCBC) */
+    env = success_envelope(mine, 1, f->signer, "DES-CBC");
+    {
+        static const uint8_t des_oid[] = {0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x07, 0x04, 0x08};
+        uint8_t *at = memmem(env.data, env.len, des_oid, sizeof des_oid);
+        assert_non_null(at);
+        at[7] = 0x0c; /* OCTET STRING (8) -> UTF8String (8): not an IV */
+    }
+    REJECT((r.content = env.data, r.content_len = env.len), SCEP_E_MALFORMED);
+    assert_non_null(strstr(why, "IV"));
+    scep_buf_free(&P, &env);
 #undef REJECT
 
     /* an impostor: same issuer and serial as the CA, another key, its cert
