@@ -1484,11 +1484,6 @@ static double run_median_of(const list_size_t *sz, int kind, bool session, run_f
     return median(v, sz->n_runs);
 }
 
-static double run_median(const list_size_t *sz, int kind, run_field_t field)
-{
-    return run_median_of(sz, kind, false, field);
-}
-
 static void print_listing_rows(const list_size_t *sizes, size_t n_sizes, bool session)
 {
     printf("   %-20s %8s %4s %10s %10s %8s %12s %9s %10s%s\n", "Get", "N", "runs", "wall ms",
