@@ -176,6 +176,17 @@ static char *put_str(char **p, const char *s)
     return d;
 }
 
+/* A plugin level's target points at the strings the level owns. */
+static void level_strings(walk_level_t *l)
+{
+    memset(&l->t.uri, 0, sizeof l->t.uri);
+    l->t.uri.text = l->uri;
+    l->t.uri.norm = l->norm;
+    l->t.csp_path = l->csp_path;
+    l->t.csp_base = l->csp_base;
+    l->t_valid = true;
+}
+
 /* A node whose children come next: a level with copies of what they need. */
 static int walk_push(dm_exec_t *x, walk_t *w, const char *uri, const dm_target_t *t,
                      const dm_read_t *rd)
@@ -213,12 +224,7 @@ static int walk_push(dm_exec_t *x, walk_t *w, const char *uri, const dm_target_t
         l->csp_base = put_str(&p, t->csp_base);
         /* within this run the plugin and the nodes it hangs on stay */
         l->t = *t;
-        memset(&l->t.uri, 0, sizeof l->t.uri);
-        l->t.uri.text = l->uri;
-        l->t.uri.norm = l->norm;
-        l->t.csp_path = l->csp_path;
-        l->t.csp_base = l->csp_base;
-        l->t_valid = true;
+        level_strings(l);
     }
     return 0;
 }
@@ -239,10 +245,7 @@ static int level_target(dm_exec_t *x, walk_level_t *l)
         l->t.csp = m.csp;
         l->t.deepest = m.deepest;
         l->t.n_found = m.n_found;
-        l->t.uri.text = l->uri;
-        l->t.uri.norm = l->norm;
-        l->t.csp_path = l->csp_path;
-        l->t.csp_base = l->csp_base;
+        level_strings(l);
     }
     l->t_valid = true;
     return 0;
