@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <omadm/omadm.h>
@@ -80,15 +81,46 @@ static int wants_help(int argc, char **argv)
     return 0;
 }
 
+/* The arguments of process and get, checked before the state is opened:
+ * 0, or 2 after a one-line error. */
+static int process_args(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (argv[i][0] == '-' && argv[i][1]) {
+            fprintf(stderr, "dmclient: process: unknown option '%s'\n", argv[i]);
+            return 2;
+        }
+    if (argc > 2) {
+        fprintf(stderr, "dmclient: process: unexpected argument '%s' (one FILE at most)\n",
+                argv[2]);
+        return 2;
+    }
+    return 0;
+}
+
+static int get_args(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (argv[i][0] == '-') {
+            fprintf(stderr, "dmclient: get: unknown option '%s'\n", argv[i]);
+            return 2;
+        }
+    if (argc < 2) {
+        fprintf(stderr, "dmclient: get: expected one URI\n");
+        return 2;
+    }
+    if (argc > 2) {
+        fprintf(stderr, "dmclient: get: unexpected argument '%s' (one URI)\n", argv[2]);
+        return 2;
+    }
+    return 0;
+}
+
 static int cmd_process(cli_t *cli, int argc, char **argv)
 {
     if (wants_help(argc, argv)) {
         fputs(usage_process, stdout);
         return 0;
-    }
-    if (argc > 2) {
-        fprintf(stderr, "dmclient: process: too many arguments\n%s", usage_process);
-        return 2;
     }
     const char *file = argc == 2 ? argv[1] : "-";
     const char *name = strcmp(file, "-") ? file : "stdin";
@@ -141,10 +173,6 @@ static int cmd_get(cli_t *cli, int argc, char **argv)
         fputs(usage_get, stdout);
         return 0;
     }
-    if (argc != 2) {
-        fprintf(stderr, "dmclient: get: expected one URI\n%s", usage_get);
-        return 2;
-    }
     char *value = NULL;
     size_t len = 0;
     int interior = 0;
@@ -191,19 +219,70 @@ static int cmd_alerts(cli_t *cli, int argc, char **argv)
 static const struct {
     const char *name;
     int (*fn)(cli_t *cli, int argc, char **argv);
+    /* checks fn's arguments before the state is opened (or NULL) */
+    int (*args_fn)(int argc, char **argv);
+    /* fn only reads: the state must exist (it is not created) */
+    bool reads;
     /* instead of fn, for commands that open the state themselves; they
      * may use HTTP */
     int (*own_fn)(const char *state_dir, int argc, char **argv);
     const char *own_usage;
 } commands[] = {
-    {"process", cmd_process, NULL, NULL},
-    {"get", cmd_get, NULL, NULL},
-    {"store", cmd_store, NULL, NULL},
-    {"alerts", cmd_alerts, NULL, NULL},
-    {"run", NULL, cli_run_main, cli_run_usage},
-    {"session", NULL, cli_session_main, cli_session_usage},
-    {"notify", NULL, cli_notify_main, cli_notify_usage},
+    {"process", cmd_process, process_args, false, NULL, NULL},
+    {"get", cmd_get, get_args, true, NULL, NULL},
+    {"store", cmd_store, NULL, true, NULL, NULL},
+    {"alerts", cmd_alerts, NULL, true, NULL, NULL},
+    {"run", NULL, NULL, false, cli_run_main, cli_run_usage},
+    {"session", NULL, NULL, false, cli_session_main, cli_session_usage},
+    {"notify", NULL, NULL, false, cli_notify_main, cli_notify_usage},
 };
+
+/* Whether dir holds a device's state (a command that only reads does not
+ * create one): a directory with the state lock, the tree or dmclient.conf.
+ * 0, or 1 after a one-line error. */
+static int state_exists(const char *dir)
+{
+    static const char *const marks[] = {"lock", "tree", "dmclient.conf"};
+    struct stat st;
+    if (stat(dir, &st)) {
+        if (errno != ENOENT) {
+            fprintf(stderr, "dmclient: state directory %s: %s\n", dir, strerror(errno));
+            return 1;
+        }
+    } else if (!S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "dmclient: state directory %s: %s\n", dir, strerror(ENOTDIR));
+        return 1;
+    } else {
+        char path[4096];
+        for (size_t i = 0; i < sizeof marks / sizeof marks[0]; i++)
+            if (snprintf(path, sizeof path, "%s/%s", dir, marks[i]) < (int)sizeof path &&
+                !stat(path, &st))
+                return 0;
+    }
+    fprintf(stderr,
+            "dmclient: no state in %s (a device starts with 'dmclient process' or "
+            "'dmclient session'; is --state-dir right?)\n",
+            dir);
+    return 1;
+}
+
+/* An option of main's after the command ("get URI --state-dir DIR"):
+ * 2 after a one-line error, else 0. */
+static int misplaced_global(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--"))
+            break;
+        if (!strcmp(argv[i], "--state-dir") || !strncmp(argv[i], "--state-dir=", 12)) {
+            fprintf(stderr,
+                    "dmclient: %s: --state-dir goes before the command "
+                    "(dmclient --state-dir DIR %s ...)\n",
+                    argv[0], argv[0]);
+            return 2;
+        }
+    }
+    return 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -215,6 +294,7 @@ int main(int argc, char **argv)
     };
     const char *state_dir = getenv("DMCLIENT_STATE_DIR");
     int c;
+    opterr = 0; /* our own one-line messages, without the program's path */
     while ((c = getopt_long(argc, argv, "+hV", opts, NULL)) != -1) {
         switch (c) {
         case 's':
@@ -231,7 +311,14 @@ int main(int argc, char **argv)
                 printf("dmclient %s\n", OMADM_VERSION_STRING);
             return 0;
         default:
-            fputs(usage_main, stderr);
+            if (optopt && optopt != 's')
+                fprintf(stderr, "dmclient: unknown option '-%c' (see dmclient --help)\n",
+                        optopt);
+            else if (optopt)
+                fprintf(stderr, "dmclient: option '%s' needs a value\n", argv[optind - 1]);
+            else
+                fprintf(stderr, "dmclient: unknown option '%s' (see dmclient --help)\n",
+                        argv[optind - 1]);
             return 2;
         }
     }
@@ -250,6 +337,8 @@ int main(int argc, char **argv)
                 fputs(commands[i].own_usage, stdout);
                 return 0;
             }
+            if (misplaced_global(argc - optind, argv + optind))
+                return 2;
             if (cli_http_global_init())
                 return 1;
             int rc = commands[i].own_fn(state_dir, argc - optind, argv + optind);
@@ -258,6 +347,13 @@ int main(int argc, char **argv)
         }
         if (wants_help(argc - optind, argv + optind))
             return commands[i].fn(NULL, argc - optind, argv + optind);
+        if (misplaced_global(argc - optind, argv + optind))
+            return 2;
+        int arc = commands[i].args_fn ? commands[i].args_fn(argc - optind, argv + optind) : 0;
+        if (arc)
+            return arc;
+        if (commands[i].reads && state_exists(state_dir))
+            return 1;
         cli_t cli;
         if (cli_open(&cli, state_dir, NULL))
             return 1;
@@ -265,6 +361,6 @@ int main(int argc, char **argv)
         cli_close(&cli);
         return rc;
     }
-    fprintf(stderr, "dmclient: unknown command '%s'\n%s", cmd, usage_main);
+    fprintf(stderr, "dmclient: unknown command '%s' (see dmclient --help)\n", cmd);
     return 2;
 }

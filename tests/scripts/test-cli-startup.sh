@@ -14,8 +14,15 @@
 #   4 ... and session and run stop with exit 1 and the one line
 #     "dmclient: HTTP needs libcurl (libcurl.so.4): <reason>";
 #   5 with the system's libcurl a session gets as far as the network (a
-#     closed port: exit 1, "cannot reach"), the same dmclient binary.
+#     closed port: exit 1, "cannot reach"), the same dmclient binary;
+#   6 usage errors are one line "dmclient: ..." naming the problem, exit 2
+#     (an unknown option of main's or of process/get, --state-dir after the
+#     command, an unknown command), without the program's path;
+#   7 commands that only read (get, store, alerts) on a state directory that
+#     does not exist or holds no state: exit 1, one line naming it, nothing
+#     created; process creates the state.
 # Needs: readelf (binutils), cc (for the shared object of 3), timeout.
+# shellcheck disable=SC2015  # "check && pass ... || fail ...": pass always succeeds
 set -u
 build=${1:?usage: test-cli-startup.sh BUILD_DIR}
 dmclient=$build/bin/dmclient
@@ -48,9 +55,9 @@ else
 fi
 
 # 2 what the dynamic loader loads
-dmc get ./DevInfo/DevId # creates the state
+dmc process /dev/null # creates the state (an empty message: nothing to do)
 if [ "$rc" -ne 0 ]; then
-    fail "get ./DevInfo/DevId: exit $rc: $(head -n 3 "$tmp/err")"
+    fail "process /dev/null: exit $rc: $(head -n 3 "$tmp/err")"
 fi
 LD_DEBUG=libs timeout -s KILL 60 "$dmclient" --state-dir "$state" get ./DevInfo/DevId \
     >/dev/null 2>"$tmp/ld-get"
@@ -101,8 +108,8 @@ for lib in empty notcurl; do
     state=$tmp/state-$lib
     LD_LIBRARY_PATH=$tmp/$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
     export LD_LIBRARY_PATH
-    works "get ./DevInfo/DevId" '^omadm-device$'
     works "process $tmp/msg.xml" '<Data>omadm</Data>'
+    works "get ./DevInfo/DevId" '^omadm-device$'
     works "store list" ""
     works "alerts" ""
     for cmd in "session --server $closed_url" "run --until-idle"; do
@@ -129,6 +136,57 @@ if [ "$rc" -eq 1 ] && grep -q "^dmclient: session: cannot reach $closed_url" "$t
 else
     fail "session with the system's libcurl: exit $rc, '$(head -n 3 "$tmp/err")'"
 fi
+
+# 6 usage errors: one line, exit 2
+# usage WANT_LINE ARGS...: dmclient ARGS (no --state-dir added) exits 2 with exactly WANT_LINE
+usage() {
+    want_line=$1
+    shift
+    timeout -s KILL 60 "$dmclient" "$@" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    if [ "$rc" -eq 2 ] && [ "$(cat "$tmp/err")" = "$want_line" ] && [ ! -s "$tmp/out" ]; then
+        pass "$*: exit 2, '$want_line'"
+    else
+        fail "$*: exit $rc, stderr '$(head -n 3 "$tmp/err")', expected exit 2, '$want_line'"
+    fi
+}
+usage "dmclient: unknown option '--bogus' (see dmclient --help)" --bogus
+usage "dmclient: unknown option '-x' (see dmclient --help)" -x get ./DevInfo/DevId
+usage "dmclient: option '--state-dir' needs a value" --state-dir
+usage "dmclient: unknown command 'frob' (see dmclient --help)" --state-dir "$state" frob
+usage "dmclient: get: --state-dir goes before the command (dmclient --state-dir DIR get ...)" \
+    get ./DevInfo/DevId --state-dir "$state"
+usage "dmclient: notify: --state-dir goes before the command (dmclient --state-dir DIR notify ...)" \
+    notify /dev/null --state-dir="$state"
+usage "dmclient: get: unknown option '--json'" --state-dir "$state" get ./DevInfo/DevId --json
+usage "dmclient: get: unexpected argument './DevInfo/Man' (one URI)" --state-dir "$state" \
+    get ./DevInfo/DevId ./DevInfo/Man
+usage "dmclient: process: unknown option '--bogus'" --state-dir "$state" process --bogus
+usage "dmclient: process: unknown option '--bogus'" --state-dir "$state" process --bogus "$tmp/msg.xml"
+usage "dmclient: process: unexpected argument 'b' (one FILE at most)" --state-dir "$state" process a b
+
+# 7 read-only commands do not create a state
+mkdir "$tmp/empty-dir"
+for dir in "$tmp/typo" "$tmp/typo/deep/a" "$tmp/empty-dir"; do
+    for cmd in "get ./DevInfo/DevId" "store list" "store paths" "store check" "alerts"; do
+        # shellcheck disable=SC2086 # the command and its arguments
+        timeout -s KILL 60 "$dmclient" --state-dir "$dir" $cmd >"$tmp/out" 2>"$tmp/err"
+        rc=$?
+        want="dmclient: no state in $dir (a device starts with 'dmclient process' or 'dmclient session'; is --state-dir right?)"
+        if [ "$rc" -eq 1 ] && [ "$(cat "$tmp/err")" = "$want" ] && [ ! -s "$tmp/out" ]; then
+            pass "$cmd on ${dir#"$tmp"/}: exit 1, no state"
+        else
+            fail "$cmd on ${dir#"$tmp"/}: exit $rc, '$(head -n 3 "$tmp/err")'"
+        fi
+    done
+done
+[ ! -e "$tmp/typo" ] && [ -z "$(ls -A "$tmp/empty-dir")" ] &&
+    pass "nothing created by the read-only commands" ||
+    fail "the read-only commands created: $(find "$tmp/typo" "$tmp/empty-dir" 2>&1 | head -n 5)"
+timeout -s KILL 60 "$dmclient" --state-dir "$tmp/typo" process /dev/null >"$tmp/out" 2>"$tmp/err" &&
+    timeout -s KILL 60 "$dmclient" --state-dir "$tmp/typo" get ./DevInfo/DevId >"$tmp/out" 2>"$tmp/err" &&
+    [ "$(cat "$tmp/out")" = omadm-device ] && pass "process creates the state, get reads it" ||
+    fail "process then get on a new state: '$(cat "$tmp/err")'"
 
 if [ "$failures" -ne 0 ]; then
     echo "test-cli-startup: $failures failure(s)"
