@@ -25,6 +25,7 @@ typedef struct cli_account_conf {
     const char *client_auth, *client_user, *client_secret, *client_secret_file;
     const char *server_auth, *server_secret, *server_secret_file;
     const char *max_messages;
+    const char *allow_insecure_http;  /* "yes" or "no" */
 } cli_account_conf_t;
 
 typedef struct cli {
@@ -91,6 +92,9 @@ typedef int (*cli_session_check_fn)(void *ctx, omadm_t *dm, const char *server_i
                                     const char **session_id);
 int cli_session_run(const char *state_dir, int argc, char **argv, cli_session_check_fn check,
                     void *ctx);
+/* The index in argv of the first argument that is not a session option or
+ * an option's value (argv[0] is the command), or 0 when there is none. */
+int cli_session_operand(int argc, char **argv);
 /* dmclient notify ... (notify_cmd.c) */
 int cli_notify_main(const char *state_dir, int argc, char **argv);
 extern const char cli_notify_usage[];

@@ -27,8 +27,9 @@ const char cli_notify_usage[] =
     "stdin when FILE is absent or '-', check its digest with the server's id\n"
     "and secret and the nonce this device keeps for the server, then run the\n"
     "session it asks for: as 'dmclient session --notified' (Alert 1200), with\n"
-    "the notification's session ID as SessionID.  FILE comes first; the\n"
-    "options and dmclient.conf keys are those of 'dmclient session --help';\n"
+    "the notification's session ID as SessionID.  FILE goes before or after\n"
+    "the options, which with the dmclient.conf keys are those of 'dmclient\n"
+    "session --help';\n"
     "the server id (--server-id, server_id) and the server's secret\n"
     "(--server-secret-file, --server-secret, server_secret_file,\n"
     "server_secret) are required.  -v also shows what the notification asks\n"
@@ -146,13 +147,9 @@ static int load(notify_t *nt, const char *path, uint8_t **data)
 
 int cli_notify_main(const char *state_dir, int argc, char **argv)
 {
-    /* argv[0] is "notify"; FILE, when given, comes first */
-    int first = 1;
-    const char *path = "-";
-    if (argc > 1 && (!strcmp(argv[1], "-") || argv[1][0] != '-')) {
-        path = argv[1];
-        first = 2;
-    }
+    /* argv[0] is "notify"; FILE, when given, before or after the options */
+    int at = cli_session_operand(argc, argv);
+    const char *path = at ? argv[at] : "-";
     notify_t nt = {.name = strcmp(path, "-") ? path : "stdin"};
     uint8_t *data = NULL;
     int rc = load(&nt, path, &data);
@@ -161,16 +158,17 @@ int cli_notify_main(const char *state_dir, int argc, char **argv)
         return rc;
     }
     /* the session's own arguments: argv without FILE */
-    char **sargv = calloc((size_t)(argc - first) + 2, sizeof *sargv);
+    char **sargv = calloc((size_t)argc + 1, sizeof *sargv);
     if (!sargv) {
         fprintf(stderr, "dmclient: notify: out of memory\n");
         free(data);
         return 1;
     }
-    sargv[0] = argv[0];
-    for (int i = first; i < argc; i++)
-        sargv[i - first + 1] = argv[i];
-    rc = cli_session_run(state_dir, argc - first + 1, sargv, check, &nt);
+    int n = 0;
+    for (int i = 0; i < argc; i++)
+        if (!at || i != at)
+            sargv[n++] = argv[i];
+    rc = cli_session_run(state_dir, n, sargv, check, &nt);
     free(sargv);
     free(data);
     return rc;

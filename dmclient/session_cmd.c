@@ -60,6 +60,9 @@ const char cli_session_usage[] =
     "  --server-id ID             the server's identity: its user name for its\n"
     "                             credentials and the ACL identity [server_id]\n"
     "  --encoding xml|wbxml       encoding of our messages (default xml) [encoding]\n"
+    "  --allow-insecure-http      allow credentials (--auth, --server-auth) with an\n"
+    "                             http:// server, unencrypted\n"
+    "                             [allow_insecure_http = yes]\n"
     "TLS (verification is always on):\n"
     "  --cacert FILE              PEM trust anchors for the server's certificate,\n"
     "                             besides the system store " SYSTEM_CAPATH " [cacert]\n"
@@ -186,6 +189,8 @@ int cli_session_conf_check(const char *key, const char *val)
         return url_ok(val) && name_ok(val) ? 0 : -1;
     if (!strcmp(key, "client_user"))
         return name_ok(val) ? 0 : -1;
+    if (!strcmp(key, "allow_insecure_http"))
+        return strcmp(val, "yes") && strcmp(val, "no") ? -1 : 0;
     return 0;
 }
 
@@ -315,7 +320,7 @@ typedef struct opts {
         *client_key_file, *client_auth, *client_user, *client_secret_file, *server_id,
         *server_auth, *server_secret_file, *max_messages;
     char *client_secret, *server_secret; /* copies; argv's text is overwritten */
-    int notified, verbose;
+    int notified, verbose, allow_insecure_http;
 } opts_t;
 
 struct session {
@@ -516,6 +521,17 @@ static int adjust(void *ctx, cli_t *cli)
         errorf("--server-auth %s needs the server's secret: --server-secret-file, "
                "--server-secret, or server_secret_file in dmclient.conf",
                auth_name(s->server_auth));
+        return -1;
+    }
+    /* credentials in clear text: Cred (basic: the secret itself), or a
+     * digest or MAC an eavesdropper can test guesses against */
+    if ((s->client_auth != OMADM_AUTH_NONE || s->server_auth != OMADM_AUTH_NONE) &&
+        !strncasecmp(s->server_url, "http://", 7) && !o->allow_insecure_http &&
+        !(a->allow_insecure_http && !strcmp(a->allow_insecure_http, "yes"))) {
+        errorf("%s %s over plain http:// would send credentials unencrypted: use an https:// "
+               "server, or allow it with --allow-insecure-http (allow_insecure_http = yes)",
+               s->client_auth != OMADM_AUTH_NONE ? "--auth" : "--server-auth",
+               auth_name(s->client_auth != OMADM_AUTH_NONE ? s->client_auth : s->server_auth));
         return -1;
     }
     size_t m = cli->cfg.max_msg_size ? cli->cfg.max_msg_size : DEFAULT_MAX_MSG_SIZE;
@@ -873,7 +889,7 @@ static int run_session(session_t *s)
 enum {
     O_SERVER = 256, O_ENCODING, O_CACERT, O_CLIENT_CERT, O_CLIENT_CERT_FILE, O_CLIENT_KEY_FILE,
     O_AUTH, O_CLIENT_USER, O_CLIENT_SECRET, O_CLIENT_SECRET_FILE, O_SERVER_ID, O_SERVER_AUTH,
-    O_SERVER_SECRET, O_SERVER_SECRET_FILE, O_NOTIFIED, O_MAX_MESSAGES,
+    O_SERVER_SECRET, O_SERVER_SECRET_FILE, O_NOTIFIED, O_MAX_MESSAGES, O_ALLOW_INSECURE_HTTP,
 };
 
 static int usage_error(const char *fmt, const char *arg)
@@ -893,28 +909,39 @@ static char *take_secret(char *arg)
     return copy;
 }
 
+static const struct option session_opts[] = {
+    {"server", required_argument, NULL, O_SERVER},
+    {"encoding", required_argument, NULL, O_ENCODING},
+    {"cacert", required_argument, NULL, O_CACERT},
+    {"client-cert", required_argument, NULL, O_CLIENT_CERT},
+    {"client-cert-file", required_argument, NULL, O_CLIENT_CERT_FILE},
+    {"client-key-file", required_argument, NULL, O_CLIENT_KEY_FILE},
+    {"auth", required_argument, NULL, O_AUTH},
+    {"client-user", required_argument, NULL, O_CLIENT_USER},
+    {"client-secret", required_argument, NULL, O_CLIENT_SECRET},
+    {"client-secret-file", required_argument, NULL, O_CLIENT_SECRET_FILE},
+    {"server-id", required_argument, NULL, O_SERVER_ID},
+    {"server-auth", required_argument, NULL, O_SERVER_AUTH},
+    {"server-secret", required_argument, NULL, O_SERVER_SECRET},
+    {"server-secret-file", required_argument, NULL, O_SERVER_SECRET_FILE},
+    {"notified", no_argument, NULL, O_NOTIFIED},
+    {"allow-insecure-http", no_argument, NULL, O_ALLOW_INSECURE_HTTP},
+    {"max-messages", required_argument, NULL, O_MAX_MESSAGES},
+    {"verbose", no_argument, NULL, 'v'},
+    {NULL, 0, NULL, 0},
+};
+
+int cli_session_operand(int argc, char **argv)
+{
+    optind = 0;
+    opterr = 0;
+    while (getopt_long(argc, argv, "+v", session_opts, NULL) != -1)
+        ;
+    return optind < argc ? optind : 0;
+}
+
 static int parse_args(opts_t *o, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"server", required_argument, NULL, O_SERVER},
-        {"encoding", required_argument, NULL, O_ENCODING},
-        {"cacert", required_argument, NULL, O_CACERT},
-        {"client-cert", required_argument, NULL, O_CLIENT_CERT},
-        {"client-cert-file", required_argument, NULL, O_CLIENT_CERT_FILE},
-        {"client-key-file", required_argument, NULL, O_CLIENT_KEY_FILE},
-        {"auth", required_argument, NULL, O_AUTH},
-        {"client-user", required_argument, NULL, O_CLIENT_USER},
-        {"client-secret", required_argument, NULL, O_CLIENT_SECRET},
-        {"client-secret-file", required_argument, NULL, O_CLIENT_SECRET_FILE},
-        {"server-id", required_argument, NULL, O_SERVER_ID},
-        {"server-auth", required_argument, NULL, O_SERVER_AUTH},
-        {"server-secret", required_argument, NULL, O_SERVER_SECRET},
-        {"server-secret-file", required_argument, NULL, O_SERVER_SECRET_FILE},
-        {"notified", no_argument, NULL, O_NOTIFIED},
-        {"max-messages", required_argument, NULL, O_MAX_MESSAGES},
-        {"verbose", no_argument, NULL, 'v'},
-        {NULL, 0, NULL, 0},
-    };
     omadm_auth_t a;
     int w;
     unsigned long n;
@@ -922,7 +949,7 @@ static int parse_args(opts_t *o, int argc, char **argv)
     int c;
     optind = 0; /* glibc: start over (main parsed the global options) */
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+v", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+v", session_opts, NULL)) != -1) {
         switch (c) {
         case O_SERVER:
             if (!url_ok(optarg) || !name_ok(optarg))
@@ -993,6 +1020,9 @@ static int parse_args(opts_t *o, int argc, char **argv)
             break;
         case O_NOTIFIED:
             o->notified = 1;
+            break;
+        case O_ALLOW_INSECURE_HTTP:
+            o->allow_insecure_http = 1;
             break;
         case O_MAX_MESSAGES:
             if (parse_count(optarg, &n))

@@ -180,6 +180,7 @@ static int set_option(cli_t *cli, const char *key, char *val)
         {"server_secret", offsetof(cli_account_conf_t, server_secret)},
         {"server_secret_file", offsetof(cli_account_conf_t, server_secret_file)},
         {"max_messages", offsetof(cli_account_conf_t, max_messages)},
+        {"allow_insecure_http", offsetof(cli_account_conf_t, allow_insecure_http)},
     };
     for (size_t i = 0; i < sizeof account / sizeof account[0]; i++) {
         if (!strcmp(account[i].key, key)) {

@@ -30,6 +30,12 @@
 #      store keeps keys (as an enrollment leaves them); without the key, or
 #      for a certificate that is not there: exit 1, nothing sent
 #   11 usage: no server, bad values (exit 2), --help
+#   12 credentials (--auth, --server-auth) with an http:// server: refused,
+#      exit 2, one line naming why, nothing sent; allowed with
+#      --allow-insecure-http or allow_insecure_http = yes
+#   13 notify FILE after the options reads FILE, not stdin (a notification
+#      for another server ID is refused naming that ID; a good one reaches
+#      the network), and - or no FILE reads stdin
 # dmclient must write nothing on stderr where it succeeds without -v, and
 # exactly one line where it fails (a sanitizer report fails the test).
 # Every dmclient runs under timeout(1); the servers are killed at exit.
@@ -468,6 +474,79 @@ timeout -s KILL 30 "$dmclient" session --help >"$tmp/out" 2>"$tmp/err" &&
     grep -q '^usage: dmclient .*session' "$tmp/out" && ok "session --help" || fail "session --help"
 timeout -s KILL 30 "$dmclient" --help >"$tmp/out" 2>&1 && grep -q '^  session ' "$tmp/out" &&
     ok "dmclient --help lists session" || fail "dmclient --help does not list session"
+
+# ---- 12. credentials over plain http:// ----
+state=$tmp/insecure
+mkdir -p "$state"
+printf 'secret-1\n' >"$tmp/plain.secret"
+insecure="allow it with --allow-insecure-http (allow_insecure_http = yes)"
+dm 2 --server http://127.0.0.1:9/ --auth basic --client-secret-file "$tmp/plain.secret" &&
+    [ "$(cat "$tmp/err")" = "dmclient: session: --auth basic over plain http:// would send credentials unencrypted: use an https:// server, or $insecure" ] &&
+    ok "--auth basic with http://: exit 2, refused" || fail "--auth basic with http://: $(cat "$tmp/err")"
+dm 2 --server HTTP://127.0.0.1:9/ --server-auth hmac --server-secret-file "$tmp/plain.secret" &&
+    grep -q '^dmclient: session: --server-auth hmac over plain http:// would send credentials unencrypted' "$tmp/err" &&
+    ok "--server-auth hmac with HTTP://: exit 2, refused" || fail "--server-auth with http://: $(cat "$tmp/err")"
+dm 1 --server http://127.0.0.1:9/ --auth digest --client-secret-file "$tmp/plain.secret" --allow-insecure-http &&
+    grep -q '^dmclient: session: cannot reach http://127.0.0.1:9/' "$tmp/err" &&
+    ok "--allow-insecure-http: the session goes on (cannot reach)" || fail "--allow-insecure-http: $(cat "$tmp/err")"
+printf 'allow_insecure_http = yes   # a lab server\n' >"$state/dmclient.conf"
+dm 1 --server http://127.0.0.1:9/ --auth basic --client-secret-file "$tmp/plain.secret" &&
+    grep -q '^dmclient: session: cannot reach' "$tmp/err" &&
+    ok "allow_insecure_http = yes: the session goes on" || fail "allow_insecure_http = yes: $(cat "$tmp/err")"
+printf 'allow_insecure_http = maybe\n' >"$state/dmclient.conf"
+dm 1 --server http://127.0.0.1:9/ && grep -q "bad value for 'allow_insecure_http'" "$tmp/err" &&
+    ok "allow_insecure_http = maybe: bad value" || fail "allow_insecure_http = maybe: $(cat "$tmp/err")"
+rm "$state/dmclient.conf"
+dm 1 --server http://127.0.0.1:9/ && grep -q '^dmclient: session: cannot reach' "$tmp/err" &&
+    ok "http:// without credentials: the session goes on" || fail "http:// without credentials: $(cat "$tmp/err")"
+
+# ---- 13. notify FILE: before or after the options ----
+state=$tmp/notify
+mkdir -p "$state"
+# notification FILE SESSIONID SERVERID SECRET: package 0, empty nonce (docs/session.md)
+notification() {
+    python3 - "$@" <<'PY'
+import base64, hashlib, sys
+out, sid, srv, secret = sys.argv[1], int(sys.argv[2]), sys.argv[3].encode(), sys.argv[4].encode()
+def h(b):
+    return hashlib.md5(b).digest()
+hdr = (12 << 54 | 1 << 52 | 1 << 51 | sid << 8 | len(srv)).to_bytes(8, "big")
+trigger = hdr + srv + b"\x00"
+digest = h(base64.b64encode(h(srv + b":" + secret)) + b":" + b":" + base64.b64encode(h(trigger)))
+with open(out, "wb") as f:
+    f.write(digest + trigger)
+PY
+}
+notification "$tmp/n.bin" 4242 dmserver secret-1
+# notify_ WANT_RC STDIN ARGS...: dmclient notify ARGS with STDIN as stdin
+notify_() {
+    want=$1 stdin=$2
+    shift 2
+    timeout -s KILL 30 "$dmclient" --state-dir "$state" notify "$@" <"$stdin" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    [ "$rc" -eq "$want" ] || { fail "notify $*: exit $rc, expected $want: $(cat "$tmp/err")"; return 1; }
+}
+for args in "--server-id other --server-secret-file $tmp/plain.secret $tmp/n.bin" \
+    "--server-id other $tmp/n.bin --server-secret-file $tmp/plain.secret" \
+    "$tmp/n.bin --server-id other --server-secret-file $tmp/plain.secret"; do
+    # shellcheck disable=SC2086  # split on purpose
+    notify_ 1 /dev/null --server http://127.0.0.1:9/ $args &&
+        [ "$(cat "$tmp/err")" = "dmclient: notify: the notification is for server ID 'dmserver', not other (the configured server ID)" ] &&
+        ok "notify $args: FILE read, another server ID refused" || fail "notify $args: $(cat "$tmp/err")"
+done
+notify_ 1 /dev/null --server http://127.0.0.1:9/ --server-id dmserver --server-secret-file "$tmp/plain.secret" -v "$tmp/n.bin" &&
+    grep -q 'the digest verifies; session 4242 with dmserver' "$tmp/err" && grep -q 'cannot reach' "$tmp/err" &&
+    ok "notify OPTIONS FILE: the digest verifies, the session reaches the network" ||
+    fail "notify OPTIONS FILE: $(cat "$tmp/err")"
+notify_ 1 "$tmp/n.bin" --server http://127.0.0.1:9/ --server-id other --server-secret-file "$tmp/plain.secret" &&
+    grep -q "for server ID 'dmserver', not other" "$tmp/err" && ok "notify without FILE reads stdin" ||
+    fail "notify without FILE: $(cat "$tmp/err")"
+notify_ 1 "$tmp/n.bin" --server http://127.0.0.1:9/ --server-id other --server-secret-file "$tmp/plain.secret" - &&
+    grep -q "for server ID 'dmserver', not other" "$tmp/err" && ok "notify OPTIONS - reads stdin" ||
+    fail "notify OPTIONS -: $(cat "$tmp/err")"
+notify_ 2 /dev/null --server-id dmserver "$tmp/n.bin" "$tmp/n.bin" &&
+    grep -q "unexpected argument '$tmp/n.bin'" "$tmp/err" && ok "notify FILE FILE: exit 2" ||
+    fail "notify FILE FILE: $(cat "$tmp/err")"
 
 if [ "$failures" -ne 0 ]; then
     echo "$failures check(s) failed"
