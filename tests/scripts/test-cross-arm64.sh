@@ -134,6 +134,9 @@ if readelf -d "$out/bin/dmclient" | grep '(NEEDED)' | grep -q libcurl; then
 fi
 st=$out/state
 rm -rf "$st"
+# a device starts with a message (read-only commands create no state);
+# shellcheck disable=SC2086 # $qemu may carry -L DIR
+$qemu "$out/bin/dmclient" --state-dir "$st" process /dev/null >/dev/null 2>&1
 # shellcheck disable=SC2086 # $qemu may carry -L DIR
 got=$($qemu "$out/bin/dmclient" --state-dir "$st" get ./DevInfo/DevId 2>&1)
 rc=$?
