@@ -237,32 +237,23 @@ static const struct {
     {"notify", NULL, NULL, false, cli_notify_main, cli_notify_usage},
 };
 
-/* Whether dir holds a device's state (a command that only reads does not
- * create one): a directory with the state lock, the tree or dmclient.conf.
- * 0, or 1 after a one-line error. */
+/* Whether dir is a state directory (a command that only reads does not
+ * create one: a mistyped --state-dir must not start a new device).  An
+ * existing directory is one, even empty: a package may make it before the
+ * device's first message.  0, or 1 after a one-line error. */
 static int state_exists(const char *dir)
 {
-    static const char *const marks[] = {"lock", "tree", "dmclient.conf"};
     struct stat st;
-    if (stat(dir, &st)) {
-        if (errno != ENOENT) {
-            fprintf(stderr, "dmclient: state directory %s: %s\n", dir, strerror(errno));
-            return 1;
-        }
-    } else if (!S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "dmclient: state directory %s: %s\n", dir, strerror(ENOTDIR));
-        return 1;
-    } else {
-        char path[4096];
-        for (size_t i = 0; i < sizeof marks / sizeof marks[0]; i++)
-            if (snprintf(path, sizeof path, "%s/%s", dir, marks[i]) < (int)sizeof path &&
-                !stat(path, &st))
-                return 0;
-    }
-    fprintf(stderr,
-            "dmclient: no state in %s (a device starts with 'dmclient process' or "
-            "'dmclient session'; is --state-dir right?)\n",
-            dir);
+    if (!stat(dir, &st) && S_ISDIR(st.st_mode))
+        return 0;
+    if (!stat(dir, &st) || errno != ENOENT)
+        fprintf(stderr, "dmclient: state directory %s: %s\n", dir,
+                strerror(errno == ENOENT || !errno ? ENOTDIR : errno));
+    else
+        fprintf(stderr,
+                "dmclient: no state in %s (a device starts with 'dmclient process' or "
+                "'dmclient session'; is --state-dir right?)\n",
+                dir);
     return 1;
 }
 

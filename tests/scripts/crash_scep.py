@@ -966,7 +966,10 @@ class Test:
         installed, `run --until-idle`."""
         try:
             w.mark('start')
-            self.check(w, ', a new state directory')  # the store check makes the store
+            # the device's state directory (a command that only reads creates
+            # none); the store check makes the store in it
+            os.makedirs(w.sd, exist_ok=True)
+            self.check(w, ', a new state directory')
             self.send(w, 'enroll')
             for _ in range(60):
                 if self.delpend_pending(w.obs):

@@ -19,8 +19,9 @@
 #     (an unknown option of main's or of process/get, --state-dir after the
 #     command, an unknown command), without the program's path;
 #   7 commands that only read (get, store, alerts) on a state directory that
-#     does not exist or holds no state: exit 1, one line naming it, nothing
-#     created; process creates the state.
+#     does not exist: exit 1, one line naming it, nothing created; on an
+#     existing, empty one they work (a package may create it); process
+#     creates the state.
 # Needs: readelf (binutils), cc (for the shared object of 3), timeout.
 # shellcheck disable=SC2015  # "check && pass ... || fail ...": pass always succeeds
 set -u
@@ -165,9 +166,9 @@ usage "dmclient: process: unknown option '--bogus'" --state-dir "$state" process
 usage "dmclient: process: unknown option '--bogus'" --state-dir "$state" process --bogus "$tmp/msg.xml"
 usage "dmclient: process: unexpected argument 'b' (one FILE at most)" --state-dir "$state" process a b
 
-# 7 read-only commands do not create a state
+# 7 read-only commands do not create a state directory
 mkdir "$tmp/empty-dir"
-for dir in "$tmp/typo" "$tmp/typo/deep/a" "$tmp/empty-dir"; do
+for dir in "$tmp/typo" "$tmp/typo/deep/a"; do
     for cmd in "get ./DevInfo/DevId" "store list" "store paths" "store check" "alerts"; do
         # shellcheck disable=SC2086 # the command and its arguments
         timeout -s KILL 60 "$dmclient" --state-dir "$dir" $cmd >"$tmp/out" 2>"$tmp/err"
@@ -180,9 +181,19 @@ for dir in "$tmp/typo" "$tmp/typo/deep/a" "$tmp/empty-dir"; do
         fi
     done
 done
-[ ! -e "$tmp/typo" ] && [ -z "$(ls -A "$tmp/empty-dir")" ] &&
+[ ! -e "$tmp/typo" ] &&
     pass "nothing created by the read-only commands" ||
-    fail "the read-only commands created: $(find "$tmp/typo" "$tmp/empty-dir" 2>&1 | head -n 5)"
+    fail "the read-only commands created: $(find "$tmp/typo" 2>&1 | head -n 5)"
+: >"$tmp/a-file"
+timeout -s KILL 60 "$dmclient" --state-dir "$tmp/a-file" store list >"$tmp/out" 2>"$tmp/err"
+rc=$?
+[ "$rc" -eq 1 ] && [ "$(cat "$tmp/err")" = "dmclient: state directory $tmp/a-file: Not a directory" ] &&
+    pass "a file as --state-dir: exit 1, named" ||
+    fail "a file as --state-dir: exit $rc, '$(cat "$tmp/err")'"
+timeout -s KILL 60 "$dmclient" --state-dir "$tmp/empty-dir" get ./DevInfo/DevId >"$tmp/out" 2>"$tmp/err" &&
+    [ "$(cat "$tmp/out")" = omadm-device ] &&
+    pass "an existing, empty state directory is read" ||
+    fail "get on an existing, empty state directory: '$(cat "$tmp/err")'"
 timeout -s KILL 60 "$dmclient" --state-dir "$tmp/typo" process /dev/null >"$tmp/out" 2>"$tmp/err" &&
     timeout -s KILL 60 "$dmclient" --state-dir "$tmp/typo" get ./DevInfo/DevId >"$tmp/out" 2>"$tmp/err" &&
     [ "$(cat "$tmp/out")" = omadm-device ] && pass "process creates the state, get reads it" ||

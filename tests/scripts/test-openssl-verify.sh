@@ -38,6 +38,7 @@ command -v openssl >/dev/null 2>&1 || { echo "FAIL: openssl CLI not found"; exit
 
 scratch_dir openssl-verify
 state=$tmp/state
+mkdir "$state" # the device's state directory (read-only commands create none)
 
 # a fixed verification time inside the test PKI's validity (2025..2045):
 # 2030-01-01T00:00:00Z, so the test does not depend on the clock
