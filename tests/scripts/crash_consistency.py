@@ -760,6 +760,10 @@ class Test:
     def chain(self, ci):
         sd = os.path.join(self.work, 'chain')
         shutil.rmtree(sd, ignore_errors=True)
+        # the device's state directory: a process killed before it made it
+        # leaves the store to be checked (a command that only reads makes no
+        # state directory)
+        os.makedirs(sd)
         r = self.krng
         n = len(self.msgs)
         for k in range(1, n + 1):
