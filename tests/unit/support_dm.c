@@ -15,6 +15,9 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
+#include "codec.h"
+#include "model.h"
+
 /* ---- allocator / platform ------------------------------------------------ */
 
 void t_alloc_init(t_alloc_t *a)
@@ -455,4 +458,28 @@ char *t_read(t_env_t *e, const char *uri, size_t *len, int *interior)
     if (interior)
         *interior = in;
     return copy;
+}
+
+/* ---- encodings ------------------------------------------------------------ */
+
+uint8_t *t_convert(const uint8_t *in, size_t len, bool to_wbxml, size_t *out_len)
+{
+    omadm_t *dm = NULL;
+    assert_int_equal(omadm_new(NULL, NULL, NULL, &dm), OMADM_OK);
+    syncml_msg_t m;
+    syncml_msg_init(&m, dm);
+    omadm_error_t err = to_wbxml ? codec_xml_decode(dm, in, len, &m, NULL)
+                                 : codec_wbxml_decode(dm, in, len, &m, NULL);
+    assert_int_equal(err, OMADM_OK);
+    buf_t b;
+    buf_init(&b, dm);
+    err = to_wbxml ? codec_wbxml_encode(dm, &m, &b) : codec_xml_encode(dm, &m, &b);
+    assert_int_equal(err, OMADM_OK);
+    uint8_t *out = malloc(b.len + 1);
+    memcpy(out, b.data, b.len + 1);
+    *out_len = b.len;
+    buf_free(&b);
+    syncml_msg_free(&m);
+    omadm_free(dm);
+    return out;
 }

@@ -131,6 +131,11 @@ char *t_message(const char *session_id, int msg_id, const char *server, const ch
  * *interior (may be NULL) tells the node kind. */
 char *t_read(t_env_t *e, const char *uri, size_t *len, int *interior);
 
+/* XML to WBXML or back, with the engine's own codecs on an engine of its
+ * own (no failure injected there, nothing counted); the bytes are
+ * malloc'ed, *out_len their length. */
+uint8_t *t_convert(const uint8_t *in, size_t len, bool to_wbxml, size_t *out_len);
+
 /* Build a printf'ed string; malloc'ed. */
 char *t_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -371,30 +371,6 @@ static void check_durable(const scenario_t *sc, dcsp_t *d, const t_reply_t *r)
     free(live);
 }
 
-/* XML to WBXML or back, with the engine's own codecs on an engine of its
- * own (so no failure is injected here); the bytes are malloc'ed. */
-static uint8_t *convert(const uint8_t *in, size_t len, bool to_wbxml, size_t *out_len)
-{
-    omadm_t *dm = NULL;
-    assert_int_equal(omadm_new(NULL, NULL, NULL, &dm), OMADM_OK);
-    syncml_msg_t m;
-    syncml_msg_init(&m, dm);
-    omadm_error_t err = to_wbxml ? codec_xml_decode(dm, in, len, &m, NULL)
-                                 : codec_wbxml_decode(dm, in, len, &m, NULL);
-    assert_int_equal(err, OMADM_OK);
-    buf_t b;
-    buf_init(&b, dm);
-    err = to_wbxml ? codec_wbxml_encode(dm, &m, &b) : codec_xml_encode(dm, &m, &b);
-    assert_int_equal(err, OMADM_OK);
-    uint8_t *out = malloc(b.len + 1);
-    memcpy(out, b.data, b.len + 1);
-    *out_len = b.len;
-    buf_free(&b);
-    syncml_msg_free(&m);
-    omadm_free(dm);
-    return out;
-}
-
 /* t_send in the scenario's encoding: a WBXML reply is parsed as XML. */
 static omadm_error_t send_body(t_env_t *e, const scenario_t *sc)
 {
@@ -402,14 +378,14 @@ static omadm_error_t send_body(t_env_t *e, const scenario_t *sc)
         return t_send(e, !sc->no_final, sc->body);
     char *xml = t_message(e->session_id, e->msg_id++, e->server, sc->body, !sc->no_final);
     size_t len = 0, out_len = 0;
-    uint8_t *msg = convert((const uint8_t *)xml, strlen(xml), true, &len);
+    uint8_t *msg = t_convert((const uint8_t *)xml, strlen(xml), true, &len);
     uint8_t *out = NULL;
     t_reply_free(&e->reply);
     e->last_err = omadm_process(e->dm, msg, len, &out, &out_len);
     if (out) {
         assert_int_equal(out[0], 0x02); /* WBXML 1.2 */
         size_t xml_len = 0;
-        uint8_t *back = convert(out, out_len, false, &xml_len);
+        uint8_t *back = t_convert(out, out_len, false, &xml_len);
         assert_int_equal(t_reply_parse(&e->reply, back, xml_len), 0);
         free(back);
     }

@@ -244,30 +244,6 @@ static void fx_done(fx_t *f)
     assert_int_equal(f->mem.cur, 0);
 }
 
-/* XML to WBXML or back, with the engine's codecs on an engine of its own
- * (no failure is injected there, and nothing counted); malloc'ed. */
-static uint8_t *convert(const uint8_t *in, size_t len, bool to_wbxml, size_t *out_len)
-{
-    omadm_t *dm = NULL;
-    assert_int_equal(omadm_new(NULL, NULL, NULL, &dm), OMADM_OK);
-    syncml_msg_t m;
-    syncml_msg_init(&m, dm);
-    omadm_error_t err = to_wbxml ? codec_xml_decode(dm, in, len, &m, NULL)
-                                 : codec_wbxml_decode(dm, in, len, &m, NULL);
-    assert_int_equal(err, OMADM_OK);
-    buf_t b;
-    buf_init(&b, dm);
-    err = to_wbxml ? codec_wbxml_encode(dm, &m, &b) : codec_xml_encode(dm, &m, &b);
-    assert_int_equal(err, OMADM_OK);
-    uint8_t *out = malloc(b.len + 1);
-    memcpy(out, b.data, b.len + 1);
-    *out_len = b.len;
-    buf_free(&b);
-    syncml_msg_free(&m);
-    omadm_free(dm);
-    return out;
-}
-
 static void begin(fx_t *f)
 {
     omadm_account_t acc = {.server_url = URL, .wbxml = f->wbxml};
@@ -296,7 +272,7 @@ static omadm_error_t server(fx_t *f, bool meta, const char *body, bool open)
     size_t len = strlen(xml);
     uint8_t *msg = (uint8_t *)xml;
     if (f->wbxml)
-        msg = convert((const uint8_t *)xml, strlen(xml), true, &len);
+        msg = t_convert((const uint8_t *)xml, strlen(xml), true, &len);
     uint8_t *out = NULL;
     size_t out_len = 0;
     t_reply_free(&f->reply);
@@ -308,7 +284,7 @@ static omadm_error_t server(fx_t *f, bool meta, const char *body, bool open)
         if (f->wbxml) {
             assert_int_equal(out[0], 0x02);
             size_t xl = 0;
-            uint8_t *back = convert(out, out_len, false, &xl);
+            uint8_t *back = t_convert(out, out_len, false, &xl);
             assert_int_equal(t_reply_parse(&f->reply, back, xl), 0);
             free(back);
         } else {
