@@ -34,7 +34,6 @@
 #include <libxml/parser.h>
 #include <libxml/xmlmemory.h>
 
-#include "codec.h"
 #include "support_csp.h"
 #include "support_dm.h"
 #include "support_store.h"

@@ -27,9 +27,6 @@
 
 #include <cmocka.h>
 
-#include "codec.h"
-#include "internal.h"
-#include "model.h"
 #include "support_dm.h"
 #include "support_store.h"
 
