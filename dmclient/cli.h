@@ -5,6 +5,7 @@
 #ifndef DMCLIENT_CLI_H
 #define DMCLIENT_CLI_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -28,10 +29,18 @@ typedef struct cli_account_conf {
     const char *allow_insecure_http;  /* "yes" or "no" */
 } cli_account_conf_t;
 
+/* The settings of dmclient daemon and of logging in dmclient.conf (values
+ * point into conf_text; NULL when absent). */
+typedef struct cli_service_conf {
+    const char *log, *log_level;
+    const char *poll_interval, *retry_min, *retry_max;
+} cli_service_conf_t;
+
 typedef struct cli {
     char *state_dir;
     omadm_config_t cfg;
     cli_account_conf_t acct;
+    cli_service_conf_t svc;
     char *conf_text;          /* backing store of cfg and acct strings (wiped on close) */
     size_t conf_len;
     omadm_storage_t storage;
@@ -76,6 +85,9 @@ bool cli_stop_enabled(void);
 /* A stop signal arrived (it stays pending until cli_stop_wait takes it);
  * always false before cli_stop_block. */
 bool cli_stop_pending(void);
+/* A stop signal was taken by other means (the daemon's signalfd): from
+ * now on cli_stop_pending is true. */
+void cli_stop_set(void);
 /* Wait up to ms milliseconds (0: only look) for a stop signal: 1 when one
  * came (from then on cli_stop_pending is true), else 0.  Before
  * cli_stop_block it only sleeps. */
@@ -95,6 +107,18 @@ int cli_session_run(const char *state_dir, int argc, char **argv, cli_session_ch
 /* The index in argv of the first argument that is not a session option or
  * an option's value (argv[0] is the command), or 0 when there is none. */
 int cli_session_operand(int argc, char **argv);
+/* The arguments of a session (argv[0] is the command): 0, or 2 after a
+ * usage error. */
+int cli_session_check_args(int argc, char **argv);
+/* The session a notification (package 0, msg) asks for, as dmclient
+ * notify runs it: the exit status.  name names the input in messages. */
+int cli_notify_session(const char *state_dir, const char *name, const uint8_t *msg, size_t len,
+                       int argc, char **argv);
+/* Hand a notification to the daemon serving state_dir (daemon_cmd.c) and
+ * wait for its session: the session's exit status, or CLI_NO_DAEMON when
+ * no daemon listens. */
+#define CLI_NO_DAEMON (-3)
+int cli_daemon_notify(const char *state_dir, const uint8_t *msg, size_t len);
 /* dmclient notify ... (notify_cmd.c) */
 int cli_notify_main(const char *state_dir, int argc, char **argv);
 extern const char cli_notify_usage[];
@@ -102,6 +126,27 @@ extern const char cli_notify_usage[];
  * -1 no). */
 int cli_session_conf_check(const char *key, const char *val);
 
+/* Whether val is a valid dmclient.conf value for the service key (log,
+ * log_level, poll_interval, retry_min, retry_max): 0 yes, -1 no. */
+int cli_service_conf_check(const char *key, const char *val);
+/* Read DIR/dmclient.conf alone (no lock, no engine) into cli, which
+ * cli_close() releases: 0, or -1 after a one-line error. */
+int cli_read_conf(cli_t *cli, const char *state_dir);
+
+/* dmclient daemon ... (daemon_cmd.c) */
+int cli_daemon_main(const char *state_dir, int argc, char **argv);
+extern const char cli_daemon_usage[];
+
+/* DMCLIENT_MINUTE_SECONDS (the enrollment schedule's minute): 0 and
+ * *out (default 60), or -1 after a one-line error. */
+int cli_minute_seconds(unsigned *out);
+/* One step of the plugins' background work: open the state, omadm_step,
+ * after(ctx, cli) while it is still open (after may be NULL), close.  0
+ * (*next: when more work is due, or OMADM_NEVER), 1 the step failed
+ * (logged; retried: "trying again later"), -1 the state cannot be opened
+ * (logged), CLI_STOPPED. */
+int cli_run_step(const char *state_dir, unsigned minute, bool retried, int64_t *next,
+                 void (*after)(void *ctx, cli_t *cli), void *ctx);
 /* dmclient run ... (run_cmd.c); opens and closes the state itself. */
 int cli_run_main(const char *state_dir, int argc, char **argv);
 extern const char cli_run_usage[];
@@ -109,6 +154,41 @@ extern const char cli_run_usage[];
 /* dmclient alerts ... (alerts_cmd.c) */
 int cli_alerts_main(cli_t *cli, int argc, char **argv);
 extern const char cli_alerts_usage[];
+
+/* ---- logging (log.c; docs/cli.md "Logging") ---- */
+
+/* Where log lines go: "dmclient: MSG" lines (plain), timestamped lines
+ * with level and PID (stderr), "<PRIORITY>MSG" for systemd's journal
+ * (journal), or syslog(3). */
+enum { CLI_LOG_PLAIN, CLI_LOG_STDERR, CLI_LOG_JOURNAL, CLI_LOG_SYSLOG };
+/* The name of a destination or a level (error, warning, info, debug):
+ * 0 and *out, or -1. */
+int cli_log_parse_dest(const char *s, int *out);
+int cli_log_parse_level(const char *s, int *out);
+/* Destination and the most verbose level shown (an omadm_log_level_t):
+ * the command line's (dest -1: not given; delta: one level up per -v,
+ * down per -q) before dmclient.conf's (log, log_level; -1: absent, set
+ * by every read of the file) before the command's default (plain; the
+ * daemon: stderr) and info. */
+void cli_log_default(int dest);
+void cli_log_cmdline(int dest, int delta);
+void cli_log_conf(int dest, int level);
+/* One level more verbose (a command's own -v; once, however often it is
+ * called). */
+void cli_log_verbose(void);
+int cli_log_dest(void);
+int cli_log_level(void);
+/* What the lines that follow concern, e.g. "12" for session 12: the
+ * timestamped forms print "TAG CONTEXT: MSG" (NULL or "": none). */
+void cli_log_context(const char *ctx);
+/* One line "TAG: MSG" (tag may be NULL) at level, if shown. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+void cli_log(int level, const char *tag, const char *fmt, ...);
+void cli_vlog(int level, const char *tag, const char *fmt, va_list ap);
+/* An omadm log hook (platform and store host): ctx is the tag or NULL. */
+void cli_log_hook(void *ctx, omadm_log_level_t level, const char *msg);
 
 /* s as a JSON string (quoted and escaped; bytes that are not UTF-8 become
  * U+FFFD); NULL as null. */

@@ -30,7 +30,7 @@
 #include "http.h"
 
 static const char usage_main[] =
-    "usage: dmclient [--state-dir DIR] COMMAND [ARGS]\n"
+    "usage: dmclient [--state-dir DIR] [--log DEST] [-v|-q] COMMAND [ARGS]\n"
     "\n"
     "An OMA DM 1.2 device client.\n"
     "\n"
@@ -44,11 +44,19 @@ static const char usage_main[] =
     "                   due: --once, --until-idle, or until SIGTERM/SIGINT\n"
     "  session          run one DM session with the server over HTTP(S)\n"
     "  notify [FILE]    check a server's notification (package 0) and run the\n"
-    "                   session it asks for\n"
+    "                   session it asks for (or hand it to the daemon)\n"
+    "  daemon           the management service: sessions every poll interval,\n"
+    "                   on notifications and on queued alerts, background work\n"
     "\n"
     "options:\n"
     "  --state-dir DIR  where the tree and session state live\n"
     "                   (default: $DMCLIENT_STATE_DIR, else /var/lib/dmclient)\n"
+    "  --log DEST       where log lines go: plain ('dmclient: ...' lines on\n"
+    "                   stderr; the default), stderr (with time, PID and level;\n"
+    "                   the daemon's default), journal (systemd priorities on\n"
+    "                   stderr) or syslog [log]\n"
+    "  -v, --verbose    one log level more (info -> debug) [log_level]\n"
+    "  -q, --quiet      one log level less (info -> warning -> error)\n"
     "  -h, --help       show this help; 'dmclient COMMAND --help' for a command\n"
     "  -V, --version    print the version and exit\n"
     "\n"
@@ -235,6 +243,7 @@ static const struct {
     {"run", NULL, NULL, false, cli_run_main, cli_run_usage},
     {"session", NULL, NULL, false, cli_session_main, cli_session_usage},
     {"notify", NULL, NULL, false, cli_notify_main, cli_notify_usage},
+    {"daemon", NULL, NULL, false, cli_daemon_main, cli_daemon_usage},
 };
 
 /* Whether dir is a state directory (a command that only reads does not
@@ -264,11 +273,13 @@ static int misplaced_global(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--"))
             break;
-        if (!strcmp(argv[i], "--state-dir") || !strncmp(argv[i], "--state-dir=", 12)) {
+        if (!strcmp(argv[i], "--state-dir") || !strncmp(argv[i], "--state-dir=", 12) ||
+            !strcmp(argv[i], "--log") || !strncmp(argv[i], "--log=", 6)) {
+            const char *opt = argv[i][2] == 's' ? "--state-dir" : "--log";
             fprintf(stderr,
-                    "dmclient: %s: --state-dir goes before the command "
-                    "(dmclient --state-dir DIR %s ...)\n",
-                    argv[0], argv[0]);
+                    "dmclient: %s: %s goes before the command "
+                    "(dmclient %s %s %s ...)\n",
+                    argv[0], opt, opt, argv[i][2] == 's' ? "DIR" : "DEST", argv[0]);
             return 2;
         }
     }
@@ -281,15 +292,32 @@ int main(int argc, char **argv)
         {"state-dir", required_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
+        {"log", required_argument, NULL, 'l'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"quiet", no_argument, NULL, 'q'},
         {NULL, 0, NULL, 0},
     };
+    int log_dest = -1, log_delta = 0;
     const char *state_dir = getenv("DMCLIENT_STATE_DIR");
     int c;
     opterr = 0; /* our own one-line messages, without the program's path */
-    while ((c = getopt_long(argc, argv, "+hV", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+hVvq", opts, NULL)) != -1) {
         switch (c) {
         case 's':
             state_dir = optarg;
+            break;
+        case 'l':
+            if (cli_log_parse_dest(optarg, &log_dest)) {
+                fprintf(stderr, "dmclient: --log: expected plain, stderr, journal or syslog, "
+                                "not '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case 'v':
+            log_delta++;
+            break;
+        case 'q':
+            log_delta--;
             break;
         case 'h':
             fputs(usage_main, stdout);
@@ -302,7 +330,7 @@ int main(int argc, char **argv)
                 printf("dmclient %s\n", OMADM_VERSION_STRING);
             return 0;
         default:
-            if (optopt && optopt != 's')
+            if (optopt && optopt != 's' && optopt != 'l')
                 fprintf(stderr, "dmclient: unknown option '-%c' (see dmclient --help)\n",
                         optopt);
             else if (optopt)
@@ -317,6 +345,7 @@ int main(int argc, char **argv)
         fputs(usage_main, stderr);
         return 2;
     }
+    cli_log_cmdline(log_dest, log_delta);
     const char *cmd = argv[optind];
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(commands[i].name, cmd))

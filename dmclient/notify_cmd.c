@@ -70,9 +70,8 @@ static void show(const notify_t *nt)
 {
     char id[sizeof nt->n.server_id];
     printable(nt->n.server_id, id, sizeof id);
-    fprintf(stderr,
-            "dmclient: notify: %s: version %u, UI mode %u (%s), initiator %u (%s), session ID %u, "
-            "server ID '%s', %zu bytes vendor-specific\n",
+    cli_log(OMADM_LOG_INFO, "notify", "%s: version %u, UI mode %u (%s), initiator %u (%s), session ID %u, "
+            "server ID '%s', %zu bytes vendor-specific",
             nt->name, nt->n.version, nt->n.ui_mode, ui_mode_name(nt->n.ui_mode), nt->n.initiator,
             nt->n.initiator ? "server" : "client", nt->n.session_id, id, nt->n.vendor_len);
 }
@@ -85,40 +84,39 @@ static int check(void *ctx, omadm_t *dm, const char *server_id, const char *serv
     if (verbose)
         show(nt);
     if (!server_id) {
-        fprintf(stderr, "dmclient: notify: no server id to check the notification with: give "
-                        "--server-id or set server_id in dmclient.conf\n");
+        cli_log(OMADM_LOG_ERROR, "notify", "no server id to check the notification with: give "
+                        "--server-id or set server_id in dmclient.conf");
         return 2;
     }
     if (!server_secret) {
-        fprintf(stderr, "dmclient: notify: no server secret to check the notification with: "
+        cli_log(OMADM_LOG_ERROR, "notify", "no server secret to check the notification with: "
                         "give --server-secret-file, --server-secret, or server_secret_file in "
-                        "dmclient.conf\n");
+                        "dmclient.conf");
         return 2;
     }
     char want[256], got[sizeof nt->n.server_id];
     printable(server_id, want, sizeof want);
     if (strcmp(nt->n.server_id, server_id)) {
         printable(nt->n.server_id, got, sizeof got);
-        fprintf(stderr, "dmclient: notify: the notification is for server ID '%s', not %s "
-                        "(the configured server ID)\n",
+        cli_log(OMADM_LOG_ERROR, "notify", "the notification is for server ID '%s', not %s "
+                        "(the configured server ID)",
                 got, want);
         return 1;
     }
     omadm_error_t e = omadm_notification_verify(dm, nt->msg, nt->len, server_id, server_secret);
     if (e == OMADM_E_DENIED) {
-        fprintf(stderr,
-                "dmclient: notify: the notification's digest does not verify for server ID %s\n",
+        cli_log(OMADM_LOG_ERROR, "notify", "the notification's digest does not verify for server ID %s",
                 want);
         return 1;
     }
     if (e) {
-        fprintf(stderr, "dmclient: notify: checking the notification: %s\n", omadm_strerror(e));
+        cli_log(OMADM_LOG_ERROR, "notify", "checking the notification: %s", omadm_strerror(e));
         return 1;
     }
     snprintf(nt->session_id, sizeof nt->session_id, "%u", nt->n.session_id);
     *session_id = nt->session_id;
     if (verbose)
-        fprintf(stderr, "dmclient: notify: the digest verifies; session %s with %s\n",
+        cli_log(OMADM_LOG_INFO, "notify", "the digest verifies; session %s with %s",
                 nt->session_id, want);
     return 0;
 }
@@ -145,6 +143,28 @@ static int load(notify_t *nt, const char *path, uint8_t **data)
     return 0;
 }
 
+int cli_notify_session(const char *state_dir, const char *name, const uint8_t *msg, size_t len,
+                       int argc, char **argv)
+{
+    notify_t nt = {.name = name, .msg = msg, .len = len};
+    if (omadm_notification_parse(nt.msg, nt.len, &nt.n)) {
+        cli_log(OMADM_LOG_ERROR, "notify", "%s: not a notification (package 0): %s", nt.name,
+                len < 24 ? "shorter than its digest and header (24 bytes)"
+                         : "the server ID does not fit in it or holds a NUL byte");
+        return 1;
+    }
+    return cli_session_run(state_dir, argc, argv, check, &nt);
+}
+
+/* Whether argv (without FILE) holds session options besides -v. */
+static bool has_session_options(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "-v") && strcmp(argv[i], "--verbose") && strcmp(argv[i], "-vv"))
+            return true;
+    return false;
+}
+
 int cli_notify_main(const char *state_dir, int argc, char **argv)
 {
     /* argv[0] is "notify"; FILE, when given, before or after the options */
@@ -168,7 +188,12 @@ int cli_notify_main(const char *state_dir, int argc, char **argv)
     for (int i = 0; i < argc; i++)
         if (!at || i != at)
             sargv[n++] = argv[i];
-    rc = cli_session_run(state_dir, n, sargv, check, &nt);
+    /* a daemon serving the state directory runs the session, with its own
+     * settings; options given here mean a session of this process */
+    rc = has_session_options(n, sargv) ? CLI_NO_DAEMON
+                                       : cli_daemon_notify(state_dir, nt.msg, nt.len);
+    if (rc == CLI_NO_DAEMON)
+        rc = cli_session_run(state_dir, n, sargv, check, &nt);
     free(sargv);
     free(data);
     return rc;

@@ -16,7 +16,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,40 +57,7 @@ const char cli_run_usage[] =
 
 enum { RUN_FOREVER, RUN_ONCE, RUN_UNTIL_IDLE };
 
-typedef struct run_log {
-    int verbose;
-} run_log_t;
-
-/* "dmclient: msg" on stderr; control characters become spaces, so a
- * message (which may quote what a server sent) stays one line. */
-static void log_line(void *ctx, omadm_log_level_t level, const char *msg)
-{
-    const run_log_t *l = ctx;
-    if (level == OMADM_LOG_DEBUG && !l->verbose)
-        return;
-    char line[1024];
-    size_t n = 0;
-    for (const char *p = msg ? msg : ""; *p && n < sizeof line - 1; p++)
-        line[n++] = (unsigned char)*p < 0x20 || *p == 0x7f ? ' ' : *p;
-    line[n] = 0;
-    fprintf(stderr, "dmclient: %s\n", line);
-}
-
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static void logf_(run_log_t *l, omadm_log_level_t level, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    log_line(l, level, msg);
-}
-
-/* DMCLIENT_MINUTE_SECONDS: 0 and *out, or -1 after a one-line error. */
-static int minute_seconds(unsigned *out)
+int cli_minute_seconds(unsigned *out)
 {
     const char *v = getenv("DMCLIENT_MINUTE_SECONDS");
     *out = 60;
@@ -102,7 +68,7 @@ static int minute_seconds(unsigned *out)
     unsigned long n = (*v >= '0' && *v <= '9') ? strtoul(v, &end, 10) : 0;
     if (!end || *end || errno || n < 1 || n > MAX_MINUTE_SECONDS) {
         fprintf(stderr,
-                "dmclient: run: DMCLIENT_MINUTE_SECONDS must be a whole number of seconds "
+                "dmclient: DMCLIENT_MINUTE_SECONDS must be a whole number of seconds "
                 "from 1 to %u, not '%s'\n",
                 MAX_MINUTE_SECONDS, v);
         return -1;
@@ -136,10 +102,38 @@ static void step_release(void *ctx, omadm_http_resp_t *resp)
     cli_http_release(resp);
 }
 
+int cli_run_step(const char *state_dir, unsigned minute, bool retried, int64_t *next,
+                 void (*after)(void *ctx, cli_t *cli), void *ctx)
+{
+    step_http_t step_http = {0};
+    const omadm_platform_t platform = {.log = cli_log_hook};
+    const omadm_http_t http = {.ctx = &step_http, .request = step_request,
+                               .release = step_release};
+    const omadm_certstore_host_t host = {
+        .http = &http,
+        .minute_seconds = minute,
+        .log = cli_log_hook,
+    };
+    cli_t cli;
+    *next = OMADM_NEVER;
+    int rc = cli_open(&cli, state_dir, &platform);
+    if (rc)
+        return rc == CLI_STOPPED ? CLI_STOPPED : -1;
+    step_http.cli = &cli;
+    omadm_certstore_set_host(cli.certs, &host);
+    omadm_error_t err = omadm_step(cli.dm, next);
+    if (err)
+        cli_log(OMADM_LOG_ERROR, "run", "background work failed: %s%s", omadm_strerror(err),
+                retried ? "; trying again later" : "");
+    if (after)
+        after(ctx, &cli);
+    cli_close(&cli); /* unlocks the state */
+    return err ? 1 : 0;
+}
+
 int cli_run_main(const char *state_dir, int argc, char **argv)
 {
-    int mode = RUN_FOREVER;
-    run_log_t log = {0};
+    int mode = RUN_FOREVER, verbose = 0;
     for (int i = 1; i < argc; i++) {
         int m = -1;
         if (!strcmp(argv[i], "--once"))
@@ -147,7 +141,7 @@ int cli_run_main(const char *state_dir, int argc, char **argv)
         else if (!strcmp(argv[i], "--until-idle"))
             m = RUN_UNTIL_IDLE;
         else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose"))
-            log.verbose = 1;
+            verbose = 1;
         else {
             fprintf(stderr, "dmclient: run: unexpected argument '%s'\n%s", argv[i],
                     cli_run_usage);
@@ -162,8 +156,10 @@ int cli_run_main(const char *state_dir, int argc, char **argv)
             mode = m;
     }
     unsigned minute;
-    if (minute_seconds(&minute))
+    if (cli_minute_seconds(&minute))
         return 2;
+    if (verbose)
+        cli_log_verbose();
 
     if (cli_stop_block()) {
         fprintf(stderr, "dmclient: run: cannot block signals: %s\n", strerror(errno));
@@ -175,46 +171,26 @@ int cli_run_main(const char *state_dir, int argc, char **argv)
     sigemptyset(&ign.sa_mask);
     sigaction(SIGPIPE, &ign, &old_pipe);
 
-    const omadm_platform_t platform = {.ctx = &log, .log = log_line};
-    step_http_t step_http = {0};
-    const omadm_http_t http = {.ctx = &step_http, .request = step_request,
-                               .release = step_release};
-    const omadm_certstore_host_t host = {
-        .http = &http,
-        .minute_seconds = minute,
-        .log = log_line,
-        .log_ctx = &log,
-    };
     const int64_t idle_wait = minute; /* the longest wait between two steps */
     int status = 0;
     for (;;) {
         if (cli_stop_wait(0)) {
-            logf_(&log, OMADM_LOG_DEBUG, "run: stopped by a signal");
+            cli_log(OMADM_LOG_DEBUG, "run", "stopped by a signal");
             break;
         }
-        cli_t cli;
-        int rc = cli_open(&cli, state_dir, &platform);
+        int64_t next = OMADM_NEVER;
+        int rc = cli_run_step(state_dir, minute, mode == RUN_FOREVER, &next, NULL, NULL);
         if (rc == CLI_STOPPED) {
-            logf_(&log, OMADM_LOG_DEBUG, "run: stopped by a signal");
+            cli_log(OMADM_LOG_DEBUG, "run", "stopped by a signal");
             break;
         }
-        if (rc) {
+        if (rc < 0) {
             status = 1;
             break;
         }
-        step_http.cli = &cli;
-        omadm_certstore_set_host(cli.certs, &host);
-        int64_t next = OMADM_NEVER;
-        omadm_error_t err = omadm_step(cli.dm, &next);
-        cli_close(&cli); /* unlocks the state */
-        step_http.cli = NULL;
-        if (err) {
-            logf_(&log, OMADM_LOG_ERROR, "run: background work failed: %s%s",
-                  omadm_strerror(err), mode == RUN_FOREVER ? "; trying again later" : "");
-            if (mode != RUN_FOREVER) {
-                status = 1;
-                break;
-            }
+        if (rc && mode != RUN_FOREVER) {
+            status = 1;
+            break;
         }
         if (mode == RUN_ONCE || (mode == RUN_UNTIL_IDLE && next == OMADM_NEVER))
             break;
@@ -225,16 +201,16 @@ int cli_run_main(const char *state_dir, int argc, char **argv)
             wait = 0;
         else
             wait = next - now < idle_wait ? next - now : idle_wait;
-        if (err && wait < idle_wait)
+        if (rc && wait < idle_wait)
             wait = idle_wait; /* do not spin on work that keeps failing */
         if (next == OMADM_NEVER)
-            logf_(&log, OMADM_LOG_DEBUG, "run: nothing scheduled; looking again in %lld s",
-                  (long long)wait);
+            cli_log(OMADM_LOG_DEBUG, "run", "nothing scheduled; looking again in %lld s",
+                    (long long)wait);
         else
-            logf_(&log, OMADM_LOG_DEBUG, "run: next work due in %lld s; stepping in %lld s",
-                  (long long)(next > now ? next - now : 0), (long long)wait);
+            cli_log(OMADM_LOG_DEBUG, "run", "next work due in %lld s; stepping in %lld s",
+                    (long long)(next > now ? next - now : 0), (long long)wait);
         if (cli_stop_wait(wait * 1000)) {
-            logf_(&log, OMADM_LOG_DEBUG, "run: stopped by a signal");
+            cli_log(OMADM_LOG_DEBUG, "run", "stopped by a signal");
             break;
         }
     }

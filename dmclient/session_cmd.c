@@ -203,15 +203,10 @@ __attribute__((format(printf, 1, 2)))
 #endif
 static void errorf(const char *fmt, ...)
 {
-    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    cli_vlog(OMADM_LOG_ERROR, "session", fmt, ap);
     va_end(ap);
-    for (char *p = msg; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            *p = ' ';
-    fprintf(stderr, "dmclient: session: %s\n", msg);
 }
 
 /* url for people: without user:password@, control characters replaced. */
@@ -576,7 +571,7 @@ static void log_line(void *ctx, omadm_log_level_t level, const char *msg)
     const session_t *s = ctx;
     if (s->verbose < (level == OMADM_LOG_DEBUG ? 2 : 1))
         return;
-    errorf("%s", msg ? msg : "");
+    cli_log((int)level, "session", "%s", msg ? msg : "");
 }
 
 /* Nonces we give the server (the engine's Chal): the kernel's CSPRNG. */
@@ -690,7 +685,7 @@ static int exchange(session_t *s, cli_http_client_t *http, const char *url, unsi
         .connect_timeout_s = CONNECT_TIMEOUT_S,
     };
     if (s->verbose) {
-        fprintf(stderr, "dmclient: session: message %lu to %s: %zu bytes (%s)\n", n, shown, len,
+        cli_log(OMADM_LOG_INFO, "session", "message %lu to %s: %zu bytes (%s)", n, shown, len,
                 req.content_type);
         if (s->verbose > 1) {
             if (hmac)
@@ -714,7 +709,7 @@ static int exchange(session_t *s, cli_http_client_t *http, const char *url, unsi
             return -1;
         }
         if (s->verbose)
-            fprintf(stderr, "dmclient: session: HTTP %d from %s: %zu bytes (%s)\n",
+            cli_log(OMADM_LOG_INFO, "session", "HTTP %d from %s: %zu bytes (%s)",
                     resp->status, shown, resp->len,
                     resp->content_type[0] ? resp->content_type : "no content type");
         if (resp->status == 200)
@@ -731,7 +726,7 @@ static int exchange(session_t *s, cli_http_client_t *http, const char *url, unsi
         }
         unsigned wait = retry_wait(resp->retry_after, 1u << attempt);
         if (s->verbose)
-            fprintf(stderr, "dmclient: session: trying message %lu again in %u s (retry %d of %d)\n",
+            cli_log(OMADM_LOG_INFO, "session", "trying message %lu again in %u s (retry %d of %d)",
                     n, wait, attempt + 1, RETRIES);
         cli_http_reply_free(resp);
         if (cli_stop_wait((int64_t)wait * 1000)) {
@@ -784,6 +779,7 @@ static int run_session(session_t *s)
         cli_http_client_free(http);
         return 1;
     }
+    cli_log_context(omadm_session_id(cli->dm));
     const bool https = !strncasecmp(s->server_url, "https://", 8);
     int status = 1;
     unsigned long sent = 0, received = 0;
@@ -840,7 +836,7 @@ static int run_session(session_t *s)
             (resp.n_hmac != 1 ||
              omadm_session_hmac_verify(cli->dm, resp.hmac, resp.body, resp.len))) {
             if (s->verbose)
-                fprintf(stderr, "dmclient: session: %s x-syncml-hmac header%s\n",
+                cli_log(OMADM_LOG_INFO, "session", "%s x-syncml-hmac header%s",
                         resp.n_hmac ? "the server's" : "no", resp.n_hmac > 1 ? "s (several)" : "");
             errorf("the server's x-syncml-hmac does not verify");
             cli_http_reply_free(&resp);
@@ -876,6 +872,10 @@ static int run_session(session_t *s)
     }
     omadm_buffer_free(cli->dm, msg);
     cli_http_client_free(http);
+    if (!status && cli_log_dest() != CLI_LOG_PLAIN) /* -v prints a summary on stdout */
+        cli_log(OMADM_LOG_INFO, "session", "done: %lu message%s sent, %lu received; %s", sent,
+                sent == 1 ? "" : "s", received, how);
+    cli_log_context(NULL);
     if (!status && s->verbose) {
         show_url(s->server_url, shown, sizeof shown);
         printf("session with %s done: %lu message%s sent, %lu received; %s\n", shown, sent,
@@ -1061,6 +1061,15 @@ static int parse_args(opts_t *o, int argc, char **argv)
  * open, before anything is sent, and returns 0 to go on (with *session_id,
  * when it sets one, as the SessionID) or the exit status. */
 
+int cli_session_check_args(int argc, char **argv)
+{
+    opts_t o = {0};
+    int rc = parse_args(&o, argc, argv);
+    wipe_free(o.client_secret);
+    wipe_free(o.server_secret);
+    return rc;
+}
+
 int cli_session_main(const char *state_dir, int argc, char **argv)
 {
     return cli_session_run(state_dir, argc, argv, NULL, NULL);
@@ -1079,6 +1088,8 @@ int cli_session_run(const char *state_dir, int argc, char **argv, cli_session_ch
     if (check)
         o.notified = 1;
     session_t s = {.o = &o, .verbose = o.verbose};
+    if (o.verbose > 1)
+        cli_log_verbose(); /* the engine's debug lines */
     /* random: the engine makes the server's nonces with it (there is no
      * fallback for a NULL random hook) */
     const omadm_platform_t platform = {.ctx = &s, .log = log_line, .random = random_bytes};

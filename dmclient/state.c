@@ -193,6 +193,24 @@ static int set_option(cli_t *cli, const char *key, char *val)
     static const struct {
         const char *key;
         size_t off;
+    } service[] = {
+        {"log", offsetof(cli_service_conf_t, log)},
+        {"log_level", offsetof(cli_service_conf_t, log_level)},
+        {"poll_interval", offsetof(cli_service_conf_t, poll_interval)},
+        {"retry_min", offsetof(cli_service_conf_t, retry_min)},
+        {"retry_max", offsetof(cli_service_conf_t, retry_max)},
+    };
+    for (size_t i = 0; i < sizeof service / sizeof service[0]; i++) {
+        if (!strcmp(service[i].key, key)) {
+            if (*val && cli_service_conf_check(key, val))
+                return -1;
+            *(const char **)((char *)&cli->svc + service[i].off) = *val ? val : NULL;
+            return 0;
+        }
+    }
+    static const struct {
+        const char *key;
+        size_t off;
     } strings[] = {
         {"dev_id", offsetof(omadm_config_t, dev_id)},
         {"man", offsetof(omadm_config_t, man)},
@@ -283,10 +301,22 @@ static void check_secrets_private(const cli_t *cli, const char *path)
     if (warned || !key || stat(path, &st) || !(st.st_mode & (S_IRGRP | S_IROTH)))
         return;
     warned = true;
-    fprintf(stderr,
-            "dmclient: warning: %s holds %s and other users can read it (mode %04o); "
-            "make it private: chmod 600 %s\n",
-            path, key, (unsigned)(st.st_mode & 07777), path);
+    cli_log(OMADM_LOG_WARN, NULL,
+            "%s%s holds %s and other users can read it (mode %04o); make it private: chmod 600 %s",
+            cli_log_dest() == CLI_LOG_PLAIN ? "warning: " : "", path, key,
+            (unsigned)(st.st_mode & 07777), path);
+}
+
+/* log and log_level of dmclient.conf (checked when read) to the logger;
+ * absent keys give way to the defaults again. */
+static void apply_log_conf(const cli_t *cli)
+{
+    int dest = -1, level = -1;
+    if (cli->svc.log)
+        cli_log_parse_dest(cli->svc.log, &dest);
+    if (cli->svc.log_level)
+        cli_log_parse_level(cli->svc.log_level, &level);
+    cli_log_conf(dest, level);
 }
 
 static int read_config(cli_t *cli)
@@ -296,10 +326,12 @@ static int read_config(cli_t *cli)
     uint8_t *data = NULL;
     size_t len = 0;
     int rc = cli_read_input(path, 1 << 20, &data, &len);
-    if (rc == ENOENT)
+    if (rc == ENOENT) {
+        apply_log_conf(cli);
         return 0;
+    }
     if (rc) {
-        fprintf(stderr, "dmclient: %s: %s\n", path, strerror(rc));
+        cli_log(OMADM_LOG_ERROR, NULL, "%s: %s", path, strerror(rc));
         return -1;
     }
     /* a copy, not realloc: the file may hold secrets, and realloc could
@@ -310,7 +342,7 @@ static int read_config(cli_t *cli)
     explicit_bzero(data, len);
     free(data);
     if (!cli->conf_text) {
-        fprintf(stderr, "dmclient: %s: out of memory\n", path);
+        cli_log(OMADM_LOG_ERROR, NULL, "%s: out of memory", path);
         return -1;
     }
     cli->conf_text[len] = 0;
@@ -326,21 +358,22 @@ static int read_config(cli_t *cli)
             continue;
         char *eq = strchr(l, '=');
         if (!eq) {
-            fprintf(stderr, "dmclient: %s:%d: expected 'key = value'\n", path, lineno);
+            cli_log(OMADM_LOG_ERROR, NULL, "%s:%d: expected 'key = value'", path, lineno);
             return -1;
         }
         *eq = 0;
         char *key = trim(l), *val = conf_value(eq + 1);
         int set = val ? set_option(cli, key, val) : -1;
         if (set == -2) {
-            fprintf(stderr, "dmclient: %s:%d: unknown key '%s'\n", path, lineno, key);
+            cli_log(OMADM_LOG_ERROR, NULL, "%s:%d: unknown key '%s'", path, lineno, key);
             return -1;
         }
         if (set) {
-            fprintf(stderr, "dmclient: %s:%d: bad value for '%s'\n", path, lineno, key);
+            cli_log(OMADM_LOG_ERROR, NULL, "%s:%d: bad value for '%s'", path, lineno, key);
             return -1;
         }
     }
+    apply_log_conf(cli);
     check_secrets_private(cli, path);
     return 0;
 }
@@ -410,6 +443,23 @@ static int lock_state(cli_t *cli)
     return 0;
 }
 
+int cli_read_conf(cli_t *cli, const char *state_dir)
+{
+    memset(cli, 0, sizeof *cli);
+    cli->lock_fd = -1;
+    cli->state_dir = strdup(state_dir);
+    if (!cli->state_dir) {
+        cli_log(OMADM_LOG_ERROR, NULL, "state directory %s: out of memory", state_dir);
+        return -1;
+    }
+    omadm_config_init(&cli->cfg);
+    if (read_config(cli)) {
+        cli_close(cli);
+        return -1;
+    }
+    return 0;
+}
+
 int cli_open(cli_t *cli, const char *state_dir, const omadm_platform_t *platform)
 {
     return cli_open_ex(cli, state_dir, platform, NULL, NULL);
@@ -422,18 +472,18 @@ int cli_open_ex(cli_t *cli, const char *state_dir, const omadm_platform_t *platf
     cli->lock_fd = -1;
     cli->state_dir = strdup(state_dir);
     if (!cli->state_dir) {
-        fprintf(stderr, "dmclient: state directory %s: out of memory\n", state_dir);
+        cli_log(OMADM_LOG_ERROR, NULL, "state directory %s: out of memory", state_dir);
         return -1;
     }
     if (make_dirs(state_dir)) {
-        fprintf(stderr, "dmclient: state directory %s: %s\n", state_dir, strerror(errno));
+        cli_log(OMADM_LOG_ERROR, NULL, "state directory %s: %s", state_dir, strerror(errno));
         cli_close(cli);
         return -1;
     }
     if (lock_state(cli)) {
         int stopped = errno == ECANCELED;
         if (!stopped)
-            fprintf(stderr, "dmclient: state directory %s: cannot lock: %s\n", state_dir,
+            cli_log(OMADM_LOG_ERROR, NULL, "state directory %s: cannot lock: %s", state_dir,
                     strerror(errno));
         cli_close(cli);
         return stopped ? CLI_STOPPED : -1;
@@ -453,7 +503,7 @@ int cli_open_ex(cli_t *cli, const char *state_dir, const omadm_platform_t *platf
     cli->storage.save = st_save;
     omadm_error_t err = omadm_new(&cli->cfg, platform, &cli->storage, &cli->dm);
     if (err) {
-        fprintf(stderr, "dmclient: state directory %s: %s\n", state_dir, omadm_strerror(err));
+        cli_log(OMADM_LOG_ERROR, NULL, "state directory %s: %s", state_dir, omadm_strerror(err));
         cli_close(cli);
         return -1;
     }
@@ -464,7 +514,7 @@ int cli_open_ex(cli_t *cli, const char *state_dir, const omadm_platform_t *platf
     if (!err)
         err = omadm_certstore_register(cli->dm, cli->certs);
     if (err) {
-        fprintf(stderr, "dmclient: certificate store %s: %s\n", store_dir,
+        cli_log(OMADM_LOG_ERROR, NULL, "certificate store %s: %s", store_dir,
                 why ? why : omadm_strerror(err));
         cli_close(cli);
         return -1;

@@ -51,6 +51,11 @@ bool cli_stop_pending(void)
            (sigismember(&stop_set, SIGINT) == 1 && sigismember(&pending, SIGINT) == 1);
 }
 
+void cli_stop_set(void)
+{
+    stopped = true;
+}
+
 static struct timespec mono_now(void)
 {
     struct timespec ts;

@@ -586,6 +586,12 @@ const char *omadm_session_error(const omadm_t *dm)
     return dm ? dm->client_error : NULL;
 }
 
+const char *omadm_session_id(const omadm_t *dm)
+{
+    const dm_client_t *c = dm ? cl(dm) : NULL;
+    return c ? c->session_id : NULL;
+}
+
 /* ---- HMAC ---- */
 
 static char *body_digest(omadm_t *dm, const uint8_t *body, size_t len)

@@ -460,6 +460,10 @@ OMADM_API const char *omadm_session_url(const omadm_t *dm);
 /* Why the last session ended badly, e.g. "the server refused our
  * credentials".  Returns static text, or NULL.  Threads: engine. */
 OMADM_API const char *omadm_session_error(const omadm_t *dm);
+/* The SessionID of the session omadm_session_begin() opened, while it is
+ * open (for log lines), else NULL.  Borrowed: valid until the session
+ * ends or omadm_free().  Threads: engine. */
+OMADM_API const char *omadm_session_id(const omadm_t *dm);
 
 /* Bytes omadm_session_hmac_sign() writes for a user name of user_len bytes
  * (the account's client_user, else the DevId), NUL included:
