@@ -305,6 +305,33 @@ want_link() {
     fail "$prefix/$link is not a link to $* ($(ls -l "$dest$prefix/$link" 2>&1))"
 }
 
+# The systemd unit: installed with the installed dmclient in ExecStart, and
+# clean for systemd-analyze verify (checked on a copy whose ExecStart names the
+# staged program, which must exist for the check).
+check_unit() {
+    unit=lib/systemd/system/dmclient.service
+    want_file "$unit"
+    exec_start=$(sed -n 's/^ExecStart=//p' "$dest$prefix/$unit")
+    if [ "$exec_start" = "$prefix/bin/dmclient --state-dir /var/lib/dmclient --log journal daemon" ]; then
+        pass "the unit starts $exec_start"
+    else
+        fail "the unit's ExecStart is '$exec_start'"
+    fi
+    if ! command -v systemd-analyze >/dev/null 2>&1; then
+        fail "systemd-analyze not found (./setup.sh installs systemd)"
+        return
+    fi
+    mkdir -p "$tmp/unit"
+    sed "s|^ExecStart=$prefix/bin/dmclient|ExecStart=$dest$prefix/bin/dmclient|" "$dest$prefix/$unit" \
+        >"$tmp/unit/dmclient.service"
+    out=$(systemd-analyze verify --man=no "$tmp/unit/dmclient.service" 2>&1)
+    if [ -z "$out" ]; then
+        pass "systemd-analyze verify: the unit is clean"
+    else
+        fail "systemd-analyze verify: $out"
+    fi
+}
+
 check_tree() {
     lib=$dest$prefix/lib
     want_file lib/libomadm.a
@@ -315,6 +342,8 @@ check_tree() {
     want_file lib/pkgconfig/omadm.pc
     want_file bin/dmclient
     [ -x "$dest$prefix/bin/dmclient" ] || fail "$prefix/bin/dmclient is not executable"
+
+    check_unit
 
     soname=$(readelf -d "$lib/libomadm.so.$version" 2>/dev/null |
         sed -n 's/.*Library soname: \[\(.*\)\].*/\1/p')

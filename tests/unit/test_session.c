@@ -261,11 +261,14 @@ static void test_package1(void **state)
     assert_null(strstr(f->e.reply.raw, "<Cred>"));
     assert_true(omadm_session_active(f->e.dm));
     assert_string_equal(omadm_session_url(f->e.dm), URL);
+    assert_string_equal(omadm_session_id(f->e.dm), "1");
     /* a message without commands ends it: no reply */
     assert_int_equal(send_hdr(f, "", HDR_STATUS("2", "200", "")), OMADM_OK);
     assert_false(f->e.reply.present);
     assert_false(omadm_session_active(f->e.dm));
     assert_null(omadm_session_error(f->e.dm));
+    assert_null(omadm_session_id(f->e.dm));
+    assert_null(omadm_session_id(NULL));
 }
 
 static void test_session_ids(void **state)
