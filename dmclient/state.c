@@ -162,51 +162,35 @@ static char *trim(char *s)
 static int set_option(cli_t *cli, const char *key, char *val)
 {
     omadm_config_t *cfg = &cli->cfg;
+    /* the session account's keys (checked by session_cmd.c) and the
+     * daemon's and logging keys (daemon_cmd.c): strings kept as written */
+    enum { ACCT, SVC };
+#define ACCT_KEY(k) {#k, ACCT, offsetof(cli_account_conf_t, k)}
+#define SVC_KEY(k) {#k, SVC, offsetof(cli_service_conf_t, k)}
     static const struct {
         const char *key;
+        int group;
         size_t off;
-    } account[] = {
-        {"server_url", offsetof(cli_account_conf_t, server_url)},
-        {"encoding", offsetof(cli_account_conf_t, encoding)},
-        {"cacert", offsetof(cli_account_conf_t, cacert)},
-        {"client_cert", offsetof(cli_account_conf_t, client_cert)},
-        {"client_cert_file", offsetof(cli_account_conf_t, client_cert_file)},
-        {"client_key_file", offsetof(cli_account_conf_t, client_key_file)},
-        {"client_auth", offsetof(cli_account_conf_t, client_auth)},
-        {"client_user", offsetof(cli_account_conf_t, client_user)},
-        {"client_secret", offsetof(cli_account_conf_t, client_secret)},
-        {"client_secret_file", offsetof(cli_account_conf_t, client_secret_file)},
-        {"server_auth", offsetof(cli_account_conf_t, server_auth)},
-        {"server_secret", offsetof(cli_account_conf_t, server_secret)},
-        {"server_secret_file", offsetof(cli_account_conf_t, server_secret_file)},
-        {"max_messages", offsetof(cli_account_conf_t, max_messages)},
-        {"allow_insecure_http", offsetof(cli_account_conf_t, allow_insecure_http)},
+    } texts[] = {
+        ACCT_KEY(server_url),         ACCT_KEY(encoding),           ACCT_KEY(cacert),
+        ACCT_KEY(client_cert),        ACCT_KEY(client_cert_file),   ACCT_KEY(client_key_file),
+        ACCT_KEY(client_auth),        ACCT_KEY(client_user),        ACCT_KEY(client_secret),
+        ACCT_KEY(client_secret_file), ACCT_KEY(server_auth),        ACCT_KEY(server_secret),
+        ACCT_KEY(server_secret_file), ACCT_KEY(max_messages),       ACCT_KEY(allow_insecure_http),
+        SVC_KEY(log),                 SVC_KEY(log_level),           SVC_KEY(poll_interval),
+        SVC_KEY(retry_min),           SVC_KEY(retry_max),
     };
-    for (size_t i = 0; i < sizeof account / sizeof account[0]; i++) {
-        if (!strcmp(account[i].key, key)) {
-            if (*val && cli_session_conf_check(key, val))
-                return -1;
-            *(const char **)((char *)&cli->acct + account[i].off) = *val ? val : NULL;
-            return 0;
-        }
-    }
-    static const struct {
-        const char *key;
-        size_t off;
-    } service[] = {
-        {"log", offsetof(cli_service_conf_t, log)},
-        {"log_level", offsetof(cli_service_conf_t, log_level)},
-        {"poll_interval", offsetof(cli_service_conf_t, poll_interval)},
-        {"retry_min", offsetof(cli_service_conf_t, retry_min)},
-        {"retry_max", offsetof(cli_service_conf_t, retry_max)},
-    };
-    for (size_t i = 0; i < sizeof service / sizeof service[0]; i++) {
-        if (!strcmp(service[i].key, key)) {
-            if (*val && cli_service_conf_check(key, val))
-                return -1;
-            *(const char **)((char *)&cli->svc + service[i].off) = *val ? val : NULL;
-            return 0;
-        }
+#undef ACCT_KEY
+#undef SVC_KEY
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        if (strcmp(texts[i].key, key))
+            continue;
+        bool acct = texts[i].group == ACCT;
+        if (*val && (acct ? cli_session_conf_check(key, val) : cli_service_conf_check(key, val)))
+            return -1;
+        char *base = acct ? (char *)&cli->acct : (char *)&cli->svc;
+        *(const char **)(base + texts[i].off) = *val ? val : NULL;
+        return 0;
     }
     static const struct {
         const char *key;

@@ -40,6 +40,7 @@ session() {
 # daemon ARGS...: a daemon started and stopped at once (its start-up session fails),
 # stderr in $tmp/err
 daemon() {
+    : >"$tmp/err"
     "$dmclient" --state-dir "$state" "$@" daemon --server "$closed" >"$tmp/out" 2>"$tmp/err" &
     pid=$!
     i=0
@@ -48,6 +49,16 @@ daemon() {
         i=$((i + 1))
     done
     kill -TERM "$pid" 2>/dev/null
+    i=0 # until it is gone or a zombie waiting for us
+    while [ $i -lt 200 ] && grep -q '^State:[^Z]*$' "/proc/$pid/status" 2>/dev/null; do
+        sleep 0.05
+        i=$((i + 1))
+    done
+    if grep -q '^State:[^Z]*$' "/proc/$pid/status" 2>/dev/null; then
+        fail "daemon $*: still running 10 s after SIGTERM: $(grep -E 'Sig(Blk|Pnd|Ign)|ShdPnd' \
+            "/proc/$pid/status" 2>/dev/null | tr '\n' ' ')"
+        kill -KILL "$pid" 2>/dev/null
+    fi
     wait "$pid"
     rc=$?
 }
