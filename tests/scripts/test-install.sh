@@ -104,7 +104,8 @@ write_collide() {
 }
 
 # A C++ host: the headers compile as C++ and the API links with C linkage.
-# Default platform hooks, no persistence of the engine's state.
+# Default platform hooks, no persistence of the engine's state; the DevId of
+# examples/host (add-root.xml is addressed to it).
 write_cxx_host() {
     cat >"$tmp/host.cpp" <<'EOF'
 // SPDX-License-Identifier: Apache-2.0
@@ -126,6 +127,7 @@ int main(int argc, char **argv)
     const std::string store = std::string(argv[1]) + "/store";
     omadm_config_t cfg;
     omadm_config_init(&cfg);
+    cfg.dev_id = "example-device-0001"; // the device add-root.xml is for, as in host.c
     omadm_t *dm = nullptr;
     omadm_certstore_t *cs = nullptr;
     const char *why = nullptr;
