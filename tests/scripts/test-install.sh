@@ -6,8 +6,10 @@
 #   1. `scons -Q variant=release install PREFIX=/usr/local DESTDIR=<tmp>` (a
 #      nested build in BUILD_DIR/install-test, its own build directory) installs
 #      libomadm.a, libomadm.so -> .so.MAJOR -> .so.MAJOR.MINOR.PATCH with SONAME
-#      libomadm.so.MAJOR, the public headers in include/omadm/, omadm.pc and
-#      dmclient; no path of the build or of DESTDIR leaks into the tree;
+#      libomadm.so.MAJOR, the public headers in include/omadm/, omadm.pc,
+#      dmclient and its manual pages (share/man/man1/dmclient.1,
+#      share/man/man5/dmclient.conf.5, the version filled in); no path of the
+#      build or of DESTDIR leaks into the tree;
 #   2. `dmclient --version` prints the version of `pkg-config --modversion
 #      omadm` (and of OMADM_VERSION_STRING);
 #   3. examples/host/host.c is built with nothing but `pkg-config --cflags
@@ -317,6 +319,21 @@ check_tree() {
     want_file lib/pkgconfig/omadm.pc
     want_file bin/dmclient
     [ -x "$dest$prefix/bin/dmclient" ] || fail "$prefix/bin/dmclient is not executable"
+    # the manual pages, with the version filled in
+    for page in man1/dmclient.1 man5/dmclient.conf.5; do
+        want_file "share/man/$page"
+        f=$dest$prefix/share/man/$page
+        [ -f "$f" ] || continue
+        if grep -q '@[A-Z_]*@' "$f"; then
+            fail "installed $page holds template placeholders: $(grep -o '@[A-Z_]*@' "$f" | sort -u | tr '\n' ' ')"
+        elif ! grep -q "^\.TH .* \"omadm $version\"" "$f"; then
+            fail "installed $page does not name omadm $version in its .TH line: $(grep '^\.TH' "$f")"
+        elif ! cmp -s "$f" "$build/install-test/man/${page#*/}"; then
+            fail "installed $page differs from the one built"
+        else
+            pass "installed $page (omadm $version)"
+        fi
+    done
 
     soname=$(readelf -d "$lib/libomadm.so.$version" 2>/dev/null |
         sed -n 's/.*Library soname: \[\(.*\)\].*/\1/p')
