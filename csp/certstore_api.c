@@ -12,6 +12,7 @@
  */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -162,9 +163,32 @@ typedef struct walk {
     struct omadm_certstore *cs;
     const store_kind_t *kind;
     omadm_cert_fn fn;
+    omadm_cert_skipped_fn skipped; /* NULL: skip unreadable records silently */
     void *ctx;
     bool stopped;       /* fn asked to stop */
+    bool reporting;     /* omadm_certstore_list_checked: records skipped are counted */
+    unsigned n_skipped;
 } walk_t;
+
+/* A record of the walk's store that cannot be read (its file name in the
+ * store's record directory, and why) to the host. */
+static void skip(walk_t *w, const char *name, const char *why)
+{
+    char p[4096];
+    w->n_skipped++;
+    if (!w->skipped)
+        return;
+    if (snprintf(p, sizeof p, "%s/certs/%s/%s", store_dir(w->cs->store), w->kind->id, name) >=
+        (int)sizeof p)
+        snprintf(p, sizeof p, "certs/%s/%s", w->kind->id, name); /* too long: the part that tells */
+    omadm_cert_skipped_t info = {
+        .store = w->kind->id,
+        .store_label = w->kind->label,
+        .path = p,
+        .reason = why,
+    };
+    w->skipped(w->ctx, &info);
+}
 
 /* One record to fn.  Returns fn's answer; 0 for a record that is not a
  * certificate (skipped: omadm_certstore_check reports it). */
@@ -174,8 +198,11 @@ static int report(walk_t *w, const store_rec_t *rec)
     const cert_info_t *ci = rec->info; /* kept in the record since it was stored */
     if (!ci) {
         /* a record from before records kept it */
-        if (cert_info_from_der(&w->cs->plat, rec->der, rec->der_len, &parsed))
+        if (cert_info_from_der(&w->cs->plat, rec->der, rec->der_len, &parsed)) {
+            if (w->reporting)
+                skip(w, rec->thumb, "does not hold a certificate");
             return 0;
+        }
         ci = &parsed;
     }
     omadm_cert_info_t info = {
@@ -204,8 +231,15 @@ static int each_rec(void *ctx, const store_rec_t *rec)
     return report(ctx, rec) ? 1 : 0;
 }
 
-omadm_error_t omadm_certstore_list(omadm_certstore_t *cs, const char *store, omadm_cert_fn fn,
-                                   void *ctx)
+static int each_skipped(void *ctx, const char *name, const char *why)
+{
+    skip(ctx, name, why);
+    return 0;
+}
+
+/* omadm_certstore_list (reporting: _checked). */
+static omadm_error_t list(omadm_certstore_t *cs, const char *store, omadm_cert_fn fn,
+                          omadm_cert_skipped_fn skipped, bool reporting, void *ctx)
 {
     const store_kind_t *only = NULL;
     if (!cs || !fn)
@@ -214,15 +248,30 @@ omadm_error_t omadm_certstore_list(omadm_certstore_t *cs, const char *store, oma
         return OMADM_E_NOT_FOUND;
     size_t n;
     const store_kind_t *k = store_kinds(&n);
-    walk_t w = {.cs = cs, .fn = fn, .ctx = ctx};
+    walk_t w = {.cs = cs, .fn = fn, .skipped = skipped, .ctx = ctx, .reporting = reporting};
     for (size_t i = 0; i < n && !w.stopped; i++) {
         if (only && only != &k[i])
             continue;
         w.kind = &k[i];
-        if (store_each(cs->store, k[i].id, each_rec, &w) && !w.stopped)
+        if (store_each_report(cs->store, k[i].id, each_rec, reporting ? each_skipped : NULL,
+                              &w) &&
+            !w.stopped)
             return OMADM_E_STORAGE;
     }
-    return OMADM_OK;
+    return w.n_skipped ? OMADM_E_CORRUPT : OMADM_OK;
+}
+
+omadm_error_t omadm_certstore_list(omadm_certstore_t *cs, const char *store, omadm_cert_fn fn,
+                                   void *ctx)
+{
+    return list(cs, store, fn, NULL, false, ctx);
+}
+
+omadm_error_t omadm_certstore_list_checked(omadm_certstore_t *cs, const char *store,
+                                           omadm_cert_fn fn, omadm_cert_skipped_fn skipped,
+                                           void *ctx)
+{
+    return list(cs, store, fn, skipped, true, ctx);
 }
 
 omadm_error_t omadm_certstore_show(omadm_certstore_t *cs, const char *store,

@@ -165,20 +165,33 @@ static int set_option(cli_t *cli, const char *key, char *val)
     /* the session account's keys (checked by session_cmd.c) and the
      * daemon's and logging keys (daemon_cmd.c): strings kept as written */
     enum { ACCT, SVC };
-#define ACCT_KEY(k) {#k, ACCT, offsetof(cli_account_conf_t, k)}
-#define SVC_KEY(k) {#k, SVC, offsetof(cli_service_conf_t, k)}
+#define ACCT_KEY(name, k) {name, ACCT, offsetof(cli_account_conf_t, k)}
+#define SVC_KEY(name, k) {name, SVC, offsetof(cli_service_conf_t, k)}
     static const struct {
         const char *key;
         int group;
         size_t off;
     } texts[] = {
-        ACCT_KEY(server_url),         ACCT_KEY(encoding),           ACCT_KEY(cacert),
-        ACCT_KEY(client_cert),        ACCT_KEY(client_cert_file),   ACCT_KEY(client_key_file),
-        ACCT_KEY(client_auth),        ACCT_KEY(client_user),        ACCT_KEY(client_secret),
-        ACCT_KEY(client_secret_file), ACCT_KEY(server_auth),        ACCT_KEY(server_secret),
-        ACCT_KEY(server_secret_file), ACCT_KEY(max_messages),       ACCT_KEY(allow_insecure_http),
-        SVC_KEY(log),                 SVC_KEY(log_level),           SVC_KEY(poll_interval),
-        SVC_KEY(retry_min),           SVC_KEY(retry_max),
+        ACCT_KEY("server_url", server_url),
+        ACCT_KEY("encoding", encoding),
+        ACCT_KEY("cacert", cacert),
+        ACCT_KEY("client_cert", client_cert),
+        ACCT_KEY("client_cert_file", client_cert_file),
+        ACCT_KEY("client_key_file", client_key_file),
+        ACCT_KEY("client_auth", client_auth),
+        ACCT_KEY("client_user", client_user),
+        ACCT_KEY("client_secret", client_secret),
+        ACCT_KEY("client_secret_file", client_secret_file),
+        ACCT_KEY("server_auth", server_auth),
+        ACCT_KEY("server_secret", server_secret),
+        ACCT_KEY("server_secret_file", server_secret_file),
+        ACCT_KEY("max_messages", max_messages),
+        ACCT_KEY("allow_insecure_http", allow_insecure_http),
+        SVC_KEY("log", log),
+        SVC_KEY("log_level", log_level),
+        SVC_KEY("poll_interval", poll_interval),
+        SVC_KEY("retry_min", retry_min),
+        SVC_KEY("retry_max", retry_max),
     };
 #undef ACCT_KEY
 #undef SVC_KEY

@@ -34,7 +34,8 @@ const char cli_store_usage[] =
     "between them are allowed, as `openssl x509 -noout -fingerprint -sha1` prints it.\n"
     "\n"
     "Exit status: 0 done; 1 failed (a certificate that is not there, a store that\n"
-    "cannot be read, problems found by check); 2 usage errors.\n";
+    "cannot be read, a record that list could not read and skipped (one warning on\n"
+    "stderr each), problems found by check); 2 usage errors.\n";
 
 /* ---- arguments ---- */
 
@@ -132,6 +133,16 @@ static int list_one(void *ctx, const omadm_cert_info_t *c)
     return 0;
 }
 
+/* A record the listing skipped: one line on stderr (also with --json,
+ * whose stdout stays the array of what could be read). */
+static void list_skipped(void *ctx, const omadm_cert_skipped_t *rec)
+{
+    (void)ctx;
+    fflush(stdout); /* the lines so far first, when both go to one file */
+    fprintf(stderr, "dmclient: store list: warning: %s: record %s cannot be read: %s\n",
+            rec->store_label, rec->path, rec->reason);
+}
+
 static int cmd_list(omadm_certstore_t *cs, int argc, char **argv)
 {
     args_t a = {.sub = "list"};
@@ -139,9 +150,12 @@ static int cmd_list(omadm_certstore_t *cs, int argc, char **argv)
     if (rc || (a.n_pos && (rc = store_arg(&a, a.pos[0]))))
         return rc;
     out_t o = {.json = a.json, .first = true};
-    omadm_error_t e = omadm_certstore_list(cs, a.n_pos ? a.pos[0] : NULL, list_one, &o);
+    omadm_error_t e = omadm_certstore_list_checked(cs, a.n_pos ? a.pos[0] : NULL, list_one,
+                                                   list_skipped, &o);
     if (o.json)
         puts(o.first ? "[]" : "\n]");
+    if (e == OMADM_E_CORRUPT)
+        return 1; /* each record said so; the others are listed */
     if (e) {
         fprintf(stderr, "dmclient: store list: %s\n", omadm_strerror(e));
         return 1;

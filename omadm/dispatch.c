@@ -72,7 +72,7 @@ int dispatch_command(dm_exec_t *x, const syncml_cmd_t *cmd)
             status_add(x, cmd, 400);
             return 400;
         }
-        if (cmd->type == SYNCML_CMD_STATUS)
+        if (cmd->type == SYNCML_CMD_STATUS && !x->misaddressed)
             client_on_status(x, cmd);
         return 200;
     }
@@ -130,6 +130,29 @@ static omadm_error_t init_reply(dm_exec_t *x, syncml_msg_t *out, syncml_cmd_t **
         return OMADM_E_NOMEM;
     *hdr_status = status_add(x, NULL, 200);
     return *hdr_status ? OMADM_OK : OMADM_E_NOMEM;
+}
+
+/* The SyncHdr Target names the device a message is for: this device's
+ * DevId, exactly (the Source of our replies).  A message for another
+ * device is answered, so that the server hears of its mistake, but nothing
+ * in it counts: the SyncHdr Status is 404 (unless the server's credentials
+ * already failed it), every command is answered 215 and none runs, its
+ * Status and Results are not taken (docs/protocol.md). */
+static void check_target(dm_exec_t *x, syncml_cmd_t *hdr_status)
+{
+    omadm_t *dm = x->dm;
+    const char *target = x->req->hdr.target;
+    if (!hdr_status || (target && !strcmp(target, dm->cfg.dev_id)))
+        return;
+    x->misaddressed = true;
+    if (!x->deny) {
+        status_set_code(x, hdr_status, 404);
+        x->deny = 215;
+    }
+    if (omadm_session_active(dm))
+        dm->client_error = "the server addressed a message to another device (SyncHdr Target)";
+    om_log(dm, OMADM_LOG_WARN, "message for device '%s', not for this one ('%s'): its commands "
+           "are not executed", target ? target : "", dm->cfg.dev_id);
 }
 
 /* A server package spread over several messages: ask for the next one. */
@@ -211,6 +234,7 @@ static omadm_error_t execute(omadm_t *dm, const syncml_msg_t *req, syncml_msg_t 
     if (err)
         return err;
     x.deny = client_on_header(&x, hdr_status);
+    check_target(&x, hdr_status);
     dmtree_tx_begin(dm);
     run_commands(&x);
     /* a package that is not finished (no Final) needs our Alert 1222 even

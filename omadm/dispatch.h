@@ -57,8 +57,11 @@ typedef struct dm_exec {
                                   be built (the message fails, or, once a plugin
                                   was touched, its Statuses go alone) */
     size_t reply_bytes;        /* Results data so far (max_reply_size) */
-    int deny;                  /* the server is not authenticated: every command
-                                  is answered with this code, none runs */
+    int deny;                  /* the server is not authenticated, or the message
+                                  is for another device: every command is
+                                  answered with this code, none runs */
+    bool misaddressed;         /* the SyncHdr Target is not our DevId: the
+                                  message's Status and Results are not taken */
     reply_reserve_t *rsv;      /* NULL outside omadm_process */
 } dm_exec_t;
 

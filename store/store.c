@@ -279,16 +279,24 @@ static int info_field(const omadm_platform_t *p, cert_info_t *info, int bit, con
     return 0;
 }
 
-/* Parse a record file; boff/blen may be NULL. */
+/* Parse a record file; boff/blen may be NULL.  On -1 *why (why may be
+ * NULL) says what is wrong with it, a static phrase. */
 int rec_parse(const omadm_platform_t *p, char *text, store_rec_t *r, long long *boff,
-              long long *blen)
+              long long *blen, const char **why)
 {
     int rc = -1; /* damaged, until it parses; -2 when memory ran out */
+    const char *bad = "malformed line";
+    size_t n = strlen(text);
+    bool cut = n && text[n - 1] != '\n'; /* the store ends every record with one */
     memset(r, 0, sizeof *r);
     char *save = NULL;
     char *line = strtok_r(text, "\n", &save);
-    if (!line || strcmp(line, "omadm-cert 1"))
+    if (!line || strcmp(line, "omadm-cert 1")) {
+        if (why)
+            *why = !line ? "empty" : strncmp(line, "omadm-cert ", 11) ? "not a certificate record"
+                                                                       : "unknown record format";
         return -1;
+    }
     long long off = -1, len = -1;
     int seen = 0;
     cert_info_t info = {0};
@@ -299,13 +307,17 @@ int rec_parse(const omadm_platform_t *p, char *text, store_rec_t *r, long long *
         *sp = 0;
         char *v = sp + 1;
         int bit = rec_field(line);
-        if (seen & bit)
-            goto bad; /* each field once */
+        if (seen & bit) {
+            bad = "a field appears twice"; /* each field once */
+            goto bad;
+        }
         seen |= bit;
         switch (bit) {
         case F_THUMB:
-            if (strlen(v) != STORE_THUMB_LEN)
+            if (strlen(v) != STORE_THUMB_LEN) {
+                bad = "malformed thumb";
                 goto bad;
+            }
             memcpy(r->thumb, v, STORE_THUMB_LEN + 1);
             break;
         case F_NAME:
@@ -320,15 +332,19 @@ int rec_parse(const omadm_platform_t *p, char *text, store_rec_t *r, long long *
             r->added = strtoll(v, NULL, 10);
             break;
         case F_BUNDLE:
-            if (sscanf(v, "%lld %lld", &off, &len) != 2)
+            if (sscanf(v, "%lld %lld", &off, &len) != 2) {
+                bad = "malformed bundle";
                 goto bad;
+            }
             break;
         case F_DER: {
             int d = b64_to_der(p, v, r);
             if (d == -2)
                 goto oom;
-            if (d)
+            if (d) {
+                bad = "malformed der (base64)";
                 goto bad;
+            }
             break;
         }
         case 0:
@@ -337,13 +353,17 @@ int rec_parse(const omadm_platform_t *p, char *text, store_rec_t *r, long long *
             int got = info_field(p, &info, bit, v);
             if (got == -2)
                 goto oom;
-            if (got)
+            if (got) {
+                bad = "malformed certificate details";
                 goto bad;
+            }
         }
         }
     }
-    if ((seen & REC_REQUIRED) != REC_REQUIRED)
+    if ((seen & REC_REQUIRED) != REC_REQUIRED) {
+        bad = "fields missing";
         goto bad;
+    }
     if ((seen & REC_INFO) == REC_INFO) {
         memcpy(info.thumb, r->thumb, sizeof info.thumb);
         if (!(r->info = plat_alloc(p, sizeof info)))
@@ -360,6 +380,8 @@ int rec_parse(const omadm_platform_t *p, char *text, store_rec_t *r, long long *
 oom:
     rc = -2;
 bad:
+    if (rc == -1 && why)
+        *why = cut ? "truncated" : bad;
     cert_info_free(p, &info);
     rec_clear(p, r);
     return rc;
@@ -409,13 +431,18 @@ char *read_file(const omadm_platform_t *plat, const store_io_t *io, const char *
 }
 
 /* 0 found, 1 absent, -1 error (no memory, I/O: nothing is known), -2
- * damaged (there is a file, but not a record). */
+ * damaged (there is a file, but not a record; *why says why when why is
+ * not NULL). */
 /* disk_get of the text read_file gave (NULL: errno says why). */
-static int disk_rec(const store_t *s, char *text, store_rec_t *r, long long *boff, long long *blen)
+static int disk_rec(const store_t *s, char *text, store_rec_t *r, long long *boff, long long *blen,
+                    const char **why)
 {
-    if (!text)
-        return errno == ENOENT ? 1 : errno == EFBIG ? -2 : -1; /* EFBIG: not a record */
-    int rc = rec_parse(&s->plat, text, r, boff, blen);
+    if (!text) {
+        if (errno == EFBIG && why) /* not a record */
+            *why = "not a regular file, or 64 MiB or more";
+        return errno == ENOENT ? 1 : errno == EFBIG ? -2 : -1;
+    }
+    int rc = rec_parse(&s->plat, text, r, boff, blen, why);
     plat_free(&s->plat, text);
     return rc == -1 ? -2 : rc == -2 ? -1 : 0;
 }
@@ -427,16 +454,24 @@ int disk_get(const store_t *s, const char *store, const char *thumb, store_rec_t
     memset(r, 0, sizeof *r);
     if (path(s, p, sizeof p, "certs/%s/%s", store, thumb))
         return -1;
-    return disk_rec(s, read_file(&s->plat, &s->io, p, NULL), r, boff, blen);
+    return disk_rec(s, read_file(&s->plat, &s->io, p, NULL), r, boff, blen, NULL);
 }
 
 /* disk_get of the record name in the directory dirfd has open (a listing:
- * no path to walk again for each record). */
-static int disk_get_at(const store_t *s, int dirfd, const char *name, store_rec_t *r)
+ * no path to walk again for each record), with *why for a damaged one; and
+ * -3 with *errnum when the file cannot be opened or read (not for want of
+ * memory: that is -1). */
+static int disk_get_at(const store_t *s, int dirfd, const char *name, store_rec_t *r,
+                       const char **why, int *errnum)
 {
     memset(r, 0, sizeof *r);
     int fd = store_io_openat(&s->io, dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK, 0);
-    return disk_rec(s, fd < 0 ? NULL : read_fd(&s->plat, &s->io, fd, NULL), r, NULL, NULL);
+    char *text = fd < 0 ? NULL : read_fd(&s->plat, &s->io, fd, NULL);
+    if (!text && errno != ENOENT && errno != EFBIG && errno != ENOMEM) {
+        *errnum = errno;
+        return -3;
+    }
+    return disk_rec(s, text, r, NULL, NULL, why);
 }
 
 const op_t *find_op(const store_t *s, bool in_tx, const store_kind_t *k, const char *thumb,
@@ -857,6 +892,26 @@ static int seen_cmp(const void *a, const void *b)
 int store_each(store_t *s, const char *store, int (*cb)(void *ctx, const store_rec_t *rec),
                void *ctx)
 {
+    return store_each_report(s, store, cb, NULL, ctx);
+}
+
+/* A record of store_each_report's listing that could not be read: to
+ * skipped, or (without it) skipped silently when damaged, and the end of
+ * the listing when unreadable.  Returns what the listing goes on with. */
+static int skip_rec(store_skip_fn skipped, void *ctx, const char *name, int got, const char *why,
+                    int errnum)
+{
+    if (!skipped)
+        return got == -3 ? -1 : 0; /* unreadable: the listing would be incomplete */
+    if (got == -3)
+        why = strerror(errnum);
+    return skipped(ctx, name, why ? why : "damaged");
+}
+
+int store_each_report(store_t *s, const char *store,
+                      int (*cb)(void *ctx, const store_rec_t *rec), store_skip_fn skipped,
+                      void *ctx)
+{
     const store_kind_t *k = store_kind_find(store);
     char p[4096];
     if (!k || path(s, p, sizeof p, "certs/%s", k->id) || store_recover_if_needed(s))
@@ -907,13 +962,19 @@ int store_each(store_t *s, const char *store, int (*cb)(void *ctx, const store_r
         if (staged.n && bsearch(&key, staged.thumbs, staged.n, sizeof *staged.thumbs, seen_cmp))
             continue;
         store_rec_t r;
-        int got = disk_get_at(s, dirfd(d), e->d_name, &r);
+        const char *why = NULL;
+        int errnum = 0;
+        int got = disk_get_at(s, dirfd(d), e->d_name, &r, &why, &errnum);
         if (got == -1) {
             rc = -1; /* no memory: the listing would be incomplete */
             break;
         }
-        if (got)
-            continue; /* gone meanwhile, or damaged: store_check reports it */
+        if (got == 1)
+            continue; /* gone meanwhile */
+        if (got) {
+            rc = skip_rec(skipped, ctx, e->d_name, got, why, errnum); /* store_check reports it too */
+            continue;
+        }
         rc = cb(ctx, &r);
         rec_clear(&s->plat, &r);
     }

@@ -101,9 +101,20 @@ int store_get(store_t *s, const char *store, const char *thumb, store_rec_t *rec
 int store_peek(store_t *s, const char *store, const char *thumb, const store_rec_t **rec);
 void store_rec_free(const store_t *s, store_rec_t *rec);
 
-/* Every record of a store, in no particular order.  cb returns 0 to go on. */
+/* Every record of a store, in no particular order.  cb returns 0 to go on.
+ * A record file that is not a record is skipped; one that cannot be read
+ * (I/O) fails the listing (-1). */
 int store_each(store_t *s, const char *store, int (*cb)(void *ctx, const store_rec_t *rec),
                void *ctx);
+/* A record store_each_report could not read: its file name in
+ * certs/<store>/ and why (a short phrase or strerror text; both borrowed for
+ * the call).  Returns 0 to go on. */
+typedef int (*store_skip_fn)(void *ctx, const char *name, const char *why);
+/* store_each, and each record file it cannot read or parse through
+ * skipped (NULL: as store_each), where the listing goes on. */
+int store_each_report(store_t *s, const char *store,
+                      int (*cb)(void *ctx, const store_rec_t *rec), store_skip_fn skipped,
+                      void *ctx);
 
 /* Transactions: put/del outside begin..commit fail.  store_put takes a
  * certificate the caller has checked (cert_decode, or a parse of its own)

@@ -89,9 +89,10 @@ int path(const store_t *s, char *buf, size_t size, const char *fmt, ...)
 /* Record file bytes (from p); boff/blen: its block in the bundle or -1. */
 char *rec_serialise(const omadm_platform_t *p, const store_rec_t *r, long long boff,
                     long long blen, size_t *len);
-/* 0, -1 (not a record) or -2 (p had no memory). */
+/* 0, -1 (not a record; *why says why when why is not NULL) or -2 (p had
+ * no memory). */
 int rec_parse(const omadm_platform_t *p, char *text, store_rec_t *r, long long *boff,
-              long long *blen);
+              long long *blen, const char **why);
 /* Whole file, NUL-terminated, from plat, read through io; NULL with errno
  * set (EFBIG: not a regular file, or 64 MiB or more; ENOMEM: plat had no
  * memory; ENOENT: no such file; anything else: I/O). */

@@ -207,12 +207,37 @@ typedef int (*omadm_cert_fn)(void *ctx, const omadm_cert_info_t *cert);
 /* Every certificate of store (NULL: of every store, in omadm_certstore_kind
  * order), through fn; within a store in no particular order.  Staged and
  * committed changes of an unfinished message count.  Records that cannot
- * be read are skipped (omadm_certstore_check reports them).
+ * be read are skipped silently (omadm_certstore_list_checked and
+ * omadm_certstore_check report them).
  * Returns OMADM_OK (also when fn stopped the walk); OMADM_E_INVALID_ARG (cs
  * or fn NULL); OMADM_E_NOT_FOUND (no such store); OMADM_E_STORAGE (a store
  * cannot be read); OMADM_E_NOMEM.  Threads: store. */
 OMADM_API omadm_error_t omadm_certstore_list(omadm_certstore_t *cs, const char *store,
                                              omadm_cert_fn fn, void *ctx);
+
+/* A record omadm_certstore_list_checked could not read.  Everything is
+ * borrowed for the callback. */
+typedef struct omadm_cert_skipped {
+    const char *store;              /* the store's id ("root", "my-system" ...) */
+    const char *store_label;        /* its label ("Root/System" ...) */
+    const char *path;               /* the record's file: <store directory>/certs/<id>/<name> */
+    const char *reason;             /* why, one short phrase: "malformed der (base64)",
+                                       "does not hold a certificate", an I/O error ... */
+} omadm_cert_skipped_t;
+
+/* Receives the records a listing skips, one by one. */
+typedef void (*omadm_cert_skipped_fn)(void *ctx, const omadm_cert_skipped_t *rec);
+
+/* omadm_certstore_list, telling the records it skips: each record that
+ * cannot be read (a damaged or truncated file, one that does not hold a
+ * certificate, a file that cannot be read) goes to skipped (may be NULL)
+ * with the same ctx, and the walk goes on with the next.
+ * Returns OMADM_OK (every record was read; also when fn stopped the walk);
+ * OMADM_E_CORRUPT (the walk is complete, or fn stopped it, but records
+ * were skipped); otherwise as omadm_certstore_list.  Threads: store. */
+OMADM_API omadm_error_t omadm_certstore_list_checked(omadm_certstore_t *cs, const char *store,
+                                                     omadm_cert_fn fn,
+                                                     omadm_cert_skipped_fn skipped, void *ctx);
 
 /* The certificate with this thumbprint in store (NULL: in every store that
  * holds it, in omadm_certstore_kind order), through fn.

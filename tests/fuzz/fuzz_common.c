@@ -183,7 +183,7 @@ omadm_t *fuzz_engine(fuzz_mem_t *m)
 {
     omadm_config_t cfg;
     omadm_config_init(&cfg);
-    cfg.dev_id = "fuzz-device";
+    cfg.dev_id = "omadm-device"; /* the DevId the corpus (and the conformance seeds) address */
     omadm_storage_t st = fuzz_mem_storage(m);
     omadm_t *dm = NULL;
     omadm_error_t err = omadm_new(&cfg, fuzz_platform(), &st, &dm);

@@ -78,7 +78,7 @@ void fuzz_mem_put(fuzz_mem_t *m, const char *key, const uint8_t *data, size_t le
 /* Forget every value (m stays usable, zeroed). */
 void fuzz_mem_clear(fuzz_mem_t *m);
 
-/* An engine (dev_id "fuzz-device", the default limits) on the storage m,
+/* An engine (dev_id "omadm-device", the default limits) on the storage m,
  * with fuzz_platform().  It must be created: what a run saved must load
  * again. */
 omadm_t *fuzz_engine(fuzz_mem_t *m);

@@ -561,7 +561,7 @@ static void msg_begin(run_t *r, sbuf_t *b)
     sb_printf(b,
               "<SyncML xmlns=\"SYNCML:SYNCML1.2\"><SyncHdr><VerDTD>1.2</VerDTD>"
               "<VerProto>DM/1.2</VerProto><SessionID>1</SessionID><MsgID>%d</MsgID>"
-              "<Target><LocURI>fuzz-device</LocURI></Target><Source><LocURI>" SERVER
+              "<Target><LocURI>omadm-device</LocURI></Target><Source><LocURI>" SERVER
               "</LocURI></Source></SyncHdr><SyncBody>",
               ++r->msg_id);
 }

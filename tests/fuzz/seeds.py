@@ -94,7 +94,7 @@ def conformance_cases():
 
 def hdr(msg_id, meta="", cred="", resp_uri=""):
     return ("<SyncHdr><VerDTD>1.2</VerDTD><VerProto>DM/1.2</VerProto><SessionID>1</SessionID>"
-            "<MsgID>%d</MsgID><Target><LocURI>fuzz-device</LocURI></Target>"
+            "<MsgID>%d</MsgID><Target><LocURI>omadm-device</LocURI></Target>"
             "<Source><LocURI>https://dm.example.com/omadm</LocURI></Source>%s%s%s</SyncHdr>"
             % (msg_id, resp_uri and "<RespURI>%s</RespURI>" % resp_uri, cred,
                meta and "<Meta>%s</Meta>" % meta))

@@ -918,7 +918,7 @@ def render_tree_message(msg_id, cmds):
                      % xml_escape(v))
         body.append('<%s><CmdID>%d</CmdID><Item>%s</Item></%s>' % (op, i, item, op))
     return ('<SyncML xmlns="SYNCML:SYNCML1.2"><SyncHdr><VerDTD>1.2</VerDTD><VerProto>DM/1.2'
-            '</VerProto><SessionID>%s</SessionID><MsgID>%d</MsgID><Target><LocURI>crash-tree'
+            '</VerProto><SessionID>%s</SessionID><MsgID>%d</MsgID><Target><LocURI>omadm-device'
             '</LocURI></Target><Source><LocURI>%s</LocURI></Source></SyncHdr><SyncBody>%s'
             '<Final/></SyncBody></SyncML>' % (SESSION_ID, msg_id, SERVER, ''.join(body)))
 

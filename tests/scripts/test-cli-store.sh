@@ -19,7 +19,10 @@
 #   4. paths: text as before, --json with the same paths; an argument is
 #      "unexpected", not "unknown command"
 #   5. check: consistent (text, --json, --repair); after a record is damaged
-#      exit 1 with the problem on stderr, or in the --json "problems"
+#      exit 1 with the problem on stderr, or in the --json "problems"; list
+#      then shows the other certificates, warns once on stderr for the
+#      damaged (or truncated) record, naming its file and why, and exits 1;
+#      with --json stdout stays valid JSON
 #   6. an unknown subcommand: exit 2
 # dmclient must write nothing on stderr where it succeeds and one line where
 # it refuses its arguments (a sanitizer report fails the test).
@@ -190,6 +193,7 @@ fi
 usage "dmclient: store check: unknown option '--fix'" store check --fix
 usage "dmclient: store check: unexpected argument 'root'" store check root
 # a damaged record
+cp "$state/store/certs/ca/$INTER" "$tmp/inter.rec"
 printf 'garbage\n' >"$state/store/certs/ca/$INTER"
 if dm 1 store check; then
     grep -q "^dmclient: store check: CA/System: record $INTER" "$tmp/err" &&
@@ -207,8 +211,33 @@ elif [ -n "$have_python" ]; then
         "False True True" ] && ok "store check --json (damaged): the problems" ||
         fail "store check --json (damaged): $(cat "$tmp/out")"
 fi
-dm 0 store list ca && [ ! -s "$tmp/out" ] && ok "store list skips the damaged record" ||
-    fail "store list ca (damaged): $(cat "$tmp/out")"
+# list: the good certificates, one warning per damaged record naming its file
+# and why, exit 1; --json stays valid JSON (the warnings on stderr)
+rec=$state/store/certs/ca/$INTER
+if dm 1 store list; then
+    [ "$(wc -l <"$tmp/out")" -eq 2 ] && grep -q "^root  *$ROOT " "$tmp/out" &&
+        grep -q "^my-system  *$LEAF " "$tmp/out" &&
+        [ "$(cat "$tmp/err")" = "dmclient: store list: warning: CA/System: record $rec cannot be read: not a certificate record" ] &&
+        ok "store list with a damaged record: the other two, a warning naming it, exit 1" ||
+        fail "store list (damaged): stdout '$(cat "$tmp/out")', stderr '$(cat "$tmp/err")'"
+fi
+# a record cut short (as copying a state directory while it is written can leave it)
+head -c $(($(wc -c <"$tmp/inter.rec") / 2)) "$tmp/inter.rec" >"$rec"
+if dm 1 store list --json; then
+    [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q "^dmclient: store list: warning: CA/System: record $rec cannot be read: ." "$tmp/err" &&
+        ok "store list --json with a truncated record: $(cat "$tmp/err")" ||
+        fail "store list --json (truncated): stderr '$(cat "$tmp/err")'"
+    if [ -n "$have_python" ]; then
+        [ "$(json "sorted(x['thumbprint'] for x in j) == sorted(['$LEAF', '$ROOT'])")" = True ] &&
+            ok "store list --json with a truncated record: valid JSON, the other two" ||
+            fail "store list --json (truncated): $(cat "$tmp/out")"
+    fi
+fi
+dm 1 store list ca && [ ! -s "$tmp/out" ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] &&
+    ok "store list ca with only the truncated record: nothing listed, the warning, exit 1" ||
+    fail "store list ca (truncated): stdout '$(cat "$tmp/out")', stderr '$(cat "$tmp/err")'"
+dm 0 store list root && [ "$(wc -l <"$tmp/out")" -eq 1 ] && ok "store list of another store: exit 0" ||
+    fail "store list root (another store damaged): $(cat "$tmp/out")"
 
 # ---- 6. subcommands ----
 # (the reason line, then the usage)

@@ -11,7 +11,7 @@
 #   package1 (XML; again with DevInfo from dmclient.conf; --notified: Alert 1200;
 #   the SessionID counter wrapping from 65535 to 1), certs, windows-replay,
 #   wbxml, maxmsg (replies split by MaxMsgSize, XML and WBXML), large-in, large-out (MoreData both ways), respuri, respuri-downgrade (https -> http refused: exit 1), alert-1223,
-#   empty-body, basic-auth, basic-auth-refused (exit 1), auth-wrong-chal and
+#   empty-body, wrong-target (a message for another device: 404/215, exit 1), basic-auth, basic-auth-refused (exit 1), auth-wrong-chal and
 #   auth-none-chal (a Chal the client cannot answer: exit 1), md5-auth-200,
 #   md5-auth (two sessions), server-auth, server-auth-md5 (two sessions), hmac
 #   (two sessions), hmac-bad (mac, missing, nonce: exit 1), http-errors
@@ -199,6 +199,11 @@ one maxmsg-wbxml maxmsg 0 --encoding wbxml
 one respuri-downgrade respuri-downgrade 1
 one alert-1223 alert-1223 0
 one empty-body empty-body 0
+# a message for another device: answered 404/215, not executed; the session ends with exit 1
+if one wrong-target wrong-target 1; then
+    grep -q '^dmclient: session: the server addressed a message to another device' "$tmp/wrong-target.client" &&
+        ok "wrong-target: the reason on stderr" || fail "wrong-target: stderr: $(cat "$tmp/wrong-target.client")"
+fi
 
 # ---- our credentials
 # shellcheck disable=SC2086

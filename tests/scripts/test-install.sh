@@ -6,8 +6,10 @@
 #   1. `scons -Q variant=release install PREFIX=/usr/local DESTDIR=<tmp>` (a
 #      nested build in BUILD_DIR/install-test, its own build directory) installs
 #      libomadm.a, libomadm.so -> .so.MAJOR -> .so.MAJOR.MINOR.PATCH with SONAME
-#      libomadm.so.MAJOR, the public headers in include/omadm/, omadm.pc and
-#      dmclient; no path of the build or of DESTDIR leaks into the tree;
+#      libomadm.so.MAJOR, the public headers in include/omadm/, omadm.pc,
+#      dmclient and its manual pages (share/man/man1/dmclient.1,
+#      share/man/man5/dmclient.conf.5, the version filled in); no path of the
+#      build or of DESTDIR leaks into the tree;
 #   2. `dmclient --version` prints the version of `pkg-config --modversion
 #      omadm` (and of OMADM_VERSION_STRING);
 #   3. examples/host/host.c is built with nothing but `pkg-config --cflags
@@ -104,7 +106,8 @@ write_collide() {
 }
 
 # A C++ host: the headers compile as C++ and the API links with C linkage.
-# Default platform hooks, no persistence of the engine's state.
+# Default platform hooks, no persistence of the engine's state; the DevId of
+# examples/host (add-root.xml is addressed to it).
 write_cxx_host() {
     cat >"$tmp/host.cpp" <<'EOF'
 // SPDX-License-Identifier: Apache-2.0
@@ -126,6 +129,7 @@ int main(int argc, char **argv)
     const std::string store = std::string(argv[1]) + "/store";
     omadm_config_t cfg;
     omadm_config_init(&cfg);
+    cfg.dev_id = "example-device-0001"; // the device add-root.xml is for, as in host.c
     omadm_t *dm = nullptr;
     omadm_certstore_t *cs = nullptr;
     const char *why = nullptr;
@@ -342,6 +346,21 @@ check_tree() {
     want_file lib/pkgconfig/omadm.pc
     want_file bin/dmclient
     [ -x "$dest$prefix/bin/dmclient" ] || fail "$prefix/bin/dmclient is not executable"
+    # the manual pages, with the version filled in
+    for page in man1/dmclient.1 man5/dmclient.conf.5; do
+        want_file "share/man/$page"
+        f=$dest$prefix/share/man/$page
+        [ -f "$f" ] || continue
+        if grep -q '@[A-Z_]*@' "$f"; then
+            fail "installed $page holds template placeholders: $(grep -o '@[A-Z_]*@' "$f" | sort -u | tr '\n' ' ')"
+        elif ! grep -q "^\.TH .* \"omadm $version\"" "$f"; then
+            fail "installed $page does not name omadm $version in its .TH line: $(grep '^\.TH' "$f")"
+        elif ! cmp -s "$f" "$build/install-test/man/${page#*/}"; then
+            fail "installed $page differs from the one built"
+        else
+            pass "installed $page (omadm $version)"
+        fi
+    done
 
     check_unit
 

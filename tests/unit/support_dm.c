@@ -112,15 +112,21 @@ char *t_strf(const char *fmt, ...)
     return s;
 }
 
-char *t_message(const char *session_id, int msg_id, const char *server, const char *body,
-                bool final)
+char *t_message_to(const char *session_id, int msg_id, const char *server, const char *target,
+                   const char *body, bool final)
 {
     return t_strf("<SyncML xmlns=\"SYNCML:SYNCML1.2\"><SyncHdr><VerDTD>1.2</VerDTD>"
                   "<VerProto>DM/1.2</VerProto><SessionID>%s</SessionID><MsgID>%d</MsgID>"
-                  "<Target><LocURI>omadm-device</LocURI></Target>"
+                  "<Target><LocURI>%s</LocURI></Target>"
                   "<Source><LocURI>%s</LocURI></Source></SyncHdr>"
                   "<SyncBody>%s%s</SyncBody></SyncML>",
-                  session_id, msg_id, server, body, final ? "<Final/>" : "");
+                  session_id, msg_id, target, server, body, final ? "<Final/>" : "");
+}
+
+char *t_message(const char *session_id, int msg_id, const char *server, const char *body,
+                bool final)
+{
+    return t_message_to(session_id, msg_id, server, "omadm-device", body, final);
 }
 
 /* ---- reply parser -------------------------------------------------------- */
@@ -422,7 +428,8 @@ omadm_error_t t_send_raw(t_env_t *e, const char *msg, size_t len)
 
 omadm_error_t t_send(t_env_t *e, bool final, const char *body)
 {
-    char *msg = t_message(e->session_id, e->msg_id++, e->server, body, final);
+    char *msg = t_message_to(e->session_id, e->msg_id++, e->server,
+                             e->cfg.dev_id ? e->cfg.dev_id : "omadm-device", body, final);
     omadm_error_t err = t_send_raw(e, msg, strlen(msg));
     free(msg);
     return err;

@@ -115,17 +115,22 @@ void t_env_start(t_env_t *e);
 /* omadm_free(), release the reply, assert no engine allocation leaked. */
 void t_env_done(t_env_t *e);
 
-/* Wrap body in a SyncML message (MsgID e->msg_id++, Final when final),
- * process it and parse the reply into e->reply.  Returns the API result. */
+/* Wrap body in a SyncML message to the engine's DevId (MsgID e->msg_id++,
+ * Final when final), process it and parse the reply into e->reply.
+ * Returns the API result. */
 omadm_error_t t_send(t_env_t *e, bool final, const char *body);
 omadm_error_t t_sendf(t_env_t *e, bool final, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Process raw bytes as they are. */
 omadm_error_t t_send_raw(t_env_t *e, const char *msg, size_t len);
 
-/* A full message around body; malloc'ed. */
+/* A full message around body, to the device "omadm-device" (the default
+ * DevId); malloc'ed. */
 char *t_message(const char *session_id, int msg_id, const char *server, const char *body,
                 bool final);
+/* ... to the device target (the SyncHdr Target LocURI). */
+char *t_message_to(const char *session_id, int msg_id, const char *server, const char *target,
+                   const char *body, bool final);
 
 /* omadm_tree_read() into a malloc'ed string; NULL when not found.
  * *interior (may be NULL) tells the node kind. */

@@ -9,7 +9,8 @@
  *     lower case, the colon and space forms, a whole `openssl x509
  *     -fingerprint` line; refusals);
  *   - list and show: every field, the store filter, a certificate in two
- *     stores, stopping early, a store with a key and one without;
+ *     stores, stopping early, a store with a key and one without; records
+ *     that cannot be read: skipped, and reported by the checked listing;
  *   - exports: one certificate as PEM and DER, a whole store as PEM (also
  *     empty);
  *   - the CApath directory and bundle of trust stores;
@@ -30,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -351,6 +353,118 @@ static void test_list(void **state)
     assert_int_equal(omadm_certstore_list(f->cs, "nosuch", never, NULL), OMADM_E_NOT_FOUND);
     assert_int_equal(omadm_certstore_list(NULL, NULL, never, NULL), OMADM_E_INVALID_ARG);
     assert_int_equal(omadm_certstore_list(f->cs, NULL, NULL, NULL), OMADM_E_INVALID_ARG);
+}
+
+/* ---- records a listing cannot read ---- */
+
+#define MAX_SKIPPED 4
+
+typedef struct skipped {
+    int n;
+    struct {
+        char store[32], label[32], path[256], reason[64];
+    } r[MAX_SKIPPED];
+} skipped_t;
+
+/* collect's seen_t and the skipped records, for omadm_certstore_list_checked */
+typedef struct checked {
+    seen_t seen;         /* first: collect takes the whole as a seen_t */
+    skipped_t skipped;
+} checked_t;
+
+static void collect_skipped(void *ctx, const omadm_cert_skipped_t *rec)
+{
+    skipped_t *k = &((checked_t *)ctx)->skipped;
+    assert_true(k->n < MAX_SKIPPED);
+    snprintf(k->r[k->n].store, sizeof k->r[k->n].store, "%s", rec->store);
+    snprintf(k->r[k->n].label, sizeof k->r[k->n].label, "%s", rec->store_label);
+    snprintf(k->r[k->n].path, sizeof k->r[k->n].path, "%s", rec->path);
+    snprintf(k->r[k->n].reason, sizeof k->r[k->n].reason, "%s", rec->reason);
+    k->n++;
+}
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    assert_true(fputs(text, fp) >= 0);
+    assert_int_equal(fclose(fp), 0);
+}
+
+/* A damaged record, one whose DER is not a certificate and a directory
+ * where a record should be: omadm_certstore_list skips them silently (as it
+ * always did), omadm_certstore_list_checked lists the good certificate,
+ * reports each of the three with its store, file and reason, and answers
+ * OMADM_E_CORRUPT. */
+static void test_list_checked(void **state)
+{
+    fx_t *f = *state;
+    checked_t c = {0};
+    assert_int_equal(omadm_certstore_list_checked(f->cs, NULL, collect, collect_skipped, &c),
+                     OMADM_OK);
+    assert_int_equal(c.seen.n + c.skipped.n, 0);
+    put(f, "root", ROOT, NULL);
+    put(f, "ca", INTER, NULL);
+    put(f, "my-system", LEAF, f->leaf_key);
+    assert_int_equal(omadm_certstore_list_checked(f->cs, NULL, collect, collect_skipped, &c),
+                     OMADM_OK);
+    assert_int_equal(c.seen.n, 3);
+    assert_int_equal(c.skipped.n, 0);
+
+    char root_rec[160], ca_rec[160], dir_rec[160], text[512];
+    snprintf(root_rec, sizeof root_rec, "%s/certs/root/%s", f->dir, f->c[ROOT].thumb);
+    snprintf(ca_rec, sizeof ca_rec, "%s/certs/ca/%s", f->dir, f->c[INTER].thumb);
+    snprintf(dir_rec, sizeof dir_rec, "%s/certs/trustedpeople/%s", f->dir, f->c[ROOT].thumb);
+    write_text(ca_rec, "garbage\n");
+    /* a record without the listing's fields, whose DER is three zero bytes */
+    snprintf(text, sizeof text,
+             "omadm-cert 1\nthumb %s\nname x\nserver -\nadded 1\nbundle -1 -1\nder AAAA\n",
+             f->c[ROOT].thumb);
+    write_text(root_rec, text);
+    assert_int_equal(mkdir(dir_rec, 0755), 0);
+
+    seen_t s = {0};
+    assert_int_equal(omadm_certstore_list(f->cs, NULL, collect, &s), OMADM_OK);
+    assert_int_equal(s.n, 1);
+    assert_string_equal(s.c[0].thumb, f->c[LEAF].thumb);
+
+    memset(&c, 0, sizeof c);
+    assert_int_equal(omadm_certstore_list_checked(f->cs, NULL, collect, collect_skipped, &c),
+                     OMADM_E_CORRUPT);
+    assert_int_equal(c.seen.n, 1);
+    assert_string_equal(c.seen.c[0].thumb, f->c[LEAF].thumb);
+    assert_int_equal(c.skipped.n, 3);
+    /* in omadm_certstore_kind order: root, ca, ..., trustedpeople */
+    assert_string_equal(c.skipped.r[0].store, "root");
+    assert_string_equal(c.skipped.r[0].label, "Root/System");
+    assert_string_equal(c.skipped.r[0].path, root_rec);
+    assert_string_equal(c.skipped.r[0].reason, "does not hold a certificate");
+    assert_string_equal(c.skipped.r[1].store, "ca");
+    assert_string_equal(c.skipped.r[1].path, ca_rec);
+    assert_string_equal(c.skipped.r[1].reason, "not a certificate record");
+    assert_string_equal(c.skipped.r[2].store, "trustedpeople");
+    assert_string_equal(c.skipped.r[2].path, dir_rec);
+    assert_string_equal(c.skipped.r[2].reason, "not a regular file, or 64 MiB or more");
+
+    /* one store; a record cut short */
+    snprintf(text, sizeof text, "omadm-cert 1\nthumb %s\nname x\nser", f->c[INTER].thumb);
+    write_text(ca_rec, text);
+    memset(&c, 0, sizeof c);
+    assert_int_equal(omadm_certstore_list_checked(f->cs, "CA/System", never, collect_skipped, &c),
+                     OMADM_E_CORRUPT);
+    assert_int_equal(c.skipped.n, 1);
+    assert_string_equal(c.skipped.r[0].reason, "truncated");
+    /* no callback for them: still the answer */
+    assert_int_equal(omadm_certstore_list_checked(f->cs, "ca", never, NULL, NULL),
+                     OMADM_E_CORRUPT);
+    assert_int_equal(omadm_certstore_list_checked(f->cs, "my-system", collect, NULL, &s),
+                     OMADM_OK);
+    assert_int_equal(omadm_certstore_list_checked(f->cs, "nosuch", never, NULL, NULL),
+                     OMADM_E_NOT_FOUND);
+    assert_int_equal(omadm_certstore_list_checked(NULL, NULL, never, NULL, NULL),
+                     OMADM_E_INVALID_ARG);
+    assert_int_equal(omadm_certstore_list_checked(f->cs, NULL, NULL, NULL, NULL),
+                     OMADM_E_INVALID_ARG);
 }
 
 /* A record written before records kept what listings show (no
@@ -989,6 +1103,7 @@ int main(void)
         T(test_thumbprint_parse),
         T(test_dir),
         T(test_list),
+        T(test_list_checked),
         T(test_older_record_reads_the_same),
         T(test_list_sees_staged_changes),
         T(test_show),

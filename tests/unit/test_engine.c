@@ -4,7 +4,8 @@
  * omadm_process() and the replies are read back with an independent
  * parser.  Covers the reply structure (SyncHdr status, CmdID numbering,
  * status order, Results after Status, per-item statuses, MsgID
- * progression, when no reply is due, Alert 1222 without Final), every
+ * progression, when no reply is due, Alert 1222 without Final), messages
+ * for another device (SyncHdr Target: 404, nothing runs), every
  * DM command with its status codes (spec section 3 and the engine's
  * documented choices), properties, ?list=, and ACL enforcement.
  */
@@ -338,6 +339,82 @@ static void test_server_results_not_acknowledged(void **state)
     assert_int_equal(t_status_count(&e->reply, "2"), 0);
     assert_int_equal(CODE(e, "4"), 200);
     assert_int_equal(e->reply.n_cmds, 2);
+}
+
+/* ---- the device a message is for ------------------------------------------ */
+
+/* Send body to the device target (SyncHdr Target LocURI). */
+static omadm_error_t send_to(t_env_t *e, const char *target, const char *body)
+{
+    char *msg = t_message_to(e->session_id, e->msg_id++, e->server, target, body, true);
+    omadm_error_t err = t_send_raw(e, msg, strlen(msg));
+    free(msg);
+    return err;
+}
+
+/* A message whose SyncHdr Target is not our DevId is answered (SyncHdr
+ * 404, the reply from our DevId) but nothing in it runs: every command
+ * 215, an Atomic and its children 215, no Results, the tree unchanged; a
+ * warning is logged.  The DevId must match exactly (case included).  The
+ * next message for us runs as usual. */
+static void test_message_for_another_device(void **state)
+{
+    t_env_t *e = *state;
+    unsigned logs = e->alloc.logs;
+    assert_int_equal(send_to(e, "other-device",
+                             T_ADD("2", "./X", "chr", "1") T_GET("3", "./DevInfo/DevId")
+                             "<Atomic><CmdID>4</CmdID>" T_ADD("5", "./Y", "chr", "1")
+                             T_REPLACE("6", "./X", "chr", "2") "</Atomic>"
+                             T_EXEC("7", "./X") T_ALERT("8", "1223") T_DELETE("9", "./DevInfo")),
+                     OMADM_OK);
+    const t_reply_t *r = &e->reply;
+    assert_true(r->present);
+    assert_string_equal(r->target, "https://srv.example/dm");
+    assert_string_equal(r->source, "omadm-device");
+    assert_int_equal(CODE(e, "0"), 404);
+    assert_string_equal(t_status(r, "0")->cmd, "SyncHdr");
+    static const char *const refs[] = {"2", "3", "4", "5", "6", "7", "8", "9"};
+    for (size_t i = 0; i < sizeof refs / sizeof refs[0]; i++)
+        if (CODE(e, refs[i]) != 215)
+            fail_msg("command %s answered %d, want 215", refs[i], CODE(e, refs[i]));
+    assert_int_equal(r->n_cmds, 9); /* the Statuses alone: no Results */
+    assert_true(r->final);
+    assert_absent(e, "./X");
+    assert_absent(e, "./Y");
+    assert_value(e, "./DevInfo/DevId", "omadm-device");
+    assert_true(e->alloc.logs > logs);
+    /* a case-insensitive match is not ours either */
+    assert_int_equal(send_to(e, "OMADM-DEVICE", T_ADD("2", "./X", "chr", "1")), OMADM_OK);
+    assert_int_equal(CODE(e, "0"), 404);
+    assert_int_equal(CODE(e, "2"), 215);
+    assert_absent(e, "./X");
+    /* our own: runs (and the MsgIDs went on as for any message) */
+    assert_int_equal(send_to(e, "omadm-device", T_ADD("2", "./X", "chr", "1")), OMADM_OK);
+    assert_int_equal(CODE(e, "0"), 200);
+    assert_int_equal(CODE(e, "2"), 200);
+    assert_string_equal(e->reply.msg_id, "4");
+    assert_value(e, "./X", "1");
+    /* a message for another device without commands: no reply */
+    assert_int_equal(send_to(e, "other-device", T_STATUS("2", "1", "200")), OMADM_OK);
+    assert_false(e->reply.present);
+}
+
+/* The DevId a message must name is the configured one. */
+static void test_message_for_configured_dev_id(void **state)
+{
+    (void)state;
+    t_env_t e;
+    t_env_init(&e);
+    e.cfg.dev_id = "IMEI:490154203237518";
+    t_env_start(&e);
+    assert_int_equal(send_to(&e, "omadm-device", T_ADD("2", "./X", "chr", "1")), OMADM_OK);
+    assert_int_equal(t_code(&e.reply, "0"), 404);
+    assert_int_equal(t_code(&e.reply, "2"), 215);
+    assert_string_equal(e.reply.source, "IMEI:490154203237518");
+    assert_int_equal(send_to(&e, "IMEI:490154203237518", T_ADD("2", "./X", "chr", "1")), OMADM_OK);
+    assert_int_equal(t_code(&e.reply, "0"), 200);
+    assert_int_equal(t_code(&e.reply, "2"), 200);
+    t_env_done(&e);
 }
 
 /* ---- Add ----------------------------------------------------------------- */
@@ -1432,6 +1509,8 @@ int main(void)
         T(test_command_without_cmdid),
         T(test_unknown_and_non_dm_commands),
         T(test_server_results_not_acknowledged),
+        T(test_message_for_another_device),
+        cmocka_unit_test(test_message_for_configured_dev_id),
         T(test_add_leaf_then_get),
         T(test_add_status_codes),
         T(test_add_format_validation),

@@ -10,7 +10,7 @@
  *   sessions, too many challenges, a Chal of another type), server
  *   credentials (407/401 with a Chal, nothing executed, then 212), HMAC
  *   header values both ways, generic alerts in package 1 and marked
- *   delivered only on 200/202.
+ *   delivered only on 200/202; a server message for another device.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -983,6 +983,48 @@ static void test_generic_alerts(void **state)
     assert_int_equal(f->p1.n_cmds, 2); /* nothing queued any more */
 }
 
+/* In a session a server message for another device (SyncHdr Target not
+ * our DevId) is answered 404 / 215 and nothing of it counts: not its
+ * commands, not its Status for our generic alert (the alert stays queued);
+ * omadm_session_error() says why the session went wrong. */
+static void test_message_for_another_device(void **state)
+{
+    fx_t *f = *state;
+    alerts_csp_t ac = {.queued = 1};
+    assert_int_equal(omadm_register_csp(f->e.dm, &alerts_plugin, &ac), OMADM_OK);
+    begin(f, 0, NULL);
+    assert_null(omadm_session_error(f->e.dm));
+    char *m = t_strf("<SyncML xmlns=\"SYNCML:SYNCML1.2\"><SyncHdr><VerDTD>1.2</VerDTD>"
+                     "<VerProto>DM/1.2</VerProto><SessionID>%s</SessionID><MsgID>%d</MsgID>"
+                     "<Target><LocURI>dev-2</LocURI></Target>"
+                     "<Source><LocURI>" SRV "</LocURI></Source></SyncHdr><SyncBody>"
+                     HDR_STATUS("1", "200", "")
+                     "<Status><CmdID>2</CmdID><MsgRef>1</MsgRef><CmdRef>3</CmdRef>"
+                     "<Cmd>Alert</Cmd><Data>200</Data></Status>"
+                     T_ADD("3", "./X", "chr", "1") "<Final/></SyncBody></SyncML>",
+                     f->e.session_id, f->e.msg_id++);
+    assert_int_equal(t_send_raw(&f->e, m, strlen(m)), OMADM_OK);
+    free(m);
+    assert_true(f->e.reply.present);
+    assert_int_equal(t_code(&f->e.reply, "0"), 404);
+    assert_int_equal(t_code(&f->e.reply, "3"), 215);
+    assert_string_equal(f->e.reply.source, "dev-1");
+    assert_null(t_read(&f->e, "./X", NULL, NULL));
+    assert_int_equal(ac.delivered, 0);
+    assert_int_equal(ac.queued, 1);
+    assert_non_null(omadm_session_error(f->e.dm));
+    assert_non_null(strstr(omadm_session_error(f->e.dm), "another device"));
+    /* the server's next message, for us, counts */
+    assert_int_equal(send_hdr(f, "", HDR_STATUS("2", "200", "")
+                             "<Status><CmdID>2</CmdID><MsgRef>1</MsgRef><CmdRef>3</CmdRef>"
+                             "<Cmd>Alert</Cmd><Data>200</Data></Status>"),
+                     OMADM_OK);
+    assert_int_equal(ac.delivered, 1);
+    /* the next session starts without the error */
+    begin(f, 0, NULL);
+    assert_null(omadm_session_error(f->e.dm));
+}
+
 #define ALERT_STATUS(msgref, code)                                                       \
     "<Status><CmdID>2</CmdID><MsgRef>" msgref "</MsgRef><CmdRef>3</CmdRef>"                \
     "<Cmd>Alert</Cmd><Data>" code "</Data></Status>"
@@ -1062,6 +1104,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_large_binary_results_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server_max_obj_size, setup, teardown),
         cmocka_unit_test_setup_teardown(test_generic_alerts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_message_for_another_device, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_code_bounds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_session_no_change, setup, teardown),
     };
