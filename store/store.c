@@ -22,6 +22,7 @@
 #include "cert.h"
 #include "journal.h"
 #include "platform.h"
+#include "state_format.h"
 #include "store_internal.h"
 #include "store_io.h"
 #include "textbuf.h"
@@ -201,7 +202,7 @@ char *rec_serialise(const omadm_platform_t *p, const store_rec_t *r, long long b
         return NULL;
     store_buf_t b;
     store_buf_init(&b, p);
-    store_buf_printf(&b, "omadm-cert 1\nthumb %s\nname ", r->thumb);
+    store_buf_printf(&b, STORE_CERT_WRITES "\nthumb %s\nname ", r->thumb);
     put_escaped(&b, r->name);
     store_buf_puts(&b, "\nserver ");
     if (!*r->server)
@@ -287,7 +288,10 @@ int rec_parse(const omadm_platform_t *p, char *text, store_rec_t *r, long long *
     memset(r, 0, sizeof *r);
     char *save = NULL;
     char *line = strtok_r(text, "\n", &save);
-    if (!line || strcmp(line, "omadm-cert 1"))
+    state_fmt_t fmt = state_format(line, STORE_CERT_FORMAT, 1, STORE_CERT_CURRENT, NULL);
+    if (fmt == STATE_FMT_NEWER)
+        return -3; /* a later version's record: not damaged, not ours to read */
+    if (fmt == STATE_FMT_DAMAGED)
         return -1;
     long long off = -1, len = -1;
     int seen = 0;
@@ -408,8 +412,6 @@ char *read_file(const omadm_platform_t *plat, const store_io_t *io, const char *
     return fd < 0 ? NULL : read_fd(plat, io, fd, len);
 }
 
-/* 0 found, 1 absent, -1 error (no memory, I/O: nothing is known), -2
- * damaged (there is a file, but not a record). */
 /* disk_get of the text read_file gave (NULL: errno says why). */
 static int disk_rec(const store_t *s, char *text, store_rec_t *r, long long *boff, long long *blen)
 {
@@ -417,7 +419,7 @@ static int disk_rec(const store_t *s, char *text, store_rec_t *r, long long *bof
         return errno == ENOENT ? 1 : errno == EFBIG ? -2 : -1; /* EFBIG: not a record */
     int rc = rec_parse(&s->plat, text, r, boff, blen);
     plat_free(&s->plat, text);
-    return rc == -1 ? -2 : rc == -2 ? -1 : 0;
+    return rc == -1 ? -2 : rc == -2 ? -1 : rc;
 }
 
 int disk_get(const store_t *s, const char *store, const char *thumb, store_rec_t *r,

@@ -149,12 +149,17 @@ int store_flush(store_t *s);
  * plat_free it); NULL when none. */
 char *store_get_key(store_t *s, const char *store, const char *thumb);
 
-/* Verify records, CApath directories and bundles agree and that files and
- * directories have the modes docs/certificatestore.md gives; report each
+/* Verify records, CApath directories and bundles agree, that files and
+ * directories have the modes docs/certificatestore.md gives, that no record
+ * or journal is of a newer format and no temp file is left; report each
  * problem through cb.  With STORE_CHECK_REPAIR, fix what can be fixed
- * (modes) and report only what is left.  Returns the number of problems
- * (0 = consistent). */
+ * without losing anything (modes, temp files, a trust store's CApath
+ * directory and bundle written anew from its records when every record
+ * can be read) and report only what is left; with STORE_CHECK_SAY_REPAIRS
+ * too, each repair goes through cb as "repaired: ..." (not counted).
+ * Returns the number of problems (0 = consistent). */
 #define STORE_CHECK_REPAIR 1u
+#define STORE_CHECK_SAY_REPAIRS 2u
 int store_check(store_t *s, unsigned flags, void (*cb)(void *ctx, const char *problem), void *ctx);
 
 /* Paths for device software. */
