@@ -509,7 +509,9 @@ omadm_error_t omadm_certstore_check(omadm_certstore_t *cs, unsigned flags, omadm
     if (enr_check_records(cs->store, fn, ctx, &bad)) {
         bad++;
         if (fn)
-            fn(ctx, "the enrollment records cannot be listed");
+            fn(ctx, store_blocked(cs->store) ? "the enrollment records cannot be read until the "
+                                               "journal is applied"
+                                             : "the enrollment records cannot be listed");
     }
     n += (int)bad;
     if (problems)

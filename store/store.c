@@ -1153,6 +1153,11 @@ bool store_locked(const store_t *s)
     return !s->unlocked;
 }
 
+bool store_blocked(const store_t *s)
+{
+    return s->needs_recovery;
+}
+
 void store_close(store_t *s)
 {
     if (!s)

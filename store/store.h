@@ -87,6 +87,9 @@ int store_unlock(store_t *s);
  * lookup.  0, or -1 (the store stays unlocked). */
 int store_relock(store_t *s);
 bool store_locked(const store_t *s);
+/* A committed batch waits to be applied (its journal could not be applied
+ * when last tried, or is of a newer format): lookups fail until it is. */
+bool store_blocked(const store_t *s);
 /* The platform table the store was opened with (defaults filled in): what
  * the store hands out (store_get_key, store_get_state) goes back to it with
  * plat_free(store_platform(s), p). */
