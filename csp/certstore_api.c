@@ -491,6 +491,15 @@ omadm_error_t omadm_certstore_enrollment_identity(omadm_certstore_t *cs, omadm_e
     return err;
 }
 
+const char *omadm_certstore_blocked(omadm_certstore_t *cs, omadm_error_t *err)
+{
+    const char *why = NULL;
+    int rc = cs ? store_blocked_why(cs->store, &why) : 0;
+    if (err)
+        *err = rc == 1 ? OMADM_E_NEWER_FORMAT : rc ? OMADM_E_STORAGE : OMADM_OK;
+    return rc ? why : NULL;
+}
+
 /* ---- the check ---- */
 
 omadm_error_t omadm_certstore_check(omadm_certstore_t *cs, unsigned flags, omadm_problem_fn fn,

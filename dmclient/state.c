@@ -531,6 +531,14 @@ int cli_open_ex(cli_t *cli, const char *state_dir, const omadm_platform_t *platf
         cli_close(cli);
         return -1;
     }
+    /* a later version's committed batch: the store stays as that version
+     * left it (dmclient check still looks at it) */
+    const char *blocked = omadm_certstore_blocked(cli->certs, &err);
+    if (blocked && err == OMADM_E_NEWER_FORMAT) {
+        fprintf(stderr, "dmclient: %s; nothing was changed\n", blocked);
+        cli_close(cli);
+        return -1;
+    }
     return 0;
 }
 

@@ -457,8 +457,10 @@ int store_recover_if_needed(store_t *s)
     if (!s->needs_recovery)
         return 0;
     store_forget_read(s); /* also after store_relock: others may have written */
-    if (journal_recover(&s->plat, &s->io, s->dir, &why))
+    if (journal_recover(&s->plat, &s->io, s->dir, &why)) {
+        s->recover_why = why;
         return -1;
+    }
     s->needs_recovery = false;
     return 0;
 }
@@ -1117,8 +1119,10 @@ int store_open_io(const char *dir, const omadm_platform_t *plat, const store_io_
     /* A batch committed before a crash is applied now.  If that fails
      * (disk full, say) the journal is kept and every later store operation
      * tries again; the rest of the device stays manageable meanwhile. */
-    if (journal_recover(&s->plat, &s->io, s->dir, why))
+    if (journal_recover(&s->plat, &s->io, s->dir, why)) {
         s->needs_recovery = true;
+        s->recover_why = *why;
+    }
     *out = s;
     return 0;
 }
@@ -1156,6 +1160,37 @@ bool store_locked(const store_t *s)
 bool store_blocked(const store_t *s)
 {
     return s->needs_recovery;
+}
+
+int store_blocked_why(store_t *s, const char **text)
+{
+    *text = NULL;
+    if (s->unlocked || !store_recover_if_needed(s))
+        return 0;
+    /* the journal of the batch that waits, and one kept from another boot */
+    char names[2][64] = {"journal", ""};
+    DIR *d = store_io_opendir(&s->io, s->dir);
+    struct dirent *e;
+    while (d && (e = store_io_readdir(&s->io, d)))
+        if (!strncmp(e->d_name, "journal.applied-", 16) && strlen(e->d_name) < 64)
+            strcpy(names[1], e->d_name);
+    if (d)
+        store_io_closedir(&s->io, d);
+    for (int i = 0; i < 2; i++) {
+        unsigned v = 0;
+        if (*names[i] && journal_format(&s->plat, &s->io, s->dir, names[i], &v) == 1) {
+            snprintf(s->blocked_why, sizeof s->blocked_why,
+                     "%s/%s: format " JOURNAL_FORMAT " %u is newer than this library reads "
+                     "(" JOURNAL_WRITES ")", s->dir, names[i], v);
+            *text = s->blocked_why;
+            return 1;
+        }
+    }
+    snprintf(s->blocked_why, sizeof s->blocked_why,
+             "%s/journal: a committed batch cannot be applied yet (%s)", s->dir,
+             s->recover_why ? s->recover_why : "?");
+    *text = s->blocked_why;
+    return 2;
 }
 
 void store_close(store_t *s)

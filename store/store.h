@@ -90,6 +90,11 @@ bool store_locked(const store_t *s);
 /* A committed batch waits to be applied (its journal could not be applied
  * when last tried, or is of a newer format): lookups fail until it is. */
 bool store_blocked(const store_t *s);
+/* The same, after one more try to apply it: 0 nothing waits (any more);
+ * 1 a journal of a newer format than this library reads, 2 a batch that
+ * cannot be applied now (a full disk, say); *text (the store's, valid
+ * until the next call on it) names the journal, and for 1 both formats. */
+int store_blocked_why(store_t *s, const char **text);
 /* The platform table the store was opened with (defaults filled in): what
  * the store hands out (store_get_key, store_get_state) goes back to it with
  * plat_free(store_platform(s), p). */

@@ -382,29 +382,12 @@ static void check_trust_dir(checker_t *c)
  * (kept for the library that wrote it), or one that fails to apply. */
 static void check_journal(checker_t *c)
 {
-    if (!store_recover_if_needed(c->s))
-        return;
-    char names[2][64] = {"journal", ""};
-    DIR *d = opendir(c->s->dir);
-    struct dirent *e;
-    while (d && (e = readdir(d)))
-        if (!strncmp(e->d_name, "journal.applied-", 16) && strlen(e->d_name) < 64)
-            strcpy(names[1], e->d_name);
-    if (d)
-        closedir(d);
-    int newer = 0;
-    for (int i = 0; i < 2; i++) {
-        unsigned v = 0;
-        if (*names[i] &&
-            journal_format(&c->s->plat, &c->s->io, c->s->dir, names[i], &v) == 1) {
-            problem(c, "%s/%s: format " JOURNAL_FORMAT " %u is newer than this library reads "
-                    "(" JOURNAL_WRITES "); kept, neither applied nor dropped: certificate "
-                    "operations wait for a version that reads it", c->s->dir, names[i], v);
-            newer++;
-        }
-    }
-    if (!newer)
-        problem(c, "a committed batch (the journal) cannot be applied yet");
+    const char *why = NULL;
+    int rc = store_blocked_why(c->s, &why);
+    if (rc == 1)
+        problem(c, "%s; kept, neither applied nor dropped", why);
+    else if (rc)
+        problem(c, "%s", why);
 }
 
 /* ---- modes ---- */

@@ -70,6 +70,8 @@ struct store {
     op_t *pending, *pending_tail; /* committed, not yet flushed */
     bool unlocked;                /* lock released by store_unlock */
     state_index_t states;         /* the state ops of both lists by name */
+    const char *recover_why;      /* why the last recovery failed (static text) */
+    char blocked_why[512];        /* store_blocked_why's text */
     store_rec_t last_read;        /* store_peek's last record from the disk */
     const store_kind_t *last_read_kind; /* its store; NULL: none to reuse */
 };

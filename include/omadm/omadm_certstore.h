@@ -64,6 +64,19 @@ OMADM_API omadm_error_t omadm_certstore_open(const char *dir, const omadm_platfo
  * registered on.  Buffers it handed out stay valid.  Threads: store. */
 OMADM_API void omadm_certstore_close(omadm_certstore_t *cs);
 
+/* What keeps the store from being read or changed now, or NULL when
+ * nothing does: a batch committed before a crash waits to be applied and
+ * cannot be, because its journal is of a newer format than this library
+ * reads (*err, may be NULL, gets OMADM_E_NEWER_FORMAT; the text names the
+ * journal and both formats: the version that wrote it applies it, this one
+ * neither applies nor drops it), or because applying it fails now, a full
+ * disk say (OMADM_E_STORAGE).  It tries to apply such a batch first.  While
+ * the store is blocked every operation on it fails, and so does
+ * omadm_process() on an engine it is registered on.  Returns the store's
+ * text, valid until the next call on the store, or NULL (*err OMADM_OK).
+ * Threads: store. */
+OMADM_API const char *omadm_certstore_blocked(omadm_certstore_t *cs, omadm_error_t *err);
+
 /* Register the CSPs on an engine.  cs must outlive the engine.
  * Returns OMADM_OK; OMADM_E_INVALID_ARG (dm or cs NULL); OMADM_E_EXISTS
  * (the engine has these CSPs, or another plugin on their bases, already);

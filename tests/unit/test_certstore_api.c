@@ -799,6 +799,44 @@ static void test_enrollment_identity(void **state)
     assert_identity_empty(&id);
 }
 
+/* A later version's committed batch (its journal of a newer format) blocks
+ * the store: named with both formats, kept, every operation fails; gone, the
+ * store works again. */
+static void test_blocked_by_newer_journal(void **state)
+{
+    fx_t *f = *state;
+    omadm_error_t err = OMADM_E_INTERNAL;
+    put(f, "root", ROOT, NULL);
+    assert_null(omadm_certstore_blocked(f->cs, &err));
+    assert_int_equal(err, OMADM_OK);
+    omadm_certstore_close(f->cs);
+    f->cs = NULL;
+    char p[512];
+    snprintf(p, sizeof p, "%s/journal", f->dir);
+    FILE *fp = fopen(p, "w");
+    assert_non_null(fp);
+    fputs("omadm-journal 2\na batch of a later version\n", fp);
+    fclose(fp);
+    const char *why = NULL;
+    assert_int_equal(omadm_certstore_open(f->dir, NULL, &f->cs, &why), OMADM_OK);
+    const char *text = omadm_certstore_blocked(f->cs, &err);
+    assert_int_equal(err, OMADM_E_NEWER_FORMAT);
+    char want[600];
+    snprintf(want, sizeof want,
+             "%s: format omadm-journal 2 is newer than this library reads (omadm-journal 1)", p);
+    assert_non_null(text);
+    assert_string_equal(text, want);
+    seen_t s = {0};
+    assert_int_equal(omadm_certstore_list(f->cs, NULL, collect, &s), OMADM_E_STORAGE);
+    assert_int_equal(access(p, F_OK), 0);
+    assert_int_equal(unlink(p), 0);
+    assert_null(omadm_certstore_blocked(f->cs, &err));
+    assert_int_equal(err, OMADM_OK);
+    assert_int_equal(omadm_certstore_list(f->cs, NULL, collect, &s), OMADM_OK);
+    assert_int_equal(s.n, 1);
+    assert_null(omadm_certstore_blocked(NULL, NULL));
+}
+
 /* The check covers the enrollment records (the store checks only their
  * names): a damaged one, one of a newer format, each named by its file;
  * repairs are said with OMADM_CERTSTORE_CHECK_REPORT_REPAIRS. */
@@ -1091,6 +1129,7 @@ int main(void)
         T(test_enrollment_identity),
         T(test_check),
         T(test_check_enrollments_and_repairs),
+        T(test_blocked_by_newer_journal),
         T(test_buffers),
         T(test_buffers_wiped),
     };
