@@ -531,13 +531,22 @@ omadm_error_t omadm_certstore_enrollment_identity(omadm_certstore_t *cs, omadm_e
     enrollment_t e;
     int rc = enr_load(cs->store, map[ns], enrollment_id, &e);
     if (rc)
-        return rc > 0 ? OMADM_E_NOT_FOUND : OMADM_E_CORRUPT;
+        return rc > 0 ? OMADM_E_NOT_FOUND : rc == -3 ? OMADM_E_NEWER_FORMAT : OMADM_E_CORRUPT;
     const store_kind_t *k = store_kind_find(enr_my_store(map[ns]));
     omadm_error_t err = !e.thumb ? OMADM_E_NOT_FOUND
                         : !k     ? OMADM_E_INTERNAL
                                  : identity_in(cs, k, e.thumb, out);
     enr_free(&cs->plat, &e);
     return err;
+}
+
+const char *omadm_certstore_blocked(omadm_certstore_t *cs, omadm_error_t *err)
+{
+    const char *why = NULL;
+    int rc = cs ? store_blocked_why(cs->store, &why) : 0;
+    if (err)
+        *err = rc == 1 ? OMADM_E_NEWER_FORMAT : rc ? OMADM_E_STORAGE : OMADM_OK;
+    return rc ? why : NULL;
 }
 
 /* ---- the check ---- */
@@ -547,10 +556,22 @@ omadm_error_t omadm_certstore_check(omadm_certstore_t *cs, unsigned flags, omadm
 {
     if (problems)
         *problems = 0;
-    if (!cs || (flags & ~OMADM_CERTSTORE_CHECK_REPAIR))
+    if (!cs || (flags & ~(OMADM_CERTSTORE_CHECK_REPAIR | OMADM_CERTSTORE_CHECK_REPORT_REPAIRS)))
         return OMADM_E_INVALID_ARG;
-    int n = store_check(cs->store, flags & OMADM_CERTSTORE_CHECK_REPAIR ? STORE_CHECK_REPAIR : 0,
-                        fn, ctx);
+    unsigned sf = (flags & OMADM_CERTSTORE_CHECK_REPAIR ? STORE_CHECK_REPAIR : 0) |
+                  (flags & OMADM_CERTSTORE_CHECK_REPORT_REPAIRS ? STORE_CHECK_SAY_REPAIRS : 0);
+    int n = store_check(cs->store, sf, fn, ctx);
+    /* the enrollment records are ours, not the store's: it checks only
+     * their names */
+    unsigned bad = 0;
+    if (enr_check_records(cs->store, fn, ctx, &bad)) {
+        bad++;
+        if (fn)
+            fn(ctx, store_blocked(cs->store) ? "the enrollment records cannot be read until the "
+                                               "journal is applied"
+                                             : "the enrollment records cannot be listed");
+    }
+    n += (int)bad;
     if (problems)
         *problems = n > 0 ? (unsigned)n : 0;
     return n ? OMADM_E_CORRUPT : OMADM_OK;

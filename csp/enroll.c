@@ -27,6 +27,7 @@
 #include <openssl/evp.h>
 
 #include "platform.h"
+#include "state_format.h"
 #include "store/cert.h"
 #include "store/textbuf.h"
 
@@ -237,7 +238,7 @@ static char *serialise(const omadm_platform_t *p, const enrollment_t *e, size_t 
 {
     store_buf_t buf, *f = &buf;
     store_buf_init(f, p);
-    store_buf_printf(f, "omadm-scep 1\nns %d\n", (int)e->ns);
+    store_buf_printf(f, ENR_WRITES "\nns %d\n", (int)e->ns);
     put_str(f, "id", e->id);
     for (int i = 0; i < P__COUNT; i++) {
         if (e->p[i].name) {
@@ -286,13 +287,16 @@ static int parse_num(const char *t, long long lo, long long hi, long long *out)
     return 0;
 }
 
-/* 0; -1 damaged; -2 out of memory. */
+/* 0; -1 damaged; -2 out of memory; -3 a record of a newer format. */
 static int parse(const omadm_platform_t *p, char *text, enrollment_t *e)
 {
     memset(e, 0, sizeof *e);
     char *save = NULL;
     char *line = strtok_r(text, "\n", &save);
-    if (!line || strcmp(line, "omadm-scep 1"))
+    state_fmt_t fmt = state_format(line, ENR_FORMAT, 1, ENR_CURRENT, NULL);
+    if (fmt == STATE_FMT_NEWER)
+        return -3; /* a later version's enrollment: not read, never written over */
+    if (fmt == STATE_FMT_DAMAGED)
         return -1;
     bool ended = false;
     while (!ended && (line = strtok_r(NULL, "\n", &save))) {
@@ -394,6 +398,72 @@ int enr_load(store_t *s, enr_ns_t ns, const char *id, enrollment_t *e)
         enr_free(store_platform(s), e);
         return -1; /* a hash collision would land here; never silently mix records */
     }
+    return rc;
+}
+
+/* One state record of ours for enr_check_records. */
+static void check_record(store_t *s, const char *name, enr_problem_fn fn, void *ctx,
+                         unsigned *n)
+{
+    enrollment_t e;
+    char msg[512], want[ENR_RECORD_NAME_SIZE];
+    int rc = enr_load_named(s, name, &e);
+    bool loaded = rc == 0;
+    if (rc == 1)
+        return; /* gone meanwhile */
+    int w = snprintf(msg, sizeof msg, "%s/state/%s: ", store_dir(s), name);
+    if (w < 0 || (size_t)w >= sizeof msg)
+        w = 0;
+    if (rc == -3) {
+        char *text = NULL;
+        size_t len = 0;
+        unsigned v = 0;
+        if (!store_get_state(s, name, &text, &len))
+            state_format_text(text, len, ENR_FORMAT, 1, ENR_CURRENT, &v);
+        if (text) {
+            OPENSSL_cleanse(text, len);
+            plat_free(store_platform(s), text);
+        }
+        snprintf(msg + w, sizeof msg - (size_t)w,
+                 "enrollment record of format " ENR_FORMAT " %u, newer than this library reads "
+                 "(" ENR_WRITES "); left as it is", v);
+    } else if (rc == -1) {
+        snprintf(msg + w, sizeof msg - (size_t)w, "enrollment record is damaged");
+    } else if (rc) {
+        snprintf(msg + w, sizeof msg - (size_t)w, "enrollment record cannot be read");
+    } else if (enr_record_name(e.ns, e.id, want, sizeof want) || strcmp(want, name)) {
+        snprintf(msg + w, sizeof msg - (size_t)w,
+                 "enrollment record holds another enrollment (%s) than its name says", e.id);
+        rc = -1;
+    }
+    if (loaded)
+        enr_free(store_platform(s), &e);
+    if (rc) {
+        (*n)++;
+        if (fn)
+            fn(ctx, msg);
+    }
+}
+
+typedef struct check_walk {
+    store_t *s;
+    enr_problem_fn fn;
+    void *ctx;
+    unsigned n;
+} check_walk_t;
+
+static int check_one(void *ctx, const char *name)
+{
+    check_walk_t *w = ctx;
+    check_record(w->s, name, w->fn, w->ctx, &w->n);
+    return 0;
+}
+
+int enr_check_records(store_t *s, enr_problem_fn fn, void *ctx, unsigned *problems)
+{
+    check_walk_t w = {s, fn, ctx, 0};
+    int rc = store_each_state(s, "scep-", check_one, &w);
+    *problems = w.n;
     return rc;
 }
 

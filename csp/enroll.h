@@ -116,11 +116,24 @@ void enr_param_clear(const omadm_platform_t *p, enr_value_t *v);
  * name, which would be another record's. */
 #define ENR_RECORD_NAME_SIZE 41
 int enr_record_name(enr_ns_t ns, const char *id, char *buf, size_t size);
+/* The format line of an enrollment record: "omadm-scep 1". */
+#define ENR_FORMAT "omadm-scep"
+#define ENR_CURRENT 1
+#define ENR_WRITES "omadm-scep 1"
+
 /* 0 loaded, 1 absent, -1 error (the name cannot be made) or a damaged
  * record, -2 the record could not be read (memory, I/O): it may well be
- * fine.  On failure *e is empty (enr_free not needed). */
+ * fine, -3 a record of a newer format (never read, never written over).
+ * On failure *e is empty (enr_free not needed). */
 int enr_load(store_t *s, enr_ns_t ns, const char *id, enrollment_t *e);
 int enr_load_named(store_t *s, const char *record, enrollment_t *e);
+
+/* Every enrollment record loads and is named by its enrollment: each one
+ * that does not goes to fn as a line naming its file ("<store>/state/
+ * <name>: ..."), their number into *problems.  0, or -1 when the records
+ * cannot be listed. */
+typedef void (*enr_problem_fn)(void *ctx, const char *problem);
+int enr_check_records(store_t *s, enr_problem_fn fn, void *ctx, unsigned *problems);
 /* Stage the record (inside a store transaction).  0 / -1. */
 int enr_save(store_t *s, const enrollment_t *e);
 int enr_delete(store_t *s, const enrollment_t *e);

@@ -1153,6 +1153,10 @@ int enroll_step(struct omadm_certstore *cs, int64_t now, int64_t *next_due)
             *next_due = now < *next_due ? now : *next_due;
             continue;
         }
+        if (lrc == -3)
+            cs_log(cs, OMADM_LOG_WARN,
+                   "enrollment record %s is of a newer format than this library reads (" ENR_WRITES
+                   "): left as it is", l.v[i]);
         if (lrc)
             continue; /* store check reports a damaged record */
         if (e.phase == PH_START || e.phase == PH_PENDING) {

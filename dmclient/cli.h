@@ -65,6 +65,26 @@ int cli_open(cli_t *cli, const char *state_dir, const omadm_platform_t *platform
 int cli_open_ex(cli_t *cli, const char *state_dir, const omadm_platform_t *platform,
                 int (*adjust)(void *ctx, cli_t *cli), void *ctx);
 void cli_close(cli_t *cli);
+/* Only the first part of cli_open: the state lock, dmclient.conf and the
+ * storage table (cli->storage), without creating the directory, starting
+ * the engine or opening the store (dmclient check).  0, or -1 after a
+ * one-line error, or CLI_STOPPED.  cli_close releases it. */
+int cli_open_state(cli_t *cli, const char *state_dir);
+/* A finding of omadm_state_check as text naming the file:
+ * "DIR/KEY: format F is newer than this dmclient reads (C)" or
+ * "DIR/KEY: DETAIL". */
+void cli_state_text(const cli_t *cli, const omadm_state_problem_t *p, char *buf, size_t size);
+/* After a call on the engine of state_dir (configured with cfg, NULL: the
+ * defaults) failed with err (OMADM_E_CORRUPT, OMADM_E_NEWER_FORMAT): the one
+ * line that names the file (the first with that error; only key when not
+ * NULL) and the formats, "dmclient: [CMD: ]DIR/KEY: ...; nothing was
+ * changed" on stderr (cmd may be NULL).  0 printed, -1 nothing to say (the
+ * caller prints its own line). */
+int cli_state_report(const char *state_dir, const omadm_config_t *cfg, omadm_error_t err,
+                     const char *key, const char *cmd);
+/* Whether dir is a state directory (dmclient.c): 0, or 1 after a one-line
+ * error (the commands that only read never create one). */
+int cli_state_exists(const char *dir);
 
 /* While an HTTP hook of the store waits on the network (dmclient run):
  * release the store's lock and then the state lock, so that other dmclient
@@ -193,6 +213,10 @@ void cli_log_hook(void *ctx, omadm_log_level_t level, const char *msg);
 /* s as a JSON string (quoted and escaped; bytes that are not UTF-8 become
  * U+FFFD); NULL as null. */
 void cli_json_str(FILE *f, const char *s);
+
+/* dmclient check ... (check_cmd.c); opens and closes the state itself. */
+int cli_check_main(const char *state_dir, int argc, char **argv);
+extern const char cli_check_usage[];
 
 /* dmclient store ... (store_cmd.c) */
 int cli_store_main(cli_t *cli, int argc, char **argv);

@@ -9,6 +9,7 @@
  *   dmclient [--state-dir DIR] run [--once | --until-idle] [-v]
  *   dmclient [--state-dir DIR] session [--server URL] [options]
  *   dmclient [--state-dir DIR] notify [FILE|-] [session options]
+ *   dmclient [--state-dir DIR] check [--repair] [--json]
  *
  * The host owns all I/O: it reads the server message, persists engine
  * state in the state directory (state.c) and writes the reply; HTTP for
@@ -47,6 +48,8 @@ static const char usage_main[] =
     "                   session it asks for (or hand it to the daemon)\n"
     "  daemon           the management service: sessions every poll interval,\n"
     "                   on notifications and on queued alerts, background work\n"
+    "  check            verify the state directory (tree, session, store); --repair\n"
+    "                   fixes what can be fixed without losing anything\n"
     "\n"
     "options:\n"
     "  --state-dir DIR  where the tree and session state live\n"
@@ -266,6 +269,11 @@ static int state_exists(const char *dir)
     return 1;
 }
 
+int cli_state_exists(const char *dir)
+{
+    return state_exists(dir);
+}
+
 /* An option of main's after the command ("get URI --state-dir DIR"):
  * 2 after a one-line error, else 0. */
 static int misplaced_global(int argc, char **argv)
@@ -347,6 +355,9 @@ int main(int argc, char **argv)
     }
     cli_log_cmdline(log_dest, log_delta);
     const char *cmd = argv[optind];
+    if (!strcmp(cmd, "check")) /* check_cmd.c: no engine to start, no HTTP */
+        return cli_check_main(state_dir ? state_dir : "/var/lib/dmclient", argc - optind,
+                              argv + optind);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(commands[i].name, cmd))
             continue;

@@ -48,6 +48,7 @@ const char cli_notify_usage[] =
 
 typedef struct notify {
     const char *name;          /* the input, for messages */
+    const char *state_dir;     /* for a message naming a state file */
     const uint8_t *msg;
     size_t len;
     omadm_notification_t n;
@@ -113,10 +114,12 @@ static int check(void *ctx, omadm_t *dm, const char *server_id, const char *serv
                 want);
         return 1;
     }
-    if (e) {
+    if (e && cli_state_report(nt->state_dir, NULL, e, "auth", "notify")) {
         cli_log(OMADM_LOG_ERROR, "notify", "checking the notification: %s", omadm_strerror(e));
         return 1;
     }
+    if (e)
+        return 1;
     snprintf(nt->session_id, sizeof nt->session_id, "%u", nt->n.session_id);
     *session_id = nt->session_id;
     if (verbose)
@@ -174,7 +177,7 @@ int cli_notify_main(const char *state_dir, int argc, char **argv)
     /* argv[0] is "notify"; FILE, when given, before or after the options */
     int at = cli_session_operand(argc, argv);
     const char *path = at ? argv[at] : "-";
-    notify_t nt = {.name = strcmp(path, "-") ? path : "stdin"};
+    notify_t nt = {.name = strcmp(path, "-") ? path : "stdin", .state_dir = state_dir};
     uint8_t *data = NULL;
     int rc = load(&nt, path, &data);
     if (rc) {

@@ -775,7 +775,8 @@ static int run_session(session_t *s)
     omadm_error_t e =
         omadm_session_begin(cli->dm, &acc, s->o->notified, s->session_id, &msg, &len);
     if (e) {
-        errorf("cannot start the session: %s", omadm_strerror(e));
+        if (cli_state_report(cli->state_dir, &cli->cfg, e, "auth", "session"))
+            errorf("cannot start the session: %s", omadm_strerror(e));
         cli_http_client_free(http);
         return 1;
     }

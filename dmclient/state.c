@@ -462,8 +462,11 @@ int cli_open(cli_t *cli, const char *state_dir, const omadm_platform_t *platform
     return cli_open_ex(cli, state_dir, platform, NULL, NULL);
 }
 
-int cli_open_ex(cli_t *cli, const char *state_dir, const omadm_platform_t *platform,
-                int (*adjust)(void *ctx, cli_t *cli), void *ctx)
+/* The state directory (made first when create), its lock, dmclient.conf
+ * (then adjust) and the storage table: what every command starts from.
+ * 0, -1 after a one-line error, or CLI_STOPPED. */
+static int open_base(cli_t *cli, const char *state_dir, bool create,
+                     int (*adjust)(void *ctx, cli_t *cli), void *ctx)
 {
     memset(cli, 0, sizeof *cli);
     cli->lock_fd = -1;
@@ -472,7 +475,7 @@ int cli_open_ex(cli_t *cli, const char *state_dir, const omadm_platform_t *platf
         cli_log(OMADM_LOG_ERROR, NULL, "state directory %s: out of memory", state_dir);
         return -1;
     }
-    if (make_dirs(state_dir)) {
+    if (create && make_dirs(state_dir)) {
         cli_log(OMADM_LOG_ERROR, NULL, "state directory %s: %s", state_dir, strerror(errno));
         cli_close(cli);
         return -1;
@@ -498,9 +501,68 @@ int cli_open_ex(cli_t *cli, const char *state_dir, const omadm_platform_t *platf
     cli->storage.load = st_load;
     cli->storage.release = st_release;
     cli->storage.save = st_save;
+    return 0;
+}
+
+int cli_open_state(cli_t *cli, const char *state_dir)
+{
+    return open_base(cli, state_dir, false, NULL, NULL);
+}
+
+void cli_state_text(const cli_t *cli, const omadm_state_problem_t *p, char *buf, size_t size)
+{
+    if (p->err == OMADM_E_NEWER_FORMAT && p->found)
+        snprintf(buf, size, "%s/%s: format %s is newer than this dmclient reads (%s)",
+                 cli->state_dir, p->key, p->found, p->current);
+    else
+        snprintf(buf, size, "%s/%s: %s", cli->state_dir, p->key, p->detail);
+}
+
+typedef struct first_problem {
+    const cli_t *cli;
+    omadm_error_t want;
+    const char *key;
+    char line[1024];
+} first_problem_t;
+
+static void take_first(void *ctx, const omadm_state_problem_t *p)
+{
+    first_problem_t *f = ctx;
+    if (!f->line[0] && p->err == f->want && !p->repaired && (!f->key || !strcmp(f->key, p->key)))
+        cli_state_text(f->cli, p, f->line, sizeof f->line);
+}
+
+int cli_state_report(const char *state_dir, const omadm_config_t *cfg, omadm_error_t err,
+                     const char *key, const char *cmd)
+{
+    if (err != OMADM_E_CORRUPT && err != OMADM_E_NEWER_FORMAT)
+        return -1;
+    /* the files as the engine reads them: the storage hooks above */
+    cli_t cli;
+    memset(&cli, 0, sizeof cli);
+    cli.state_dir = (char *)state_dir;
+    cli.storage = (omadm_storage_t){&cli, st_load, st_release, st_save};
+    first_problem_t f = {.cli = &cli, .want = err, .key = key};
+    omadm_state_check(cfg, NULL, &cli.storage, 0, take_first, &f);
+    if (!f.line[0])
+        return -1;
+    cli_log(OMADM_LOG_ERROR, NULL, "%s%s%s; nothing was changed", cmd ? cmd : "", cmd ? ": " : "",
+            f.line);
+    return 0;
+}
+
+int cli_open_ex(cli_t *cli, const char *state_dir, const omadm_platform_t *platform,
+                int (*adjust)(void *ctx, cli_t *cli), void *ctx)
+{
+    int rc = open_base(cli, state_dir, true, adjust, ctx);
+    if (rc)
+        return rc;
     omadm_error_t err = omadm_new(&cli->cfg, platform, &cli->storage, &cli->dm);
     if (err) {
-        cli_log(OMADM_LOG_ERROR, NULL, "state directory %s: %s", state_dir, omadm_strerror(err));
+        /* a value of a newer format, or a damaged one: named (docs/state.md) */
+        if (cli_state_report(state_dir, &cli->cfg, err, NULL, NULL))
+            cli_log(OMADM_LOG_ERROR, NULL, "state directory %s: %s", state_dir,
+                    omadm_strerror(err));
         cli_close(cli);
         return -1;
     }
@@ -513,6 +575,14 @@ int cli_open_ex(cli_t *cli, const char *state_dir, const omadm_platform_t *platf
     if (err) {
         cli_log(OMADM_LOG_ERROR, NULL, "certificate store %s: %s", store_dir,
                 why ? why : omadm_strerror(err));
+        cli_close(cli);
+        return -1;
+    }
+    /* a later version's committed batch: the store stays as that version
+     * left it (dmclient check still looks at it) */
+    const char *blocked = omadm_certstore_blocked(cli->certs, &err);
+    if (blocked && err == OMADM_E_NEWER_FORMAT) {
+        cli_log(OMADM_LOG_ERROR, NULL, "%s; nothing was changed", blocked);
         cli_close(cli);
         return -1;
     }

@@ -19,6 +19,7 @@
 #include "crypto.h"
 #include "large_obj.h"
 #include "session.h"
+#include "state_format.h"
 
 #define MAX_NONCE 64
 #define MAX_CHALLENGES 3
@@ -135,32 +136,19 @@ void client_free(omadm_t *dm)
 
 /* ---- persistence ("auth") ---- */
 
-/* 0 loaded or absent, -1 when it could not be read (storage, memory). */
-/* Read the persisted "auth" record into c.  OMADM_OK (also when there is
- * none), OMADM_E_STORAGE (load() failed), OMADM_E_NOMEM, or OMADM_E_CORRUPT
- * (not a record this engine wrote, or a nonce in it does not decode). */
-static omadm_error_t load_auth(omadm_t *dm, dm_client_t *c)
+#define AUTH_FORMAT "omadm-auth"
+#define AUTH_CURRENT 1
+#define AUTH_WRITES "omadm-auth 1"
+
+static omadm_error_t save_auth(omadm_t *dm, const dm_client_t *c);
+
+/* The lines after the format line: counter and nonces into c (what can be
+ * read of them); OMADM_E_CORRUPT when a nonce does not decode. */
+static omadm_error_t parse_auth(omadm_t *dm, dm_client_t *c, char **save)
 {
-    uint8_t *data = NULL;
-    size_t len = 0;
-    if (!dm->has_storage)
-        return OMADM_OK;
-    int rc = dm->storage.load(dm->storage.ctx, "auth", &data, &len);
-    if (rc)
-        return rc == 1 ? OMADM_OK : OMADM_E_STORAGE;
-    char *text = om_strndup(dm, (const char *)data, len);
-    if (dm->storage.release)
-        dm->storage.release(dm->storage.ctx, data);
-    if (!text)
-        return OMADM_E_NOMEM;
-    char *save = NULL;
-    char *line = strtok_r(text, "\n", &save);
-    if (!line || strcmp(line, "omadm-auth 1")) {
-        om_free(dm, text);
-        return OMADM_E_CORRUPT;
-    }
     omadm_error_t err = OMADM_OK;
-    while ((line = strtok_r(NULL, "\n", &save))) {
+    char *line;
+    while ((line = strtok_r(NULL, "\n", save))) {
         char *sp = strchr(line, ' ');
         if (!sp)
             continue;
@@ -186,8 +174,85 @@ static omadm_error_t load_auth(omadm_t *dm, dm_client_t *c)
         }
         om_free(dm, raw);
     }
-    om_wipe(text, strlen(text));
+    return err;
+}
+
+/* Read the persisted "auth" record into c.  OMADM_OK (also when there is
+ * none), OMADM_E_STORAGE (load() failed), OMADM_E_NOMEM, OMADM_E_CORRUPT
+ * (not a record this engine wrote, or a nonce in it does not decode: c
+ * holds what could be read), or OMADM_E_NEWER_FORMAT (a later version's
+ * record: nothing of it is read).  *version (may be NULL) gets the version
+ * its format line names (0: none), *why (may be NULL) what is damaged. */
+static omadm_error_t load_auth(omadm_t *dm, dm_client_t *c, unsigned *version, const char **why)
+{
+    uint8_t *data = NULL;
+    size_t len = 0;
+    unsigned v = 0;
+    const char *w = NULL;
+    omadm_error_t err = OMADM_OK;
+    int rc = dm->has_storage ? dm->storage.load(dm->storage.ctx, "auth", &data, &len) : 1;
+    if (rc < 0)
+        err = OMADM_E_STORAGE;
+    if (rc)
+        goto out;
+    state_fmt_t fmt = state_format_text(data, len, AUTH_FORMAT, 1, AUTH_CURRENT, &v);
+    char *text = fmt == STATE_FMT_NEWER ? NULL : om_strndup(dm, (const char *)data, len);
+    if (dm->storage.release)
+        dm->storage.release(dm->storage.ctx, data);
+    if (fmt == STATE_FMT_NEWER) {
+        err = OMADM_E_NEWER_FORMAT;
+        goto out;
+    }
+    if (!text) {
+        err = OMADM_E_NOMEM;
+        goto out;
+    }
+    char *save = NULL;
+    strtok_r(text, "\n", &save);
+    if (fmt == STATE_FMT_DAMAGED) {
+        err = OMADM_E_CORRUPT;
+        w = "no " AUTH_FORMAT " format line";
+    } else if ((err = parse_auth(dm, c, &save)) == OMADM_E_CORRUPT) {
+        w = "a nonce does not decode";
+    }
+    om_wipe(text, len);
     om_free(dm, text);
+out:
+    if (version)
+        *version = v;
+    if (why)
+        *why = w;
+    return err;
+}
+
+/* omadm_state_check: the "auth" record loads; with OMADM_STATE_REPAIR a
+ * damaged one is written again with what could be read of it, as the next
+ * omadm_session_begin would. */
+omadm_error_t client_auth_check(omadm_t *dm)
+{
+    dm_client_t c;
+    memset(&c, 0, sizeof c);
+    unsigned v = 0;
+    const char *why = NULL;
+    char found[32];
+    omadm_error_t err = load_auth(dm, &c, &v, &why);
+    snprintf(found, sizeof found, AUTH_FORMAT " %u", v);
+    if (err == OMADM_E_STORAGE) {
+        state_report(dm, err, false, "auth", NULL, AUTH_WRITES, "cannot be loaded");
+    } else if (err == OMADM_E_NEWER_FORMAT) {
+        state_report(dm, err, false, "auth", found, AUTH_WRITES,
+                     "format %s is newer than this library reads (" AUTH_WRITES ")", found);
+    } else if (err == OMADM_E_CORRUPT) {
+        omadm_error_t fix = state_repairing(dm) ? save_auth(dm, &c) : OMADM_E_CORRUPT;
+        state_report(dm, err, fix == OMADM_OK, "auth", v ? found : NULL, AUTH_WRITES,
+                     "damaged: %s%s", why,
+                     fix == OMADM_OK ? "; written again with what could be read (the session "
+                                       "counter, nonces that decode), as the next session would"
+                                     : "");
+        if (fix == OMADM_OK || fix == OMADM_E_NOMEM)
+            err = fix;
+    }
+    om_wipe(&c, sizeof c);
     return err;
 }
 
@@ -202,7 +267,7 @@ static omadm_error_t save_auth(omadm_t *dm, const dm_client_t *c)
                                 : crypto_b64_encode(dm, c->server_nonce, c->server_nonce_len);
     buf_t b;
     buf_init(&b, dm);
-    buf_printf(&b, "omadm-auth 1\ncounter %lu\nclient-nonce %s\nserver-nonce %s\n", c->counter,
+    buf_printf(&b, AUTH_WRITES "\ncounter %lu\nclient-nonce %s\nserver-nonce %s\n", c->counter,
                cn ? cn : "", sn ? sn : "");
     omadm_error_t err = b.failed || !cn || !sn ? OMADM_E_NOMEM : OMADM_OK;
     if (!err && dm->storage.save(dm->storage.ctx, "auth", b.data, b.len))
@@ -512,7 +577,12 @@ omadm_error_t omadm_session_begin(omadm_t *dm, const omadm_account_t *acc, int s
     dm->client_error = NULL;
     c->server_initiated = server_initiated != 0;
     omadm_error_t err = copy_account(dm, c, acc);
-    omadm_error_t auth_err = load_auth(dm, c);
+    omadm_error_t auth_err = load_auth(dm, c, NULL, NULL);
+    if (auth_err == OMADM_E_NEWER_FORMAT) {
+        /* a later version's record: neither read nor written over */
+        client_free(dm);
+        return auth_err;
+    }
     if (auth_err)
         om_log(dm, OMADM_LOG_WARN, "authentication state cannot be read (%s); starting without nonces",
                omadm_strerror(auth_err));
@@ -1571,7 +1641,7 @@ omadm_error_t client_stored_server_nonce(omadm_t *dm, uint8_t *out, size_t size,
     memset(&tmp, 0, sizeof tmp);
     const dm_client_t *c = cl(dm);
     if (!c) {
-        omadm_error_t err = load_auth(dm, &tmp);
+        omadm_error_t err = load_auth(dm, &tmp, NULL, NULL);
         if (err) {
             om_wipe(&tmp, sizeof tmp);
             return err; /* never check against an empty nonce by mistake */

@@ -44,8 +44,13 @@ void client_stream_add(omadm_t *dm, get_stream_t *s);
 /* The nonce this device gave the server last (persisted, "auth"): what a
  * package 0 digest is computed with.  OMADM_OK and *len (<= size), or why
  * the stored state cannot be read: OMADM_E_STORAGE, OMADM_E_NOMEM,
- * OMADM_E_CORRUPT. */
+ * OMADM_E_CORRUPT, OMADM_E_NEWER_FORMAT. */
 omadm_error_t client_stored_server_nonce(omadm_t *dm, uint8_t *out, size_t size, size_t *len);
+/* omadm_state_check of the "auth" record (state_report each finding; with
+ * OMADM_STATE_REPAIR a damaged one is written again with what could be
+ * read of it).  OMADM_OK, or what is left: OMADM_E_CORRUPT,
+ * OMADM_E_NEWER_FORMAT, OMADM_E_STORAGE, OMADM_E_NOMEM. */
+omadm_error_t client_auth_check(omadm_t *dm);
 /* Commands are queued for the next message. */
 int client_pending(const omadm_t *dm);
 

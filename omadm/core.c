@@ -35,6 +35,7 @@ static const char *const error_strings[OMADM_E__COUNT] = {
     [OMADM_E_DENIED] = "permission denied",
     [OMADM_E_BUSY] = "already in use",
     [OMADM_E_NO_KEY] = "no private key for the certificate",
+    [OMADM_E_NEWER_FORMAT] = "persisted state is of a newer format",
 };
 
 const char *omadm_version(void)
@@ -220,11 +221,9 @@ static omadm_error_t copy_config(omadm_t *dm, const omadm_config_t *in)
     return OMADM_OK;
 }
 
-omadm_error_t omadm_new(const omadm_config_t *cfg, const omadm_platform_t *platform,
-                        const omadm_storage_t *storage, omadm_t **out)
+omadm_error_t engine_new(const omadm_config_t *cfg, const omadm_platform_t *platform,
+                         const omadm_storage_t *storage, omadm_t **out)
 {
-    if (!out)
-        return OMADM_E_INVALID_ARG;
     *out = NULL;
     if (crypto_init())
         return OMADM_E_NOMEM; /* OpenSSL cannot be set up: crypto.h */
@@ -245,6 +244,22 @@ omadm_error_t omadm_new(const omadm_config_t *cfg, const omadm_platform_t *platf
         cfg = &def;
     }
     omadm_error_t err = copy_config(dm, cfg);
+    if (err != OMADM_OK) {
+        omadm_free(dm);
+        return err;
+    }
+    *out = dm;
+    return OMADM_OK;
+}
+
+omadm_error_t omadm_new(const omadm_config_t *cfg, const omadm_platform_t *platform,
+                        const omadm_storage_t *storage, omadm_t **out)
+{
+    if (!out)
+        return OMADM_E_INVALID_ARG;
+    *out = NULL;
+    omadm_t *dm = NULL;
+    omadm_error_t err = engine_new(cfg, platform, storage, &dm);
     if (err == OMADM_OK)
         err = dmtree_create(dm);
     if (err == OMADM_OK)

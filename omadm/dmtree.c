@@ -10,6 +10,7 @@
 
 #include "acl.h"
 #include "crypto.h"
+#include "state_format.h"
 #include "uri.h"
 
 typedef enum { J_ADDED, J_REMOVED, J_VALUE, J_STR, J_NAME } jkind_t;
@@ -667,6 +668,12 @@ static uint64_t checksum(const uint8_t *p, size_t n)
 
 #define BUCKET_HEAD "omadm-tree-bucket %u %lu\n"
 
+/* The format line of the key "tree": 1 is the whole tree in one key, 2 a
+ * manifest of buckets (docs/abi.md); both are read, 2 is written. */
+#define TREE_FORMAT "omadm-tree"
+#define TREE_CURRENT 2
+#define TREE_WRITES "omadm-tree 2"
+
 static void bucket_key(char key[32], unsigned i, uint32_t gen)
 {
     snprintf(key, 32, "tree.%u.%c", i, gen & 1 ? 'b' : 'a');
@@ -785,7 +792,7 @@ static omadm_error_t save_manifest(omadm_t *dm, const pbucket_t *pb)
     const dmtree_t *t = dm->tree;
     buf_t b;
     buf_init(&b, dm);
-    buf_printf(&b, "omadm-tree 2\nbuckets %u\n", t->n_pb);
+    buf_printf(&b, TREE_WRITES "\nbuckets %u\n", t->n_pb);
     for (unsigned i = 0; i < t->n_pb; i++)
         if (pb[i].used)
             buf_printf(&b, "%u %lu %016llx\n", i, (unsigned long)pb[i].gen,
@@ -934,6 +941,16 @@ static omadm_error_t load_line(omadm_t *dm, char *line, dmnode_t **out)
     return OMADM_OK;
 }
 
+/* A record that does not load: omadm_state_check hears which, in which
+ * key. */
+static void bad_record(omadm_t *dm, const char *key, const char *found, const char *which,
+                       unsigned long n)
+{
+    state_report(dm, OMADM_E_CORRUPT, false, key, found, TREE_WRITES,
+                 "damaged: %s %lu cannot be loaded (its text, or this configuration's limits on "
+                 "nodes and URIs)", which, n);
+}
+
 /* Format 1: the whole tree in one key, one record per line in tree order.
  * Every record is written anew (format 2) with the next save. */
 static omadm_error_t load_v1(omadm_t *dm, char **save)
@@ -941,8 +958,13 @@ static omadm_error_t load_v1(omadm_t *dm, char **save)
     omadm_error_t err = OMADM_OK;
     char *line;
     dmnode_t *n;
-    while (!err && (line = strtok_r(NULL, "\n", save)))
+    unsigned long lineno = 1;
+    while (!err && (line = strtok_r(NULL, "\n", save))) {
+        lineno++;
         err = load_line(dm, line, &n);
+    }
+    if (err == OMADM_E_CORRUPT)
+        bad_record(dm, "tree", TREE_FORMAT " 1", "the record on line", lineno);
     dm->tree->pb_force = true;
     return err;
 }
@@ -1016,16 +1038,24 @@ static omadm_error_t load_bucket(omadm_t *dm, loader_t *l, unsigned i, const pbu
     uint8_t *data = NULL;
     size_t len = 0;
     int rc = dm->storage.load(dm->storage.ctx, key, &data, &len);
-    if (rc == 1)
+    if (rc == 1) {
+        state_report(dm, OMADM_E_CORRUPT, false, key, NULL, TREE_WRITES,
+                     "missing: the manifest (tree) names it");
         return OMADM_E_CORRUPT;
-    if (rc < 0)
+    }
+    if (rc < 0) {
+        state_report(dm, OMADM_E_STORAGE, false, key, NULL, TREE_WRITES, "cannot be loaded");
         return OMADM_E_STORAGE;
+    }
     bool same = checksum(data, len) == want->sum;
     char *text = same ? om_strndup(dm, (const char *)data, len) : NULL;
     if (dm->storage.release)
         dm->storage.release(dm->storage.ctx, data);
-    if (!same)
+    if (!same) {
+        state_report(dm, OMADM_E_CORRUPT, false, key, NULL, TREE_WRITES,
+                     "damaged: its checksum is not the one the manifest (tree) gives");
         return OMADM_E_CORRUPT;
+    }
     if (!text)
         return OMADM_E_NOMEM;
     l->texts[i] = text;
@@ -1033,13 +1063,20 @@ static omadm_error_t load_bucket(omadm_t *dm, loader_t *l, unsigned i, const pbu
     head[strlen(head) - 1] = 0;
     char *save = NULL;
     char *line = strtok_r(text, "\n", &save);
-    if (!line || strcmp(line, head))
+    if (!line || strcmp(line, head)) {
+        state_report(dm, OMADM_E_CORRUPT, false, key, NULL, TREE_WRITES,
+                     "damaged: its first line is not \"%s\"", head);
         return OMADM_E_CORRUPT;
+    }
     omadm_error_t err = OMADM_OK;
+    unsigned long lineno = 1;
     while (!err && (line = strtok_r(NULL, "\n", &save))) {
         uint64_t seq;
-        if (get_num(&line, 10, UINT32_MAX - 1, '\t', &seq))
+        lineno++;
+        if (get_num(&line, 10, UINT32_MAX - 1, '\t', &seq)) {
+            bad_record(dm, key, NULL, "the record on line", lineno);
             return OMADM_E_CORRUPT;
+        }
         err = push_rec(dm, l, (uint32_t)seq, i, line);
     }
     return err;
@@ -1101,17 +1138,33 @@ static omadm_error_t load_v2(omadm_t *dm, char **save)
 {
     dmtree_t *t = dm->tree;
     loader_t l = {0};
-    omadm_error_t err = load_manifest(dm, save);
+    omadm_error_t err = load_manifest(dm, save), bad = OMADM_OK;
+    if (err == OMADM_E_CORRUPT)
+        state_report(dm, err, false, "tree", TREE_WRITES, TREE_WRITES,
+                     "damaged: the manifest's lines after its format line are not a bucket list");
     if (!err && !(l.texts = om_calloc(dm, t->n_pb * sizeof *l.texts)))
         err = OMADM_E_NOMEM;
-    for (unsigned i = 0; !err && i < t->n_pb; i++)
+    for (unsigned i = 0; !err && i < t->n_pb; i++) {
         if (t->pb[i].used)
             err = load_bucket(dm, &l, i, &t->pb[i]);
+        /* omadm_state_check hears of every bucket that does not load */
+        if ((err == OMADM_E_CORRUPT || err == OMADM_E_STORAGE) && state_checking(dm)) {
+            bad = bad ? bad : err;
+            err = OMADM_OK;
+        }
+    }
+    if (!err)
+        err = bad;
     if (!err && l.n_recs)
         qsort(l.recs, l.n_recs, sizeof *l.recs, cmp_lrec);
     for (size_t k = 0; !err && k < l.n_recs; k++) {
         dmnode_t *n = NULL;
         err = load_line(dm, l.recs[k].line, &n);
+        if (err == OMADM_E_CORRUPT) {
+            char key[32];
+            bucket_key(key, l.recs[k].bucket, t->pb[l.recs[k].bucket].gen);
+            bad_record(dm, key, NULL, "record", (unsigned long)l.recs[k].seq);
+        }
         if (err)
             break;
         n->pbucket = l.recs[k].bucket;
@@ -1139,23 +1192,39 @@ static omadm_error_t load_tree(omadm_t *dm)
     int rc = dm->storage.load(dm->storage.ctx, "tree", &data, &len);
     if (rc == 1)
         return OMADM_OK;
-    if (rc < 0)
+    if (rc < 0) {
+        state_report(dm, OMADM_E_STORAGE, false, "tree", NULL, TREE_WRITES, "cannot be loaded");
         return OMADM_E_STORAGE;
-    omadm_error_t err = OMADM_OK;
-    char *text = om_strndup(dm, (const char *)data, len);
+    }
+    unsigned v = 0;
+    state_fmt_t fmt = state_format_text(data, len, TREE_FORMAT, 1, TREE_CURRENT, &v);
+    char found[32];
+    snprintf(found, sizeof found, TREE_FORMAT " %u", v);
+    char *text = fmt == STATE_FMT_NEWER ? NULL : om_strndup(dm, (const char *)data, len);
     if (dm->storage.release)
         dm->storage.release(dm->storage.ctx, data);
+    if (fmt == STATE_FMT_NEWER) {
+        /* a later version's tree: nothing of it is read, nothing written */
+        state_report(dm, OMADM_E_NEWER_FORMAT, false, "tree", found, TREE_WRITES,
+                     "format %s is newer than this library reads (" TREE_WRITES ")", found);
+        return OMADM_E_NEWER_FORMAT;
+    }
     if (!text)
         return OMADM_E_NOMEM;
     char *save = NULL;
-    char *line = strtok_r(text, "\n", &save);
-    if (line && !strcmp(line, "omadm-tree 1"))
-        err = load_v1(dm, &save);
-    else if (line && !strcmp(line, "omadm-tree 2"))
-        err = load_v2(dm, &save);
-    else
-        err = OMADM_E_CORRUPT;
+    strtok_r(text, "\n", &save);
+    unsigned reported = state_reported(dm);
+    omadm_error_t err = fmt == STATE_FMT_DAMAGED ? OMADM_E_CORRUPT
+                        : v == 1                 ? load_v1(dm, &save)
+                                                 : load_v2(dm, &save);
     om_free(dm, text);
+    if (err == OMADM_E_CORRUPT && state_reported(dm) == reported)
+        state_report(dm, err, false, "tree", NULL, TREE_WRITES,
+                     "damaged: no " TREE_FORMAT " format line");
+    else if (!err && fmt == STATE_FMT_OLDER)
+        state_report(dm, OMADM_OK, false, "tree", found, TREE_WRITES,
+                     "format %s: read, and written as " TREE_WRITES " when the tree next changes",
+                     found);
     return err;
 }
 

@@ -41,6 +41,7 @@ struct omadm {
     struct arena_chunk *spare;   /* arena.c: chunks kept for the next message */
     bool arena_keep;             /* a message is ending: freed chunks become spares */
     size_t spare_bytes;          /* their sizes, at most ARENA_SPARE_MAX */
+    struct state_checker *checker; /* state_check.c: omadm_state_check's engine only */
 };
 
 /* Allocation through the platform table. */
@@ -54,6 +55,26 @@ char *om_strndup(omadm_t *dm, const char *s, size_t n);
 void om_log(omadm_t *dm, omadm_log_level_t level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 int64_t om_now(omadm_t *dm);
+
+/* A finding about a persisted value (state_check.c): passed on to the
+ * host's omadm_state_fn when omadm_state_check runs the load, else
+ * nothing.  err as in omadm_state_problem_t (OMADM_OK: a note); found:
+ * the format the value names, or NULL; current: the format this library
+ * writes; repaired: OMADM_STATE_REPAIR fixed it. */
+void state_report(omadm_t *dm, omadm_error_t err, bool repaired, const char *key,
+                  const char *found, const char *current, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
+/* Findings reported so far (0 outside omadm_state_check). */
+unsigned state_reported(const omadm_t *dm);
+/* omadm_state_check runs the load (and findings matter more than speed). */
+bool state_checking(const omadm_t *dm);
+/* ... with OMADM_STATE_REPAIR. */
+bool state_repairing(const omadm_t *dm);
+
+/* A new engine with its configuration copied and nothing loaded yet
+ * (omadm_new and omadm_state_check start from it; omadm_free frees it). */
+omadm_error_t engine_new(const omadm_config_t *cfg, const omadm_platform_t *platform,
+                         const omadm_storage_t *storage, omadm_t **out);
 
 /* Secure wipe for secrets. */
 void om_wipe(void *p, size_t n);

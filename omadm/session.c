@@ -2,11 +2,13 @@
 /*
  * session.c - session counters and their persistence (key "session":
  * "omadm-session 2\n<session id>\n<server>\n<our last MsgID>\n", the two
- * strings escaped with dm_escape).
+ * strings escaped with dm_escape; format 1 had them as they are; an empty
+ * value: no session).
  */
 #include "session.h"
 
 #include "arena.h"
+#include "state_format.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,15 +23,21 @@ void session_clear(omadm_t *dm)
     dm->session.our_msg_id = 0;
 }
 
-static omadm_error_t parse(omadm_t *dm, char *text)
+#define SESSION_FORMAT "omadm-session"
+#define SESSION_OLDEST 1
+#define SESSION_CURRENT 2
+#define SESSION_WRITES "omadm-session 2"
+
+/* The lines after the format line of version v (format 1: the strings as
+ * they are, format 2: escaped). */
+static omadm_error_t parse(omadm_t *dm, char *text, unsigned v)
 {
     char *save = NULL;
     char *magic = strtok_r(text, "\n", &save);
     char *sid = strtok_r(NULL, "\n", &save);
     char *srv = strtok_r(NULL, "\n", &save);
     char *num = strtok_r(NULL, "\n", &save);
-    if (!magic || strcmp(magic, "omadm-session 2") || !sid || !srv || !num ||
-        dm_unescape(sid) || dm_unescape(srv))
+    if (!magic || !sid || !srv || !num || (v >= 2 && (dm_unescape(sid) || dm_unescape(srv))))
         return OMADM_E_CORRUPT;
     char *end = NULL;
     unsigned long n = strtoul(num, &end, 10);
@@ -43,6 +51,23 @@ static omadm_error_t parse(omadm_t *dm, char *text)
     return OMADM_OK;
 }
 
+/* A damaged value: the engine starts a new session (the counters only
+ * matter within one); omadm_state_check reports it, and clears it when it
+ * repairs. */
+static omadm_error_t damaged(omadm_t *dm, const char *found, const char *why)
+{
+    session_clear(dm);
+    if (!state_checking(dm)) {
+        om_log(dm, OMADM_LOG_WARN, "session state unreadable (%s); starting a new session", why);
+        return OMADM_OK;
+    }
+    bool fixed = state_repairing(dm) &&
+                 !dm->storage.save(dm->storage.ctx, "session", (const uint8_t *)"", 0);
+    state_report(dm, OMADM_E_CORRUPT, fixed, "session", found, SESSION_WRITES, "damaged: %s%s",
+                 why, fixed ? "; cleared (the next session starts afresh, as it would anyway)" : "");
+    return fixed ? OMADM_OK : OMADM_E_CORRUPT;
+}
+
 omadm_error_t session_load(omadm_t *dm)
 {
     if (!dm->has_storage)
@@ -52,22 +77,40 @@ omadm_error_t session_load(omadm_t *dm)
     int rc = dm->storage.load(dm->storage.ctx, "session", &data, &len);
     if (rc == 1)
         return OMADM_OK;
-    if (rc < 0)
+    if (rc < 0) {
+        state_report(dm, OMADM_E_STORAGE, false, "session", NULL, SESSION_WRITES,
+                     "cannot be loaded");
         return OMADM_E_STORAGE;
+    }
+    unsigned v = 0;
+    state_fmt_t fmt = len ? state_format_text(data, len, SESSION_FORMAT, SESSION_OLDEST,
+                                              SESSION_CURRENT, &v)
+                          : STATE_FMT_CURRENT;
     char *text = om_strndup(dm, (const char *)data, len);
     if (dm->storage.release)
         dm->storage.release(dm->storage.ctx, data);
     if (!text)
         return OMADM_E_NOMEM;
-    omadm_error_t err = len ? parse(dm, text) : OMADM_OK;
+    char found[32];
+    snprintf(found, sizeof found, SESSION_FORMAT " %u", v);
+    omadm_error_t err = OMADM_OK;
+    if (fmt == STATE_FMT_NEWER) {
+        /* a later version's session: nothing of it is read or written */
+        state_report(dm, OMADM_E_NEWER_FORMAT, false, "session", found, SESSION_WRITES,
+                     "format %s is newer than this library reads (" SESSION_WRITES ")", found);
+        err = OMADM_E_NEWER_FORMAT;
+    } else if (fmt == STATE_FMT_DAMAGED) {
+        err = damaged(dm, v ? found : NULL, "no " SESSION_FORMAT " format line");
+    } else if (len && (err = parse(dm, text, v)) == OMADM_E_CORRUPT) {
+        err = damaged(dm, found, "its lines are not a session");
+    } else if (!err && fmt == STATE_FMT_OLDER) {
+        state_report(dm, OMADM_OK, false, "session", found, SESSION_WRITES,
+                     "format %s: read, and written as " SESSION_WRITES " when it next changes",
+                     found);
+    }
     om_free(dm, text);
     if (err)
         session_clear(dm);
-    if (err == OMADM_E_CORRUPT) {
-        /* the counters only matter within one session: start afresh */
-        om_log(dm, OMADM_LOG_WARN, "session state unreadable; starting a new session");
-        err = OMADM_OK;
-    }
     return err;
 }
 
@@ -102,7 +145,7 @@ omadm_error_t session_save(omadm_t *dm)
     buf_t b;
     buf_init(&b, dm);
     if (dm->session.session_id) {
-        buf_puts(&b, "omadm-session 2\n");
+        buf_puts(&b, SESSION_WRITES "\n");
         dm_escape(&b, dm->session.session_id);
         buf_putc(&b, '\n');
         dm_escape(&b, dm->session.server);

@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "platform.h"
+#include "state_format.h"
 #include "store_io.h"
 
 struct journal {
@@ -112,7 +113,7 @@ static int record(journal_t *j, char op, long long a, const char *rel, const voi
                   size_t len)
 {
     if (!j->len)
-        put(j, "omadm-journal 1\n", 16);
+        put(j, JOURNAL_WRITES "\n", 16);
     if (strpbrk(rel, " \n"))
         j->failed = 1;
     if (op == 'U') {
@@ -410,7 +411,7 @@ int journal_commit(journal_t *j, const char *dir, const char **why)
 /* A journal is valid when its trailer matches the checksum of the rest. */
 static int valid(const char *buf, size_t len)
 {
-    if (len < 16 + 67 || memcmp(buf, "omadm-journal 1\n", 16) || buf[len - 1] != '\n')
+    if (len < 16 + 67 || memcmp(buf, JOURNAL_WRITES "\n", 16) || buf[len - 1] != '\n')
         return 0;
     const char *trailer = buf + len - 67;
     char hex[65];
@@ -464,7 +465,13 @@ static int redo(const omadm_platform_t *plat, const store_io_t *io, const char *
     if (rc)
         return rc < 0 ? -1 : 0;
     rc = 0;
-    if (valid(buf, len)) {
+    if (state_format_text(buf, len, JOURNAL_FORMAT, 1, 1, NULL) == STATE_FMT_NEWER) {
+        /* a later version's batch: neither applied nor dropped; it waits
+         * for a library that reads it (store_check names it) */
+        *why = "the store journal is of a newer format than this library reads "
+               "(" JOURNAL_WRITES "); it is kept";
+        rc = -1;
+    } else if (valid(buf, len)) {
         rc = apply(io, dir, buf, len) ? -1 : 1;
         if (rc < 0)
             *why = "cannot apply the store journal";
@@ -472,6 +479,21 @@ static int redo(const omadm_platform_t *plat, const store_io_t *io, const char *
     explicit_bzero(buf, len);
     plat_free(plat, buf);
     return rc;
+}
+
+int journal_format(const omadm_platform_t *plat, const store_io_t *io, const char *dir,
+                   const char *name, unsigned *version)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = read_journal(plat, io, dir, name, &buf, &len);
+    if (rc)
+        return rc < 0 ? -1 : 0;
+    *version = 0;
+    state_fmt_t fmt = state_format_text(buf, len, JOURNAL_FORMAT, 1, 1, version);
+    explicit_bzero(buf, len);
+    plat_free(plat, buf);
+    return fmt == STATE_FMT_NEWER ? 1 : 0;
 }
 
 /* The name of a journal applied in another boot (at most one is left:

@@ -24,6 +24,10 @@
 
 typedef struct journal journal_t;
 
+/* The format line of a journal: "omadm-journal 1". */
+#define JOURNAL_FORMAT "omadm-journal"
+#define JOURNAL_WRITES "omadm-journal 1"
+
 /* The journal's memory comes from plat, its file operations go through io
  * (both kept: they must outlive j; io may be NULL). */
 journal_t *journal_new(const omadm_platform_t *plat, const store_io_t *io);
@@ -46,6 +50,11 @@ int journal_commit(journal_t *j, const char *dir, const char **why);
  * journal, drop an incomplete one (read into memory from plat). */
 int journal_recover(const omadm_platform_t *plat, const store_io_t *io, const char *dir,
                     const char **why);
+/* Whether dir/name is a journal of a newer format than this library reads
+ * (recovery keeps it, neither applied nor dropped): 1 and *version, 0 not
+ * (or absent), -1 it cannot be read. */
+int journal_format(const omadm_platform_t *plat, const store_io_t *io, const char *dir,
+                   const char *name, unsigned *version);
 /* "journal.applied-<boot id>" of the current boot into buf: 0, or -1 when
  * the system tells no boot id (or buf is too small). */
 int journal_applied_name(char *buf, size_t size);

@@ -22,6 +22,7 @@
 #include "cert.h"
 #include "journal.h"
 #include "platform.h"
+#include "state_format.h"
 #include "store_internal.h"
 #include "store_io.h"
 #include "textbuf.h"
@@ -201,7 +202,7 @@ char *rec_serialise(const omadm_platform_t *p, const store_rec_t *r, long long b
         return NULL;
     store_buf_t b;
     store_buf_init(&b, p);
-    store_buf_printf(&b, "omadm-cert 1\nthumb %s\nname ", r->thumb);
+    store_buf_printf(&b, STORE_CERT_WRITES "\nthumb %s\nname ", r->thumb);
     put_escaped(&b, r->name);
     store_buf_puts(&b, "\nserver ");
     if (!*r->server)
@@ -291,7 +292,13 @@ int rec_parse(const omadm_platform_t *p, char *text, store_rec_t *r, long long *
     memset(r, 0, sizeof *r);
     char *save = NULL;
     char *line = strtok_r(text, "\n", &save);
-    if (!line || strcmp(line, "omadm-cert 1")) {
+    state_fmt_t fmt = state_format(line, STORE_CERT_FORMAT, 1, STORE_CERT_CURRENT, NULL);
+    if (fmt == STATE_FMT_NEWER) {
+        if (why)
+            *why = "a record of a newer format";
+        return -3; /* a later version's record: not damaged, not ours to read */
+    }
+    if (fmt == STATE_FMT_DAMAGED) {
         if (why)
             *why = !line ? "empty" : strncmp(line, "omadm-cert ", 11) ? "not a certificate record"
                                                                        : "unknown record format";
@@ -432,7 +439,7 @@ char *read_file(const omadm_platform_t *plat, const store_io_t *io, const char *
 
 /* 0 found, 1 absent, -1 error (no memory, I/O: nothing is known), -2
  * damaged (there is a file, but not a record; *why says why when why is
- * not NULL). */
+ * not NULL), -3 a record of a newer format. */
 /* disk_get of the text read_file gave (NULL: errno says why). */
 static int disk_rec(const store_t *s, char *text, store_rec_t *r, long long *boff, long long *blen,
                     const char **why)
@@ -444,7 +451,7 @@ static int disk_rec(const store_t *s, char *text, store_rec_t *r, long long *bof
     }
     int rc = rec_parse(&s->plat, text, r, boff, blen, why);
     plat_free(&s->plat, text);
-    return rc == -1 ? -2 : rc == -2 ? -1 : 0;
+    return rc == -1 ? -2 : rc == -2 ? -1 : rc;
 }
 
 int disk_get(const store_t *s, const char *store, const char *thumb, store_rec_t *r,
@@ -458,9 +465,9 @@ int disk_get(const store_t *s, const char *store, const char *thumb, store_rec_t
 }
 
 /* disk_get of the record name in the directory dirfd has open (a listing:
- * no path to walk again for each record), with *why for a damaged one; and
- * -3 with *errnum when the file cannot be opened or read (not for want of
- * memory: that is -1). */
+ * no path to walk again for each record), with *why for a damaged or newer
+ * one; and -4 with *errnum when the file cannot be opened or read (not for
+ * want of memory: that is -1). */
 static int disk_get_at(const store_t *s, int dirfd, const char *name, store_rec_t *r,
                        const char **why, int *errnum)
 {
@@ -469,7 +476,7 @@ static int disk_get_at(const store_t *s, int dirfd, const char *name, store_rec_
     char *text = fd < 0 ? NULL : read_fd(&s->plat, &s->io, fd, NULL);
     if (!text && errno != ENOENT && errno != EFBIG && errno != ENOMEM) {
         *errnum = errno;
-        return -3;
+        return -4;
     }
     return disk_rec(s, text, r, NULL, NULL, why);
 }
@@ -490,8 +497,10 @@ int store_recover_if_needed(store_t *s)
     if (!s->needs_recovery)
         return 0;
     store_forget_read(s); /* also after store_relock: others may have written */
-    if (journal_recover(&s->plat, &s->io, s->dir, &why))
+    if (journal_recover(&s->plat, &s->io, s->dir, &why)) {
+        s->recover_why = why;
         return -1;
+    }
     s->needs_recovery = false;
     return 0;
 }
@@ -902,8 +911,8 @@ static int skip_rec(store_skip_fn skipped, void *ctx, const char *name, int got,
                     int errnum)
 {
     if (!skipped)
-        return got == -3 ? -1 : 0; /* unreadable: the listing would be incomplete */
-    if (got == -3)
+        return got == -4 ? -1 : 0; /* unreadable: the listing would be incomplete */
+    if (got == -4)
         why = strerror(errnum);
     return skipped(ctx, name, why ? why : "damaged");
 }
@@ -1176,8 +1185,10 @@ int store_open_io(const char *dir, const omadm_platform_t *plat, const store_io_
     /* A batch committed before a crash is applied now.  If that fails
      * (disk full, say) the journal is kept and every later store operation
      * tries again; the rest of the device stays manageable meanwhile. */
-    if (journal_recover(&s->plat, &s->io, s->dir, why))
+    if (journal_recover(&s->plat, &s->io, s->dir, why)) {
         s->needs_recovery = true;
+        s->recover_why = *why;
+    }
     *out = s;
     return 0;
 }
@@ -1210,6 +1221,42 @@ int store_relock(store_t *s)
 bool store_locked(const store_t *s)
 {
     return !s->unlocked;
+}
+
+bool store_blocked(const store_t *s)
+{
+    return s->needs_recovery;
+}
+
+int store_blocked_why(store_t *s, const char **text)
+{
+    *text = NULL;
+    if (s->unlocked || !store_recover_if_needed(s))
+        return 0;
+    /* the journal of the batch that waits, and one kept from another boot */
+    char names[2][64] = {"journal", ""};
+    DIR *d = store_io_opendir(&s->io, s->dir);
+    struct dirent *e;
+    while (d && (e = store_io_readdir(&s->io, d)))
+        if (!strncmp(e->d_name, "journal.applied-", 16) && strlen(e->d_name) < 64)
+            strcpy(names[1], e->d_name);
+    if (d)
+        store_io_closedir(&s->io, d);
+    for (int i = 0; i < 2; i++) {
+        unsigned v = 0;
+        if (*names[i] && journal_format(&s->plat, &s->io, s->dir, names[i], &v) == 1) {
+            snprintf(s->blocked_why, sizeof s->blocked_why,
+                     "%s/%s: format " JOURNAL_FORMAT " %u is newer than this library reads "
+                     "(" JOURNAL_WRITES ")", s->dir, names[i], v);
+            *text = s->blocked_why;
+            return 1;
+        }
+    }
+    snprintf(s->blocked_why, sizeof s->blocked_why,
+             "%s/journal: a committed batch cannot be applied yet (%s)", s->dir,
+             s->recover_why ? s->recover_why : "?");
+    *text = s->blocked_why;
+    return 2;
 }
 
 void store_close(store_t *s)

@@ -87,6 +87,14 @@ int store_unlock(store_t *s);
  * lookup.  0, or -1 (the store stays unlocked). */
 int store_relock(store_t *s);
 bool store_locked(const store_t *s);
+/* A committed batch waits to be applied (its journal could not be applied
+ * when last tried, or is of a newer format): lookups fail until it is. */
+bool store_blocked(const store_t *s);
+/* The same, after one more try to apply it: 0 nothing waits (any more);
+ * 1 a journal of a newer format than this library reads, 2 a batch that
+ * cannot be applied now (a full disk, say); *text (the store's, valid
+ * until the next call on it) names the journal, and for 1 both formats. */
+int store_blocked_why(store_t *s, const char **text);
 /* The platform table the store was opened with (defaults filled in): what
  * the store hands out (store_get_key, store_get_state) goes back to it with
  * plat_free(store_platform(s), p). */
@@ -160,12 +168,17 @@ int store_flush(store_t *s);
  * plat_free it); NULL when none. */
 char *store_get_key(store_t *s, const char *store, const char *thumb);
 
-/* Verify records, CApath directories and bundles agree and that files and
- * directories have the modes docs/certificatestore.md gives; report each
+/* Verify records, CApath directories and bundles agree, that files and
+ * directories have the modes docs/certificatestore.md gives, that no record
+ * or journal is of a newer format and no temp file is left; report each
  * problem through cb.  With STORE_CHECK_REPAIR, fix what can be fixed
- * (modes) and report only what is left.  Returns the number of problems
- * (0 = consistent). */
+ * without losing anything (modes, temp files, a trust store's CApath
+ * directory and bundle written anew from its records when every record
+ * can be read) and report only what is left; with STORE_CHECK_SAY_REPAIRS
+ * too, each repair goes through cb as "repaired: ..." (not counted).
+ * Returns the number of problems (0 = consistent). */
 #define STORE_CHECK_REPAIR 1u
+#define STORE_CHECK_SAY_REPAIRS 2u
 int store_check(store_t *s, unsigned flags, void (*cb)(void *ctx, const char *problem), void *ctx);
 
 /* Paths for device software. */

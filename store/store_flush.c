@@ -67,8 +67,9 @@ static int before(flush_t *f, const op_t *op, store_rec_t *rec, bool *owned, lon
         *owned = true;
     /* a damaged record counts as absent, so it can still be deleted or
      * replaced (store check reports what it left behind); a record that
-     * could not be read is not known to be absent: the batch fails */
-    return rc == 0 ? 1 : rc == -1 ? -1 : 0;
+     * could not be read is not known to be absent, and one of a newer
+     * format is not ours to replace: the batch fails */
+    return rc == 0 ? 1 : rc == -1 || rc == -3 ? -1 : 0;
 }
 
 /* Note that the CApath names of subject hash h in store k change. */
@@ -350,7 +351,7 @@ static int final_state(flush_t *f, const store_kind_t *k, const char *thumb, sto
         return 1;
     }
     int rc = disk_get(f->s, k->id, thumb, disk, NULL, NULL);
-    if (rc == -1)
+    if (rc == -1 || rc == -3)
         return -1;
     if (rc)
         return 0; /* absent, or damaged (counted as absent, see before()) */

@@ -70,6 +70,8 @@ struct store {
     op_t *pending, *pending_tail; /* committed, not yet flushed */
     bool unlocked;                /* lock released by store_unlock */
     state_index_t states;         /* the state ops of both lists by name */
+    const char *recover_why;      /* why the last recovery failed (static text) */
+    char blocked_why[512];        /* store_blocked_why's text */
     store_rec_t last_read;        /* store_peek's last record from the disk */
     const store_kind_t *last_read_kind; /* its store; NULL: none to reuse */
 };
@@ -86,11 +88,16 @@ void free_ops(const omadm_platform_t *p, op_t *o);
 /* snprintf of "<store dir>/<fmt>" into buf; -1 when it does not fit. */
 int path(const store_t *s, char *buf, size_t size, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* The format line of record files: "omadm-cert 1" (docs/certificatestore.md). */
+#define STORE_CERT_FORMAT "omadm-cert"
+#define STORE_CERT_CURRENT 1
+#define STORE_CERT_WRITES "omadm-cert 1"
+
 /* Record file bytes (from p); boff/blen: its block in the bundle or -1. */
 char *rec_serialise(const omadm_platform_t *p, const store_rec_t *r, long long boff,
                     long long blen, size_t *len);
-/* 0, -1 (not a record; *why says why when why is not NULL) or -2 (p had
- * no memory). */
+/* 0, -1 (not a record; *why says why when why is not NULL), -2 (p had
+ * no memory) or -3 (a record of a newer format: nothing of it is read). */
 int rec_parse(const omadm_platform_t *p, char *text, store_rec_t *r, long long *boff,
               long long *blen, const char **why);
 /* Whole file, NUL-terminated, from plat, read through io; NULL with errno
@@ -98,7 +105,8 @@ int rec_parse(const omadm_platform_t *p, char *text, store_rec_t *r, long long *
  * memory; ENOENT: no such file; anything else: I/O). */
 char *read_file(const omadm_platform_t *plat, const store_io_t *io, const char *p, size_t *len);
 /* 0 found, 1 absent, -1 error (no memory, I/O: nothing is known), -2
- * damaged (a file that is not a record). */
+ * damaged (a file that is not a record), -3 a record of a newer format
+ * (neither absent nor readable: never replaced or counted as absent). */
 int disk_get(const store_t *s, const char *store, const char *thumb, store_rec_t *r,
              long long *boff, long long *blen);
 /* Newest staged op for (store, thumb) in the open transaction (in_tx) or
@@ -111,6 +119,12 @@ static inline bool op_is_state(const op_t *o)
 {
     return o->kind == OP_STATE_PUT || o->kind == OP_STATE_DEL;
 }
+/* Write trust store k's CApath directory and bundle anew from its records
+ * (store_repair.c), in a journal batch of its own: only with nothing
+ * staged, nothing to recover, and every record readable.  0 done (durable;
+ * applied now or before the next lookup), -1 nothing changed (*why). */
+int store_rebuild_trust(store_t *s, const store_kind_t *k, const char **why);
+
 /* A name store_put_state accepts (also: which files in state/ are records). */
 bool state_name_ok(const char *name);
 

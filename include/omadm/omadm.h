@@ -76,6 +76,8 @@ typedef enum {
     OMADM_E_DENIED = 12,      /* not permitted */
     OMADM_E_BUSY = 13,        /* already in use (a store open twice in one process) */
     OMADM_E_NO_KEY = 14,      /* the certificate has no private key in the store */
+    OMADM_E_NEWER_FORMAT = 15,/* persisted state of a newer format than this library
+                                 reads: left as it is (docs/state.md) */
     OMADM_E__COUNT
 } omadm_error_t;
 
@@ -327,13 +329,17 @@ typedef struct omadm omadm_t;
  * Create an engine.  cfg is copied (strings too; NULL: the defaults);
  * platform and storage are copied and may be NULL (libc; no persistence);
  * the hooks' ctx pointers must stay valid for the engine's life.
- * Persisted tree, session and auth state are loaded from storage here.
+ * The persisted tree and session are loaded from storage here (auth state
+ * when a session begins); older formats are read and written in the
+ * current one when they next change (docs/state.md).  Nothing is written.
  * Returns OMADM_OK and *out, owned by the caller (omadm_free);
  * OMADM_E_INVALID_ARG (out NULL); OMADM_E_NOMEM (also when OpenSSL cannot
  * be set up: the first call in a process sets it up explicitly, which
  * the host may have done already); OMADM_E_STORAGE (load() failed);
- * OMADM_E_CORRUPT (a persisted value cannot be read back).  On failure
- * *out is NULL.
+ * OMADM_E_CORRUPT (the tree cannot be read back: a damaged session only
+ * starts a new session); OMADM_E_NEWER_FORMAT (the tree or the session is
+ * of a newer format than this library reads).  omadm_state_check() says
+ * which value and which formats.  On failure *out is NULL.
  * Threads: any thread (the new engine is not shared yet).
  */
 OMADM_API omadm_error_t omadm_new(const omadm_config_t *cfg, const omadm_platform_t *platform,
@@ -342,6 +348,60 @@ OMADM_API omadm_error_t omadm_new(const omadm_config_t *cfg, const omadm_platfor
  * out must be released before.  Free the engine before the certificate
  * store registered on it.  Threads: engine. */
 OMADM_API void omadm_free(omadm_t *dm);
+
+/* ---- persisted state: formats and checks ----------------------------------- */
+
+/*
+ * Every value the engine stores starts with a format line, "<name>
+ * <version>": "omadm-tree 2" (the key "tree"; the buckets "tree.<n>.a/b"
+ * belong to it), "omadm-session 2", "omadm-auth 1".  This library reads
+ * its own versions and the older ones (omadm-tree 1, omadm-session 1) and
+ * refuses newer ones without changing them (docs/state.md).
+ */
+
+/* One finding of omadm_state_check(); everything borrowed for the call. */
+typedef struct omadm_state_problem {
+    const char *key;       /* the storage key: "tree", "tree.17.b", "session", "auth" */
+    omadm_error_t err;     /* what was found: OMADM_E_CORRUPT (cannot be read back),
+                              OMADM_E_NEWER_FORMAT (a newer format than this library
+                              reads), OMADM_E_STORAGE (load() failed), or OMADM_OK:
+                              an older format this library reads and converts when
+                              the value next changes (a note, not a problem) */
+    const char *found;     /* the format the value names ("omadm-tree 3"), or NULL
+                              when it names none this library can tell */
+    const char *current;   /* the format this library writes ("omadm-tree 2") */
+    const char *detail;    /* for people: what is wrong, or what was done about it */
+    int repaired;          /* non-zero: OMADM_STATE_REPAIR fixed it (detail says how) */
+} omadm_state_problem_t;
+
+/* Receives one finding (borrowed for the call). */
+typedef void (*omadm_state_fn)(void *ctx, const omadm_state_problem_t *problem);
+
+/* omadm_state_check flag: fix what can be fixed without losing anything
+ * that can still be read (see omadm_state_check). */
+#define OMADM_STATE_REPAIR 1u
+
+/*
+ * Check the engine's persisted state through storage as omadm_new() reads
+ * it, with the same configuration (cfg: NULL for the defaults; the node
+ * and URI limits apply to the tree), without starting an engine: the tree
+ * (the manifest, then every bucket it names, each one reported by its
+ * key), the session and the auth state.  Each finding goes to fn (may be
+ * NULL), in that order.  Nothing is written, except with
+ * OMADM_STATE_REPAIR: a damaged session is cleared (the engine would start
+ * a new session anyway) and damaged auth state is written again with what
+ * can be read of it (a session would start from that anyway); a damaged
+ * tree and anything of a newer format are left as they are.
+ * Returns OMADM_OK (everything can be read; older formats included), or
+ * the err of the first finding left unrepaired: OMADM_E_CORRUPT,
+ * OMADM_E_NEWER_FORMAT, OMADM_E_STORAGE; OMADM_E_INVALID_ARG (storage
+ * NULL, or without load and save; unknown flags); OMADM_E_NOMEM.
+ * Threads: any thread (not at the same time as an engine on the same
+ * storage).
+ */
+OMADM_API omadm_error_t omadm_state_check(const omadm_config_t *cfg, const omadm_platform_t *platform,
+                                          const omadm_storage_t *storage, unsigned flags,
+                                          omadm_state_fn fn, void *ctx);
 
 /* Register a plugin.  csp (borrowed) must outlive the engine; csp_ctx is
  * passed back to every handler.
@@ -444,8 +504,10 @@ typedef struct omadm_account {
  * Returns OMADM_OK; OMADM_E_INVALID_ARG (dm, acc, msg or msg_len NULL, no
  * server_url, an unknown auth value, a session_id that is empty or longer
  * than 16 characters); OMADM_E_NOMEM; OMADM_E_ENCODE; OMADM_E_STORAGE (the
- * session counters or nonces cannot be saved).  On failure *msg is NULL
- * and no session is open.  Threads: engine.
+ * session counters or nonces cannot be saved); OMADM_E_NEWER_FORMAT (the
+ * auth state is of a newer format: left as it is; damaged auth state only
+ * starts without nonces).  On failure *msg is NULL and no session is open.
+ * Threads: engine.
  */
 OMADM_API omadm_error_t omadm_session_begin(omadm_t *dm, const omadm_account_t *acc, int server_initiated,
                                   const char *session_id, uint8_t **msg, size_t *msg_len);
@@ -509,7 +571,8 @@ OMADM_API omadm_error_t omadm_notification_parse(const uint8_t *msg, size_t len,
  * server_secret NULL, msg NULL with len > 0); OMADM_E_MALFORMED;
  * OMADM_E_DENIED (a digest mismatch, or it names another server);
  * OMADM_E_NOMEM; OMADM_E_STORAGE (the storage hook failed to load the
- * nonce); OMADM_E_CORRUPT (the stored nonce cannot be read back).  Never
+ * nonce); OMADM_E_CORRUPT (the stored nonce cannot be read back);
+ * OMADM_E_NEWER_FORMAT (the auth state is of a newer format).  Never
  * checks against an empty nonce when the stored one cannot be read.
  * Threads: engine. */
 OMADM_API omadm_error_t omadm_notification_verify(omadm_t *dm, const uint8_t *msg, size_t len,

@@ -64,6 +64,19 @@ OMADM_API omadm_error_t omadm_certstore_open(const char *dir, const omadm_platfo
  * registered on.  Buffers it handed out stay valid.  Threads: store. */
 OMADM_API void omadm_certstore_close(omadm_certstore_t *cs);
 
+/* What keeps the store from being read or changed now, or NULL when
+ * nothing does: a batch committed before a crash waits to be applied and
+ * cannot be, because its journal is of a newer format than this library
+ * reads (*err, may be NULL, gets OMADM_E_NEWER_FORMAT; the text names the
+ * journal and both formats: the version that wrote it applies it, this one
+ * neither applies nor drops it), or because applying it fails now, a full
+ * disk say (OMADM_E_STORAGE).  It tries to apply such a batch first.  While
+ * the store is blocked every operation on it fails, and so does
+ * omadm_process() on an engine it is registered on.  Returns the store's
+ * text, valid until the next call on the store, or NULL (*err OMADM_OK).
+ * Threads: store. */
+OMADM_API const char *omadm_certstore_blocked(omadm_certstore_t *cs, omadm_error_t *err);
+
 /* Register the CSPs on an engine.  cs must outlive the engine.
  * Returns OMADM_OK; OMADM_E_INVALID_ARG (dm or cs NULL); OMADM_E_EXISTS
  * (the engine has these CSPs, or another plugin on their bases, already);
@@ -332,25 +345,35 @@ typedef enum {
  * unknown ns); OMADM_E_NOT_FOUND (no such enrollment, it has not installed
  * a certificate (yet), or the certificate was deleted since);
  * OMADM_E_NO_KEY; OMADM_E_CORRUPT (the enrollment's record cannot be
- * read); OMADM_E_STORAGE; OMADM_E_NOMEM.  On failure *out holds no
- * buffers.  Threads: store. */
+ * read); OMADM_E_NEWER_FORMAT (it is of a newer format); OMADM_E_STORAGE;
+ * OMADM_E_NOMEM.  On failure *out holds no buffers.  Threads: store. */
 OMADM_API omadm_error_t omadm_certstore_enrollment_identity(omadm_certstore_t *cs,
                                                             omadm_enroll_ns_t ns,
                                                             const char *enrollment_id,
                                                             omadm_cert_identity_t *out);
 
-/* omadm_certstore_check flag: also fix what can be fixed (file and
- * directory modes) and report only what is left. */
+/* omadm_certstore_check flag: also fix what can be fixed without losing
+ * anything (file and directory modes; temp files an interrupted write
+ * left; a trust store's CApath directory and bundle, written anew from its
+ * records when they disagree and every record can be read) and report only
+ * what is left. */
 #define OMADM_CERTSTORE_CHECK_REPAIR 1u
+/* omadm_certstore_check flag, with OMADM_CERTSTORE_CHECK_REPAIR: also pass
+ * each repair made to fn, as a text starting with "repaired: " (not a
+ * problem: not counted). */
+#define OMADM_CERTSTORE_CHECK_REPORT_REPAIRS 2u
 
 /* Receives one problem of omadm_certstore_check (text borrowed for the
  * call). */
 typedef void (*omadm_problem_fn)(void *ctx, const char *problem);
 
-/* Verify that records, keys, CApath directories and bundles agree and that
- * files and directories have their modes (docs/certificatestore.md); each
- * problem through fn (may be NULL), their number into *problems (may be
- * NULL).  flags: 0 or OMADM_CERTSTORE_CHECK_REPAIR.
+/* Verify that records, keys, CApath directories and bundles agree, that
+ * files and directories have their modes (docs/certificatestore.md), that
+ * every enrollment record loads and that nothing is of a newer format
+ * (a record, an enrollment record, the journal: each named, with both
+ * formats) or a temp file left behind; each problem through fn (may be
+ * NULL), their number into *problems (may be NULL).  flags: 0,
+ * OMADM_CERTSTORE_CHECK_REPAIR, with OMADM_CERTSTORE_CHECK_REPORT_REPAIRS.
  * Returns OMADM_OK (consistent); OMADM_E_CORRUPT (problems remain);
  * OMADM_E_INVALID_ARG (cs NULL, unknown flags).  Threads: store. */
 OMADM_API omadm_error_t omadm_certstore_check(omadm_certstore_t *cs, unsigned flags,

@@ -9,8 +9,8 @@
 #   2 `get` does not load it (LD_DEBUG=libs names no libcurl), `session`
 #     does (so that the check above can fail);
 #   3 with an unloadable libcurl.so.4 first on LD_LIBRARY_PATH (an empty
-#     file; a shared object without curl's functions): get, process, store
-#     and alerts work as before, with nothing on stderr;
+#     file; a shared object without curl's functions): get, process, store,
+#     alerts and check work as before, with nothing on stderr;
 #   4 ... and session and run stop with exit 1 and the one line
 #     "dmclient: HTTP needs libcurl (libcurl.so.4): <reason>";
 #   5 with the system's libcurl a session gets as far as the network (a
@@ -18,7 +18,7 @@
 #   6 usage errors are one line "dmclient: ..." naming the problem, exit 2
 #     (an unknown option of main's or of process/get, --state-dir after the
 #     command, an unknown command), without the program's path;
-#   7 commands that only read (get, store, alerts) on a state directory that
+#   7 commands that only read (get, store, alerts, check) on a state directory that
 #     does not exist: exit 1, one line naming it, nothing created; on an
 #     existing, empty one they work (a package may create it); process
 #     creates the state.
@@ -113,6 +113,7 @@ for lib in empty notcurl; do
     works "get ./DevInfo/DevId" '^omadm-device$'
     works "store list" ""
     works "alerts" ""
+    works "check" "^state $state is consistent\$"
     for cmd in "session --server $closed_url" "run --until-idle"; do
         # shellcheck disable=SC2086 # the command and its arguments
         dmc $cmd
@@ -169,7 +170,7 @@ usage "dmclient: process: unexpected argument 'b' (one FILE at most)" --state-di
 # 7 read-only commands do not create a state directory
 mkdir "$tmp/empty-dir"
 for dir in "$tmp/typo" "$tmp/typo/deep/a"; do
-    for cmd in "get ./DevInfo/DevId" "store list" "store paths" "store check" "alerts"; do
+    for cmd in "get ./DevInfo/DevId" "store list" "store paths" "store check" "alerts" "check"; do
         # shellcheck disable=SC2086 # the command and its arguments
         timeout -s KILL 60 "$dmclient" --state-dir "$dir" $cmd >"$tmp/out" 2>"$tmp/err"
         rc=$?

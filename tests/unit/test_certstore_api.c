@@ -899,6 +899,135 @@ static void test_enrollment_identity(void **state)
                      OMADM_E_INVALID_ARG);
     assert_int_equal(omadm_certstore_enrollment_identity(NULL, OMADM_ENROLL_DEVICE, "dev", &id),
                      OMADM_E_INVALID_ARG);
+    /* a record a later version wrote */
+    char name[ENR_RECORD_NAME_SIZE];
+    const char *newer = "omadm-scep 2\nid dev\n";
+    assert_int_equal(enr_record_name(ENR_CCI_DEVICE, "dev", name, sizeof name), 0);
+    assert_int_equal(store_begin(st(f)), 0);
+    assert_int_equal(store_put_state(st(f), name, newer, strlen(newer)), 0);
+    assert_int_equal(store_commit(st(f)), 0);
+    assert_int_equal(store_flush(st(f)), 0);
+    assert_int_equal(omadm_certstore_enrollment_identity(f->cs, OMADM_ENROLL_DEVICE, "dev", &id),
+                     OMADM_E_NEWER_FORMAT);
+    assert_identity_empty(&id);
+}
+
+/* A later version's committed batch (its journal of a newer format) blocks
+ * the store: named with both formats, kept, every operation fails; gone, the
+ * store works again. */
+static void test_blocked_by_newer_journal(void **state)
+{
+    fx_t *f = *state;
+    omadm_error_t err = OMADM_E_INTERNAL;
+    put(f, "root", ROOT, NULL);
+    assert_null(omadm_certstore_blocked(f->cs, &err));
+    assert_int_equal(err, OMADM_OK);
+    omadm_certstore_close(f->cs);
+    f->cs = NULL;
+    char p[512];
+    snprintf(p, sizeof p, "%s/journal", f->dir);
+    FILE *fp = fopen(p, "w");
+    assert_non_null(fp);
+    fputs("omadm-journal 2\na batch of a later version\n", fp);
+    fclose(fp);
+    const char *why = NULL;
+    assert_int_equal(omadm_certstore_open(f->dir, NULL, &f->cs, &why), OMADM_OK);
+    const char *text = omadm_certstore_blocked(f->cs, &err);
+    assert_int_equal(err, OMADM_E_NEWER_FORMAT);
+    char want[600];
+    snprintf(want, sizeof want,
+             "%s: format omadm-journal 2 is newer than this library reads (omadm-journal 1)", p);
+    assert_non_null(text);
+    assert_string_equal(text, want);
+    seen_t s = {0};
+    assert_int_equal(omadm_certstore_list(f->cs, NULL, collect, &s), OMADM_E_STORAGE);
+    assert_int_equal(access(p, F_OK), 0);
+    assert_int_equal(unlink(p), 0);
+    assert_null(omadm_certstore_blocked(f->cs, &err));
+    assert_int_equal(err, OMADM_OK);
+    assert_int_equal(omadm_certstore_list(f->cs, NULL, collect, &s), OMADM_OK);
+    assert_int_equal(s.n, 1);
+    assert_null(omadm_certstore_blocked(NULL, NULL));
+}
+
+/* The check covers the enrollment records (the store checks only their
+ * names): a damaged one, one of a newer format, each named by its file;
+ * repairs are said with OMADM_CERTSTORE_CHECK_REPORT_REPAIRS. */
+typedef struct said {
+    unsigned problems, repairs;
+    char text[2048];
+} said_t;
+
+static void note_said(void *ctx, const char *line)
+{
+    said_t *s = ctx;
+    if (!strncmp(line, "repaired: ", 10))
+        s->repairs++;
+    else
+        s->problems++;
+    size_t len = strlen(s->text);
+    snprintf(s->text + len, sizeof s->text - len, "%s\n", line);
+}
+
+static void test_check_enrollments_and_repairs(void **state)
+{
+    fx_t *f = *state;
+    enrollment(f, ENR_CS, "good", NULL);
+    enrollment(f, ENR_CS, "damaged", NULL);
+    enrollment(f, ENR_CCI_USER, "later", NULL);
+    char dmg[ENR_RECORD_NAME_SIZE], later[ENR_RECORD_NAME_SIZE];
+    assert_int_equal(enr_record_name(ENR_CS, "damaged", dmg, sizeof dmg), 0);
+    assert_int_equal(enr_record_name(ENR_CCI_USER, "later", later, sizeof later), 0);
+    char p[512];
+    snprintf(p, sizeof p, "%s/state/%s", f->dir, dmg);
+    FILE *fp = fopen(p, "w");
+    assert_non_null(fp);
+    fputs("omadm-scep 1\nid damaged\nphase 99\nend\n", fp);
+    fclose(fp);
+    snprintf(p, sizeof p, "%s/state/%s", f->dir, later);
+    fp = fopen(p, "w");
+    assert_non_null(fp);
+    fputs("omadm-scep 3\nsomething new\n", fp);
+    fclose(fp);
+    said_t s = {0};
+    unsigned n = 99;
+    assert_int_equal(omadm_certstore_check(f->cs, 0, note_said, &s, &n), OMADM_E_CORRUPT);
+    assert_int_equal(n, 2);
+    assert_int_equal(s.problems, 2);
+    char want[1024];
+    snprintf(want, sizeof want, "%s/state/%s: enrollment record is damaged\n", f->dir, dmg);
+    assert_non_null(strstr(s.text, want));
+    snprintf(want, sizeof want,
+             "%s/state/%s: enrollment record of format omadm-scep 3, newer than this library "
+             "reads (omadm-scep 1); left as it is\n", f->dir, later);
+    assert_non_null(strstr(s.text, want));
+    /* a mode put right is said, and the records stay as they are */
+    snprintf(p, sizeof p, "%s/trust/root.pem", f->dir);
+    assert_int_equal(chmod(p, 0600), 0);
+    memset(&s, 0, sizeof s);
+    assert_int_equal(omadm_certstore_check(f->cs,
+                                           OMADM_CERTSTORE_CHECK_REPAIR |
+                                               OMADM_CERTSTORE_CHECK_REPORT_REPAIRS,
+                                           note_said, &s, &n),
+                     OMADM_E_CORRUPT);
+    assert_int_equal(n, 2);
+    assert_int_equal(s.repairs, 1);
+    snprintf(want, sizeof want, "repaired: %s: mode 0600, set to 0644\n", p);
+    assert_non_null(strstr(s.text, want));
+    snprintf(p, sizeof p, "%s/state/%s", f->dir, later);
+    fp = fopen(p, "r");
+    char line[64] = "";
+    assert_non_null(fp);
+    assert_non_null(fgets(line, sizeof line, fp));
+    fclose(fp);
+    assert_string_equal(line, "omadm-scep 3\n");
+    /* without REPORT_REPAIRS a repair says nothing */
+    assert_int_equal(chmod(p, 0644), 0);
+    memset(&s, 0, sizeof s);
+    assert_int_equal(omadm_certstore_check(f->cs, OMADM_CERTSTORE_CHECK_REPAIR, note_said, &s, &n),
+                     OMADM_E_CORRUPT);
+    assert_int_equal(s.repairs, 0);
+    assert_int_equal(s.problems, 2);
 }
 
 /* ---- the check ---- */
@@ -958,7 +1087,7 @@ static void test_check(void **state)
     assert_string_equal(s.c[0].store, "my-system");
 
     n = 99;
-    assert_int_equal(omadm_certstore_check(f->cs, 2, NULL, NULL, &n), OMADM_E_INVALID_ARG);
+    assert_int_equal(omadm_certstore_check(f->cs, 4, NULL, NULL, &n), OMADM_E_INVALID_ARG);
     assert_int_equal(n, 0);
     assert_int_equal(omadm_certstore_check(NULL, 0, NULL, NULL, &n), OMADM_E_INVALID_ARG);
 }
@@ -1113,6 +1242,8 @@ int main(void)
         T(test_identity),
         T(test_enrollment_identity),
         T(test_check),
+        T(test_check_enrollments_and_repairs),
+        T(test_blocked_by_newer_journal),
         T(test_buffers),
         T(test_buffers_wiped),
     };

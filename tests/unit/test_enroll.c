@@ -144,7 +144,7 @@ static void test_record_damage(void **state)
         store_rollback(f->s);
     }
     static const char *const bad[] = {
-        "omadm-scep 2\nid x\nend\n",
+        "omadm-scep\nid x\nend\n",
         "omadm-scep 1\nid dmg\nns 7\nend\n",
         "omadm-scep 1\nid dmg\np 99 a chr b\nend\n",
         "omadm-scep 1\nid dmg\np 1 a chr\nend\n",
@@ -164,6 +164,12 @@ static void test_record_damage(void **state)
             fail_msg("damaged record %zu loaded", i);
         store_rollback(f->s);
     }
+    /* a later version's record is not damaged: -3, never written over */
+    const char *newer = "omadm-scep 2\nid dmg\nwhatever comes later\n";
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_put_state(f->s, name, newer, strlen(newer)), 0);
+    assert_int_equal(enr_load(f->s, ENR_CS, "dmg", &got), -3);
+    store_rollback(f->s);
     free(text);
     enr_free(&P, &e);
 }

@@ -395,7 +395,7 @@ static void test_verify_unreadable_record(void **state)
     uint8_t *m = signed_one(&plain, &len); /* would pass with the empty nonce */
     static const char *const damaged[] = {
         "",                                                   /* empty */
-        "omadm-auth 2\nserver-nonce AAAA\n",                  /* another version */
+        "omadm-auth\nserver-nonce AAAA\n",                    /* no version */
         "something else",
         "omadm-auth 1\ncounter 7\nserver-nonce !!not base64\n", /* a nonce that does not decode */
         "omadm-auth 1\nserver-nonce "
@@ -406,6 +406,10 @@ static void test_verify_unreadable_record(void **state)
         tstore_set(&f->store, "auth", damaged[i], strlen(damaged[i]));
         assert_int_equal(omadm_notification_verify(f->e.dm, m, len, SRV, SECRET), OMADM_E_CORRUPT);
     }
+    /* a later version's record: not damaged, not read either */
+    tstore_set(&f->store, "auth", "omadm-auth 2\nserver-nonce AAAA\n", 31);
+    assert_int_equal(omadm_notification_verify(f->e.dm, m, len, SRV, SECRET),
+                     OMADM_E_NEWER_FORMAT);
     store_nonce(f, NULL, 0);
     assert_int_equal(omadm_notification_verify(f->e.dm, m, len, SRV, SECRET), OMADM_OK);
     f->store.fail_load = true;

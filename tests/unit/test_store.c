@@ -2117,15 +2117,182 @@ static void test_check_repair_reports_what_is_left(void **state)
     fixture_t *f = *state;
     populate(f);
     assert_int_equal(chmod(at(f, "trust/ca"), 0700), 0);
-    assert_int_equal(unlink(at(f, "trust/root/%08lx.0", certs[ROOT].hash)), 0);
+    /* a file of the state directory no record can be named: not ours to remove */
+    spew(at(f, "state/no record"), "x", 1);
+    assert_int_equal(chmod(at(f, "state/no record"), 0600), 0);
     lines_t l = check_lines(f, 0);
-    assert_true(l.n >= 2);
+    assert_int_equal(l.n, 2);
     assert_mode_line(&l, at(f, "trust/ca"), 0700, 0755);
-    int without_mode = l.n - 1;
     l = check_lines(f, STORE_CHECK_REPAIR);
-    assert_int_equal(l.n, without_mode);
-    assert_null(strstr(l.text, ": mode "));
+    assert_int_equal(l.n, 1);
+    assert_string_equal(l.text, "unexpected file no record in the state directory\n");
     assert_int_equal(mode_of(at(f, "trust/ca")), 0755);
+    assert_true(exists(at(f, "state/no record")));
+}
+
+/* store_check with STORE_CHECK_SAY_REPAIRS: problems counted, repairs
+ * passed on as "repaired: ..." lines and not counted. */
+typedef struct said {
+    lines_t problems, repairs;
+} said_t;
+
+static void add_said(void *ctx, const char *line)
+{
+    said_t *s = ctx;
+    add_line(strncmp(line, "repaired: ", 10) ? &s->problems : &s->repairs, line);
+}
+
+static said_t check_said(fixture_t *f)
+{
+    said_t s;
+    memset(&s, 0, sizeof s);
+    int n = store_check(f->s, STORE_CHECK_REPAIR | STORE_CHECK_SAY_REPAIRS, add_said, &s);
+    assert_int_equal(n, s.problems.n);
+    return s;
+}
+
+static void assert_has(const lines_t *l, const char *text)
+{
+    if (!strstr(l->text, text))
+        fail_msg("expected \"%s\" among:\n%s", text, l->text);
+}
+
+/* What a trust store derives from its records (CApath, bundle) is written
+ * anew from them; what the repair did is said. */
+static void test_check_repair_rebuilds_capath_and_bundle(void **state)
+{
+    fixture_t *f = *state;
+    populate(f); /* root holds ROOT, SAME_A, SAME_B (one subject hash), ca INTER */
+    char *bundle_before = slurp(at(f, "trust/root.pem"), NULL);
+    /* a CApath file gone, one for a certificate the store does not hold,
+     * one that is no certificate, the bundle cut short */
+    assert_int_equal(unlink(at(f, "trust/root/%08lx.0", certs[ROOT].hash)), 0);
+    spew(at(f, "trust/root/%08lx.0", certs[ROOT2].hash), certs[ROOT2].pem, certs[ROOT2].pem_len);
+    spew(at(f, "trust/root/%08lx.7", certs[SAME_A].hash), "junk\n", 5);
+    assert_int_equal(truncate(at(f, "trust/root.pem"), 100), 0);
+    spew(at(f, "trust/ca.pem"), "", 0); /* the other trust store too */
+    lines_t l = check_lines(f, 0);
+    assert_true(l.n >= 5);
+    said_t s = check_said(f);
+    assert_int_equal(s.problems.n, 0);
+    assert_int_equal(s.repairs.n, 2);
+    assert_has(&s.repairs, "repaired: Root/System: CApath directory and bundle written anew");
+    assert_has(&s.repairs, "repaired: CA/System: CApath directory and bundle written anew");
+    assert_clean(f);
+    /* the same certificates, in thumbprint order */
+    assert_int_equal(count_begin_lines(at(f, "trust/root.pem")), 3);
+    assert_int_equal(count_begin_lines(at(f, "trust/ca.pem")), 1);
+    assert_true(present(f, "root", &certs[ROOT]));
+    assert_true(present(f, "root", &certs[SAME_A]));
+    assert_true(present(f, "root", &certs[SAME_B]));
+    assert_false(exists(at(f, "trust/root/%08lx.0", certs[ROOT2].hash)));
+    assert_false(exists(at(f, "trust/root/%08lx.7", certs[SAME_A].hash)));
+    assert_int_equal(mode_of(at(f, "trust/root.pem")), 0644);
+    free(bundle_before);
+    /* and it holds after a reopen, and further changes work on it */
+    reopen(f);
+    assert_clean(f);
+    del1(f, "root", &certs[SAME_A]);
+    put1(f, "root", &certs[ROOT2]);
+    assert_clean(f);
+    assert_int_equal(count_begin_lines(at(f, "trust/root.pem")), 3);
+}
+
+/* A record that cannot be read would lose its certificate from the bundle:
+ * nothing of that store is written anew, the problems stay. */
+static void test_check_repair_keeps_what_it_cannot_read(void **state)
+{
+    fixture_t *f = *state;
+    populate(f);
+    char *bundle = slurp(at(f, "trust/root.pem"), NULL);
+    assert_int_equal(unlink(at(f, "trust/root/%08lx.0", certs[ROOT].hash)), 0);
+    spew(at(f, "certs/root/%s", certs[SAME_A].thumb), "garbage\n", 8);
+    said_t s = check_said(f);
+    assert_int_equal(s.repairs.n, 0);
+    assert_has(&s.problems, "is damaged");
+    assert_has(&s.problems, "bundle holds 3 certificates, the store 2");
+    assert_false(exists(at(f, "trust/root/%08lx.0", certs[ROOT].hash)));
+    char *now = slurp(at(f, "trust/root.pem"), NULL);
+    assert_string_equal(now, bundle);
+    free(now);
+    free(bundle);
+}
+
+/* Temp files an interrupted write left are reported and removed. */
+static void test_check_temp_files(void **state)
+{
+    fixture_t *f = *state;
+    populate(f);
+    static const char *const temps[] = {
+        "certs/root/.ADC1911E726D0E000C28A1FD4F864417303F3208.tmp", "keys/.my-user-X.tmp",
+        "state/.scep-cd-1.tmp", "trust/root/.fc50d93f.0.tmp", "trust/.root.pem.tmp",
+    };
+    for (size_t i = 0; i < sizeof temps / sizeof *temps; i++)
+        spew(at(f, "%s", temps[i]), "half", 4);
+    lines_t l = check_lines(f, 0);
+    assert_int_equal(l.n, 5);
+    for (size_t i = 0; i < sizeof temps / sizeof *temps; i++) {
+        char want[PATH_MAX + 64];
+        snprintf(want, sizeof want, "%s: a temp file an interrupted write left\n",
+                 at(f, "%s", temps[i]));
+        assert_has(&l, want);
+    }
+    said_t s = check_said(f);
+    assert_int_equal(s.problems.n, 0);
+    assert_int_equal(s.repairs.n, 5);
+    assert_has(&s.repairs, "trust/.root.pem.tmp: removed (a temp file an interrupted write left)");
+    for (size_t i = 0; i < sizeof temps / sizeof *temps; i++)
+        assert_false(exists(at(f, "%s", temps[i])));
+    assert_clean(f);
+}
+
+/* A record of a newer format: not read, not counted as absent, never
+ * written over; store_check names it with both formats and nothing else
+ * about it. */
+static void test_record_of_newer_format(void **state)
+{
+    fixture_t *f = *state;
+    populate(f);
+    const char *p = at(f, "certs/root/%s", certs[SAME_A].thumb);
+    char keep_p[PATH_MAX];
+    keep(keep_p, p);
+    size_t len = 0;
+    char *rec = slurp(keep_p, &len);
+    char *newer = malloc(len + 1);
+    memcpy(newer, rec, len + 1);
+    memcpy(newer, "omadm-cert 2", 12); /* "omadm-cert 1" as long */
+    spew(keep_p, newer, len);
+    reopen(f); /* nothing kept in memory */
+    store_rec_t r;
+    assert_int_equal(store_get(f->s, "root", certs[SAME_A].thumb, &r), -1);
+    /* a batch that would replace or delete it fails, and leaves it */
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(put(f, "root", &certs[SAME_A]), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_flush(f->s), -1);
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_del(f->s, "root", certs[SAME_A].thumb), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_flush(f->s), -1);
+    char *now = slurp(keep_p, NULL);
+    assert_string_equal(now, newer);
+    free(now);
+    lines_t l = check_lines(f, 0);
+    assert_int_equal(l.n, 1);
+    char want[PATH_MAX + 256];
+    snprintf(want, sizeof want,
+             "Root/System: record %s (%s): format omadm-cert 2 is newer than this library reads "
+             "(omadm-cert 1); left as it is\n", certs[SAME_A].thumb, keep_p);
+    assert_string_equal(l.text, want);
+    /* a repair does not rebuild around it */
+    said_t s = check_said(f);
+    assert_int_equal(s.problems.n, 1);
+    assert_int_equal(s.repairs.n, 0);
+    now = slurp(keep_p, NULL);
+    assert_string_equal(now, newer);
+    free(now);
+    free(newer);
+    free(rec);
 }
 
 /* The next write into a part of the store gives it (and the directories
@@ -2639,16 +2806,9 @@ static void test_journal_incomplete_is_dropped(void **state)
             jb_raw(&j, other.p + other.len - 67, 67);
             break;
         }
-        case 9: { /* another format version, checksum matching */
-            jbuf_t k;
-            memset(&k, 0, sizeof k);
-            jb_raw(&k, "omadm-journal 2\n", 16);
-            jb_raw(&k, good.p + 16, good.len - 16 - 67);
-            jb_seal(&k);
-            free(j.p);
-            j = k;
+        case 9: /* a format line that is none */
+            memcpy(j.p, "omadm-journal X\n", 16);
             break;
-        }
         }
         crash_with(f, "journal", j.p, j.len);
         if (exists(at(f, "journal")) || present(f, "root", &certs[ROOT]))
@@ -2658,6 +2818,54 @@ static void test_journal_incomplete_is_dropped(void **state)
     }
     free(good.p);
     free(other.p);
+    free_reference(&ref);
+}
+
+/* A journal of a newer format (a later version's batch, committed and not
+ * applied before the device went back to this version) is neither applied
+ * nor dropped: store operations fail until a version that reads it runs,
+ * store_check names it, and a reopen keeps it. */
+static void test_journal_of_newer_format_is_kept(void **state)
+{
+    fixture_t *f = *state;
+    reference_t ref;
+    jbuf_t good, k;
+    make_reference(f, &ref);
+    journal_add(&ref, &good);
+    put1(f, "ca", &certs[ROOT2]);
+    memset(&k, 0, sizeof k);
+    jb_raw(&k, "omadm-journal 2\n", 16);
+    jb_raw(&k, good.p + 16, good.len - 16 - 67);
+    jb_seal(&k);
+    crash_with(f, "journal", k.p, k.len);
+    char *kept = slurp(at(f, "journal"), NULL);
+    assert_non_null(kept);
+    assert_memory_equal(kept, k.p, k.len);
+    free(kept);
+    assert_false(exists(at(f, "%s", ref.rec_rel))); /* not applied */
+    store_rec_t r;
+    assert_int_equal(store_get(f->s, "ca", certs[ROOT2].thumb, &r), -1);
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(put(f, "ca", &certs[INTER]), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_flush(f->s), -1); /* never written over */
+    lines_t l = check_lines(f, 0);
+    char want[PATH_MAX + 256];
+    snprintf(want, sizeof want,
+             "%s/journal: format omadm-journal 2 is newer than this library reads "
+             "(omadm-journal 1); kept, neither applied nor dropped", f->dir);
+    assert_has(&l, want);
+    reopen(f);
+    kept = slurp(at(f, "journal"), NULL);
+    assert_non_null(kept);
+    assert_memory_equal(kept, k.p, k.len);
+    free(kept);
+    /* the version that wrote it would apply it; here: gone, all is well */
+    assert_int_equal(unlink(at(f, "journal")), 0);
+    reopen(f);
+    assert_true(present(f, "ca", &certs[ROOT2]));
+    free(k.p);
+    free(good.p);
     free_reference(&ref);
 }
 
@@ -3661,6 +3869,10 @@ int main(void)
         T(test_modes_of_a_fresh_store),
         T(test_check_reports_and_repairs_modes),
         T(test_check_repair_reports_what_is_left),
+        T(test_check_repair_rebuilds_capath_and_bundle),
+        T(test_check_repair_keeps_what_it_cannot_read),
+        T(test_check_temp_files),
+        T(test_record_of_newer_format),
         T(test_write_fixes_modes),
         T(test_journal_complete_is_applied),
         T(test_journal_one_barrier_per_batch),
@@ -3668,6 +3880,7 @@ int main(void)
         T(test_journal_replay_is_idempotent),
         T(test_journal_add_and_delete_in_one_batch_replayed),
         T(test_journal_incomplete_is_dropped),
+        T(test_journal_of_newer_format_is_kept),
         T(test_journal_tmp_is_removed),
         T(test_journal_that_cannot_be_applied),
         T(test_state_put_get_flush_reopen),

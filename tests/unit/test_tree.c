@@ -707,7 +707,10 @@ static void test_corrupt_tree_refused(void **state)
 {
     (void)state;
     assert_int_equal(NEW_WITH("garbage"), OMADM_E_CORRUPT);
-    assert_int_equal(NEW_WITH("omadm-tree 3\n"), OMADM_E_CORRUPT);
+    /* a later version's tree is not damaged: refused as newer (test_state) */
+    assert_int_equal(NEW_WITH("omadm-tree 3\n"), OMADM_E_NEWER_FORMAT);
+    assert_int_equal(NEW_WITH("omadm-tree 0\n"), OMADM_E_CORRUPT);
+    assert_int_equal(NEW_WITH("omadm-tree 02\n"), OMADM_E_CORRUPT);
     assert_int_equal(NEW_WITH("omadm-tree 2\n"), OMADM_E_CORRUPT);
     assert_int_equal(NEW_WITH("\x00\x01\x02"), OMADM_E_CORRUPT);
     /* a line with too few fields */
