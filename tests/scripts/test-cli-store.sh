@@ -238,6 +238,12 @@ dm 1 store list ca && [ ! -s "$tmp/out" ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] &&
     fail "store list ca (truncated): stdout '$(cat "$tmp/out")', stderr '$(cat "$tmp/err")'"
 dm 0 store list root && [ "$(wc -l <"$tmp/out")" -eq 1 ] && ok "store list of another store: exit 0" ||
     fail "store list root (another store damaged): $(cat "$tmp/out")"
+# a record a later version wrote: not damaged, not read, named as such
+sed '1s/.*/omadm-cert 2/' "$tmp/inter.rec" >"$rec"
+dm 1 store list ca && [ ! -s "$tmp/out" ] &&
+    [ "$(cat "$tmp/err")" = "dmclient: store list: warning: CA/System: record $rec cannot be read: a record of a newer format" ] &&
+    ok "store list ca with a record of a newer format: the warning says so, exit 1" ||
+    fail "store list ca (newer record): stdout '$(cat "$tmp/out")', stderr '$(cat "$tmp/err")'"
 
 # ---- 6. subcommands ----
 # (the reason line, then the usage)
