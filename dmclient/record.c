@@ -1067,6 +1067,10 @@ int cli_record_finish(cli_record_t *r, int status, const char *how)
     if (!path_of(r, NOT_REPLAYED, path))
         remask_dir(r, path);
     leak_check(r, r->dir);
+    /* an incomplete record has no README: the runner refuses it rather than
+     * replay part of a session */
+    if (r->stopped && !path_of(r, "README", path))
+        unlink(path);
     if (!r->stopped && r->verbose)
         fprintf(stderr, "dmclient: session: recorded in %s: %s%u server message%s, "
                 "%u not replayed (tests/conformance/run BUILD_DIR %s)\n", r->dir,
