@@ -30,6 +30,7 @@
 
 #include "cli.h"
 #include "http.h"
+#include "record.h"
 
 #define DEFAULT_MAX_MESSAGES 100ul
 #define MAX_MAX_MESSAGES 1000000ul
@@ -85,6 +86,10 @@ const char cli_session_usage[] =
     "  --notified                 send Alert 1200 (server-initiated) instead of 1201\n"
     "  --max-messages N           give up after sending N messages (default 100)\n"
     "                             [max_messages]\n"
+    "  --record DIR               also write the session into DIR (new or empty) as\n"
+    "                             a conformance case, secrets masked, for\n"
+    "                             tests/conformance/run; a write failure ends the\n"
+    "                             recording, not the session (exit 1 at the end)\n"
     "  -v, --verbose              each message sent and received on stderr (size,\n"
     "                             HTTP status), a summary on stdout; -vv also the\n"
     "                             SyncML, with credentials masked\n"
@@ -313,7 +318,7 @@ static void dump_masked_xml(const char *xml, size_t len)
 typedef struct opts {
     const char *server_url, *encoding, *cacert, *client_cert, *client_cert_file,
         *client_key_file, *client_auth, *client_user, *client_secret_file, *server_id,
-        *server_auth, *server_secret_file, *max_messages;
+        *server_auth, *server_secret_file, *max_messages, *record;
     char *client_secret, *server_secret; /* copies; argv's text is overwritten */
     int notified, verbose, allow_insecure_http;
 } opts_t;
@@ -336,6 +341,7 @@ struct session {
     /* TLS material from the store (omadm_certstore_buffer_free wipes it) */
     omadm_cert_identity_t id;
     const char *session_id;              /* a notification's SessionID, or NULL */
+    cli_record_t *rec;                   /* --record, or NULL */
 };
 
 static void wipe_free(char *s)
@@ -781,6 +787,19 @@ static int run_session(session_t *s)
         return 1;
     }
     cli_log_context(omadm_session_id(cli->dm));
+    const cli_record_info_t rinfo = {
+        .server_url = s->server_url,
+        .wbxml = s->wbxml,
+        .notified = s->o->notified,
+        .client_auth = s->client_auth,
+        .server_auth = s->server_auth,
+        .client_user = s->client_user,
+        .server_id = s->server_id,
+        .client_secret = s->client_secret,
+        .server_secret = s->server_secret,
+        .verbose = s->verbose,
+    };
+    cli_record_begin(s->rec, cli, &rinfo, msg, len);
     const bool https = !strncasecmp(s->server_url, "https://", 8);
     int status = 1;
     unsigned long sent = 0, received = 0;
@@ -807,6 +826,7 @@ static int run_session(session_t *s)
             errorf("cannot sign message %lu: %s", sent + 1, omadm_strerror(e));
             break;
         }
+        cli_record_post(s->rec, url, len, s->client_auth == OMADM_AUTH_HMAC ? hmac : NULL);
         cli_http_reply_t resp;
         int rc = exchange(s, http, url, sent + 1, msg, len,
                           s->client_auth == OMADM_AUTH_HMAC ? hmac : NULL, &resp);
@@ -816,6 +836,7 @@ static int run_session(session_t *s)
         if (rc)
             break;
         sent++;
+        cli_record_response(s->rec, &resp);
         if (cli_is_blank(resp.body, resp.len)) {
             /* the server ends the session without a message */
             cli_http_reply_free(&resp);
@@ -844,6 +865,7 @@ static int run_session(session_t *s)
             break;
         }
         e = omadm_process(cli->dm, resp.body, resp.len, &msg, &len);
+        cli_record_processed(s->rec, e, msg, len);
         if (e) {
             const char *detail = omadm_last_error_detail(cli->dm);
             if (detail && !strcmp(detail, omadm_strerror(e)))
@@ -882,6 +904,9 @@ static int run_session(session_t *s)
         printf("session with %s done: %lu message%s sent, %lu received; %s\n", shown, sent,
                sent == 1 ? "" : "s", received, how);
     }
+    /* a record that could not be written whole fails the command, not the session */
+    if (cli_record_finish(s->rec, status, how))
+        status = 1;
     return status;
 }
 
@@ -891,6 +916,7 @@ enum {
     O_SERVER = 256, O_ENCODING, O_CACERT, O_CLIENT_CERT, O_CLIENT_CERT_FILE, O_CLIENT_KEY_FILE,
     O_AUTH, O_CLIENT_USER, O_CLIENT_SECRET, O_CLIENT_SECRET_FILE, O_SERVER_ID, O_SERVER_AUTH,
     O_SERVER_SECRET, O_SERVER_SECRET_FILE, O_NOTIFIED, O_MAX_MESSAGES, O_ALLOW_INSECURE_HTTP,
+    O_RECORD,
 };
 
 static int usage_error(const char *fmt, const char *arg)
@@ -928,6 +954,7 @@ static const struct option session_opts[] = {
     {"notified", no_argument, NULL, O_NOTIFIED},
     {"allow-insecure-http", no_argument, NULL, O_ALLOW_INSECURE_HTTP},
     {"max-messages", required_argument, NULL, O_MAX_MESSAGES},
+    {"record", required_argument, NULL, O_RECORD},
     {"verbose", no_argument, NULL, 'v'},
     {NULL, 0, NULL, 0},
 };
@@ -1031,6 +1058,9 @@ static int parse_args(opts_t *o, int argc, char **argv)
                                    "not '%s'", optarg);
             o->max_messages = optarg;
             break;
+        case O_RECORD:
+            o->record = optarg;
+            break;
         case 'v':
             o->verbose++;
             break;
@@ -1099,6 +1129,8 @@ int cli_session_run(const char *state_dir, int argc, char **argv, cli_session_ch
     struct sigaction ign = {.sa_handler = SIG_IGN}, old_pipe;
     sigemptyset(&ign.sa_mask);
     sigaction(SIGPIPE, &ign, &old_pipe);
+    if (o.record && (rc = cli_record_open(o.record, &s.rec)))
+        goto out;
     /* SIGTERM and SIGINT end the session between two steps of it, never
      * inside omadm_process (stop.c); they stay blocked to the end */
     if (cli_stop_block()) {
@@ -1127,6 +1159,7 @@ int cli_session_run(const char *state_dir, int argc, char **argv, cli_session_ch
     cli_close(&s.cli); /* unlocks the state */
 out:
     sigaction(SIGPIPE, &old_pipe, NULL);
+    cli_record_free(s.rec);
     wipe_free(s.client_secret);
     wipe_free(s.server_secret);
     omadm_certstore_buffer_free(s.id.key_pem);
