@@ -51,6 +51,13 @@
 #       the same libraries (paired runs, median of the per-pair ratios, target
 #       <= 1.3) and peak RSS of `dmclient process` on a 2.3 KB certificate
 #       message (target <= 10 MiB), a few seconds.  Needs GNU time.
+#   bench/run.sh --daemon-soak-only [SESSIONS]
+#       bench/daemon-soak.sh: one `dmclient daemon` (poll_interval 0.1) through
+#       SESSIONS (default 1000) short sessions against the scripted DM server
+#       over HTTPS on 127.0.0.1 (~2.5 min), its VmRSS and open file
+#       descriptors every 50 sessions; verdicts "RSS flat" (last sample at
+#       most 1 MiB above the one after 50 sessions) and "fds flat" (equal).
+#       Needs python3 and openssl.
 #   bench/run.sh --callgrind
 #       the same comparisons as instruction counts under valgrind's callgrind
 #       (one run after a warm-up each; repeatable on a noisy machine).  The
@@ -84,6 +91,10 @@ case "${1:-}" in
 --startup-only)
     shift
     exec sh bench/startup.sh build/release "$@"
+    ;;
+--daemon-soak-only)
+    shift
+    exec sh bench/daemon-soak.sh build/release "$@"
     ;;
 --certpath-only)
     shift

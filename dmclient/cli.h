@@ -131,9 +131,12 @@ int cli_session_operand(int argc, char **argv);
  * usage error. */
 int cli_session_check_args(int argc, char **argv);
 /* The session a notification (package 0, msg) asks for, as dmclient
- * notify runs it: the exit status.  name names the input in messages. */
+ * notify runs it: the exit status.  name names the input in messages.
+ * *refused: the notification itself was refused (not a notification, for
+ * another server ID, a digest that does not verify, no server id or
+ * secret to check it with), so no session ran. */
 int cli_notify_session(const char *state_dir, const char *name, const uint8_t *msg, size_t len,
-                       int argc, char **argv);
+                       int argc, char **argv, bool *refused);
 /* Hand a notification to the daemon serving state_dir (daemon_cmd.c) and
  * wait for its session: the session's exit status, or CLI_NO_DAEMON when
  * no daemon listens. */

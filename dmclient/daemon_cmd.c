@@ -333,9 +333,13 @@ static void serve_notification(daemon_t *d, int *status)
     } else {
         cli_log(OMADM_LOG_INFO, "daemon", "a notification (%zd bytes) from PID %ld",
                 len, (long)cred.pid);
-        *status = cli_notify_session(d->state_dir, "notification", buf, (size_t)len, d->argc,
-                                     d->argv);
-        reply(fd, *status);
+        bool refused;
+        int rc = cli_notify_session(d->state_dir, "notification", buf, (size_t)len, d->argc,
+                                    d->argv, &refused);
+        reply(fd, rc);
+        /* a notification refused (a bad digest ...) is no failed session:
+         * the schedule stays as it was */
+        *status = refused ? -1 : rc;
     }
     free(buf);
     close(fd);

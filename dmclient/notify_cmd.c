@@ -53,6 +53,7 @@ typedef struct notify {
     size_t len;
     omadm_notification_t n;
     char session_id[8];        /* decimal, 0..65535 */
+    bool refused;              /* check() refused it: no session ran */
 } notify_t;
 
 /* s for a message line: control bytes and bytes above 0x7e as '?'. */
@@ -86,6 +87,7 @@ static int check(void *ctx, omadm_t *dm, const char *server_id, const char *serv
                  int verbose, const char **session_id)
 {
     notify_t *nt = ctx;
+    nt->refused = true; /* until the digest verifies */
     if (verbose)
         show(nt);
     if (!server_id) {
@@ -122,6 +124,7 @@ static int check(void *ctx, omadm_t *dm, const char *server_id, const char *serv
         return 1;
     snprintf(nt->session_id, sizeof nt->session_id, "%u", nt->n.session_id);
     *session_id = nt->session_id;
+    nt->refused = false;
     if (verbose)
         cli_log(OMADM_LOG_INFO, "notify", "the digest verifies; session %s with %s",
                 nt->session_id, want);
@@ -151,16 +154,19 @@ static int load(notify_t *nt, const char *path, uint8_t **data)
 }
 
 int cli_notify_session(const char *state_dir, const char *name, const uint8_t *msg, size_t len,
-                       int argc, char **argv)
+                       int argc, char **argv, bool *refused)
 {
     notify_t nt = {.name = name, .msg = msg, .len = len};
+    *refused = true;
     if (omadm_notification_parse(nt.msg, nt.len, &nt.n)) {
         cli_log(OMADM_LOG_ERROR, "notify", "%s: not a notification (package 0): %s", nt.name,
                 len < 24 ? "shorter than its digest and header (24 bytes)"
                          : "the server ID does not fit in it or holds a NUL byte");
         return 1;
     }
-    return cli_session_run(state_dir, argc, argv, check, &nt);
+    int rc = cli_session_run(state_dir, argc, argv, check, &nt);
+    *refused = nt.refused;
+    return rc;
 }
 
 /* Whether argv (without FILE) holds session options besides -v. */

@@ -7,6 +7,8 @@ from dmserver import R, REPO
 
 ROOTCA = "./Device/Vendor/MSFT/RootCATrustedCertificates"
 CERTSTORE = "./Vendor/MSFT/CertificateStore"
+SCEP_BASE = "./Device/Vendor/MSFT/ClientCertificateInstall/SCEP"
+SCEP_ALERT_TYPE = "com.microsoft:mdm.SCEPcertinstall.result"
 
 # tests/data/pki/README: subjects and validity of the test PKI
 ROOT_DN = "C=DE, O=Conformance Test PKI, CN=Conformance Root"
@@ -23,6 +25,31 @@ def pki(s, name):
     with open(os.path.join(d, name + ".b64")) as f:
         data = f.read().strip()
     return thumb, data
+
+
+def scep_order(s, container, node, url, ca_thumb):
+    """The demo's SCEP enrollment order into container (an Atomic, as Intune/Fleet send it):
+    Add node (Format node), the Adds of its Install parameters (params scep_challenge,
+    scep_subject, scep_san) and Exec Install/Enroll.  Returns the (name, value, format) of the
+    parameters, in the order they were added."""
+    container.add(node, format="node")
+    inst = node + "/Install/"
+    params = (
+        ("ServerURL", url, "chr"),
+        ("Challenge", s.param("scep_challenge", ""), "chr"),
+        ("CAThumbprint", ca_thumb, "chr"),
+        ("SubjectName", s.param("scep_subject", "CN=demo-device,O=omadm demo"), "chr"),
+        ("SubjectAlternativeNames", s.param("scep_san", "3+demo-device.example.org"), "chr"),
+        ("KeyUsage", "160", "int"),
+        ("KeyLength", "2048", "int"),
+        ("HashAlgorithm", "SHA-2", "chr"),
+        ("RetryCount", "3", "int"),
+        ("RetryDelay", "1", "int"),
+        ("EKUMapping", "1.3.6.1.5.5.7.3.2", "chr"))
+    for name, value, fmt in params:
+        container.add(inst + name, value, format=fmt)
+    container.exec(node + "/Install/Enroll")
+    return params
 
 
 def package1_flow(s, msg):

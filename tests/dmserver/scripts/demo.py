@@ -37,10 +37,8 @@ Session 2 (dmclient session, after dmclient run --until-idle):
 import re
 
 from dmserver import ANY, R
-from _flows import CERTSTORE, INTER_DN, ROOT_DN, ROOTCA, pki
-
-ALERT_TYPE = "com.microsoft:mdm.SCEPcertinstall.result"
-SCEP_BASE = "./Device/Vendor/MSFT/ClientCertificateInstall/SCEP"
+from _flows import (CERTSTORE, INTER_DN, ROOT_DN, ROOTCA, SCEP_ALERT_TYPE as ALERT_TYPE,
+                    SCEP_BASE, pki, scep_order)
 
 
 LOG = []
@@ -125,23 +123,7 @@ def session1(s, url, ca_thumb):
     m = s.message(r)
     m.hdr_status(200)
     a = m.atomic()
-    a.add(node, format="node")
-    inst = node + "/Install/"
-    params = (
-        ("ServerURL", url, "chr"),
-        ("Challenge", s.param("scep_challenge", ""), "chr"),
-        ("CAThumbprint", ca_thumb, "chr"),
-        ("SubjectName", s.param("scep_subject", "CN=demo-device,O=omadm demo"), "chr"),
-        ("SubjectAlternativeNames", s.param("scep_san", "3+demo-device.example.org"), "chr"),
-        ("KeyUsage", "160", "int"),
-        ("KeyLength", "2048", "int"),
-        ("HashAlgorithm", "SHA-2", "chr"),
-        ("RetryCount", "3", "int"),
-        ("RetryDelay", "1", "int"),
-        ("EKUMapping", "1.3.6.1.5.5.7.3.2", "chr"))
-    for name, value, fmt in params:
-        a.add(inst + name, value, format=fmt)
-    a.exec(node + "/Install/Enroll")
+    params = scep_order(s, a, node, url, ca_thumb)
     g = m.get(node + "/Status")
     say("-> Atomic: Add %s with" % node)
     for name, value, fmt in params:
