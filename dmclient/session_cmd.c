@@ -31,6 +31,7 @@
 #include "cli.h"
 #include "http.h"
 #include "record.h"
+#include "record_msg.h"
 
 #define DEFAULT_MAX_MESSAGES 100ul
 #define MAX_MAX_MESSAGES 1000000ul
@@ -598,13 +599,36 @@ static int random_bytes(void *ctx, uint8_t *buf, size_t len)
 
 /* ---- -vv ---- */
 
-/* A message on stderr with Cred Data masked: XML as it is, WBXML as XML
- * through the engine's own codecs (omadm_message_to_xml).  WBXML starts
- * with its version byte (1..3), XML with text. */
+static void dump_masked(session_t *s, const uint8_t *msg, size_t len);
+
+/* A message on stderr with what must not reach a log masked (as --record
+ * masks it: Cred Data, NextNonce, SCEP Challenges, the secrets wherever
+ * they occur), Cred Data shown as "***": XML as it is, WBXML as XML through
+ * the engine's own codecs (omadm_message_to_xml).  WBXML starts with its
+ * version byte (1..3), XML with text. */
 static void dump_message(session_t *s, const uint8_t *msg, size_t len)
 {
-    if (!len)
+    uint8_t *copy = len ? malloc(len) : NULL;
+    if (!copy) {
+        if (len)
+            fprintf(stderr, "(%zu bytes not shown: out of memory)\n", len);
         return;
+    }
+    memcpy(copy, msg, len);
+    cli_record_values_t vs = {0};
+    const char *secrets[] = {s->client_secret, s->server_secret};
+    for (size_t i = 0; i < 2; i++)
+        if (secrets[i])
+            cli_record_values_add(&vs, (const uint8_t *)secrets[i], strlen(secrets[i]), 4);
+    cli_record_mask(&vs, copy, len, 8); /* as --record: shorter values only where they belong */
+    cli_record_values_free(&vs);
+    dump_masked(s, copy, len);
+    explicit_bzero(copy, len);
+    free(copy);
+}
+
+static void dump_masked(session_t *s, const uint8_t *msg, size_t len)
+{
     if (msg[0] < 0x01 || msg[0] > 0x03) {
         dump_masked_xml((const char *)msg, len);
         return;

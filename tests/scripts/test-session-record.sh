@@ -235,6 +235,26 @@ if start hmac-wbxml record $PARAMS --param auth=hmac --param encoding=wbxml; the
     replay hmac-wbxml "$rec"
 fi
 
+# ---- -vv (no record) shows the messages masked as a record is: no SCEP
+# Challenge, no secret, the Cred Data as ***
+# shellcheck disable=SC2086
+if start vv record $PARAMS --param auth=md5; then
+    # shellcheck disable=SC2086
+    client vv --auth digest --server-auth digest $SECRETS -vv
+    if server_done vv && [ "$rc" -eq 0 ] && grep -q '/Challenge</LocURI>' "$tmp/vv.stderr" &&
+        grep -q '<Cred>.*<Data>\*\*\*</Data></Cred>' "$tmp/vv.stderr"; then
+        if grep -q -e "$CHALLENGE" -e "$CLIENT_SECRET" -e "$SERVER_SECRET" "$tmp/vv.stderr"; then
+            fail "vv: -vv shows a secret or the Challenge: $(grep -e "$CHALLENGE" -e "$CLIENT_SECRET" \
+                -e "$SERVER_SECRET" "$tmp/vv.stderr" | head -n 3)"
+        else
+            ok "vv: -vv dumps every message, the Challenge, the secrets and Cred Data masked"
+        fi
+    else
+        fail "vv: exit $rc, or the messages not dumped"
+        head -n 20 "$tmp/vv.stderr"
+    fi
+fi
+
 # ---- a directory that is not empty: refused before anything is sent
 rec=$tmp/rec-not-empty
 mkdir -p "$rec"
