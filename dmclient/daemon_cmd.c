@@ -86,8 +86,8 @@ const char cli_daemon_usage[] =
     "                 two looks for background work)\n"
     "\n"
     "Exit status: 0 stopped by a signal; 1 the state directory cannot be used\n"
-    "(or another daemon serves it); 2 usage errors, or settings that make no\n"
-    "session possible at start-up.\n";
+    "(or another daemon serves it); 2 usage errors, a dmclient.conf with an\n"
+    "error, or settings that make no session possible at start-up.\n";
 
 typedef struct timing {
     double poll, retry_min, retry_max; /* seconds */
@@ -582,7 +582,11 @@ int cli_daemon_main(const char *state_dir, int argc, char **argv)
                 errno == EBUSY ? "another dmclient daemon serves it" : strerror(errno));
         goto out;
     }
-    if (read_timing(state_dir, &d.t) || listen_socket(&d))
+    if (read_timing(state_dir, &d.t)) {
+        status = 2; /* settings a restart does not fix */
+        goto out;
+    }
+    if (listen_socket(&d))
         goto out;
     cli_log(OMADM_LOG_INFO, "daemon", "started (dmclient %s, state %s, poll_interval %g s)",
             OMADM_VERSION_STRING, state_dir, d.t.poll);

@@ -182,4 +182,15 @@ for bad in 'log = loud' 'log_level = chatty' 'poll_interval = 0' 'retry_max = 1e
     fi
 done
 
+# the daemon with a bad dmclient.conf: exit 2 (a restart does not fix it), one line
+conf 'poll_interval = soon\n'
+timeout 10 "$dmclient" --state-dir "$state" daemon --server "$closed" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+if [ "$rc" -eq 2 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] &&
+    grep -q "dmclient.conf:1: bad value for 'poll_interval'\$" "$tmp/err"; then
+    echo "PASS: daemon with a bad dmclient.conf: exit 2, one line"
+else
+    fail "daemon, bad dmclient.conf: exit $rc: $(cat "$tmp/err")"
+fi
+
 finish test-cli-log
