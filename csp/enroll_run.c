@@ -939,7 +939,9 @@ static outcome_t start(attempt_t *a, scep_certrep_t *rep)
         last = try_url(a, u, rep);
         if (last != A_TRANSIENT && !(last == A_FAILED && a->url_problem))
             break;
-        cs_log(a->cs, OMADM_LOG_INFO, "enrollment %s: %s", a->e->id, a->why);
+        /* the outcome of the last URL is the round's, which the caller logs */
+        if (save && save[strspn(save, "; \t\r\n")])
+            cs_log(a->cs, OMADM_LOG_INFO, "enrollment %s: %s", a->e->id, a->why);
         if (last == A_TRANSIENT && !transient) {
             transient = true;
             transient_ec = a->ec;
@@ -951,6 +953,7 @@ static outcome_t start(attempt_t *a, scep_certrep_t *rep)
     }
     plat_free(a->plat, list);
     if (last == A_FAILED && a->url_problem && transient) {
+        cs_log(a->cs, OMADM_LOG_INFO, "enrollment %s: %s", a->e->id, a->why);
         /* another URL may come back: that failure is the one to retry */
         a->ec = transient_ec;
         memcpy(a->why, transient_why, sizeof a->why);

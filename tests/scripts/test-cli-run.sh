@@ -14,6 +14,8 @@
 #      state directory completes (the lock is not held); SIGTERM (and SIGINT)
 #      end it within a few seconds with exit 0; a SIGINT that was ignored when
 #      it started stays ignored (SIGTERM still ends it)
+#   5. an enrollment whose one SCEP server is unreachable: run --once logs
+#      one line for it (exit 0: it stays due)
 # (run and session waiting on the network: test-cli-lock.sh)
 # dmclient must write nothing on stderr where it succeeds (a sanitizer report
 # fails the test).  Every dmclient is bounded by timeout(1) or a watchdog.
@@ -232,5 +234,23 @@ fi
 
 # a stopped run leaves a usable state
 dm 0 get ./DevInfo/DevId && ok "state usable after the runs"
+
+# 5. an enrollment whose only SCEP server cannot be reached: run --once says
+# so in one line (the round's outcome, not also the URL's), and it stays due
+enr=$tmp/enroll
+mkdir -p "$enr"
+case371=$here/../conformance/371-scep-persistence-across-processes
+if timeout -s KILL 30 "$dmclient" --state-dir "$enr" process "$case371/01-server.xml" >/dev/null 2>"$tmp/err" &&
+    DMCLIENT_MINUTE_SECONDS=1 timeout -s KILL 60 "$dmclient" --state-dir "$enr" run --once \
+        >/dev/null 2>"$tmp/err"; then
+    if [ "$(wc -l <"$tmp/err")" -eq 1 ] &&
+        grep -q "^dmclient: enrollment Keep1: http://127.0.0.1:9/scep?operation=GetCACert: " "$tmp/err"; then
+        ok "run --once, SCEP server unreachable: one line ($(cut -c1-70 "$tmp/err")...)"
+    else
+        fail "run --once, SCEP server unreachable: $(cat "$tmp/err")"
+    fi
+else
+    fail "enrollment against an unreachable server: exit $?: $(cat "$tmp/err")"
+fi
 
 finish test-cli-run
