@@ -8,8 +8,10 @@
 #      libomadm.a, libomadm.so -> .so.MAJOR -> .so.MAJOR.MINOR.PATCH with SONAME
 #      libomadm.so.MAJOR, the public headers in include/omadm/, omadm.pc,
 #      dmclient and its manual pages (share/man/man1/dmclient.1,
-#      share/man/man5/dmclient.conf.5, the version filled in); no path of the
-#      build or of DESTDIR leaks into the tree;
+#      share/man/man5/dmclient.conf.5, the version filled in) and the systemd
+#      unit lib/systemd/system/dmclient.service (ExecStart the installed
+#      dmclient, clean for `systemd-analyze verify`); no path of the build or of
+#      DESTDIR leaks into the tree;
 #   2. `dmclient --version` prints the version of `pkg-config --modversion
 #      omadm` (and of OMADM_VERSION_STRING);
 #   3. examples/host/host.c is built with nothing but `pkg-config --cflags
