@@ -533,7 +533,7 @@ int store_peek(store_t *s, const char *store, const char *thumb, const store_rec
     store_rec_t r;
     int rc = disk_get(s, k->id, up, &r, NULL, NULL);
     if (rc)
-        return rc < 0 ? -1 : rc;
+        return rc == -2 ? -2 : rc < 0 ? -1 : rc;
     store_forget_read(s);
     s->last_read = r;
     s->last_read_kind = s->unlocked ? NULL : k; /* unlocked: others may write */
@@ -546,7 +546,7 @@ int store_get(store_t *s, const char *store, const char *thumb, store_rec_t *rec
     const store_rec_t *r;
     memset(rec, 0, sizeof *rec);
     int rc = store_peek(s, store, thumb, &r);
-    return rc ? rc : rec_copy(&s->plat, rec, r) ? -1 : 0;
+    return rc ? (rc < 0 ? -1 : rc) : rec_copy(&s->plat, rec, r) ? -1 : 0;
 }
 
 void store_forget_read(store_t *s)
@@ -917,9 +917,58 @@ static int skip_rec(store_skip_fn skipped, void *ctx, const char *name, int got,
     return skipped(ctx, name, why ? why : "damaged");
 }
 
+/* The node name of record file name in the directory dirfd has open, from
+ * the head of the file alone (a listing of names: no fstat, no allocation,
+ * no DER decoded): 0 and name filled, when the head is this version's
+ * record head exactly -- format line, thumb (the file's name), name (a
+ * spelling of it, 40 hex digits: the CSP takes no other, and they are
+ * never escaped).  Anything else (not such a head, a record of another
+ * format, a file that cannot be read) is 1: the caller reads the whole
+ * record, which says what it is. */
+static int head_name_at(const store_t *s, int dirfd, const char *file,
+                        char name[STORE_THUMB_LEN + 1])
+{
+    static const char fmt[] = STORE_CERT_WRITES "\nthumb ";
+    enum { FMT = sizeof fmt - 1, NAME = FMT + STORE_THUMB_LEN + 6, HEAD = NAME + STORE_THUMB_LEN + 1 };
+    char buf[HEAD];
+    int fd = store_io_openat(&s->io, dirfd, file, O_RDONLY | O_CLOEXEC | O_NONBLOCK, 0);
+    if (fd < 0)
+        return 1;
+    size_t got = 0;
+    while (got < sizeof buf) {
+        ssize_t n = store_io_read(&s->io, fd, buf + got, sizeof buf - got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    store_io_close(&s->io, fd); /* read-only: what was read stands */
+    if (got < sizeof buf || memcmp(buf, fmt, FMT) || memcmp(buf + FMT, file, STORE_THUMB_LEN) ||
+        memcmp(buf + FMT + STORE_THUMB_LEN, "\nname ", 6) || buf[HEAD - 1] != '\n')
+        return 1;
+    char up[STORE_THUMB_LEN + 1];
+    memcpy(name, buf + NAME, STORE_THUMB_LEN);
+    name[STORE_THUMB_LEN] = 0;
+    return cert_thumb_normalise(name, up) && !strcmp(up, file) ? 0 : 1;
+}
+
+/* store_each_report, or with name_cb (and cb NULL) store_each_name. */
+static int each_rec(store_t *s, const char *store, int (*cb)(void *ctx, const store_rec_t *rec),
+                    store_name_fn name_cb, store_skip_fn skipped, void *ctx);
+
 int store_each_report(store_t *s, const char *store,
                       int (*cb)(void *ctx, const store_rec_t *rec), store_skip_fn skipped,
                       void *ctx)
+{
+    return each_rec(s, store, cb, NULL, skipped, ctx);
+}
+
+int store_each_name(store_t *s, const char *store, store_name_fn cb, void *ctx)
+{
+    return each_rec(s, store, NULL, cb, NULL, ctx);
+}
+
+static int each_rec(store_t *s, const char *store, int (*cb)(void *ctx, const store_rec_t *rec),
+                    store_name_fn name_cb, store_skip_fn skipped, void *ctx)
 {
     const store_kind_t *k = store_kind_find(store);
     char p[4096];
@@ -950,7 +999,7 @@ int store_each_report(store_t *s, const char *store,
             }
             staged.thumbs[staged.n++] = (char *)o->thumb;
             if (o->kind == OP_PUT)
-                rc = cb(ctx, &o->rec);
+                rc = cb ? cb(ctx, &o->rec) : name_cb(ctx, o->rec.thumb, o->rec.name);
         }
     }
     if (staged.n)
@@ -970,6 +1019,11 @@ int store_each_report(store_t *s, const char *store,
         char *key = e->d_name;
         if (staged.n && bsearch(&key, staged.thumbs, staged.n, sizeof *staged.thumbs, seen_cmp))
             continue;
+        char name[STORE_THUMB_LEN + 1];
+        if (name_cb && !head_name_at(s, dirfd(d), e->d_name, name)) {
+            rc = name_cb(ctx, e->d_name, name);
+            continue;
+        }
         store_rec_t r;
         const char *why = NULL;
         int errnum = 0;
@@ -984,7 +1038,7 @@ int store_each_report(store_t *s, const char *store,
             rc = skip_rec(skipped, ctx, e->d_name, got, why, errnum); /* store_check reports it too */
             continue;
         }
-        rc = cb(ctx, &r);
+        rc = cb ? cb(ctx, &r) : name_cb(ctx, r.thumb, r.name);
         rec_clear(&s->plat, &r);
     }
     if (d)

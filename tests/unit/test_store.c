@@ -1251,6 +1251,122 @@ static void test_each_lists_staged_and_flushed_once(void **state)
     assert_clean(f);
 }
 
+/* store_each_name's listing: the thumbprints and names of name_seen_t. */
+typedef struct name_seen {
+    int n;
+    char thumb[16][41];
+    char name[16][128];
+} name_seen_t;
+
+static int collect_name_of(void *ctx, const char *thumb, const char *name)
+{
+    name_seen_t *s = ctx;
+    if (s->n < 16) {
+        snprintf(s->thumb[s->n], 41, "%s", thumb);
+        snprintf(s->name[s->n], 128, "%s", name);
+    }
+    s->n++;
+    return 0;
+}
+
+/* The name store_each_name gave c, or NULL when it did not list it. */
+static const char *name_listed(const name_seen_t *s, const tcert_t *c)
+{
+    for (int i = 0; i < s->n && i < 16; i++)
+        if (!strcmp(s->thumb[i], c->thumb))
+            return s->name[i];
+    return NULL;
+}
+
+/* fstat calls (a record read whole), counted by an I/O hook. */
+static int count_fstats(void *ctx, store_io_op_t op, const char *p)
+{
+    if (op == STORE_IO_STAT && !p)
+        ++*(int *)ctx;
+    return 0;
+}
+
+/* store_each_name: the names store_each gives, staged changes first;
+ * records whose head is this version's are not read whole (no fstat:
+ * those of a name that is no spelling of the thumbprint, or of another
+ * format, are); one damaged after its head is listed, and store_peek says
+ * it is damaged; one damaged in its head, or of a newer format, is left
+ * out as store_each leaves it out. */
+static void test_each_name_from_heads(void **state)
+{
+    fixture_t *f = *state;
+    int fstats = 0;
+    store_io_t io = {count_fstats, &fstats};
+    const char *why = NULL;
+    store_close(f->s);
+    f->s = NULL;
+    assert_int_equal(store_open_io(f->dir, NULL, &io, &f->s, &why), 0);
+    assert_int_equal(store_begin(f->s), 0);
+    store_rec_t r = rec_of(&certs[ROOT], NULL, certs[ROOT].lower, "srv", 1);
+    assert_int_equal(store_put(f->s, "root", &r), 0);
+    assert_int_equal(put(f, "root", &certs[INTER]), 0);
+    r = rec_of(&certs[ROOT2], NULL, "not-a-thumbprint", "srv", 1);
+    assert_int_equal(store_put(f->s, "root", &r), 0);
+    assert_int_equal(put(f, "root", &certs[SAME_A]), 0);
+    assert_int_equal(put(f, "root", &certs[SAME_B]), 0);
+    assert_int_equal(put(f, "root", &certs[TEMPLATE]), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    /* SAME_A damaged after its head, SAME_B in it (its first line), TEMPLATE of a newer format */
+    char p[PATH_MAX];
+    keep(p, at(f, "certs/root/%s", certs[SAME_A].thumb));
+    char *text = slurp(p, NULL);
+    char *cut = strstr(text, "\nserver ");
+    assert_non_null(cut);
+    strcpy(cut + 1, "server -\n");
+    spew(p, text, strlen(text));
+    free(text);
+    keep(p, at(f, "certs/root/%s", certs[SAME_B].thumb));
+    text = slurp(p, NULL);
+    text[0] = 'X'; /* its format line */
+    spew(p, text, strlen(text));
+    free(text);
+    keep(p, at(f, "certs/root/%s", certs[TEMPLATE].thumb));
+    text = slurp(p, NULL);
+    memcpy(text, "omadm-cert 2", 12);
+    spew(p, text, strlen(text));
+    free(text);
+    /* staged: LEAF named in lower case */
+    assert_int_equal(store_begin(f->s), 0);
+    r = rec_of(&certs[LEAF], NULL, certs[LEAF].lower, "srv", 1);
+    assert_int_equal(store_put(f->s, "root", &r), 0);
+
+    seen_t whole = each(f, "root");
+    assert_int_equal(whole.n, 4); /* ROOT, INTER, ROOT2, LEAF */
+    fstats = 0;
+    name_seen_t s = {0};
+    assert_int_equal(store_each_name(f->s, "root", collect_name_of, &s), 0);
+    assert_int_equal(s.n, 5);
+    for (int i = 0; i < whole.n; i++) {
+        for (int j = 0; j < N_TCERTS; j++) {
+            if (strcmp(certs[j].thumb, whole.thumb[i]))
+                continue;
+            assert_non_null(name_listed(&s, &certs[j]));
+            assert_string_equal(name_listed(&s, &certs[j]), whole.name[i]);
+        }
+    }
+    assert_string_equal(name_listed(&s, &certs[ROOT]), certs[ROOT].lower);
+    assert_string_equal(name_listed(&s, &certs[INTER]), certs[INTER].thumb);
+    assert_string_equal(name_listed(&s, &certs[ROOT2]), "not-a-thumbprint");
+    assert_string_equal(name_listed(&s, &certs[LEAF]), certs[LEAF].lower);
+    assert_string_equal(name_listed(&s, &certs[SAME_A]), certs[SAME_A].thumb);
+    assert_null(name_listed(&s, &certs[SAME_B]));
+    assert_null(name_listed(&s, &certs[TEMPLATE]));
+    assert_int_equal(fstats, 3); /* ROOT2, SAME_B, TEMPLATE read whole */
+    const store_rec_t *rec;
+    assert_int_equal(store_peek(f->s, "root", certs[SAME_A].thumb, &rec), -2);
+    store_rec_t got;
+    assert_int_equal(store_get(f->s, "root", certs[SAME_A].thumb, &got), -1);
+    assert_int_equal(store_peek(f->s, "root", certs[TEMPLATE].thumb, &rec), -1);
+    assert_int_equal(store_each_name(f->s, "nosuch", collect_name_of, &s), -1);
+    store_rollback(f->s);
+}
+
 static void test_each_add_then_delete_in_one_batch(void **state)
 {
     fixture_t *f = *state;
@@ -3842,6 +3958,7 @@ int main(void)
         T(test_put_thumbprint_mismatch_fails),
         T(test_put_copies_the_record),
         T(test_each_lists_staged_and_flushed_once),
+        T(test_each_name_from_heads),
         T(test_each_add_then_delete_in_one_batch),
         T(test_each_delete_then_readd_in_one_batch),
         T(test_each_stops_when_callback_says_so),
