@@ -25,9 +25,12 @@ bool cert_thumb_normalise(const char *name, char upper[CERT_THUMB_HEX + 1])
 {
     size_t i = 0;
     for (; name[i] && i < CERT_THUMB_HEX; i++) {
-        if (!isxdigit((unsigned char)name[i]))
+        char c = name[i]; /* by hand: isxdigit() and toupper() would follow the locale */
+        if (c >= 'a' && c <= 'f')
+            c = (char)(c - 'a' + 'A');
+        else if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'F')))
             return false;
-        upper[i] = (char)toupper((unsigned char)name[i]);
+        upper[i] = c;
     }
     upper[i] = 0;
     return i == CERT_THUMB_HEX && !name[i];
