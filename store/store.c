@@ -41,6 +41,8 @@ static const store_kind_t kinds[] = {
     {"user-untrusted", "User/UntrustedCertificates", true},
 };
 
+_Static_assert(sizeof kinds / sizeof kinds[0] <= STORE_KINDS_MAX, "store kinds");
+
 const store_kind_t *store_kinds(size_t *n)
 {
     *n = sizeof kinds / sizeof kinds[0];
@@ -505,6 +507,31 @@ int store_recover_if_needed(store_t *s)
     return 0;
 }
 
+/* Close the directories store_peek reads from. */
+static void close_certs_dirs(store_t *s)
+{
+    for (size_t i = 0; i < STORE_KINDS_MAX; i++) {
+        if (s->certs_fd[i] >= 0)
+            store_io_close(&s->io, s->certs_fd[i]);
+        s->certs_fd[i] = -1;
+    }
+}
+
+/* disk_get of store_peek: relative to certs/<store>, kept open while the
+ * lock is held (a listing reads thousands of records from it). */
+static int peek_disk(store_t *s, const store_kind_t *k, const char *up, store_rec_t *r)
+{
+    int *dfd = &s->certs_fd[k - kinds];
+    char p[4096];
+    if (*dfd < 0 && !s->unlocked && !path(s, p, sizeof p, "certs/%s", k->id))
+        *dfd = store_io_open(&s->io, p, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    if (*dfd < 0)
+        return disk_get(s, k->id, up, r, NULL, NULL); /* it says what is wrong */
+    memset(r, 0, sizeof *r);
+    int fd = store_io_openat(&s->io, *dfd, up, O_RDONLY | O_CLOEXEC | O_NONBLOCK, 0);
+    return disk_rec(s, fd < 0 ? NULL : read_fd(&s->plat, &s->io, fd, NULL), r, NULL, NULL, NULL);
+}
+
 int store_peek(store_t *s, const char *store, const char *thumb, const store_rec_t **rec)
 {
     const store_kind_t *k = store_kind_find(store);
@@ -531,10 +558,10 @@ int store_peek(store_t *s, const char *store, const char *thumb, const store_rec
         return 0;
     }
     store_rec_t r;
-    int rc = disk_get(s, k->id, up, &r, NULL, NULL);
+    int rc = peek_disk(s, k, up, &r);
     if (rc)
         return rc == -2 ? -2 : rc < 0 ? -1 : rc;
-    store_forget_read(s);
+    rec_clear(&s->plat, &s->last_read);
     s->last_read = r;
     s->last_read_kind = s->unlocked ? NULL : k; /* unlocked: others may write */
     *rec = &s->last_read;
@@ -553,6 +580,7 @@ void store_forget_read(store_t *s)
 {
     rec_clear(&s->plat, &s->last_read);
     s->last_read_kind = NULL;
+    close_certs_dirs(s);
 }
 
 /* ---- transactions ---- */
@@ -1217,6 +1245,8 @@ int store_open_io(const char *dir, const omadm_platform_t *plat, const store_io_
     if (io)
         s->io = *io;
     s->lock_fd = -1;
+    for (size_t i = 0; i < STORE_KINDS_MAX; i++)
+        s->certs_fd[i] = -1;
     if (make_layout(s)) {
         *why = strerror(errno);
         store_close(s);
@@ -1254,6 +1284,7 @@ int store_unlock(store_t *s)
     if (store_io_flock(&s->io, s->lock_fd, LOCK_UN))
         return -1;
     s->unlocked = true;
+    close_certs_dirs(s); /* nothing of the store is kept open for others to change under */
     return 0;
 }
 

@@ -939,6 +939,65 @@ static void test_get_after_the_disk_changed(void **state)
     assert_clean(f);
 }
 
+/* Whether this process has a descriptor open on the directory p. */
+static bool dir_held_open(const char *p)
+{
+    char real[PATH_MAX], fdp[300], target[PATH_MAX];
+    assert_non_null(realpath(p, real));
+    DIR *d = opendir("/proc/self/fd");
+    assert_non_null(d);
+    bool held = false;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        snprintf(fdp, sizeof fdp, "/proc/self/fd/%s", e->d_name);
+        ssize_t n = readlink(fdp, target, sizeof target - 1);
+        if (n > 0) {
+            target[n] = 0;
+            held |= !strcmp(target, real);
+        }
+    }
+    closedir(d);
+    return held;
+}
+
+/* Lookups read records relative to certs/<store>, kept open while the
+ * lock is held: given up with the lock (another process may even put a
+ * new directory in its place meanwhile: it is the one read after
+ * store_relock), and with a flush. */
+static void test_get_reads_the_directory_anew(void **state)
+{
+    fixture_t *f = *state;
+    const tcert_t *c = &certs[ROOT];
+    put1(f, "root", c);
+    char dir[PATH_MAX], old[PATH_MAX], rp[PATH_MAX];
+    keep(dir, at(f, "certs/root"));
+    keep(old, at(f, "certs/root.old"));
+    keep(rp, at(f, "certs/root/%s", c->thumb));
+    assert_int_equal(store_get(f->s, "root", c->thumb, &f->rec), 0);
+    store_rec_free(f->s, &f->rec);
+    assert_true(dir_held_open(dir));
+    assert_int_equal(store_unlock(f->s), 0);
+    assert_false(dir_held_open(dir));
+    /* another process puts a new directory in its place */
+    size_t len = 0;
+    char *text = slurp(rp, &len);
+    assert_int_equal(rename(dir, old), 0);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    spew(rp, text, len);
+    free(text);
+    edit_record_line(rp, "name", "name in-a-new-directory");
+    assert_int_equal(store_relock(f->s), 0);
+    assert_int_equal(store_get(f->s, "root", c->thumb, &f->rec), 0);
+    assert_string_equal(f->rec.name, "in-a-new-directory");
+    store_rec_free(f->s, &f->rec);
+    assert_true(dir_held_open(dir));
+    assert_false(dir_held_open(old));
+    /* a flush closes it too */
+    put1(f, "root", &certs[ROOT2]);
+    assert_false(dir_held_open(dir));
+    tdir_rm(old);
+}
+
 static void test_record_server_dash_round_trip(void **state)
 {
     fixture_t *f = *state;
@@ -3947,6 +4006,7 @@ int main(void)
         T(test_open_fails_on_too_long_path),
         T(test_put_commit_flush_get),
         T(test_record_fields_round_trip),
+        T(test_get_reads_the_directory_anew),
         T(test_record_server_dash_round_trip),
     T(test_record_keeps_what_listings_show),
     T(test_check_kept_fields_differ),
