@@ -216,11 +216,14 @@ static void resolve(const omadm_csp_req_t *req, char *buf, size_t size, char **s
 }
 
 /* 0 found, -404 absent, -500 error.  *rec is the store's (store_peek):
- * valid until the next call on the store. */
+ * valid until the next call on the store.  A damaged record file is no
+ * certificate, as the listings leave it out (their names come from the
+ * records' heads: store_each_name lists one damaged further on, and the
+ * walk of ?list=Struct leaves out the 404 of its node). */
 static int lookup(struct omadm_certstore *cs, const node_t *n, const store_rec_t **rec)
 {
     int rc = store_peek(cs->store, n->store, n->name, rec);
-    return rc == 0 ? 0 : rc == 1 ? -404 : -500;
+    return rc == 0 ? 0 : rc == 1 || rc == -2 ? -404 : -500;
 }
 
 /* ---- get / list ---- */
@@ -284,9 +287,10 @@ static int cs_get(void *ctx, const omadm_csp_req_t *req, omadm_csp_out_t *out)
     return leaf_value(cs, rec, n.leaf, out);
 }
 
-static int add_name(void *ctx, const store_rec_t *rec)
+static int add_name(void *ctx, const char *thumb, const char *name)
 {
-    return omadm_csp_out_child(ctx, rec->name) ? -1 : 0;
+    (void)thumb;
+    return omadm_csp_out_child(ctx, name) ? -1 : 0;
 }
 
 static int list_names(omadm_csp_out_t *out, const char *const *names, size_t n)
@@ -324,9 +328,9 @@ static int cs_list(void *ctx, const omadm_csp_req_t *req, omadm_csp_out_t *out)
         if (omadm_csp_out_child(out, "System"))
             return -500;
         /* the certificates sit beside System */
-        return store_each(cs->store, n.store, add_name, out) ? -500 : 0;
+        return store_each_name(cs->store, n.store, add_name, out) ? -500 : 0;
     case N_STORE:
-        return store_each(cs->store, n.store, add_name, out) ? -500 : 0;
+        return store_each_name(cs->store, n.store, add_name, out) ? -500 : 0;
     case N_CERT: {
         const store_rec_t *rec;
         int rc = lookup(cs, &n, &rec);

@@ -453,6 +453,17 @@ static int enc_start(void *ctx, const char *name, syncml_ns_t ns)
     return x->out->failed ? OMADM_E_NOMEM : 0;
 }
 
+/* Whether a byte of w is below b (b <= 0x80), or is c: exact. */
+static inline uint64_t has_below(uint64_t w, uint8_t b)
+{
+    return (w - 0x0101010101010101ULL * b) & ~w & 0x8080808080808080ULL;
+}
+
+static inline uint64_t has_byte(uint64_t w, uint8_t c)
+{
+    return has_below(w ^ (0x0101010101010101ULL * c), 1);
+}
+
 static int enc_text(void *ctx, const uint8_t *s, size_t n, bool binary)
 {
     xml_enc_t *x = ctx;
@@ -463,6 +474,15 @@ static int enc_text(void *ctx, const uint8_t *s, size_t n, bool binary)
     for (size_t i = 0; i < n; i++) {
         const char *rep = NULL;
         char num[8];
+        /* eight bytes at a time while none of them needs a replacement:
+         * none below 0x20 (\r and the controls; tab and newline go the
+         * slow way), no '&', '<' or '>' */
+        uint64_t w;
+        while (n - i >= 8 && (memcpy(&w, s + i, 8), !(has_below(w, 0x20) | has_byte(w, '&') |
+                                                        has_byte(w, '<') | has_byte(w, '>'))))
+            i += 8;
+        if (i == n)
+            break;
         uint8_t c = s[i];
         if (c == '&')
             rep = "&amp;";

@@ -102,6 +102,14 @@ static bool xml_text_ok(const uint8_t *s, size_t n)
         uint8_t c = s[i];
         unsigned long cp;
         size_t len;
+        /* eight bytes of printable ASCII at a time (base64, names, most
+         * text): no byte with its high bit set, none below 0x20 */
+        uint64_t w;
+        if (n - i >= 8 && (memcpy(&w, s + i, 8), !(w & 0x8080808080808080ULL)) &&
+            !((w - 0x2020202020202020ULL) & ~w & 0x8080808080808080ULL)) {
+            i += 8;
+            continue;
+        }
         if (c < 0x80) {
             if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
                 return false;

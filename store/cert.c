@@ -24,11 +24,17 @@
 bool cert_thumb_normalise(const char *name, char upper[CERT_THUMB_HEX + 1])
 {
     size_t i = 0;
-    for (; name[i] && i < CERT_THUMB_HEX; i++) {
-        if (!isxdigit((unsigned char)name[i]))
+    /* each character's upper-case hex digit, 0 for any other: by table
+     * (no locale, and no branch on digits against letters, which hex text
+     * mixes at random) */
+    static const char up[256] = {
+        ['0'] = '0', ['1'] = '1', ['2'] = '2', ['3'] = '3', ['4'] = '4', ['5'] = '5',
+        ['6'] = '6', ['7'] = '7', ['8'] = '8', ['9'] = '9', ['A'] = 'A', ['B'] = 'B',
+        ['C'] = 'C', ['D'] = 'D', ['E'] = 'E', ['F'] = 'F', ['a'] = 'A', ['b'] = 'B',
+        ['c'] = 'C', ['d'] = 'D', ['e'] = 'E', ['f'] = 'F'};
+    for (; name[i] && i < CERT_THUMB_HEX; i++)
+        if (!(upper[i] = up[(unsigned char)name[i]]))
             return false;
-        upper[i] = (char)toupper((unsigned char)name[i]);
-    }
     upper[i] = 0;
     return i == CERT_THUMB_HEX && !name[i];
 }

@@ -41,6 +41,8 @@ static const store_kind_t kinds[] = {
     {"user-untrusted", "User/UntrustedCertificates", true},
 };
 
+_Static_assert(sizeof kinds / sizeof kinds[0] <= STORE_KINDS_MAX, "store kinds");
+
 const store_kind_t *store_kinds(size_t *n)
 {
     *n = sizeof kinds / sizeof kinds[0];
@@ -505,6 +507,31 @@ int store_recover_if_needed(store_t *s)
     return 0;
 }
 
+/* Close the directories store_peek reads from. */
+static void close_certs_dirs(store_t *s)
+{
+    for (size_t i = 0; i < STORE_KINDS_MAX; i++) {
+        if (s->certs_fd[i] >= 0)
+            store_io_close(&s->io, s->certs_fd[i]);
+        s->certs_fd[i] = -1;
+    }
+}
+
+/* disk_get of store_peek: relative to certs/<store>, kept open while the
+ * lock is held (a listing reads thousands of records from it). */
+static int peek_disk(store_t *s, const store_kind_t *k, const char *up, store_rec_t *r)
+{
+    int *dfd = &s->certs_fd[k - kinds];
+    char p[4096];
+    if (*dfd < 0 && !s->unlocked && !path(s, p, sizeof p, "certs/%s", k->id))
+        *dfd = store_io_open(&s->io, p, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    if (*dfd < 0)
+        return disk_get(s, k->id, up, r, NULL, NULL); /* it says what is wrong */
+    memset(r, 0, sizeof *r);
+    int fd = store_io_openat(&s->io, *dfd, up, O_RDONLY | O_CLOEXEC | O_NONBLOCK, 0);
+    return disk_rec(s, fd < 0 ? NULL : read_fd(&s->plat, &s->io, fd, NULL), r, NULL, NULL, NULL);
+}
+
 int store_peek(store_t *s, const char *store, const char *thumb, const store_rec_t **rec)
 {
     const store_kind_t *k = store_kind_find(store);
@@ -531,10 +558,10 @@ int store_peek(store_t *s, const char *store, const char *thumb, const store_rec
         return 0;
     }
     store_rec_t r;
-    int rc = disk_get(s, k->id, up, &r, NULL, NULL);
+    int rc = peek_disk(s, k, up, &r);
     if (rc)
-        return rc < 0 ? -1 : rc;
-    store_forget_read(s);
+        return rc == -2 ? -2 : rc < 0 ? -1 : rc;
+    rec_clear(&s->plat, &s->last_read);
     s->last_read = r;
     s->last_read_kind = s->unlocked ? NULL : k; /* unlocked: others may write */
     *rec = &s->last_read;
@@ -546,13 +573,14 @@ int store_get(store_t *s, const char *store, const char *thumb, store_rec_t *rec
     const store_rec_t *r;
     memset(rec, 0, sizeof *rec);
     int rc = store_peek(s, store, thumb, &r);
-    return rc ? rc : rec_copy(&s->plat, rec, r) ? -1 : 0;
+    return rc ? (rc < 0 ? -1 : rc) : rec_copy(&s->plat, rec, r) ? -1 : 0;
 }
 
 void store_forget_read(store_t *s)
 {
     rec_clear(&s->plat, &s->last_read);
     s->last_read_kind = NULL;
+    close_certs_dirs(s);
 }
 
 /* ---- transactions ---- */
@@ -917,9 +945,58 @@ static int skip_rec(store_skip_fn skipped, void *ctx, const char *name, int got,
     return skipped(ctx, name, why ? why : "damaged");
 }
 
+/* The node name of record file name in the directory dirfd has open, from
+ * the head of the file alone (a listing of names: no fstat, no allocation,
+ * no DER decoded): 0 and name filled, when the head is this version's
+ * record head exactly -- format line, thumb (the file's name), name (a
+ * spelling of it, 40 hex digits: the CSP takes no other, and they are
+ * never escaped).  Anything else (not such a head, a record of another
+ * format, a file that cannot be read) is 1: the caller reads the whole
+ * record, which says what it is. */
+static int head_name_at(const store_t *s, int dirfd, const char *file,
+                        char name[STORE_THUMB_LEN + 1])
+{
+    static const char fmt[] = STORE_CERT_WRITES "\nthumb ";
+    enum { FMT = sizeof fmt - 1, NAME = FMT + STORE_THUMB_LEN + 6, HEAD = NAME + STORE_THUMB_LEN + 1 };
+    char buf[HEAD];
+    int fd = store_io_openat(&s->io, dirfd, file, O_RDONLY | O_CLOEXEC | O_NONBLOCK, 0);
+    if (fd < 0)
+        return 1;
+    size_t got = 0;
+    while (got < sizeof buf) {
+        ssize_t n = store_io_read(&s->io, fd, buf + got, sizeof buf - got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    store_io_close(&s->io, fd); /* read-only: what was read stands */
+    if (got < sizeof buf || memcmp(buf, fmt, FMT) || memcmp(buf + FMT, file, STORE_THUMB_LEN) ||
+        memcmp(buf + FMT + STORE_THUMB_LEN, "\nname ", 6) || buf[HEAD - 1] != '\n')
+        return 1;
+    char up[STORE_THUMB_LEN + 1];
+    memcpy(name, buf + NAME, STORE_THUMB_LEN);
+    name[STORE_THUMB_LEN] = 0;
+    return cert_thumb_normalise(name, up) && !strcmp(up, file) ? 0 : 1;
+}
+
+/* store_each_report, or with name_cb (and cb NULL) store_each_name. */
+static int each_rec(store_t *s, const char *store, int (*cb)(void *ctx, const store_rec_t *rec),
+                    store_name_fn name_cb, store_skip_fn skipped, void *ctx);
+
 int store_each_report(store_t *s, const char *store,
                       int (*cb)(void *ctx, const store_rec_t *rec), store_skip_fn skipped,
                       void *ctx)
+{
+    return each_rec(s, store, cb, NULL, skipped, ctx);
+}
+
+int store_each_name(store_t *s, const char *store, store_name_fn cb, void *ctx)
+{
+    return each_rec(s, store, NULL, cb, NULL, ctx);
+}
+
+static int each_rec(store_t *s, const char *store, int (*cb)(void *ctx, const store_rec_t *rec),
+                    store_name_fn name_cb, store_skip_fn skipped, void *ctx)
 {
     const store_kind_t *k = store_kind_find(store);
     char p[4096];
@@ -950,7 +1027,7 @@ int store_each_report(store_t *s, const char *store,
             }
             staged.thumbs[staged.n++] = (char *)o->thumb;
             if (o->kind == OP_PUT)
-                rc = cb(ctx, &o->rec);
+                rc = cb ? cb(ctx, &o->rec) : name_cb(ctx, o->rec.thumb, o->rec.name);
         }
     }
     if (staged.n)
@@ -970,6 +1047,11 @@ int store_each_report(store_t *s, const char *store,
         char *key = e->d_name;
         if (staged.n && bsearch(&key, staged.thumbs, staged.n, sizeof *staged.thumbs, seen_cmp))
             continue;
+        char name[STORE_THUMB_LEN + 1];
+        if (name_cb && !head_name_at(s, dirfd(d), e->d_name, name)) {
+            rc = name_cb(ctx, e->d_name, name);
+            continue;
+        }
         store_rec_t r;
         const char *why = NULL;
         int errnum = 0;
@@ -984,7 +1066,7 @@ int store_each_report(store_t *s, const char *store,
             rc = skip_rec(skipped, ctx, e->d_name, got, why, errnum); /* store_check reports it too */
             continue;
         }
-        rc = cb(ctx, &r);
+        rc = cb ? cb(ctx, &r) : name_cb(ctx, r.thumb, r.name);
         rec_clear(&s->plat, &r);
     }
     if (d)
@@ -1163,6 +1245,8 @@ int store_open_io(const char *dir, const omadm_platform_t *plat, const store_io_
     if (io)
         s->io = *io;
     s->lock_fd = -1;
+    for (size_t i = 0; i < STORE_KINDS_MAX; i++)
+        s->certs_fd[i] = -1;
     if (make_layout(s)) {
         *why = strerror(errno);
         store_close(s);
@@ -1200,6 +1284,7 @@ int store_unlock(store_t *s)
     if (store_io_flock(&s->io, s->lock_fd, LOCK_UN))
         return -1;
     s->unlocked = true;
+    close_certs_dirs(s); /* nothing of the store is kept open for others to change under */
     return 0;
 }
 

@@ -105,7 +105,8 @@ const omadm_platform_t *store_platform(const store_t *s);
  * store), 1 absent, -1 error. */
 int store_get(store_t *s, const char *store, const char *thumb, store_rec_t *rec);
 /* store_get without the copy: *rec is the store's, valid until the next
- * call on the store. */
+ * call on the store; and -2 (not -1) when the file is there but is not a
+ * record (damaged: store_each leaves it out). */
 int store_peek(store_t *s, const char *store, const char *thumb, const store_rec_t **rec);
 void store_rec_free(const store_t *s, store_rec_t *rec);
 
@@ -123,6 +124,15 @@ typedef int (*store_skip_fn)(void *ctx, const char *name, const char *why);
 int store_each_report(store_t *s, const char *store,
                       int (*cb)(void *ctx, const store_rec_t *rec), store_skip_fn skipped,
                       void *ctx);
+
+/* The node names of a store's certificates (store_rec_t.name; thumb its
+ * thumbprint), in no particular order: what store_each would list, for
+ * much less.  A record whose head is this version's (the format line, the
+ * thumbprint, the name) is not read further: one whose later lines are
+ * damaged is listed, and store_peek then says it is damaged (-2).  cb
+ * returns 0 to go on; its strings are borrowed for the call. */
+typedef int (*store_name_fn)(void *ctx, const char *thumb, const char *name);
+int store_each_name(store_t *s, const char *store, store_name_fn cb, void *ctx);
 
 /* Transactions: put/del outside begin..commit fail.  store_put takes a
  * certificate the caller has checked (cert_decode, or a parse of its own)

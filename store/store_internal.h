@@ -12,6 +12,9 @@
 #include "store.h"
 #include "store_io.h"
 
+/* At least the number of store kinds (store_kinds). */
+#define STORE_KINDS_MAX 16
+
 typedef enum { OP_PUT, OP_DEL, OP_KEY, OP_STATE_PUT, OP_STATE_DEL } op_kind_t;
 
 /* Certificate ops (OP_PUT, OP_DEL, OP_KEY) name (store, thumb).  State ops
@@ -74,13 +77,18 @@ struct store {
     char blocked_why[512];        /* store_blocked_why's text */
     store_rec_t last_read;        /* store_peek's last record from the disk */
     const store_kind_t *last_read_kind; /* its store; NULL: none to reuse */
+    /* certs/<store> of each store kind, open while the lock is held for
+     * store_peek's reads (openat: no path walked again for each); -1 none.
+     * Closed with store_forget_read, and when the lock is given up. */
+    int certs_fd[STORE_KINDS_MAX];
 };
 
 /* Memory of a record, an op list, a file read: from the platform table p
  * (the store's), back to the same table. */
 void rec_clear(const omadm_platform_t *p, store_rec_t *r);
-/* Drop store_peek's copy of the last record it read: the disk may change
- * (a flush, a recovery, the lock given up). */
+/* Drop store_peek's copy of the last record it read, and close the
+ * directories it reads from: the disk may change (a flush, a recovery,
+ * the lock given up). */
 void store_forget_read(store_t *s);
 /* Apply a batch that was committed but not applied (needs_recovery). */
 int store_recover_if_needed(store_t *s);

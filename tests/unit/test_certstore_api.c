@@ -23,6 +23,7 @@
  *     after the store is closed;
  *   - NULL arguments and unknown stores everywhere.
  */
+#include <ctype.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -522,6 +523,75 @@ static void test_older_record_reads_the_same(void **state)
         assert_string_equal(v, leaves[i].want);
         free(v);
     }
+    t_env_done(&e);
+}
+
+/* The CSP lists a store's node names from the records' heads
+ * (store_each_name): a record whose head is whole but whose later lines
+ * are damaged is named in the store node's child list, yet it is no
+ * certificate: a Get of its node is 404 (it was 500), and ?list=Struct and
+ * ?list=StructData leave it out, as they did when the names came from
+ * whole records.  The others keep the names the server gave them. */
+static void test_csp_listing_names_from_heads(void **state)
+{
+    fx_t *f = *state;
+    for (int i = 0; i < N_CERTS; i++)
+        put(f, "root", i, NULL); /* named in lower case */
+    char rp[160], text[8192];
+    snprintf(rp, sizeof rp, "%s/certs/root/%s", f->dir, f->c[INTER].thumb);
+    FILE *fp = fopen(rp, "r");
+    assert_non_null(fp);
+    size_t len = fread(text, 1, sizeof text - 1, fp);
+    fclose(fp);
+    text[len] = 0;
+    char *cut = strstr(text, "\nserver ");
+    assert_non_null(cut);
+    strcpy(cut + 1, "server -\nder !!!\n"); /* the head whole, the rest not a record */
+    write_text(rp, text);
+    omadm_certstore_close(f->cs); /* nothing of it kept in memory */
+    const char *why = NULL;
+    assert_int_equal(omadm_certstore_open(f->dir, NULL, &f->cs, &why), OMADM_OK);
+    const store_rec_t *rec;
+    assert_int_equal(store_peek(st(f), "root", f->c[INTER].thumb, &rec), -2);
+    store_rec_t r;
+    assert_int_equal(store_get(st(f), "root", f->c[INTER].thumb, &r), -1);
+
+    char lower[N_CERTS][41];
+    for (int i = 0; i < N_CERTS; i++)
+        for (int k = 0; k < 41; k++)
+            lower[i][k] = (char)tolower((unsigned char)f->c[i].thumb[k]);
+    t_env_t e;
+    t_env_init(&e);
+    t_env_start(&e);
+    assert_int_equal(omadm_certstore_register(e.dm, f->cs), OMADM_OK);
+#define STORE_URI "./Vendor/MSFT/CertificateStore/Root/System"
+    char *body = t_strf(T_GET("2", STORE_URI) T_GET("3", STORE_URI "/%s")
+                        T_GET("4", STORE_URI "?list=Struct") T_GET("5", STORE_URI "?list=StructData"),
+                        lower[INTER]);
+    assert_int_equal(t_send(&e, true, body), OMADM_OK);
+    free(body);
+    assert_int_equal(t_code(&e.reply, "2"), 200);
+    const t_cmd_t *res = t_results(&e.reply, "2");
+    assert_non_null(res);
+    assert_int_equal(res->n_items, 1);
+    for (int i = 0; i < N_CERTS; i++)
+        assert_non_null(strstr(res->items[0].data, lower[i]));
+    assert_int_equal(t_code(&e.reply, "3"), 404);
+    for (int g = 0; g < 2; g++) {
+        const char *ref = g ? "5" : "4";
+        assert_int_equal(t_code(&e.reply, ref), 200);
+        res = t_results(&e.reply, ref);
+        assert_non_null(res);
+        assert_int_equal(res->n_items, 1 + 2 * 7); /* the store, two certificates, 6 leaves each */
+        size_t named[N_CERTS] = {0};
+        for (size_t j = 0; j < res->n_items; j++)
+            for (int i = 0; i < N_CERTS; i++)
+                named[i] += strstr(res->items[j].source, lower[i]) != NULL;
+        assert_int_equal(named[ROOT], 7);
+        assert_int_equal(named[INTER], 0);
+        assert_int_equal(named[LEAF], 7);
+    }
+#undef STORE_URI
     t_env_done(&e);
 }
 
@@ -1234,6 +1304,7 @@ int main(void)
         T(test_list),
         T(test_list_checked),
         T(test_older_record_reads_the_same),
+        T(test_csp_listing_names_from_heads),
         T(test_list_sees_staged_changes),
         T(test_show),
         T(test_export_cert),

@@ -884,6 +884,49 @@ static void test_encode_exact(void **state)
     syncml_msg_free(&m);
 }
 
+/* Text is escaped, and told from what XML cannot carry, the same wherever
+ * in a value the byte that matters sits (the encoder goes eight bytes at
+ * a time through text that needs nothing): each of them at each position
+ * of a 27-byte value. */
+static void test_encode_text_every_position(void **state)
+{
+    fixture_t *f = *state;
+    static const struct {
+        const char *byte, *escaped; /* escaped NULL: the value goes as b64 */
+    } cases[] = {{"&", "&amp;"}, {"<", "&lt;"}, {">", "&gt;"}, {"\r", "&#13;"},
+                 {"\n", "\n"}, {"\t", "\t"}, {"\xc3\xa9", "\xc3\xa9"}, {"\x7f", "\x7f"},
+                 {"\x01", NULL}, {"\xff", NULL}, {"\xc3", NULL}};
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        for (size_t pos = 0; pos < 27; pos++) {
+            char value[64], want[128];
+            memset(value, 'a', 27);
+            value[27] = 0;
+            size_t bl = strlen(cases[c].byte);
+            memcpy(value + pos, cases[c].byte, bl);
+            size_t len = pos + bl > 27 ? pos + bl : 27;
+            value[len] = 0;
+            syncml_msg_t m;
+            syncml_msg_init(&m, f->env.dm);
+            set_hdr(&m);
+            syncml_cmd_t *r = add_cmd(&m, SYNCML_CMD_RESULTS, "1");
+            r->msg_ref = "1";
+            r->cmd_ref = "2";
+            add_item(&m, r, "./T", "chr", value, len);
+            char *xml = encode(f, &m);
+            if (cases[c].escaped) {
+                snprintf(want, sizeof want, "<Data>%.*s%s%s</Data>", (int)pos, value,
+                         cases[c].escaped, value + pos + bl);
+            } else {
+                snprintf(want, sizeof want, "<Format xmlns=\"syncml:metinf\">b64</Format>");
+            }
+            if (!strstr(xml, want))
+                fail_msg("case %zu at %zu: want %s in %s", c, pos, want, xml);
+            free(xml);
+            syncml_msg_free(&m);
+        }
+    }
+}
+
 static void test_encode_bin_as_b64(void **state)
 {
     fixture_t *f = *state;
@@ -1061,6 +1104,7 @@ int main(void)
         T(test_too_many_items),
         T(test_too_large),
         T(test_encode_exact),
+        T(test_encode_text_every_position),
         T(test_encode_bin_as_b64),
         T(test_encode_meta_children_and_refs),
         T(test_round_trip),

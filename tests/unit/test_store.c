@@ -939,6 +939,65 @@ static void test_get_after_the_disk_changed(void **state)
     assert_clean(f);
 }
 
+/* Whether this process has a descriptor open on the directory p. */
+static bool dir_held_open(const char *p)
+{
+    char real[PATH_MAX], fdp[300], target[PATH_MAX];
+    assert_non_null(realpath(p, real));
+    DIR *d = opendir("/proc/self/fd");
+    assert_non_null(d);
+    bool held = false;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        snprintf(fdp, sizeof fdp, "/proc/self/fd/%s", e->d_name);
+        ssize_t n = readlink(fdp, target, sizeof target - 1);
+        if (n > 0) {
+            target[n] = 0;
+            held |= !strcmp(target, real);
+        }
+    }
+    closedir(d);
+    return held;
+}
+
+/* Lookups read records relative to certs/<store>, kept open while the
+ * lock is held: given up with the lock (another process may even put a
+ * new directory in its place meanwhile: it is the one read after
+ * store_relock), and with a flush. */
+static void test_get_reads_the_directory_anew(void **state)
+{
+    fixture_t *f = *state;
+    const tcert_t *c = &certs[ROOT];
+    put1(f, "root", c);
+    char dir[PATH_MAX], old[PATH_MAX], rp[PATH_MAX];
+    keep(dir, at(f, "certs/root"));
+    keep(old, at(f, "certs/root.old"));
+    keep(rp, at(f, "certs/root/%s", c->thumb));
+    assert_int_equal(store_get(f->s, "root", c->thumb, &f->rec), 0);
+    store_rec_free(f->s, &f->rec);
+    assert_true(dir_held_open(dir));
+    assert_int_equal(store_unlock(f->s), 0);
+    assert_false(dir_held_open(dir));
+    /* another process puts a new directory in its place */
+    size_t len = 0;
+    char *text = slurp(rp, &len);
+    assert_int_equal(rename(dir, old), 0);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    spew(rp, text, len);
+    free(text);
+    edit_record_line(rp, "name", "name in-a-new-directory");
+    assert_int_equal(store_relock(f->s), 0);
+    assert_int_equal(store_get(f->s, "root", c->thumb, &f->rec), 0);
+    assert_string_equal(f->rec.name, "in-a-new-directory");
+    store_rec_free(f->s, &f->rec);
+    assert_true(dir_held_open(dir));
+    assert_false(dir_held_open(old));
+    /* a flush closes it too */
+    put1(f, "root", &certs[ROOT2]);
+    assert_false(dir_held_open(dir));
+    tdir_rm(old);
+}
+
 static void test_record_server_dash_round_trip(void **state)
 {
     fixture_t *f = *state;
@@ -1249,6 +1308,122 @@ static void test_each_lists_staged_and_flushed_once(void **state)
     assert_int_equal(times_seen(&s, &certs[SAME_A]), 1);
     assert_int_equal(store_each(f->s, "nosuch", collect, &s), -1);
     assert_clean(f);
+}
+
+/* store_each_name's listing: the thumbprints and names of name_seen_t. */
+typedef struct name_seen {
+    int n;
+    char thumb[16][41];
+    char name[16][128];
+} name_seen_t;
+
+static int collect_name_of(void *ctx, const char *thumb, const char *name)
+{
+    name_seen_t *s = ctx;
+    if (s->n < 16) {
+        snprintf(s->thumb[s->n], 41, "%s", thumb);
+        snprintf(s->name[s->n], 128, "%s", name);
+    }
+    s->n++;
+    return 0;
+}
+
+/* The name store_each_name gave c, or NULL when it did not list it. */
+static const char *name_listed(const name_seen_t *s, const tcert_t *c)
+{
+    for (int i = 0; i < s->n && i < 16; i++)
+        if (!strcmp(s->thumb[i], c->thumb))
+            return s->name[i];
+    return NULL;
+}
+
+/* fstat calls (a record read whole), counted by an I/O hook. */
+static int count_fstats(void *ctx, store_io_op_t op, const char *p)
+{
+    if (op == STORE_IO_STAT && !p)
+        ++*(int *)ctx;
+    return 0;
+}
+
+/* store_each_name: the names store_each gives, staged changes first;
+ * records whose head is this version's are not read whole (no fstat:
+ * those of a name that is no spelling of the thumbprint, or of another
+ * format, are); one damaged after its head is listed, and store_peek says
+ * it is damaged; one damaged in its head, or of a newer format, is left
+ * out as store_each leaves it out. */
+static void test_each_name_from_heads(void **state)
+{
+    fixture_t *f = *state;
+    int fstats = 0;
+    store_io_t io = {count_fstats, &fstats};
+    const char *why = NULL;
+    store_close(f->s);
+    f->s = NULL;
+    assert_int_equal(store_open_io(f->dir, NULL, &io, &f->s, &why), 0);
+    assert_int_equal(store_begin(f->s), 0);
+    store_rec_t r = rec_of(&certs[ROOT], NULL, certs[ROOT].lower, "srv", 1);
+    assert_int_equal(store_put(f->s, "root", &r), 0);
+    assert_int_equal(put(f, "root", &certs[INTER]), 0);
+    r = rec_of(&certs[ROOT2], NULL, "not-a-thumbprint", "srv", 1);
+    assert_int_equal(store_put(f->s, "root", &r), 0);
+    assert_int_equal(put(f, "root", &certs[SAME_A]), 0);
+    assert_int_equal(put(f, "root", &certs[SAME_B]), 0);
+    assert_int_equal(put(f, "root", &certs[TEMPLATE]), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    /* SAME_A damaged after its head, SAME_B in it (its first line), TEMPLATE of a newer format */
+    char p[PATH_MAX];
+    keep(p, at(f, "certs/root/%s", certs[SAME_A].thumb));
+    char *text = slurp(p, NULL);
+    char *cut = strstr(text, "\nserver ");
+    assert_non_null(cut);
+    strcpy(cut + 1, "server -\n");
+    spew(p, text, strlen(text));
+    free(text);
+    keep(p, at(f, "certs/root/%s", certs[SAME_B].thumb));
+    text = slurp(p, NULL);
+    text[0] = 'X'; /* its format line */
+    spew(p, text, strlen(text));
+    free(text);
+    keep(p, at(f, "certs/root/%s", certs[TEMPLATE].thumb));
+    text = slurp(p, NULL);
+    memcpy(text, "omadm-cert 2", 12);
+    spew(p, text, strlen(text));
+    free(text);
+    /* staged: LEAF named in lower case */
+    assert_int_equal(store_begin(f->s), 0);
+    r = rec_of(&certs[LEAF], NULL, certs[LEAF].lower, "srv", 1);
+    assert_int_equal(store_put(f->s, "root", &r), 0);
+
+    seen_t whole = each(f, "root");
+    assert_int_equal(whole.n, 4); /* ROOT, INTER, ROOT2, LEAF */
+    fstats = 0;
+    name_seen_t s = {0};
+    assert_int_equal(store_each_name(f->s, "root", collect_name_of, &s), 0);
+    assert_int_equal(s.n, 5);
+    for (int i = 0; i < whole.n; i++) {
+        for (int j = 0; j < N_TCERTS; j++) {
+            if (strcmp(certs[j].thumb, whole.thumb[i]))
+                continue;
+            assert_non_null(name_listed(&s, &certs[j]));
+            assert_string_equal(name_listed(&s, &certs[j]), whole.name[i]);
+        }
+    }
+    assert_string_equal(name_listed(&s, &certs[ROOT]), certs[ROOT].lower);
+    assert_string_equal(name_listed(&s, &certs[INTER]), certs[INTER].thumb);
+    assert_string_equal(name_listed(&s, &certs[ROOT2]), "not-a-thumbprint");
+    assert_string_equal(name_listed(&s, &certs[LEAF]), certs[LEAF].lower);
+    assert_string_equal(name_listed(&s, &certs[SAME_A]), certs[SAME_A].thumb);
+    assert_null(name_listed(&s, &certs[SAME_B]));
+    assert_null(name_listed(&s, &certs[TEMPLATE]));
+    assert_int_equal(fstats, 3); /* ROOT2, SAME_B, TEMPLATE read whole */
+    const store_rec_t *rec;
+    assert_int_equal(store_peek(f->s, "root", certs[SAME_A].thumb, &rec), -2);
+    store_rec_t got;
+    assert_int_equal(store_get(f->s, "root", certs[SAME_A].thumb, &got), -1);
+    assert_int_equal(store_peek(f->s, "root", certs[TEMPLATE].thumb, &rec), -1);
+    assert_int_equal(store_each_name(f->s, "nosuch", collect_name_of, &s), -1);
+    store_rollback(f->s);
 }
 
 static void test_each_add_then_delete_in_one_batch(void **state)
@@ -3831,6 +4006,7 @@ int main(void)
         T(test_open_fails_on_too_long_path),
         T(test_put_commit_flush_get),
         T(test_record_fields_round_trip),
+        T(test_get_reads_the_directory_anew),
         T(test_record_server_dash_round_trip),
     T(test_record_keeps_what_listings_show),
     T(test_check_kept_fields_differ),
@@ -3842,6 +4018,7 @@ int main(void)
         T(test_put_thumbprint_mismatch_fails),
         T(test_put_copies_the_record),
         T(test_each_lists_staged_and_flushed_once),
+        T(test_each_name_from_heads),
         T(test_each_add_then_delete_in_one_batch),
         T(test_each_delete_then_readd_in_one_batch),
         T(test_each_stops_when_callback_says_so),
