@@ -440,7 +440,8 @@ static int lock_state(cli_t *cli)
     return 0;
 }
 
-int cli_read_conf(cli_t *cli, const char *state_dir)
+/* cli empty, on state_dir (copied): 0, or -1 after a one-line error. */
+static int cli_start(cli_t *cli, const char *state_dir)
 {
     memset(cli, 0, sizeof *cli);
     cli->lock_fd = -1;
@@ -449,6 +450,13 @@ int cli_read_conf(cli_t *cli, const char *state_dir)
         cli_log(OMADM_LOG_ERROR, NULL, "state directory %s: out of memory", state_dir);
         return -1;
     }
+    return 0;
+}
+
+int cli_read_conf(cli_t *cli, const char *state_dir)
+{
+    if (cli_start(cli, state_dir))
+        return -1;
     omadm_config_init(&cli->cfg);
     if (read_config(cli)) {
         cli_close(cli);
@@ -468,13 +476,8 @@ int cli_open(cli_t *cli, const char *state_dir, const omadm_platform_t *platform
 static int open_base(cli_t *cli, const char *state_dir, bool create,
                      int (*adjust)(void *ctx, cli_t *cli), void *ctx)
 {
-    memset(cli, 0, sizeof *cli);
-    cli->lock_fd = -1;
-    cli->state_dir = strdup(state_dir);
-    if (!cli->state_dir) {
-        cli_log(OMADM_LOG_ERROR, NULL, "state directory %s: out of memory", state_dir);
+    if (cli_start(cli, state_dir))
         return -1;
-    }
     if (create && make_dirs(state_dir)) {
         cli_log(OMADM_LOG_ERROR, NULL, "state directory %s: %s", state_dir, strerror(errno));
         cli_close(cli);
