@@ -508,15 +508,20 @@ static outcome_t exchange(attempt_t *a, const char *base, const scep_buf_t *msg,
 
 /* ---- the request made while the key is made durable ---- */
 
-/* Signing the CSR and the signer certificate (two RSA signatures) is done
- * on a thread while the batch that makes the new key durable waits for
- * the disk.  The thread calls OpenSSL and libc only, never a hook of the
+/* Signing the CSR and the signer certificate (two RSA signatures) and
+ * building the PKCSReq from them (the envelope to the CA and a third
+ * signature) is done on a thread while the batch that makes the new key
+ * durable waits for the disk; the PKCSReq still leaves only after that
+ * batch.  The thread calls OpenSSL and libc only, never a hook of the
  * host's platform table: its own table allocates with libc and hands out
  * random bytes drawn from the host's hook before it started; the results
  * are copied into the host's memory after the join.  Whatever goes wrong
- * there, the request is built again on the caller's thread (build_request),
- * which gives the failure its usual report. */
-#define PREP_RANDOM 8 /* the signer's serial number (scep_self_signed) */
+ * there, the request (or the PKCSReq) is built again on the caller's
+ * thread (build_request, scep_pkcsreq), which gives the failure its usual
+ * report. */
+#define PREP_SERIAL 8 /* the signer's serial number (scep_self_signed) */
+#define PREP_RANDOM (PREP_SERIAL + SCEP_NONCE_LEN) /* + the PKCSReq's senderNonce */
+#define PREP_TXID_MAX 128
 
 typedef struct prep {
     const attempt_t *a;        /* read only while the thread runs */
@@ -528,6 +533,13 @@ typedef struct prep {
     scep_buf_t csr;            /* allocated with plat */
     scep_cert_t *signer;       /* allocated with plat */
     scep_err_t err;
+    /* the PKCSReq: what it needs besides the key, copied before the start */
+    const scep_cert_t *recipient;
+    scep_cipher_t cipher;
+    scep_digest_t digest;
+    char txid[PREP_TXID_MAX + 1];
+    scep_buf_t msg;            /* allocated with plat; empty: not made */
+    uint8_t nonce[SCEP_NONCE_LEN];
 } prep_t;
 
 static int prep_random(void *ctx, uint8_t *buf, size_t len)
@@ -550,6 +562,18 @@ static void *prep_thread(void *arg)
     prep_t *p = arg;
     const char *why = NULL;
     p->err = request_make(&p->plat, p->a, &p->csr, &p->signer, &why);
+    if (p->err != SCEP_OK || !p->recipient || !p->txid[0])
+        return NULL;
+    scep_msg_params_t mp = {
+        .signer_cert = p->signer,
+        .signer_key = p->a->key,
+        .recipient = p->recipient,
+        .cipher = p->cipher,
+        .digest = p->digest,
+        .transaction_id = p->txid,
+    };
+    if (scep_pkcsreq(&p->plat, &mp, p->csr.data, p->csr.len, p->nonce, &p->msg, &why) != SCEP_OK)
+        scep_buf_free(&p->plat, &p->msg); /* made again on the caller's thread */
     return NULL;
 }
 
@@ -561,6 +585,11 @@ static bool prep_start(const attempt_t *a, prep_t *p)
     p->a = a;
     if (plat_random(a->plat, p->rnd, sizeof p->rnd))
         return false;
+    p->recipient = scep_certset_recipient(a->cas);
+    p->cipher = (scep_cipher_t)a->e->cipher;
+    p->digest = (scep_digest_t)a->e->digest;
+    if (a->e->txid && strlen(a->e->txid) <= PREP_TXID_MAX)
+        memcpy(p->txid, a->e->txid, strlen(a->e->txid) + 1);
     const omadm_platform_t own = {.ctx = p, .now = prep_now, .random = prep_random};
     plat_init(&p->plat, &own); /* libc's allocator */
     p->running = pthread_create(&p->thread, NULL, prep_thread, p) == 0;
@@ -576,13 +605,17 @@ static void prep_end(prep_t *p)
         pthread_join(p->thread, NULL);
     p->running = false;
     scep_buf_free(&p->plat, &p->csr);
+    scep_buf_free(&p->plat, &p->msg);
     scep_cert_free(&p->plat, p->signer);
     p->signer = NULL;
     OPENSSL_cleanse(p->rnd, sizeof p->rnd);
 }
 
-/* The request of a, from the thread when it made one, else built now. */
-static int prep_take(attempt_t *a, prep_t *p, outcome_t *outcome)
+/* The request of a, from the thread when it made one, else built now;
+ * the thread's PKCSReq into msg and nonce when it made one too (msg
+ * stays empty otherwise). */
+static int prep_take(attempt_t *a, prep_t *p, outcome_t *outcome, scep_buf_t *msg,
+                     uint8_t nonce[SCEP_NONCE_LEN])
 {
     const char *why = NULL;
     scep_buf_t der = {0};
@@ -599,6 +632,11 @@ static int prep_take(attempt_t *a, prep_t *p, outcome_t *outcome)
         if (b64_set(a->plat, &a->e->csr, a->csr.data, a->csr.len) ||
             b64_set(a->plat, &a->e->signer, der.data, der.len))
             made = false;
+    }
+    if (made && p->msg.len && (msg->data = plat_alloc(a->plat, p->msg.len)) != NULL) {
+        memcpy(msg->data, p->msg.data, p->msg.len);
+        msg->len = p->msg.len;
+        memcpy(nonce, p->nonce, SCEP_NONCE_LEN);
     }
     scep_buf_free(&p->plat, &der);
     prep_end(p);
@@ -659,7 +697,10 @@ static outcome_t try_url(attempt_t *a, const char *url, scep_certrep_t *rep)
             return fail(a, A_LOCAL, EC_FAIL, "%s", "cannot make or keep the key");
         }
     }
-    if (!ok || (prepared ? prep_take(a, &prep, &outcome) : build_request(a, &outcome))) {
+    uint8_t nonce[SCEP_NONCE_LEN];
+    scep_buf_t msg = {0};
+    if (!ok || (prepared ? prep_take(a, &prep, &outcome, &msg, nonce)
+                         : build_request(a, &outcome))) {
         plat_free(a->plat, base);
         return outcome;
     }
@@ -671,9 +712,8 @@ static outcome_t try_url(attempt_t *a, const char *url, scep_certrep_t *rep)
         .digest = (scep_digest_t)a->e->digest,
         .transaction_id = a->e->txid,
     };
-    uint8_t nonce[SCEP_NONCE_LEN];
-    scep_buf_t msg = {0};
-    err = scep_pkcsreq(a->plat, &mp, a->csr.data, a->csr.len, nonce, &msg, &why);
+    err = msg.len ? SCEP_OK
+                  : scep_pkcsreq(a->plat, &mp, a->csr.data, a->csr.len, nonce, &msg, &why);
     if (err) {
         plat_free(a->plat, base);
         return scep_fail(a, err, A_FAILED, EC_FAIL, "cannot build PKCSReq: %s", why);
