@@ -624,7 +624,7 @@ static int prep_take(attempt_t *a, prep_t *p, outcome_t *outcome, scep_buf_t *ms
     p->running = false;
     bool made = p->err == SCEP_OK && p->signer &&
                 scep_cert_to_der(&p->plat, p->signer, &der, &why) == SCEP_OK &&
-                scep_cert_from_der(a->plat, der.data, der.len, &a->signer, &why) == SCEP_OK &&
+                scep_cert_share(a->plat, p->signer, &a->signer, &why) == SCEP_OK &&
                 (a->csr.data = plat_alloc(a->plat, p->csr.len)) != NULL;
     if (made) {
         memcpy(a->csr.data, p->csr.data, p->csr.len);

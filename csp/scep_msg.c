@@ -516,6 +516,24 @@ scep_err_t scep_cert_to_der(const omadm_platform_t *plat, const scep_cert_t *cer
     return buf_take_der(plat, der, n, out, why);
 }
 
+scep_err_t scep_cert_share(const omadm_platform_t *plat, const scep_cert_t *cert,
+                           scep_cert_t **out, const char **why)
+{
+    if (!out)
+        return fail(why, SCEP_E_INVALID_ARG, "no output");
+    *out = NULL;
+    if (!cert || !cert->x)
+        return fail(why, SCEP_E_INVALID_ARG, "no certificate");
+    if (!X509_up_ref(cert->x))
+        return fail(why, SCEP_E_NOMEM, "out of memory");
+    *out = cert_wrap(plat, cert->x);
+    if (!*out) {
+        X509_free(cert->x);
+        return fail(why, SCEP_E_NOMEM, "out of memory");
+    }
+    return SCEP_OK;
+}
+
 void scep_cert_free(const omadm_platform_t *plat, scep_cert_t *cert)
 {
     if (!cert)

@@ -122,6 +122,12 @@ scep_err_t scep_cert_from_der(const omadm_platform_t *plat, const uint8_t *der, 
 scep_err_t scep_cert_to_der(const omadm_platform_t *plat, const scep_cert_t *cert,
                             scep_buf_t *out, const char **why);
 void scep_cert_free(const omadm_platform_t *plat, scep_cert_t *cert);   /* NULL-safe */
+/* Another handle on cert's certificate, allocated with plat (the certificate
+ * itself is shared and reference counted: no copy, no new decode).  Each
+ * handle is freed with scep_cert_free and the plat it was made with.
+ * SCEP_E_INVALID_ARG, SCEP_E_NOMEM. */
+scep_err_t scep_cert_share(const omadm_platform_t *plat, const scep_cert_t *cert,
+                           scep_cert_t **out, const char **why);
 /* SCEP_OK when cert is valid at now (Unix time): notAfter after now, and
  * notBefore at most skew seconds after it (0..86400: an allowance for the
  * issuer's clock running ahead).  SCEP_E_EXPIRED (why says which end)

@@ -1140,7 +1140,24 @@ static void test_cacert_sets(void **state)
     for (int i = 0; i < 20; i++)
         sprintf(hex + 2 * i, "%02X", md[i]);
     assert_string_equal(thumb, hex);
+    /* a shared handle outlives the one it was made from: same certificate, no copy */
+    scep_cert_t *shared = NULL;
+    assert_int_equal(scep_cert_share(&P, NULL, &shared, &why), SCEP_E_INVALID_ARG);
+    assert_null(shared);
+    assert_int_equal(scep_cert_share(&P, c, NULL, &why), SCEP_E_INVALID_ARG);
+    assert_int_equal(scep_cert_share(&P, c, &shared, &why), SCEP_OK);
+    assert_non_null(shared);
+    assert_ptr_not_equal(shared, c);
     scep_cert_free(&P, c);
+    char thumb2[SCEP_THUMB_LEN + 1];
+    assert_int_equal(scep_cert_thumbprint(shared, thumb2), SCEP_OK);
+    assert_string_equal(thumb2, hex);
+    scep_buf_t back = {0};
+    assert_int_equal(scep_cert_to_der(&P, shared, &back, &why), SCEP_OK);
+    assert_int_equal(back.len, len);
+    assert_memory_equal(back.data, der, len);
+    scep_buf_free(&P, &back);
+    scep_cert_free(&P, shared);
     free(longer);
     OPENSSL_free(der);
 }
