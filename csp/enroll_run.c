@@ -435,9 +435,12 @@ static outcome_t issued_in_time(attempt_t *a, const scep_certrep_t *rep)
 {
     scep_cert_t *cert = NULL;
     const char *why = NULL;
-    scep_err_t err = scep_cert_from_der(a->plat, rep->cert.data, rep->cert.len, &cert, &why);
+    scep_err_t err = rep->issued ? SCEP_OK
+                                 : scep_cert_from_der(a->plat, rep->cert.data, rep->cert.len,
+                                                      &cert, &why);
     if (!err)
-        err = scep_cert_check_validity(cert, a->now, ISSUED_SKEW_S, &why);
+        err = scep_cert_check_validity(rep->issued ? rep->issued : cert, a->now, ISSUED_SKEW_S,
+                                       &why);
     scep_cert_free(a->plat, cert);
     if (!err)
         return A_ISSUED;

@@ -1891,6 +1891,7 @@ void scep_certrep_clear(const omadm_platform_t *plat, scep_certrep_t *rep)
     if (!rep)
         return;
     scep_buf_free(plat, &rep->cert);
+    scep_cert_free(plat, rep->issued);
     scep_certrep_init(rep);
 }
 
@@ -2458,6 +2459,11 @@ static scep_err_t issued_cert(const omadm_platform_t *plat, const scep_buf_t *pl
     unsigned char *der = NULL;
     int n = i2d_X509(mine, &der);
     err = buf_take_der(plat, der, n, &rep->cert, why);
+    /* the decoded certificate too, so that the caller need not decode it
+     * again (without memory for it: only the DER) */
+    if (err == SCEP_OK && X509_up_ref(mine) && !(rep->issued = cert_wrap(plat, mine)))
+        X509_free(mine);
+    ERR_clear_error();
 out:
     sk_X509_free(trusted);
     sk_X509_pop_free(certs, X509_free);

@@ -315,6 +315,8 @@ typedef struct scep_certrep {
     int fail_info;                /* FAILURE: the failInfo number (0..4 named); otherwise -1 */
     char fail_text[128];          /* failInfoText, if the server sent one (truncated) */
     scep_buf_t cert;              /* SUCCESS: DER of the issued certificate (owned) */
+    scep_cert_t *issued;          /* SUCCESS: the same, decoded (owned); NULL when there was
+                                     no memory to keep it (cert is what counts) */
     const char *digest;           /* static: the SignerInfo digest, e.g. "SHA1" */
     const char *cipher;           /* static: the envelope cipher, e.g. "DES-CBC"; NULL without one */
     const char *warning;          /* static, NULL or e.g. single-DES used via the legacy provider */

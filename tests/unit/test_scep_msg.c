@@ -1422,6 +1422,14 @@ static void assert_issued(const scep_certrep_t *rep, X509 *want)
     assert_non_null(got);
     assert_int_equal(X509_cmp(got, want), 0);
     X509_free(got);
+    /* the decoded one comes along: the same certificate */
+    assert_non_null(rep->issued);
+    scep_buf_t der = {0};
+    const char *why = NULL;
+    assert_int_equal(scep_cert_to_der(&P, rep->issued, &der, &why), SCEP_OK);
+    assert_int_equal(der.len, rep->cert.len);
+    assert_memory_equal(der.data, rep->cert.data, der.len);
+    scep_buf_free(&P, &der);
 }
 
 static void test_certrep_success(void **state)
@@ -1443,6 +1451,7 @@ static void test_certrep_success(void **state)
     assert_null(rep.warning);
     scep_certrep_clear(&P, &rep);
     assert_null(rep.cert.data);
+    assert_null(rep.issued);
     scep_certrep_clear(&P, &rep);
 
     /* 3DES, SHA-256, SignerInfo algorithm sha256WithRSAEncryption */
