@@ -448,6 +448,50 @@ static outcome_t issued_in_time(attempt_t *a, const scep_certrep_t *rep)
                      "the issued certificate is refused: %s", why);
 }
 
+/* A CertRep's envelope may be single DES (micromdm's scepserver 2.1.0
+ * uses it whatever GetCACaps says), which needs a library context with the
+ * legacy provider.  It is made on a thread while the request waits on the
+ * server, so that the answer need not wait for it; the thread calls
+ * OpenSSL and libc only.  An answer in AES or 3DES does not use it; when
+ * it could not be made, the answer's check makes its own (and reports
+ * why it cannot). */
+typedef struct legacy_prep {
+    pthread_t thread;
+    bool running;
+    scep_legacy_t *legacy;
+} legacy_prep_t;
+
+static void *legacy_thread(void *arg)
+{
+    legacy_prep_t *lp = arg;
+    const char *why = NULL;
+    if (scep_legacy_open(&lp->legacy, &why) != SCEP_OK)
+        lp->legacy = NULL;
+    return NULL;
+}
+
+static void legacy_start(legacy_prep_t *lp)
+{
+    memset(lp, 0, sizeof *lp);
+    lp->running = pthread_create(&lp->thread, NULL, legacy_thread, lp) == 0;
+}
+
+/* The context, once the thread is done (NULL: none). */
+static const scep_legacy_t *legacy_take(legacy_prep_t *lp)
+{
+    if (lp->running)
+        pthread_join(lp->thread, NULL);
+    lp->running = false;
+    return lp->legacy;
+}
+
+static void legacy_end(legacy_prep_t *lp)
+{
+    legacy_take(lp);
+    scep_legacy_free(lp->legacy);
+    lp->legacy = NULL;
+}
+
 /* Send a pkiMessage, check the CertRep.  On SUCCESS rep->cert is ours. */
 static outcome_t exchange(attempt_t *a, const char *base, const scep_buf_t *msg,
                           const uint8_t nonce[SCEP_NONCE_LEN], scep_certrep_t *rep)
@@ -460,12 +504,16 @@ static outcome_t exchange(attempt_t *a, const char *base, const scep_buf_t *msg,
                                   a->e->post ? 0 : msg->len, &url, &why);
     if (err)
         return scep_fail(a, err, A_FAILED, EC_INVALID_ARG, "ServerURL: %s", why);
+    legacy_prep_t lp;
+    legacy_start(&lp);
     int rc = http(a, a->e->post ? "POST" : "GET", url, a->e->post ? msg : NULL, &resp, &outcome);
     if (rc) {
+        legacy_end(&lp);
         plat_free(a->plat, url);
         return outcome;
     }
     if (resp.status != 200) {
+        legacy_end(&lp);
         outcome = http_status_outcome(a, resp.status, base);
         a->cs->http.release(a->cs->http.ctx, &resp);
         plat_free(a->plat, url);
@@ -483,8 +531,10 @@ static outcome_t exchange(attempt_t *a, const char *base, const scep_buf_t *msg,
         /* the chain without times (issued_in_time checks the validity
          * period, with an allowance for the CA's clock) */
         .now = 0,
+        .legacy = legacy_take(&lp),
     };
     err = scep_certrep_parse(a->plat, resp.body, resp.len, &exp, rep, &why);
+    legacy_end(&lp);
     a->cs->http.release(a->cs->http.ctx, &resp);
     if (rep->warning)
         cs_log(a->cs, OMADM_LOG_WARN, "enrollment %s: %s", a->e->id, rep->warning);

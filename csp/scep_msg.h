@@ -298,6 +298,17 @@ typedef enum {
     SCEP_STATUS_PENDING = 3
 } scep_status_t;
 
+/* A private library context with OpenSSL's legacy provider alone and its
+ * DES-CBC, for a CertRep whose envelope is single DES (opened with it only
+ * then).  scep_legacy_open makes one ahead of the answer, so that it can be
+ * made while the request waits on the server; it calls OpenSSL and libc
+ * only, never a hook of a platform table, so any thread may make it (and
+ * another use and free it).  SCEP_E_NOMEM, SCEP_E_UNSUPPORTED (no legacy
+ * module).  scep_legacy_free: NULL-safe. */
+typedef struct scep_legacy scep_legacy_t;
+scep_err_t scep_legacy_open(scep_legacy_t **out, const char **why);
+void scep_legacy_free(scep_legacy_t *l);
+
 /* What the response must match (all borrowed). */
 typedef struct scep_expect {
     const scep_cert_t *verifier;        /* scep_certset_verifier(): the only accepted signer */
@@ -308,6 +319,8 @@ typedef struct scep_expect {
     const scep_key_t *signer_key;       /* its key */
     const scep_key_t *csr_key;          /* the key in our CSR (= signer_key unless renewing) */
     int64_t now;                        /* Unix time for the chain check; 0 = no time checks */
+    const scep_legacy_t *legacy;        /* NULL, or a context from scep_legacy_open for a
+                                           single-DES envelope (else one is opened for it) */
 } scep_expect_t;
 
 typedef struct scep_certrep {

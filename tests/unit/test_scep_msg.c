@@ -1488,6 +1488,24 @@ static void test_certrep_success(void **state)
     assert_non_null(strstr(rep.warning, "DES"));
     assert_issued(&rep, f->issued);
     scep_certrep_clear(&P, &rep);
+    /* the same with a context made ahead of the answer (scep_legacy_open) */
+    scep_legacy_t *leg = NULL;
+    assert_int_equal(scep_legacy_open(NULL, &why), SCEP_E_INVALID_ARG);
+    assert_int_equal(scep_legacy_open(&leg, &why), SCEP_OK);
+    assert_non_null(leg);
+    scep_expect_t exp_leg = exp;
+    exp_leg.legacy = leg;
+    assert_int_equal(run_reply(&r, &exp_leg, &rep, &why), SCEP_OK);
+    assert_string_equal(rep.cipher, "DES-CBC");
+    assert_non_null(rep.warning);
+    assert_issued(&rep, f->issued);
+    scep_certrep_clear(&P, &rep);
+    /* ... and used again for another answer */
+    assert_int_equal(run_reply(&r, &exp_leg, &rep, &why), SCEP_OK);
+    assert_issued(&rep, f->issued);
+    scep_certrep_clear(&P, &rep);
+    scep_legacy_free(leg);
+    scep_legacy_free(NULL);
     /* ... and the default context still has no DES: nothing leaked into it */
     EVP_CIPHER *des = EVP_CIPHER_fetch(NULL, "DES-CBC", NULL);
     assert_null(des);
