@@ -59,6 +59,12 @@ typedef struct attempt {
     bool keygen_running;
     scep_key_t *new_key;       /* allocated on the caller's thread, filled by keygen */
     bool keygen_ok;
+    /* what the record keeps of the new key, made on its thread too: the
+     * PKCS#8 DER (a secret, allocated with kplat, libc's allocator) and the
+     * transaction ID ("": not made there) */
+    omadm_platform_t kplat;
+    scep_buf_t new_der;
+    char new_txid[SCEP_TXID_LEN + 1];
     bool key_unsaved;          /* a->key is new and not yet durable */
     /* working objects */
     scep_key_t *key;
@@ -851,15 +857,25 @@ static void finish(const omadm_platform_t *p, enrollment_t *e, int status, int32
     enr_drop_work(p, e);
 }
 
-/* PEM of the private key (PKCS#8), from p. */
-static char *key_pem(const omadm_platform_t *p, const scep_key_t *key)
+/* PEM of the private key (PKCS#8), from p: from the base64 of its DER
+ * that the record keeps (kept_b64, made from this key: keygen_take,
+ * load_work), else encoded now. */
+static char *key_pem(const omadm_platform_t *p, const scep_key_t *key, const char *kept_b64)
 {
-    scep_buf_t der = {0};
-    const char *why;
-    if (scep_key_to_der(p, key, &der, &why))
-        return NULL;
-    char *b64 = cert_b64(p, der.data, der.len);
-    scep_buf_free(p, &der);
+    char *b64;
+    if (kept_b64 && *kept_b64 &&
+        strspn(kept_b64, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") ==
+            strlen(kept_b64)) {
+        b64 = plat_strdup(p, kept_b64);
+    } else {
+        scep_buf_t der = {0};
+        const char *why;
+        if (scep_key_to_der(p, key, &der, &why))
+            return NULL;
+        b64 = cert_b64(p, der.data, der.len);
+        OPENSSL_cleanse(der.data, der.len);
+        scep_buf_free(p, &der);
+    }
     if (!b64)
         return NULL;
     size_t n = strlen(b64), cap = n + n / 64 + 80, w = 0;
@@ -881,7 +897,7 @@ static char *key_pem(const omadm_platform_t *p, const scep_key_t *key)
 
 static int install(attempt_t *a, scep_certrep_t *rep)
 {
-    char *pem = key_pem(a->plat, a->key);
+    char *pem = key_pem(a->plat, a->key, a->e->key);
     if (!pem) {
         fail(a, A_LOCAL, EC_NO_MEMORY, "%s", "out of memory");
         return local_failure(a->cs, a->e, a);
@@ -944,7 +960,19 @@ static void *keygen_thread(void *arg)
     attempt_t *a = arg;
     const char *why = NULL;
     a->keygen_ok = scep_key_generate_rsa(a->new_key, a->job->key_length, &why) == SCEP_OK;
+    if (a->keygen_ok && (scep_key_to_der(&a->kplat, a->new_key, &a->new_der, &why) != SCEP_OK ||
+                         scep_transaction_id(a->new_key, a->new_txid, &why) != SCEP_OK))
+        a->new_txid[0] = 0; /* keygen_take makes them */
     return NULL;
+}
+
+/* Drop what the key's thread made besides the key. */
+static void keygen_der_drop(attempt_t *a)
+{
+    if (a->new_der.data)
+        OPENSSL_cleanse(a->new_der.data, a->new_der.len);
+    scep_buf_free(&a->kplat, &a->new_der);
+    a->new_txid[0] = 0;
 }
 
 /* Start making the key of a started enrollment in the background. */
@@ -975,12 +1003,29 @@ static int keygen_take(attempt_t *a)
         a->key = a->new_key;
         a->new_key = NULL;
     }
-    if (!a->key || scep_key_to_der(a->plat, a->key, &der, &why) ||
-        scep_transaction_id(a->key, txid, &why))
+    if (!a->key) {
+        keygen_der_drop(a);
         return -1;
-    int rc = b64_set(a->plat, &a->e->key, der.data, der.len) ||
+    }
+    int rc;
+    if (a->new_der.len && a->new_txid[0]) { /* made on the key's thread */
+        rc = b64_set(a->plat, &a->e->key, a->new_der.data, a->new_der.len) ||
+             enr_set(a->plat, &a->e->txid, a->new_txid);
+    } else {
+        if (scep_key_to_der(a->plat, a->key, &der, &why) ||
+            scep_transaction_id(a->key, txid, &why)) {
+            keygen_der_drop(a);
+            if (der.data)
+                OPENSSL_cleanse(der.data, der.len);
+            scep_buf_free(a->plat, &der);
+            return -1;
+        }
+        rc = b64_set(a->plat, &a->e->key, der.data, der.len) ||
              enr_set(a->plat, &a->e->txid, txid);
-    scep_buf_free(a->plat, &der);
+        OPENSSL_cleanse(der.data, der.len);
+        scep_buf_free(a->plat, &der);
+    }
+    keygen_der_drop(a);
     a->key_unsaved = true;
     return rc ? -1 : 0;
 }
@@ -1095,6 +1140,7 @@ static int act(struct omadm_certstore *cs, enrollment_t *e, const char *record, 
     const char *why = NULL;
     attempt_t a = {.cs = cs, .plat = &cs->plat, .e = e, .job = &job, .now = now,
                    .record = record};
+    plat_init(&a.kplat, NULL); /* libc's allocator, for the key's thread */
     scep_certrep_t rep;
     scep_certrep_init(&rep);
     seen_take(&a);
@@ -1126,6 +1172,7 @@ static int act(struct omadm_certstore *cs, enrollment_t *e, const char *record, 
     }
     scep_key_free(&cs->plat, a.new_key);
     a.new_key = NULL;
+    keygen_der_drop(&a);
     switch (o) {
     case A_ISSUED:
         rc = install(&a, &rep);
