@@ -59,6 +59,12 @@ typedef struct attempt {
     bool keygen_running;
     scep_key_t *new_key;       /* allocated on the caller's thread, filled by keygen */
     bool keygen_ok;
+    /* what the record keeps of the new key, made on its thread too: the
+     * PKCS#8 DER (a secret, allocated with kplat, libc's allocator) and the
+     * transaction ID ("": not made there) */
+    omadm_platform_t kplat;
+    scep_buf_t new_der;
+    char new_txid[SCEP_TXID_LEN + 1];
     bool key_unsaved;          /* a->key is new and not yet durable */
     /* working objects */
     scep_key_t *key;
@@ -435,14 +441,61 @@ static outcome_t issued_in_time(attempt_t *a, const scep_certrep_t *rep)
 {
     scep_cert_t *cert = NULL;
     const char *why = NULL;
-    scep_err_t err = scep_cert_from_der(a->plat, rep->cert.data, rep->cert.len, &cert, &why);
+    scep_err_t err = rep->issued ? SCEP_OK
+                                 : scep_cert_from_der(a->plat, rep->cert.data, rep->cert.len,
+                                                      &cert, &why);
     if (!err)
-        err = scep_cert_check_validity(cert, a->now, ISSUED_SKEW_S, &why);
+        err = scep_cert_check_validity(rep->issued ? rep->issued : cert, a->now, ISSUED_SKEW_S,
+                                       &why);
     scep_cert_free(a->plat, cert);
     if (!err)
         return A_ISSUED;
     return scep_fail(a, err, A_FAILED, err == SCEP_E_EXPIRED ? EC_EXPIRED : EC_BAD_DATA,
                      "the issued certificate is refused: %s", why);
+}
+
+/* A CertRep's envelope may be single DES (micromdm's scepserver 2.1.0
+ * uses it whatever GetCACaps says), which needs a library context with the
+ * legacy provider.  It is made on a thread while the request waits on the
+ * server, so that the answer need not wait for it; the thread calls
+ * OpenSSL and libc only.  An answer in AES or 3DES does not use it; when
+ * it could not be made, the answer's check makes its own (and reports
+ * why it cannot). */
+typedef struct legacy_prep {
+    pthread_t thread;
+    bool running;
+    scep_legacy_t *legacy;
+} legacy_prep_t;
+
+static void *legacy_thread(void *arg)
+{
+    legacy_prep_t *lp = arg;
+    const char *why = NULL;
+    if (scep_legacy_open(&lp->legacy, &why) != SCEP_OK)
+        lp->legacy = NULL;
+    return NULL;
+}
+
+static void legacy_start(legacy_prep_t *lp)
+{
+    memset(lp, 0, sizeof *lp);
+    lp->running = pthread_create(&lp->thread, NULL, legacy_thread, lp) == 0;
+}
+
+/* The context, once the thread is done (NULL: none). */
+static const scep_legacy_t *legacy_take(legacy_prep_t *lp)
+{
+    if (lp->running)
+        pthread_join(lp->thread, NULL);
+    lp->running = false;
+    return lp->legacy;
+}
+
+static void legacy_end(legacy_prep_t *lp)
+{
+    legacy_take(lp);
+    scep_legacy_free(lp->legacy);
+    lp->legacy = NULL;
 }
 
 /* Send a pkiMessage, check the CertRep.  On SUCCESS rep->cert is ours. */
@@ -457,12 +510,16 @@ static outcome_t exchange(attempt_t *a, const char *base, const scep_buf_t *msg,
                                   a->e->post ? 0 : msg->len, &url, &why);
     if (err)
         return scep_fail(a, err, A_FAILED, EC_INVALID_ARG, "ServerURL: %s", why);
+    legacy_prep_t lp;
+    legacy_start(&lp);
     int rc = http(a, a->e->post ? "POST" : "GET", url, a->e->post ? msg : NULL, &resp, &outcome);
     if (rc) {
+        legacy_end(&lp);
         plat_free(a->plat, url);
         return outcome;
     }
     if (resp.status != 200) {
+        legacy_end(&lp);
         outcome = http_status_outcome(a, resp.status, base);
         a->cs->http.release(a->cs->http.ctx, &resp);
         plat_free(a->plat, url);
@@ -480,8 +537,10 @@ static outcome_t exchange(attempt_t *a, const char *base, const scep_buf_t *msg,
         /* the chain without times (issued_in_time checks the validity
          * period, with an allowance for the CA's clock) */
         .now = 0,
+        .legacy = legacy_take(&lp),
     };
     err = scep_certrep_parse(a->plat, resp.body, resp.len, &exp, rep, &why);
+    legacy_end(&lp);
     a->cs->http.release(a->cs->http.ctx, &resp);
     if (rep->warning)
         cs_log(a->cs, OMADM_LOG_WARN, "enrollment %s: %s", a->e->id, rep->warning);
@@ -508,15 +567,20 @@ static outcome_t exchange(attempt_t *a, const char *base, const scep_buf_t *msg,
 
 /* ---- the request made while the key is made durable ---- */
 
-/* Signing the CSR and the signer certificate (two RSA signatures) is done
- * on a thread while the batch that makes the new key durable waits for
- * the disk.  The thread calls OpenSSL and libc only, never a hook of the
+/* Signing the CSR and the signer certificate (two RSA signatures) and
+ * building the PKCSReq from them (the envelope to the CA and a third
+ * signature) is done on a thread while the batch that makes the new key
+ * durable waits for the disk; the PKCSReq still leaves only after that
+ * batch.  The thread calls OpenSSL and libc only, never a hook of the
  * host's platform table: its own table allocates with libc and hands out
  * random bytes drawn from the host's hook before it started; the results
  * are copied into the host's memory after the join.  Whatever goes wrong
- * there, the request is built again on the caller's thread (build_request),
- * which gives the failure its usual report. */
-#define PREP_RANDOM 8 /* the signer's serial number (scep_self_signed) */
+ * there, the request (or the PKCSReq) is built again on the caller's
+ * thread (build_request, scep_pkcsreq), which gives the failure its usual
+ * report. */
+#define PREP_SERIAL 8 /* the signer's serial number (scep_self_signed) */
+#define PREP_RANDOM (PREP_SERIAL + SCEP_NONCE_LEN) /* + the PKCSReq's senderNonce */
+#define PREP_TXID_MAX 128
 
 typedef struct prep {
     const attempt_t *a;        /* read only while the thread runs */
@@ -528,6 +592,13 @@ typedef struct prep {
     scep_buf_t csr;            /* allocated with plat */
     scep_cert_t *signer;       /* allocated with plat */
     scep_err_t err;
+    /* the PKCSReq: what it needs besides the key, copied before the start */
+    const scep_cert_t *recipient;
+    scep_cipher_t cipher;
+    scep_digest_t digest;
+    char txid[PREP_TXID_MAX + 1];
+    scep_buf_t msg;            /* allocated with plat; empty: not made */
+    uint8_t nonce[SCEP_NONCE_LEN];
 } prep_t;
 
 static int prep_random(void *ctx, uint8_t *buf, size_t len)
@@ -550,6 +621,18 @@ static void *prep_thread(void *arg)
     prep_t *p = arg;
     const char *why = NULL;
     p->err = request_make(&p->plat, p->a, &p->csr, &p->signer, &why);
+    if (p->err != SCEP_OK || !p->recipient || !p->txid[0])
+        return NULL;
+    scep_msg_params_t mp = {
+        .signer_cert = p->signer,
+        .signer_key = p->a->key,
+        .recipient = p->recipient,
+        .cipher = p->cipher,
+        .digest = p->digest,
+        .transaction_id = p->txid,
+    };
+    if (scep_pkcsreq(&p->plat, &mp, p->csr.data, p->csr.len, p->nonce, &p->msg, &why) != SCEP_OK)
+        scep_buf_free(&p->plat, &p->msg); /* made again on the caller's thread */
     return NULL;
 }
 
@@ -561,6 +644,11 @@ static bool prep_start(const attempt_t *a, prep_t *p)
     p->a = a;
     if (plat_random(a->plat, p->rnd, sizeof p->rnd))
         return false;
+    p->recipient = scep_certset_recipient(a->cas);
+    p->cipher = (scep_cipher_t)a->e->cipher;
+    p->digest = (scep_digest_t)a->e->digest;
+    if (a->e->txid && strlen(a->e->txid) <= PREP_TXID_MAX)
+        memcpy(p->txid, a->e->txid, strlen(a->e->txid) + 1);
     const omadm_platform_t own = {.ctx = p, .now = prep_now, .random = prep_random};
     plat_init(&p->plat, &own); /* libc's allocator */
     p->running = pthread_create(&p->thread, NULL, prep_thread, p) == 0;
@@ -576,13 +664,17 @@ static void prep_end(prep_t *p)
         pthread_join(p->thread, NULL);
     p->running = false;
     scep_buf_free(&p->plat, &p->csr);
+    scep_buf_free(&p->plat, &p->msg);
     scep_cert_free(&p->plat, p->signer);
     p->signer = NULL;
     OPENSSL_cleanse(p->rnd, sizeof p->rnd);
 }
 
-/* The request of a, from the thread when it made one, else built now. */
-static int prep_take(attempt_t *a, prep_t *p, outcome_t *outcome)
+/* The request of a, from the thread when it made one, else built now;
+ * the thread's PKCSReq into msg and nonce when it made one too (msg
+ * stays empty otherwise). */
+static int prep_take(attempt_t *a, prep_t *p, outcome_t *outcome, scep_buf_t *msg,
+                     uint8_t nonce[SCEP_NONCE_LEN])
 {
     const char *why = NULL;
     scep_buf_t der = {0};
@@ -591,7 +683,7 @@ static int prep_take(attempt_t *a, prep_t *p, outcome_t *outcome)
     p->running = false;
     bool made = p->err == SCEP_OK && p->signer &&
                 scep_cert_to_der(&p->plat, p->signer, &der, &why) == SCEP_OK &&
-                scep_cert_from_der(a->plat, der.data, der.len, &a->signer, &why) == SCEP_OK &&
+                scep_cert_share(a->plat, p->signer, &a->signer, &why) == SCEP_OK &&
                 (a->csr.data = plat_alloc(a->plat, p->csr.len)) != NULL;
     if (made) {
         memcpy(a->csr.data, p->csr.data, p->csr.len);
@@ -599,6 +691,11 @@ static int prep_take(attempt_t *a, prep_t *p, outcome_t *outcome)
         if (b64_set(a->plat, &a->e->csr, a->csr.data, a->csr.len) ||
             b64_set(a->plat, &a->e->signer, der.data, der.len))
             made = false;
+    }
+    if (made && p->msg.len && (msg->data = plat_alloc(a->plat, p->msg.len)) != NULL) {
+        memcpy(msg->data, p->msg.data, p->msg.len);
+        msg->len = p->msg.len;
+        memcpy(nonce, p->nonce, SCEP_NONCE_LEN);
     }
     scep_buf_free(&p->plat, &der);
     prep_end(p);
@@ -659,7 +756,10 @@ static outcome_t try_url(attempt_t *a, const char *url, scep_certrep_t *rep)
             return fail(a, A_LOCAL, EC_FAIL, "%s", "cannot make or keep the key");
         }
     }
-    if (!ok || (prepared ? prep_take(a, &prep, &outcome) : build_request(a, &outcome))) {
+    uint8_t nonce[SCEP_NONCE_LEN];
+    scep_buf_t msg = {0};
+    if (!ok || (prepared ? prep_take(a, &prep, &outcome, &msg, nonce)
+                         : build_request(a, &outcome))) {
         plat_free(a->plat, base);
         return outcome;
     }
@@ -671,9 +771,8 @@ static outcome_t try_url(attempt_t *a, const char *url, scep_certrep_t *rep)
         .digest = (scep_digest_t)a->e->digest,
         .transaction_id = a->e->txid,
     };
-    uint8_t nonce[SCEP_NONCE_LEN];
-    scep_buf_t msg = {0};
-    err = scep_pkcsreq(a->plat, &mp, a->csr.data, a->csr.len, nonce, &msg, &why);
+    err = msg.len ? SCEP_OK
+                  : scep_pkcsreq(a->plat, &mp, a->csr.data, a->csr.len, nonce, &msg, &why);
     if (err) {
         plat_free(a->plat, base);
         return scep_fail(a, err, A_FAILED, EC_FAIL, "cannot build PKCSReq: %s", why);
@@ -758,15 +857,25 @@ static void finish(const omadm_platform_t *p, enrollment_t *e, int status, int32
     enr_drop_work(p, e);
 }
 
-/* PEM of the private key (PKCS#8), from p. */
-static char *key_pem(const omadm_platform_t *p, const scep_key_t *key)
+/* PEM of the private key (PKCS#8), from p: from the base64 of its DER
+ * that the record keeps (kept_b64, made from this key: keygen_take,
+ * load_work), else encoded now. */
+static char *key_pem(const omadm_platform_t *p, const scep_key_t *key, const char *kept_b64)
 {
-    scep_buf_t der = {0};
-    const char *why;
-    if (scep_key_to_der(p, key, &der, &why))
-        return NULL;
-    char *b64 = cert_b64(p, der.data, der.len);
-    scep_buf_free(p, &der);
+    char *b64;
+    if (kept_b64 && *kept_b64 &&
+        strspn(kept_b64, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") ==
+            strlen(kept_b64)) {
+        b64 = plat_strdup(p, kept_b64);
+    } else {
+        scep_buf_t der = {0};
+        const char *why;
+        if (scep_key_to_der(p, key, &der, &why))
+            return NULL;
+        b64 = cert_b64(p, der.data, der.len);
+        OPENSSL_cleanse(der.data, der.len);
+        scep_buf_free(p, &der);
+    }
     if (!b64)
         return NULL;
     size_t n = strlen(b64), cap = n + n / 64 + 80, w = 0;
@@ -788,7 +897,7 @@ static char *key_pem(const omadm_platform_t *p, const scep_key_t *key)
 
 static int install(attempt_t *a, scep_certrep_t *rep)
 {
-    char *pem = key_pem(a->plat, a->key);
+    char *pem = key_pem(a->plat, a->key, a->e->key);
     if (!pem) {
         fail(a, A_LOCAL, EC_NO_MEMORY, "%s", "out of memory");
         return local_failure(a->cs, a->e, a);
@@ -851,7 +960,19 @@ static void *keygen_thread(void *arg)
     attempt_t *a = arg;
     const char *why = NULL;
     a->keygen_ok = scep_key_generate_rsa(a->new_key, a->job->key_length, &why) == SCEP_OK;
+    if (a->keygen_ok && (scep_key_to_der(&a->kplat, a->new_key, &a->new_der, &why) != SCEP_OK ||
+                         scep_transaction_id(a->new_key, a->new_txid, &why) != SCEP_OK))
+        a->new_txid[0] = 0; /* keygen_take makes them */
     return NULL;
+}
+
+/* Drop what the key's thread made besides the key. */
+static void keygen_der_drop(attempt_t *a)
+{
+    if (a->new_der.data)
+        OPENSSL_cleanse(a->new_der.data, a->new_der.len);
+    scep_buf_free(&a->kplat, &a->new_der);
+    a->new_txid[0] = 0;
 }
 
 /* Start making the key of a started enrollment in the background. */
@@ -882,12 +1003,29 @@ static int keygen_take(attempt_t *a)
         a->key = a->new_key;
         a->new_key = NULL;
     }
-    if (!a->key || scep_key_to_der(a->plat, a->key, &der, &why) ||
-        scep_transaction_id(a->key, txid, &why))
+    if (!a->key) {
+        keygen_der_drop(a);
         return -1;
-    int rc = b64_set(a->plat, &a->e->key, der.data, der.len) ||
+    }
+    int rc;
+    if (a->new_der.len && a->new_txid[0]) { /* made on the key's thread */
+        rc = b64_set(a->plat, &a->e->key, a->new_der.data, a->new_der.len) ||
+             enr_set(a->plat, &a->e->txid, a->new_txid);
+    } else {
+        if (scep_key_to_der(a->plat, a->key, &der, &why) ||
+            scep_transaction_id(a->key, txid, &why)) {
+            keygen_der_drop(a);
+            if (der.data)
+                OPENSSL_cleanse(der.data, der.len);
+            scep_buf_free(a->plat, &der);
+            return -1;
+        }
+        rc = b64_set(a->plat, &a->e->key, der.data, der.len) ||
              enr_set(a->plat, &a->e->txid, txid);
-    scep_buf_free(a->plat, &der);
+        OPENSSL_cleanse(der.data, der.len);
+        scep_buf_free(a->plat, &der);
+    }
+    keygen_der_drop(a);
     a->key_unsaved = true;
     return rc ? -1 : 0;
 }
@@ -1002,6 +1140,7 @@ static int act(struct omadm_certstore *cs, enrollment_t *e, const char *record, 
     const char *why = NULL;
     attempt_t a = {.cs = cs, .plat = &cs->plat, .e = e, .job = &job, .now = now,
                    .record = record};
+    plat_init(&a.kplat, NULL); /* libc's allocator, for the key's thread */
     scep_certrep_t rep;
     scep_certrep_init(&rep);
     seen_take(&a);
@@ -1033,6 +1172,7 @@ static int act(struct omadm_certstore *cs, enrollment_t *e, const char *record, 
     }
     scep_key_free(&cs->plat, a.new_key);
     a.new_key = NULL;
+    keygen_der_drop(&a);
     switch (o) {
     case A_ISSUED:
         rc = install(&a, &rep);

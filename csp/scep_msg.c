@@ -516,6 +516,24 @@ scep_err_t scep_cert_to_der(const omadm_platform_t *plat, const scep_cert_t *cer
     return buf_take_der(plat, der, n, out, why);
 }
 
+scep_err_t scep_cert_share(const omadm_platform_t *plat, const scep_cert_t *cert,
+                           scep_cert_t **out, const char **why)
+{
+    if (!out)
+        return fail(why, SCEP_E_INVALID_ARG, "no output");
+    *out = NULL;
+    if (!cert || !cert->x)
+        return fail(why, SCEP_E_INVALID_ARG, "no certificate");
+    if (!X509_up_ref(cert->x))
+        return fail(why, SCEP_E_NOMEM, "out of memory");
+    *out = cert_wrap(plat, cert->x);
+    if (!*out) {
+        X509_free(cert->x);
+        return fail(why, SCEP_E_NOMEM, "out of memory");
+    }
+    return SCEP_OK;
+}
+
 void scep_cert_free(const omadm_platform_t *plat, scep_cert_t *cert)
 {
     if (!cert)
@@ -1873,6 +1891,7 @@ void scep_certrep_clear(const omadm_platform_t *plat, scep_certrep_t *rep)
     if (!rep)
         return;
     scep_buf_free(plat, &rep->cert);
+    scep_cert_free(plat, rep->issued);
     scep_certrep_init(rep);
 }
 
@@ -2175,6 +2194,43 @@ static scep_err_t legacy_open(legacy_t *l, const char **why)
     return SCEP_OK;
 }
 
+struct scep_legacy {
+    legacy_t l;
+    EVP_CIPHER *des;
+};
+
+scep_err_t scep_legacy_open(scep_legacy_t **out, const char **why)
+{
+    if (!out)
+        return fail(why, SCEP_E_INVALID_ARG, "no output");
+    *out = NULL;
+    scep_legacy_t *l = OPENSSL_zalloc(sizeof *l);
+    if (!l) {
+        ERR_clear_error();
+        return fail(why, SCEP_E_NOMEM, "out of memory (a library context for DES)");
+    }
+    scep_err_t err = legacy_open(&l->l, why);
+    if (err == SCEP_OK && !(l->des = EVP_CIPHER_fetch(l->l.ctx, "DES-CBC", NULL))) {
+        ERR_clear_error();
+        err = fail(why, SCEP_E_NOMEM, "out of memory (DES-CBC of the legacy provider)");
+    }
+    if (err != SCEP_OK) {
+        scep_legacy_free(l);
+        return err;
+    }
+    *out = l;
+    return SCEP_OK;
+}
+
+void scep_legacy_free(scep_legacy_t *l)
+{
+    if (!l)
+        return;
+    EVP_CIPHER_free(l->des);
+    legacy_free(&l->l);
+    OPENSSL_free(l);
+}
+
 /* The content-encryption algorithm of an EnvelopedData (looked at through
  * the PKCS7 structures, which are public), or NID_undef. */
 static int envelope_cipher_nid(const scep_buf_t *env)
@@ -2329,11 +2385,15 @@ static scep_err_t des_envelope_decrypt(const omadm_platform_t *plat, const scep_
                                       "cannot decrypt the CertRep envelope with our key");
         goto out;
     }
-    if ((err = legacy_open(&legacy, why)) != SCEP_OK)
+    /* the context made ahead of the answer, else one of our own now */
+    if (!exp->legacy && (err = legacy_open(&legacy, why)) != SCEP_OK)
         goto out;
     int in_len = ec->enc_data->length, n = 0, m = 0;
     out_cap = (size_t)in_len + 8;
-    des = EVP_CIPHER_fetch(legacy.ctx, "DES-CBC", NULL);
+    if (exp->legacy)
+        des = EVP_CIPHER_up_ref(exp->legacy->des) ? exp->legacy->des : NULL;
+    else
+        des = EVP_CIPHER_fetch(legacy.ctx, "DES-CBC", NULL);
     cctx = EVP_CIPHER_CTX_new();
     out = plat_alloc(plat, out_cap);
     if (!des || !cctx || !out || in_len < 0 ||
@@ -2440,6 +2500,11 @@ static scep_err_t issued_cert(const omadm_platform_t *plat, const scep_buf_t *pl
     unsigned char *der = NULL;
     int n = i2d_X509(mine, &der);
     err = buf_take_der(plat, der, n, &rep->cert, why);
+    /* the decoded certificate too, so that the caller need not decode it
+     * again (without memory for it: only the DER) */
+    if (err == SCEP_OK && X509_up_ref(mine) && !(rep->issued = cert_wrap(plat, mine)))
+        X509_free(mine);
+    ERR_clear_error();
 out:
     sk_X509_free(trusted);
     sk_X509_pop_free(certs, X509_free);

@@ -122,6 +122,12 @@ scep_err_t scep_cert_from_der(const omadm_platform_t *plat, const uint8_t *der, 
 scep_err_t scep_cert_to_der(const omadm_platform_t *plat, const scep_cert_t *cert,
                             scep_buf_t *out, const char **why);
 void scep_cert_free(const omadm_platform_t *plat, scep_cert_t *cert);   /* NULL-safe */
+/* Another handle on cert's certificate, allocated with plat (the certificate
+ * itself is shared and reference counted: no copy, no new decode).  Each
+ * handle is freed with scep_cert_free and the plat it was made with.
+ * SCEP_E_INVALID_ARG, SCEP_E_NOMEM. */
+scep_err_t scep_cert_share(const omadm_platform_t *plat, const scep_cert_t *cert,
+                           scep_cert_t **out, const char **why);
 /* SCEP_OK when cert is valid at now (Unix time): notAfter after now, and
  * notBefore at most skew seconds after it (0..86400: an allowance for the
  * issuer's clock running ahead).  SCEP_E_EXPIRED (why says which end)
@@ -292,6 +298,17 @@ typedef enum {
     SCEP_STATUS_PENDING = 3
 } scep_status_t;
 
+/* A private library context with OpenSSL's legacy provider alone and its
+ * DES-CBC, for a CertRep whose envelope is single DES (opened with it only
+ * then).  scep_legacy_open makes one ahead of the answer, so that it can be
+ * made while the request waits on the server; it calls OpenSSL and libc
+ * only, never a hook of a platform table, so any thread may make it (and
+ * another use and free it).  SCEP_E_NOMEM, SCEP_E_UNSUPPORTED (no legacy
+ * module).  scep_legacy_free: NULL-safe. */
+typedef struct scep_legacy scep_legacy_t;
+scep_err_t scep_legacy_open(scep_legacy_t **out, const char **why);
+void scep_legacy_free(scep_legacy_t *l);
+
 /* What the response must match (all borrowed). */
 typedef struct scep_expect {
     const scep_cert_t *verifier;        /* scep_certset_verifier(): the only accepted signer */
@@ -302,6 +319,8 @@ typedef struct scep_expect {
     const scep_key_t *signer_key;       /* its key */
     const scep_key_t *csr_key;          /* the key in our CSR (= signer_key unless renewing) */
     int64_t now;                        /* Unix time for the chain check; 0 = no time checks */
+    const scep_legacy_t *legacy;        /* NULL, or a context from scep_legacy_open for a
+                                           single-DES envelope (else one is opened for it) */
 } scep_expect_t;
 
 typedef struct scep_certrep {
@@ -309,6 +328,8 @@ typedef struct scep_certrep {
     int fail_info;                /* FAILURE: the failInfo number (0..4 named); otherwise -1 */
     char fail_text[128];          /* failInfoText, if the server sent one (truncated) */
     scep_buf_t cert;              /* SUCCESS: DER of the issued certificate (owned) */
+    scep_cert_t *issued;          /* SUCCESS: the same, decoded (owned); NULL when there was
+                                     no memory to keep it (cert is what counts) */
     const char *digest;           /* static: the SignerInfo digest, e.g. "SHA1" */
     const char *cipher;           /* static: the envelope cipher, e.g. "DES-CBC"; NULL without one */
     const char *warning;          /* static, NULL or e.g. single-DES used via the legacy provider */

@@ -304,6 +304,7 @@ static CURLcode set_common(CURL *h, char *errbuf)
     SET(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
     SET(CURLOPT_FOLLOWLOCATION, 0L);
+    SET(CURLOPT_TCP_NODELAY, 1L); /* a request leaves at once (libcurl's default since 7.50.2) */
     SET(CURLOPT_SSL_VERIFYPEER, 1L);
     SET(CURLOPT_SSL_VERIFYHOST, 2L);
     SET(CURLOPT_USERAGENT, USER_AGENT);
@@ -312,8 +313,41 @@ static CURLcode set_common(CURL *h, char *errbuf)
     return rc;
 }
 
+/* Connections kept between the exchanges of one step: libcurl keeps a
+ * finished transfer's connection (and what it resolved) in the multi
+ * handle the transfer ran in, for the next transfer to the same host. */
+struct cli_http_conns {
+    CURLM *m;
+};
+
+cli_http_conns_t *cli_http_conns_new(void)
+{
+    if (!curl.multi_init)
+        return NULL;
+    cli_http_conns_t *k = calloc(1, sizeof *k);
+    if (k && !(k->m = curl.multi_init())) {
+        free(k);
+        k = NULL;
+    }
+    return k;
+}
+
+void cli_http_conns_free(cli_http_conns_t *k)
+{
+    if (!k)
+        return;
+    curl.multi_cleanup(k->m); /* closes the kept connections */
+    free(k);
+}
+
 omadm_http_result_t cli_http_request(const omadm_http_req_t *req, omadm_http_resp_t *resp,
                                      char *err, size_t err_size)
+{
+    return cli_http_request_kept(NULL, req, resp, err, err_size);
+}
+
+omadm_http_result_t cli_http_request_kept(cli_http_conns_t *kept, const omadm_http_req_t *req,
+                                          omadm_http_resp_t *resp, char *err, size_t err_size)
 {
     if (err && err_size)
         *err = 0;
@@ -400,7 +434,7 @@ omadm_http_result_t cli_http_request(const omadm_http_req_t *req, omadm_http_res
 
     got_t got = {&resp->status, &resp->body, &resp->len, resp->content_type,
                  sizeof resp->content_type};
-    result = perform(h, NULL, &sink, errbuf, &got, err, err_size);
+    result = perform(h, kept ? kept->m : NULL, &sink, errbuf, &got, err, err_size);
 out:
     curl.easy_cleanup(h);
     curl.slist_free_all(headers);

@@ -40,6 +40,20 @@ void cli_http_global_cleanup(void);
  */
 omadm_http_result_t cli_http_request(const omadm_http_req_t *req, omadm_http_resp_t *resp,
                                      char *err, size_t err_size);
+
+/* Connections kept from one exchange to the next (HTTP keep-alive): the
+ * exchanges of one step made with cli_http_request_kept() on the same
+ * cli_http_conns_t share a connection to the same server (and its DNS
+ * answer) while the server keeps it open; a connection the server closed
+ * meanwhile is replaced by a new one.  NULL when out of memory or libcurl
+ * is not loaded.  cli_http_conns_free closes them (NULL: nothing). */
+typedef struct cli_http_conns cli_http_conns_t;
+cli_http_conns_t *cli_http_conns_new(void);
+void cli_http_conns_free(cli_http_conns_t *kept);
+/* cli_http_request, on kept's connections (kept NULL: a connection of its
+ * own, closed at the end, as cli_http_request). */
+omadm_http_result_t cli_http_request_kept(cli_http_conns_t *kept, const omadm_http_req_t *req,
+                                          omadm_http_resp_t *resp, char *err, size_t err_size);
 /* Release what cli_http_request put into resp (omadm_http_t.release). */
 void cli_http_release(omadm_http_resp_t *resp);
 

@@ -80,7 +80,8 @@ int cli_minute_seconds(unsigned *out)
 /* The HTTP hook of a step: the state (and its store) of the step is
  * unlocked while the transfer runs. */
 typedef struct step_http {
-    cli_t *cli; /* the open state of the step */
+    cli_t *cli;              /* the open state of the step */
+    cli_http_conns_t *conns; /* connections kept between its exchanges (NULL: none yet) */
 } step_http_t;
 
 static omadm_http_result_t step_request(void *ctx, const omadm_http_req_t *req,
@@ -88,7 +89,9 @@ static omadm_http_result_t step_request(void *ctx, const omadm_http_req_t *req,
 {
     step_http_t *sh = ctx;
     int unlocked = !cli_unlock(sh->cli);
-    omadm_http_result_t r = cli_http_request(req, resp, err, err_size);
+    if (!sh->conns)
+        sh->conns = cli_http_conns_new(); /* NULL (no memory): a connection per exchange */
+    omadm_http_result_t r = cli_http_request_kept(sh->conns, req, resp, err, err_size);
     /* a failed relock (a stop signal while another dmclient held the lock)
      * leaves the store unlocked: the library then ends the step */
     if (unlocked)
@@ -128,6 +131,7 @@ int cli_run_step(const char *state_dir, unsigned minute, bool retried, int64_t *
     if (after)
         after(ctx, &cli);
     cli_close(&cli); /* unlocks the state */
+    cli_http_conns_free(step_http.conns); /* the step's connections end with it */
     return err ? 1 : 0;
 }
 

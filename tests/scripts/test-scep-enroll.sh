@@ -41,6 +41,8 @@
 #      stdlib server, first in record order) next to a good enrollment, one
 #      dmclient run: no crash, that one Status 16 0x80090005 without any
 #      PKIOperation, the good one Status 1
+#   20 the GetCACert, GetCACaps and PKCSReq of one step share one connection
+#      (keep-alive; a python3 forwarder in front of the peer counts them)
 # The outer part (on the host) builds the bed's Go programs into
 # BUILD_DIR/scep and re-runs this script inside new network + PID namespaces
 # (bed_run_in_netns): nothing outside can reach the servers and nothing
@@ -658,6 +660,54 @@ grep -q "enrollment Evil failed: GetCACert answer unusable: no certificate with 
     fail "the server saw: $(grep '^op=' "$W/evil.log" | tr '\n' ' ')"
 th=$(get "$S" "$CS/$good/CertThumbPrint")
 [ -n "$th" ] && expect_store "$S" my-system "$th"
+
+# ---- 20. one connection for the exchanges of a step (keep-alive): a forwarder in front of the
+# peer that issues at once counts the connections it accepts
+S=$W/s20 B=$CS/KeepAlive
+cat >"$W/count-conns.py" <<'PYEOF'
+# a TCP forwarder from a new port (written to argv[2]) to 127.0.0.1:argv[1]; one "conn" line per
+# accepted connection
+import os, socket, sys, threading
+def pipe(a, b):
+    try:
+        while True:
+            d = a.recv(65536)
+            if not d:
+                break
+            b.sendall(d)
+    except OSError:
+        pass
+    for s in (a, b):
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+srv = socket.socket()
+srv.bind(('127.0.0.1', 0))
+srv.listen(16)
+open(sys.argv[2] + '.tmp', 'w').write('%d\n' % srv.getsockname()[1])
+os.rename(sys.argv[2] + '.tmp', sys.argv[2])
+while True:
+    c, _ = srv.accept()
+    print('conn', flush=True)
+    u = socket.create_connection(('127.0.0.1', int(sys.argv[1])))
+    threading.Thread(target=pipe, args=(c, u), daemon=True).start()
+    threading.Thread(target=pipe, args=(u, c), daemon=True).start()
+PYEOF
+p0port=$(echo "$url0" | sed 's|^http://127\.0\.0\.1:\([0-9]*\)/.*|\1|')
+bed_spawn conns python3 "$W/count-conns.py" "$p0port" "$W/conns.port" >/dev/null
+i=0
+while [ ! -s "$W/conns.port" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+kurl=http://127.0.0.1:$(cat "$W/conns.port" 2>/dev/null)/scep
+enroll "$S" "$B" "$kurl" "$thumb0" "$CH" 3
+n0=$(count "$W/p0.log" 'op=')
+run "$S" "$S.log" --until-idle
+expect_status "$S" "$B" 1 0
+n1=$(count "$W/p0.log" 'op=')
+nc=$(count "$W/conns.log" '^conn$')
+[ $((n1 - n0)) -eq 3 ] && [ "$nc" -eq 1 ] &&
+    ok "GetCACert, GetCACaps and PKCSReq of one step on one connection" ||
+    fail "$((n1 - n0)) requests reached the peer on $nc connections (want 3 on 1)"
 
 # ============================================================ sanitizers, cleanup
 bed_stop_all

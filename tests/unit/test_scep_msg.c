@@ -1140,7 +1140,24 @@ static void test_cacert_sets(void **state)
     for (int i = 0; i < 20; i++)
         sprintf(hex + 2 * i, "%02X", md[i]);
     assert_string_equal(thumb, hex);
+    /* a shared handle outlives the one it was made from: same certificate, no copy */
+    scep_cert_t *shared = NULL;
+    assert_int_equal(scep_cert_share(&P, NULL, &shared, &why), SCEP_E_INVALID_ARG);
+    assert_null(shared);
+    assert_int_equal(scep_cert_share(&P, c, NULL, &why), SCEP_E_INVALID_ARG);
+    assert_int_equal(scep_cert_share(&P, c, &shared, &why), SCEP_OK);
+    assert_non_null(shared);
+    assert_ptr_not_equal(shared, c);
     scep_cert_free(&P, c);
+    char thumb2[SCEP_THUMB_LEN + 1];
+    assert_int_equal(scep_cert_thumbprint(shared, thumb2), SCEP_OK);
+    assert_string_equal(thumb2, hex);
+    scep_buf_t back = {0};
+    assert_int_equal(scep_cert_to_der(&P, shared, &back, &why), SCEP_OK);
+    assert_int_equal(back.len, len);
+    assert_memory_equal(back.data, der, len);
+    scep_buf_free(&P, &back);
+    scep_cert_free(&P, shared);
     free(longer);
     OPENSSL_free(der);
 }
@@ -1405,6 +1422,14 @@ static void assert_issued(const scep_certrep_t *rep, X509 *want)
     assert_non_null(got);
     assert_int_equal(X509_cmp(got, want), 0);
     X509_free(got);
+    /* the decoded one comes along: the same certificate */
+    assert_non_null(rep->issued);
+    scep_buf_t der = {0};
+    const char *why = NULL;
+    assert_int_equal(scep_cert_to_der(&P, rep->issued, &der, &why), SCEP_OK);
+    assert_int_equal(der.len, rep->cert.len);
+    assert_memory_equal(der.data, rep->cert.data, der.len);
+    scep_buf_free(&P, &der);
 }
 
 static void test_certrep_success(void **state)
@@ -1426,6 +1451,7 @@ static void test_certrep_success(void **state)
     assert_null(rep.warning);
     scep_certrep_clear(&P, &rep);
     assert_null(rep.cert.data);
+    assert_null(rep.issued);
     scep_certrep_clear(&P, &rep);
 
     /* 3DES, SHA-256, SignerInfo algorithm sha256WithRSAEncryption */
@@ -1462,6 +1488,24 @@ static void test_certrep_success(void **state)
     assert_non_null(strstr(rep.warning, "DES"));
     assert_issued(&rep, f->issued);
     scep_certrep_clear(&P, &rep);
+    /* the same with a context made ahead of the answer (scep_legacy_open) */
+    scep_legacy_t *leg = NULL;
+    assert_int_equal(scep_legacy_open(NULL, &why), SCEP_E_INVALID_ARG);
+    assert_int_equal(scep_legacy_open(&leg, &why), SCEP_OK);
+    assert_non_null(leg);
+    scep_expect_t exp_leg = exp;
+    exp_leg.legacy = leg;
+    assert_int_equal(run_reply(&r, &exp_leg, &rep, &why), SCEP_OK);
+    assert_string_equal(rep.cipher, "DES-CBC");
+    assert_non_null(rep.warning);
+    assert_issued(&rep, f->issued);
+    scep_certrep_clear(&P, &rep);
+    /* ... and used again for another answer */
+    assert_int_equal(run_reply(&r, &exp_leg, &rep, &why), SCEP_OK);
+    assert_issued(&rep, f->issued);
+    scep_certrep_clear(&P, &rep);
+    scep_legacy_free(leg);
+    scep_legacy_free(NULL);
     /* ... and the default context still has no DES: nothing leaked into it */
     EVP_CIPHER *des = EVP_CIPHER_fetch(NULL, "DES-CBC", NULL);
     assert_null(des);
