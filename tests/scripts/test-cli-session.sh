@@ -503,20 +503,6 @@ dm 1 --server http://127.0.0.1:9/ && grep -q '^dmclient: session: cannot reach' 
 # ---- 13. notify FILE: before or after the options ----
 state=$tmp/notify
 mkdir -p "$state"
-# notification FILE SESSIONID SERVERID SECRET: package 0, empty nonce (docs/session.md)
-notification() {
-    python3 - "$@" <<'PY'
-import base64, hashlib, sys
-out, sid, srv, secret = sys.argv[1], int(sys.argv[2]), sys.argv[3].encode(), sys.argv[4].encode()
-def h(b):
-    return hashlib.md5(b).digest()
-hdr = (12 << 54 | 1 << 52 | 1 << 51 | sid << 8 | len(srv)).to_bytes(8, "big")
-trigger = hdr + srv + b"\x00"
-digest = h(base64.b64encode(h(srv + b":" + secret)) + b":" + b":" + base64.b64encode(h(trigger)))
-with open(out, "wb") as f:
-    f.write(digest + trigger)
-PY
-}
 notification "$tmp/n.bin" 4242 dmserver secret-1
 # notify_ WANT_RC STDIN ARGS...: dmclient notify ARGS with STDIN as stdin
 notify_() {

@@ -297,20 +297,6 @@ except ProcessLookupError:
 print("%d ms after the server's request %d%s" % (ms, k, "" if seen else " (which never came)"))
 EOF
 
-# notification FILE SESSIONID SERVERID SECRET: package 0 with the empty nonce (docs/session.md)
-notification() {
-    python3 - "$@" <<'EOF'
-import base64, hashlib, sys
-out, sid, srv, secret = sys.argv[1], int(sys.argv[2]), sys.argv[3].encode(), sys.argv[4].encode()
-def h(b):
-    return hashlib.md5(b).digest()
-hdr = (12 << 54 | 1 << 52 | 1 << 51 | sid << 8 | len(srv)).to_bytes(8, "big")
-trigger = hdr + srv + b"\x00"
-digest = h(base64.b64encode(h(srv + b":" + secret)) + b":" + b":" + base64.b64encode(h(trigger)))
-with open(out, "wb") as f:
-    f.write(digest + trigger)
-EOF
-}
 
 # other_cmds WHEN: get and store list on case a's device while its daemon runs
 other_cmds() {

@@ -347,24 +347,6 @@ fi
 # all: notify-bad-secret, notify-stale-nonce (signed with the empty nonce, a nonce is
 # stored), notify-default-nonce (0x00000000), notify-other-server, notify-malformed.
 
-# notification FILE SESSION_ID SERVER_ID SECRET [NONCE_B64]: a package 0 message signed
-# here, independently of dmclient: digest H(B64(H(id:secret)):nonce:B64(H(trigger)))
-notification() {
-    python3 - "$@" <<'EOF'
-import base64, hashlib, sys
-out, sid, srv, secret = sys.argv[1], int(sys.argv[2]), sys.argv[3].encode(), sys.argv[4].encode()
-nonce = base64.b64decode(sys.argv[5]) if len(sys.argv) > 5 else b""
-def h(b):
-    return hashlib.md5(b).digest()
-# version 12, UI mode 1 (background), initiator 1 (server), future use 0
-hdr = (12 << 54 | 1 << 52 | 1 << 51 | sid << 8 | len(srv)).to_bytes(8, "big")
-trigger = hdr + srv + b"\x00vendor\xff"
-digest = h(base64.b64encode(h(srv + b":" + secret)) + b":" + nonce + b":" +
-           base64.b64encode(h(trigger)))
-with open(out, "wb") as f:
-    f.write(digest + trigger)
-EOF
-}
 
 # notify_client NAME WANT_RC STATE INPUT ARGS...: dmclient notify INPUT ("-": stdin from
 # $tmp/NAME.bin) against the server of NAME, with that server's URL and CA

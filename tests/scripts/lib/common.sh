@@ -22,6 +22,8 @@
 #   now_ms              milliseconds on some clock (date +%s%N where it works)
 #   now; since T        the time in seconds (with fractions); the seconds since T (0.01 s)
 #   gone PID SECONDS    0 when PID has exited within SECONDS
+#   notification FILE SESSION_ID SERVER_ID SECRET [NONCE_B64]
+#                       a signed server notification (package 0) in FILE
 
 failures=0
 fail() {
@@ -90,4 +92,24 @@ gone() {
         _i=$((_i + 1))
     done
     return 1
+}
+
+# notification FILE SESSION_ID SERVER_ID SECRET [NONCE_B64]: a package 0 message
+# (docs/session.md) signed here, independently of dmclient, with the nonce given
+# (default empty): digest H(B64(H(id:secret)):nonce:B64(H(trigger))); version 12,
+# UI mode 1 (background), initiator 1 (server), 8 bytes vendor-specific.  Needs python3.
+notification() {
+    python3 - "$@" <<'EOF'
+import base64, hashlib, sys
+out, sid, srv, secret = sys.argv[1], int(sys.argv[2]), sys.argv[3].encode(), sys.argv[4].encode()
+nonce = base64.b64decode(sys.argv[5]) if len(sys.argv) > 5 else b""
+def h(b):
+    return hashlib.md5(b).digest()
+hdr = (12 << 54 | 1 << 52 | 1 << 51 | sid << 8 | len(srv)).to_bytes(8, "big")
+trigger = hdr + srv + b"\x00vendor\xff"
+digest = h(base64.b64encode(h(srv + b":" + secret)) + b":" + nonce + b":" +
+           base64.b64encode(h(trigger)))
+with open(out, "wb") as f:
+    f.write(digest + trigger)
+EOF
 }
