@@ -354,6 +354,22 @@ static bool cert_spoiled_by_oom(X509 *x)
     return spoiled;
 }
 
+/* x, parsed from der, encodes back to der exactly: SCEP_OK, SCEP_E_MALFORMED
+ * (der is not DER: OpenSSL accepts some BER, and a certificate's SHA-1
+ * would then name other bytes than the server sent), or SCEP_E_NOMEM. */
+static scep_err_t der_as_sent(X509 *x, const uint8_t *der, size_t len, const char **why)
+{
+    unsigned char *again = NULL;
+    int n = i2d_X509(x, &again);
+    if (n <= 0) {
+        ERR_clear_error();
+        return fail(why, SCEP_E_NOMEM, "out of memory (encoding a certificate)");
+    }
+    bool same = (size_t)n == len && !memcmp(again, der, len);
+    OPENSSL_free(again);
+    return same ? SCEP_OK : fail(why, SCEP_E_MALFORMED, "certificate not DER-encoded");
+}
+
 /* SCEP_E_NOMEM when one of certs is cert_spoiled_by_oom, else SCEP_OK. */
 static scep_err_t certs_whole(STACK_OF(X509) *certs, const char **why)
 {
@@ -496,6 +512,10 @@ scep_err_t scep_cert_from_der(const omadm_platform_t *plat, const uint8_t *der, 
     if (cert_spoiled_by_oom(x)) {
         X509_free(x);
         return fail(why, SCEP_E_NOMEM, "out of memory (decoding a certificate)");
+    }
+    if ((err = der_as_sent(x, der, len, why)) != SCEP_OK) {
+        X509_free(x);
+        return err;
     }
     *out = cert_wrap(plat, x);
     if (!*out) {
@@ -1644,6 +1664,11 @@ scep_err_t scep_cacert_parse(const omadm_platform_t *plat, const uint8_t *der, s
     const unsigned char *p = der;
     X509 *one = d2i_X509(NULL, &p, (long)len);
     if (one && p == der + len) {
+        /* a certificate alone is pinned by the SHA-1 of these bytes */
+        if ((err = der_as_sent(one, der, len, why)) != SCEP_OK) {
+            X509_free(one);
+            return err;
+        }
         certs = sk_X509_new_null();
         if (!certs || !sk_X509_push(certs, one)) {
             X509_free(one);

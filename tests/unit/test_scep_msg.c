@@ -1072,6 +1072,55 @@ static void test_request_refusals(void **state)
 
 /* ---- GetCACert sets and CAThumbprint ----------------------------------------------------------- */
 
+/* A certificate OpenSSL accepts but would encode otherwise (BER, here the
+ * signature algorithm's NULL parameters re-tagged as a constructed
+ * [UNIVERSAL 8]) is refused alone, in GetCACert or as a certificate: its
+ * SHA-1 would name other bytes than the server sent. */
+static void test_cert_not_der(void **state)
+{
+    world_t *w = *state;
+    const char *why = NULL;
+    unsigned char *der = NULL;
+    int n = i2d_X509(w->ca, &der);
+    assert_true(n > 300);
+    /* the outer AlgorithmIdentifier: 30 0d 06 09 <sha256WithRSAEncryption> 05 00, then the
+     * signature BIT STRING */
+    static const unsigned char alg[] = {0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7,
+                                        0x0d, 0x01, 0x01, 0x0b, 0x05, 0x00, 0x03};
+    unsigned char *at = NULL;
+    for (int i = n - (int)sizeof alg; i > 0 && !at; i--)
+        if (!memcmp(der + i, alg, sizeof alg))
+            at = der + i;
+    assert_non_null(at);
+    const unsigned char *p = der;
+    X509 *parsed = d2i_X509(NULL, &p, n);
+    assert_non_null(parsed); /* the DER one is accepted, of course */
+    X509_free(parsed);
+    scep_certset_t *set = NULL;
+    assert_int_equal(scep_cacert_parse(&P, der, (size_t)n, &set, &why), SCEP_OK);
+    scep_certset_free(&P, set);
+    at[13] = 0x28; /* 05 00 -> 28 00 */
+    p = der;
+    parsed = d2i_X509(NULL, &p, n);
+    assert_non_null(parsed); /* OpenSSL takes it ... */
+    unsigned char *again = NULL;
+    int m = i2d_X509(parsed, &again);
+    assert_true(m == n && memcmp(again, der, (size_t)n)); /* ... and writes other bytes */
+    OPENSSL_free(again);
+    X509_free(parsed);
+    set = NULL;
+    why = NULL;
+    assert_int_equal(scep_cacert_parse(&P, der, (size_t)n, &set, &why), SCEP_E_MALFORMED);
+    assert_null(set);
+    assert_string_equal(why, "certificate not DER-encoded");
+    scep_cert_t *c = NULL;
+    why = NULL;
+    assert_int_equal(scep_cert_from_der(&P, der, (size_t)n, &c, &why), SCEP_E_MALFORMED);
+    assert_null(c);
+    assert_string_equal(why, "certificate not DER-encoded");
+    OPENSSL_free(der);
+}
+
 static void test_cacert_sets(void **state)
 {
     world_t *w = *state;
@@ -2238,6 +2287,7 @@ int main(void)
         cmocka_unit_test(test_certpoll),
         cmocka_unit_test(test_request_refusals),
         cmocka_unit_test(test_cacert_sets),
+        cmocka_unit_test(test_cert_not_der),
         cmocka_unit_test(test_thumbprint),
         cmocka_unit_test(test_cert_validity),
         cmocka_unit_test_setup_teardown(test_certrep_success, rep_setup, rep_teardown),
