@@ -92,8 +92,9 @@ typedef struct pfx_mem {
     char *pw;                   /* committed password; NULL none */
     bool st_set;                /* the open transaction changed the password: */
     char *st_pw;                /*   to this (NULL: none) */
-    uint8_t *blob;              /* staged blob (DER) */
+    uint8_t *blob;              /* staged blob: DER, or base64 text (blob_b64) */
     size_t blob_len;
+    bool blob_b64;
     bool replace;
     char *server;
     struct pfx_mem *next;
@@ -746,28 +747,27 @@ static int set_param(struct omadm_certstore *cs, pfx_rec_t *r, const pnode_t *pn
     return 0;
 }
 
-/* The blob's DER from the value: b64, bin, or chr carrying base64. */
-static int blob_der(struct omadm_certstore *cs, const omadm_value_t *v, uint8_t **der,
-                    size_t *len)
+/* The blob as sent: DER (bin) or base64 text (b64, or chr carrying it,
+ * as Intune sends it), decoded by the install: what the blob holds is the
+ * install's to judge (Status, ErrorCode), its format the command's. */
+static int blob_copy(struct omadm_certstore *cs, const omadm_value_t *v, uint8_t **blob,
+                     size_t *len, bool *b64)
 {
-    *der = NULL;
+    *blob = NULL;
     if (v->format && strcmp(v->format, "b64") && strcmp(v->format, "bin") &&
         strcmp(v->format, "chr"))
         return -415;
     if (!v->len || !v->data)
         return -400;
-    if (v->len > MAX_BLOB * 2)
+    *b64 = !v->format || strcmp(v->format, "bin");
+    if (v->len > (*b64 ? MAX_BLOB / 3 * 4 + MAX_BLOB / 32 : MAX_BLOB))
         return -413;
-    if (v->format && !strcmp(v->format, "bin")) {
-        *der = plat_alloc(&cs->plat, v->len);
-        if (!*der)
-            return -500;
-        memcpy(*der, v->data, v->len);
-        *len = v->len;
-        return 0;
-    }
-    int rc = b64_decode(&cs->plat, v->data, v->len, der, len);
-    return rc == -2 ? -500 : rc ? -400 : 0;
+    *blob = plat_alloc(&cs->plat, v->len);
+    if (!*blob)
+        return -500;
+    memcpy(*blob, v->data, v->len);
+    *len = v->len;
+    return 0;
 }
 
 /* Stage a blob for validate(). */
@@ -778,7 +778,8 @@ static int stage_blob(struct omadm_certstore *cs, pfx_rec_t *r, const omadm_csp_
         return -405; /* AtomicRequired: the parameters must come with it */
     uint8_t *der = NULL;
     size_t len = 0;
-    int rc = blob_der(cs, v, &der, &len);
+    bool b64 = false;
+    int rc = blob_copy(cs, v, &der, &len, &b64);
     if (rc)
         return rc;
     pfx_mem_t *m = mem_find(cs, r->ns, r->id, true);
@@ -793,6 +794,7 @@ static int stage_blob(struct omadm_certstore *cs, pfx_rec_t *r, const omadm_csp_
     }
     m->blob = der;
     m->blob_len = len;
+    m->blob_b64 = b64;
     m->replace = replace;
     if (set_str(&cs->plat, &m->server, req->server_id, strlen(req->server_id)))
         return -500;
@@ -1394,10 +1396,22 @@ static int install(struct omadm_certstore *cs, pfx_rec_t *r, pfx_mem_t *m)
     }
     char *pw = NULL;
     opened_t o = {0};
-    int32_t ec = password(cs, r, m, &pw);
+    uint8_t *der = m->blob;
+    size_t len = m->blob_len;
+    int32_t ec = 0;
+    if (m->blob_b64) {
+        int b = b64_decode(&cs->plat, m->blob, m->blob_len, &der, &len);
+        ec = b == -2 ? (int32_t)0x8007000E : b ? PFX_EC_BAD_ENCODE : 0;
+    }
     if (!ec)
-        ec = open_blob(m->blob, m->blob_len, pw, &o);
+        ec = password(cs, r, m, &pw);
+    if (!ec)
+        ec = open_blob(der, len, pw, &o);
     wipe_free(&cs->plat, pw);
+    if (der && der != m->blob) {
+        OPENSSL_cleanse(der, len);
+        plat_free(&cs->plat, der);
+    }
     int rc = 0;
     if (!ec)
         rc = stage(cs, r, &o, m->server ? m->server : "", &ec);

@@ -19,7 +19,7 @@
 #   4. KeyLocation 1 (no TPM: ErrorCode 0x8028400F), 2 (software), 3, 4
 #      (0x80090029); nothing installed for 1 and 4
 #   5. failures: wrong password (Status 86, ErrorCode 0x80070056), corrupt
-#      blob, truncated blob (0x80092002), key that is not the certificate's
+#      blob, truncated blob, blob that is not base64 (0x80092002), key that is not the certificate's
 #      (0x80090003), envelope no store certificate opens (0x8009200C),
 #      envelope that is not CMS (0x80090005): each leaves the store listing
 #      as it was and `store check` clean
@@ -244,6 +244,14 @@ failing wrong-password-legacy legacy.pfx wrong 86 -2147024810
 failing corrupt random.pfx "$PW" -2146885630 -2146885630
 failing truncated truncated.pfx "$PW" -2146885630 -2146885630
 failing mismatched-key mismatch.pfx "$PW" -2146893821 -2146893821
+msg_begin "$tmp/m5b"
+m_atomic
+m_cmd Add "$D/F-text/KeyLocation" int 3
+m_cmd Add "$D/F-text/PFXCertBlob" chr "Base64_Encode_Cert_Blob"
+m_atomic_end
+msg_end
+process m5b "SyncHdr 200,Atomic 200,Add 200,Add 200," && expect_get "$D/F-text/ErrorCode" -2146885630 &&
+    ok "a blob that is not base64: ErrorCode 0x80092002 (the install judges the content)"
 dm 0 store list ca && grep -c . "$tmp/out" | grep -qx 2 || fail "CA/System: $(cat "$tmp/out")"
 
 # ---- 6. refusals ----
@@ -337,7 +345,7 @@ check_clean "Delete and Replace"
 
 # ---- 8. list, ?list=Struct, the password across processes ----
 dm 0 get "$D" && [ "$(tr '/' '\n' <"$tmp/out" | sort | tr '\n' ' ')" = \
-    "E4 F-corrupt F-mismatched-key F-truncated F-wrong-password F-wrong-password-legacy K1 K4 MDM X3 " ] &&
+    "E4 F-corrupt F-mismatched-key F-text F-truncated F-wrong-password F-wrong-password-legacy K1 K4 MDM X3 " ] &&
     ok "PFXCertInstall lists the device IDs" || fail "list: $(cat "$tmp/out")"
 dm 0 get ./Device/Vendor/MSFT/ClientCertificateInstall && [ "$(cat "$tmp/out")" = PFXCertInstall/SCEP ] &&
     ok "ClientCertificateInstall lists PFXCertInstall/SCEP" || fail "root: $(cat "$tmp/out")"
