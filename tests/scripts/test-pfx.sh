@@ -14,7 +14,8 @@
 #      what was installed and holds no password
 #   2. legacy PFX into ./User: My/User and user-ca; ./Vendor is ./Device
 #   3. PFXCertPasswordEncryptionType 1 (envelope to the MDM client
-#      certificate in My/System) and 2 (to a certificate in the store that
+#      certificate in My/System; the password in UTF-8 or UTF-16LE) and 2
+#      (to a certificate in the store that
 #      PFXCertPasswordEncryptionStore names, My = My/User for ./User)
 #   4. KeyLocation 1 (no TPM: ErrorCode 0x8028400F), 2 (software), 3, 4
 #      (0x80090029); nothing installed for 1 and 4
@@ -30,8 +31,8 @@
 #   7. Delete {UniqueID} removes its leaf, key and intermediates, and leaves
 #      an intermediate that was in CA/System before; Replace re-installs
 #   8. list, ?list=Struct; a password Added in one process is not kept for a
-#      blob in the next (Status 1168)
-# Needs: POSIX sh, timeout (coreutils), openssl(1) 3.x, base64, xmllint, grep,
+#      blob in the next (Status 1168), nor one whose Atomic rolled back
+# Needs: POSIX sh, timeout (coreutils), openssl(1) 3.x, base64, iconv, xmllint, grep,
 # sed.  Exits 0 on success.
 # shellcheck disable=SC2015  # "check && ok ... || fail ...": ok always succeeds
 set -u
@@ -46,7 +47,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib/syncml.sh"
 dmclient=$build/bin/dmclient
 [ -x "$dmclient" ] || { echo "FAIL: $dmclient missing (build first)"; exit 1; }
-for tool in timeout openssl base64 xmllint; do
+for tool in timeout openssl base64 iconv xmllint; do
     command -v "$tool" >/dev/null 2>&1 || { echo "FAIL: $tool not found"; exit 1; }
 done
 
@@ -201,6 +202,12 @@ install_msg m3d "$U/E2" 3 leaf3.pfx "$(cat "$pki/env-enc")" 2 My
 process m3d "SyncHdr 200,Atomic 200,Add 200,Add 200,Add 200,Add 200,Add 200," &&
     expect_get "$U/E2/Thumbprint" "$LEAF3" && expect_get "$U/E2/ErrorCode" 0 &&
     ok "EncryptionType 2, store My: a My/User certificate opens the envelope"
+# the password as Windows encrypts strings: UTF-16LE
+printf '%s' "$PW" | iconv -f UTF-8 -t UTF-16LE | openssl cms -encrypt -binary -aes256 -outform DER \
+    "$pki/mdm.pem" | base64 -w0 >"$pki/env-utf16" || exit 1
+install_msg m3g "$D/E5" 3 leaf3.pfx "$(cat "$pki/env-utf16")" 1
+process m3g "SyncHdr 200,Atomic 200,Add 200,Add 200,Add 200,Add 200," &&
+    expect_get "$D/E5/ErrorCode" 0 && ok "an envelope holding the password in UTF-16LE opens too"
 # the same envelope with the store My/System: no certificate there opens it
 install_msg m3e "$U/E3" 3 leaf3.pfx "$(cat "$pki/env-enc")" 2 My/System
 listing before3e
@@ -345,7 +352,7 @@ check_clean "Delete and Replace"
 
 # ---- 8. list, ?list=Struct, the password across processes ----
 dm 0 get "$D" && [ "$(tr '/' '\n' <"$tmp/out" | sort | tr '\n' ' ')" = \
-    "E4 F-corrupt F-mismatched-key F-text F-truncated F-wrong-password F-wrong-password-legacy K1 K4 MDM X3 " ] &&
+    "E4 E5 F-corrupt F-mismatched-key F-text F-truncated F-wrong-password F-wrong-password-legacy K1 K4 MDM X3 " ] &&
     ok "PFXCertInstall lists the device IDs" || fail "list: $(cat "$tmp/out")"
 dm 0 get ./Device/Vendor/MSFT/ClientCertificateInstall && [ "$(cat "$tmp/out")" = PFXCertInstall/SCEP ] &&
     ok "ClientCertificateInstall lists PFXCertInstall/SCEP" || fail "root: $(cat "$tmp/out")"
@@ -370,6 +377,23 @@ msg_end
 process m8c "SyncHdr 200,Atomic 200,Add 200," && expect_get "$D/N1/Status" 1168 &&
     expect_get "$D/N1/ErrorCode" -2147023728 &&
     ok "a password from an earlier process is not kept: Status 1168 (ERROR_NOT_FOUND)"
+# a password whose Atomic rolled back is not kept: the next blob opens without one
+msg_begin "$tmp/m8d"
+m_atomic
+m_cmd Add "$D/N2/KeyLocation" int 3
+m_cmd Add "$D/N2/PFXCertPassword" chr "$PW"
+m_cmd Add "$D/N2/KeyLocation" int 3
+m_atomic_end
+msg_end
+process m8d "SyncHdr 200,Atomic 507,Add 216,Add 216,Add 418,"
+msg_begin "$tmp/m8e"
+m_atomic
+m_cmd Add "$D/N2/KeyLocation" int 3
+m_cmd Add "$D/N2/PFXCertBlob" b64 "$(base64 -w0 "$pki/leaf3.pfx")"
+m_atomic_end
+msg_end
+process m8e "SyncHdr 200,Atomic 200,Add 200,Add 200," && expect_get "$D/N2/Status" 86 &&
+    ok "the password of a rolled-back Atomic is forgotten (Status 86 without one)"
 check_clean "the end"
 
 finish test-pfx
