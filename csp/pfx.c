@@ -1078,11 +1078,39 @@ static int32_t open_blob(const uint8_t *der, size_t len, const char *pw, opened_
     return ec;
 }
 
-int32_t pfx_check_blob(const uint8_t *der, size_t len, const char *password)
+/* The blob's DER: *der is blob itself, or (b64) decoded from p.  0 or
+ * the ErrorCode. */
+static int32_t blob_decode(const omadm_platform_t *p, const uint8_t *blob, size_t len, bool b64,
+                           uint8_t **der, size_t *der_len)
 {
-    opened_t o;
-    int32_t ec = open_blob(der, len, password, &o);
-    opened_free(&o);
+    *der = (uint8_t *)blob;
+    *der_len = len;
+    if (!b64)
+        return 0;
+    int rc = b64_decode(p, blob, len, der, der_len);
+    return rc == -2 ? (int32_t)0x8007000E : rc ? PFX_EC_BAD_ENCODE : 0;
+}
+
+static void blob_release(const omadm_platform_t *p, const uint8_t *blob, uint8_t *der, size_t len)
+{
+    if (der && der != blob) {
+        OPENSSL_cleanse(der, len);
+        plat_free(p, der);
+    }
+}
+
+int32_t pfx_check_blob(const omadm_platform_t *p, const uint8_t *blob, size_t len, bool b64,
+                       const char *password)
+{
+    uint8_t *der = NULL;
+    size_t der_len = 0;
+    int32_t ec = blob_decode(p, blob, len, b64, &der, &der_len);
+    if (!ec) {
+        opened_t o;
+        ec = open_blob(der, der_len, password, &o);
+        opened_free(&o);
+    }
+    blob_release(p, blob, der, der_len);
     return ec;
 }
 
@@ -1212,25 +1240,53 @@ static const char *envelope_store(const pfx_rec_t *r, int type)
     return k ? k->id : NULL;
 }
 
-static int32_t open_envelope(struct omadm_certstore *cs, const pfx_rec_t *r, int type,
-                             const char *b64, char **pw)
+/* The envelope from its base64: 0 and *cms (CMS_ContentInfo_free it), or
+ * the ErrorCode. */
+static int32_t envelope_parse(const omadm_platform_t *p, const char *b64, size_t b64_len,
+                              CMS_ContentInfo **cms)
 {
-    const omadm_platform_t *p = &cs->plat;
     uint8_t *der = NULL;
     size_t len = 0;
-    *pw = NULL;
-    int rc = b64_decode(p, (const uint8_t *)b64, strlen(b64), &der, &len);
+    *cms = NULL;
+    int rc = b64_decode(p, (const uint8_t *)b64, b64_len, &der, &len);
     if (rc)
         return rc == -2 ? (int32_t)0x8007000E : PFX_EC_BAD_DATA;
     const unsigned char *q = der;
-    CMS_ContentInfo *cms = d2i_CMS_ContentInfo(NULL, &q, (long)len);
-    bool whole = cms && q == der + len;
+    CMS_ContentInfo *c = len <= LONG_MAX ? d2i_CMS_ContentInfo(NULL, &q, (long)len) : NULL;
+    bool whole = c && q == der + len;
     plat_free(p, der);
-    if (!whole || OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_enveloped) {
-        CMS_ContentInfo_free(cms);
+    if (!whole || OBJ_obj2nid(CMS_get0_type(c)) != NID_pkcs7_enveloped) {
+        CMS_ContentInfo_free(c);
         ERR_clear_error();
         return PFX_EC_BAD_DATA;
     }
+    *cms = c;
+    return 0;
+}
+
+int32_t pfx_check_envelope(const omadm_platform_t *p, const char *b64, size_t len)
+{
+    CMS_ContentInfo *cms = NULL;
+    int32_t ec = envelope_parse(p, b64, len, &cms);
+    if (!ec) {
+        /* what a lookup of the recipients walks */
+        STACK_OF(CMS_RecipientInfo) *ris = CMS_get0_RecipientInfos(cms);
+        for (int i = 0; i < sk_CMS_RecipientInfo_num(ris); i++)
+            (void)CMS_RecipientInfo_type(sk_CMS_RecipientInfo_value(ris, i));
+    }
+    CMS_ContentInfo_free(cms);
+    ERR_clear_error();
+    return ec;
+}
+
+static int32_t open_envelope(struct omadm_certstore *cs, const pfx_rec_t *r, int type,
+                             const char *b64, char **pw)
+{
+    CMS_ContentInfo *cms = NULL;
+    *pw = NULL;
+    int32_t ec = envelope_parse(&cs->plat, b64, strlen(b64), &cms);
+    if (ec)
+        return ec;
     const char *store = envelope_store(r, type);
     find_recipient_t f = {cms, {{0}}, 0};
     if (store && store_each(cs->store, store, match_recipient, &f) < 0)
@@ -1396,22 +1452,15 @@ static int install(struct omadm_certstore *cs, pfx_rec_t *r, pfx_mem_t *m)
     }
     char *pw = NULL;
     opened_t o = {0};
-    uint8_t *der = m->blob;
-    size_t len = m->blob_len;
-    int32_t ec = 0;
-    if (m->blob_b64) {
-        int b = b64_decode(&cs->plat, m->blob, m->blob_len, &der, &len);
-        ec = b == -2 ? (int32_t)0x8007000E : b ? PFX_EC_BAD_ENCODE : 0;
-    }
+    uint8_t *der = NULL;
+    size_t len = 0;
+    int32_t ec = blob_decode(&cs->plat, m->blob, m->blob_len, m->blob_b64, &der, &len);
     if (!ec)
         ec = password(cs, r, m, &pw);
     if (!ec)
         ec = open_blob(der, len, pw, &o);
     wipe_free(&cs->plat, pw);
-    if (der && der != m->blob) {
-        OPENSSL_cleanse(der, len);
-        plat_free(&cs->plat, der);
-    }
+    blob_release(&cs->plat, m->blob, der, len);
     int rc = 0;
     if (!ec)
         rc = stage(cs, r, &o, m->server ? m->server : "", &ec);

@@ -53,10 +53,15 @@ void pfx_close(struct omadm_certstore *cs);
 int32_t pfx_put_key(store_t *s, const char *store, const char *thumb, EVP_PKEY *key,
                     int key_location);
 
-/* Parse a PKCS#12 blob (DER) with password (UTF-8, may be NULL) as an
- * install does, without installing it: 0, or the ErrorCode an install
- * would report.  For the fuzz target and tests. */
-int32_t pfx_check_blob(const uint8_t *der, size_t len, const char *password);
+/* Open a blob as sent (b64: base64 text, else DER) with password (UTF-8,
+ * may be NULL) as an install does, without installing anything: 0, or
+ * the ErrorCode an install would report.  Memory from p.  For the fuzz
+ * target. */
+int32_t pfx_check_blob(const omadm_platform_t *p, const uint8_t *blob, size_t len, bool b64,
+                       const char *password);
+/* Parse a password envelope (base64 of CMS EnvelopedData) as an install
+ * does before it looks for the recipient: 0, or the ErrorCode. */
+int32_t pfx_check_envelope(const omadm_platform_t *p, const char *b64, size_t len);
 
 /* ErrorCode values of a PFX install (HRESULTs; docs/pfx.md). */
 #define PFX_EC_BAD_PASSWORD ((int32_t)0x80070056)  /* HRESULT_FROM_WIN32(ERROR_INVALID_PASSWORD) */
