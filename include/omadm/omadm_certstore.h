@@ -9,8 +9,9 @@
  * ./Vendor/MSFT/...) and ./User/Vendor/MSFT/RootCATrustedCertificates.
  * RootCATrustedCertificates Root and CA are the same stores as
  * CertificateStore Root/System and CA/System.  SCEP enrollments
- * (CertificateStore My/SCEP, ClientCertificateInstall) install their
- * certificates and private keys into My/System or My/User.
+ * (CertificateStore My/SCEP, ClientCertificateInstall/SCEP) and PFX
+ * installs (ClientCertificateInstall/PFXCertInstall, docs/pfx.md) put
+ * their certificates and private keys into My/System or My/User.
  *
  * The store does file I/O in the directory it is given (POSIX files,
  * flock, fsync, rename; docs/certificatestore.md says which files other
