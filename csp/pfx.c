@@ -1143,19 +1143,31 @@ static int match_recipient(void *ctx, const store_rec_t *rec)
     return f->n == 8 ? 1 : 0;
 }
 
-/* UTF-16LE (as Windows encrypts strings) to UTF-8 in place when the bytes
- * look like it: even length, a NUL in every second byte of ASCII text. */
-static void utf16_to_utf8(char *s, size_t *len)
+/* The password from the envelope's content, from p (NUL-terminated; NULL
+ * for want of memory): UTF-8 as it is, up to a NUL; UTF-16LE (as Windows
+ * encrypts strings: a byte-order mark FF FE, or even length with a NUL byte
+ * before the trailing ones, which UTF-8 text never has) converted to UTF-8,
+ * up to a U+0000. */
+static char *password_text(const omadm_platform_t *p, const unsigned char *d, size_t n)
 {
-    size_t n = *len;
-    if (n < 2 || n % 2 || s[1] != 0)
-        return;
-    char out[4 * MAX_PARAM_LEN];
+    size_t end = n;
+    while (end && !d[end - 1])
+        end--;
+    bool bom = n >= 2 && d[0] == 0xFF && d[1] == 0xFE;
+    bool utf16 = bom || (n % 2 == 0 && memchr(d, 0, end));
+    char *out = plat_alloc(p, utf16 ? n / 2 * 3 + 1 : n + 1);
+    if (!out)
+        return NULL;
     size_t w = 0;
-    for (size_t i = 0; i + 1 < n && w + 4 < sizeof out; i += 2) {
-        unsigned c = (unsigned char)s[i] | (unsigned char)s[i + 1] << 8;
+    if (!utf16) {
+        memcpy(out, d, n);
+        out[n] = 0;
+        return out;
+    }
+    for (size_t i = bom ? 2 : 0; i + 1 < n; i += 2) {
+        unsigned c = d[i] | (unsigned)d[i + 1] << 8;
         if (c >= 0xD800 && c < 0xDC00 && i + 3 < n) {
-            unsigned lo = (unsigned char)s[i + 2] | (unsigned char)s[i + 3] << 8;
+            unsigned lo = d[i + 2] | (unsigned)d[i + 3] << 8;
             if (lo >= 0xDC00 && lo < 0xE000) {
                 c = 0x10000 + ((c - 0xD800) << 10) + (lo - 0xDC00);
                 i += 2;
@@ -1172,19 +1184,15 @@ static void utf16_to_utf8(char *s, size_t *len)
             out[w++] = (char)(0xE0 | c >> 12);
             out[w++] = (char)(0x80 | ((c >> 6) & 0x3F));
             out[w++] = (char)(0x80 | (c & 0x3F));
-        } else {
+        } else { /* from a surrogate pair: 4 bytes for the pair's 4 */
             out[w++] = (char)(0xF0 | c >> 18);
             out[w++] = (char)(0x80 | ((c >> 12) & 0x3F));
             out[w++] = (char)(0x80 | ((c >> 6) & 0x3F));
             out[w++] = (char)(0x80 | (c & 0x3F));
         }
     }
-    if (w <= n) {
-        memcpy(s, out, w);
-        memset(s + w, 0, n - w);
-        *len = w;
-    }
-    OPENSSL_cleanse(out, sizeof out);
+    out[w] = 0;
+    return out;
 }
 
 /* Decrypt with the certificate thumb of store and its key: the password
@@ -1207,13 +1215,8 @@ static char *try_recipient(store_t *s, const char *store, const char *thumb,
         char *data = NULL;
         long len;
         if (x && key && out && CMS_decrypt(cms, key, x, NULL, out, CMS_BINARY) &&
-            (len = BIO_get_mem_data(out, &data)) >= 0 && len < 4 * MAX_PARAM_LEN &&
-            (pw = plat_alloc(p, (size_t)len + 1))) {
-            size_t n = (size_t)len;
-            memcpy(pw, data, n);
-            pw[n] = 0;
-            utf16_to_utf8(pw, &n);
-            pw[n] = 0;
+            (len = BIO_get_mem_data(out, &data)) >= 0 && len < 4 * MAX_PARAM_LEN) {
+            pw = password_text(p, (const unsigned char *)data, (size_t)len);
             OPENSSL_cleanse(data, (size_t)len);
         }
         BIO_free(out);

@@ -208,6 +208,14 @@ printf '%s' "$PW" | iconv -f UTF-8 -t UTF-16LE | openssl cms -encrypt -binary -a
 install_msg m3g "$D/E5" 3 leaf3.pfx "$(cat "$pki/env-utf16")" 1
 process m3g "SyncHdr 200,Atomic 200,Add 200,Add 200,Add 200,Add 200," &&
     expect_get "$D/E5/ErrorCode" 0 && ok "an envelope holding the password in UTF-16LE opens too"
+# UTF-16 with a byte-order mark, a password of CJK characters only (no zero byte in UTF-16)
+PW3='密码口令'
+pfx cjk.pfx leaf3 -passout "pass:$PW3"
+printf '%s' "$PW3" | iconv -f UTF-8 -t UTF-16 | openssl cms -encrypt -binary -aes256 -outform DER \
+    "$pki/mdm.pem" | base64 -w0 >"$pki/env-bom" || exit 1
+install_msg m3h "$D/E6" 3 cjk.pfx "$(cat "$pki/env-bom")" 1
+process m3h "SyncHdr 200,Atomic 200,Add 200,Add 200,Add 200,Add 200," &&
+    expect_get "$D/E6/ErrorCode" 0 && ok "UTF-16 with a byte-order mark, CJK characters only, opens too"
 # the same envelope with the store My/System: no certificate there opens it
 install_msg m3e "$U/E3" 3 leaf3.pfx "$(cat "$pki/env-enc")" 2 My/System
 listing before3e
@@ -352,7 +360,7 @@ check_clean "Delete and Replace"
 
 # ---- 8. list, ?list=Struct, the password across processes ----
 dm 0 get "$D" && [ "$(tr '/' '\n' <"$tmp/out" | sort | tr '\n' ' ')" = \
-    "E4 E5 F-corrupt F-mismatched-key F-text F-truncated F-wrong-password F-wrong-password-legacy K1 K4 MDM X3 " ] &&
+    "E4 E5 E6 F-corrupt F-mismatched-key F-text F-truncated F-wrong-password F-wrong-password-legacy K1 K4 MDM X3 " ] &&
     ok "PFXCertInstall lists the device IDs" || fail "list: $(cat "$tmp/out")"
 dm 0 get ./Device/Vendor/MSFT/ClientCertificateInstall && [ "$(cat "$tmp/out")" = PFXCertInstall/SCEP ] &&
     ok "ClientCertificateInstall lists PFXCertInstall/SCEP" || fail "root: $(cat "$tmp/out")"
