@@ -31,7 +31,9 @@
 #   7. Delete {UniqueID} removes its leaf, key and intermediates, and leaves
 #      an intermediate that was in CA/System before; Replace re-installs
 #   8. list, ?list=Struct; a password Added in one process is not kept for a
-#      blob in the next (Status 1168), nor one whose Atomic rolled back
+#      blob in the next (Status 1168), nor one whose Atomic rolled back; a
+#      second blob in one Atomic (418); Delete of the password; at most 1,000
+#      {UniqueID}s per scope (420)
 # Needs: POSIX sh, timeout (coreutils), openssl(1) 3.x, base64, iconv, xmllint, grep,
 # sed.  Exits 0 on success.
 # shellcheck disable=SC2015  # "check && ok ... || fail ...": ok always succeeds
@@ -402,6 +404,43 @@ m_atomic_end
 msg_end
 process m8e "SyncHdr 200,Atomic 200,Add 200,Add 200," && expect_get "$D/N2/Status" 86 &&
     ok "the password of a rolled-back Atomic is forgotten (Status 86 without one)"
+# two blobs for one {UniqueID} in one Atomic: 418
+msg_begin "$tmp/m8f"
+m_atomic
+m_cmd Add "$U/X5/KeyLocation" int 3
+m_cmd Add "$U/X5/PFXCertBlob" b64 "$(base64 -w0 "$pki/leaf3.pfx")"
+m_cmd Add "$U/X5/PFXCertBlob" b64 "$(base64 -w0 "$pki/leaf3.pfx")"
+m_atomic_end
+msg_end
+process m8f "SyncHdr 200,Atomic 507,Add 216,Add 216,Add 418," && ok "a second blob in the same Atomic: 418"
+# Delete of the password: it is unset (Add again 200, Delete again 404)
+msg_begin "$tmp/m8g"
+m_cmd Add "$U/X6/PFXCertPassword" chr "$PW"
+m_cmd Delete "$U/X6/PFXCertPassword"
+m_cmd Delete "$U/X6/PFXCertPassword"
+m_cmd Add "$U/X6/PFXCertPassword" chr "$PW"
+m_cmd Add "$U/X6/PFXCertPassword" chr "$PW"
+m_cmd Get "$U/X6/PFXCertPassword"
+msg_end
+process m8g "SyncHdr 200,Add 200,Delete 200,Delete 404,Add 200,Add 418,Get 405," &&
+    ok "PFXCertPassword: Delete unsets it, Add twice 418, Get 405"
+# at most 1,000 {UniqueID}s per scope: the next Add, also an implicit one, is 420
+dm 0 get "$U" && have=$(tr '/' '\n' <"$tmp/out" | grep -c .)
+msg_begin "$tmp/m8h"
+i=$have want=
+while [ "$i" -lt 1000 ]; do
+    i=$((i + 1))
+    m_cmd Add "$U/Many$i" node
+    want="${want}Add 200,"
+done
+m_cmd Add "$U/OneTooMany" node
+m_cmd Add "$U/OneTooMany2/KeyLocation" int 3
+msg_end
+process m8h "SyncHdr 200,${want}Add 420,Add 420," && ok "1,000 {UniqueID}s under ./User, then 420"
+msg_begin "$tmp/m8i"
+m_cmd Add "$D/RoomLeft" node
+msg_end
+process m8i "SyncHdr 200,Add 200," && ok "./Device has its own 1,000"
 check_clean "the end"
 
 finish test-pfx
