@@ -384,6 +384,64 @@ static int rec_save(store_t *s, const pfx_rec_t *r)
     return rc;
 }
 
+/* ---- checking the records ---- */
+
+typedef struct check_walk {
+    store_t *s;
+    void (*fn)(void *ctx, const char *problem);
+    void *ctx;
+    unsigned n;
+} check_walk_t;
+
+static void problem(check_walk_t *w, const char *name, const char *what)
+{
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s/state/%s: %s", store_dir(w->s), name, what);
+    w->n++;
+    if (w->fn)
+        w->fn(w->ctx, msg);
+}
+
+static int check_one(void *ctx, const char *name)
+{
+    check_walk_t *w = ctx;
+    const omadm_platform_t *p = store_platform(w->s);
+    char *text = NULL, want[RECORD_NAME_SIZE];
+    size_t len = 0;
+    pfx_rec_t r;
+    int rc = store_get_state(w->s, name, &text, &len);
+    if (rc == 1)
+        return 0; /* gone meanwhile */
+    if (rc) {
+        problem(w, name, "PFX install record cannot be read");
+        return 0;
+    }
+    rc = strlen(text) == len ? parse(p, text, &r) : -1;
+    plat_free(p, text);
+    if (rc == -3) {
+        problem(w, name, "PFX install record of a format newer than this library reads ("
+                         PFX_WRITES "); left as it is");
+        return 0;
+    }
+    if (rc) {
+        problem(w, name, rc == -2 ? "PFX install record cannot be read" : "PFX install record is damaged");
+        return 0;
+    }
+    if (record_name(r.ns, r.id, want) || strcmp(want, name))
+        problem(w, name, "PFX install record holds another {UniqueID} than its name says");
+    rec_free(p, &r);
+    return 0;
+}
+
+int pfx_check_records(store_t *s, void (*fn)(void *ctx, const char *problem), void *ctx,
+                      unsigned *problems)
+{
+    check_walk_t w = {s, fn, ctx, 0};
+    int rc = store_each_state(s, "pfx-", check_one, &w);
+    *problems = w.n;
+    return rc;
+}
+
 /* ---- memory ---- */
 
 static pfx_mem_t *mem_find(struct omadm_certstore *cs, pfx_ns_t ns, const char *id, bool create)

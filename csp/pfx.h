@@ -45,6 +45,14 @@ void pfx_commit(struct omadm_certstore *cs);
 void pfx_rollback(struct omadm_certstore *cs);
 void pfx_close(struct omadm_certstore *cs);
 
+/* Every PFX install record loads and is named by its {UniqueID} (the
+ * certificates it names may have been deleted since, through
+ * CertificateStore: not a problem): each one that does not goes to fn as a
+ * line naming its file, their number into *problems.  0, or -1 when the
+ * records cannot be listed. */
+int pfx_check_records(store_t *s, void (*fn)(void *ctx, const char *problem), void *ctx,
+                      unsigned *problems);
+
 /* The one place a PFX's private key goes: into the store (staged in the
  * open transaction) as the key of certificate thumb in store, as
  * KeyLocation says (1 TPM or fail, 2 TPM else software, 3 software,

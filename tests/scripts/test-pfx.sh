@@ -442,5 +442,22 @@ m_cmd Add "$D/RoomLeft" node
 msg_end
 process m8i "SyncHdr 200,Add 200," && ok "./Device has its own 1,000"
 check_clean "the end"
+# a damaged install record is a problem store check names
+rec=$(grep -l "^id RoomLeft$" "$state"/store/state/pfx-d-*)
+cp "$rec" "$tmp/rec.saved"
+printf 'omadm-pfx 1\nns 0\nid RoomLeft\nbogus\nend\n' >"$rec"
+dm 1 store check && grep -q "state/$(basename "$rec"): PFX install record is damaged" "$tmp/err" &&
+    ok "store check names a damaged PFX install record" || fail "store check: $(cat "$tmp/err")"
+printf 'omadm-pfx 9\n' >"$rec"
+dm 1 store check && grep -q "newer than this library" "$tmp/err" &&
+    ok "store check names a PFX install record of a newer format" || fail "store check: $(cat "$tmp/err")"
+cp "$tmp/rec.saved" "$rec"
+# the Thumbprint of a leaf deleted through CertificateStore reads ""
+msg_begin "$tmp/m9"
+m_cmd Delete "./Vendor/MSFT/CertificateStore/My/System/$(thumb "$pki/mdm.pem")"
+msg_end
+process m9 "SyncHdr 200,Delete 200," && expect_get "$D/MDM/Thumbprint" "" &&
+    ok "Thumbprint reads \"\" once the leaf was deleted through CertificateStore"
+check_clean "after all"
 
 finish test-pfx
