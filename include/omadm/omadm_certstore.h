@@ -370,9 +370,9 @@ typedef void (*omadm_problem_fn)(void *ctx, const char *problem);
 
 /* Verify that records, keys, CApath directories and bundles agree, that
  * files and directories have their modes (docs/certificatestore.md), that
- * every enrollment record loads and that nothing is of a newer format
- * (a record, an enrollment record, the journal: each named, with both
- * formats) or a temp file left behind; each problem through fn (may be
+ * every enrollment record and PFX install record loads and that nothing
+ * is of a newer format (a record, an enrollment or PFX install record, the
+ * journal: each named, with both formats) or a temp file left behind; each problem through fn (may be
  * NULL), their number into *problems (may be NULL).  flags: 0,
  * OMADM_CERTSTORE_CHECK_REPAIR, with OMADM_CERTSTORE_CHECK_REPORT_REPAIRS.
  * Returns OMADM_OK (consistent); OMADM_E_CORRUPT (problems remain);
