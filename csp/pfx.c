@@ -284,8 +284,9 @@ static bool is_thumb(const char *t)
     return strlen(t) == CERT_THUMB_HEX && strspn(t, "0123456789ABCDEF") == CERT_THUMB_HEX;
 }
 
-/* 0; -1 damaged; -2 no memory; -3 newer format. */
-static int parse(const omadm_platform_t *p, char *text, pfx_rec_t *r)
+/* 0; -1 damaged; -2 no memory; -3 newer format.  On failure *r may hold
+ * what was read: parse() frees it. */
+static int parse_lines(const omadm_platform_t *p, char *text, pfx_rec_t *r)
 {
     memset(r, 0, sizeof *r);
     char *save = NULL;
@@ -345,6 +346,15 @@ static int parse(const omadm_platform_t *p, char *text, pfx_rec_t *r)
         }
     }
     return ended && r->id ? 0 : -1;
+}
+
+/* parse_lines; on failure *r is empty (rec_free not needed). */
+static int parse(const omadm_platform_t *p, char *text, pfx_rec_t *r)
+{
+    int rc = parse_lines(p, text, r);
+    if (rc)
+        rec_free(p, r);
+    return rc;
 }
 
 /* 0 loaded, 1 absent, -1 damaged or unreadable, -3 newer. */
@@ -424,7 +434,8 @@ static int check_one(void *ctx, const char *name)
         return 0;
     }
     if (rc) {
-        problem(w, name, rc == -2 ? "PFX install record cannot be read" : "PFX install record is damaged");
+        problem(w, name,
+                rc == -2 ? "PFX install record cannot be read" : "PFX install record is damaged");
         return 0;
     }
     if (record_name(r.ns, r.id, want) || strcmp(want, name))

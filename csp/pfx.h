@@ -74,7 +74,8 @@ int32_t pfx_check_envelope(const omadm_platform_t *p, const char *b64, size_t le
 /* ErrorCode values of a PFX install (HRESULTs; docs/pfx.md). */
 #define PFX_EC_BAD_PASSWORD ((int32_t)0x80070056)  /* HRESULT_FROM_WIN32(ERROR_INVALID_PASSWORD) */
 #define PFX_EC_BAD_ENCODE ((int32_t)0x80092002)    /* CRYPT_E_BAD_ENCODE: not a (readable) PFX */
-#define PFX_EC_BAD_KEY ((int32_t)0x80090003)       /* NTE_BAD_KEY: no key, or not the certificate's */
+#define PFX_EC_BAD_KEY ((int32_t)0x80090003)       /* NTE_BAD_KEY: no key, or no certificate
+                                                      of it */
 #define PFX_EC_NO_DECRYPT ((int32_t)0x8009200C)    /* CRYPT_E_NO_DECRYPT_CERT: no certificate opens
                                                       the password's envelope */
 #define PFX_EC_BAD_DATA ((int32_t)0x80090005)      /* NTE_BAD_DATA: the envelope is not CMS */

@@ -29,7 +29,8 @@
 #      when one is installed (418), Replace when none is (404), Get of the
 #      password and of the blob (405)
 #   7. Delete {UniqueID} removes its leaf, key and intermediates, and leaves
-#      an intermediate that was in CA/System before; Replace re-installs
+#      an intermediate that was in CA/System before; Replace re-installs; a
+#      Replace that does not install leaves the old install
 #   8. list, ?list=Struct; a password Added in one process is not kept for a
 #      blob in the next (Status 1168), nor one whose Atomic rolled back; a
 #      second blob in one Atomic (418); Delete of the password; at most 1,000
@@ -350,6 +351,18 @@ process m7e "SyncHdr 200,Atomic 200,Replace 200,Add 200," &&
     expect_get "$D/R1/Thumbprint" "$LEAF3" && dm 0 store list my-system &&
     ! grep -q "$LEAF " "$tmp/out" && grep -q "$LEAF3" "$tmp/out" &&
     ok "Replace re-installs: the new leaf, the old one gone" || fail "Replace: $(cat "$tmp/out")"
+msg_begin "$tmp/m7e2"
+m_atomic
+m_cmd Replace "$D/R1/PFXCertBlob" chr "$(base64 -w0 "$pki/modern.pfx")"
+m_cmd Add "$D/R1/PFXCertPassword" chr "not the password"
+m_atomic_end
+msg_end
+listing before7e2
+process m7e2 "SyncHdr 200,Atomic 200,Replace 200,Add 200," && expect_get "$D/R1/Status" 86 &&
+    expect_get "$D/R1/Thumbprint" "$LEAF3" && listing after7e2 &&
+    cmp -s "$tmp/before7e2" "$tmp/after7e2" &&
+    ok "a Replace that does not install: Status 86, the old install stays" ||
+    fail "a failed Replace changed the install"
 msg_begin "$tmp/m7f"
 m_cmd Delete "$D/R1"
 msg_end
