@@ -437,6 +437,22 @@ m_cmd Get "$U/X6/PFXCertPassword"
 msg_end
 process m8g "SyncHdr 200,Add 200,Delete 200,Delete 404,Add 200,Add 418,Get 405," &&
     ok "PFXCertPassword: Delete unsets it, Add twice 418, Get 405"
+# ContainerName and the other parameters: Add, Get, Replace, Delete; names as the server spelled them
+msg_begin "$tmp/m8j"
+m_cmd Add "$U/X6/containername" chr "Container 1"
+m_cmd Add "$U/X6/PFXKeyExportable" bool FALSE
+m_cmd Replace "$U/X6/ContainerName" chr "Container 2"
+m_cmd Add "$U/X6/PFXCertPasswordEncryptionType" int 3
+m_cmd Add "$U/X6/PFXKeyExportable" bool true
+m_cmd Replace "$U/X6/PFXKeyExportable" bool maybe
+m_cmd Replace "$U/X6/KeyLocation" int 3
+m_cmd Delete "$U/X6/PFXKeyExportable"
+msg_end
+process m8j "SyncHdr 200,Add 200,Add 200,Replace 200,Add 400,Add 418,Replace 400,Replace 404,Delete 200," &&
+    expect_get "$U/X6/ContainerName" "Container 2" && dm 1 get "$U/X6/PFXKeyExportable" &&
+    dm 0 get "$U/X6" && [ "$(cat "$tmp/out")" = containername ] &&
+    ok "parameters: Add, Replace (the server's spelling kept), Delete; bad values 400" ||
+    fail "parameters: $(cat "$tmp/out")"
 # at most 1,000 {UniqueID}s per scope: the next Add, also an implicit one, is 420
 dm 0 get "$U" && have=$(tr '/' '\n' <"$tmp/out" | grep -c .)
 msg_begin "$tmp/m8h"
