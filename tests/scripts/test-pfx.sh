@@ -447,11 +447,17 @@ m_cmd Add "$U/X6/PFXKeyExportable" bool true
 m_cmd Replace "$U/X6/PFXKeyExportable" bool maybe
 m_cmd Replace "$U/X6/KeyLocation" int 3
 m_cmd Delete "$U/X6/PFXKeyExportable"
+m_cmd Add "$U/X6/KeyLocation" b64 Mw==
+m_cmd Add "$U/X7/PFXCertPassword" int 1234
+m_atomic
+m_cmd Add "$U/X7/PFXCertBlob" xml "<x/>"
+m_atomic_end
 msg_end
-process m8j "SyncHdr 200,Add 200,Add 200,Replace 200,Add 400,Add 418,Replace 400,Replace 404,Delete 200," &&
+process m8j "SyncHdr 200,Add 200,Add 200,Replace 200,Add 400,Add 418,Replace 400,Replace 404,Delete 200,Add 415,Add 415,Atomic 507,Add 415," &&
     expect_get "$U/X6/ContainerName" "Container 2" && dm 1 get "$U/X6/PFXKeyExportable" &&
     dm 0 get "$U/X6" && [ "$(cat "$tmp/out")" = containername ] &&
-    ok "parameters: Add, Replace (the server's spelling kept), Delete; bad values 400" ||
+    dm 1 get "$U/X7" &&
+    ok "parameters: Add, Replace (the server's spelling kept), Delete; bad values 400, formats 415" ||
     fail "parameters: $(cat "$tmp/out")"
 # at most 1,000 {UniqueID}s per scope: the next Add, also an implicit one, is 420
 dm 0 get "$U" && have=$(tr '/' '\n' <"$tmp/out" | grep -c .)
