@@ -11,6 +11,7 @@
  *   {CertHash}/EncodedCertificate  Add, Get, Replace (b64 DER)
  *   {CertHash}/IssuedBy|IssuedTo|ValidFrom|ValidTo|TemplateName  Get
  *   CertificateStore/My/SCEP/..., ClientCertificateInstall/SCEP/...  enroll.c
+ *   ClientCertificateInstall/PFXCertInstall/...  pfx.c
  * Names match case-insensitively; a certificate keeps the node name the
  * server gave it.
  */
@@ -25,6 +26,7 @@
 
 #include "certstore_internal.h"
 #include "crypto.h"
+#include "pfx.h"
 #include "platform.h"
 #include "store/cert.h"
 #include "store/store.h"
@@ -36,7 +38,8 @@ typedef enum {
     N_STORE,   /* a store: children are certificates */
     N_CERT,    /* {CertHash} */
     N_LEAF,    /* a leaf of a certificate */
-    N_SCEP     /* at or below a SCEP node: enroll.c */
+    N_SCEP,    /* at or below a SCEP node: enroll.c */
+    N_PFX      /* at or below ClientCertificateInstall/PFXCertInstall: pfx.c */
 } node_kind_t;
 
 typedef enum { L_ENCODED, L_ISSUED_BY, L_ISSUED_TO, L_VALID_FROM, L_VALID_TO, L_TEMPLATE } leaf_t;
@@ -51,7 +54,8 @@ typedef struct node {
     const char *name;         /* CERT/LEAF: the {CertHash} segment as sent */
     leaf_t leaf;
     enr_ns_t ns;              /* SCEP: which enrollments */
-    char **segs;              /* SCEP: the segments below the SCEP node */
+    pfx_ns_t pfx_ns;          /* PFX: device or user */
+    char **segs;              /* SCEP, PFX: the segments below the SCEP / PFXCertInstall node */
     size_t n_segs;
 } node_t;
 
@@ -147,6 +151,12 @@ static void resolve_cci(const flavour_t *f, char **segs, size_t n, node_t *out)
         out->kind = N_ROOT;
     else if (!strcasecmp(segs[0], "SCEP"))
         scep_part(out, f->user ? ENR_CCI_USER : ENR_CCI_DEVICE, segs + 1, n - 1);
+    else if (!strcasecmp(segs[0], "PFXCertInstall")) {
+        out->kind = N_PFX;
+        out->pfx_ns = f->user ? PFX_USER : PFX_DEVICE;
+        out->segs = segs + 1;
+        out->n_segs = n - 1;
+    }
 }
 
 static void resolve_cs(char **segs, size_t n, node_t *out)
@@ -272,6 +282,8 @@ static int cs_get(void *ctx, const omadm_csp_req_t *req, omadm_csp_out_t *out)
         return -404;
     case N_SCEP:
         return enroll_get(cs, n.ns, n.segs, n.n_segs, out);
+    case N_PFX:
+        return pfx_get(cs, n.pfx_ns, n.segs, n.n_segs, out);
     case N_ROOT:
     case N_GROUP:
     case N_STORE:
@@ -305,7 +317,7 @@ static int cs_list(void *ctx, const omadm_csp_req_t *req, omadm_csp_out_t *out)
 {
     static const char *const cs_root[] = {"Root", "CA", "My"};
     static const char *const my[] = {"User", "System", "SCEP"};
-    static const char *const cci[] = {"SCEP"};
+    static const char *const cci[] = {"PFXCertInstall", "SCEP"};
     static const char *const rca_device[] = {"Root", "CA", "TrustedPublisher", "TrustedPeople",
                                              "UntrustedCertificates"};
     struct omadm_certstore *cs = ctx;
@@ -316,9 +328,11 @@ static int cs_list(void *ctx, const omadm_csp_req_t *req, omadm_csp_out_t *out)
     switch (n.kind) {
     case N_SCEP:
         return enroll_list(cs, n.ns, n.segs, n.n_segs, out);
+    case N_PFX:
+        return pfx_list(cs, n.pfx_ns, n.segs, n.n_segs, out);
     case N_ROOT:
         if (f.cci)
-            return list_names(out, cci, 1);
+            return list_names(out, cci, 2);
         if (f.rca)
             return f.user ? list_names(out, rca_device + 1, 4) : list_names(out, rca_device, 5);
         return list_names(out, cs_root, 3);
@@ -423,6 +437,8 @@ static int cs_add(void *ctx, const omadm_csp_req_t *req, const omadm_value_t *va
         return -404;
     case N_SCEP:
         return enroll_add(ctx, n.ns, n.segs, n.n_segs, value);
+    case N_PFX:
+        return pfx_add(ctx, n.pfx_ns, n.segs, n.n_segs, req, value);
     case N_ROOT:
     case N_GROUP:
     case N_STORE:
@@ -446,6 +462,8 @@ static int cs_replace(void *ctx, const omadm_csp_req_t *req, const omadm_value_t
         return -404;
     if (n.kind == N_SCEP)
         return enroll_replace(ctx, n.ns, n.segs, n.n_segs, value);
+    if (n.kind == N_PFX)
+        return pfx_replace(ctx, n.pfx_ns, n.segs, n.n_segs, req, value);
     if (n.kind == N_CERT || (n.kind == N_LEAF && n.leaf != L_ENCODED))
         return read_only(ctx, &n);
     if (n.kind != N_LEAF)
@@ -464,6 +482,8 @@ static int cs_del(void *ctx, const omadm_csp_req_t *req)
         return -404;
     if (n.kind == N_SCEP)
         return enroll_del(cs, n.ns, n.segs, n.n_segs);
+    if (n.kind == N_PFX)
+        return pfx_del(cs, n.pfx_ns, n.segs, n.n_segs);
     if (n.kind == N_LEAF)
         return read_only(cs, &n);
     if (n.kind != N_CERT)
@@ -494,14 +514,28 @@ static int cs_begin(void *ctx)
     return store_begin(((struct omadm_certstore *)ctx)->store) ? -500 : 0;
 }
 
+/* PFX blobs staged by the commands are installed now, when every command
+ * of the Atomic has set its parameters (pfx.c). */
+static int cs_validate(void *ctx)
+{
+    return pfx_validate(ctx);
+}
+
 static int cs_commit(void *ctx)
 {
-    return store_commit(((struct omadm_certstore *)ctx)->store) ? -500 : 0;
+    struct omadm_certstore *cs = ctx;
+    if (store_commit(cs->store)) {
+        pfx_rollback(cs);
+        return -500;
+    }
+    pfx_commit(cs);
+    return 0;
 }
 
 static int cs_rollback(void *ctx)
 {
     store_rollback(((struct omadm_certstore *)ctx)->store);
+    pfx_rollback(ctx);
     return 0;
 }
 
@@ -546,6 +580,7 @@ static const omadm_csp_t certificate_csps = {
     .del = cs_del,
     .exec = cs_exec,
     .begin = cs_begin,
+    .validate = cs_validate,
     .commit = cs_commit,
     .rollback = cs_rollback,
     .end_message = cs_end_message,
@@ -590,6 +625,7 @@ void omadm_certstore_close(omadm_certstore_t *cs)
     if (!cs)
         return;
     omadm_platform_t plat = cs->plat;
+    pfx_close(cs);
     store_close(cs->store);
     plat_free(&plat, cs);
 }

@@ -21,6 +21,7 @@
 
 #include "certstore_internal.h"
 #include "enroll.h"
+#include "pfx.h"
 #include "platform.h"
 #include "store/cert.h"
 #include "store/store.h"
@@ -570,6 +571,13 @@ omadm_error_t omadm_certstore_check(omadm_certstore_t *cs, unsigned flags, omadm
             fn(ctx, store_blocked(cs->store) ? "the enrollment records cannot be read until the "
                                                "journal is applied"
                                              : "the enrollment records cannot be listed");
+    }
+    n += (int)bad;
+    bad = 0;
+    if (pfx_check_records(cs->store, fn, ctx, &bad)) {
+        bad++;
+        if (fn)
+            fn(ctx, "the PFX install records cannot be listed");
     }
     n += (int)bad;
     if (problems)

@@ -22,6 +22,7 @@ struct omadm_certstore {
     bool has_http;
     bool in_http;               /* inside http.request(): the host may unlock the store */
     unsigned unlocks;           /* omadm_certstore_unlock calls so far */
+    struct pfx_mem *pfx;        /* PFX passwords and staged blobs (pfx.c): memory only */
 };
 
 void cs_log(const struct omadm_certstore *cs, omadm_log_level_t level, const char *fmt, ...)

@@ -12,8 +12,8 @@
  *
  * Masking works on the bytes as they travelled, XML or WBXML (record_msg.c):
  * the content of every Cred's Data, of every NextNonce and of the Data of an
- * Item whose Target or Source LocURI ends in /Challenge has every byte but
- * white space replaced by 'X', in place.  Lengths stay, so WBXML (string table offsets,
+ * Item whose Target or Source LocURI ends in /Challenge or /PFXCertPassword
+ * has every byte but white space replaced by 'X', in place.  Lengths stay, so WBXML (string table offsets,
  * OPAQUE lengths) and base64 stay valid and the replay runs the masked
  * messages.  Every other occurrence of a secret (the client and server
  * secrets, their basic credentials, the server URL's user:password) and of
@@ -931,10 +931,11 @@ static void write_readme(cli_record_t *r, int status, const char *how)
     tprintf(&t, "Masked:  %zu values.  Every byte but white space of these became X (lengths "
                 "kept, so\n         WBXML and base64 stay valid; the replay runs the masked "
                 "messages): the Data\n         of every Cred, every NextNonce, the Data of every "
-                "Item whose Target or Source\n         LocURI ends in /Challenge, the mac of "
-                "every x-syncml-hmac; and anywhere else\n         the client and server secrets "
-                "(%d bytes or more), their basic credentials,\n         the server URL's "
-                "user:password, and the masked values of %d bytes or more.\n",
+                "Item whose Target or Source\n         LocURI ends in /Challenge or "
+                "/PFXCertPassword, the mac of every x-syncml-hmac;\n         and anywhere else "
+                "the client and server secrets (%d bytes or more), their\n         basic "
+                "credentials, the server URL's user:password, and the masked values of\n"
+                "         %d bytes or more.\n",
             r->vals.masked, MIN_SECRET, MIN_VALUE);
     if (r->n_skipped)
         readme_skipped(r, &t);

@@ -512,8 +512,11 @@ static void mask_start(scan_t *s)
     }
 }
 
-static bool challenge_uri(const char *uri, size_t n)
+/* A node whose value is a secret a server sends: a SCEP Challenge, a PFX
+ * password (ClientCertificateInstall/PFXCertInstall, docs/pfx.md). */
+static bool secret_uri(const char *uri, size_t n)
 {
+    static const char *const names[] = {"Challenge", "PFXCertPassword"};
     const uint8_t *p = (const uint8_t *)uri;
     trim(&p, &n);
     while (n && p[n - 1] == '/')
@@ -521,7 +524,10 @@ static bool challenge_uri(const char *uri, size_t n)
     const uint8_t *slash = memrchr(p, '/', n);
     const uint8_t *last = slash ? slash + 1 : p;
     size_t len = (size_t)(p + n - last);
-    return len == 9 && !strncasecmp((const char *)last, "Challenge", 9);
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (len == strlen(names[i]) && !strncasecmp((const char *)last, names[i], len))
+            return true;
+    return false;
 }
 
 static void mask_end(scan_t *s)
@@ -529,7 +535,7 @@ static void mask_end(scan_t *s)
     masker_t *m = s->ctx;
     if (!m->item || s->depth != m->item)
         return;
-    if (challenge_uri(m->uri, m->uri_len))
+    if (secret_uri(m->uri, m->uri_len))
         for (size_t i = 0; i < m->n_ranges; i++)
             mask_range(m, m->ranges[i].p, m->ranges[i].n, m->ranges[i].entity);
     m->item = 0;

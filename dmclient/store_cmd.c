@@ -20,7 +20,9 @@ const char cli_store_usage[] =
     "  list [STORE] [--json]      certificates of one store, or of all\n"
     "  show THUMBPRINT [--json]   one certificate: stores, names, dates, who installed\n"
     "                             it and when, whether its private key is stored\n"
-    "  export STORE               the store's certificates as PEM on stdout\n"
+    "  export STORE [THUMBPRINT [--key]]\n"
+    "                             the store's certificates as PEM on stdout, or one,\n"
+    "                             with --key followed by its private key (PKCS#8 PEM)\n"
     "  paths [--json]             CApath directories and PEM bundles for other software\n"
     "  check [--repair] [--json]  verify records, keys, CApath directories, bundles and\n"
     "                             file modes agree (exit 1 if not); --repair first\n"
@@ -42,21 +44,24 @@ const char cli_store_usage[] =
 
 typedef struct args {
     const char *sub;       /* the subcommand, for messages */
-    bool json, repair;
-    const char *pos[1];    /* positional arguments */
+    bool json, repair, key;
+    const char *pos[2];    /* positional arguments */
     int n_pos;
 } args_t;
 
 /* The arguments of a subcommand: --json (when json_ok), --repair (when
- * repair_ok) and at most max_pos positional ones.  0, or 2 after a
- * one-line error. */
-static int parse_args(args_t *a, int argc, char **argv, bool json_ok, bool repair_ok, int max_pos)
+ * flag_ok: the subcommand's own flag; --key for export) and at most max_pos
+ * positional ones.  0,
+ * or 2 after a one-line error. */
+static int parse_args(args_t *a, int argc, char **argv, bool json_ok, bool flag_ok, int max_pos)
 {
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
         if (json_ok && !strcmp(s, "--json")) {
             a->json = true;
-        } else if (repair_ok && !strcmp(s, "--repair")) {
+        } else if (flag_ok && !strcmp(a->sub, "export") && !strcmp(s, "--key")) {
+            a->key = true;
+        } else if (flag_ok && strcmp(a->sub, "export") && !strcmp(s, "--repair")) {
             a->repair = true;
         } else if (s[0] == '-' && s[1]) {
             fprintf(stderr, "dmclient: store %s: unknown option '%s'\n", a->sub, s);
@@ -218,10 +223,47 @@ static int cmd_show(omadm_certstore_t *cs, int argc, char **argv)
 
 /* ---- export ---- */
 
+/* export STORE THUMBPRINT [--key]: one certificate, and its private key. */
+static int export_one(omadm_certstore_t *cs, const args_t *a)
+{
+    char thumb[OMADM_THUMBPRINT_LEN + 1];
+    if (omadm_certstore_thumbprint_parse(a->pos[1], thumb)) {
+        fprintf(stderr, "dmclient: store export: '%s' is not a thumbprint (40 hex digits, ':' or "
+                        "spaces allowed)\n", a->pos[1]);
+        return 2;
+    }
+    if (a->key) {
+        omadm_cert_identity_t id;
+        omadm_error_t e = omadm_certstore_identity(cs, a->pos[0], thumb, &id);
+        if (e) {
+            fprintf(stderr, "dmclient: store export: %s: %s\n", thumb,
+                    e == OMADM_E_NOT_FOUND ? "no such certificate in that store"
+                                           : omadm_strerror(e));
+            return 1;
+        }
+        fwrite(id.cert_pem, 1, id.cert_pem_len, stdout);
+        fwrite(id.key_pem, 1, id.key_pem_len, stdout);
+        omadm_certstore_buffer_free(id.cert_pem);
+        omadm_certstore_buffer_free(id.key_pem);
+        return 0;
+    }
+    uint8_t *pem = NULL;
+    size_t len = 0;
+    omadm_error_t e = omadm_certstore_export_cert(cs, a->pos[0], thumb, OMADM_CERT_PEM, &pem, &len);
+    if (e) {
+        fprintf(stderr, "dmclient: store export: %s: %s\n", thumb,
+                e == OMADM_E_NOT_FOUND ? "no such certificate in that store" : omadm_strerror(e));
+        return 1;
+    }
+    fwrite(pem, 1, len, stdout);
+    omadm_certstore_buffer_free(pem);
+    return 0;
+}
+
 static int cmd_export(omadm_certstore_t *cs, int argc, char **argv)
 {
     args_t a = {.sub = "export"};
-    int rc = parse_args(&a, argc, argv, false, false, 1);
+    int rc = parse_args(&a, argc, argv, false, true, 2);
     if (rc)
         return rc;
     if (!a.n_pos) {
@@ -230,6 +272,12 @@ static int cmd_export(omadm_certstore_t *cs, int argc, char **argv)
     }
     if ((rc = store_arg(&a, a.pos[0])))
         return rc;
+    if (a.n_pos == 2)
+        return export_one(cs, &a);
+    if (a.key) {
+        fprintf(stderr, "dmclient: store export: --key needs a thumbprint\n");
+        return 2;
+    }
     char *pem = NULL;
     size_t len = 0;
     omadm_error_t e = omadm_certstore_export_store(cs, a.pos[0], &pem, &len);

@@ -79,6 +79,7 @@ void target_csp_req(dm_exec_t *x, const dm_target_t *t, omadm_csp_req_t *req)
     req->path = t->csp_path;
     req->base = t->csp_base;
     req->server_id = x->server_id;
+    req->atomic = x->mode == RUN_ATOMIC;
 }
 
 int target_csp_touch(dm_exec_t *x, const dm_target_t *t)

@@ -251,6 +251,8 @@ typedef struct omadm_csp_req {
     const char *path;       /* part below the plugin's base ("" = the base) */
     const char *base;       /* the registered base the URI fell under */
     const char *server_id;  /* authenticated server id, never NULL */
+    int atomic;             /* non-zero: the command is inside an Atomic (for nodes a
+                               CSP documents as AtomicRequired) */
 } omadm_csp_req_t;
 
 /* Output context filled by get/list handlers. */

@@ -9,8 +9,9 @@
  * ./Vendor/MSFT/...) and ./User/Vendor/MSFT/RootCATrustedCertificates.
  * RootCATrustedCertificates Root and CA are the same stores as
  * CertificateStore Root/System and CA/System.  SCEP enrollments
- * (CertificateStore My/SCEP, ClientCertificateInstall) install their
- * certificates and private keys into My/System or My/User.
+ * (CertificateStore My/SCEP, ClientCertificateInstall/SCEP) and PFX
+ * installs (ClientCertificateInstall/PFXCertInstall, docs/pfx.md) put
+ * their certificates and private keys into My/System or My/User.
  *
  * The store does file I/O in the directory it is given (POSIX files,
  * flock, fsync, rename; docs/certificatestore.md says which files other
@@ -369,9 +370,9 @@ typedef void (*omadm_problem_fn)(void *ctx, const char *problem);
 
 /* Verify that records, keys, CApath directories and bundles agree, that
  * files and directories have their modes (docs/certificatestore.md), that
- * every enrollment record loads and that nothing is of a newer format
- * (a record, an enrollment record, the journal: each named, with both
- * formats) or a temp file left behind; each problem through fn (may be
+ * every enrollment record and PFX install record loads and that nothing
+ * is of a newer format (a record, an enrollment or PFX install record, the
+ * journal: each named, with both formats) or a temp file left behind; each problem through fn (may be
  * NULL), their number into *problems (may be NULL).  flags: 0,
  * OMADM_CERTSTORE_CHECK_REPAIR, with OMADM_CERTSTORE_CHECK_REPORT_REPAIRS.
  * Returns OMADM_OK (consistent); OMADM_E_CORRUPT (problems remain);

@@ -350,6 +350,33 @@ def enroll_seeds(out):
     put("delete-installed", enrollment(key_usage=2), right_round() + [server(1, 0), server(2)])
 
 
+def pfx_seeds(out):
+    """pfx: flags byte (bit 0 envelope, bit 1 base64 blob) + password + NUL + value (fuzz_pfx.c):
+    PFX files of the test PKI's leaf made by openssl(1), modern and legacy, and a password envelope"""
+    if not shutil.which("openssl"):
+        return
+    pw = "pässwörd".encode()
+    leaf, key, inter = (os.path.join(PKI, f) for f in ("leaf.pem", "leaf.key", "inter.pem"))
+    with tempfile.TemporaryDirectory() as d:
+        def pkcs12(name, *opts):
+            path = os.path.join(d, name)
+            subprocess.run(["openssl", "pkcs12", "-export", "-in", leaf, "-inkey", key, "-certfile", inter,
+                            "-out", path, *opts], check=True, env=dict(os.environ, LC_ALL="C.UTF-8"),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            return read(path)
+        modern = pkcs12("modern.pfx", "-passout", "pass:" + pw.decode())
+        legacy = pkcs12("legacy.pfx", "-legacy", "-passout", "pass:" + pw.decode())
+        nopass = pkcs12("nopass.pfx", "-passout", "pass:")
+        env = subprocess.run(["openssl", "cms", "-encrypt", "-binary", "-aes256", "-outform", "DER", leaf],
+                             input=pw, check=True, capture_output=True).stdout
+    write(out, "pfx", "modern", b"\0" + pw + b"\0" + modern)
+    write(out, "pfx", "legacy", b"\0" + pw + b"\0" + legacy)
+    write(out, "pfx", "modern-b64", b"\2" + pw + b"\0" + base64.b64encode(modern))
+    write(out, "pfx", "legacy-wrong-password", b"\0wrong\0" + legacy)
+    write(out, "pfx", "nopass", b"\0\0" + nopass)
+    write(out, "pfx", "envelope", b"\1" + base64.b64encode(env))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("out")
@@ -426,6 +453,7 @@ def main():
     pem = read(os.path.join(PKI, "root.pem")) + read(os.path.join(PKI, "inter.pem"))
     write(out, "cert", "two-pems", b"\0" + pem)
     write(out, "cert", "thumbprint", b"\0" + read(os.path.join(PKI, "root.sha1")).strip())
+    pfx_seeds(out)
     for t in sorted(os.listdir(out)):
         print("%-8s %4d seeds" % (t, len(os.listdir(os.path.join(out, t)))))
     return 0

@@ -35,6 +35,14 @@ consistency").  Python 3 standard library only; needs the openssl CLI.
    after each attempt `dmclient get` of every node the message touches (and
    one it does not) must give the values before the message or after it, all
    of them.  Chains run until --tree-kills real kills.
+6. PFX installs (PfxTest): PFX files made by openssl (modern and legacy, a
+   chain of two intermediates) installed, re-installed (Replace) and deleted
+   through ClientCertificateInstall/PFXCertInstall; `dmclient process` is
+   killed at a random moment or when the store journal appears; after each
+   attempt `store check` passes, nothing is left over, and every
+   certificate (with or without its key) and every {UniqueID}'s Thumbprint
+   and Status are as before the message or as after it.  Chains run until
+   --pfx-kills real kills.
 """
 import argparse
 import base64
@@ -1107,6 +1115,282 @@ class TreeTest:
                 s['applied'], s['not-applied'], time.perf_counter() - t_start))
 
 
+# ------------------------------------------------------------ PFX installs
+#
+# ClientCertificateInstall/PFXCertInstall (docs/pfx.md): an install puts a
+# leaf, its key, intermediates and the install's state record into the store
+# in one transaction; a Delete takes them out in one.  Messages install,
+# re-install (Replace) and delete PFX files made here by openssl; a process
+# killed anywhere must leave the store as before the message or as after it:
+# every certificate with or without its key, every {UniqueID}'s Thumbprint
+# and Status, all of one or all of the other.
+
+PFX_D = './Device/Vendor/MSFT/ClientCertificateInstall/PFXCertInstall/'
+PFX_U = './User/Vendor/MSFT/ClientCertificateInstall/PFXCertInstall/'
+PFX_PASSWORD = 'Kennwort-\u00e4\u00f6\u00fc'
+
+
+def make_pfx_files(work):
+    """A root, two intermediates and four leaves (RSA), each leaf as a PFX
+    with the chain: a, c, d modern (AES-256, SHA-256 MAC), b legacy (RC2-40,
+    3DES, SHA-1 MAC).  {name: (pfx bytes, leaf thumbprint)}."""
+    d = os.path.join(work, 'pki')
+    os.makedirs(d, exist_ok=True)
+    env = dict(os.environ, LC_ALL='C.UTF-8')
+
+    def ssl(*a):
+        subprocess.run(['openssl'] + list(a), check=True, env=env, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+
+    def path(n, ext):
+        return os.path.join(d, n + ext)
+
+    ca_ext, ee_ext = path('ca', '.ext'), path('ee', '.ext')
+    with open(ca_ext, 'w') as f:
+        f.write('basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n')
+    with open(ee_ext, 'w') as f:
+        f.write('basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n')
+    serial = 1
+    for name, issuer in [('root', None), ('int1', 'root'), ('int2', 'int1'), ('a', 'int2'),
+                         ('b', 'int2'), ('c', 'int2'), ('d', 'int1')]:
+        ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', path(name, '.key'), '-out',
+            path(name, '.csr'), '-subj', '/CN=crash pfx %s' % name)
+        serial += 1
+        if issuer is None:
+            ssl('x509', '-req', '-in', path(name, '.csr'), '-signkey', path(name, '.key'),
+                '-days', '3650', '-extfile', ca_ext, '-out', path(name, '.pem'))
+        else:
+            ssl('x509', '-req', '-in', path(name, '.csr'), '-CA', path(issuer, '.pem'), '-CAkey',
+                path(issuer, '.key'), '-set_serial', str(serial), '-days', '3650', '-extfile',
+                ca_ext if name.startswith('int') else ee_ext, '-out', path(name, '.pem'))
+    with open(path('chain', '.pem'), 'wb') as f:
+        for n in ('int2', 'int1', 'root'):
+            f.write(read_bytes(path(n, '.pem')))
+    out = {}
+    for name in ('a', 'b', 'c', 'd'):
+        opts = ['-legacy'] if name == 'b' else []
+        ssl('pkcs12', '-export', '-in', path(name, '.pem'), '-inkey', path(name, '.key'),
+            '-certfile', path('chain', '.pem'), '-passout', 'pass:' + PFX_PASSWORD,
+            '-out', path(name, '.pfx'), *opts)
+        out[name] = (read_bytes(path(name, '.pfx')), pem_thumbs(read_bytes(path(name, '.pem')))[0])
+    return out
+
+
+def read_bytes(p):
+    with open(p, 'rb') as f:
+        return f.read()
+
+
+def pfx_session(files):
+    """The messages, as (cmds, ids they touch): each cmd (verb, uri, format,
+    data), an Atomic as ('Atomic', [cmds])."""
+    def install(base, uid, f, kl=3):
+        return ('Atomic', [('Add', base + uid + '/KeyLocation', 'int', str(kl)),
+                           ('Add', base + uid + '/PFXCertBlob', 'chr',
+                            base64.b64encode(files[f][0]).decode()),
+                           ('Add', base + uid + '/PFXCertPassword', 'chr', PFX_PASSWORD)])
+
+    def replace(base, uid, f):
+        return ('Atomic', [('Replace', base + uid + '/PFXCertBlob', 'b64',
+                            base64.b64encode(files[f][0]).decode()),
+                           ('Add', base + uid + '/PFXCertPassword', 'chr', PFX_PASSWORD)])
+
+    def delete(base, uid):
+        return ('Delete', base + uid, None, None)
+
+    return [
+        ([install(PFX_D, 'A', 'a')], [PFX_D + 'A']),
+        ([install(PFX_U, 'B', 'b', kl=2)], [PFX_U + 'B']),
+        ([install(PFX_D, 'D', 'd'), install(PFX_U, 'C', 'c')], [PFX_D + 'D', PFX_U + 'C']),
+        ([replace(PFX_D, 'A', 'c')], [PFX_D + 'A']),
+        ([delete(PFX_U, 'B')], [PFX_U + 'B']),
+        ([delete(PFX_D, 'A'), install(PFX_D, 'E', 'b')], [PFX_D + 'A', PFX_D + 'E']),
+        ([delete(PFX_D, 'D'), delete(PFX_U, 'C'), delete(PFX_D, 'E')],
+         [PFX_D + 'D', PFX_U + 'C', PFX_D + 'E']),
+    ]
+
+
+def render_pfx_message(msg_id, cmds):
+    n = [0]
+
+    def one(c):
+        n[0] += 1
+        if c[0] == 'Atomic':
+            head = '<Atomic><CmdID>%d</CmdID>' % n[0]
+            return head + ''.join(one(x) for x in c[1]) + '</Atomic>'
+        verb, uri, fmt, data = c
+        item = '<Item><Target><LocURI>%s</LocURI></Target>' % uri
+        if fmt:
+            item += '<Meta><Format xmlns="syncml:metinf">%s</Format></Meta>' % fmt
+        if data is not None:
+            item += '<Data>%s</Data>' % xml_escape(data)
+        return '<%s><CmdID>%d</CmdID>%s</Item></%s>' % (verb, n[0], item, verb)
+
+    body = ''.join(one(c) for c in cmds)
+    return ('<SyncML xmlns="SYNCML:SYNCML1.2"><SyncHdr><VerDTD>1.2</VerDTD>'
+            '<VerProto>DM/1.2</VerProto><SessionID>%s</SessionID><MsgID>%d</MsgID>'
+            '<Target><LocURI>omadm-device</LocURI></Target><Source><LocURI>%s</LocURI></Source>'
+            '</SyncHdr><SyncBody>%s<Final/></SyncBody></SyncML>' % (SESSION_ID, msg_id, SERVER,
+                                                                   body))
+
+
+class PfxTest(TreeTest):
+    """Kills during PFX installs, Replaces and Deletes (docs/pfx.md)."""
+
+    def __init__(self, args, dm, work):
+        super().__init__(args, dm, work)
+        self.work = os.path.join(work, 'pfx')
+        self.krng = random.Random('pfx-kills-%d' % args.seed)
+        self.ids = []
+
+    def fail(self, what, k, ctx, detail=''):
+        raise Failure('pfx: %s at message %d (seed %d%s)\n%s' % (what, k, self.seed, ctx, detail))
+
+    def snapshot(self, sd):
+        """What the messages change: every certificate (store, thumbprint,
+        whether the store holds its key) and every {UniqueID}'s Thumbprint and
+        Status (None: no such node)."""
+        check_store(self.dm, sd)
+        left = leftovers(sd)
+        if left:
+            raise Failure('pfx: left in the store after recovery: %s' % ', '.join(left))
+        p = self.dm.run(sd, 'store', 'list', '--json')
+        certs = sorted((r['store'], r['thumbprint'], bool(r['private_key']))
+                       for r in json.loads(p.stdout.decode()))
+        nodes = self.read(sd, [u + leaf for u in self.ids for leaf in ('/Thumbprint', '/Status')])
+        return certs, sorted(nodes.items())
+
+    def verify(self, sd, k, ctx):
+        got = self.snapshot(sd)
+        if got == self.states[k]:
+            return True
+        if got == self.states[k - 1]:
+            return False
+        self.fail('the store is neither the one before nor the one after the message', k, ctx,
+                  'got    %r\nbefore %r\nafter  %r' % (got, self.states[k - 1], self.states[k]))
+
+    def process(self, sd, k, ctx):
+        p = self.dm.run(sd, 'process', self.msg_path(k))
+        codes = [c for (_ref, cmd, c) in parse_statuses(p.stdout) if cmd != 'SyncHdr']
+        if any(c != 200 for c in codes):
+            self.fail('unexpected Status codes %s' % codes, k, ctx)
+
+    def kill_attempt(self, sd, k, chain):
+        r = self.krng
+        dur = self.durations[k - 1]
+        strategy = r.choices(['early', 'uniform', 'late', 'journal'], weights=[5, 35, 25, 35])[0]
+        proc = subprocess.Popen([self.dm.path, '--state-dir', sd, 'process', self.msg_path(k)],
+                                env=self.dm.kill_env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        t0 = time.perf_counter()
+        if strategy != 'journal':
+            if strategy == 'early':
+                delay = 10 ** r.uniform(-5, -2.5)
+            else:
+                lo, hi = (0.0, 1.25 * dur) if strategy == 'uniform' else (0.6 * dur, 1.05 * dur)
+                delay = r.uniform(lo, hi)
+            spin_until(t0 + delay)
+            detail = 'SIGKILL %.3f ms after start' % (delay * 1e3)
+        else:
+            extra = r.uniform(0, 0.002)
+            journal = os.path.join(sd, 'store', 'journal')
+            seen, i = False, 0
+            while not seen:
+                seen = os.path.exists(journal)
+                i += 1
+                if not seen and (i & 7) == 0 and (proc.poll() is not None or
+                                                  time.perf_counter() - t0 > 30):
+                    break
+            if seen:
+                spin_until(time.perf_counter() + extra)
+            detail = ('SIGKILL %.3f ms after the journal appeared' % (extra * 1e3) if seen
+                      else 'journal never seen')
+        proc.send_signal(signal.SIGKILL)
+        _out, err = proc.communicate(timeout=120)
+        sanitizer_check(err, 'process (killed run)')
+        self.dm.runs += 1
+        self.stats['attempts'] += 1
+        killed = proc.returncode == -signal.SIGKILL
+        ctx = ', pfx chain %d, %s, %s' % (chain, strategy, detail)
+        if not killed and proc.returncode != 0:
+            self.fail('dmclient process exited %d' % proc.returncode, k, ctx, err.decode())
+        applied = self.verify(sd, k, ctx)
+        if not killed and not applied:
+            self.fail('process finished but its message is not in the store', k, ctx)
+        if killed:
+            self.stats['kills'] += 1
+            st = self.by_strategy.setdefault(strategy, [0, 0])
+            st[0] += 1
+            st[1] += applied
+            self.stats['applied' if applied else 'not-applied'] += 1
+        return applied
+
+    def chain(self, ci):
+        sd = os.path.join(self.work, 'chain')
+        shutil.rmtree(sd, ignore_errors=True)
+        os.makedirs(sd)
+        r = self.krng
+        for k in range(1, len(self.msgs) + 1):
+            tries = 0
+            while True:
+                if tries >= 6 or r.random() > self.args.kill_ratio:
+                    self.process(sd, k, ', pfx chain %d, sent without a kill' % ci)
+                    if not self.verify(sd, k, ', pfx chain %d' % ci):
+                        self.fail('message sent without a kill is not in the store', k,
+                                  ', pfx chain %d' % ci)
+                    break
+                tries += 1
+                if self.kill_attempt(sd, k, ci):
+                    break
+        self.stats['chains'] += 1
+
+    def main(self):
+        t_start = time.perf_counter()
+        os.makedirs(os.path.join(self.work, 'msg'), exist_ok=True)
+        files = make_pfx_files(self.work)
+        session = pfx_session(files)
+        self.msgs = [cmds for cmds, _ids in session]
+        self.ids = sorted({u for _cmds, ids in session for u in ids})
+        for k, cmds in enumerate(self.msgs, 1):
+            with open(self.msg_path(k), 'w') as f:
+                f.write(render_pfx_message(k, cmds))
+        ref = os.path.join(self.work, 'reference')
+        os.makedirs(ref)
+        self.states = [self.snapshot(ref)]
+        self.durations = []
+        for k in range(1, len(self.msgs) + 1):
+            t = time.perf_counter()
+            self.process(ref, k, ', reference run')
+            self.durations.append(time.perf_counter() - t)
+            self.states.append(self.snapshot(ref))
+            if self.states[k] == self.states[k - 1]:
+                self.fail('reference run: the message changed nothing', k, '')
+        installed = self.states[3][0]
+        if not any(s == 'my-user' and key for s, _t, key in installed) or \
+                not any(s == 'ca' for s, _t, _k in installed) or self.states[-1][0]:
+            self.fail('reference run: unexpected stores %r / at the end %r' % (
+                installed, self.states[-1][0]), 3, '')
+        log('pfx reference run: %d messages, median %.1f ms' % (
+            len(self.msgs), sorted(self.durations)[len(self.durations) // 2] * 1e3))
+        ci = 0
+        while self.stats['kills'] < self.args.pfx_kills:
+            ci += 1
+            if ci > self.args.max_chains:
+                raise Failure('pfx: only %d real kills after %d chains (seed %d)' % (
+                    self.stats['kills'], ci - 1, self.seed))
+            self.chain(ci)
+            log('pfx chain %d done: %d kills so far' % (ci, self.stats['kills']))
+        s = self.stats
+        if s['applied'] == 0 or s['not-applied'] == 0:
+            raise Failure('pfx: the kills all fell on one side (%d applied, %d not; seed %d)' % (
+                s['applied'], s['not-applied'], self.seed))
+        log('pfx kills by strategy (killed, of which applied): %s' % ', '.join(
+            '%s %d/%d' % (k, v[0], v[1]) for k, v in sorted(self.by_strategy.items())))
+        log('PASS pfx seed %d: %d chains, %d kill attempts, %d real kills; %d applied, %d not '
+            'applied; %.1f s' % (self.seed, s['chains'], s['attempts'], s['kills'], s['applied'],
+                                 s['not-applied'], time.perf_counter() - t_start))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--dmclient', required=True)
@@ -1122,15 +1406,21 @@ def main():
                     help='real kills to reach on engine-tree messages (0: skip that part)')
     ap.add_argument('--tree-messages', type=int, default=30)
     ap.add_argument('--only-tree', action='store_true', help='skip the certificate store part')
+    ap.add_argument('--pfx-kills', type=int, default=60,
+                    help='real kills to reach on PFX installs and Deletes (0: skip that part)')
+    ap.add_argument('--only-pfx', action='store_true',
+                    help='only the PFX part (skip the certificate store and tree parts)')
     args = ap.parse_args()
     if args.kills < 200 or args.messages < 60:
         ap.error('--kills must be at least 200 and --messages at least 60')
 
     def body():
-        if not args.only_tree:
+        if not args.only_tree and not args.only_pfx:
             Test(args).main()
-        if args.tree_kills:
+        if args.tree_kills and not args.only_pfx:
             TreeTest(args, Dm(args.dmclient), args.work).main()
+        if args.pfx_kills:
+            PfxTest(args, Dm(args.dmclient), args.work).main()
     return run_test(body, args.seed, log)
 
 

@@ -15,7 +15,8 @@
 #      (ISO 8601) and the key; --json; a certificate that is not there is
 #      exit 1, a malformed thumbprint or none exit 2
 #   3. export: PEM with the certificate only; "unknown store" and "expected
-#      one store name" are exit 2
+#      one store name" are exit 2; one certificate by thumbprint, and with
+#      --key its private key, a pair openssl signs and verifies with
 #   4. paths: text as before, --json with the same paths; an argument is
 #      "unexpected", not "unknown command"
 #   5. check: consistent (text, --json, --repair); after a record is damaged
@@ -161,7 +162,29 @@ dm 0 store export user-ca && [ ! -s "$tmp/out" ] && ok "store export of an empty
     fail "store export user-ca: $(cat "$tmp/out")"
 usage "dmclient: store export: unknown store 'nosuch'" store export nosuch
 usage "dmclient: store export: expected one store name" store export
-usage "dmclient: store export: unexpected argument 'ca'" store export root ca
+usage "dmclient: store export: 'ca' is not a thumbprint (40 hex digits, ':' or spaces allowed)" \
+    store export root ca
+usage "dmclient: store export: unexpected argument 'x'" store export my-system "$LEAF" x
+usage "dmclient: store export: --key needs a thumbprint" store export my-system --key
+usage "dmclient: store export: unknown option '--repair'" store export my-system --repair
+# one certificate; with --key its private key after it: the pair signs and verifies
+dm 0 store export my-system "$LEAF" && [ "$(grep -c 'BEGIN CERTIFICATE' "$tmp/out")" -eq 1 ] &&
+    ! grep -q 'PRIVATE KEY' "$tmp/out" && cmp -s "$tmp/out" "$pki/leaf.pem" &&
+    ok "store export my-system THUMBPRINT: that certificate" ||
+    fail "store export my-system $LEAF: $(cat "$tmp/out")"
+if dm 0 store export My/System "$(echo "$LEAF" | tr 'A-F' 'a-f')" --key; then
+    echo data >"$tmp/data"
+    grep -q 'BEGIN PRIVATE KEY' "$tmp/out" &&
+        openssl dgst -sha256 -sign "$tmp/out" -out "$tmp/sig" "$tmp/data" 2>/dev/null &&
+        openssl x509 -in "$tmp/out" -pubkey -noout >"$tmp/pub" &&
+        openssl dgst -sha256 -verify "$tmp/pub" -signature "$tmp/sig" "$tmp/data" >/dev/null &&
+        ok "store export --key: certificate and key, a pair that signs and verifies" ||
+        fail "store export --key: $(cat "$tmp/out")"
+fi
+dm 1 store export root "$LEAF" --key &&
+    grep -qx "dmclient: store export: $LEAF: no such certificate in that store" "$tmp/err" &&
+    ok "store export --key of a certificate not in that store: exit 1" ||
+    fail "store export root $LEAF --key: $(cat "$tmp/err")"
 usage "dmclient: store export: unknown option '--json'" store export root --json
 
 # ---- 4. paths ----

@@ -8,8 +8,11 @@
 # engine tree (at least 100 kills): messages changing leaves of a ~1 MB tree
 # written in the previous format, killed at random moments and when a tree
 # bucket or the manifest is being written; the nodes each message touches
-# must read as before it or after it.  The work is done by
-# crash_consistency.py beside this script; see docs/testing.md.
+# must read as before it or after it.  Then PFX installs, Replaces and
+# Deletes (ClientCertificateInstall/PFXCertInstall, at least 60 kills): every
+# certificate with its key and every install's Thumbprint and Status as
+# before the message or after it.  The work is done by crash_consistency.py
+# beside this script; see docs/testing.md.
 #
 # CRASH_SEED   seed of the session and of the kill schedule (default 1)
 # CRASH_KILLS  real kills to reach (default 200, at least 200)

@@ -4,7 +4,8 @@
 #
 # dmclient session --record DIR (docs/conformance.md, "Record your own server")
 # against the scripted DM test server (tests/dmserver, script "record": an Add,
-# a Replace, a SCEP enrollment Atomic with a Challenge, Gets, a Delete), each
+# a Replace, a SCEP enrollment Atomic with a Challenge, a PFX password, Gets, a
+# Delete), each
 # session under timeout on a fresh state directory, HTTPS with throwaway
 # certificates:
 #   md5-xml     XML, our md5 credentials challenged once (401 + NextNonce) and
@@ -15,7 +16,7 @@
 #               SyncHdr Status): the server's messages stay .wbxml, the record
 #               replays green in the wbxml pass
 # For both: no secret of the session is anywhere in the record (the client and
-# server secrets, their basic credentials, the SCEP Challenge, and every Cred
+# server secrets, their basic credentials, the SCEP Challenge, the PFX password, and every Cred
 # Data, NextNonce and x-syncml-hmac mac the server's log shows), the masked
 # values are there as X runs, and a reply changed in one Status code makes the
 # replay fail.
@@ -64,6 +65,7 @@ sh "$top/tests/dmserver/make-certs.sh" "$tmp/pki" >"$tmp/make-certs.log" 2>&1 ||
 CLIENT_SECRET="rec-client-secret-5Kd8"
 SERVER_SECRET="rec-server-secret-Wq31"
 CHALLENGE="rec-scep-challenge-Zt60"
+PFX_PASSWORD="rec-pfx-password-Mv27"
 printf '%s' "$CLIENT_SECRET" >"$tmp/client.secret"
 printf '%s' "$SERVER_SECRET" >"$tmp/server.secret"
 chmod 600 "$tmp/client.secret" "$tmp/server.secret"
@@ -117,7 +119,7 @@ server_done() {
 # secrets NAME DIR: every secret the session showed, one per line, into $tmp/NAME.secrets
 secrets() {
     {
-        printf '%s\n%s\n%s\n' "$CLIENT_SECRET" "$SERVER_SECRET" "$CHALLENGE"
+        printf '%s\n%s\n%s\n%s\n' "$CLIENT_SECRET" "$SERVER_SECRET" "$CHALLENGE" "$PFX_PASSWORD"
         printf 'omadm-device:%s' "$CLIENT_SECRET" | openssl base64 -A
         echo
         printf 'dmserver:%s' "$SERVER_SECRET" | openssl base64 -A
@@ -185,7 +187,7 @@ replay() {
 }
 
 SECRETS="--client-secret-file $tmp/client.secret --server-id dmserver --server-secret-file $tmp/server.secret"
-PARAMS="--param client_secret=$CLIENT_SECRET --param server_secret=$SERVER_SECRET --param scep_challenge=$CHALLENGE"
+PARAMS="--param client_secret=$CLIENT_SECRET --param server_secret=$SERVER_SECRET --param scep_challenge=$CHALLENGE --param pfx_password=$PFX_PASSWORD"
 
 # ---- md5, XML
 rec=$tmp/rec-md5-xml
@@ -243,11 +245,13 @@ if start vv record $PARAMS --param auth=md5; then
     client vv --auth digest --server-auth digest $SECRETS -vv
     if server_done vv && [ "$rc" -eq 0 ] && grep -q '/Challenge</LocURI>' "$tmp/vv.stderr" &&
         grep -q '<Cred>.*<Data>\*\*\*</Data></Cred>' "$tmp/vv.stderr"; then
-        if grep -q -e "$CHALLENGE" -e "$CLIENT_SECRET" -e "$SERVER_SECRET" "$tmp/vv.stderr"; then
-            fail "vv: -vv shows a secret or the Challenge: $(grep -e "$CHALLENGE" -e "$CLIENT_SECRET" \
-                -e "$SERVER_SECRET" "$tmp/vv.stderr" | head -n 3)"
+        if grep -q -e "$CHALLENGE" -e "$PFX_PASSWORD" -e "$CLIENT_SECRET" -e "$SERVER_SECRET" "$tmp/vv.stderr"; then
+            fail "vv: -vv shows a secret, the Challenge or the PFX password: $(grep -e "$CHALLENGE" \
+                -e "$PFX_PASSWORD" -e "$CLIENT_SECRET" -e "$SERVER_SECRET" "$tmp/vv.stderr" | head -n 3)"
+        elif ! grep -q '/PFXCertPassword</LocURI>' "$tmp/vv.stderr"; then
+            fail "vv: the PFX password's Add is not in the dump"
         else
-            ok "vv: -vv dumps every message, the Challenge, the secrets and Cred Data masked"
+            ok "vv: -vv dumps every message, the Challenge, the PFX password, the secrets and Cred Data masked"
         fi
     else
         fail "vv: exit $rc, or the messages not dumped"

@@ -12,7 +12,8 @@ Parameters: auth (default "none"):
   a NextNonce for the next session.
 - "hmac": x-syncml-hmac both ways (--auth hmac ... --server-auth hmac, as the hmac script):
   every SyncHdr Status of both sides carries a Chal with a fresh NextNonce.
-scep_challenge (default "rec-challenge-7Hq2"): the SCEP Challenge sent.  mkdir (optional): a
+scep_challenge (default "rec-challenge-7Hq2"): the SCEP Challenge sent.  pfx_password (default
+"rec-pfx-password-Qw81"): a PFX password sent.  mkdir (optional): a
 directory created just before the answer to package 1 (the test puts one where the recording
 writes, so that the recording fails while the session goes on).
 
@@ -20,7 +21,9 @@ The commands (after the authentication):
 - msg A: Add ./Record/Leaf (chr), Replace it, an Atomic enrolling
   ./Device/Vendor/MSFT/ClientCertificateInstall/SCEP/rec1 (Add {ID} node, Install/ServerURL,
   Challenge, CAThumbprint, SubjectName, KeyUsage int 160, KeyLength int 2048, HashAlgorithm,
-  Exec Install/Enroll), Gets of ./Record/Leaf, {ID}/Status and {ID}/Install/Challenge.
+  Exec Install/Enroll), an Add of
+  ./Device/Vendor/MSFT/ClientCertificateInstall/PFXCertInstall/rec1/PFXCertPassword, Gets of
+  ./Record/Leaf, {ID}/Status and {ID}/Install/Challenge.
   Reply: all 200, Results "replaced" and "32" (int), the Challenge 404 (erased at Exec).
 - msg B: Get ./Record (its child list "Leaf", Format node), Delete ./Record, Get
   ./Record/Leaf.  Reply: 200 + Results "Leaf", 200, 404.
@@ -32,6 +35,7 @@ import os
 from dmserver import ANY, AUTH_MAC, AUTH_MD5, R, md5_cred_data
 
 SCEP = "./Device/Vendor/MSFT/ClientCertificateInstall/SCEP/rec1"
+PFX = "./Device/Vendor/MSFT/ClientCertificateInstall/PFXCertInstall/rec1"
 
 
 def package1(s, auth):
@@ -82,6 +86,7 @@ def run(s):
             ("HashAlgorithm", "SHA-2", "chr")):
         a.add(SCEP + "/Install/" + name, value, format=fmt)
     a.exec(SCEP + "/Install/Enroll")
+    m.add(PFX + "/PFXCertPassword", s.param("pfx_password", "rec-pfx-password-Qw81"), format="chr")
     g1 = m.get("./Record/Leaf")
     g2 = m.get(SCEP + "/Status")
     g3 = m.get(SCEP + "/Install/Challenge")
