@@ -801,6 +801,7 @@ class Peer:
 
     def checked(self, req):
         """All the checks; returns the Refusal of the first failed check of ours, or None."""
+        req.message_id = peek_message_id(req.body)   # a fault relates to it in any case
         try:
             self.check_transport(req)
             self.check_tls_cert(req)
@@ -1062,6 +1063,18 @@ def make_ssl_context(args):
         ctx.load_verify_locations(cafile=args.client_ca)
         ctx.verify_flags |= X509_V_FLAG_NO_CHECK_TIME
     return ctx
+
+
+def peek_message_id(body):
+    """a:MessageID of a request, if it can be read at all (no checks)."""
+    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
+        return None
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError:
+        return None
+    header = one(root, NS_S, "Header")
+    return text(one(header, NS_A, "MessageID")) if header is not None else None
 
 
 def load_cert(path):

@@ -1,0 +1,315 @@
+#!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
+# tests/scripts/test-wstep-peer.sh BUILD_DIR - the self-test of the MS-WSTEP renewal peer
+# (tests/wstep/wstep_peer.py, README beside it).  No dmclient: the requests are built with
+# the openssl CLI (a new key, its PKCS#10, `openssl cms -sign` with the current certificate
+# and key for the PKCS#7) and sent with curl over TLS with the current certificate; the
+# answers are read by tests/wstep/soap_facts.py (standard library, no code shared with the
+# peer) and the certificates checked with openssl.
+#
+#   1. one peer, every request correct, a mode per request: issue (the certificate chains
+#      to the CA, holds the new key and the subject; RSTRC and provisioning document shape),
+#      a second renewal with the new certificate, each of the 7 fault subcodes (QName,
+#      HTTP status, action), a deviceenrollmentserviceerror detail, a
+#      CertificateEnrollmentWSDetail, pending then QueryTokenStatus, HTTP 503, a redirect, a
+#      certificate for another key, a provisioning document cut short, a dropped
+#      connection, a slow answer; the peer passes (exit 0) with --expect-requests
+#   2. a second peer refuses: a client certificate of another CA (TLS), a certificate of the
+#      client CA that is not the device's, an expired one, a PKCS#10 for the current key,
+#      a PKCS#7 signed by another key, a wrong subject, RequestType Issue, SOAP 1.1;
+#      each answered with the fault the README names and recorded as a failure (exit 1)
+#
+# Quick (a few seconds).  Skips (exit 0, SKIP line) without python3 and its cryptography
+# module, openssl or curl.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=SCRIPTDIR/lib/common.sh
+. "$here/lib/common.sh"
+top=$(cd "$here/../.." && pwd)
+peer_py=$top/tests/wstep/wstep_peer.py
+facts_py=$top/tests/wstep/soap_facts.py
+
+for tool in python3 openssl curl; do
+    command -v $tool >/dev/null 2>&1 || { echo "SKIP: $tool not found (run ./setup.sh)"; exit 0; }
+done
+python3 -c 'import cryptography' 2>/dev/null ||
+    { echo "SKIP: python3 has no cryptography module (apt-get install python3-cryptography)"; exit 0; }
+
+scratch_dir wstep-peer
+cd "$tmp" || exit 1
+sh "$top/tests/dmserver/make-certs.sh" pki >/dev/null || { echo "FAIL: make-certs.sh"; exit 1; }
+subj="/O=dmserver test/CN=omadm-device"
+svc=/EnrollmentServer/DeviceEnrollmentWebService.svc
+NS_S=http://www.w3.org/2003/05/soap-envelope
+NS_WSSE=http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd
+NS_WCF=http://schemas.microsoft.com/net/2005/12/windowscommunicationfoundation/dispatcher
+ACT_RSTRC=http://schemas.microsoft.com/windows/pki/2009/01/enrollment/RSTRC/wstep
+VT_P7=$NS_WSSE#PKCS7
+RT_RENEW=http://docs.oasis-open.org/ws-sx/ws-trust/200512/Renew
+
+openssl x509 -in pki/client-ca.pem -outform DER -out client-ca.der
+# a certificate of the client CA that is not the device's, and the PKCS#7 signer of case 2e
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out pki/stranger.key 2>/dev/null
+openssl req -new -key pki/stranger.key -subj "$subj" -out stranger.csr
+printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n' >ext
+openssl x509 -req -in stranger.csr -CA pki/client-ca.pem -CAkey pki/client-ca.key \
+    -set_serial 0x$(openssl rand -hex 8) -days 1 -extfile ext -out pki/stranger.pem 2>/dev/null
+
+# start_peer NAME ARGS... : a peer in the background ($bg), its port in $port
+start_peer() {
+    _name=$1
+    shift
+    rm -f "$_name.port"
+    python3 "$peer_py" --cert pki/server.pem --key pki/server.key --client-ca pki/client-ca.pem \
+        --ca-cert pki/client-ca.pem --ca-key pki/client-ca.key --port-file "$_name.port" \
+        --log "$_name.log" --summary "$_name.json" --state "$_name.state" "$@" >"$_name.out" 2>&1 &
+    bg=$!
+    _i=0
+    while [ ! -s "$_name.port" ] && [ $_i -lt 100 ]; do sleep 0.05; _i=$((_i + 1)); done
+    port=$(cat "$_name.port" 2>/dev/null) || { echo "FAIL: $_name did not start"; cat "$_name.out"; exit 1; }
+}
+
+# stop_peer: SIGTERM, wait; $peer_rc
+stop_peer() {
+    kill -TERM "$bg" 2>/dev/null
+    wait "$bg"
+    peer_rc=$?
+    bg=
+}
+
+# mkreq OUT NEWKEY SIGNCERT SIGNKEY [SUBJ [REQUESTTYPE [VALUETYPE]]]: a renewal request in OUT
+# (NEWKEY is made unless it exists); the MessageID goes to OUT.mid
+mkreq() {
+    [ -f "$2" ] || openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$2" 2>/dev/null
+    openssl req -new -key "$2" -subj "${5:-$subj}" -outform DER -out "$1.csr" || return 1
+    openssl cms -sign -binary -nodetach -in "$1.csr" -signer "$3" -inkey "$4" -outform DER \
+        -out "$1.p7" || return 1
+    _mid=$(cat /proc/sys/kernel/random/uuid 2>/dev/null ||
+        openssl rand -hex 16 | sed 's/\(........\)\(....\)\(....\)\(....\)/\1-\2-\3-\4-/')
+    echo "urn:uuid:$_mid" >"$1.mid"
+    cat >"$1" <<EOF
+<s:Envelope xmlns:s="$NS_S" xmlns:a="http://www.w3.org/2005/08/addressing" xmlns:wsse="$NS_WSSE" xmlns:wst="http://docs.oasis-open.org/ws-sx/ws-trust/200512" xmlns:ac="http://schemas.xmlsoap.org/ws/2006/12/authorization">
+<s:Header>
+<a:Action s:mustUnderstand="1">http://schemas.microsoft.com/windows/pki/2009/01/enrollment/RST/wstep</a:Action>
+<a:MessageID>urn:uuid:$_mid</a:MessageID>
+<a:ReplyTo><a:Address>http://www.w3.org/2005/08/addressing/anonymous</a:Address></a:ReplyTo>
+<a:To s:mustUnderstand="1">https://127.0.0.1:$port$svc</a:To>
+</s:Header>
+<s:Body>
+<wst:RequestSecurityToken>
+<wst:TokenType>http://schemas.microsoft.com/5.0.0.0/ConfigurationManager/Enrollment/DeviceEnrollmentToken</wst:TokenType>
+<wst:RequestType>${6:-$RT_RENEW}</wst:RequestType>
+<wsse:BinarySecurityToken ValueType="${7:-$VT_P7}" EncodingType="$NS_WSSE#base64binary">$(base64 -w0 "$1.p7")</wsse:BinarySecurityToken>
+<ac:AdditionalContext>
+<ac:ContextItem Name="OSEdition"><ac:Value>4</ac:Value></ac:ContextItem>
+<ac:ContextItem Name="OSVersion"><ac:Value>10.0.19045.0</ac:Value></ac:ContextItem>
+<ac:ContextItem Name="DeviceName"><ac:Value>wstep-test</ac:Value></ac:ContextItem>
+<ac:ContextItem Name="EnrollmentType"><ac:Value>Device</ac:Value></ac:ContextItem>
+<ac:ContextItem Name="DeviceType"><ac:Value>CIMClient_Windows</ac:Value></ac:ContextItem>
+<ac:ContextItem Name="ApplicationVersion"><ac:Value>10.0.19045.0</ac:Value></ac:ContextItem>
+<ac:ContextItem Name="DeviceID"><ac:Value>omadm-device</ac:Value></ac:ContextItem>
+</ac:AdditionalContext>
+</wst:RequestSecurityToken>
+</s:Body>
+</s:Envelope>
+EOF
+}
+
+# post REQ CERT KEY [CURL ARGS...]: POST REQ over TLS with CERT/KEY (Content-Type $ct, default
+# SOAP 1.2); answer in REQ.resp, its headers in REQ.hdr, HTTP status in $code, curl's exit status in $curl_rc, the answer's facts in REQ.facts
+post() {
+    _r=$1 _c=$2 _k=$3
+    shift 3
+    code=$(curl -sS --cacert pki/ca.pem --cert "$_c" --key "$_k" \
+        -H "Content-Type: ${ct:-application/soap+xml; charset=utf-8}" --data-binary @"$_r" \
+        -D "$_r.hdr" -o "$_r.resp" -w '%{http_code}' "$@" "https://127.0.0.1:$port$svc" 2>"$_r.err")
+    curl_rc=$?
+    mkdir -p "$_r.d"
+    if [ -s "$_r.resp" ]; then python3 "$facts_py" "$_r.resp" "$_r.d" >"$_r.facts"; else : >"$_r.facts"; fi
+}
+
+# fact REQ KEY: the value of KEY in REQ.facts
+fact() {
+    sed -n "s/^$2=//p" "$1.facts" | head -n 1
+}
+
+# expect WHAT GOT WANT
+expect() {
+    if [ "$2" = "$3" ]; then ok "$1: $2"; else fail "$1: expected '$3', got '$2'"; fi
+}
+
+# pub_key KEY, pub_cert CERT: the public key (PEM, one line)
+pub_key() { openssl pkey -in "$1" -pubout 2>/dev/null | tr -d '\n'; }
+pub_cert() { openssl x509 -in "$1" -noout -pubkey 2>/dev/null | tr -d '\n'; }
+
+# check_issued REQ NEWKEY: the answer of REQ is an RSTRC whose certificate chains to the
+# client CA, holds NEWKEY's public key and the device's subject
+check_issued() {
+    expect "$1: HTTP status" "$code" 200
+    expect "$1: a:Action" "$(fact "$1" action)" "$ACT_RSTRC"
+    expect "$1: a:RelatesTo is the request's MessageID" "$(fact "$1" relates_to)" "$(cat "$1.mid")"
+    expect "$1: TokenType" "$(fact "$1" token_type)" \
+        http://schemas.microsoft.com/5.0.0.0/ConfigurationManager/Enrollment/DeviceEnrollmentToken
+    expect "$1: BinarySecurityToken ValueType" "$(fact "$1" bst_valuetype)" \
+        http://schemas.microsoft.com/5.0.0.0/ConfigurationManager/Enrollment/DeviceEnrollmentProvisionDoc
+    expect "$1: EncodingType" "$(fact "$1" bst_encoding)" "$NS_WSSE#base64binary"
+    expect "$1: provisioning document" "$(fact "$1" provdoc)" wellformed
+    expect "$1: Root/System characteristic named by the root's SHA-1" "$(fact "$1" root_matches)" yes
+    expect "$1: one certificate under My" "$(fact "$1" my_count)" 1
+    expect "$1: My/System (EnrollmentType Device)" "$(fact "$1" my_store)" System
+    expect "$1: My characteristic named by the certificate's SHA-1" "$(fact "$1" my_matches)" yes
+    expect "$1: PrivateKeyContainer inside it ([MS-MDE2] 3.5.4.1.1.2)" "$(fact "$1" pkc)" child
+    [ -n "$(fact "$1" request_id)" ] && ok "$1: RequestID $(fact "$1" request_id)" || fail "$1: no RequestID"
+    if [ -s "$1.d/my.der" ]; then
+        openssl x509 -inform DER -in "$1.d/my.der" -out "$1.cert.pem"
+        if openssl verify -CAfile pki/client-ca.pem -purpose sslclient "$1.cert.pem" >/dev/null 2>&1; then
+            ok "$1: the certificate chains to the client CA (clientAuth)"
+        else
+            fail "$1: the certificate does not verify against the client CA"
+        fi
+        expect "$1: the certificate's key is the new key" "$(pub_cert "$1.cert.pem")" "$(pub_key "$2")"
+        expect "$1: subject" "$(openssl x509 -in "$1.cert.pem" -noout -subject -nameopt compat)" \
+            "subject=$subj"
+        cmp -s "$1.d/root.der" client-ca.der && ok "$1: Root/System holds the client CA" ||
+            fail "$1: Root/System does not hold the client CA"
+    else
+        fail "$1: no certificate in the provisioning document"
+    fi
+}
+
+# check_fault REQ SUBCODE_QNAME [HTTP] [ACTION]
+check_fault() {
+    expect "$1: HTTP status" "$code" "${3:-500}"
+    expect "$1: s:Code" "$(fact "$1" fault_code)" "{$NS_S}Receiver"
+    expect "$1: s:Subcode" "$(fact "$1" fault_subcode)" "$2"
+    expect "$1: a:Action" "$(fact "$1" action)" "${4:-$ACT_RSTRC}"
+    [ -n "$(fact "$1" fault_reason)" ] && ok "$1: s:Reason text '$(fact "$1" fault_reason)'" ||
+        fail "$1: no s:Reason text"
+    expect "$1: a:RelatesTo" "$(fact "$1" relates_to)" "$(cat "$1.mid")"
+}
+
+t0=$(now)
+# ---------------------------------------------------------------------------------------
+# 1. every request correct, the answers by mode
+faults="MessageFormat Authentication Authorization CertificateRequest EnrollmentServer InternalServiceFault InvalidSecurity"
+modes=issue,issue
+for f in $faults; do modes=$modes,fault:$f; done
+modes=$modes,detail:NotEligibleToRenew,wstep-fault,pending,issue,http:503,redirect,wrong-key,malformed:xml,drop,slow:2
+start_peer good --current-cert pki/client.pem --issued-out issued.pem --mode "$modes" --expect-requests 19
+
+mkreq r1 k1 pki/client.pem pki/client.key && post r1 pki/client.pem pki/client.key
+check_issued r1 k1
+expect "r1: --issued-out is the certificate of the answer" "$(openssl x509 -in issued.pem -noout -fingerprint -sha1)" \
+    "$(openssl x509 -in r1.cert.pem -noout -fingerprint -sha1)"
+
+# the renewed certificate is the current one now: renew again with it
+mkreq r2 k2 r1.cert.pem k1 && post r2 r1.cert.pem k1
+check_issued r2 k2
+
+n=3
+for f in $faults; do
+    mkreq r$n k$n r2.cert.pem k2 && post r$n r2.cert.pem k2
+    case $f in
+    InternalServiceFault) check_fault r$n "{$NS_WCF}$f" 500 "$NS_WCF/fault" ;;
+    InvalidSecurity) check_fault r$n "{$NS_WSSE}$f" ;;
+    *) check_fault r$n "{$NS_S}$f" ;;
+    esac
+    n=$((n + 1))
+done
+mkreq r10 k10 r2.cert.pem k2 && post r10 r2.cert.pem k2
+check_fault r10 "{$NS_S}Authorization"
+expect "r10: deviceenrollmentserviceerror errortype" "$(fact r10 detail_errortype)" noteligibletorenew
+mkreq r11 k11 r2.cert.pem k2 && post r11 r2.cert.pem k2
+expect "r11: HTTP status" "$code" 500
+expect "r11: CertificateEnrollmentWSDetail ErrorCode" "$(fact r11 wstep_errorcode)" -2146877422
+expect "r11: InvalidRequest" "$(fact r11 wstep_invalidrequest)" true
+
+mkreq r12 k12 r2.cert.pem k2 && post r12 r2.cert.pem k2
+expect "r12 pending: HTTP status" "$code" 200
+expect "r12 pending: no BinarySecurityToken" "$(fact r12 bst)" missing
+expect "r12 pending: the reference is the service URL" "$(fact r12 reference_uri)" "https://127.0.0.1:$port$svc"
+rid=$(fact r12 request_id)
+[ -n "$rid" ] && ok "r12 pending: RequestID $rid" || fail "r12 pending: no RequestID"
+# [MS-WSTEP] 4.1.3.1: QueryTokenStatus with the RequestID gets the certificate
+sed -e 's|<wst:RequestType>.*</wst:RequestType>|<wst:RequestType>http://schemas.microsoft.com/windows/pki/2009/01/enrollment/QueryTokenStatus</wst:RequestType>|' \
+    -e "s|<wsse:BinarySecurityToken .*</wsse:BinarySecurityToken>|<RequestID xmlns=\"http://schemas.microsoft.com/windows/pki/2009/01/enrollment\">$rid</RequestID>|" \
+    r12 >r13
+cp r12.mid r13.mid
+post r13 r2.cert.pem k2
+check_issued r13 k12
+
+mkreq r14 k14 r13.cert.pem k12 && post r14 r13.cert.pem k12
+expect "r14 http:503: HTTP status" "$code" 503
+mkreq r15 k15 r13.cert.pem k12 && post r15 r13.cert.pem k12
+expect "r15 redirect: HTTP status (curl does not follow)" "$code" 307
+expect "r15 redirect: Location" "$(sed -n 's/^[Ll]ocation: //p' r15.hdr | tr -d '\r')" \
+    "https://127.0.0.1:$port/redirected$svc"
+mkreq r16 k16 r13.cert.pem k12 && post r16 r13.cert.pem k12
+expect "r16 wrong-key: HTTP status" "$code" 200
+openssl x509 -inform DER -in r16.d/my.der -out r16.cert.pem 2>/dev/null
+if [ "$(pub_cert r16.cert.pem)" != "$(pub_key k16)" ] && [ -s r16.cert.pem ]; then
+    ok "r16 wrong-key: the certificate holds another key"
+else
+    fail "r16 wrong-key: the certificate should hold another key than k16"
+fi
+mkreq r17 k17 r13.cert.pem k12 && post r17 r13.cert.pem k12
+expect "r17 malformed:xml: provisioning document" "$(fact r17 provdoc)" not-wellformed
+mkreq r18 k18 r13.cert.pem k12 && post r18 r13.cert.pem k12
+expect "r18 drop: curl sees an empty reply (52)" "$curl_rc" 52
+mkreq r19 k19 r13.cert.pem k12 && post r19 r13.cert.pem k12 --max-time 1
+expect "r19 slow:2: curl gives up after 1 s (28)" "$curl_rc" 28
+stop_peer
+expect "good peer: exit status (every check passed, 19 requests)" "$peer_rc" 0
+grep -q '"count": 19' good.json && ok "good peer: the summary counts 19 requests" ||
+    fail "good peer: the summary does not count 19 requests"
+[ "$peer_rc" -ne 0 ] && cat good.out
+
+# ---------------------------------------------------------------------------------------
+# 2. refusals: every one a failure of the client, answered with the README's fault
+start_peer bad --current-cert pki/client.pem --validity 1 --param backdate=5
+# a: a certificate of another CA: the TLS handshake fails
+mkreq a ka pki/other-client.pem pki/other-client.key && post a pki/other-client.pem pki/other-client.key
+[ "$curl_rc" -ne 0 ] && [ ! -s a.resp ] && ok "a: another CA's certificate: the handshake fails (curl $curl_rc)" ||
+    fail "a: another CA's certificate was accepted (HTTP $code)"
+# b: the client CA's certificate, but not the device's
+mkreq b kb pki/stranger.pem pki/stranger.key && post b pki/stranger.pem pki/stranger.key
+check_fault b "{$NS_S}Authentication"
+# c: a PKCS#10 for the current key
+cp pki/client.key kc
+mkreq c kc pki/client.pem pki/client.key && post c pki/client.pem pki/client.key
+check_fault c "{$NS_S}CertificateRequest"
+# d: the PKCS#7 signed by another key (TLS with the current certificate)
+mkreq d kd pki/stranger.pem pki/stranger.key && post d pki/client.pem pki/client.key
+check_fault d "{$NS_S}Authentication"
+# e: another subject
+mkreq e ke pki/client.pem pki/client.key "/O=dmserver test/CN=somebody-else" && post e pki/client.pem pki/client.key
+check_fault e "{$NS_S}CertificateRequest"
+# f: RequestType Issue where a renewal is expected
+mkreq f kf pki/client.pem pki/client.key "$subj" http://docs.oasis-open.org/ws-sx/ws-trust/200512/Issue &&
+    post f pki/client.pem pki/client.key
+check_fault f "{$NS_S}MessageFormat"
+# g: SOAP 1.1 (text/xml)
+mkreq g kg pki/client.pem pki/client.key && ct='text/xml; charset=utf-8' post g pki/client.pem pki/client.key
+check_fault g "{$NS_S}MessageFormat"
+# h: a good renewal (1 s certificate) ...; i: ... renewing with it once it has expired
+mkreq h kh pki/client.pem pki/client.key && post h pki/client.pem pki/client.key
+check_issued h kh
+sleep 1.2
+mkreq i ki h.cert.pem kh && post i h.cert.pem kh
+check_fault i "{$NS_S}Authentication"
+stop_peer
+expect "bad peer: exit status (the client failed checks)" "$peer_rc" 1
+for want in "TLS handshake with a client certificate of the client CA" \
+    "is the current one" "is for a new key" "is signed with the TLS client certificate" \
+    "the PKCS#10 subject is the current certificate's" "wst:RequestType is one of" \
+    "Content-Type is SOAP 1.2" "the client certificate is within its validity"; do
+    grep -qF "FAIL: " bad.out && grep -F "FAIL: " bad.out | grep -qF "$want" &&
+        ok "bad peer recorded: $want" || fail "bad peer did not record: $want"
+done
+grep -F "FAIL: " bad.out | grep -q "req 7:" && fail "bad peer: the good renewal (req 7) failed a check" ||
+    ok "bad peer: the good renewal among them passed every check"
+
+echo "time: $(since "$t0") s"
+trap - EXIT
+cd / && scratch_done "$tmp" "$failures"
+finish test-wstep-peer
