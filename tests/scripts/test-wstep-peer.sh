@@ -18,6 +18,9 @@
 #      client CA that is not the device's, an expired one, a PKCS#10 for the current key,
 #      a PKCS#7 signed by another key, a wrong subject, RequestType Issue, SOAP 1.1;
 #      each answered with the fault the README names and recorded as a failure (exit 1)
+#   3. a third peer takes over the first one's --state (the current certificate is the last
+#      one it delivered, not the one for another key nor the one in a malformed answer),
+#      answers by a --script, and under strict_current=1 refuses the superseded certificate
 #
 # Quick (a few seconds).  Skips (exit 0, SKIP line) without python3 and its cryptography
 # module, openssl or curl.
@@ -115,6 +118,14 @@ mkreq() {
 EOF
 }
 
+# again SRC DST: the request SRC once more as DST, with a new MessageID
+again() {
+    _mid=$(cat /proc/sys/kernel/random/uuid 2>/dev/null ||
+        openssl rand -hex 16 | sed 's/\(........\)\(....\)\(....\)\(....\)/\1-\2-\3-\4-/')
+    sed "s|<a:MessageID>.*</a:MessageID>|<a:MessageID>urn:uuid:$_mid</a:MessageID>|" "$1" >"$2"
+    echo "urn:uuid:$_mid" >"$2.mid"
+}
+
 # post REQ CERT KEY [CURL ARGS...]: POST REQ over TLS with CERT/KEY (Content-Type $ct, default
 # SOAP 1.2); answer in REQ.resp, its headers in REQ.hdr, HTTP status in $code, curl's exit status in $curl_rc, the answer's facts in REQ.facts
 post() {
@@ -162,7 +173,7 @@ check_issued() {
     [ -n "$(fact "$1" request_id)" ] && ok "$1: RequestID $(fact "$1" request_id)" || fail "$1: no RequestID"
     if [ -s "$1.d/my.der" ]; then
         openssl x509 -inform DER -in "$1.d/my.der" -out "$1.cert.pem"
-        if openssl verify -CAfile pki/client-ca.pem -purpose sslclient "$1.cert.pem" >/dev/null 2>&1; then
+        if openssl verify -CAfile pki/client-ca.pem -purpose sslclient -no_check_time "$1.cert.pem" >/dev/null 2>&1; then
             ok "$1: the certificate chains to the client CA (clientAuth)"
         else
             fail "$1: the certificate does not verify against the client CA"
@@ -194,7 +205,7 @@ t0=$(now)
 faults="MessageFormat Authentication Authorization CertificateRequest EnrollmentServer InternalServiceFault InvalidSecurity"
 modes=issue,issue
 for f in $faults; do modes=$modes,fault:$f; done
-modes=$modes,detail:NotEligibleToRenew,wstep-fault,pending,issue,http:503,redirect,wrong-key,malformed:xml,drop,slow:2
+modes=$modes,detail:NotEligibleToRenew,wstep-fault,pending,issue,http:503,redirect,wrong-key,malformed:xml,drop,slow:5
 start_peer good --current-cert pki/client.pem --issued-out issued.pem --mode "$modes" --expect-requests 19
 
 mkreq r1 k1 pki/client.pem pki/client.key && post r1 pki/client.pem pki/client.key
@@ -206,9 +217,11 @@ expect "r1: --issued-out is the certificate of the answer" "$(openssl x509 -in i
 mkreq r2 k2 r1.cert.pem k1 && post r2 r1.cert.pem k1
 check_issued r2 k2
 
+mkreq r3 k3 r2.cert.pem k2
 n=3
 for f in $faults; do
-    mkreq r$n k$n r2.cert.pem k2 && post r$n r2.cert.pem k2
+    [ $n -gt 3 ] && again r3 r$n
+    post r$n r2.cert.pem k2
     case $f in
     InternalServiceFault) check_fault r$n "{$NS_WCF}$f" 500 "$NS_WCF/fault" ;;
     InvalidSecurity) check_fault r$n "{$NS_WSSE}$f" ;;
@@ -216,10 +229,10 @@ for f in $faults; do
     esac
     n=$((n + 1))
 done
-mkreq r10 k10 r2.cert.pem k2 && post r10 r2.cert.pem k2
+again r3 r10 && post r10 r2.cert.pem k2
 check_fault r10 "{$NS_S}Authorization"
 expect "r10: deviceenrollmentserviceerror errortype" "$(fact r10 detail_errortype)" noteligibletorenew
-mkreq r11 k11 r2.cert.pem k2 && post r11 r2.cert.pem k2
+again r3 r11 && post r11 r2.cert.pem k2
 expect "r11: HTTP status" "$code" 500
 expect "r11: CertificateEnrollmentWSDetail ErrorCode" "$(fact r11 wstep_errorcode)" -2146877422
 expect "r11: InvalidRequest" "$(fact r11 wstep_invalidrequest)" true
@@ -240,7 +253,7 @@ check_issued r13 k12
 
 mkreq r14 k14 r13.cert.pem k12 && post r14 r13.cert.pem k12
 expect "r14 http:503: HTTP status" "$code" 503
-mkreq r15 k15 r13.cert.pem k12 && post r15 r13.cert.pem k12
+again r14 r15 && post r15 r13.cert.pem k12
 expect "r15 redirect: HTTP status (curl does not follow)" "$code" 307
 expect "r15 redirect: Location" "$(sed -n 's/^[Ll]ocation: //p' r15.hdr | tr -d '\r')" \
     "https://127.0.0.1:$port/redirected$svc"
@@ -252,12 +265,12 @@ if [ "$(pub_cert r16.cert.pem)" != "$(pub_key k16)" ] && [ -s r16.cert.pem ]; th
 else
     fail "r16 wrong-key: the certificate should hold another key than k16"
 fi
-mkreq r17 k17 r13.cert.pem k12 && post r17 r13.cert.pem k12
+again r14 r17 && post r17 r13.cert.pem k12
 expect "r17 malformed:xml: provisioning document" "$(fact r17 provdoc)" not-wellformed
-mkreq r18 k18 r13.cert.pem k12 && post r18 r13.cert.pem k12
+again r14 r18 && post r18 r13.cert.pem k12
 expect "r18 drop: curl sees an empty reply (52)" "$curl_rc" 52
-mkreq r19 k19 r13.cert.pem k12 && post r19 r13.cert.pem k12 --max-time 1
-expect "r19 slow:2: curl gives up after 1 s (28)" "$curl_rc" 28
+again r14 r19 && post r19 r13.cert.pem k12 --max-time 0.5
+expect "r19 slow:5: curl gives up after 0.5 s (28)" "$curl_rc" 28
 stop_peer
 expect "good peer: exit status (every check passed, 19 requests)" "$peer_rc" 0
 grep -q '"count": 19' good.json && ok "good peer: the summary counts 19 requests" ||
@@ -294,8 +307,12 @@ check_fault g "{$NS_S}MessageFormat"
 # h: a good renewal (1 s certificate) ...; i: ... renewing with it once it has expired
 mkreq h kh pki/client.pem pki/client.key && post h pki/client.pem pki/client.key
 check_issued h kh
-sleep 1.2
-mkreq i ki h.cert.pem kh && post i h.cert.pem kh
+nb=$(date -d "$(openssl x509 -in h.cert.pem -noout -startdate | cut -d= -f2)" +%s)
+na=$(date -d "$(openssl x509 -in h.cert.pem -noout -enddate | cut -d= -f2)" +%s)
+expect "h: validity = --validity 1 + backdate 5" "$((na - nb))" 6
+mkreq i ki h.cert.pem kh
+sleep 1.1
+post i h.cert.pem kh
 check_fault i "{$NS_S}Authentication"
 stop_peer
 expect "bad peer: exit status (the client failed checks)" "$peer_rc" 1
@@ -308,6 +325,25 @@ for want in "TLS handshake with a client certificate of the client CA" \
 done
 grep -F "FAIL: " bad.out | grep -q "req 7:" && fail "bad peer: the good renewal (req 7) failed a check" ||
     ok "bad peer: the good renewal among them passed every check"
+
+# ---------------------------------------------------------------------------------------
+# 3. --state carries the current certificate over to the next peer; --script chooses the
+#    answers; strict_current=1 refuses a superseded certificate
+printf '%s\n' 'def choose(n, request):' \
+    '    return "fault:EnrollmentServer" if n == 1 else "issue"' >choose.py
+cp good.state next.state
+start_peer next --current-cert pki/client.pem --script "$tmp/choose.py" --param strict_current=1
+mkreq s1 ks1 r13.cert.pem k12 && post s1 r13.cert.pem k12
+check_fault s1 "{$NS_S}EnrollmentServer"
+mkreq s2 ks2 r13.cert.pem k12 && post s2 r13.cert.pem k12
+check_issued s2 ks2
+mkreq s3 ks3 pki/client.pem pki/client.key && post s3 pki/client.pem pki/client.key
+check_fault s3 "{$NS_S}Authentication"
+stop_peer
+expect "next peer: exit status (one superseded certificate)" "$peer_rc" 1
+grep -F "FAIL: " next.out | grep -q "req 3: .*superseded" && ok "next peer: req 3 refused as superseded" ||
+    fail "next peer: req 3 not refused as superseded"
+expect "next peer: failed checks" "$(grep -c "^FAIL: req" next.out)" 1
 
 echo "time: $(since "$t0") s"
 trap - EXIT

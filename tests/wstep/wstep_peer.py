@@ -356,7 +356,7 @@ class Peer:
         elif not self.check(req, valid, "the client certificate is within its validity (%s .. %s)"
                             % (not_before(cert), not_after(cert))):
             raise Refusal("Authentication", "the client certificate is not valid now")
-        known = {i["sha1"]: i for i in self.state["issued"] if not i.get("wrong_key")}
+        known = {i["sha1"]: i for i in self.state["issued"] if not i.get("unusable")}
         current = self.current_thumbprint()
         if current is None:
             self.note(req, "no --current-cert and nothing issued yet: any certificate of the "
@@ -386,7 +386,7 @@ class Peer:
 
     def current_thumbprint(self):
         for item in reversed(self.state["issued"]):
-            if not item.get("wrong_key"):
+            if not item.get("unusable"):
                 return item["sha1"]
         return sha1_hex(self.current_cert) if self.current_cert is not None else None
 
@@ -610,7 +610,9 @@ class Peer:
         self.state["request_id"] += 1
         return str(self.state["request_id"])
 
-    def issue(self, req, csr, wrong_key=False):
+    def issue(self, req, csr, wrong_key=False, unusable=False):
+        """Sign csr with the test CA.  A certificate for another key, or one sent in an answer
+        the client cannot use (malformed:*), is recorded but never becomes the current one."""
         t = now_utc()
         backdate = float(self.param("backdate", "60"))
         validity = float(self.args.validity)
@@ -648,8 +650,10 @@ class Peer:
                 "request": req.n, "time": iso(t), "pem": pem}
         if wrong_key:
             item["wrong_key"] = True
+        if wrong_key or unusable:
+            item["unusable"] = True
         self.state["issued"].append(item)
-        if not wrong_key and self.args.issued_out:
+        if not item.get("unusable") and self.args.issued_out:
             tmp = self.args.issued_out + ".tmp"
             with open(tmp, "w", encoding="ascii") as f:
                 f.write(pem)
@@ -867,8 +871,8 @@ class Peer:
             return 200, soap, self.pending_answer(req, rid)
         if rid is not None:
             self.state["pending"].pop(rid, None)
-        cert = self.issue(req, csr, wrong_key=(mode == "wrong-key"))
         variant = mode.split(":", 1)[1] if mode.startswith("malformed:") else None
+        cert = self.issue(req, csr, wrong_key=(mode == "wrong-key"), unusable=variant is not None)
         doc = self.provisioning_doc(req, cert, variant=variant).encode("utf-8")
         token = b64(doc)
         vt = VT_PROVDOC
