@@ -76,6 +76,7 @@ ACTION_RST = NS_WSTEP + "/RST/wstep"
 ACTION_RSTRC = NS_WSTEP + "/RSTRC/wstep"
 ACTION_WCF_FAULT = NS_WCF + "/fault"
 TOKEN_TYPE = "http://schemas.microsoft.com/5.0.0.0/ConfigurationManager/Enrollment/DeviceEnrollmentToken"
+TOKEN_X509V3 = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-x509-token-profile-1.0#X509v3"
 VT_PROVDOC = ("http://schemas.microsoft.com/5.0.0.0/ConfigurationManager/Enrollment/"
               "DeviceEnrollmentProvisionDoc")
 RT_ISSUE = "http://docs.oasis-open.org/ws-sx/ws-trust/200512/Issue"
@@ -456,9 +457,12 @@ class Peer:
                           "s:Body holds exactly one wst:RequestSecurityToken"):
             raise Refusal("MessageFormat", "no RequestSecurityToken")
         tt = text(one(rst, NS_WST, "TokenType"))
-        self.check(req, tt == TOKEN_TYPE, "wst:TokenType is %s: %r" % (TOKEN_TYPE, tt))
         rt = text(one(rst, NS_WST, "RequestType"))
         req.request_type = rt
+        if rt == RT_QUERY and tt == TOKEN_X509V3:
+            self.note(req, "QueryTokenStatus with the X509v3 TokenType of [MS-WSTEP] 4.1.3.1")
+        else:
+            self.check(req, tt == TOKEN_TYPE, "wst:TokenType is %s: %r" % (TOKEN_TYPE, tt))
         allowed = {"renew": (RT_RENEW, RT_QUERY), "issue": (RT_ISSUE, RT_QUERY),
                    "any": (RT_RENEW, RT_ISSUE, RT_QUERY)}[self.param("request_type", "renew")]
         if not self.check(req, rt in allowed, "wst:RequestType is one of %s: %r"
@@ -503,6 +507,8 @@ class Peer:
         ac = one(rst, NS_AC, "AdditionalContext")
         strict = self.param("context", "strict") == "strict"
         if ac is None:
+            if req.request_type == RT_QUERY:
+                return          # [MS-WSTEP] 4.1.3.1 carries none
             if strict:
                 self.check(req, False, "ac:AdditionalContext in wst:RequestSecurityToken")
             else:
@@ -879,7 +885,7 @@ class Peer:
         if variant == "base64":
             token = "!!" + token[:40] + "*not base64*"
         elif variant == "valuetype":
-            vt = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-x509-token-profile-1.0#X509v3"
+            vt = TOKEN_X509V3
         self.log("  provisioning document:\n" + doc.decode("utf-8"))
         return 200, soap, self.rstrc(req, token, value_type=vt, request_id=rid)
 
