@@ -40,6 +40,7 @@ import importlib.util
 import json
 import os
 import re
+import select
 import signal
 import socket
 import socketserver
@@ -176,14 +177,6 @@ class Refusal(Exception):
 # ---------------------------------------------------------------------------------------
 # XML helpers
 
-def local(tag):
-    return tag.rsplit("}", 1)[-1]
-
-
-def ns_of(tag):
-    return tag[1:].split("}", 1)[0] if tag.startswith("{") else ""
-
-
 def q(ns, name):
     return "{%s}%s" % (ns, name)
 
@@ -220,6 +213,7 @@ class Request:
         self.context = {}               # AdditionalContext Name -> [values]
         self.csr = None
         self.tls_cert = None
+        self.issued = None              # the state's record of the certificate answered
         self.checks = []                # "ok: ..." / "FAIL: ..."
 
 
@@ -659,15 +653,21 @@ class Peer:
         if wrong_key or unusable:
             item["unusable"] = True
         self.state["issued"].append(item)
-        if not item.get("unusable") and self.args.issued_out:
-            tmp = self.args.issued_out + ".tmp"
-            with open(tmp, "w", encoding="ascii") as f:
-                f.write(pem)
-            os.replace(tmp, self.args.issued_out)
+        req.issued = item
         self.log("  issued %s serial %s for %s, not after %s%s"
                  % (item["sha1"], item["serial"], item["subject"], item["not_after"],
                     " (for ANOTHER key)" if wrong_key else ""))
         return cert
+
+    def delivered(self, req):
+        """The answer went out: its certificate is the one the client has now (--issued-out)."""
+        item = req.issued
+        if item is None or item.get("unusable") or not self.args.issued_out:
+            return
+        tmp = self.args.issued_out + ".tmp"
+        with open(tmp, "w", encoding="ascii") as f:
+            f.write(item["pem"])
+        os.replace(tmp, self.args.issued_out)
 
     def store_name(self, req):
         s = self.param("store", "auto")
@@ -984,8 +984,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             p.check(req, method == "POST", "the method is POST: %s" % method)
             try:
                 mode = p.mode_for(req)
-            except UsageError as e:
-                p.check(req, False, str(e))
+            except Exception as e:   # noqa: BLE001 (a --script error is reported, not fatal)
+                p.check(req, False, "choosing the mode: %s" % e)
                 mode = "http:500"
             entry["mode"] = mode
         if mode.startswith("slow:"):
@@ -1028,9 +1028,34 @@ class Handler(http.server.BaseHTTPRequestHandler):
             p.log("  answer: HTTP %d" % status)
             p.log(rbody.decode("utf-8", errors="replace"))
             p.save_state()
-            self._send(status, hdrs, rbody)
+            try:
+                if mode.startswith("slow:") and self.client_gone():
+                    raise OSError("the client closed the connection while the answer waited")
+                self._send(status, hdrs, rbody)
+                p.delivered(req)
+            except OSError as e:
+                # the client went away (killed, timed out): its certificate was not delivered
+                entry["answer"] += " (not delivered: %s)" % e
+                p.log("  the answer could not be sent: %s" % e)
+                if req.issued is not None:
+                    req.issued["unusable"] = req.issued["undelivered"] = True
+                    p.save_state()
+                self.close_connection = True
             p.answered += 1
             p.maybe_done()
+
+    def client_gone(self):
+        """After a slow answer's wait: has the client closed the connection (EOF or a TLS
+        alert waiting on the socket)?  An HTTP/1.1 client sends nothing else meanwhile."""
+        raw = self.request
+        try:
+            r, _, _ = select.select([raw], [], [], 0)
+            if not r:
+                return False
+            head = socket.socket.recv(raw, 1, socket.MSG_PEEK)
+        except (OSError, ValueError):
+            return True
+        return head in (b"", b"\x15")
 
     def _send(self, status, headers, body):
         self.send_response(status)
@@ -1153,7 +1178,7 @@ def main(argv=None):
     try:
         peer = Peer(args, params)
         ctx = make_ssl_context(args)
-    except (UsageError, OSError, ValueError, ssl.SSLError) as e:
+    except (UsageError, OSError, ValueError, TypeError, ssl.SSLError) as e:
         print("wstep_peer: %s" % e, file=sys.stderr)
         return 2
     httpd = Server(("127.0.0.1", 0), Handler)
