@@ -20,7 +20,8 @@
 #      each answered with the fault the README names and recorded as a failure (exit 1)
 #   3. a third peer takes over the first one's --state (the current certificate is the last
 #      one it delivered, not the one for another key nor the one in a malformed answer),
-#      answers by a --script, and under strict_current=1 refuses the superseded certificate
+#      answers by a --script, under strict_current=1 refuses the superseded certificate, and
+#      keeps the current certificate (and --issued-out) when a client gives up on a slow answer
 #
 # Quick (about 10 s here), and it uses nothing of the build: runs once, the sanitizer build
 # directory skips it.  Skips (exit 0, SKIP line) without python3 and its cryptography module,
@@ -339,16 +340,28 @@ grep -F "FAIL: " bad.out | grep -q "req 7:" && fail "bad peer: the good renewal 
 # 3. --state carries the current certificate over to the next peer; --script chooses the
 #    answers; strict_current=1 refuses a superseded certificate
 printf '%s\n' 'def choose(n, request):' \
-    '    return "fault:EnrollmentServer" if n == 1 else "issue"' >choose.py
+    '    return {1: "fault:EnrollmentServer", 4: "slow:1"}.get(n, "issue")' >choose.py
 cp good.state next.state
-start_peer next --current-cert pki/client.pem --script "$tmp/choose.py" --param strict_current=1
+start_peer next --current-cert pki/client.pem --script "$tmp/choose.py" --param strict_current=1 \
+    --issued-out next.pem
 mkreq s1 ks1 r13.cert.pem k12 && post s1 r13.cert.pem k12
 check_fault s1 "{$NS_S}EnrollmentServer"
 mkreq s2 ks2 r13.cert.pem k12 && post s2 r13.cert.pem k12
 check_issued s2 ks2
 mkreq s3 ks3 pki/client.pem pki/client.key && post s3 pki/client.pem pki/client.key
 check_fault s3 "{$NS_S}Authentication"
+# s4: the client gives up before the slow answer; its certificate is not delivered
+mkreq s4 ks4 s2.cert.pem ks2 && post s4 s2.cert.pem ks2 --max-time 0.3
+expect "s4 slow:1: curl gives up (28)" "$curl_rc" 28
+sleep 1.2
+expect "s4: --issued-out is still the certificate of s2" "$(openssl x509 -in next.pem -noout -fingerprint -sha1)" \
+    "$(openssl x509 -in s2.cert.pem -noout -fingerprint -sha1)"
+# s5: so s2's certificate is still the current one
+again s4 s5 && post s5 s2.cert.pem ks2
+check_issued s5 ks4
 stop_peer
+grep -q '"undelivered": true' next.json && ok "next peer: the certificate of s4 is recorded undelivered" ||
+    fail "next peer: the certificate of s4 is not recorded undelivered"
 expect "next peer: exit status (one superseded certificate)" "$peer_rc" 1
 grep -F "FAIL: " next.out | grep -q "req 3: .*superseded" && ok "next peer: req 3 refused as superseded" ||
     fail "next peer: req 3 not refused as superseded"
