@@ -21,7 +21,12 @@
 #   3. a third peer takes over the first one's --state (the current certificate is the last
 #      one it delivered, not the one for another key nor the one in a malformed answer),
 #      answers by a --script, under strict_current=1 refuses the superseded certificate, and
-#      keeps the current certificate (and --issued-out) when a client gives up on a slow answer
+#      keeps the current certificate (and --issued-out) when a client gives up on a slow answer;
+#      the malformed answers: not base64, no certificate, a wrong SHA-1 name, another
+#      ValueType, SOAP cut short
+#   4. parameters: an expired certificate allowed, the renewal window (NotEligibleToRenew),
+#      My/User, PrivateKeyContainer beside the certificate, no Root, WSTEP/Renew parms, no
+#      wsse:Security header, lower-case faults with HTTP 200, an Issue request with a PKCS#10
 #
 # Quick (about 10 s here), and it uses nothing of the build: runs once, the sanitizer build
 # directory skips it.  Skips (exit 0, SKIP line) without python3 and its cryptography module,
@@ -137,7 +142,7 @@ again() {
 }
 
 # post REQ CERT KEY [CURL ARGS...]: POST REQ over TLS with CERT/KEY (Content-Type $ct, default
-# SOAP 1.2); answer in REQ.resp, its headers in REQ.hdr, HTTP status in $code, curl's exit status in $curl_rc, the answer's facts in REQ.facts
+# SOAP 1.2); answer in REQ.resp, its headers in REQ.hdr, HTTP status in $code (also in REQ.code), curl's exit status in $curl_rc, the answer's facts in REQ.facts
 post() {
     _r=$1 _c=$2 _k=$3
     shift 3
@@ -145,13 +150,24 @@ post() {
         -H "Content-Type: ${ct:-application/soap+xml; charset=utf-8}" --data-binary @"$_r" \
         -D "$_r.hdr" -o "$_r.resp" -w '%{http_code}' "$@" "https://127.0.0.1:$port$svc" 2>"$_r.err")
     curl_rc=$?
-    mkdir -p "$_r.d"
-    if [ -s "$_r.resp" ]; then "$py" "$facts_py" "$_r.resp" "$_r.d" >"$_r.facts"; else : >"$_r.facts"; fi
+    echo "$code" >"$_r.code"
+    [ -s "$_r.resp" ] || : >"$_r.resp"
+    [ -n "${later:-}" ] || facts "$_r"
+}
+
+# facts REQ...: read the answers (one process; `later=1 post ...` leaves it to this)
+facts() {
+    _f=
+    for _x in "$@"; do _f="$_f $_x.resp"; done
+    # shellcheck disable=SC2086
+    "$py" "$facts_py" --each $_f
 }
 
 # fact REQ KEY: the value of KEY in REQ.facts
 fact() {
-    sed -n "s/^$2=//p" "$1.facts" | head -n 1
+    while IFS= read -r _l; do
+        case $_l in "$2="*) printf '%s\n' "${_l#*=}"; return ;; esac
+    done <"$1.facts"
 }
 
 # expect WHAT GOT WANT
@@ -164,7 +180,9 @@ pub_key() { openssl pkey -in "$1" -pubout 2>/dev/null | tr -d '\n'; }
 pub_cert() { openssl x509 -in "$1" -noout -pubkey 2>/dev/null | tr -d '\n'; }
 
 # check_issued REQ NEWKEY: the answer of REQ is an RSTRC whose certificate chains to the
-# client CA, holds NEWKEY's public key and the device's subject
+# client CA, holds NEWKEY's public key and the device's subject; the provisioning document as
+# the want_* variables say (the defaults: EnrollmentType Device, a renewal)
+want_store=System want_pkc=child want_root=yes want_renew=none want_security=yes
 check_issued() {
     expect "$1: HTTP status" "$code" 200
     expect "$1: a:Action" "$(fact "$1" action)" "$ACT_RSTRC"
@@ -175,11 +193,14 @@ check_issued() {
         http://schemas.microsoft.com/5.0.0.0/ConfigurationManager/Enrollment/DeviceEnrollmentProvisionDoc
     expect "$1: EncodingType" "$(fact "$1" bst_encoding)" "$NS_WSSE#base64binary"
     expect "$1: provisioning document" "$(fact "$1" provdoc)" wellformed
-    expect "$1: Root/System characteristic named by the root's SHA-1" "$(fact "$1" root_matches)" yes
+    [ "$want_root" = yes ] &&
+        expect "$1: Root/System characteristic named by the root's SHA-1" "$(fact "$1" root_matches)" yes
     expect "$1: one certificate under My" "$(fact "$1" my_count)" 1
-    expect "$1: My/System (EnrollmentType Device)" "$(fact "$1" my_store)" System
+    expect "$1: My/$want_store" "$(fact "$1" my_store)" "$want_store"
     expect "$1: My characteristic named by the certificate's SHA-1" "$(fact "$1" my_matches)" yes
-    expect "$1: PrivateKeyContainer inside it ([MS-MDE2] 3.5.4.1.1.2)" "$(fact "$1" pkc)" child
+    expect "$1: PrivateKeyContainer ($want_pkc)" "$(fact "$1" pkc)" "$want_pkc"
+    expect "$1: WSTEP/Renew parms" "$(fact "$1" wstep_renew)" "$want_renew"
+    expect "$1: a wsse:Security header" "$(fact "$1" security)" "$want_security"
     [ -n "$(fact "$1" request_id)" ] && ok "$1: RequestID $(fact "$1" request_id)" || fail "$1: no RequestID"
     if [ -s "$1.d/my.der" ]; then
         openssl x509 -inform DER -in "$1.d/my.der" -out "$1.cert.pem"
@@ -191,17 +212,21 @@ check_issued() {
         expect "$1: the certificate's key is the new key" "$(pub_cert "$1.cert.pem")" "$(pub_key "$2")"
         expect "$1: subject" "$(openssl x509 -in "$1.cert.pem" -noout -subject -nameopt compat)" \
             "subject=$subj"
-        cmp -s "$1.d/root.der" client-ca.der && ok "$1: Root/System holds the client CA" ||
-            fail "$1: Root/System does not hold the client CA"
+        if [ "$want_root" = yes ]; then
+            cmp -s "$1.d/root.der" client-ca.der && ok "$1: Root/System holds the client CA" ||
+                fail "$1: Root/System does not hold the client CA"
+        else
+            expect "$1: no Root/System" "$(fact "$1" root_hash)" ""
+        fi
     else
         fail "$1: no certificate in the provisioning document"
     fi
 }
 
-# check_fault REQ SUBCODE_QNAME [HTTP] [ACTION]
+# check_fault REQ SUBCODE_QNAME [HTTP [ACTION [CODE]]]
 check_fault() {
     expect "$1: HTTP status" "$code" "${3:-500}"
-    expect "$1: s:Code" "$(fact "$1" fault_code)" "{$NS_S}Receiver"
+    expect "$1: s:Code" "$(fact "$1" fault_code)" "{$NS_S}${5:-Receiver}"
     expect "$1: s:Subcode" "$(fact "$1" fault_subcode)" "$2"
     expect "$1: a:Action" "$(fact "$1" action)" "${4:-$ACT_RSTRC}"
     [ -n "$(fact "$1" fault_reason)" ] && ok "$1: s:Reason text '$(fact "$1" fault_reason)'" ||
@@ -231,7 +256,15 @@ mkreq r3 k3 r2.cert.pem k2
 n=3
 for f in $faults; do
     [ $n -gt 3 ] && again r3 r$n
-    post r$n r2.cert.pem k2
+    later=1 post r$n r2.cert.pem k2
+    n=$((n + 1))
+done
+again r3 r10 && later=1 post r10 r2.cert.pem k2
+again r3 r11 && later=1 post r11 r2.cert.pem k2
+facts r3 r4 r5 r6 r7 r8 r9 r10 r11
+n=3
+for f in $faults; do
+    code=$(cat r$n.code)
     case $f in
     InternalServiceFault) check_fault r$n "{$NS_WCF}$f" 500 "$NS_WCF/fault" ;;
     InvalidSecurity) check_fault r$n "{$NS_WSSE}$f" ;;
@@ -239,10 +272,10 @@ for f in $faults; do
     esac
     n=$((n + 1))
 done
-again r3 r10 && post r10 r2.cert.pem k2
+code=$(cat r10.code)
 check_fault r10 "{$NS_S}Authorization"
 expect "r10: deviceenrollmentserviceerror errortype" "$(fact r10 detail_errortype)" noteligibletorenew
-again r3 r11 && post r11 r2.cert.pem k2
+code=$(cat r11.code)
 expect "r11: HTTP status" "$code" 500
 expect "r11: CertificateEnrollmentWSDetail ErrorCode" "$(fact r11 wstep_errorcode)" -2146877422
 expect "r11: InvalidRequest" "$(fact r11 wstep_invalidrequest)" true
@@ -287,9 +320,10 @@ grep -q '"count": 19' good.json && ok "good peer: the summary counts 19 requests
     fail "good peer: the summary does not count 19 requests"
 [ "$peer_rc" -ne 0 ] && cat good.out
 
+echo "time: $(since "$t0") s"
 # ---------------------------------------------------------------------------------------
 # 2. refusals: every one a failure of the client, answered with the README's fault
-start_peer bad --current-cert pki/client.pem --validity 1 --param backdate=5
+start_peer bad --current-cert pki/client.pem --validity 0 --param backdate=5
 # a: a certificate of another CA: the TLS handshake fails
 mkreq a ka pki/other-client.pem pki/other-client.key && post a pki/other-client.pem pki/other-client.key
 [ "$curl_rc" -ne 0 ] && [ ! -s a.resp ] && ok "a: another CA's certificate: the handshake fails (curl $curl_rc)" ||
@@ -314,15 +348,13 @@ check_fault f "{$NS_S}MessageFormat"
 # g: SOAP 1.1 (text/xml)
 mkreq g kg pki/client.pem pki/client.key && ct='text/xml; charset=utf-8' post g pki/client.pem pki/client.key
 check_fault g "{$NS_S}MessageFormat"
-# h: a good renewal (1 s certificate) ...; i: ... renewing with it once it has expired
+# h: a good renewal (a certificate that expires as it is issued) ...; i: ... renewing with it
 mkreq h kh pki/client.pem pki/client.key && post h pki/client.pem pki/client.key
 check_issued h kh
 nb=$(date -d "$(openssl x509 -in h.cert.pem -noout -startdate | cut -d= -f2)" +%s)
 na=$(date -d "$(openssl x509 -in h.cert.pem -noout -enddate | cut -d= -f2)" +%s)
-expect "h: validity = --validity 1 + backdate 5" "$((na - nb))" 6
-mkreq i ki h.cert.pem kh
-sleep 1.1
-post i h.cert.pem kh
+expect "h: validity = --validity 0 + backdate 5" "$((na - nb))" 5
+mkreq i ki h.cert.pem kh && post i h.cert.pem kh
 check_fault i "{$NS_S}Authentication"
 stop_peer
 expect "bad peer: exit status (the client failed checks)" "$peer_rc" 1
@@ -336,11 +368,13 @@ done
 grep -F "FAIL: " bad.out | grep -q "req 7:" && fail "bad peer: the good renewal (req 7) failed a check" ||
     ok "bad peer: the good renewal among them passed every check"
 
+echo "time: $(since "$t0") s"
 # ---------------------------------------------------------------------------------------
 # 3. --state carries the current certificate over to the next peer; --script chooses the
 #    answers; strict_current=1 refuses a superseded certificate
 printf '%s\n' 'def choose(n, request):' \
-    '    return {1: "fault:EnrollmentServer", 4: "slow:1"}.get(n, "issue")' >choose.py
+    '    return {1: "fault:EnrollmentServer", 4: "slow:0.6", 6: "malformed:base64", 7: "malformed:nocert",' \
+    '            8: "malformed:hash", 9: "malformed:valuetype", 10: "malformed:soap"}.get(n, "issue")' >choose.py
 cp good.state next.state
 start_peer next --current-cert pki/client.pem --script "$tmp/choose.py" --param strict_current=1 \
     --issued-out next.pem
@@ -352,13 +386,28 @@ mkreq s3 ks3 pki/client.pem pki/client.key && post s3 pki/client.pem pki/client.
 check_fault s3 "{$NS_S}Authentication"
 # s4: the client gives up before the slow answer; its certificate is not delivered
 mkreq s4 ks4 s2.cert.pem ks2 && post s4 s2.cert.pem ks2 --max-time 0.3
-expect "s4 slow:1: curl gives up (28)" "$curl_rc" 28
-sleep 1.2
+expect "s4 slow:0.6: curl gives up (28)" "$curl_rc" 28
+sleep 0.4       # the peer has tried to answer
 expect "s4: --issued-out is still the certificate of s2" "$(openssl x509 -in next.pem -noout -fingerprint -sha1)" \
     "$(openssl x509 -in s2.cert.pem -noout -fingerprint -sha1)"
 # s5: so s2's certificate is still the current one
 again s4 s5 && post s5 s2.cert.pem ks2
 check_issued s5 ks4
+n=6
+mkreq s6 ks6 s5.cert.pem ks4
+for m in base64 nocert hash valuetype soap; do
+    [ $n -gt 6 ] && again s6 s$n
+    later=1 post s$n s5.cert.pem ks4
+    expect "s$n malformed:$m: HTTP status" "$code" 200
+    n=$((n + 1))
+done
+facts s6 s7 s8 s9 s10
+expect "s6 malformed:base64" "$(fact s6 provdoc)" not-base64
+expect "s7 malformed:nocert: no certificate under My" "$(fact s7 my_count)" 0
+expect "s8 malformed:hash: the characteristic is not the SHA-1" "$(fact s8 my_matches)" no
+expect "s9 malformed:valuetype" "$(fact s9 bst_valuetype)" \
+    http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-x509-token-profile-1.0#X509v3
+expect "s10 malformed:soap" "$(fact s10 envelope)" not-wellformed
 stop_peer
 grep -q '"undelivered": true' next.json && ok "next peer: the certificate of s4 is recorded undelivered" ||
     fail "next peer: the certificate of s4 is not recorded undelivered"
@@ -366,6 +415,41 @@ expect "next peer: exit status (one superseded certificate)" "$peer_rc" 1
 grep -F "FAIL: " next.out | grep -q "req 3: .*superseded" && ok "next peer: req 3 refused as superseded" ||
     fail "next peer: req 3 not refused as superseded"
 expect "next peer: failed checks" "$(grep -c "^FAIL: req" next.out)" 1
+
+echo "time: $(since "$t0") s"
+# ---------------------------------------------------------------------------------------
+# 4. parameters: an expired certificate allowed, the renewal window, My/User with the
+#    PrivateKeyContainer beside the certificate, no Root, WSTEP/Renew parms, no wsse:Security,
+#    faults in lower case with HTTP 200, RequestType Issue with a PKCS#10 accepted
+start_peer params --current-cert h.cert.pem --param allow_expired=1 --param renew_window=3600 \
+    --param store=User --param pkc=sibling --param root=0 --param wstep_renew=true,42,7 \
+    --param security_header=0 --param fault_case=lower --param fault_http=200 \
+    --param request_type=any --param "subject=CN=omadm-device,O=dmserver test" \
+    --mode issue,issue,fault:InvalidSecurity,issue
+want_store=User want_pkc=sibling want_root=no want_renew=true,42,7 want_security=no
+mkreq p1 kp1 h.cert.pem kh && post p1 h.cert.pem kh
+check_issued p1 kp1
+mkreq p2 kp2 p1.cert.pem kp1 && post p2 p1.cert.pem kp1
+check_fault p2 "{$NS_S}authorization" 200 "$ACT_RSTRC" receiver
+expect "p2: the certificate is 1 day from expiry, the window 1 h: errortype" "$(fact p2 detail_errortype)" \
+    noteligibletorenew
+again p2 p3 && post p3 p1.cert.pem kp1
+check_fault p3 "{$NS_WSSE}invalidsecurity" 200 "$ACT_RSTRC" receiver
+expect "p3: s:Text xml:lang" "$(fact p3 fault_reason_lang)" en-us
+openssl req -new -key kp2 -subj "$subj" -outform DER -out p4.csr
+sed -e 's|<wst:RequestType>.*</wst:RequestType>|<wst:RequestType>http://docs.oasis-open.org/ws-sx/ws-trust/200512/Issue</wst:RequestType>|' \
+    -e "s|<wsse:BinarySecurityToken .*</wsse:BinarySecurityToken>|<wsse:BinarySecurityToken ValueType=\"http://schemas.microsoft.com/windows/pki/2009/01/enrollment#PKCS10\" EncodingType=\"$NS_WSSE#base64binary\">$(base64 -w0 p4.csr)</wsse:BinarySecurityToken>|" \
+    p2 >p4
+cp p2.mid p4.mid
+post p4 p1.cert.pem kp1
+check_issued p4 kp2
+stop_peer
+want_store=System want_pkc=child want_root=yes want_renew=none want_security=yes
+expect "params peer: exit status (renewals before the window)" "$peer_rc" 1
+expect "params peer: failed checks (req 2 and 3, both before the window)" \
+    "$(grep -c "^FAIL: req [23]: the renewal comes within renew_window" params.out)/$(grep -c "^FAIL: req" params.out)" 2/2
+grep -q "^NOTE: req 1: the client certificate is outside its validity" params.out &&
+    ok "params peer: the expired certificate noted" || fail "params peer: the expired certificate not noted"
 
 echo "time: $(since "$t0") s"
 trap - EXIT

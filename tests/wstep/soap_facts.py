@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
-"""soap_facts.py RESPONSE.xml [OUTDIR] - what an enrollment service's answer says, one fact a line.
+"""soap_facts.py RESPONSE.xml [OUTDIR] | --each X.resp... - an enrollment service's answer, fact by fact.
 
 Reads a SOAP 1.2 answer of the enrollment service (an RSTRC or a SOAP fault, [MS-MDE2]
 3.4.4.1.1.2 / 2.2.10, [MS-WSTEP] 3.1.4.1.3.x) with the standard library only (it shares no
 code with wstep_peer.py, so the self-test does not check the peer with itself) and prints
 KEY=VALUE lines, every QName resolved to {namespace}local:
 
-  envelope, action, action_mu, relates_to
+  envelope, action, action_mu, security (a wsse:Security header: yes/no), relates_to
   fault_code, fault_subcode, fault_reason, fault_reason_lang, detail_errortype,
   wstep_errorcode, wstep_invalidrequest
   token_type, disposition, bst_valuetype, bst_encoding, request_id, reference_uri
@@ -17,7 +17,8 @@ KEY=VALUE lines, every QName resolved to {namespace}local:
   wstep_renew (ROBOSupport,RenewPeriod,RetryInterval or none)
 
 With OUTDIR, the certificates of the provisioning document are written there as
-root.der and my.der.
+root.der and my.der.  --each X.resp ...: the facts of each into X.facts, the certificates
+into X.d/.
 """
 
 import base64
@@ -131,8 +132,20 @@ def facts_provdoc(doc, outdir):
 
 
 def main():
-    path = sys.argv[1]
-    outdir = sys.argv[2] if len(sys.argv) > 2 else None
+    if sys.argv[1] == "--each":
+        # X.resp ... -> X.facts and the certificates in X.d/ (one process for many answers)
+        for path in sys.argv[2:]:
+            base = path[:-5] if path.endswith(".resp") else path
+            os.makedirs(base + ".d", exist_ok=True)
+            saved = sys.stdout
+            with open(base + ".facts", "w", encoding="utf-8") as sys.stdout:
+                one_file(path, base + ".d")
+            sys.stdout = saved
+        return 0
+    return one_file(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None)
+
+
+def one_file(path, outdir):
     with open(path, "rb") as f:
         raw = f.read()
     try:
@@ -145,6 +158,7 @@ def main():
     action = find(hdr, (NS_A, "Action"))
     out("action", (action.text or "").strip() if action is not None else None)
     out("action_mu", action.get("{%s}mustUnderstand" % NS_S) if action is not None else None)
+    out("security", "yes" if find(hdr, (NS_WSSE, "Security")) is not None else "no")
     rel = find(hdr, (NS_A, "RelatesTo"))
     out("relates_to", (rel.text or "").strip() if rel is not None else None)
     body = find(env, (NS_S, "Body"))

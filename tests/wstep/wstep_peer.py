@@ -295,9 +295,7 @@ class Peer:
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(self.state, f, indent=1)
             f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.args.state)
+        os.replace(tmp, self.args.state)     # a peer killed with -9 leaves the old or the new
 
     # -- the mode of a request -----------------------------------------------------------
 
@@ -370,14 +368,18 @@ class Peer:
             self.check(req, False, "the client certificate %s is the current one (%s) or one "
                        "this peer issued" % (thumb, current))
             raise Refusal("Authentication", "the certificate is not the device's")
-        window = float(self.param("renew_window", "0"))
-        if window > 0:
-            start = not_after(cert) - datetime.timedelta(seconds=window)
-            if not self.check(req, t >= start, "the renewal comes within renew_window=%gs of "
-                              "expiry (from %s)" % (window, start)):
-                raise Refusal("Authorization", "not yet in the renewal period",
-                              detail="NotEligibleToRenew")
         return cert
+
+    def check_window(self, req):
+        """renew_window: a renewal comes no earlier than that before the certificate expires."""
+        window = float(self.param("renew_window", "0"))
+        if window <= 0 or req.tls_cert is None or req.request_type != RT_RENEW:
+            return
+        start = not_after(req.tls_cert) - datetime.timedelta(seconds=window)
+        if not self.check(req, now_utc() >= start, "the renewal comes within renew_window=%gs "
+                          "of the certificate's expiry (from %s)" % (window, start)):
+            raise Refusal("Authorization", "not yet in the renewal period",
+                          detail="NotEligibleToRenew")
 
     def current_thumbprint(self):
         for item in reversed(self.state["issued"]):
@@ -820,6 +822,7 @@ class Peer:
             if rst is not None:
                 req.request_type = text(one(rst, NS_WST, "RequestType"))
             self.check_header(req, header)
+            self.check_window(req)
             self.check_body(req, body)
         except Refusal as r:
             return r
@@ -1187,7 +1190,7 @@ def main(argv=None):
     peer.port = httpd.server_address[1]
     peer.log("wstep_peer: https://127.0.0.1:%d%s, modes %s, params %s"
              % (peer.port, args.path, args.mode or "issue", params))
-    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.1},
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
                      daemon=True).start()
     if args.port_file:
         tmp = args.port_file + ".tmp"
@@ -1205,7 +1208,7 @@ def main(argv=None):
         signal.signal(sig, on_signal)
     if not peer.done.wait(args.max_time):
         reason["why"] = "--max-time %g s" % args.max_time
-    time.sleep(0.1)          # let a handler thread deliver its answer
+    time.sleep(0.05)         # let a handler thread deliver its answer
     with peer.lock:
         if args.expect_requests is not None:
             peer.check(None, len(peer.requests) == args.expect_requests,
