@@ -31,6 +31,7 @@
 # Quick (about 10 s here), and it uses nothing of the build: runs once, the sanitizer build
 # directory skips it.  Skips (exit 0, SKIP line) without python3 and its cryptography module,
 # openssl or curl.  SCEP_BED_KEEP=1 keeps the scratch directory (kept on failure anyway).
+# shellcheck disable=SC2015  # "check && ok ... || fail ...": ok always succeeds
 set -u
 build=${1:?usage: tests/scripts/test-wstep-peer.sh BUILD_DIR}
 case $(basename "$build") in
@@ -71,7 +72,7 @@ openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out pki/stranger
 openssl req -new -key pki/stranger.key -subj "$subj" -out stranger.csr
 printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n' >ext
 openssl x509 -req -in stranger.csr -CA pki/client-ca.pem -CAkey pki/client-ca.key \
-    -set_serial 0x$(openssl rand -hex 8) -days 1 -extfile ext -out pki/stranger.pem 2>/dev/null
+    -set_serial "0x$(openssl rand -hex 8)" -days 1 -extfile ext -out pki/stranger.pem 2>/dev/null
 
 # start_peer NAME ARGS... : a peer in the background ($bg), its port in $port
 start_peer() {

@@ -443,9 +443,9 @@ class Peer:
                 if pw is not None:
                     self.check(req, pw.get("Type") in (None, PASSWORD_TEXT),
                                "wsse:Password Type is PasswordText")
-                if "username" in self.params:
-                    self.check(req, user == self.params["username"],
-                               "wsse:Username is %r: %r" % (self.params["username"], user))
+                want = self.param("username")
+                if want is not None:
+                    self.check(req, user == want, "wsse:Username is %r: %r" % (want, user))
 
     def check_body(self, req, body):
         rst = one(body, NS_WST, "RequestSecurityToken")
@@ -527,10 +527,10 @@ class Peer:
         et = req.context.get("EnrollmentType", [None])[0]
         if et is not None:
             self.check(req, et in ("Full", "Device"), "EnrollmentType is Full or Device: %r" % et)
-        if "device_id" in self.params:
+        want = self.param("device_id")
+        if want is not None:
             did = req.context.get("DeviceID", [None])[0]
-            self.check(req, did == self.params["device_id"], "DeviceID is %r: %r"
-                       % (self.params["device_id"], did))
+            self.check(req, did == want, "DeviceID is %r: %r" % (want, did))
 
     def open_pkcs7(self, req, der):
         """The PKCS#7 SignedData's content, checked to be signed with the TLS client key."""
@@ -567,7 +567,7 @@ class Peer:
             with open(out, "rb") as f:
                 content = f.read()
         if content[:1] == b"\x30":
-            self.note(req, "the PKCS#7 content is a DER PKCS#10 (automatic renewal)")
+            self.check(req, True, "the PKCS#7 content is DER (automatic renewal)")
             return content
         try:
             inner = base64.b64decode(re.sub(rb"\s+", b"", content), validate=True)
@@ -583,10 +583,10 @@ class Peer:
         try:
             csr = x509.load_der_x509_csr(der)
         except ValueError as e:
-            self.check(req, False, "the content is a DER PKCS#10: %s" % e)
+            self.check(req, False, "the PKCS#10 parses: %s" % e)
             raise Refusal("CertificateRequest", "not a PKCS#10") from None
         req.csr = csr
-        self.check(req, True, "the content is a DER PKCS#10")
+        self.check(req, True, "the PKCS#10 parses")
         if not self.check(req, csr.is_signature_valid, "the PKCS#10 signature verifies"):
             raise Refusal("CertificateRequest", "the PKCS#10 signature does not verify")
         if req.tls_cert is not None and req.request_type == RT_RENEW:
@@ -661,6 +661,10 @@ class Peer:
                     " (for ANOTHER key)" if wrong_key else ""))
         return cert
 
+    def maybe_done(self):
+        if self.args.max_requests and self.answered >= self.args.max_requests:
+            self.done.set()
+
     def delivered(self, req):
         """The answer went out: its certificate is the one the client has now (--issued-out)."""
         item = req.issued
@@ -720,10 +724,9 @@ class Peer:
             doc = doc[:len(doc) // 2]          # cut in the middle: not well-formed
         return doc
 
-    def envelope(self, req, action, body, security=False, action_must_understand=True):
+    def envelope(self, req, action, body, security=False):
         aid = str(uuid.uuid4())
-        hdr = ['<a:Action s:mustUnderstand="1">%s</a:Action>' % xml_escape(action)
-               if action_must_understand else '<a:Action>%s</a:Action>' % xml_escape(action),
+        hdr = ['<a:Action s:mustUnderstand="1">%s</a:Action>' % xml_escape(action),
                '<ActivityId CorrelationId="%s" xmlns="%s">%s</ActivityId>'
                % (str(uuid.uuid4()), NS_DIAG, aid)]
         if req.message_id:
@@ -1069,14 +1072,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
         self.wfile.flush()
-
-
-def _maybe_done(self):
-    if self.args.max_requests and self.answered >= self.args.max_requests:
-        self.done.set()
-
-
-Peer.maybe_done = _maybe_done
 
 
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
