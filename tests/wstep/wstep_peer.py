@@ -256,6 +256,9 @@ class Peer:
 
     # -- recording ---------------------------------------------------------------------
 
+    def base_url(self):
+        return "%s://127.0.0.1:%d" % ("https" if self.args.cert else "http", self.port)
+
     def param(self, key, default=None):
         if key in self.params:
             return self.params[key]
@@ -422,7 +425,7 @@ class Peer:
         self.check(req, addr == NS_A + "/anonymous",
                    "a:ReplyTo/a:Address is the anonymous address: %r" % addr)
         to = one(header, NS_A, "To")
-        want = "https://127.0.0.1:%d%s" % (self.port, self.args.path)
+        want = self.base_url() + self.args.path
         if to is None:
             self.note(req, "no a:To")
         else:
@@ -761,7 +764,7 @@ class Peer:
 
     def pending_answer(self, req, rid):
         """[MS-WSTEP] 3.1.4.1.3.2/3.1.4.1.3.4: no token, a reference where to ask again."""
-        url = "https://127.0.0.1:%d%s" % (self.port, self.args.path)
+        url = self.base_url() + self.args.path
         body = ('<RequestSecurityTokenResponseCollection xmlns="%s">'
                 '<RequestSecurityTokenResponse>'
                 '<TokenType>%s</TokenType>'
@@ -840,7 +843,7 @@ class Peer:
         if mode == "drop":
             return "drop"
         if mode == "redirect":
-            loc = "https://127.0.0.1:%d/redirected%s" % (self.port, self.args.path)
+            loc = self.base_url() + "/redirected" + self.args.path
             return 307, {"Location": loc, "Content-Type": "text/plain"}, b"moved\n"
         if mode.startswith("fault:"):
             st, b = self.fault(req, mode[6:])
@@ -1183,8 +1186,8 @@ def main(argv=None):
     httpd.peer = peer
     httpd.ssl_ctx = ctx
     peer.port = httpd.server_address[1]
-    peer.log("wstep_peer: https://127.0.0.1:%d%s, modes %s, params %s"
-             % (peer.port, args.path, args.mode or "issue", params))
+    peer.log("wstep_peer: %s%s, modes %s, params %s"
+             % (peer.base_url(), args.path, args.mode or "issue", params))
     threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
                      daemon=True).start()
     if args.port_file:
