@@ -13,7 +13,7 @@
 # (multiarch: they install beside the native ones; docs/building.md).
 set -eu
 pkgs="gcc g++ libc6-dev pkg-config scons libxml2-dev libxml2-utils libwbxml2-dev libwbxml2-utils
-      libssl-dev openssl libcurl4-openssl-dev libcmocka-dev liblzma-dev python3 valgrind
+      libssl-dev openssl libcurl4-openssl-dev libcmocka-dev liblzma-dev python3 python3-cryptography valgrind
       scep golang-go golang-github-micromdm-scep-dev iproute2 curl procps time
       crossbuild-essential-arm64 qemu-user file clang libclang-rt-14-dev man-db groff-base
       systemd"
@@ -22,7 +22,8 @@ pkgs="gcc g++ libc6-dev pkg-config scons libxml2-dev libxml2-utils libwbxml2-dev
 # clang with its runtime (libFuzzer, sanitizers) builds the fuzz targets;
 # GNU time measures peak RSS in bench/startup.sh; man-db and groff-base render
 # the manual pages (tests/scripts/test-man.sh); systemd brings systemd-analyze,
-# which checks the installed service unit.
+# which checks the installed service unit; python3-cryptography signs the
+# certificates of the MS-WSTEP renewal peer (tests/wstep/).
 # arm64 libraries for the cross build.  libwbxml2-dev is not among them: it is
 # not Multi-Arch: same in Debian 12 and would replace the native one (the cross
 # build leaves out test_codec_wbxml instead).
