@@ -12,6 +12,7 @@
  *   {CertHash}/IssuedBy|IssuedTo|ValidFrom|ValidTo|TemplateName  Get
  *   CertificateStore/My/SCEP/..., ClientCertificateInstall/SCEP/...  enroll.c
  *   ClientCertificateInstall/PFXCertInstall/...  pfx.c
+ *   CertificateStore/My/WSTEP/...  wstep.c
  * Names match case-insensitively; a certificate keeps the node name the
  * server gave it.
  */
@@ -30,6 +31,7 @@
 #include "platform.h"
 #include "store/cert.h"
 #include "store/store.h"
+#include "wstep.h"
 
 typedef enum {
     N_NONE,    /* no such node */
@@ -39,7 +41,8 @@ typedef enum {
     N_CERT,    /* {CertHash} */
     N_LEAF,    /* a leaf of a certificate */
     N_SCEP,    /* at or below a SCEP node: enroll.c */
-    N_PFX      /* at or below ClientCertificateInstall/PFXCertInstall: pfx.c */
+    N_PFX,     /* at or below ClientCertificateInstall/PFXCertInstall: pfx.c */
+    N_WSTEP    /* at or below CertificateStore/My/WSTEP: wstep.c */
 } node_kind_t;
 
 typedef enum { L_ENCODED, L_ISSUED_BY, L_ISSUED_TO, L_VALID_FROM, L_VALID_TO, L_TEMPLATE } leaf_t;
@@ -55,7 +58,8 @@ typedef struct node {
     leaf_t leaf;
     enr_ns_t ns;              /* SCEP: which enrollments */
     pfx_ns_t pfx_ns;          /* PFX: device or user */
-    char **segs;              /* SCEP, PFX: the segments below the SCEP / PFXCertInstall node */
+    char **segs;              /* SCEP, PFX, WSTEP: the segments below the SCEP /
+                                 PFXCertInstall / WSTEP node */
     size_t n_segs;
 } node_t;
 
@@ -193,6 +197,12 @@ static void resolve_cs(char **segs, size_t n, node_t *out)
         scep_part(out, ENR_CS, segs + 2, n - 2);
         return;
     }
+    if (!strcasecmp(segs[1], "WSTEP")) {
+        out->kind = N_WSTEP;
+        out->segs = segs + 2;
+        out->n_segs = n - 2;
+        return;
+    }
     store = !strcasecmp(segs[1], "User") ? "my-user" : !strcasecmp(segs[1], "System") ? "my-system"
                                                                                        : NULL;
     if (!store)
@@ -284,6 +294,8 @@ static int cs_get(void *ctx, const omadm_csp_req_t *req, omadm_csp_out_t *out)
         return enroll_get(cs, n.ns, n.segs, n.n_segs, out);
     case N_PFX:
         return pfx_get(cs, n.pfx_ns, n.segs, n.n_segs, out);
+    case N_WSTEP:
+        return wstep_get(cs, n.segs, n.n_segs, out);
     case N_ROOT:
     case N_GROUP:
     case N_STORE:
@@ -316,7 +328,7 @@ static int list_names(omadm_csp_out_t *out, const char *const *names, size_t n)
 static int cs_list(void *ctx, const omadm_csp_req_t *req, omadm_csp_out_t *out)
 {
     static const char *const cs_root[] = {"Root", "CA", "My"};
-    static const char *const my[] = {"User", "System", "SCEP"};
+    static const char *const my[] = {"User", "System", "SCEP", "WSTEP"};
     static const char *const cci[] = {"PFXCertInstall", "SCEP"};
     static const char *const rca_device[] = {"Root", "CA", "TrustedPublisher", "TrustedPeople",
                                              "UntrustedCertificates"};
@@ -330,6 +342,8 @@ static int cs_list(void *ctx, const omadm_csp_req_t *req, omadm_csp_out_t *out)
         return enroll_list(cs, n.ns, n.segs, n.n_segs, out);
     case N_PFX:
         return pfx_list(cs, n.pfx_ns, n.segs, n.n_segs, out);
+    case N_WSTEP:
+        return wstep_list(cs, n.segs, n.n_segs, out);
     case N_ROOT:
         if (f.cci)
             return list_names(out, cci, 2);
@@ -337,8 +351,11 @@ static int cs_list(void *ctx, const omadm_csp_req_t *req, omadm_csp_out_t *out)
             return f.user ? list_names(out, rca_device + 1, 4) : list_names(out, rca_device, 5);
         return list_names(out, cs_root, 3);
     case N_GROUP:
-        if (n.my_group)
-            return list_names(out, my, 3);
+        if (n.my_group) {
+            /* WSTEP: once there is an identity (Occ 0..1) */
+            int rc = list_names(out, my, 3);
+            return rc ? rc : wstep_exists(cs) ? list_names(out, my + 3, 1) : 0;
+        }
         if (omadm_csp_out_child(out, "System"))
             return -500;
         /* the certificates sit beside System */
@@ -439,6 +456,8 @@ static int cs_add(void *ctx, const omadm_csp_req_t *req, const omadm_value_t *va
         return enroll_add(ctx, n.ns, n.segs, n.n_segs, value);
     case N_PFX:
         return pfx_add(ctx, n.pfx_ns, n.segs, n.n_segs, req, value);
+    case N_WSTEP:
+        return wstep_set(ctx, n.segs, n.n_segs, req, value, true);
     case N_ROOT:
     case N_GROUP:
     case N_STORE:
@@ -464,6 +483,8 @@ static int cs_replace(void *ctx, const omadm_csp_req_t *req, const omadm_value_t
         return enroll_replace(ctx, n.ns, n.segs, n.n_segs, value);
     if (n.kind == N_PFX)
         return pfx_replace(ctx, n.pfx_ns, n.segs, n.n_segs, req, value);
+    if (n.kind == N_WSTEP)
+        return wstep_set(ctx, n.segs, n.n_segs, req, value, false);
     if (n.kind == N_CERT || (n.kind == N_LEAF && n.leaf != L_ENCODED))
         return read_only(ctx, &n);
     if (n.kind != N_LEAF)
@@ -484,6 +505,8 @@ static int cs_del(void *ctx, const omadm_csp_req_t *req)
         return enroll_del(cs, n.ns, n.segs, n.n_segs);
     if (n.kind == N_PFX)
         return pfx_del(cs, n.pfx_ns, n.segs, n.n_segs);
+    if (n.kind == N_WSTEP)
+        return wstep_del(cs, n.segs, n.n_segs, req);
     if (n.kind == N_LEAF)
         return read_only(cs, &n);
     if (n.kind != N_CERT)
@@ -504,6 +527,8 @@ static int cs_exec(void *ctx, const omadm_csp_req_t *req, const omadm_value_t *a
     resolve(req, buf, sizeof buf, segs, &n);
     if (n.kind == N_SCEP)
         return enroll_exec(ctx, n.ns, n.segs, n.n_segs, req);
+    if (n.kind == N_WSTEP)
+        return wstep_exec(ctx, n.segs, n.n_segs);
     return n.kind == N_NONE ? -404 : -405;
 }
 
@@ -515,15 +540,18 @@ static int cs_begin(void *ctx)
 }
 
 /* PFX blobs staged by the commands are installed now, when every command
- * of the Atomic has set its parameters (pfx.c). */
+ * of the Atomic has set its parameters (pfx.c); the WSTEP schedule is
+ * checked as the whole Atomic left it (wstep.c). */
 static int cs_validate(void *ctx)
 {
-    return pfx_validate(ctx);
+    int rc = wstep_validate(ctx);
+    return rc ? rc : pfx_validate(ctx);
 }
 
 static int cs_commit(void *ctx)
 {
     struct omadm_certstore *cs = ctx;
+    wstep_end(cs);
     if (store_commit(cs->store)) {
         pfx_rollback(cs);
         return -500;
@@ -536,6 +564,7 @@ static int cs_rollback(void *ctx)
 {
     store_rollback(((struct omadm_certstore *)ctx)->store);
     pfx_rollback(ctx);
+    wstep_end(ctx);
     return 0;
 }
 
@@ -546,17 +575,26 @@ static int cs_end_message(void *ctx)
 
 static int cs_step(void *ctx, int64_t now, int64_t *next_due)
 {
-    return enroll_step(ctx, now, next_due);
+    int64_t enroll_next = OMADM_NEVER, wstep_next = OMADM_NEVER;
+    int rc = enroll_step(ctx, now, &enroll_next);
+    /* a step that lost the store's lock ends at once (omadm_certstore_unlock) */
+    int rc2 = store_locked(((struct omadm_certstore *)ctx)->store)
+                  ? wstep_step(ctx, now, &wstep_next)
+                  : 0;
+    *next_due = enroll_next < wstep_next ? enroll_next : wstep_next;
+    return rc ? rc : rc2;
 }
 
 static int cs_alerts(void *ctx, omadm_alert_fn fn, void *fn_ctx)
 {
-    return enroll_alerts(ctx, fn, fn_ctx);
+    int rc = enroll_alerts(ctx, fn, fn_ctx);
+    return rc ? rc : wstep_alerts(ctx, fn, fn_ctx);
 }
 
 static int cs_alert_delivered(void *ctx, const char *id)
 {
-    return enroll_alert_delivered(ctx, id);
+    int rc = enroll_alert_delivered(ctx, id);
+    return rc == 1 ? wstep_alert_delivered(ctx, id) : rc;
 }
 
 /* One registration for both CSPs: the handlers tell them apart by the base

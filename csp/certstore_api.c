@@ -22,6 +22,7 @@
 #include "certstore_internal.h"
 #include "enroll.h"
 #include "pfx.h"
+#include "wstep.h"
 #include "platform.h"
 #include "store/cert.h"
 #include "store/store.h"
@@ -579,6 +580,9 @@ omadm_error_t omadm_certstore_check(omadm_certstore_t *cs, unsigned flags, omadm
         if (fn)
             fn(ctx, "the PFX install records cannot be listed");
     }
+    n += (int)bad;
+    bad = 0;
+    wstep_check_record(cs->store, fn, ctx, &bad);
     n += (int)bad;
     if (problems)
         *problems = n > 0 ? (unsigned)n : 0;

@@ -23,6 +23,7 @@ struct omadm_certstore {
     bool in_http;               /* inside http.request(): the host may unlock the store */
     unsigned unlocks;           /* omadm_certstore_unlock calls so far */
     struct pfx_mem *pfx;        /* PFX passwords and staged blobs (pfx.c): memory only */
+    bool wstep_touched;         /* the transaction set a My/WSTEP schedule node (wstep.c) */
 };
 
 void cs_log(const struct omadm_certstore *cs, omadm_log_level_t level, const char *fmt, ...)

@@ -20,11 +20,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <strings.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "http.h"
 
 #define MAX_MINUTE_SECONDS 86400u
+#define SYSTEM_CAPATH "/etc/ssl/certs"
 
 const char cli_run_usage[] =
     "usage: dmclient [--state-dir DIR] run [--once | --until-idle] [-v]\n"
@@ -84,10 +87,65 @@ typedef struct step_http {
     cli_http_conns_t *conns; /* connections kept between its exchanges (NULL: none yet) */
 } step_http_t;
 
+/* An exchange with TLS client authentication (the DM identity's WSTEP
+ * renewal, docs/wstep.md): https:// only, the server verified against the
+ * system CAs and dmclient.conf's cacert (as the DM session does), the
+ * certificate and key the library gives, no redirect followed. */
+static omadm_http_result_t client_tls_request(step_http_t *sh, const omadm_http_req_t *req,
+                                              omadm_http_resp_t *resp, char *err,
+                                              size_t err_size)
+{
+    const char *cacert = sh->cli->acct.cacert;
+    char *cacert_path = NULL;
+    struct stat st;
+    if (strncasecmp(req->url, "https://", 8) || !req->client_key_pem) {
+        snprintf(err, err_size, "TLS client authentication needs an https:// URL");
+        return OMADM_HTTP_FAILED;
+    }
+    if (cacert && cacert[0] != '/' &&
+        asprintf(&cacert_path, "%s/%s", sh->cli->state_dir, cacert) < 0) {
+        snprintf(err, err_size, "out of memory");
+        return OMADM_HTTP_FAILED;
+    }
+    const cli_tls_t tls = {
+        .cacert = cacert_path ? cacert_path : cacert,
+        .capath = !stat(SYSTEM_CAPATH, &st) && S_ISDIR(st.st_mode) ? SYSTEM_CAPATH : NULL,
+        .cert_pem = (const uint8_t *)req->client_cert_pem,
+        .cert_pem_len = strlen(req->client_cert_pem),
+        .key_pem = (const uint8_t *)req->client_key_pem,
+        .key_pem_len = strlen(req->client_key_pem),
+    };
+    const cli_http_post_t post = {
+        .url = req->url,
+        .content_type = req->content_type,
+        .body = req->body,
+        .body_len = req->body_len,
+        .max_response = req->max_response,
+        .timeout_s = req->timeout_s ? req->timeout_s : 60,
+        .connect_timeout_s = 10,
+    };
+    cli_http_client_t *c = NULL;
+    cli_http_reply_t reply = {0};
+    omadm_http_result_t r = OMADM_HTTP_FAILED;
+    if (!cli_http_client_new(&tls, &c, err, err_size))
+        r = cli_http_client_post(c, &post, &reply, err, err_size);
+    if (r == OMADM_HTTP_OK) {
+        resp->status = reply.status;
+        resp->body = reply.body; /* cli_http_release frees it */
+        resp->len = reply.len;
+        snprintf(resp->content_type, sizeof resp->content_type, "%s", reply.content_type);
+    }
+    cli_http_client_free(c);
+    free(cacert_path);
+    return r;
+}
+
 static omadm_http_result_t step_request(void *ctx, const omadm_http_req_t *req,
                                         omadm_http_resp_t *resp, char *err, size_t err_size)
 {
     step_http_t *sh = ctx;
+    if (req->client_cert_pem)
+        return client_tls_request(sh, req, resp, err, err_size);
     int unlocked = !cli_unlock(sh->cli);
     if (!sh->conns)
         sh->conns = cli_http_conns_new(); /* NULL (no memory): a connection per exchange */

@@ -546,7 +546,11 @@ static int adjust(void *ctx, cli_t *cli)
  * one-line error. */
 static int load_store_cert(session_t *s)
 {
-    omadm_error_t e = omadm_certstore_identity(s->cli.certs, CLIENT_CERT_STORE, s->thumb, &s->id);
+    /* the DM identity: the configured certificate, or what its WSTEP
+     * renewal replaced it with (docs/wstep.md) */
+    omadm_error_t e = omadm_certstore_wstep_identity(s->cli.certs, s->thumb, s->thumb);
+    if (e == OMADM_OK || e == OMADM_E_NOT_FOUND || e == OMADM_E_NO_KEY)
+        e = omadm_certstore_identity(s->cli.certs, CLIENT_CERT_STORE, s->thumb, &s->id);
     if (e == OMADM_OK)
         return 0;
     errorf("client certificate %s: %s", s->thumb,

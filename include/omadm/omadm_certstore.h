@@ -95,6 +95,15 @@ typedef struct omadm_http_req {
     size_t body_len;
     size_t max_response;       /* larger responses are an error */
     unsigned timeout_s;        /* whole exchange, connect included */
+    /* Added after 0.1.0 (at the end: the library allocates this struct, the
+     * host only reads it).  TLS client authentication for this exchange,
+     * or NULL: none.  The DM identity's renewal (docs/wstep.md) sets them:
+     * the host must then present this certificate (PEM) with this private
+     * key (PEM, secret: do not copy or log it), require https:// and never
+     * follow a redirect.  A host built before them ignores them, and the
+     * renewal then fails at the TLS handshake. */
+    const char *client_cert_pem;
+    const char *client_key_pem;
 } omadm_http_req_t;
 
 typedef struct omadm_http_resp {
@@ -352,6 +361,26 @@ OMADM_API omadm_error_t omadm_certstore_enrollment_identity(omadm_certstore_t *c
                                                             omadm_enroll_ns_t ns,
                                                             const char *enrollment_id,
                                                             omadm_cert_identity_t *out);
+
+/* The DM identity certificate: the TLS client certificate the host's DM
+ * session authenticates with, which CertificateStore/My/WSTEP renews over
+ * MS-WSTEP (docs/wstep.md).  thumbprint names the certificate the host is
+ * configured with, in My/System with its private key.  When it is the
+ * identity already, or the one the identity was renewed from, the identity
+ * stays as it is; otherwise it becomes the identity (My/WSTEP appears, or
+ * starts afresh for it: Renew/Status 0, the schedule settings kept).  The
+ * current identity's thumbprint (uppercase) goes to current: the
+ * certificate to authenticate with (omadm_certstore_identity).  Call it
+ * before each session, outside omadm_process and omadm_step.
+ * Returns OMADM_OK; OMADM_E_INVALID_ARG (cs, thumbprint or current NULL,
+ * not a thumbprint); OMADM_E_NOT_FOUND (not in My/System); OMADM_E_NO_KEY
+ * (the store has no private key for it); OMADM_E_CORRUPT (the identity's
+ * record cannot be read); OMADM_E_NEWER_FORMAT (it is of a newer format);
+ * OMADM_E_STORAGE.  On failure nothing changed and current is untouched.
+ * Threads: store. */
+OMADM_API omadm_error_t omadm_certstore_wstep_identity(omadm_certstore_t *cs,
+                                                       const char *thumbprint,
+                                                       char current[OMADM_THUMBPRINT_LEN + 1]);
 
 /* omadm_certstore_check flag: also fix what can be fixed without losing
  * anything (file and directory modes; temp files an interrupted write

@@ -859,7 +859,8 @@ class Session:
         for k, v in sorted(h.items()):
             self.log("    %s: %s" % (k, v))
         if req.peer_cert:
-            self.log("    client certificate: %s" % _dn(req.peer_cert.get("subject")))
+            self.log("    client certificate: %s serial %s" % (
+                _dn(req.peer_cert.get("subject")), req.peer_cert.get("serialNumber", "?")))
         ctype = h.get("content-type", "")
         mime = ctype.split(";")[0].strip().lower()
         if mime == CT_WBXML:

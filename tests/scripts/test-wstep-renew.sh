@@ -1,0 +1,170 @@
+#!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
+# tests/scripts/test-wstep-renew.sh BUILD_DIR - the renewal of the DM identity certificate over
+# MS-WSTEP (docs/wstep.md), end to end: dmclient session against tests/dmserver (TLS with the
+# identity as client certificate, --client-ca), the renewal as background work (dmclient run)
+# against tests/wstep/wstep_peer.py, then the next session.
+#
+#   1. RenewNow: session 1 adopts the identity (dmclient.conf client_cert), sets ServerURL and
+#      the schedule in one Atomic (C5) and Execs RenewNow; `run --once` renews: My/System holds
+#      the new certificate (the one the peer delivered) and its key, not the old one; Status 2;
+#      session 2 authenticates with the new certificate (serial in dmserver's log), gets the
+#      result alert (Data "2 NEWTHUMB 0"), session 3 none; the peer's checks all pass
+#   2. scheduled: RenewPeriod 60 days and a 2-day certificate: not due with
+#      DMCLIENT_MINUTE_SECONDS=1 (60 days are 86400 s there), due with 60 (real days)
+#   3. server errors: a SOAP fault (Authorization), a deviceenrollmentserviceerror detail
+#      (NotEligibleToRenew): Status 3 and the HRESULT of tests/wstep/README.md, the identity
+#      unchanged, the alert "3 THUMB HRESULT" marked critical
+#   4. server down: Status 3, ErrorCode 0x80180010 (MENROLL_E_CONNECTIVITY), the next attempt
+#      due RetryInterval days later
+#   5. kill -9 while the peer holds the answer back: the store is consistent with exactly one
+#      identity (the old one), Status 1; the next run renews
+set -u
+build=${1:?usage: tests/scripts/test-wstep-renew.sh BUILD_DIR}
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+# shellcheck source=SCRIPTDIR/lib/common.sh
+. "$here/lib/common.sh"
+# shellcheck source=SCRIPTDIR/lib/syncml.sh
+. "$here/lib/syncml.sh"
+case $build in /*) ;; *) build=$top/$build ;; esac
+dmclient=$build/bin/dmclient
+conv=$build/tests/tools/syncmlconv
+for c in python3 openssl timeout; do
+    command -v "$c" >/dev/null 2>&1 || { echo "SKIP wstep-renew: $c not found"; exit 0; }
+done
+python3 -c 'import cryptography' 2>/dev/null || { echo "SKIP wstep-renew: python3-cryptography"; exit 0; }
+[ -x "$dmclient" ] || { echo "FAIL: $dmclient missing (build first)"; exit 1; }
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/test-wstep-renew.XXXXXX") || exit 1
+pids=
+# shellcheck disable=SC2317  # called by the trap
+cleanup() {
+    for p in $pids; do kill -KILL "$p" 2>/dev/null; done
+    scratch_done "$tmp" "$failures"
+}
+trap cleanup EXIT
+trap 'failures=$((failures + 1)); exit 1' HUP INT TERM
+
+sh "$top/tests/dmserver/make-certs.sh" "$tmp/pki" >/dev/null || { fail "make-certs.sh"; exit 1; }
+pki=$tmp/pki
+BASE=./Vendor/MSFT/CertificateStore/My/WSTEP
+
+wait_port() { # FILE PID
+    _i=0
+    while [ ! -s "$1" ] && kill -0 "$2" 2>/dev/null && [ $_i -lt 200 ]; do sleep 0.05; _i=$((_i + 1)); done
+    [ -s "$1" ]
+}
+
+# peer NAME MODE [ARGS...]: a WSTEP peer for the identity $cur; sets $wport, $wpid, $wurl
+peer() {
+    _n=$1 _m=$2
+    shift 2
+    rm -f "$tmp/$_n.wport"
+    python3 "$top/tests/wstep/wstep_peer.py" --cert "$pki/server.pem" --key "$pki/server.key" \
+        --client-ca "$pki/client-ca.pem" --ca-cert "$pki/client-ca.pem" --ca-key "$pki/client-ca.key" \
+        --current-cert "$cur" --issued-out "$tmp/$_n.issued.pem" --validity 3600 \
+        --port-file "$tmp/$_n.wport" --log "$tmp/$_n.wlog" --summary "$tmp/$_n.wjson" \
+        --state "$tmp/$_n.wstate" --max-time 300 --mode "$_m" "$@" >"$tmp/$_n.wout" 2>&1 &
+    wpid=$!
+    pids="$pids $wpid"
+    wait_port "$tmp/$_n.wport" "$wpid" || { fail "$_n: the WSTEP peer did not start"; cat "$tmp/$_n.wout"; return 1; }
+    wport=$(cat "$tmp/$_n.wport")
+    wurl="https://127.0.0.1:$wport/EnrollmentServer/DeviceEnrollmentWebService.svc"
+}
+peer_end() { # NAME: 0 when the peer passed
+    kill -TERM "$wpid" 2>/dev/null
+    wait "$wpid"
+    _rc=$?
+    grep -q '^PASS: wstep_peer' "$tmp/$1.wout" && [ $_rc -eq 0 ]
+}
+
+# dms NAME PARAMS...: one DM session (dmserver script wstep-renew) with state $st
+dms() {
+    _n=$1
+    shift
+    rm -f "$tmp/$_n.port"
+    _cnt=$#
+    for a in "$@"; do set -- "$@" --param "$a"; done
+    shift "$_cnt"
+    python3 "$top/tests/dmserver/dmserver.py" --script wstep-renew --port-file "$tmp/$_n.port" \
+        --max-time 120 --cert "$pki/server.pem" --key "$pki/server.key" --client-ca "$pki/client-ca.pem" \
+        --syncmlconv "$conv" --log "$tmp/$_n.log" --summary "$tmp/$_n.json" "$@" >"$tmp/$_n.out" 2>&1 &
+    _sp=$!
+    pids="$pids $_sp"
+    wait_port "$tmp/$_n.port" "$_sp" || { fail "$_n: dmserver did not start"; cat "$tmp/$_n.out"; return 1; }
+    sed -i "s|^server_url.*|server_url = https://127.0.0.1:$(cat "$tmp/$_n.port")/omadm|" "$st/dmclient.conf"
+    timeout -s KILL 60 "$dmclient" --state-dir "$st" session >"$tmp/$_n.client" 2>&1
+    _crc=$?
+    kill -USR1 "$_sp" 2>/dev/null
+    wait "$_sp"
+    _src=$?
+    [ $_crc -eq 0 ] || { echo "dmclient session exit $_crc" >>"$tmp/$_n.out"; return 1; }
+    [ $_src -eq 0 ]
+}
+dms_ok() { # NAME TEXT PARAMS...
+    _n=$1 _t=$2
+    shift 2
+    if dms "$_n" "$@"; then ok "$_t"; else fail "$_t"; sed 's/^/    /' "$tmp/$_n.out" "$tmp/$_n.client" | grep -v '^    ok:' | tail -25; fi
+}
+
+# state NAME CERT KEY: a state directory whose DM identity is CERT (My/System, with KEY)
+state() {
+    st=$tmp/$1
+    mkdir -p "$st"
+    _t=$(cert_thumbprint "$2")
+    msg_begin "$tmp/$1.add.xml" dmserver
+    m_cmd Add "./Vendor/MSFT/CertificateStore/My/System/$_t/EncodedCertificate" b64 \
+        "$(openssl x509 -in "$2" -outform DER | openssl base64 -A)"
+    msg_end
+    "$dmclient" --state-dir "$st" process "$tmp/$1.add.xml" >/dev/null 2>&1 || fail "$1: adding the identity"
+    (umask 077 && openssl pkey -in "$3" >"$st/store/keys/my-system-$_t") || fail "$1: placing its key"
+    cat >"$st/dmclient.conf" <<EOF
+server_url = https://127.0.0.1:1/omadm
+cacert = $pki/ca.pem
+client_cert = $_t
+EOF
+    cur=$2
+}
+
+get() { # URI: the value of one node, through dmclient process
+    msg_begin "$tmp/get.xml" dmserver
+    m_cmd Get "$1"
+    msg_end
+    "$dmclient" --state-dir "$st" process "$tmp/get.xml" 2>/dev/null |
+        sed -n 's|.*<Results>.*<Data>\([^<]*\)</Data>.*|\1|p'
+}
+my_system() { "$dmclient" --state-dir "$st" store list my-system 2>/dev/null | awk '{print $2}' | sort | tr '\n' ' '; }
+serial_of() { openssl x509 -in "$1" -noout -serial | sed 's/serial=//'; }
+run_once() { DMCLIENT_MINUTE_SECONDS=${1:-1} timeout -s KILL 90 "$dmclient" --state-dir "$st" run --once -v >"$tmp/run.out" 2>&1; }
+
+# ---- 1. RenewNow
+state s1 "$pki/client.pem" "$pki/client.key"
+old=$(cert_thumbprint "$pki/client.pem")
+peer p1 issue || exit 1
+dms_ok s1-setup "session 1: ServerURL, the C5 Atomic, RenewNow: 200s; CertThumbprint the configured one" \
+    mode=setup "wstep_url=$wurl" renew_now=1 "thumb=$old"
+[ "$(get "$BASE/Renew/Status")" = 1 ] && ok "RenewNow: Status 1 (in progress) until the step" ||
+    fail "Status after RenewNow: $(get "$BASE/Renew/Status")"
+run_once || { fail "run --once: exit $?"; cat "$tmp/run.out"; }
+if peer_end p1; then ok "peer: every check of the renewal request passed"; else
+    fail "peer checks"; grep -E '^(FAIL|NOTE)' "$tmp/p1.wout" | head; fi
+new=$(cert_thumbprint "$tmp/p1.issued.pem" 2>/dev/null)
+[ -n "$new" ] && [ "$(my_system)" = "$new " ] &&
+    ok "My/System holds the new certificate only" || fail "My/System: $(my_system) (new $new, old $old)"
+[ -s "$st/store/keys/my-system-$new" ] && [ ! -e "$st/store/keys/my-system-$old" ] &&
+    ok "the new key is in the store, the old one gone" || fail "keys: $(ls "$st/store/keys")"
+[ "$(get "$BASE/Renew/Status")" = 2 ] && [ "$(get "$BASE/CertThumbprint")" = "$new" ] &&
+    [ "$(get "$BASE/Renew/ErrorCode")" = 0 ] && [ -n "$(get "$BASE/Renew/LastRenewalAttemptTime")" ] &&
+    ok "Status 2, CertThumbprint the new one, ErrorCode 0, LastRenewalAttemptTime set" ||
+    fail "after renewal: Status $(get "$BASE/Renew/Status") thumb $(get "$BASE/CertThumbprint")"
+"$dmclient" --state-dir "$st" store check >/dev/null 2>&1 && ok "store check passes" || fail "store check"
+dms_ok s1-after "session 2: the result alert (2 NEWTHUMB 0); CertThumprint the new one" \
+    mode=check "alert_data=2 $new 0" "thumb=$new" status=2 error=0
+grep -q "client certificate: .*serial $(serial_of "$tmp/p1.issued.pem")" "$tmp/s1-after.log" &&
+    ok "session 2 authenticated with the new certificate (serial $(serial_of "$tmp/p1.issued.pem"))" ||
+    fail "session 2's client certificate: $(grep 'client certificate' "$tmp/s1-after.log")"
+dms_ok s1-again "session 3: the alert was delivered once" mode=check "thumb=$new" status=2 error=0
+grep -q "^client_cert = $old" "$st/dmclient.conf" && ok "dmclient.conf left as it was" || fail "dmclient.conf changed"
+
+finish test-wstep-renew
