@@ -254,9 +254,12 @@ int cli_run_main(const char *state_dir, int argc, char **argv)
             status = 1;
             break;
         }
+        int64_t now = (int64_t)time(NULL), wait;
+        if (mode == RUN_ONCE && next != OMADM_NEVER)
+            cli_log(OMADM_LOG_DEBUG, "run", "next work due in %lld s",
+                    (long long)(next > now ? next - now : 0));
         if (mode == RUN_ONCE || (mode == RUN_UNTIL_IDLE && next == OMADM_NEVER))
             break;
-        int64_t now = (int64_t)time(NULL), wait;
         if (next == OMADM_NEVER)
             wait = idle_wait;
         else if (next <= now)

@@ -167,4 +167,102 @@ grep -q "client certificate: .*serial $(serial_of "$tmp/p1.issued.pem")" "$tmp/s
 dms_ok s1-again "session 3: the alert was delivered once" mode=check "thumb=$new" status=2 error=0
 grep -q "^client_cert = $old" "$st/dmclient.conf" && ok "dmclient.conf left as it was" || fail "dmclient.conf changed"
 
+# identity NAME DAYS: a client certificate of the client CA (EC P-256), valid DAYS days
+identity() {
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$tmp/$1.key" 2>/dev/null
+    openssl req -new -key "$tmp/$1.key" -subj "/O=dmserver test/CN=omadm-device" -out "$tmp/$1.csr"
+    printf 'basicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature\nextendedKeyUsage = clientAuth\n' >"$tmp/$1.ext"
+    openssl x509 -req -in "$tmp/$1.csr" -CA "$pki/client-ca.pem" -CAkey "$pki/client-ca.key" \
+        -set_serial "0x$(openssl rand -hex 8)" -days "$2" -sha256 -extfile "$tmp/$1.ext" \
+        -out "$tmp/$1.pem" 2>/dev/null
+}
+next_due() { sed -n 's/.*next work due in \([0-9-]*\) s.*/\1/p' "$tmp/run.out" | tail -1; }
+requests() { grep -c '^request [0-9]*:' "$tmp/$1.wlog" 2>/dev/null; }
+near() { [ -n "$1" ] && [ "$1" -ge $(($2 - 30)) ] && [ "$1" -le $(($2 + 30)) ]; }
+
+# ---- 2. scheduled by RenewPeriod (60 days) before the 2-day certificate's notAfter
+state s2 "$pki/client.pem" "$pki/client.key"
+peer p2 issue || exit 1
+dms_ok s2-setup "scheduled: session 1 sets the schedule (no RenewNow)" mode=setup "wstep_url=$wurl" "thumb=$old"
+run_once 1 || fail "run --once (minute 1 s): exit $?"
+# at 1 s a minute, 60 days are 86400 s and the certificate has 2 x 86400 s left
+due=$(next_due)
+[ "$(requests p2)" = 0 ] && [ "$(get "$BASE/Renew/Status")" = 0 ] && near "$due" 86400 &&
+    ok "DMCLIENT_MINUTE_SECONDS=1: not due yet; due in $due s (notAfter - 60 days of 1440 s)" ||
+    fail "not due yet: requests $(requests p2), Status $(get "$BASE/Renew/Status"), due '$due'"
+run_once 60 || fail "run --once (minute 60 s): exit $?"
+peer_end p2 || fail "p2 peer checks"
+new2=$(cert_thumbprint "$tmp/p2.issued.pem" 2>/dev/null)
+[ -n "$new2" ] && [ "$(my_system)" = "$new2 " ] && [ "$(get "$BASE/Renew/Status")" = 2 ] &&
+    ok "real days: the certificate is within RenewPeriod of expiry and was renewed" ||
+    fail "scheduled renewal: $(my_system), Status $(get "$BASE/Renew/Status")"
+
+# ---- 3. server errors: Status 3 and the HRESULT of tests/wstep/README.md
+state s3 "$pki/client.pem" "$pki/client.key"
+peer p3 fault:Authorization,detail:NotEligibleToRenew || exit 1
+dms_ok s3-setup "faults: session 1 with RenewNow" mode=setup "wstep_url=$wurl" renew_now=1 "thumb=$old"
+run_once 1 || fail "run --once: exit $?"
+[ "$(get "$BASE/Renew/Status")" = 3 ] && [ "$(get "$BASE/Renew/ErrorCode")" = -2145910781 ] &&
+    [ "$(my_system)" = "$old " ] &&
+    ok "fault Authorization: Status 3, ErrorCode 0x80180003, the identity unchanged" ||
+    fail "fault: Status $(get "$BASE/Renew/Status") ErrorCode $(get "$BASE/Renew/ErrorCode") $(my_system)"
+dms_ok s3-alert "the failure alert: 3 THUMB -2145910781, critical; the session still authenticates" \
+    mode=check "alert_data=3 $old -2145910781" alert_mark=critical "thumb=$old" status=3 error=-2145910781
+dms_ok s3-again "faults: RenewNow again" mode=setup "wstep_url=$wurl" renew_now=1 "thumb=$old"
+run_once 1 || fail "run --once: exit $?"
+[ "$(get "$BASE/Renew/ErrorCode")" = -2145910762 ] &&
+    ok "deviceenrollmentserviceerror NotEligibleToRenew: ErrorCode 0x80180016" ||
+    fail "detail: ErrorCode $(get "$BASE/Renew/ErrorCode")"
+peer_end p3 || fail "p3 peer checks"
+"$dmclient" --state-dir "$st" store check >/dev/null 2>&1 && ok "store check passes" || fail "store check"
+
+# ---- 4. server down: a failed scheduled attempt, the next one RetryInterval (4) days later
+identity id10 10
+state s4 "$tmp/id10.pem" "$tmp/id10.key"
+peer p4 issue || exit 1
+downurl="https://127.0.0.1:$wport/EnrollmentServer/DeviceEnrollmentWebService.svc"
+peer_end p4 || true
+dms_ok s4-setup "server down: session 1 (ServerURL of a stopped service)" mode=setup "wstep_url=$downurl" \
+    "thumb=$(cert_thumbprint "$tmp/id10.pem")"
+run_once 60 || fail "run --once: exit $?"
+due=$(next_due)
+[ "$(get "$BASE/Renew/Status")" = 3 ] && [ "$(get "$BASE/Renew/ErrorCode")" = -2145910768 ] &&
+    near "$due" 345600 &&
+    ok "server down: Status 3, ErrorCode 0x80180010, the next attempt in $due s (4 days)" ||
+    fail "server down: Status $(get "$BASE/Renew/Status") ErrorCode $(get "$BASE/Renew/ErrorCode") due '$due'"
+run_once 60 || fail "run --once: exit $?"
+due2=$(next_due)
+[ -n "$due2" ] && [ "$due2" -le "$due" ] && [ "$due2" -gt 300000 ] &&
+    ok "a step before the retry is due tries nothing (due in $due2 s)" || fail "second step: due '$due2'"
+
+# ---- 5. kill -9 while the answer is held back
+state s5 "$pki/client.pem" "$pki/client.key"
+peer p5 slow:30 || exit 1
+dms_ok s5-setup "kill -9: session 1 with RenewNow" mode=setup "wstep_url=$wurl" renew_now=1 "thumb=$old"
+DMCLIENT_MINUTE_SECONDS=1 "$dmclient" --state-dir "$st" run --once >"$tmp/run5.out" 2>&1 &
+rpid=$!
+i=0
+while ! grep -q 'answering in' "$tmp/p5.wlog" 2>/dev/null && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+kill -KILL "$rpid" 2>/dev/null
+wait "$rpid" 2>/dev/null
+kill -TERM "$wpid" 2>/dev/null
+wait "$wpid" 2>/dev/null
+"$dmclient" --state-dir "$st" store check >/dev/null 2>&1 && [ "$(my_system)" = "$old " ] &&
+    [ "$(get "$BASE/Renew/Status")" = 1 ] && [ -s "$st/store/keys/my-system-$old" ] &&
+    ok "killed mid-renewal: store consistent, the old identity only (with its key), Status 1" ||
+    fail "after kill -9: $(my_system) Status $(get "$BASE/Renew/Status")"
+peer p5b issue || exit 1
+"$dmclient" --state-dir "$st" store check >/dev/null 2>&1 || fail "store check"
+msg_begin "$tmp/url.xml" dmserver
+m_cmd Replace "$BASE/Renew/ServerURL" chr "$wurl"
+msg_end
+"$dmclient" --state-dir "$st" process "$tmp/url.xml" >/dev/null 2>&1
+run_once 1 || fail "run --once: exit $?"
+peer_end p5b || fail "p5b peer checks"
+new5=$(cert_thumbprint "$tmp/p5b.issued.pem" 2>/dev/null)
+[ -n "$new5" ] && [ "$(my_system)" = "$new5 " ] && [ "$(get "$BASE/Renew/Status")" = 2 ] &&
+    "$dmclient" --state-dir "$st" store check >/dev/null 2>&1 &&
+    ok "the next run takes the renewal up again and finishes it" ||
+    fail "after the kill, the next run: $(my_system) Status $(get "$BASE/Renew/Status")"
+
 finish test-wstep-renew
