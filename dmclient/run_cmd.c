@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * run_cmd.c - dmclient run: the plugins' background work (SCEP enrollment)
+ * run_cmd.c - dmclient run: the plugins' background work (SCEP enrollment,
+ * the WSTEP renewal of the DM identity certificate)
  * through omadm_step(), with the state lock held only while stepping, and
  * not even then while an exchange waits on the network: the HTTP hook
  * releases the store's lock and the state lock for the transfer and takes
@@ -33,9 +34,10 @@ const char cli_run_usage[] =
     "usage: dmclient [--state-dir DIR] run [--once | --until-idle] [-v]\n"
     "\n"
     "Do the background work that plugins schedule (certificate enrollment\n"
-    "over SCEP): each step locks the state directory, does what is due, and\n"
-    "unlocks it again, so other dmclient commands run while this one waits,\n"
-    "also while a step waits on the network.\n"
+    "over SCEP, the DM identity certificate's renewal over WSTEP): each step\n"
+    "locks the state directory, does what is due, and unlocks it again, so\n"
+    "other dmclient commands run while this one waits, also while a step\n"
+    "waits on a SCEP server.\n"
     "\n"
     "  (no option)    run until SIGTERM or SIGINT: step, wait until the next\n"
     "                 work is due, but at most one minute (work that other\n"
