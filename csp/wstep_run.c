@@ -28,8 +28,12 @@
 #define HTTP_TIMEOUT_S 60
 #define MAX_RESPONSE (1u << 20)
 
-/* When the next attempt falls due (OMADM_NEVER: none). */
-static int64_t due_at(const struct omadm_certstore *cs, const wstep_rec_t *r, int64_t not_after)
+/* When the next attempt falls due (OMADM_NEVER: none): RenewNow at once;
+ * else RenewPeriod days before notAfter, RetryInterval days after the last
+ * attempt in that window, never later than RetryAfterExpiryInterval days
+ * after notAfter (an attempt overdue since then is not made either). */
+static int64_t due_at(const struct omadm_certstore *cs, const wstep_rec_t *r, int64_t not_after,
+                      int64_t now)
 {
     if (!r->url)
         return OMADM_NEVER;
@@ -38,7 +42,8 @@ static int64_t due_at(const struct omadm_certstore *cs, const wstep_rec_t *r, in
     int64_t day = wstep_day(cs);
     int64_t start = not_after - (int64_t)wstep_period(r) * day;
     int64_t due = r->last >= start ? r->last + (int64_t)wstep_retry(r) * day : start;
-    return due > not_after + (int64_t)wstep_after(r) * day ? OMADM_NEVER : due;
+    int64_t when = due > now ? due : now;
+    return when > not_after + (int64_t)wstep_after(r) * day ? OMADM_NEVER : due;
 }
 
 /* r as one transaction of its own, with the switch to a new certificate
@@ -198,7 +203,7 @@ int wstep_step(struct omadm_certstore *cs, int64_t now, int64_t *next_due)
         return -1;
     }
     int64_t due = wstep_not_after(cur.der, cur.der_len, &not_after) ? OMADM_NEVER
-                                                                      : due_at(cs, &r, not_after);
+                                                                      : due_at(cs, &r, not_after, now);
     if (due <= now && !cs->has_http) {
         cs_log(cs, OMADM_LOG_WARN, "WSTEP renewal waits: no HTTP client");
         rc = -1;
@@ -208,7 +213,7 @@ int wstep_step(struct omadm_certstore *cs, int64_t now, int64_t *next_due)
             store_rec_t now_cur;
             if (!store_get(cs->store, "my-system", r.current, &now_cur)) {
                 if (!wstep_not_after(now_cur.der, now_cur.der_len, &not_after))
-                    due = due_at(cs, &r, not_after);
+                    due = due_at(cs, &r, not_after, now);
                 store_rec_free(cs->store, &now_cur);
             }
         } else {
@@ -296,12 +301,10 @@ int wstep_check_record(store_t *s, void (*fn)(void *ctx, const char *problem), v
             char *key = store_get_key(s, "my-system", r.current);
             if (!key)
                 what = "WSTEP record: the identity has no private key in My/System";
-            else {
+            else { /* (an identity the server deleted is no inconsistency) */
                 OPENSSL_cleanse(key, strlen(key));
                 plat_free(store_platform(s), key);
             }
-        } else if (got == 1) {
-            what = "WSTEP record: the identity is not in My/System";
         }
         wstep_rec_free(store_platform(s), &r);
     }

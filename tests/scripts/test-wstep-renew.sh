@@ -19,6 +19,8 @@
 #      due RetryInterval days later
 #   5. kill -9 while the peer holds the answer back: the store is consistent with exactly one
 #      identity (the old one), Status 1; the next run renews
+#   6. an identity that expired 2 hours ago: with RetryAfterExpiryInterval 0 nothing is due; with
+#      1 (day) the renewal is attempted (the peer allows an expired certificate) and succeeds
 set -u
 build=${1:?usage: tests/scripts/test-wstep-renew.sh BUILD_DIR}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -48,6 +50,7 @@ trap 'failures=$((failures + 1)); exit 1' HUP INT TERM
 
 sh "$top/tests/dmserver/make-certs.sh" "$tmp/pki" >/dev/null || { fail "make-certs.sh"; exit 1; }
 pki=$tmp/pki
+client_ca=$pki/client-ca.pem # dmserver requires a client certificate of this CA (unset: none)
 BASE=./Vendor/MSFT/CertificateStore/My/WSTEP
 
 wait_port() { # FILE PID
@@ -88,7 +91,7 @@ dms() {
     for a in "$@"; do set -- "$@" --param "$a"; done
     shift "$_cnt"
     python3 "$top/tests/dmserver/dmserver.py" --script wstep-renew --port-file "$tmp/$_n.port" \
-        --max-time 120 --cert "$pki/server.pem" --key "$pki/server.key" --client-ca "$pki/client-ca.pem" \
+        --max-time 120 --cert "$pki/server.pem" --key "$pki/server.key" ${client_ca:+--client-ca "$client_ca"} \
         --syncmlconv "$conv" --log "$tmp/$_n.log" --summary "$tmp/$_n.json" "$@" >"$tmp/$_n.out" 2>&1 &
     _sp=$!
     pids="$pids $_sp"
@@ -147,7 +150,7 @@ dms_ok s1-setup "session 1: ServerURL, the C5 Atomic, RenewNow: 200s; CertThumbp
 [ "$(get "$BASE/Renew/Status")" = 1 ] && ok "RenewNow: Status 1 (in progress) until the step" ||
     fail "Status after RenewNow: $(get "$BASE/Renew/Status")"
 run_once || { fail "run --once: exit $?"; cat "$tmp/run.out"; }
-if peer_end p1; then ok "peer: every check of the renewal request passed"; else
+if peer_end p1 && [ "$(requests p1)" = 1 ]; then ok "peer: one request, every check of it passed"; else
     fail "peer checks"; grep -E '^(FAIL|NOTE)' "$tmp/p1.wout" | head; fi
 new=$(cert_thumbprint "$tmp/p1.issued.pem" 2>/dev/null)
 [ -n "$new" ] && [ "$(my_system)" = "$new " ] &&
@@ -264,5 +267,51 @@ new5=$(cert_thumbprint "$tmp/p5b.issued.pem" 2>/dev/null)
     "$dmclient" --state-dir "$st" store check >/dev/null 2>&1 &&
     ok "the next run takes the renewal up again and finishes it" ||
     fail "after the kill, the next run: $(my_system) Status $(get "$BASE/Renew/Status")"
+
+# ---- 6. after expiry: RetryAfterExpiryInterval
+python3 - "$pki/client-ca.pem" "$pki/client-ca.key" "$tmp/expired" <<'PYEOF'
+import datetime, sys
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID, ExtendedKeyUsageOID
+ca = x509.load_pem_x509_certificate(open(sys.argv[1], "rb").read())
+ca_key = serialization.load_pem_private_key(open(sys.argv[2], "rb").read(), None)
+key = ec.generate_private_key(ec.SECP256R1())
+now = datetime.datetime.now(datetime.timezone.utc)
+name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "dmserver test"),
+                  x509.NameAttribute(NameOID.COMMON_NAME, "omadm-device")])
+cert = (x509.CertificateBuilder().subject_name(name).issuer_name(ca.subject)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=3))
+        .not_valid_after(now - datetime.timedelta(hours=2))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256()))
+open(sys.argv[3] + ".pem", "wb").write(cert.public_bytes(serialization.Encoding.PEM))
+open(sys.argv[3] + ".key", "wb").write(key.private_bytes(
+    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+PYEOF
+state s6 "$tmp/expired.pem" "$tmp/expired.key"
+exp=$(cert_thumbprint "$tmp/expired.pem")
+peer p6 issue --param allow_expired=1 || exit 1
+# the DM server does not ask for a client certificate: it would refuse the expired one
+client_ca=
+dms_ok s6-setup "expired identity: session 1 sets the schedule" mode=setup "wstep_url=$wurl" "thumb=$exp"
+client_ca=$pki/client-ca.pem
+run_once 60 || fail "run --once: exit $?"
+[ "$(requests p6)" = 0 ] && [ -z "$(next_due)" ] && [ "$(get "$BASE/Renew/Status")" = 0 ] &&
+    ok "expired 2 h ago, RetryAfterExpiryInterval 0: nothing due, nothing sent" ||
+    fail "after expiry: requests $(requests p6), due '$(next_due)', Status $(get "$BASE/Renew/Status")"
+msg_begin "$tmp/after.xml" dmserver
+m_cmd Replace "$BASE/Renew/RetryAfterExpiryInterval" int 1
+msg_end
+"$dmclient" --state-dir "$st" process "$tmp/after.xml" >/dev/null 2>&1
+run_once 60 || fail "run --once: exit $?"
+peer_end p6 || fail "p6 peer checks"
+new6=$(cert_thumbprint "$tmp/p6.issued.pem" 2>/dev/null)
+[ -n "$new6" ] && [ "$(my_system)" = "$new6 " ] && [ "$(get "$BASE/Renew/Status")" = 2 ] &&
+    ok "RetryAfterExpiryInterval 1 day: renewed after expiry" ||
+    fail "after expiry with 1 day: $(my_system) Status $(get "$BASE/Renew/Status")"
 
 finish test-wstep-renew
