@@ -180,7 +180,7 @@ identity() {
         -out "$tmp/$1.pem" 2>/dev/null
 }
 next_due() { sed -n 's/.*next work due in \([0-9-]*\) s.*/\1/p' "$tmp/run.out" | tail -1; }
-requests() { grep -c '^ *[0-9.]* request [0-9]*: ' "$tmp/$1.wlog"; }
+requests() { grep -c '^ *[0-9.]* request [0-9]*: [A-Z]* /' "$tmp/$1.wlog"; }
 near() { [ -n "$1" ] && [ "$1" -ge $(($2 - 30)) ] && [ "$1" -le $(($2 + 30)) ]; }
 
 # ---- 2. scheduled by RenewPeriod (60 days) before the 2-day certificate's notAfter
