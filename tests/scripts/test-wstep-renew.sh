@@ -141,6 +141,19 @@ my_system() { "$dmclient" --state-dir "$st" store list my-system 2>/dev/null | a
 serial_of() { openssl x509 -in "$1" -noout -serial | sed 's/serial=//'; }
 run_once() { DMCLIENT_MINUTE_SECONDS=${1:-1} timeout -s KILL 90 "$dmclient" --state-dir "$st" run --once -v >"$tmp/run.out" 2>&1; }
 
+# identity NAME DAYS: a client certificate of the client CA (EC P-256), valid DAYS days
+identity() {
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$tmp/$1.key" 2>/dev/null
+    openssl req -new -key "$tmp/$1.key" -subj "/O=dmserver test/CN=omadm-device" -out "$tmp/$1.csr"
+    printf 'basicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature\nextendedKeyUsage = clientAuth\n' >"$tmp/$1.ext"
+    openssl x509 -req -in "$tmp/$1.csr" -CA "$pki/client-ca.pem" -CAkey "$pki/client-ca.key" \
+        -set_serial "0x$(openssl rand -hex 8)" -days "$2" -sha256 -extfile "$tmp/$1.ext" \
+        -out "$tmp/$1.pem" 2>/dev/null
+}
+next_due() { sed -n 's/.*next work due in \([0-9-]*\) s.*/\1/p' "$tmp/run.out" | tail -1; }
+requests() { grep -c '^ *[0-9.]* request [0-9]*: [A-Z]* /' "$tmp/$1.wlog"; }
+near() { [ -n "$1" ] && [ "$1" -ge $(($2 - 30)) ] && [ "$1" -le $(($2 + 30)) ]; }
+
 # ---- 1. RenewNow
 state s1 "$pki/client.pem" "$pki/client.key"
 old=$(cert_thumbprint "$pki/client.pem")
@@ -169,19 +182,6 @@ grep -q "client certificate: .*serial $(serial_of "$tmp/p1.issued.pem")" "$tmp/s
     fail "session 2's client certificate: $(grep 'client certificate' "$tmp/s1-after.log")"
 dms_ok s1-again "session 3: the alert was delivered once" mode=check "thumb=$new" status=2 error=0
 grep -q "^client_cert = $old" "$st/dmclient.conf" && ok "dmclient.conf left as it was" || fail "dmclient.conf changed"
-
-# identity NAME DAYS: a client certificate of the client CA (EC P-256), valid DAYS days
-identity() {
-    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$tmp/$1.key" 2>/dev/null
-    openssl req -new -key "$tmp/$1.key" -subj "/O=dmserver test/CN=omadm-device" -out "$tmp/$1.csr"
-    printf 'basicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature\nextendedKeyUsage = clientAuth\n' >"$tmp/$1.ext"
-    openssl x509 -req -in "$tmp/$1.csr" -CA "$pki/client-ca.pem" -CAkey "$pki/client-ca.key" \
-        -set_serial "0x$(openssl rand -hex 8)" -days "$2" -sha256 -extfile "$tmp/$1.ext" \
-        -out "$tmp/$1.pem" 2>/dev/null
-}
-next_due() { sed -n 's/.*next work due in \([0-9-]*\) s.*/\1/p' "$tmp/run.out" | tail -1; }
-requests() { grep -c '^ *[0-9.]* request [0-9]*: [A-Z]* /' "$tmp/$1.wlog"; }
-near() { [ -n "$1" ] && [ "$1" -ge $(($2 - 30)) ] && [ "$1" -le $(($2 + 30)) ]; }
 
 # ---- 2. scheduled by RenewPeriod (60 days) before the 2-day certificate's notAfter
 state s2 "$pki/client.pem" "$pki/client.key"
