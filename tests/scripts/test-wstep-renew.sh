@@ -14,12 +14,13 @@
 #      DMCLIENT_MINUTE_SECONDS=1 (60 days are 86400 s there), due with 60 (real days)
 #   3. server errors: a SOAP fault (Authorization), a deviceenrollmentserviceerror detail
 #      (NotEligibleToRenew): Status 3 and the HRESULT of tests/wstep/README.md, the identity
-#      unchanged, the alert "3 THUMB HRESULT" marked critical
+#      unchanged, the alert "3 THUMB HRESULT" marked critical; a redirect (not followed,
+#      0x8018001A), a certificate for another key (0x80180001)
 #   4. server down: Status 3, ErrorCode 0x80180010 (MENROLL_E_CONNECTIVITY), the next attempt
 #      due RetryInterval days later
 #   5. kill -9 while the peer holds the answer back: the store is consistent with exactly one
 #      identity (the old one), Status 1; the next run renews
-#   6. an identity that expired 2 hours ago: with RetryAfterExpiryInterval 0 nothing is due; with
+#   6. an RSA identity that expired 2 hours ago: with RetryAfterExpiryInterval 0 nothing is due; with
 #      1 (day) the renewal is attempted (the peer allows an expired certificate) and succeeds
 set -u
 build=${1:?usage: tests/scripts/test-wstep-renew.sh BUILD_DIR}
@@ -202,7 +203,7 @@ new2=$(cert_thumbprint "$tmp/p2.issued.pem" 2>/dev/null)
 
 # ---- 3. server errors: Status 3 and the HRESULT of tests/wstep/README.md
 state s3 "$pki/client.pem" "$pki/client.key"
-peer p3 fault:Authorization,detail:NotEligibleToRenew || exit 1
+peer p3 fault:Authorization,detail:NotEligibleToRenew,redirect,wrong-key || exit 1
 dms_ok s3-setup "faults: session 1 with RenewNow" mode=setup "wstep_url=$wurl" renew_now=1 "thumb=$old"
 run_once 1 || fail "run --once: exit $?"
 [ "$(get "$BASE/Renew/Status")" = 3 ] && [ "$(get "$BASE/Renew/ErrorCode")" = -2145910781 ] &&
@@ -216,7 +217,25 @@ run_once 1 || fail "run --once: exit $?"
 [ "$(get "$BASE/Renew/ErrorCode")" = -2145910762 ] &&
     ok "deviceenrollmentserviceerror NotEligibleToRenew: ErrorCode 0x80180016" ||
     fail "detail: ErrorCode $(get "$BASE/Renew/ErrorCode")"
-peer_end p3 || fail "p3 peer checks"
+renew_now() {
+    msg_begin "$tmp/now.xml" dmserver
+    m_cmd Exec "$BASE/Renew/RenewNow"
+    msg_end
+    "$dmclient" --state-dir "$st" process "$tmp/now.xml" 2>/dev/null | grep -q '<Cmd>Exec</Cmd><Data>200</Data>' ||
+        fail "RenewNow through dmclient process"
+}
+renew_now
+run_once 1 || fail "run --once: exit $?"
+[ "$(get "$BASE/Renew/Status")" = 3 ] && [ "$(get "$BASE/Renew/ErrorCode")" = -2145910758 ] &&
+    ok "a redirect is not followed: Status 3, ErrorCode 0x8018001A" ||
+    fail "redirect: Status $(get "$BASE/Renew/Status") ErrorCode $(get "$BASE/Renew/ErrorCode")"
+renew_now
+run_once 1 || fail "run --once: exit $?"
+[ "$(get "$BASE/Renew/ErrorCode")" = -2145910783 ] && [ "$(my_system)" = "$old " ] &&
+    ok "a certificate for another key is refused: ErrorCode 0x80180001, the identity unchanged" ||
+    fail "wrong key: ErrorCode $(get "$BASE/Renew/ErrorCode"), $(my_system)"
+peer_end p3 && [ "$(requests p3)" = 4 ] && ok "peer: four requests, no redirect followed, every check passed" ||
+    fail "p3 peer checks"
 "$dmclient" --state-dir "$st" store check >/dev/null 2>&1 && ok "store check passes" || fail "store check"
 
 # ---- 4. server down: a failed scheduled attempt, the next one RetryInterval (4) days later
@@ -273,11 +292,11 @@ python3 - "$pki/client-ca.pem" "$pki/client-ca.key" "$tmp/expired" <<'PYEOF'
 import datetime, sys
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID, ExtendedKeyUsageOID
 ca = x509.load_pem_x509_certificate(open(sys.argv[1], "rb").read())
 ca_key = serialization.load_pem_private_key(open(sys.argv[2], "rb").read(), None)
-key = ec.generate_private_key(ec.SECP256R1())
+key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 now = datetime.datetime.now(datetime.timezone.utc)
 name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "dmserver test"),
                   x509.NameAttribute(NameOID.COMMON_NAME, "omadm-device")])
@@ -311,7 +330,8 @@ run_once 60 || fail "run --once: exit $?"
 peer_end p6 || fail "p6 peer checks"
 new6=$(cert_thumbprint "$tmp/p6.issued.pem" 2>/dev/null)
 [ -n "$new6" ] && [ "$(my_system)" = "$new6 " ] && [ "$(get "$BASE/Renew/Status")" = 2 ] &&
-    ok "RetryAfterExpiryInterval 1 day: renewed after expiry" ||
+    [ "$(openssl x509 -in "$tmp/p6.issued.pem" -noout -text | grep -c 'rsaEncryption')" = 1 ] &&
+    ok "RetryAfterExpiryInterval 1 day: renewed after expiry (an RSA key again)" ||
     fail "after expiry with 1 day: $(my_system) Status $(get "$BASE/Renew/Status")"
 
 finish test-wstep-renew
