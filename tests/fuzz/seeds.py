@@ -27,6 +27,11 @@ again when the conformance cases or test data change, and merge the result into 
            several enrollments, two URLs, HTTP and transport failures, a store unlocked during a
            transfer, and server messages between steps (Exec again, Delete, Gets, alerts
            delivered); the test PKI's certificates as GetCACert answers
+  wstep    answers to a WSTEP renewal (fuzz_wstep.c): each SOAP fault subcode, both fault details,
+           lower case, a pending RSTRC, HTTP 307 and 503, and provisioning documents the harness
+           wraps into an RSTRC: the test PKI's leaf in My/System and My/User (the harness's key is
+           the leaf's: a certificate is handed out), with Root and PrivateKeyContainer, a wrong
+           SHA-1 name, no certificate
 
 Python 3 standard library only.
 """
@@ -377,6 +382,67 @@ def pfx_seeds(out):
     write(out, "pfx", "envelope", b"\1" + base64.b64encode(env))
 
 
+WSTEP_ENV = (b'<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
+             b'xmlns:a="http://www.w3.org/2005/08/addressing"><s:Header><a:Action s:mustUnderstand="1">'
+             b'http://schemas.microsoft.com/windows/pki/2009/01/enrollment/RSTRC/wstep</a:Action>'
+             b'</s:Header><s:Body>%s</s:Body></s:Envelope>')
+
+
+def wstep_fault(subcode, ns=b"", detail=b"", value=b"s:Receiver"):
+    return WSTEP_ENV % (b'<s:Fault><s:Code><s:Value>' + value + b'</s:Value><s:Subcode><s:Value' + ns +
+                        b'>' + subcode + b'</s:Value></s:Subcode></s:Code><s:Reason><s:Text xml:lang="en-US">'
+                        b'refused</s:Text></s:Reason>' + detail + b'</s:Fault>')
+
+
+def wstep_seeds(out):
+    """wstep: a flags byte (bits 0-1: HTTP 200/500/307/503; bit 2: the payload is a provisioning
+    document the harness wraps into an RSTRC) + the payload (fuzz_wstep.c)"""
+    for sub in (b"MessageFormat", b"Authentication", b"Authorization", b"CertificateRequest",
+                b"EnrollmentServer"):
+        write(out, "wstep", "fault-" + sub.decode(), b"\1" + wstep_fault(b"s:" + sub))
+    write(out, "wstep", "fault-InternalServiceFault", b"\1" + wstep_fault(
+        b"a:InternalServiceFault",
+        b' xmlns:a="http://schemas.microsoft.com/net/2005/12/windowscommunicationfoundation/dispatcher"'))
+    write(out, "wstep", "fault-lower-200", b"\0" + wstep_fault(b"s:authorization", value=b"s:receiver"))
+    write(out, "wstep", "fault-detail-errortype", b"\1" + wstep_fault(
+        b"s:Authorization", detail=b'<s:Detail><deviceenrollmentserviceerror xmlns="http://schemas.microsoft.com/'
+        b'windows/pki/2009/01/enrollment"><errortype>noteligibletorenew</errortype><message>m</message>'
+        b'<traceid>t</traceid></deviceenrollmentserviceerror></s:Detail>'))
+    write(out, "wstep", "fault-wsdetail", b"\1" + wstep_fault(
+        b"s:Receiver", detail=b'<s:Detail><CertificateEnrollmentWSDetail xmlns="http://schemas.microsoft.com/'
+        b'windows/pki/2009/01/enrollment" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+        b'<BinaryResponse xsi:nil="true"/><ErrorCode>-2146877422</ErrorCode><InvalidRequest>true'
+        b'</InvalidRequest><RequestID xsi:nil="true"/></CertificateEnrollmentWSDetail></s:Detail>'))
+    write(out, "wstep", "pending", b"\0" + WSTEP_ENV % (
+        b'<RequestSecurityTokenResponseCollection xmlns="http://docs.oasis-open.org/ws-sx/ws-trust/200512">'
+        b'<RequestSecurityTokenResponse><DispositionMessage xmlns="http://schemas.microsoft.com/windows/pki/'
+        b'2009/01/enrollment">Taken Under Submission</DispositionMessage><RequestedSecurityToken>'
+        b'<wsse:SecurityTokenReference xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-'
+        b'wssecurity-secext-1.0.xsd"><wsse:Reference URI="https://127.0.0.1/EnrollmentServer/'
+        b'DeviceEnrollmentWebService.svc"/></wsse:SecurityTokenReference></RequestedSecurityToken>'
+        b'<RequestID xmlns="http://schemas.microsoft.com/windows/pki/2009/01/enrollment">7</RequestID>'
+        b'</RequestSecurityTokenResponse></RequestSecurityTokenResponseCollection>'))
+    write(out, "wstep", "redirect", b"\2")
+    write(out, "wstep", "http-503", b"\3Service Unavailable")
+    leaf = read(os.path.join(PKI, "leaf.b64")).strip()
+    sha1 = read(os.path.join(PKI, "leaf.sha1")).strip()
+    root = read(os.path.join(PKI, "root.b64")).strip()
+    rsha1 = read(os.path.join(PKI, "root.sha1")).strip()
+
+    def doc(store, name, inner=b'<characteristic type="PrivateKeyContainer"/>', roots=True):
+        r = (b'<characteristic type="Root"><characteristic type="System"><characteristic type="' + rsha1 +
+             b'"><parm name="EncodedCertificate" value="' + root + b'"/></characteristic></characteristic>'
+             b'</characteristic>') if roots else b""
+        return (b'<wap-provisioningdoc version="1.1"><characteristic type="CertificateStore">' + r +
+                b'<characteristic type="My"><characteristic type="' + store + b'"><characteristic type="' +
+                name + b'"><parm name="EncodedCertificate" value="' + leaf + b'"/>' + inner +
+                b'</characteristic></characteristic></characteristic></characteristic></wap-provisioningdoc>')
+    write(out, "wstep", "provdoc-system", b"\4" + doc(b"System", sha1))
+    write(out, "wstep", "provdoc-user-no-root", b"\4" + doc(b"User", sha1.lower(), inner=b"", roots=False))
+    write(out, "wstep", "provdoc-wrong-name", b"\4" + doc(b"System", rsha1))
+    write(out, "wstep", "provdoc-no-my", b"\4" + doc(b"Nothing", sha1))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("out")
@@ -454,6 +520,7 @@ def main():
     write(out, "cert", "two-pems", b"\0" + pem)
     write(out, "cert", "thumbprint", b"\0" + read(os.path.join(PKI, "root.sha1")).strip())
     pfx_seeds(out)
+    wstep_seeds(out)
     for t in sorted(os.listdir(out)):
         print("%-8s %4d seeds" % (t, len(os.listdir(os.path.join(out, t)))))
     return 0

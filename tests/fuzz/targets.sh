@@ -5,7 +5,7 @@
 # with.  docs/testing.md, "Fuzzing".
 
 # shellcheck disable=SC2034
-FUZZ_TARGETS="xml wbxml session scep notify cert enroll pfx"
+FUZZ_TARGETS="xml wbxml session scep notify cert enroll pfx wstep"
 
 # fuzz_opts NAME TOP: the options of target NAME (TOP: the repository).
 fuzz_opts() {
@@ -13,7 +13,7 @@ fuzz_opts() {
     case $1 in
     xml | session) echo "$common -max_len=16384 -dict=$2/tests/fuzz/syncml.dict" ;;
     wbxml) echo "$common -max_len=16384" ;;
-    scep | cert | enroll | pfx) echo "$common -max_len=8192" ;;
+    scep | cert | enroll | pfx | wstep) echo "$common -max_len=8192" ;;
     notify) echo "$common -max_len=1024" ;;
     *) return 1 ;;
     esac
