@@ -399,7 +399,8 @@ typedef void (*omadm_problem_fn)(void *ctx, const char *problem);
 
 /* Verify that records, keys, CApath directories and bundles agree, that
  * files and directories have their modes (docs/certificatestore.md), that
- * every enrollment record and PFX install record loads and that nothing
+ * every enrollment record, PFX install record and the WSTEP record loads
+ * (the WSTEP identity, when in My/System, with its key) and that nothing
  * is of a newer format (a record, an enrollment or PFX install record, the
  * journal: each named, with both formats) or a temp file left behind; each problem through fn (may be
  * NULL), their number into *problems (may be NULL).  flags: 0,

@@ -291,6 +291,64 @@ static void test_identity_follows_renewal(void **state)
     wstep_rec_free(store_platform(f->s), &r);
 }
 
+static void count_problem(void *ctx, const char *problem)
+{
+    char *seen = ctx;
+    snprintf(seen, 256, "%s", problem);
+}
+
+static void put_record(tenr_fx_t *f, const char *text)
+{
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_put_state(f->s, WSTEP_RECORD, text, strlen(text)), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_flush(f->s), 0);
+}
+
+/* store check: a damaged record, a newer one (left alone), an identity
+ * without its key; the nodes then answer 500 and the identity call says
+ * why, changing nothing. */
+static void test_record_checked(void **state)
+{
+    tenr_fx_t *f = *state;
+    char thumb[41], cur[41] = "", seen[256] = "";
+    unsigned problems = 0;
+    t_env_t e;
+    adopted(f, thumb);
+    assert_int_equal(omadm_certstore_check(f->cs, 0, count_problem, seen, &problems), OMADM_OK);
+    put_record(f, "omadm-wstep 1\nconfigured nonsense\nend\n");
+    assert_int_equal(omadm_certstore_check(f->cs, 0, count_problem, seen, &problems),
+                     OMADM_E_CORRUPT);
+    assert_int_equal(problems, 1);
+    assert_non_null(strstr(seen, "WSTEP record is damaged"));
+    assert_int_equal(omadm_certstore_wstep_identity(f->cs, thumb, cur), OMADM_E_CORRUPT);
+    start(&e, f);
+    assert_int_equal(t_send(&e, true, T_GET("2", R "/Status")), OMADM_OK);
+    assert_int_equal(t_code(&e.reply, "2"), 500);
+    t_env_done(&e);
+    put_record(f, "omadm-wstep 2\nwhatever a later version writes\n");
+    assert_int_equal(omadm_certstore_check(f->cs, 0, count_problem, seen, &problems),
+                     OMADM_E_CORRUPT);
+    assert_non_null(strstr(seen, "newer than this library reads"));
+    assert_int_equal(omadm_certstore_wstep_identity(f->cs, thumb, cur), OMADM_E_NEWER_FORMAT);
+    char *text = NULL;
+    assert_int_equal(store_get_state(f->s, WSTEP_RECORD, &text, NULL), 0);
+    assert_non_null(strstr(text, "omadm-wstep 2\n")); /* left as it was */
+    plat_free(store_platform(f->s), text);
+    /* the identity's key gone */
+    char *rec = t_strf("omadm-wstep 1\nconfigured %s\ncurrent %s\nend\n", thumb, thumb);
+    put_record(f, rec);
+    free(rec);
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_del(f->s, "my-system", thumb), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(omadm_certstore_check(f->cs, 0, count_problem, seen, &problems), OMADM_OK);
+    put_leaf(f, false, thumb);
+    assert_int_equal(omadm_certstore_check(f->cs, 0, count_problem, seen, &problems),
+                     OMADM_E_CORRUPT);
+    assert_non_null(strstr(seen, "the identity has no private key"));
+}
+
 /* ---- answers ---- */
 
 #define ENV_HEAD                                                                               \
@@ -362,6 +420,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_other_nodes_and_persistence, tenr_setup,
                                         tenr_teardown),
         cmocka_unit_test_setup_teardown(test_identity_follows_renewal, tenr_setup, tenr_teardown),
+        cmocka_unit_test_setup_teardown(test_record_checked, tenr_setup, tenr_teardown),
         cmocka_unit_test(test_answers_to_hresults),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
