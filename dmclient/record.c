@@ -518,6 +518,16 @@ static void write_conf(cli_record_t *r)
     conf_number(&t, "max_items", c->max_items, d.max_items);
     conf_number(&t, "max_nodes", c->max_nodes, d.max_nodes);
     conf_number(&t, "max_reply_size", c->max_reply_size, d.max_reply_size);
+    /* ./DevDetail/Ext/Microsoft as the session answered it (from the OS
+     * unless set): the replay, on another machine, answers the same */
+    cli_devdetail_t v;
+    cli_devdetail_values(r->cli, &v);
+    conf_string(&t, "device_name", v.device_name, NULL);
+    conf_string(&t, "dns_computer_name", v.dns_computer_name, NULL);
+    conf_string(&t, "os_platform", v.os_platform, NULL);
+    conf_string(&t, "processor_type", v.processor_type, NULL);
+    conf_string(&t, "total_ram", v.total_ram, NULL);
+    conf_string(&t, "smbios_version", v.smbios_version, NULL);
     if (t.oom)
         stop(r, "out of memory");
     else
