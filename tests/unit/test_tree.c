@@ -276,6 +276,21 @@ static void test_devdetail_ext_microsoft(void **state)
     assert_int_equal(t_code(&e.reply, "2"), 405);
     assert_int_equal(t_code(&e.reply, "3"), 405);
 
+    /* a host plugin may serve more Windows leaves beside them, not replace them */
+    static const char *const mobile[] = {"./DevDetail/Ext/Microsoft/MobileID", NULL};
+    static const char *const whole[] = {"./DevDetail/Ext/Microsoft", NULL};
+    static const char *const wlan[] = {"./DevDetail/Ext/WLANMACAddress", NULL};
+    static const omadm_csp_t p_mobile = {.name = "mobile", .bases = mobile};
+    static const omadm_csp_t p_whole = {.name = "whole", .bases = whole};
+    static const omadm_csp_t p_wlan = {.name = "wlan", .bases = wlan};
+    assert_int_equal(omadm_register_csp(dm, &p_whole, NULL), OMADM_E_EXISTS);
+    assert_int_equal(omadm_register_csp(dm, &p_mobile, NULL), OMADM_OK);
+    assert_int_equal(omadm_register_csp(dm, &p_wlan, NULL), OMADM_OK);
+    assert_string_equal(get_value(&e, "./DevDetail/Ext"), "Microsoft/WLANMACAddress");
+    assert_string_equal(get_value(&e, "./DevDetail/Ext/Microsoft"),
+                        "DeviceName/DNSComputerName/LocalTime/OSPlatform/ProcessorType/"
+                        "SMBIOSVersion/TotalRAM/MobileID");
+
     /* LocalTime: the clock's time in TZ's zone when read, never frozen */
     local_time_is(&e, "UTC0", 1700000000, "2023-11-14T22:13:20+00:00");
     local_time_is(&e, "UTC0", 1700003600, "2023-11-14T23:13:20+00:00");
