@@ -522,12 +522,16 @@ static void write_conf(cli_record_t *r)
      * unless set): the replay, on another machine, answers the same */
     cli_devdetail_t v;
     cli_devdetail_values(r->cli, &v);
-    conf_string(&t, "device_name", v.device_name, NULL);
-    conf_string(&t, "dns_computer_name", v.dns_computer_name, NULL);
-    conf_string(&t, "os_platform", v.os_platform, NULL);
-    conf_string(&t, "processor_type", v.processor_type, NULL);
-    conf_string(&t, "total_ram", v.total_ram, NULL);
-    conf_string(&t, "smbios_version", v.smbios_version, NULL);
+    const struct {
+        const char *key, *val;
+    } dd[] = {
+        {"device_name", v.device_name},       {"dns_computer_name", v.dns_computer_name},
+        {"os_platform", v.os_platform},       {"processor_type", v.processor_type},
+        {"total_ram", v.total_ram},           {"smbios_version", v.smbios_version},
+    };
+    for (size_t i = 0; i < sizeof dd / sizeof dd[0]; i++)
+        if (!strpbrk(dd[i].val, "\"\n")) /* an OS value a conf line cannot hold: left out */
+            conf_string(&t, dd[i].key, dd[i].val, NULL);
     if (t.oom)
         stop(r, "out of memory");
     else
