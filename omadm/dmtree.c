@@ -623,8 +623,11 @@ static const struct {
  * not every libc has it). */
 size_t dmtree_dynamic_value(omadm_t *dm, const dmnode_t *node, char *buf, size_t size)
 {
-    if (node->dynamic != DMNODE_LOCAL_TIME || size < 32)
-        return buf && size ? (buf[0] = 0) : 0;
+    if (node->dynamic != DMNODE_LOCAL_TIME || size < 32) {
+        if (size)
+            buf[0] = 0;
+        return 0;
+    }
     time_t t = (time_t)om_now(dm);
     struct tm lt, ut;
     if (!gmtime_r(&t, &ut))
@@ -638,7 +641,7 @@ size_t dmtree_dynamic_value(omadm_t *dm, const dmnode_t *node, char *buf, size_t
     long a = off < 0 ? -off : off;
     int n = snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d%c%02ld:%02ld",
                      lt.tm_year + 1900, lt.tm_mon + 1, lt.tm_mday, lt.tm_hour, lt.tm_min,
-                     lt.tm_sec % 60, off < 0 ? '-' : '+', a / 3600 % 100, a / 60 % 60);
+                     lt.tm_sec, off < 0 ? '-' : '+', a / 3600 % 100, a / 60 % 60);
     return n > 0 && (size_t)n < size ? (size_t)n : 0;
 }
 

@@ -128,8 +128,8 @@ int store_each_report(store_t *s, const char *store,
                       void *ctx);
 
 /* The node names of a store's certificates (store_rec_t.name; thumb its
- * thumbprint, which is what the CSP lists), in no particular order: what store_each would list, for
- * much less.  A record whose head is this version's (the format line, the
+ * thumbprint, which is what the CSP lists), in no particular order: what
+ * store_each would list, for much less.  A record whose head is this version's (the format line, the
  * thumbprint, the name) is not read further: one whose later lines are
  * damaged is listed, and store_peek then says it is damaged (-2).  cb
  * returns 0 to go on; its strings are borrowed for the call. */
