@@ -12,7 +12,8 @@
  *   {CertHash}/IssuedBy|IssuedTo|ValidFrom|ValidTo|TemplateName  Get
  *   CertificateStore/My/SCEP/..., ClientCertificateInstall/SCEP/...  enroll.c
  *   ClientCertificateInstall/PFXCertInstall/...  pfx.c
- * Names match case-insensitively; a certificate keeps the node name the
+ * Names match case-insensitively; a certificate is listed under its
+ * thumbprint in upper case (as Windows lists it), whatever spelling the
  * server gave it.
  */
 #include <stdarg.h>
@@ -299,10 +300,15 @@ static int cs_get(void *ctx, const omadm_csp_req_t *req, omadm_csp_out_t *out)
     return leaf_value(cs, rec, n.leaf, out);
 }
 
+/* A certificate is listed under its thumbprint in upper case, as Windows
+ * lists it, whatever spelling the server used to Add it (the record keeps
+ * that spelling, store_rec_t.name; Get, Replace and Delete find the
+ * certificate under any spelling).  The record's thumbprint is its file's
+ * name: listing it costs nothing more than the head store_each_name reads. */
 static int add_name(void *ctx, const char *thumb, const char *name)
 {
-    (void)thumb;
-    return omadm_csp_out_child(ctx, name) ? -1 : 0;
+    (void)name;
+    return omadm_csp_out_child(ctx, thumb) ? -1 : 0;
 }
 
 static int list_names(omadm_csp_out_t *out, const char *const *names, size_t n)

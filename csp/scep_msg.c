@@ -665,7 +665,11 @@ bool scep_caps_post(unsigned caps)
 
 enum { FAM_SHA1 = 1, FAM_SHA2 = 2, FAM_SHA3 = 4 };
 
-/* HashAlgorithm "SHA-1+SHA-2" -> family bits; -1 if a token is unknown. */
+/* HashAlgorithm "SHA-1+SHA-2" -> family bits; -1 if a token is unknown.
+ * '+' (the CSP documentation) and ';' (what Intune sends: "SHA-1;SHA-2")
+ * both separate families, mixed as they come ("SHA-1;SHA-2+SHA-3"); an
+ * empty part (";SHA-2", "SHA-1;;SHA-2", "SHA-2;") is skipped, as long as
+ * one part names a family. */
 static int hash_families(const char *s)
 {
     if (!s)
@@ -679,7 +683,11 @@ static int hash_families(const char *s)
         return FAM_SHA1 | FAM_SHA2 | FAM_SHA3;   /* not given: every family */
     int fam = 0;
     while (p <= end) {
-        const char *q = memchr(p, '+', (size_t)(end - p));
+        const char *q = p;
+        while (q < end && *q != '+' && *q != ';')
+            q++;
+        if (q == end)
+            q = NULL;
         const char *e = q ? q : end, *b = p;
         trim(&b, &e);
         size_t n = (size_t)(e - b);

@@ -203,7 +203,9 @@ typedef struct omadm_cert_info {
     const char *store;              /* the store's id ("root", "my-system" ...) */
     const char *store_label;        /* its label ("Root/System" ...) */
     char thumbprint[OMADM_THUMBPRINT_LEN + 1]; /* uppercase */
-    const char *name;               /* {CertHash} node name as the server spelled it */
+    const char *name;               /* {CertHash} node name as the tree lists it: the
+                                       thumbprint in upper case, whatever spelling the
+                                       server used to Add it (Windows does the same) */
     const char *subject;            /* distinguished names as IssuedTo / IssuedBy */
     const char *issuer;             /*   show them: "CN=Test Root, O=Example" */
     const char *valid_from;         /* ISO 8601 UTC, "2026-01-31T12:00:00Z" */
