@@ -1,0 +1,291 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * test_keystore.c - the key stores of csp/keystore*.c:
+ *
+ *   - software: keys made, written as a blob and loaded again, signatures
+ *     that verify with the public key alone, RSA decryption, import of an
+ *     EVP_PKEY, and the refusals (key size, a damaged blob, a TPM blob
+ *     with no TPM, a bad TCTI string, a TCTI where no TPM answers);
+ *   - TPM, with the TPM whose TCTI is in OMADM_TEST_TPM_TCTI (a software
+ *     TPM that tests/scripts/test-tpm-keys.sh starts; skipped without it):
+ *     a key made in the TPM, its blob a TSS2 PRIVATE KEY that a second
+ *     key store loads again, signatures and a CSR and a self-signed
+ *     certificate (scep_msg.c) that verify with the public key in
+ *     OpenSSL's default context, PKCS #1 v1.5 decryption in the TPM, and
+ *     import (not supported yet: a clear error, no key).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <openssl/evp.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+
+#include "csp/keystore.h"
+#include "platform.h"
+#include "csp/scep_msg.h"
+
+static const char msg[] = "the quick brown fox jumps over the lazy dog";
+
+/* The public key of k as a key of OpenSSL's default context. */
+static EVP_PKEY *public_of(const ks_key_t *k)
+{
+    uint8_t *der = NULL;
+    size_t len = 0;
+    assert_int_equal(ks_public_key(k, &der, &len, NULL), KS_OK);
+    const unsigned char *p = der;
+    EVP_PKEY *pub = d2i_PUBKEY(NULL, &p, (long)len);
+    assert_non_null(pub);
+    OPENSSL_free(der);
+    return pub;
+}
+
+static void check_signature(const ks_key_t *k)
+{
+    uint8_t *sig = NULL;
+    size_t sig_len = 0;
+    const char *why = NULL;
+    assert_int_equal(ks_sign(k, "SHA256", (const uint8_t *)msg, sizeof msg, &sig, &sig_len, &why),
+                     KS_OK);
+    EVP_PKEY *pub = public_of(k);
+    EVP_MD_CTX *m = EVP_MD_CTX_new();
+    assert_int_equal(EVP_DigestVerifyInit_ex(m, NULL, "SHA256", NULL, NULL, pub, NULL), 1);
+    assert_int_equal(EVP_DigestVerify(m, sig, sig_len, (const uint8_t *)msg, sizeof msg), 1);
+    /* and not for other bytes */
+    EVP_MD_CTX_free(m);
+    m = EVP_MD_CTX_new();
+    assert_int_equal(EVP_DigestVerifyInit_ex(m, NULL, "SHA256", NULL, NULL, pub, NULL), 1);
+    assert_int_not_equal(EVP_DigestVerify(m, sig, sig_len, (const uint8_t *)msg, sizeof msg - 2), 1);
+    EVP_MD_CTX_free(m);
+    EVP_PKEY_free(pub);
+    OPENSSL_free(sig);
+}
+
+static void check_decrypt(const ks_key_t *k)
+{
+    EVP_PKEY *pub = public_of(k);
+    EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_pkey(NULL, pub, NULL);
+    uint8_t ct[512], pt[512];
+    size_t ct_len = sizeof ct, pt_len = sizeof pt;
+    assert_int_equal(EVP_PKEY_encrypt_init(c), 1);
+    assert_int_equal(EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_PADDING), 1);
+    assert_int_equal(EVP_PKEY_encrypt(c, ct, &ct_len, (const uint8_t *)msg, 16), 1);
+    assert_int_equal(ks_decrypt(k, ct, ct_len, pt, &pt_len, NULL), KS_OK);
+    assert_int_equal(pt_len, 16);
+    assert_memory_equal(pt, msg, 16);
+    /* a damaged ciphertext does not decrypt to the same bytes */
+    ct[ct_len / 2] ^= 0x55;
+    pt_len = sizeof pt;
+    if (ks_decrypt(k, ct, ct_len, pt, &pt_len, NULL) == KS_OK)
+        assert_false(pt_len == 16 && memcmp(pt, msg, 16) == 0);
+    EVP_PKEY_CTX_free(c);
+    EVP_PKEY_free(pub);
+}
+
+/* A CSR and a self-signed certificate made with k by the SCEP layer
+ * verify with the public key. */
+static void check_scep_signing(const keystore_t *ks, unsigned bits)
+{
+    omadm_platform_t P;
+    plat_init(&P, NULL);
+    scep_key_t *key = NULL;
+    const char *why = NULL;
+    assert_int_equal(scep_key_alloc(&P, &key, &why), SCEP_OK);
+    assert_int_equal(scep_key_generate(key, ks, bits, &why), SCEP_OK);
+    assert_ptr_equal(scep_key_store(key), ks);
+    scep_csr_params_t cp = {.subject = "CN=keystore test", .digest = SCEP_DIGEST_SHA256};
+    scep_buf_t csr = {0};
+    assert_int_equal(scep_csr(&P, key, &cp, &csr, &why), SCEP_OK);
+    const unsigned char *p = csr.data;
+    X509_REQ *req = d2i_X509_REQ(NULL, &p, (long)csr.len);
+    assert_non_null(req);
+    assert_int_equal(X509_REQ_verify(req, X509_REQ_get0_pubkey(req)), 1);
+    EVP_PKEY *pub = public_of(scep_key_ks(key));
+    assert_int_equal(EVP_PKEY_eq(pub, X509_REQ_get0_pubkey(req)), 1);
+    scep_cert_t *self = NULL;
+    assert_int_equal(scep_self_signed(&P, key, "CN=keystore test", SCEP_DIGEST_SHA256, 1700000000,
+                                      &self, &why),
+                     SCEP_OK);
+    scep_buf_t der = {0};
+    assert_int_equal(scep_cert_to_der(&P, self, &der, &why), SCEP_OK);
+    p = der.data;
+    X509 *x = d2i_X509(NULL, &p, (long)der.len);
+    assert_non_null(x);
+    assert_int_equal(X509_verify(x, pub), 1);
+    /* the blob loads again in the same key store */
+    scep_buf_t blob = {0};
+    assert_int_equal(scep_key_to_der(&P, key, &blob, &why), SCEP_OK);
+    scep_key_t *again = NULL;
+    assert_int_equal(scep_key_load(&P, &ks, 1, blob.data, blob.len, &again, &why), SCEP_OK);
+    assert_int_equal(EVP_PKEY_eq(pub, ks_key_pkey(scep_key_ks(again))), 1);
+    scep_key_free(&P, again);
+    scep_buf_free(&P, &blob);
+    X509_free(x);
+    scep_buf_free(&P, &der);
+    scep_cert_free(&P, self);
+    EVP_PKEY_free(pub);
+    X509_REQ_free(req);
+    scep_buf_free(&P, &csr);
+    scep_key_free(&P, key);
+}
+
+static void test_software(void **state)
+{
+    (void)state;
+    const keystore_t *ks = ks_software();
+    ks_key_t *k = NULL;
+    const char *why = NULL;
+    assert_string_equal(ks_name(ks), "software");
+    assert_int_equal(ks_generate(ks, 1000, &k, &why), KS_E_INVALID);
+    assert_null(k);
+    assert_int_equal(ks_generate(ks, 1024, &k, &why), KS_OK);
+    assert_string_equal(ks_key_pem_label(k), "PRIVATE KEY");
+    check_signature(k);
+    check_decrypt(k);
+    uint8_t *blob = NULL;
+    size_t len = 0;
+    assert_int_equal(ks_blob(k, &blob, &len, &why), KS_OK);
+    assert_false(ks_is_tpm_blob(blob, len));
+    ks_key_t *k2 = NULL;
+    assert_int_equal(ks_load(&ks, 1, blob, len, &k2, &why), KS_OK);
+    assert_int_equal(EVP_PKEY_eq(ks_key_pkey(k), ks_key_pkey(k2)), 1);
+    check_signature(k2);
+    /* a truncated blob */
+    ks_key_t *bad = NULL;
+    assert_int_not_equal(ks_load(&ks, 1, blob, len - 1, &bad, &why), KS_OK);
+    assert_null(bad);
+    assert_int_equal(ks_load(&ks, 1, (const uint8_t *)"nonsense", 8, &bad, &why), KS_E_MALFORMED);
+    ks_blob_free(blob, len);
+    /* import of an EVP_PKEY */
+    ks_key_t *imp = NULL;
+    assert_int_equal(ks_import(ks, ks_key_pkey(k), &imp, &why), KS_OK);
+    assert_int_equal(EVP_PKEY_eq(ks_key_pkey(k), ks_key_pkey(imp)), 1);
+    check_signature(imp);
+    ks_delete(imp);
+    ks_key_free(k2);
+    ks_delete(k);
+    check_scep_signing(ks, 1024);
+}
+
+static void test_tpm_blob_without_tpm(void **state)
+{
+    (void)state;
+    /* SEQUENCE { OID 2.23.133.10.1.3, ... }: a TPM key, and no TPM here */
+    static const uint8_t tss2[] = {0x30, 0x0b, 0x06, 0x06, 0x67, 0x81, 0x05, 0x0a,
+                                   0x01, 0x03, 0x02, 0x01, 0x00};
+    assert_true(ks_is_tpm_blob(tss2, sizeof tss2));
+    const keystore_t *ks = ks_software();
+    ks_key_t *k = NULL;
+    const char *why = NULL;
+    assert_int_equal(ks_load(&ks, 1, tss2, sizeof tss2, &k, &why), KS_E_UNAVAILABLE);
+    assert_null(k);
+    assert_non_null(strstr(why, "TPM"));
+}
+
+static void test_tpm_open_refusals(void **state)
+{
+    (void)state;
+    keystore_t *ks = (keystore_t *)1;
+    const char *why = NULL;
+    assert_int_equal(ks_tpm_open("", &ks, &why), KS_E_INVALID);
+    assert_null(ks);
+    assert_int_equal(ks_tpm_open("swtpm:host=a b", &ks, &why), KS_E_INVALID);
+    assert_int_equal(ks_tpm_open("device:/dev/x\n", &ks, &why), KS_E_INVALID);
+    assert_int_equal(ks_tpm_open(NULL, &ks, &why), KS_E_INVALID);
+    /* a TCTI where nothing answers: port 1 of 127.0.0.1 */
+    assert_int_equal(ks_tpm_open("swtpm:host=127.0.0.1,port=1", &ks, &why), KS_E_UNAVAILABLE);
+    assert_null(ks);
+    assert_non_null(strstr(why, "TPM"));
+}
+
+static const char *tpm_tcti(void)
+{
+    const char *t = getenv("OMADM_TEST_TPM_TCTI");
+    return t && *t ? t : NULL;
+}
+
+static void test_tpm(void **state)
+{
+    (void)state;
+    if (!tpm_tcti()) {
+        skip();
+        return;
+    }
+    keystore_t *ks = NULL;
+    const char *why = NULL;
+    assert_int_equal(ks_tpm_open(tpm_tcti(), &ks, &why), KS_OK);
+    assert_string_equal(ks_name(ks), "tpm");
+    ks_key_t *k = NULL;
+    assert_int_equal(ks_generate(ks, 2048, &k, &why), KS_OK);
+    assert_string_equal(ks_key_pem_label(k), "TSS2 PRIVATE KEY");
+    check_signature(k);
+    check_decrypt(k);
+    uint8_t *blob = NULL;
+    size_t len = 0;
+    assert_int_equal(ks_blob(k, &blob, &len, &why), KS_OK);
+    assert_true(ks_is_tpm_blob(blob, len));
+    /* the software store does not take it; the TPM one does */
+    const keystore_t *both[] = {ks_software(), ks};
+    assert_ptr_equal(ks_owner(both, 2, blob, len), ks);
+    EVP_PKEY *pub = public_of(k);
+    ks_key_free(k);
+    ks_close(ks);
+    /* a second key store (another connection) loads the blob */
+    assert_int_equal(ks_tpm_open(tpm_tcti(), &ks, &why), KS_OK);
+    const keystore_t *again[] = {ks};
+    ks_key_t *k2 = NULL;
+    assert_int_equal(ks_load(again, 1, blob, len, &k2, &why), KS_OK);
+    assert_int_equal(EVP_PKEY_eq(pub, ks_key_pkey(k2)), 1);
+    check_signature(k2);
+    check_decrypt(k2);
+    ks_key_free(k2);
+    /* a blob with a damaged private part does not load */
+    blob[len - 10] ^= 0x5a;
+    ks_key_t *bad = NULL;
+    assert_int_not_equal(ks_load(again, 1, blob, len, &bad, &why), KS_OK);
+    assert_null(bad);
+    ks_blob_free(blob, len);
+    check_scep_signing(ks, 2048);
+    EVP_PKEY_free(pub);
+    ks_close(ks);
+}
+
+static void test_tpm_import(void **state)
+{
+    (void)state;
+    if (!tpm_tcti()) {
+        skip();
+        return;
+    }
+    keystore_t *ks = NULL;
+    const char *why = NULL;
+    assert_int_equal(ks_tpm_open(tpm_tcti(), &ks, &why), KS_OK);
+    EVP_PKEY *soft = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+    assert_non_null(soft);
+    ks_key_t *k = NULL;
+    ks_err_t err = ks_import(ks, soft, &k, &why);
+    assert_int_equal(err, KS_E_UNSUPPORTED);
+    assert_null(k);
+    assert_non_null(strstr(why, "not supported"));
+    EVP_PKEY_free(soft);
+    ks_close(ks);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_software),
+        cmocka_unit_test(test_tpm_blob_without_tpm),
+        cmocka_unit_test(test_tpm_open_refusals),
+        cmocka_unit_test(test_tpm),
+        cmocka_unit_test(test_tpm_import),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
