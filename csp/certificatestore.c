@@ -25,6 +25,7 @@
 
 #include "certstore_internal.h"
 #include "crypto.h"
+#include "keystore_tpm.h"
 #include "platform.h"
 #include "store/cert.h"
 #include "store/store.h"
@@ -591,6 +592,7 @@ void omadm_certstore_close(omadm_certstore_t *cs)
         return;
     omadm_platform_t plat = cs->plat;
     store_close(cs->store);
+    plat_free(&plat, cs->tpm_tcti);
     plat_free(&plat, cs);
 }
 
@@ -615,6 +617,23 @@ void omadm_certstore_set_host(omadm_certstore_t *cs, const omadm_certstore_host_
         cs->has_http = true;
     }
     cs->host.http = cs->has_http ? &cs->http : NULL;
+}
+
+omadm_error_t omadm_certstore_set_tpm(omadm_certstore_t *cs, const char *tcti)
+{
+    if (!cs || (tcti && *tcti && !ks_tpm_tcti_valid(tcti)))
+        return OMADM_E_INVALID_ARG;
+    char *copy = NULL;
+    if (tcti && *tcti && !(copy = plat_strdup(&cs->plat, tcti)))
+        return OMADM_E_NOMEM;
+    plat_free(&cs->plat, cs->tpm_tcti);
+    cs->tpm_tcti = copy;
+    return OMADM_OK;
+}
+
+const char *omadm_certstore_tpm(const omadm_certstore_t *cs)
+{
+    return cs ? cs->tpm_tcti : NULL;
 }
 
 omadm_error_t omadm_certstore_unlock(omadm_certstore_t *cs)

@@ -22,6 +22,7 @@ struct omadm_certstore {
     bool has_http;
     bool in_http;               /* inside http.request(): the host may unlock the store */
     unsigned unlocks;           /* omadm_certstore_unlock calls so far */
+    char *tpm_tcti;             /* the TPM's TCTI (omadm_certstore_set_tpm), NULL: no TPM */
 };
 
 void cs_log(const struct omadm_certstore *cs, omadm_log_level_t level, const char *fmt, ...)

@@ -139,6 +139,20 @@ typedef struct omadm_certstore_host {
  * fail; nothing happens when cs is NULL.  Threads: store. */
 OMADM_API void omadm_certstore_set_host(omadm_certstore_t *cs, const omadm_certstore_host_t *host);
 
+/* The TPM 2.0 that keeps private keys of KeyProtection 1 and 2 (SCEP
+ * enrollments; docs/keys.md): tcti is a tpm2-tss TCTI configuration string
+ * such as "device:/dev/tpmrm0" or "swtpm:host=127.0.0.1,port=2321" (letters,
+ * digits and :/=,._-+@ only, at most 512 characters), copied; NULL or ""
+ * means no TPM (the default): KeyProtection 1 then fails with
+ * TBS_E_TPM_NOT_FOUND and 2 makes a software key.  The TPM is reached
+ * through the OpenSSL 3 "tpm2" provider (tpm2-openssl) in a private library
+ * context, only while an enrollment makes or uses a key.
+ * Returns OMADM_OK; OMADM_E_INVALID_ARG (cs NULL, tcti not a TCTI string:
+ * the setting is unchanged); OMADM_E_NOMEM.  Threads: store. */
+OMADM_API omadm_error_t omadm_certstore_set_tpm(omadm_certstore_t *cs, const char *tcti);
+/* The TCTI set with omadm_certstore_set_tpm (the store's copy), or NULL. */
+OMADM_API const char *omadm_certstore_tpm(const omadm_certstore_t *cs);
+
 /* Release the store's lock (store/lock, held since omadm_certstore_open) so
  * that other processes can open the store while this one waits on the
  * network.  Only from inside the HTTP hook's request(): nothing is staged
