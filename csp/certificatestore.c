@@ -600,7 +600,9 @@ omadm_error_t omadm_certstore_register(omadm_t *dm, omadm_certstore_t *cs)
 {
     if (!cs)
         return OMADM_E_INVALID_ARG;
-    return omadm_register_csp(dm, &certificate_csps, cs);
+    omadm_error_t err = omadm_register_csp(dm, &certificate_csps, cs);
+    /* where each key lives (keyinfo.c) */
+    return err ? err : omadm_register_csp(dm, &cs_keyinfo_csp, cs);
 }
 
 void omadm_certstore_set_host(omadm_certstore_t *cs, const omadm_certstore_host_t *host)

@@ -25,6 +25,10 @@ struct omadm_certstore {
     char *tpm_tcti;             /* the TPM's TCTI (omadm_certstore_set_tpm), NULL: no TPM */
 };
 
+/* ./Vendor/omadm/CertificateKeys (keyinfo.c), registered with the
+ * certificate CSPs on the same store. */
+extern const omadm_csp_t cs_keyinfo_csp;
+
 void cs_log(const struct omadm_certstore *cs, omadm_log_level_t level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -15,7 +15,8 @@
 #     0x8028400F (TBS_E_TPM_NOT_FOUND), no PKIOperation at the peer, no key file
 #   4 KeyProtection 1 and no TPM configured: Status 16, 0x8028400F at once
 #   5 KeyProtection 2, no TPM answers: Status 1 with a software key ("PRIVATE KEY"); the log
-#     says it fell back
+#     says it fell back, and so does ./Vendor/omadm/CertificateKeys/my-system/<THUMB>
+#     ("Software"; "TPM" in cases 1, 2 and 6)
 #   6 KeyProtection 2 with the TPM: Status 1, a TSS2 key
 # The outer part builds the bed and re-runs this script in new network + PID namespaces
 # (bed_rerun_isolated, as test-scep-enroll.sh); swtpm runs inside them on 127.0.0.1.
@@ -126,6 +127,7 @@ tpm_key_checks() {
     [ -n "$_pub" ] && [ "$_pub" = "$(openssl x509 -in "$2.pem" -noout -pubkey)" ] &&
         ok "$1: the TPM key (loaded by openssl -provider tpm2) is the certificate's" ||
         fail "$1: the TPM key's public key differs from the certificate's"
+    expect_get "$2" "./Vendor/omadm/CertificateKeys/my-system/$_th" TPM
     _plain=$(grep -rl -e '-----BEGIN PRIVATE KEY-----' -e '-----BEGIN RSA PRIVATE KEY-----' "$2" 2>/dev/null)
     [ -z "$_plain" ] && ok "$1: no plaintext private key in the state directory" ||
         fail "$1: plaintext private keys in: $_plain"
@@ -200,6 +202,9 @@ expect_status "$S" "$B" 1 0
 th=$(thumbs "$S" my-system)
 head -n 1 "$S/store/keys/my-system-$th" 2>/dev/null | grep -qx -- '-----BEGIN PRIVATE KEY-----' &&
     ok "case 5: a software key (PKCS#8)" || fail "case 5: key file: $(head -n 1 "$S/store/keys/my-system-$th" 2>&1)"
+expect_get "$S" "./Vendor/omadm/CertificateKeys/my-system/$th" Software
+expect_get "$S" ./Vendor/omadm/CertificateKeys/my-system "$th"
+expect_get "$S" ./Vendor/omadm/CertificateKeys my-system/my-user
 grep -q 'KeyProtection 2: .*falling back to a software key' "$S.log" &&
     ok "case 5: log: $(grep -o 'KeyProtection 2: .*' "$S.log" | head -n 1)" || fail "case 5: no fallback in the log"
 
