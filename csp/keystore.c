@@ -47,6 +47,8 @@ ks_err_t ks_wrap(const keystore_t *ks, EVP_PKEY *pkey, ks_key_t **out, const cha
     }
     k->ks = ks;
     k->pkey = pkey;
+    if (ks->live)
+        (*ks->live)++;
     *out = k;
     return KS_OK;
 }
@@ -205,6 +207,8 @@ void ks_key_free(ks_key_t *key)
 {
     if (!key)
         return;
+    if (key->ks->live)
+        (*key->ks->live)--;
     EVP_PKEY_free(key->pkey);
     OPENSSL_clear_free(key, sizeof *key);
 }

@@ -76,6 +76,8 @@ struct keystore {
     const ks_ops_t *ops;
     void *be;                  /* the backend's state */
     OSSL_LIB_CTX *libctx;      /* the backend's library context (NULL: OpenSSL's default) */
+    unsigned *live;            /* count of its keys alive (ks_wrap .. ks_key_free); NULL: not
+                                  counted */
 };
 
 /* ---- the backends ---- */

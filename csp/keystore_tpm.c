@@ -10,7 +10,7 @@
  * their blob is the TSS2 PRIVATE KEY structure (public part + private part
  * wrapped by the TPM), which the provider and tpm2-tools load.  Signing and
  * RSA decryption run in the TPM; the private key never leaves it in the
- * clear.  Import of a software key is keystore_tpm_import.c.
+ * clear.  Import of a software key: tpm_import and keystore_tpm_import.c.
  *
  * The TCTI: tpm2-openssl 1.1 reads it from the environment variable
  * TPM2OPENSSL_TCTI only (its "tcti" configuration parameter does not reach
@@ -39,6 +39,7 @@
 typedef struct tpm_be {
     keystore_t ks;
     OSSL_PROVIDER *dflt, *tpm2;
+    unsigned live;             /* keys of this store alive (ks.live) */
     char tcti[TCTI_MAX + 1];
 } tpm_be_t;
 
@@ -149,13 +150,41 @@ static ks_err_t tpm_blob(void *be, const EVP_PKEY *key, uint8_t **der, size_t *l
     return KS_OK;
 }
 
+/* Import (keystore_tpm_import.c) talks to the TPM over a connection of
+ * its own, and swtpm and /dev/tpm0 serve one at a time: the provider's is
+ * closed meanwhile (unloading it tears its connection down once no key
+ * holds it), then the provider is loaded again and loads the new blob. */
+static ks_err_t tpm_import(void *be, const EVP_PKEY *soft, EVP_PKEY **out, const char **why)
+{
+    tpm_be_t *t = be;
+    uint8_t *der = NULL;
+    size_t len = 0;
+    if (t->live)
+        return fail(why, KS_E_INVALID,
+                    "import into the TPM needs the other keys of its key store released first");
+    if (t->tpm2)
+        OSSL_PROVIDER_unload(t->tpm2);
+    t->tpm2 = NULL;
+    ks_err_t err = ks_tpm_import_blob(t->tcti, soft, &der, &len, why);
+    t->tpm2 = load_tpm2(t->ks.libctx, t->tcti);
+    ERR_clear_error();
+    if (!t->tpm2 && !err)
+        err = fail(why, KS_E_UNAVAILABLE, "no TPM: the tpm2 provider cannot be loaded again");
+    if (!err)
+        err = tpm_load(t, der, len, out, why);
+    OPENSSL_clear_free(der, len);
+    return err;
+}
+
 static void tpm_close(void *be)
 {
     tpm_be_t *t = be;
     if (!t)
         return;
-    OSSL_PROVIDER_unload(t->tpm2);
-    OSSL_PROVIDER_unload(t->dflt);
+    if (t->tpm2)
+        OSSL_PROVIDER_unload(t->tpm2);
+    if (t->dflt)
+        OSSL_PROVIDER_unload(t->dflt);
     OSSL_LIB_CTX_free(t->ks.libctx);
     OPENSSL_clear_free(t, sizeof *t);
 }
@@ -164,7 +193,7 @@ static const ks_ops_t tpm_ops = {
     .name = "tpm",
     .pem_label = "TSS2 PRIVATE KEY",
     .generate = tpm_generate,
-    .import = ks_tpm_import,
+    .import = tpm_import,
     .owns = tpm_owns,
     .load = tpm_load,
     .blob = tpm_blob,
@@ -191,6 +220,7 @@ ks_err_t ks_tpm_open(const char *tcti, keystore_t **out, const char **why)
     strcpy(t->tcti, tcti);
     t->ks.ops = &tpm_ops;
     t->ks.be = t;
+    t->ks.live = &t->live;
     t->dflt = OSSL_PROVIDER_load(t->ks.libctx, "default");
     if (!t->dflt) {
         tpm_close(t);

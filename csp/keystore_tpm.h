@@ -12,7 +12,12 @@
 bool ks_tpm_tcti_valid(const char *tcti);
 /* The TCTI string of a TPM key store, NULL for another backend. */
 const char *ks_tpm_tcti(const keystore_t *ks);
-/* ks_ops_t.import of the TPM backend: TPM2_Import of a software RSA key. */
-ks_err_t ks_tpm_import(void *be, const EVP_PKEY *soft, EVP_PKEY **out, const char **why);
+/* TPM2_Import of the software RSA key soft under the tpm2 provider's
+ * storage primary, through a connection of its own to the TPM at tcti:
+ * the TSS2 PRIVATE KEY DER into *der (OPENSSL_malloc, *len bytes).
+ * KS_E_UNSUPPORTED when built without tpm2-tss's ESAPI or for a key the
+ * TPM cannot hold; KS_E_UNAVAILABLE when the TPM cannot be reached. */
+ks_err_t ks_tpm_import_blob(const char *tcti, const EVP_PKEY *soft, uint8_t **der, size_t *len,
+                            const char **why);
 
 #endif
