@@ -20,4 +20,18 @@ const char *ks_tpm_tcti(const keystore_t *ks);
 ks_err_t ks_tpm_import_blob(const char *tcti, const EVP_PKEY *soft, uint8_t **der, size_t *len,
                             const char **why);
 
+#ifdef OMADM_HAVE_TSS2
+#include <tss2/tss2_esys.h>
+
+/* A connection of our own to the TPM at tcti (ks_tpm_esys_close). */
+ks_err_t ks_tpm_esys_open(const char *tcti, TSS2_TCTI_CONTEXT **tctx, ESYS_CONTEXT **esys,
+                          const char **why);
+void ks_tpm_esys_close(TSS2_TCTI_CONTEXT **tctx, ESYS_CONTEXT **esys);
+/* The tpm2 provider's storage primary under the owner hierarchy (flush it). */
+ks_err_t ks_tpm_primary(ESYS_CONTEXT *esys, ESYS_TR *parent, const char **why);
+/* The public and private parts of a TSS2 PRIVATE KEY DER under the owner. */
+ks_err_t ks_tss2_parse(const uint8_t *der, size_t len, TPM2B_PUBLIC *pub, TPM2B_PRIVATE *priv,
+                       const char **why);
+#endif
+
 #endif

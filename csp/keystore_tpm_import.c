@@ -101,6 +101,46 @@ static bool tpm_has_ecc(ESYS_CONTEXT *esys)
     return ecc;
 }
 
+ks_err_t ks_tpm_primary(ESYS_CONTEXT *esys, ESYS_TR *parent, const char **why)
+{
+    TPM2B_PUBLIC tmpl;
+    TPM2B_SENSITIVE_CREATE in_sens;
+    TPM2B_DATA outside = {0};
+    TPML_PCR_SELECTION pcrs = {0};
+    memset(&in_sens, 0, sizeof in_sens);
+    primary_template(tpm_has_ecc(esys), &tmpl);
+    if (Esys_CreatePrimary(esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+                           &in_sens, &tmpl, &outside, &pcrs, parent, NULL, NULL, NULL,
+                           NULL) != TSS2_RC_SUCCESS) {
+        *parent = ESYS_TR_NONE;
+        return fail(why, KS_E_FAILED, "the TPM cannot make the storage primary key");
+    }
+    return KS_OK;
+}
+
+ks_err_t ks_tpm_esys_open(const char *tcti, TSS2_TCTI_CONTEXT **tctx, ESYS_CONTEXT **esys,
+                          const char **why)
+{
+    *tctx = NULL;
+    *esys = NULL;
+    if (Tss2_TctiLdr_Initialize(tcti, tctx) != TSS2_RC_SUCCESS ||
+        Esys_Initialize(esys, *tctx, NULL) != TSS2_RC_SUCCESS) {
+        ks_tpm_esys_close(tctx, esys);
+        return fail(why, KS_E_UNAVAILABLE, "no TPM: the TPM cannot be reached");
+    }
+    return KS_OK;
+}
+
+void ks_tpm_esys_close(TSS2_TCTI_CONTEXT **tctx, ESYS_CONTEXT **esys)
+{
+    if (*esys)
+        Esys_Finalize(esys);
+    if (*tctx)
+        Tss2_TctiLdr_Finalize(tctx);
+    *esys = NULL;
+    *tctx = NULL;
+}
+
 /* A big number into a TPM2B buffer of exactly size bytes (big-endian). */
 static bool bn_fixed(const BIGNUM *bn, uint8_t *buf, size_t cap, int size, uint16_t *out_size)
 {
@@ -265,29 +305,42 @@ static ks_err_t tss2_der(const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *priv, uin
     return KS_OK;
 }
 
+ks_err_t ks_tss2_parse(const uint8_t *der, size_t len, TPM2B_PUBLIC *pub, TPM2B_PRIVATE *priv,
+                       const char **why)
+{
+    const unsigned char *p = der;
+    KS_TSS2KEY *k = (KS_TSS2KEY *)ASN1_item_d2i(NULL, &p, (long)len, ASN1_ITEM_rptr(KS_TSS2KEY));
+    char oid[32];
+    uint64_t parent = 0;
+    ks_err_t err = KS_OK;
+    memset(pub, 0, sizeof *pub);
+    memset(priv, 0, sizeof *priv);
+    if (!k || p != der + len || OBJ_obj2txt(oid, sizeof oid, k->type, 1) <= 0 ||
+        strcmp(oid, "2.23.133.10.1.3") || !ASN1_INTEGER_get_uint64(&parent, k->parent) ||
+        parent != TPM2_RH_OWNER ||
+        Tss2_MU_TPM2B_PUBLIC_Unmarshal(k->pubkey->data, (size_t)k->pubkey->length, NULL, pub) !=
+            TSS2_RC_SUCCESS ||
+        Tss2_MU_TPM2B_PRIVATE_Unmarshal(k->privkey->data, (size_t)k->privkey->length, NULL,
+                                        priv) != TSS2_RC_SUCCESS)
+        err = fail(why, KS_E_MALFORMED, "not a TSS2 PRIVATE KEY under the owner's primary key");
+    ASN1_item_free((ASN1_VALUE *)k, ASN1_ITEM_rptr(KS_TSS2KEY));
+    return err;
+}
+
 /* TPM2_Import of pub/sens under the provider's primary, through esys. */
 static ks_err_t import_with(ESYS_CONTEXT *esys, const TPM2B_PUBLIC *pub,
                             const TPM2B_SENSITIVE *sens, TPM2B_PRIVATE **priv, const char **why)
 {
     ESYS_TR parent = ESYS_TR_NONE, session = ESYS_TR_NONE;
-    TPM2B_PUBLIC tmpl;
-    TPM2B_SENSITIVE_CREATE in_sens;
-    TPM2B_DATA outside = {0}, enc_key = {.size = 16};
-    TPML_PCR_SELECTION pcrs = {0};
+    TPM2B_DATA enc_key = {.size = 16};
     TPM2B_ENCRYPTED_SECRET seed = {0};
     TPMT_SYM_DEF_OBJECT sym = {.algorithm = TPM2_ALG_AES, .keyBits.aes = 128, .mode.aes = TPM2_ALG_CFB};
     TPMT_SYM_DEF session_sym = {.algorithm = TPM2_ALG_AES, .keyBits.aes = 128,
                                 .mode.aes = TPM2_ALG_CFB};
     TPM2B_PRIVATE dup = {0};
     ks_err_t err = KS_OK;
-    memset(&in_sens, 0, sizeof in_sens);
-    primary_template(tpm_has_ecc(esys), &tmpl);
-    if (Esys_CreatePrimary(esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
-                           &in_sens, &tmpl, &outside, &pcrs, &parent, NULL, NULL, NULL,
-                           NULL) != TSS2_RC_SUCCESS) {
-        err = fail(why, KS_E_FAILED, "the TPM cannot make the storage primary key");
+    if ((err = ks_tpm_primary(esys, &parent, why)) != KS_OK)
         goto out;
-    }
     if (RAND_bytes(enc_key.buffer, enc_key.size) != 1 ||
         (err = inner_wrap(pub, sens, enc_key.buffer, &dup, why)) != KS_OK) {
         if (!err)
@@ -330,20 +383,14 @@ ks_err_t ks_tpm_import_blob(const char *tcti, const EVP_PKEY *soft, uint8_t **de
     ks_err_t err = key_areas(soft, &pub, &sens, why);
     if (err)
         goto out;
-    if (Tss2_TctiLdr_Initialize(tcti, &tctx) != TSS2_RC_SUCCESS ||
-        Esys_Initialize(&esys, tctx, NULL) != TSS2_RC_SUCCESS) {
-        err = fail(why, KS_E_UNAVAILABLE, "no TPM: the TPM cannot be reached for the import");
+    if ((err = ks_tpm_esys_open(tcti, &tctx, &esys, why)) != KS_OK)
         goto out;
-    }
     if ((err = import_with(esys, &pub, &sens, &priv, why)) == KS_OK)
         err = tss2_der(&pub, priv, der, len, why);
 out:
     OPENSSL_cleanse(&sens, sizeof sens);
     Esys_Free(priv);
-    if (esys)
-        Esys_Finalize(&esys);
-    if (tctx)
-        Tss2_TctiLdr_Finalize(&tctx);
+    ks_tpm_esys_close(&tctx, &esys);
     return err;
 }
 

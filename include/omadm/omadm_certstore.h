@@ -329,6 +329,27 @@ typedef struct omadm_cert_identity {
     size_t key_pem_len;
 } omadm_cert_identity_t;
 
+/* A client key held by a TPM (the key_pem of an omadm_cert_identity_t is
+ * then a "TSS2 PRIVATE KEY", not PKCS#8) for a TLS library: an OpenSSL 3
+ * EVP_PKEY of the default library context whose private operation runs in
+ * the TPM set with omadm_certstore_set_tpm (docs/keys.md, "TLS"), to give
+ * to SSL_CTX_use_PrivateKey (libcurl: from a CURLOPT_SSL_CTX_FUNCTION).
+ * key_pem (len bytes) is borrowed.  *out is owned by the caller
+ * (omadm_tls_key_free) and independent of cs; each signature connects to
+ * the TPM for its duration.
+ * Returns OMADM_OK; OMADM_E_INVALID_ARG (a NULL argument, key_pem not a TSS2
+ * RSA key); OMADM_E_NO_DEVICE (no TPM configured, or a build without
+ * tpm2-tss); OMADM_E_NOMEM.  *why (why may be NULL) gets a short static
+ * reason on failure.  Threads: store; the key: one thread at a time. */
+typedef struct omadm_tls_key omadm_tls_key_t;
+OMADM_API omadm_error_t omadm_certstore_tls_key(omadm_certstore_t *cs, const char *key_pem,
+                                                size_t len, omadm_tls_key_t **out,
+                                                const char **why);
+/* The key's EVP_PKEY * (borrowed: valid until omadm_tls_key_free; take a
+ * reference with EVP_PKEY_up_ref to keep it longer), NULL for NULL. */
+OMADM_API void *omadm_tls_key_pkey(const omadm_tls_key_t *key);
+OMADM_API void omadm_tls_key_free(omadm_tls_key_t *key);   /* NULL-safe */
+
 /* The certificate with this thumbprint and its private key from store
  * (NULL: My/System, then My/User) into *out.
  * Returns OMADM_OK; OMADM_E_INVALID_ARG (cs, thumbprint or out NULL, not a

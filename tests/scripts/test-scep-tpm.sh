@@ -18,6 +18,11 @@
 #     says it fell back, and so does ./Vendor/omadm/CertificateKeys/my-system/<THUMB>
 #     ("Software"; "TPM" in cases 1, 2 and 6)
 #   6 KeyProtection 2 with the TPM: Status 1, a TSS2 key
+#   7 dmclient session with the TLS client certificate of case 2 (--client-cert): the key
+#     signs in the TPM (omadm_certstore_tls_key, libcurl's SSL_CTX); dmserver requires a
+#     certificate of the peer's CA, logs CN=TpmDevice, and reads the enrollment's result
+#     alert, Status and CertThumbprint (script scep-session, phase 2); without a TPM
+#     configured the session fails before sending anything, saying why
 # The outer part builds the bed and re-runs this script in new network + PID namespaces
 # (bed_rerun_isolated, as test-scep-enroll.sh); swtpm runs inside them on 127.0.0.1.
 # Scratch directory BUILD_DIR/test-scep-tpm.XXXXXX, removed on success unless SCEP_BED_KEEP=1.
@@ -172,6 +177,55 @@ openssl verify -CAfile "$W/p2-depot/ca.pem" "$S.pem" >/dev/null 2>&1 &&
     ok "case 2: the certificate chains to the peer's CA" || fail "case 2: certificate does not verify"
 ops=$(grep 'op=PKIOperation' "$W/p2.log" | sed 's/.* type=\([A-Za-z]*\) .* answer=\([A-Z]*\).*/\1:\2/' | tr '\n' ' ')
 [ "$ops" = "PKCSReq:PENDING CertPoll:SUCCESS " ] && ok "case 2: peer log: $ops" || fail "case 2: peer log: '$ops'"
+
+# ---- 7. dmclient session authenticates with the TPM key of case 2 (TLS client certificate)
+sh "$here/../dmserver/make-certs.sh" "$W/pki" >/dev/null 2>&1 || fail "make-certs.sh"
+# tls_session NAME WANT_RC STATE THUMB SCRIPT [SERVER ARGS...]: dmclient session with the
+# client certificate THUMB against dmserver SCRIPT, which wants a client certificate of the
+# pending peer's CA; the server's verdict is the return status
+tls_session() {
+    _n=$1 _want=$2 _st=$3 _th=$4 _script=$5
+    shift 5
+    rm -f "$W/$_n.port"
+    python3 "$here/../dmserver/dmserver.py" --script "$_script" --port-file "$W/$_n.port" \
+        --max-time 120 --cert "$W/pki/server.pem" --key "$W/pki/server.key" \
+        --client-ca "$W/p2-depot/ca.pem" --syncmlconv "$build/tests/tools/syncmlconv" \
+        --log "$W/$_n.srvlog" "$@" >"$W/$_n.out" 2>&1 &
+    _spid=$!
+    _i=0
+    while [ ! -s "$W/$_n.port" ] && kill -0 "$_spid" 2>/dev/null && [ $_i -lt 100 ]; do
+        sleep 0.05; _i=$((_i + 1))
+    done
+    dm "$_st" session --server "https://127.0.0.1:$(cat "$W/$_n.port" 2>/dev/null)/omadm" \
+        --cacert "$W/pki/ca.pem" --client-cert "$_th" >"$W/$_n.log" 2>&1
+    _rc=$?
+    kill -USR1 "$_spid" 2>/dev/null
+    wait "$_spid"
+    _src=$?
+    [ "$_rc" -eq "$_want" ] || {
+        fail "$_n: dmclient session exit $_rc, expected $_want: $(grep -v '^WARNING:\|^ERROR:' "$W/$_n.log" | tail -n 3)"
+        return 1
+    }
+    return "$_src"
+}
+S=$W/s2
+th=$(thumbs "$S" my-system)
+export DMCLIENT_TPM_TCTI=$TPM
+# the server reads the enrollment's result alert and Status over the TPM-authenticated session
+if tls_session tls7 0 "$S" "$th" scep-session --param phases=2 --param scep_base="$CS" \
+    --param scep_id=Tpm2 --param scep_url="$purl" --param scep_ca_thumbprint="$pthumb"; then
+    grep -q 'client certificate: .*TpmDevice' "$W/tls7.srvlog" &&
+        ok "case 7: dmclient session authenticated with the TPM key (server saw CN=TpmDevice)" ||
+        fail "case 7: the server did not log the client certificate: $(grep -i 'client cert' "$W/tls7.srvlog" | head -n 2)"
+else
+    fail "case 7: the session with the TPM key failed (server: $(tail -n 2 "$W/tls7.out"))"
+fi
+# without the TPM the key cannot be used: exit 1, a clear reason, nothing sent
+export DMCLIENT_TPM_TCTI=
+tls_session tls7b 1 "$S" "$th" no-request --param seconds=1 || true
+grep -q "its key is in a TPM: .*no TPM is configured" "$W/tls7b.log" &&
+    ok "case 7: without a TPM configured: $(grep -o 'its key is in a TPM.*' "$W/tls7b.log")" ||
+    fail "case 7 without a TPM: $(cat "$W/tls7b.log")"
 
 # ---- 3. KeyProtection 1, a TCTI where no TPM answers
 S=$W/s3 B=$CS/NoTpm
