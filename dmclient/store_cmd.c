@@ -21,6 +21,9 @@ const char cli_store_usage[] =
     "  show THUMBPRINT [--json]   one certificate: stores, names, dates, who installed\n"
     "                             it and when, whether its private key is stored\n"
     "  export STORE               the store's certificates as PEM on stdout\n"
+    "  export STORE --key THUMBPRINT\n"
+    "                             one certificate and its private key's TPM blob\n"
+    "                             (TSS2 PRIVATE KEY; a software key is not exported)\n"
     "  paths [--json]             CApath directories and PEM bundles for other software\n"
     "  check [--repair] [--json]  verify records, keys, CApath directories, bundles and\n"
     "                             file modes agree (exit 1 if not); --repair first\n"
@@ -218,10 +221,58 @@ static int cmd_show(omadm_certstore_t *cs, int argc, char **argv)
 
 /* ---- export ---- */
 
+/* export STORE --key THUMBPRINT: the certificate and its key's TPM blob,
+ * which is useless without that TPM; a software key (the plaintext) is
+ * never written out. */
+static int export_with_key(omadm_certstore_t *cs, const char *store, const char *thumb)
+{
+    char t[OMADM_THUMBPRINT_LEN + 1];
+    if (omadm_certstore_thumbprint_parse(thumb, t)) {
+        fprintf(stderr, "dmclient: store export: not a thumbprint: %s\n", thumb);
+        return 2;
+    }
+    omadm_cert_identity_t id;
+    omadm_error_t e = omadm_certstore_identity(cs, store, t, &id);
+    if (e) {
+        fprintf(stderr, "dmclient: store export: %s: %s\n", t, omadm_strerror(e));
+        return 1;
+    }
+    int rc = 0;
+    if (!strstr(id.key_pem, "-----BEGIN TSS2 PRIVATE KEY-----")) {
+        fprintf(stderr, "dmclient: store export: %s: its private key is not held by a TPM; "
+                        "a software key is not exported\n", t);
+        rc = 1;
+    } else {
+        fwrite(id.cert_pem, 1, id.cert_pem_len, stdout);
+        fwrite(id.key_pem, 1, id.key_pem_len, stdout);
+    }
+    omadm_certstore_buffer_free(id.cert_pem);
+    omadm_certstore_buffer_free(id.key_pem);
+    return rc;
+}
+
 static int cmd_export(omadm_certstore_t *cs, int argc, char **argv)
 {
     args_t a = {.sub = "export"};
-    int rc = parse_args(&a, argc, argv, false, false, 1);
+    const char *key = NULL;
+    /* --key THUMBPRINT, taken out before the common arguments */
+    char *rest[8];
+    int n = 0;
+    for (int i = 0; i < argc; i++) {
+        if (i > 0 && !strcmp(argv[i], "--key")) {
+            if (i + 1 >= argc || key) {
+                fprintf(stderr, "dmclient: store export: --key needs one THUMBPRINT\n");
+                return 2;
+            }
+            key = argv[++i];
+        } else if (n < 8) {
+            rest[n++] = argv[i];
+        } else {
+            fprintf(stderr, "dmclient: store export: too many arguments\n");
+            return 2;
+        }
+    }
+    int rc = parse_args(&a, n, rest, false, false, 1);
     if (rc)
         return rc;
     if (!a.n_pos) {
@@ -230,6 +281,8 @@ static int cmd_export(omadm_certstore_t *cs, int argc, char **argv)
     }
     if ((rc = store_arg(&a, a.pos[0])))
         return rc;
+    if (key)
+        return export_with_key(cs, a.pos[0], key);
     char *pem = NULL;
     size_t len = 0;
     omadm_error_t e = omadm_certstore_export_store(cs, a.pos[0], &pem, &len);

@@ -23,6 +23,9 @@
 #     certificate of the peer's CA, logs CN=TpmDevice, and reads the enrollment's result
 #     alert, Status and CertThumbprint (script scep-session, phase 2); without a TPM
 #     configured the session fails before sending anything, saying why
+#   8 dmclient store export my-system --key THUMB: the certificate and its TSS2 blob; `openssl
+#     pkeyutl -provider tpm2 -sign` with the exported file, verified with the certificate's
+#     public key (case 5: a software key is refused)
 # The outer part builds the bed and re-runs this script in new network + PID namespaces
 # (bed_rerun_isolated, as test-scep-enroll.sh); swtpm runs inside them on 127.0.0.1.
 # Scratch directory BUILD_DIR/test-scep-tpm.XXXXXX, removed on success unless SCEP_BED_KEEP=1.
@@ -227,6 +230,28 @@ grep -q "its key is in a TPM: .*no TPM is configured" "$W/tls7b.log" &&
     ok "case 7: without a TPM configured: $(grep -o 'its key is in a TPM.*' "$W/tls7b.log")" ||
     fail "case 7 without a TPM: $(cat "$W/tls7b.log")"
 
+# ---- 8. store export --key: the certificate and the TPM blob; openssl -provider tpm2 signs
+# with the exported blob, the signature verifies with the certificate's public key
+export DMCLIENT_TPM_TCTI=$TPM
+S=$W/s2
+dm "$S" store export my-system --key "$th" >"$W/export.pem" 2>"$W/export.err" ||
+    fail "case 8: store export --key: $(cat "$W/export.err")"
+[ "$(grep -c -- '-----BEGIN CERTIFICATE-----' "$W/export.pem")" -eq 1 ] &&
+    [ "$(grep -c -- '-----BEGIN TSS2 PRIVATE KEY-----' "$W/export.pem")" -eq 1 ] &&
+    [ "$(bed_thumbprint "$W/export.pem")" = "$th" ] &&
+    ok "case 8: store export --key wrote the certificate $th and its TSS2 key" ||
+    fail "case 8: export: $(grep -- '-----BEGIN' "$W/export.pem" | tr '\n' ' ')"
+printf 'signed in the TPM\n' >"$W/msg"
+openssl x509 -in "$W/export.pem" -noout -pubkey >"$W/export-pub.pem"
+if TPM2OPENSSL_TCTI=$TPM openssl pkeyutl -provider tpm2 -provider default -sign -inkey "$W/export.pem" \
+        -rawin -digest sha256 -in "$W/msg" -out "$W/msg.sig" 2>"$W/openssl-sign.err" &&
+    openssl pkeyutl -verify -pubin -inkey "$W/export-pub.pem" -rawin -digest sha256 -in "$W/msg" \
+        -sigfile "$W/msg.sig" >/dev/null 2>&1; then
+    ok "case 8: openssl pkeyutl -provider tpm2 -sign with the exported blob; verified with the certificate's key"
+else
+    fail "case 8: openssl with the exported blob: $(grep -v '^WARNING:\|^ERROR:' "$W/openssl-sign.err" | tail -n 3)"
+fi
+
 # ---- 3. KeyProtection 1, a TCTI where no TPM answers
 S=$W/s3 B=$CS/NoTpm
 export DMCLIENT_TPM_TCTI=$DEAD_TPM
@@ -261,6 +286,16 @@ expect_get "$S" ./Vendor/omadm/CertificateKeys/my-system "$th"
 expect_get "$S" ./Vendor/omadm/CertificateKeys my-system/my-user
 grep -q 'KeyProtection 2: .*falling back to a software key' "$S.log" &&
     ok "case 5: log: $(grep -o 'KeyProtection 2: .*' "$S.log" | head -n 1)" || fail "case 5: no fallback in the log"
+
+# a software key is never exported
+th5=$th
+if [ -n "$th5" ]; then
+    dm "$W/s5" store export my-system --key "$th5" >"$W/export5.pem" 2>"$W/export5.err"
+    rc5=$?
+    [ "$rc5" -eq 1 ] && [ ! -s "$W/export5.pem" ] && grep -q 'not held by a TPM' "$W/export5.err" &&
+        ok "case 5: a software key is not exported: $(cat "$W/export5.err")" ||
+        fail "case 5: export of a software key: exit $rc5, $(cat "$W/export5.err")"
+fi
 
 # ---- 6. KeyProtection 2 with the TPM
 S=$W/s6 B=$CS/Kp2
