@@ -81,6 +81,7 @@ typedef struct attempt {
     char *seen;                /* its text then (secret: wiped), NULL: unknown */
     size_t seen_len;
     bool stopped;              /* the host stopped an exchange: end the step */
+    const char *key_why;       /* why the saved key could not be loaded (static text) */
 } attempt_t;
 
 static int keygen_take(attempt_t *a);
@@ -974,24 +975,33 @@ static int load_rc(int b64_rc, scep_err_t err)
 }
 
 /* Load the key, signer and CA certificates the record keeps: 0, -1 when
- * the saved transaction is damaged, -2 (load_rc). */
+ * the saved transaction is damaged, -2 (load_rc), -3 when the key is a TPM
+ * key that the TPM cannot load now (none configured, unreachable, or it
+ * refuses the blob: tried again, RetryCount times at most). */
 static int load_work(attempt_t *a, bool need_pending)
 {
     scep_buf_t der = {0};
     const char *why = NULL;
     scep_err_t err = SCEP_OK;
     int b = b64_get(a->plat, a->e->key, &der);
+    bool tpm_key = false;
     if (!b) {
         /* a TPM key's blob needs the TPM */
         const keystore_t *stores[2] = {ks_software(), NULL};
-        if (ks_is_tpm_blob(der.data, der.len))
-            stores[1] = a_tpm(a, &why);
-        err = scep_key_load(a->plat, stores, 2, der.data, der.len, &a->key, &why);
-        if (err)
+        tpm_key = ks_is_tpm_blob(der.data, der.len);
+        if (tpm_key && !(stores[1] = a_tpm(a, &why)))
+            err = SCEP_E_RESOURCE; /* why: a_tpm's */
+        else
+            err = scep_key_load(a->plat, stores, 2, der.data, der.len, &a->key, &why);
+        if (err) {
             cs_log(a->cs, OMADM_LOG_WARN, "enrollment %s: the saved key cannot be loaded: %s",
                    a->e->id, why);
+            a->key_why = why;
+        }
     }
     scep_buf_free(a->plat, &der);
+    if (tpm_key && err && err != SCEP_E_NOMEM)
+        return -3;
     int rc = load_rc(b, err);
     if (rc || !need_pending)
         return rc;
@@ -1211,6 +1221,8 @@ static int act(struct omadm_certstore *cs, enrollment_t *e, const char *record, 
     int loaded = ec ? 0 : pending ? load_work(&a, true) : e->key ? load_work(&a, false) : 0;
     if (ec) {
         o = fail(&a, A_FAILED, ec, "%s", why);
+    } else if (loaded == -3) {
+        o = fail(&a, A_TRANSIENT, EC_NO_TPM, "the TPM cannot load the saved key: %s", a.key_why);
     } else if (loaded == -2) {
         o = fail(&a, A_LOCAL, EC_NO_MEMORY, "%s", "cannot load the saved transaction");
     } else if (pending) {

@@ -23,6 +23,9 @@
 #     certificate of the peer's CA, logs CN=TpmDevice, and reads the enrollment's result
 #     alert, Status and CertThumbprint (script scep-session, phase 2); without a TPM
 #     configured the session fails before sending anything, saying why
+#   9 pending peer, KeyProtection 1: PENDING, then a step while the TPM does not answer (the
+#     saved key cannot be loaded: Status stays 2, the log says why), then with the TPM
+#     back: Status 1 with the same TPM key
 #   8 dmclient store export my-system --key THUMB: the certificate and its TSS2 blob; `openssl
 #     pkeyutl -provider tpm2 -sign` with the exported file, verified with the certificate's
 #     public key (case 5: a software key is refused)
@@ -265,6 +268,25 @@ expect_status "$S" "$B" 16 "$NO_TPM"
 [ -z "$(names_in "$S/store/keys")" ] && ok "case 3: no key file" || fail "case 3: key files: $(names_in "$S/store/keys")"
 grep -q 'KeyProtection 1 requires a TPM' "$S.log" && ok "case 3: log: $(grep -o 'KeyProtection 1 requires a TPM.*' "$S.log" | head -n 1)" ||
     fail "case 3: the log does not say why"
+
+# ---- 9. a PENDING TPM enrollment while its TPM is away: tried again later, then finished
+S=$W/s9 B=$CS/TpmAway
+peer p9 -pending 2
+export DMCLIENT_TPM_TCTI=$TPM
+enroll "$S" "$B" "$purl" "$pthumb" 1
+run "$S" "$S.log" --once
+expect_status "$S" "$B" 2 0
+sleep 1.1
+export DMCLIENT_TPM_TCTI=$DEAD_TPM
+run "$S" "$S.log" --once
+expect_status "$S" "$B" 2 0
+grep -q 'TpmAway: the TPM cannot load the saved key' "$S.log" &&
+    ok "case 9: the saved key waits for its TPM: $(grep -o 'the TPM cannot load the saved key.*' "$S.log" | head -n 1)" ||
+    fail "case 9: no word of the missing TPM in the log"
+export DMCLIENT_TPM_TCTI=$TPM
+run "$S" "$S.log" --until-idle
+expect_status "$S" "$B" 1 0
+tpm_key_checks "case 9" "$S"
 
 # ---- 4. KeyProtection 1, no TPM configured: refused at Exec
 S=$W/s4 B=$CS/NoTcti
