@@ -21,7 +21,7 @@ ks_err_t ks_tpm_import_blob(const char *tcti, const EVP_PKEY *soft, uint8_t **de
                             const char **why);
 
 #ifdef OMADM_HAVE_TSS2
-#include <tss2/tss2_esys.h>
+#include "tss2_dl.h"
 
 /* A connection of our own to the TPM at tcti (ks_tpm_esys_close). */
 ks_err_t ks_tpm_esys_open(const char *tcti, TSS2_TCTI_CONTEXT **tctx, ESYS_CONTEXT **esys,

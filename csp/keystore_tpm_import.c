@@ -45,9 +45,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 
-#include <tss2/tss2_esys.h>
-#include <tss2/tss2_mu.h>
-#include <tss2/tss2_tctildr.h>
+#include "tss2_dl.h"
 
 static ks_err_t fail(const char **why, ks_err_t err, const char *reason)
 {
@@ -92,12 +90,12 @@ static bool tpm_has_ecc(ESYS_CONTEXT *esys)
     TPMI_YES_NO more = TPM2_NO;
     TPMS_CAPABILITY_DATA *cap = NULL;
     bool ecc = false;
-    if (Esys_GetCapability(esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_ALGS,
+    if (TSS->Esys_GetCapability(esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_ALGS,
                            TPM2_ALG_ECC, 1, &more, &cap) == TSS2_RC_SUCCESS && cap &&
         cap->data.algorithms.count >= 1 &&
         cap->data.algorithms.algProperties[0].alg == TPM2_ALG_ECC)
         ecc = true;
-    Esys_Free(cap);
+    TSS->Esys_Free(cap);
     return ecc;
 }
 
@@ -109,7 +107,7 @@ ks_err_t ks_tpm_primary(ESYS_CONTEXT *esys, ESYS_TR *parent, const char **why)
     TPML_PCR_SELECTION pcrs = {0};
     memset(&in_sens, 0, sizeof in_sens);
     primary_template(tpm_has_ecc(esys), &tmpl);
-    if (Esys_CreatePrimary(esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+    if (TSS->Esys_CreatePrimary(esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
                            &in_sens, &tmpl, &outside, &pcrs, parent, NULL, NULL, NULL,
                            NULL) != TSS2_RC_SUCCESS) {
         *parent = ESYS_TR_NONE;
@@ -123,8 +121,11 @@ ks_err_t ks_tpm_esys_open(const char *tcti, TSS2_TCTI_CONTEXT **tctx, ESYS_CONTE
 {
     *tctx = NULL;
     *esys = NULL;
-    if (Tss2_TctiLdr_Initialize(tcti, tctx) != TSS2_RC_SUCCESS ||
-        Esys_Initialize(esys, *tctx, NULL) != TSS2_RC_SUCCESS) {
+    if (!TSS)
+        return fail(why, KS_E_UNSUPPORTED,
+                    "the tpm2-tss libraries (libtss2-esys, -mu, -tctildr) cannot be loaded");
+    if (TSS->Tss2_TctiLdr_Initialize(tcti, tctx) != TSS2_RC_SUCCESS ||
+        TSS->Esys_Initialize(esys, *tctx, NULL) != TSS2_RC_SUCCESS) {
         ks_tpm_esys_close(tctx, esys);
         return fail(why, KS_E_UNAVAILABLE, "no TPM: the TPM cannot be reached");
     }
@@ -133,10 +134,12 @@ ks_err_t ks_tpm_esys_open(const char *tcti, TSS2_TCTI_CONTEXT **tctx, ESYS_CONTE
 
 void ks_tpm_esys_close(TSS2_TCTI_CONTEXT **tctx, ESYS_CONTEXT **esys)
 {
+    if (!TSS)
+        return;
     if (*esys)
-        Esys_Finalize(esys);
+        TSS->Esys_Finalize(esys);
     if (*tctx)
-        Tss2_TctiLdr_Finalize(tctx);
+        TSS->Tss2_TctiLdr_Finalize(tctx);
     *esys = NULL;
     *tctx = NULL;
 }
@@ -209,7 +212,7 @@ static bool object_name(const TPM2B_PUBLIC *pub, uint8_t name[34])
     uint8_t buf[sizeof(TPMT_PUBLIC)];
     size_t len = 0;
     unsigned int mdlen = 0;
-    if (Tss2_MU_TPMT_PUBLIC_Marshal(&pub->publicArea, buf, sizeof buf, &len) != TSS2_RC_SUCCESS)
+    if (TSS->Tss2_MU_TPMT_PUBLIC_Marshal(&pub->publicArea, buf, sizeof buf, &len) != TSS2_RC_SUCCESS)
         return false;
     name[0] = (uint8_t)(TPM2_ALG_SHA256 >> 8);
     name[1] = (uint8_t)(TPM2_ALG_SHA256 & 0xff);
@@ -233,7 +236,7 @@ static ks_err_t inner_wrap(const TPM2B_PUBLIC *pub, const TPM2B_SENSITIVE *sens,
     int n = 0, m = 0;
     /* integrity (2 + 32 bytes) first, then the sensitive area */
     if (!md || !c || !object_name(pub, name) ||
-        Tss2_MU_TPM2B_SENSITIVE_Marshal(sens, plain + 34, sizeof plain - 34, &slen) !=
+        TSS->Tss2_MU_TPM2B_SENSITIVE_Marshal(sens, plain + 34, sizeof plain - 34, &slen) !=
             TSS2_RC_SUCCESS ||
         !EVP_DigestInit_ex(md, EVP_sha256(), NULL) || !EVP_DigestUpdate(md, plain + 34, slen) ||
         !EVP_DigestUpdate(md, name, sizeof name) || !EVP_DigestFinal_ex(md, plain + 2, &mdlen) ||
@@ -283,8 +286,8 @@ static ks_err_t tss2_der(const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *priv, uin
 {
     uint8_t pb[sizeof(TPM2B_PUBLIC)], vb[sizeof(TPM2B_PRIVATE)];
     size_t pl = 0, vl = 0;
-    if (Tss2_MU_TPM2B_PUBLIC_Marshal(pub, pb, sizeof pb, &pl) != TSS2_RC_SUCCESS ||
-        Tss2_MU_TPM2B_PRIVATE_Marshal(priv, vb, sizeof vb, &vl) != TSS2_RC_SUCCESS)
+    if (TSS->Tss2_MU_TPM2B_PUBLIC_Marshal(pub, pb, sizeof pb, &pl) != TSS2_RC_SUCCESS ||
+        TSS->Tss2_MU_TPM2B_PRIVATE_Marshal(priv, vb, sizeof vb, &vl) != TSS2_RC_SUCCESS)
         return fail(why, KS_E_FAILED, "cannot marshal the imported key");
     KS_TSS2KEY *k = (KS_TSS2KEY *)ASN1_item_new(ASN1_ITEM_rptr(KS_TSS2KEY));
     unsigned char *out = NULL;
@@ -308,6 +311,9 @@ static ks_err_t tss2_der(const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *priv, uin
 ks_err_t ks_tss2_parse(const uint8_t *der, size_t len, TPM2B_PUBLIC *pub, TPM2B_PRIVATE *priv,
                        const char **why)
 {
+    if (!TSS)
+        return fail(why, KS_E_UNSUPPORTED,
+                    "the tpm2-tss libraries (libtss2-esys, -mu, -tctildr) cannot be loaded");
     const unsigned char *p = der;
     KS_TSS2KEY *k = (KS_TSS2KEY *)ASN1_item_d2i(NULL, &p, (long)len, ASN1_ITEM_rptr(KS_TSS2KEY));
     char oid[32];
@@ -318,9 +324,9 @@ ks_err_t ks_tss2_parse(const uint8_t *der, size_t len, TPM2B_PUBLIC *pub, TPM2B_
     if (!k || p != der + len || OBJ_obj2txt(oid, sizeof oid, k->type, 1) <= 0 ||
         strcmp(oid, "2.23.133.10.1.3") || !ASN1_INTEGER_get_uint64(&parent, k->parent) ||
         parent != TPM2_RH_OWNER ||
-        Tss2_MU_TPM2B_PUBLIC_Unmarshal(k->pubkey->data, (size_t)k->pubkey->length, NULL, pub) !=
+        TSS->Tss2_MU_TPM2B_PUBLIC_Unmarshal(k->pubkey->data, (size_t)k->pubkey->length, NULL, pub) !=
             TSS2_RC_SUCCESS ||
-        Tss2_MU_TPM2B_PRIVATE_Unmarshal(k->privkey->data, (size_t)k->privkey->length, NULL,
+        TSS->Tss2_MU_TPM2B_PRIVATE_Unmarshal(k->privkey->data, (size_t)k->privkey->length, NULL,
                                         priv) != TSS2_RC_SUCCESS)
         err = fail(why, KS_E_MALFORMED, "not a TSS2 PRIVATE KEY under the owner's primary key");
     ASN1_item_free((ASN1_VALUE *)k, ASN1_ITEM_rptr(KS_TSS2KEY));
@@ -349,16 +355,16 @@ static ks_err_t import_with(ESYS_CONTEXT *esys, const TPM2B_PUBLIC *pub,
     }
     /* the wrapping key, TPM2_Import's first parameter, encrypted on its
      * way by a session salted to the parent */
-    if (Esys_StartAuthSession(esys, parent, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+    if (TSS->Esys_StartAuthSession(esys, parent, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
                               NULL, TPM2_SE_HMAC, &session_sym, TPM2_ALG_SHA256,
                               &session) != TSS2_RC_SUCCESS ||
-        Esys_TRSess_SetAttributes(esys, session,
+        TSS->Esys_TRSess_SetAttributes(esys, session,
                                   TPMA_SESSION_DECRYPT | TPMA_SESSION_CONTINUESESSION,
                                   0xff) != TSS2_RC_SUCCESS) {
         err = fail(why, KS_E_FAILED, "cannot start the TPM session for the import");
         goto out;
     }
-    TSS2_RC rc = Esys_Import(esys, parent, session, ESYS_TR_NONE, ESYS_TR_NONE, &enc_key, pub,
+    TSS2_RC rc = TSS->Esys_Import(esys, parent, session, ESYS_TR_NONE, ESYS_TR_NONE, &enc_key, pub,
                              &dup, &seed, &sym, priv);
     if (rc != TSS2_RC_SUCCESS)
         err = fail(why, KS_E_FAILED, "the TPM refused to import the key (TPM2_Import)");
@@ -366,9 +372,9 @@ out:
     OPENSSL_cleanse(&enc_key, sizeof enc_key);
     OPENSSL_cleanse(&dup, sizeof dup);
     if (session != ESYS_TR_NONE)
-        Esys_FlushContext(esys, session);
+        TSS->Esys_FlushContext(esys, session);
     if (parent != ESYS_TR_NONE)
-        Esys_FlushContext(esys, parent);
+        TSS->Esys_FlushContext(esys, parent);
     return err;
 }
 
@@ -389,7 +395,8 @@ ks_err_t ks_tpm_import_blob(const char *tcti, const EVP_PKEY *soft, uint8_t **de
         err = tss2_der(&pub, priv, der, len, why);
 out:
     OPENSSL_cleanse(&sens, sizeof sens);
-    Esys_Free(priv);
+    if (priv)
+        TSS->Esys_Free(priv);
     ks_tpm_esys_close(&tctx, &esys);
     return err;
 }

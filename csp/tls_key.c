@@ -42,7 +42,7 @@ struct omadm_tls_key {
 
 #ifdef OMADM_HAVE_TSS2
 
-#include <tss2/tss2_mu.h>
+#include "tss2_dl.h"
 
 /* What the method needs: the TCTI and the key's blob parts. */
 typedef struct tpm_rsa {
@@ -72,12 +72,12 @@ static int tpm_raw(const tpm_rsa_t *t, const uint8_t *in, size_t k, uint8_t *out
     if (k > sizeof cipher.buffer || ks_tpm_esys_open(t->tcti, &tctx, &esys, NULL) ||
         ks_tpm_primary(esys, &parent, NULL))
         goto out;
-    if (Esys_Load(esys, parent, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &t->priv, &t->pub,
+    if (TSS->Esys_Load(esys, parent, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &t->priv, &t->pub,
                   &key) != TSS2_RC_SUCCESS)
         goto out;
     cipher.size = (UINT16)k;
     memcpy(cipher.buffer, in, k);
-    if (Esys_RSA_Decrypt(esys, key, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &cipher, &scheme,
+    if (TSS->Esys_RSA_Decrypt(esys, key, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &cipher, &scheme,
                          &label, &plain) != TSS2_RC_SUCCESS || !plain || plain->size > k)
         goto out;
     /* the TPM drops leading zero bytes */
@@ -85,13 +85,14 @@ static int tpm_raw(const tpm_rsa_t *t, const uint8_t *in, size_t k, uint8_t *out
     memcpy(out + (k - plain->size), plain->buffer, plain->size);
     ok = 1;
 out:
-    if (plain)
+    if (plain) {
         OPENSSL_cleanse(plain, sizeof *plain);
-    Esys_Free(plain);
+        TSS->Esys_Free(plain);
+    }
     if (key != ESYS_TR_NONE)
-        Esys_FlushContext(esys, key);
+        TSS->Esys_FlushContext(esys, key);
     if (parent != ESYS_TR_NONE)
-        Esys_FlushContext(esys, parent);
+        TSS->Esys_FlushContext(esys, parent);
     ks_tpm_esys_close(&tctx, &esys);
     return ok;
 }

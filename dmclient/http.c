@@ -469,6 +469,34 @@ struct cli_http_client {
 
 #define MIN_TLS_VERSION CURL_SSLVERSION_TLSv1_2
 
+/* The libssl functions of ssl_ctx_identity, from the libssl that libcurl
+ * brought in (libcurl built with OpenSSL 3): dmclient does not link libssl,
+ * like libcurl (docs/building.md).  0, or -1 when libssl is not loaded. */
+static struct ssl_api {
+    __typeof__(SSL_CTX_use_certificate) *use_certificate;
+    __typeof__(SSL_CTX_use_PrivateKey) *use_private_key;
+    __typeof__(SSL_CTX_check_private_key) *check_private_key;
+} ssl;
+
+static int load_libssl(void)
+{
+    if (ssl.use_certificate)
+        return 0;
+    void *lib = dlopen("libssl.so.3", RTLD_LAZY | RTLD_LOCAL | RTLD_NOLOAD);
+    struct ssl_api api = {0};
+    if (lib) {
+        api.use_certificate = (__typeof__(api.use_certificate))dlsym(lib, "SSL_CTX_use_certificate");
+        api.use_private_key = (__typeof__(api.use_private_key))dlsym(lib, "SSL_CTX_use_PrivateKey");
+        api.check_private_key =
+            (__typeof__(api.check_private_key))dlsym(lib, "SSL_CTX_check_private_key");
+        dlclose(lib); /* libcurl keeps it loaded */
+    }
+    if (!api.use_certificate || !api.use_private_key || !api.check_private_key)
+        return -1;
+    ssl = api;
+    return 0;
+}
+
 /* CURLOPT_SSL_CTX_FUNCTION for a key libcurl cannot load itself: the
  * client certificate (c->cert_pem) and the key (c->key_pkey, an EVP_PKEY)
  * into libcurl's SSL_CTX (libcurl built with OpenSSL). */
@@ -476,11 +504,12 @@ static CURLcode ssl_ctx_identity(CURL *h, void *ssl_ctx, void *ud)
 {
     (void)h;
     const cli_http_client_t *c = ud;
+    if (load_libssl())
+        return CURLE_SSL_CERTPROBLEM;
     BIO *b = BIO_new_mem_buf(c->cert_pem, (int)c->cert_pem_len);
     X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
-    int ok = x && SSL_CTX_use_certificate(ssl_ctx, x) == 1 &&
-             SSL_CTX_use_PrivateKey(ssl_ctx, c->key_pkey) == 1 &&
-             SSL_CTX_check_private_key(ssl_ctx) == 1;
+    int ok = x && ssl.use_certificate(ssl_ctx, x) == 1 &&
+             ssl.use_private_key(ssl_ctx, c->key_pkey) == 1 && ssl.check_private_key(ssl_ctx) == 1;
     X509_free(x);
     BIO_free(b);
     return ok ? CURLE_OK : CURLE_SSL_CERTPROBLEM;
