@@ -325,7 +325,10 @@ typedef struct omadm_cert_identity {
     char thumbprint[OMADM_THUMBPRINT_LEN + 1];  /* uppercase */
     char *cert_pem;                             /* "-----BEGIN CERTIFICATE-----" */
     size_t cert_pem_len;
-    char *key_pem;                              /* PKCS#8 "-----BEGIN PRIVATE KEY-----" (secret) */
+    char *key_pem;                              /* PKCS#8 "-----BEGIN PRIVATE KEY-----" (secret);
+                                                   a key held by the TPM: its blob,
+                                                   "-----BEGIN TSS2 PRIVATE KEY-----", usable only
+                                                   through the TPM (omadm_certstore_tls_key) */
     size_t key_pem_len;
 } omadm_cert_identity_t;
 
