@@ -79,7 +79,7 @@ kills_wanted=${CRASH_KILLS:-30}
 export DMCLIENT_MINUTE_SECONDS=1
 
 swtpm_start "$W/tpm" || { fail "swtpm did not start"; exit 1; }
-export DMCLIENT_TPM_TCTI=$swtpm_tcti
+export DMCLIENT_TPM_TCTI="$swtpm_tcti"
 purl=$(bed_start_peer peer "$W/peer-depot" -challenge "$CH" -pending 2 -unavailable 1) ||
     { fail "start the pending peer"; exit 1; }
 pthumb=$(bed_thumbprint "$W/peer-depot/ca.pem")

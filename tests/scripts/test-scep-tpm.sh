@@ -156,7 +156,7 @@ if [ -n "$netns" ]; then
     murl=$(bed_start_scepserver scepserver "$W/micromdm-depot" 8080 "$CH") ||
         { fail "start scepserver"; exit 1; }
     S=$W/s1 B=$CS/Tpm1
-    export DMCLIENT_TPM_TCTI=$TPM
+    export DMCLIENT_TPM_TCTI="$TPM"
     enroll "$S" "$B" "$murl" "$(bed_thumbprint "$W/micromdm-depot/ca.pem")" 1
     run "$S" "$S.log" --until-idle
     expect_status "$S" "$B" 1 0
@@ -171,7 +171,7 @@ fi
 
 # ---- 2. pending peer, KeyProtection 1, PENDING once
 S=$W/s2 B=$CS/Tpm2
-export DMCLIENT_TPM_TCTI=$TPM
+export DMCLIENT_TPM_TCTI="$TPM"
 peer p2 -pending 1
 enroll "$S" "$B" "$purl" "$pthumb" 1
 run "$S" "$S.log" --once
@@ -216,7 +216,7 @@ tls_session() {
 }
 S=$W/s2
 th=$(thumbs "$S" my-system)
-export DMCLIENT_TPM_TCTI=$TPM
+export DMCLIENT_TPM_TCTI="$TPM"
 # the server reads the enrollment's result alert and Status over the TPM-authenticated session
 if tls_session tls7 0 "$S" "$th" scep-session --param phases=2 --param scep_base="$CS" \
     --param scep_id=Tpm2 --param scep_url="$purl" --param scep_ca_thumbprint="$pthumb"; then
@@ -235,7 +235,7 @@ grep -q "its key is in a TPM: .*no TPM is configured" "$W/tls7b.log" &&
 
 # ---- 8. store export --key: the certificate and the TPM blob; openssl -provider tpm2 signs
 # with the exported blob, the signature verifies with the certificate's public key
-export DMCLIENT_TPM_TCTI=$TPM
+export DMCLIENT_TPM_TCTI="$TPM"
 S=$W/s2
 dm "$S" store export my-system --key "$th" >"$W/export.pem" 2>"$W/export.err" ||
     fail "case 8: store export --key: $(cat "$W/export.err")"
@@ -257,7 +257,7 @@ fi
 
 # ---- 3. KeyProtection 1, a TCTI where no TPM answers
 S=$W/s3 B=$CS/NoTpm
-export DMCLIENT_TPM_TCTI=$DEAD_TPM
+export DMCLIENT_TPM_TCTI="$DEAD_TPM"
 peer p3
 n0=$(count "$W/p3.log" 'op=PKIOperation')
 enroll "$S" "$B" "$purl" "$pthumb" 1
@@ -272,18 +272,18 @@ grep -q 'KeyProtection 1 requires a TPM' "$S.log" && ok "case 3: log: $(grep -o 
 # ---- 9. a PENDING TPM enrollment while its TPM is away: tried again later, then finished
 S=$W/s9 B=$CS/TpmAway
 peer p9 -pending 2
-export DMCLIENT_TPM_TCTI=$TPM
+export DMCLIENT_TPM_TCTI="$TPM"
 enroll "$S" "$B" "$purl" "$pthumb" 1
 run "$S" "$S.log" --once
 expect_status "$S" "$B" 2 0
 sleep 1.1
-export DMCLIENT_TPM_TCTI=$DEAD_TPM
+export DMCLIENT_TPM_TCTI="$DEAD_TPM"
 run "$S" "$S.log" --once
 expect_status "$S" "$B" 2 0
 grep -q 'TpmAway: the TPM cannot load the saved key' "$S.log" &&
     ok "case 9: the saved key waits for its TPM: $(grep -o 'the TPM cannot load the saved key.*' "$S.log" | head -n 1)" ||
     fail "case 9: no word of the missing TPM in the log"
-export DMCLIENT_TPM_TCTI=$TPM
+export DMCLIENT_TPM_TCTI="$TPM"
 run "$S" "$S.log" --until-idle
 expect_status "$S" "$B" 1 0
 tpm_key_checks "case 9" "$S"
@@ -296,7 +296,7 @@ expect_status "$S" "$B" 16 "$NO_TPM"
 
 # ---- 5. KeyProtection 2, no TPM answers: software key, said so
 S=$W/s5 B=$CS/Fallback
-export DMCLIENT_TPM_TCTI=$DEAD_TPM
+export DMCLIENT_TPM_TCTI="$DEAD_TPM"
 enroll "$S" "$B" "$purl" "$pthumb" 2
 run "$S" "$S.log" --until-idle
 expect_status "$S" "$B" 1 0
@@ -321,7 +321,7 @@ fi
 
 # ---- 6. KeyProtection 2 with the TPM
 S=$W/s6 B=$CS/Kp2
-export DMCLIENT_TPM_TCTI=$TPM
+export DMCLIENT_TPM_TCTI="$TPM"
 enroll "$S" "$B" "$purl" "$pthumb" 2
 run "$S" "$S.log" --until-idle
 expect_status "$S" "$B" 1 0

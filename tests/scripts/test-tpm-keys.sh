@@ -48,7 +48,7 @@ if [ -s "$tmp/imported.der" ]; then
     { echo '-----BEGIN TSS2 PRIVATE KEY-----'; base64 -w 64 "$tmp/imported.der"
       echo '-----END TSS2 PRIVATE KEY-----'; } >"$tmp/imported.pem"
     printf 'signed by the TPM\n' >"$tmp/msg"
-    export TPM2OPENSSL_TCTI=$swtpm_tcti
+    export TPM2OPENSSL_TCTI="$swtpm_tcti"
     if openssl pkeyutl -provider tpm2 -provider default -sign -inkey "$tmp/imported.pem" \
             -rawin -digest sha256 -in "$tmp/msg" -out "$tmp/sig" 2>"$tmp/openssl.err" &&
         openssl pkey -provider tpm2 -provider default -in "$tmp/imported.pem" -pubout \

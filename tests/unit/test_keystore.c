@@ -31,9 +31,14 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
+#include "csp/certstore_internal.h"
+#include "csp/enroll.h"
 #include "csp/keystore.h"
 #include "platform.h"
 #include "csp/scep_msg.h"
+#include "support_dir.h"
+
+#include <openssl/pem.h>
 
 static const char msg[] = "the quick brown fox jumps over the lazy dog";
 
@@ -333,6 +338,83 @@ static void test_tpm_import(void **state)
     ks_close(ks);
 }
 
+/* The DER inside a PEM of label (from a string), *len bytes (OPENSSL_free). */
+static uint8_t *pem_der(const char *pem, const char *label, long *len)
+{
+    BIO *b = BIO_new_mem_buf(pem, -1);
+    char *name = NULL, *header = NULL;
+    unsigned char *der = NULL;
+    assert_int_equal(PEM_read_bio(b, &name, &header, &der, len), 1);
+    assert_string_equal(name, label);
+    OPENSSL_free(name);
+    OPENSSL_free(header);
+    BIO_free(b);
+    return der;
+}
+
+/* cs_key_for_store (the PFX install's way in): a software key as the store
+ * keeps it, by KeyProtection, with and without a TPM. */
+static void test_key_for_store(void **state)
+{
+    (void)state;
+    char dir[256];
+    assert_int_equal(tdir_make(dir, sizeof dir), 0);
+    omadm_certstore_t *cs = NULL;
+    assert_int_equal(omadm_certstore_open(dir, NULL, &cs, NULL), OMADM_OK);
+    EVP_PKEY *soft = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+    assert_non_null(soft);
+    char *pem = NULL;
+    const char *why = NULL;
+    long len = 0;
+    /* 3: software, the PKCS#8 of the same key */
+    assert_int_equal(cs_key_for_store(cs, soft, 3, &pem, &why), 0);
+    uint8_t *der = pem_der(pem, "PRIVATE KEY", &len);
+    const keystore_t *soft_ks = ks_software();
+    ks_key_t *k = NULL;
+    assert_int_equal(ks_load(&soft_ks, 1, der, (size_t)len, &k, &why), KS_OK);
+    assert_int_equal(EVP_PKEY_eq(soft, ks_key_pkey(k)), 1);
+    ks_key_free(k);
+    OPENSSL_free(der);
+    plat_free(&cs->plat, pem);
+    /* no TPM configured: 1 fails with TBS_E_TPM_NOT_FOUND, 2 keeps the software key */
+    assert_int_equal(cs_key_for_store(cs, soft, 1, &pem, &why), EC_NO_TPM);
+    assert_null(pem);
+    assert_int_equal(cs_key_for_store(cs, soft, 2, &pem, &why), 0);
+    assert_non_null(strstr(pem, "-----BEGIN PRIVATE KEY-----"));
+    plat_free(&cs->plat, pem);
+    assert_int_equal(cs_key_for_store(cs, soft, 4, &pem, &why), EC_INVALID_ARG);
+    /* a TCTI where no TPM answers: the same */
+    assert_int_equal(omadm_certstore_set_tpm(cs, "swtpm:host=127.0.0.1,port=1"), OMADM_OK);
+    assert_int_equal(cs_key_for_store(cs, soft, 1, &pem, &why), EC_NO_TPM);
+    assert_null(pem);
+    /* a bad TCTI string is refused and changes nothing */
+    assert_int_equal(omadm_certstore_set_tpm(cs, "swtpm:host=a b"), OMADM_E_INVALID_ARG);
+    assert_string_equal(omadm_certstore_tpm(cs), "swtpm:host=127.0.0.1,port=1");
+    if (tpm_tcti()) {
+        /* 1 and 2 with the TPM: the key imported, a TSS2 key the TPM loads */
+        assert_int_equal(omadm_certstore_set_tpm(cs, tpm_tcti()), OMADM_OK);
+        for (unsigned kp = 1; kp <= 2; kp++) {
+            assert_int_equal(cs_key_for_store(cs, soft, kp, &pem, &why), 0);
+            der = pem_der(pem, "TSS2 PRIVATE KEY", &len);
+            keystore_t *tpm = NULL;
+            assert_int_equal(ks_tpm_open(tpm_tcti(), &tpm, &why), KS_OK);
+            const keystore_t *one[] = {tpm};
+            assert_int_equal(ks_load(one, 1, der, (size_t)len, &k, &why), KS_OK);
+            assert_int_equal(EVP_PKEY_eq(soft, ks_key_pkey(k)), 1);
+            check_signature(k);
+            ks_key_free(k);
+            ks_close(tpm);
+            OPENSSL_free(der);
+            plat_free(&cs->plat, pem);
+        }
+    }
+    assert_int_equal(omadm_certstore_set_tpm(cs, NULL), OMADM_OK);
+    assert_null(omadm_certstore_tpm(cs));
+    EVP_PKEY_free(soft);
+    omadm_certstore_close(cs);
+    tdir_rm(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -341,6 +423,7 @@ int main(void)
         cmocka_unit_test(test_tpm_open_refusals),
         cmocka_unit_test(test_tpm),
         cmocka_unit_test(test_tpm_import),
+        cmocka_unit_test(test_key_for_store),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

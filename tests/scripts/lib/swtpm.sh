@@ -14,6 +14,7 @@
 #   swtpm_stop          stop the swtpm started last (nothing when none runs)
 #   swtpm_free_port     a free TCP port P on 127.0.0.1 with P + 1 free as well
 
+# shellcheck disable=SC2034  # swtpm_tcti is for the sourcing script
 swtpm_pid=
 swtpm_tcti=
 
