@@ -15,7 +15,10 @@
  *     import of a software key (TPM2_Import): the TPM's key is the
  *     software key (its signatures verify with the software public key),
  *     its blob loads in another key store; an EC key and an import while
- *     another key of the store is alive are refused.
+ *     another key of the store is alive are refused;
+ *   - cs_key_for_store (a PFX's key by KeyProtection) and
+ *     omadm_certstore_tls_key (a TPM key that signs, PKCS #1 v1.5 and PSS,
+ *     in OpenSSL's default context, as TLS makes it sign).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -415,6 +418,78 @@ static void test_key_for_store(void **state)
     tdir_rm(dir);
 }
 
+/* Signature by an EVP_PKEY of the default context with padding (PKCS #1
+ * v1.5 or PSS, as TLS 1.2 and 1.3 sign), verified with pub. */
+static void sign_default_ctx(EVP_PKEY *key, EVP_PKEY *pub, int padding)
+{
+    uint8_t sig[512];
+    size_t sig_len = sizeof sig;
+    EVP_PKEY_CTX *pc = NULL;
+    EVP_MD_CTX *m = EVP_MD_CTX_new();
+    assert_int_equal(EVP_DigestSignInit_ex(m, &pc, "SHA256", NULL, NULL, key, NULL), 1);
+    assert_int_equal(EVP_PKEY_CTX_set_rsa_padding(pc, padding), 1);
+    assert_int_equal(EVP_DigestSign(m, sig, &sig_len, (const uint8_t *)msg, sizeof msg), 1);
+    EVP_MD_CTX_free(m);
+    m = EVP_MD_CTX_new();
+    assert_int_equal(EVP_DigestVerifyInit_ex(m, &pc, "SHA256", NULL, NULL, pub, NULL), 1);
+    assert_int_equal(EVP_PKEY_CTX_set_rsa_padding(pc, padding), 1);
+    assert_int_equal(EVP_DigestVerify(m, sig, sig_len, (const uint8_t *)msg, sizeof msg), 1);
+    EVP_MD_CTX_free(m);
+}
+
+/* omadm_certstore_tls_key: a TPM key signing in OpenSSL's default context,
+ * as a TLS library makes it sign; the refusals. */
+static void test_tls_key(void **state)
+{
+    (void)state;
+    char dir[256];
+    assert_int_equal(tdir_make(dir, sizeof dir), 0);
+    omadm_certstore_t *cs = NULL;
+    assert_int_equal(omadm_certstore_open(dir, NULL, &cs, NULL), OMADM_OK);
+    omadm_tls_key_t *tk = NULL;
+    const char *why = NULL;
+    static const char not_tss2[] = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
+    assert_int_equal(omadm_certstore_tls_key(cs, not_tss2, strlen(not_tss2), &tk, &why),
+                     OMADM_E_INVALID_ARG);
+    assert_null(tk);
+    if (tpm_tcti()) {
+        keystore_t *tpm = NULL;
+        assert_int_equal(ks_tpm_open(tpm_tcti(), &tpm, &why), KS_OK);
+        ks_key_t *k = NULL;
+        assert_int_equal(ks_generate(tpm, 2048, &k, &why), KS_OK);
+        uint8_t *der = NULL;
+        size_t len = 0;
+        assert_int_equal(ks_blob(k, &der, &len, &why), KS_OK);
+        EVP_PKEY *pub = public_of(k);
+        ks_key_free(k);
+        ks_close(tpm);
+        BIO *b = BIO_new(BIO_s_mem());
+        char *pem = NULL;
+        assert_true(PEM_write_bio(b, "TSS2 PRIVATE KEY", "", der, (long)len) > 0);
+        long n = BIO_get_mem_data(b, &pem);
+        /* no TPM configured: the key cannot be used */
+        assert_int_equal(omadm_certstore_tls_key(cs, pem, (size_t)n, &tk, &why), OMADM_E_NO_DEVICE);
+        assert_null(tk);
+        assert_int_equal(omadm_certstore_set_tpm(cs, tpm_tcti()), OMADM_OK);
+        omadm_error_t e = omadm_certstore_tls_key(cs, pem, (size_t)n, &tk, &why);
+        if (e == OMADM_E_NO_DEVICE && strstr(why, "lacks")) {
+            skip(); /* a build without tpm2-tss's headers */
+        } else {
+            assert_int_equal(e, OMADM_OK);
+            EVP_PKEY *key = omadm_tls_key_pkey(tk);
+            assert_int_equal(EVP_PKEY_eq(key, pub), 1);
+            sign_default_ctx(key, pub, RSA_PKCS1_PADDING);
+            sign_default_ctx(key, pub, RSA_PKCS1_PSS_PADDING);
+            omadm_tls_key_free(tk);
+        }
+        BIO_free(b);
+        OPENSSL_free(der);
+        EVP_PKEY_free(pub);
+    }
+    omadm_certstore_close(cs);
+    tdir_rm(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -424,6 +499,7 @@ int main(void)
         cmocka_unit_test(test_tpm),
         cmocka_unit_test(test_tpm_import),
         cmocka_unit_test(test_key_for_store),
+        cmocka_unit_test(test_tls_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
