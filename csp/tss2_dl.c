@@ -4,9 +4,9 @@
  * filled once per process (pthread_once) and never changes afterwards; the
  * libraries stay loaded until the process exits.
  */
-#include "tss2_dl.h"
-
 #ifdef OMADM_HAVE_TSS2
+
+#include "tss2_dl.h"
 
 #include <dlfcn.h>
 #include <pthread.h>
@@ -40,5 +40,9 @@ const ks_tss2_api_t *ks_tss2(void)
         return NULL;
     return loaded ? &api : NULL;
 }
+
+#else
+
+typedef int ks_tss2_dl_unused_t; /* an ISO C translation unit is never empty */
 
 #endif
