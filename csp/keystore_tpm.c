@@ -197,8 +197,9 @@ static const ks_ops_t tpm_ops = {
     .owns = tpm_owns,
     .load = tpm_load,
     .blob = tpm_blob,
-    /* the provider's RSA signature ("provider=tpm2,tpm2.signature"), and
-     * nothing else of it (its digests and ciphers run in the TPM) */
+    /* the provider's RSA signature ("provider=tpm2,tpm2.signature"); its
+     * digests and ciphers are excluded by the context's default properties
+     * (ks_tpm_open) */
     .sign_propq = "?tpm2.signature",
     .decrypt_propq = "provider=tpm2",
     .destroy = NULL,   /* transient objects only: the blob is the key */
@@ -233,6 +234,14 @@ ks_err_t ks_tpm_open(const char *tcti, keystore_t **out, const char **why)
         tpm_close(t);
         return fail(why, KS_E_UNAVAILABLE,
                     "no TPM: the tpm2 provider cannot be loaded or the TPM cannot be reached");
+    }
+    /* the provider's digests, ciphers and random generator are TPM commands:
+     * only its keys, signatures and RSA decryption are wanted here (CMS
+     * hashes its content and the session's AES runs in software) */
+    if (!EVP_set_default_properties(t->ks.libctx, "tpm2.digest=no,tpm2.cipher=no,tpm2.rand=no")) {
+        tpm_close(t);
+        ERR_clear_error();
+        return fail(why, KS_E_NOMEM, "out of memory");
     }
     *out = &t->ks;
     return KS_OK;

@@ -42,6 +42,7 @@
 #include "support_dir.h"
 
 #include <openssl/pem.h>
+#include <openssl/provider.h>
 
 static const char msg[] = "the quick brown fox jumps over the lazy dog";
 
@@ -233,6 +234,16 @@ static void test_tpm(void **state)
     const char *why = NULL;
     assert_int_equal(ks_tpm_open(tpm_tcti(), &ks, &why), KS_OK);
     assert_string_equal(ks_name(ks), "tpm");
+    /* in its library context the TPM signs and decrypts; digests and
+     * ciphers stay OpenSSL's own (not TPM commands) */
+    EVP_MD *sha = EVP_MD_fetch(ks->libctx, "SHA256", NULL);
+    EVP_CIPHER *aes = EVP_CIPHER_fetch(ks->libctx, "AES-128-CBC", NULL);
+    assert_non_null(sha);
+    assert_non_null(aes);
+    assert_string_equal(OSSL_PROVIDER_get0_name(EVP_MD_get0_provider(sha)), "default");
+    assert_string_equal(OSSL_PROVIDER_get0_name(EVP_CIPHER_get0_provider(aes)), "default");
+    EVP_MD_free(sha);
+    EVP_CIPHER_free(aes);
     ks_key_t *k = NULL;
     assert_int_equal(ks_generate(ks, 2048, &k, &why), KS_OK);
     assert_string_equal(ks_key_pem_label(k), "TSS2 PRIVATE KEY");
