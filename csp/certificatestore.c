@@ -633,6 +633,11 @@ omadm_error_t omadm_certstore_set_tpm(omadm_certstore_t *cs, const char *tcti)
     return OMADM_OK;
 }
 
+omadm_error_t omadm_certstore_tpm_check(const char *tcti)
+{
+    return ks_tpm_tcti_valid(tcti) ? OMADM_OK : OMADM_E_INVALID_ARG;
+}
+
 const char *omadm_certstore_tpm(const omadm_certstore_t *cs)
 {
     return cs ? cs->tpm_tcti : NULL;

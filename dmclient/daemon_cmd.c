@@ -147,7 +147,7 @@ int cli_service_conf_check(const char *key, const char *val)
     if (!strcmp(key, "log_level"))
         return cli_log_parse_level(val, &n);
     if (!strcmp(key, "tpm_tcti"))
-        return 0; /* checked by the library when the store opens (cli_open) */
+        return omadm_certstore_tpm_check(val) == OMADM_OK ? 0 : -1;
     return parse_seconds(val, &s);
 }
 

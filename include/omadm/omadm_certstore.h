@@ -150,6 +150,9 @@ OMADM_API void omadm_certstore_set_host(omadm_certstore_t *cs, const omadm_certs
  * Returns OMADM_OK; OMADM_E_INVALID_ARG (cs NULL, tcti not a TCTI string:
  * the setting is unchanged); OMADM_E_NOMEM.  Threads: store. */
 OMADM_API omadm_error_t omadm_certstore_set_tpm(omadm_certstore_t *cs, const char *tcti);
+/* OMADM_OK when omadm_certstore_set_tpm would take tcti as a TCTI string,
+ * else OMADM_E_INVALID_ARG (NULL included).  Threads: any thread. */
+OMADM_API omadm_error_t omadm_certstore_tpm_check(const char *tcti);
 /* The TCTI set with omadm_certstore_set_tpm (the store's copy), or NULL. */
 OMADM_API const char *omadm_certstore_tpm(const omadm_certstore_t *cs);
 

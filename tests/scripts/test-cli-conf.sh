@@ -6,7 +6,8 @@
 # comment (also after a value), a "quoted" value keeps '#' and spaces, blank
 # lines count for the line numbers of errors, and an unknown key, a bad value,
 # an unterminated quote or text after a closing quote each stop dmclient with
-# one line naming the file, the line and the key (exit 1).
+# one line naming the file, the line and the key (exit 1); tpm_tcti and
+# DMCLIENT_TPM_TCTI are checked as TCTI strings.
 set -u
 build=${1:?usage: test-cli-conf.sh BUILD_DIR}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -60,5 +61,18 @@ refused 'max_nodes = 100 extra\n' '1: bad value for '"'"'max_nodes'"'"
 refused 'dev_id = "abc\n' '1: bad value for '"'"'dev_id'"'"
 refused 'dev_id = "abc" def\n' '1: bad value for '"'"'dev_id'"'"
 refused '# c\nno equals sign\n' "2: expected 'key = value'"
+# tpm_tcti (docs/keys.md): a TCTI string; nothing connects to the TPM for a get
+refused 'tpm_tcti = swtpm:host=a;b\n' '1: bad value for '"'"'tpm_tcti'"'"
+printf 'tpm_tcti = device:/dev/tpmrm0\ndev_id = tpm-1\n' >"$state/dmclient.conf"
+get ./DevInfo/DevId tpm-1
+# DMCLIENT_TPM_TCTI wins, and is checked the same way
+DMCLIENT_TPM_TCTI='bad value' timeout -s KILL 30 "$dmclient" --state-dir "$state" get ./DevInfo/DevId \
+    >"$tmp/out" 2>"$tmp/err"
+rc=$?
+if [ "$rc" -eq 1 ] && [ "$(cat "$tmp/err")" = "dmclient: DMCLIENT_TPM_TCTI: not a TCTI configuration string: bad value" ]; then
+    echo "PASS: DMCLIENT_TPM_TCTI 'bad value' refused"
+else
+    fail "DMCLIENT_TPM_TCTI 'bad value': exit $rc, $(cat "$tmp/err")"
+fi
 
 finish test-cli-conf
