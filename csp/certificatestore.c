@@ -28,6 +28,7 @@
 #include "certstore_internal.h"
 #include "crypto.h"
 #include "pfx.h"
+#include "keystore_tpm.h"
 #include "platform.h"
 #include "store/cert.h"
 #include "store/store.h"
@@ -633,6 +634,7 @@ void omadm_certstore_close(omadm_certstore_t *cs)
     omadm_platform_t plat = cs->plat;
     pfx_close(cs);
     store_close(cs->store);
+    plat_free(&plat, cs->tpm_tcti);
     plat_free(&plat, cs);
 }
 
@@ -640,7 +642,9 @@ omadm_error_t omadm_certstore_register(omadm_t *dm, omadm_certstore_t *cs)
 {
     if (!cs)
         return OMADM_E_INVALID_ARG;
-    return omadm_register_csp(dm, &certificate_csps, cs);
+    omadm_error_t err = omadm_register_csp(dm, &certificate_csps, cs);
+    /* where each key lives (keyinfo.c) */
+    return err ? err : omadm_register_csp(dm, &cs_keyinfo_csp, cs);
 }
 
 void omadm_certstore_set_host(omadm_certstore_t *cs, const omadm_certstore_host_t *host)
@@ -657,6 +661,28 @@ void omadm_certstore_set_host(omadm_certstore_t *cs, const omadm_certstore_host_
         cs->has_http = true;
     }
     cs->host.http = cs->has_http ? &cs->http : NULL;
+}
+
+omadm_error_t omadm_certstore_set_tpm(omadm_certstore_t *cs, const char *tcti)
+{
+    if (!cs || (tcti && *tcti && !ks_tpm_tcti_valid(tcti)))
+        return OMADM_E_INVALID_ARG;
+    char *copy = NULL;
+    if (tcti && *tcti && !(copy = plat_strdup(&cs->plat, tcti)))
+        return OMADM_E_NOMEM;
+    plat_free(&cs->plat, cs->tpm_tcti);
+    cs->tpm_tcti = copy;
+    return OMADM_OK;
+}
+
+omadm_error_t omadm_certstore_tpm_check(const char *tcti)
+{
+    return ks_tpm_tcti_valid(tcti) ? OMADM_OK : OMADM_E_INVALID_ARG;
+}
+
+const char *omadm_certstore_tpm(const omadm_certstore_t *cs)
+{
+    return cs ? cs->tpm_tcti : NULL;
 }
 
 omadm_error_t omadm_certstore_unlock(omadm_certstore_t *cs)

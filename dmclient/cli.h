@@ -34,6 +34,7 @@ typedef struct cli_account_conf {
 typedef struct cli_service_conf {
     const char *log, *log_level;
     const char *poll_interval, *retry_min, *retry_max;
+    const char *tpm_tcti;     /* the TPM's TCTI (omadm_certstore_set_tpm) */
 } cli_service_conf_t;
 
 /* The ./DevDetail/Ext/Microsoft keys of dmclient.conf (values point into

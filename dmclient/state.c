@@ -199,6 +199,7 @@ static int set_option(cli_t *cli, const char *key, char *val)
         DD_KEY("processor_type", processor_type),
         DD_KEY("total_ram", total_ram),
         DD_KEY("smbios_version", smbios_version),
+        SVC_KEY("tpm_tcti", tpm_tcti),
     };
 #undef ACCT_KEY
 #undef SVC_KEY
@@ -573,6 +574,20 @@ int cli_state_report(const char *state_dir, const omadm_config_t *cfg, omadm_err
     return 0;
 }
 
+/* The TPM of the store's keys: DMCLIENT_TPM_TCTI when it is set (empty:
+ * no TPM), else tpm_tcti of dmclient.conf (docs/keys.md).  0, or -1 after
+ * an error line. */
+static int set_tpm(cli_t *cli)
+{
+    const char *env = getenv("DMCLIENT_TPM_TCTI");
+    const char *tcti = env ? env : cli->svc.tpm_tcti;
+    if (omadm_certstore_set_tpm(cli->certs, tcti) == OMADM_OK)
+        return 0;
+    cli_log(OMADM_LOG_ERROR, NULL, "%s: not a TCTI configuration string: %s",
+            env ? "DMCLIENT_TPM_TCTI" : "dmclient.conf: tpm_tcti", tcti);
+    return -1;
+}
+
 int cli_open_ex(cli_t *cli, const char *state_dir, const omadm_platform_t *platform,
                 int (*adjust)(void *ctx, cli_t *cli), void *ctx)
 {
@@ -598,6 +613,10 @@ int cli_open_ex(cli_t *cli, const char *state_dir, const omadm_platform_t *platf
     err = omadm_certstore_open(store_dir, platform, &cli->certs, &why);
     if (!err)
         err = omadm_certstore_register(cli->dm, cli->certs);
+    if (!err && set_tpm(cli)) {
+        cli_close(cli);
+        return -1;
+    }
     if (err) {
         cli_log(OMADM_LOG_ERROR, NULL, "certificate store %s: %s", store_dir,
                 why ? why : omadm_strerror(err));

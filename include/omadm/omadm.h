@@ -78,6 +78,8 @@ typedef enum {
     OMADM_E_NO_KEY = 14,      /* the certificate has no private key in the store */
     OMADM_E_NEWER_FORMAT = 15,/* persisted state of a newer format than this library
                                  reads: left as it is (docs/state.md) */
+    OMADM_E_NO_DEVICE = 16,   /* the device that holds a key (a TPM) is not configured or
+                                 cannot be reached (docs/keys.md) */
     OMADM_E__COUNT
 } omadm_error_t;
 

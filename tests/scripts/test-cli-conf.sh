@@ -9,6 +9,7 @@
 # one line naming the file, the line and the key (exit 1).  The
 # ./DevDetail/Ext/Microsoft keys give their values, and absent or empty the
 # OS's (host name, os-release, uname, /proc/meminfo, DMI); LocalTime follows TZ.
+# tpm_tcti and DMCLIENT_TPM_TCTI are checked as TCTI strings.
 set -u
 build=${1:?usage: test-cli-conf.sh BUILD_DIR}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -113,5 +114,18 @@ refused 'max_nodes = 100 extra\n' '1: bad value for '"'"'max_nodes'"'"
 refused 'dev_id = "abc\n' '1: bad value for '"'"'dev_id'"'"
 refused 'dev_id = "abc" def\n' '1: bad value for '"'"'dev_id'"'"
 refused '# c\nno equals sign\n' "2: expected 'key = value'"
+# tpm_tcti (docs/keys.md): a TCTI string; nothing connects to the TPM for a get
+refused 'tpm_tcti = swtpm:host=a;b\n' '1: bad value for '"'"'tpm_tcti'"'"
+printf 'tpm_tcti = device:/dev/tpmrm0\ndev_id = tpm-1\n' >"$state/dmclient.conf"
+get ./DevInfo/DevId tpm-1
+# DMCLIENT_TPM_TCTI wins, and is checked the same way
+DMCLIENT_TPM_TCTI='bad value' timeout -s KILL 30 "$dmclient" --state-dir "$state" get ./DevInfo/DevId \
+    >"$tmp/out" 2>"$tmp/err"
+rc=$?
+if [ "$rc" -eq 1 ] && [ "$(cat "$tmp/err")" = "dmclient: DMCLIENT_TPM_TCTI: not a TCTI configuration string: bad value" ]; then
+    echo "PASS: DMCLIENT_TPM_TCTI 'bad value' refused"
+else
+    fail "DMCLIENT_TPM_TCTI 'bad value': exit $rc, $(cat "$tmp/err")"
+fi
 
 finish test-cli-conf
