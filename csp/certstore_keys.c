@@ -59,6 +59,13 @@ int32_t cs_key_for_store(struct omadm_certstore *cs, const EVP_PKEY *soft,
     size_t len = 0;
     int32_t ec = 0;
     ks_err_t err = ks_import(ks, soft, &key, &kwhy);
+    if (err == KS_E_UNSUPPORTED && tpm && key_protection == 2) {
+        /* a key the TPM cannot take (an EC key from a PFX, say): 2 allows software */
+        cs_log(cs, OMADM_LOG_WARN, "KeyProtection 2: the TPM cannot take this key (%s); the key "
+               "stays a software key", kwhy);
+        ks = ks_software();
+        err = ks_import(ks, soft, &key, &kwhy);
+    }
     if (!err)
         err = ks_blob(key, &der, &len, &kwhy);
     if (err) {

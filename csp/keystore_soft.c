@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * keystore_soft.c - the software key store (keystore.h): RSA keys in
- * OpenSSL's memory, made by rsa_keygen.c, kept as unencrypted PKCS#8 DER
- * (the store writes them as "PRIVATE KEY" PEM, mode 0600).
+ * keystore_soft.c - the software key store (keystore.h): keys in
+ * OpenSSL's memory, kept as unencrypted PKCS#8 DER (the store writes them
+ * as "PRIVATE KEY" PEM, mode 0600).  It makes RSA keys (rsa_keygen.c) and
+ * takes RSA and EC keys (a PFX's key may be either).
  */
 #include "keystore.h"
 #include "rsa_keygen.h"
@@ -10,6 +11,13 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+
+/* The key types this store keeps. */
+static bool kept_type(const EVP_PKEY *k)
+{
+    int id = EVP_PKEY_get_base_id(k);
+    return id == EVP_PKEY_RSA || id == EVP_PKEY_EC;
+}
 
 static ks_err_t fail(const char **why, ks_err_t err, const char *reason)
 {
@@ -29,8 +37,8 @@ static ks_err_t soft_generate(void *be, unsigned bits, EVP_PKEY **out, const cha
 static ks_err_t soft_import(void *be, const EVP_PKEY *soft, EVP_PKEY **out, const char **why)
 {
     (void)be;
-    if (EVP_PKEY_get_base_id(soft) != EVP_PKEY_RSA)
-        return fail(why, KS_E_UNSUPPORTED, "not an RSA key");
+    if (!kept_type(soft))
+        return fail(why, KS_E_UNSUPPORTED, "not an RSA or EC key");
     *out = EVP_PKEY_dup((EVP_PKEY *)soft);
     return *out ? KS_OK : fail(why, KS_E_NOMEM, "cannot copy the key");
 }
@@ -48,9 +56,9 @@ static ks_err_t soft_load(void *be, const uint8_t *der, size_t len, EVP_PKEY **o
     EVP_PKEY *pk = d2i_AutoPrivateKey(NULL, &p, (long)len);
     if (!pk)
         return fail(why, KS_E_MALFORMED, "not a DER private key");
-    if (p != der + len || EVP_PKEY_get_base_id(pk) != EVP_PKEY_RSA) {
+    if (p != der + len || !kept_type(pk)) {
         EVP_PKEY_free(pk);
-        return fail(why, KS_E_UNSUPPORTED, "not a single RSA private key");
+        return fail(why, KS_E_UNSUPPORTED, "not a single RSA or EC private key");
     }
     *out = pk;
     return KS_OK;
