@@ -16,7 +16,11 @@ pkgs="gcc g++ libc6-dev pkg-config scons libxml2-dev libxml2-utils libwbxml2-dev
       libssl-dev openssl libcurl4-openssl-dev libcmocka-dev liblzma-dev python3 python3-cryptography valgrind
       scep golang-go golang-github-micromdm-scep-dev iproute2 curl procps time
       crossbuild-essential-arm64 qemu-user file clang libclang-rt-14-dev man-db groff-base
-      systemd"
+      systemd swtpm swtpm-tools tpm2-openssl tpm2-tools libtss2-tcti-swtpm0 libtss2-dev"
+# swtpm and swtpm-tools (swtpm_setup) are the software TPM 2.0 of the TPM key
+# tests, tpm2-openssl the OpenSSL provider the library reaches a TPM through
+# (on libtss2-tcti-swtpm0 for swtpm), tpm2-tools and libtss2-dev (ESAPI) what
+# TPM2_Import is built and checked with (docs/keys.md);
 # g++ builds the C++ host of the header and install tests; liblzma-dev
 # completes what a static link of libxml2 needs (tests/scripts/test-install.sh);
 # clang with its runtime (libFuzzer, sanitizers) builds the fuzz targets;

@@ -13,7 +13,8 @@
  *   CertificateStore/My/SCEP/..., ClientCertificateInstall/SCEP/...  enroll.c
  *   ClientCertificateInstall/PFXCertInstall/...  pfx.c
  *   CertificateStore/My/WSTEP/...  wstep.c
- * Names match case-insensitively; a certificate keeps the node name the
+ * Names match case-insensitively; a certificate is listed under its
+ * thumbprint in upper case (as Windows lists it), whatever spelling the
  * server gave it.
  */
 #include <stdarg.h>
@@ -28,6 +29,7 @@
 #include "certstore_internal.h"
 #include "crypto.h"
 #include "pfx.h"
+#include "keystore_tpm.h"
 #include "platform.h"
 #include "store/cert.h"
 #include "store/store.h"
@@ -311,10 +313,15 @@ static int cs_get(void *ctx, const omadm_csp_req_t *req, omadm_csp_out_t *out)
     return leaf_value(cs, rec, n.leaf, out);
 }
 
+/* A certificate is listed under its thumbprint in upper case, as Windows
+ * lists it, whatever spelling the server used to Add it (the record keeps
+ * that spelling, store_rec_t.name; Get, Replace and Delete find the
+ * certificate under any spelling).  The record's thumbprint is its file's
+ * name: listing it costs nothing more than the head store_each_name reads. */
 static int add_name(void *ctx, const char *thumb, const char *name)
 {
-    (void)thumb;
-    return omadm_csp_out_child(ctx, name) ? -1 : 0;
+    (void)name;
+    return omadm_csp_out_child(ctx, thumb) ? -1 : 0;
 }
 
 static int list_names(omadm_csp_out_t *out, const char *const *names, size_t n)
@@ -665,6 +672,7 @@ void omadm_certstore_close(omadm_certstore_t *cs)
     omadm_platform_t plat = cs->plat;
     pfx_close(cs);
     store_close(cs->store);
+    plat_free(&plat, cs->tpm_tcti);
     plat_free(&plat, cs);
 }
 
@@ -672,7 +680,9 @@ omadm_error_t omadm_certstore_register(omadm_t *dm, omadm_certstore_t *cs)
 {
     if (!cs)
         return OMADM_E_INVALID_ARG;
-    return omadm_register_csp(dm, &certificate_csps, cs);
+    omadm_error_t err = omadm_register_csp(dm, &certificate_csps, cs);
+    /* where each key lives (keyinfo.c) */
+    return err ? err : omadm_register_csp(dm, &cs_keyinfo_csp, cs);
 }
 
 void omadm_certstore_set_host(omadm_certstore_t *cs, const omadm_certstore_host_t *host)
@@ -689,6 +699,28 @@ void omadm_certstore_set_host(omadm_certstore_t *cs, const omadm_certstore_host_
         cs->has_http = true;
     }
     cs->host.http = cs->has_http ? &cs->http : NULL;
+}
+
+omadm_error_t omadm_certstore_set_tpm(omadm_certstore_t *cs, const char *tcti)
+{
+    if (!cs || (tcti && *tcti && !ks_tpm_tcti_valid(tcti)))
+        return OMADM_E_INVALID_ARG;
+    char *copy = NULL;
+    if (tcti && *tcti && !(copy = plat_strdup(&cs->plat, tcti)))
+        return OMADM_E_NOMEM;
+    plat_free(&cs->plat, cs->tpm_tcti);
+    cs->tpm_tcti = copy;
+    return OMADM_OK;
+}
+
+omadm_error_t omadm_certstore_tpm_check(const char *tcti)
+{
+    return ks_tpm_tcti_valid(tcti) ? OMADM_OK : OMADM_E_INVALID_ARG;
+}
+
+const char *omadm_certstore_tpm(const omadm_certstore_t *cs)
+{
+    return cs ? cs->tpm_tcti : NULL;
 }
 
 omadm_error_t omadm_certstore_unlock(omadm_certstore_t *cs)

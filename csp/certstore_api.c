@@ -210,7 +210,7 @@ static int report(walk_t *w, const store_rec_t *rec)
     omadm_cert_info_t info = {
         .store = w->kind->id,
         .store_label = w->kind->label,
-        .name = rec->name ? rec->name : rec->thumb,
+        .name = rec->thumb, /* the node name the tree lists (not the spelling the server used) */
         .subject = ci->issued_to,
         .issuer = ci->issued_by,
         .valid_from = ci->valid_from,

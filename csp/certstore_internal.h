@@ -24,7 +24,24 @@ struct omadm_certstore {
     unsigned unlocks;           /* omadm_certstore_unlock calls so far */
     struct pfx_mem *pfx;        /* PFX passwords and staged blobs (pfx.c): memory only */
     bool wstep_touched;         /* the transaction set a My/WSTEP schedule node (wstep.c) */
+    char *tpm_tcti;             /* the TPM's TCTI (omadm_certstore_set_tpm), NULL: no TPM */
 };
+
+/* ./Vendor/omadm/CertificateKeys (keyinfo.c), registered with the
+ * certificate CSPs on the same store. */
+extern const omadm_csp_t cs_keyinfo_csp;
+
+/* The private key soft (e.g. from PKCS12_parse; borrowed: the caller
+ * frees and so wipes it afterwards) as the store keeps it (store_put_key),
+ * in the key store key_protection chooses: 1 the TPM only, 2 the TPM else
+ * the software key (logged), 3 software (docs/keys.md).  *pem (from
+ * cs->plat; wipe it, then plat_free) is a "TSS2 PRIVATE KEY" (the key
+ * imported into the TPM) or PKCS#8 "PRIVATE KEY".  0, or an ErrorCode
+ * (EC_NO_TPM, EC_NOT_SUPPORTED for a key the TPM cannot take, EC_NO_MEMORY,
+ * EC_INVALID_ARG, EC_FAIL) with *why. */
+struct evp_pkey_st;
+int32_t cs_key_for_store(struct omadm_certstore *cs, const struct evp_pkey_st *soft,
+                         unsigned key_protection, char **pem, const char **why);
 
 void cs_log(const struct omadm_certstore *cs, omadm_log_level_t level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -956,6 +956,13 @@ int enroll_exec(struct omadm_certstore *cs, enr_ns_t ns, char **segs, size_t n,
     enr_job_t job;
     const char *why = NULL;
     int32_t ec = rc ? 0 : enr_check(&e, &job, &why);
+    /* KeyProtection 1 on a device without a TPM fails now; with one
+     * configured, the enrollment finds out whether it answers when it
+     * makes the key (enroll_run.c choose_store) */
+    if (!rc && !ec && job.key_protection == 1 && !cs->tpm_tcti) {
+        ec = EC_NO_TPM;
+        why = "KeyProtection 1 requires a TPM and none is configured";
+    }
     if (ec) {
         cs_log(cs, OMADM_LOG_WARN, "enrollment %s: %s", e.id, why);
         e.phase = PH_DONE;

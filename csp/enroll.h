@@ -159,6 +159,7 @@ typedef struct enr_job {
     const char *template_name;   /* "" = none */
     unsigned key_usage;
     unsigned key_length;
+    unsigned key_protection;     /* 1 TPM only, 2 TPM else software, 3 software */
     unsigned valid_units;
     unsigned retry_count;        /* clamped to 0..30 */
     uint64_t retry_delay;        /* minutes, at least 1 */

@@ -165,18 +165,17 @@ int32_t enr_check(const enrollment_t *e, enr_job_t *job, const char **why)
         *why = "KeyProtection must be 1, 2 or 3";
         return EC_INVALID_ARG;
     }
-    if (kp == 1) {
-        *why = "KeyProtection 1 requires a TPM and this device has no TPM support";
-        return EC_NO_TPM;
-    }
     if (kp == 4) {
         *why = "KeyProtection 4 (Windows Hello for Business) is not supported";
         return EC_NOT_SUPPORTED;
     }
-    if (kp != 2 && kp != 3) {
+    if (kp < 1 || kp > 3) {
         *why = "KeyProtection must be 1, 2 or 3";
         return EC_INVALID_ARG;
     }
+    /* 1 and 2 want the TPM: whether there is one is seen when the key is
+     * made (enroll_run.c choose_store) */
+    job->key_protection = (unsigned)kp;
     if (s[P_ATTEST] && !blank(s[P_ATTEST])) {
         if (to_int(s[P_ATTEST], &v) || v < 0 || v > 2) {
             *why = "AttestPrivateKey must be 0, 1 or 2";

@@ -66,6 +66,10 @@ typedef struct attempt {
     scep_buf_t new_der;
     char new_txid[SCEP_TXID_LEN + 1];
     bool key_unsaved;          /* a->key is new and not yet durable */
+    /* where a new key is made (keygen_start): the software key store or
+     * the TPM (KeyProtection 1 and 2, choose_store) */
+    const keystore_t *ks;
+    keystore_t *tpm;           /* the TPM key store, opened for this attempt (a_tpm) */
     /* working objects */
     scep_key_t *key;
     scep_cert_t *signer;
@@ -77,10 +81,12 @@ typedef struct attempt {
     char *seen;                /* its text then (secret: wiped), NULL: unknown */
     size_t seen_len;
     bool stopped;              /* the host stopped an exchange: end the step */
+    const char *key_why;       /* why the saved key could not be loaded (static text) */
 } attempt_t;
 
 static int keygen_take(attempt_t *a);
 static int key_ready(attempt_t *a);
+
 
 static outcome_t fail(attempt_t *a, outcome_t kind, int32_t ec, const char *fmt, const char *arg)
 {
@@ -119,6 +125,51 @@ static int local_failure(struct omadm_certstore *cs, const enrollment_t *e, cons
 {
     cs_log(cs, OMADM_LOG_WARN, "enrollment %s: %s; it stays due", e->id, a->why);
     return -2;
+}
+
+/* ---- where the key lives (keystore.h, docs/keys.md) ---- */
+
+/* The TPM key store of this attempt, opened on first use with the store's
+ * TCTI (omadm_certstore_set_tpm); NULL with *why when there is none: no
+ * TCTI configured, or the TPM cannot be reached. */
+static const keystore_t *a_tpm(attempt_t *a, const char **why)
+{
+    if (a->tpm)
+        return a->tpm;
+    if (!a->cs->tpm_tcti) {
+        *why = "no TPM is configured";
+        return NULL;
+    }
+    if (ks_tpm_open(a->cs->tpm_tcti, &a->tpm, why) != KS_OK)
+        a->tpm = NULL;
+    return a->tpm;
+}
+
+/* The key store for a new key of this enrollment (a->ks): the TPM for
+ * KeyProtection 1 and 2, the software one for 3.  Without a TPM,
+ * KeyProtection 1 fails (EC_NO_TPM) and 2 makes a software key and says
+ * so in the log (and the certificate's key is then reported as a software
+ * one: docs/keys.md).  0 or the ErrorCode, with a->why. */
+static int32_t choose_store(attempt_t *a)
+{
+    const char *why = NULL;
+    a->ks = ks_software();
+    if (a->job->key_protection == 3)
+        return 0;
+    const keystore_t *tpm = a_tpm(a, &why);
+    if (tpm) {
+        a->ks = tpm;
+        cs_log(a->cs, OMADM_LOG_INFO, "enrollment %s: KeyProtection %u: the key is made in the TPM",
+               a->e->id, a->job->key_protection);
+        return 0;
+    }
+    if (a->job->key_protection == 1) {
+        fail(a, A_FAILED, EC_NO_TPM, "KeyProtection 1 requires a TPM: %s", why);
+        return EC_NO_TPM;
+    }
+    cs_log(a->cs, OMADM_LOG_WARN,
+           "enrollment %s: KeyProtection 2: %s; falling back to a software key", a->e->id, why);
+    return 0;
 }
 
 /* ---- base64 of what the record keeps ---- */
@@ -857,11 +908,13 @@ static void finish(const omadm_platform_t *p, enrollment_t *e, int status, int32
     enr_drop_work(p, e);
 }
 
-/* PEM of the private key (PKCS#8), from p: from the base64 of its DER
+/* PEM of the private key (PKCS#8, or a TPM key's TSS2 blob), from p: from the base64 of its DER
  * that the record keeps (kept_b64, made from this key: keygen_take,
  * load_work), else encoded now. */
 static char *key_pem(const omadm_platform_t *p, const scep_key_t *key, const char *kept_b64)
 {
+    /* PKCS#8 "PRIVATE KEY", or a TPM key's "TSS2 PRIVATE KEY" (keystore.h) */
+    const char *label = scep_key_pem_label(key) ? scep_key_pem_label(key) : "PRIVATE KEY";
     char *b64;
     if (kept_b64 && *kept_b64 &&
         strspn(kept_b64, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") ==
@@ -878,17 +931,17 @@ static char *key_pem(const omadm_platform_t *p, const scep_key_t *key, const cha
     }
     if (!b64)
         return NULL;
-    size_t n = strlen(b64), cap = n + n / 64 + 80, w = 0;
+    size_t n = strlen(b64), cap = n + n / 64 + 100, w = 0;
     char *pem = plat_alloc(p, cap);
     if (pem) {
-        w += (size_t)snprintf(pem, cap, "-----BEGIN PRIVATE KEY-----\n");
+        w += (size_t)snprintf(pem, cap, "-----BEGIN %s-----\n", label);
         for (size_t i = 0; i < n; i += 64) {
             size_t len = n - i < 64 ? n - i : 64;
             memcpy(pem + w, b64 + i, len);
             w += len;
             pem[w++] = '\n';
         }
-        snprintf(pem + w, cap - w, "-----END PRIVATE KEY-----\n");
+        snprintf(pem + w, cap - w, "-----END %s-----\n", label);
     }
     OPENSSL_cleanse(b64, n);
     plat_free(p, b64);
@@ -922,16 +975,33 @@ static int load_rc(int b64_rc, scep_err_t err)
 }
 
 /* Load the key, signer and CA certificates the record keeps: 0, -1 when
- * the saved transaction is damaged, -2 (load_rc). */
+ * the saved transaction is damaged, -2 (load_rc), -3 when the key is a TPM
+ * key that the TPM cannot load now (none configured, unreachable, or it
+ * refuses the blob: tried again, RetryCount times at most). */
 static int load_work(attempt_t *a, bool need_pending)
 {
     scep_buf_t der = {0};
     const char *why = NULL;
     scep_err_t err = SCEP_OK;
     int b = b64_get(a->plat, a->e->key, &der);
-    if (!b)
-        err = scep_key_from_der(a->plat, der.data, der.len, &a->key, &why);
+    bool tpm_key = false;
+    if (!b) {
+        /* a TPM key's blob needs the TPM */
+        const keystore_t *stores[2] = {ks_software(), NULL};
+        tpm_key = ks_is_tpm_blob(der.data, der.len);
+        if (tpm_key && !(stores[1] = a_tpm(a, &why)))
+            err = SCEP_E_RESOURCE; /* why: a_tpm's */
+        else
+            err = scep_key_load(a->plat, stores, 2, der.data, der.len, &a->key, &why);
+        if (err) {
+            cs_log(a->cs, OMADM_LOG_WARN, "enrollment %s: the saved key cannot be loaded: %s",
+                   a->e->id, why);
+            a->key_why = why;
+        }
+    }
     scep_buf_free(a->plat, &der);
+    if (tpm_key && err && err != SCEP_E_NOMEM)
+        return -3;
     int rc = load_rc(b, err);
     if (rc || !need_pending)
         return rc;
@@ -959,7 +1029,7 @@ static void *keygen_thread(void *arg)
 {
     attempt_t *a = arg;
     const char *why = NULL;
-    a->keygen_ok = scep_key_generate_rsa(a->new_key, a->job->key_length, &why) == SCEP_OK;
+    a->keygen_ok = scep_key_generate(a->new_key, a->ks, a->job->key_length, &why) == SCEP_OK;
     if (a->keygen_ok && (scep_key_to_der(&a->kplat, a->new_key, &a->new_der, &why) != SCEP_OK ||
                          scep_transaction_id(a->new_key, a->new_txid, &why) != SCEP_OK))
         a->new_txid[0] = 0; /* keygen_take makes them */
@@ -1151,6 +1221,8 @@ static int act(struct omadm_certstore *cs, enrollment_t *e, const char *record, 
     int loaded = ec ? 0 : pending ? load_work(&a, true) : e->key ? load_work(&a, false) : 0;
     if (ec) {
         o = fail(&a, A_FAILED, ec, "%s", why);
+    } else if (loaded == -3) {
+        o = fail(&a, A_TRANSIENT, EC_NO_TPM, "the TPM cannot load the saved key: %s", a.key_why);
     } else if (loaded == -2) {
         o = fail(&a, A_LOCAL, EC_NO_MEMORY, "%s", "cannot load the saved transaction");
     } else if (pending) {
@@ -1158,6 +1230,8 @@ static int act(struct omadm_certstore *cs, enrollment_t *e, const char *record, 
                    : poll(&a, &rep);
     } else if (loaded) {
         o = fail(&a, A_TRANSIENT, EC_FAIL, "%s", "the saved key is damaged");
+    } else if (!e->key && choose_store(&a)) {
+        o = A_FAILED; /* KeyProtection 1 without a TPM: a.ec, a.why */
     } else {
         if (!e->key)
             keygen_start(&a);
@@ -1221,6 +1295,7 @@ static int act(struct omadm_certstore *cs, enrollment_t *e, const char *record, 
     seen_drop(&a);
     scep_certrep_clear(&cs->plat, &rep);
     scep_key_free(&cs->plat, a.key);
+    ks_close(a.tpm); /* after its keys */
     scep_cert_free(&cs->plat, a.signer);
     scep_certset_free(&cs->plat, a.cas);
     scep_buf_free(&cs->plat, &a.csr);

@@ -1040,43 +1040,24 @@ int pfx_del(struct omadm_certstore *cs, pfx_ns_t ns, char **segs, size_t n)
 
 /* ---- the key ---- */
 
-/* This build has no TPM key store. */
-static bool tpm_available(void)
-{
-    return false;
-}
-
-int32_t pfx_put_key(store_t *s, const char *store, const char *thumb, EVP_PKEY *key,
+int32_t pfx_put_key(struct omadm_certstore *cs, const char *store, const char *thumb, EVP_PKEY *key,
                     int key_location)
 {
-    switch (key_location) {
-    case 1:
-        if (!tpm_available())
-            return (int32_t)0x8028400F; /* TBS_E_TPM_NOT_FOUND, as SCEP's KeyProtection 1 */
-        break;
-    case 2: /* TPM if present, else software */
-    case 3:
-        break;
-    default: /* 4: Windows Hello for Business */
-        return (int32_t)0x80090029; /* NTE_NOT_SUPPORTED */
-    }
-    BIO *bio = BIO_new(BIO_s_secmem());
-    if (!bio)
-        bio = BIO_new(BIO_s_mem());
+    if (key_location < 1 || key_location > 3)
+        return (int32_t)0x80090029; /* 4, Windows Hello for Business: NTE_NOT_SUPPORTED */
     char *pem = NULL;
-    long len = 0;
-    int32_t ec = (int32_t)0x8007000E; /* E_OUTOFMEMORY */
-    if (bio && PEM_write_bio_PKCS8PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL) &&
-        (len = BIO_get_mem_data(bio, &pem)) > 0) {
-        char *copy = OPENSSL_secure_malloc((size_t)len + 1);
-        if (copy) {
-            memcpy(copy, pem, (size_t)len);
-            copy[len] = 0;
-            ec = store_put_key(s, store, thumb, copy) ? (int32_t)0x8007001D : 0;
-            OPENSSL_secure_clear_free(copy, (size_t)len + 1);
-        }
+    const char *why = NULL;
+    /* 1 the TPM or fail, 2 the TPM else software (logged), 3 software: the
+     * key store's choice, as for SCEP's KeyProtection (docs/keys.md) */
+    int32_t ec = cs_key_for_store(cs, key, (unsigned)key_location, &pem, &why);
+    if (ec)
+        cs_log(cs, OMADM_LOG_WARN, "PFX KeyLocation %d: %s", key_location, why ? why : "failed");
+    else if (store_put_key(cs->store, store, thumb, pem))
+        ec = (int32_t)0x8007001D; /* ERROR_WRITE_FAULT */
+    if (pem) {
+        OPENSSL_cleanse(pem, strlen(pem));
+        plat_free(&cs->plat, pem);
     }
-    BIO_free(bio); /* a mem BIO clears nothing: secmem where it exists */
     ERR_clear_error();
     return ec;
 }
@@ -1462,7 +1443,7 @@ static int stage(struct omadm_certstore *cs, pfx_rec_t *r, opened_t *o, const ch
         *ec = PFX_EC_BAD_ENCODE;
         return 0;
     }
-    *ec = pfx_put_key(cs->store, my, thumb, o->key, atoi(r->val[K_KEYLOC]));
+    *ec = pfx_put_key(cs, my, thumb, o->key, atoi(r->val[K_KEYLOC]));
     if (*ec)
         return 0;
     if (put_cert(cs, my, o->cert, server, inst, &n_inst))

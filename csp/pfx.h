@@ -56,9 +56,10 @@ int pfx_check_records(store_t *s, void (*fn)(void *ctx, const char *problem), vo
 /* The one place a PFX's private key goes: into the store (staged in the
  * open transaction) as the key of certificate thumb in store, as
  * KeyLocation says (1 TPM or fail, 2 TPM else software, 3 software,
- * 4 Windows Hello: not supported).  0, or the ErrorCode (HRESULT) of why
+ * 4 Windows Hello: not supported), through cs_key_for_store (the TPM of
+ * omadm_certstore_set_tpm; docs/keys.md).  0, or the ErrorCode (HRESULT) of why
  * not; nothing is staged then. */
-int32_t pfx_put_key(store_t *s, const char *store, const char *thumb, EVP_PKEY *key,
+int32_t pfx_put_key(struct omadm_certstore *cs, const char *store, const char *thumb, EVP_PKEY *key,
                     int key_location);
 
 /* Open a blob as sent (b64: base64 text, else DER) with password (UTF-8,

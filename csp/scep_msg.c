@@ -9,8 +9,8 @@
  * OpenSSL's global object table (no OBJ_create).
  */
 #include "scep_msg.h"
+#include "keystore.h"
 #include "platform.h"
-#include "rsa_keygen.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -32,8 +32,9 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+/* The key lives in a key store (keystore.h): software or TPM. */
 struct scep_key {
-    EVP_PKEY *pkey;
+    ks_key_t *k;
 };
 
 struct scep_cert {
@@ -144,7 +145,29 @@ static bool scep_oom_err(scep_err_t err)
 /* A key object that holds a key (scep_key_alloc gives an empty one). */
 static bool key_ok(const scep_key_t *key)
 {
-    return key && key->pkey;
+    return key && key->k;
+}
+
+static EVP_PKEY *pkey_of(const scep_key_t *key)
+{
+    return ks_key_pkey(key->k);
+}
+
+/* The scep_err_t of a key store failure. */
+static scep_err_t ks_fail(const char **why, ks_err_t err, const char *reason)
+{
+    static const scep_err_t map[] = {
+        [KS_OK] = SCEP_OK,
+        [KS_E_NOMEM] = SCEP_E_NOMEM,
+        [KS_E_INVALID] = SCEP_E_INVALID_ARG,
+        [KS_E_MALFORMED] = SCEP_E_MALFORMED,
+        [KS_E_UNAVAILABLE] = SCEP_E_RESOURCE,
+        [KS_E_UNSUPPORTED] = SCEP_E_UNSUPPORTED,
+        [KS_E_FAILED] = SCEP_E_CRYPTO,
+    };
+    ERR_clear_error();
+    return fail(why, (unsigned)err < sizeof map / sizeof map[0] ? map[err] : SCEP_E_CRYPTO,
+                reason);
 }
 
 void scep_buf_free(const omadm_platform_t *plat, scep_buf_t *b)
@@ -404,18 +427,23 @@ scep_err_t scep_key_alloc(const omadm_platform_t *plat, scep_key_t **out, const 
     return *out ? SCEP_OK : fail(why, SCEP_E_NOMEM, "out of memory");
 }
 
-scep_err_t scep_key_generate_rsa(scep_key_t *key, unsigned bits, const char **why)
+scep_err_t scep_key_generate(scep_key_t *key, const keystore_t *ks, unsigned bits,
+                             const char **why)
 {
-    if (!key || key->pkey)
+    if (!key || key->k)
         return fail(why, SCEP_E_INVALID_ARG, "no empty key object");
     if (bits != 1024 && bits != 2048 && bits != 4096)
         return fail(why, SCEP_E_INVALID_ARG, "KeyLength must be 1024, 2048 or 4096");
-    /* the key itself is OpenSSL's (rsa_keygen.c): its memory and its
+    /* a software key is OpenSSL's (rsa_keygen.c): its memory and its
      * randomness (the default DRBG) are OpenSSL's, not the host's hooks */
-    key->pkey = rsa_keygen(bits);
-    if (!key->pkey)
-        return ossl_fail(why, SCEP_E_CRYPTO, "RSA key generation failed");
-    return SCEP_OK;
+    const char *kwhy = NULL;
+    ks_err_t e = ks_generate(ks ? ks : ks_software(), bits, &key->k, &kwhy);
+    return e ? ks_fail(why, e, kwhy) : SCEP_OK;
+}
+
+scep_err_t scep_key_generate_rsa(scep_key_t *key, unsigned bits, const char **why)
+{
+    return scep_key_generate(key, NULL, bits, why);
 }
 
 scep_err_t scep_keygen_rsa(const omadm_platform_t *plat, unsigned bits, scep_key_t **out,
@@ -436,8 +464,9 @@ scep_err_t scep_keygen_rsa(const omadm_platform_t *plat, unsigned bits, scep_key
     return err;
 }
 
-scep_err_t scep_key_from_der(const omadm_platform_t *plat, const uint8_t *der, size_t len,
-                             scep_key_t **out, const char **why)
+scep_err_t scep_key_load(const omadm_platform_t *plat, const keystore_t *const *stores,
+                         size_t n_stores, const uint8_t *der, size_t len, scep_key_t **out,
+                         const char **why)
 {
     scep_err_t err;
     if (!out)
@@ -445,22 +474,24 @@ scep_err_t scep_key_from_der(const omadm_platform_t *plat, const uint8_t *der, s
     *out = NULL;
     if (!der_len_ok(der, len, &err, why))
         return err;
-    const unsigned char *p = der;
-    EVP_PKEY *pk = d2i_AutoPrivateKey(NULL, &p, (long)len);
-    if (!pk)
-        return ossl_fail(why, SCEP_E_MALFORMED, "not a DER private key");
-    if (p != der + len || EVP_PKEY_get_base_id(pk) != EVP_PKEY_RSA) {
-        EVP_PKEY_free(pk);
-        return fail(why, SCEP_E_UNSUPPORTED, "not a single RSA private key");
-    }
     scep_key_t *k = plat_calloc(plat, sizeof *k);
-    if (!k) {
-        EVP_PKEY_free(pk);
+    if (!k)
         return fail(why, SCEP_E_NOMEM, "out of memory");
+    const char *kwhy = NULL;
+    ks_err_t e = ks_load(stores, n_stores, der, len, &k->k, &kwhy);
+    if (e) {
+        plat_free(plat, k);
+        return ks_fail(why, e, kwhy);
     }
-    k->pkey = pk;
     *out = k;
     return SCEP_OK;
+}
+
+scep_err_t scep_key_from_der(const omadm_platform_t *plat, const uint8_t *der, size_t len,
+                             scep_key_t **out, const char **why)
+{
+    const keystore_t *soft = ks_software();
+    return scep_key_load(plat, &soft, 1, der, len, out, why);
 }
 
 scep_err_t scep_key_to_der(const omadm_platform_t *plat, const scep_key_t *key, scep_buf_t *out,
@@ -469,20 +500,37 @@ scep_err_t scep_key_to_der(const omadm_platform_t *plat, const scep_key_t *key, 
     if (!key_ok(key) || !out)
         return fail(why, SCEP_E_INVALID_ARG, "no key or output");
     *out = (scep_buf_t){0};
-    unsigned char *der = NULL;
-    PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(key->pkey);
-    if (!p8)
-        return ossl_fail(why, SCEP_E_CRYPTO, "PKCS#8 encoding failed");
-    int n = i2d_PKCS8_PRIV_KEY_INFO(p8, &der);
-    PKCS8_PRIV_KEY_INFO_free(p8);
-    return buf_take_der(plat, der, n, out, why);
+    uint8_t *der = NULL;
+    size_t n = 0;
+    const char *kwhy = NULL;
+    ks_err_t e = ks_blob(key->k, &der, &n, &kwhy);
+    if (e)
+        return ks_fail(why, e, kwhy);
+    scep_err_t err = buf_set(plat, out, der, n, why);
+    ks_blob_free(der, n);
+    return err;
+}
+
+const char *scep_key_pem_label(const scep_key_t *key)
+{
+    return key_ok(key) ? ks_key_pem_label(key->k) : NULL;
+}
+
+const keystore_t *scep_key_store(const scep_key_t *key)
+{
+    return key_ok(key) ? ks_key_store(key->k) : NULL;
+}
+
+const ks_key_t *scep_key_ks(const scep_key_t *key)
+{
+    return key_ok(key) ? key->k : NULL;
 }
 
 void scep_key_free(const omadm_platform_t *plat, scep_key_t *key)
 {
     if (!key)
         return;
-    EVP_PKEY_free(key->pkey);
+    ks_key_free(key->k);
     plat_free(plat, key);
 }
 
@@ -665,7 +713,11 @@ bool scep_caps_post(unsigned caps)
 
 enum { FAM_SHA1 = 1, FAM_SHA2 = 2, FAM_SHA3 = 4 };
 
-/* HashAlgorithm "SHA-1+SHA-2" -> family bits; -1 if a token is unknown. */
+/* HashAlgorithm "SHA-1+SHA-2" -> family bits; -1 if a token is unknown.
+ * '+' (the CSP documentation) and ';' (what Intune sends: "SHA-1;SHA-2")
+ * both separate families, mixed as they come ("SHA-1;SHA-2+SHA-3"); an
+ * empty part (";SHA-2", "SHA-1;;SHA-2", "SHA-2;") is skipped, as long as
+ * one part names a family. */
 static int hash_families(const char *s)
 {
     if (!s)
@@ -679,7 +731,11 @@ static int hash_families(const char *s)
         return FAM_SHA1 | FAM_SHA2 | FAM_SHA3;   /* not given: every family */
     int fam = 0;
     while (p <= end) {
-        const char *q = memchr(p, '+', (size_t)(end - p));
+        const char *q = p;
+        while (q < end && *q != '+' && *q != ';')
+            q++;
+        if (q == end)
+            q = NULL;
         const char *e = q ? q : end, *b = p;
         trim(&b, &e);
         size_t n = (size_t)(e - b);
@@ -1198,11 +1254,25 @@ static scep_err_t csr_validity(X509_REQ *req, const char *period, unsigned units
 
 /* ---- CSR, signer certificate, transaction ID ---------------------------------------- */
 
+/* A signing context for key with md, in the key's library context (a TPM
+ * key signs in the TPM); NULL on failure. */
+static EVP_MD_CTX *sign_ctx(const scep_key_t *key, const EVP_MD *md)
+{
+    EVP_MD_CTX *mctx = EVP_MD_CTX_new();
+    if (mctx && EVP_DigestSignInit_ex(mctx, NULL, EVP_MD_get0_name(md), ks_key_libctx(key->k),
+                                      ks_key_sign_propq(key->k), pkey_of(key), NULL) <= 0) {
+        EVP_MD_CTX_free(mctx);
+        mctx = NULL;
+    }
+    return mctx;
+}
+
 scep_err_t scep_csr(const omadm_platform_t *plat, const scep_key_t *key,
                     const scep_csr_params_t *p, scep_buf_t *out, const char **why)
 {
     scep_err_t err = SCEP_OK;
     X509_NAME *name = NULL;
+    EVP_MD_CTX *mctx = NULL;
     unsigned char *der = NULL;
     if (!key || !p || !out)
         return fail(why, SCEP_E_INVALID_ARG, "no key, parameters or output");
@@ -1222,7 +1292,7 @@ scep_err_t scep_csr(const omadm_platform_t *plat, const scep_key_t *key,
         goto out;
     }
     if (!X509_REQ_set_version(req, 0) || !X509_REQ_set_subject_name(req, name) ||
-        !X509_REQ_set_pubkey(req, key->pkey)) {
+        !X509_REQ_set_pubkey(req, pkey_of(key))) {
         err = ossl_fail(why, SCEP_E_CRYPTO, "cannot fill the CSR");
         goto out;
     }
@@ -1232,13 +1302,14 @@ scep_err_t scep_csr(const omadm_platform_t *plat, const scep_key_t *key,
         goto out;
     if ((err = csr_validity(req, p->valid_period, p->valid_units, why)) != SCEP_OK)
         goto out;
-    if (X509_REQ_sign(req, key->pkey, md) <= 0) {
+    if (!(mctx = sign_ctx(key, md)) || X509_REQ_sign_ctx(req, mctx) <= 0) {
         err = ossl_fail(why, SCEP_E_CRYPTO, "CSR signing failed");
         goto out;
     }
     int n = i2d_X509_REQ(req, &der);
     err = buf_take_der(plat, der, n, out, why);
 out:
+    EVP_MD_CTX_free(mctx);
     X509_NAME_free(name);
     X509_REQ_free(req);
     return err;
@@ -1282,6 +1353,7 @@ scep_err_t scep_self_signed(const omadm_platform_t *plat, const scep_key_t *key,
 {
     scep_err_t err = SCEP_OK;
     X509_NAME *name = NULL;
+    EVP_MD_CTX *mctx = NULL;
     if (!key_ok(key) || !out || now <= 0)
         return fail(why, SCEP_E_INVALID_ARG, "no key, output or time");
     *out = NULL;
@@ -1299,10 +1371,10 @@ scep_err_t scep_self_signed(const omadm_platform_t *plat, const scep_key_t *key,
         goto out;
     }
     if (!X509_set_version(x, 2) || !X509_set_subject_name(x, name) ||
-        !X509_set_issuer_name(x, name) || !X509_set_pubkey(x, key->pkey) ||
+        !X509_set_issuer_name(x, name) || !X509_set_pubkey(x, pkey_of(key)) ||
         !X509_time_adj_ex(X509_getm_notBefore(x), 0, -3600, &t) ||
         !X509_time_adj_ex(X509_getm_notAfter(x), 30, 0, &t) || !signer_extensions(x) ||
-        X509_sign(x, key->pkey, md) <= 0) {
+        !(mctx = sign_ctx(key, md)) || X509_sign_ctx(x, mctx) <= 0) {
         err = ossl_fail(why, SCEP_E_CRYPTO, "cannot make the self-signed certificate");
         goto out;
     }
@@ -1313,6 +1385,7 @@ scep_err_t scep_self_signed(const omadm_platform_t *plat, const scep_key_t *key,
     }
     x = NULL;
 out:
+    EVP_MD_CTX_free(mctx);
     X509_NAME_free(name);
     X509_free(x);
     return err;
@@ -1323,7 +1396,7 @@ scep_err_t scep_transaction_id(const scep_key_t *key, char out[SCEP_TXID_LEN + 1
     if (!key_ok(key) || !out)
         return fail(why, SCEP_E_INVALID_ARG, "no key or output");
     unsigned char *spki = NULL;
-    int n = i2d_PUBKEY(key->pkey, &spki);
+    int n = i2d_PUBKEY(pkey_of(key), &spki);
     uint8_t md[32];
     unsigned int mdlen = 0;
     bool ok = n > 0 && EVP_Digest(spki, (size_t)n, md, &mdlen, EVP_sha256(), NULL) && mdlen == 32;
@@ -1401,7 +1474,7 @@ static scep_err_t check_msg_params(const scep_msg_params_t *mp, const char **why
     err = need_key(mp->signer_cert->x, SCEP_E_INVALID_ARG, "the signer certificate has no key", why);
     if (err != SCEP_OK)
         return err;
-    if (X509_check_private_key(mp->signer_cert->x, mp->signer_key->pkey) != 1)
+    if (X509_check_private_key(mp->signer_cert->x, pkey_of(mp->signer_key)) != 1)
         return ossl_fail(why, SCEP_E_INVALID_ARG, "signer certificate and key do not match");
     return SCEP_OK;
 }
@@ -1429,8 +1502,10 @@ static scep_err_t pki_message(const omadm_platform_t *plat, const scep_msg_param
         goto out;
     }
     unsigned flags = CMS_PARTIAL | CMS_BINARY | CMS_NOSMIMECAP;
-    cms = CMS_sign(NULL, NULL, NULL, NULL, flags);
-    CMS_SignerInfo *si = cms ? CMS_add1_signer(cms, mp->signer_cert->x, mp->signer_key->pkey,
+    /* in the key's library context, so that a TPM key signs in the TPM */
+    const ks_key_t *sk = mp->signer_key->k;
+    cms = CMS_sign_ex(NULL, NULL, NULL, NULL, flags, ks_key_libctx(sk), ks_key_sign_propq(sk));
+    CMS_SignerInfo *si = cms ? CMS_add1_signer(cms, mp->signer_cert->x, pkey_of(mp->signer_key),
                                                digest_md(mp->digest), flags)
                              : NULL;
     const char *txid = mp->transaction_id;
@@ -2324,7 +2399,7 @@ static scep_err_t envelope_decrypt(const omadm_platform_t *plat, const scep_buf_
         err = ossl_fail(why, SCEP_E_DECRYPT, "the CertRep envelope is not encrypted to us");
         goto out;
     }
-    if (!CMS_decrypt(cms, exp->signer_key->pkey, exp->signer_cert->x, NULL, out, CMS_BINARY)) {
+    if (!CMS_decrypt(cms, pkey_of(exp->signer_key), exp->signer_cert->x, NULL, out, CMS_BINARY)) {
         err = decrypt_failure(why);
         goto out;
     }
@@ -2351,28 +2426,32 @@ static PKCS7_RECIP_INFO *pkcs7_recipient(PKCS7 *p7, X509 *cert)
     return NULL;
 }
 
-/* A single-DES envelope (micromdm 2.1.0 and other old servers).  The
- * content key is recovered with our RSA key (PKCS #1 v1.5, as CMS_decrypt
- * does it) in the default library context, and only the DES-CBC decryption
- * runs in a private context with the legacy provider alone: CMS_decrypt in
- * a context with default + legacy made that context its own random
- * generators, names and RSA methods, more than half of the CertRep check.
- * The errors are CMS_decrypt's with a certificate given: an envelope not
- * for us, a key that does not open it or bad padding are SCEP_E_DECRYPT. */
-static scep_err_t des_envelope_decrypt(const omadm_platform_t *plat, const scep_buf_t *env,
-                                       const scep_expect_t *exp, scep_buf_t *plain,
-                                       const char **why)
+/* An envelope opened step by step: a single-DES one (micromdm 2.1.0 and
+ * other old servers), and any envelope for a key that is not a software
+ * one (a TPM key decrypts only through its own provider, in its own
+ * library context, which CMS_decrypt cannot be pointed at for the key
+ * alone).  The content key is recovered with our RSA key (PKCS #1 v1.5, as
+ * CMS_decrypt does it) by the key's store; the content is decrypted in the
+ * default library context, or for single DES in a private context with the
+ * legacy provider alone: CMS_decrypt in a context with default + legacy
+ * made that context its own random generators, names and RSA methods, more
+ * than half of the CertRep check.  The errors are CMS_decrypt's with a
+ * certificate given: an envelope not for us, a key that does not open it
+ * or bad padding are SCEP_E_DECRYPT. */
+static scep_err_t manual_envelope_decrypt(const omadm_platform_t *plat, const scep_buf_t *env,
+                                          const scep_expect_t *exp, int nid, scep_buf_t *plain,
+                                          const char **why)
 {
     scep_err_t err = SCEP_OK;
     legacy_t legacy = {0};
-    EVP_PKEY_CTX *kctx = NULL;
     EVP_CIPHER *des = NULL;
     EVP_CIPHER_CTX *cctx = NULL;
     uint8_t *out = NULL;
     size_t out_cap = 0;
     unsigned char cek[512];
     size_t cek_len = sizeof cek;
-    unsigned char iv[8];
+    unsigned char iv[EVP_MAX_IV_LENGTH];
+    bool single_des = nid == NID_des_cbc;
     const unsigned char *p = env->data;
     PKCS7 *p7 = d2i_PKCS7(NULL, &p, (long)env->len);
     if (!p7 || p != env->data + env->len || !PKCS7_type_is_enveloped(p7) || !p7->d.enveloped ||
@@ -2388,42 +2467,49 @@ static scep_err_t des_envelope_decrypt(const omadm_platform_t *plat, const scep_
     }
     if (!ri->key_enc_algor || OBJ_obj2nid(ri->key_enc_algor->algorithm) != NID_rsaEncryption ||
         !ri->enc_key) {
-        err = ossl_fail(why, SCEP_E_UNSUPPORTED, "CertRep DES envelope: key transport is not RSA");
+        err = ossl_fail(why, SCEP_E_UNSUPPORTED, "CertRep envelope: key transport is not RSA");
         goto out;
     }
-    if (ASN1_TYPE_get_octetstring(ec->algorithm->parameter, iv, (int)sizeof iv) !=
-            (int)sizeof iv ||
+    /* the context made ahead of the answer, else one of our own now */
+    if (single_des && !exp->legacy && (err = legacy_open(&legacy, why)) != SCEP_OK)
+        goto out;
+    if (!single_des)
+        des = EVP_CIPHER_fetch(NULL, OBJ_nid2sn(nid), NULL);
+    else if (exp->legacy)
+        des = EVP_CIPHER_up_ref(exp->legacy->des) ? exp->legacy->des : NULL;
+    else
+        des = EVP_CIPHER_fetch(legacy.ctx, "DES-CBC", NULL);
+    if (!des) {
+        err = ossl_fail(why, SCEP_E_CRYPTO, "cannot set up the envelope's cipher");
+        goto out;
+    }
+    int iv_len = EVP_CIPHER_get_iv_length(des);
+    if (iv_len <= 0 || iv_len > (int)sizeof iv ||
+        ASN1_TYPE_get_octetstring(ec->algorithm->parameter, iv, (int)sizeof iv) != iv_len ||
         !ec->enc_data) {
-        err = ossl_fail(why, SCEP_E_MALFORMED, "CertRep DES envelope without its IV or content");
+        err = ossl_fail(why, SCEP_E_MALFORMED, "CertRep envelope without its IV or content");
         goto out;
     }
-    kctx = EVP_PKEY_CTX_new_from_pkey(NULL, exp->signer_key->pkey, NULL);
-    if (!kctx || EVP_PKEY_decrypt_init(kctx) <= 0 ||
-        EVP_PKEY_CTX_set_rsa_padding(kctx, RSA_PKCS1_PADDING) <= 0) {
-        err = ossl_fail(why, SCEP_E_CRYPTO, "cannot set up the RSA decryption");
+    const char *kwhy = NULL;
+    ks_err_t kerr = ks_decrypt(exp->signer_key->k, ri->enc_key->data,
+                               (size_t)ri->enc_key->length, cek, &cek_len, &kwhy);
+    if (kerr == KS_E_NOMEM || kerr == KS_E_INVALID) {
+        err = ks_fail(why, kerr, kwhy);
         goto out;
     }
-    if (EVP_PKEY_decrypt(kctx, cek, &cek_len, ri->enc_key->data, (size_t)ri->enc_key->length) <= 0 ||
-        cek_len != 8) {
+    if (kerr || cek_len != (size_t)EVP_CIPHER_get_key_length(des)) {
         err = ossl_drain_oom() ? fail(why, SCEP_E_NOMEM, "out of memory (in OpenSSL)")
                                : fail(why, SCEP_E_DECRYPT,
                                       "cannot decrypt the CertRep envelope with our key");
         goto out;
     }
-    /* the context made ahead of the answer, else one of our own now */
-    if (!exp->legacy && (err = legacy_open(&legacy, why)) != SCEP_OK)
-        goto out;
     int in_len = ec->enc_data->length, n = 0, m = 0;
-    out_cap = (size_t)in_len + 8;
-    if (exp->legacy)
-        des = EVP_CIPHER_up_ref(exp->legacy->des) ? exp->legacy->des : NULL;
-    else
-        des = EVP_CIPHER_fetch(legacy.ctx, "DES-CBC", NULL);
+    out_cap = (size_t)in_len + (size_t)EVP_MAX_BLOCK_LENGTH;
     cctx = EVP_CIPHER_CTX_new();
     out = plat_alloc(plat, out_cap);
     if (!des || !cctx || !out || in_len < 0 ||
         !EVP_DecryptInit_ex2(cctx, des, cek, iv, NULL)) {
-        err = ossl_fail(why, !out ? SCEP_E_NOMEM : SCEP_E_CRYPTO, "cannot set up DES-CBC");
+        err = ossl_fail(why, !out ? SCEP_E_NOMEM : SCEP_E_CRYPTO, "cannot set up the decryption");
         goto out;
     }
     if (!EVP_DecryptUpdate(cctx, out, &n, ec->enc_data->data, in_len) ||
@@ -2445,13 +2531,13 @@ out:
     OPENSSL_cleanse(cek, sizeof cek);
     EVP_CIPHER_CTX_free(cctx);
     EVP_CIPHER_free(des);
-    EVP_PKEY_CTX_free(kctx);
     legacy_free(&legacy);
     PKCS7_free(p7);
     return err;
 }
 
-/* AES and 3DES in the default context; single DES in a private legacy one. */
+/* AES and 3DES in the default context; single DES in a private legacy one;
+ * a key of another store than the software one step by step. */
 static scep_err_t envelope_open(const omadm_platform_t *plat, const scep_buf_t *env,
                                 const scep_expect_t *exp, scep_buf_t *plain, scep_certrep_t *rep,
                                 const char **why)
@@ -2471,8 +2557,11 @@ static scep_err_t envelope_open(const omadm_platform_t *plat, const scep_buf_t *
     default:
         return ossl_fail(why, SCEP_E_UNSUPPORTED, "CertRep envelope cipher is not AES, 3DES or DES");
     }
-    scep_err_t err = single_des ? des_envelope_decrypt(plat, env, exp, plain, why)
-                                : envelope_decrypt(plat, env, exp, plain, why);
+    /* a key of another key store than the software one: step by step */
+    bool manual = single_des || ks_key_libctx(exp->signer_key->k) != NULL;
+    scep_err_t err = manual ? manual_envelope_decrypt(plat, env, exp, envelope_cipher_nid(env),
+                                                      plain, why)
+                            : envelope_decrypt(plat, env, exp, plain, why);
     if (err == SCEP_OK && single_des)
         rep->warning = "the CA encrypted its reply with single DES (RFC 8894: MUST NOT); "
                        "opened with the OpenSSL legacy provider in a private library context";
@@ -2507,7 +2596,7 @@ static scep_err_t issued_cert(const omadm_platform_t *plat, const scep_buf_t *pl
     X509 *mine = NULL;
     for (int i = 0; i < sk_X509_num(certs) && !mine; i++) {
         EVP_PKEY *k = cert_key(sk_X509_value(certs, i));
-        if (k && EVP_PKEY_eq(k, exp->csr_key->pkey) == 1)
+        if (k && EVP_PKEY_eq(k, pkey_of(exp->csr_key)) == 1)
             mine = sk_X509_value(certs, i);
     }
     ERR_clear_error();

@@ -40,6 +40,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "keystore.h"
 #include "omadm.h"
 
 #define SCEP_NONCE_LEN 16                 /* senderNonce / recipientNonce bytes */
@@ -92,7 +93,7 @@ typedef struct scep_blob {
 
 /* ---- keys and certificates ----------------------------------------------------- */
 
-typedef struct scep_key scep_key_t;     /* an RSA key pair (wraps EVP_PKEY) */
+typedef struct scep_key scep_key_t;     /* an RSA key pair in a key store (keystore.h) */
 typedef struct scep_cert scep_cert_t;   /* one X.509 certificate (wraps X509) */
 
 /* New RSA key of 1024, 2048 or 4096 bits (e65537); *out owned by caller.
@@ -106,13 +107,29 @@ scep_err_t scep_keygen_rsa(const omadm_platform_t *plat, unsigned bits, scep_key
  * is released with scep_key_free like any other. */
 scep_err_t scep_key_alloc(const omadm_platform_t *plat, scep_key_t **out, const char **why);
 scep_err_t scep_key_generate_rsa(scep_key_t *key, unsigned bits, const char **why);
-/* Load a private key from DER (PKCS#8 or traditional RSA); *out owned. */
+/* The same in key store ks (NULL: the software one).  A TPM key store
+ * makes the key in the TPM (SCEP_E_CRYPTO when the TPM cannot). */
+scep_err_t scep_key_generate(scep_key_t *key, const keystore_t *ks, unsigned bits,
+                             const char **why);
+/* Load a software private key from DER (PKCS#8 or traditional RSA); *out owned. */
 scep_err_t scep_key_from_der(const omadm_platform_t *plat, const uint8_t *der, size_t len,
                              scep_key_t **out, const char **why);
-/* Unencrypted PKCS#8 DER of the private key into *out (a secret: the caller
- * stores it protected and releases it with scep_buf_free). */
+/* Load a key blob (scep_key_to_der) with the first of stores[0..n_stores)
+ * that owns it (ks_load): SCEP_E_RESOURCE when it is a TPM key and no TPM
+ * key store is given or the TPM is unreachable. */
+scep_err_t scep_key_load(const omadm_platform_t *plat, const keystore_t *const *stores,
+                         size_t n_stores, const uint8_t *der, size_t len, scep_key_t **out,
+                         const char **why);
+/* The key's blob into *out: unencrypted PKCS#8 DER for a software key (a
+ * secret: the caller stores it protected), the TSS2 PRIVATE KEY DER (the
+ * key wrapped by the TPM) for a TPM key; released with scep_buf_free. */
 scep_err_t scep_key_to_der(const omadm_platform_t *plat, const scep_key_t *key, scep_buf_t *out,
                            const char **why);
+/* The PEM label of the key's blob ("PRIVATE KEY", "TSS2 PRIVATE KEY"),
+ * its key store and its key store handle; NULL for an empty key. */
+const char *scep_key_pem_label(const scep_key_t *key);
+const keystore_t *scep_key_store(const scep_key_t *key);
+const ks_key_t *scep_key_ks(const scep_key_t *key);
 void scep_key_free(const omadm_platform_t *plat, scep_key_t *key);   /* NULL-safe */
 
 /* Parse exactly one DER certificate (no trailing bytes); *out owned. */

@@ -143,6 +143,17 @@ static int attempt(struct omadm_certstore *cs, wstep_rec_t *r, const store_rec_t
         cs_log(cs, OMADM_LOG_ERROR, "WSTEP renewal: no private key for %s", r->current);
         return persist(cs, r, NULL, 0, NULL, now);
     }
+    if (strstr(key, "-----BEGIN TSS2 PRIVATE KEY-----")) {
+        /* not (yet): the new key would have to be made in the TPM and
+         * the PKCS#7 signed through it (docs/wstep.md) */
+        OPENSSL_cleanse(key, strlen(key));
+        plat_free(&cs->plat, key);
+        finish(r, WSTEP_FAILED, WSTEP_E_CERTSTORE);
+        r->last = now;
+        cs_log(cs, OMADM_LOG_ERROR, "WSTEP renewal: the key of %s is held by the TPM: renewing "
+                                    "such an identity is not supported", r->current);
+        return persist(cs, r, NULL, 0, NULL, now);
+    }
     r->status = WSTEP_IN_PROGRESS;
     r->last = now;
     if (persist(cs, r, NULL, 0, NULL, now)) {

@@ -34,13 +34,28 @@ typedef struct cli_account_conf {
 typedef struct cli_service_conf {
     const char *log, *log_level;
     const char *poll_interval, *retry_min, *retry_max;
+    const char *tpm_tcti;     /* the TPM's TCTI (omadm_certstore_set_tpm) */
 } cli_service_conf_t;
+
+/* The ./DevDetail/Ext/Microsoft keys of dmclient.conf (values point into
+ * conf_text; NULL when absent: the OS's value). */
+typedef struct cli_devdetail_conf {
+    const char *device_name, *dns_computer_name, *os_platform;
+    const char *processor_type, *total_ram, *smbios_version;
+} cli_devdetail_conf_t;
+
+/* The values given to the engine: each key's, or the OS's. */
+typedef struct cli_devdetail {
+    char device_name[256], dns_computer_name[256], os_platform[256];
+    char processor_type[24], total_ram[24], smbios_version[256];
+} cli_devdetail_t;
 
 typedef struct cli {
     char *state_dir;
     omadm_config_t cfg;
     cli_account_conf_t acct;
     cli_service_conf_t svc;
+    cli_devdetail_conf_t dd;
     char *conf_text;          /* backing store of cfg and acct strings (wiped on close) */
     size_t conf_len;
     omadm_storage_t storage;
@@ -65,6 +80,11 @@ int cli_open(cli_t *cli, const char *state_dir, const omadm_platform_t *platform
 int cli_open_ex(cli_t *cli, const char *state_dir, const omadm_platform_t *platform,
                 int (*adjust)(void *ctx, cli_t *cli), void *ctx);
 void cli_close(cli_t *cli);
+/* devdetail.c: the ./DevDetail/Ext/Microsoft values (dmclient.conf, else
+ * the OS: hostname, os-release or uname, sysinfo, DMI), and giving them to
+ * cli->dm (0, or -1 after a one-line error). */
+void cli_devdetail_values(const cli_t *cli, cli_devdetail_t *v);
+int cli_devdetail_apply(cli_t *cli);
 /* Only the first part of cli_open: the state lock, dmclient.conf and the
  * storage table (cli->storage), without creating the directory, starting
  * the engine or opening the store (dmclient check).  0, or -1 after a

@@ -146,6 +146,8 @@ int cli_service_conf_check(const char *key, const char *val)
         return cli_log_parse_dest(val, &n);
     if (!strcmp(key, "log_level"))
         return cli_log_parse_level(val, &n);
+    if (!strcmp(key, "tpm_tcti"))
+        return omadm_certstore_tpm_check(val) == OMADM_OK ? 0 : -1;
     return parse_seconds(val, &s);
 }
 

@@ -15,6 +15,9 @@
 #include <strings.h>
 
 #include <curl/curl.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "cli.h"
 #include "http.h"
@@ -458,9 +461,59 @@ struct cli_http_client {
     CURL *h;
     CURLM *m;    /* keeps the connection between POSTs */
     char errbuf[CURL_ERROR_SIZE];
+    /* a key libcurl cannot load (cli_tls_t.key_pkey), borrowed */
+    const uint8_t *cert_pem;
+    size_t cert_pem_len;
+    void *key_pkey;
 };
 
 #define MIN_TLS_VERSION CURL_SSLVERSION_TLSv1_2
+
+/* The libssl functions of ssl_ctx_identity, from the libssl that libcurl
+ * brought in (libcurl built with OpenSSL 3): dmclient does not link libssl,
+ * like libcurl (docs/building.md).  0, or -1 when libssl is not loaded. */
+static struct ssl_api {
+    __typeof__(SSL_CTX_use_certificate) *use_certificate;
+    __typeof__(SSL_CTX_use_PrivateKey) *use_private_key;
+    __typeof__(SSL_CTX_check_private_key) *check_private_key;
+} ssl;
+
+static int load_libssl(void)
+{
+    if (ssl.use_certificate)
+        return 0;
+    void *lib = dlopen("libssl.so.3", RTLD_LAZY | RTLD_LOCAL | RTLD_NOLOAD);
+    struct ssl_api api = {0};
+    if (lib) {
+        api.use_certificate = (__typeof__(api.use_certificate))dlsym(lib, "SSL_CTX_use_certificate");
+        api.use_private_key = (__typeof__(api.use_private_key))dlsym(lib, "SSL_CTX_use_PrivateKey");
+        api.check_private_key =
+            (__typeof__(api.check_private_key))dlsym(lib, "SSL_CTX_check_private_key");
+        dlclose(lib); /* libcurl keeps it loaded */
+    }
+    if (!api.use_certificate || !api.use_private_key || !api.check_private_key)
+        return -1;
+    ssl = api;
+    return 0;
+}
+
+/* CURLOPT_SSL_CTX_FUNCTION for a key libcurl cannot load itself: the
+ * client certificate (c->cert_pem) and the key (c->key_pkey, an EVP_PKEY)
+ * into libcurl's SSL_CTX (libcurl built with OpenSSL). */
+static CURLcode ssl_ctx_identity(CURL *h, void *ssl_ctx, void *ud)
+{
+    (void)h;
+    const cli_http_client_t *c = ud;
+    if (load_libssl())
+        return CURLE_SSL_CERTPROBLEM;
+    BIO *b = BIO_new_mem_buf(c->cert_pem, (int)c->cert_pem_len);
+    X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+    int ok = x && ssl.use_certificate(ssl_ctx, x) == 1 &&
+             ssl.use_private_key(ssl_ctx, c->key_pkey) == 1 && ssl.check_private_key(ssl_ctx) == 1;
+    X509_free(x);
+    BIO_free(b);
+    return ok ? CURLE_OK : CURLE_SSL_CERTPROBLEM;
+}
 
 int cli_http_client_new(const cli_tls_t *tls, cli_http_client_t **out, char *err,
                         size_t err_size)
@@ -493,7 +546,15 @@ int cli_http_client_new(const cli_tls_t *tls, cli_http_client_t **out, char *err
         SET(CURLOPT_CAINFO, tls->cacert);
     if (tls->capath)
         SET(CURLOPT_CAPATH, tls->capath);
-    if (tls->cert_pem) {
+    if (tls->key_pkey && tls->cert_pem) {
+        /* a key libcurl cannot name (in a TPM): certificate and key go
+         * into its OpenSSL context directly */
+        c->cert_pem = tls->cert_pem;
+        c->cert_pem_len = tls->cert_pem_len;
+        c->key_pkey = tls->key_pkey;
+        SET(CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_identity);
+        SET(CURLOPT_SSL_CTX_DATA, (void *)c);
+    } else if (tls->cert_pem) {
         struct curl_blob cert = {.data = (void *)tls->cert_pem,
                                  .len = tls->cert_pem_len,
                                  .flags = CURL_BLOB_COPY};
@@ -503,7 +564,9 @@ int cli_http_client_new(const cli_tls_t *tls, cli_http_client_t **out, char *err
         SET(CURLOPT_SSLCERT, tls->cert_file);
         SET(CURLOPT_SSLCERTTYPE, "PEM");
     }
-    if (tls->key_pem) {
+    if (tls->key_pkey) {
+        /* set above */
+    } else if (tls->key_pem) {
         /* not copied: the owner wipes it when the session is over */
         struct curl_blob key = {.data = (void *)tls->key_pem,
                                 .len = tls->key_pem_len,

@@ -78,6 +78,10 @@ typedef struct cli_tls {
     size_t cert_pem_len;
     const uint8_t *key_pem;      /* its private key as PEM bytes */
     size_t key_pem_len;
+    /* instead of key_pem: the key as an OpenSSL EVP_PKEY (a TPM key,
+     * omadm_certstore_tls_key), given with cert_pem to libcurl's OpenSSL
+     * context from its CURLOPT_SSL_CTX_FUNCTION */
+    void *key_pkey;
 } cli_tls_t;
 
 /* One POST of a session. */

@@ -518,6 +518,20 @@ static void write_conf(cli_record_t *r)
     conf_number(&t, "max_items", c->max_items, d.max_items);
     conf_number(&t, "max_nodes", c->max_nodes, d.max_nodes);
     conf_number(&t, "max_reply_size", c->max_reply_size, d.max_reply_size);
+    /* ./DevDetail/Ext/Microsoft as the session answered it (from the OS
+     * unless set): the replay, on another machine, answers the same */
+    cli_devdetail_t v;
+    cli_devdetail_values(r->cli, &v);
+    const struct {
+        const char *key, *val;
+    } dd[] = {
+        {"device_name", v.device_name},       {"dns_computer_name", v.dns_computer_name},
+        {"os_platform", v.os_platform},       {"processor_type", v.processor_type},
+        {"total_ram", v.total_ram},           {"smbios_version", v.smbios_version},
+    };
+    for (size_t i = 0; i < sizeof dd / sizeof dd[0]; i++)
+        if (!strpbrk(dd[i].val, "\"\n")) /* an OS value a conf line cannot hold: left out */
+            conf_string(&t, dd[i].key, dd[i].val, NULL);
     if (t.oom)
         stop(r, "out of memory");
     else

@@ -341,6 +341,7 @@ struct session {
     size_t max_msg_size;
     /* TLS material from the store (omadm_certstore_buffer_free wipes it) */
     omadm_cert_identity_t id;
+    omadm_tls_key_t *tpm_key;     /* id's key when it is in a TPM */
     const char *session_id;              /* a notification's SessionID, or NULL */
     cli_record_t *rec;                   /* --record, or NULL */
 };
@@ -551,6 +552,17 @@ static int load_store_cert(session_t *s)
     omadm_error_t e = omadm_certstore_wstep_identity(s->cli.certs, s->thumb, s->thumb);
     if (e == OMADM_OK || e == OMADM_E_NOT_FOUND || e == OMADM_E_NO_KEY)
         e = omadm_certstore_identity(s->cli.certs, CLIENT_CERT_STORE, s->thumb, &s->id);
+    if (e == OMADM_OK && strstr(s->id.key_pem, "-----BEGIN TSS2 PRIVATE KEY-----")) {
+        /* a key in the TPM: TLS signs through it (docs/keys.md) */
+        const char *why = NULL;
+        e = omadm_certstore_tls_key(s->cli.certs, s->id.key_pem, s->id.key_pem_len, &s->tpm_key,
+                                    &why);
+        if (e == OMADM_OK)
+            return 0;
+        errorf("client certificate %s: its key is in a TPM: %s", s->thumb,
+               why ? why : omadm_strerror(e));
+        return -1;
+    }
     if (e == OMADM_OK)
         return 0;
     errorf("client certificate %s: %s", s->thumb,
@@ -793,6 +805,7 @@ static int run_session(session_t *s)
         .cert_pem_len = s->id.cert_pem_len,
         .key_pem = (const uint8_t *)s->id.key_pem,
         .key_pem_len = s->id.key_pem_len,
+        .key_pkey = omadm_tls_key_pkey(s->tpm_key),
     };
     struct stat st;
     if (!stat(SYSTEM_CAPATH, &st) && S_ISDIR(st.st_mode))
@@ -1190,6 +1203,7 @@ out:
     cli_record_free(s.rec);
     wipe_free(s.client_secret);
     wipe_free(s.server_secret);
+    omadm_tls_key_free(s.tpm_key);
     omadm_certstore_buffer_free(s.id.key_pem);
     omadm_certstore_buffer_free(s.id.cert_pem);
     free(s.cacert);

@@ -164,9 +164,10 @@ static int set_option(cli_t *cli, const char *key, char *val)
     omadm_config_t *cfg = &cli->cfg;
     /* the session account's keys (checked by session_cmd.c) and the
      * daemon's and logging keys (daemon_cmd.c): strings kept as written */
-    enum { ACCT, SVC };
+    enum { ACCT, SVC, DD };
 #define ACCT_KEY(name, k) {name, ACCT, offsetof(cli_account_conf_t, k)}
 #define SVC_KEY(name, k) {name, SVC, offsetof(cli_service_conf_t, k)}
+#define DD_KEY(name, k) {name, DD, offsetof(cli_devdetail_conf_t, k)}
     static const struct {
         const char *key;
         int group;
@@ -192,12 +193,31 @@ static int set_option(cli_t *cli, const char *key, char *val)
         SVC_KEY("poll_interval", poll_interval),
         SVC_KEY("retry_min", retry_min),
         SVC_KEY("retry_max", retry_max),
+        DD_KEY("device_name", device_name),
+        DD_KEY("dns_computer_name", dns_computer_name),
+        DD_KEY("os_platform", os_platform),
+        DD_KEY("processor_type", processor_type),
+        DD_KEY("total_ram", total_ram),
+        DD_KEY("smbios_version", smbios_version),
+        SVC_KEY("tpm_tcti", tpm_tcti),
     };
 #undef ACCT_KEY
 #undef SVC_KEY
+#undef DD_KEY
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
         if (strcmp(texts[i].key, key))
             continue;
+        if (texts[i].group == DD) {
+            /* ./DevDetail/Ext/Microsoft: text as written; the int ones are
+             * 1 to 18 decimal digits; empty: the OS's value */
+            size_t n = strlen(val);
+            if (n && (texts[i].off == offsetof(cli_devdetail_conf_t, processor_type) ||
+                 texts[i].off == offsetof(cli_devdetail_conf_t, total_ram)) &&
+                (n > 18 || strspn(val, "0123456789") != n))
+                return -1;
+            *(const char **)((char *)&cli->dd + texts[i].off) = n ? val : NULL;
+            return 0;
+        }
         bool acct = texts[i].group == ACCT;
         if (*val && (acct ? cli_session_conf_check(key, val) : cli_service_conf_check(key, val)))
             return -1;
@@ -554,6 +574,20 @@ int cli_state_report(const char *state_dir, const omadm_config_t *cfg, omadm_err
     return 0;
 }
 
+/* The TPM of the store's keys: DMCLIENT_TPM_TCTI when it is set (empty:
+ * no TPM), else tpm_tcti of dmclient.conf (docs/keys.md).  0, or -1 after
+ * an error line. */
+static int set_tpm(cli_t *cli)
+{
+    const char *env = getenv("DMCLIENT_TPM_TCTI");
+    const char *tcti = env ? env : cli->svc.tpm_tcti;
+    if (omadm_certstore_set_tpm(cli->certs, tcti) == OMADM_OK)
+        return 0;
+    cli_log(OMADM_LOG_ERROR, NULL, "%s: not a TCTI configuration string: %s",
+            env ? "DMCLIENT_TPM_TCTI" : "dmclient.conf: tpm_tcti", tcti);
+    return -1;
+}
+
 int cli_open_ex(cli_t *cli, const char *state_dir, const omadm_platform_t *platform,
                 int (*adjust)(void *ctx, cli_t *cli), void *ctx)
 {
@@ -569,12 +603,20 @@ int cli_open_ex(cli_t *cli, const char *state_dir, const omadm_platform_t *platf
         cli_close(cli);
         return -1;
     }
+    if (cli_devdetail_apply(cli)) {
+        cli_close(cli);
+        return -1;
+    }
     char store_dir[4096];
     const char *why = NULL;
     snprintf(store_dir, sizeof store_dir, "%s/store", state_dir);
     err = omadm_certstore_open(store_dir, platform, &cli->certs, &why);
     if (!err)
         err = omadm_certstore_register(cli->dm, cli->certs);
+    if (!err && set_tpm(cli)) {
+        cli_close(cli);
+        return -1;
+    }
     if (err) {
         cli_log(OMADM_LOG_ERROR, NULL, "certificate store %s: %s", store_dir,
                 why ? why : omadm_strerror(err));

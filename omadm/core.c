@@ -36,6 +36,7 @@ static const char *const error_strings[OMADM_E__COUNT] = {
     [OMADM_E_BUSY] = "already in use",
     [OMADM_E_NO_KEY] = "no private key for the certificate",
     [OMADM_E_NEWER_FORMAT] = "persisted state is of a newer format",
+    [OMADM_E_NO_DEVICE] = "the device that holds the key is not configured or cannot be reached",
 };
 
 const char *omadm_version(void)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "acl.h"
 #include "crypto.h"
@@ -604,6 +605,77 @@ static dmnode_t *builtin(omadm_t *dm, dmnode_t *parent, const char *name, const 
     return n;
 }
 
+/* ./DevDetail/Ext/Microsoft: Windows' names and formats (DevDetail CSP). */
+static const struct {
+    const char *name;
+    const char *format;
+    uint8_t dynamic;
+} devdetail_ms[] = {
+    {"DeviceName", "chr", DMNODE_STATIC},    {"DNSComputerName", "chr", DMNODE_STATIC},
+    {"LocalTime", "chr", DMNODE_LOCAL_TIME}, {"OSPlatform", "chr", DMNODE_STATIC},
+    {"ProcessorType", "int", DMNODE_STATIC}, {"SMBIOSVersion", "chr", DMNODE_STATIC},
+    {"TotalRAM", "int", DMNODE_STATIC},
+};
+
+/* LocalTime: ISO 8601 with the offset from UTC, "2026-12-07T23:05:09+01:00"
+ * (Microsoft's DevDetail CSP: "the client local time in ISO 8601 format").
+ * The offset is worked out from localtime_r and gmtime_r (no tm_gmtoff:
+ * not every libc has it). */
+size_t dmtree_dynamic_value(omadm_t *dm, const dmnode_t *node, char *buf, size_t size)
+{
+    if (node->dynamic != DMNODE_LOCAL_TIME || size < 32) {
+        if (size)
+            buf[0] = 0;
+        return 0;
+    }
+    time_t t = (time_t)om_now(dm);
+    struct tm lt, ut;
+    if (!gmtime_r(&t, &ut))
+        memset(&ut, 0, sizeof ut);
+    if (!localtime_r(&t, &lt))
+        lt = ut;
+    int days = lt.tm_year != ut.tm_year ? (lt.tm_year > ut.tm_year ? 1 : -1)
+                                        : lt.tm_yday - ut.tm_yday;
+    long off = days * 86400L + (lt.tm_hour - ut.tm_hour) * 3600L + (lt.tm_min - ut.tm_min) * 60L +
+               (lt.tm_sec - ut.tm_sec);
+    long a = off < 0 ? -off : off;
+    int n = snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d%c%02ld:%02ld",
+                     lt.tm_year + 1900, lt.tm_mon + 1, lt.tm_mday, lt.tm_hour, lt.tm_min,
+                     lt.tm_sec, off < 0 ? '-' : '+', a / 3600 % 100, a / 60 % 60);
+    return n > 0 && (size_t)n < size ? (size_t)n : 0;
+}
+
+omadm_error_t omadm_devdetail_set(omadm_t *dm, const char *name, const char *value)
+{
+    if (!dm || !name || !dm->tree)
+        return OMADM_E_INVALID_ARG;
+    size_t i = 0;
+    while (i < sizeof devdetail_ms / sizeof devdetail_ms[0] && strcmp(devdetail_ms[i].name, name))
+        i++;
+    if (i == sizeof devdetail_ms / sizeof devdetail_ms[0] || devdetail_ms[i].dynamic)
+        return OMADM_E_INVALID_ARG;
+    bool is_int = !strcmp(devdetail_ms[i].format, "int");
+    if (!value)
+        value = is_int ? "0" : "unknown";
+    if (is_int) {
+        size_t n = strlen(value);
+        if (n < 1 || n > 18 || strspn(value, "0123456789") != n)
+            return OMADM_E_INVALID_ARG;
+    }
+    dmnode_t *dd = dmtree_child(dm, dm->tree->root, "DevDetail");
+    dmnode_t *ext = dd ? dmtree_child(dm, dd, "Ext") : NULL;
+    dmnode_t *ms = ext ? dmtree_child(dm, ext, "Microsoft") : NULL;
+    dmnode_t *n = ms ? dmtree_child(dm, ms, name) : NULL;
+    if (!n || !n->builtin)
+        return OMADM_E_INTERNAL;
+    int64_t tstamp = n->tstamp;
+    if (dmtree_set_value(dm, n, (const uint8_t *)value, strlen(value), devdetail_ms[i].format, NULL))
+        return OMADM_E_NOMEM;
+    n->verno = 0; /* a built-in value, as build_std_objects leaves it */
+    n->tstamp = tstamp;
+    return OMADM_OK;
+}
+
 static omadm_error_t build_std_objects(omadm_t *dm)
 {
     const omadm_config_t *c = &dm->cfg;
@@ -626,6 +698,20 @@ static omadm_error_t build_std_objects(omadm_t *dm)
         !builtin(dm, dd, "FwV", c->fwv, "chr") || !builtin(dm, dd, "SwV", c->swv, "chr") ||
         !builtin(dm, dd, "HwV", c->hwv, "chr") || !builtin(dm, dd, "LrgObj", "false", "bool"))
         return OMADM_E_NOMEM;
+    /* ./DevDetail/Ext/Microsoft (Windows' DevDetail CSP): host values
+     * (omadm_devdetail_set), LocalTime made when read */
+    dmnode_t *ext = builtin(dm, dd, "Ext", NULL, NULL);
+    dmnode_t *ms = ext ? builtin(dm, ext, "Microsoft", NULL, NULL) : NULL;
+    if (!ms)
+        return OMADM_E_NOMEM;
+    for (size_t i = 0; i < sizeof devdetail_ms / sizeof devdetail_ms[0]; i++) {
+        const char *def = strcmp(devdetail_ms[i].format, "int") ? "unknown" : "0";
+        dmnode_t *n = builtin(dm, ms, devdetail_ms[i].name,
+                              devdetail_ms[i].dynamic ? "" : def, devdetail_ms[i].format);
+        if (!n)
+            return OMADM_E_NOMEM;
+        n->dynamic = devdetail_ms[i].dynamic;
+    }
     if (dmtree_set_type(dm, di, "org.openmobilealliance/1.0/DevInfo") ||
         dmtree_set_type(dm, dd, "org.openmobilealliance/1.0/DevDetail"))
         return OMADM_E_NOMEM;

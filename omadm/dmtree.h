@@ -43,7 +43,14 @@ typedef struct dmnode {
     uint16_t verno;
     uint32_t seq;               /* creation order: siblings load in this order */
     const struct dm_csp_reg *csp; /* mount point of a plugin */
+    uint8_t dynamic;            /* DMNODE_* : a built-in leaf whose value is made when read */
 } dmnode_t;
+
+/* dmnode_t.dynamic: ./DevDetail/Ext/Microsoft/LocalTime, the local time now */
+#define DMNODE_STATIC 0u
+#define DMNODE_LOCAL_TIME 1u
+/* The value of a dynamic leaf into buf (NUL-terminated): its length. */
+size_t dmtree_dynamic_value(omadm_t *dm, const dmnode_t *node, char *buf, size_t size);
 
 /* pstate: the node's record changed since it was last saved; its bucket
  * as last saved holds a record of it. */

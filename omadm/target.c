@@ -155,6 +155,13 @@ int target_read(dm_exec_t *x, const dm_target_t *t, dm_read_t *out)
         out->format = n->format;
         out->data = n->value;
         out->len = n->len;
+        if (n->dynamic) {
+            char *v = arena_alloc(x->scratch, 64);
+            if (!v)
+                return 500;
+            out->len = dmtree_dynamic_value(x->dm, n, v, 64);
+            out->data = (const uint8_t *)v;
+        }
         return 0;
     }
     out->format = "node";

@@ -45,7 +45,9 @@ typedef struct store store_t;
 
 typedef struct store_rec {
     char thumb[STORE_THUMB_LEN + 1]; /* uppercase SHA-1 */
-    char *name;                      /* node name as the server spelled it */
+    char *name;                      /* node name as the server spelled it at Add: kept
+                                        in the record, never listed (listings show
+                                        thumb, as Windows does) */
     char *server;                    /* server id that installed it */
     int64_t added;                   /* seconds since the epoch */
     uint8_t *der;
@@ -126,8 +128,8 @@ int store_each_report(store_t *s, const char *store,
                       void *ctx);
 
 /* The node names of a store's certificates (store_rec_t.name; thumb its
- * thumbprint), in no particular order: what store_each would list, for
- * much less.  A record whose head is this version's (the format line, the
+ * thumbprint, which is what the CSP lists), in no particular order: what
+ * store_each would list, for much less.  A record whose head is this version's (the format line, the
  * thumbprint, the name) is not read further: one whose later lines are
  * damaged is listed, and store_peek then says it is damaged (-2).  cb
  * returns 0 to go on; its strings are borrowed for the call. */

@@ -78,6 +78,8 @@ typedef enum {
     OMADM_E_NO_KEY = 14,      /* the certificate has no private key in the store */
     OMADM_E_NEWER_FORMAT = 15,/* persisted state of a newer format than this library
                                  reads: left as it is (docs/state.md) */
+    OMADM_E_NO_DEVICE = 16,   /* the device that holds a key (a TPM) is not configured or
+                                 cannot be reached (docs/keys.md) */
     OMADM_E__COUNT
 } omadm_error_t;
 
@@ -579,6 +581,24 @@ OMADM_API omadm_error_t omadm_notification_parse(const uint8_t *msg, size_t len,
  * Threads: engine. */
 OMADM_API omadm_error_t omadm_notification_verify(omadm_t *dm, const uint8_t *msg, size_t len,
                                         const char *server_id, const char *server_secret);
+
+/*
+ * ./DevDetail/Ext/Microsoft, the leaves Windows DM servers read in every
+ * session (docs/protocol.md, "DevDetail/Ext/Microsoft").  The engine builds
+ * them read-only (Get; Add, Replace, Delete 405) with the defaults
+ * "unknown" (chr) and "0" (int); the host gives the device's values with
+ * omadm_devdetail_set(), after omadm_new() and between messages.  name:
+ *   "DeviceName", "DNSComputerName", "OSPlatform", "SMBIOSVersion"  chr
+ *   "ProcessorType" (SYSTEM_INFO's number: 8664 for x86-64), "TotalRAM"
+ *   (MB)                                                             int
+ * value (copied): the text; an int leaf takes 1 to 18 decimal digits.
+ * NULL puts the default back.  LocalTime is not set by the host: it is the
+ * platform's now() in the process's local time zone (localtime_r: TZ,
+ * /etc/localtime), formatted when it is read, "2026-12-07T23:05:09+01:00".
+ * Returns OMADM_OK; OMADM_E_INVALID_ARG (dm or name NULL, another name,
+ * LocalTime, an int value that is not decimal digits); OMADM_E_NOMEM.
+ * Threads: engine. */
+OMADM_API omadm_error_t omadm_devdetail_set(omadm_t *dm, const char *name, const char *value);
 
 /* Local read of a node, as a Get from the device itself (no ACL check).
  * Leaf: *value is its bytes, *is_interior 0.  Interior: *value is the

@@ -149,6 +149,23 @@ typedef struct omadm_certstore_host {
  * fail; nothing happens when cs is NULL.  Threads: store. */
 OMADM_API void omadm_certstore_set_host(omadm_certstore_t *cs, const omadm_certstore_host_t *host);
 
+/* The TPM 2.0 that keeps private keys of KeyProtection 1 and 2 (SCEP
+ * enrollments; docs/keys.md): tcti is a tpm2-tss TCTI configuration string
+ * such as "device:/dev/tpmrm0" or "swtpm:host=127.0.0.1,port=2321" (letters,
+ * digits and :/=,._-+@ only, at most 512 characters), copied; NULL or ""
+ * means no TPM (the default): KeyProtection 1 then fails with
+ * TBS_E_TPM_NOT_FOUND and 2 makes a software key.  The TPM is reached
+ * through the OpenSSL 3 "tpm2" provider (tpm2-openssl) in a private library
+ * context, only while an enrollment makes or uses a key.
+ * Returns OMADM_OK; OMADM_E_INVALID_ARG (cs NULL, tcti not a TCTI string:
+ * the setting is unchanged); OMADM_E_NOMEM.  Threads: store. */
+OMADM_API omadm_error_t omadm_certstore_set_tpm(omadm_certstore_t *cs, const char *tcti);
+/* OMADM_OK when omadm_certstore_set_tpm would take tcti as a TCTI string,
+ * else OMADM_E_INVALID_ARG (NULL included).  Threads: any thread. */
+OMADM_API omadm_error_t omadm_certstore_tpm_check(const char *tcti);
+/* The TCTI set with omadm_certstore_set_tpm (the store's copy), or NULL. */
+OMADM_API const char *omadm_certstore_tpm(const omadm_certstore_t *cs);
+
 /* Release the store's lock (store/lock, held since omadm_certstore_open) so
  * that other processes can open the store while this one waits on the
  * network.  Only from inside the HTTP hook's request(): nothing is staged
@@ -212,7 +229,9 @@ typedef struct omadm_cert_info {
     const char *store;              /* the store's id ("root", "my-system" ...) */
     const char *store_label;        /* its label ("Root/System" ...) */
     char thumbprint[OMADM_THUMBPRINT_LEN + 1]; /* uppercase */
-    const char *name;               /* {CertHash} node name as the server spelled it */
+    const char *name;               /* {CertHash} node name as the tree lists it: the
+                                       thumbprint in upper case, whatever spelling the
+                                       server used to Add it (Windows does the same) */
     const char *subject;            /* distinguished names as IssuedTo / IssuedBy */
     const char *issuer;             /*   show them: "CN=Test Root, O=Example" */
     const char *valid_from;         /* ISO 8601 UTC, "2026-01-31T12:00:00Z" */
@@ -321,9 +340,33 @@ typedef struct omadm_cert_identity {
     char thumbprint[OMADM_THUMBPRINT_LEN + 1];  /* uppercase */
     char *cert_pem;                             /* "-----BEGIN CERTIFICATE-----" */
     size_t cert_pem_len;
-    char *key_pem;                              /* PKCS#8 "-----BEGIN PRIVATE KEY-----" (secret) */
+    char *key_pem;                              /* PKCS#8 "-----BEGIN PRIVATE KEY-----" (secret);
+                                                   a key held by the TPM: its blob,
+                                                   "-----BEGIN TSS2 PRIVATE KEY-----", usable only
+                                                   through the TPM (omadm_certstore_tls_key) */
     size_t key_pem_len;
 } omadm_cert_identity_t;
+
+/* A client key held by a TPM (the key_pem of an omadm_cert_identity_t is
+ * then a "TSS2 PRIVATE KEY", not PKCS#8) for a TLS library: an OpenSSL 3
+ * EVP_PKEY of the default library context whose private operation runs in
+ * the TPM set with omadm_certstore_set_tpm (docs/keys.md, "TLS"), to give
+ * to SSL_CTX_use_PrivateKey (libcurl: from a CURLOPT_SSL_CTX_FUNCTION).
+ * key_pem (len bytes) is borrowed.  *out is owned by the caller
+ * (omadm_tls_key_free) and independent of cs; each signature connects to
+ * the TPM for its duration.
+ * Returns OMADM_OK; OMADM_E_INVALID_ARG (a NULL argument, key_pem not a TSS2
+ * RSA key); OMADM_E_NO_DEVICE (no TPM configured, or a build without
+ * tpm2-tss); OMADM_E_NOMEM.  *why (why may be NULL) gets a short static
+ * reason on failure.  Threads: store; the key: one thread at a time. */
+typedef struct omadm_tls_key omadm_tls_key_t;
+OMADM_API omadm_error_t omadm_certstore_tls_key(omadm_certstore_t *cs, const char *key_pem,
+                                                size_t len, omadm_tls_key_t **out,
+                                                const char **why);
+/* The key's EVP_PKEY * (borrowed: valid until omadm_tls_key_free; take a
+ * reference with EVP_PKEY_up_ref to keep it longer), NULL for NULL. */
+OMADM_API void *omadm_tls_key_pkey(const omadm_tls_key_t *key);
+OMADM_API void omadm_tls_key_free(omadm_tls_key_t *key);   /* NULL-safe */
 
 /* The certificate with this thumbprint and its private key from store
  * (NULL: My/System, then My/User) into *out.

@@ -136,7 +136,7 @@ def make_certs(work, count):
 # {'op': 'Atomic', 'children': [single-item command, ...]}.
 # An item: {'store', 'uri' (node base), 'name' (node name as sent),
 #           'cert' (Cert whose DER is the Data; Add/Replace)}.
-# The model state: {(store, THUMB): name}.
+# The model state: {(store, THUMB): the name `store list` shows, THUMB}.
 
 def norm_thumb(name):
     return name.upper() if re.fullmatch(r'[0-9A-Fa-f]{40}', name) else None
@@ -158,7 +158,9 @@ def item_code(state, op, it):
     if it['cert'].thumb != key:
         return 400  # the node name must be the certificate's thumbprint
     if op == 'Add':
-        state[(it['store'], key)] = it['name']  # Replace keeps the name the Add gave
+        # listed under the upper-case thumbprint whatever the spelling
+        # (docs/certificatestore.md); the record keeps the Add's spelling
+        state[(it['store'], key)] = key
     return 200
 
 

@@ -15,8 +15,8 @@
 # One PASS or FAIL line per check; exit 1 when any failed.
 #
 # Needs: a C compiler ($CC, default cc) and a C++ compiler ($CXX, default
-# c++), nm, pkg-config (for the libraries the archive needs; else -lxml2
-# -lcrypto).
+# c++), nm, pkg-config (for the libraries the archive needs: the
+# Requires.private of BUILD_DIR/lib/pkgconfig/omadm.pc; else -lxml2 -lcrypto).
 set -u
 
 build=${1:?usage: test-headers.sh BUILD_DIR}
@@ -41,7 +41,9 @@ trap 'rm -rf "$tmp"' EXIT
 trap 'exit 1' HUP INT TERM
 
 # what the archive needs from the system, and the sanitizers when it was built with them
-libs=$(pkg-config --libs libxml-2.0 libcrypto 2>/dev/null) || libs="-lxml2 -lcrypto"
+reqs=$(sed -n 's/^Requires.private: *//p' "$build/lib/pkgconfig/omadm.pc" 2>/dev/null)
+# shellcheck disable=SC2086  # reqs is a list of package names
+libs=$(pkg-config --libs ${reqs:-libxml-2.0 libcrypto} 2>/dev/null) || libs="-lxml2 -lcrypto"
 san=
 if nm "$lib" 2>/dev/null | grep -q '__asan_\|__ubsan_'; then
     san="-fsanitize=address,undefined"

@@ -50,6 +50,12 @@ root=$(cd "$here/../.." && pwd)
 cc=${CC:-cc}
 cxx=${CXX:-c++}
 pkg_config=${PKG_CONFIG:-pkg-config}
+# what libomadm.a needs from the system: the Requires.private of the built omadm.pc
+# shellcheck disable=SC2046  # a list of package names
+archive_libs() {
+    $pkg_config --libs $(sed -n 's/^Requires.private: *//p' "$build/lib/pkgconfig/omadm.pc" 2>/dev/null ||
+        echo libxml-2.0 libcrypto)
+}
 
 prefix=/usr/local
 example=$root/examples/host
@@ -262,7 +268,7 @@ run_sanitized() {
         ! $cc -std=c11 -Wall -Wextra -Werror -g $san -c "$tmp/collide.c" -o "$tmp/collide.o" \
             >>"$tmp/cc.log" 2>&1 ||
         ! $cc $san -o "$tmp/host-san" "$tmp/host.o" "$tmp/collide.o" "$build/lib/libomadm.a" \
-            $($pkg_config --libs libxml-2.0 libcrypto) -pthread >>"$tmp/cc.log" 2>&1; then
+            $(archive_libs) -pthread >>"$tmp/cc.log" 2>&1; then
         fail "sanitizer: building the example failed:"
         cat "$tmp/cc.log"
         return
@@ -453,7 +459,7 @@ collision_self_test() {
     fi
     ar rc "$tmp/raw.a" "$@"
     if $cc -o "$tmp/host-raw" "$tmp/host.o" "$tmp/collide.o" "$tmp/raw.a" \
-        $($pkg_config --libs libxml-2.0 libcrypto) -pthread >"$tmp/link-raw.log" 2>&1; then
+        $(archive_libs) -pthread >"$tmp/link-raw.log" 2>&1; then
         fail "collision self-test: linking against an archive of the raw objects (defining$clash) succeeded"
     elif grep -q 'multiple definition of' "$tmp/link-raw.log"; then
         pass "collision self-test: against an archive of the raw objects the same link fails: $(grep -o "multiple definition of [^;]*" "$tmp/link-raw.log" | head -n 3 | tr '\n' ' ')"

@@ -35,8 +35,12 @@
 #      blob in the next (Status 1168), nor one whose Atomic rolled back; a
 #      second blob in one Atomic (418); Delete of the password; at most 1,000
 #      {UniqueID}s per scope (420)
+#  10. with a software TPM (swtpm, lib/swtpm.sh): KeyLocation 1 and 2 import
+#      an RSA key into the TPM (the store keeps only its TSS2 blob; the
+#      exported blob signs with openssl -provider tpm2); an EC key, which the
+#      TPM store does not take: 2 keeps it in software, 1 fails (0x80090029)
 # Needs: POSIX sh, timeout (coreutils), openssl(1) 3.x, base64, iconv, xmllint, grep,
-# sed.  Exits 0 on success.
+# sed, swtpm and the OpenSSL tpm2 provider.  Exits 0 on success.
 # shellcheck disable=SC2015  # "check && ok ... || fail ...": ok always succeeds
 set -u
 
@@ -494,5 +498,76 @@ msg_end
 process m9 "SyncHdr 200,Delete 200," && expect_get "$D/MDM/Thumbprint" "" &&
     ok "Thumbprint reads \"\" once the leaf was deleted through CertificateStore"
 check_clean "after all"
+
+# ---- 10. KeyLocation 1 and 2 with a TPM (swtpm): the key imported into it ----
+# shellcheck source=SCRIPTDIR/lib/swtpm.sh
+. "$here/lib/swtpm.sh"
+if ! swtpm_available; then
+    fail "swtpm, swtpm_setup or the OpenSSL tpm2 provider is missing (./setup.sh installs them)"
+elif ! swtpm_start "$tmp/tpm"; then
+    fail "swtpm did not start (log in $tmp/tpm)"
+else
+    export DMCLIENT_TPM_TCTI="$swtpm_tcti"
+    mkcert leaf4 "/CN=PFX Test leaf4" int2
+    mkcert leaf5 "/CN=PFX Test leaf5" int2
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$pki/leafec.key" \
+        -out "$pki/leafec.csr" -subj "/CN=PFX Test EC leaf" 2>/dev/null &&
+        openssl x509 -req -in "$pki/leafec.csr" -CA "$pki/int2.pem" -CAkey "$pki/int2.key" \
+            -set_serial 0x4543 -out "$pki/leafec.pem" -days 30 -extfile "$pki/leaf.ext" 2>/dev/null ||
+        exit 1
+    pfx t1.pfx leaf4 -passout "pass:$PW"
+    pfx t2.pfx leaf5 -legacy -passout "pass:$PW"
+    pfx tec.pfx leafec -passout "pass:$PW"
+    LEAF4=$(thumb "$pki/leaf4.pem") LEAF5=$(thumb "$pki/leaf5.pem") LEAFEC=$(thumb "$pki/leafec.pem")
+    K=./Vendor/omadm/CertificateKeys/my-system
+    # in_tpm THUMB: the store keeps the TPM's blob, no plaintext key
+    in_tpm() {
+        head -n 1 "$state/store/keys/my-system-$1" 2>/dev/null |
+            grep -qx -- '-----BEGIN TSS2 PRIVATE KEY-----' &&
+            ! grep -q -- 'BEGIN PRIVATE KEY\|BEGIN RSA PRIVATE KEY' "$state/store/keys/my-system-$1" &&
+            expect_get "$K/$1" TPM
+    }
+    install_msg m10a "$D/T1" 1 t1.pfx "$PW"
+    process m10a "$A5" && expect_get "$D/T1/Thumbprint" "$LEAF4" && expect_get "$D/T1/ErrorCode" 0 &&
+        in_tpm "$LEAF4" && ok "KeyLocation 1 with a TPM: installed, the key imported into the TPM (TSS2 blob only)" ||
+        fail "KeyLocation 1 with a TPM: $(head -n 1 "$state/store/keys/my-system-$LEAF4" 2>&1)"
+    echo "signed in the TPM" >"$tmp/tdata"
+    if dm 0 store export my-system "$LEAF4" --key && cp "$tmp/out" "$tmp/t1.pem" &&
+        grep -q -- '-----BEGIN TSS2 PRIVATE KEY-----' "$tmp/t1.pem" &&
+        TPM2OPENSSL_TCTI=$swtpm_tcti openssl pkeyutl -provider tpm2 -provider default -sign \
+            -inkey "$tmp/t1.pem" -rawin -digest sha256 -in "$tmp/tdata" -out "$tmp/t1.sig" 2>/dev/null &&
+        openssl x509 -in "$tmp/t1.pem" -pubkey -noout >"$tmp/t1.pub" &&
+        openssl pkeyutl -verify -pubin -inkey "$tmp/t1.pub" -rawin -digest sha256 -in "$tmp/tdata" \
+            -sigfile "$tmp/t1.sig" >/dev/null 2>&1; then
+        ok "the exported TPM blob signs (openssl -provider tpm2) for the PFX's certificate"
+    else
+        fail "the imported key does not sign for its certificate"
+    fi
+    install_msg m10b "$D/T2" 2 t2.pfx "$PW"
+    process m10b "$A5" && expect_get "$D/T2/Thumbprint" "$LEAF5" && in_tpm "$LEAF5" &&
+        ok "KeyLocation 2 with a TPM (a legacy PFX): the key in the TPM" ||
+        fail "KeyLocation 2 with a TPM"
+    # an EC key: the TPM store takes RSA keys only; 2 keeps it in software, 1 fails
+    install_msg m10c "$D/T3" 2 tec.pfx "$PW"
+    process m10c "$A5" && expect_get "$D/T3/Thumbprint" "$LEAFEC" &&
+        head -n 1 "$state/store/keys/my-system-$LEAFEC" | grep -qx -- '-----BEGIN PRIVATE KEY-----' &&
+        expect_get "$K/$LEAFEC" Software && signs my-system "$LEAFEC" &&
+        ok "KeyLocation 2, an EC key the TPM does not take: a software key (CertificateKeys: Software)" ||
+        fail "KeyLocation 2 with an EC key"
+    listing before10
+    install_msg m10d "$D/T4" 1 tec.pfx "$PW"
+    process m10d "$A5" && expect_get "$D/T4/ErrorCode" -2146893783 && dm 1 get "$D/T4/Thumbprint" &&
+        listing after10 && cmp -s "$tmp/before10" "$tmp/after10" &&
+        ok "KeyLocation 1, an EC key: 0x80090029, nothing installed" || fail "KeyLocation 1 with an EC key"
+    # Delete removes the blob with the certificate
+    msg_begin "$tmp/m10e"
+    m_cmd Delete "$D/T1"
+    msg_end
+    process m10e "SyncHdr 200,Delete 200," && [ ! -e "$state/store/keys/my-system-$LEAF4" ] &&
+        ok "Delete of a TPM-keyed install removes its key blob" || fail "Delete left the key blob"
+    check_clean "TPM installs"
+    swtpm_stop
+    unset DMCLIENT_TPM_TCTI
+fi
 
 finish test-pfx

@@ -325,12 +325,9 @@ static void test_list(void **state)
     assert_string_equal(s.c[r].installed_by, "srv-1");
     assert_int_equal(s.c[r].installed_at, 1700000000);
     assert_int_equal(s.c[r].has_key, 0);
-    char lower[41];
-    for (int k = 0; k < 41; k++)
-        lower[k] = (char)(f->c[ROOT].thumb[k] >= 'A' && f->c[ROOT].thumb[k] <= 'F'
-                              ? f->c[ROOT].thumb[k] + 32
-                              : f->c[ROOT].thumb[k]);
-    assert_string_equal(s.c[r].name, lower); /* the name as the server spelled it */
+    /* stored under a lower-case spelling (the record keeps it), listed under
+     * the upper-case thumbprint, as the tree lists it (Windows does) */
+    assert_string_equal(s.c[r].name, f->c[ROOT].thumb);
 
     int l = find_seen(&s, "my-system", f->c[LEAF].thumb);
     assert_int_equal(l, 2);
@@ -531,7 +528,8 @@ static void test_older_record_reads_the_same(void **state)
  * are damaged is named in the store node's child list, yet it is no
  * certificate: a Get of its node is 404 (it was 500), and ?list=Struct and
  * ?list=StructData leave it out, as they did when the names came from
- * whole records.  The others keep the names the server gave them. */
+ * whole records.  The others are listed under their thumbprints in upper
+ * case (they were stored under lower-case names), as Windows lists them. */
 static void test_csp_listing_names_from_heads(void **state)
 {
     fx_t *f = *state;
@@ -574,8 +572,10 @@ static void test_csp_listing_names_from_heads(void **state)
     const t_cmd_t *res = t_results(&e.reply, "2");
     assert_non_null(res);
     assert_int_equal(res->n_items, 1);
-    for (int i = 0; i < N_CERTS; i++)
-        assert_non_null(strstr(res->items[0].data, lower[i]));
+    for (int i = 0; i < N_CERTS; i++) {
+        assert_non_null(strstr(res->items[0].data, f->c[i].thumb));
+        assert_null(strstr(res->items[0].data, lower[i]));
+    }
     assert_int_equal(t_code(&e.reply, "3"), 404);
     for (int g = 0; g < 2; g++) {
         const char *ref = g ? "5" : "4";
@@ -585,12 +585,81 @@ static void test_csp_listing_names_from_heads(void **state)
         assert_int_equal(res->n_items, 1 + 2 * 7); /* the store, two certificates, 6 leaves each */
         size_t named[N_CERTS] = {0};
         for (size_t j = 0; j < res->n_items; j++)
-            for (int i = 0; i < N_CERTS; i++)
-                named[i] += strstr(res->items[j].source, lower[i]) != NULL;
+            for (int i = 0; i < N_CERTS; i++) {
+                named[i] += strstr(res->items[j].source, f->c[i].thumb) != NULL;
+                assert_null(strstr(res->items[j].source, lower[i]));
+            }
         assert_int_equal(named[ROOT], 7);
         assert_int_equal(named[INTER], 0);
         assert_int_equal(named[LEAF], 7);
     }
+#undef STORE_URI
+    t_env_done(&e);
+}
+
+/* Listings name a certificate by its upper-case thumbprint, whatever the
+ * record's name: a lower-case spelling (as the server sent it), or a name
+ * that is no spelling of the thumbprint at all (the CSP never stores one;
+ * a record written through the store layer or by hand may hold one).  Such
+ * a name was listed as it was, and a Get of it was 404 (nodes are found by
+ * thumbprint); now the listing names the node Get, Replace and Delete find,
+ * under any case spelling, and the record's name is never shown. */
+static void test_csp_listing_upper_thumbprints(void **state)
+{
+    fx_t *f = *state;
+    put(f, "root", ROOT, NULL); /* lower case */
+    store_rec_t r = {.name = "not a thumbprint", .server = "s", .added = 1,
+                     .der = f->c[INTER].der, .der_len = f->c[INTER].der_len};
+    memcpy(r.thumb, f->c[INTER].thumb, sizeof r.thumb);
+    assert_int_equal(store_begin(st(f)), 0);
+    assert_int_equal(store_put(st(f), "root", &r), 0);
+    assert_int_equal(store_commit(st(f)), 0);
+    assert_int_equal(store_flush(st(f)), 0);
+    char lower[41], mixed[41];
+    for (int k = 0; k < 41; k++) {
+        lower[k] = (char)tolower((unsigned char)f->c[INTER].thumb[k]);
+        mixed[k] = k % 2 ? lower[k] : f->c[INTER].thumb[k];
+    }
+    t_env_t e;
+    t_env_init(&e);
+    t_env_start(&e);
+    assert_int_equal(omadm_certstore_register(e.dm, f->cs), OMADM_OK);
+#define STORE_URI "./Vendor/MSFT/CertificateStore/Root/System"
+    char *body = t_strf(T_GET("2", STORE_URI) T_GET("3", STORE_URI "/%s/IssuedTo")
+                        T_GET("4", STORE_URI "/%s") T_GET("5", STORE_URI "?list=Struct"),
+                        lower, mixed);
+    assert_int_equal(t_send(&e, true, body), OMADM_OK);
+    free(body);
+    const t_cmd_t *res = t_results(&e.reply, "2");
+    assert_non_null(res);
+    char want[100];
+    snprintf(want, sizeof want, "%s/%s", f->c[ROOT].thumb, f->c[INTER].thumb);
+    char want2[100];
+    snprintf(want2, sizeof want2, "%s/%s", f->c[INTER].thumb, f->c[ROOT].thumb);
+    assert_true(!strcmp(res->items[0].data, want) || !strcmp(res->items[0].data, want2));
+    assert_null(strstr(res->items[0].data, "not a thumbprint"));
+    assert_int_equal(t_code(&e.reply, "3"), 200);
+    assert_int_equal(t_code(&e.reply, "4"), 200);
+    res = t_results(&e.reply, "5");
+    assert_non_null(res);
+    assert_int_equal(res->n_items, 1 + 2 * 7);
+    for (size_t j = 1; j < res->n_items; j++)
+        assert_true(strstr(res->items[j].source, f->c[ROOT].thumb) ||
+                    strstr(res->items[j].source, f->c[INTER].thumb));
+    /* the host's listing names the same nodes */
+    seen_t s = {0};
+    assert_int_equal(omadm_certstore_list(f->cs, "root", collect, &s), OMADM_OK);
+    assert_int_equal(s.n, 2);
+    for (int i = 0; i < s.n; i++)
+        assert_string_equal(s.c[i].name, s.c[i].thumb);
+    /* Delete under a lower-case spelling */
+    body = t_strf(T_DELETE("2", STORE_URI "/%s") T_GET("3", STORE_URI), lower);
+    assert_int_equal(t_send(&e, true, body), OMADM_OK);
+    free(body);
+    assert_int_equal(t_code(&e.reply, "2"), 200);
+    res = t_results(&e.reply, "3");
+    assert_non_null(res);
+    assert_string_equal(res->items[0].data, f->c[ROOT].thumb);
 #undef STORE_URI
     t_env_done(&e);
 }
@@ -1304,6 +1373,7 @@ int main(void)
         T(test_list),
         T(test_list_checked),
         T(test_older_record_reads_the_same),
+        T(test_csp_listing_upper_thumbprints),
         T(test_csp_listing_names_from_heads),
         T(test_list_sees_staged_changes),
         T(test_show),

@@ -786,7 +786,7 @@ static void test_get_interior_and_empty_interior(void **state)
     assert_non_null(strstr(e->reply.raw, "<Source><LocURI>./Empty</LocURI></Source><Meta>"
                                          "<Format xmlns=\"syncml:metinf\">node</Format></Meta><Data/>"));
     r = t_results(&e->reply, "4");
-    assert_string_equal(r->items[0].data, "URI/DevTyp/OEM/FwV/SwV/HwV/LrgObj");
+    assert_string_equal(r->items[0].data, "URI/DevTyp/OEM/FwV/SwV/HwV/LrgObj/Ext");
     assert_string_equal(r->items[0].type, "org.openmobilealliance/1.0/DevDetail");
     assert_string_equal(t_results(&e->reply, "5")->items[0].data, "DevInfo/DevDetail/Empty");
 }

@@ -198,6 +198,7 @@ static void test_check(void **state)
     assert_int_equal(job.retry_delay, 5);
     assert_string_equal(job.valid_period, "Days");
     assert_int_equal(job.valid_units, 0);
+    assert_int_equal(job.key_protection, 3); /* the default: software */
     assert_string_equal(job.eku, "");
     assert_int_equal(job.key_usage, 160);
     assert_int_equal(job.key_length, 1024);
@@ -228,7 +229,7 @@ static void test_check(void **state)
         {P_SERVER_URL, ";;", EC_INVALID_ARG},     {P_SUBJECT, " ", EC_INVALID_ARG},
         {P_VALID_PERIOD, "Weeks", EC_INVALID_ARG}, {P_VALID_PERIOD, "years", 0},
         {P_VALID_UNITS, "-1", EC_INVALID_ARG},    {P_RETRY_COUNT, "-1", EC_INVALID_ARG},
-        {P_RETRY_DELAY, "-1", EC_INVALID_ARG},    {P_KEY_PROTECTION, "1", EC_NO_TPM},
+        {P_RETRY_DELAY, "-1", EC_INVALID_ARG},    {P_KEY_PROTECTION, "1", 0},
         {P_KEY_PROTECTION, "4", EC_NOT_SUPPORTED}, {P_KEY_PROTECTION, "5", EC_INVALID_ARG},
         {P_KEY_PROTECTION, "2", 0},               {P_ATTEST, "2", EC_NO_TPM},
         {P_ATTEST, "3", EC_INVALID_ARG},          {P_ATTEST, "1", 0},

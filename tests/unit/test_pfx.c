@@ -139,7 +139,7 @@ static void test_password_held_between_messages(void **state)
     t_env_done(&e);
 }
 
-/* pfx_put_key by KeyLocation: 1 (no TPM here) and 4 stage nothing and say
+/* pfx_put_key by KeyLocation: 1 (no TPM configured) and 4 stage nothing and say
  * why; 2 and 3 put the key into the store as the certificate's. */
 static void test_put_key_by_location(void **state)
 {
@@ -152,7 +152,7 @@ static void test_put_key_by_location(void **state)
     } cases[] = {{1, (int32_t)0x8028400F}, {4, (int32_t)0x80090029}, {2, 0}, {3, 0}};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         assert_int_equal(store_begin(f->s), 0);
-        assert_int_equal(pfx_put_key(f->s, "my-user", thumb, k, cases[i].kl), cases[i].ec);
+        assert_int_equal(pfx_put_key(f->cs, "my-user", thumb, k, cases[i].kl), cases[i].ec);
         char *pem = store_get_key(f->s, "my-user", thumb);
         if (cases[i].ec) {
             assert_null(pem);

@@ -322,6 +322,23 @@ static void test_caps_choose(void **state)
     choose_err(mm, "MD5", SCEP_E_INVALID_ARG);
     choose_err(mm, "SHA-1+MD5", SCEP_E_INVALID_ARG);
     choose_err(mm, "+", SCEP_E_INVALID_ARG);
+    /* ';' separates as '+' does (Intune sends "SHA-1;SHA-2"), mixed too;
+     * empty parts are skipped while one part names a family */
+    choose_ok(mm, "SHA-1;SHA-2", SCEP_CIPHER_AES128_CBC, SCEP_DIGEST_SHA256);
+    choose_ok(mm, " SHA-1 ; SHA-2 ", SCEP_CIPHER_AES128_CBC, SCEP_DIGEST_SHA256);
+    choose_ok(SCEP_CAP_DES3 | SCEP_CAP_SHA1, "SHA-1;SHA-2", SCEP_CIPHER_DES3_CBC, SCEP_DIGEST_SHA1);
+    choose_ok(SCEP_CAP_AES | SCEP_CAP_SHA512 | SCEP_CAP_SHA1, "SHA-2;SHA-1", SCEP_CIPHER_AES128_CBC,
+              SCEP_DIGEST_SHA512);
+    choose_ok(mm, "SHA-1;SHA-2+SHA-3", SCEP_CIPHER_AES128_CBC, SCEP_DIGEST_SHA256);
+    choose_ok(mm, "SHA-3+SHA-1;", SCEP_CIPHER_AES128_CBC, SCEP_DIGEST_SHA1);
+    choose_ok(mm, ";SHA-1;;SHA-2;", SCEP_CIPHER_AES128_CBC, SCEP_DIGEST_SHA256);
+    choose_ok(mm, "SHA-1+;SHA-2", SCEP_CIPHER_AES128_CBC, SCEP_DIGEST_SHA256);
+    choose_ok(mm, "SHA-1;", SCEP_CIPHER_AES128_CBC, SCEP_DIGEST_SHA1);
+    choose_err(mm, ";", SCEP_E_INVALID_ARG);
+    choose_err(mm, " ; + ; ", SCEP_E_INVALID_ARG);
+    choose_err(mm, "SHA-1;MD5", SCEP_E_INVALID_ARG);
+    choose_err(mm, "SHA-1,SHA-2", SCEP_E_INVALID_ARG);   /* ',' is no separator */
+    choose_err(mm, "SHA-3;", SCEP_E_NO_ALGORITHM);
     assert_string_equal(scep_cipher_name(SCEP_CIPHER_AES128_CBC), "AES-128-CBC");
     assert_string_equal(scep_digest_name(SCEP_DIGEST_SHA1), "SHA-1");
     assert_string_equal(scep_digest_name(0), "?");

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -137,8 +138,9 @@ static void test_builtin_objects(void **state)
     assert_int_equal(root->n_children, 2);
     assert_string_equal(root->first->name, "DevInfo");
     assert_string_equal(root->last->name, "DevDetail");
-    /* root, DevInfo + 5 leaves, DevDetail + URI + 3 + 6 leaves */
-    assert_int_equal(dmtree_node_count(dm), 18);
+    /* root, DevInfo + 5 leaves, DevDetail + URI + 3 + 6 leaves, Ext +
+     * Microsoft + 7 leaves */
+    assert_int_equal(dmtree_node_count(dm), 27);
 
     static const struct {
         const char *path, *value, *format;
@@ -150,6 +152,13 @@ static void test_builtin_objects(void **state)
         {"DevDetail/DevTyp", "device", "chr"},     {"DevDetail/OEM", "omadm", "chr"},
         {"DevDetail/FwV", "unknown", "chr"},       {"DevDetail/SwV", "unknown", "chr"},
         {"DevDetail/HwV", "unknown", "chr"},       {"DevDetail/LrgObj", "false", "bool"},
+        {"DevDetail/Ext/Microsoft/DeviceName", "unknown", "chr"},
+        {"DevDetail/Ext/Microsoft/DNSComputerName", "unknown", "chr"},
+        {"DevDetail/Ext/Microsoft/LocalTime", "", "chr"}, /* made when read */
+        {"DevDetail/Ext/Microsoft/OSPlatform", "unknown", "chr"},
+        {"DevDetail/Ext/Microsoft/ProcessorType", "0", "int"},
+        {"DevDetail/Ext/Microsoft/SMBIOSVersion", "unknown", "chr"},
+        {"DevDetail/Ext/Microsoft/TotalRAM", "0", "int"},
     };
     for (size_t i = 0; i < sizeof leaves / sizeof leaves[0]; i++) {
         dmnode_t *n = node_at(dm, leaves[i].path);
@@ -182,6 +191,123 @@ static void test_builtin_values_from_config(void **state)
     assert_string_equal((char *)node_at(e.dm, "DevDetail/URI/MaxDepth")->value, "9");
     assert_string_equal(dmtree_root(e.dm)->acl, "Add=*&Get=*");
     t_env_done(&e);
+}
+
+/* ./DevDetail/Ext/Microsoft: the host sets the values (omadm_devdetail_set),
+ * LocalTime is made from the platform clock each time it is read. */
+static const char *get_value(t_env_t *e, const char *uri)
+{
+    char body[512];
+    snprintf(body, sizeof body, T_GET("2", "%s"), uri);
+    assert_int_equal(t_send(e, true, body), OMADM_OK);
+    assert_int_equal(t_code(&e->reply, "2"), 200);
+    const t_cmd_t *r = t_results(&e->reply, "2");
+    assert_non_null(r);
+    return r->items[0].data ? r->items[0].data : "";
+}
+
+static void local_time_is(t_env_t *e, const char *tz, int64_t now, const char *want)
+{
+    setenv("TZ", tz, 1);
+    tzset();
+    e->alloc.now = now;
+    assert_string_equal(get_value(e, "./DevDetail/Ext/Microsoft/LocalTime"), want);
+    char *v = NULL;
+    size_t len = 0;
+    int interior = -1;
+    assert_int_equal(omadm_tree_read(e->dm, "./DevDetail/Ext/Microsoft/LocalTime", &v, &len,
+                                     &interior),
+                     OMADM_OK);
+    assert_string_equal(v, want);
+    assert_int_equal(len, strlen(want));
+    omadm_buffer_free(e->dm, v);
+}
+
+static void test_devdetail_ext_microsoft(void **state)
+{
+    (void)state;
+    char *old_tz = getenv("TZ") ? strdup(getenv("TZ")) : NULL;
+    t_env_t e;
+    t_env_init(&e);
+    t_env_start(&e);
+    omadm_t *dm = e.dm;
+    assert_string_equal(get_value(&e, "./DevDetail/Ext"), "Microsoft");
+    assert_string_equal(get_value(&e, "./DevDetail/Ext/Microsoft"),
+                        "DeviceName/DNSComputerName/LocalTime/OSPlatform/ProcessorType/"
+                        "SMBIOSVersion/TotalRAM");
+    /* the host's values; NULL: the default again */
+    assert_int_equal(omadm_devdetail_set(dm, "DeviceName", "Lab PC 7"), OMADM_OK);
+    assert_int_equal(omadm_devdetail_set(dm, "DNSComputerName", "lab-pc-7"), OMADM_OK);
+    assert_int_equal(omadm_devdetail_set(dm, "OSPlatform", "Debian GNU/Linux 12"), OMADM_OK);
+    assert_int_equal(omadm_devdetail_set(dm, "ProcessorType", "8664"), OMADM_OK);
+    assert_int_equal(omadm_devdetail_set(dm, "TotalRAM", "16384"), OMADM_OK);
+    assert_int_equal(omadm_devdetail_set(dm, "SMBIOSVersion", "1.16.3"), OMADM_OK);
+    assert_string_equal(get_value(&e, "./DevDetail/Ext/Microsoft/DeviceName"), "Lab PC 7");
+    assert_string_equal(get_value(&e, "./devdetail/ext/microsoft/dnscomputername"), "lab-pc-7");
+    assert_string_equal(get_value(&e, "./DevDetail/Ext/Microsoft/OSPlatform"),
+                        "Debian GNU/Linux 12");
+    assert_string_equal(get_value(&e, "./DevDetail/Ext/Microsoft/ProcessorType"), "8664");
+    assert_string_equal(get_value(&e, "./DevDetail/Ext/Microsoft/TotalRAM"), "16384");
+    assert_string_equal(get_value(&e, "./DevDetail/Ext/Microsoft/TotalRAM?prop=Format"), "int");
+    assert_string_equal(get_value(&e, "./DevDetail/Ext/Microsoft/SMBIOSVersion"), "1.16.3");
+    assert_string_equal(get_value(&e, "./DevDetail/Ext/Microsoft/DeviceName?prop=VerNo"), "0");
+    assert_int_equal(omadm_devdetail_set(dm, "SMBIOSVersion", NULL), OMADM_OK);
+    assert_string_equal(get_value(&e, "./DevDetail/Ext/Microsoft/SMBIOSVersion"), "unknown");
+    assert_int_equal(omadm_devdetail_set(dm, "TotalRAM", NULL), OMADM_OK);
+    assert_string_equal(get_value(&e, "./DevDetail/Ext/Microsoft/TotalRAM"), "0");
+    /* refused: nothing changes */
+    assert_int_equal(omadm_devdetail_set(NULL, "DeviceName", "x"), OMADM_E_INVALID_ARG);
+    assert_int_equal(omadm_devdetail_set(dm, NULL, "x"), OMADM_E_INVALID_ARG);
+    assert_int_equal(omadm_devdetail_set(dm, "LocalTime", "2026-01-01T00:00:00Z"),
+                     OMADM_E_INVALID_ARG);
+    assert_int_equal(omadm_devdetail_set(dm, "devicename", "x"), OMADM_E_INVALID_ARG);
+    assert_int_equal(omadm_devdetail_set(dm, "MobileID", "x"), OMADM_E_INVALID_ARG);
+    assert_int_equal(omadm_devdetail_set(dm, "ProcessorType", "x86"), OMADM_E_INVALID_ARG);
+    assert_int_equal(omadm_devdetail_set(dm, "TotalRAM", ""), OMADM_E_INVALID_ARG);
+    assert_int_equal(omadm_devdetail_set(dm, "TotalRAM", "-1"), OMADM_E_INVALID_ARG);
+    assert_int_equal(omadm_devdetail_set(dm, "TotalRAM", "1234567890123456789"),
+                     OMADM_E_INVALID_ARG);
+    assert_string_equal(get_value(&e, "./DevDetail/Ext/Microsoft/DeviceName"), "Lab PC 7");
+    /* read-only for servers, as the rest of DevDetail */
+    assert_int_equal(t_send(&e, true,
+                            T_REPLACE("2", "./DevDetail/Ext/Microsoft/DeviceName", "chr", "y")
+                                T_DELETE("3", "./DevDetail/Ext/Microsoft/LocalTime")),
+                     OMADM_OK);
+    assert_int_equal(t_code(&e.reply, "2"), 405);
+    assert_int_equal(t_code(&e.reply, "3"), 405);
+
+    /* a host plugin may serve more Windows leaves beside them, not replace them */
+    static const char *const mobile[] = {"./DevDetail/Ext/Microsoft/MobileID", NULL};
+    static const char *const whole[] = {"./DevDetail/Ext/Microsoft", NULL};
+    static const char *const wlan[] = {"./DevDetail/Ext/WLANMACAddress", NULL};
+    static const omadm_csp_t p_mobile = {.name = "mobile", .bases = mobile};
+    static const omadm_csp_t p_whole = {.name = "whole", .bases = whole};
+    static const omadm_csp_t p_wlan = {.name = "wlan", .bases = wlan};
+    assert_int_equal(omadm_register_csp(dm, &p_whole, NULL), OMADM_E_EXISTS);
+    assert_int_equal(omadm_register_csp(dm, &p_mobile, NULL), OMADM_OK);
+    assert_int_equal(omadm_register_csp(dm, &p_wlan, NULL), OMADM_OK);
+    assert_string_equal(get_value(&e, "./DevDetail/Ext"), "Microsoft/WLANMACAddress");
+    assert_string_equal(get_value(&e, "./DevDetail/Ext/Microsoft"),
+                        "DeviceName/DNSComputerName/LocalTime/OSPlatform/ProcessorType/"
+                        "SMBIOSVersion/TotalRAM/MobileID");
+
+    /* LocalTime: the clock's time in TZ's zone when read, never frozen */
+    local_time_is(&e, "UTC0", 1700000000, "2023-11-14T22:13:20+00:00");
+    local_time_is(&e, "UTC0", 1700003600, "2023-11-14T23:13:20+00:00");
+    local_time_is(&e, "EST5", 1700000000, "2023-11-14T17:13:20-05:00");
+    local_time_is(&e, "IST-5:30", 1700000000, "2023-11-15T03:43:20+05:30");
+    local_time_is(&e, "NZST-12", 1704067199, "2024-01-01T11:59:59+12:00"); /* year ahead */
+    local_time_is(&e, "EST5", 1704067200, "2023-12-31T19:00:00-05:00");    /* year behind */
+    local_time_is(&e, "CET-1CEST,M3.5.0,M10.5.0/3", 1719835200, "2024-07-01T14:00:00+02:00");
+    assert_string_equal(get_value(&e, "./DevDetail/Ext/Microsoft/LocalTime?prop=Size"), "25");
+    assert_string_equal(get_value(&e, "./DevDetail/Ext/Microsoft/LocalTime?prop=Format"), "chr");
+    t_env_done(&e);
+    if (old_tz)
+        setenv("TZ", old_tz, 1);
+    else
+        unsetenv("TZ");
+    tzset();
+    free(old_tz);
 }
 
 /* ---- lookup, add, remove ------------------------------------------------- */
@@ -1288,6 +1414,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_builtin_objects),
         cmocka_unit_test(test_builtin_values_from_config),
+        cmocka_unit_test(test_devdetail_ext_microsoft),
         T(test_child_lookup_case_insensitive),
         T(test_add_and_remove),
         T(test_many_children_index),

@@ -349,6 +349,58 @@ static void test_record_checked(void **state)
     assert_non_null(strstr(seen, "the identity has no private key"));
 }
 
+static unsigned http_calls;
+
+static omadm_http_result_t no_request(void *ctx, const omadm_http_req_t *req,
+                                      omadm_http_resp_t *resp, char *err, size_t err_size)
+{
+    (void)ctx, (void)req, (void)resp, (void)err, (void)err_size;
+    http_calls++;
+    return OMADM_HTTP_CONNECT;
+}
+
+static void no_release(void *ctx, omadm_http_resp_t *resp)
+{
+    (void)ctx, (void)resp;
+}
+
+/* An identity whose key the TPM holds is not renewed: Status 3, ErrorCode
+ * MENROLL_E_PROV_CSP_CERTSTORE, nothing sent, the identity unchanged. */
+static void test_tpm_key_not_renewed(void **state)
+{
+    tenr_fx_t *f = *state;
+    char thumb[41];
+    adopted(f, thumb);
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_put_key(f->s, "my-system", thumb,
+                                   "-----BEGIN TSS2 PRIVATE KEY-----\nMA==\n"
+                                   "-----END TSS2 PRIVATE KEY-----\n"),
+                     0);
+    wstep_rec_t r;
+    assert_int_equal(wstep_load(f->s, &r), 0);
+    r.now_req = 1000;
+    r.status = WSTEP_IN_PROGRESS;
+    r.url = strdup("https://es.example/EnrollmentServer/DeviceEnrollmentWebService.svc");
+    assert_int_equal(wstep_save(f->s, &r), 0);
+    free(r.url);
+    r.url = NULL;
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    const omadm_http_t http = {.request = no_request, .release = no_release};
+    const omadm_certstore_host_t host = {.http = &http, .minute_seconds = 1};
+    omadm_certstore_set_host(f->cs, &host);
+    int64_t next = 0;
+    http_calls = 0;
+    assert_int_equal(wstep_step(f->cs, 2000, &next), 0);
+    assert_int_equal(http_calls, 0);
+    assert_int_equal(wstep_load(f->s, &r), 0);
+    assert_int_equal(r.status, WSTEP_FAILED);
+    assert_int_equal(r.error, (int32_t)0x8018001Eu);
+    assert_string_equal(r.current, thumb);
+    assert_int_equal(r.now_req, 0);
+    wstep_rec_free(store_platform(f->s), &r);
+}
+
 /* ---- answers ---- */
 
 #define ENV_HEAD                                                                               \
@@ -421,6 +473,7 @@ int main(void)
                                         tenr_teardown),
         cmocka_unit_test_setup_teardown(test_identity_follows_renewal, tenr_setup, tenr_teardown),
         cmocka_unit_test_setup_teardown(test_record_checked, tenr_setup, tenr_teardown),
+        cmocka_unit_test_setup_teardown(test_tpm_key_not_renewed, tenr_setup, tenr_teardown),
         cmocka_unit_test(test_answers_to_hresults),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

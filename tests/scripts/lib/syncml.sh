@@ -16,12 +16,13 @@
 #                                     CmdID (1, 2 ... in each message) in $cid
 #   m_atomic ... m_atomic_end         an Atomic around the commands in between
 #   msg_end                           Final and the end of the message
-#   m_scep_enroll BASE URLS THUMB CHALLENGE RETRYCOUNT KEYLENGTH SUBJECT [SANS [EKU]]
+#   m_scep_enroll BASE URLS THUMB CHALLENGE RETRYCOUNT KEYLENGTH SUBJECT [SANS [EKU [KEYPROT]]]
 #                                     an SCEP enrollment as servers order one, in an Atomic:
 #                                     the Add of the node BASE (.../SCEP/{UniqueID}), the Adds
 #                                     of its Install parameters (ServerURL URLS, CAThumbprint
 #                                     THUMB, RetryDelay 1, KeyUsage 160, HashAlgorithm SHA-2,
-#                                     SubjectAlternativeNames and EKUMapping when given ...),
+#                                     SubjectAlternativeNames, EKUMapping and KeyProtection
+#                                     when given ...),
 #                                     the Exec of BASE/Install/Enroll
 # Certificates:
 #   cert_b64 CERT.pem                 the DER in base64 on one line (the Data of Format b64)
@@ -73,6 +74,7 @@ m_scep_enroll() {
     m_cmd Add "$1/Install/SubjectName" chr "$7"
     if [ -n "${8:-}" ]; then m_cmd Add "$1/Install/SubjectAlternativeNames" chr "$8"; fi
     if [ -n "${9:-}" ]; then m_cmd Add "$1/Install/EKUMapping" chr "$9"; fi
+    if [ -n "${10:-}" ]; then m_cmd Add "$1/Install/KeyProtection" int "${10}"; fi
     m_cmd Add "$1/Install/ServerURL" chr "$2"
     m_cmd Add "$1/Install/Challenge" chr "$4"
     m_cmd Add "$1/Install/CAThumbprint" chr "$3"
