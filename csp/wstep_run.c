@@ -198,8 +198,11 @@ int wstep_step(struct omadm_certstore *cs, int64_t now, int64_t *next_due)
     wstep_rec_t r;
     *next_due = OMADM_NEVER;
     int rc = wstep_load(cs->store, &r);
+    if (rc == -3)
+        cs_log(cs, OMADM_LOG_WARN, "the WSTEP record is of a newer format than this library reads: "
+                                   "left as it is, no renewal");
     if (rc == 1 || rc == -3)
-        return 0; /* no identity; a newer record is left alone (store check says so) */
+        return 0; /* no identity; a newer record is left alone */
     if (rc) {
         cs_log(cs, OMADM_LOG_ERROR, "the WSTEP record cannot be read now");
         return -1;

@@ -550,7 +550,8 @@ static int load_store_cert(session_t *s)
     /* the DM identity: the configured certificate, or what its WSTEP
      * renewal replaced it with (docs/wstep.md) */
     omadm_error_t e = omadm_certstore_wstep_identity(s->cli.certs, s->thumb, s->thumb);
-    if (e == OMADM_OK || e == OMADM_E_NOT_FOUND || e == OMADM_E_NO_KEY)
+    if (e == OMADM_OK || e == OMADM_E_NOT_FOUND || e == OMADM_E_NO_KEY ||
+        e == OMADM_E_CORRUPT || e == OMADM_E_NEWER_FORMAT) /* unreadable record: as configured */
         e = omadm_certstore_identity(s->cli.certs, CLIENT_CERT_STORE, s->thumb, &s->id);
     if (e == OMADM_OK && strstr(s->id.key_pem, "-----BEGIN TSS2 PRIVATE KEY-----")) {
         /* a key in the TPM: TLS signs through it (docs/keys.md) */

@@ -18,6 +18,8 @@
 #      0x8018001A), a certificate for another key (0x80180001)
 #   4. server down: Status 3, ErrorCode 0x80180010 (MENROLL_E_CONNECTIVITY), the next attempt
 #      due RetryInterval days later
+#      then a WSTEP record of a newer format: left alone, named by store check, the session
+#      authenticates with the configured certificate
 #   5. kill -9 while the peer holds the answer back: the store is consistent with exactly one
 #      identity (the old one), Status 1; the next run renews
 #   6. an RSA identity that expired 2 hours ago: with RetryAfterExpiryInterval 0 nothing is due; with
@@ -96,7 +98,7 @@ dms() {
     _cnt=$#
     for a in "$@"; do set -- "$@" --param "$a"; done
     shift "$_cnt"
-    python3 "$top/tests/dmserver/dmserver.py" --script wstep-renew --port-file "$tmp/$_n.port" \
+    python3 "$top/tests/dmserver/dmserver.py" --script "${dscript:-wstep-renew}" --port-file "$tmp/$_n.port" \
         --max-time 120 --cert "$pki/server.pem" --key "$pki/server.key" ${client_ca:+--client-ca "$client_ca"} \
         --syncmlconv "$conv" --log "$tmp/$_n.log" --summary "$tmp/$_n.json" "$@" >"$tmp/$_n.out" 2>&1 &
     _sp=$!
@@ -261,6 +263,18 @@ run_once 60 || fail "run --once: exit $?"
 due2=$(next_due)
 [ -n "$due2" ] && [ "$due2" -le "$due" ] && [ "$due2" -gt 300000 ] &&
     ok "a step before the retry is due tries nothing (due in $due2 s)" || fail "second step: due '$due2'"
+
+# a record of a newer format (a rollback): left alone, the session authenticates as configured
+printf 'omadm-wstep 9\nwhat a later version writes\n' >"$st/store/state/wstep"
+dscript=package1
+dms_ok s4-newer "a newer WSTEP record: the session authenticates with the configured certificate"
+dscript=
+grep -q "client certificate: .*serial $(serial_of "$tmp/id10.pem")" "$tmp/s4-newer.log" &&
+    ! "$dmclient" --state-dir "$st" store check >"$tmp/check.out" 2>&1 &&
+    grep -q 'state/wstep: WSTEP record of a format newer' "$tmp/check.out" &&
+    [ "$(cat "$st/store/state/wstep")" = "$(printf 'omadm-wstep 9\nwhat a later version writes')" ] &&
+    ok "... and store check names the record, which is left as it was" ||
+    fail "newer record: $(cat "$tmp/check.out")"
 
 # ---- 5. kill -9 while the answer is held back
 state s5 "$pki/client.pem" "$pki/client.key"
