@@ -45,25 +45,9 @@ SCEP_BED_SRC=$(cd "$here/../scep" && pwd)
 
 # ============================================================ outer part (host)
 if [ -z "${CRASH_TPM_INNER:-}" ]; then
-    for c in go curl openssl ip unshare pgrep awk timeout python3 tpm2_flushcontext; do
-        command -v "$c" >/dev/null 2>&1 || { echo "FAIL: $c not found (run ./setup.sh)"; exit 1; }
-    done
     swtpm_available || { echo "FAIL: swtpm or the OpenSSL tpm2 provider missing (run ./setup.sh)"; exit 1; }
-    [ -x "$build/bin/dmclient" ] || { echo "FAIL: $build/bin/dmclient missing (build first)"; exit 1; }
-    t0=$(now)
-    build=$(cd "$build" && pwd) || exit 1
-    bed_build "$build/scep" || { echo "FAIL: building the SCEP test bed programs"; exit 1; }
-    work=$(mktemp -d "$build/test-crash-scep-tpm.XXXXXX") || exit 1
-    export CRASH_TPM_INNER=1 SCEP_BED_BIN CRASH_TPM_WORK="$work"
-    bed_rerun_isolated "$0" "$build" "nothing"
-    if reap "$work/"; then
-        echo "ok: no server, swtpm or dmclient process left"
-    else
-        rc=1
-    fi
-    echo "total $(since "$t0") s"
-    scratch_done "$work" "$rc"
-    exit "$rc"
+    scep_host_part "$0" "$build" test-crash-scep-tpm CRASH_TPM_INNER CRASH_TPM_WORK nothing \
+        go curl openssl ip unshare pgrep awk timeout python3 tpm2_flushcontext
 fi
 
 # ============================================================ inner part (namespace)

@@ -71,25 +71,8 @@ SCEP_BED_SRC=$(cd "$here/../scep" && pwd)
 
 # ============================================================ outer part (host)
 if [ -z "${SCEP_ENROLL_INNER:-}" ]; then
-    for c in scepserver go curl openssl ip unshare pgrep awk timeout; do
-        command -v "$c" >/dev/null 2>&1 || { echo "FAIL: $c not found (run ./setup.sh)"; exit 1; }
-    done
-    [ -x "$build/bin/dmclient" ] || { echo "FAIL: $build/bin/dmclient missing (build first)"; exit 1; }
-    t0=$(now)
-    build=$(cd "$build" && pwd) || exit 1
-    bed_build "$build/scep" || { echo "FAIL: building the SCEP test bed programs"; exit 1; }
-    work=$(mktemp -d "$build/test-scep-enroll.XXXXXX") || exit 1
-    export SCEP_ENROLL_INNER=1 SCEP_BED_BIN SCEP_ENROLL_WORK="$work"
-    bed_rerun_isolated "$0" "$build" "cases 1-3 (scepserver) skipped"
-    # nothing may survive: every server and dmclient was started with a path in $work
-    if reap "$work/"; then
-        echo "ok: no server or dmclient process left"
-    else
-        rc=1
-    fi
-    echo "total $(since "$t0") s"
-    scratch_done "$work" "$rc"
-    exit "$rc"
+    scep_host_part "$0" "$build" test-scep-enroll SCEP_ENROLL_INNER SCEP_ENROLL_WORK \
+        "cases 1-3 (scepserver) skipped" scepserver go curl openssl ip unshare pgrep awk timeout
 fi
 
 # ============================================================ inner part (namespace)

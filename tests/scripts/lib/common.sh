@@ -113,3 +113,33 @@ with open(out, "wb") as f:
     f.write(digest + trigger)
 EOF
 }
+
+# scep_host_part SCRIPT BUILD NAME INNER WORKVAR SKIPPED TOOL...: the host side of a test that
+# runs inside the SCEP test bed's namespaces (tests/scep/bed.sh sourced too): check TOOL...
+# and BUILD's dmclient, build the bed's programs, make the scratch directory BUILD/NAME.XXXXXX,
+# run SCRIPT again isolated (bed_rerun_isolated; SKIPPED says what is left out without
+# namespaces) with INNER=1 and WORKVAR naming the scratch directory, check that no process
+# started with a path in it survived, say how long it took and remove the scratch directory
+# unless the test failed.  Exits with the test's status.
+scep_host_part() {
+    _hp_script=$1 _hp_build=$2 _hp_name=$3 _hp_inner=$4 _hp_workvar=$5 _hp_skipped=$6
+    shift 6
+    for _hp_c in "$@"; do
+        command -v "$_hp_c" >/dev/null 2>&1 || { echo "FAIL: $_hp_c not found (run ./setup.sh)"; exit 1; }
+    done
+    [ -x "$_hp_build/bin/dmclient" ] || { echo "FAIL: $_hp_build/bin/dmclient missing (build first)"; exit 1; }
+    _hp_t0=$(now)
+    _hp_build=$(cd "$_hp_build" && pwd) || exit 1
+    bed_build "$_hp_build/scep" || { echo "FAIL: building the SCEP test bed programs"; exit 1; }
+    _hp_work=$(mktemp -d "$_hp_build/$_hp_name.XXXXXX") || exit 1
+    export "$_hp_inner=1" SCEP_BED_BIN "$_hp_workvar=$_hp_work"
+    bed_rerun_isolated "$_hp_script" "$_hp_build" "$_hp_skipped"
+    if reap "$_hp_work/"; then
+        echo "ok: no server or dmclient process left"
+    else
+        rc=1
+    fi
+    echo "total $(since "$_hp_t0") s"
+    scratch_done "$_hp_work" "$rc"
+    exit "$rc"
+}
