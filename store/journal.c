@@ -546,11 +546,14 @@ int journal_recover(const omadm_platform_t *plat, const store_io_t *io, const ch
     }
     /* Durable now, or torn (never applied): no barrier for the removals, a
      * journal that comes back is applied (or dropped) again.  After a
-     * barrier the journal this boot applied before goes too: it is older
-     * than what was just made durable, and must not be applied over it
-     * after a crash of the machine. */
-    if ((*applied && remove_top(io, dir, applied)) || remove_top(io, dir, "journal") ||
-        (synced && !journal_applied_name(mine, sizeof mine) && remove_top(io, dir, mine))) {
+     * barrier the journal this boot applied before goes too, and before
+     * the journal: it is older than what was just made durable, and must
+     * not be applied over it after a crash of the machine, so it must
+     * never be left without the journal (a stop in between leaves the
+     * journal, applied again at the next open). */
+    if ((*applied && remove_top(io, dir, applied)) ||
+        (synced && !journal_applied_name(mine, sizeof mine) && remove_top(io, dir, mine)) ||
+        remove_top(io, dir, "journal")) {
         *why = "cannot remove the store journal";
         return -1;
     }

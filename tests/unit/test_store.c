@@ -2850,6 +2850,48 @@ static void test_journal_of_another_boot_is_applied_again(void **state)
     free_reference(&ref);
 }
 
+/* Fails the unlink of the path that ends in ctx. */
+static int fail_unlink_of(void *ctx, store_io_op_t op, const char *path)
+{
+    const char *end = ctx;
+    size_t n = path ? strlen(path) : 0, m = strlen(end);
+    return op == STORE_IO_UNLINK && n >= m && !strcmp(path + n - m, end) ? EIO : 0;
+}
+
+/* A recovery that applies a journal drops this boot's applied journal (an
+ * older batch) before the journal itself: stopped in between (here: the
+ * removal fails), the journal is still there to be applied again, and
+ * the older batch never outlives it (after a crash of the machine it
+ * would be applied over the newer state). */
+static void test_journal_recovery_drops_the_older_batch_first(void **state)
+{
+    fixture_t *f = *state;
+    char name[64];
+    applied_name(name);
+    reference_t ref;
+    jbuf_t add, del;
+    make_reference(f, &ref);
+    journal_add(&ref, &add);
+    journal_del(&ref, &del);
+    store_close(f->s);
+    f->s = NULL;
+    spew(at(f, "%s", name), add.p, add.len);
+    spew(at(f, "journal"), del.p, del.len);
+    store_io_t io = {fail_unlink_of, name};
+    const char *why = NULL;
+    assert_int_equal(journal_recover(&libc_plat, &io, f->dir, &why), -1);
+    assert_non_null(why);
+    assert_true(exists(at(f, "journal")));   /* to be applied again */
+    assert_true(exists(at(f, "%s", name)));
+    /* the next recovery finishes it */
+    reopen(f);
+    assert_deleted_state(f, &ref);
+    assert_false(exists(at(f, "%s", name)));
+    free(add.p);
+    free(del.p);
+    free_reference(&ref);
+}
+
 static void test_journal_replay_is_idempotent(void **state)
 {
     fixture_t *f = *state;
@@ -4054,6 +4096,7 @@ int main(void)
         T(test_journal_complete_is_applied),
         T(test_journal_one_barrier_per_batch),
         T(test_journal_of_another_boot_is_applied_again),
+        T(test_journal_recovery_drops_the_older_batch_first),
         T(test_journal_replay_is_idempotent),
         T(test_journal_add_and_delete_in_one_batch_replayed),
         T(test_journal_incomplete_is_dropped),
